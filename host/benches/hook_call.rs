@@ -1,0 +1,94 @@
+//! Cost of one hook call: on a fresh instance (the default: one instance per request),
+//! instantiation alone, and on a reused instance for comparison.
+//!
+//! Needs the guests built (`make guests`). Run with `make bench-hooks`.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use hookgate::capabilities::kv::Kv;
+use hookgate::plugins::{CallType, EngineOptions, KeyInfo, LoadedPlugin, PluginEngine, PluginSettings, Request};
+
+fn guest(name: &str) -> Vec<u8> {
+    let dir = std::env::var_os("HOOKGATE_GUEST_DIR").map(PathBuf::from).unwrap_or_else(|| {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/wasm32-wasip2/guest")
+    });
+    let path = dir.join(format!("{}.wasm", name.replace('-', "_")));
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}; run `make guests` first", path.display()))
+}
+
+/// A chat request whose body is about `bytes` long.
+fn request(bytes: usize) -> Request {
+    let filler = "lorem ipsum dolor sit amet ".repeat(bytes / 27 + 1);
+    let mut body = serde_json::json!({
+        "model": "mock/echo",
+        "messages": [{"role": "user", "content": ""}]
+    });
+    let overhead = body.to_string().len();
+    body["messages"][0]["content"] = filler[..bytes.saturating_sub(overhead)].into();
+    Request {
+        id: "bench".into(),
+        call_type: CallType::ChatCompletion,
+        model: "mock/echo".into(),
+        body: body.to_string(),
+        headers: vec![("content-type".into(), "application/json".into())],
+        key: KeyInfo { alias: Some("bench".into()), hash: "ab".repeat(32), user_id: None, team_id: None, metadata: "{}".into() },
+    }
+}
+
+fn load(runtime: &tokio::runtime::Runtime, engine: &PluginEngine, name: &str, config: serde_json::Value) -> Arc<LoadedPlugin> {
+    let settings = PluginSettings { config, ..PluginSettings::default() };
+    runtime.block_on(LoadedPlugin::load(engine, name, guest(name), settings)).expect("plugin loads")
+}
+
+fn hook_calls(c: &mut Criterion) {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let engine = PluginEngine::new(EngineOptions { max_instances: 16, ..EngineOptions::default() }, Kv::in_memory()).unwrap();
+    let noop = load(&runtime, &engine, "noop", serde_json::Value::Null);
+    let banned = load(&runtime, &engine, "banned-keywords", serde_json::json!({"keywords": ["forbidden", "secret plan"]}));
+
+    c.bench_function("instantiate_only", |b| {
+        b.to_async(&runtime).iter(|| async {
+            let mut instance = noop.instance("bench");
+            instance.prepare().await.unwrap();
+        })
+    });
+
+    let mut group = c.benchmark_group("pre_call");
+    for size in [1024, 16 * 1024] {
+        let req = request(size);
+        let label = format!("{}KB", size / 1024);
+        group.throughput(Throughput::Bytes(req.body.len() as u64));
+        group.bench_with_input(BenchmarkId::new("noop_fresh_instance", &label), &req, |b, req| {
+            b.to_async(&runtime).iter(|| async {
+                let mut instance = noop.instance("bench");
+                instance.pre_call(req).await.unwrap()
+            })
+        });
+        group.bench_with_input(BenchmarkId::new("noop_reused_instance", &label), &req, |b, req| {
+            b.to_async(&runtime).iter_custom(|iters| {
+                let (noop, req) = (Arc::clone(&noop), req.clone());
+                async move {
+                    let mut instance = noop.instance("bench");
+                    instance.prepare().await.unwrap();
+                    let started = std::time::Instant::now();
+                    for _ in 0..iters {
+                        instance.pre_call(&req).await.unwrap();
+                    }
+                    started.elapsed()
+                }
+            })
+        });
+        group.bench_with_input(BenchmarkId::new("banned_keywords_fresh_instance", &label), &req, |b, req| {
+            b.to_async(&runtime).iter(|| async {
+                let mut instance = banned.instance("bench");
+                instance.pre_call(req).await.unwrap()
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, hook_calls);
+criterion_main!(benches);

@@ -1,0 +1,10 @@
+//! What the host offers guests through the WIT imports.
+//!
+//! - [`log`]: the `log` import and the capture of guest stdout/stderr into the host log.
+//! - [`kv`]: the `kv` import's store, namespaced per plugin.
+//!
+//! The `config` import needs no machinery: it hands the guest its own settings' `config`
+//! value, which the plugin runtime keeps with the loaded plugin.
+
+pub mod kv;
+pub mod log;

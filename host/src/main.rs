@@ -1,0 +1,270 @@
+//! The `hookgate` command: tools for plugin authors (and, later, the proxy server).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use serde_json::{json, Value};
+
+use hookgate::capabilities::kv::Kv;
+use hookgate::plugins::{
+    CallContext, CallType, ChunkDecision, EngineOptions, Fault, Hook, HookError, KeyInfo, LoadedPlugin, PluginEngine,
+    PluginInstance, PluginSettings, PostCallDecision, PreCallDecision, Request, Response,
+};
+
+#[derive(Parser)]
+#[command(name = "hookgate", version, about = "OpenAI-compatible LLM proxy with sandboxed WebAssembly hooks")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Tools for plugin authors.
+    #[command(subcommand)]
+    Plugin(PluginCommand),
+}
+
+#[derive(Subcommand)]
+enum PluginCommand {
+    /// Loads a component as the proxy would and reports what it is: name, version, WIT
+    /// version, hooks, size and compile time. Exits non-zero if the proxy would refuse it.
+    Check {
+        /// The plugin component.
+        file: PathBuf,
+        #[command(flatten)]
+        settings: SettingsArgs,
+    },
+    /// Runs one hook with the real limits and prints its outcome or its classified fault.
+    Run {
+        /// The plugin component.
+        file: PathBuf,
+        /// The hook to run.
+        #[arg(long, value_enum)]
+        hook: HookArg,
+        /// The request body (JSON file): the client's request as the hook sees it.
+        #[arg(long)]
+        request: PathBuf,
+        /// For post-call-success: the upstream response body (JSON file).
+        #[arg(long)]
+        response: Option<PathBuf>,
+        /// For stream-chunk: one chunk (JSON file); for stream-end: the text (plain file);
+        /// for log-success/log-failure: the logging payload (JSON file).
+        #[arg(long)]
+        input: Option<PathBuf>,
+        /// The endpoint the request arrived on.
+        #[arg(long, value_enum, default_value = "chat-completion")]
+        call_type: CallTypeArg,
+        #[command(flatten)]
+        settings: SettingsArgs,
+    },
+}
+
+#[derive(Args)]
+struct SettingsArgs {
+    /// The plugin's config (JSON file), as its `config:` setting would give it.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Fuel per hook call (default: the proxy's default).
+    #[arg(long)]
+    fuel: Option<u64>,
+    /// Deadline per hook call in milliseconds.
+    #[arg(long)]
+    timeout_ms: Option<u64>,
+    /// Memory cap in MiB.
+    #[arg(long)]
+    memory_mb: Option<u64>,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum HookArg {
+    PreCall,
+    Moderation,
+    PostCallSuccess,
+    PostCallFailure,
+    StreamChunk,
+    StreamEnd,
+    LogSuccess,
+    LogFailure,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum CallTypeArg {
+    ChatCompletion,
+    TextCompletion,
+    Embedding,
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("HOOKGATE_LOG").unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match Cli::parse().command {
+        Command::Plugin(PluginCommand::Check { file, settings }) => check(&file, settings).await,
+        Command::Plugin(PluginCommand::Run { file, hook, request, response, input, call_type, settings }) => {
+            let plugin = load(&file, settings).await?;
+            let request = request_from(&request, call_type)?;
+            let mut instance = plugin.instance(request.id.clone());
+            let outcome = run_hook(&mut instance, hook, &request, response.as_deref(), input.as_deref()).await?;
+            let stats = instance.last_call().map(|s| {
+                json!({"elapsed_us": s.elapsed.as_micros() as u64, "fuel_used": s.fuel_used, "instantiated": s.instantiated})
+            });
+            println!("{}", serde_json::to_string_pretty(&json!({"outcome": outcome, "call": stats}))?);
+            Ok(())
+        }
+    }
+}
+
+fn engine() -> Result<PluginEngine> {
+    let options = EngineOptions { max_instances: 8, ..EngineOptions::default() };
+    Ok(PluginEngine::new(options, Kv::in_memory())?)
+}
+
+async fn load(file: &Path, args: SettingsArgs) -> Result<Arc<LoadedPlugin>> {
+    let wasm = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+    let name = file.file_stem().and_then(|s| s.to_str()).context("the file name is not valid UTF-8")?;
+    let mut settings = PluginSettings::default();
+    if let Some(path) = &args.config {
+        settings.config = read_json(path)?;
+    }
+    settings.fuel = args.fuel.unwrap_or(settings.fuel);
+    settings.timeout_ms = args.timeout_ms.unwrap_or(settings.timeout_ms);
+    settings.memory_mb = args.memory_mb.unwrap_or(settings.memory_mb);
+    Ok(LoadedPlugin::load(&engine()?, name, wasm, settings).await?)
+}
+
+async fn check(file: &Path, args: SettingsArgs) -> Result<()> {
+    let plugin = load(file, args).await?;
+    let report = json!({
+        "name": plugin.name(),
+        "describes_itself_as": plugin.info().name,
+        "version": plugin.info().version,
+        "wit": plugin.wit_version().map(|v| format!("hookgate:plugin@{v}")),
+        "hooks": plugin.info().hooks.iter().map(Hook::name).collect::<Vec<_>>(),
+        "size_bytes": plugin.size_bytes(),
+        "sha256": plugin.hash().to_string(),
+        "compile_ms": plugin.compile_time().as_secs_f64() * 1000.0,
+    });
+    println!("{}", serde_json::to_string_pretty(&report)?);
+    Ok(())
+}
+
+fn read_json(path: &Path) -> Result<Value> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    serde_json::from_str(&text).with_context(|| format!("{} is not valid JSON", path.display()))
+}
+
+fn request_from(path: &Path, call_type: CallTypeArg) -> Result<Request> {
+    let body = read_json(path)?;
+    let Some(model) = body.get("model").and_then(Value::as_str) else {
+        bail!("{}: the request has no string `model` field", path.display());
+    };
+    Ok(Request {
+        id: "cli-request".into(),
+        call_type: match call_type {
+            CallTypeArg::ChatCompletion => CallType::ChatCompletion,
+            CallTypeArg::TextCompletion => CallType::TextCompletion,
+            CallTypeArg::Embedding => CallType::Embedding,
+        },
+        model: model.to_owned(),
+        body: body.to_string(),
+        headers: vec![("content-type".into(), "application/json".into())],
+        key: KeyInfo {
+            alias: Some("cli".into()),
+            hash: "0".repeat(64),
+            user_id: None,
+            team_id: None,
+            metadata: "{}".into(),
+        },
+    })
+}
+
+async fn run_hook(
+    instance: &mut PluginInstance,
+    hook: HookArg,
+    request: &Request,
+    response: Option<&Path>,
+    input: Option<&Path>,
+) -> Result<Value> {
+    let context = CallContext {
+        id: request.id.clone(),
+        call_type: request.call_type,
+        model: request.model.clone(),
+        key: request.key.clone(),
+    };
+    let input_text = |what: &str| -> Result<String> {
+        let path = input.with_context(|| format!("--input is required: {what}"))?;
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
+    };
+    let result: Result<Value, HookError> = match hook {
+        HookArg::PreCall => instance.pre_call(request).await.map(|decision| match decision {
+            PreCallDecision::Proceed => json!({"decision": "proceed"}),
+            PreCallDecision::Modify(body) => json!({"decision": "modify", "body": body}),
+            PreCallDecision::Respond(text) => json!({"decision": "respond", "text": text}),
+        }),
+        HookArg::Moderation => instance.moderation(request).await.map(|()| json!({"decision": "approve"})),
+        HookArg::PostCallSuccess => {
+            let path = response.context("--response is required for post-call-success")?;
+            let response = Response { status: 200, body: read_json(path)?.to_string(), headers: vec![] };
+            instance.post_call_success(request, &response).await.map(|decision| match decision {
+                PostCallDecision::Proceed => json!({"decision": "proceed"}),
+                PostCallDecision::Modify { body, headers } => {
+                    json!({"decision": "modify", "body": body, "headers": headers})
+                }
+            })
+        }
+        HookArg::PostCallFailure => {
+            let failure = hookgate::plugins::Failure {
+                status: 500,
+                error_type: "api_error".into(),
+                message: "upstream failed (simulated by hookgate plugin run)".into(),
+                code: None,
+            };
+            instance.post_call_failure(request, &failure).await.map(|()| json!({"decision": "keep-error"}))
+        }
+        HookArg::StreamChunk => {
+            let chunk = input_text("a chunk JSON file")?;
+            instance.stream_chunk(&context, &chunk).await.map(|decision| match decision {
+                ChunkDecision::Proceed => json!({"decision": "proceed"}),
+                ChunkDecision::Replace(chunk) => json!({"decision": "replace", "chunk": chunk}),
+                ChunkDecision::Drop => json!({"decision": "drop"}),
+            })
+        }
+        HookArg::StreamEnd => {
+            let text = input_text("the assembled text")?;
+            instance.stream_end(&context, &text).await.map(|()| json!({"decision": "proceed"}))
+        }
+        HookArg::LogSuccess => {
+            let payload = input_text("a logging payload JSON file")?;
+            instance.log_success(&payload).await.map(|()| json!({"decision": "logged"})).map_err(HookError::from)
+        }
+        HookArg::LogFailure => {
+            let payload = input_text("a logging payload JSON file")?;
+            instance.log_failure(&payload).await.map(|()| json!({"decision": "logged"})).map_err(HookError::from)
+        }
+    };
+    Ok(match result {
+        Ok(value) => value,
+        Err(HookError::Rejected(r)) => {
+            json!({"decision": "reject", "status": r.status, "message": r.message, "code": r.code})
+        }
+        Err(HookError::Fault(fault)) => fault_json(&fault),
+    })
+}
+
+fn fault_json(fault: &Fault) -> Value {
+    json!({
+        "decision": "fault",
+        "kind": fault.kind.name(),
+        "message": fault.message,
+        "elapsed_ms": fault.elapsed.as_secs_f64() * 1000.0,
+        "guest_stderr": fault.guest_stderr,
+        "backtrace": fault.backtrace,
+    })
+}

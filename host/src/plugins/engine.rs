@@ -1,0 +1,192 @@
+//! The one wasmtime engine of the process: its sandbox configuration, the epoch ticker,
+//! the linker with the host imports, the instance-slot semaphore and the artifact cache.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::Semaphore;
+use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+
+use super::bindings;
+use super::cache::{ArtifactCache, CacheOutcome};
+use super::state::GuestState;
+use super::ContentHash;
+use crate::capabilities::kv::Kv;
+
+/// Engine-wide settings; per-plugin limits live in [`super::PluginSettings`].
+#[derive(Debug, Clone)]
+pub struct EngineOptions {
+    /// How many plugin instances may be alive at once (one per plugin per in-flight
+    /// request). Past it, new instances wait for a free slot instead of failing.
+    pub max_instances: u32,
+    /// The largest memory cap any plugin may be given, in MiB: sizes the pool's slots.
+    pub max_memory_mb: u64,
+    /// How often the epoch advances: the granularity of deadlines and of yielding to tokio.
+    pub epoch_tick: Duration,
+    /// Where compiled components are cached; `None` compiles on every load.
+    pub cache_dir: Option<PathBuf>,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        Self {
+            max_instances: 1000,
+            max_memory_mb: 1024,
+            epoch_tick: Duration::from_millis(1),
+            cache_dir: None,
+        }
+    }
+}
+
+/// Why the engine could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// wasmtime refused the configuration (e.g. not enough address space for the pool).
+    #[error("could not create the WebAssembly engine: {0}")]
+    Engine(String),
+    /// The compiled-artifact cache directory is unusable.
+    #[error("could not use the compiled-artifact cache at {dir}: {source}")]
+    Cache {
+        /// The directory.
+        dir: PathBuf,
+        /// What went wrong.
+        source: std::io::Error,
+    },
+}
+
+/// A handle to the process's plugin engine; cheap to clone.
+#[derive(Clone)]
+pub struct PluginEngine {
+    inner: Arc<EngineInner>,
+}
+
+struct EngineInner {
+    engine: Engine,
+    linker: Linker<GuestState>,
+    slots: Arc<Semaphore>,
+    cache: Option<ArtifactCache>,
+    kv: Kv,
+    options: EngineOptions,
+    _ticker: EpochTicker,
+}
+
+impl PluginEngine {
+    /// Builds the engine: pooling allocator, fuel, epoch interruption, component model.
+    pub fn new(options: EngineOptions, kv: Kv) -> Result<Self, EngineError> {
+        let engine = Engine::new(&wasmtime_config(&options)).map_err(|e| EngineError::Engine(format!("{e:#}")))?;
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(|e| EngineError::Engine(format!("{e:#}")))?;
+        bindings::Plugin::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)
+            .map_err(|e| EngineError::Engine(format!("{e:#}")))?;
+        let cache = options
+            .cache_dir
+            .as_ref()
+            .map(|dir| ArtifactCache::new(dir).map_err(|source| EngineError::Cache { dir: dir.clone(), source }))
+            .transpose()?;
+        let ticker = EpochTicker::start(&engine, options.epoch_tick);
+        let slots = Arc::new(Semaphore::new(options.max_instances as usize));
+        Ok(Self { inner: Arc::new(EngineInner { engine, linker, slots, cache, kv, options, _ticker: ticker }) })
+    }
+
+    /// The wasmtime engine.
+    pub fn engine(&self) -> &Engine {
+        &self.inner.engine
+    }
+
+    /// The engine's settings.
+    pub fn options(&self) -> &EngineOptions {
+        &self.inner.options
+    }
+
+    /// How many more plugin instances can be alive right now: `max_instances` minus the
+    /// instances of in-flight requests. Back at the maximum when the proxy is idle.
+    pub fn free_slots(&self) -> usize {
+        self.inner.slots.available_permits()
+    }
+
+    pub(crate) fn linker(&self) -> &Linker<GuestState> {
+        &self.inner.linker
+    }
+
+    pub(crate) fn slots(&self) -> &Arc<Semaphore> {
+        &self.inner.slots
+    }
+
+    /// The kv store behind the guests' `kv` import (keys are `<plugin>:<key>`).
+    pub fn kv(&self) -> &Kv {
+        &self.inner.kv
+    }
+
+    /// Compiles a component, through the artifact cache when one is configured.
+    ///
+    /// CPU-heavy (seconds for Python and JS guests): call it off the async runtime.
+    pub fn compile(&self, wasm: &[u8], hash: &ContentHash) -> wasmtime::Result<(Component, CacheOutcome)> {
+        match &self.inner.cache {
+            Some(cache) => cache.load_or_compile(&self.inner.engine, wasm, hash),
+            None => Ok((Component::new(&self.inner.engine, wasm)?, CacheOutcome::Disabled)),
+        }
+    }
+}
+
+fn wasmtime_config(options: &EngineOptions) -> Config {
+    let instances = options.max_instances.max(1);
+    let mut pool = PoolingAllocationConfig::default();
+    pool.total_component_instances(instances)
+        // Interpreted guests (Python, JS) carry several core modules, memories and tables
+        // per component; a small Rust component has a handful of core instances.
+        .total_core_instances(instances.saturating_mul(16))
+        .total_memories(instances.saturating_mul(2))
+        .total_tables(instances.saturating_mul(4))
+        .total_stacks(instances)
+        .total_gc_heaps(instances)
+        .max_core_instances_per_component(200)
+        .max_memories_per_component(32)
+        .max_tables_per_component(32)
+        .max_component_instance_size(1 << 20)
+        .max_core_instance_size(1 << 20)
+        .table_elements(100_000)
+        .max_memory_size(usize::try_from(options.max_memory_mb << 20).unwrap_or(usize::MAX));
+    let mut config = Config::new();
+    config
+        .wasm_component_model(true)
+        .consume_fuel(true)
+        .epoch_interruption(true)
+        .wasm_backtrace_details(wasmtime::WasmBacktraceDetails::Disable)
+        .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    config
+}
+
+/// Advances the engine's epoch every tick on a background thread.
+struct EpochTicker {
+    stop: Arc<AtomicBool>,
+}
+
+impl EpochTicker {
+    fn start(engine: &Engine, tick: Duration) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let weak = engine.weak();
+        let stopped = Arc::clone(&stop);
+        std::thread::Builder::new()
+            .name("hookgate-epoch".into())
+            .spawn(move || {
+                while !stopped.load(Ordering::Relaxed) {
+                    std::thread::sleep(tick);
+                    match weak.upgrade() {
+                        Some(engine) => engine.increment_epoch(),
+                        None => break,
+                    }
+                }
+            })
+            .expect("spawning the epoch ticker thread");
+        Self { stop }
+    }
+}
+
+impl Drop for EpochTicker {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}

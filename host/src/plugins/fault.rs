@@ -1,0 +1,137 @@
+//! Plugin faults: everything that goes wrong inside a plugin that is not a rejection.
+//!
+//! A fault never reaches the client as the plugin's answer. The pipeline hands it to the
+//! plugin's `on_error` policy and counts it; the instance that faulted is dropped at once
+//! (a trap poisons a wasmtime store).
+
+use std::fmt;
+use std::time::Duration;
+
+use super::hooks::Hook;
+
+/// What kind of fault a plugin had: the key of fault metrics and circuit breaking.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FaultKind {
+    /// The hook used up its fuel (CPU budget).
+    OutOfFuel,
+    /// The hook ran past its wall-clock deadline, computing or blocked in a host call.
+    Deadline,
+    /// The plugin tried to grow its memories past its memory cap.
+    MemoryLimit,
+    /// The guest overflowed its WebAssembly stack.
+    StackOverflow,
+    /// Any other trap: a panic, `unreachable`, an out-of-bounds access, a host-call error.
+    Trap,
+    /// The plugin could not be instantiated (no free slot, a failing start function, ...).
+    Instantiate,
+    /// The hook returned output the host cannot use (not JSON where JSON is required,
+    /// bigger than allowed, an invalid header).
+    BadOutput,
+}
+
+impl FaultKind {
+    /// The kind's stable name, as in logs and metrics: `out_of_fuel`, `deadline`, ...
+    pub fn name(self) -> &'static str {
+        match self {
+            FaultKind::OutOfFuel => "out_of_fuel",
+            FaultKind::Deadline => "deadline",
+            FaultKind::MemoryLimit => "memory_limit",
+            FaultKind::StackOverflow => "stack_overflow",
+            FaultKind::Trap => "trap",
+            FaultKind::Instantiate => "instantiate",
+            FaultKind::BadOutput => "bad_output",
+        }
+    }
+}
+
+impl fmt::Display for FaultKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A classified plugin fault, with what an operator needs to find its cause.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("plugin `{plugin}` faulted in {hook_name} ({kind}): {message}")]
+pub struct Fault {
+    /// The plugin that faulted.
+    pub plugin: String,
+    /// The hook that was running, or `None` for `describe`/`init` at load time.
+    pub hook: Option<Hook>,
+    /// The fault's class.
+    pub kind: FaultKind,
+    /// What happened, in one line.
+    pub message: String,
+    /// The guest's WebAssembly backtrace, for traps, when wasmtime captured one.
+    pub backtrace: Option<String>,
+    /// The last lines the guest wrote to stderr before faulting (e.g. a Rust panic message).
+    pub guest_stderr: Option<String>,
+    /// How long the call ran before it was stopped.
+    pub elapsed: Duration,
+    pub(crate) hook_name: &'static str,
+}
+
+impl Fault {
+    /// Builds a fault; `hook` is `None` for the load-time exports.
+    pub(crate) fn new(
+        plugin: &str,
+        hook: Option<Hook>,
+        hook_name: &'static str,
+        kind: FaultKind,
+        message: impl Into<String>,
+    ) -> Self {
+        Self {
+            plugin: plugin.to_owned(),
+            hook,
+            kind,
+            message: message.into(),
+            backtrace: None,
+            guest_stderr: None,
+            elapsed: Duration::ZERO,
+            hook_name,
+        }
+    }
+}
+
+/// Raised by the memory limiter: growing would pass the plugin's cap.
+#[derive(Debug, thiserror::Error)]
+#[error("memory limit of {limit} bytes exceeded: the plugin asked for {requested} bytes in total")]
+pub(crate) struct MemoryLimitExceeded {
+    pub limit: usize,
+    pub requested: usize,
+}
+
+/// Classifies an error returned by wasmtime for a call or instantiation.
+///
+/// `memory_limit_hit` comes from the store's limiter: a guest may turn a refused growth
+/// into its own trap (Rust aborts on allocation failure), which must still count as
+/// `memory_limit`.
+pub(crate) fn classify(
+    error: &wasmtime::Error,
+    memory_limit_hit: bool,
+    instantiating: bool,
+) -> (FaultKind, String, Option<String>) {
+    let backtrace = error
+        .downcast_ref::<wasmtime::WasmBacktrace>()
+        .map(|bt| bt.to_string())
+        .filter(|bt| !bt.trim().is_empty());
+    if memory_limit_hit || error.downcast_ref::<MemoryLimitExceeded>().is_some() {
+        let message = error
+            .downcast_ref::<MemoryLimitExceeded>()
+            .map(ToString::to_string)
+            .unwrap_or_else(|| "the plugin ran out of memory at its memory cap".to_owned());
+        return (FaultKind::MemoryLimit, message, backtrace);
+    }
+    if let Some(trap) = error.downcast_ref::<wasmtime::Trap>() {
+        let kind = match trap {
+            wasmtime::Trap::OutOfFuel => FaultKind::OutOfFuel,
+            wasmtime::Trap::Interrupt => FaultKind::Deadline,
+            wasmtime::Trap::StackOverflow => FaultKind::StackOverflow,
+            _ if instantiating => FaultKind::Instantiate,
+            _ => FaultKind::Trap,
+        };
+        return (kind, trap.to_string(), backtrace);
+    }
+    let kind = if instantiating { FaultKind::Instantiate } else { FaultKind::Trap };
+    (kind, format!("{error:#}"), backtrace)
+}

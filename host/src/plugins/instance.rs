@@ -1,0 +1,356 @@
+//! One plugin instance per (plugin, request), and the hook calls made on it.
+//!
+//! The instance is created on the plugin's first hook of the request and dropped with the
+//! `PluginInstance` (after the request's last hook, logging included), so a plugin's
+//! globals carry state between the hooks of one request and never between requests.
+//!
+//! Every call runs under three limits: fuel (a deterministic CPU budget), an epoch
+//! deadline (wall clock; the guest yields to tokio at every tick), and a tokio timeout
+//! that also covers time blocked in host calls. Memory is capped by the store's limiter.
+//! Any fault drops the instance at once; a later hook of the same request gets a fresh one.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::OwnedSemaphorePermit;
+use wasmtime::{Store, UpdateDeadline};
+
+use super::bindings::{types as wit, Plugin as GuestBindings};
+use super::fault::{classify, Fault, FaultKind};
+use super::hooks::Hook;
+use super::loaded::LoadedPlugin;
+use super::outcome::{ChunkDecision, HookError, OutputCheck, PostCallDecision, PreCallDecision, Rejection};
+use super::state::GuestState;
+use crate::capabilities::log::LogScope;
+
+/// Time past the deadline the tokio timeout waits, so that a guest computing past its
+/// deadline is stopped (and classified) by the epoch interrupt rather than cut off.
+const TIMEOUT_GRACE: Duration = Duration::from_millis(20);
+
+/// Cost of the last hook call on an instance: for metrics and the logging payload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CallStats {
+    /// Wall-clock time of the call, including instantiation when it happened.
+    pub elapsed: Duration,
+    /// Fuel the call burned.
+    pub fuel_used: u64,
+    /// True when this call created the instance.
+    pub instantiated: bool,
+}
+
+/// A plugin's instance for one request. Not instantiated until its first hook call.
+pub struct PluginInstance {
+    plugin: Arc<LoadedPlugin>,
+    scope: LogScope,
+    live: Option<Live>,
+    last_call: Option<CallStats>,
+}
+
+/// An instantiated plugin: its store, its exports, and the pool slot it occupies.
+struct Live {
+    store: Store<GuestState>,
+    guest: GuestBindings,
+    _slot: OwnedSemaphorePermit,
+}
+
+/// One export of the plugin world, with its arguments.
+enum Export<'a> {
+    Prepare,
+    Describe,
+    Init(&'a str),
+    PreCall(&'a wit::Request),
+    Moderation(&'a wit::Request),
+    PostCallSuccess(&'a wit::Request, &'a wit::Response),
+    PostCallFailure(&'a wit::Request, &'a wit::Failure),
+    StreamChunk(&'a wit::CallContext, &'a str),
+    StreamEnd(&'a wit::CallContext, &'a str),
+    LogSuccess(&'a str),
+    LogFailure(&'a str),
+}
+
+/// What an export call returned, before validation.
+enum Reply {
+    Describe(wit::PluginInfo),
+    Init(Result<(), String>),
+    PreCall(Result<wit::PreCallOutcome, wit::Rejection>),
+    PostCall(Result<wit::PostCallOutcome, wit::Rejection>),
+    Chunk(Result<wit::ChunkOutcome, wit::Rejection>),
+    Verdict(Result<(), wit::Rejection>),
+    Done,
+}
+
+impl Export<'_> {
+    fn hook(&self) -> Option<Hook> {
+        match self {
+            Export::Prepare | Export::Describe | Export::Init(_) => None,
+            Export::PreCall(_) => Some(Hook::PreCall),
+            Export::Moderation(_) => Some(Hook::Moderation),
+            Export::PostCallSuccess(..) => Some(Hook::PostCallSuccess),
+            Export::PostCallFailure(..) => Some(Hook::PostCallFailure),
+            Export::StreamChunk(..) => Some(Hook::StreamChunk),
+            Export::StreamEnd(..) => Some(Hook::StreamEnd),
+            Export::LogSuccess(_) => Some(Hook::LogSuccess),
+            Export::LogFailure(_) => Some(Hook::LogFailure),
+        }
+    }
+
+    fn name(&self) -> &'static str {
+        match self {
+            Export::Prepare => "instantiate",
+            Export::Describe => "describe",
+            Export::Init(_) => "init",
+            other => other.hook().map_or("?", Hook::name),
+        }
+    }
+
+    async fn run(self, guest: &GuestBindings, store: &mut Store<GuestState>) -> wasmtime::Result<Reply> {
+        Ok(match self {
+            Export::Prepare => Reply::Done,
+            Export::Describe => Reply::Describe(guest.call_describe(store).await?),
+            Export::Init(config) => Reply::Init(guest.call_init(store, config).await?),
+            Export::PreCall(req) => Reply::PreCall(guest.call_pre_call(store, req).await?),
+            Export::Moderation(req) => Reply::Verdict(guest.call_moderation(store, req).await?),
+            Export::PostCallSuccess(req, resp) => Reply::PostCall(guest.call_post_call_success(store, req, resp).await?),
+            Export::PostCallFailure(req, failure) => {
+                Reply::Verdict(guest.call_post_call_failure(store, req, failure).await?)
+            }
+            Export::StreamChunk(ctx, chunk) => Reply::Chunk(guest.call_stream_chunk(store, ctx, chunk).await?),
+            Export::StreamEnd(ctx, text) => Reply::Verdict(guest.call_stream_end(store, ctx, text).await?),
+            Export::LogSuccess(payload) => {
+                guest.call_log_success(store, payload).await?;
+                Reply::Done
+            }
+            Export::LogFailure(payload) => {
+                guest.call_log_failure(store, payload).await?;
+                Reply::Done
+            }
+        })
+    }
+}
+
+/// Where a call was when it failed: decides how the failure is classified.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    WaitingForSlot,
+    Instantiating,
+    Calling,
+}
+
+impl PluginInstance {
+    pub(crate) fn new(plugin: Arc<LoadedPlugin>, request_id: Arc<str>) -> Self {
+        let scope = LogScope { plugin: plugin.name.as_str().into(), request_id };
+        Self { plugin, scope, live: None, last_call: None }
+    }
+
+    /// The plugin this instance runs.
+    pub fn plugin(&self) -> &Arc<LoadedPlugin> {
+        &self.plugin
+    }
+
+    /// True once a hook call has instantiated the plugin (and no fault has dropped it).
+    pub fn is_instantiated(&self) -> bool {
+        self.live.is_some()
+    }
+
+    /// Cost of the last hook call, if any was made.
+    pub fn last_call(&self) -> Option<CallStats> {
+        self.last_call
+    }
+
+    /// Instantiates now, if not yet done, without calling a hook: moves the instantiation
+    /// cost to a moment of the caller's choosing (and lets benchmarks measure it alone).
+    pub async fn prepare(&mut self) -> Result<(), Fault> {
+        if self.live.is_some() {
+            return Ok(());
+        }
+        self.invoke(Export::Prepare).await.map(|_| ())
+    }
+
+    /// Runs `pre-call`. A plugin that does not implement it proceeds.
+    pub async fn pre_call(&mut self, req: &wit::Request) -> Result<PreCallDecision, HookError> {
+        if !self.plugin.implements(Hook::PreCall) {
+            return Ok(PreCallDecision::Proceed);
+        }
+        match self.invoke(Export::PreCall(req)).await? {
+            Reply::PreCall(Ok(outcome)) => self.checked(Hook::PreCall, |check| check.pre_call(outcome)),
+            Reply::PreCall(Err(rejection)) => Err(self.rejected(rejection)),
+            _ => unreachable!("pre-call returns a pre-call outcome"),
+        }
+    }
+
+    /// Runs `moderation`. A plugin that does not implement it approves.
+    pub async fn moderation(&mut self, req: &wit::Request) -> Result<(), HookError> {
+        self.verdict(Hook::Moderation, Export::Moderation(req)).await
+    }
+
+    /// Runs `post-call-success`. A plugin that does not implement it proceeds.
+    pub async fn post_call_success(&mut self, req: &wit::Request, resp: &wit::Response) -> Result<PostCallDecision, HookError> {
+        if !self.plugin.implements(Hook::PostCallSuccess) {
+            return Ok(PostCallDecision::Proceed);
+        }
+        match self.invoke(Export::PostCallSuccess(req, resp)).await? {
+            Reply::PostCall(Ok(outcome)) => self.checked(Hook::PostCallSuccess, |check| check.post_call(outcome)),
+            Reply::PostCall(Err(rejection)) => Err(self.rejected(rejection)),
+            _ => unreachable!("post-call-success returns a post-call outcome"),
+        }
+    }
+
+    /// Runs `post-call-failure`: `Err(Rejected)` replaces the client's error.
+    pub async fn post_call_failure(&mut self, req: &wit::Request, failure: &wit::Failure) -> Result<(), HookError> {
+        self.verdict(Hook::PostCallFailure, Export::PostCallFailure(req, failure)).await
+    }
+
+    /// Runs `stream-chunk` for one chunk (JSON text). A plugin that does not implement it
+    /// forwards the chunk.
+    pub async fn stream_chunk(&mut self, ctx: &wit::CallContext, chunk: &str) -> Result<ChunkDecision, HookError> {
+        if !self.plugin.implements(Hook::StreamChunk) {
+            return Ok(ChunkDecision::Proceed);
+        }
+        match self.invoke(Export::StreamChunk(ctx, chunk)).await? {
+            Reply::Chunk(Ok(outcome)) => self.checked(Hook::StreamChunk, |check| check.chunk(outcome)),
+            Reply::Chunk(Err(rejection)) => Err(self.rejected(rejection)),
+            _ => unreachable!("stream-chunk returns a chunk outcome"),
+        }
+    }
+
+    /// Runs `stream-end` with the assembled assistant text.
+    pub async fn stream_end(&mut self, ctx: &wit::CallContext, text: &str) -> Result<(), HookError> {
+        self.verdict(Hook::StreamEnd, Export::StreamEnd(ctx, text)).await
+    }
+
+    /// Runs `log-success` with the standard logging payload (JSON text).
+    pub async fn log_success(&mut self, payload: &str) -> Result<(), Fault> {
+        self.log(Hook::LogSuccess, Export::LogSuccess(payload)).await
+    }
+
+    /// Runs `log-failure` with the standard logging payload (JSON text).
+    pub async fn log_failure(&mut self, payload: &str) -> Result<(), Fault> {
+        self.log(Hook::LogFailure, Export::LogFailure(payload)).await
+    }
+
+    pub(crate) async fn describe(&mut self) -> Result<wit::PluginInfo, Fault> {
+        match self.invoke(Export::Describe).await? {
+            Reply::Describe(info) => Ok(info),
+            _ => unreachable!("describe returns plugin info"),
+        }
+    }
+
+    pub(crate) async fn init(&mut self, config: &str) -> Result<Result<(), String>, Fault> {
+        match self.invoke(Export::Init(config)).await? {
+            Reply::Init(result) => Ok(result),
+            _ => unreachable!("init returns a result"),
+        }
+    }
+
+    async fn verdict(&mut self, hook: Hook, call: Export<'_>) -> Result<(), HookError> {
+        if !self.plugin.implements(hook) {
+            return Ok(());
+        }
+        match self.invoke(call).await? {
+            Reply::Verdict(Ok(())) => Ok(()),
+            Reply::Verdict(Err(rejection)) => Err(self.rejected(rejection)),
+            _ => unreachable!("{hook} returns a verdict"),
+        }
+    }
+
+    async fn log(&mut self, hook: Hook, call: Export<'_>) -> Result<(), Fault> {
+        if self.plugin.implements(hook) {
+            self.invoke(call).await?;
+        }
+        Ok(())
+    }
+
+    fn rejected(&self, rejection: wit::Rejection) -> HookError {
+        HookError::Rejected(Rejection::from_guest(&self.plugin.name, rejection))
+    }
+
+    /// Validates a hook's output; unusable output is a `bad_output` fault.
+    fn checked<T>(&mut self, hook: Hook, check: impl FnOnce(&OutputCheck) -> Result<T, String>) -> Result<T, HookError> {
+        let checker = OutputCheck { max_bytes: self.plugin.settings.max_output_bytes };
+        check(&checker).map_err(|message| {
+            // The store is intact, but the instance's state produced garbage: drop it too.
+            self.live = None;
+            HookError::from(Fault::new(&self.plugin.name, Some(hook), hook.name(), FaultKind::BadOutput, message))
+        })
+    }
+
+    /// Calls one export under the plugin's limits, instantiating first if needed.
+    async fn invoke(&mut self, call: Export<'_>) -> Result<Reply, Fault> {
+        let started = Instant::now();
+        let timeout = self.plugin.settings.timeout();
+        let (hook, hook_name) = (call.hook(), call.name());
+        let mut phase = Phase::Calling;
+        let instantiated = self.live.is_none();
+        let outcome = tokio::time::timeout(timeout + TIMEOUT_GRACE, self.run(call, started + timeout, &mut phase)).await;
+        let fault = |kind, message: String| Fault::new(&self.plugin.name, hook, hook_name, kind, message);
+        let mut fault = match outcome {
+            Ok(Ok((reply, fuel_used))) => {
+                self.last_call = Some(CallStats { elapsed: started.elapsed(), fuel_used, instantiated });
+                return Ok(reply);
+            }
+            Ok(Err(error)) => {
+                let memory_limit_hit = self.live.as_ref().is_some_and(|live| live.store.data().limiter.hit);
+                let (kind, message, backtrace) = classify(&error, memory_limit_hit, phase == Phase::Instantiating);
+                Fault { backtrace, ..fault(kind, message) }
+            }
+            Err(_) => {
+                let message = match phase {
+                    Phase::WaitingForSlot => format!(
+                        "no free instance slot within the {} ms deadline (max_instances reached)",
+                        timeout.as_millis()
+                    ),
+                    _ => format!("blocked in a host call past the {} ms deadline", timeout.as_millis()),
+                };
+                fault(FaultKind::Deadline, message)
+            }
+        };
+        fault.elapsed = started.elapsed();
+        // A trap poisons the store, and a call cut off mid-flight leaves it mid-call:
+        // either way the instance is dropped now and its slot returns to the pool.
+        if let Some(live) = self.live.take() {
+            fault.guest_stderr = live.store.data().stderr.tail();
+        }
+        self.last_call = Some(CallStats { elapsed: fault.elapsed, fuel_used: 0, instantiated });
+        Err(fault)
+    }
+
+    async fn run(&mut self, call: Export<'_>, deadline: Instant, phase: &mut Phase) -> wasmtime::Result<(Reply, u64)> {
+        let fuel = self.plugin.settings.fuel;
+        if self.live.is_none() {
+            *phase = Phase::WaitingForSlot;
+            let slot = Arc::clone(self.plugin.engine.slots()).acquire_owned().await?;
+            *phase = Phase::Instantiating;
+            self.live = Some(self.instantiate(slot, deadline, fuel).await?);
+            *phase = Phase::Calling;
+        }
+        let live = self.live.as_mut().expect("instantiated above");
+        live.store.data_mut().deadline = deadline;
+        live.store.set_fuel(fuel)?;
+        let reply = call.run(&live.guest, &mut live.store).await?;
+        let fuel_used = fuel.saturating_sub(live.store.get_fuel().unwrap_or(0));
+        Ok((reply, fuel_used))
+    }
+
+    async fn instantiate(&self, slot: OwnedSemaphorePermit, deadline: Instant, fuel: u64) -> wasmtime::Result<Live> {
+        let plugin = &self.plugin;
+        let engine = &plugin.engine;
+        let state = GuestState::new(
+            self.scope.clone(),
+            plugin.settings.memory_bytes(),
+            Arc::clone(&plugin.config_json),
+            engine.kv().clone(),
+        );
+        let mut store = Store::new(engine.engine(), state);
+        store.limiter(|state| &mut state.limiter);
+        store.set_hostcall_fuel(plugin.settings.max_output_bytes);
+        store.set_fuel(fuel)?;
+        store.data_mut().deadline = deadline;
+        // Every tick: past the deadline, interrupt; otherwise let other tasks run.
+        store.epoch_deadline_callback(|ctx| {
+            Ok(if Instant::now() >= ctx.data().deadline { UpdateDeadline::Interrupt } else { UpdateDeadline::Yield(1) })
+        });
+        store.set_epoch_deadline(1);
+        let guest = plugin.pre.instantiate_async(&mut store).await?;
+        Ok(Live { store, guest, _slot: slot })
+    }
+}

@@ -1,0 +1,237 @@
+//! A loaded plugin version: compiled, linked, described and initialised, ready to be
+//! instantiated once per request.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::bindings::PluginPre;
+use super::cache::CacheOutcome;
+use super::engine::PluginEngine;
+use super::fault::Fault;
+use super::hooks::{Hook, HookSet};
+use super::instance::PluginInstance;
+use super::settings::PluginSettings;
+use super::state::GuestState;
+use super::ContentHash;
+
+/// What a plugin says about itself in `describe`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PluginInfo {
+    /// The name the plugin gives itself.
+    pub name: String,
+    /// The plugin's own version.
+    pub version: String,
+    /// The hooks it implements: the only ones the host calls.
+    pub hooks: HookSet,
+}
+
+/// Why a plugin could not be loaded. The old version, if any, keeps serving.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The name cannot be used (it namespaces kv keys and appears in headers).
+    #[error("plugin name {0:?} is invalid: use 1-64 characters from A-Z a-z 0-9 . _ -")]
+    InvalidName(String),
+    /// The bytes are not a valid WebAssembly component.
+    #[error("plugin `{plugin}` is not a valid WebAssembly component: {detail}")]
+    Compile {
+        /// The plugin.
+        plugin: String,
+        /// wasmtime's explanation.
+        detail: String,
+    },
+    /// The component does not fit the `hookgate:plugin` world (wrong imports or exports).
+    #[error("plugin `{plugin}` does not implement the hookgate:plugin@0.1 world: {detail}")]
+    Link {
+        /// The plugin.
+        plugin: String,
+        /// wasmtime's explanation.
+        detail: String,
+    },
+    /// `describe` or `init` faulted.
+    #[error("plugin `{}` faulted while loading: {fault}", fault.plugin)]
+    Fault {
+        /// The classified fault.
+        #[from]
+        fault: Fault,
+    },
+    /// `describe` returned something unusable.
+    #[error("plugin `{plugin}` described itself wrongly: {detail}")]
+    BadDescription {
+        /// The plugin.
+        plugin: String,
+        /// What is wrong.
+        detail: String,
+    },
+    /// `init` refused the plugin's config.
+    #[error("plugin `{plugin}` refused its config: {message}")]
+    InitRefused {
+        /// The plugin.
+        plugin: String,
+        /// The guest's message.
+        message: String,
+    },
+}
+
+/// A validated plugin version. Share it as `Arc<LoadedPlugin>`; instantiate per request.
+pub struct LoadedPlugin {
+    pub(crate) name: String,
+    pub(crate) info: PluginInfo,
+    pub(crate) settings: PluginSettings,
+    pub(crate) config_json: Arc<str>,
+    pub(crate) pre: PluginPre<GuestState>,
+    pub(crate) engine: PluginEngine,
+    hash: ContentHash,
+    size_bytes: usize,
+    compile_time: Duration,
+    cache: CacheOutcome,
+    wit_version: Option<String>,
+}
+
+impl LoadedPlugin {
+    /// Compiles (through the cache), links and validates `wasm`, then calls `describe` and
+    /// `init(config)` in a throwaway instance under the plugin's limits.
+    ///
+    /// `name` is the plugin's registered name (its file stem); it namespaces its kv keys.
+    pub async fn load(engine: &PluginEngine, name: &str, wasm: Vec<u8>, settings: PluginSettings) -> Result<Arc<Self>, LoadError> {
+        if !valid_name(name) {
+            return Err(LoadError::InvalidName(name.to_owned()));
+        }
+        let hash = ContentHash::of(&wasm);
+        let size_bytes = wasm.len();
+        let started = Instant::now();
+        let compiler = engine.clone();
+        let compiled = tokio::task::spawn_blocking(move || compiler.compile(&wasm, &hash))
+            .await
+            .map_err(|e| LoadError::Compile { plugin: name.to_owned(), detail: e.to_string() })?;
+        let (component, cache) =
+            compiled.map_err(|e| LoadError::Compile { plugin: name.to_owned(), detail: format!("{e:#}") })?;
+        let compile_time = started.elapsed();
+        let link_error = |e: wasmtime::Error| LoadError::Link { plugin: name.to_owned(), detail: format!("{e:#}") };
+        let pre = PluginPre::new(engine.linker().instantiate_pre(&component).map_err(link_error)?).map_err(link_error)?;
+        let config_json: Arc<str> = settings.config.to_string().into();
+        let wit_version = wit_version(engine, &component);
+        let mut plugin = Arc::new(Self {
+            name: name.to_owned(),
+            info: PluginInfo { name: String::new(), version: String::new(), hooks: HookSet::default() },
+            settings,
+            config_json,
+            pre,
+            engine: engine.clone(),
+            hash,
+            size_bytes,
+            compile_time,
+            cache,
+            wit_version,
+        });
+        let info = describe_and_init(&plugin).await?;
+        tracing::info!(
+            plugin = name,
+            version = %info.version,
+            hooks = ?info.hooks,
+            hash = %hash,
+            cache = ?cache,
+            compile_ms = compile_time.as_millis() as u64,
+            "plugin loaded"
+        );
+        Arc::get_mut(&mut plugin).expect("the load-time instance is dropped").info = info;
+        Ok(plugin)
+    }
+
+    /// A fresh, not yet instantiated instance for one request; the first hook call
+    /// instantiates it.
+    pub fn instance(self: &Arc<Self>, request_id: impl Into<Arc<str>>) -> PluginInstance {
+        PluginInstance::new(Arc::clone(self), request_id.into())
+    }
+
+    /// The registered name (the file stem).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// What the plugin said about itself.
+    pub fn info(&self) -> &PluginInfo {
+        &self.info
+    }
+
+    /// True when the plugin implements `hook`.
+    pub fn implements(&self, hook: Hook) -> bool {
+        self.info.hooks.contains(hook)
+    }
+
+    /// The plugin's limits and policies.
+    pub fn settings(&self) -> &PluginSettings {
+        &self.settings
+    }
+
+    /// SHA-256 of the component.
+    pub fn hash(&self) -> ContentHash {
+        self.hash
+    }
+
+    /// Size of the component file in bytes.
+    pub fn size_bytes(&self) -> usize {
+        self.size_bytes
+    }
+
+    /// How long compiling (or loading from the cache) took.
+    pub fn compile_time(&self) -> Duration {
+        self.compile_time
+    }
+
+    /// The `hookgate:plugin` version the component was built against, read from its
+    /// imports (`hookgate:plugin/config@0.1.0` → `0.1.0`); `None` when it imports nothing
+    /// from the package.
+    pub fn wit_version(&self) -> Option<&str> {
+        self.wit_version.as_deref()
+    }
+
+    /// Whether the compiled artifact came from the cache.
+    pub fn cache_outcome(&self) -> CacheOutcome {
+        self.cache
+    }
+}
+
+/// Calls `describe` and `init` in a throwaway instance (dropped before this returns).
+async fn describe_and_init(plugin: &Arc<LoadedPlugin>) -> Result<PluginInfo, LoadError> {
+    let mut instance = plugin.instance("load");
+    let described = instance.describe().await?;
+    let info = PluginInfo {
+        name: described.name,
+        version: described.version,
+        hooks: described.hooks.into_iter().map(Hook::from).collect(),
+    };
+    if info.name.trim().is_empty() {
+        return Err(LoadError::BadDescription { plugin: plugin.name.clone(), detail: "empty name".into() });
+    }
+    instance
+        .init(&plugin.config_json)
+        .await?
+        .map_err(|message| LoadError::InitRefused { plugin: plugin.name.clone(), message })?;
+    Ok(info)
+}
+
+fn wit_version(engine: &PluginEngine, component: &wasmtime::component::Component) -> Option<String> {
+    component
+        .component_type()
+        .imports(engine.engine())
+        .find_map(|(name, _)| name.strip_prefix("hookgate:plugin/")?.split_once('@').map(|(_, v)| v.to_owned()))
+}
+
+fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn names_are_restricted() {
+        assert!(super::valid_name("banned-keywords"));
+        assert!(super::valid_name("v1.2_x"));
+        assert!(!super::valid_name(""));
+        assert!(!super::valid_name("a:b"));
+        assert!(!super::valid_name("a/b"));
+        assert!(!super::valid_name(&"x".repeat(65)));
+    }
+}

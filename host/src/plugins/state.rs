@@ -1,0 +1,137 @@
+//! The data each plugin instance's store carries, and the host side of the WIT imports.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use wasmtime::component::ResourceTable;
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+use super::bindings::{config, kv, log, types};
+use super::fault::MemoryLimitExceeded;
+use crate::capabilities::kv::{Kv, KvError};
+use crate::capabilities::log::{self as guest_log, GuestOutput, Level, LogScope};
+
+/// Store data of one plugin instance.
+pub(crate) struct GuestState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    pub limiter: MemoryLimiter,
+    /// When the running hook call must stop; checked at every epoch tick.
+    pub deadline: Instant,
+    pub scope: LogScope,
+    pub stderr: GuestOutput,
+    config_json: Arc<str>,
+    kv: Kv,
+}
+
+impl GuestState {
+    /// A locked-down WASI context: no files, no environment, no sockets, no name lookup;
+    /// stdout/stderr go to the host log under the plugin's name.
+    pub fn new(scope: LogScope, memory_limit: usize, config_json: Arc<str>, kv: Kv) -> Self {
+        let stderr = GuestOutput::stderr(scope.clone());
+        let wasi = WasiCtx::builder()
+            .stdout(GuestOutput::stdout(scope.clone()))
+            .stderr(stderr.clone())
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false)
+            .socket_addr_check(|_, _| Box::pin(async { false }))
+            .build();
+        Self {
+            wasi,
+            table: ResourceTable::new(),
+            limiter: MemoryLimiter::new(memory_limit),
+            deadline: Instant::now(),
+            scope,
+            stderr,
+            config_json,
+            kv,
+        }
+    }
+}
+
+impl WasiView for GuestState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+/// Caps the total size of all linear memories of one instance.
+///
+/// wasmtime's `StoreLimits` caps each memory separately; Python and JS components have
+/// several, so the cap that matters to an operator is the sum.
+pub(crate) struct MemoryLimiter {
+    limit: usize,
+    total: usize,
+    /// Set when a growth was refused, so a guest that turns the refusal into its own trap
+    /// is still classified as `memory_limit`.
+    pub hit: bool,
+}
+
+impl MemoryLimiter {
+    fn new(limit: usize) -> Self {
+        Self { limit, total: 0, hit: false }
+    }
+}
+
+impl wasmtime::ResourceLimiter for MemoryLimiter {
+    fn memory_growing(&mut self, current: usize, desired: usize, _max: Option<usize>) -> wasmtime::Result<bool> {
+        let requested = self.total.saturating_add(desired.saturating_sub(current));
+        if requested > self.limit {
+            self.hit = true;
+            return Err(wasmtime::Error::new(MemoryLimitExceeded { limit: self.limit, requested }));
+        }
+        self.total = requested;
+        Ok(true)
+    }
+
+    fn table_growing(&mut self, _current: usize, desired: usize, maximum: Option<usize>) -> wasmtime::Result<bool> {
+        Ok(maximum.is_none_or(|max| desired <= max))
+    }
+}
+
+impl types::Host for GuestState {}
+
+impl log::Host for GuestState {
+    fn log(&mut self, level: types::LogLevel, message: String) {
+        let level = match level {
+            types::LogLevel::Trace => Level::Trace,
+            types::LogLevel::Debug => Level::Debug,
+            types::LogLevel::Info => Level::Info,
+            types::LogLevel::Warn => Level::Warn,
+            types::LogLevel::Error => Level::Error,
+        };
+        guest_log::write(&self.scope, level, "log", &message);
+    }
+}
+
+impl config::Host for GuestState {
+    fn get(&mut self) -> String {
+        self.config_json.to_string()
+    }
+}
+
+impl kv::Host for GuestState {
+    async fn get(&mut self, key: String) -> Result<Option<String>, kv::KvError> {
+        self.kv.get(&self.scope.plugin, &key).await.map_err(to_wit)
+    }
+
+    async fn set(&mut self, key: String, value: String, ttl_ms: Option<u64>) -> Result<(), kv::KvError> {
+        self.kv.set(&self.scope.plugin, &key, value, ttl_ms.map(Duration::from_millis)).await.map_err(to_wit)
+    }
+
+    async fn incr(&mut self, key: String, delta: i64, ttl_ms: Option<u64>) -> Result<i64, kv::KvError> {
+        self.kv.incr(&self.scope.plugin, &key, delta, ttl_ms.map(Duration::from_millis)).await.map_err(to_wit)
+    }
+
+    async fn delete(&mut self, key: String) -> Result<bool, kv::KvError> {
+        self.kv.delete(&self.scope.plugin, &key).await.map_err(to_wit)
+    }
+}
+
+fn to_wit(error: KvError) -> kv::KvError {
+    match error {
+        KvError::Unavailable(message) => kv::KvError::Unavailable(message),
+        KvError::Invalid(message) => kv::KvError::Invalid(message),
+    }
+}
