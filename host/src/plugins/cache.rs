@@ -62,14 +62,19 @@ impl ArtifactCache {
     /// A corrupt or incompatible artifact is recompiled and replaced, never trusted.
     pub fn load_or_compile(&self, engine: &Engine, wasm: &[u8], hash: &ContentHash) -> wasmtime::Result<(Component, CacheOutcome)> {
         let path = self.path(engine, hash);
-        if path.exists() {
-            // SAFETY: the file is one this cache wrote with `Component::serialize`, in a
-            // directory only the proxy's user can write; wasmtime checks its header and
-            // engine compatibility before use.
-            match unsafe { Component::deserialize_file(engine, &path) } {
+        // Read into memory rather than `deserialize_file`: that one maps the file, and a
+        // cache file truncated while mapped (by an operator, or another process) would
+        // kill the proxy with SIGBUS on the next call into the plugin.
+        match std::fs::read(&path) {
+            // SAFETY: the bytes are an artifact this cache wrote with
+            // `Component::serialize`, in a directory only the proxy's user can write;
+            // wasmtime checks the header and engine compatibility before using them.
+            Ok(bytes) => match unsafe { Component::deserialize(engine, &bytes) } {
                 Ok(component) => return Ok((component, CacheOutcome::Hit)),
                 Err(error) => tracing::warn!(path = %path.display(), "discarding unusable cached artifact: {error:#}"),
-            }
+            },
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+            Err(error) => tracing::warn!(path = %path.display(), "cannot read cached artifact: {error}"),
         }
         let component = Component::new(engine, wasm)?;
         if let Err(error) = self.store(&path, &component) {

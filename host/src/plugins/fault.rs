@@ -101,6 +101,12 @@ pub(crate) struct MemoryLimitExceeded {
     pub requested: usize,
 }
 
+/// wasmtime's message when a guest hands the host more bytes in one call than the store's
+/// hostcall fuel allows (set to the plugin's `max_output_bytes`). The error type is
+/// private to wasmtime, so it is recognised by its text; the `huge-output` adversarial
+/// test fails if a wasmtime upgrade changes it.
+const HOSTCALL_FUEL_EXHAUSTED: &str = "fuel allocated for hostcalls has been exhausted";
+
 /// Classifies an error returned by wasmtime for a call or instantiation.
 ///
 /// `memory_limit_hit` comes from the store's limiter: a guest may turn a refused growth
@@ -132,6 +138,11 @@ pub(crate) fn classify(
         };
         return (kind, trap.to_string(), backtrace);
     }
+    let message = format!("{error:#}");
+    if message.contains(HOSTCALL_FUEL_EXHAUSTED) {
+        let message = format!("the plugin handed the host more bytes in one call than its max_output_bytes allows ({message})");
+        return (FaultKind::BadOutput, message, backtrace);
+    }
     let kind = if instantiating { FaultKind::Instantiate } else { FaultKind::Trap };
-    (kind, format!("{error:#}"), backtrace)
+    (kind, message, backtrace)
 }
