@@ -1,0 +1,96 @@
+//! Test plugin: well-behaved, and shows what each hook saw, so tests can check the
+//! plumbing of hook calls (per-request instances, outcomes, host imports, guest output).
+//!
+//! Every hook counts itself in `calls`: state on `self` lives as long as the request's
+//! instance, so the count shows which hooks shared an instance. Config: optional
+//! `{"tag": "..."}`, echoed back in a response header.
+
+use hookgate_sdk::prelude::*;
+use hookgate_sdk::{kv, log};
+
+struct Probe {
+    /// Hook calls this instance has served, this one included.
+    calls: u32,
+    /// The config's `tag`, if any.
+    tag: Option<String>,
+}
+
+#[hookgate_sdk::plugin]
+impl Plugin for Probe {
+    fn new(config: Config) -> Result<Self, String> {
+        let tag = config.json()["tag"].as_str().map(str::to_owned);
+        Ok(Probe { calls: 0, tag })
+    }
+
+    fn pre_call(&mut self, req: &Request) -> Result<PreCall, Rejection> {
+        self.calls += 1;
+        log::info(format!("probe pre-call {}", req.id));
+        println!("probe stdout {}", req.id);
+        let mut body = req.json();
+        body["probe_calls"] = self.calls.into();
+        Ok(PreCall::modify_json(&body))
+    }
+
+    fn moderation(&mut self, req: &Request) -> Result<(), Rejection> {
+        self.calls += 1;
+        if req.body.contains("MODERATE") {
+            return Err(Rejection::forbidden("probe moderation: MODERATE found").with_code("probe_moderation"));
+        }
+        Ok(())
+    }
+
+    fn post_call_success(&mut self, req: &Request, _resp: &Response) -> Result<PostCall, Rejection> {
+        self.calls += 1;
+        let edit = PostCall::add_header("x-probe-calls", self.calls.to_string())
+            .with_header("x-probe-request-id", req.id.clone());
+        Ok(match &self.tag {
+            Some(tag) => edit.with_header("x-probe-config", tag.clone()),
+            None => edit,
+        })
+    }
+
+    fn post_call_failure(&mut self, _req: &Request, failure: &Failure) -> Result<(), Rejection> {
+        self.calls += 1;
+        Err(Rejection::new(418, format!("probe saw failure: {}", failure.message)))
+    }
+
+    fn stream_chunk(&mut self, _ctx: &CallContext, chunk: &Chunk) -> Result<ChunkOutcome, Rejection> {
+        self.calls += 1;
+        if chunk.delta_text().as_deref() == Some("DROPME") {
+            return Ok(ChunkOutcome::Drop);
+        }
+        let Ok(mut parsed) = chunk.parse() else {
+            return Ok(ChunkOutcome::Proceed);
+        };
+        for content in parsed.choices.iter_mut().filter_map(|choice| choice.delta.content.as_mut()) {
+            *content = content.to_uppercase();
+        }
+        Ok(ChunkOutcome::replace_json(&parsed))
+    }
+
+    fn stream_end(&mut self, _ctx: &CallContext, _text: &str) -> Result<(), Rejection> {
+        self.calls += 1;
+        Ok(())
+    }
+
+    fn log_success(&mut self, payload: &LogPayload) {
+        self.count("log-success", payload);
+    }
+
+    fn log_failure(&mut self, payload: &LogPayload) {
+        self.count("log-failure", payload);
+    }
+}
+
+impl Probe {
+    /// Counts a logging hook in the kv store (which outlives the instance) and logs the
+    /// payload's request id.
+    fn count(&mut self, counter: &str, payload: &LogPayload) {
+        self.calls += 1;
+        if let Err(e) = kv::incr(counter, 1, None) {
+            log::warn(format!("probe {counter}: {e}"));
+        }
+        let json = payload.json();
+        log::info(format!("probe {counter} {}", json["id"].as_str().unwrap_or("(no id)")));
+    }
+}

@@ -1,0 +1,23 @@
+//! Test plugin: on a request containing `TRIGGER`, sleeps 30 seconds. The sleep blocks
+//! inside a WASI host call, where fuel and epoch interrupts cannot reach: only the
+//! host's wall-clock timeout can stop it. Other requests proceed.
+
+use std::time::Duration;
+
+use hookgate_sdk::prelude::*;
+
+struct Sleeper;
+
+#[hookgate_sdk::plugin]
+impl Plugin for Sleeper {
+    fn new(_config: Config) -> Result<Self, String> {
+        Ok(Sleeper)
+    }
+
+    fn pre_call(&mut self, req: &Request) -> Result<PreCall, Rejection> {
+        if req.body.contains("TRIGGER") {
+            std::thread::sleep(Duration::from_secs(30));
+        }
+        Ok(PreCall::Proceed)
+    }
+}

@@ -1,0 +1,157 @@
+//! Shared fixtures for hookgate's end-to-end tests: where the built guest components
+//! are, one engine per test process, and request builders.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use hookgate::capabilities::kv::Kv;
+use hookgate::plugins::{
+    CallContext, CallType, EngineOptions, KeyInfo, LoadError, LoadedPlugin, PluginEngine, PluginSettings, Request,
+};
+
+/// The workspace root.
+pub fn workspace_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ has a parent").to_path_buf()
+}
+
+/// Where `make guests` puts the compiled components: `$HOOKGATE_GUEST_DIR`, or the
+/// workspace target directory's `wasm32-wasip2/guest`.
+pub fn guest_dir() -> PathBuf {
+    std::env::var_os("HOOKGATE_GUEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target/wasm32-wasip2/guest"))
+}
+
+/// The bytes of a built guest component, by crate name (`banned-keywords`, `panic`, ...).
+pub fn guest_wasm(crate_name: &str) -> Vec<u8> {
+    let path = guest_dir().join(format!("{}.wasm", crate_name.replace('-', "_")));
+    std::fs::read(&path).unwrap_or_else(|e| {
+        panic!("cannot read {} ({e}): build the guests first with `make guests` (or run `make test`)", path.display())
+    })
+}
+
+/// The path of the `hookgate` binary: `$HOOKGATE_BIN`, or the debug build.
+pub fn hookgate_bin() -> PathBuf {
+    std::env::var_os("HOOKGATE_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target/debug/hookgate"))
+}
+
+/// The process's shared engine (one pooling allocator per process, as in the proxy).
+pub fn engine() -> &'static PluginEngine {
+    static ENGINE: OnceLock<PluginEngine> = OnceLock::new();
+    ENGINE.get_or_init(|| {
+        let options = EngineOptions { max_instances: 64, ..EngineOptions::default() };
+        PluginEngine::new(options, Kv::in_memory()).expect("engine")
+    })
+}
+
+/// An engine of its own with a small pool, for tests that account for every slot.
+pub fn private_engine(max_instances: u32) -> PluginEngine {
+    let options = EngineOptions { max_instances, ..EngineOptions::default() };
+    PluginEngine::new(options, Kv::in_memory()).expect("engine")
+}
+
+/// Loads a built guest under `settings` on the shared engine.
+pub async fn load(crate_name: &str, settings: PluginSettings) -> Result<Arc<LoadedPlugin>, LoadError> {
+    load_on(engine(), crate_name, settings).await
+}
+
+/// Loads a built guest under `settings` on `engine`.
+pub async fn load_on(
+    engine: &PluginEngine,
+    crate_name: &str,
+    settings: PluginSettings,
+) -> Result<Arc<LoadedPlugin>, LoadError> {
+    LoadedPlugin::load(engine, crate_name, guest_wasm(crate_name), settings).await
+}
+
+/// The key every test request comes from.
+pub fn test_key() -> KeyInfo {
+    KeyInfo {
+        alias: Some("test-key".into()),
+        hash: "ab".repeat(32),
+        user_id: Some("user-1".into()),
+        team_id: Some("team-1".into()),
+        metadata: "{}".into(),
+    }
+}
+
+/// A chat completion request whose last user message is `text`.
+pub fn chat_request(id: &str, text: &str) -> Request {
+    let body = serde_json::json!({
+        "model": "mock/echo",
+        "messages": [
+            {"role": "system", "content": "You are terse."},
+            {"role": "user", "content": text}
+        ]
+    });
+    Request {
+        id: id.into(),
+        call_type: CallType::ChatCompletion,
+        model: "mock/echo".into(),
+        body: body.to_string(),
+        headers: vec![("content-type".into(), "application/json".into())],
+        key: test_key(),
+    }
+}
+
+/// The context stream hooks get for `request`.
+pub fn context_of(request: &Request) -> CallContext {
+    CallContext {
+        id: request.id.clone(),
+        call_type: request.call_type,
+        model: request.model.clone(),
+        key: request.key.clone(),
+    }
+}
+
+/// A chat completion response whose assistant message is `text`.
+pub fn chat_response_body(text: &str) -> String {
+    serde_json::json!({
+        "id": "chatcmpl-1",
+        "object": "chat.completion",
+        "model": "mock/echo",
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5}
+    })
+    .to_string()
+}
+
+/// One streamed chunk whose delta content is `text`.
+pub fn chunk(text: &str) -> String {
+    serde_json::json!({
+        "id": "chatcmpl-1",
+        "object": "chat.completion.chunk",
+        "model": "mock/echo",
+        "choices": [{"index": 0, "delta": {"content": text}, "finish_reason": null}]
+    })
+    .to_string()
+}
+
+/// Runs `body` with a tracing subscriber that records formatted log lines, and returns
+/// them with the body's result. The subscriber is thread-local: run async code inside on
+/// a current-thread runtime.
+pub fn capture_logs<T>(body: impl FnOnce() -> T) -> (T, String) {
+    #[derive(Clone, Default)]
+    struct Buffer(Arc<Mutex<Vec<u8>>>);
+    impl std::io::Write for Buffer {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let buffer = Buffer::default();
+    let writer = buffer.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .with_max_level(tracing::Level::TRACE)
+        .finish();
+    let result = tracing::subscriber::with_default(subscriber, body);
+    let text = String::from_utf8_lossy(&buffer.0.lock().unwrap()).into_owned();
+    (result, text)
+}

@@ -1,0 +1,153 @@
+//! Hostile plugins: each is stopped, classified, and leaves everything else working.
+//!
+//! Every adversarial plugin misbehaves only when the request contains `TRIGGER`, so each
+//! test can show that (1) the fault is classified, (2) it ends within its deadline plus a
+//! small margin, (3) a healthy plugin serving the same request, concurrently, is
+//! unaffected, (4) the next request to the same plugin works, and (5) the process's
+//! instance slots all come back.
+
+use std::time::{Duration, Instant};
+
+use hookgate::plugins::{FaultKind, HookError, PluginSettings, PreCallDecision};
+use hookgate_tests::{chat_request, load_on, private_engine};
+
+/// Slack over a plugin's deadline for scheduling noise on a shared 2-core machine.
+const MARGIN: Duration = Duration::from_millis(150);
+
+fn settings(timeout_ms: u64) -> PluginSettings {
+    PluginSettings { timeout_ms, ..PluginSettings::default() }
+}
+
+/// Runs the whole containment scenario and returns the fault for kind-specific checks.
+async fn assert_contained(plugin: &str, settings: PluginSettings, expected: FaultKind) -> hookgate::plugins::Fault {
+    let deadline = settings.timeout();
+    let engine = private_engine(4);
+    let bad = load_on(&engine, plugin, settings).await.expect("adversarial plugin loads");
+    let healthy = load_on(&engine, "probe", PluginSettings::default()).await.expect("probe loads");
+    let request = chat_request(&format!("{plugin}-1"), "please TRIGGER the bad behaviour");
+
+    let mut bad_instance = bad.instance(request.id.clone());
+    let mut healthy_instance = healthy.instance(request.id.clone());
+    let started = Instant::now();
+    let (bad_result, healthy_result) = tokio::join!(
+        async {
+            let result = bad_instance.pre_call(&request).await;
+            (result, started.elapsed())
+        },
+        async {
+            let result = healthy_instance.pre_call(&request).await;
+            (result, started.elapsed())
+        }
+    );
+
+    let (bad_result, bad_elapsed) = bad_result;
+    let fault = match bad_result {
+        Err(HookError::Fault(fault)) => *fault,
+        other => panic!("{plugin}: expected a {expected} fault, got {other:?}"),
+    };
+    assert_eq!(fault.kind, expected, "{plugin}: {fault}");
+    assert!(
+        bad_elapsed <= deadline + MARGIN,
+        "{plugin}: stopped after {bad_elapsed:?}, deadline {deadline:?} + margin {MARGIN:?}"
+    );
+    assert!(!bad_instance.is_instantiated(), "{plugin}: a faulted instance must be dropped");
+
+    // The healthy plugin answered the same request, on the same task, while the bad one ran.
+    let (healthy_result, healthy_elapsed) = healthy_result;
+    match healthy_result {
+        Ok(PreCallDecision::Modify(body)) => assert_eq!(body["probe_calls"], 1),
+        other => panic!("{plugin}: the healthy plugin was affected: {other:?}"),
+    }
+    assert!(healthy_elapsed < deadline + MARGIN, "healthy plugin took {healthy_elapsed:?}");
+
+    // The same plugin serves the next request, and so does the faulted request's own
+    // instance handle (with a fresh instance).
+    let next = chat_request(&format!("{plugin}-2"), "an ordinary question");
+    assert_eq!(bad.instance(next.id.clone()).pre_call(&next).await.unwrap(), PreCallDecision::Proceed);
+    assert_eq!(bad_instance.pre_call(&next).await.unwrap(), PreCallDecision::Proceed);
+
+    assert_eq!(engine.free_slots(), 2, "{plugin}: only the two live instances hold slots");
+    drop((bad_instance, healthy_instance));
+    assert_eq!(engine.free_slots(), 4, "{plugin}: every instance slot came back");
+    fault
+}
+
+#[tokio::test]
+async fn infinite_loop_is_stopped_at_its_deadline() {
+    let settings = PluginSettings { fuel: u64::MAX / 4, ..settings(50) };
+    let fault = assert_contained("infinite-loop", settings, FaultKind::Deadline).await;
+    assert!(fault.elapsed >= Duration::from_millis(50), "{fault:?}");
+}
+
+#[tokio::test]
+async fn fuel_bomb_runs_out_of_fuel() {
+    let settings = PluginSettings { fuel: 5_000_000, ..settings(2_000) };
+    let fault = assert_contained("fuel-bomb", settings, FaultKind::OutOfFuel).await;
+    assert!(fault.elapsed < Duration::from_millis(1_000), "fuel, not the clock, stopped it: {fault:?}");
+}
+
+#[tokio::test]
+async fn memory_bomb_hits_the_memory_cap() {
+    let settings = PluginSettings { memory_mb: 32, fuel: u64::MAX / 4, ..settings(2_000) };
+    let fault = assert_contained("memory-bomb", settings, FaultKind::MemoryLimit).await;
+    assert!(fault.message.contains("memory limit"), "{fault:?}");
+}
+
+#[tokio::test]
+async fn deep_recursion_overflows_the_stack() {
+    assert_contained("deep-recursion", settings(2_000), FaultKind::StackOverflow).await;
+}
+
+#[tokio::test]
+async fn panic_is_a_trap_with_its_message_and_backtrace() {
+    let fault = assert_contained("panic", settings(2_000), FaultKind::Trap).await;
+    let stderr = fault.guest_stderr.clone().unwrap_or_default();
+    assert!(stderr.contains("exploding on purpose"), "panic message missing: {fault:?}");
+    assert!(fault.backtrace.as_deref().is_some_and(|bt| bt.contains("wasm")), "no guest backtrace: {fault:?}");
+}
+
+#[tokio::test]
+async fn huge_output_is_bad_output() {
+    let settings = PluginSettings { max_output_bytes: 1 << 20, memory_mb: 128, ..settings(2_000) };
+    let fault = assert_contained("huge-output", settings, FaultKind::BadOutput).await;
+    assert!(fault.message.contains("max_output_bytes"), "{fault:?}");
+}
+
+#[tokio::test]
+async fn non_json_body_is_bad_output() {
+    let fault = assert_contained("bad-output", settings(2_000), FaultKind::BadOutput).await;
+    assert!(fault.message.contains("not valid JSON"), "{fault:?}");
+}
+
+#[tokio::test]
+async fn reading_a_file_is_denied() {
+    let fault = assert_contained("read-file", settings(2_000), FaultKind::Trap).await;
+    assert!(fault.guest_stderr.unwrap_or_default().contains("read-file denied"));
+}
+
+#[tokio::test]
+async fn reading_the_environment_is_denied() {
+    let fault = assert_contained("read-env", settings(2_000), FaultKind::Trap).await;
+    assert!(fault.guest_stderr.unwrap_or_default().contains("read-env denied"));
+}
+
+#[tokio::test]
+async fn opening_a_socket_is_denied() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let settings = PluginSettings { config: serde_json::json!({ "addr": addr }), ..settings(2_000) };
+    let fault = assert_contained("open-socket", settings, FaultKind::Trap).await;
+    assert!(fault.guest_stderr.unwrap_or_default().contains("open-socket denied"));
+    let accepted = listener.accept();
+    assert!(
+        matches!(&accepted, Err(e) if e.kind() == std::io::ErrorKind::WouldBlock),
+        "the guest reached the listener: {accepted:?}"
+    );
+}
+
+#[tokio::test]
+async fn blocking_in_a_host_call_is_cut_off_at_the_deadline() {
+    let fault = assert_contained("sleeper", settings(50), FaultKind::Deadline).await;
+    assert!(fault.message.contains("host call"), "{fault:?}");
+}

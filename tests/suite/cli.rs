@@ -1,0 +1,67 @@
+//! `hookgate plugin check` and `hookgate plugin run`, as an author runs them.
+
+use std::process::Command;
+
+use hookgate_tests::{guest_dir, hookgate_bin};
+
+fn run(args: &[&str]) -> (bool, serde_json::Value, String) {
+    let output = Command::new(hookgate_bin())
+        .args(args)
+        .env("HOOKGATE_LOG", "warn")
+        .output()
+        .unwrap_or_else(|e| panic!("running {}: {e} (build it with `cargo build -p hookgate`)", hookgate_bin().display()));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    let json = serde_json::from_str(&stdout).unwrap_or(serde_json::Value::Null);
+    (output.status.success(), json, stderr)
+}
+
+fn write(dir: &std::path::Path, name: &str, value: serde_json::Value) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, value.to_string()).unwrap();
+    path.to_str().unwrap().to_owned()
+}
+
+fn wasm(name: &str) -> String {
+    guest_dir().join(format!("{name}.wasm")).to_str().unwrap().to_owned()
+}
+
+#[test]
+fn check_reports_what_a_component_implements() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write(dir.path(), "cfg.json", serde_json::json!({"keywords": ["forbidden"]}));
+    let (ok, report, stderr) = run(&["plugin", "check", &wasm("banned_keywords"), "--config", &config]);
+    assert!(ok, "{stderr}");
+    assert_eq!(report["describes_itself_as"], "banned-keywords");
+    assert_eq!(report["wit"], "hookgate:plugin@0.1.0");
+    let hooks: Vec<&str> = report["hooks"].as_array().unwrap().iter().map(|h| h.as_str().unwrap()).collect();
+    assert_eq!(hooks, ["pre-call", "post-call-success", "stream-chunk"]);
+    assert!(report["size_bytes"].as_u64().unwrap() > 0);
+
+    let (ok, _, stderr) = run(&["plugin", "check", &wasm("banned_keywords")]);
+    assert!(!ok, "a config the plugin refuses fails the check");
+    assert!(stderr.contains("refused its config"), "{stderr}");
+}
+
+#[test]
+fn run_prints_an_outcome_or_a_classified_fault() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write(dir.path(), "cfg.json", serde_json::json!({"keywords": ["forbidden"]}));
+    let request = write(
+        dir.path(),
+        "req.json",
+        serde_json::json!({"model": "mock/echo", "messages": [{"role": "user", "content": "a FORBIDDEN word; TRIGGER"}]}),
+    );
+    let (ok, out, stderr) =
+        run(&["plugin", "run", &wasm("banned_keywords"), "--hook", "pre-call", "--request", &request, "--config", &config]);
+    assert!(ok, "{stderr}");
+    assert_eq!(out["outcome"]["decision"], "reject");
+    assert_eq!(out["outcome"]["status"], 400);
+    assert!(out["call"]["fuel_used"].as_u64().unwrap() > 0);
+
+    let (ok, out, stderr) =
+        run(&["plugin", "run", &wasm("infinite_loop"), "--hook", "pre-call", "--request", &request, "--timeout-ms", "30"]);
+    assert!(ok, "{stderr}");
+    assert_eq!(out["outcome"]["decision"], "fault");
+    assert!(["deadline", "out_of_fuel"].contains(&out["outcome"]["kind"].as_str().unwrap()), "{out}");
+}

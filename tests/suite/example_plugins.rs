@@ -1,0 +1,78 @@
+//! The example plugins from `plugins/` do what their READMEs promise.
+
+use hookgate::plugins::{ChunkDecision, HookError, LoadError, PluginSettings, PostCallDecision, PreCallDecision, Response};
+use hookgate_tests::{chat_request, chat_response_body, chunk, context_of, load};
+
+fn banned(keywords: serde_json::Value) -> PluginSettings {
+    PluginSettings { config: serde_json::json!({ "keywords": keywords }), ..PluginSettings::default() }
+}
+
+fn assert_rejected_400<T: std::fmt::Debug>(result: Result<T, HookError>, keyword: &str) {
+    match result {
+        Err(HookError::Rejected(r)) => {
+            assert_eq!(r.status, 400);
+            assert_eq!(r.code.as_deref(), Some("banned_keyword"));
+            assert!(r.message.to_lowercase().contains(keyword), "{r:?}");
+        }
+        other => panic!("expected a 400 rejection, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn banned_keywords_rejects_requests_case_insensitively() {
+    let plugin = load("banned-keywords", banned(serde_json::json!(["forbidden", "Secret Plan"]))).await.unwrap();
+    let bad = chat_request("r1", "tell me the SECRET plan now");
+    assert_rejected_400(plugin.instance("r1").pre_call(&bad).await, "secret plan");
+    let good = chat_request("r2", "tell me a joke");
+    assert_eq!(plugin.instance("r2").pre_call(&good).await.unwrap(), PreCallDecision::Proceed);
+}
+
+#[tokio::test]
+async fn banned_keywords_checks_responses_and_streams() {
+    let plugin = load("banned-keywords", banned(serde_json::json!(["forbidden"]))).await.unwrap();
+    let request = chat_request("r3", "innocent question");
+    let response = Response { status: 200, body: chat_response_body("a Forbidden answer"), headers: vec![] };
+    assert_rejected_400(plugin.instance("r3").post_call_success(&request, &response).await, "forbidden");
+
+    // A keyword split across two chunks is still caught, by the instance's rolling tail.
+    let mut instance = plugin.instance("r4");
+    let ctx = context_of(&request);
+    assert_eq!(instance.stream_chunk(&ctx, &chunk("this is forb")).await.unwrap(), ChunkDecision::Proceed);
+    assert_rejected_400(instance.stream_chunk(&ctx, &chunk("idden text")).await, "forbidden");
+}
+
+#[tokio::test]
+async fn banned_keywords_refuses_a_bad_config_at_load() {
+    for config in [serde_json::json!(null), serde_json::json!({"keywords": []}), serde_json::json!({"keywords": [1]})] {
+        let settings = PluginSettings { config: config.clone(), ..PluginSettings::default() };
+        match load("banned-keywords", settings).await {
+            Err(LoadError::InitRefused { plugin, message }) => {
+                assert_eq!(plugin, "banned-keywords");
+                assert!(message.contains("keywords"), "{config}: {message}");
+            }
+            Err(other) => panic!("{config}: wrong error {other}"),
+            Ok(_) => panic!("{config}: accepted a bad config"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn header_injector_adds_its_configured_headers() {
+    let settings = PluginSettings {
+        config: serde_json::json!({"headers": {"X-Served-By": "hookgate", "x-team": "blue"}}),
+        ..PluginSettings::default()
+    };
+    let plugin = load("header-injector", settings).await.unwrap();
+    let request = chat_request("r5", "hi");
+    let response = Response { status: 200, body: chat_response_body("hello"), headers: vec![] };
+    match plugin.instance("r5").post_call_success(&request, &response).await.unwrap() {
+        PostCallDecision::Modify { body: None, mut headers } => {
+            headers.sort();
+            assert_eq!(
+                headers,
+                vec![("x-served-by".to_owned(), "hookgate".to_owned()), ("x-team".to_owned(), "blue".to_owned())]
+            );
+        }
+        other => panic!("expected added headers, got {other:?}"),
+    }
+}

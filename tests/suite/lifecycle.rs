@@ -1,0 +1,130 @@
+//! The plumbing of hook calls, shown with the `probe` plugin: per-request instances,
+//! every hook's outcome reaching the host, host imports, and guest output in the log.
+
+use hookgate::plugins::{
+    CallType, ChunkDecision, Failure, Hook, HookError, PluginSettings, PostCallDecision, PreCallDecision, Response,
+};
+use hookgate_tests::{capture_logs, chat_request, chat_response_body, chunk, context_of, engine, load};
+
+fn response(text: &str) -> Response {
+    Response { status: 200, body: chat_response_body(text), headers: vec![] }
+}
+
+#[tokio::test]
+async fn hooks_of_one_request_share_an_instance_and_requests_do_not() {
+    let settings = PluginSettings { config: serde_json::json!({"tag": "blue"}), ..PluginSettings::default() };
+    let probe = load("probe", settings).await.unwrap();
+    assert!(probe.implements(Hook::PreCall) && probe.implements(Hook::LogSuccess));
+    assert_eq!(probe.info().name, "probe");
+
+    let first = chat_request("req-a", "hello");
+    let mut instance = probe.instance(first.id.clone());
+    assert!(!instance.is_instantiated(), "instantiation waits for the first hook");
+    let PreCallDecision::Modify(body) = instance.pre_call(&first).await.unwrap() else { panic!("probe modifies") };
+    assert_eq!(body["probe_calls"], 1);
+    assert_eq!(body["messages"][1]["content"], "hello", "unknown fields survive the guest's edit");
+
+    let PostCallDecision::Modify { body: None, headers } =
+        instance.post_call_success(&first, &response("hi")).await.unwrap()
+    else {
+        panic!("probe adds headers only")
+    };
+    let header = |name: &str| headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str());
+    assert_eq!(header("x-probe-calls"), Some("2"), "post-call saw the state pre-call left");
+    assert_eq!(header("x-probe-request-id"), Some("req-a"));
+    assert_eq!(header("x-probe-config"), Some("blue"), "config reached the guest");
+
+    let second = chat_request("req-b", "hello again");
+    let PreCallDecision::Modify(body) = probe.instance(second.id.clone()).pre_call(&second).await.unwrap() else {
+        panic!("probe modifies")
+    };
+    assert_eq!(body["probe_calls"], 1, "a new request starts from a fresh instance");
+}
+
+#[tokio::test]
+async fn every_hook_outcome_reaches_the_host() {
+    let probe = load("probe", PluginSettings::default()).await.unwrap();
+    let request = chat_request("req-hooks", "MODERATE me");
+    let mut instance = probe.instance(request.id.clone());
+
+    match instance.moderation(&request).await {
+        Err(HookError::Rejected(r)) => {
+            assert_eq!((r.status, r.code.as_deref()), (403, Some("probe_moderation")));
+        }
+        other => panic!("moderation should reject: {other:?}"),
+    }
+    assert!(probe.instance("clean").moderation(&chat_request("clean", "fine")).await.is_ok());
+
+    let ctx = context_of(&request);
+    match instance.stream_chunk(&ctx, &chunk("shout")).await.unwrap() {
+        ChunkDecision::Replace(replaced) => assert_eq!(replaced["choices"][0]["delta"]["content"], "SHOUT"),
+        other => panic!("probe upper-cases chunks: {other:?}"),
+    }
+    assert_eq!(instance.stream_chunk(&ctx, &chunk("DROPME")).await.unwrap(), ChunkDecision::Drop);
+    assert!(instance.stream_end(&ctx, "SHOUT").await.is_ok());
+
+    let failure = Failure { status: 502, error_type: "api_error".into(), message: "upstream down".into(), code: None };
+    match instance.post_call_failure(&request, &failure).await {
+        Err(HookError::Rejected(r)) => {
+            assert_eq!(r.status, 418);
+            assert_eq!(r.message, "probe saw failure: upstream down");
+        }
+        other => panic!("probe replaces failures: {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn logging_hooks_use_the_kv_store_namespaced_by_plugin() {
+    let probe = load("probe", PluginSettings::default()).await.unwrap();
+    let before = engine_kv_count("log-success").await;
+    let payload = serde_json::json!({"id": "req-log", "call_type": "chat-completion"}).to_string();
+    probe.instance("req-log").log_success(&payload).await.unwrap();
+    probe.instance("req-log-2").log_success(&payload).await.unwrap();
+    assert_eq!(engine_kv_count("log-success").await, before + 2);
+    // Namespaced: the same key under another plugin's name is untouched.
+    assert_eq!(engine().kv().get("banned-keywords", "log-success").await.unwrap(), None);
+}
+
+async fn engine_kv_count(key: &str) -> i64 {
+    engine()
+        .kv()
+        .get("probe", key)
+        .await
+        .unwrap()
+        .map(|v| v.parse().unwrap())
+        .unwrap_or(0)
+}
+
+#[test]
+fn guest_stdout_and_log_calls_reach_the_host_log_with_the_plugin_name() {
+    let ((), logs) = capture_logs(|| {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        runtime.block_on(async {
+            let probe = load("probe", PluginSettings::default()).await.unwrap();
+            let request = chat_request("req-logs", "hi");
+            probe.instance(request.id.clone()).pre_call(&request).await.unwrap();
+        });
+    });
+    let line = |needle: &str| logs.lines().find(|line| line.contains(needle)).map(str::to_owned);
+    let stdout = line("probe stdout req-logs").unwrap_or_else(|| panic!("guest stdout not logged:\n{logs}"));
+    assert!(stdout.contains("plugin=\"probe\"") || stdout.contains("plugin=probe"), "{stdout}");
+    assert!(stdout.contains("req-logs"), "{stdout}");
+    let logged = line("probe pre-call req-logs").unwrap_or_else(|| panic!("log import not logged:\n{logs}"));
+    assert!(logged.contains("INFO") && logged.contains("probe"), "{logged}");
+}
+
+#[tokio::test]
+async fn plugins_that_skip_a_hook_are_not_instantiated_for_it() {
+    let injector = load(
+        "header-injector",
+        PluginSettings { config: serde_json::json!({"headers": {"x-a": "1"}}), ..PluginSettings::default() },
+    )
+    .await
+    .unwrap();
+    assert!(!injector.implements(Hook::PreCall));
+    let request = chat_request("req-skip", "hi");
+    let mut instance = injector.instance(request.id.clone());
+    assert_eq!(instance.pre_call(&request).await.unwrap(), PreCallDecision::Proceed);
+    assert!(!instance.is_instantiated(), "a hook the plugin lacks costs no instance");
+    assert_eq!(request.call_type, CallType::ChatCompletion);
+}

@@ -1,0 +1,8 @@
+//! hookgate's end-to-end suite: real components from `plugins/` and `tests/plugins/`,
+//! loaded into the real runtime. Build the guests first (`make test` does).
+
+mod adversarial;
+mod artifact_cache;
+mod cli;
+mod example_plugins;
+mod lifecycle;
