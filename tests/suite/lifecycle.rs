@@ -128,3 +128,30 @@ async fn plugins_that_skip_a_hook_are_not_instantiated_for_it() {
     assert!(!instance.is_instantiated(), "a hook the plugin lacks costs no instance");
     assert_eq!(request.call_type, CallType::ChatCompletion);
 }
+
+/// Pool slots are reused across requests (their memory reset in place); no request may
+/// ever see what an earlier one left in the guest's memory, and a reset must leave the
+/// guest's heap consistent. Many requests through a 2-slot pool make every slot serve
+/// many of them, with bodies of varying size.
+#[tokio::test]
+async fn reused_pool_slots_never_leak_state_between_requests() {
+    let engine = hookgate_tests::private_engine(2);
+    let probe = hookgate_tests::load_on(&engine, "probe", PluginSettings::default()).await.unwrap();
+    let banned = hookgate_tests::load_on(
+        &engine,
+        "banned-keywords",
+        PluginSettings { config: serde_json::json!({"keywords": ["forbidden"]}), ..PluginSettings::default() },
+    )
+    .await
+    .unwrap();
+    for i in 0..300 {
+        let text = "word ".repeat(1 + (i * 37) % 4000);
+        let request = chat_request(&format!("reuse-{i}"), &text);
+        let mut instance = probe.instance(request.id.clone());
+        let PreCallDecision::Modify(body) = instance.pre_call(&request).await.unwrap() else { panic!("modify") };
+        assert_eq!(body["probe_calls"], 1, "request {i} saw an earlier request's state");
+        let verdict = banned.instance(request.id.clone()).pre_call(&request).await;
+        assert_eq!(verdict.unwrap(), PreCallDecision::Proceed, "request {i}");
+    }
+    assert_eq!(engine.free_slots(), 2);
+}
