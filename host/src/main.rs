@@ -41,9 +41,10 @@ enum PluginCommand {
     Run {
         /// The plugin component.
         file: PathBuf,
-        /// The hook to run.
-        #[arg(long, value_enum)]
-        hook: HookArg,
+        /// The hook to run: pre-call, moderation, post-call-success, post-call-failure,
+        /// stream-chunk, stream-end, log-success or log-failure.
+        #[arg(long, value_parser = parse_hook)]
+        hook: Hook,
         /// The request body (JSON file): the client's request as the hook sees it.
         #[arg(long)]
         request: PathBuf,
@@ -78,16 +79,11 @@ struct SettingsArgs {
     memory_mb: Option<u64>,
 }
 
-#[derive(Clone, Copy, ValueEnum)]
-enum HookArg {
-    PreCall,
-    Moderation,
-    PostCallSuccess,
-    PostCallFailure,
-    StreamChunk,
-    StreamEnd,
-    LogSuccess,
-    LogFailure,
+fn parse_hook(name: &str) -> Result<Hook, String> {
+    Hook::from_name(name).ok_or_else(|| {
+        let names: Vec<_> = Hook::ALL.iter().map(|hook| hook.name()).collect();
+        format!("unknown hook {name:?}; one of: {}", names.join(", "))
+    })
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -187,7 +183,7 @@ fn request_from(path: &Path, call_type: CallTypeArg) -> Result<Request> {
 
 async fn run_hook(
     instance: &mut PluginInstance,
-    hook: HookArg,
+    hook: Hook,
     request: &Request,
     response: Option<&Path>,
     input: Option<&Path>,
@@ -203,13 +199,13 @@ async fn run_hook(
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
     };
     let result: Result<Value, HookError> = match hook {
-        HookArg::PreCall => instance.pre_call(request).await.map(|decision| match decision {
+        Hook::PreCall => instance.pre_call(request).await.map(|decision| match decision {
             PreCallDecision::Proceed => json!({"decision": "proceed"}),
             PreCallDecision::Modify(body) => json!({"decision": "modify", "body": body}),
             PreCallDecision::Respond(text) => json!({"decision": "respond", "text": text}),
         }),
-        HookArg::Moderation => instance.moderation(request).await.map(|()| json!({"decision": "approve"})),
-        HookArg::PostCallSuccess => {
+        Hook::Moderation => instance.moderation(request).await.map(|()| json!({"decision": "approve"})),
+        Hook::PostCallSuccess => {
             let path = response.context("--response is required for post-call-success")?;
             let response = Response { status: 200, body: read_json(path)?.to_string(), headers: vec![] };
             instance.post_call_success(request, &response).await.map(|decision| match decision {
@@ -219,7 +215,7 @@ async fn run_hook(
                 }
             })
         }
-        HookArg::PostCallFailure => {
+        Hook::PostCallFailure => {
             let failure = hookgate::plugins::Failure {
                 status: 500,
                 error_type: "api_error".into(),
@@ -228,7 +224,7 @@ async fn run_hook(
             };
             instance.post_call_failure(request, &failure).await.map(|()| json!({"decision": "keep-error"}))
         }
-        HookArg::StreamChunk => {
+        Hook::StreamChunk => {
             let chunk = input_text("a chunk JSON file")?;
             instance.stream_chunk(&context, &chunk).await.map(|decision| match decision {
                 ChunkDecision::Proceed => json!({"decision": "proceed"}),
@@ -236,15 +232,15 @@ async fn run_hook(
                 ChunkDecision::Drop => json!({"decision": "drop"}),
             })
         }
-        HookArg::StreamEnd => {
+        Hook::StreamEnd => {
             let text = input_text("the assembled text")?;
             instance.stream_end(&context, &text).await.map(|()| json!({"decision": "proceed"}))
         }
-        HookArg::LogSuccess => {
+        Hook::LogSuccess => {
             let payload = input_text("a logging payload JSON file")?;
             instance.log_success(&payload).await.map(|()| json!({"decision": "logged"})).map_err(HookError::from)
         }
-        HookArg::LogFailure => {
+        Hook::LogFailure => {
             let payload = input_text("a logging payload JSON file")?;
             instance.log_failure(&payload).await.map(|()| json!({"decision": "logged"})).map_err(HookError::from)
         }

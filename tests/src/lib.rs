@@ -129,13 +129,16 @@ pub fn chunk(text: &str) -> String {
     .to_string()
 }
 
-/// Runs `body` with a tracing subscriber that records formatted log lines, and returns
-/// them with the body's result. The subscriber is thread-local: run async code inside on
-/// a current-thread runtime.
-pub fn capture_logs<T>(body: impl FnOnce() -> T) -> (T, String) {
-    #[derive(Clone, Default)]
-    struct Buffer(Arc<Mutex<Vec<u8>>>);
-    impl std::io::Write for Buffer {
+/// Everything logged in this test process so far, as formatted lines.
+///
+/// The first call installs a global subscriber that records every event (thread-local
+/// subscribers miss events in parallel tests: tracing caches each callsite's interest
+/// process-wide). Tests filter the lines by their own unique request id.
+pub fn captured_logs() -> String {
+    static BUFFER: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
+    #[derive(Clone)]
+    struct Writer(Arc<Mutex<Vec<u8>>>);
+    impl std::io::Write for Writer {
         fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
             self.0.lock().unwrap().extend_from_slice(bytes);
             Ok(bytes.len())
@@ -144,14 +147,19 @@ pub fn capture_logs<T>(body: impl FnOnce() -> T) -> (T, String) {
             Ok(())
         }
     }
-    let buffer = Buffer::default();
-    let writer = buffer.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .with_max_level(tracing::Level::TRACE)
-        .finish();
-    let result = tracing::subscriber::with_default(subscriber, body);
-    let text = String::from_utf8_lossy(&buffer.0.lock().unwrap()).into_owned();
-    (result, text)
+    let buffer = BUFFER.get_or_init(|| {
+        let buffer = Arc::new(Mutex::new(Vec::new()));
+        let writer = Writer(Arc::clone(&buffer));
+        // INFO, and no `log` bridge: Cranelift's trace records would make every compile
+        // in the process crawl.
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .with_max_level(tracing::Level::INFO)
+            .finish();
+        tracing::subscriber::set_global_default(subscriber).expect("no other global subscriber");
+        buffer
+    });
+    let bytes = buffer.lock().unwrap();
+    String::from_utf8_lossy(&bytes).into_owned()
 }

@@ -4,7 +4,7 @@
 use hookgate::plugins::{
     CallType, ChunkDecision, Failure, Hook, HookError, PluginSettings, PostCallDecision, PreCallDecision, Response,
 };
-use hookgate_tests::{capture_logs, chat_request, chat_response_body, chunk, context_of, engine, load};
+use hookgate_tests::{captured_logs, chat_request, chat_response_body, chunk, context_of, engine, load};
 
 fn response(text: &str) -> Response {
     Response { status: 200, body: chat_response_body(text), headers: vec![] }
@@ -95,20 +95,18 @@ async fn engine_kv_count(key: &str) -> i64 {
         .unwrap_or(0)
 }
 
-#[test]
-fn guest_stdout_and_log_calls_reach_the_host_log_with_the_plugin_name() {
-    let ((), logs) = capture_logs(|| {
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        runtime.block_on(async {
-            let probe = load("probe", PluginSettings::default()).await.unwrap();
-            let request = chat_request("req-logs", "hi");
-            probe.instance(request.id.clone()).pre_call(&request).await.unwrap();
-        });
-    });
+#[tokio::test]
+async fn guest_stdout_and_log_calls_reach_the_host_log_with_the_plugin_name() {
+    captured_logs();
+    let probe = load("probe", PluginSettings::default()).await.unwrap();
+    let request = chat_request("req-logs", "hi");
+    probe.instance(request.id.clone()).pre_call(&request).await.unwrap();
+
+    let logs = captured_logs();
     let line = |needle: &str| logs.lines().find(|line| line.contains(needle)).map(str::to_owned);
     let stdout = line("probe stdout req-logs").unwrap_or_else(|| panic!("guest stdout not logged:\n{logs}"));
     assert!(stdout.contains("plugin=\"probe\"") || stdout.contains("plugin=probe"), "{stdout}");
-    assert!(stdout.contains("req-logs"), "{stdout}");
+    assert!(stdout.contains("request_id=\"req-logs\"") || stdout.contains("request_id=req-logs"), "{stdout}");
     let logged = line("probe pre-call req-logs").unwrap_or_else(|| panic!("log import not logged:\n{logs}"));
     assert!(logged.contains("INFO") && logged.contains("probe"), "{logged}");
 }

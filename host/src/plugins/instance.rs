@@ -168,14 +168,11 @@ impl PluginInstance {
 
     /// Runs `pre-call`. A plugin that does not implement it proceeds.
     pub async fn pre_call(&mut self, req: &wit::Request) -> Result<PreCallDecision, HookError> {
-        if !self.plugin.implements(Hook::PreCall) {
-            return Ok(PreCallDecision::Proceed);
-        }
-        match self.invoke(Export::PreCall(req)).await? {
-            Reply::PreCall(Ok(outcome)) => self.checked(Hook::PreCall, |check| check.pre_call(outcome)),
-            Reply::PreCall(Err(rejection)) => Err(self.rejected(rejection)),
+        let unpack = |reply| match reply {
+            Reply::PreCall(result) => result,
             _ => unreachable!("pre-call returns a pre-call outcome"),
-        }
+        };
+        self.decide(Hook::PreCall, Export::PreCall(req), PreCallDecision::Proceed, unpack, OutputCheck::pre_call).await
     }
 
     /// Runs `moderation`. A plugin that does not implement it approves.
@@ -185,14 +182,12 @@ impl PluginInstance {
 
     /// Runs `post-call-success`. A plugin that does not implement it proceeds.
     pub async fn post_call_success(&mut self, req: &wit::Request, resp: &wit::Response) -> Result<PostCallDecision, HookError> {
-        if !self.plugin.implements(Hook::PostCallSuccess) {
-            return Ok(PostCallDecision::Proceed);
-        }
-        match self.invoke(Export::PostCallSuccess(req, resp)).await? {
-            Reply::PostCall(Ok(outcome)) => self.checked(Hook::PostCallSuccess, |check| check.post_call(outcome)),
-            Reply::PostCall(Err(rejection)) => Err(self.rejected(rejection)),
+        let unpack = |reply| match reply {
+            Reply::PostCall(result) => result,
             _ => unreachable!("post-call-success returns a post-call outcome"),
-        }
+        };
+        let call = Export::PostCallSuccess(req, resp);
+        self.decide(Hook::PostCallSuccess, call, PostCallDecision::Proceed, unpack, OutputCheck::post_call).await
     }
 
     /// Runs `post-call-failure`: `Err(Rejected)` replaces the client's error.
@@ -203,14 +198,12 @@ impl PluginInstance {
     /// Runs `stream-chunk` for one chunk (JSON text). A plugin that does not implement it
     /// forwards the chunk.
     pub async fn stream_chunk(&mut self, ctx: &wit::CallContext, chunk: &str) -> Result<ChunkDecision, HookError> {
-        if !self.plugin.implements(Hook::StreamChunk) {
-            return Ok(ChunkDecision::Proceed);
-        }
-        match self.invoke(Export::StreamChunk(ctx, chunk)).await? {
-            Reply::Chunk(Ok(outcome)) => self.checked(Hook::StreamChunk, |check| check.chunk(outcome)),
-            Reply::Chunk(Err(rejection)) => Err(self.rejected(rejection)),
+        let unpack = |reply| match reply {
+            Reply::Chunk(result) => result,
             _ => unreachable!("stream-chunk returns a chunk outcome"),
-        }
+        };
+        let call = Export::StreamChunk(ctx, chunk);
+        self.decide(Hook::StreamChunk, call, ChunkDecision::Proceed, unpack, OutputCheck::chunk).await
     }
 
     /// Runs `stream-end` with the assembled assistant text.
@@ -239,6 +232,25 @@ impl PluginInstance {
         match self.invoke(Export::Init(config)).await? {
             Reply::Init(result) => Ok(result),
             _ => unreachable!("init returns a result"),
+        }
+    }
+
+    /// Runs a hook that decides something: `skipped` when the plugin lacks the hook, else
+    /// the guest's outcome validated by `check`, or its rejection.
+    async fn decide<O, T>(
+        &mut self,
+        hook: Hook,
+        call: Export<'_>,
+        skipped: T,
+        unpack: impl FnOnce(Reply) -> Result<O, wit::Rejection>,
+        check: impl FnOnce(&OutputCheck, O) -> Result<T, String>,
+    ) -> Result<T, HookError> {
+        if !self.plugin.implements(hook) {
+            return Ok(skipped);
+        }
+        match unpack(self.invoke(call).await?) {
+            Ok(outcome) => self.checked(hook, |checker| check(checker, outcome)),
+            Err(rejection) => Err(self.rejected(rejection)),
         }
     }
 

@@ -142,6 +142,7 @@ impl OutputCheck {
         Ok((name, value))
     }
 
+    /// Validates a `pre-call` outcome.
     pub fn pre_call(&self, outcome: wit::PreCallOutcome) -> Result<PreCallDecision, String> {
         Ok(match outcome {
             wit::PreCallOutcome::Proceed => PreCallDecision::Proceed,
@@ -154,6 +155,7 @@ impl OutputCheck {
         })
     }
 
+    /// Validates a `post-call-success` outcome.
     pub fn post_call(&self, outcome: wit::PostCallOutcome) -> Result<PostCallDecision, String> {
         Ok(match outcome {
             wit::PostCallOutcome::Proceed => PostCallDecision::Proceed,
@@ -171,6 +173,7 @@ impl OutputCheck {
         })
     }
 
+    /// Validates a `stream-chunk` outcome.
     pub fn chunk(&self, outcome: wit::ChunkOutcome) -> Result<ChunkDecision, String> {
         Ok(match outcome {
             wit::ChunkOutcome::Proceed => ChunkDecision::Proceed,
