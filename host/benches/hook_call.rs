@@ -46,6 +46,11 @@ fn hook_calls(c: &mut Criterion) {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let engine = PluginEngine::new(EngineOptions { max_instances: 16, ..EngineOptions::default() }, Kv::in_memory()).unwrap();
     let noop = load(&runtime, &engine, "noop", serde_json::Value::Null);
+    // The same plugin on an engine that returns every page to the kernel when a slot is
+    // recycled (keep_resident_bytes = 0): what the in-place reset saves, in one run.
+    let lean_options = EngineOptions { max_instances: 16, keep_resident_bytes: 0, ..EngineOptions::default() };
+    let lean_engine = PluginEngine::new(lean_options, Kv::in_memory()).unwrap();
+    let noop_lean = load(&runtime, &lean_engine, "noop", serde_json::Value::Null);
     let banned = load(&runtime, &engine, "banned-keywords", serde_json::json!({"keywords": ["forbidden", "secret plan"]}));
 
     c.bench_function("instantiate_only", |b| {
@@ -63,6 +68,12 @@ fn hook_calls(c: &mut Criterion) {
         group.bench_with_input(BenchmarkId::new("noop_fresh_instance", &label), &req, |b, req| {
             b.to_async(&runtime).iter(|| async {
                 let mut instance = noop.instance("bench");
+                instance.pre_call(req).await.unwrap()
+            })
+        });
+        group.bench_with_input(BenchmarkId::new("noop_fresh_instance_no_keep_resident", &label), &req, |b, req| {
+            b.to_async(&runtime).iter(|| async {
+                let mut instance = noop_lean.instance("bench");
                 instance.pre_call(req).await.unwrap()
             })
         });
