@@ -151,3 +151,32 @@ async fn blocking_in_a_host_call_is_cut_off_at_the_deadline() {
     let fault = assert_contained("sleeper", settings(50), FaultKind::Deadline).await;
     assert!(fault.message.contains("host call"), "{fault:?}");
 }
+
+#[tokio::test]
+async fn a_plugin_that_cannot_fit_its_limits_is_refused_at_load_with_a_clear_error() {
+    // Pool memory slots of 1 MiB cannot hold a Rust guest's initial memory (a 1 MiB stack
+    // plus data): wasmtime refuses the component before anything runs.
+    let options = hookgate::plugins::EngineOptions { max_instances: 2, max_memory_mb: 1, ..Default::default() };
+    let engine = hookgate::plugins::PluginEngine::new(options, hookgate::capabilities::kv::Kv::in_memory()).unwrap();
+    match load_on(&engine, "noop", PluginSettings::default()).await {
+        Err(error @ hookgate::plugins::LoadError::Compile { .. }) => {
+            assert!(error.to_string().contains("exceeds the limit"), "{error}");
+        }
+        Err(other) => panic!("expected a compile-time refusal, got {other}"),
+        Ok(_) => panic!("a component that cannot fit its memory slot was loaded"),
+    }
+
+    // A per-plugin memory cap below the guest's initial memory: instantiation itself
+    // fails, while loading, and is classified as the memory limit it is.
+    let engine = private_engine(2);
+    let settings = PluginSettings { memory_mb: 1, ..PluginSettings::default() };
+    match load_on(&engine, "noop", settings).await {
+        Err(hookgate::plugins::LoadError::Fault { fault }) => {
+            assert_eq!(fault.kind, FaultKind::MemoryLimit, "{fault}");
+            assert_eq!(fault.hook, None, "it failed while loading, before any hook");
+        }
+        Err(other) => panic!("expected a memory-limit fault, got {other}"),
+        Ok(_) => panic!("a plugin whose memory cap is below its initial memory was loaded"),
+    }
+    assert_eq!(engine.free_slots(), 2, "the failed instantiation returned its slot");
+}

@@ -146,3 +146,28 @@ pub(crate) fn classify(
     let kind = if instantiating { FaultKind::Instantiate } else { FaultKind::Trap };
     (kind, message, backtrace)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_are_classified_by_cause_and_phase() {
+        let trap = |t: wasmtime::Trap| wasmtime::Error::new(t);
+        let kind = |e: &wasmtime::Error, hit, inst| classify(e, hit, inst).0;
+        assert_eq!(kind(&trap(wasmtime::Trap::OutOfFuel), false, false), FaultKind::OutOfFuel);
+        assert_eq!(kind(&trap(wasmtime::Trap::Interrupt), false, false), FaultKind::Deadline);
+        assert_eq!(kind(&trap(wasmtime::Trap::StackOverflow), false, false), FaultKind::StackOverflow);
+        assert_eq!(kind(&trap(wasmtime::Trap::UnreachableCodeReached), false, false), FaultKind::Trap);
+        // A trap or any other error while instantiating is an instantiation fault...
+        assert_eq!(kind(&trap(wasmtime::Trap::UnreachableCodeReached), false, true), FaultKind::Instantiate);
+        assert_eq!(kind(&wasmtime::Error::msg("no slot"), false, true), FaultKind::Instantiate);
+        // ...unless the limiter refused memory: that is the memory limit, in any phase.
+        assert_eq!(kind(&trap(wasmtime::Trap::UnreachableCodeReached), true, false), FaultKind::MemoryLimit);
+        assert_eq!(kind(&wasmtime::Error::msg("grow failed"), true, true), FaultKind::MemoryLimit);
+        let exceeded = wasmtime::Error::new(MemoryLimitExceeded { limit: 1, requested: 2 });
+        assert_eq!(kind(&exceeded, false, false), FaultKind::MemoryLimit);
+        let hostcall = wasmtime::Error::msg(format!("too much data: {HOSTCALL_FUEL_EXHAUSTED}"));
+        assert_eq!(kind(&hostcall, false, false), FaultKind::BadOutput);
+    }
+}
