@@ -1,4 +1,4 @@
-//! The example plugins from `plugins/` do what their READMEs promise.
+//! The example plugins from `plugins/` do what their crate docs promise.
 
 use hookgate::plugins::{ChunkDecision, HookError, LoadError, PluginSettings, PostCallDecision, PreCallDecision, Response};
 use hookgate_tests::{chat_request, chat_response_body, chunk, context_of, load};
