@@ -188,12 +188,7 @@ async fn run_hook(
     response: Option<&Path>,
     input: Option<&Path>,
 ) -> Result<Value> {
-    let context = CallContext {
-        id: request.id.clone(),
-        call_type: request.call_type,
-        model: request.model.clone(),
-        key: request.key.clone(),
-    };
+    let context = CallContext::from(request);
     let input_text = |what: &str| -> Result<String> {
         let path = input.with_context(|| format!("--input is required: {what}"))?;
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use hookgate::capabilities::kv::Kv;
 use hookgate::plugins::{
-    CallContext, CallType, EngineOptions, KeyInfo, LoadError, LoadedPlugin, PluginEngine, PluginSettings, Request,
+    CallType, EngineOptions, KeyInfo, LoadError, LoadedPlugin, PluginEngine, PluginSettings, Request,
 };
 
 /// The workspace root.
@@ -93,16 +93,6 @@ pub fn chat_request(id: &str, text: &str) -> Request {
         body: body.to_string(),
         headers: vec![("content-type".into(), "application/json".into())],
         key: test_key(),
-    }
-}
-
-/// The context stream hooks get for `request`.
-pub fn context_of(request: &Request) -> CallContext {
-    CallContext {
-        id: request.id.clone(),
-        call_type: request.call_type,
-        model: request.model.clone(),
-        key: request.key.clone(),
     }
 }
 

@@ -1,7 +1,7 @@
 //! The example plugins from `plugins/` do what their crate docs promise.
 
-use hookgate::plugins::{ChunkDecision, HookError, LoadError, PluginSettings, PostCallDecision, PreCallDecision, Response};
-use hookgate_tests::{chat_request, chat_response_body, chunk, context_of, load};
+use hookgate::plugins::{CallContext, ChunkDecision, HookError, LoadError, PluginSettings, PostCallDecision, PreCallDecision, Response};
+use hookgate_tests::{chat_request, chat_response_body, chunk, load};
 
 fn banned(keywords: serde_json::Value) -> PluginSettings {
     PluginSettings { config: serde_json::json!({ "keywords": keywords }), ..PluginSettings::default() }
@@ -36,7 +36,7 @@ async fn banned_keywords_checks_responses_and_streams() {
 
     // A keyword split across two chunks is still caught, by the instance's rolling tail.
     let mut instance = plugin.instance("r4");
-    let ctx = context_of(&request);
+    let ctx = CallContext::from(&request);
     assert_eq!(instance.stream_chunk(&ctx, &chunk("this is forb")).await.unwrap(), ChunkDecision::Proceed);
     assert_rejected_400(instance.stream_chunk(&ctx, &chunk("idden text")).await, "forbidden");
 }

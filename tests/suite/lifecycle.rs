@@ -2,9 +2,9 @@
 //! every hook's outcome reaching the host, host imports, and guest output in the log.
 
 use hookgate::plugins::{
-    CallType, ChunkDecision, Failure, Hook, HookError, PluginSettings, PostCallDecision, PreCallDecision, Response,
+    CallContext, CallType, ChunkDecision, Failure, Hook, HookError, PluginSettings, PostCallDecision, PreCallDecision, Response,
 };
-use hookgate_tests::{captured_logs, chat_request, chat_response_body, chunk, context_of, engine, load};
+use hookgate_tests::{captured_logs, chat_request, chat_response_body, chunk, engine, load};
 
 fn response(text: &str) -> Response {
     Response { status: 200, body: chat_response_body(text), headers: vec![] }
@@ -55,7 +55,7 @@ async fn every_hook_outcome_reaches_the_host() {
     }
     assert!(probe.instance("clean").moderation(&chat_request("clean", "fine")).await.is_ok());
 
-    let ctx = context_of(&request);
+    let ctx = CallContext::from(&request);
     match instance.stream_chunk(&ctx, &chunk("shout")).await.unwrap() {
         ChunkDecision::Replace(replaced) => assert_eq!(replaced["choices"][0]["delta"]["content"], "SHOUT"),
         other => panic!("probe upper-cases chunks: {other:?}"),

@@ -16,3 +16,15 @@ wasmtime::component::bindgen!({
 });
 
 pub use hookgate::plugin::{config, kv, log, types};
+
+impl From<&types::Request> for types::CallContext {
+    /// The context the stream hooks get: the request without its body and headers.
+    fn from(request: &types::Request) -> Self {
+        types::CallContext {
+            id: request.id.clone(),
+            call_type: request.call_type,
+            model: request.model.clone(),
+            key: request.key.clone(),
+        }
+    }
+}

@@ -254,15 +254,13 @@ impl PluginInstance {
         }
     }
 
+    /// Runs a hook whose only outcome is approval or a rejection.
     async fn verdict(&mut self, hook: Hook, call: Export<'_>) -> Result<(), HookError> {
-        if !self.plugin.implements(hook) {
-            return Ok(());
-        }
-        match self.invoke(call).await? {
-            Reply::Verdict(Ok(())) => Ok(()),
-            Reply::Verdict(Err(rejection)) => Err(self.rejected(rejection)),
+        let unpack = |reply| match reply {
+            Reply::Verdict(result) => result,
             _ => unreachable!("{hook} returns a verdict"),
-        }
+        };
+        self.decide(hook, call, (), unpack, |_, ()| Ok(())).await
     }
 
     async fn log(&mut self, hook: Hook, call: Export<'_>) -> Result<(), Fault> {
@@ -328,16 +326,22 @@ impl PluginInstance {
 
     async fn run(&mut self, call: Export<'_>, deadline: Instant, phase: &mut Phase) -> wasmtime::Result<(Reply, u64)> {
         let fuel = self.plugin.settings.fuel;
-        if self.live.is_none() {
-            *phase = Phase::WaitingForSlot;
-            let slot = Arc::clone(self.plugin.engine.slots()).acquire_owned().await?;
-            *phase = Phase::Instantiating;
-            self.live = Some(self.instantiate(slot, deadline, fuel).await?);
-            *phase = Phase::Calling;
+        match &mut self.live {
+            // A live instance gets this call's budget; a new one starts with it (so a
+            // fresh instance's start-up counts against its first call).
+            Some(live) => {
+                live.store.data_mut().deadline = deadline;
+                live.store.set_fuel(fuel)?;
+            }
+            None => {
+                *phase = Phase::WaitingForSlot;
+                let slot = Arc::clone(self.plugin.engine.slots()).acquire_owned().await?;
+                *phase = Phase::Instantiating;
+                self.live = Some(self.instantiate(slot, deadline, fuel).await?);
+                *phase = Phase::Calling;
+            }
         }
         let live = self.live.as_mut().expect("instantiated above");
-        live.store.data_mut().deadline = deadline;
-        live.store.set_fuel(fuel)?;
         let reply = call.run(&live.guest, &mut live.store).await?;
         let fuel_used = fuel.saturating_sub(live.store.get_fuel().unwrap_or(0));
         Ok((reply, fuel_used))
