@@ -1,0 +1,147 @@
+//! The YAML configuration: one file, read once at start (and on reload).
+//!
+//! An existing LiteLLM `config.yaml` works where the meaning is the same (`model_list`,
+//! `general_settings`, `litellm_settings`, `os.environ/NAME` references); hookgate's own
+//! sections (`plugins`, `keys`, `redis_url`) sit beside. LiteLLM settings hookgate does
+//! not implement are ignored with a warning; unknown keys in hookgate's own sections are
+//! errors, so a typo there cannot pass silently.
+//!
+//! Reading goes: YAML text → untyped document → drop unused LiteLLM keys (`lenient`) →
+//! resolve `os.environ/` references (`env`) → typed raw sections (`raw`, `typed`) →
+//! per-section checks and conversion (`general`, `models`, `keys`, `plugins_config`).
+//! Every error names the file and the key path.
+
+mod env;
+mod error;
+mod general;
+mod keys;
+mod lenient;
+mod models;
+mod path;
+mod plugin_names;
+mod plugins_config;
+mod raw;
+mod secret;
+mod typed;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+use serde_yaml_ng::{Mapping, Value};
+
+pub use self::error::ConfigError;
+use self::error::Invalid;
+pub use self::keys::VirtualKey;
+use self::lenient::Warnings;
+pub use self::models::{MockError, MockParams, ModelDeployment, OpenAiParams, ProviderConfig};
+pub use self::plugins_config::PluginsConfig;
+use self::raw::RawConfig;
+pub use self::secret::Secret;
+use crate::plugins::settings::PluginSettings;
+
+/// The proxy's configuration, checked and with defaults applied.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file it was read from (absolute when read by [`Config::load`]).
+    pub source: PathBuf,
+    /// `model_list`: what clients may ask for and who serves it.
+    pub models: Vec<ModelDeployment>,
+    /// `general_settings.master_key`: the admin credential; `None` disables authentication.
+    pub master_key: Option<Secret>,
+    /// `general_settings.enforce_user_param`: require the OpenAI `user` field.
+    pub enforce_user_param: bool,
+    /// `general_settings.max_request_size_mb`, in bytes.
+    pub max_request_size_bytes: usize,
+    /// `litellm_settings.callbacks`: the plugins to enable; `None` enables every plugin
+    /// in the plugin directory.
+    pub callbacks: Option<Vec<String>>,
+    /// `litellm_settings.allow_dynamic_callback_disabling`: whether requests may turn
+    /// plugins off (subject to each key's and plugin's own rules).
+    pub allow_dynamic_callback_disabling: bool,
+    /// The `plugins` section.
+    pub plugins: PluginsConfig,
+    /// `keys`: the virtual keys.
+    pub keys: Vec<VirtualKey>,
+    /// `redis_url`: shared state across replicas, when set.
+    pub redis_url: Option<Secret>,
+    /// Things worth telling the operator that do not stop the proxy (ignored LiteLLM
+    /// settings, insecure opt-ins), one line each.
+    pub warnings: Vec<String>,
+}
+
+impl Config {
+    /// Reads and checks the config file at `path`, resolving `os.environ/` references
+    /// from the process environment.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        // Absolute, so relative plugin paths keep their meaning if the working directory
+        // changes later, and reload watches the right file.
+        let source = std::path::absolute(path).unwrap_or_else(|_| path.to_owned());
+        let text = std::fs::read_to_string(&source)
+            .map_err(|e| ConfigError::whole(&source, format!("cannot read the config file: {e}")))?;
+        Self::from_yaml_str(&text, &source, |name| std::env::var(name).ok())
+    }
+
+    /// Parses and checks config `text` as if read from `source` (used in messages and to
+    /// resolve relative paths), looking `os.environ/NAME` references up with `env`.
+    pub fn from_yaml_str(
+        text: &str,
+        source: &Path,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigError> {
+        let document: Value =
+            serde_yaml_ng::from_str(text).map_err(|e| ConfigError::whole(source, format!("invalid YAML: {e}")))?;
+        build(document, source, &env).map_err(|invalid| ConfigError::from_invalid(source, invalid))
+    }
+
+    /// Settings for a plugin by name: defaults merged with its `plugins.settings` entry
+    /// (defaults alone if none).
+    pub fn plugin_settings(&self, name: &str) -> PluginSettings {
+        self.plugins.settings_for(name)
+    }
+}
+
+fn build(mut document: Value, source: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, Invalid> {
+    // LiteLLM configs use anchors with `<<:` merge keys to share litellm_params.
+    document.apply_merge().map_err(|e| Invalid::whole(format!("invalid YAML merge key (<<): {e}")))?;
+    let mut root = match document {
+        Value::Mapping(root) => root,
+        Value::Null => Mapping::new(),
+        _ => return Err(Invalid::whole("the top level must be a mapping (model_list:, general_settings:, ...)")),
+    };
+    let mut warnings = Warnings::default();
+    // Before env resolution: an ignored setting must not fail on an unset variable.
+    lenient::prune(&mut root, &mut warnings);
+    let mut document = Value::Mapping(root);
+    env::resolve(&mut document, "", env)?;
+    let raw: RawConfig = typed::deserialize_at(document, "")?;
+
+    let general = general::build(raw.general_settings, raw.litellm_settings, &mut warnings)?;
+    let models = models::build(raw.model_list, &mut warnings)?;
+    let rules = keys::KeyRules {
+        model_names: models.iter().map(|m| m.model_name.as_str()).collect::<HashSet<_>>(),
+        master_key: general.master_key.as_ref(),
+        allow_insecure: general.allow_insecure_master_key,
+    };
+    let keys = keys::build(raw.keys, &rules, &mut warnings)?;
+    let base_dir = source.parent().unwrap_or(Path::new(""));
+    let plugins = plugins_config::build(raw.plugins, base_dir, general.callbacks.as_deref(), &mut warnings)?;
+    if raw.redis_url.as_ref().is_some_and(|url| url.expose().trim().is_empty()) {
+        return Err(Invalid::at("redis_url", "must not be empty; leave it out to run without Redis"));
+    }
+    Ok(Config {
+        source: source.to_owned(),
+        models,
+        master_key: general.master_key,
+        enforce_user_param: general.enforce_user_param,
+        max_request_size_bytes: general.max_request_size_bytes,
+        callbacks: general.callbacks,
+        allow_dynamic_callback_disabling: general.allow_dynamic_callback_disabling,
+        plugins,
+        keys,
+        redis_url: raw.redis_url,
+        warnings: warnings.into_lines(),
+    })
+}

@@ -1,0 +1,132 @@
+//! The file format as written: every key optional, no semantics yet.
+//!
+//! Each section deserializes with `deny_unknown_fields`. For hookgate's own sections
+//! (`plugins`, `keys[]`) that is how typos are caught; the LiteLLM sections have their
+//! unknown keys removed beforehand (see `lenient`), against the key lists below, so the
+//! lists and the structs cannot drift apart unnoticed: a listed key the struct lacks
+//! would fail every config that sets it.
+//!
+//! `expecting` keeps the internal struct names out of type errors.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::Deserialize;
+use serde_yaml_ng::Mapping;
+
+use super::secret::Secret;
+
+/// Top-level keys hookgate reads.
+pub(crate) const TOP_KEYS: &[&str] =
+    &["model_list", "general_settings", "litellm_settings", "plugins", "keys", "redis_url"];
+/// `general_settings` keys hookgate reads.
+pub(crate) const GENERAL_KEYS: &[&str] =
+    &["master_key", "enforce_user_param", "max_request_size_mb", "allow_insecure_master_key"];
+/// `litellm_settings` keys hookgate reads.
+pub(crate) const LITELLM_KEYS: &[&str] = &["callbacks", "allow_dynamic_callback_disabling"];
+/// `model_list[]` keys hookgate reads.
+pub(crate) const MODEL_KEYS: &[&str] = &["model_name", "litellm_params"];
+/// `model_list[]` keys dropped without a warning: descriptive metadata with no effect.
+pub(crate) const MODEL_SILENT_KEYS: &[&str] = &["model_info"];
+/// `model_list[].litellm_params` keys hookgate reads.
+pub(crate) const PARAMS_KEYS: &[&str] = &[
+    "model",
+    "api_base",
+    "api_key",
+    "timeout",
+    "request_timeout",
+    "mock_response",
+    "mock_latency_ms",
+    "mock_stream_chunks",
+    "mock_chunk_delay_ms",
+    "mock_error_status",
+    "mock_error_message",
+];
+
+/// The whole document.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields, expecting = "a mapping")]
+pub(crate) struct RawConfig {
+    pub(crate) model_list: Option<Vec<RawModel>>,
+    pub(crate) general_settings: Option<RawGeneral>,
+    pub(crate) litellm_settings: Option<RawLitellm>,
+    pub(crate) plugins: Option<RawPlugins>,
+    pub(crate) keys: Option<Vec<RawKey>>,
+    pub(crate) redis_url: Option<Secret>,
+}
+
+/// One `model_list` entry.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields, expecting = "a mapping")]
+pub(crate) struct RawModel {
+    pub(crate) model_name: Option<String>,
+    pub(crate) litellm_params: Option<RawParams>,
+}
+
+/// `model_list[].litellm_params`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields, expecting = "a mapping")]
+pub(crate) struct RawParams {
+    pub(crate) model: Option<String>,
+    pub(crate) api_base: Option<String>,
+    pub(crate) api_key: Option<Secret>,
+    pub(crate) timeout: Option<f64>,
+    pub(crate) request_timeout: Option<f64>,
+    pub(crate) mock_response: Option<String>,
+    pub(crate) mock_latency_ms: Option<u64>,
+    pub(crate) mock_stream_chunks: Option<usize>,
+    pub(crate) mock_chunk_delay_ms: Option<u64>,
+    pub(crate) mock_error_status: Option<u16>,
+    pub(crate) mock_error_message: Option<String>,
+}
+
+/// `general_settings`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields, expecting = "a mapping")]
+pub(crate) struct RawGeneral {
+    pub(crate) master_key: Option<Secret>,
+    pub(crate) enforce_user_param: Option<bool>,
+    pub(crate) max_request_size_mb: Option<f64>,
+    pub(crate) allow_insecure_master_key: Option<bool>,
+}
+
+/// `litellm_settings`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields, expecting = "a mapping")]
+pub(crate) struct RawLitellm {
+    pub(crate) callbacks: Option<Vec<String>>,
+    pub(crate) allow_dynamic_callback_disabling: Option<bool>,
+}
+
+/// `plugins`: hookgate's own section, strict.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields, expecting = "a mapping")]
+pub(crate) struct RawPlugins {
+    pub(crate) dir: Option<PathBuf>,
+    pub(crate) watch: Option<bool>,
+    pub(crate) cache_dir: Option<PathBuf>,
+    pub(crate) quarantine_after: Option<u32>,
+    pub(crate) quarantine_seconds: Option<u64>,
+    pub(crate) max_plugins: Option<usize>,
+    pub(crate) logging_queue: Option<usize>,
+    pub(crate) max_instances: Option<u32>,
+    /// Kept untyped: merged key by key with each plugin's entry before becoming
+    /// `PluginSettings`.
+    pub(crate) defaults: Option<Mapping>,
+    /// A `null` entry (`my-plugin:` with nothing under it) means "defaults only".
+    pub(crate) settings: Option<BTreeMap<String, Option<Mapping>>>,
+}
+
+/// One `keys` entry: hookgate's own section, strict.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields, expecting = "a mapping")]
+pub(crate) struct RawKey {
+    pub(crate) key: Option<Secret>,
+    pub(crate) alias: Option<String>,
+    pub(crate) user_id: Option<String>,
+    pub(crate) team_id: Option<String>,
+    pub(crate) metadata: Option<serde_json::Map<String, serde_json::Value>>,
+    pub(crate) models: Option<Vec<String>>,
+    pub(crate) allow_disabling_callbacks: Option<bool>,
+    pub(crate) disabled_callbacks: Option<Vec<String>>,
+}

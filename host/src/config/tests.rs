@@ -1,0 +1,453 @@
+//! Tests of the whole reading pipeline, from YAML text to `Config`.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::*;
+use crate::plugins::settings::OnError;
+
+const FULL: &str = r#"
+model_list:
+  - model_name: gpt-4o-mini            # the name clients send as `model`
+    litellm_params:
+      model: mock/echo                 # `mock/<anything>` = built-in mock provider
+      mock_response: "fixed text"      # optional: fixed answer; absent = echo the last user message
+      mock_latency_ms: 50              # optional, default 0: delay before answering
+      mock_stream_chunks: 4            # optional: number of chunks when streaming; default = one per word
+      mock_chunk_delay_ms: 10          # optional, default 0: delay between streamed chunks
+      mock_error_status: 503           # optional: answer every request with this error status
+      mock_error_message: "overloaded" # optional, with mock_error_status
+  - model_name: real
+    litellm_params:
+      model: openai/gpt-4o-mini        # anything not mock/ = OpenAI-compatible HTTP provider; strip a leading `openai/`
+      api_base: http://127.0.0.1:9000/v1   # default https://api.openai.com/v1 ; trailing slash trimmed
+      api_key: os.environ/OPENAI_API_KEY   # optional
+      timeout: 600                     # optional seconds (LiteLLM's name), default 600; also accept `request_timeout`
+general_settings:
+  master_key: os.environ/HOOKGATE_MASTER_KEY
+  enforce_user_param: false            # default false
+  max_request_size_mb: 8               # default 8 (LiteLLM's name); float allowed
+  allow_insecure_master_key: false     # hookgate's opt-in for local development, default false
+litellm_settings:
+  callbacks: ["banned-keywords", "header-injector"]   # names of plugins to enable; absent = every plugin in the dir
+  allow_dynamic_callback_disabling: true               # default true
+plugins:
+  dir: plugins/dist          # relative paths are relative to the config FILE's directory
+  watch: true                # default true
+  cache_dir: .hookgate-cache # optional, relative to config file dir; default none
+  quarantine_after: 5        # consecutive faults before quarantine, default 5 (>=1)
+  quarantine_seconds: 30     # cool-down, default 30
+  max_plugins: 100           # default 100
+  logging_queue: 1000        # capacity of the logging hooks' queue, default 1000 (>=1)
+  max_instances: 1000        # instance pool size, default 1000 (>=1)
+  defaults:                  # PluginSettings keys applied to every plugin (partial)
+    timeout_ms: 100
+  settings:                  # per-plugin PluginSettings (partial), merged over defaults KEY BY KEY
+    banned-keywords:
+      priority: 10
+      config: {keywords: ["forbidden"]}
+keys:                        # virtual keys
+  - key: sk-team-blue-1      # the raw key (or os.environ/NAME); required
+    alias: team-blue         # required, unique
+    user_id: alice           # optional
+    team_id: blue            # optional
+    metadata: {tier: gold}   # optional JSON object, default {}
+    models: [gpt-4o-mini]    # optional allowed model_names; empty/absent = all
+    allow_disabling_callbacks: true   # default true
+    disabled_callbacks: []            # default []
+redis_url: os.environ/REDIS_URL   # optional
+"#;
+
+const SOURCE: &str = "/etc/hookgate/config.yaml";
+
+fn full_env(name: &str) -> Option<String> {
+    match name {
+        "OPENAI_API_KEY" => Some("sk-upstream".to_owned()),
+        "HOOKGATE_MASTER_KEY" => Some("sk-master-secret".to_owned()),
+        "REDIS_URL" => Some("redis://:pw@localhost:6379".to_owned()),
+        _ => None,
+    }
+}
+
+fn no_env(_: &str) -> Option<String> {
+    None
+}
+
+fn parse(yaml: &str) -> Result<Config, ConfigError> {
+    Config::from_yaml_str(yaml, Path::new(SOURCE), no_env)
+}
+
+fn parse_err(yaml: &str) -> ConfigError {
+    match parse(yaml) {
+        Ok(config) => panic!("expected an error, got {config:?}"),
+        Err(err) => err,
+    }
+}
+
+/// A config with one mock model and the given extra YAML appended.
+fn with_model(extra: &str) -> String {
+    format!("model_list:\n  - model_name: m\n    litellm_params: {{model: mock/x}}\n{extra}")
+}
+
+#[test]
+fn full_example_parses() {
+    let config = Config::from_yaml_str(FULL, Path::new(SOURCE), full_env).unwrap();
+    assert_eq!(config.source, Path::new(SOURCE));
+    assert!(config.warnings.is_empty(), "{:?}", config.warnings);
+
+    assert_eq!(config.models.len(), 2);
+    assert_eq!(config.models[0].model_name, "gpt-4o-mini");
+    let ProviderConfig::Mock(mock) = &config.models[0].provider else { panic!("{:?}", config.models[0]) };
+    assert_eq!(mock.response.as_deref(), Some("fixed text"));
+    assert_eq!(mock.latency, Duration::from_millis(50));
+    assert_eq!(mock.stream_chunks, Some(4));
+    assert_eq!(mock.chunk_delay, Duration::from_millis(10));
+    let error = mock.error.as_ref().unwrap();
+    assert_eq!((error.status, error.message.as_str()), (503, "overloaded"));
+
+    assert_eq!(config.models[1].model_name, "real");
+    let ProviderConfig::OpenAi(http) = &config.models[1].provider else { panic!("{:?}", config.models[1]) };
+    assert_eq!(http.model, "gpt-4o-mini");
+    assert_eq!(http.api_base, "http://127.0.0.1:9000/v1");
+    assert_eq!(http.api_key.as_ref().unwrap().expose(), "sk-upstream");
+    assert_eq!(http.timeout, Duration::from_secs(600));
+
+    assert_eq!(config.master_key.as_ref().unwrap().expose(), "sk-master-secret");
+    assert!(!config.enforce_user_param);
+    assert_eq!(config.max_request_size_bytes, 8 * 1024 * 1024);
+    assert_eq!(config.callbacks.as_deref(), Some(&["banned-keywords".to_owned(), "header-injector".to_owned()][..]));
+    assert!(config.allow_dynamic_callback_disabling);
+
+    let plugins = &config.plugins;
+    assert_eq!(plugins.dir.as_deref(), Some(Path::new("/etc/hookgate/plugins/dist")));
+    assert!(plugins.watch);
+    assert_eq!(plugins.cache_dir.as_deref(), Some(Path::new("/etc/hookgate/.hookgate-cache")));
+    assert_eq!(plugins.quarantine_after, 5);
+    assert_eq!(plugins.quarantine_cooldown, Duration::from_secs(30));
+    assert_eq!(plugins.max_plugins, 100);
+    assert_eq!(plugins.logging_queue, 1000);
+    assert_eq!(plugins.max_instances, 1000);
+    let banned = config.plugin_settings("banned-keywords");
+    assert_eq!(banned.priority, 10);
+    assert_eq!(banned.timeout_ms, 100);
+    assert_eq!(banned.config, serde_json::json!({"keywords": ["forbidden"]}));
+    assert_eq!(config.plugin_settings("header-injector"), PluginSettings::default());
+
+    assert_eq!(config.keys.len(), 1);
+    let key = &config.keys[0];
+    assert_eq!(key.key.expose(), "sk-team-blue-1");
+    assert_eq!(key.alias, "team-blue");
+    assert_eq!(key.user_id.as_deref(), Some("alice"));
+    assert_eq!(key.team_id.as_deref(), Some("blue"));
+    assert_eq!(serde_json::Value::Object(key.metadata.clone()), serde_json::json!({"tier": "gold"}));
+    assert_eq!(key.models, ["gpt-4o-mini"]);
+    assert!(key.allow_disabling_callbacks);
+    assert!(key.disabled_callbacks.is_empty());
+
+    assert_eq!(config.redis_url.as_ref().unwrap().expose(), "redis://:pw@localhost:6379");
+}
+
+#[test]
+fn minimal_litellm_config_gets_defaults() {
+    let yaml = "model_list:\n  - model_name: gpt-4o\n    litellm_params:\n      model: gpt-4o\n\
+                general_settings:\n  master_key: sk-a-real-secret\n";
+    let config = parse(yaml).unwrap();
+    let ProviderConfig::OpenAi(http) = &config.models[0].provider else { panic!() };
+    assert_eq!(http.model, "gpt-4o");
+    assert_eq!(http.api_base, "https://api.openai.com/v1");
+    assert!(http.api_key.is_none());
+    assert_eq!(http.timeout, Duration::from_secs(600));
+    assert_eq!(config.master_key.unwrap().expose(), "sk-a-real-secret");
+    assert!(!config.enforce_user_param);
+    assert_eq!(config.max_request_size_bytes, 8 * 1024 * 1024);
+    assert!(config.callbacks.is_none());
+    assert!(config.allow_dynamic_callback_disabling);
+    assert!(config.keys.is_empty());
+    assert!(config.redis_url.is_none());
+    assert!(config.plugins.dir.is_none());
+    assert_eq!(config.plugins.defaults, PluginSettings::default());
+    assert!(config.warnings.is_empty(), "{:?}", config.warnings);
+}
+
+#[test]
+fn empty_file_is_an_empty_config() {
+    let config = parse("").unwrap();
+    assert!(config.models.is_empty());
+    assert!(config.master_key.is_none());
+}
+
+#[test]
+fn env_references_resolve_anywhere() {
+    let yaml = with_model(
+        "general_settings: {master_key: os.environ/MK}\n\
+         plugins: {settings: {p: {config: {token: os.environ/TOKEN}}}}\n",
+    );
+    let env = |name: &str| match name {
+        "MK" => Some("sk-from-env".to_owned()),
+        "TOKEN" => Some("t0k3n".to_owned()),
+        _ => None,
+    };
+    let config = Config::from_yaml_str(&yaml, Path::new(SOURCE), env).unwrap();
+    assert_eq!(config.master_key.unwrap().expose(), "sk-from-env");
+    assert_eq!(config.plugins.settings_for("p").config, serde_json::json!({"token": "t0k3n"}));
+}
+
+#[test]
+fn unset_env_variable_names_path_and_variable() {
+    let err = parse(&with_model("keys:\n  - {alias: a, key: os.environ/TEAM_KEY}\n"));
+    let err = err.unwrap_err();
+    assert_eq!(err.key_path(), Some("keys[0].key"));
+    let text = err.to_string();
+    assert!(text.starts_with(&format!("{SOURCE}: keys[0].key: ")), "{text}");
+    assert!(text.contains("TEAM_KEY"), "{text}");
+}
+
+#[test]
+fn ignored_settings_do_not_need_their_env_variables() {
+    let config = parse(&with_model("general_settings: {database_url: os.environ/DATABASE_URL}\n")).unwrap();
+    assert_eq!(config.warnings.len(), 1, "{:?}", config.warnings);
+}
+
+#[test]
+fn type_error_names_the_path() {
+    let err = parse_err(&with_model("general_settings:\n  enforce_user_param: \"yes please\"\n"));
+    let text = err.to_string();
+    assert!(text.contains("general_settings.enforce_user_param"), "{text}");
+    assert!(text.starts_with(SOURCE), "{text}");
+}
+
+#[test]
+fn type_error_inside_a_list_names_the_index() {
+    let err = parse_err(&with_model("  - model_name: b\n    litellm_params: {model: mock/y, mock_latency_ms: soon}\n"));
+    assert_eq!(err.key_path(), Some("model_list[1].litellm_params.mock_latency_ms"), "{err}");
+}
+
+#[test]
+fn model_name_is_required() {
+    let err = parse_err(&with_model("  - litellm_params: {model: mock/y}\n"));
+    assert_eq!(err.key_path(), Some("model_list[1].model_name"), "{err}");
+}
+
+#[test]
+fn litellm_params_model_is_required() {
+    let err = parse_err("model_list:\n  - model_name: a\n    litellm_params: {model: ''}\n");
+    assert_eq!(err.key_path(), Some("model_list[0].litellm_params.model"), "{err}");
+}
+
+#[test]
+fn bad_api_base_is_refused() {
+    let err = parse_err(&with_model(
+        "  - model_name: b\n    litellm_params: {model: gpt-4o, api_base: 'localhost:9000/v1'}\n",
+    ));
+    assert_eq!(err.key_path(), Some("model_list[1].litellm_params.api_base"), "{err}");
+    assert!(err.message().contains("http://"), "{err}");
+}
+
+#[test]
+fn request_timeout_is_accepted() {
+    let config = parse("model_list: [{model_name: a, litellm_params: {model: gpt-4o, request_timeout: 2.5}}]").unwrap();
+    let ProviderConfig::OpenAi(http) = &config.models[0].provider else { panic!() };
+    assert_eq!(http.timeout, Duration::from_millis(2500));
+}
+
+#[test]
+fn mock_error_status_must_be_an_error() {
+    let err = parse_err("model_list: [{model_name: a, litellm_params: {model: mock/x, mock_error_status: 200}}]");
+    assert_eq!(err.key_path(), Some("model_list[0].litellm_params.mock_error_status"), "{err}");
+}
+
+#[test]
+fn mock_keys_on_http_models_are_refused() {
+    let err = parse_err("model_list: [{model_name: a, litellm_params: {model: openai/gpt-4o, mock_response: hi}}]");
+    assert_eq!(err.key_path(), Some("model_list[0].litellm_params.mock_response"), "{err}");
+}
+
+#[test]
+fn insecure_master_key_is_refused() {
+    let err = parse_err(&with_model("general_settings: {master_key: sk-1234}\n"));
+    assert_eq!(err.key_path(), Some("general_settings.master_key"));
+    assert!(err.message().contains("allow_insecure_master_key: true"), "{err}");
+}
+
+#[test]
+fn insecure_master_key_is_accepted_with_opt_in() {
+    let config =
+        parse(&with_model("general_settings: {master_key: sk-1234, allow_insecure_master_key: true}\n")).unwrap();
+    assert_eq!(config.master_key.unwrap().expose(), "sk-1234");
+    assert!(config.warnings.iter().any(|w| w.contains("publicly known")), "{:?}", config.warnings);
+}
+
+#[test]
+fn insecure_virtual_key_is_refused() {
+    let err = parse_err(&with_model("keys: [{key: changeme, alias: a}]\n"));
+    assert_eq!(err.key_path(), Some("keys[0].key"), "{err}");
+}
+
+#[test]
+fn duplicate_alias_is_refused() {
+    let err = parse_err(&with_model("keys:\n  - {key: sk-one-abc, alias: team}\n  - {key: sk-two-abc, alias: team}\n"));
+    assert_eq!(err.key_path(), Some("keys[1].alias"), "{err}");
+    assert!(err.message().contains("keys[0]"), "{err}");
+}
+
+#[test]
+fn duplicate_key_is_refused() {
+    let err = parse_err(&with_model("keys:\n  - {key: sk-one-abc, alias: a}\n  - {key: sk-one-abc, alias: b}\n"));
+    assert_eq!(err.key_path(), Some("keys[1].key"), "{err}");
+    assert!(!err.to_string().contains("sk-one-abc"), "a key must not appear in errors: {err}");
+}
+
+#[test]
+fn virtual_key_may_not_be_the_master_key() {
+    let err =
+        parse_err(&with_model("general_settings: {master_key: sk-same-abc}\nkeys: [{key: sk-same-abc, alias: a}]\n"));
+    assert_eq!(err.key_path(), Some("keys[0].key"), "{err}");
+}
+
+#[test]
+fn key_models_must_exist() {
+    let err = parse_err(&with_model("keys: [{key: sk-one-abc, alias: a, models: [m, nope]}]\n"));
+    assert_eq!(err.key_path(), Some("keys[0].models[1]"), "{err}");
+}
+
+#[test]
+fn unknown_key_in_keys_is_an_error() {
+    let err = parse_err(&with_model("keys: [{key: sk-one-abc, alias: a, modles: [m]}]\n"));
+    assert_eq!(err.key_path(), Some("keys[0].modles"), "{err}");
+}
+
+#[test]
+fn unknown_key_under_plugins_is_an_error() {
+    let err = parse_err(&with_model("plugins: {dir: p, wacth: false}\n"));
+    assert_eq!(err.key_path(), Some("plugins.wacth"), "{err}");
+    assert!(err.message().contains("wacth"), "{err}");
+}
+
+#[test]
+fn plugin_limits_must_be_positive() {
+    let err = parse_err(&with_model("plugins: {quarantine_after: 0}\n"));
+    assert_eq!(err.key_path(), Some("plugins.quarantine_after"), "{err}");
+}
+
+#[test]
+fn invalid_callback_name_is_refused() {
+    let err = parse_err(&with_model("litellm_settings: {callbacks: [ok, 'bad/name']}\n"));
+    assert_eq!(err.key_path(), Some("litellm_settings.callbacks[1]"), "{err}");
+}
+
+#[test]
+fn unknown_litellm_keys_warn_instead_of_failing() {
+    let yaml =
+        "model_list:\n  - model_name: a\n    litellm_params: {model: gpt-4o, rpm: 10}\n    model_info: {id: x}\n\
+                general_settings: {master_key: sk-real-secret, database_url: postgres://x}\n\
+                litellm_settings: {drop_params: true}\nrouter_settings: {routing_strategy: simple-shuffle}\n";
+    let config = parse(yaml).unwrap();
+    let warnings = config.warnings.join("\n");
+    for key in [
+        "router_settings",
+        "general_settings.database_url",
+        "litellm_settings.drop_params",
+        "model_list[0].litellm_params.rpm",
+    ] {
+        assert!(warnings.contains(&format!("{key} is not a hookgate setting")), "{key}: {warnings}");
+    }
+    assert!(!warnings.contains("model_info"), "{warnings}");
+    assert_eq!(config.warnings.len(), 4, "{warnings}");
+}
+
+#[test]
+fn plugin_settings_merge_key_by_key_over_defaults() {
+    let config = parse(&with_model(
+        "plugins:\n  defaults: {timeout_ms: 250, fuel: 1000, on_error: fail-closed}\n  \
+         settings:\n    a: {priority: 3, fuel: 2000}\n    b:\n",
+    ))
+    .unwrap();
+    let a = config.plugin_settings("a");
+    assert_eq!((a.priority, a.fuel, a.timeout_ms, a.on_error), (3, 2000, 250, OnError::FailClosed));
+    assert_eq!(a.memory_mb, PluginSettings::default().memory_mb);
+    let b = config.plugin_settings("b");
+    assert_eq!((b.priority, b.fuel, b.timeout_ms), (0, 1000, 250));
+    let other = config.plugin_settings("not-configured");
+    assert_eq!(other, config.plugins.defaults);
+    assert_eq!(other.timeout_ms, 250);
+}
+
+#[test]
+fn bad_plugin_setting_names_plugin_and_key() {
+    let err = parse_err(&with_model("plugins:\n  settings:\n    banned-keywords: {timeout_ms: fast}\n"));
+    assert_eq!(err.key_path(), Some("plugins.settings.banned-keywords.timeout_ms"), "{err}");
+    let err = parse_err(&with_model("plugins:\n  settings:\n    banned-keywords: {timeout: 5}\n"));
+    assert_eq!(err.key_path(), Some("plugins.settings.banned-keywords.timeout"), "{err}");
+    let err = parse_err(&with_model("plugins:\n  defaults: {on_error: explode}\n"));
+    assert_eq!(err.key_path(), Some("plugins.defaults.on_error"), "{err}");
+}
+
+#[test]
+fn secrets_do_not_show_in_debug() {
+    let config = Config::from_yaml_str(FULL, Path::new(SOURCE), full_env).unwrap();
+    let debug = format!("{config:?}");
+    for secret in ["sk-upstream", "sk-master-secret", "sk-team-blue-1", ":pw@"] {
+        assert!(!debug.contains(secret), "{secret} leaked: {debug}");
+    }
+    assert!(debug.contains("[redacted]"));
+}
+
+#[test]
+fn yaml_syntax_error_mentions_line() {
+    let err = parse_err("model_list:\n  - model_name: a\n   bad: [unclosed\n");
+    let text = err.to_string();
+    assert!(err.key_path().is_none());
+    assert!(text.starts_with(&format!("{SOURCE}: invalid YAML")), "{text}");
+    assert!(text.contains("line"), "{text}");
+}
+
+#[test]
+fn top_level_must_be_a_mapping() {
+    assert!(parse("- a\n- b\n").is_err());
+}
+
+#[test]
+fn merge_keys_share_params() {
+    let yaml = "base: &base {model: gpt-4o, api_base: 'http://h/v1'}\n\
+                model_list:\n  - model_name: a\n    litellm_params: {<<: *base, timeout: 5}\n";
+    let config = parse(yaml).unwrap();
+    let ProviderConfig::OpenAi(http) = &config.models[0].provider else { panic!() };
+    assert_eq!((http.api_base.as_str(), http.timeout), ("http://h/v1", Duration::from_secs(5)));
+}
+
+/// A directory under the system temp dir, removed when dropped.
+struct ScratchDir(PathBuf);
+
+impl ScratchDir {
+    fn new(tag: &str) -> Self {
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos();
+        let dir = std::env::temp_dir().join(format!("hookgate-config-{tag}-{}-{nanos}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        Self(dir)
+    }
+}
+
+impl Drop for ScratchDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[test]
+fn load_resolves_paths_against_the_file() {
+    let dir = ScratchDir::new("load");
+    let file = dir.0.join("config.yaml");
+    std::fs::write(&file, with_model("plugins: {dir: plugins/dist, cache_dir: /abs/cache}\n")).unwrap();
+    let config = Config::load(&file).unwrap();
+    assert_eq!(config.source, file);
+    assert_eq!(config.plugins.dir, Some(dir.0.join("plugins/dist")));
+    assert_eq!(config.plugins.cache_dir.as_deref(), Some(Path::new("/abs/cache")));
+}
+
+#[test]
+fn unreadable_file_names_it() {
+    let dir = ScratchDir::new("missing");
+    let file = dir.0.join("nope.yaml");
+    let err = Config::load(&file).unwrap_err();
+    assert!(err.to_string().starts_with(&format!("{}: cannot read", file.display())), "{err}");
+}
