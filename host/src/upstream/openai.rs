@@ -1,0 +1,899 @@
+//! The OpenAI-compatible HTTP provider: OpenAI itself, and the many servers that speak its
+//! API (vLLM, Ollama, LM Studio, Azure-style gateways, ...).
+//!
+//! Requests go to `{api_base}/chat/completions`, `/completions` or `/embeddings` with the
+//! deployment's model and key; every way the upstream can fail becomes an
+//! [`UpstreamError`] a client can be shown.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use reqwest::header::{HeaderMap, ACCEPT, CONTENT_TYPE};
+use reqwest::{Client, RequestBuilder, Response};
+use serde_json::Value;
+
+use super::sse::{self, SseError};
+use super::{ChunkStream, UpstreamError, UpstreamResponse};
+use crate::config::{OpenAiParams, Secret};
+use crate::plugins::CallType;
+
+/// How long establishing a connection may take, separately from the deployment's timeout,
+/// so an unreachable host fails fast even when the model is allowed to think for minutes.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The most of a non-JSON error body that is quoted back to clients.
+const MAX_QUOTED_CHARS: usize = 1000;
+
+/// The HTTP client all deployments share, so connections are pooled across them.
+///
+/// # Panics
+///
+/// If the TLS backend cannot initialise, which a working build never does.
+pub(super) fn build_client() -> Client {
+    Client::builder()
+        .connect_timeout(CONNECT_TIMEOUT)
+        // The upstream is the operator's choice in the config; an HTTP(S)_PROXY in the
+        // environment should not silently reroute (and see) every prompt.
+        .no_proxy()
+        .build()
+        .expect("the HTTP client builds with the bundled rustls and webpki roots")
+}
+
+/// A deployment served by an OpenAI-compatible API.
+pub(super) struct OpenAiProvider {
+    client: Client,
+    /// Without a trailing `/`, so paths append cleanly.
+    api_base: String,
+    /// The model name sent upstream (the config has already dropped LiteLLM's `openai/`).
+    model: String,
+    api_key: Option<Secret>,
+    timeout: Duration,
+}
+
+// By hand, so the API key never ends up in a log line.
+impl fmt::Debug for OpenAiProvider {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OpenAiProvider")
+            .field("api_base", &self.api_base)
+            .field("model", &self.model)
+            .field("has_api_key", &self.api_key.is_some())
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
+impl OpenAiProvider {
+    /// A provider calling `params.api_base` through the shared `client`.
+    pub(super) fn new(client: Client, params: &OpenAiParams) -> Self {
+        OpenAiProvider {
+            client,
+            // Config gives it without, but a stray `/` must not double in the URL.
+            api_base: params.api_base.trim_end_matches('/').to_string(),
+            model: params.model.clone(),
+            api_key: params.api_key.clone(),
+            timeout: params.timeout,
+        }
+    }
+
+    /// The model name sent upstream.
+    pub(super) fn model(&self) -> &str {
+        &self.model
+    }
+
+    /// The API base URL, without a trailing `/`.
+    pub(super) fn api_base(&self) -> &str {
+        &self.api_base
+    }
+
+    /// One non-streaming call; the deployment's timeout bounds all of it, body included.
+    pub(super) async fn call(
+        &self,
+        call_type: CallType,
+        body: &Value,
+    ) -> Result<UpstreamResponse, UpstreamError> {
+        let request = self.request(call_type, body, false)?;
+        let exchange = async {
+            let response = request.send().await.map_err(|e| self.transport_error(e))?;
+            let status = response.status().as_u16();
+            if !response.status().is_success() {
+                return Err(self.error_response(response).await);
+            }
+            let headers = passthrough_headers(response.headers());
+            let bytes = response
+                .bytes()
+                .await
+                .map_err(|e| self.transport_error(e))?;
+            let body = serde_json::from_slice(&bytes).map_err(|e| {
+                UpstreamError::new(
+                    502,
+                    "upstream_error",
+                    format!("upstream {} answered with invalid JSON: {e}", self.api_base),
+                )
+            })?;
+            Ok(UpstreamResponse {
+                status,
+                body,
+                headers,
+            })
+        };
+        tokio::time::timeout(self.timeout, exchange)
+            .await
+            .map_err(|_| self.timed_out())?
+    }
+
+    /// A streaming call. The deployment's timeout bounds the wait for the response head,
+    /// then each wait for the next chunk.
+    pub(super) async fn stream(
+        &self,
+        call_type: CallType,
+        body: &Value,
+    ) -> Result<ChunkStream, UpstreamError> {
+        if call_type == CallType::Embedding {
+            return Err(UpstreamError::from_status(
+                400,
+                "embeddings cannot be streamed",
+            ));
+        }
+        let request = self.request(call_type, body, true)?;
+        let head = async {
+            let response = request.send().await.map_err(|e| self.transport_error(e))?;
+            if !response.status().is_success() {
+                return Err(self.error_response(response).await);
+            }
+            if is_json(response.headers()) {
+                // Not a stream at all: some servers answer errors (or ignore `stream`)
+                // this way, with a success status.
+                return Err(self.json_instead_of_stream(response).await);
+            }
+            Ok(response)
+        };
+        let response = tokio::time::timeout(self.timeout, head)
+            .await
+            .map_err(|_| self.timed_out())??;
+        let payloads = Box::pin(sse::data_payloads(Box::pin(response.bytes_stream())));
+        Ok(chunk_stream(
+            payloads,
+            self.timeout,
+            self.api_base.as_str().into(),
+        ))
+    }
+
+    /// The HTTP request for `body`, with the deployment's model and key.
+    fn request(
+        &self,
+        call_type: CallType,
+        body: &Value,
+        stream: bool,
+    ) -> Result<RequestBuilder, UpstreamError> {
+        let mut body = body.clone();
+        let fields = body.as_object_mut().ok_or_else(|| {
+            UpstreamError::from_status(400, "the request body must be a JSON object")
+        })?;
+        fields.insert("model".into(), Value::String(self.model.clone()));
+        if stream {
+            fields.insert("stream".into(), Value::Bool(true));
+        } else if fields.get("stream") == Some(&Value::Bool(true)) {
+            // The caller wants one JSON answer; an event stream would not parse as one.
+            // OpenAI refuses `stream_options` without `stream`, so it goes too.
+            fields.insert("stream".into(), Value::Bool(false));
+            fields.remove("stream_options");
+        }
+        let path = match call_type {
+            CallType::ChatCompletion => "/chat/completions",
+            CallType::TextCompletion => "/completions",
+            CallType::Embedding => "/embeddings",
+        };
+        let mut request = self
+            .client
+            .post(format!("{}{path}", self.api_base))
+            .json(&body);
+        if stream {
+            request = request.header(ACCEPT, "text/event-stream");
+        }
+        if let Some(key) = &self.api_key {
+            // reqwest marks the header sensitive, keeping it out of its own debug output.
+            request = request.bearer_auth(key.expose());
+        }
+        Ok(request)
+    }
+
+    /// The error for a non-2xx answer, from its body.
+    async fn error_response(&self, response: Response) -> UpstreamError {
+        let status = response.status().as_u16();
+        match response.bytes().await {
+            Ok(body) => error_from_body(status, &body),
+            // The status alone still says what happened.
+            Err(e) => UpstreamError::from_status(
+                status,
+                format!(
+                    "upstream {} answered HTTP {status}; reading its body failed: {}",
+                    self.api_base,
+                    root_cause(e)
+                ),
+            ),
+        }
+    }
+
+    /// The error for a JSON body where an event stream was expected.
+    async fn json_instead_of_stream(&self, response: Response) -> UpstreamError {
+        let body = match response.bytes().await {
+            Ok(body) => body,
+            Err(e) => return self.transport_error(e),
+        };
+        let parsed = serde_json::from_slice(&body).ok();
+        match parsed.as_ref().and_then(|v| openai_error(502, v)) {
+            Some(e) => UpstreamError { status: 502, ..e },
+            None => UpstreamError::new(
+                502,
+                "upstream_error",
+                format!(
+                    "upstream {} answered a streaming request with JSON, not an event stream",
+                    self.api_base
+                ),
+            ),
+        }
+    }
+
+    /// The error for a request that could not be sent or whose answer could not be read.
+    fn transport_error(&self, e: reqwest::Error) -> UpstreamError {
+        transport_error(e, &self.api_base)
+    }
+
+    fn timed_out(&self) -> UpstreamError {
+        UpstreamError::new(
+            504,
+            "timeout",
+            format!(
+                "upstream {} did not answer within {:?}",
+                self.api_base, self.timeout
+            ),
+        )
+    }
+}
+
+/// Turns the SSE payloads into chunks: an idle timeout between them, in-band errors as
+/// `Err`, and nothing after the first `Err`.
+fn chunk_stream<S>(payloads: S, idle: Duration, api_base: Arc<str>) -> ChunkStream
+where
+    S: futures_util::Stream<Item = Result<String, SseError<reqwest::Error>>>
+        + Unpin
+        + Send
+        + 'static,
+{
+    Box::pin(futures_util::stream::unfold(
+        Some(payloads),
+        move |payloads| {
+            let api_base = Arc::clone(&api_base);
+            async move {
+                // `None` after an error: the stream has ended.
+                let mut payloads = payloads?;
+                let item = match tokio::time::timeout(idle, payloads.next()).await {
+                    Ok(None) => return None,
+                    Ok(Some(Ok(data))) => match in_band_error(&data) {
+                        Some(e) => Err(e),
+                        None => return Some((Ok(data), Some(payloads))),
+                    },
+                    Ok(Some(Err(SseError::Transport(e)))) => Err(transport_error(e, &api_base)),
+                    Ok(Some(Err(e @ SseError::EventTooLarge))) => Err(UpstreamError::new(
+                        502,
+                        "upstream_error",
+                        format!("upstream {api_base} sent an invalid stream: {e}"),
+                    )),
+                    Err(_) => Err(UpstreamError::new(
+                        504,
+                        "timeout",
+                        format!("upstream {api_base} sent nothing for {idle:?} mid-stream"),
+                    )),
+                };
+                // Dropping `payloads` here closes the upstream connection at once.
+                Some((item, None))
+            }
+        },
+    ))
+}
+
+/// The error an upstream reports inside a stream, as a `{"error": ...}` payload.
+fn in_band_error(data: &str) -> Option<UpstreamError> {
+    // Chunks are parsed only when they might be errors: in an ordinary chunk, an `"error"`
+    // inside generated text is escaped and cannot match.
+    if !data.contains("\"error\"") {
+        return None;
+    }
+    let value: Value = serde_json::from_str(data).ok()?;
+    let e = openai_error(502, &value)?;
+    Some(UpstreamError {
+        status: 502,
+        error_type: "api_error".into(),
+        ..e
+    })
+}
+
+/// The error for a failed request, naming the upstream (and never the key, which only
+/// travels in a header).
+fn transport_error(e: reqwest::Error, api_base: &str) -> UpstreamError {
+    // The whole chain for operators; clients get its gist below.
+    tracing::debug!(api_base, error = ?e, "upstream request failed");
+    if e.is_timeout() {
+        return UpstreamError::new(504, "timeout", format!("upstream {api_base} timed out"));
+    }
+    let what = if e.is_connect() {
+        "could not connect to"
+    } else {
+        "lost the connection to"
+    };
+    UpstreamError::new(
+        502,
+        "api_connection_error",
+        format!("{what} upstream {api_base}: {}", root_cause(e)),
+    )
+}
+
+/// The innermost cause of `e` (e.g. "Connection refused (os error 111)"): the part that
+/// says what went wrong, without reqwest's wrapping or the URL.
+fn root_cause(e: reqwest::Error) -> String {
+    let e = e.without_url();
+    let mut cause: &(dyn std::error::Error + 'static) = &e;
+    while let Some(inner) = cause.source() {
+        cause = inner;
+    }
+    cause.to_string()
+}
+
+/// The error for a non-2xx answer: from OpenAI error JSON when the body is that, else
+/// quoting the body.
+fn error_from_body(status: u16, body: &[u8]) -> UpstreamError {
+    if let Ok(value) = serde_json::from_slice::<Value>(body) {
+        if let Some(e) = openai_error(status, &value) {
+            return e;
+        }
+    }
+    let text = String::from_utf8_lossy(body);
+    let text = text.trim();
+    let message = if text.is_empty() {
+        format!("upstream answered HTTP {status} with an empty body")
+    } else {
+        truncate(text, MAX_QUOTED_CHARS)
+    };
+    UpstreamError::new(status, "upstream_error", message)
+}
+
+/// Reads `{"error": {"message", "type", "code"}}`, or the `{"error": "..."}` some servers
+/// send; `None` for anything else.
+fn openai_error(status: u16, value: &Value) -> Option<UpstreamError> {
+    match value.get("error")? {
+        Value::Object(error) => {
+            let message = error.get("message")?.as_str()?;
+            let error_type = match error.get("type") {
+                Some(Value::String(t)) if !t.is_empty() => t.as_str(),
+                _ => UpstreamError::type_for_status(status),
+            };
+            let code = match error.get("code") {
+                Some(Value::String(c)) => Some(c.clone()),
+                Some(Value::Number(n)) => Some(n.to_string()),
+                _ => None,
+            };
+            Some(UpstreamError {
+                status,
+                error_type: error_type.to_string(),
+                message: truncate(message, MAX_QUOTED_CHARS),
+                code,
+            })
+        }
+        Value::String(message) => Some(UpstreamError::from_status(
+            status,
+            truncate(message, MAX_QUOTED_CHARS),
+        )),
+        _ => None,
+    }
+}
+
+/// The first `max_chars` chars of `text`.
+fn truncate(text: &str, max_chars: usize) -> String {
+    match text.char_indices().nth(max_chars) {
+        Some((end, _)) => text[..end].to_string(),
+        None => text.to_string(),
+    }
+}
+
+fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim_start().starts_with("application/json"))
+}
+
+/// The upstream headers that describe the answer rather than the hop: request ids for
+/// support tickets, OpenAI's processing metadata and rate-limit state.
+fn passthrough_headers(headers: &HeaderMap) -> Vec<(String, String)> {
+    headers
+        .iter()
+        .filter(|(name, _)| {
+            let name = name.as_str(); // always lower case
+            name == "x-request-id"
+                || name.starts_with("openai-")
+                || name.starts_with("x-ratelimit-")
+        })
+        .filter_map(|(name, value)| Some((name.to_string(), value.to_str().ok()?.to_string())))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::convert::Infallible;
+    use std::sync::{Arc, Mutex};
+    use std::time::Instant;
+
+    use axum::body::Body;
+    use axum::http::{HeaderMap, StatusCode};
+    use axum::response::{IntoResponse, Response};
+    use axum::routing::post;
+    use axum::Router;
+    use bytes::Bytes;
+    use serde_json::json;
+    use tokio::sync::{mpsc, oneshot};
+
+    use super::*;
+
+    /// Long enough never to fire in a healthy test, short enough to fail a broken one.
+    const PATIENCE: Duration = Duration::from_secs(5);
+
+    /// Serves `router` on a free local port, returning the API base to reach it.
+    async fn serve(router: Router) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+        format!("http://{addr}/v1")
+    }
+
+    fn provider(api_base: &str, timeout: Duration) -> OpenAiProvider {
+        OpenAiProvider::new(
+            build_client(),
+            &OpenAiParams {
+                model: "gpt-4o-mini".into(),
+                api_base: format!("{api_base}/"),
+                api_key: Some(Secret::new("sk-test-123")),
+                timeout,
+            },
+        )
+    }
+
+    /// A server answering every POST with `status`, `content_type` and `body`.
+    async fn answering(status: u16, content_type: &'static str, body: impl Into<String>) -> String {
+        let body: String = body.into();
+        let handler = move || {
+            let body = body.clone();
+            async move {
+                (
+                    StatusCode::from_u16(status).unwrap(),
+                    [("content-type", content_type)],
+                    body,
+                )
+            }
+        };
+        serve(Router::new().fallback(post(handler))).await
+    }
+
+    /// A streaming response fed by the returned sender, and a receiver that fires once the
+    /// client is gone (the response body, and with it the channel, was dropped).
+    fn event_stream() -> (Response, mpsc::Sender<Bytes>) {
+        let (tx, rx) = mpsc::channel::<Bytes>(8);
+        let body = futures_util::stream::unfold(rx, |mut rx| async move {
+            let chunk = rx.recv().await?;
+            Some((Ok::<_, Infallible>(chunk), rx))
+        });
+        let response = (
+            [("content-type", "text/event-stream")],
+            Body::from_stream(body),
+        );
+        (response.into_response(), tx)
+    }
+
+    async fn next_chunk(stream: &mut ChunkStream) -> Option<Result<String, UpstreamError>> {
+        tokio::time::timeout(PATIENCE, stream.next())
+            .await
+            .expect("the chunk arrives")
+    }
+
+    #[tokio::test]
+    async fn forwards_the_body_with_model_and_key() {
+        type Seen = Arc<Mutex<Vec<(String, Option<String>, Value)>>>;
+        let seen: Seen = Arc::default();
+        let log = seen.clone();
+        let handler = move |uri: axum::http::Uri, headers: HeaderMap, body: String| {
+            let log = log.clone();
+            async move {
+                let auth = headers
+                    .get("authorization")
+                    .map(|v| v.to_str().unwrap().to_string());
+                let body: Value = serde_json::from_str(&body).unwrap();
+                log.lock()
+                    .unwrap()
+                    .push((uri.path().to_string(), auth, body));
+                (
+                    [
+                        ("x-request-id", "req-1"),
+                        ("openai-processing-ms", "12"),
+                        ("x-ratelimit-remaining-requests", "99"),
+                        ("set-cookie", "a=b"),
+                    ],
+                    axum::Json(json!({"object": "chat.completion", "choices": []})),
+                )
+            }
+        };
+        let base = serve(Router::new().fallback(post(handler))).await;
+        let p = provider(&base, PATIENCE);
+        assert_eq!(p.model(), "gpt-4o-mini");
+        assert_eq!(p.api_base(), base);
+
+        let body = json!({
+            "model": "my-alias",
+            "messages": [{"role": "user", "content": "hi"}],
+            "temperature": 0.5,
+            "stream": true,
+            "stream_options": {"include_usage": true},
+        });
+        let answer = p.call(CallType::ChatCompletion, &body).await.unwrap();
+        assert_eq!(answer.status, 200);
+        assert_eq!(answer.body["object"], "chat.completion");
+        let mut headers = answer.headers.clone();
+        headers.sort();
+        assert_eq!(
+            headers,
+            [
+                ("openai-processing-ms".to_string(), "12".to_string()),
+                ("x-ratelimit-remaining-requests".into(), "99".into()),
+                ("x-request-id".into(), "req-1".into()),
+            ]
+        );
+        p.call(CallType::TextCompletion, &json!({"prompt": "x"}))
+            .await
+            .unwrap();
+        p.call(CallType::Embedding, &json!({"input": "x"}))
+            .await
+            .unwrap();
+
+        let seen = seen.lock().unwrap();
+        let (path, auth, sent) = &seen[0];
+        assert_eq!(path, "/v1/chat/completions");
+        assert_eq!(auth.as_deref(), Some("Bearer sk-test-123"));
+        assert_eq!(
+            sent,
+            &json!({
+                "model": "gpt-4o-mini",
+                "messages": [{"role": "user", "content": "hi"}],
+                "temperature": 0.5,
+                "stream": false,
+            })
+        );
+        assert_eq!(seen[1].0, "/v1/completions");
+        assert_eq!(seen[1].2, json!({"model": "gpt-4o-mini", "prompt": "x"}));
+        assert_eq!(seen[2].0, "/v1/embeddings");
+    }
+
+    #[tokio::test]
+    async fn no_key_no_authorization_header() {
+        let handler = |headers: HeaderMap| async move {
+            axum::Json(json!({"authorized": headers.contains_key("authorization")}))
+        };
+        let base = serve(Router::new().fallback(post(handler))).await;
+        let mut p = provider(&base, PATIENCE);
+        p.api_key = None;
+        let answer = p.call(CallType::Embedding, &json!({})).await.unwrap();
+        assert_eq!(answer.body, json!({"authorized": false}));
+    }
+
+    #[tokio::test]
+    async fn openai_error_json_is_kept() {
+        let base = answering(
+            429,
+            "application/json",
+            r#"{"error":{"message":"slow down","type":"requests","param":null,"code":"rate_limit_exceeded"}}"#,
+        )
+        .await;
+        let err = provider(&base, PATIENCE)
+            .call(CallType::ChatCompletion, &json!({}))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err,
+            UpstreamError {
+                status: 429,
+                error_type: "requests".into(),
+                message: "slow down".into(),
+                code: Some("rate_limit_exceeded".into()),
+            }
+        );
+
+        let base = answering(
+            400,
+            "application/json",
+            r#"{"error":{"message":"bad","code":123}}"#,
+        )
+        .await;
+        let err = provider(&base, PATIENCE)
+            .call(CallType::ChatCompletion, &json!({}))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            (err.status, err.error_type.as_str(), err.code.as_deref()),
+            (400, "invalid_request_error", Some("123"))
+        );
+    }
+
+    #[tokio::test]
+    async fn other_error_bodies_are_quoted() {
+        let base = answering(503, "text/plain", "  overloaded, try later\n").await;
+        let err = provider(&base, PATIENCE)
+            .call(CallType::ChatCompletion, &json!({}))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            (err.status, err.error_type.as_str(), err.message.as_str()),
+            (503, "upstream_error", "overloaded, try later")
+        );
+
+        let base = answering(500, "text/html", "\u{e9}".repeat(1500)).await;
+        let err = provider(&base, PATIENCE)
+            .stream(CallType::ChatCompletion, &json!({}))
+            .await
+            .err()
+            .unwrap();
+        assert_eq!(err.status, 500);
+        assert_eq!(err.message.chars().count(), 1000);
+    }
+
+    #[tokio::test]
+    async fn success_without_json_is_502() {
+        let base = answering(200, "text/html", "<html>login page</html>").await;
+        let err = provider(&base, PATIENCE)
+            .call(CallType::ChatCompletion, &json!({}))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            (err.status, err.error_type.as_str()),
+            (502, "upstream_error")
+        );
+    }
+
+    #[tokio::test]
+    async fn connection_refused_is_502_without_the_key() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}/v1", listener.local_addr().unwrap());
+        drop(listener);
+        let p = provider(&base, PATIENCE);
+        for err in [
+            p.call(CallType::ChatCompletion, &json!({}))
+                .await
+                .unwrap_err(),
+            p.stream(CallType::ChatCompletion, &json!({}))
+                .await
+                .err()
+                .unwrap(),
+        ] {
+            assert_eq!(
+                (err.status, err.error_type.as_str()),
+                (502, "api_connection_error")
+            );
+            assert!(err.message.contains(&base), "{}", err.message);
+            assert!(!err.message.contains("sk-test"), "{}", err.message);
+        }
+    }
+
+    #[tokio::test]
+    async fn slow_upstream_is_504() {
+        let handler = || async {
+            tokio::time::sleep(PATIENCE).await;
+            "too late"
+        };
+        let base = serve(Router::new().fallback(post(handler))).await;
+        let p = provider(&base, Duration::from_millis(200));
+        let started = Instant::now();
+        let err = p
+            .call(CallType::ChatCompletion, &json!({}))
+            .await
+            .unwrap_err();
+        assert_eq!((err.status, err.error_type.as_str()), (504, "timeout"));
+        let err = p
+            .stream(CallType::ChatCompletion, &json!({}))
+            .await
+            .err()
+            .unwrap();
+        assert_eq!((err.status, err.error_type.as_str()), (504, "timeout"));
+        assert!(started.elapsed() < Duration::from_secs(2));
+    }
+
+    /// A server whose one streaming answer is fed by the sender it hands out.
+    async fn streaming_server() -> (String, mpsc::Receiver<(Value, mpsc::Sender<Bytes>)>) {
+        let (requests_tx, requests) = mpsc::channel(1);
+        let handler = move |axum::Json(body): axum::Json<Value>| {
+            let requests_tx = requests_tx.clone();
+            async move {
+                let (response, tx) = event_stream();
+                requests_tx.send((body, tx)).await.unwrap();
+                response
+            }
+        };
+        (serve(Router::new().fallback(post(handler))).await, requests)
+    }
+
+    /// Opens a stream to a [`streaming_server`]: the stream, the body the server received,
+    /// and the sender feeding the server's answer.
+    async fn open_stream(
+        p: &OpenAiProvider,
+        call_type: CallType,
+        body: &Value,
+        requests: &mut mpsc::Receiver<(Value, mpsc::Sender<Bytes>)>,
+    ) -> (ChunkStream, Value, mpsc::Sender<Bytes>) {
+        let (stream, request) = tokio::join!(p.stream(call_type, body), async {
+            requests.recv().await.unwrap()
+        });
+        let stream = stream.unwrap_or_else(|e| panic!("stream failed: {e}"));
+        (stream, request.0, request.1)
+    }
+
+    #[tokio::test]
+    async fn stream_yields_chunks_as_they_arrive() {
+        let (base, mut requests) = streaming_server().await;
+        let p = provider(&base, PATIENCE);
+        let body = json!({"model": "alias", "messages": []});
+        let (mut stream, sent, tx) =
+            open_stream(&p, CallType::ChatCompletion, &body, &mut requests).await;
+        assert_eq!(
+            sent,
+            json!({"model": "gpt-4o-mini", "messages": [], "stream": true})
+        );
+
+        tx.send(Bytes::from_static(b": ping\n\ndata: {\"n\":1}\n\n"))
+            .await
+            .unwrap();
+        // The second chunk is sent only after the first was received.
+        assert_eq!(
+            next_chunk(&mut stream).await.unwrap().unwrap(),
+            r#"{"n":1}"#
+        );
+        tx.send(Bytes::from_static(b"data: {\"n\":")).await.unwrap();
+        tx.send(Bytes::from_static(b"2}\r\n\r\ndata: [DONE]\n\n"))
+            .await
+            .unwrap();
+        assert_eq!(
+            next_chunk(&mut stream).await.unwrap().unwrap(),
+            r#"{"n":2}"#
+        );
+        assert!(next_chunk(&mut stream).await.is_none());
+    }
+
+    #[tokio::test]
+    async fn in_band_error_ends_the_stream() {
+        let (base, mut requests) = streaming_server().await;
+        let p = provider(&base, PATIENCE);
+        let (mut stream, _, tx) =
+            open_stream(&p, CallType::TextCompletion, &json!({}), &mut requests).await;
+        tx.send(Bytes::from_static(
+            b"data: {\"n\":1}\n\ndata: {\"error\":{\"message\":\"model crashed\",\"type\":\"server_error\"}}\n\ndata: {\"n\":2}\n\n",
+        ))
+        .await
+        .unwrap();
+        assert_eq!(
+            next_chunk(&mut stream).await.unwrap().unwrap(),
+            r#"{"n":1}"#
+        );
+        let err = next_chunk(&mut stream).await.unwrap().unwrap_err();
+        assert_eq!(
+            (err.status, err.error_type.as_str(), err.message.as_str()),
+            (502, "api_error", "model crashed")
+        );
+        assert!(next_chunk(&mut stream).await.is_none());
+        // The server side is gone with the stream.
+        tokio::time::timeout(PATIENCE, tx.closed()).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn stalled_stream_times_out() {
+        let (base, mut requests) = streaming_server().await;
+        let p = provider(&base, Duration::from_millis(300));
+        let (mut stream, _, tx) =
+            open_stream(&p, CallType::ChatCompletion, &json!({}), &mut requests).await;
+        tx.send(Bytes::from_static(b"data: 1\n\n")).await.unwrap();
+        assert_eq!(next_chunk(&mut stream).await.unwrap().unwrap(), "1");
+        let err = next_chunk(&mut stream).await.unwrap().unwrap_err();
+        assert_eq!((err.status, err.error_type.as_str()), (504, "timeout"));
+        assert!(next_chunk(&mut stream).await.is_none());
+    }
+
+    #[tokio::test]
+    async fn dropping_the_stream_closes_the_upstream_connection() {
+        let (base, mut requests) = streaming_server().await;
+        let p = provider(&base, PATIENCE);
+        let (mut stream, _, tx) =
+            open_stream(&p, CallType::ChatCompletion, &json!({}), &mut requests).await;
+        tx.send(Bytes::from_static(b"data: 1\n\n")).await.unwrap();
+        assert_eq!(next_chunk(&mut stream).await.unwrap().unwrap(), "1");
+        drop(stream);
+        // The server notices: its response body (the channel's receiver) is dropped.
+        tokio::time::timeout(PATIENCE, tx.closed())
+            .await
+            .expect("the upstream connection is closed");
+    }
+
+    #[tokio::test]
+    async fn dropping_the_call_closes_the_upstream_connection() {
+        let (dropped_tx, dropped) = oneshot::channel::<()>();
+        let dropped_tx = Arc::new(Mutex::new(Some(dropped_tx)));
+        let handler = move || {
+            let dropped_tx = dropped_tx.clone();
+            async move {
+                // Fires when hyper drops this handler future: the client went away.
+                struct Guard(Arc<Mutex<Option<oneshot::Sender<()>>>>);
+                impl Drop for Guard {
+                    fn drop(&mut self) {
+                        if let Some(tx) = self.0.lock().unwrap().take() {
+                            let _ = tx.send(());
+                        }
+                    }
+                }
+                let _guard = Guard(dropped_tx);
+                tokio::time::sleep(PATIENCE * 2).await;
+                "never"
+            }
+        };
+        let base = serve(Router::new().fallback(post(handler))).await;
+        let p = provider(&base, PATIENCE * 2);
+        let body = json!({});
+        let call = p.call(CallType::ChatCompletion, &body);
+        assert!(tokio::time::timeout(Duration::from_millis(200), call)
+            .await
+            .is_err());
+        tokio::time::timeout(PATIENCE, dropped)
+            .await
+            .expect("the upstream connection is closed")
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn json_where_a_stream_was_expected() {
+        let base = answering(
+            200,
+            "application/json",
+            r#"{"error":{"message":"streaming unsupported","type":"invalid_request_error"}}"#,
+        )
+        .await;
+        let err = provider(&base, PATIENCE)
+            .stream(CallType::ChatCompletion, &json!({}))
+            .await
+            .err()
+            .unwrap();
+        assert_eq!(
+            (err.status, err.message.as_str()),
+            (502, "streaming unsupported")
+        );
+    }
+
+    #[tokio::test]
+    async fn streaming_embeddings_is_refused() {
+        let err = provider("http://127.0.0.1:9", PATIENCE)
+            .stream(CallType::Embedding, &json!({}))
+            .await
+            .err()
+            .unwrap();
+        assert_eq!(err.status, 400);
+    }
+
+    #[test]
+    fn error_bodies() {
+        let e = error_from_body(401, br#"{"error":"bad key"}"#);
+        assert_eq!(
+            (e.error_type.as_str(), e.message.as_str()),
+            ("authentication_error", "bad key")
+        );
+        let e = error_from_body(404, br#"{"detail":"Not Found"}"#);
+        assert_eq!(
+            (e.error_type.as_str(), e.message.as_str()),
+            ("upstream_error", r#"{"detail":"Not Found"}"#)
+        );
+        let e = error_from_body(502, b"");
+        assert_eq!(e.message, "upstream answered HTTP 502 with an empty body");
+        assert!(in_band_error(r#"{"choices":[{"delta":{"content":"an \"error\""}}]}"#).is_none());
+    }
+}
