@@ -337,7 +337,7 @@ impl PluginInstance {
                 *phase = Phase::WaitingForSlot;
                 let slot = Arc::clone(self.plugin.engine.slots()).acquire_owned().await?;
                 *phase = Phase::Instantiating;
-                self.live = Some(self.instantiate(slot, deadline, fuel).await?);
+                self.live = Some(Self::instantiate(&self.plugin, &self.scope, slot, deadline, fuel).await?);
                 *phase = Phase::Calling;
             }
         }
@@ -347,11 +347,18 @@ impl PluginInstance {
         Ok((reply, fuel_used))
     }
 
-    async fn instantiate(&self, slot: OwnedSemaphorePermit, deadline: Instant, fuel: u64) -> wasmtime::Result<Live> {
-        let plugin = &self.plugin;
+    /// Takes the plugin and scope rather than `&self`: `PluginInstance` is not `Sync`
+    /// (its store is not), and the future must stay `Send` for spawned tasks.
+    async fn instantiate(
+        plugin: &LoadedPlugin,
+        scope: &LogScope,
+        slot: OwnedSemaphorePermit,
+        deadline: Instant,
+        fuel: u64,
+    ) -> wasmtime::Result<Live> {
         let engine = &plugin.engine;
         let state = GuestState::new(
-            self.scope.clone(),
+            scope.clone(),
             plugin.settings.memory_bytes(),
             Arc::clone(&plugin.config_json),
             engine.kv().clone(),

@@ -217,7 +217,9 @@ fn wit_version(engine: &PluginEngine, component: &wasmtime::component::Component
         .find_map(|(name, _)| name.strip_prefix("hookgate:plugin/")?.split_once('@').map(|(_, v)| v.to_owned()))
 }
 
-fn valid_name(name: &str) -> bool {
+/// Whether `name` can name a plugin: 1 to 64 of `[A-Za-z0-9._-]` (it namespaces kv keys
+/// and appears in headers).
+pub(crate) fn valid_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 64
         && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))

@@ -6,6 +6,7 @@
 //! - [`instance`]: one fresh instance per (plugin, request), running hooks under limits.
 //! - [`outcome`] and [`fault`]: what a hook call can end in.
 //! - [`settings`]: per-plugin limits and policies.
+//! - [`registry`]: the plugin set requests use, and each plugin's circuit breaker.
 //!
 //! ```text
 //! PluginEngine ──load(name, wasm, settings)──▶ Arc<LoadedPlugin> ──instance(request id)──▶ PluginInstance
@@ -20,6 +21,7 @@ mod hooks;
 pub mod instance;
 pub mod loaded;
 pub mod outcome;
+pub mod registry;
 pub mod settings;
 mod state;
 

@@ -1,0 +1,142 @@
+//! The errors clients see, in OpenAI's shape.
+//!
+//! Every failure that reaches a client, from a malformed body to a plugin's rejection or
+//! an upstream outage, is an [`ApiError`]: an HTTP status plus
+//! `{"error":{"message","type","param","code"}}`, so OpenAI SDKs raise their usual
+//! exception types (`BadRequestError` for a 400, and so on).
+
+use serde_json::{json, Value};
+
+use crate::plugins::{Fault, Failure, Rejection};
+use crate::upstream::UpstreamError;
+
+/// A client-facing error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    /// The HTTP status.
+    pub status: u16,
+    /// OpenAI's `error.type`, e.g. `invalid_request_error`.
+    pub error_type: String,
+    /// Human-readable reason.
+    pub message: String,
+    /// The request field at fault, when there is one.
+    pub param: Option<String>,
+    /// OpenAI's `error.code`; the status as text when nothing more specific exists.
+    pub code: Option<String>,
+    /// The plugin whose rejection this is, sent as `x-hookgate-rejected-by`.
+    pub rejected_by: Option<String>,
+}
+
+impl ApiError {
+    /// An error whose type follows from its status the way OpenAI assigns them.
+    pub fn new(status: u16, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            error_type: type_for_status(status).into(),
+            message: message.into(),
+            param: None,
+            code: Some(status.to_string()),
+            rejected_by: None,
+        }
+    }
+
+    /// A 400 `invalid_request_error` about the request body.
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(400, message)
+    }
+
+    /// Names the request field at fault.
+    pub fn with_param(mut self, param: impl Into<String>) -> Self {
+        self.param = Some(param.into());
+        self
+    }
+
+    /// A plugin's rejection, attributed to it.
+    pub fn rejected(plugin: &str, rejection: &Rejection) -> Self {
+        let mut error = Self::new(rejection.status, rejection.message.clone());
+        if let Some(code) = &rejection.code {
+            error.code = Some(code.clone());
+        }
+        error.rejected_by = Some(plugin.to_owned());
+        error
+    }
+
+    /// A fault of a `fail-closed` plugin: 503 `plugin_error`. The client learns which
+    /// plugin failed and how, never the guest's internals (backtraces stay in the log).
+    pub fn plugin_fault(fault: &Fault) -> Self {
+        let hook = fault.hook.map_or("loading", |hook| hook.name());
+        Self::plugin_unavailable(&fault.plugin, format!("faulted in {hook} ({})", fault.kind.name()))
+    }
+
+    /// A `fail-closed` plugin that cannot serve (faulted or quarantined): 503 `plugin_error`.
+    pub fn plugin_unavailable(plugin: &str, why: impl std::fmt::Display) -> Self {
+        Self {
+            error_type: "plugin_error".into(),
+            code: Some("plugin_error".into()),
+            ..Self::new(503, format!("plugin `{plugin}` {why}; it is fail-closed, so the request was not served"))
+        }
+    }
+
+    /// The client's view of `self` as the `failure` record post-call-failure hooks get.
+    pub fn to_failure(&self) -> Failure {
+        Failure {
+            status: self.status,
+            error_type: self.error_type.clone(),
+            message: self.message.clone(),
+            code: self.code.clone(),
+        }
+    }
+
+    /// The JSON body.
+    pub fn body(&self) -> Value {
+        json!({"error": {
+            "message": self.message,
+            "type": self.error_type,
+            "param": self.param,
+            "code": self.code,
+        }})
+    }
+}
+
+impl From<UpstreamError> for ApiError {
+    fn from(error: UpstreamError) -> Self {
+        Self {
+            status: error.status,
+            error_type: error.error_type,
+            message: error.message,
+            param: None,
+            code: error.code.or_else(|| Some(error.status.to_string())),
+            rejected_by: None,
+        }
+    }
+}
+
+/// OpenAI's error type for a status.
+fn type_for_status(status: u16) -> &'static str {
+    match status {
+        401 => "authentication_error",
+        403 => "permission_error",
+        404 => "not_found_error",
+        408 | 504 => "timeout",
+        429 => "rate_limit_error",
+        400..=499 => "invalid_request_error",
+        _ => "api_error",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_rejection_keeps_status_and_code_and_names_the_plugin() {
+        let rejection = Rejection { status: 400, message: "no".into(), code: None };
+        let error = ApiError::rejected("banned", &rejection);
+        assert_eq!(error.body()["error"]["type"], "invalid_request_error");
+        assert_eq!(error.body()["error"]["code"], "400");
+        assert_eq!(error.rejected_by.as_deref(), Some("banned"));
+        let rejection = Rejection { status: 429, message: "slow down".into(), code: Some("rate".into()) };
+        let error = ApiError::rejected("limiter", &rejection);
+        assert_eq!((error.status, error.error_type.as_str(), error.code.as_deref()), (429, "rate_limit_error", Some("rate")));
+    }
+}

@@ -1,0 +1,291 @@
+//! The plugins serving requests: an immutable, priority-ordered snapshot that each
+//! request takes once and keeps to its end, plus each plugin's health (the circuit
+//! breaker that quarantines a plugin that keeps faulting).
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use super::engine::PluginEngine;
+use super::hooks::Hook;
+use super::loaded::{LoadError, LoadedPlugin};
+use super::settings::PluginSettings;
+
+/// When a plugin is quarantined and for how long.
+#[derive(Debug, Clone, Copy)]
+pub struct QuarantinePolicy {
+    /// Consecutive faults that quarantine a plugin.
+    pub after_faults: u32,
+    /// How long a quarantined plugin is skipped before it is tried again.
+    pub cooldown: Duration,
+}
+
+impl Default for QuarantinePolicy {
+    fn default() -> Self {
+        Self { after_faults: 5, cooldown: Duration::from_secs(30) }
+    }
+}
+
+/// A loaded plugin with its health, as the pipeline uses it.
+pub struct ActivePlugin {
+    /// The plugin version.
+    pub plugin: Arc<LoadedPlugin>,
+    /// Its circuit breaker and counters.
+    pub health: PluginHealth,
+}
+
+impl ActivePlugin {
+    /// The registered name.
+    pub fn name(&self) -> &str {
+        self.plugin.name()
+    }
+
+    /// True when the plugin implements `hook`.
+    pub fn implements(&self, hook: Hook) -> bool {
+        self.plugin.implements(hook)
+    }
+}
+
+/// A plugin's circuit breaker and counters. After `after_faults` consecutive faults the
+/// plugin is quarantined for the cool-down; the first call after it is a trial, and one
+/// more fault quarantines it again at once (the count is only reset by a good call).
+#[derive(Default)]
+pub struct PluginHealth {
+    consecutive_faults: AtomicU32,
+    quarantined_until: Mutex<Option<Instant>>,
+    calls: AtomicU64,
+    faults: AtomicU64,
+    rejections: AtomicU64,
+    quarantines: AtomicU64,
+}
+
+/// A counter snapshot of one plugin, for the admin API and metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct HealthCounters {
+    /// Hook calls made.
+    pub calls: u64,
+    /// Hook calls that faulted.
+    pub faults: u64,
+    /// Hook calls that rejected the request.
+    pub rejections: u64,
+    /// Times the plugin was quarantined.
+    pub quarantines: u64,
+}
+
+impl PluginHealth {
+    /// `Some(remaining)` while the plugin is quarantined.
+    pub fn quarantined_for(&self) -> Option<Duration> {
+        let until = (*self.quarantined_until.lock().expect("health lock"))?;
+        until.checked_duration_since(Instant::now()).filter(|left| !left.is_zero())
+    }
+
+    /// Records a call that did not fault.
+    pub fn record_ok(&self, rejected: bool) {
+        self.calls.fetch_add(1, Ordering::Relaxed);
+        if rejected {
+            self.rejections.fetch_add(1, Ordering::Relaxed);
+        }
+        self.consecutive_faults.store(0, Ordering::Relaxed);
+    }
+
+    /// Records a fault; true when it quarantined the plugin.
+    pub fn record_fault(&self, policy: QuarantinePolicy) -> bool {
+        self.calls.fetch_add(1, Ordering::Relaxed);
+        self.faults.fetch_add(1, Ordering::Relaxed);
+        let in_a_row = self.consecutive_faults.fetch_add(1, Ordering::Relaxed) + 1;
+        if in_a_row < policy.after_faults {
+            return false;
+        }
+        let mut until = self.quarantined_until.lock().expect("health lock");
+        let already = until.is_some_and(|until| until > Instant::now());
+        if !already {
+            *until = Some(Instant::now() + policy.cooldown);
+            self.quarantines.fetch_add(1, Ordering::Relaxed);
+        }
+        !already
+    }
+
+    /// The counters so far.
+    pub fn counters(&self) -> HealthCounters {
+        HealthCounters {
+            calls: self.calls.load(Ordering::Relaxed),
+            faults: self.faults.load(Ordering::Relaxed),
+            rejections: self.rejections.load(Ordering::Relaxed),
+            quarantines: self.quarantines.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// An immutable set of active plugins in call order: priority, then name.
+#[derive(Default)]
+pub struct PluginSet {
+    plugins: Vec<Arc<ActivePlugin>>,
+}
+
+impl PluginSet {
+    /// Orders `plugins` for calling.
+    pub fn new(mut plugins: Vec<Arc<ActivePlugin>>) -> Self {
+        plugins.sort_by(|a, b| {
+            (a.plugin.settings().priority, a.name()).cmp(&(b.plugin.settings().priority, b.name()))
+        });
+        Self { plugins }
+    }
+
+    /// The plugins in call order.
+    pub fn iter(&self) -> impl Iterator<Item = &Arc<ActivePlugin>> {
+        self.plugins.iter()
+    }
+
+    /// How many plugins are active.
+    pub fn len(&self) -> usize {
+        self.plugins.len()
+    }
+
+    /// True when no plugin is active.
+    pub fn is_empty(&self) -> bool {
+        self.plugins.is_empty()
+    }
+}
+
+/// The current plugin set. A request takes one [`snapshot`](Registry::snapshot) and uses
+/// it to the end, so a swap never changes the plugins under a request in flight.
+pub struct Registry {
+    current: RwLock<Arc<PluginSet>>,
+    policy: QuarantinePolicy,
+}
+
+impl Registry {
+    /// A registry serving `set`.
+    pub fn new(set: PluginSet, policy: QuarantinePolicy) -> Self {
+        Self { current: RwLock::new(Arc::new(set)), policy }
+    }
+
+    /// The plugins for one request.
+    pub fn snapshot(&self) -> Arc<PluginSet> {
+        Arc::clone(&self.current.read().expect("registry lock"))
+    }
+
+    /// Replaces the plugin set; requests in flight keep the one they took.
+    pub fn replace(&self, set: PluginSet) {
+        *self.current.write().expect("registry lock") = Arc::new(set);
+    }
+
+    /// The quarantine policy.
+    pub fn policy(&self) -> QuarantinePolicy {
+        self.policy
+    }
+}
+
+/// Why the plugins named by the config could not be loaded at start-up.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupLoadError {
+    /// The plugin directory could not be listed.
+    #[error("cannot read the plugin directory {}: {source}", dir.display())]
+    Dir {
+        /// The directory.
+        dir: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// `litellm_settings.callbacks` names a plugin with no `<name>.wasm` in the directory.
+    #[error("callback `{name}` is enabled in litellm_settings.callbacks but {} does not exist", path.display())]
+    Missing {
+        /// The plugin name.
+        name: String,
+        /// Where its component was looked for.
+        path: PathBuf,
+    },
+    /// A plugin file could not be read.
+    #[error("cannot read {}: {source}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// A plugin was refused.
+    #[error("{}: {source}", path.display())]
+    Load {
+        /// The file.
+        path: PathBuf,
+        /// Why it was refused.
+        source: LoadError,
+    },
+}
+
+/// Loads the plugins to serve at start-up: every `<name>.wasm` in `dir`, or, when
+/// `enabled` names callbacks, exactly those. A plugin that cannot be loaded stops the
+/// start: a proxy missing a configured guardrail must not serve silently without it.
+pub async fn load_dir(
+    engine: &PluginEngine,
+    dir: &Path,
+    enabled: Option<&[String]>,
+    settings_for: impl Fn(&str) -> PluginSettings,
+) -> Result<PluginSet, StartupLoadError> {
+    let names: Vec<String> = match enabled {
+        Some(names) => {
+            for name in names {
+                let path = dir.join(format!("{name}.wasm"));
+                if !path.is_file() {
+                    return Err(StartupLoadError::Missing { name: name.clone(), path });
+                }
+            }
+            names.to_vec()
+        }
+        None => {
+            let entries = std::fs::read_dir(dir).map_err(|source| StartupLoadError::Dir { dir: dir.into(), source })?;
+            let mut names: Vec<String> = entries
+                .filter_map(Result::ok)
+                .map(|entry| entry.path())
+                .filter(|path| path.extension().is_some_and(|ext| ext == "wasm"))
+                .filter_map(|path| path.file_stem()?.to_str().map(str::to_owned))
+                .collect();
+            names.sort();
+            names
+        }
+    };
+    let mut plugins = Vec::with_capacity(names.len());
+    for name in names {
+        let path = dir.join(format!("{name}.wasm"));
+        let wasm = std::fs::read(&path).map_err(|source| StartupLoadError::Read { path: path.clone(), source })?;
+        let plugin = LoadedPlugin::load(engine, &name, wasm, settings_for(&name))
+            .await
+            .map_err(|source| StartupLoadError::Load { path, source })?;
+        plugins.push(Arc::new(ActivePlugin { plugin, health: PluginHealth::default() }));
+    }
+    Ok(PluginSet::new(plugins))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quarantine_after_consecutive_faults_only() {
+        let policy = QuarantinePolicy { after_faults: 3, cooldown: Duration::from_secs(60) };
+        let health = PluginHealth::default();
+        assert!(!health.record_fault(policy));
+        assert!(!health.record_fault(policy));
+        health.record_ok(false);
+        assert!(!health.record_fault(policy));
+        assert!(!health.record_fault(policy));
+        assert!(health.quarantined_for().is_none());
+        assert!(health.record_fault(policy), "the third fault in a row quarantines");
+        assert!(health.quarantined_for().is_some());
+        assert!(!health.record_fault(policy), "already quarantined: not counted twice");
+        let counters = health.counters();
+        assert_eq!((counters.calls, counters.faults, counters.quarantines), (7, 6, 1));
+    }
+
+    #[test]
+    fn after_the_cooldown_one_more_fault_requarantines() {
+        let policy = QuarantinePolicy { after_faults: 2, cooldown: Duration::ZERO };
+        let health = PluginHealth::default();
+        health.record_fault(policy);
+        assert!(health.record_fault(policy));
+        assert!(health.quarantined_for().is_none(), "a zero cool-down is over at once");
+        assert!(health.record_fault(policy), "the trial call faulted: quarantined again");
+        assert_eq!(health.counters().quarantines, 2);
+    }
+}
