@@ -1,5 +1,7 @@
-//! The `hookgate` command: tools for plugin authors (and, later, the proxy server).
+//! The `hookgate` command: the proxy server (`serve`) and tools for plugin authors.
 
+use std::io::IsTerminal;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -8,6 +10,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use serde_json::{json, Value};
 
 use hookgate::capabilities::kv::Kv;
+use hookgate::config::Config;
+use hookgate::server;
 use hookgate::plugins::{
     CallContext, CallType, ChunkDecision, EngineOptions, Fault, Hook, HookError, KeyInfo, LoadedPlugin, PluginEngine,
     PluginInstance, PluginSettings, PostCallDecision, PreCallDecision, Request, Response,
@@ -16,12 +20,34 @@ use hookgate::plugins::{
 #[derive(Parser)]
 #[command(name = "hookgate", version, about = "OpenAI-compatible LLM proxy with sandboxed WebAssembly hooks")]
 struct Cli {
+    /// Log format on stderr: `text` for people, `json` for log shippers. The level comes
+    /// from `HOOKGATE_LOG` (e.g. `info`, `hookgate=debug`).
+    #[arg(long, global = true, value_enum, default_value = "text")]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
 }
 
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
 #[derive(Subcommand)]
 enum Command {
+    /// Runs the proxy: OpenAI-compatible routes with the configured plugins.
+    Serve {
+        /// The config file (YAML; LiteLLM's keys plus hookgate's own).
+        #[arg(long)]
+        config: PathBuf,
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1")]
+        host: IpAddr,
+        /// Port to listen on; 0 picks a free one (the bound address is printed on stdout).
+        #[arg(long, default_value_t = 4000)]
+        port: u16,
+    },
     /// Tools for plugin authors.
     #[command(subcommand)]
     Plugin(PluginCommand),
@@ -95,13 +121,24 @@ enum CallTypeArg {
 
 #[tokio::main]
 async fn main() -> Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("HOOKGATE_LOG").unwrap_or_else(|_| "info".into()),
-        )
+    let cli = Cli::parse();
+    let filter = tracing_subscriber::EnvFilter::try_from_env("HOOKGATE_LOG").unwrap_or_else(|_| "info".into());
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .init();
-    match Cli::parse().command {
+        .with_ansi(std::io::stderr().is_terminal());
+    match cli.log_format {
+        LogFormat::Text => logs.init(),
+        LogFormat::Json => logs.json().init(),
+    }
+    match cli.command {
+        Command::Serve { config, host, port } => {
+            let config = Config::load(&config)?;
+            for warning in &config.warnings {
+                tracing::warn!("{warning}");
+            }
+            server::serve(&config, SocketAddr::new(host, port)).await
+        }
         Command::Plugin(PluginCommand::Check { file, settings }) => check(&file, settings).await,
         Command::Plugin(PluginCommand::Run { file, hook, request, response, input, call_type, settings }) => {
             let plugin = load(&file, settings).await?;

@@ -1,0 +1,327 @@
+//! One request's plugins: calls each lifecycle point's hooks in order, turns outcomes into
+//! what the pipeline does next, applies `on_error` to faults, keeps the circuit breaker
+//! informed, and records every decision for the logging payload.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures_util::stream::{FuturesUnordered, StreamExt};
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::error::ApiError;
+use crate::plugins::registry::{ActivePlugin, PluginSet, QuarantinePolicy};
+use crate::plugins::{
+    CallContext, ChunkDecision, Hook, HookError, OnError, PluginInstance, PostCallDecision, PreCallDecision, Request,
+    Response,
+};
+
+/// A plugin of this request and its per-request instance.
+pub(crate) struct Slot {
+    pub active: Arc<ActivePlugin>,
+    pub instance: PluginInstance,
+}
+
+/// What one plugin decided at one lifecycle point, for the logging payload. Stream
+/// chunks with the same decision are folded into one record with a call count.
+#[derive(Debug, Clone, Serialize)]
+pub struct DecisionRecord {
+    /// The plugin.
+    pub plugin: String,
+    /// The hook.
+    pub hook: &'static str,
+    /// `proceed`, `modify`, `respond`, `reject`, `replace`, `drop`, `fault:<kind>` or
+    /// `quarantined`.
+    pub decision: String,
+    /// Calls folded into this record.
+    pub calls: u32,
+    /// Time spent in those calls, in milliseconds.
+    pub elapsed_ms: f64,
+}
+
+/// The result of the pre-call phase.
+pub(crate) enum PreCallResult {
+    /// Go on with this body (the client's, or the last modification).
+    Proceed(serde_json::Map<String, Value>),
+    /// Answer with this text; the plugin that said so.
+    Respond { text: String, plugin: String },
+}
+
+/// What a hook call came to, before `on_error` is applied.
+enum Called<T> {
+    Done(T),
+    Failed(HookError),
+    Quarantined,
+}
+
+/// The plugins of one request.
+pub(crate) struct RequestPlugins {
+    slots: Vec<Slot>,
+    decisions: Vec<DecisionRecord>,
+    policy: QuarantinePolicy,
+}
+
+impl RequestPlugins {
+    /// One lazily instantiated instance per plugin of `set`.
+    pub fn new(set: &PluginSet, request_id: &Arc<str>, policy: QuarantinePolicy) -> Self {
+        let slots = set
+            .iter()
+            .map(|active| Slot { active: Arc::clone(active), instance: active.plugin.instance(Arc::clone(request_id)) })
+            .collect();
+        Self { slots, decisions: Vec::new(), policy }
+    }
+
+    /// The decisions recorded so far.
+    pub fn decisions(&self) -> &[DecisionRecord] {
+        &self.decisions
+    }
+
+    /// Takes the slots of the plugins implementing `hook` (for the logging queue); the
+    /// others' instances are dropped here, returning their pool slots.
+    pub fn into_slots_for(self, hook: Hook) -> Vec<Slot> {
+        self.slots.into_iter().filter(|slot| slot.active.implements(hook)).collect()
+    }
+
+    /// `pre-call`, sequential in priority order; each hook sees the previous one's edits.
+    pub async fn pre_call(&mut self, request: &mut Request) -> Result<PreCallResult, ApiError> {
+        let mut body: Option<serde_json::Map<String, Value>> = None;
+        for index in self.indices(Hook::PreCall) {
+            let called = call(&mut self.slots[index], async |instance| instance.pre_call(request).await).await;
+            let label = |decision: &PreCallDecision| match decision {
+                PreCallDecision::Proceed => "proceed",
+                PreCallDecision::Modify(_) => "modify",
+                PreCallDecision::Respond(_) => "respond",
+            };
+            match self.settle(index, Hook::PreCall, called, label)? {
+                None | Some(PreCallDecision::Proceed) => {}
+                Some(PreCallDecision::Modify(Value::Object(fields))) => {
+                    request.body = Value::Object(fields.clone()).to_string();
+                    if let Some(model) = fields.get("model").and_then(Value::as_str) {
+                        request.model = model.to_owned();
+                    }
+                    body = Some(fields);
+                }
+                Some(PreCallDecision::Modify(_)) => unreachable!("the output check admits only objects"),
+                Some(PreCallDecision::Respond(text)) => {
+                    return Ok(PreCallResult::Respond { text, plugin: self.slots[index].active.name().to_owned() })
+                }
+            }
+        }
+        let body = match body {
+            Some(body) => body,
+            None => serde_json::from_str(&request.body).map_err(|_| ApiError::bad_request("body is not an object"))?,
+        };
+        Ok(PreCallResult::Proceed(body))
+    }
+
+    /// Runs `moderation` hooks concurrently with `upstream`. The first rejection (or
+    /// fail-closed fault) wins and drops `upstream`, which cancels the upstream request.
+    /// Returns once the upstream call is done and every moderation hook approved.
+    pub async fn moderate_while<T>(
+        &mut self,
+        request: &Request,
+        upstream: impl std::future::Future<Output = T>,
+    ) -> Result<T, ApiError> {
+        let Self { slots, decisions, policy } = self;
+        let mut pending: FuturesUnordered<_> = slots
+            .iter_mut()
+            .filter(|slot| slot.active.implements(Hook::Moderation))
+            .map(|slot| async move {
+                let called = call(slot, async |instance| instance.moderation(request).await).await;
+                (Arc::clone(&slot.active), called)
+            })
+            .collect();
+        let mut upstream = std::pin::pin!(upstream);
+        let mut answer = None;
+        while answer.is_none() || !pending.is_empty() {
+            tokio::select! {
+                result = &mut upstream, if answer.is_none() => answer = Some(result),
+                Some((active, called)) = pending.next(), if !pending.is_empty() => {
+                    settle_into(decisions, *policy, &active, Hook::Moderation, called, |()| "proceed")?;
+                }
+            }
+        }
+        Ok(answer.expect("the loop ends only with an answer"))
+    }
+
+    /// `post-call-success`, sequential: may replace the body, add headers, or reject.
+    pub async fn post_call_success(
+        &mut self,
+        request: &Request,
+        body: &mut Value,
+        headers: &mut Vec<(String, String)>,
+    ) -> Result<(), ApiError> {
+        for index in self.indices(Hook::PostCallSuccess) {
+            let response = Response { status: 200, body: body.to_string(), headers: headers.clone() };
+            let called =
+                call(&mut self.slots[index], async |instance| instance.post_call_success(request, &response).await).await;
+            let label = |decision: &PostCallDecision| match decision {
+                PostCallDecision::Proceed => "proceed",
+                PostCallDecision::Modify { .. } => "modify",
+            };
+            if let Some(PostCallDecision::Modify { body: new_body, headers: added }) =
+                self.settle(index, Hook::PostCallSuccess, called, label)?
+            {
+                if let Some(new_body) = new_body {
+                    *body = new_body;
+                }
+                for (name, value) in added {
+                    headers.retain(|(existing, _)| *existing != name);
+                    headers.push((name, value));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// `stream-chunk` for one chunk, through every plugin in order: the chunk to forward,
+    /// or `None` when a plugin dropped it.
+    pub async fn stream_chunk(&mut self, context: &CallContext, chunk: String) -> Result<Option<String>, ApiError> {
+        let mut chunk = chunk;
+        for index in self.indices(Hook::StreamChunk) {
+            let called = call(&mut self.slots[index], async |instance| instance.stream_chunk(context, &chunk).await).await;
+            let label = |decision: &ChunkDecision| match decision {
+                ChunkDecision::Proceed => "proceed",
+                ChunkDecision::Replace(_) => "replace",
+                ChunkDecision::Drop => "drop",
+            };
+            match self.settle(index, Hook::StreamChunk, called, label)? {
+                None | Some(ChunkDecision::Proceed) => {}
+                Some(ChunkDecision::Replace(replacement)) => chunk = replacement.to_string(),
+                Some(ChunkDecision::Drop) => return Ok(None),
+            }
+        }
+        Ok(Some(chunk))
+    }
+
+    /// `stream-end` with the assembled text, in order; a rejection ends the stream with it.
+    pub async fn stream_end(&mut self, context: &CallContext, text: &str) -> Result<(), ApiError> {
+        for index in self.indices(Hook::StreamEnd) {
+            let called = call(&mut self.slots[index], async |instance| instance.stream_end(context, text).await).await;
+            self.settle(index, Hook::StreamEnd, called, |()| "proceed")?;
+        }
+        Ok(())
+    }
+
+    /// `post-call-failure` for `error`: every plugin observes it; the first rejection
+    /// replaces the error the client gets. Faults here never make things worse: the
+    /// request is failing already, so they are counted and skipped whatever `on_error` says.
+    pub async fn post_call_failure(&mut self, request: &Request, error: ApiError) -> ApiError {
+        let failure = error.to_failure();
+        for index in self.indices(Hook::PostCallFailure) {
+            let called =
+                call(&mut self.slots[index], async |instance| instance.post_call_failure(request, &failure).await).await;
+            let plugin = self.slots[index].active.clone();
+            match settle_into(&mut self.decisions, self.policy, &plugin, Hook::PostCallFailure, called, |()| "proceed") {
+                Err(replacement) if replacement.rejected_by.is_some() => return replacement,
+                _ => {}
+            }
+        }
+        error
+    }
+
+    fn indices(&self, hook: Hook) -> Vec<usize> {
+        (0..self.slots.len()).filter(|&index| self.slots[index].active.implements(hook)).collect()
+    }
+
+    fn settle<T>(
+        &mut self,
+        index: usize,
+        hook: Hook,
+        called: (Called<T>, Duration),
+        label: impl FnOnce(&T) -> &'static str,
+    ) -> Result<Option<T>, ApiError> {
+        let plugin = Arc::clone(&self.slots[index].active);
+        settle_into(&mut self.decisions, self.policy, &plugin, hook, called, label)
+    }
+}
+
+/// Calls one hook on a slot unless its plugin is quarantined, timing it.
+async fn call<T>(
+    slot: &mut Slot,
+    hook: impl AsyncFnOnce(&mut PluginInstance) -> Result<T, HookError>,
+) -> (Called<T>, Duration) {
+    let started = Instant::now();
+    if slot.active.health.quarantined_for().is_some() {
+        return (Called::Quarantined, Duration::ZERO);
+    }
+    let called = match hook(&mut slot.instance).await {
+        Ok(value) => Called::Done(value),
+        Err(error) => Called::Failed(error),
+    };
+    (called, started.elapsed())
+}
+
+/// Applies the rules to one hook call's result: records the decision and the plugin's
+/// health; a rejection or a fail-closed fault becomes the client's error; a fail-open
+/// fault or a quarantined plugin becomes `None` (the plugin has no effect).
+fn settle_into<T>(
+    decisions: &mut Vec<DecisionRecord>,
+    policy: QuarantinePolicy,
+    active: &ActivePlugin,
+    hook: Hook,
+    (called, elapsed): (Called<T>, Duration),
+    label: impl FnOnce(&T) -> &'static str,
+) -> Result<Option<T>, ApiError> {
+    let plugin = active.name();
+    let on_error = active.plugin.settings().on_error;
+    let (decision, result) = match called {
+        Called::Done(value) => {
+            active.health.record_ok(false);
+            (label(&value).to_owned(), Ok(Some(value)))
+        }
+        Called::Failed(HookError::Rejected(rejection)) => {
+            active.health.record_ok(true);
+            tracing::info!(plugin, hook = hook.name(), status = rejection.status, message = %rejection.message, "request rejected");
+            ("reject".to_owned(), Err(ApiError::rejected(plugin, &rejection)))
+        }
+        Called::Failed(HookError::Fault(fault)) => {
+            if active.health.record_fault(policy) {
+                tracing::warn!(
+                    plugin,
+                    faults_in_a_row = policy.after_faults,
+                    cooldown_s = policy.cooldown.as_secs_f64(),
+                    "plugin quarantined"
+                );
+            }
+            tracing::warn!(
+                plugin,
+                hook = hook.name(),
+                kind = fault.kind.name(),
+                on_error = ?on_error,
+                message = %fault.message,
+                guest_stderr = fault.guest_stderr.as_deref().unwrap_or(""),
+                "plugin fault"
+            );
+            let result = match on_error {
+                OnError::FailOpen => Ok(None),
+                OnError::FailClosed => Err(ApiError::plugin_fault(&fault)),
+            };
+            (format!("fault:{}", fault.kind.name()), result)
+        }
+        Called::Quarantined => {
+            let result = match on_error {
+                OnError::FailOpen => Ok(None),
+                OnError::FailClosed => Err(ApiError::plugin_unavailable(plugin, "is quarantined after repeated faults")),
+            };
+            ("quarantined".to_owned(), result)
+        }
+    };
+    record(decisions, plugin, hook, decision, elapsed);
+    result
+}
+
+fn record(decisions: &mut Vec<DecisionRecord>, plugin: &str, hook: Hook, decision: String, elapsed: Duration) {
+    let elapsed_ms = elapsed.as_secs_f64() * 1000.0;
+    if hook == Hook::StreamChunk {
+        if let Some(existing) = decisions
+            .iter_mut()
+            .find(|r| r.hook == hook.name() && r.plugin == plugin && r.decision == decision)
+        {
+            existing.calls += 1;
+            existing.elapsed_ms += elapsed_ms;
+            return;
+        }
+    }
+    decisions.push(DecisionRecord { plugin: plugin.to_owned(), hook: hook.name(), decision, calls: 1, elapsed_ms });
+}

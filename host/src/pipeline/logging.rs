@@ -1,0 +1,223 @@
+//! The logging hooks: the standard logging payload, and the bounded queue that runs
+//! `log-success`/`log-failure` off the response path.
+//!
+//! The response never waits for logging: a request's logging job is queued with
+//! `try_send`, and when the queue is full the job is dropped and counted.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::Serialize;
+use serde_json::Value;
+use tokio::sync::{mpsc, Semaphore};
+
+use super::hook_runner::{DecisionRecord, Slot};
+use crate::error::ApiError;
+use crate::plugins::registry::QuarantinePolicy;
+use crate::plugins::{CallType, Hook, KeyInfo};
+
+/// How many logging jobs run at once; more wait in the queue.
+const CONCURRENT_JOBS: usize = 64;
+
+/// The standard logging payload: what `log-success` and `log-failure` receive, as JSON.
+#[derive(Debug, Clone, Serialize)]
+pub struct LogPayload {
+    /// The request id (also in the proxy's logs and the `x-hookgate-request-id` header).
+    pub id: String,
+    /// `chat_completion`, `text_completion` or `embedding`.
+    pub call_type: &'static str,
+    /// The model the client asked for.
+    pub model: String,
+    /// The model sent upstream, once one was chosen.
+    pub model_used: Option<String>,
+    /// The upstream's base URL (`None` for the mock provider).
+    pub api_base: Option<String>,
+    /// The caller's key alias.
+    pub key_alias: Option<String>,
+    /// SHA-256 of the caller's key.
+    pub key_hash: String,
+    /// The user id configured for the key.
+    pub user: Option<String>,
+    /// The team id configured for the key.
+    pub team: Option<String>,
+    /// The key's metadata.
+    pub metadata: Value,
+    /// The body's `user` field, if the client sent one.
+    pub end_user: Option<String>,
+    /// The messages (chat), prompt (text) or input (embeddings) sent upstream.
+    pub messages: Value,
+    /// Whether the answer was streamed.
+    pub stream: bool,
+    /// The response body, or for streams the assembled assistant text.
+    pub response: Value,
+    /// Token usage, when the upstream reported it.
+    pub usage: Value,
+    /// Cost of the call in USD, when the model's price is known (not yet configured: null).
+    pub response_cost: Option<f64>,
+    /// Unix time (seconds) the request arrived.
+    pub start_time: f64,
+    /// Unix time (seconds) the answer was complete.
+    pub end_time: f64,
+    /// Unix time (seconds) of the first streamed chunk.
+    pub completion_start_time: Option<f64>,
+    /// `success` or `failure`.
+    pub status: &'static str,
+    /// The HTTP status the client got.
+    pub status_code: u16,
+    /// The error the client got, on failure: `{type, message, code, rejected_by}`.
+    pub error: Option<Value>,
+    /// Every plugin decision of the request, in order.
+    pub plugins: Vec<DecisionRecord>,
+}
+
+/// Unix time in seconds.
+pub fn unix_now() -> f64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64())
+}
+
+impl LogPayload {
+    /// A payload for a request as it arrived; the pipeline fills in the rest.
+    pub fn start(id: &str, call_type: CallType, body: &serde_json::Map<String, Value>, key: &KeyInfo) -> Self {
+        Self {
+            id: id.to_owned(),
+            call_type: match call_type {
+                CallType::ChatCompletion => "chat_completion",
+                CallType::TextCompletion => "text_completion",
+                CallType::Embedding => "embedding",
+            },
+            model: body.get("model").and_then(Value::as_str).unwrap_or_default().to_owned(),
+            model_used: None,
+            api_base: None,
+            key_alias: key.alias.clone(),
+            key_hash: key.hash.clone(),
+            user: key.user_id.clone(),
+            team: key.team_id.clone(),
+            metadata: serde_json::from_str(&key.metadata).unwrap_or(Value::Null),
+            end_user: body.get("user").and_then(Value::as_str).map(str::to_owned),
+            messages: input_of(body),
+            stream: body.get("stream").and_then(Value::as_bool).unwrap_or(false),
+            response: Value::Null,
+            usage: Value::Null,
+            response_cost: None,
+            start_time: unix_now(),
+            end_time: 0.0,
+            completion_start_time: None,
+            status: "success",
+            status_code: 200,
+            error: None,
+            plugins: Vec::new(),
+        }
+    }
+
+    /// Records the body finally sent upstream (after pre-call edits).
+    pub fn sent(&mut self, body: &serde_json::Map<String, Value>) {
+        self.messages = input_of(body);
+    }
+
+    /// Marks the request failed with `error`.
+    pub fn failed(&mut self, error: &ApiError) {
+        self.status = "failure";
+        self.status_code = error.status;
+        self.error = Some(serde_json::json!({
+            "type": error.error_type, "message": error.message, "code": error.code, "rejected_by": error.rejected_by,
+        }));
+    }
+}
+
+fn input_of(body: &serde_json::Map<String, Value>) -> Value {
+    ["messages", "prompt", "input"].iter().find_map(|field| body.get(*field)).cloned().unwrap_or(Value::Null)
+}
+
+/// One request's logging work: its payload and the plugins that log it.
+struct LogJob {
+    payload: LogPayload,
+    slots: Vec<Slot>,
+}
+
+/// The bounded queue in front of the logging hooks. Cheap to clone.
+#[derive(Clone)]
+pub struct LoggingQueue {
+    sender: mpsc::Sender<LogJob>,
+    dropped: Arc<AtomicU64>,
+}
+
+impl LoggingQueue {
+    /// A queue holding up to `capacity` jobs, drained by a background task (which stops
+    /// when the last queue handle is dropped).
+    pub fn start(capacity: usize, policy: QuarantinePolicy) -> Self {
+        let (sender, receiver) = mpsc::channel(capacity.max(1));
+        tokio::spawn(drain(receiver, policy));
+        Self { sender, dropped: Arc::new(AtomicU64::new(0)) }
+    }
+
+    /// Queues the logging of one finished request with the plugins implementing its
+    /// logging hook; never waits. Nothing is queued when no plugin logs.
+    pub(crate) fn submit(&self, payload: LogPayload, slots: Vec<Slot>) {
+        if slots.is_empty() {
+            return;
+        }
+        if let Err(error) = self.sender.try_send(LogJob { payload, slots }) {
+            let dropped = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+            let reason = match error {
+                mpsc::error::TrySendError::Full(_) => "the logging queue is full",
+                mpsc::error::TrySendError::Closed(_) => "the logging queue is closed",
+            };
+            tracing::warn!(dropped_total = dropped, "logging hooks skipped for a request: {reason}");
+        }
+    }
+
+    /// Jobs dropped because the queue was full.
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+
+    /// Jobs waiting in the queue.
+    pub fn depth(&self) -> usize {
+        self.sender.max_capacity() - self.sender.capacity()
+    }
+}
+
+async fn drain(mut receiver: mpsc::Receiver<LogJob>, policy: QuarantinePolicy) {
+    let running = Arc::new(Semaphore::new(CONCURRENT_JOBS));
+    while let Some(job) = receiver.recv().await {
+        let Ok(permit) = Arc::clone(&running).acquire_owned().await else { return };
+        tokio::spawn(async move {
+            run(job, policy).await;
+            drop(permit);
+        });
+    }
+}
+
+async fn run(job: LogJob, policy: QuarantinePolicy) {
+    let hook = if job.payload.status == "success" { Hook::LogSuccess } else { Hook::LogFailure };
+    let payload = match serde_json::to_string(&job.payload) {
+        Ok(payload) => payload,
+        Err(error) => {
+            tracing::error!(%error, "could not serialize the logging payload");
+            return;
+        }
+    };
+    for mut slot in job.slots {
+        if slot.active.health.quarantined_for().is_some() {
+            continue;
+        }
+        let result = match hook {
+            Hook::LogSuccess => slot.instance.log_success(&payload).await,
+            _ => slot.instance.log_failure(&payload).await,
+        };
+        match result {
+            Ok(()) => slot.active.health.record_ok(false),
+            Err(fault) => {
+                slot.active.health.record_fault(policy);
+                tracing::warn!(
+                    plugin = slot.active.name(),
+                    hook = hook.name(),
+                    kind = fault.kind.name(),
+                    message = %fault.message,
+                    "plugin fault in a logging hook (logging hooks never affect the response)"
+                );
+            }
+        }
+    }
+}

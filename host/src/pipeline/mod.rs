@@ -1,0 +1,246 @@
+//! The request lifecycle (DESIGN.md "The request lifecycle"), from an authenticated,
+//! checked client body to the reply:
+//!
+//! ```text
+//! pre-call (sequential) ─▶ upstream call ∥ moderation (concurrent; a rejection cancels the call)
+//!   ─▶ post-call-success (sequential)            or, streaming: stream-chunk per chunk ─▶ stream-end
+//!   any error ─▶ post-call-failure (first rejection replaces the error)
+//!   ─▶ log-success / log-failure through the bounded logging queue
+//! ```
+//!
+//! - [`request`]: the checks a body passes before any hook sees it.
+//! - `hook_runner`: one request's plugins, outcomes and `on_error`.
+//! - `stream`: forwarding a streamed answer.
+//! - [`logging`]: the logging payload and queue.
+//! - `synth`: answers the proxy writes itself (`respond`).
+
+mod hook_runner;
+pub mod logging;
+pub mod request;
+mod stream;
+mod synth;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use serde_json::Value;
+use tokio::sync::mpsc;
+
+use crate::auth::Caller;
+use crate::error::ApiError;
+use crate::plugins::registry::Registry;
+use crate::plugins::{CallType, Hook, Request};
+use crate::upstream::Upstreams;
+pub use hook_runner::DecisionRecord;
+use hook_runner::{PreCallResult, RequestPlugins};
+use logging::{unix_now, LogPayload, LoggingQueue};
+pub use request::ClientBody;
+
+/// A request that passed auth and the body checks.
+pub struct ClientCall {
+    /// The request id.
+    pub id: Arc<str>,
+    /// The endpoint it arrived on.
+    pub call_type: CallType,
+    /// The checked body.
+    pub body: ClientBody,
+    /// The client's headers as hooks see them (credentials removed, names lower-case).
+    pub headers: Vec<(String, String)>,
+    /// Who is calling.
+    pub caller: Caller,
+}
+
+/// What the client gets.
+pub enum Reply {
+    /// A JSON body with status 200 and extra headers.
+    Json {
+        /// The body.
+        body: Value,
+        /// Headers from the upstream and the hooks.
+        headers: Vec<(String, String)>,
+    },
+    /// An SSE stream: each item is one or more complete events.
+    Stream {
+        /// Headers from the upstream.
+        headers: Vec<(String, String)>,
+        /// The events, as they are produced.
+        events: mpsc::Receiver<Bytes>,
+    },
+}
+
+/// The pipeline's answer to one request.
+pub struct Answer {
+    /// The reply, or the error the client gets.
+    pub reply: Result<Reply, ApiError>,
+    /// Time spent waiting for the upstream (up to the response head when streaming):
+    /// everything else is the proxy's overhead.
+    pub upstream_time: Duration,
+}
+
+/// Where the lifecycle ended before the reply is written.
+enum Outcome {
+    Complete { body: Value, headers: Vec<(String, String)> },
+    Respond { text: String, plugin: String },
+    Stream(crate::upstream::ChunkStream),
+}
+
+/// The request lifecycle, shared by every route.
+pub struct Pipeline {
+    upstreams: Upstreams,
+    registry: Arc<Registry>,
+    logging: LoggingQueue,
+    enforce_user_param: bool,
+}
+
+impl Pipeline {
+    /// A pipeline calling `upstreams` with the plugins of `registry`.
+    pub fn new(upstreams: Upstreams, registry: Arc<Registry>, logging: LoggingQueue, enforce_user_param: bool) -> Self {
+        Self { upstreams, registry, logging, enforce_user_param }
+    }
+
+    /// The configured models.
+    pub fn upstreams(&self) -> &Upstreams {
+        &self.upstreams
+    }
+
+    /// The plugin registry.
+    pub fn registry(&self) -> &Arc<Registry> {
+        &self.registry
+    }
+
+    /// The logging queue (for its counters).
+    pub fn logging(&self) -> &LoggingQueue {
+        &self.logging
+    }
+
+    /// Whether requests must carry `user`.
+    pub fn enforce_user_param(&self) -> bool {
+        self.enforce_user_param
+    }
+
+    /// Runs one request through the lifecycle.
+    pub async fn handle(&self, call: ClientCall) -> Answer {
+        let plugins_now = self.registry.snapshot();
+        let mut plugins = RequestPlugins::new(&plugins_now, &call.id, self.registry.policy());
+        let mut log = LogPayload::start(&call.id, call.call_type, &call.body.fields, &call.caller.key);
+        let mut request = Request {
+            id: call.id.to_string(),
+            call_type: call.call_type,
+            model: call.body.model().to_owned(),
+            body: Value::Object(call.body.fields.clone()).to_string(),
+            headers: call.headers.clone(),
+            key: call.caller.key.clone(),
+        };
+        let mut upstream_time = Duration::ZERO;
+        let outcome = self.run(&mut plugins, &mut request, &call, &mut log, &mut upstream_time).await;
+        let reply = match outcome {
+            Ok(Outcome::Stream(chunks)) => {
+                let job = stream::StreamJob { plugins, request, log, chunks, logging: self.logging.clone() };
+                return Answer { reply: Ok(Reply::Stream { headers: vec![], events: stream::spawn(job) }), upstream_time };
+            }
+            Ok(Outcome::Complete { body, headers }) => {
+                log.usage = body.get("usage").cloned().unwrap_or(Value::Null);
+                log.response = body.clone();
+                Ok(Reply::Json { body, headers })
+            }
+            Ok(Outcome::Respond { text, plugin }) => match self.respond(&call, &text) {
+                Some(reply) => {
+                    log.response = Value::String(text);
+                    Ok(reply)
+                }
+                None => {
+                    let rejection = crate::plugins::Rejection { status: 400, message: text, code: None };
+                    Err(ApiError::rejected(&plugin, &rejection))
+                }
+            },
+            Err(error) => Err(error),
+        };
+        let reply = match reply {
+            Ok(reply) => Ok(reply),
+            Err(error) => {
+                let error = plugins.post_call_failure(&request, error).await;
+                log.failed(&error);
+                Err(error)
+            }
+        };
+        log.end_time = unix_now();
+        log.plugins = plugins.decisions().to_vec();
+        let hook = if reply.is_ok() { Hook::LogSuccess } else { Hook::LogFailure };
+        self.logging.submit(log, plugins.into_slots_for(hook));
+        Answer { reply, upstream_time }
+    }
+
+    async fn run(
+        &self,
+        plugins: &mut RequestPlugins,
+        request: &mut Request,
+        call: &ClientCall,
+        log: &mut LogPayload,
+        upstream_time: &mut Duration,
+    ) -> Result<Outcome, ApiError> {
+        let fields = match plugins.pre_call(request).await? {
+            PreCallResult::Respond { text, plugin } => return Ok(Outcome::Respond { text, plugin }),
+            PreCallResult::Proceed(fields) => fields,
+        };
+        // Hooks may have rewritten the body: it must still be a valid request.
+        let body = request::check(call.call_type, fields, self.enforce_user_param).map_err(|mut error| {
+            error.message = format!("After the pre-call hooks: {}", error.message);
+            error
+        })?;
+        let model = body.model().to_owned();
+        let deployment = self.upstreams.resolve(&model).ok_or_else(|| self.unknown_model(&model))?;
+        if !call.caller.may_use(&model) {
+            return Err(ApiError::new(403, format!("This key is not allowed to use model `{model}`.")).with_param("model"));
+        }
+        log.sent(&body.fields);
+        log.model_used = Some(deployment.upstream_model().to_owned());
+        log.api_base = deployment.api_base().map(str::to_owned);
+        let upstream_body = Value::Object(body.fields);
+        if body.stream {
+            let started = stream::timed(deployment.stream(call.call_type, &upstream_body));
+            let (chunks, elapsed) = plugins.moderate_while(request, started).await?;
+            *upstream_time = elapsed;
+            return Ok(Outcome::Stream(chunks?));
+        }
+        let answered = stream::timed(deployment.call(call.call_type, &upstream_body));
+        let (response, elapsed) = plugins.moderate_while(request, answered).await?;
+        *upstream_time = elapsed;
+        let response = response?;
+        let (mut body, mut headers) = (response.body, response.headers);
+        plugins.post_call_success(request, &mut body, &mut headers).await?;
+        Ok(Outcome::Complete { body, headers })
+    }
+
+    /// A `respond(text)` answer: a completion (streamed if asked), or `None` for call
+    /// types that have no text answer.
+    fn respond(&self, call: &ClientCall, text: &str) -> Option<Reply> {
+        if call.call_type == CallType::Embedding {
+            return None;
+        }
+        let model = call.body.model();
+        if call.body.stream {
+            let mut events: Vec<Bytes> = synth::chunks(call.call_type, &call.id, model, text)
+                .iter()
+                .map(|chunk| synth::sse_data(&chunk.to_string()))
+                .collect();
+            events.push(synth::sse_done());
+            return Some(Reply::Stream { headers: vec![], events: stream::canned(events) });
+        }
+        Some(Reply::Json { body: synth::completion(call.call_type, &call.id, model, text), headers: vec![] })
+    }
+
+    fn unknown_model(&self, model: &str) -> ApiError {
+        let known = self.upstreams.model_names().join(", ");
+        ApiError {
+            code: Some("model_not_found".into()),
+            ..ApiError::bad_request(format!("Invalid model name passed in model={model}. Available models: {known}"))
+                .with_param("model")
+        }
+    }
+}
+
+/// Started instant of a request, for the overhead header.
+pub fn overhead(started: Instant, upstream_time: Duration) -> Duration {
+    started.elapsed().saturating_sub(upstream_time)
+}

@@ -1,0 +1,115 @@
+//! Streamed answers: forwards each upstream chunk through the `stream-chunk` hooks to the
+//! client as it arrives, then runs `stream-end` and the logging hooks.
+//!
+//! The stream runs in its own task and writes SSE events into a small channel that is
+//! the response body. When the client goes away the channel closes, the task stops, and
+//! dropping the upstream stream cancels the upstream request.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::StreamExt;
+use serde_json::Value;
+use tokio::sync::mpsc;
+
+use super::hook_runner::RequestPlugins;
+use super::logging::{unix_now, LogPayload, LoggingQueue};
+use super::synth;
+use crate::error::ApiError;
+use crate::plugins::{CallContext, Hook, Request};
+use crate::upstream::ChunkStream;
+
+/// Events buffered between the stream task and the client connection: enough to absorb
+/// scheduling jitter, small enough that a slow client slows the upstream read.
+const BUFFERED_EVENTS: usize = 16;
+
+/// Everything a streamed answer needs after the response head is sent.
+pub(crate) struct StreamJob {
+    pub plugins: RequestPlugins,
+    pub request: Request,
+    pub log: LogPayload,
+    pub chunks: ChunkStream,
+    pub logging: LoggingQueue,
+}
+
+/// Starts forwarding `job`'s stream; the receiver yields the SSE body.
+pub(crate) fn spawn(job: StreamJob) -> mpsc::Receiver<Bytes> {
+    let (sender, receiver) = mpsc::channel(BUFFERED_EVENTS);
+    tokio::spawn(pump(job, sender));
+    receiver
+}
+
+/// The client went away mid-stream: logged as the request's failure.
+fn client_gone() -> ApiError {
+    ApiError { error_type: "client_disconnected".into(), ..ApiError::new(499, "the client closed the connection mid-stream") }
+}
+
+async fn pump(job: StreamJob, sender: mpsc::Sender<Bytes>) {
+    let StreamJob { mut plugins, request, mut log, mut chunks, logging } = job;
+    let context = CallContext::from(&request);
+    let mut text = String::new();
+    let mut outcome: Result<(), ApiError> = loop {
+        let chunk = match chunks.next().await {
+            None => break Ok(()),
+            Some(Err(error)) => break Err(ApiError::from(error)),
+            Some(Ok(chunk)) => chunk,
+        };
+        log.completion_start_time.get_or_insert_with(unix_now);
+        let forwarded = match plugins.stream_chunk(&context, chunk).await {
+            Ok(Some(forwarded)) => forwarded,
+            Ok(None) => continue,
+            Err(error) => break Err(error),
+        };
+        if let Ok(parsed) = serde_json::from_str::<Value>(&forwarded) {
+            text.push_str(&synth::chunk_text(&parsed));
+            if let Some(usage) = parsed.get("usage").filter(|usage| !usage.is_null()) {
+                log.usage = usage.clone();
+            }
+        }
+        if sender.send(synth::sse_data(&forwarded)).await.is_err() {
+            break Err(client_gone());
+        }
+    };
+    // Stop reading (and cancel) the upstream before the end hooks run.
+    drop(chunks);
+    if outcome.is_ok() {
+        outcome = plugins.stream_end(&context, &text).await;
+    }
+    log.response = Value::String(text);
+    match outcome {
+        Ok(()) => {
+            let _ = sender.send(synth::sse_done()).await;
+        }
+        Err(error) => {
+            let client_left = error.status == 499;
+            let error = if client_left { error } else { plugins.post_call_failure(&request, error).await };
+            if !client_left {
+                // OpenAI's in-band error event, then the end of the stream.
+                let _ = sender.send(synth::sse_data(&error.body().to_string())).await;
+                let _ = sender.send(synth::sse_done()).await;
+            }
+            log.failed(&error);
+        }
+    }
+    drop(sender);
+    log.end_time = unix_now();
+    log.plugins = plugins.decisions().to_vec();
+    let hook = if log.status == "success" { Hook::LogSuccess } else { Hook::LogFailure };
+    logging.submit(log, plugins.into_slots_for(hook));
+}
+
+/// A complete stream of pre-made events (a `respond` answer), already closed.
+pub(crate) fn canned(events: Vec<Bytes>) -> mpsc::Receiver<Bytes> {
+    let (sender, receiver) = mpsc::channel(events.len().max(1));
+    for event in events {
+        sender.try_send(event).expect("the channel holds every event");
+    }
+    receiver
+}
+
+/// The time an upstream call took, beside its result.
+pub(crate) async fn timed<T>(call: impl std::future::Future<Output = T>) -> (T, Duration) {
+    let started = std::time::Instant::now();
+    let result = call.await;
+    (result, started.elapsed())
+}

@@ -1,0 +1,152 @@
+//! The HTTP server: routes, shared state, and start-up from a config.
+//!
+//! - [`openai`]: the OpenAI-compatible routes.
+//! - health routes live here: they are two lines each.
+
+pub mod openai;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::State;
+use axum::http::Method;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, MethodRouter};
+use axum::Router;
+use serde_json::json;
+
+use crate::auth::KeyStore;
+use crate::capabilities::kv::Kv;
+use crate::config::Config;
+use crate::error::ApiError;
+use crate::pipeline::logging::LoggingQueue;
+use crate::pipeline::Pipeline;
+use crate::plugins::registry::{self, PluginSet, QuarantinePolicy, Registry};
+use crate::plugins::{EngineOptions, PluginEngine};
+use crate::upstream::Upstreams;
+
+/// What every handler shares.
+pub struct AppState {
+    /// The request lifecycle.
+    pub pipeline: Pipeline,
+    /// The accepted keys.
+    pub keys: KeyStore,
+    /// Largest accepted request body, in bytes.
+    pub max_request_bytes: usize,
+}
+
+impl AppState {
+    /// Builds everything `config` describes: the engine, the plugins (loaded now; a
+    /// plugin that cannot load stops the start), the upstreams, the logging queue.
+    pub async fn from_config(config: &Config) -> anyhow::Result<Self> {
+        let options = EngineOptions {
+            max_instances: config.plugins.max_instances,
+            cache_dir: config.plugins.cache_dir.clone(),
+            ..EngineOptions::default()
+        };
+        let engine = PluginEngine::new(options, Kv::in_memory())?;
+        let set = match &config.plugins.dir {
+            Some(dir) => {
+                registry::load_dir(&engine, dir, config.callbacks.as_deref(), |name| config.plugin_settings(name)).await?
+            }
+            None if config.callbacks.as_ref().is_some_and(|names| !names.is_empty()) => {
+                anyhow::bail!("litellm_settings.callbacks names plugins, but plugins.dir is not set: where are they?")
+            }
+            None => PluginSet::default(),
+        };
+        tracing::info!(
+            plugins = ?set.iter().map(|p| p.name().to_owned()).collect::<Vec<_>>(),
+            "plugins active"
+        );
+        let policy = QuarantinePolicy {
+            after_faults: config.plugins.quarantine_after,
+            cooldown: config.plugins.quarantine_cooldown,
+        };
+        let registry = Arc::new(Registry::new(set, policy));
+        let logging = LoggingQueue::start(config.plugins.logging_queue, policy);
+        let pipeline = Pipeline::new(Upstreams::new(&config.models), registry, logging, config.enforce_user_param);
+        let keys = KeyStore::from_config(config);
+        if !keys.enabled() {
+            tracing::warn!("general_settings.master_key is not set: every request is accepted without a key");
+        }
+        Ok(Self { pipeline, keys, max_request_bytes: config.max_request_size_bytes })
+    }
+}
+
+/// The router for `state`.
+pub fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/v1/chat/completions", only(Method::POST, post(openai::chat_completions)))
+        .route("/chat/completions", only(Method::POST, post(openai::chat_completions)))
+        .route("/v1/completions", only(Method::POST, post(openai::completions)))
+        .route("/completions", only(Method::POST, post(openai::completions)))
+        .route("/v1/embeddings", only(Method::POST, post(openai::embeddings)))
+        .route("/embeddings", only(Method::POST, post(openai::embeddings)))
+        .route("/v1/models", only(Method::GET, get(openai::models)))
+        .route("/models", only(Method::GET, get(openai::models)))
+        .route("/health/liveliness", only(Method::GET, get(liveliness)))
+        .route("/health/liveness", only(Method::GET, get(liveliness)))
+        .route("/health/readiness", only(Method::GET, get(readiness)))
+        .fallback(not_found)
+        .with_state(state)
+}
+
+/// A route answering 405 in OpenAI's error shape for any method but `method`.
+fn only(method: Method, route: MethodRouter<Arc<AppState>>) -> MethodRouter<Arc<AppState>> {
+    route.fallback(move || async move {
+        let error = ApiError::new(405, format!("Method not allowed: this route accepts {method} only."));
+        openai::error_response(&error, Instant::now())
+    })
+}
+
+async fn not_found(method: Method, uri: axum::http::Uri) -> Response {
+    let error = ApiError::new(404, format!("Unknown route: {method} {}", uri.path()));
+    openai::error_response(&error, Instant::now())
+}
+
+async fn liveliness() -> Response {
+    openai::with_overhead(axum::Json("I'm alive!").into_response(), Instant::now(), Default::default())
+}
+
+async fn readiness(State(state): State<Arc<AppState>>) -> Response {
+    let plugins = state.pipeline.registry().snapshot();
+    let body = json!({
+        "status": "healthy",
+        "version": env!("CARGO_PKG_VERSION"),
+        "plugins": plugins.len(),
+        "models": state.pipeline.upstreams().model_names().len(),
+        "logging_queue_depth": state.pipeline.logging().depth(),
+    });
+    openai::with_overhead(axum::Json(body).into_response(), Instant::now(), Default::default())
+}
+
+/// Serves `config` on `address` until ctrl-c or SIGTERM. Prints the bound address on
+/// stdout (useful with port 0).
+pub async fn serve(config: &Config, address: SocketAddr) -> anyhow::Result<()> {
+    let state = Arc::new(AppState::from_config(config).await?);
+    let listener = tokio::net::TcpListener::bind(address)
+        .await
+        .map_err(|error| anyhow::anyhow!("cannot listen on {address}: {error}"))?;
+    let bound = listener.local_addr()?;
+    println!("hookgate listening on http://{bound}");
+    tracing::info!(%bound, "listening");
+    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown_signal()).await?;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminate => {}
+    }
+    tracing::info!("shutting down");
+}

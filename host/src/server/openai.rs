@@ -1,0 +1,172 @@
+//! The OpenAI-compatible routes: chat and text completions, embeddings, models.
+//!
+//! A handler only turns HTTP into a [`ClientCall`] and the pipeline's answer back into
+//! HTTP; the order of checks is auth, content type, size, then the body itself.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use super::AppState;
+use crate::auth::CREDENTIAL_HEADERS;
+use crate::error::ApiError;
+use crate::pipeline::{self, request, ClientCall, Reply};
+use crate::plugins::CallType;
+
+/// Sent on every response: time spent outside the upstream call, in milliseconds.
+pub const OVERHEAD_HEADER: &str = "x-hookgate-overhead-duration-ms";
+/// Names the plugin whose rejection the client got.
+pub const REJECTED_BY_HEADER: &str = "x-hookgate-rejected-by";
+/// The request id, as hooks and logs know it.
+pub const REQUEST_ID_HEADER: &str = "x-hookgate-request-id";
+
+/// `POST /v1/chat/completions` and `POST /chat/completions`.
+pub async fn chat_completions(State(state): State<Arc<AppState>>, request: Request) -> Response {
+    serve(&state, CallType::ChatCompletion, request).await
+}
+
+/// `POST /v1/completions`.
+pub async fn completions(State(state): State<Arc<AppState>>, request: Request) -> Response {
+    serve(&state, CallType::TextCompletion, request).await
+}
+
+/// `POST /v1/embeddings`.
+pub async fn embeddings(State(state): State<Arc<AppState>>, request: Request) -> Response {
+    serve(&state, CallType::Embedding, request).await
+}
+
+/// `GET /v1/models`: the models this caller may use.
+pub async fn models(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    let started = Instant::now();
+    let caller = match state.keys.authenticate(&headers) {
+        Ok(caller) => caller,
+        Err(error) => return error_response(&ApiError::new(401, error.to_string()), started),
+    };
+    let data: Vec<_> = state
+        .pipeline
+        .upstreams()
+        .model_names()
+        .into_iter()
+        .filter(|model| caller.may_use(model))
+        .map(|id| json!({"id": id, "object": "model", "created": 0, "owned_by": "hookgate"}))
+        .collect();
+    with_overhead(axum::Json(json!({"object": "list", "data": data})).into_response(), started, Default::default())
+}
+
+async fn serve(state: &AppState, call_type: CallType, http: Request) -> Response {
+    let started = Instant::now();
+    let id: Arc<str> = uuid::Uuid::new_v4().to_string().into();
+    let mut response = match prepare(state, call_type, http, &id).await {
+        Ok(call) => {
+            let answer = state.pipeline.handle(call).await;
+            match answer.reply {
+                Ok(reply) => reply_response(reply, started, answer.upstream_time),
+                Err(error) => error_response_after(&error, started, answer.upstream_time),
+            }
+        }
+        Err(error) => error_response(&error, started),
+    };
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert(REQUEST_ID_HEADER, value);
+    }
+    response
+}
+
+/// Auth and body checks: everything before the first hook.
+async fn prepare(state: &AppState, call_type: CallType, http: Request, id: &Arc<str>) -> Result<ClientCall, ApiError> {
+    let (parts, body) = http.into_parts();
+    let caller = state.keys.authenticate(&parts.headers).map_err(|error| ApiError::new(401, error.to_string()))?;
+    if let Some(content_type) = parts.headers.get(header::CONTENT_TYPE) {
+        let essence = content_type.to_str().unwrap_or_default().split(';').next().unwrap_or_default().trim();
+        if !essence.eq_ignore_ascii_case("application/json") {
+            return Err(ApiError::new(
+                415,
+                format!("Content-Type must be application/json, not {:?}.", content_type.to_str().unwrap_or("?")),
+            ));
+        }
+    }
+    let limit = state.max_request_bytes;
+    let too_large = || ApiError::new(413, format!("The request body is larger than the limit of {limit} bytes."));
+    let declared = parts.headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
+    if declared.is_some_and(|length| length > limit) {
+        return Err(too_large());
+    }
+    let bytes: Bytes = axum::body::to_bytes(body, limit).await.map_err(|_| too_large())?;
+    let body = request::parse(call_type, &bytes, state.pipeline.enforce_user_param())?;
+    let headers = parts
+        .headers
+        .iter()
+        .filter(|(name, _)| !CREDENTIAL_HEADERS.contains(&name.as_str()))
+        .filter_map(|(name, value)| Some((name.as_str().to_owned(), value.to_str().ok()?.to_owned())))
+        .collect();
+    Ok(ClientCall { id: Arc::clone(id), call_type, body, headers, caller })
+}
+
+fn reply_response(reply: Reply, started: Instant, upstream_time: std::time::Duration) -> Response {
+    match reply {
+        Reply::Json { body, headers } => {
+            let response = axum::Json(body).into_response();
+            with_overhead(response, started, upstream_time).tap_headers(&headers)
+        }
+        Reply::Stream { headers, events } => {
+            let events = futures_util::stream::unfold(events, |mut events| async move {
+                let event = events.recv().await?;
+                Some((Ok::<_, std::convert::Infallible>(event), events))
+            });
+            let body = Body::from_stream(events);
+            let response = Response::builder()
+                .header(header::CONTENT_TYPE, "text/event-stream")
+                .header(header::CACHE_CONTROL, "no-cache")
+                .body(body)
+                .expect("static headers are valid");
+            with_overhead(response, started, upstream_time).tap_headers(&headers)
+        }
+    }
+}
+
+/// An error before the upstream was involved.
+pub fn error_response(error: &ApiError, started: Instant) -> Response {
+    error_response_after(error, started, Default::default())
+}
+
+fn error_response_after(error: &ApiError, started: Instant, upstream_time: std::time::Duration) -> Response {
+    let status = StatusCode::from_u16(error.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut response = (status, axum::Json(error.body())).into_response();
+    if let Some(plugin) = error.rejected_by.as_deref().and_then(|p| HeaderValue::from_str(p).ok()) {
+        response.headers_mut().insert(REJECTED_BY_HEADER, plugin);
+    }
+    with_overhead(response, started, upstream_time)
+}
+
+/// Adds the overhead header.
+pub fn with_overhead(mut response: Response, started: Instant, upstream_time: std::time::Duration) -> Response {
+    let overhead = pipeline::overhead(started, upstream_time);
+    let value = format!("{:.3}", overhead.as_secs_f64() * 1000.0);
+    response.headers_mut().insert(OVERHEAD_HEADER, HeaderValue::from_str(&value).expect("a number is a valid header"));
+    response
+}
+
+trait TapHeaders {
+    fn tap_headers(self, headers: &[(String, String)]) -> Self;
+}
+
+impl TapHeaders for Response {
+    /// Adds upstream and hook headers (already validated), never replacing the proxy's own.
+    fn tap_headers(mut self, headers: &[(String, String)]) -> Self {
+        for (name, value) in headers {
+            let (Ok(name), Ok(value)) = (header::HeaderName::try_from(name.as_str()), HeaderValue::from_str(value)) else {
+                continue;
+            };
+            if name.as_str().starts_with("x-hookgate-") {
+                continue;
+            }
+            self.headers_mut().insert(name, value);
+        }
+        self
+    }
+}
