@@ -1,8 +1,10 @@
 # hookgate — build, run and test with nothing but rustup's Rust toolchain installed.
 #
 #   make build   the proxy (release) and the example plugins into plugins/dist/
-#   make run     what runs today: the example plugins through `hookgate plugin run`
-#   make test    everything CI runs: installs the wasm target, builds the guests, tests
+#   make run     the proxy on 127.0.0.1:4000 with examples/config.yaml (mock models, example plugins)
+#   make demo    the example plugins through `hookgate plugin run`, without a server
+#   make test    everything CI runs: installs the wasm target and the Python test client,
+#                builds the guests and the proxy, runs every test
 #   make bench-hooks   criterion micro-benchmark of hook calls (writes nothing; see BENCHMARKS.md)
 
 CARGO        ?= cargo
@@ -13,9 +15,16 @@ EXAMPLES     := banned-keywords header-injector
 TEST_GUESTS  := $(notdir $(wildcard tests/plugins/*))
 GUESTS       := $(EXAMPLES) $(TEST_GUESTS)
 
-export HOOKGATE_GUEST_DIR := $(GUEST_OUT)
+PYENV        := $(TARGET_DIR)/pyenv
+PYTHON       ?= python3
+# The master key `make run` serves with; the README's curl examples use it.
+HOOKGATE_MASTER_KEY ?= sk-hookgate-local-dev
 
-.PHONY: build run test guests toolchain dist bench-hooks clean
+export HOOKGATE_GUEST_DIR := $(GUEST_OUT)
+export HOOKGATE_PYTHON := $(PYENV)/bin/python
+export HOOKGATE_MASTER_KEY
+
+.PHONY: build run demo test guests toolchain pyenv dist bench-hooks clean
 
 toolchain:
 	@rustup target list --installed | grep -qx $(GUEST_TARGET) || rustup target add $(GUEST_TARGET)
@@ -31,7 +40,17 @@ dist: guests
 build: dist
 	$(CARGO) build --release -p hookgate
 
+# The Python the tests drive the proxy with: a virtualenv with the official openai client.
+pyenv: $(PYENV)/.installed
+$(PYENV)/.installed: tests/python/requirements.txt
+	$(PYTHON) -m venv $(PYENV)
+	$(PYENV)/bin/pip install --quiet --disable-pip-version-check -r tests/python/requirements.txt
+	@touch $@
+
 run: build
+	$(TARGET_DIR)/release/hookgate serve --config examples/config.yaml
+
+demo: build
 	@echo "== hookgate plugin check plugins/dist/banned-keywords.wasm"
 	$(TARGET_DIR)/release/hookgate plugin check plugins/dist/banned-keywords.wasm --config examples/banned-keywords.json
 	@echo "== a request with a banned keyword is rejected"
@@ -44,7 +63,7 @@ run: build
 	$(TARGET_DIR)/release/hookgate plugin run plugins/dist/header-injector.wasm --hook post-call-success \
 		--request examples/request.json --response examples/response.json --config examples/header-injector.json
 
-test: guests
+test: guests pyenv
 	$(CARGO) build -p hookgate
 	$(CARGO) test
 

@@ -1,5 +1,8 @@
 //! Shared fixtures for hookgate's end-to-end tests: where the built guest components
-//! are, one engine per test process, and request builders.
+//! are, one engine per test process, request builders, and ([`proxy`]) a real proxy
+//! process to talk to over HTTP.
+
+pub mod proxy;
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock};

@@ -44,7 +44,7 @@ async fn hooks_of_one_request_share_an_instance_and_requests_do_not() {
 #[tokio::test]
 async fn every_hook_outcome_reaches_the_host() {
     let probe = load("probe", PluginSettings::default()).await.unwrap();
-    let request = chat_request("req-hooks", "MODERATE me");
+    let request = chat_request("req-hooks", "MODERATE me, then RECOVER");
     let mut instance = probe.instance(request.id.clone());
 
     match instance.moderation(&request).await {

@@ -6,3 +6,6 @@ mod artifact_cache;
 mod cli;
 mod example_plugins;
 mod lifecycle;
+mod http_basics;
+mod http_hooks;
+mod openai_client;

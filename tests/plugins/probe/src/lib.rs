@@ -1,6 +1,13 @@
 //! Test plugin: well-behaved, and shows what each hook saw, so tests can check the
 //! plumbing of hook calls (per-request instances, outcomes, host imports, guest output).
 //!
+//! Triggers in the request body: `RESPOND` answers from pre-call; `REWRITE` replaces the
+//! last message with one naming the caller's key alias; `MODERATE` is rejected by
+//! moderation (403), after spinning 300 ms for `MODERATE_SLOWLY`; a streamed chunk whose
+//! text is `DROPME` is dropped, others are upper-cased; a stream whose assembled text
+//! has `ENDREJECT` is rejected by stream-end. A failure of a request
+//! with `RECOVER` is answered with a 418 rejection.
+//!
 //! Every hook counts itself in `calls`: state on `self` lives as long as the request's
 //! instance, so the count shows which hooks shared an instance. Config: optional
 //! `{"tag": "..."}`, echoed back in a response header.
@@ -26,13 +33,29 @@ impl Plugin for Probe {
         self.calls += 1;
         log::info(format!("probe pre-call {}", req.id));
         println!("probe stdout {}", req.id);
+        if req.body.contains("RESPOND") {
+            return Ok(PreCall::respond("probe responds"));
+        }
         let mut body = req.json();
         body["probe_calls"] = self.calls.into();
+        if req.body.contains("REWRITE") {
+            // Replaces the last message, so an echoing upstream shows the edit.
+            if let Some(last) = body["messages"].as_array_mut().and_then(|messages| messages.last_mut()) {
+                last["content"] = format!("rewritten by probe (key {})", req.key.alias.as_deref().unwrap_or("-")).into();
+            }
+        }
         Ok(PreCall::modify_json(&body))
     }
 
     fn moderation(&mut self, req: &Request) -> Result<(), Rejection> {
         self.calls += 1;
+        if req.body.contains("MODERATE_SLOWLY") {
+            // Long enough for the upstream request to be on the wire before the verdict.
+            let started = std::time::Instant::now();
+            while started.elapsed() < std::time::Duration::from_millis(300) {
+                std::hint::spin_loop();
+            }
+        }
         if req.body.contains("MODERATE") {
             return Err(Rejection::forbidden("probe moderation: MODERATE found").with_code("probe_moderation"));
         }
@@ -49,14 +72,17 @@ impl Plugin for Probe {
         })
     }
 
-    fn post_call_failure(&mut self, _req: &Request, failure: &Failure) -> Result<(), Rejection> {
+    fn post_call_failure(&mut self, req: &Request, failure: &Failure) -> Result<(), Rejection> {
         self.calls += 1;
-        Err(Rejection::new(418, format!("probe saw failure: {}", failure.message)))
+        if req.body.contains("RECOVER") {
+            return Err(Rejection::new(418, format!("probe saw failure: {}", failure.message)));
+        }
+        Ok(())
     }
 
     fn stream_chunk(&mut self, _ctx: &CallContext, chunk: &Chunk) -> Result<ChunkOutcome, Rejection> {
         self.calls += 1;
-        if chunk.delta_text().as_deref() == Some("DROPME") {
+        if chunk.delta_text().as_deref().map(str::trim) == Some("DROPME") {
             return Ok(ChunkOutcome::Drop);
         }
         let Ok(mut parsed) = chunk.parse() else {
@@ -68,8 +94,11 @@ impl Plugin for Probe {
         Ok(ChunkOutcome::replace_json(&parsed))
     }
 
-    fn stream_end(&mut self, _ctx: &CallContext, _text: &str) -> Result<(), Rejection> {
+    fn stream_end(&mut self, _ctx: &CallContext, text: &str) -> Result<(), Rejection> {
         self.calls += 1;
+        if text.contains("ENDREJECT") {
+            return Err(Rejection::bad_request(format!("probe stream-end: {} chunk calls seen", self.calls - 1)));
+        }
         Ok(())
     }
 

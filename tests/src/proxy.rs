@@ -1,0 +1,253 @@
+//! A real `hookgate serve` process for tests over HTTP: a config and a plugin directory
+//! in a temporary folder, the server on a free loopback port, its log captured.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpListener;
+use tokio::process::{Child, Command};
+
+use crate::{guest_dir, hookgate_bin, workspace_root};
+
+/// The master key of every test proxy.
+pub const MASTER_KEY: &str = "sk-test-master-0b6f";
+
+/// A running proxy; killed on drop.
+pub struct Proxy {
+    /// `http://127.0.0.1:<port>`.
+    pub base: String,
+    /// The folder holding the config and the plugins.
+    pub dir: tempfile::TempDir,
+    log: Arc<Mutex<String>>,
+    child: Child,
+    client: reqwest::Client,
+}
+
+/// Builds a proxy: the config's YAML and the plugins to put in its directory.
+pub struct ProxyBuilder {
+    yaml: String,
+    plugins: Vec<(String, String)>,
+    settings: Vec<(String, String)>,
+    plugins_extra: Vec<String>,
+}
+
+impl ProxyBuilder {
+    /// A proxy with this config (without a `plugins:` section: the builder writes it).
+    /// The builder adds the master key unless `general_settings` is given, and a model
+    /// `mock-echo` unless `model_list` is: pass only what the test is about.
+    pub fn new(yaml: &str) -> Self {
+        Self { yaml: yaml.to_owned(), plugins: Vec::new(), settings: Vec::new(), plugins_extra: Vec::new() }
+    }
+
+    /// Settings of plugin `name` as an inline YAML map, e.g. `{on_error: fail-closed}`.
+    pub fn settings(mut self, name: &str, inline_yaml: &str) -> Self {
+        self.settings.push((name.to_owned(), inline_yaml.to_owned()));
+        self
+    }
+
+    /// A line of the `plugins:` section, e.g. `quarantine_after: 2`.
+    pub fn plugins_option(mut self, line: &str) -> Self {
+        self.plugins_extra.push(line.to_owned());
+        self
+    }
+
+    /// Puts the built guest `crate_name` into the plugin directory as `<name>.wasm`.
+    pub fn plugin(mut self, name: &str, crate_name: &str) -> Self {
+        self.plugins.push((name.to_owned(), crate_name.to_owned()));
+        self
+    }
+
+    /// Starts the proxy and waits until it listens.
+    pub async fn start(self) -> Proxy {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let plugin_dir = dir.path().join("plugins");
+        std::fs::create_dir(&plugin_dir).expect("plugin dir");
+        for (name, crate_name) in &self.plugins {
+            let from = guest_dir().join(format!("{}.wasm", crate_name.replace('-', "_")));
+            std::fs::copy(&from, plugin_dir.join(format!("{name}.wasm")))
+                .unwrap_or_else(|e| panic!("copy {} ({e}): run `make guests`", from.display()));
+        }
+        let config_path = dir.path().join("config.yaml");
+        std::fs::write(&config_path, self.full_yaml()).expect("write config");
+        Proxy::spawn(dir, &config_path, &[]).await
+    }
+
+    fn full_yaml(&self) -> String {
+        let mut yaml = self.yaml.clone();
+        if !yaml.contains("model_list:") {
+            yaml.push_str("\nmodel_list:\n  - {model_name: mock-echo, litellm_params: {model: mock/echo}}\n");
+        }
+        if !yaml.contains("general_settings:") {
+            yaml.push_str(&format!("\ngeneral_settings: {{master_key: {MASTER_KEY}}}\n"));
+        }
+        yaml.push_str(&format!("\nplugins:\n  dir: plugins\n  cache_dir: '{}'\n", cache_dir().display()));
+        for line in &self.plugins_extra {
+            yaml.push_str(&format!("  {line}\n"));
+        }
+        if !self.settings.is_empty() {
+            yaml.push_str("  settings:\n");
+            for (name, settings) in &self.settings {
+                yaml.push_str(&format!("    {name}: {settings}\n"));
+            }
+        }
+        yaml
+    }
+}
+
+/// Compiled components shared by every test proxy: each component compiles once per run.
+fn cache_dir() -> PathBuf {
+    workspace_root().join("target/hookgate-test-cache")
+}
+
+impl Proxy {
+    /// Starts `hookgate serve --config <config> --port 0 <args>` and waits for its address.
+    pub async fn spawn(dir: tempfile::TempDir, config: &Path, args: &[&str]) -> Proxy {
+        let mut child = Command::new(hookgate_bin())
+            .args(["serve", "--config"])
+            .arg(config)
+            .args(["--port", "0"])
+            .args(args)
+            .env("HOOKGATE_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {} ({e}): build it with `cargo build -p hookgate`", hookgate_bin().display()));
+        let log = Arc::new(Mutex::new(String::new()));
+        let stderr = child.stderr.take().expect("stderr piped");
+        let sink = Arc::clone(&log);
+        tokio::spawn(async move {
+            let mut lines = BufReader::new(stderr).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                let mut log = sink.lock().unwrap();
+                log.push_str(&line);
+                log.push('\n');
+            }
+        });
+        let mut stdout = BufReader::new(child.stdout.take().expect("stdout piped")).lines();
+        let first = tokio::time::timeout(Duration::from_secs(120), stdout.next_line()).await;
+        let base = match first {
+            Ok(Ok(Some(line))) if line.starts_with("hookgate listening on ") => {
+                line.trim_start_matches("hookgate listening on ").to_owned()
+            }
+            other => {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                panic!("the proxy did not start ({other:?}); its log:\n{}", log.lock().unwrap());
+            }
+        };
+        let client = reqwest::Client::builder().no_proxy().build().expect("client");
+        Proxy { base, dir, log, child, client }
+    }
+
+    /// The proxy's log so far.
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+
+    /// Waits until the log contains `needle`; panics with the log after `timeout`.
+    pub async fn wait_for_log(&self, needle: &str, timeout: Duration) -> String {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let log = self.log();
+            if log.contains(needle) {
+                return log;
+            }
+            if tokio::time::Instant::now() > deadline {
+                panic!("`{needle}` never appeared in the proxy log:\n{log}");
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// True while the process runs.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// An HTTP client (no proxy from the environment).
+    pub fn client(&self) -> &reqwest::Client {
+        &self.client
+    }
+
+    /// `POST {base}{path}` with a JSON body and `key` as bearer.
+    pub async fn post(&self, path: &str, key: &str, body: &Value) -> reqwest::Response {
+        self.client
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(key)
+            .json(body)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    /// A chat completion with the master key.
+    pub async fn chat(&self, body: &Value) -> reqwest::Response {
+        self.post("/v1/chat/completions", MASTER_KEY, body).await
+    }
+}
+
+/// A chat body for `model` whose last user message is `text`.
+pub fn chat_body(model: &str, text: &str) -> Value {
+    serde_json::json!({"model": model, "messages": [{"role": "user", "content": text}]})
+}
+
+/// The parsed events of an SSE body: each `data:` payload, `[DONE]` included.
+pub async fn sse_events(response: reqwest::Response) -> Vec<String> {
+    let text = response.text().await.expect("stream body");
+    text.split("\n\n")
+        .filter_map(|event| event.strip_prefix("data: "))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The assistant text assembled from streamed chat chunks.
+pub fn streamed_text(events: &[String]) -> String {
+    events
+        .iter()
+        .filter_map(|event| serde_json::from_str::<Value>(event).ok())
+        .filter_map(|chunk| chunk.pointer("/choices/0/delta/content").and_then(Value::as_str).map(str::to_owned))
+        .collect()
+}
+
+/// An upstream that accepts one request and never answers, and reports whether the
+/// caller hung up: for showing that a cancelled request really is cancelled upstream.
+pub struct SilentUpstream {
+    /// `http://127.0.0.1:<port>/v1`.
+    pub api_base: String,
+    /// Resolves with the time the request arrived and whether the connection was closed
+    /// by the caller (within 30 s).
+    pub outcome: tokio::sync::oneshot::Receiver<(tokio::time::Instant, bool)>,
+}
+
+impl SilentUpstream {
+    /// Starts listening on a free loopback port.
+    pub async fn start() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let api_base = format!("http://{}/v1", listener.local_addr().unwrap());
+        let (report, outcome) = tokio::sync::oneshot::channel();
+        tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.expect("accept");
+            let mut buffer = vec![0u8; 64 * 1024];
+            // Read the request (its head and body arrive at once on loopback).
+            let _ = socket.read(&mut buffer).await;
+            let arrived = tokio::time::Instant::now();
+            let closed = tokio::time::timeout(Duration::from_secs(30), async {
+                loop {
+                    match socket.read(&mut buffer).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(_) => continue,
+                    }
+                }
+            })
+            .await
+            .is_ok();
+            let _ = report.send((arrived, closed));
+            let _ = socket.shutdown().await;
+        });
+        Self { api_base, outcome }
+    }
+}

@@ -1,0 +1,166 @@
+//! The proxy over real HTTP without plugins: routes, auth, bad input, the overhead header.
+
+use std::time::Duration;
+
+use hookgate_tests::proxy::{chat_body, ProxyBuilder, MASTER_KEY};
+use serde_json::{json, Value};
+
+const KEYS: &str = "
+model_list:
+  - {model_name: mock-echo, litellm_params: {model: mock/echo}}
+  - {model_name: mock-fixed, litellm_params: {model: mock/fixed, mock_response: fixed answer}}
+keys:
+  - {key: sk-blue-team-key, alias: blue, user_id: alice, team_id: blue, models: [mock-echo]}
+";
+
+async fn error_of(response: reqwest::Response) -> (u16, Value) {
+    let status = response.status().as_u16();
+    assert!(response.headers().contains_key("x-hookgate-overhead-duration-ms"), "every response carries the overhead");
+    let body: Value = response.json().await.expect("an OpenAI error is JSON");
+    assert!(body["error"]["message"].is_string(), "OpenAI error shape: {body}");
+    assert!(body["error"]["type"].is_string(), "OpenAI error shape: {body}");
+    (status, body)
+}
+
+#[tokio::test]
+async fn chat_text_and_embeddings_answer_like_openai() {
+    let proxy = ProxyBuilder::new(KEYS).start().await;
+    let response = proxy.chat(&chat_body("mock-echo", "hello there")).await;
+    assert_eq!(response.status(), 200);
+    let overhead = response.headers()["x-hookgate-overhead-duration-ms"].to_str().unwrap().parse::<f64>().unwrap();
+    assert!((0.0..1000.0).contains(&overhead), "overhead {overhead} ms");
+    assert!(response.headers().contains_key("x-hookgate-request-id"));
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["object"], "chat.completion");
+    assert_eq!(body["choices"][0]["message"]["content"], "hello there");
+    assert_eq!(body["model"], "mock-echo");
+
+    let body: Value = proxy.post("/chat/completions", MASTER_KEY, &chat_body("mock-fixed", "x")).await.json().await.unwrap();
+    assert_eq!(body["choices"][0]["message"]["content"], "fixed answer", "the route without /v1 works too");
+
+    let text = proxy.post("/v1/completions", MASTER_KEY, &json!({"model": "mock-echo", "prompt": "say this"})).await;
+    assert_eq!(text.status(), 200);
+    let text: Value = text.json().await.unwrap();
+    assert_eq!((text["object"].as_str(), text["choices"][0]["text"].as_str()), (Some("text_completion"), Some("say this")));
+
+    let embedding = proxy.post("/v1/embeddings", MASTER_KEY, &json!({"model": "mock-echo", "input": ["a", "b"]})).await;
+    assert_eq!(embedding.status(), 200);
+    let embedding: Value = embedding.json().await.unwrap();
+    assert_eq!(embedding["data"].as_array().unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn keys_are_checked_and_models_listed_per_key() {
+    let proxy = ProxyBuilder::new(KEYS).start().await;
+    let anonymous = proxy.client().post(format!("{}/v1/chat/completions", proxy.base)).json(&chat_body("mock-echo", "x"));
+    let (status, body) = error_of(anonymous.send().await.unwrap()).await;
+    assert_eq!((status, body["error"]["type"].as_str()), (401, Some("authentication_error")));
+    let (status, body) = error_of(proxy.post("/v1/chat/completions", "sk-wrong", &chat_body("mock-echo", "x")).await).await;
+    assert_eq!(status, 401);
+    assert!(!body.to_string().contains("sk-wrong"), "the presented key is never echoed");
+
+    let blue = proxy.post("/v1/chat/completions", "sk-blue-team-key", &chat_body("mock-echo", "hi")).await;
+    assert_eq!(blue.status(), 200);
+    let (status, body) = error_of(proxy.post("/v1/chat/completions", "sk-blue-team-key", &chat_body("mock-fixed", "hi")).await).await;
+    assert_eq!(status, 403, "{body}");
+
+    let models = |key: &'static str| {
+        let request = proxy.client().get(format!("{}/v1/models", proxy.base)).bearer_auth(key);
+        async move {
+            let body: Value = request.send().await.unwrap().json().await.unwrap();
+            body["data"].as_array().unwrap().iter().map(|m| m["id"].as_str().unwrap().to_owned()).collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(models(MASTER_KEY).await, ["mock-echo", "mock-fixed"]);
+    assert_eq!(models("sk-blue-team-key").await, ["mock-echo"]);
+}
+
+#[tokio::test]
+async fn bad_input_gets_a_clear_4xx_and_the_proxy_keeps_serving() {
+    let proxy = ProxyBuilder::new("general_settings: {master_key: sk-test-master-0b6f, max_request_size_mb: 0.001}\n").start().await;
+    let url = format!("{}/v1/chat/completions", proxy.base);
+    let raw = |body: &str, content_type: &'static str| {
+        let body = body.to_owned();
+        proxy.client().post(&url).bearer_auth(MASTER_KEY).header("content-type", content_type).body(body).send()
+    };
+    let cases: Vec<(reqwest::Response, u16, &str)> = vec![
+        (raw("{not json", "application/json").await.unwrap(), 400, "not valid JSON"),
+        (raw("[1,2]", "application/json").await.unwrap(), 400, "JSON object"),
+        (raw(r#"{"messages":[{"role":"user","content":"x"}]}"#, "application/json").await.unwrap(), 400, "'model'"),
+        (raw(r#"{"model":"mock-echo"}"#, "application/json").await.unwrap(), 400, "'messages'"),
+        (raw(r#"{"model":7,"messages":[]}"#, "application/json").await.unwrap(), 400, "must be a string"),
+        (raw(r#"{"model":"mock-echo","messages":[{"role":"user"}],"stream":"yes"}"#, "application/json").await.unwrap(), 400, "'stream'"),
+        (raw(r#"{"model":"nope","messages":[{"role":"user","content":"x"}]}"#, "application/json").await.unwrap(), 400, "Invalid model name"),
+        (raw(r#"{"model":"mock-echo"}"#, "text/plain").await.unwrap(), 415, "application/json"),
+        (raw(&"x".repeat(5000), "application/json").await.unwrap(), 413, "larger than the limit"),
+        (proxy.client().get(&url).bearer_auth(MASTER_KEY).send().await.unwrap(), 405, "POST"),
+        (proxy.client().post(format!("{}/v1/nothing", proxy.base)).send().await.unwrap(), 404, "Unknown route"),
+    ];
+    for (response, status, expected) in cases {
+        let (got, body) = error_of(response).await;
+        assert_eq!(got, status, "{body}");
+        assert!(body["error"]["message"].as_str().unwrap().contains(expected), "{expected}: {body}");
+    }
+    let still = proxy.chat(&chat_body("mock-echo", "still here")).await;
+    assert_eq!(still.status(), 200);
+}
+
+#[tokio::test]
+async fn enforce_user_param_requires_user() {
+    let proxy = ProxyBuilder::new("general_settings: {master_key: sk-test-master-0b6f, enforce_user_param: true}\n").start().await;
+    let (status, body) = error_of(proxy.chat(&chat_body("mock-echo", "x")).await).await;
+    assert_eq!(status, 400);
+    assert!(body["error"]["message"].as_str().unwrap().contains("`user`"), "{body}");
+    let mut with_user = chat_body("mock-echo", "x");
+    with_user["user"] = json!("end-user-7");
+    assert_eq!(proxy.chat(&with_user).await.status(), 200);
+}
+
+#[tokio::test]
+async fn health_routes_answer_without_a_key() {
+    let proxy = ProxyBuilder::new("").start().await;
+    let live = proxy.client().get(format!("{}/health/liveliness", proxy.base)).send().await.unwrap();
+    assert_eq!(live.status(), 200);
+    let ready: Value = proxy.client().get(format!("{}/health/readiness", proxy.base)).send().await.unwrap().json().await.unwrap();
+    assert_eq!(ready["status"], "healthy");
+}
+
+#[tokio::test]
+async fn upstream_errors_keep_their_status_in_openai_shape() {
+    let yaml = "model_list:\n  - {model_name: down, litellm_params: {model: mock/down, mock_error_status: 503, mock_error_message: upstream overloaded}}\n";
+    let proxy = ProxyBuilder::new(yaml).start().await;
+    let (status, body) = error_of(proxy.chat(&chat_body("down", "x")).await).await;
+    assert_eq!(status, 503);
+    assert_eq!(body["error"]["message"], "upstream overloaded");
+    tokio::time::sleep(Duration::from_millis(10)).await;
+}
+
+#[tokio::test]
+async fn a_proxy_in_front_of_a_proxy_passes_streams_and_errors_through() {
+    let upstream = ProxyBuilder::new(
+        "model_list:\n  - {model_name: words, litellm_params: {model: mock/words, mock_response: one two three four, mock_chunk_delay_ms: 5}}\n  - {model_name: down, litellm_params: {model: mock/down, mock_error_status: 429, mock_error_message: slow down}}\n",
+    )
+    .start()
+    .await;
+    let front = ProxyBuilder::new(&format!(
+        "model_list:\n  - {{model_name: remote, litellm_params: {{model: openai/words, api_base: '{0}/v1', api_key: {MASTER_KEY}}}}}\n  - {{model_name: remote-down, litellm_params: {{model: openai/down, api_base: '{0}/v1', api_key: {MASTER_KEY}}}}}\n",
+        upstream.base
+    ))
+    .start()
+    .await;
+    let body: Value = front.chat(&chat_body("remote", "x")).await.json().await.unwrap();
+    assert_eq!(body["choices"][0]["message"]["content"], "one two three four");
+
+    let mut streaming = chat_body("remote", "x");
+    streaming["stream"] = json!(true);
+    let response = front.chat(&streaming).await;
+    assert_eq!(response.headers()["content-type"], "text/event-stream");
+    let events = hookgate_tests::proxy::sse_events(response).await;
+    assert_eq!(events.last().map(String::as_str), Some("[DONE]"));
+    assert_eq!(hookgate_tests::proxy::streamed_text(&events), "one two three four");
+    assert!(events.len() >= 6, "role + 4 words + finish + DONE, chunk by chunk: {events:?}");
+
+    let (status, body) = error_of(front.chat(&chat_body("remote-down", "x")).await).await;
+    assert_eq!(status, 429);
+    assert_eq!(body["error"]["message"], "slow down");
+}

@@ -1,0 +1,223 @@
+//! The request lifecycle over real HTTP with real plugins: one test per lifecycle point
+//! and outcome (DESIGN.md "The request lifecycle").
+
+use std::time::{Duration, Instant};
+
+use hookgate_tests::proxy::{chat_body, sse_events, streamed_text, ProxyBuilder, SilentUpstream, MASTER_KEY};
+use serde_json::{json, Value};
+
+const BANNED: &str = "{config: {keywords: [forbidden]}}";
+
+fn streaming(mut body: Value) -> Value {
+    body["stream"] = json!(true);
+    body
+}
+
+async fn json_of(response: reqwest::Response) -> (u16, reqwest::header::HeaderMap, Value) {
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    assert!(headers.contains_key("x-hookgate-overhead-duration-ms"));
+    (status, headers, response.json().await.expect("JSON body"))
+}
+
+#[tokio::test]
+async fn pre_call_modify_reaches_the_upstream_and_one_instance_serves_all_hooks() {
+    let proxy = ProxyBuilder::new("").plugin("probe", "probe").start().await;
+    let (status, headers, body) = json_of(proxy.chat(&chat_body("mock-echo", "REWRITE this")).await).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["choices"][0]["message"]["content"], "rewritten by probe (key master)");
+    // pre-call, moderation and post-call-success ran on one instance of this request.
+    assert_eq!(headers["x-probe-calls"], "3");
+    assert_eq!(headers["x-probe-request-id"], headers["x-hookgate-request-id"]);
+    let (_, headers, _) = json_of(proxy.chat(&chat_body("mock-echo", "again")).await).await;
+    assert_eq!(headers["x-probe-calls"], "3", "a new request gets a new instance");
+}
+
+#[tokio::test]
+async fn pre_call_respond_answers_without_the_upstream() {
+    let yaml = "model_list:\n  - {model_name: down, litellm_params: {model: mock/down, mock_error_status: 500}}\n";
+    let proxy = ProxyBuilder::new(yaml).plugin("probe", "probe").start().await;
+    let (status, _, body) = json_of(proxy.chat(&chat_body("down", "RESPOND please")).await).await;
+    assert_eq!(status, 200, "the failing upstream is never called: {body}");
+    assert_eq!(body["object"], "chat.completion");
+    assert_eq!(body["choices"][0]["message"]["content"], "probe responds");
+
+    let response = proxy.chat(&streaming(chat_body("down", "RESPOND please"))).await;
+    assert_eq!(response.status(), 200);
+    let events = sse_events(response).await;
+    assert_eq!(streamed_text(&events), "probe responds");
+    assert_eq!(events.last().map(String::as_str), Some("[DONE]"));
+
+    let embedding = proxy.post("/v1/embeddings", MASTER_KEY, &json!({"model": "down", "input": "RESPOND"})).await;
+    let (status, headers, body) = json_of(embedding).await;
+    assert_eq!(status, 400, "respond has no embedding form: {body}");
+    assert_eq!(body["error"]["message"], "probe responds");
+    assert_eq!(headers["x-hookgate-rejected-by"], "probe");
+}
+
+#[tokio::test]
+async fn pre_call_rejection_is_a_400_naming_the_plugin_and_priority_orders_the_hooks() {
+    let banned_first = ProxyBuilder::new("")
+        .plugin("banned-keywords", "banned-keywords")
+        .plugin("probe", "probe")
+        .settings("banned-keywords", "{priority: 0, config: {keywords: [forbidden]}}")
+        .settings("probe", "{priority: 10}")
+        .start()
+        .await;
+    let (status, headers, body) = json_of(banned_first.chat(&chat_body("mock-echo", "RESPOND about forbidden")).await).await;
+    assert_eq!(status, 400);
+    assert_eq!(body["error"]["type"], "invalid_request_error");
+    assert_eq!(body["error"]["code"], "banned_keyword");
+    assert_eq!(headers["x-hookgate-rejected-by"], "banned-keywords");
+    drop(banned_first);
+
+    let probe_first = ProxyBuilder::new("")
+        .plugin("banned-keywords", "banned-keywords")
+        .plugin("probe", "probe")
+        .settings("banned-keywords", "{priority: 10, config: {keywords: [forbidden]}}")
+        .settings("probe", "{priority: -5}")
+        .start()
+        .await;
+    let (status, _, body) = json_of(probe_first.chat(&chat_body("mock-echo", "RESPOND about forbidden")).await).await;
+    assert_eq!((status, &body["choices"][0]["message"]["content"]), (200, &json!("probe responds")));
+}
+
+#[tokio::test]
+async fn a_moderation_rejection_cancels_the_upstream_request() {
+    let upstream = SilentUpstream::start().await;
+    let yaml = format!("model_list:\n  - {{model_name: slow, litellm_params: {{model: openai/slow, api_base: '{}'}}}}\n", upstream.api_base);
+    let proxy = ProxyBuilder::new(&yaml).plugin("probe", "probe").settings("probe", "{timeout_ms: 5000, fuel: 100000000000}").start().await;
+    let started = Instant::now();
+    let (status, headers, body) = json_of(proxy.chat(&chat_body("slow", "MODERATE_SLOWLY")).await).await;
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(body["error"]["code"], "probe_moderation");
+    assert_eq!(headers["x-hookgate-rejected-by"], "probe");
+    assert!(started.elapsed() < Duration::from_secs(10), "the silent upstream was not waited for");
+    let (arrived, closed) = upstream.outcome.await.expect("the upstream got the request");
+    assert!(closed, "the proxy hung up on the upstream");
+    assert!(arrived.elapsed() < Duration::from_secs(10));
+}
+
+#[tokio::test]
+async fn post_call_success_adds_headers_and_can_reject() {
+    let yaml = "model_list:\n  - {model_name: mock-echo, litellm_params: {model: mock/echo}}\n";
+    let proxy = ProxyBuilder::new(yaml)
+        .plugin("header-injector", "header-injector")
+        .plugin("banned-keywords", "banned-keywords")
+        .settings("header-injector", "{config: {headers: {x-served-by: hookgate, x-team: blue}}}")
+        .settings("banned-keywords", BANNED)
+        .start()
+        .await;
+    let (status, headers, _) = json_of(proxy.chat(&chat_body("mock-echo", "hi")).await).await;
+    assert_eq!(status, 200);
+    assert_eq!((&headers["x-served-by"], &headers["x-team"]), (&"hookgate".parse().unwrap(), &"blue".parse().unwrap()));
+
+    // The request is clean; the answer (set per request on the mock) is not.
+    let mut body = chat_body("mock-echo", "hi");
+    body["mock_response"] = json!("the forbidden answer");
+    let (status, headers, body) = json_of(proxy.chat(&body).await).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(headers["x-hookgate-rejected-by"], "banned-keywords");
+    assert!(!headers.contains_key("x-served-by"), "a rejected response carries no success headers");
+}
+
+#[tokio::test]
+async fn stream_chunks_are_replaced_dropped_and_forwarded_in_order() {
+    let yaml = "model_list:\n  - {model_name: words, litellm_params: {model: mock/words, mock_response: hello DROPME world}}\n";
+    let proxy = ProxyBuilder::new(yaml).plugin("probe", "probe").start().await;
+    let response = proxy.chat(&streaming(chat_body("words", "x"))).await;
+    assert_eq!(response.status(), 200);
+    assert!(response.headers().contains_key("x-hookgate-overhead-duration-ms"));
+    let events = sse_events(response).await;
+    assert_eq!(streamed_text(&events), "HELLO WORLD");
+    assert_eq!(events.last().map(String::as_str), Some("[DONE]"));
+    assert!(events.iter().all(|event| !event.contains("DROPME")));
+}
+
+#[tokio::test]
+async fn a_stream_rejection_ends_the_stream_with_an_error_event() {
+    let yaml = "model_list:\n  - {model_name: words, litellm_params: {model: mock/words, mock_response: this is forbidden talk, mock_chunk_delay_ms: 5}}\n  - {model_name: end, litellm_params: {model: mock/end, mock_response: all fine until ENDREJECT}}\n";
+    let proxy = ProxyBuilder::new(yaml)
+        .plugin("banned-keywords", "banned-keywords")
+        .plugin("probe", "probe")
+        .settings("banned-keywords", "{priority: -1, config: {keywords: [forbidden]}}")
+        .start()
+        .await;
+    let events = sse_events(proxy.chat(&streaming(chat_body("words", "x"))).await).await;
+    assert_eq!(events.last().map(String::as_str), Some("[DONE]"));
+    let error: Value = serde_json::from_str(&events[events.len() - 2]).expect("an error event before [DONE]");
+    assert_eq!(error["error"]["code"], "banned_keyword", "{events:?}");
+    assert_eq!(streamed_text(&events), "THIS IS ", "chunks before the banned one were forwarded");
+
+    let events = sse_events(proxy.chat(&streaming(chat_body("end", "x"))).await).await;
+    assert_eq!(streamed_text(&events), "ALL FINE UNTIL ENDREJECT", "every chunk was forwarded first");
+    let error: Value = serde_json::from_str(&events[events.len() - 2]).unwrap();
+    assert!(error["error"]["message"].as_str().unwrap().starts_with("probe stream-end"), "{error}");
+    assert_eq!(events.last().map(String::as_str), Some("[DONE]"));
+}
+
+#[tokio::test]
+async fn post_call_failure_replaces_the_client_error() {
+    let yaml = "model_list:\n  - {model_name: down, litellm_params: {model: mock/down, mock_error_status: 503, mock_error_message: upstream overloaded}}\n";
+    let proxy = ProxyBuilder::new(yaml).plugin("probe", "probe").start().await;
+    let (status, _, body) = json_of(proxy.chat(&chat_body("down", "x")).await).await;
+    assert_eq!((status, &body["error"]["message"]), (503, &json!("upstream overloaded")), "probe only observes");
+    let (status, headers, body) = json_of(proxy.chat(&chat_body("down", "RECOVER")).await).await;
+    assert_eq!(status, 418, "{body}");
+    assert_eq!(body["error"]["message"], "probe saw failure: upstream overloaded");
+    assert_eq!(headers["x-hookgate-rejected-by"], "probe");
+}
+
+#[tokio::test]
+async fn a_fault_fails_open_or_closed_as_configured() {
+    let open = ProxyBuilder::new("").plugin("panic", "panic").start().await;
+    let (status, _, body) = json_of(open.chat(&chat_body("mock-echo", "TRIGGER")).await).await;
+    assert_eq!(status, 200, "fail-open skips the faulty plugin: {body}");
+    assert_eq!(body["choices"][0]["message"]["content"], "TRIGGER");
+    open.wait_for_log("plugin fault", Duration::from_secs(5)).await;
+
+    let closed = ProxyBuilder::new("").plugin("panic", "panic").settings("panic", "{on_error: fail-closed}").start().await;
+    let (status, _, body) = json_of(closed.chat(&chat_body("mock-echo", "TRIGGER")).await).await;
+    assert_eq!(status, 503);
+    assert_eq!(body["error"]["type"], "plugin_error");
+    assert!(body["error"]["message"].as_str().unwrap().contains("panic"), "{body}");
+    assert!(!body.to_string().contains("exploding on purpose"), "guest internals stay in the log");
+    let (status, _, _) = json_of(closed.chat(&chat_body("mock-echo", "clean")).await).await;
+    assert_eq!(status, 200, "the next request is served");
+}
+
+#[tokio::test]
+async fn a_plugin_that_keeps_faulting_is_quarantined_for_the_cooldown() {
+    let proxy = ProxyBuilder::new("")
+        .plugin("panic", "panic")
+        .settings("panic", "{on_error: fail-closed}")
+        .plugins_option("quarantine_after: 2")
+        .plugins_option("quarantine_seconds: 2")
+        .start()
+        .await;
+    for _ in 0..2 {
+        let (status, _, _) = json_of(proxy.chat(&chat_body("mock-echo", "TRIGGER")).await).await;
+        assert_eq!(status, 503);
+    }
+    proxy.wait_for_log("plugin quarantined", Duration::from_secs(5)).await;
+    let (status, _, body) = json_of(proxy.chat(&chat_body("mock-echo", "clean")).await).await;
+    assert_eq!(status, 503, "a quarantined fail-closed plugin is not called: {body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("quarantined"), "{body}");
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let (status, _, _) = json_of(proxy.chat(&chat_body("mock-echo", "clean")).await).await;
+    assert_eq!(status, 200, "after the cool-down the plugin is tried again");
+}
+
+#[tokio::test]
+async fn logging_hooks_run_after_the_response_with_the_request_id() {
+    let yaml = "model_list:\n  - {model_name: mock-echo, litellm_params: {model: mock/echo}}\n  - {model_name: down, litellm_params: {model: mock/down, mock_error_status: 500}}\n";
+    let proxy = ProxyBuilder::new(yaml).plugin("probe", "probe").start().await;
+    let ok = proxy.chat(&chat_body("mock-echo", "hi")).await;
+    let id = ok.headers()["x-hookgate-request-id"].to_str().unwrap().to_owned();
+    let log = proxy.wait_for_log(&format!("probe log-success {id}"), Duration::from_secs(5)).await;
+    let line = log.lines().find(|line| line.contains(&format!("probe log-success {id}"))).unwrap();
+    assert!(line.contains("probe"), "the guest's log line names its plugin: {line}");
+    let failed = proxy.chat(&chat_body("down", "x")).await;
+    let id = failed.headers()["x-hookgate-request-id"].to_str().unwrap().to_owned();
+    proxy.wait_for_log(&format!("probe log-failure {id}"), Duration::from_secs(5)).await;
+}
