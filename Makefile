@@ -63,7 +63,8 @@ demo: build
 	$(TARGET_DIR)/release/hookgate plugin run plugins/dist/header-injector.wasm --hook post-call-success \
 		--request examples/request.json --response examples/response.json --config examples/header-injector.json
 
-test: guests pyenv
+test: dist pyenv
+	@command -v curl >/dev/null || apt-get install -y -q curl  # the README's examples are tested with curl
 	$(CARGO) build -p hookgate
 	$(CARGO) test
 

@@ -111,8 +111,8 @@ impl From<UpstreamError> for ApiError {
     }
 }
 
-/// OpenAI's error type for a status.
-fn type_for_status(status: u16) -> &'static str {
+/// OpenAI's error type for a status, for errors that did not come with one of their own.
+pub fn type_for_status(status: u16) -> &'static str {
     match status {
         401 => "authentication_error",
         403 => "permission_error",

@@ -73,7 +73,7 @@ impl ProxyBuilder {
         }
         let config_path = dir.path().join("config.yaml");
         std::fs::write(&config_path, self.full_yaml()).expect("write config");
-        Proxy::spawn(dir, &config_path, &[]).await
+        Proxy::spawn(dir, &config_path, &[], &[]).await
     }
 
     fn full_yaml(&self) -> String {
@@ -104,14 +104,16 @@ fn cache_dir() -> PathBuf {
 }
 
 impl Proxy {
-    /// Starts `hookgate serve --config <config> --port 0 <args>` and waits for its address.
-    pub async fn spawn(dir: tempfile::TempDir, config: &Path, args: &[&str]) -> Proxy {
+    /// Starts `hookgate serve --config <config> --port 0 <args>` with `envs` added to its
+    /// environment, and waits for its address.
+    pub async fn spawn(dir: tempfile::TempDir, config: &Path, args: &[&str], envs: &[(&str, &str)]) -> Proxy {
         let mut child = Command::new(hookgate_bin())
             .args(["serve", "--config"])
             .arg(config)
             .args(["--port", "0"])
             .args(args)
             .env("HOOKGATE_LOG", "info")
+            .envs(envs.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true)

@@ -65,3 +65,30 @@ fn run_prints_an_outcome_or_a_classified_fault() {
     assert_eq!(out["outcome"]["decision"], "fault");
     assert!(["deadline", "out_of_fuel"].contains(&out["outcome"]["kind"].as_str().unwrap()), "{out}");
 }
+
+/// `hookgate serve` refuses a bad config before listening, naming the file, the key path
+/// and what is wrong.
+#[test]
+fn serve_refuses_a_bad_config_with_file_and_key_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        (
+            "model_list:\n  - {model_name: m, litellm_params: {model: openai/x, api_base: ftp://nope}}\n",
+            "model_list[0].litellm_params.api_base",
+        ),
+        ("general_settings: {master_key: sk-1234}\n", "allow_insecure_master_key"),
+        ("general_settings: {master_key: os.environ/HOOKGATE_TEST_UNSET_VAR}\n", "HOOKGATE_TEST_UNSET_VAR"),
+        ("plugins: {dir: plugins, wacth: true}\n", "plugins.wacth"),
+        ("litellm_settings: {callbacks: [absent]}\nplugins: {dir: .}\n", "absent.wasm"),
+    ];
+    for (index, (yaml, expected)) in cases.into_iter().enumerate() {
+        let path = dir.path().join(format!("config-{index}.yaml"));
+        std::fs::write(&path, yaml).unwrap();
+        let (ok, _, stderr) = run(&["serve", "--config", path.to_str().unwrap(), "--port", "0"]);
+        assert!(!ok, "{yaml} must not start");
+        assert!(stderr.contains(expected), "{yaml}: expected {expected:?} in:\n{stderr}");
+        if index != 4 {
+            assert!(stderr.contains(&format!("config-{index}.yaml")), "the error names the file:\n{stderr}");
+        }
+    }
+}

@@ -164,3 +164,39 @@ async fn a_proxy_in_front_of_a_proxy_passes_streams_and_errors_through() {
     assert_eq!(status, 429);
     assert_eq!(body["error"]["message"], "slow down");
 }
+
+/// The README's "Try it" commands, run with curl as written (only the port differs)
+/// against `examples/config.yaml`, which `make run` serves.
+#[tokio::test]
+async fn the_readme_curl_examples_work_against_the_example_config() {
+    let root = hookgate_tests::workspace_root();
+    let config = root.join("examples/config.yaml");
+    let dir = tempfile::tempdir().unwrap();
+    let proxy = hookgate_tests::proxy::Proxy::spawn(dir, &config, &[], &[("HOOKGATE_MASTER_KEY", "sk-hookgate-local-dev")]).await;
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let try_it = readme.split("## Try it").nth(1).expect("README has a Try it section");
+    let block = try_it.split("```sh").nth(1).and_then(|b| b.split("```").next()).expect("a sh block");
+    let commands: Vec<String> = block
+        .replace("\\\n", " ")
+        .lines()
+        .map(str::trim)
+        .filter(|line| line.starts_with("curl "))
+        .map(|line| line.replace("http://127.0.0.1:4000", &proxy.base))
+        .collect();
+    let expectations: [&[&str]; 5] = [
+        &["HTTP/1.1 200", "x-served-by: hookgate", "\"content\":\"Hello, proxy\""],
+        &["data: [DONE]", "Once upon"],
+        &["HTTP/1.1 400", "x-hookgate-rejected-by: banned-keywords", "This request mentions a topic we do not serve."],
+        &["\"gpt-4o-mini\"", "\"mock-story\""],
+        &["\"healthy\""],
+    ];
+    assert_eq!(commands.len(), expectations.len(), "README commands: {commands:#?}");
+    for (command, expected) in commands.iter().zip(expectations) {
+        let output = tokio::process::Command::new("sh").arg("-c").arg(command).output().await.expect("sh runs");
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(output.status.success(), "{command}: {}", String::from_utf8_lossy(&output.stderr));
+        for needle in expected {
+            assert!(stdout.contains(needle), "{command}\nexpected {needle:?} in:\n{stdout}");
+        }
+    }
+}

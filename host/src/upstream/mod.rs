@@ -19,7 +19,7 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use crate::config::{ModelDeployment, ProviderConfig};
 use crate::plugins::CallType;
@@ -80,26 +80,7 @@ impl UpstreamError {
     /// The OpenAI error type that goes with an HTTP status, for errors that did not come
     /// with one of their own.
     pub fn type_for_status(status: u16) -> &'static str {
-        match status {
-            401 => "authentication_error",
-            403 => "permission_error",
-            404 => "not_found_error",
-            429 => "rate_limit_error",
-            400..=499 => "invalid_request_error",
-            _ => "api_error",
-        }
-    }
-
-    /// The OpenAI error body for clients: `{"error": {"message", "type", "param", "code"}}`.
-    pub fn to_json(&self) -> Value {
-        json!({
-            "error": {
-                "message": self.message,
-                "type": self.error_type,
-                "param": null,
-                "code": self.code,
-            }
-        })
+        crate::error::type_for_status(status)
     }
 }
 
@@ -252,6 +233,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+    use serde_json::json;
     use crate::config::{MockParams, OpenAiParams, Secret};
 
     fn mock(name: &str, response: &str) -> ModelDeployment {
@@ -350,9 +332,6 @@ mod tests {
         assert_eq!(UpstreamError::type_for_status(503), "api_error");
         let e = UpstreamError::from_status(404, "no such model");
         assert_eq!(e.to_string(), "upstream error 404: no such model");
-        assert_eq!(
-            e.to_json(),
-            json!({"error": {"message": "no such model", "type": "not_found_error", "param": null, "code": null}})
-        );
+        assert_eq!(e.error_type, "not_found_error");
     }
 }
