@@ -15,16 +15,17 @@ use crate::upstream::UpstreamError;
 pub struct ApiError {
     /// The HTTP status.
     pub status: u16,
-    /// OpenAI's `error.type`, e.g. `invalid_request_error`.
-    pub error_type: String,
+    /// OpenAI's `error.type`, e.g. `invalid_request_error`. (Boxed strings keep the
+    /// error small: it travels in every `Result` of the pipeline.)
+    pub error_type: Box<str>,
     /// Human-readable reason.
     pub message: String,
     /// The request field at fault, when there is one.
-    pub param: Option<String>,
+    pub param: Option<Box<str>>,
     /// OpenAI's `error.code`; the status as text when nothing more specific exists.
     pub code: Option<String>,
     /// The plugin whose rejection this is, sent as `x-hookgate-rejected-by`.
-    pub rejected_by: Option<String>,
+    pub rejected_by: Option<Box<str>>,
 }
 
 impl ApiError {
@@ -47,7 +48,7 @@ impl ApiError {
 
     /// Names the request field at fault.
     pub fn with_param(mut self, param: impl Into<String>) -> Self {
-        self.param = Some(param.into());
+        self.param = Some(param.into().into_boxed_str());
         self
     }
 
@@ -57,7 +58,7 @@ impl ApiError {
         if let Some(code) = &rejection.code {
             error.code = Some(code.clone());
         }
-        error.rejected_by = Some(plugin.to_owned());
+        error.rejected_by = Some(plugin.into());
         error
     }
 
@@ -81,7 +82,7 @@ impl ApiError {
     pub fn to_failure(&self) -> Failure {
         Failure {
             status: self.status,
-            error_type: self.error_type.clone(),
+            error_type: self.error_type.to_string(),
             message: self.message.clone(),
             code: self.code.clone(),
         }
@@ -102,7 +103,7 @@ impl From<UpstreamError> for ApiError {
     fn from(error: UpstreamError) -> Self {
         Self {
             status: error.status,
-            error_type: error.error_type,
+            error_type: error.error_type.into(),
             message: error.message,
             param: None,
             code: error.code.or_else(|| Some(error.status.to_string())),
@@ -137,6 +138,6 @@ mod tests {
         assert_eq!(error.rejected_by.as_deref(), Some("banned"));
         let rejection = Rejection { status: 429, message: "slow down".into(), code: Some("rate".into()) };
         let error = ApiError::rejected("limiter", &rejection);
-        assert_eq!((error.status, error.error_type.as_str(), error.code.as_deref()), (429, "rate_limit_error", Some("rate")));
+        assert_eq!((error.status, &*error.error_type, error.code.as_deref()), (429, "rate_limit_error", Some("rate")));
     }
 }

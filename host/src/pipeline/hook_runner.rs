@@ -41,8 +41,8 @@ pub struct DecisionRecord {
 
 /// The result of the pre-call phase.
 pub(crate) enum PreCallResult {
-    /// Go on with this body (the client's, or the last modification).
-    Proceed(serde_json::Map<String, Value>),
+    /// Go on with this body: the client's, or (`modified`) the last hook's edit.
+    Proceed { fields: serde_json::Map<String, Value>, modified: bool },
     /// Answer with this text; the plugin that said so.
     Respond { text: String, plugin: String },
 }
@@ -71,6 +71,12 @@ impl RequestPlugins {
         Self { slots, decisions: Vec::new(), policy }
     }
 
+    /// True when a plugin of the request implements a logging hook (so the logging
+    /// payload needs the request's content).
+    pub fn logs(&self) -> bool {
+        self.slots.iter().any(|slot| slot.active.implements(Hook::LogSuccess) || slot.active.implements(Hook::LogFailure))
+    }
+
     /// The decisions recorded so far.
     pub fn decisions(&self) -> &[DecisionRecord] {
         &self.decisions
@@ -83,8 +89,12 @@ impl RequestPlugins {
     }
 
     /// `pre-call`, sequential in priority order; each hook sees the previous one's edits.
-    pub async fn pre_call(&mut self, request: &mut Request) -> Result<PreCallResult, ApiError> {
-        let mut body: Option<serde_json::Map<String, Value>> = None;
+    pub async fn pre_call(
+        &mut self,
+        request: &mut Request,
+        mut fields: serde_json::Map<String, Value>,
+    ) -> Result<PreCallResult, ApiError> {
+        let mut modified = false;
         for index in self.indices(Hook::PreCall) {
             let called = call(&mut self.slots[index], async |instance| instance.pre_call(request).await).await;
             let label = |decision: &PreCallDecision| match decision {
@@ -94,12 +104,12 @@ impl RequestPlugins {
             };
             match self.settle(index, Hook::PreCall, called, label)? {
                 None | Some(PreCallDecision::Proceed) => {}
-                Some(PreCallDecision::Modify(Value::Object(fields))) => {
-                    request.body = Value::Object(fields.clone()).to_string();
-                    if let Some(model) = fields.get("model").and_then(Value::as_str) {
+                Some(PreCallDecision::Modify(Value::Object(edited))) => {
+                    request.body = serde_json::to_string(&edited).expect("a JSON map serializes");
+                    if let Some(model) = edited.get("model").and_then(Value::as_str) {
                         request.model = model.to_owned();
                     }
-                    body = Some(fields);
+                    (fields, modified) = (edited, true);
                 }
                 Some(PreCallDecision::Modify(_)) => unreachable!("the output check admits only objects"),
                 Some(PreCallDecision::Respond(text)) => {
@@ -107,11 +117,7 @@ impl RequestPlugins {
                 }
             }
         }
-        let body = match body {
-            Some(body) => body,
-            None => serde_json::from_str(&request.body).map_err(|_| ApiError::bad_request("body is not an object"))?,
-        };
-        Ok(PreCallResult::Proceed(body))
+        Ok(PreCallResult::Proceed { fields, modified })
     }
 
     /// Runs `moderation` hooks concurrently with `upstream`. The first rejection (or
@@ -148,11 +154,12 @@ impl RequestPlugins {
     pub async fn post_call_success(
         &mut self,
         request: &Request,
+        status: u16,
         body: &mut Value,
         headers: &mut Vec<(String, String)>,
     ) -> Result<(), ApiError> {
         for index in self.indices(Hook::PostCallSuccess) {
-            let response = Response { status: 200, body: body.to_string(), headers: headers.clone() };
+            let response = Response { status, body: body.to_string(), headers: headers.clone() };
             let called =
                 call(&mut self.slots[index], async |instance| instance.post_call_success(request, &response).await).await;
             let label = |decision: &PostCallDecision| match decision {

@@ -69,6 +69,9 @@ pub struct LogPayload {
     pub error: Option<Value>,
     /// Every plugin decision of the request, in order.
     pub plugins: Vec<DecisionRecord>,
+    /// False when no plugin logs: the request's content is then not copied.
+    #[serde(skip)]
+    keep_content: bool,
 }
 
 /// Unix time in seconds.
@@ -77,8 +80,15 @@ pub fn unix_now() -> f64 {
 }
 
 impl LogPayload {
-    /// A payload for a request as it arrived; the pipeline fills in the rest.
-    pub fn start(id: &str, call_type: CallType, body: &serde_json::Map<String, Value>, key: &KeyInfo) -> Self {
+    /// A payload for a request as it arrived; the pipeline fills in the rest. Without
+    /// `keep_content` (no plugin logs), messages and responses are not copied.
+    pub fn start(
+        id: &str,
+        call_type: CallType,
+        body: &serde_json::Map<String, Value>,
+        key: &KeyInfo,
+        keep_content: bool,
+    ) -> Self {
         Self {
             id: id.to_owned(),
             call_type: match call_type {
@@ -95,7 +105,7 @@ impl LogPayload {
             team: key.team_id.clone(),
             metadata: serde_json::from_str(&key.metadata).unwrap_or(Value::Null),
             end_user: body.get("user").and_then(Value::as_str).map(str::to_owned),
-            messages: input_of(body),
+            messages: if keep_content { input_of(body) } else { Value::Null },
             stream: body.get("stream").and_then(Value::as_bool).unwrap_or(false),
             response: Value::Null,
             usage: Value::Null,
@@ -107,12 +117,30 @@ impl LogPayload {
             status_code: 200,
             error: None,
             plugins: Vec::new(),
+            keep_content,
         }
     }
 
     /// Records the body finally sent upstream (after pre-call edits).
     pub fn sent(&mut self, body: &serde_json::Map<String, Value>) {
-        self.messages = input_of(body);
+        if self.keep_content {
+            self.messages = input_of(body);
+        }
+    }
+
+    /// Records a complete answer and its usage.
+    pub fn answered(&mut self, body: &Value) {
+        self.usage = body.get("usage").cloned().unwrap_or(Value::Null);
+        if self.keep_content {
+            self.response = body.clone();
+        }
+    }
+
+    /// Records an answer's assistant text (a stream's assembled text, a `respond`).
+    pub fn answered_text(&mut self, text: String) {
+        if self.keep_content {
+            self.response = Value::String(text);
+        }
     }
 
     /// Marks the request failed with `error`.

@@ -121,32 +121,33 @@ impl Pipeline {
 
     /// Runs one request through the lifecycle.
     pub async fn handle(&self, call: ClientCall) -> Answer {
+        let ClientCall { id, call_type, body, headers, caller } = call;
         let plugins_now = self.registry.snapshot();
-        let mut plugins = RequestPlugins::new(&plugins_now, &call.id, self.registry.policy());
-        let mut log = LogPayload::start(&call.id, call.call_type, &call.body.fields, &call.caller.key);
+        let mut plugins = RequestPlugins::new(&plugins_now, &id, self.registry.policy());
+        let mut log = LogPayload::start(&id, call_type, &body.fields, &caller.key, plugins.logs());
+        let asked = Asked { model: body.model().to_owned(), stream: body.stream };
         let mut request = Request {
-            id: call.id.to_string(),
-            call_type: call.call_type,
-            model: call.body.model().to_owned(),
-            body: Value::Object(call.body.fields.clone()).to_string(),
-            headers: call.headers.clone(),
-            key: call.caller.key.clone(),
+            id: id.to_string(),
+            call_type,
+            model: asked.model.clone(),
+            body: serde_json::to_string(&body.fields).expect("a JSON map serializes"),
+            headers,
+            key: caller.key.clone(),
         };
         let mut upstream_time = Duration::ZERO;
-        let outcome = self.run(&mut plugins, &mut request, &call, &mut log, &mut upstream_time).await;
+        let outcome = self.run(&mut plugins, &mut request, body.fields, &caller, &mut log, &mut upstream_time).await;
         let reply = match outcome {
             Ok(Outcome::Stream(chunks)) => {
                 let job = stream::StreamJob { plugins, request, log, chunks, logging: self.logging.clone() };
                 return Answer { reply: Ok(Reply::Stream { headers: vec![], events: stream::spawn(job) }), upstream_time };
             }
             Ok(Outcome::Complete { body, headers }) => {
-                log.usage = body.get("usage").cloned().unwrap_or(Value::Null);
-                log.response = body.clone();
+                log.answered(&body);
                 Ok(Reply::Json { body, headers })
             }
-            Ok(Outcome::Respond { text, plugin }) => match self.respond(&call, &text) {
+            Ok(Outcome::Respond { text, plugin }) => match respond(call_type, &id, &asked, &text) {
                 Some(reply) => {
-                    log.response = Value::String(text);
+                    log.answered_text(text);
                     Ok(reply)
                 }
                 None => {
@@ -175,59 +176,45 @@ impl Pipeline {
         &self,
         plugins: &mut RequestPlugins,
         request: &mut Request,
-        call: &ClientCall,
+        fields: serde_json::Map<String, Value>,
+        caller: &Caller,
         log: &mut LogPayload,
         upstream_time: &mut Duration,
     ) -> Result<Outcome, ApiError> {
-        let fields = match plugins.pre_call(request).await? {
+        let body = match plugins.pre_call(request, fields).await? {
             PreCallResult::Respond { text, plugin } => return Ok(Outcome::Respond { text, plugin }),
-            PreCallResult::Proceed(fields) => fields,
+            PreCallResult::Proceed { fields, modified: false } => ClientBody::checked(fields),
+            // Hooks rewrote the body: it must still be a valid request.
+            PreCallResult::Proceed { fields, modified: true } => {
+                request::check(request.call_type, fields, self.enforce_user_param).map_err(|mut error| {
+                    error.message = format!("After the pre-call hooks: {}", error.message);
+                    error
+                })?
+            }
         };
-        // Hooks may have rewritten the body: it must still be a valid request.
-        let body = request::check(call.call_type, fields, self.enforce_user_param).map_err(|mut error| {
-            error.message = format!("After the pre-call hooks: {}", error.message);
-            error
-        })?;
         let model = body.model().to_owned();
         let deployment = self.upstreams.resolve(&model).ok_or_else(|| self.unknown_model(&model))?;
-        if !call.caller.may_use(&model) {
+        if !caller.may_use(&model) {
             return Err(ApiError::new(403, format!("This key is not allowed to use model `{model}`.")).with_param("model"));
         }
         log.sent(&body.fields);
         log.model_used = Some(deployment.upstream_model().to_owned());
         log.api_base = deployment.api_base().map(str::to_owned);
+        let call_type = request.call_type;
         let upstream_body = Value::Object(body.fields);
         if body.stream {
-            let started = stream::timed(deployment.stream(call.call_type, &upstream_body));
+            let started = stream::timed(deployment.stream(call_type, &upstream_body));
             let (chunks, elapsed) = plugins.moderate_while(request, started).await?;
             *upstream_time = elapsed;
             return Ok(Outcome::Stream(chunks?));
         }
-        let answered = stream::timed(deployment.call(call.call_type, &upstream_body));
+        let answered = stream::timed(deployment.call(call_type, &upstream_body));
         let (response, elapsed) = plugins.moderate_while(request, answered).await?;
         *upstream_time = elapsed;
         let response = response?;
         let (mut body, mut headers) = (response.body, response.headers);
-        plugins.post_call_success(request, &mut body, &mut headers).await?;
+        plugins.post_call_success(request, response.status, &mut body, &mut headers).await?;
         Ok(Outcome::Complete { body, headers })
-    }
-
-    /// A `respond(text)` answer: a completion (streamed if asked), or `None` for call
-    /// types that have no text answer.
-    fn respond(&self, call: &ClientCall, text: &str) -> Option<Reply> {
-        if call.call_type == CallType::Embedding {
-            return None;
-        }
-        let model = call.body.model();
-        if call.body.stream {
-            let mut events: Vec<Bytes> = synth::chunks(call.call_type, &call.id, model, text)
-                .iter()
-                .map(|chunk| synth::sse_data(&chunk.to_string()))
-                .collect();
-            events.push(synth::sse_done());
-            return Some(Reply::Stream { headers: vec![], events: stream::canned(events) });
-        }
-        Some(Reply::Json { body: synth::completion(call.call_type, &call.id, model, text), headers: vec![] })
     }
 
     fn unknown_model(&self, model: &str) -> ApiError {
@@ -240,7 +227,30 @@ impl Pipeline {
     }
 }
 
-/// Started instant of a request, for the overhead header.
+/// What the client asked for, as it arrived (a `respond` answer follows it).
+struct Asked {
+    model: String,
+    stream: bool,
+}
+
+/// A `respond(text)` answer: a completion (streamed if asked), or `None` for call types
+/// that have no text answer.
+fn respond(call_type: CallType, id: &str, asked: &Asked, text: &str) -> Option<Reply> {
+    if call_type == CallType::Embedding {
+        return None;
+    }
+    if asked.stream {
+        let mut events: Vec<Bytes> = synth::chunks(call_type, id, &asked.model, text)
+            .iter()
+            .map(|chunk| synth::sse_data(&chunk.to_string()))
+            .collect();
+        events.push(synth::sse_done());
+        return Some(Reply::Stream { headers: vec![], events: stream::canned(events) });
+    }
+    Some(Reply::Json { body: synth::completion(call_type, id, &asked.model, text), headers: vec![] })
+}
+
+/// The proxy's overhead: a request's time so far, less the time spent on the upstream.
 pub fn overhead(started: Instant, upstream_time: Duration) -> Duration {
     started.elapsed().saturating_sub(upstream_time)
 }

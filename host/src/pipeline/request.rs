@@ -17,6 +17,12 @@ pub struct ClientBody {
 }
 
 impl ClientBody {
+    /// A body known to pass [`check`] (the client's own, unchanged by hooks).
+    pub(crate) fn checked(fields: Map<String, Value>) -> Self {
+        let stream = fields.get("stream").and_then(Value::as_bool).unwrap_or(false);
+        Self { fields, stream }
+    }
+
     /// The `model` field (checked to be a non-empty string).
     pub fn model(&self) -> &str {
         self.fields.get("model").and_then(Value::as_str).unwrap_or_default()

@@ -75,7 +75,7 @@ async fn pump(job: StreamJob, sender: mpsc::Sender<Bytes>) {
     if outcome.is_ok() {
         outcome = plugins.stream_end(&context, &text).await;
     }
-    log.response = Value::String(text);
+    log.answered_text(text);
     match outcome {
         Ok(()) => {
             let _ = sender.send(synth::sse_done()).await;
