@@ -21,11 +21,21 @@ async fn json_of(response: reqwest::Response) -> (u16, reqwest::header::HeaderMa
 }
 
 #[tokio::test]
-async fn pre_call_modify_reaches_the_upstream_and_one_instance_serves_all_hooks() {
-    let proxy = ProxyBuilder::new("").plugin("probe", "probe").start().await;
+async fn pre_call_modify_reaches_the_upstream_hooks_see_key_info_and_one_instance_serves_all_hooks() {
+    let keys = "keys:\n  - {key: sk-blue-team-key, alias: blue, user_id: alice, team_id: t1, metadata: {tier: gold}}\n";
+    let proxy = ProxyBuilder::new(keys).plugin("probe", "probe").start().await;
     let (status, headers, body) = json_of(proxy.chat(&chat_body("mock-echo", "REWRITE this")).await).await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!(body["choices"][0]["message"]["content"], "rewritten by probe (key master)");
+    let master_hash = hookgate::auth::sha256_hex(MASTER_KEY);
+    let expected = format!("rewritten by probe (key master, user -, team -, hash {master_hash}, metadata {{}}, credentials hidden)");
+    assert_eq!(body["choices"][0]["message"]["content"], expected.as_str());
+    let blue = proxy.post("/v1/chat/completions", "sk-blue-team-key", &chat_body("mock-echo", "REWRITE")).await;
+    let (_, _, body) = json_of(blue).await;
+    let blue_hash = hookgate::auth::sha256_hex("sk-blue-team-key");
+    let expected = format!(
+        "rewritten by probe (key blue, user alice, team t1, hash {blue_hash}, metadata {{\"tier\":\"gold\"}}, credentials hidden)"
+    );
+    assert_eq!(body["choices"][0]["message"]["content"], expected.as_str(), "hooks see who calls, never the key");
     // pre-call, moderation and post-call-success ran on one instance of this request.
     assert_eq!(headers["x-probe-calls"], "3");
     assert_eq!(headers["x-probe-request-id"], headers["x-hookgate-request-id"]);
@@ -220,4 +230,26 @@ async fn logging_hooks_run_after_the_response_with_the_request_id() {
     let failed = proxy.chat(&chat_body("down", "x")).await;
     let id = failed.headers()["x-hookgate-request-id"].to_str().unwrap().to_owned();
     proxy.wait_for_log(&format!("probe log-failure {id}"), Duration::from_secs(5)).await;
+}
+
+#[tokio::test]
+async fn a_full_logging_queue_drops_logging_and_never_holds_a_response() {
+    // Every log-success call of `sleeper` blocks until its 2 s deadline; 64 run at once
+    // and the queue holds one more, so a burst of 100 requests overflows it.
+    let proxy = ProxyBuilder::new("")
+        .plugin("sleeper", "sleeper")
+        .settings("sleeper", "{timeout_ms: 2000}")
+        .plugins_option("logging_queue: 1")
+        .start()
+        .await;
+    let bodies: Vec<Value> = (0..100).map(|i| chat_body("mock-echo", &format!("LOGSLOW {i}"))).collect();
+    let burst = bodies.iter().map(|body| proxy.chat(body));
+    let mut statuses = Vec::new();
+    for response in futures_util::future::join_all(burst).await {
+        statuses.push(response.status().as_u16());
+    }
+    assert!(statuses.iter().all(|&status| status == 200), "{statuses:?}");
+    proxy.wait_for_log("logging hooks skipped for a request: the logging queue is full", Duration::from_secs(5)).await;
+    let (status, _, _) = json_of(proxy.chat(&chat_body("mock-echo", "still serving")).await).await;
+    assert_eq!(status, 200);
 }

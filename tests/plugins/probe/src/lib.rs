@@ -2,7 +2,7 @@
 //! plumbing of hook calls (per-request instances, outcomes, host imports, guest output).
 //!
 //! Triggers in the request body: `RESPOND` answers from pre-call; `REWRITE` replaces the
-//! last message with one naming the caller's key alias; `MODERATE` is rejected by
+//! last message with what the plugin knows of the caller; `MODERATE` is rejected by
 //! moderation (403), after spinning 300 ms for `MODERATE_SLOWLY`; a streamed chunk whose
 //! text is `DROPME` is dropped, others are upper-cased; a stream whose assembled text
 //! has `ENDREJECT` is rejected by stream-end. A failure of a request
@@ -41,7 +41,17 @@ impl Plugin for Probe {
         if req.body.contains("REWRITE") {
             // Replaces the last message, so an echoing upstream shows the edit.
             if let Some(last) = body["messages"].as_array_mut().and_then(|messages| messages.last_mut()) {
-                last["content"] = format!("rewritten by probe (key {})", req.key.alias.as_deref().unwrap_or("-")).into();
+                let credentials = req.headers.iter().any(|(name, _)| name == "authorization" || name == "api-key");
+                last["content"] = format!(
+                    "rewritten by probe (key {}, user {}, team {}, hash {}, metadata {}, credentials {})",
+                    req.key.alias.as_deref().unwrap_or("-"),
+                    req.key.user_id.as_deref().unwrap_or("-"),
+                    req.key.team_id.as_deref().unwrap_or("-"),
+                    req.key.hash,
+                    req.key.metadata,
+                    if credentials { "visible" } else { "hidden" },
+                )
+                .into();
             }
         }
         Ok(PreCall::modify_json(&body))

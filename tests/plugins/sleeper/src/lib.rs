@@ -1,6 +1,7 @@
 //! Test plugin: on a request containing `TRIGGER`, sleeps 30 seconds. The sleep blocks
 //! inside a WASI host call, where fuel and epoch interrupts cannot reach: only the
-//! host's wall-clock timeout can stop it. Other requests proceed.
+//! host's wall-clock timeout can stop it. Other requests proceed. Its `log-success`
+//! sleeps the same way when the payload contains `LOGSLOW`: a slow logging plugin.
 
 use std::time::Duration;
 
@@ -19,5 +20,11 @@ impl Plugin for Sleeper {
             std::thread::sleep(Duration::from_secs(30));
         }
         Ok(PreCall::Proceed)
+    }
+
+    fn log_success(&mut self, payload: &LogPayload) {
+        if payload.raw().contains("LOGSLOW") {
+            std::thread::sleep(Duration::from_secs(30));
+        }
     }
 }
