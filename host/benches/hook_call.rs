@@ -11,9 +11,9 @@ use hookgate::capabilities::kv::Kv;
 use hookgate::plugins::{CallType, EngineOptions, KeyInfo, LoadedPlugin, PluginEngine, PluginSettings, Request};
 
 fn guest(name: &str) -> Vec<u8> {
-    let dir = std::env::var_os("HOOKGATE_GUEST_DIR").map(PathBuf::from).unwrap_or_else(|| {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/wasm32-wasip2/guest")
-    });
+    let dir = std::env::var_os("HOOKGATE_GUEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/wasm32-wasip2/guest"));
     let path = dir.join(format!("{}.wasm", name.replace('-', "_")));
     std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}; run `make guests` first", path.display()))
 }
@@ -33,25 +33,38 @@ fn request(bytes: usize) -> Request {
         model: "mock/echo".into(),
         body: body.to_string(),
         headers: vec![("content-type".into(), "application/json".into())],
-        key: KeyInfo { alias: Some("bench".into()), hash: "ab".repeat(32), user_id: None, team_id: None, metadata: "{}".into() },
+        key: KeyInfo {
+            alias: Some("bench".into()),
+            hash: "ab".repeat(32),
+            user_id: None,
+            team_id: None,
+            metadata: "{}".into(),
+        },
     }
 }
 
-fn load(runtime: &tokio::runtime::Runtime, engine: &PluginEngine, name: &str, config: serde_json::Value) -> Arc<LoadedPlugin> {
+fn load(
+    runtime: &tokio::runtime::Runtime,
+    engine: &PluginEngine,
+    name: &str,
+    config: serde_json::Value,
+) -> Arc<LoadedPlugin> {
     let settings = PluginSettings { config, ..PluginSettings::default() };
     runtime.block_on(LoadedPlugin::load(engine, name, guest(name), settings)).expect("plugin loads")
 }
 
 fn hook_calls(c: &mut Criterion) {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    let engine = PluginEngine::new(EngineOptions { max_instances: 16, ..EngineOptions::default() }, Kv::in_memory()).unwrap();
+    let engine =
+        PluginEngine::new(EngineOptions { max_instances: 16, ..EngineOptions::default() }, Kv::in_memory()).unwrap();
     let noop = load(&runtime, &engine, "noop", serde_json::Value::Null);
     // The same plugin on an engine that returns every page to the kernel when a slot is
     // recycled (keep_resident_bytes = 0): what the in-place reset saves, in one run.
     let lean_options = EngineOptions { max_instances: 16, keep_resident_bytes: 0, ..EngineOptions::default() };
     let lean_engine = PluginEngine::new(lean_options, Kv::in_memory()).unwrap();
     let noop_lean = load(&runtime, &lean_engine, "noop", serde_json::Value::Null);
-    let banned = load(&runtime, &engine, "banned-keywords", serde_json::json!({"keywords": ["forbidden", "secret plan"]}));
+    let banned =
+        load(&runtime, &engine, "banned-keywords", serde_json::json!({"keywords": ["forbidden", "secret plan"]}));
 
     c.bench_function("instantiate_only", |b| {
         b.to_async(&runtime).iter(|| async {

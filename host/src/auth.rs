@@ -70,7 +70,10 @@ impl KeyStore {
                 team_id: None,
                 metadata: "{}".into(),
             };
-            by_hash.insert(hash, Caller { key, allowed_models: None, may_disable_callbacks: true, disabled_callbacks: vec![] });
+            by_hash.insert(
+                hash,
+                Caller { key, allowed_models: None, may_disable_callbacks: true, disabled_callbacks: vec![] },
+            );
         }
         for virtual_key in &config.keys {
             by_hash.insert(virtual_key.key.sha256_hex(), caller_for(virtual_key));

@@ -7,7 +7,7 @@
 
 use serde_json::{json, Value};
 
-use crate::plugins::{Fault, Failure, Rejection};
+use crate::plugins::{Failure, Fault, Rejection};
 use crate::upstream::UpstreamError;
 
 /// A client-facing error.

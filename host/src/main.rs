@@ -11,11 +11,11 @@ use serde_json::{json, Value};
 
 use hookgate::capabilities::kv::Kv;
 use hookgate::config::Config;
-use hookgate::server;
 use hookgate::plugins::{
     CallContext, CallType, ChunkDecision, EngineOptions, Fault, Hook, HookError, KeyInfo, LoadedPlugin, PluginEngine,
     PluginInstance, PluginSettings, PostCallDecision, PreCallDecision, Request, Response,
 };
+use hookgate::server;
 
 #[derive(Parser)]
 #[command(name = "hookgate", version, about = "OpenAI-compatible LLM proxy with sandboxed WebAssembly hooks")]

@@ -118,7 +118,9 @@ impl Proxy {
             .stderr(Stdio::piped())
             .kill_on_drop(true)
             .spawn()
-            .unwrap_or_else(|e| panic!("start {} ({e}): build it with `cargo build -p hookgate`", hookgate_bin().display()));
+            .unwrap_or_else(|e| {
+                panic!("start {} ({e}): build it with `cargo build -p hookgate`", hookgate_bin().display())
+            });
         let log = Arc::new(Mutex::new(String::new()));
         let stderr = child.stderr.take().expect("stderr piped");
         let sink = Arc::clone(&log);
@@ -177,13 +179,7 @@ impl Proxy {
 
     /// `POST {base}{path}` with a JSON body and `key` as bearer.
     pub async fn post(&self, path: &str, key: &str, body: &Value) -> reqwest::Response {
-        self.client
-            .post(format!("{}{path}", self.base))
-            .bearer_auth(key)
-            .json(body)
-            .send()
-            .await
-            .expect("request sent")
+        self.client.post(format!("{}{path}", self.base)).bearer_auth(key).json(body).send().await.expect("request sent")
     }
 
     /// A chat completion with the master key.
@@ -200,10 +196,7 @@ pub fn chat_body(model: &str, text: &str) -> Value {
 /// The parsed events of an SSE body: each `data:` payload, `[DONE]` included.
 pub async fn sse_events(response: reqwest::Response) -> Vec<String> {
     let text = response.text().await.expect("stream body");
-    text.split("\n\n")
-        .filter_map(|event| event.strip_prefix("data: "))
-        .map(str::to_owned)
-        .collect()
+    text.split("\n\n").filter_map(|event| event.strip_prefix("data: ")).map(str::to_owned).collect()
 }
 
 /// The assistant text assembled from streamed chat chunks.

@@ -5,11 +5,9 @@ use std::process::Command;
 use hookgate_tests::{guest_dir, hookgate_bin};
 
 fn run(args: &[&str]) -> (bool, serde_json::Value, String) {
-    let output = Command::new(hookgate_bin())
-        .args(args)
-        .env("HOOKGATE_LOG", "warn")
-        .output()
-        .unwrap_or_else(|e| panic!("running {}: {e} (build it with `cargo build -p hookgate`)", hookgate_bin().display()));
+    let output = Command::new(hookgate_bin()).args(args).env("HOOKGATE_LOG", "warn").output().unwrap_or_else(|e| {
+        panic!("running {}: {e} (build it with `cargo build -p hookgate`)", hookgate_bin().display())
+    });
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
     let json = serde_json::from_str(&stdout).unwrap_or(serde_json::Value::Null);
@@ -52,15 +50,33 @@ fn run_prints_an_outcome_or_a_classified_fault() {
         "req.json",
         serde_json::json!({"model": "mock/echo", "messages": [{"role": "user", "content": "a FORBIDDEN word; TRIGGER"}]}),
     );
-    let (ok, out, stderr) =
-        run(&["plugin", "run", &wasm("banned_keywords"), "--hook", "pre-call", "--request", &request, "--config", &config]);
+    let (ok, out, stderr) = run(&[
+        "plugin",
+        "run",
+        &wasm("banned_keywords"),
+        "--hook",
+        "pre-call",
+        "--request",
+        &request,
+        "--config",
+        &config,
+    ]);
     assert!(ok, "{stderr}");
     assert_eq!(out["outcome"]["decision"], "reject");
     assert_eq!(out["outcome"]["status"], 400);
     assert!(out["call"]["fuel_used"].as_u64().unwrap() > 0);
 
-    let (ok, out, stderr) =
-        run(&["plugin", "run", &wasm("infinite_loop"), "--hook", "pre-call", "--request", &request, "--timeout-ms", "30"]);
+    let (ok, out, stderr) = run(&[
+        "plugin",
+        "run",
+        &wasm("infinite_loop"),
+        "--hook",
+        "pre-call",
+        "--request",
+        &request,
+        "--timeout-ms",
+        "30",
+    ]);
     assert!(ok, "{stderr}");
     assert_eq!(out["outcome"]["decision"], "fault");
     assert!(["deadline", "out_of_fuel"].contains(&out["outcome"]["kind"].as_str().unwrap()), "{out}");

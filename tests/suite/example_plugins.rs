@@ -1,6 +1,8 @@
 //! The example plugins from `plugins/` do what their crate docs promise.
 
-use hookgate::plugins::{CallContext, ChunkDecision, HookError, LoadError, PluginSettings, PostCallDecision, PreCallDecision, Response};
+use hookgate::plugins::{
+    CallContext, ChunkDecision, HookError, LoadError, PluginSettings, PostCallDecision, PreCallDecision, Response,
+};
 use hookgate_tests::{chat_request, chat_response_body, chunk, load};
 
 fn banned(keywords: serde_json::Value) -> PluginSettings {

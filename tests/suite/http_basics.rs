@@ -35,13 +35,17 @@ async fn chat_text_and_embeddings_answer_like_openai() {
     assert_eq!(body["choices"][0]["message"]["content"], "hello there");
     assert_eq!(body["model"], "mock-echo");
 
-    let body: Value = proxy.post("/chat/completions", MASTER_KEY, &chat_body("mock-fixed", "x")).await.json().await.unwrap();
+    let body: Value =
+        proxy.post("/chat/completions", MASTER_KEY, &chat_body("mock-fixed", "x")).await.json().await.unwrap();
     assert_eq!(body["choices"][0]["message"]["content"], "fixed answer", "the route without /v1 works too");
 
     let text = proxy.post("/v1/completions", MASTER_KEY, &json!({"model": "mock-echo", "prompt": "say this"})).await;
     assert_eq!(text.status(), 200);
     let text: Value = text.json().await.unwrap();
-    assert_eq!((text["object"].as_str(), text["choices"][0]["text"].as_str()), (Some("text_completion"), Some("say this")));
+    assert_eq!(
+        (text["object"].as_str(), text["choices"][0]["text"].as_str()),
+        (Some("text_completion"), Some("say this"))
+    );
 
     let embedding = proxy.post("/v1/embeddings", MASTER_KEY, &json!({"model": "mock-echo", "input": ["a", "b"]})).await;
     assert_eq!(embedding.status(), 200);
@@ -52,16 +56,19 @@ async fn chat_text_and_embeddings_answer_like_openai() {
 #[tokio::test]
 async fn keys_are_checked_and_models_listed_per_key() {
     let proxy = ProxyBuilder::new(KEYS).start().await;
-    let anonymous = proxy.client().post(format!("{}/v1/chat/completions", proxy.base)).json(&chat_body("mock-echo", "x"));
+    let anonymous =
+        proxy.client().post(format!("{}/v1/chat/completions", proxy.base)).json(&chat_body("mock-echo", "x"));
     let (status, body) = error_of(anonymous.send().await.unwrap()).await;
     assert_eq!((status, body["error"]["type"].as_str()), (401, Some("authentication_error")));
-    let (status, body) = error_of(proxy.post("/v1/chat/completions", "sk-wrong", &chat_body("mock-echo", "x")).await).await;
+    let (status, body) =
+        error_of(proxy.post("/v1/chat/completions", "sk-wrong", &chat_body("mock-echo", "x")).await).await;
     assert_eq!(status, 401);
     assert!(!body.to_string().contains("sk-wrong"), "the presented key is never echoed");
 
     let blue = proxy.post("/v1/chat/completions", "sk-blue-team-key", &chat_body("mock-echo", "hi")).await;
     assert_eq!(blue.status(), 200);
-    let (status, body) = error_of(proxy.post("/v1/chat/completions", "sk-blue-team-key", &chat_body("mock-fixed", "hi")).await).await;
+    let (status, body) =
+        error_of(proxy.post("/v1/chat/completions", "sk-blue-team-key", &chat_body("mock-fixed", "hi")).await).await;
     assert_eq!(status, 403, "{body}");
 
     let models = |key: &'static str| {
@@ -77,7 +84,9 @@ async fn keys_are_checked_and_models_listed_per_key() {
 
 #[tokio::test]
 async fn bad_input_gets_a_clear_4xx_and_the_proxy_keeps_serving() {
-    let proxy = ProxyBuilder::new("general_settings: {master_key: sk-test-master-0b6f, max_request_size_mb: 0.001}\n").start().await;
+    let proxy = ProxyBuilder::new("general_settings: {master_key: sk-test-master-0b6f, max_request_size_mb: 0.001}\n")
+        .start()
+        .await;
     let url = format!("{}/v1/chat/completions", proxy.base);
     let raw = |body: &str, content_type: &'static str| {
         let body = body.to_owned();
@@ -89,8 +98,18 @@ async fn bad_input_gets_a_clear_4xx_and_the_proxy_keeps_serving() {
         (raw(r#"{"messages":[{"role":"user","content":"x"}]}"#, "application/json").await.unwrap(), 400, "'model'"),
         (raw(r#"{"model":"mock-echo"}"#, "application/json").await.unwrap(), 400, "'messages'"),
         (raw(r#"{"model":7,"messages":[]}"#, "application/json").await.unwrap(), 400, "must be a string"),
-        (raw(r#"{"model":"mock-echo","messages":[{"role":"user"}],"stream":"yes"}"#, "application/json").await.unwrap(), 400, "'stream'"),
-        (raw(r#"{"model":"nope","messages":[{"role":"user","content":"x"}]}"#, "application/json").await.unwrap(), 400, "Invalid model name"),
+        (
+            raw(r#"{"model":"mock-echo","messages":[{"role":"user"}],"stream":"yes"}"#, "application/json")
+                .await
+                .unwrap(),
+            400,
+            "'stream'",
+        ),
+        (
+            raw(r#"{"model":"nope","messages":[{"role":"user","content":"x"}]}"#, "application/json").await.unwrap(),
+            400,
+            "Invalid model name",
+        ),
         (raw(r#"{"model":"mock-echo"}"#, "text/plain").await.unwrap(), 415, "application/json"),
         (raw(&"x".repeat(5000), "application/json").await.unwrap(), 413, "larger than the limit"),
         (proxy.client().get(&url).bearer_auth(MASTER_KEY).send().await.unwrap(), 405, "POST"),
@@ -107,7 +126,9 @@ async fn bad_input_gets_a_clear_4xx_and_the_proxy_keeps_serving() {
 
 #[tokio::test]
 async fn enforce_user_param_requires_user() {
-    let proxy = ProxyBuilder::new("general_settings: {master_key: sk-test-master-0b6f, enforce_user_param: true}\n").start().await;
+    let proxy = ProxyBuilder::new("general_settings: {master_key: sk-test-master-0b6f, enforce_user_param: true}\n")
+        .start()
+        .await;
     let (status, body) = error_of(proxy.chat(&chat_body("mock-echo", "x")).await).await;
     assert_eq!(status, 400);
     assert!(body["error"]["message"].as_str().unwrap().contains("`user`"), "{body}");
@@ -121,7 +142,8 @@ async fn health_routes_answer_without_a_key() {
     let proxy = ProxyBuilder::new("").start().await;
     let live = proxy.client().get(format!("{}/health/liveliness", proxy.base)).send().await.unwrap();
     assert_eq!(live.status(), 200);
-    let ready: Value = proxy.client().get(format!("{}/health/readiness", proxy.base)).send().await.unwrap().json().await.unwrap();
+    let ready: Value =
+        proxy.client().get(format!("{}/health/readiness", proxy.base)).send().await.unwrap().json().await.unwrap();
     assert_eq!(ready["status"], "healthy");
 }
 
@@ -172,7 +194,9 @@ async fn the_readme_curl_examples_work_against_the_example_config() {
     let root = hookgate_tests::workspace_root();
     let config = root.join("examples/config.yaml");
     let dir = tempfile::tempdir().unwrap();
-    let proxy = hookgate_tests::proxy::Proxy::spawn(dir, &config, &[], &[("HOOKGATE_MASTER_KEY", "sk-hookgate-local-dev")]).await;
+    let proxy =
+        hookgate_tests::proxy::Proxy::spawn(dir, &config, &[], &[("HOOKGATE_MASTER_KEY", "sk-hookgate-local-dev")])
+            .await;
     let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
     let try_it = readme.split("## Try it").nth(1).expect("README has a Try it section");
     let block = try_it.split("```sh").nth(1).and_then(|b| b.split("```").next()).expect("a sh block");

@@ -27,7 +27,9 @@ async fn pre_call_modify_reaches_the_upstream_hooks_see_key_info_and_one_instanc
     let (status, headers, body) = json_of(proxy.chat(&chat_body("mock-echo", "REWRITE this")).await).await;
     assert_eq!(status, 200, "{body}");
     let master_hash = hookgate::auth::sha256_hex(MASTER_KEY);
-    let expected = format!("rewritten by probe (key master, user -, team -, hash {master_hash}, metadata {{}}, credentials hidden)");
+    let expected = format!(
+        "rewritten by probe (key master, user -, team -, hash {master_hash}, metadata {{}}, credentials hidden)"
+    );
     assert_eq!(body["choices"][0]["message"]["content"], expected.as_str());
     let blue = proxy.post("/v1/chat/completions", "sk-blue-team-key", &chat_body("mock-echo", "REWRITE")).await;
     let (_, _, body) = json_of(blue).await;
@@ -74,7 +76,8 @@ async fn pre_call_rejection_is_a_400_naming_the_plugin_and_priority_orders_the_h
         .settings("probe", "{priority: 10}")
         .start()
         .await;
-    let (status, headers, body) = json_of(banned_first.chat(&chat_body("mock-echo", "RESPOND about forbidden")).await).await;
+    let (status, headers, body) =
+        json_of(banned_first.chat(&chat_body("mock-echo", "RESPOND about forbidden")).await).await;
     assert_eq!(status, 400);
     assert_eq!(body["error"]["type"], "invalid_request_error");
     assert_eq!(body["error"]["code"], "banned_keyword");
@@ -95,8 +98,15 @@ async fn pre_call_rejection_is_a_400_naming_the_plugin_and_priority_orders_the_h
 #[tokio::test]
 async fn a_moderation_rejection_cancels_the_upstream_request() {
     let upstream = SilentUpstream::start().await;
-    let yaml = format!("model_list:\n  - {{model_name: slow, litellm_params: {{model: openai/slow, api_base: '{}'}}}}\n", upstream.api_base);
-    let proxy = ProxyBuilder::new(&yaml).plugin("probe", "probe").settings("probe", "{timeout_ms: 5000, fuel: 100000000000}").start().await;
+    let yaml = format!(
+        "model_list:\n  - {{model_name: slow, litellm_params: {{model: openai/slow, api_base: '{}'}}}}\n",
+        upstream.api_base
+    );
+    let proxy = ProxyBuilder::new(&yaml)
+        .plugin("probe", "probe")
+        .settings("probe", "{timeout_ms: 5000, fuel: 100000000000}")
+        .start()
+        .await;
     let started = Instant::now();
     let (status, headers, body) = json_of(proxy.chat(&chat_body("slow", "MODERATE_SLOWLY")).await).await;
     assert_eq!(status, 403, "{body}");
@@ -186,7 +196,8 @@ async fn a_fault_fails_open_or_closed_as_configured() {
     assert_eq!(body["choices"][0]["message"]["content"], "TRIGGER");
     open.wait_for_log("plugin fault", Duration::from_secs(5)).await;
 
-    let closed = ProxyBuilder::new("").plugin("panic", "panic").settings("panic", "{on_error: fail-closed}").start().await;
+    let closed =
+        ProxyBuilder::new("").plugin("panic", "panic").settings("panic", "{on_error: fail-closed}").start().await;
     let (status, _, body) = json_of(closed.chat(&chat_body("mock-echo", "TRIGGER")).await).await;
     assert_eq!(status, 503);
     assert_eq!(body["error"]["type"], "plugin_error");

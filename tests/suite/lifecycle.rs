@@ -2,7 +2,8 @@
 //! every hook's outcome reaching the host, host imports, and guest output in the log.
 
 use hookgate::plugins::{
-    CallContext, CallType, ChunkDecision, Failure, Hook, HookError, PluginSettings, PostCallDecision, PreCallDecision, Response,
+    CallContext, CallType, ChunkDecision, Failure, Hook, HookError, PluginSettings, PostCallDecision, PreCallDecision,
+    Response,
 };
 use hookgate_tests::{captured_logs, chat_request, chat_response_body, chunk, engine, load};
 
@@ -86,13 +87,7 @@ async fn logging_hooks_use_the_kv_store_namespaced_by_plugin() {
 }
 
 async fn engine_kv_count(key: &str) -> i64 {
-    engine()
-        .kv()
-        .get("probe", key)
-        .await
-        .unwrap()
-        .map(|v| v.parse().unwrap())
-        .unwrap_or(0)
+    engine().kv().get("probe", key).await.unwrap().map(|v| v.parse().unwrap()).unwrap_or(0)
 }
 
 #[tokio::test]

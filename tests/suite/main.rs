@@ -5,7 +5,7 @@ mod adversarial;
 mod artifact_cache;
 mod cli;
 mod example_plugins;
-mod lifecycle;
 mod http_basics;
 mod http_hooks;
+mod lifecycle;
 mod openai_client;

@@ -108,9 +108,12 @@ impl MemoryKv {
         let now = Instant::now();
         let mut entries = self.lock();
         let current = match entries.get(&key).filter(|e| e.live(now)) {
-            Some(entry) => Some(entry.value.parse::<i64>().map_err(|_| {
-                KvError::Invalid(format!("value at {key:?} is not an integer"))
-            })?),
+            Some(entry) => Some(
+                entry
+                    .value
+                    .parse::<i64>()
+                    .map_err(|_| KvError::Invalid(format!("value at {key:?} is not an integer")))?,
+            ),
             None => None,
         };
         let next = current

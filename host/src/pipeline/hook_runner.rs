@@ -74,7 +74,9 @@ impl RequestPlugins {
     /// True when a plugin of the request implements a logging hook (so the logging
     /// payload needs the request's content).
     pub fn logs(&self) -> bool {
-        self.slots.iter().any(|slot| slot.active.implements(Hook::LogSuccess) || slot.active.implements(Hook::LogFailure))
+        self.slots
+            .iter()
+            .any(|slot| slot.active.implements(Hook::LogSuccess) || slot.active.implements(Hook::LogFailure))
     }
 
     /// The decisions recorded so far.
@@ -161,7 +163,8 @@ impl RequestPlugins {
         for index in self.indices(Hook::PostCallSuccess) {
             let response = Response { status, body: body.to_string(), headers: headers.clone() };
             let called =
-                call(&mut self.slots[index], async |instance| instance.post_call_success(request, &response).await).await;
+                call(&mut self.slots[index], async |instance| instance.post_call_success(request, &response).await)
+                    .await;
             let label = |decision: &PostCallDecision| match decision {
                 PostCallDecision::Proceed => "proceed",
                 PostCallDecision::Modify { .. } => "modify",
@@ -186,7 +189,8 @@ impl RequestPlugins {
     pub async fn stream_chunk(&mut self, context: &CallContext, chunk: String) -> Result<Option<String>, ApiError> {
         let mut chunk = chunk;
         for index in self.indices(Hook::StreamChunk) {
-            let called = call(&mut self.slots[index], async |instance| instance.stream_chunk(context, &chunk).await).await;
+            let called =
+                call(&mut self.slots[index], async |instance| instance.stream_chunk(context, &chunk).await).await;
             let label = |decision: &ChunkDecision| match decision {
                 ChunkDecision::Proceed => "proceed",
                 ChunkDecision::Replace(_) => "replace",
@@ -217,9 +221,11 @@ impl RequestPlugins {
         let failure = error.to_failure();
         for index in self.indices(Hook::PostCallFailure) {
             let called =
-                call(&mut self.slots[index], async |instance| instance.post_call_failure(request, &failure).await).await;
+                call(&mut self.slots[index], async |instance| instance.post_call_failure(request, &failure).await)
+                    .await;
             let plugin = self.slots[index].active.clone();
-            match settle_into(&mut self.decisions, self.policy, &plugin, Hook::PostCallFailure, called, |()| "proceed") {
+            match settle_into(&mut self.decisions, self.policy, &plugin, Hook::PostCallFailure, called, |()| "proceed")
+            {
                 Err(replacement) if replacement.rejected_by.is_some() => return replacement,
                 _ => {}
             }
@@ -309,7 +315,9 @@ fn settle_into<T>(
         Called::Quarantined => {
             let result = match on_error {
                 OnError::FailOpen => Ok(None),
-                OnError::FailClosed => Err(ApiError::plugin_unavailable(plugin, "is quarantined after repeated faults")),
+                OnError::FailClosed => {
+                    Err(ApiError::plugin_unavailable(plugin, "is quarantined after repeated faults"))
+                }
             };
             ("quarantined".to_owned(), result)
         }
@@ -321,9 +329,8 @@ fn settle_into<T>(
 fn record(decisions: &mut Vec<DecisionRecord>, plugin: &str, hook: Hook, decision: String, elapsed: Duration) {
     let elapsed_ms = elapsed.as_secs_f64() * 1000.0;
     if hook == Hook::StreamChunk {
-        if let Some(existing) = decisions
-            .iter_mut()
-            .find(|r| r.hook == hook.name() && r.plugin == plugin && r.decision == decision)
+        if let Some(existing) =
+            decisions.iter_mut().find(|r| r.hook == hook.name() && r.plugin == plugin && r.decision == decision)
         {
             existing.calls += 1;
             existing.elapsed_ms += elapsed_ms;

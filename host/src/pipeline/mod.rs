@@ -139,7 +139,10 @@ impl Pipeline {
         let reply = match outcome {
             Ok(Outcome::Stream(chunks)) => {
                 let job = stream::StreamJob { plugins, request, log, chunks, logging: self.logging.clone() };
-                return Answer { reply: Ok(Reply::Stream { headers: vec![], events: stream::spawn(job) }), upstream_time };
+                return Answer {
+                    reply: Ok(Reply::Stream { headers: vec![], events: stream::spawn(job) }),
+                    upstream_time,
+                };
             }
             Ok(Outcome::Complete { body, headers }) => {
                 log.answered(&body);
@@ -195,7 +198,9 @@ impl Pipeline {
         let model = body.model().to_owned();
         let deployment = self.upstreams.resolve(&model).ok_or_else(|| self.unknown_model(&model))?;
         if !caller.may_use(&model) {
-            return Err(ApiError::new(403, format!("This key is not allowed to use model `{model}`.")).with_param("model"));
+            return Err(
+                ApiError::new(403, format!("This key is not allowed to use model `{model}`.")).with_param("model")
+            );
         }
         log.sent(&body.fields);
         log.model_used = Some(deployment.upstream_model().to_owned());

@@ -43,7 +43,11 @@ pub fn parse(call_type: CallType, bytes: &[u8], enforce_user_param: bool) -> Res
 }
 
 /// Checks a body object for `call_type`: also used on bodies that pre-call hooks rewrote.
-pub fn check(call_type: CallType, fields: Map<String, Value>, enforce_user_param: bool) -> Result<ClientBody, ApiError> {
+pub fn check(
+    call_type: CallType,
+    fields: Map<String, Value>,
+    enforce_user_param: bool,
+) -> Result<ClientBody, ApiError> {
     match fields.get("model") {
         Some(Value::String(model)) if !model.trim().is_empty() => {}
         Some(Value::String(_)) => return Err(field_error("model", "must not be empty")),

@@ -41,7 +41,10 @@ pub(crate) fn spawn(job: StreamJob) -> mpsc::Receiver<Bytes> {
 
 /// The client went away mid-stream: logged as the request's failure.
 fn client_gone() -> ApiError {
-    ApiError { error_type: "client_disconnected".into(), ..ApiError::new(499, "the client closed the connection mid-stream") }
+    ApiError {
+        error_type: "client_disconnected".into(),
+        ..ApiError::new(499, "the client closed the connection mid-stream")
+    }
 }
 
 async fn pump(job: StreamJob, sender: mpsc::Sender<Bytes>) {

@@ -37,17 +37,21 @@ pub fn chunks(call_type: CallType, id: &str, model: &str, text: &str) -> Vec<Val
     let created = created();
     match call_type {
         CallType::TextCompletion => {
-            let chunk = |text: &str, finish: Value| json!({
-                "id": format!("cmpl-{id}"), "object": "text_completion", "created": created, "model": model,
-                "choices": [{"index": 0, "text": text, "finish_reason": finish, "logprobs": null}],
-            });
+            let chunk = |text: &str, finish: Value| {
+                json!({
+                    "id": format!("cmpl-{id}"), "object": "text_completion", "created": created, "model": model,
+                    "choices": [{"index": 0, "text": text, "finish_reason": finish, "logprobs": null}],
+                })
+            };
             vec![chunk(text, Value::Null), chunk("", json!("stop"))]
         }
         _ => {
-            let chunk = |delta: Value, finish: Value| json!({
-                "id": format!("chatcmpl-{id}"), "object": "chat.completion.chunk", "created": created, "model": model,
-                "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
-            });
+            let chunk = |delta: Value, finish: Value| {
+                json!({
+                    "id": format!("chatcmpl-{id}"), "object": "chat.completion.chunk", "created": created, "model": model,
+                    "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+                })
+            };
             vec![
                 chunk(json!({"role": "assistant", "content": ""}), Value::Null),
                 chunk(json!({"content": text}), Value::Null),
@@ -74,9 +78,7 @@ pub fn chunk_text(chunk: &Value) -> String {
     };
     choices
         .iter()
-        .filter_map(|choice| {
-            choice.pointer("/delta/content").or_else(|| choice.get("text")).and_then(Value::as_str)
-        })
+        .filter_map(|choice| choice.pointer("/delta/content").or_else(|| choice.get("text")).and_then(Value::as_str))
         .collect()
 }
 

@@ -60,7 +60,12 @@ impl ArtifactCache {
     /// Loads the artifact for `hash`, or compiles `wasm` and stores it.
     ///
     /// A corrupt or incompatible artifact is recompiled and replaced, never trusted.
-    pub fn load_or_compile(&self, engine: &Engine, wasm: &[u8], hash: &ContentHash) -> wasmtime::Result<(Component, CacheOutcome)> {
+    pub fn load_or_compile(
+        &self,
+        engine: &Engine,
+        wasm: &[u8],
+        hash: &ContentHash,
+    ) -> wasmtime::Result<(Component, CacheOutcome)> {
         let path = self.path(engine, hash);
         // Read into memory rather than `deserialize_file`: that one maps the file, and a
         // cache file truncated while mapped (by an operator, or another process) would

@@ -117,10 +117,8 @@ pub(crate) fn classify(
     memory_limit_hit: bool,
     instantiating: bool,
 ) -> (FaultKind, String, Option<String>) {
-    let backtrace = error
-        .downcast_ref::<wasmtime::WasmBacktrace>()
-        .map(|bt| bt.to_string())
-        .filter(|bt| !bt.trim().is_empty());
+    let backtrace =
+        error.downcast_ref::<wasmtime::WasmBacktrace>().map(|bt| bt.to_string()).filter(|bt| !bt.trim().is_empty());
     if memory_limit_hit || error.downcast_ref::<MemoryLimitExceeded>().is_some() {
         let message = error
             .downcast_ref::<MemoryLimitExceeded>()
@@ -140,7 +138,8 @@ pub(crate) fn classify(
     }
     let message = format!("{error:#}");
     if message.contains(HOSTCALL_FUEL_EXHAUSTED) {
-        let message = format!("the plugin handed the host more bytes in one call than its max_output_bytes allows ({message})");
+        let message =
+            format!("the plugin handed the host more bytes in one call than its max_output_bytes allows ({message})");
         return (FaultKind::BadOutput, message, backtrace);
     }
     let kind = if instantiating { FaultKind::Instantiate } else { FaultKind::Trap };

@@ -110,7 +110,9 @@ impl Export<'_> {
             Export::Init(config) => Reply::Init(guest.call_init(store, config).await?),
             Export::PreCall(req) => Reply::PreCall(guest.call_pre_call(store, req).await?),
             Export::Moderation(req) => Reply::Verdict(guest.call_moderation(store, req).await?),
-            Export::PostCallSuccess(req, resp) => Reply::PostCall(guest.call_post_call_success(store, req, resp).await?),
+            Export::PostCallSuccess(req, resp) => {
+                Reply::PostCall(guest.call_post_call_success(store, req, resp).await?)
+            }
             Export::PostCallFailure(req, failure) => {
                 Reply::Verdict(guest.call_post_call_failure(store, req, failure).await?)
             }
@@ -181,7 +183,11 @@ impl PluginInstance {
     }
 
     /// Runs `post-call-success`. A plugin that does not implement it proceeds.
-    pub async fn post_call_success(&mut self, req: &wit::Request, resp: &wit::Response) -> Result<PostCallDecision, HookError> {
+    pub async fn post_call_success(
+        &mut self,
+        req: &wit::Request,
+        resp: &wit::Response,
+    ) -> Result<PostCallDecision, HookError> {
         let unpack = |reply| match reply {
             Reply::PostCall(result) => result,
             _ => unreachable!("post-call-success returns a post-call outcome"),
@@ -275,7 +281,11 @@ impl PluginInstance {
     }
 
     /// Validates a hook's output; unusable output is a `bad_output` fault.
-    fn checked<T>(&mut self, hook: Hook, check: impl FnOnce(&OutputCheck) -> Result<T, String>) -> Result<T, HookError> {
+    fn checked<T>(
+        &mut self,
+        hook: Hook,
+        check: impl FnOnce(&OutputCheck) -> Result<T, String>,
+    ) -> Result<T, HookError> {
         let checker = OutputCheck { max_bytes: self.plugin.settings.max_output_bytes };
         check(&checker).map_err(|message| {
             // The store is intact, but the instance's state produced garbage: drop it too.
@@ -291,7 +301,8 @@ impl PluginInstance {
         let (hook, hook_name) = (call.hook(), call.name());
         let mut phase = Phase::Calling;
         let instantiated = self.live.is_none();
-        let outcome = tokio::time::timeout(timeout + TIMEOUT_GRACE, self.run(call, started + timeout, &mut phase)).await;
+        let outcome =
+            tokio::time::timeout(timeout + TIMEOUT_GRACE, self.run(call, started + timeout, &mut phase)).await;
         let fault = |kind, message: String| Fault::new(&self.plugin.name, hook, hook_name, kind, message);
         let mut fault = match outcome {
             Ok(Ok((reply, fuel_used))) => {

@@ -92,7 +92,12 @@ impl LoadedPlugin {
     /// `init(config)` in a throwaway instance under the plugin's limits.
     ///
     /// `name` is the plugin's registered name (its file stem); it namespaces its kv keys.
-    pub async fn load(engine: &PluginEngine, name: &str, wasm: Vec<u8>, settings: PluginSettings) -> Result<Arc<Self>, LoadError> {
+    pub async fn load(
+        engine: &PluginEngine,
+        name: &str,
+        wasm: Vec<u8>,
+        settings: PluginSettings,
+    ) -> Result<Arc<Self>, LoadError> {
         if !valid_name(name) {
             return Err(LoadError::InvalidName(name.to_owned()));
         }
@@ -107,7 +112,8 @@ impl LoadedPlugin {
             compiled.map_err(|e| LoadError::Compile { plugin: name.to_owned(), detail: format!("{e:#}") })?;
         let compile_time = started.elapsed();
         let link_error = |e: wasmtime::Error| LoadError::Link { plugin: name.to_owned(), detail: format!("{e:#}") };
-        let pre = PluginPre::new(engine.linker().instantiate_pre(&component).map_err(link_error)?).map_err(link_error)?;
+        let pre =
+            PluginPre::new(engine.linker().instantiate_pre(&component).map_err(link_error)?).map_err(link_error)?;
         let config_json: Arc<str> = settings.config.to_string().into();
         let wit_version = wit_version(engine, &component);
         let mut plugin = Arc::new(Self {

@@ -24,11 +24,7 @@ impl Rejection {
         let status = if (400..500).contains(&rejection.status) {
             rejection.status
         } else {
-            tracing::warn!(
-                plugin,
-                status = rejection.status,
-                "rejection status is not 4xx; clamped to 400"
-            );
+            tracing::warn!(plugin, status = rejection.status, "rejection status is not 4xx; clamped to 400");
             400
         };
         Self { status, message: rejection.message, code: rejection.code }
@@ -149,9 +145,7 @@ impl OutputCheck {
             wit::PreCallOutcome::Modify(body) => {
                 PreCallDecision::Modify(self.json_object("the modified request body", &body)?)
             }
-            wit::PreCallOutcome::Respond(text) => {
-                PreCallDecision::Respond(self.text("the respond text", text)?)
-            }
+            wit::PreCallOutcome::Respond(text) => PreCallDecision::Respond(self.text("the respond text", text)?),
         })
     }
 
@@ -160,15 +154,8 @@ impl OutputCheck {
         Ok(match outcome {
             wit::PostCallOutcome::Proceed => PostCallDecision::Proceed,
             wit::PostCallOutcome::Modify(edit) => PostCallDecision::Modify {
-                body: edit
-                    .body
-                    .map(|body| self.json_object("the replacement response body", &body))
-                    .transpose()?,
-                headers: edit
-                    .headers
-                    .into_iter()
-                    .map(|header| self.header(header))
-                    .collect::<Result<_, _>>()?,
+                body: edit.body.map(|body| self.json_object("the replacement response body", &body)).transpose()?,
+                headers: edit.headers.into_iter().map(|header| self.header(header)).collect::<Result<_, _>>()?,
             },
         })
     }
@@ -204,10 +191,7 @@ mod tests {
 
     #[test]
     fn headers_are_lowercased_and_validated() {
-        assert_eq!(
-            check().header(("X-Team".into(), "blue".into())).unwrap(),
-            ("x-team".to_owned(), "blue".to_owned())
-        );
+        assert_eq!(check().header(("X-Team".into(), "blue".into())).unwrap(), ("x-team".to_owned(), "blue".to_owned()));
         assert!(check().header(("bad name".into(), "v".into())).is_err());
         assert!(check().header(("x-ok".into(), "line\r\nbreak".into())).is_err());
         assert!(check().header(("Content-Length".into(), "1".into())).is_err());

@@ -126,9 +126,7 @@ pub struct PluginSet {
 impl PluginSet {
     /// Orders `plugins` for calling.
     pub fn new(mut plugins: Vec<Arc<ActivePlugin>>) -> Self {
-        plugins.sort_by(|a, b| {
-            (a.plugin.settings().priority, a.name()).cmp(&(b.plugin.settings().priority, b.name()))
-        });
+        plugins.sort_by(|a, b| (a.plugin.settings().priority, a.name()).cmp(&(b.plugin.settings().priority, b.name())));
         Self { plugins }
     }
 

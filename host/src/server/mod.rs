@@ -48,7 +48,8 @@ impl AppState {
         let engine = PluginEngine::new(options, Kv::in_memory())?;
         let set = match &config.plugins.dir {
             Some(dir) => {
-                registry::load_dir(&engine, dir, config.callbacks.as_deref(), |name| config.plugin_settings(name)).await?
+                registry::load_dir(&engine, dir, config.callbacks.as_deref(), |name| config.plugin_settings(name))
+                    .await?
             }
             None if config.callbacks.as_ref().is_some_and(|names| !names.is_empty()) => {
                 anyhow::bail!("litellm_settings.callbacks names plugins, but plugins.dir is not set: where are they?")

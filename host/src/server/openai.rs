@@ -159,7 +159,8 @@ impl TapHeaders for Response {
     /// Adds upstream and hook headers (already validated), never replacing the proxy's own.
     fn tap_headers(mut self, headers: &[(String, String)]) -> Self {
         for (name, value) in headers {
-            let (Ok(name), Ok(value)) = (header::HeaderName::try_from(name.as_str()), HeaderValue::from_str(value)) else {
+            let (Ok(name), Ok(value)) = (header::HeaderName::try_from(name.as_str()), HeaderValue::from_str(value))
+            else {
                 continue;
             };
             if name.as_str().starts_with("x-hookgate-") {

@@ -50,11 +50,7 @@ impl MockProvider {
             }
             CallType::Embedding => embeddings(model, body)?,
         };
-        Ok(UpstreamResponse {
-            status: 200,
-            body,
-            headers: Vec::new(),
-        })
+        Ok(UpstreamResponse { status: 200, body, headers: Vec::new() })
     }
 
     /// A streaming answer: the configured latency and error apply before the stream is
@@ -68,32 +64,14 @@ impl MockProvider {
         self.before_answering().await?;
         let model = requested_model(body, model_name);
         let (text, prompt_tokens) = match call_type {
-            CallType::ChatCompletion => (
-                self.answer_text(body, chat_echo(body)),
-                word_count_of_messages(body),
-            ),
-            CallType::TextCompletion => (
-                self.answer_text(body, prompt_echo(body)),
-                word_count_of_prompt(body),
-            ),
-            CallType::Embedding => {
-                return Err(UpstreamError::from_status(
-                    400,
-                    "embeddings cannot be streamed",
-                ))
-            }
+            CallType::ChatCompletion => (self.answer_text(body, chat_echo(body)), word_count_of_messages(body)),
+            CallType::TextCompletion => (self.answer_text(body, prompt_echo(body)), word_count_of_prompt(body)),
+            CallType::Embedding => return Err(UpstreamError::from_status(400, "embeddings cannot be streamed")),
         };
-        let include_usage = body
-            .pointer("/stream_options/include_usage")
-            .and_then(Value::as_bool)
-            .unwrap_or(false);
+        let include_usage = body.pointer("/stream_options/include_usage").and_then(Value::as_bool).unwrap_or(false);
         let pieces = split_text(&text, self.params.stream_chunks);
-        let chunks = stream_chunks(
-            call_type,
-            model,
-            &pieces,
-            include_usage.then(|| usage(prompt_tokens, word_count(&text))),
-        );
+        let chunks =
+            stream_chunks(call_type, model, &pieces, include_usage.then(|| usage(prompt_tokens, word_count(&text))));
         Ok(paced(chunks, self.params.chunk_delay))
     }
 
@@ -119,21 +97,14 @@ impl MockProvider {
 
 /// The model the client asked for, which the mock reports back.
 fn requested_model<'a>(body: &'a Value, model_name: &'a str) -> &'a str {
-    body.get("model")
-        .and_then(Value::as_str)
-        .unwrap_or(model_name)
+    body.get("model").and_then(Value::as_str).unwrap_or(model_name)
 }
 
 /// The text of the last user message: a string content, or its text parts joined.
 fn chat_echo(body: &Value) -> String {
     body.get("messages")
         .and_then(Value::as_array)
-        .and_then(|messages| {
-            messages
-                .iter()
-                .rev()
-                .find(|m| m.get("role").and_then(Value::as_str) == Some("user"))
-        })
+        .and_then(|messages| messages.iter().rev().find(|m| m.get("role").and_then(Value::as_str) == Some("user")))
         .and_then(|m| m.get("content"))
         .map(content_text)
         .unwrap_or_default()
@@ -143,10 +114,7 @@ fn chat_echo(body: &Value) -> String {
 fn content_text(content: &Value) -> String {
     match content {
         Value::String(s) => s.clone(),
-        Value::Array(parts) => parts
-            .iter()
-            .filter_map(|p| p.get("text").and_then(Value::as_str))
-            .collect(),
+        Value::Array(parts) => parts.iter().filter_map(|p| p.get("text").and_then(Value::as_str)).collect(),
         _ => String::new(),
     }
 }
@@ -155,11 +123,7 @@ fn content_text(content: &Value) -> String {
 fn prompt_echo(body: &Value) -> String {
     match body.get("prompt") {
         Some(Value::String(s)) => s.clone(),
-        Some(Value::Array(prompts)) => prompts
-            .first()
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string(),
+        Some(Value::Array(prompts)) => prompts.first().and_then(Value::as_str).unwrap_or_default().to_string(),
         _ => String::new(),
     }
 }
@@ -171,26 +135,16 @@ fn word_count(text: &str) -> u64 {
 
 /// The prompt tokens of a chat request: the words of every message's content.
 fn word_count_of_messages(body: &Value) -> u64 {
-    body.get("messages")
-        .and_then(Value::as_array)
-        .map_or(0, |messages| {
-            messages
-                .iter()
-                .filter_map(|m| m.get("content"))
-                .map(|c| word_count(&content_text(c)))
-                .sum()
-        })
+    body.get("messages").and_then(Value::as_array).map_or(0, |messages| {
+        messages.iter().filter_map(|m| m.get("content")).map(|c| word_count(&content_text(c))).sum()
+    })
 }
 
 /// The prompt tokens of a text completion request: the words of every prompt string.
 fn word_count_of_prompt(body: &Value) -> u64 {
     match body.get("prompt") {
         Some(Value::String(s)) => word_count(s),
-        Some(Value::Array(prompts)) => prompts
-            .iter()
-            .filter_map(Value::as_str)
-            .map(word_count)
-            .sum(),
+        Some(Value::Array(prompts)) => prompts.iter().filter_map(Value::as_str).map(word_count).sum(),
         _ => 0,
     }
 }
@@ -204,9 +158,7 @@ fn usage(prompt_tokens: u64, completion_tokens: u64) -> Value {
 }
 
 fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
 /// A fresh answer id, with the prefix OpenAI uses for the call type.
@@ -256,19 +208,15 @@ fn text_completion(model: &str, text: &str, prompt_tokens: u64) -> Value {
 fn embeddings(model: &str, body: &Value) -> Result<Value, UpstreamError> {
     let inputs: Vec<&str> = match body.get("input") {
         Some(Value::String(s)) => vec![s.as_str()],
-        Some(Value::Array(items)) => items
-            .iter()
-            .map(Value::as_str)
-            .collect::<Option<_>>()
-            .ok_or_else(bad_embedding_input)?,
+        Some(Value::Array(items)) => {
+            items.iter().map(Value::as_str).collect::<Option<_>>().ok_or_else(bad_embedding_input)?
+        }
         _ => return Err(bad_embedding_input()),
     };
     let data: Vec<Value> = inputs
         .iter()
         .enumerate()
-        .map(|(index, text)| {
-            json!({"object": "embedding", "index": index, "embedding": embedding_of(text)})
-        })
+        .map(|(index, text)| json!({"object": "embedding", "index": index, "embedding": embedding_of(text)}))
         .collect();
     let prompt_tokens: u64 = inputs.iter().map(|t| word_count(t)).sum();
     Ok(json!({
@@ -280,19 +228,15 @@ fn embeddings(model: &str, body: &Value) -> Result<Value, UpstreamError> {
 }
 
 fn bad_embedding_input() -> UpstreamError {
-    UpstreamError::from_status(
-        400,
-        "the mock embeds `input` given as a string or an array of strings",
-    )
+    UpstreamError::from_status(400, "the mock embeds `input` given as a string or an array of strings")
 }
 
 /// A unit vector derived from `text` alone, so equal inputs embed equally (and caches or
 /// similarity hooks can be tested) while different inputs almost surely differ.
 fn embedding_of(text: &str) -> Vec<f64> {
     // FNV-1a seeds a splitmix64 sequence: tiny, stable across builds and platforms.
-    let mut state = text.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    });
+    let mut state =
+        text.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
     let raw: Vec<f64> = (0..EMBEDDING_DIMENSIONS)
         .map(|_| {
             state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
@@ -307,13 +251,7 @@ fn embedding_of(text: &str) -> Vec<f64> {
     let norm = raw.iter().map(|x| x * x).sum::<f64>().sqrt();
     raw.iter()
         // Six decimals keep the JSON short; the vector stays unit-length to ~1e-6.
-        .map(|x| {
-            if norm > 0.0 {
-                (x / norm * 1e6).round() / 1e6
-            } else {
-                0.0
-            }
-        })
+        .map(|x| if norm > 0.0 { (x / norm * 1e6).round() / 1e6 } else { 0.0 })
         .collect()
 }
 
@@ -361,12 +299,7 @@ fn split_text(text: &str, chunks: Option<usize>) -> Vec<&str> {
 
 /// The JSON text of every chunk of a streamed answer, in order, each paired with whether
 /// the configured chunk delay goes before it.
-fn stream_chunks(
-    call_type: CallType,
-    model: &str,
-    pieces: &[&str],
-    usage: Option<Value>,
-) -> Vec<(bool, String)> {
+fn stream_chunks(call_type: CallType, model: &str, pieces: &[&str], usage: Option<Value>) -> Vec<(bool, String)> {
     let id = answer_id(call_type);
     let created = unix_now();
     let chat = call_type == CallType::ChatCompletion;
@@ -374,14 +307,7 @@ fn stream_chunks(
     let chunk = |choices: Value| {
         let mut c = Map::new();
         c.insert("id".into(), json!(id));
-        c.insert(
-            "object".into(),
-            json!(if chat {
-                "chat.completion.chunk"
-            } else {
-                "text_completion"
-            }),
-        );
+        c.insert("object".into(), json!(if chat { "chat.completion.chunk" } else { "text_completion" }));
         c.insert("created".into(), json!(created));
         c.insert("model".into(), json!(model));
         c.insert("choices".into(), choices);
@@ -393,11 +319,7 @@ fn stream_chunks(
     };
     let choice = |content: &str, finish: Option<&str>| {
         if chat {
-            let delta = if finish.is_some() {
-                json!({})
-            } else {
-                json!({"content": content})
-            };
+            let delta = if finish.is_some() { json!({}) } else { json!({"content": content}) };
             json!([{"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish}])
         } else {
             json!([{"text": content, "index": 0, "logprobs": null, "finish_reason": finish}])
@@ -425,25 +347,19 @@ fn stream_chunks(
         last["usage"] = usage;
         chunks.push((false, last));
     }
-    chunks
-        .into_iter()
-        .map(|(delayed, c)| (delayed, c.to_string()))
-        .collect()
+    chunks.into_iter().map(|(delayed, c)| (delayed, c.to_string())).collect()
 }
 
 /// Streams `chunks`, sleeping `delay` before those marked for it. The sleeps are plain
 /// futures of the stream, so dropping the stream cancels them.
 fn paced(chunks: Vec<(bool, String)>, delay: Duration) -> ChunkStream {
-    Box::pin(futures_util::stream::unfold(
-        chunks.into_iter(),
-        move |mut chunks| async move {
-            let (delayed, chunk) = chunks.next()?;
-            if delayed && !delay.is_zero() {
-                tokio::time::sleep(delay).await;
-            }
-            Some((Ok(chunk), chunks))
-        },
-    ))
+    Box::pin(futures_util::stream::unfold(chunks.into_iter(), move |mut chunks| async move {
+        let (delayed, chunk) = chunks.next()?;
+        if delayed && !delay.is_zero() {
+            tokio::time::sleep(delay).await;
+        }
+        Some((Ok(chunk), chunks))
+    }))
 }
 
 #[cfg(test)]
@@ -478,11 +394,7 @@ mod tests {
     }
 
     async fn chat(params: MockParams, body: &Value) -> Value {
-        MockProvider::new(params)
-            .call(CallType::ChatCompletion, body, "configured-name")
-            .await
-            .unwrap()
-            .body
+        MockProvider::new(params).call(CallType::ChatCompletion, body, "configured-name").await.unwrap().body
     }
 
     async fn chunks(params: MockParams, call_type: CallType, body: &Value) -> Vec<Value> {
@@ -521,10 +433,7 @@ mod tests {
             }])
         );
         // Prompt: 2 + 3 + 2 + 3 words over all messages.
-        assert_eq!(
-            body["usage"],
-            json!({"prompt_tokens": 10, "completion_tokens": 3, "total_tokens": 13})
-        );
+        assert_eq!(body["usage"], json!({"prompt_tokens": 10, "completion_tokens": 3, "total_tokens": 13}));
     }
 
     #[tokio::test]
@@ -548,10 +457,7 @@ mod tests {
 
     #[tokio::test]
     async fn fixed_response_and_per_request_override() {
-        let fixed = MockParams {
-            response: Some("fixed answer".into()),
-            ..params()
-        };
+        let fixed = MockParams { response: Some("fixed answer".into()), ..params() };
         let body = chat(fixed.clone(), &chat_body(json!("hi"))).await;
         assert_eq!(body["choices"][0]["message"]["content"], "fixed answer");
 
@@ -564,11 +470,7 @@ mod tests {
     #[tokio::test]
     async fn text_completion_shape() {
         let body = MockProvider::new(params())
-            .call(
-                CallType::TextCompletion,
-                &json!({"model": "m", "prompt": ["say this", "not this"]}),
-                "m",
-            )
+            .call(CallType::TextCompletion, &json!({"model": "m", "prompt": ["say this", "not this"]}), "m")
             .await
             .unwrap()
             .body;
@@ -578,10 +480,7 @@ mod tests {
             body["choices"],
             json!([{"text": "say this", "index": 0, "logprobs": null, "finish_reason": "stop"}])
         );
-        assert_eq!(
-            body["usage"],
-            json!({"prompt_tokens": 4, "completion_tokens": 2, "total_tokens": 6})
-        );
+        assert_eq!(body["usage"], json!({"prompt_tokens": 4, "completion_tokens": 2, "total_tokens": 6}));
     }
 
     #[tokio::test]
@@ -590,11 +489,7 @@ mod tests {
         let embed = |input: Value| {
             let body = json!({"model": "embed", "input": input});
             let mock = &mock;
-            async move {
-                mock.call(CallType::Embedding, &body, "embed")
-                    .await
-                    .map(|r| r.body)
-            }
+            async move { mock.call(CallType::Embedding, &body, "embed").await.map(|r| r.body) }
         };
         let body = embed(json!(["alpha", "beta", "alpha"])).await.unwrap();
         assert_eq!(body["object"], "list");
@@ -618,10 +513,7 @@ mod tests {
         assert_eq!(single["usage"]["prompt_tokens"], 1);
 
         let err = embed(json!([1, 2, 3])).await.unwrap_err();
-        assert_eq!(
-            (err.status, err.error_type.as_str()),
-            (400, "invalid_request_error")
-        );
+        assert_eq!((err.status, err.error_type.as_str()), (400, "invalid_request_error"));
     }
 
     #[test]
@@ -651,12 +543,7 @@ mod tests {
 
     #[tokio::test]
     async fn chat_stream_chunks() {
-        let all = chunks(
-            params(),
-            CallType::ChatCompletion,
-            &chat_body(json!("one two  three")),
-        )
-        .await;
+        let all = chunks(params(), CallType::ChatCompletion, &chat_body(json!("one two  three"))).await;
         assert_eq!(all.len(), 5);
         let id = &all[0]["id"];
         assert!(id.as_str().unwrap().starts_with("chatcmpl-mock-"));
@@ -666,26 +553,17 @@ mod tests {
             assert_eq!(c["model"], "mock/echo");
             assert!(c.get("usage").is_none());
         }
-        assert_eq!(
-            all[0]["choices"][0]["delta"],
-            json!({"role": "assistant", "content": ""})
-        );
+        assert_eq!(all[0]["choices"][0]["delta"], json!({"role": "assistant", "content": ""}));
         assert_eq!(deltas(&all), ["one ", "two  ", "three"]);
         let last = &all[4]["choices"][0];
         assert_eq!(last["delta"], json!({}));
         assert_eq!(last["finish_reason"], "stop");
-        assert!(all[..4]
-            .iter()
-            .all(|c| c["choices"][0]["finish_reason"].is_null()));
+        assert!(all[..4].iter().all(|c| c["choices"][0]["finish_reason"].is_null()));
     }
 
     #[tokio::test]
     async fn chat_stream_in_n_pieces_with_usage() {
-        let p = MockParams {
-            response: Some("abcdefg".into()),
-            stream_chunks: Some(3),
-            ..params()
-        };
+        let p = MockParams { response: Some("abcdefg".into()), stream_chunks: Some(3), ..params() };
         let mut body = chat_body(json!("x"));
         body["stream"] = json!(true);
         body["stream_options"] = json!({"include_usage": true});
@@ -695,10 +573,7 @@ mod tests {
         assert_eq!(all[4]["choices"][0]["finish_reason"], "stop");
         assert!(all[..5].iter().all(|c| c["usage"].is_null()));
         assert_eq!(all[5]["choices"], json!([]));
-        assert_eq!(
-            all[5]["usage"],
-            json!({"prompt_tokens": 8, "completion_tokens": 1, "total_tokens": 9})
-        );
+        assert_eq!(all[5]["usage"], json!({"prompt_tokens": 8, "completion_tokens": 1, "total_tokens": 9}));
     }
 
     #[tokio::test]
@@ -706,10 +581,7 @@ mod tests {
         let body = json!({"model": "t", "prompt": "a b c"});
         let all = chunks(params(), CallType::TextCompletion, &body).await;
         assert_eq!(all.len(), 4);
-        let texts: Vec<&str> = all
-            .iter()
-            .map(|c| c["choices"][0]["text"].as_str().unwrap())
-            .collect();
+        let texts: Vec<&str> = all.iter().map(|c| c["choices"][0]["text"].as_str().unwrap()).collect();
         assert_eq!(texts, ["a ", "b ", "c", ""]);
         for c in &all {
             assert_eq!(c["object"], "text_completion");
@@ -721,11 +593,8 @@ mod tests {
 
     #[tokio::test]
     async fn streaming_an_embedding_is_refused() {
-        let err = MockProvider::new(params())
-            .stream(CallType::Embedding, &json!({"input": "x"}), "m")
-            .await
-            .err()
-            .unwrap();
+        let err =
+            MockProvider::new(params()).stream(CallType::Embedding, &json!({"input": "x"}), "m").await.err().unwrap();
         assert_eq!(err.status, 400);
         assert_eq!(err.error_type, "invalid_request_error");
     }
@@ -740,16 +609,11 @@ mod tests {
         };
         let mock = MockProvider::new(p);
         let started = Instant::now();
-        mock.call(CallType::ChatCompletion, &json!({}), "m")
-            .await
-            .unwrap();
+        mock.call(CallType::ChatCompletion, &json!({}), "m").await.unwrap();
         assert!(started.elapsed() >= Duration::from_millis(150));
 
         let started = Instant::now();
-        let mut stream = mock
-            .stream(CallType::ChatCompletion, &json!({}), "m")
-            .await
-            .unwrap();
+        let mut stream = mock.stream(CallType::ChatCompletion, &json!({}), "m").await.unwrap();
         assert!(started.elapsed() >= Duration::from_millis(150));
         let mut n = 0;
         while stream.next().await.is_some() {
@@ -764,18 +628,12 @@ mod tests {
     async fn configured_error_after_latency() {
         let p = MockParams {
             latency: Duration::from_millis(50),
-            error: Some(MockError {
-                status: 429,
-                message: "slow down".into(),
-            }),
+            error: Some(MockError { status: 429, message: "slow down".into() }),
             ..params()
         };
         let mock = MockProvider::new(p);
         let started = Instant::now();
-        let err = mock
-            .call(CallType::ChatCompletion, &json!({}), "m")
-            .await
-            .unwrap_err();
+        let err = mock.call(CallType::ChatCompletion, &json!({}), "m").await.unwrap_err();
         assert!(started.elapsed() >= Duration::from_millis(50));
         assert_eq!(
             err,
@@ -786,11 +644,7 @@ mod tests {
                 code: None,
             }
         );
-        let err = mock
-            .stream(CallType::ChatCompletion, &json!({}), "m")
-            .await
-            .err()
-            .unwrap();
+        let err = mock.stream(CallType::ChatCompletion, &json!({}), "m").await.err().unwrap();
         assert_eq!(err.status, 429);
     }
 }

@@ -29,8 +29,7 @@ use openai::OpenAiProvider;
 
 /// The chunks of a streaming answer: each item is one SSE `data:` payload (a chunk's JSON
 /// text, without `data: ` and without the final `[DONE]`). An `Err` ends the stream.
-pub type ChunkStream =
-    Pin<Box<dyn futures_util::Stream<Item = Result<String, UpstreamError>> + Send>>;
+pub type ChunkStream = Pin<Box<dyn futures_util::Stream<Item = Result<String, UpstreamError>> + Send>>;
 
 /// A successful non-streaming answer, ready to be passed to the response hooks.
 #[derive(Debug, Clone)]
@@ -64,12 +63,7 @@ pub struct UpstreamError {
 impl UpstreamError {
     /// An error of an explicit type, without a code.
     pub fn new(status: u16, error_type: impl Into<String>, message: impl Into<String>) -> Self {
-        UpstreamError {
-            status,
-            error_type: error_type.into(),
-            message: message.into(),
-            code: None,
-        }
+        UpstreamError { status, error_type: error_type.into(), message: message.into(), code: None }
     }
 
     /// An error whose type is the one OpenAI uses for `status` (see [`Self::type_for_status`]).
@@ -121,16 +115,10 @@ impl Upstreams {
                     Provider::OpenAi(OpenAiProvider::new(client, params))
                 }
             };
-            let deployment = Arc::new(Deployment {
-                model_name: model.model_name.clone(),
-                provider,
-            });
+            let deployment = Arc::new(Deployment { model_name: model.model_name.clone(), provider });
             let group = by_name.entry(model.model_name.clone()).or_insert_with(|| {
                 names.push(model.model_name.clone());
-                Group {
-                    deployments: Vec::new(),
-                    next: AtomicUsize::new(0),
-                }
+                Group { deployments: Vec::new(), next: AtomicUsize::new(0) }
             });
             group.deployments.push(deployment);
         }
@@ -144,10 +132,7 @@ impl Upstreams {
         let group = self.by_name.get(model_name)?;
         // Relaxed is enough: the counter only spreads load, it orders nothing.
         let turn = group.next.fetch_add(1, Ordering::Relaxed);
-        group
-            .deployments
-            .get(turn % group.deployments.len())
-            .cloned()
+        group.deployments.get(turn % group.deployments.len()).cloned()
     }
 
     /// The configured model names, in config order and without duplicates (for
@@ -200,11 +185,7 @@ impl Deployment {
     /// `body` is the client's (possibly hook-modified) request body, a JSON object; the
     /// HTTP provider sends it with `model` replaced by [`Self::upstream_model`], while the
     /// mock answers with the body's own `model`, as the client asked for it.
-    pub async fn call(
-        &self,
-        call_type: CallType,
-        body: &Value,
-    ) -> Result<UpstreamResponse, UpstreamError> {
+    pub async fn call(&self, call_type: CallType, body: &Value) -> Result<UpstreamResponse, UpstreamError> {
         match &self.provider {
             Provider::Mock(p) => p.call(call_type, body, &self.model_name).await,
             Provider::OpenAi(p) => p.call(call_type, body).await,
@@ -216,11 +197,7 @@ impl Deployment {
     /// Resolves once the upstream has answered with a success status, so failures before
     /// the first byte are an `Err` here and can still become a normal JSON error. The
     /// stream then yields each chunk as it arrives and ends before `[DONE]`.
-    pub async fn stream(
-        &self,
-        call_type: CallType,
-        body: &Value,
-    ) -> Result<ChunkStream, UpstreamError> {
+    pub async fn stream(&self, call_type: CallType, body: &Value) -> Result<ChunkStream, UpstreamError> {
         match &self.provider {
             Provider::Mock(p) => p.stream(call_type, body, &self.model_name).await,
             Provider::OpenAi(p) => p.stream(call_type, body).await,
@@ -233,8 +210,8 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use serde_json::json;
     use crate::config::{MockParams, OpenAiParams, Secret};
+    use serde_json::json;
 
     fn mock(name: &str, response: &str) -> ModelDeployment {
         ModelDeployment {
@@ -262,14 +239,8 @@ mod tests {
     }
 
     async fn answer(d: &Deployment) -> String {
-        let r = d
-            .call(CallType::ChatCompletion, &json!({"messages": []}))
-            .await
-            .unwrap();
-        r.body["choices"][0]["message"]["content"]
-            .as_str()
-            .unwrap()
-            .to_string()
+        let r = d.call(CallType::ChatCompletion, &json!({"messages": []})).await.unwrap();
+        r.body["choices"][0]["message"]["content"].as_str().unwrap().to_string()
     }
 
     #[tokio::test]
@@ -312,10 +283,7 @@ mod tests {
         assert_eq!(h.model_name(), "fast");
         assert_eq!(h.upstream_model(), "gpt-4o-mini");
         assert_eq!(h.api_base(), Some("http://127.0.0.1:9/v1"));
-        assert_eq!(
-            ups.resolve("local").unwrap().upstream_model(),
-            "openai/gpt-oss-20b"
-        );
+        assert_eq!(ups.resolve("local").unwrap().upstream_model(), "openai/gpt-oss-20b");
     }
 
     #[test]

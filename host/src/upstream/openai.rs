@@ -88,11 +88,7 @@ impl OpenAiProvider {
     }
 
     /// One non-streaming call; the deployment's timeout bounds all of it, body included.
-    pub(super) async fn call(
-        &self,
-        call_type: CallType,
-        body: &Value,
-    ) -> Result<UpstreamResponse, UpstreamError> {
+    pub(super) async fn call(&self, call_type: CallType, body: &Value) -> Result<UpstreamResponse, UpstreamError> {
         let request = self.request(call_type, body, false)?;
         let exchange = async {
             let response = request.send().await.map_err(|e| self.transport_error(e))?;
@@ -101,10 +97,7 @@ impl OpenAiProvider {
                 return Err(self.error_response(response).await);
             }
             let headers = passthrough_headers(response.headers());
-            let bytes = response
-                .bytes()
-                .await
-                .map_err(|e| self.transport_error(e))?;
+            let bytes = response.bytes().await.map_err(|e| self.transport_error(e))?;
             let body = serde_json::from_slice(&bytes).map_err(|e| {
                 UpstreamError::new(
                     502,
@@ -112,29 +105,16 @@ impl OpenAiProvider {
                     format!("upstream {} answered with invalid JSON: {e}", self.api_base),
                 )
             })?;
-            Ok(UpstreamResponse {
-                status,
-                body,
-                headers,
-            })
+            Ok(UpstreamResponse { status, body, headers })
         };
-        tokio::time::timeout(self.timeout, exchange)
-            .await
-            .map_err(|_| self.timed_out())?
+        tokio::time::timeout(self.timeout, exchange).await.map_err(|_| self.timed_out())?
     }
 
     /// A streaming call. The deployment's timeout bounds the wait for the response head,
     /// then each wait for the next chunk.
-    pub(super) async fn stream(
-        &self,
-        call_type: CallType,
-        body: &Value,
-    ) -> Result<ChunkStream, UpstreamError> {
+    pub(super) async fn stream(&self, call_type: CallType, body: &Value) -> Result<ChunkStream, UpstreamError> {
         if call_type == CallType::Embedding {
-            return Err(UpstreamError::from_status(
-                400,
-                "embeddings cannot be streamed",
-            ));
+            return Err(UpstreamError::from_status(400, "embeddings cannot be streamed"));
         }
         let request = self.request(call_type, body, true)?;
         let head = async {
@@ -149,28 +129,17 @@ impl OpenAiProvider {
             }
             Ok(response)
         };
-        let response = tokio::time::timeout(self.timeout, head)
-            .await
-            .map_err(|_| self.timed_out())??;
+        let response = tokio::time::timeout(self.timeout, head).await.map_err(|_| self.timed_out())??;
         let payloads = Box::pin(sse::data_payloads(Box::pin(response.bytes_stream())));
-        Ok(chunk_stream(
-            payloads,
-            self.timeout,
-            self.api_base.as_str().into(),
-        ))
+        Ok(chunk_stream(payloads, self.timeout, self.api_base.as_str().into()))
     }
 
     /// The HTTP request for `body`, with the deployment's model and key.
-    fn request(
-        &self,
-        call_type: CallType,
-        body: &Value,
-        stream: bool,
-    ) -> Result<RequestBuilder, UpstreamError> {
+    fn request(&self, call_type: CallType, body: &Value, stream: bool) -> Result<RequestBuilder, UpstreamError> {
         let mut body = body.clone();
-        let fields = body.as_object_mut().ok_or_else(|| {
-            UpstreamError::from_status(400, "the request body must be a JSON object")
-        })?;
+        let fields = body
+            .as_object_mut()
+            .ok_or_else(|| UpstreamError::from_status(400, "the request body must be a JSON object"))?;
         fields.insert("model".into(), Value::String(self.model.clone()));
         if stream {
             fields.insert("stream".into(), Value::Bool(true));
@@ -185,10 +154,7 @@ impl OpenAiProvider {
             CallType::TextCompletion => "/completions",
             CallType::Embedding => "/embeddings",
         };
-        let mut request = self
-            .client
-            .post(format!("{}{path}", self.api_base))
-            .json(&body);
+        let mut request = self.client.post(format!("{}{path}", self.api_base)).json(&body);
         if stream {
             request = request.header(ACCEPT, "text/event-stream");
         }
@@ -228,10 +194,7 @@ impl OpenAiProvider {
             None => UpstreamError::new(
                 502,
                 "upstream_error",
-                format!(
-                    "upstream {} answered a streaming request with JSON, not an event stream",
-                    self.api_base
-                ),
+                format!("upstream {} answered a streaming request with JSON, not an event stream", self.api_base),
             ),
         }
     }
@@ -245,10 +208,7 @@ impl OpenAiProvider {
         UpstreamError::new(
             504,
             "timeout",
-            format!(
-                "upstream {} did not answer within {:?}",
-                self.api_base, self.timeout
-            ),
+            format!("upstream {} did not answer within {:?}", self.api_base, self.timeout),
         )
     }
 }
@@ -257,41 +217,35 @@ impl OpenAiProvider {
 /// `Err`, and nothing after the first `Err`.
 fn chunk_stream<S>(payloads: S, idle: Duration, api_base: Arc<str>) -> ChunkStream
 where
-    S: futures_util::Stream<Item = Result<String, SseError<reqwest::Error>>>
-        + Unpin
-        + Send
-        + 'static,
+    S: futures_util::Stream<Item = Result<String, SseError<reqwest::Error>>> + Unpin + Send + 'static,
 {
-    Box::pin(futures_util::stream::unfold(
-        Some(payloads),
-        move |payloads| {
-            let api_base = Arc::clone(&api_base);
-            async move {
-                // `None` after an error: the stream has ended.
-                let mut payloads = payloads?;
-                let item = match tokio::time::timeout(idle, payloads.next()).await {
-                    Ok(None) => return None,
-                    Ok(Some(Ok(data))) => match in_band_error(&data) {
-                        Some(e) => Err(e),
-                        None => return Some((Ok(data), Some(payloads))),
-                    },
-                    Ok(Some(Err(SseError::Transport(e)))) => Err(transport_error(e, &api_base)),
-                    Ok(Some(Err(e @ SseError::EventTooLarge))) => Err(UpstreamError::new(
-                        502,
-                        "upstream_error",
-                        format!("upstream {api_base} sent an invalid stream: {e}"),
-                    )),
-                    Err(_) => Err(UpstreamError::new(
-                        504,
-                        "timeout",
-                        format!("upstream {api_base} sent nothing for {idle:?} mid-stream"),
-                    )),
-                };
-                // Dropping `payloads` here closes the upstream connection at once.
-                Some((item, None))
-            }
-        },
-    ))
+    Box::pin(futures_util::stream::unfold(Some(payloads), move |payloads| {
+        let api_base = Arc::clone(&api_base);
+        async move {
+            // `None` after an error: the stream has ended.
+            let mut payloads = payloads?;
+            let item = match tokio::time::timeout(idle, payloads.next()).await {
+                Ok(None) => return None,
+                Ok(Some(Ok(data))) => match in_band_error(&data) {
+                    Some(e) => Err(e),
+                    None => return Some((Ok(data), Some(payloads))),
+                },
+                Ok(Some(Err(SseError::Transport(e)))) => Err(transport_error(e, &api_base)),
+                Ok(Some(Err(e @ SseError::EventTooLarge))) => Err(UpstreamError::new(
+                    502,
+                    "upstream_error",
+                    format!("upstream {api_base} sent an invalid stream: {e}"),
+                )),
+                Err(_) => Err(UpstreamError::new(
+                    504,
+                    "timeout",
+                    format!("upstream {api_base} sent nothing for {idle:?} mid-stream"),
+                )),
+            };
+            // Dropping `payloads` here closes the upstream connection at once.
+            Some((item, None))
+        }
+    }))
 }
 
 /// The error an upstream reports inside a stream, as a `{"error": ...}` payload.
@@ -303,11 +257,7 @@ fn in_band_error(data: &str) -> Option<UpstreamError> {
     }
     let value: Value = serde_json::from_str(data).ok()?;
     let e = openai_error(502, &value)?;
-    Some(UpstreamError {
-        status: 502,
-        error_type: "api_error".into(),
-        ..e
-    })
+    Some(UpstreamError { status: 502, error_type: "api_error".into(), ..e })
 }
 
 /// The error for a failed request, naming the upstream (and never the key, which only
@@ -318,16 +268,8 @@ fn transport_error(e: reqwest::Error, api_base: &str) -> UpstreamError {
     if e.is_timeout() {
         return UpstreamError::new(504, "timeout", format!("upstream {api_base} timed out"));
     }
-    let what = if e.is_connect() {
-        "could not connect to"
-    } else {
-        "lost the connection to"
-    };
-    UpstreamError::new(
-        502,
-        "api_connection_error",
-        format!("{what} upstream {api_base}: {}", root_cause(e)),
-    )
+    let what = if e.is_connect() { "could not connect to" } else { "lost the connection to" };
+    UpstreamError::new(502, "api_connection_error", format!("{what} upstream {api_base}: {}", root_cause(e)))
 }
 
 /// The innermost cause of `e` (e.g. "Connection refused (os error 111)"): the part that
@@ -381,10 +323,7 @@ fn openai_error(status: u16, value: &Value) -> Option<UpstreamError> {
                 code,
             })
         }
-        Value::String(message) => Some(UpstreamError::from_status(
-            status,
-            truncate(message, MAX_QUOTED_CHARS),
-        )),
+        Value::String(message) => Some(UpstreamError::from_status(status, truncate(message, MAX_QUOTED_CHARS))),
         _ => None,
     }
 }
@@ -411,9 +350,7 @@ fn passthrough_headers(headers: &HeaderMap) -> Vec<(String, String)> {
         .iter()
         .filter(|(name, _)| {
             let name = name.as_str(); // always lower case
-            name == "x-request-id"
-                || name.starts_with("openai-")
-                || name.starts_with("x-ratelimit-")
+            name == "x-request-id" || name.starts_with("openai-") || name.starts_with("x-ratelimit-")
         })
         .filter_map(|(name, value)| Some((name.to_string(), value.to_str().ok()?.to_string())))
         .collect()
@@ -464,13 +401,7 @@ mod tests {
         let body: String = body.into();
         let handler = move || {
             let body = body.clone();
-            async move {
-                (
-                    StatusCode::from_u16(status).unwrap(),
-                    [("content-type", content_type)],
-                    body,
-                )
-            }
+            async move { (StatusCode::from_u16(status).unwrap(), [("content-type", content_type)], body) }
         };
         serve(Router::new().fallback(post(handler))).await
     }
@@ -483,17 +414,12 @@ mod tests {
             let chunk = rx.recv().await?;
             Some((Ok::<_, Infallible>(chunk), rx))
         });
-        let response = (
-            [("content-type", "text/event-stream")],
-            Body::from_stream(body),
-        );
+        let response = ([("content-type", "text/event-stream")], Body::from_stream(body));
         (response.into_response(), tx)
     }
 
     async fn next_chunk(stream: &mut ChunkStream) -> Option<Result<String, UpstreamError>> {
-        tokio::time::timeout(PATIENCE, stream.next())
-            .await
-            .expect("the chunk arrives")
+        tokio::time::timeout(PATIENCE, stream.next()).await.expect("the chunk arrives")
     }
 
     #[tokio::test]
@@ -504,13 +430,9 @@ mod tests {
         let handler = move |uri: axum::http::Uri, headers: HeaderMap, body: String| {
             let log = log.clone();
             async move {
-                let auth = headers
-                    .get("authorization")
-                    .map(|v| v.to_str().unwrap().to_string());
+                let auth = headers.get("authorization").map(|v| v.to_str().unwrap().to_string());
                 let body: Value = serde_json::from_str(&body).unwrap();
-                log.lock()
-                    .unwrap()
-                    .push((uri.path().to_string(), auth, body));
+                log.lock().unwrap().push((uri.path().to_string(), auth, body));
                 (
                     [
                         ("x-request-id", "req-1"),
@@ -547,12 +469,8 @@ mod tests {
                 ("x-request-id".into(), "req-1".into()),
             ]
         );
-        p.call(CallType::TextCompletion, &json!({"prompt": "x"}))
-            .await
-            .unwrap();
-        p.call(CallType::Embedding, &json!({"input": "x"}))
-            .await
-            .unwrap();
+        p.call(CallType::TextCompletion, &json!({"prompt": "x"})).await.unwrap();
+        p.call(CallType::Embedding, &json!({"input": "x"})).await.unwrap();
 
         let seen = seen.lock().unwrap();
         let (path, auth, sent) = &seen[0];
@@ -592,10 +510,7 @@ mod tests {
             r#"{"error":{"message":"slow down","type":"requests","param":null,"code":"rate_limit_exceeded"}}"#,
         )
         .await;
-        let err = provider(&base, PATIENCE)
-            .call(CallType::ChatCompletion, &json!({}))
-            .await
-            .unwrap_err();
+        let err = provider(&base, PATIENCE).call(CallType::ChatCompletion, &json!({})).await.unwrap_err();
         assert_eq!(
             err,
             UpstreamError {
@@ -606,16 +521,8 @@ mod tests {
             }
         );
 
-        let base = answering(
-            400,
-            "application/json",
-            r#"{"error":{"message":"bad","code":123}}"#,
-        )
-        .await;
-        let err = provider(&base, PATIENCE)
-            .call(CallType::ChatCompletion, &json!({}))
-            .await
-            .unwrap_err();
+        let base = answering(400, "application/json", r#"{"error":{"message":"bad","code":123}}"#).await;
+        let err = provider(&base, PATIENCE).call(CallType::ChatCompletion, &json!({})).await.unwrap_err();
         assert_eq!(
             (err.status, err.error_type.as_str(), err.code.as_deref()),
             (400, "invalid_request_error", Some("123"))
@@ -625,21 +532,14 @@ mod tests {
     #[tokio::test]
     async fn other_error_bodies_are_quoted() {
         let base = answering(503, "text/plain", "  overloaded, try later\n").await;
-        let err = provider(&base, PATIENCE)
-            .call(CallType::ChatCompletion, &json!({}))
-            .await
-            .unwrap_err();
+        let err = provider(&base, PATIENCE).call(CallType::ChatCompletion, &json!({})).await.unwrap_err();
         assert_eq!(
             (err.status, err.error_type.as_str(), err.message.as_str()),
             (503, "upstream_error", "overloaded, try later")
         );
 
         let base = answering(500, "text/html", "\u{e9}".repeat(1500)).await;
-        let err = provider(&base, PATIENCE)
-            .stream(CallType::ChatCompletion, &json!({}))
-            .await
-            .err()
-            .unwrap();
+        let err = provider(&base, PATIENCE).stream(CallType::ChatCompletion, &json!({})).await.err().unwrap();
         assert_eq!(err.status, 500);
         assert_eq!(err.message.chars().count(), 1000);
     }
@@ -647,14 +547,8 @@ mod tests {
     #[tokio::test]
     async fn success_without_json_is_502() {
         let base = answering(200, "text/html", "<html>login page</html>").await;
-        let err = provider(&base, PATIENCE)
-            .call(CallType::ChatCompletion, &json!({}))
-            .await
-            .unwrap_err();
-        assert_eq!(
-            (err.status, err.error_type.as_str()),
-            (502, "upstream_error")
-        );
+        let err = provider(&base, PATIENCE).call(CallType::ChatCompletion, &json!({})).await.unwrap_err();
+        assert_eq!((err.status, err.error_type.as_str()), (502, "upstream_error"));
     }
 
     #[tokio::test]
@@ -664,18 +558,10 @@ mod tests {
         drop(listener);
         let p = provider(&base, PATIENCE);
         for err in [
-            p.call(CallType::ChatCompletion, &json!({}))
-                .await
-                .unwrap_err(),
-            p.stream(CallType::ChatCompletion, &json!({}))
-                .await
-                .err()
-                .unwrap(),
+            p.call(CallType::ChatCompletion, &json!({})).await.unwrap_err(),
+            p.stream(CallType::ChatCompletion, &json!({})).await.err().unwrap(),
         ] {
-            assert_eq!(
-                (err.status, err.error_type.as_str()),
-                (502, "api_connection_error")
-            );
+            assert_eq!((err.status, err.error_type.as_str()), (502, "api_connection_error"));
             assert!(err.message.contains(&base), "{}", err.message);
             assert!(!err.message.contains("sk-test"), "{}", err.message);
         }
@@ -690,16 +576,9 @@ mod tests {
         let base = serve(Router::new().fallback(post(handler))).await;
         let p = provider(&base, Duration::from_millis(200));
         let started = Instant::now();
-        let err = p
-            .call(CallType::ChatCompletion, &json!({}))
-            .await
-            .unwrap_err();
+        let err = p.call(CallType::ChatCompletion, &json!({})).await.unwrap_err();
         assert_eq!((err.status, err.error_type.as_str()), (504, "timeout"));
-        let err = p
-            .stream(CallType::ChatCompletion, &json!({}))
-            .await
-            .err()
-            .unwrap();
+        let err = p.stream(CallType::ChatCompletion, &json!({})).await.err().unwrap();
         assert_eq!((err.status, err.error_type.as_str()), (504, "timeout"));
         assert!(started.elapsed() < Duration::from_secs(2));
     }
@@ -726,9 +605,7 @@ mod tests {
         body: &Value,
         requests: &mut mpsc::Receiver<(Value, mpsc::Sender<Bytes>)>,
     ) -> (ChunkStream, Value, mpsc::Sender<Bytes>) {
-        let (stream, request) = tokio::join!(p.stream(call_type, body), async {
-            requests.recv().await.unwrap()
-        });
+        let (stream, request) = tokio::join!(p.stream(call_type, body), async { requests.recv().await.unwrap() });
         let stream = stream.unwrap_or_else(|e| panic!("stream failed: {e}"));
         (stream, request.0, request.1)
     }
@@ -738,29 +615,15 @@ mod tests {
         let (base, mut requests) = streaming_server().await;
         let p = provider(&base, PATIENCE);
         let body = json!({"model": "alias", "messages": []});
-        let (mut stream, sent, tx) =
-            open_stream(&p, CallType::ChatCompletion, &body, &mut requests).await;
-        assert_eq!(
-            sent,
-            json!({"model": "gpt-4o-mini", "messages": [], "stream": true})
-        );
+        let (mut stream, sent, tx) = open_stream(&p, CallType::ChatCompletion, &body, &mut requests).await;
+        assert_eq!(sent, json!({"model": "gpt-4o-mini", "messages": [], "stream": true}));
 
-        tx.send(Bytes::from_static(b": ping\n\ndata: {\"n\":1}\n\n"))
-            .await
-            .unwrap();
+        tx.send(Bytes::from_static(b": ping\n\ndata: {\"n\":1}\n\n")).await.unwrap();
         // The second chunk is sent only after the first was received.
-        assert_eq!(
-            next_chunk(&mut stream).await.unwrap().unwrap(),
-            r#"{"n":1}"#
-        );
+        assert_eq!(next_chunk(&mut stream).await.unwrap().unwrap(), r#"{"n":1}"#);
         tx.send(Bytes::from_static(b"data: {\"n\":")).await.unwrap();
-        tx.send(Bytes::from_static(b"2}\r\n\r\ndata: [DONE]\n\n"))
-            .await
-            .unwrap();
-        assert_eq!(
-            next_chunk(&mut stream).await.unwrap().unwrap(),
-            r#"{"n":2}"#
-        );
+        tx.send(Bytes::from_static(b"2}\r\n\r\ndata: [DONE]\n\n")).await.unwrap();
+        assert_eq!(next_chunk(&mut stream).await.unwrap().unwrap(), r#"{"n":2}"#);
         assert!(next_chunk(&mut stream).await.is_none());
     }
 
@@ -768,22 +631,15 @@ mod tests {
     async fn in_band_error_ends_the_stream() {
         let (base, mut requests) = streaming_server().await;
         let p = provider(&base, PATIENCE);
-        let (mut stream, _, tx) =
-            open_stream(&p, CallType::TextCompletion, &json!({}), &mut requests).await;
+        let (mut stream, _, tx) = open_stream(&p, CallType::TextCompletion, &json!({}), &mut requests).await;
         tx.send(Bytes::from_static(
             b"data: {\"n\":1}\n\ndata: {\"error\":{\"message\":\"model crashed\",\"type\":\"server_error\"}}\n\ndata: {\"n\":2}\n\n",
         ))
         .await
         .unwrap();
-        assert_eq!(
-            next_chunk(&mut stream).await.unwrap().unwrap(),
-            r#"{"n":1}"#
-        );
+        assert_eq!(next_chunk(&mut stream).await.unwrap().unwrap(), r#"{"n":1}"#);
         let err = next_chunk(&mut stream).await.unwrap().unwrap_err();
-        assert_eq!(
-            (err.status, err.error_type.as_str(), err.message.as_str()),
-            (502, "api_error", "model crashed")
-        );
+        assert_eq!((err.status, err.error_type.as_str(), err.message.as_str()), (502, "api_error", "model crashed"));
         assert!(next_chunk(&mut stream).await.is_none());
         // The server side is gone with the stream.
         tokio::time::timeout(PATIENCE, tx.closed()).await.unwrap();
@@ -793,8 +649,7 @@ mod tests {
     async fn stalled_stream_times_out() {
         let (base, mut requests) = streaming_server().await;
         let p = provider(&base, Duration::from_millis(300));
-        let (mut stream, _, tx) =
-            open_stream(&p, CallType::ChatCompletion, &json!({}), &mut requests).await;
+        let (mut stream, _, tx) = open_stream(&p, CallType::ChatCompletion, &json!({}), &mut requests).await;
         tx.send(Bytes::from_static(b"data: 1\n\n")).await.unwrap();
         assert_eq!(next_chunk(&mut stream).await.unwrap().unwrap(), "1");
         let err = next_chunk(&mut stream).await.unwrap().unwrap_err();
@@ -806,15 +661,12 @@ mod tests {
     async fn dropping_the_stream_closes_the_upstream_connection() {
         let (base, mut requests) = streaming_server().await;
         let p = provider(&base, PATIENCE);
-        let (mut stream, _, tx) =
-            open_stream(&p, CallType::ChatCompletion, &json!({}), &mut requests).await;
+        let (mut stream, _, tx) = open_stream(&p, CallType::ChatCompletion, &json!({}), &mut requests).await;
         tx.send(Bytes::from_static(b"data: 1\n\n")).await.unwrap();
         assert_eq!(next_chunk(&mut stream).await.unwrap().unwrap(), "1");
         drop(stream);
         // The server notices: its response body (the channel's receiver) is dropped.
-        tokio::time::timeout(PATIENCE, tx.closed())
-            .await
-            .expect("the upstream connection is closed");
+        tokio::time::timeout(PATIENCE, tx.closed()).await.expect("the upstream connection is closed");
     }
 
     #[tokio::test]
@@ -842,13 +694,8 @@ mod tests {
         let p = provider(&base, PATIENCE * 2);
         let body = json!({});
         let call = p.call(CallType::ChatCompletion, &body);
-        assert!(tokio::time::timeout(Duration::from_millis(200), call)
-            .await
-            .is_err());
-        tokio::time::timeout(PATIENCE, dropped)
-            .await
-            .expect("the upstream connection is closed")
-            .unwrap();
+        assert!(tokio::time::timeout(Duration::from_millis(200), call).await.is_err());
+        tokio::time::timeout(PATIENCE, dropped).await.expect("the upstream connection is closed").unwrap();
     }
 
     #[tokio::test]
@@ -859,39 +706,22 @@ mod tests {
             r#"{"error":{"message":"streaming unsupported","type":"invalid_request_error"}}"#,
         )
         .await;
-        let err = provider(&base, PATIENCE)
-            .stream(CallType::ChatCompletion, &json!({}))
-            .await
-            .err()
-            .unwrap();
-        assert_eq!(
-            (err.status, err.message.as_str()),
-            (502, "streaming unsupported")
-        );
+        let err = provider(&base, PATIENCE).stream(CallType::ChatCompletion, &json!({})).await.err().unwrap();
+        assert_eq!((err.status, err.message.as_str()), (502, "streaming unsupported"));
     }
 
     #[tokio::test]
     async fn streaming_embeddings_is_refused() {
-        let err = provider("http://127.0.0.1:9", PATIENCE)
-            .stream(CallType::Embedding, &json!({}))
-            .await
-            .err()
-            .unwrap();
+        let err = provider("http://127.0.0.1:9", PATIENCE).stream(CallType::Embedding, &json!({})).await.err().unwrap();
         assert_eq!(err.status, 400);
     }
 
     #[test]
     fn error_bodies() {
         let e = error_from_body(401, br#"{"error":"bad key"}"#);
-        assert_eq!(
-            (e.error_type.as_str(), e.message.as_str()),
-            ("authentication_error", "bad key")
-        );
+        assert_eq!((e.error_type.as_str(), e.message.as_str()), ("authentication_error", "bad key"));
         let e = error_from_body(404, br#"{"detail":"Not Found"}"#);
-        assert_eq!(
-            (e.error_type.as_str(), e.message.as_str()),
-            ("upstream_error", r#"{"detail":"Not Found"}"#)
-        );
+        assert_eq!((e.error_type.as_str(), e.message.as_str()), ("upstream_error", r#"{"detail":"Not Found"}"#));
         let e = error_from_body(502, b"");
         assert_eq!(e.message, "upstream answered HTTP 502 with an empty body");
         assert!(in_band_error(r#"{"choices":[{"delta":{"content":"an \"error\""}}]}"#).is_none());

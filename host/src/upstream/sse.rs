@@ -35,12 +35,7 @@ pub(crate) fn data_payloads<S, E>(bytes: S) -> impl Stream<Item = Result<String,
 where
     S: Stream<Item = Result<Bytes, E>> + Unpin,
 {
-    let state = State {
-        bytes,
-        parser: Parser::default(),
-        ready: VecDeque::new(),
-        ended: false,
-    };
+    let state = State { bytes, parser: Parser::default(), ready: VecDeque::new(), ended: false };
     futures_util::stream::unfold(state, |mut st| async move {
         loop {
             if let Some(data) = st.ready.pop_front() {
@@ -187,14 +182,8 @@ mod tests {
 
     /// Parses `chunks` as if they arrived one by one.
     async fn parse(chunks: &[&[u8]]) -> Vec<String> {
-        let chunks: Vec<Result<Bytes, Infallible>> = chunks
-            .iter()
-            .map(|c| Ok(Bytes::copy_from_slice(c)))
-            .collect();
-        data_payloads(stream::iter(chunks))
-            .map(|item| item.unwrap())
-            .collect()
-            .await
+        let chunks: Vec<Result<Bytes, Infallible>> = chunks.iter().map(|c| Ok(Bytes::copy_from_slice(c))).collect();
+        data_payloads(stream::iter(chunks)).map(|item| item.unwrap()).collect().await
     }
 
     /// Every way of cutting `input` into three chunks gives the same payloads.
@@ -212,10 +201,7 @@ mod tests {
     #[tokio::test]
     async fn events_split_anywhere() {
         let input = b"data: {\"a\":1}\n\ndata: {\"b\":\"\xc3\xa9\"}\r\n\r\n: keep-alive\n\ndata: [DONE]\n\n";
-        assert_eq!(
-            parse_all_splits(input).await,
-            ["{\"a\":1}", "{\"b\":\"\u{e9}\"}"]
-        );
+        assert_eq!(parse_all_splits(input).await, ["{\"a\":1}", "{\"b\":\"\u{e9}\"}"]);
     }
 
     #[tokio::test]
@@ -235,10 +221,7 @@ mod tests {
         let input = b"data: 1\n\ndata: [DONE]\n\ndata: 2\n\n";
         assert_eq!(parse(&[input]).await, ["1"]);
         // The bytes after [DONE] are never asked for.
-        let rest = stream::iter([
-            Ok(Bytes::from_static(b"data: 1\n\ndata: [DONE]\n\n")),
-            Err("must not be read"),
-        ]);
+        let rest = stream::iter([Ok(Bytes::from_static(b"data: 1\n\ndata: [DONE]\n\n")), Err("must not be read")]);
         let got: Vec<_> = data_payloads(rest).collect().await;
         assert!(matches!(got.as_slice(), [Ok(one)] if one == "1"));
     }
@@ -255,21 +238,14 @@ mod tests {
         let chunks = stream::iter([Ok(Bytes::from_static(b"data: 1\n\n")), Err("boom")]);
         let mut payloads = Box::pin(data_payloads(chunks));
         assert_eq!(payloads.next().await.unwrap().unwrap(), "1");
-        assert!(matches!(
-            payloads.next().await,
-            Some(Err(SseError::Transport("boom")))
-        ));
+        assert!(matches!(payloads.next().await, Some(Err(SseError::Transport("boom")))));
         assert!(payloads.next().await.is_none());
     }
 
     #[tokio::test]
     async fn endless_line_is_refused() {
         let big = Bytes::from(vec![b'x'; MAX_EVENT_BYTES / 2 + 1]);
-        let chunks = stream::iter([
-            Ok::<_, Infallible>(Bytes::from_static(b"data: ")),
-            Ok(big.clone()),
-            Ok(big),
-        ]);
+        let chunks = stream::iter([Ok::<_, Infallible>(Bytes::from_static(b"data: ")), Ok(big.clone()), Ok(big)]);
         let got: Vec<_> = data_payloads(chunks).collect().await;
         assert!(matches!(got.as_slice(), [Err(SseError::EventTooLarge)]));
     }
