@@ -33,6 +33,7 @@ pub struct ProxyBuilder {
     plugins: Vec<(String, String)>,
     settings: Vec<(String, String)>,
     plugins_extra: Vec<String>,
+    sidecars: Vec<(String, String)>,
 }
 
 impl ProxyBuilder {
@@ -40,12 +41,24 @@ impl ProxyBuilder {
     /// The builder adds the master key unless `general_settings` is given, and a model
     /// `mock-echo` unless `model_list` is: pass only what the test is about.
     pub fn new(yaml: &str) -> Self {
-        Self { yaml: yaml.to_owned(), plugins: Vec::new(), settings: Vec::new(), plugins_extra: Vec::new() }
+        Self {
+            yaml: yaml.to_owned(),
+            plugins: Vec::new(),
+            settings: Vec::new(),
+            plugins_extra: Vec::new(),
+            sidecars: Vec::new(),
+        }
     }
 
     /// Settings of plugin `name` as an inline YAML map, e.g. `{on_error: fail-closed}`.
     pub fn settings(mut self, name: &str, inline_yaml: &str) -> Self {
         self.settings.push((name.to_owned(), inline_yaml.to_owned()));
+        self
+    }
+
+    /// A sidecar `<name>.yaml` beside the plugin, with this YAML.
+    pub fn sidecar(mut self, name: &str, yaml: &str) -> Self {
+        self.sidecars.push((name.to_owned(), yaml.to_owned()));
         self
     }
 
@@ -70,6 +83,9 @@ impl ProxyBuilder {
             let from = guest_dir().join(format!("{}.wasm", crate_name.replace('-', "_")));
             std::fs::copy(&from, plugin_dir.join(format!("{name}.wasm")))
                 .unwrap_or_else(|e| panic!("copy {} ({e}): run `make guests`", from.display()));
+        }
+        for (name, yaml) in &self.sidecars {
+            std::fs::write(plugin_dir.join(format!("{name}.yaml")), yaml).expect("write sidecar");
         }
         let config_path = dir.path().join("config.yaml");
         std::fs::write(&config_path, self.full_yaml()).expect("write config");

@@ -7,5 +7,6 @@ mod cli;
 mod example_plugins;
 mod http_basics;
 mod http_hooks;
+mod http_management;
 mod lifecycle;
 mod openai_client;

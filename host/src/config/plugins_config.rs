@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use serde_yaml_ng::{Mapping, Value};
 
-use super::error::Invalid;
+use super::env;
+use super::error::{ConfigError, Invalid};
 use super::lenient::Warnings;
 use super::path;
 use super::plugin_names;
@@ -45,6 +46,9 @@ pub struct PluginsConfig {
     pub defaults: PluginSettings,
     /// Each `plugins.settings` entry merged over `defaults`, by plugin name.
     pub settings: BTreeMap<String, PluginSettings>,
+    /// `plugins.defaults` and each entry as written, for layering a sidecar between them.
+    defaults_raw: Mapping,
+    entries_raw: BTreeMap<String, Mapping>,
 }
 
 impl Default for PluginsConfig {
@@ -61,6 +65,8 @@ impl Default for PluginsConfig {
             max_instances: DEFAULT_MAX_INSTANCES,
             defaults: PluginSettings::default(),
             settings: BTreeMap::new(),
+            defaults_raw: Mapping::new(),
+            entries_raw: BTreeMap::new(),
         }
     }
 }
@@ -69,6 +75,27 @@ impl PluginsConfig {
     /// The settings plugin `name` runs under: its own entry if it has one, else the defaults.
     pub fn settings_for(&self, name: &str) -> PluginSettings {
         self.settings.get(name).unwrap_or(&self.defaults).clone()
+    }
+
+    /// The settings plugin `name` runs under when its sidecar (`<name>.yaml` beside the
+    /// component, `text` read from `sidecar`) exists: the defaults, then the sidecar, then
+    /// the plugin's entry in the config, key by key, so the operator's config has the
+    /// last word. Errors name the sidecar file and the key.
+    pub fn settings_with_sidecar(&self, name: &str, sidecar: &Path, text: &str) -> Result<PluginSettings, ConfigError> {
+        let mut document: Value = serde_yaml_ng::from_str(text)
+            .map_err(|error| ConfigError::whole(sidecar, format!("invalid YAML: {error}")))?;
+        env::resolve(&mut document, "", &|name| std::env::var(name).ok())
+            .map_err(|invalid| ConfigError::from_invalid(sidecar, invalid))?;
+        let own = match document {
+            Value::Mapping(own) => own,
+            Value::Null => Mapping::new(),
+            _ => return Err(ConfigError::whole(sidecar, "must be a mapping of plugin settings (priority, fuel, ...)")),
+        };
+        let mut merged = merge(&self.defaults_raw, own);
+        if let Some(entry) = self.entries_raw.get(name) {
+            merged = merge(&merged, entry.clone());
+        }
+        deserialize_at(Value::Mapping(merged), "").map_err(|invalid| ConfigError::from_invalid(sidecar, invalid))
     }
 }
 
@@ -84,6 +111,7 @@ pub(crate) fn build(
     let defaults_map = raw.defaults.unwrap_or_default();
     let defaults = deserialize_at(Value::Mapping(defaults_map.clone()), "plugins.defaults")?;
     let mut settings = BTreeMap::new();
+    let mut entries_raw = BTreeMap::new();
     for (name, own) in raw.settings.unwrap_or_default() {
         let at = path::key("plugins.settings", &name);
         if !plugin_names::is_valid(&name) {
@@ -92,8 +120,10 @@ pub(crate) fn build(
         if callbacks.is_some_and(|enabled| !enabled.contains(&name)) {
             warnings.note(format!("{at} configures a plugin that litellm_settings.callbacks does not enable"));
         }
-        let merged = merge(&defaults_map, own.unwrap_or_default());
-        settings.insert(name, deserialize_at(Value::Mapping(merged), &at)?);
+        let own = own.unwrap_or_default();
+        let merged = merge(&defaults_map, own.clone());
+        settings.insert(name.clone(), deserialize_at(Value::Mapping(merged), &at)?);
+        entries_raw.insert(name, own);
     }
     Ok(PluginsConfig {
         dir: resolve_path(raw.dir, base_dir, "plugins.dir")?,
@@ -106,6 +136,8 @@ pub(crate) fn build(
         max_instances: at_least_one(raw.max_instances, DEFAULT_MAX_INSTANCES, "plugins.max_instances")?,
         defaults,
         settings,
+        defaults_raw: defaults_map,
+        entries_raw,
     })
 }
 

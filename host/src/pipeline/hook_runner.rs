@@ -9,6 +9,7 @@ use futures_util::stream::{FuturesUnordered, StreamExt};
 use serde::Serialize;
 use serde_json::Value;
 
+use super::disabling::Disabled;
 use crate::error::ApiError;
 use crate::plugins::registry::{ActivePlugin, PluginSet, QuarantinePolicy};
 use crate::plugins::{
@@ -62,10 +63,11 @@ pub(crate) struct RequestPlugins {
 }
 
 impl RequestPlugins {
-    /// One lazily instantiated instance per plugin of `set`.
-    pub fn new(set: &PluginSet, request_id: &Arc<str>, policy: QuarantinePolicy) -> Self {
+    /// One lazily instantiated instance per plugin of `set` that `disabled` lets run.
+    pub fn new(set: &PluginSet, request_id: &Arc<str>, policy: QuarantinePolicy, disabled: &Disabled) -> Self {
         let slots = set
             .iter()
+            .filter(|active| disabled.is_empty() || !disabled.skips(active))
             .map(|active| Slot { active: Arc::clone(active), instance: active.plugin.instance(Arc::clone(request_id)) })
             .collect();
         Self { slots, decisions: Vec::new(), policy }

@@ -10,16 +10,19 @@
 //!
 //! - [`request`]: the checks a body passes before any hook sees it.
 //! - `hook_runner`: one request's plugins, outcomes and `on_error`.
+//! - [`disabling`]: which plugins a request runs without.
 //! - `stream`: forwarding a streamed answer.
 //! - [`logging`]: the logging payload and queue.
 //! - `synth`: answers the proxy writes itself (`respond`).
 
+pub mod disabling;
 mod hook_runner;
 pub mod logging;
 pub mod request;
 mod stream;
 mod synth;
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -29,9 +32,10 @@ use tokio::sync::mpsc;
 
 use crate::auth::Caller;
 use crate::error::ApiError;
-use crate::plugins::registry::Registry;
+use crate::plugins::registry::{PluginSet, Registry};
 use crate::plugins::{CallType, Hook, Request};
 use crate::upstream::Upstreams;
+use disabling::Disabled;
 pub use hook_runner::DecisionRecord;
 use hook_runner::{PreCallResult, RequestPlugins};
 use logging::{unix_now, LogPayload, LoggingQueue};
@@ -49,6 +53,8 @@ pub struct ClientCall {
     pub headers: Vec<(String, String)>,
     /// Who is calling.
     pub caller: Caller,
+    /// Plugin names the request's headers ask to disable (lower-case).
+    pub disable: BTreeSet<String>,
 }
 
 /// What the client gets.
@@ -90,13 +96,22 @@ pub struct Pipeline {
     upstreams: Upstreams,
     registry: Arc<Registry>,
     logging: LoggingQueue,
-    enforce_user_param: bool,
+    rules: PipelineRules,
+}
+
+/// The request rules of `general_settings` and `litellm_settings` the pipeline applies.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PipelineRules {
+    /// Requests must carry `user`.
+    pub enforce_user_param: bool,
+    /// Requests may disable callbacks with `x-litellm-disable-callbacks`.
+    pub allow_dynamic_callback_disabling: bool,
 }
 
 impl Pipeline {
     /// A pipeline calling `upstreams` with the plugins of `registry`.
-    pub fn new(upstreams: Upstreams, registry: Arc<Registry>, logging: LoggingQueue, enforce_user_param: bool) -> Self {
-        Self { upstreams, registry, logging, enforce_user_param }
+    pub fn new(upstreams: Upstreams, registry: Arc<Registry>, logging: LoggingQueue, rules: PipelineRules) -> Self {
+        Self { upstreams, registry, logging, rules }
     }
 
     /// The configured models.
@@ -116,14 +131,15 @@ impl Pipeline {
 
     /// Whether requests must carry `user`.
     pub fn enforce_user_param(&self) -> bool {
-        self.enforce_user_param
+        self.rules.enforce_user_param
     }
 
     /// Runs one request through the lifecycle.
     pub async fn handle(&self, call: ClientCall) -> Answer {
-        let ClientCall { id, call_type, body, headers, caller } = call;
+        let ClientCall { id, call_type, body, headers, caller, disable } = call;
         let plugins_now = self.registry.snapshot();
-        let mut plugins = RequestPlugins::new(&plugins_now, &id, self.registry.policy());
+        let disabled = self.disabled(&id, &caller, disable, &plugins_now);
+        let mut plugins = RequestPlugins::new(&plugins_now, &id, self.registry.policy(), &disabled);
         let mut log = LogPayload::start(&id, call_type, &body.fields, &caller.key, plugins.logs());
         let asked = Asked { model: body.model().to_owned(), stream: body.stream };
         let mut request = Request {
@@ -189,7 +205,7 @@ impl Pipeline {
             PreCallResult::Proceed { fields, modified: false } => ClientBody::checked(fields),
             // Hooks rewrote the body: it must still be a valid request.
             PreCallResult::Proceed { fields, modified: true } => {
-                request::check(request.call_type, fields, self.enforce_user_param).map_err(|mut error| {
+                request::check(request.call_type, fields, self.rules.enforce_user_param).map_err(|mut error| {
                     error.message = format!("After the pre-call hooks: {}", error.message);
                     error
                 })?
@@ -220,6 +236,26 @@ impl Pipeline {
         let (mut body, mut headers) = (response.body, response.headers);
         plugins.post_call_success(request, response.status, &mut body, &mut headers).await?;
         Ok(Outcome::Complete { body, headers })
+    }
+
+    /// The plugins this request runs without; a request that asked is audited.
+    fn disabled(&self, id: &str, caller: &Caller, asked: BTreeSet<String>, set: &PluginSet) -> Disabled {
+        if asked.is_empty() && caller.disabled_callbacks.is_empty() {
+            return Disabled::default();
+        }
+        let disabled = Disabled::new(asked.clone(), caller, self.rules.allow_dynamic_callback_disabling);
+        if !asked.is_empty() {
+            let skipped: Vec<&str> = set.iter().filter(|p| disabled.skips(p)).map(|p| p.name()).collect();
+            tracing::info!(
+                target: "hookgate::audit",
+                request_id = id,
+                key_alias = caller.key.alias.as_deref().unwrap_or("-"),
+                asked = ?asked,
+                disabled = ?skipped,
+                "a request asked to disable callbacks"
+            );
+        }
+        disabled
     }
 
     fn unknown_model(&self, model: &str) -> ApiError {

@@ -11,6 +11,7 @@ use super::engine::PluginEngine;
 use super::hooks::Hook;
 use super::loaded::{LoadError, LoadedPlugin};
 use super::settings::PluginSettings;
+use crate::config::{ConfigError, PluginsConfig};
 
 /// When a plugin is quarantined and for how long.
 #[derive(Debug, Clone, Copy)]
@@ -202,24 +203,28 @@ pub enum StartupLoadError {
         /// The I/O error.
         source: std::io::Error,
     },
+    /// A plugin's sidecar `<name>.yaml` is unreadable or invalid.
+    #[error("sidecar settings: {0}")]
+    Sidecar(#[from] ConfigError),
     /// A plugin was refused.
     #[error("{}: {source}", path.display())]
     Load {
         /// The file.
         path: PathBuf,
-        /// Why it was refused.
-        source: LoadError,
+        /// Why it was refused (boxed: a fault with its backtrace is large).
+        source: Box<LoadError>,
     },
 }
 
 /// Loads the plugins to serve at start-up: every `<name>.wasm` in `dir`, or, when
-/// `enabled` names callbacks, exactly those. A plugin that cannot be loaded stops the
-/// start: a proxy missing a configured guardrail must not serve silently without it.
+/// `enabled` names callbacks, exactly those, each under its settings (see
+/// [`settings_of`]). A plugin that cannot be loaded stops the start: a proxy missing a
+/// configured guardrail must not serve silently without it.
 pub async fn load_dir(
     engine: &PluginEngine,
     dir: &Path,
     enabled: Option<&[String]>,
-    settings_for: impl Fn(&str) -> PluginSettings,
+    config: &PluginsConfig,
 ) -> Result<PluginSet, StartupLoadError> {
     let names: Vec<String> = match enabled {
         Some(names) => {
@@ -247,12 +252,24 @@ pub async fn load_dir(
     for name in names {
         let path = dir.join(format!("{name}.wasm"));
         let wasm = std::fs::read(&path).map_err(|source| StartupLoadError::Read { path: path.clone(), source })?;
-        let plugin = LoadedPlugin::load(engine, &name, wasm, settings_for(&name))
+        let settings = settings_of(dir, &name, config)?;
+        let plugin = LoadedPlugin::load(engine, &name, wasm, settings)
             .await
-            .map_err(|source| StartupLoadError::Load { path, source })?;
+            .map_err(|source| StartupLoadError::Load { path, source: Box::new(source) })?;
         plugins.push(Arc::new(ActivePlugin { plugin, health: PluginHealth::default() }));
     }
     Ok(PluginSet::new(plugins))
+}
+
+/// A plugin's settings: the config's defaults, then its sidecar `<dir>/<name>.yaml` if
+/// there is one, then its entry under `plugins.settings`, key by key.
+pub fn settings_of(dir: &Path, name: &str, config: &PluginsConfig) -> Result<PluginSettings, StartupLoadError> {
+    let sidecar = dir.join(format!("{name}.yaml"));
+    match std::fs::read_to_string(&sidecar) {
+        Ok(text) => Ok(config.settings_with_sidecar(name, &sidecar, &text)?),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(config.settings_for(name)),
+        Err(source) => Err(StartupLoadError::Read { path: sidecar, source }),
+    }
 }
 
 #[cfg(test)]

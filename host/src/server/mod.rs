@@ -1,8 +1,10 @@
 //! The HTTP server: routes, shared state, and start-up from a config.
 //!
 //! - [`openai`]: the OpenAI-compatible routes.
+//! - [`admin`]: the management routes (master key only).
 //! - health routes live here: they are two lines each.
 
+pub mod admin;
 pub mod openai;
 
 use std::net::SocketAddr;
@@ -21,7 +23,7 @@ use crate::capabilities::kv::Kv;
 use crate::config::Config;
 use crate::error::ApiError;
 use crate::pipeline::logging::LoggingQueue;
-use crate::pipeline::Pipeline;
+use crate::pipeline::{Pipeline, PipelineRules};
 use crate::plugins::registry::{self, PluginSet, QuarantinePolicy, Registry};
 use crate::plugins::{EngineOptions, PluginEngine};
 use crate::upstream::Upstreams;
@@ -47,10 +49,7 @@ impl AppState {
         };
         let engine = PluginEngine::new(options, Kv::in_memory())?;
         let set = match &config.plugins.dir {
-            Some(dir) => {
-                registry::load_dir(&engine, dir, config.callbacks.as_deref(), |name| config.plugin_settings(name))
-                    .await?
-            }
+            Some(dir) => registry::load_dir(&engine, dir, config.callbacks.as_deref(), &config.plugins).await?,
             None if config.callbacks.as_ref().is_some_and(|names| !names.is_empty()) => {
                 anyhow::bail!("litellm_settings.callbacks names plugins, but plugins.dir is not set: where are they?")
             }
@@ -66,7 +65,11 @@ impl AppState {
         };
         let registry = Arc::new(Registry::new(set, policy));
         let logging = LoggingQueue::start(config.plugins.logging_queue, policy);
-        let pipeline = Pipeline::new(Upstreams::new(&config.models), registry, logging, config.enforce_user_param);
+        let rules = PipelineRules {
+            enforce_user_param: config.enforce_user_param,
+            allow_dynamic_callback_disabling: config.allow_dynamic_callback_disabling,
+        };
+        let pipeline = Pipeline::new(Upstreams::new(&config.models), registry, logging, rules);
         let keys = KeyStore::from_config(config);
         if !keys.enabled() {
             tracing::warn!("general_settings.master_key is not set: every request is accepted without a key");
@@ -86,6 +89,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/embeddings", only(Method::POST, post(openai::embeddings)))
         .route("/v1/models", only(Method::GET, get(openai::models)))
         .route("/models", only(Method::GET, get(openai::models)))
+        .route("/callbacks/list", only(Method::GET, get(admin::callbacks_list)))
+        .route("/plugins", only(Method::GET, get(admin::plugins)))
         .route("/health/liveliness", only(Method::GET, get(liveliness)))
         .route("/health/liveness", only(Method::GET, get(liveliness)))
         .route("/health/readiness", only(Method::GET, get(readiness)))

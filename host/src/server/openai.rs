@@ -15,7 +15,7 @@ use serde_json::json;
 use super::AppState;
 use crate::auth::CREDENTIAL_HEADERS;
 use crate::error::ApiError;
-use crate::pipeline::{self, request, ClientCall, Reply};
+use crate::pipeline::{self, disabling, request, ClientCall, Reply};
 use crate::plugins::CallType;
 
 /// Sent on every response: time spent outside the upstream call, in milliseconds.
@@ -104,7 +104,8 @@ async fn prepare(state: &AppState, call_type: CallType, http: Request, id: &Arc<
         .filter(|(name, _)| !CREDENTIAL_HEADERS.contains(&name.as_str()))
         .filter_map(|(name, value)| Some((name.as_str().to_owned(), value.to_str().ok()?.to_owned())))
         .collect();
-    Ok(ClientCall { id: Arc::clone(id), call_type, body, headers, caller })
+    let disable = disabling::requested(&parts.headers);
+    Ok(ClientCall { id: Arc::clone(id), call_type, body, headers, caller, disable })
 }
 
 fn reply_response(reply: Reply, started: Instant, upstream_time: std::time::Duration) -> Response {

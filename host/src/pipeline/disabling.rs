@@ -1,0 +1,96 @@
+//! Turning plugins off for one request: the `x-litellm-disable-callbacks` header (and its
+//! alias `x-hookgate-disable-callbacks`) and a key's `disabled_callbacks`.
+//!
+//! Rules, as LiteLLM's where it has them:
+//! - the header is comma-separated names, case-insensitive, spaces trimmed; unknown names
+//!   are ignored;
+//! - the header does nothing when `allow_dynamic_callback_disabling` is off, when the key
+//!   may not disable callbacks (`keys[].allow_disabling_callbacks: false`), or for plugins
+//!   marked `required`;
+//! - a key's `disabled_callbacks` always apply: the operator chose them.
+
+use std::collections::BTreeSet;
+
+use axum::http::HeaderMap;
+
+use crate::auth::Caller;
+use crate::plugins::registry::ActivePlugin;
+
+/// The request headers that disable callbacks.
+pub const DISABLE_HEADERS: [&str; 2] = ["x-litellm-disable-callbacks", "x-hookgate-disable-callbacks"];
+
+/// The plugin names a request asks to disable, lower-cased, from every disable header.
+pub fn requested(headers: &HeaderMap) -> BTreeSet<String> {
+    DISABLE_HEADERS
+        .iter()
+        .flat_map(|name| headers.get_all(*name))
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .map(|name| name.trim().to_ascii_lowercase())
+        .filter(|name| !name.is_empty())
+        .collect()
+}
+
+/// Which plugins one request runs without.
+#[derive(Debug, Default)]
+pub struct Disabled {
+    /// Lower-cased names the request's header asked for, when the rules let it.
+    by_request: BTreeSet<String>,
+    /// Lower-cased names from the key's config.
+    by_key: BTreeSet<String>,
+}
+
+impl Disabled {
+    /// The disabling that applies to `caller`'s request asking for `requested`.
+    pub fn new(requested: BTreeSet<String>, caller: &Caller, dynamic_allowed: bool) -> Self {
+        let by_request = if dynamic_allowed && caller.may_disable_callbacks { requested } else { BTreeSet::new() };
+        let by_key = caller.disabled_callbacks.iter().map(|name| name.to_ascii_lowercase()).collect();
+        Self { by_request, by_key }
+    }
+
+    /// True when nothing is disabled (the common case: no work per plugin).
+    pub fn is_empty(&self) -> bool {
+        self.by_request.is_empty() && self.by_key.is_empty()
+    }
+
+    /// True when `plugin` does not run for this request.
+    pub fn skips(&self, plugin: &ActivePlugin) -> bool {
+        let name = plugin.name().to_ascii_lowercase();
+        self.by_key.contains(&name) || (self.by_request.contains(&name) && !plugin.plugin.settings().required)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_names_are_trimmed_lowercased_and_merged() {
+        let mut headers = HeaderMap::new();
+        headers.append("x-litellm-disable-callbacks", " Banned-Keywords , ,header-injector".parse().unwrap());
+        headers.append("x-hookgate-disable-callbacks", "PROBE".parse().unwrap());
+        let names: Vec<_> = requested(&headers).into_iter().collect();
+        assert_eq!(names, ["banned-keywords", "header-injector", "probe"]);
+    }
+
+    #[test]
+    fn the_header_needs_the_switch_and_the_key_s_permission() {
+        let caller = |may: bool| Caller {
+            key: crate::plugins::KeyInfo {
+                alias: None,
+                hash: String::new(),
+                user_id: None,
+                team_id: None,
+                metadata: "{}".into(),
+            },
+            allowed_models: None,
+            may_disable_callbacks: may,
+            disabled_callbacks: vec!["Logger".into()],
+        };
+        let asked: BTreeSet<String> = ["probe".to_owned()].into();
+        assert!(!Disabled::new(asked.clone(), &caller(true), true).by_request.is_empty());
+        assert!(Disabled::new(asked.clone(), &caller(true), false).by_request.is_empty());
+        assert!(Disabled::new(asked.clone(), &caller(false), true).by_request.is_empty());
+        assert!(Disabled::new(asked, &caller(false), false).by_key.contains("logger"), "the key's list always applies");
+    }
+}

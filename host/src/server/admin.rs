@@ -1,0 +1,107 @@
+//! Management routes (master key only): what plugins are loaded and how they are doing.
+//!
+//! - `GET /callbacks/list`: LiteLLM's shape, `{"success":[..],"failure":[..],"success_and_failure":[..]}`.
+//! - `GET /plugins`: every plugin with its version, hash, hooks, settings, state and counters.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use serde_json::{json, Value};
+
+use super::openai::{error_response, with_overhead};
+use super::AppState;
+use crate::error::ApiError;
+use crate::plugins::registry::ActivePlugin;
+use crate::plugins::Hook;
+
+/// `GET /callbacks/list`: plugin names grouped as LiteLLM groups its callbacks.
+///
+/// A plugin whose only logging-side hook is `log-success` is a `success` callback; one
+/// that only observes failures (`log-failure`, `post-call-failure`) is a `failure`
+/// callback; every other plugin (including call hooks like pre-call) runs on both paths.
+pub async fn callbacks_list(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    let started = Instant::now();
+    if let Err(error) = require_master(&state, &headers) {
+        return error_response(&error, started);
+    }
+    let (mut success, mut failure, mut both) = (vec![], vec![], vec![]);
+    for plugin in state.pipeline.registry().snapshot().iter() {
+        let name = plugin.name().to_owned();
+        match callback_kind(plugin) {
+            CallbackKind::Success => success.push(name),
+            CallbackKind::Failure => failure.push(name),
+            CallbackKind::SuccessAndFailure => both.push(name),
+        }
+    }
+    let body = json!({"success": success, "failure": failure, "success_and_failure": both});
+    with_overhead(axum::Json(body).into_response(), started, Default::default())
+}
+
+/// `GET /plugins`: every active plugin, in call order.
+pub async fn plugins(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    let started = Instant::now();
+    if let Err(error) = require_master(&state, &headers) {
+        return error_response(&error, started);
+    }
+    let plugins: Vec<Value> = state.pipeline.registry().snapshot().iter().map(|plugin| describe(plugin)).collect();
+    let body = json!({"plugins": plugins, "logging": {
+        "queue_depth": state.pipeline.logging().depth(),
+        "dropped": state.pipeline.logging().dropped(),
+    }});
+    with_overhead(axum::Json(body).into_response(), started, Default::default())
+}
+
+fn describe(active: &ActivePlugin) -> Value {
+    let plugin = &active.plugin;
+    let settings = plugin.settings();
+    let counters = active.health.counters();
+    let quarantined = active.health.quarantined_for();
+    json!({
+        "name": plugin.name(),
+        "describes_itself_as": plugin.info().name,
+        "version": plugin.info().version,
+        "wit": plugin.wit_version().map(|v| format!("hookgate:plugin@{v}")),
+        "sha256": plugin.hash().to_string(),
+        "size_bytes": plugin.size_bytes(),
+        "hooks": plugin.info().hooks.iter().map(Hook::name).collect::<Vec<_>>(),
+        "priority": settings.priority,
+        "on_error": settings.on_error,
+        "required": settings.required,
+        "state": if quarantined.is_some() { "quarantined" } else { "active" },
+        "quarantined_for_s": quarantined.map(|left| left.as_secs_f64()),
+        "calls": counters.calls,
+        "faults": counters.faults,
+        "rejections": counters.rejections,
+        "quarantines": counters.quarantines,
+    })
+}
+
+enum CallbackKind {
+    Success,
+    Failure,
+    SuccessAndFailure,
+}
+
+fn callback_kind(plugin: &ActivePlugin) -> CallbackKind {
+    let hooks = plugin.plugin.info().hooks;
+    let failure_only = [Hook::LogFailure, Hook::PostCallFailure];
+    if hooks.iter().all(|hook| hook == Hook::LogSuccess) && !hooks.is_empty() {
+        CallbackKind::Success
+    } else if hooks.iter().all(|hook| failure_only.contains(&hook)) && !hooks.is_empty() {
+        CallbackKind::Failure
+    } else {
+        CallbackKind::SuccessAndFailure
+    }
+}
+
+/// Admin routes need the master key (when auth is on at all).
+fn require_master(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
+    let caller = state.keys.authenticate(headers).map_err(|error| ApiError::new(401, error.to_string()))?;
+    if state.keys.enabled() && !state.keys.is_master(&caller) {
+        return Err(ApiError::new(401, "This route needs the master key."));
+    }
+    Ok(())
+}
