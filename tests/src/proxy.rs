@@ -183,6 +183,44 @@ impl Proxy {
         }
     }
 
+    /// The plugin directory the builder created.
+    pub fn plugin_dir(&self) -> PathBuf {
+        self.dir.path().join("plugins")
+    }
+
+    /// Sends SIGHUP to the proxy (it rescans its plugin directory).
+    pub async fn hangup(&self) {
+        let pid = self.child.id().expect("the proxy runs").to_string();
+        let status = Command::new("kill").args(["-HUP", &pid]).status().await.expect("kill runs");
+        assert!(status.success());
+    }
+
+    /// `GET {base}{path}` with the master key, as JSON.
+    pub async fn admin_get(&self, path: &str) -> Value {
+        let response = self.client.get(format!("{}{path}", self.base)).bearer_auth(MASTER_KEY).send().await.unwrap();
+        assert_eq!(response.status(), 200, "{path}");
+        response.json().await.expect("JSON")
+    }
+
+    /// Polls `probe` every 20 ms until it returns `Some`; panics with the log after `timeout`.
+    pub async fn until<T, F: std::future::Future<Output = Option<T>>>(
+        &self,
+        what: &str,
+        timeout: Duration,
+        mut probe: impl FnMut() -> F,
+    ) -> T {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            if let Some(value) = probe().await {
+                return value;
+            }
+            if tokio::time::Instant::now() > deadline {
+                panic!("{what}: not within {timeout:?}; the proxy log:\n{}", self.log());
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// True while the process runs.
     pub fn is_running(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))

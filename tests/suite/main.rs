@@ -5,6 +5,7 @@ mod adversarial;
 mod artifact_cache;
 mod cli;
 mod example_plugins;
+mod hot_swap;
 mod http_basics;
 mod http_hooks;
 mod http_management;

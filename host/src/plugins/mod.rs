@@ -7,6 +7,7 @@
 //! - [`outcome`] and [`fault`]: what a hook call can end in.
 //! - [`settings`]: per-plugin limits and policies.
 //! - [`registry`]: the plugin set requests use, and each plugin's circuit breaker.
+//! - [`directory`]: the plugin directory feeding the registry (rescans, hot swap, watching).
 //!
 //! ```text
 //! PluginEngine ──load(name, wasm, settings)──▶ Arc<LoadedPlugin> ──instance(request id)──▶ PluginInstance
@@ -15,6 +16,7 @@
 
 mod bindings;
 pub mod cache;
+pub mod directory;
 pub mod engine;
 pub mod fault;
 mod hooks;

@@ -2,16 +2,12 @@
 //! request takes once and keeps to its end, plus each plugin's health (the circuit
 //! breaker that quarantines a plugin that keeps faulting).
 
-use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
-use super::engine::PluginEngine;
 use super::hooks::Hook;
-use super::loaded::{LoadError, LoadedPlugin};
-use super::settings::PluginSettings;
-use crate::config::{ConfigError, PluginsConfig};
+use super::loaded::LoadedPlugin;
 
 /// When a plugin is quarantined and for how long.
 #[derive(Debug, Clone, Copy)]
@@ -173,102 +169,6 @@ impl Registry {
     /// The quarantine policy.
     pub fn policy(&self) -> QuarantinePolicy {
         self.policy
-    }
-}
-
-/// Why the plugins named by the config could not be loaded at start-up.
-#[derive(Debug, thiserror::Error)]
-pub enum StartupLoadError {
-    /// The plugin directory could not be listed.
-    #[error("cannot read the plugin directory {}: {source}", dir.display())]
-    Dir {
-        /// The directory.
-        dir: PathBuf,
-        /// The I/O error.
-        source: std::io::Error,
-    },
-    /// `litellm_settings.callbacks` names a plugin with no `<name>.wasm` in the directory.
-    #[error("callback `{name}` is enabled in litellm_settings.callbacks but {} does not exist", path.display())]
-    Missing {
-        /// The plugin name.
-        name: String,
-        /// Where its component was looked for.
-        path: PathBuf,
-    },
-    /// A plugin file could not be read.
-    #[error("cannot read {}: {source}", path.display())]
-    Read {
-        /// The file.
-        path: PathBuf,
-        /// The I/O error.
-        source: std::io::Error,
-    },
-    /// A plugin's sidecar `<name>.yaml` is unreadable or invalid.
-    #[error("sidecar settings: {0}")]
-    Sidecar(#[from] ConfigError),
-    /// A plugin was refused.
-    #[error("{}: {source}", path.display())]
-    Load {
-        /// The file.
-        path: PathBuf,
-        /// Why it was refused (boxed: a fault with its backtrace is large).
-        source: Box<LoadError>,
-    },
-}
-
-/// Loads the plugins to serve at start-up: every `<name>.wasm` in `dir`, or, when
-/// `enabled` names callbacks, exactly those, each under its settings (see
-/// [`settings_of`]). A plugin that cannot be loaded stops the start: a proxy missing a
-/// configured guardrail must not serve silently without it.
-pub async fn load_dir(
-    engine: &PluginEngine,
-    dir: &Path,
-    enabled: Option<&[String]>,
-    config: &PluginsConfig,
-) -> Result<PluginSet, StartupLoadError> {
-    let names: Vec<String> = match enabled {
-        Some(names) => {
-            for name in names {
-                let path = dir.join(format!("{name}.wasm"));
-                if !path.is_file() {
-                    return Err(StartupLoadError::Missing { name: name.clone(), path });
-                }
-            }
-            names.to_vec()
-        }
-        None => {
-            let entries = std::fs::read_dir(dir).map_err(|source| StartupLoadError::Dir { dir: dir.into(), source })?;
-            let mut names: Vec<String> = entries
-                .filter_map(Result::ok)
-                .map(|entry| entry.path())
-                .filter(|path| path.extension().is_some_and(|ext| ext == "wasm"))
-                .filter_map(|path| path.file_stem()?.to_str().map(str::to_owned))
-                .collect();
-            names.sort();
-            names
-        }
-    };
-    let mut plugins = Vec::with_capacity(names.len());
-    for name in names {
-        let path = dir.join(format!("{name}.wasm"));
-        let wasm = std::fs::read(&path).map_err(|source| StartupLoadError::Read { path: path.clone(), source })?;
-        let settings = settings_of(dir, &name, config)?;
-        let plugin = LoadedPlugin::load(engine, &name, wasm, settings)
-            .await
-            .map_err(|source| StartupLoadError::Load { path, source: Box::new(source) })?;
-        plugins.push(Arc::new(ActivePlugin { plugin, health: PluginHealth::default() }));
-    }
-    Ok(PluginSet::new(plugins))
-}
-
-/// A plugin's settings: the config's defaults, then its sidecar `<dir>/<name>.yaml` if
-/// there is one, then its entry under `plugins.settings`, key by key.
-pub fn settings_of(dir: &Path, name: &str, config: &PluginsConfig) -> Result<PluginSettings, StartupLoadError> {
-    let sidecar = dir.join(format!("{name}.yaml"));
-    match std::fs::read_to_string(&sidecar) {
-        Ok(text) => Ok(config.settings_with_sidecar(name, &sidecar, &text)?),
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(config.settings_for(name)),
-        Err(source) => Err(StartupLoadError::Read { path: sidecar, source }),
     }
 }
 

@@ -2,6 +2,7 @@
 //!
 //! - `GET /callbacks/list`: LiteLLM's shape, `{"success":[..],"failure":[..],"success_and_failure":[..]}`.
 //! - `GET /plugins`: every plugin with its version, hash, hooks, settings, state and counters.
+//! - `POST /plugins/reload`: rescan the plugin directory now.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -40,13 +41,29 @@ pub async fn callbacks_list(State(state): State<Arc<AppState>>, headers: HeaderM
     with_overhead(axum::Json(body).into_response(), started, Default::default())
 }
 
-/// `GET /plugins`: every active plugin, in call order.
+/// `GET /plugins`: every active plugin in call order, then the plugins that failed to
+/// load and serve no older version. An active plugin whose new version failed carries
+/// that error as `load_error`.
 pub async fn plugins(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
     let started = Instant::now();
     if let Err(error) = require_master(&state, &headers) {
         return error_response(&error, started);
     }
-    let plugins: Vec<Value> = state.pipeline.registry().snapshot().iter().map(|plugin| describe(plugin)).collect();
+    let failures = state.directory.as_ref().map(|directory| directory.failures()).unwrap_or_default();
+    let active = state.pipeline.registry().snapshot();
+    let mut plugins: Vec<Value> = active
+        .iter()
+        .map(|plugin| {
+            let mut entry = describe(plugin);
+            entry["load_error"] = json!(failures.get(plugin.name()));
+            entry
+        })
+        .collect();
+    for (name, error) in &failures {
+        if !active.iter().any(|plugin| plugin.name() == name) {
+            plugins.push(json!({"name": name, "state": "failed-to-load", "load_error": error}));
+        }
+    }
     let body = json!({"plugins": plugins, "logging": {
         "queue_depth": state.pipeline.logging().depth(),
         "dropped": state.pipeline.logging().dropped(),
@@ -94,6 +111,21 @@ fn callback_kind(plugin: &ActivePlugin) -> CallbackKind {
         CallbackKind::Failure
     } else {
         CallbackKind::SuccessAndFailure
+    }
+}
+
+/// `POST /plugins/reload`: rescans the plugin directory now; answers with what changed.
+pub async fn reload(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    let started = Instant::now();
+    if let Err(error) = require_master(&state, &headers) {
+        return error_response(&error, started);
+    }
+    let Some(directory) = &state.directory else {
+        return error_response(&ApiError::new(400, "No plugin directory is configured (plugins.dir)."), started);
+    };
+    match directory.rescan().await {
+        Ok(report) => with_overhead(axum::Json(report).into_response(), started, Default::default()),
+        Err(error) => error_response(&ApiError::new(500, error.to_string()), started),
     }
 }
 

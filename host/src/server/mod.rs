@@ -24,7 +24,8 @@ use crate::config::Config;
 use crate::error::ApiError;
 use crate::pipeline::logging::LoggingQueue;
 use crate::pipeline::{Pipeline, PipelineRules};
-use crate::plugins::registry::{self, PluginSet, QuarantinePolicy, Registry};
+use crate::plugins::directory::{self, PluginDirectory};
+use crate::plugins::registry::{PluginSet, QuarantinePolicy, Registry};
 use crate::plugins::{EngineOptions, PluginEngine};
 use crate::upstream::Upstreams;
 
@@ -36,6 +37,8 @@ pub struct AppState {
     pub keys: KeyStore,
     /// Largest accepted request body, in bytes.
     pub max_request_bytes: usize,
+    /// The plugin directory, when the config names one.
+    pub directory: Option<Arc<PluginDirectory>>,
 }
 
 impl AppState {
@@ -48,22 +51,33 @@ impl AppState {
             ..EngineOptions::default()
         };
         let engine = PluginEngine::new(options, Kv::in_memory())?;
-        let set = match &config.plugins.dir {
-            Some(dir) => registry::load_dir(&engine, dir, config.callbacks.as_deref(), &config.plugins).await?,
-            None if config.callbacks.as_ref().is_some_and(|names| !names.is_empty()) => {
-                anyhow::bail!("litellm_settings.callbacks names plugins, but plugins.dir is not set: where are they?")
-            }
-            None => PluginSet::default(),
-        };
-        tracing::info!(
-            plugins = ?set.iter().map(|p| p.name().to_owned()).collect::<Vec<_>>(),
-            "plugins active"
-        );
         let policy = QuarantinePolicy {
             after_faults: config.plugins.quarantine_after,
             cooldown: config.plugins.quarantine_cooldown,
         };
-        let registry = Arc::new(Registry::new(set, policy));
+        let registry = Arc::new(Registry::new(PluginSet::default(), policy));
+        let directory = match &config.plugins.dir {
+            Some(dir) => {
+                let directory = PluginDirectory::new(
+                    engine.clone(),
+                    dir.clone(),
+                    config.callbacks.clone(),
+                    config.plugins.clone(),
+                    Arc::clone(&registry),
+                );
+                let directory = Arc::new(start_directory(directory).await?);
+                keep_current(&directory, config.plugins.watch)?;
+                Some(directory)
+            }
+            None if config.callbacks.as_ref().is_some_and(|names| !names.is_empty()) => {
+                anyhow::bail!("litellm_settings.callbacks names plugins, but plugins.dir is not set: where are they?")
+            }
+            None => None,
+        };
+        tracing::info!(
+            plugins = ?registry.snapshot().iter().map(|p| p.name().to_owned()).collect::<Vec<_>>(),
+            "plugins active"
+        );
         let logging = LoggingQueue::start(config.plugins.logging_queue, policy);
         let rules = PipelineRules {
             enforce_user_param: config.enforce_user_param,
@@ -74,8 +88,39 @@ impl AppState {
         if !keys.enabled() {
             tracing::warn!("general_settings.master_key is not set: every request is accepted without a key");
         }
-        Ok(Self { pipeline, keys, max_request_bytes: config.max_request_size_bytes })
+        Ok(Self { pipeline, keys, max_request_bytes: config.max_request_size_bytes, directory })
     }
+}
+
+/// Loads the directory for the first time, strictly: a plugin that cannot load stops the
+/// start (a proxy missing a configured guardrail must not serve silently without it).
+/// Later rescans keep the old version of a plugin that fails instead.
+async fn start_directory(directory: PluginDirectory) -> anyhow::Result<PluginDirectory> {
+    let report = directory.rescan().await?;
+    if !report.failed.is_empty() {
+        let lines: Vec<String> = report.failed.iter().map(|(name, why)| format!("  plugin `{name}`: {why}")).collect();
+        anyhow::bail!("plugins in {} could not be loaded:\n{}", directory.dir().display(), lines.join("\n"));
+    }
+    Ok(directory)
+}
+
+/// Starts the watcher and the SIGHUP handler for `directory`.
+fn keep_current(directory: &Arc<PluginDirectory>, watch: bool) -> anyhow::Result<()> {
+    if watch {
+        directory::watch(Arc::clone(directory))
+            .map_err(|error| anyhow::anyhow!("cannot watch {}: {error}", directory.dir().display()))?;
+    }
+    let directory = Arc::clone(directory);
+    let mut hangups = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
+    tokio::spawn(async move {
+        while hangups.recv().await.is_some() {
+            tracing::info!("SIGHUP: rescanning the plugin directory");
+            if let Err(error) = directory.rescan().await {
+                tracing::error!(%error, "plugin directory rescan failed");
+            }
+        }
+    });
+    Ok(())
 }
 
 /// The router for `state`.
@@ -91,6 +136,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/models", only(Method::GET, get(openai::models)))
         .route("/callbacks/list", only(Method::GET, get(admin::callbacks_list)))
         .route("/plugins", only(Method::GET, get(admin::plugins)))
+        .route("/plugins/reload", only(Method::POST, post(admin::reload)))
         .route("/health/liveliness", only(Method::GET, get(liveliness)))
         .route("/health/liveness", only(Method::GET, get(liveliness)))
         .route("/health/readiness", only(Method::GET, get(readiness)))
