@@ -185,3 +185,34 @@ async fn the_same_component_and_config_registers_once_and_max_plugins_is_enforce
     let refusals = limited.log().matches("max_plugins (1) reached").count();
     assert_eq!(refusals, 1, "refused once, not once per request");
 }
+
+#[tokio::test]
+async fn a_sidecar_change_reloads_and_an_init_refusal_keeps_the_old_settings() {
+    let proxy = ProxyBuilder::new("")
+        .plugin("banned-keywords", "banned-keywords")
+        .sidecar("banned-keywords", "config: {keywords: [alpha]}\n")
+        .start()
+        .await;
+    let status_for = |word: &'static str| {
+        let proxy = &proxy;
+        async move { proxy.chat(&chat_body("mock-echo", &format!("say {word}"))).await.status().as_u16() }
+    };
+    assert_eq!(status_for("alpha").await, 400);
+    let sidecar = proxy.plugin_dir().join("banned-keywords.yaml");
+    std::fs::write(&sidecar, "config: {keywords: [beta]}\n").unwrap();
+    proxy
+        .until("the new sidecar to apply", SWAP_WAIT, || async { (status_for("beta").await == 400).then_some(()) })
+        .await;
+    assert_eq!(status_for("alpha").await, 200);
+
+    // The plugin's init refuses this config: the old settings keep serving.
+    std::fs::write(&sidecar, "config: {keywords: [gamma], status: 200}\n").unwrap();
+    let error = proxy
+        .until("the init refusal in GET /plugins", SWAP_WAIT, || async {
+            let listing = proxy.admin_get("/plugins").await;
+            listing["plugins"][0]["load_error"].as_str().map(str::to_owned)
+        })
+        .await;
+    assert!(error.contains("refused its config") && error.contains("must be a 4xx"), "{error}");
+    assert_eq!(status_for("beta").await, 400, "the previous settings still apply");
+}
