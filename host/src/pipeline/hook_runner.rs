@@ -76,20 +76,27 @@ impl RequestPlugins {
     /// True when a plugin of the request implements a logging hook (so the logging
     /// payload needs the request's content).
     pub fn logs(&self) -> bool {
-        self.slots
-            .iter()
-            .any(|slot| slot.active.implements(Hook::LogSuccess) || slot.active.implements(Hook::LogFailure))
+        self.implements(Hook::LogSuccess) || self.implements(Hook::LogFailure)
     }
 
-    /// The decisions recorded so far.
-    pub fn decisions(&self) -> &[DecisionRecord] {
-        &self.decisions
+    /// True when a plugin of the request has a hook that is given the whole request.
+    pub fn reads_request(&self) -> bool {
+        [Hook::PreCall, Hook::Moderation, Hook::PostCallSuccess, Hook::PostCallFailure]
+            .into_iter()
+            .any(|hook| self.implements(hook))
     }
 
-    /// Takes the slots of the plugins implementing `hook` (for the logging queue); the
-    /// others' instances are dropped here, returning their pool slots.
-    pub fn into_slots_for(self, hook: Hook) -> Vec<Slot> {
-        self.slots.into_iter().filter(|slot| slot.active.implements(hook)).collect()
+    /// True when a plugin of the request implements `hook`.
+    pub fn implements(&self, hook: Hook) -> bool {
+        self.slots.iter().any(|slot| slot.active.implements(hook))
+    }
+
+    /// Ends the request's hook calls: its decisions, and the slots of the plugins
+    /// implementing `hook` (for the logging queue). The others' instances are dropped
+    /// here, returning their pool slots.
+    pub fn finish(self, hook: Hook) -> (Vec<DecisionRecord>, Vec<Slot>) {
+        let slots = self.slots.into_iter().filter(|slot| slot.active.implements(hook)).collect();
+        (self.decisions, slots)
     }
 
     /// `pre-call`, sequential in priority order; each hook sees the previous one's edits.

@@ -12,7 +12,7 @@ use serde::Serialize;
 use serde_json::Value;
 use tokio::sync::{mpsc, Semaphore};
 
-use super::hook_runner::{DecisionRecord, Slot};
+use super::hook_runner::{DecisionRecord, RequestPlugins, Slot};
 use crate::error::ApiError;
 use crate::plugins::registry::QuarantinePolicy;
 use crate::plugins::{CallType, Hook, KeyInfo};
@@ -179,12 +179,17 @@ impl LoggingQueue {
         Self { sender, dropped: Arc::new(AtomicU64::new(0)) }
     }
 
-    /// Queues the logging of one finished request with the plugins implementing its
-    /// logging hook; never waits. Nothing is queued when no plugin logs.
-    pub(crate) fn submit(&self, payload: LogPayload, slots: Vec<Slot>) {
+    /// Closes a finished request's payload (end time, plugin decisions) and queues it
+    /// for the plugins implementing its logging hook; never waits. Nothing is queued
+    /// when no plugin logs.
+    pub(crate) fn submit(&self, mut payload: LogPayload, plugins: RequestPlugins) {
+        let hook = if payload.status == "success" { Hook::LogSuccess } else { Hook::LogFailure };
+        let (decisions, slots) = plugins.finish(hook);
         if slots.is_empty() {
             return;
         }
+        payload.end_time = unix_now();
+        payload.plugins = decisions;
         if let Err(error) = self.sender.try_send(LogJob { payload, slots }) {
             let dropped = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
             let reason = match error {

@@ -13,14 +13,14 @@
 //! - [`disabling`]: which plugins a request runs without.
 //! - `stream`: forwarding a streamed answer.
 //! - [`logging`]: the logging payload and queue.
-//! - `synth`: answers the proxy writes itself (`respond`).
+//! - `events`: SSE framing.
 
 pub mod disabling;
+mod events;
 mod hook_runner;
 pub mod logging;
 pub mod request;
 mod stream;
-mod synth;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -33,12 +33,12 @@ use tokio::sync::mpsc;
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::plugins::registry::{PluginSet, Registry};
-use crate::plugins::{CallType, Hook, Request};
-use crate::upstream::Upstreams;
+use crate::plugins::{CallType, Request};
+use crate::upstream::{answers, Upstreams};
 use disabling::Disabled;
 pub use hook_runner::DecisionRecord;
 use hook_runner::{PreCallResult, RequestPlugins};
-use logging::{unix_now, LogPayload, LoggingQueue};
+use logging::{LogPayload, LoggingQueue};
 pub use request::ClientBody;
 
 /// A request that passed auth and the body checks.
@@ -146,7 +146,12 @@ impl Pipeline {
             id: id.to_string(),
             call_type,
             model: asked.model.clone(),
-            body: serde_json::to_string(&body.fields).expect("a JSON map serializes"),
+            // Only hooks given the request read its body as text: without them, no copy.
+            body: if plugins.reads_request() {
+                serde_json::to_string(&body.fields).expect("a JSON map serializes")
+            } else {
+                String::new()
+            },
             headers,
             key: caller.key.clone(),
         };
@@ -184,10 +189,7 @@ impl Pipeline {
                 Err(error)
             }
         };
-        log.end_time = unix_now();
-        log.plugins = plugins.decisions().to_vec();
-        let hook = if reply.is_ok() { Hook::LogSuccess } else { Hook::LogFailure };
-        self.logging.submit(log, plugins.into_slots_for(hook));
+        self.logging.submit(log, plugins);
         Answer { reply, upstream_time }
     }
 
@@ -281,14 +283,16 @@ fn respond(call_type: CallType, id: &str, asked: &Asked, text: &str) -> Option<R
         return None;
     }
     if asked.stream {
-        let mut events: Vec<Bytes> = synth::chunks(call_type, id, &asked.model, text)
+        let answer_id = answers::id(call_type, id);
+        let mut frames: Vec<Bytes> = answers::chunks(call_type, &answer_id, &asked.model, &[text], None)
             .iter()
-            .map(|chunk| synth::sse_data(&chunk.to_string()))
+            .map(|chunk| events::data(&chunk.to_string()))
             .collect();
-        events.push(synth::sse_done());
-        return Some(Reply::Stream { headers: vec![], events: stream::canned(events) });
+        frames.push(events::done());
+        return Some(Reply::Stream { headers: vec![], events: stream::canned(frames) });
     }
-    Some(Reply::Json { body: synth::completion(call_type, id, &asked.model, text), headers: vec![] })
+    let body = answers::completion(call_type, &answers::id(call_type, id), &asked.model, text, 0);
+    Some(Reply::Json { body, headers: vec![] })
 }
 
 /// The proxy's overhead: a request's time so far, less the time spent on the upstream.

@@ -12,12 +12,12 @@ use futures_util::StreamExt;
 use serde_json::Value;
 use tokio::sync::mpsc;
 
+use super::events;
 use super::hook_runner::RequestPlugins;
 use super::logging::{unix_now, LogPayload, LoggingQueue};
-use super::synth;
 use crate::error::ApiError;
 use crate::plugins::{CallContext, Hook, Request};
-use crate::upstream::ChunkStream;
+use crate::upstream::{answers, ChunkStream};
 
 /// Events buffered between the stream task and the client connection: enough to absorb
 /// scheduling jitter, small enough that a slow client slows the upstream read.
@@ -51,6 +51,9 @@ async fn pump(job: StreamJob, sender: mpsc::Sender<Bytes>) {
     let StreamJob { mut plugins, request, mut log, mut chunks, logging } = job;
     let context = CallContext::from(&request);
     let mut text = String::new();
+    // Only stream-end hooks and logging read the assembled text and usage: without them,
+    // forwarded chunks are not parsed.
+    let assemble = plugins.implements(Hook::StreamEnd) || plugins.logs();
     let mut outcome: Result<(), ApiError> = loop {
         let chunk = match chunks.next().await {
             None => break Ok(()),
@@ -63,13 +66,13 @@ async fn pump(job: StreamJob, sender: mpsc::Sender<Bytes>) {
             Ok(None) => continue,
             Err(error) => break Err(error),
         };
-        if let Ok(parsed) = serde_json::from_str::<Value>(&forwarded) {
-            text.push_str(&synth::chunk_text(&parsed));
+        if let Some(parsed) = assemble.then(|| serde_json::from_str::<Value>(&forwarded).ok()).flatten() {
+            text.push_str(&answers::chunk_text(&parsed));
             if let Some(usage) = parsed.get("usage").filter(|usage| !usage.is_null()) {
                 log.usage = usage.clone();
             }
         }
-        if sender.send(synth::sse_data(&forwarded)).await.is_err() {
+        if sender.send(events::data(&forwarded)).await.is_err() {
             break Err(client_gone());
         }
     };
@@ -81,24 +84,21 @@ async fn pump(job: StreamJob, sender: mpsc::Sender<Bytes>) {
     log.answered_text(text);
     match outcome {
         Ok(()) => {
-            let _ = sender.send(synth::sse_done()).await;
+            let _ = sender.send(events::done()).await;
         }
         Err(error) => {
             let client_left = error.status == 499;
             let error = if client_left { error } else { plugins.post_call_failure(&request, error).await };
             if !client_left {
                 // OpenAI's in-band error event, then the end of the stream.
-                let _ = sender.send(synth::sse_data(&error.body().to_string())).await;
-                let _ = sender.send(synth::sse_done()).await;
+                let _ = sender.send(events::data(&error.body().to_string())).await;
+                let _ = sender.send(events::done()).await;
             }
             log.failed(&error);
         }
     }
     drop(sender);
-    log.end_time = unix_now();
-    log.plugins = plugins.decisions().to_vec();
-    let hook = if log.status == "success" { Hook::LogSuccess } else { Hook::LogFailure };
-    logging.submit(log, plugins.into_slots_for(hook));
+    logging.submit(log, plugins);
 }
 
 /// A complete stream of pre-made events (a `respond` answer), already closed.

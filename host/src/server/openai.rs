@@ -112,7 +112,7 @@ fn reply_response(reply: Reply, started: Instant, upstream_time: std::time::Dura
     match reply {
         Reply::Json { body, headers } => {
             let response = axum::Json(body).into_response();
-            with_overhead(response, started, upstream_time).tap_headers(&headers)
+            with_headers(with_overhead(response, started, upstream_time), &headers)
         }
         Reply::Stream { headers, events } => {
             let events = futures_util::stream::unfold(events, |mut events| async move {
@@ -125,7 +125,7 @@ fn reply_response(reply: Reply, started: Instant, upstream_time: std::time::Dura
                 .header(header::CACHE_CONTROL, "no-cache")
                 .body(body)
                 .expect("static headers are valid");
-            with_overhead(response, started, upstream_time).tap_headers(&headers)
+            with_headers(with_overhead(response, started, upstream_time), &headers)
         }
     }
 }
@@ -152,23 +152,15 @@ pub fn with_overhead(mut response: Response, started: Instant, upstream_time: st
     response
 }
 
-trait TapHeaders {
-    fn tap_headers(self, headers: &[(String, String)]) -> Self;
-}
-
-impl TapHeaders for Response {
-    /// Adds upstream and hook headers (already validated), never replacing the proxy's own.
-    fn tap_headers(mut self, headers: &[(String, String)]) -> Self {
-        for (name, value) in headers {
-            let (Ok(name), Ok(value)) = (header::HeaderName::try_from(name.as_str()), HeaderValue::from_str(value))
-            else {
-                continue;
-            };
-            if name.as_str().starts_with("x-hookgate-") {
-                continue;
-            }
-            self.headers_mut().insert(name, value);
+/// Adds upstream and hook headers (already validated), never replacing the proxy's own.
+fn with_headers(mut response: Response, headers: &[(String, String)]) -> Response {
+    for (name, value) in headers {
+        let (Ok(name), Ok(value)) = (header::HeaderName::try_from(name.as_str()), HeaderValue::from_str(value)) else {
+            continue;
+        };
+        if !name.as_str().starts_with("x-hookgate-") {
+            response.headers_mut().insert(name, value);
         }
-        self
     }
+    response
 }

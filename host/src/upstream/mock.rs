@@ -7,10 +7,11 @@
 //! The answer's text is, most specific first: the request's `mock_response` field (as in
 //! LiteLLM), the deployment's configured `response`, or an echo of the prompt.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
+use super::answers::{self, word_count};
 use super::{ChunkStream, UpstreamError, UpstreamResponse};
 use crate::config::MockParams;
 use crate::plugins::CallType;
@@ -39,16 +40,11 @@ impl MockProvider {
     ) -> Result<UpstreamResponse, UpstreamError> {
         self.before_answering().await?;
         let model = requested_model(body, model_name);
-        let body = match call_type {
-            CallType::ChatCompletion => {
-                let text = self.answer_text(body, chat_echo(body));
-                chat_completion(model, &text, word_count_of_messages(body))
+        let body = match self.text_and_prompt_tokens(call_type, body) {
+            Some((text, prompt_tokens)) => {
+                answers::completion(call_type, &answer_id(call_type), model, &text, prompt_tokens)
             }
-            CallType::TextCompletion => {
-                let text = self.answer_text(body, prompt_echo(body));
-                text_completion(model, &text, word_count_of_prompt(body))
-            }
-            CallType::Embedding => embeddings(model, body)?,
+            None => embeddings(model, body)?,
         };
         Ok(UpstreamResponse { status: 200, body, headers: Vec::new() })
     }
@@ -63,16 +59,22 @@ impl MockProvider {
     ) -> Result<ChunkStream, UpstreamError> {
         self.before_answering().await?;
         let model = requested_model(body, model_name);
-        let (text, prompt_tokens) = match call_type {
-            CallType::ChatCompletion => (self.answer_text(body, chat_echo(body)), word_count_of_messages(body)),
-            CallType::TextCompletion => (self.answer_text(body, prompt_echo(body)), word_count_of_prompt(body)),
-            CallType::Embedding => return Err(UpstreamError::from_status(400, "embeddings cannot be streamed")),
+        let Some((text, prompt_tokens)) = self.text_and_prompt_tokens(call_type, body) else {
+            return Err(UpstreamError::from_status(400, "embeddings cannot be streamed"));
         };
         let include_usage = body.pointer("/stream_options/include_usage").and_then(Value::as_bool).unwrap_or(false);
         let pieces = split_text(&text, self.params.stream_chunks);
-        let chunks =
-            stream_chunks(call_type, model, &pieces, include_usage.then(|| usage(prompt_tokens, word_count(&text))));
-        Ok(paced(chunks, self.params.chunk_delay))
+        let usage = include_usage.then(|| answers::usage(prompt_tokens, word_count(&text)));
+        let chunks = answers::chunks(call_type, &answer_id(call_type), model, &pieces, usage);
+        // The chunk delay goes between text pieces: not before the first, nor around the
+        // role, finish and usage chunks.
+        let first_piece = usize::from(call_type == CallType::ChatCompletion);
+        let paced_chunks = chunks
+            .into_iter()
+            .enumerate()
+            .map(|(i, chunk)| (i > first_piece && i < first_piece + pieces.len(), chunk.to_string()))
+            .collect();
+        Ok(paced(paced_chunks, self.params.chunk_delay))
     }
 
     /// Waits out the configured latency, then fails if the mock is configured to.
@@ -83,6 +85,16 @@ impl MockProvider {
         match &self.params.error {
             Some(e) => Err(UpstreamError::from_status(e.status, e.message.clone())),
             None => Ok(()),
+        }
+    }
+
+    /// The answer's text and the request's prompt tokens; `None` for embeddings, which
+    /// have no text answer.
+    fn text_and_prompt_tokens(&self, call_type: CallType, body: &Value) -> Option<(String, u64)> {
+        match call_type {
+            CallType::ChatCompletion => Some((self.answer_text(body, chat_echo(body)), word_count_of_messages(body))),
+            CallType::TextCompletion => Some((self.answer_text(body, prompt_echo(body)), word_count_of_prompt(body))),
+            CallType::Embedding => None,
         }
     }
 
@@ -128,11 +140,6 @@ fn prompt_echo(body: &Value) -> String {
     }
 }
 
-/// The mock's token count: whitespace-separated words, a stand-in for a tokenizer.
-fn word_count(text: &str) -> u64 {
-    text.split_whitespace().count() as u64
-}
-
 /// The prompt tokens of a chat request: the words of every message's content.
 fn word_count_of_messages(body: &Value) -> u64 {
     body.get("messages").and_then(Value::as_array).map_or(0, |messages| {
@@ -149,59 +156,9 @@ fn word_count_of_prompt(body: &Value) -> u64 {
     }
 }
 
-fn usage(prompt_tokens: u64, completion_tokens: u64) -> Value {
-    json!({
-        "prompt_tokens": prompt_tokens,
-        "completion_tokens": completion_tokens,
-        "total_tokens": prompt_tokens + completion_tokens,
-    })
-}
-
-fn unix_now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
-}
-
-/// A fresh answer id, with the prefix OpenAI uses for the call type.
+/// A fresh answer id for the mock: OpenAI's prefix, then `mock-` and a random part.
 fn answer_id(call_type: CallType) -> String {
-    let prefix = match call_type {
-        CallType::TextCompletion => "cmpl",
-        _ => "chatcmpl",
-    };
-    format!("{prefix}-mock-{}", uuid::Uuid::new_v4().simple())
-}
-
-/// A `chat.completion` answering with `text`.
-fn chat_completion(model: &str, text: &str, prompt_tokens: u64) -> Value {
-    json!({
-        "id": answer_id(CallType::ChatCompletion),
-        "object": "chat.completion",
-        "created": unix_now(),
-        "model": model,
-        "choices": [{
-            "index": 0,
-            "message": {"role": "assistant", "content": text},
-            "logprobs": null,
-            "finish_reason": "stop",
-        }],
-        "usage": usage(prompt_tokens, word_count(text)),
-    })
-}
-
-/// A `text_completion` answering with `text`.
-fn text_completion(model: &str, text: &str, prompt_tokens: u64) -> Value {
-    json!({
-        "id": answer_id(CallType::TextCompletion),
-        "object": "text_completion",
-        "created": unix_now(),
-        "model": model,
-        "choices": [{
-            "text": text,
-            "index": 0,
-            "logprobs": null,
-            "finish_reason": "stop",
-        }],
-        "usage": usage(prompt_tokens, word_count(text)),
-    })
+    answers::id(call_type, &format!("mock-{}", uuid::Uuid::new_v4().simple()))
 }
 
 /// An embeddings `list` with one vector per input string.
@@ -295,59 +252,6 @@ fn split_text(text: &str, chunks: Option<usize>) -> Vec<&str> {
     }
     pieces.push(&text[from..]);
     pieces
-}
-
-/// The JSON text of every chunk of a streamed answer, in order, each paired with whether
-/// the configured chunk delay goes before it.
-fn stream_chunks(call_type: CallType, model: &str, pieces: &[&str], usage: Option<Value>) -> Vec<(bool, String)> {
-    let id = answer_id(call_type);
-    let created = unix_now();
-    let chat = call_type == CallType::ChatCompletion;
-    let include_usage = usage.is_some();
-    let chunk = |choices: Value| {
-        let mut c = Map::new();
-        c.insert("id".into(), json!(id));
-        c.insert("object".into(), json!(if chat { "chat.completion.chunk" } else { "text_completion" }));
-        c.insert("created".into(), json!(created));
-        c.insert("model".into(), json!(model));
-        c.insert("choices".into(), choices);
-        if include_usage {
-            // OpenAI sends `usage: null` on every chunk but the last when usage is asked for.
-            c.insert("usage".into(), Value::Null);
-        }
-        Value::Object(c)
-    };
-    let choice = |content: &str, finish: Option<&str>| {
-        if chat {
-            let delta = if finish.is_some() { json!({}) } else { json!({"content": content}) };
-            json!([{"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish}])
-        } else {
-            json!([{"text": content, "index": 0, "logprobs": null, "finish_reason": finish}])
-        }
-    };
-
-    let mut chunks = Vec::with_capacity(pieces.len() + 3);
-    if chat {
-        chunks.push((
-            false,
-            chunk(json!([{
-                "index": 0,
-                "delta": {"role": "assistant", "content": ""},
-                "logprobs": null,
-                "finish_reason": null,
-            }])),
-        ));
-    }
-    for (i, piece) in pieces.iter().enumerate() {
-        chunks.push((i > 0, chunk(choice(piece, None))));
-    }
-    chunks.push((false, chunk(choice("", Some("stop")))));
-    if let Some(usage) = usage {
-        let mut last = chunk(json!([]));
-        last["usage"] = usage;
-        chunks.push((false, last));
-    }
-    chunks.into_iter().map(|(delayed, c)| (delayed, c.to_string())).collect()
 }
 
 /// Streams `chunks`, sleeping `delay` before those marked for it. The sleeps are plain

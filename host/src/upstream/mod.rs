@@ -10,6 +10,7 @@
 //! [`Deployment::stream`], or the [`ChunkStream`], drops the in-flight HTTP request and
 //! closes its connection. Nothing here spawns a task, so nothing outlives its caller.
 
+pub mod answers;
 mod mock;
 mod openai;
 mod sse;
