@@ -64,7 +64,8 @@ demo: build
 		--request examples/request.json --response examples/response.json --config examples/header-injector.json
 
 test: dist pyenv
-	@command -v curl >/dev/null || apt-get install -y -q curl  # the README's examples are tested with curl
+	@# The README's curl examples are run as written by the suite.
+	@command -v curl >/dev/null || (apt-get update -q && apt-get install -y -q curl)
 	$(CARGO) build -p hookgate
 	$(CARGO) test
 

@@ -6,10 +6,9 @@
 use std::collections::HashMap;
 
 use axum::http::HeaderMap;
-use sha2::{Digest, Sha256};
 
 use crate::config::{Config, VirtualKey};
-use crate::plugins::KeyInfo;
+use crate::plugins::{ContentHash, KeyInfo};
 
 /// The alias hooks see for the master key.
 pub const MASTER_ALIAS: &str = "master";
@@ -136,9 +135,9 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
         .filter(|key| !key.is_empty())
 }
 
-/// Lower-case hex SHA-256 of `text`.
+/// Lower-case hex SHA-256 of `text`: how keys are identified without being shown.
 pub fn sha256_hex(text: &str) -> String {
-    hex::encode(Sha256::digest(text.as_bytes()))
+    ContentHash::of(text.as_bytes()).to_string()
 }
 
 /// Headers that carry credentials: never shown to hooks.

@@ -16,15 +16,6 @@ pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(600);
 const MOCK_PREFIX: &str = "mock/";
 /// LiteLLM's provider prefix for OpenAI-compatible endpoints, stripped before sending.
 const OPENAI_PREFIX: &str = "openai/";
-/// The `mock_*` keys, which mean nothing to an HTTP provider.
-const MOCK_KEYS: &[&str] = &[
-    "mock_response",
-    "mock_latency_ms",
-    "mock_stream_chunks",
-    "mock_chunk_delay_ms",
-    "mock_error_status",
-    "mock_error_message",
-];
 
 /// One `model_list` entry: a name clients send as `model`, and the provider serving it.
 ///
@@ -162,14 +153,14 @@ fn openai(at: &str, model: &str, params: RawParams, warnings: &mut Warnings) -> 
     // LiteLLM mocks any model that sets mock_response; hookgate only mocks `mock/`
     // models, so such a config would otherwise call (and pay) the real provider.
     let set_mock_keys = [
-        params.mock_response.is_some(),
-        params.mock_latency_ms.is_some(),
-        params.mock_stream_chunks.is_some(),
-        params.mock_chunk_delay_ms.is_some(),
-        params.mock_error_status.is_some(),
-        params.mock_error_message.is_some(),
+        ("mock_response", params.mock_response.is_some()),
+        ("mock_latency_ms", params.mock_latency_ms.is_some()),
+        ("mock_stream_chunks", params.mock_stream_chunks.is_some()),
+        ("mock_chunk_delay_ms", params.mock_chunk_delay_ms.is_some()),
+        ("mock_error_status", params.mock_error_status.is_some()),
+        ("mock_error_message", params.mock_error_message.is_some()),
     ];
-    if let Some((key, _)) = MOCK_KEYS.iter().zip(set_mock_keys).find(|(_, set)| *set) {
+    if let Some((key, _)) = set_mock_keys.into_iter().find(|(_, set)| *set) {
         return Err(Invalid::at(
             path::key(at, key),
             format!(

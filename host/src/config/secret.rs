@@ -3,7 +3,6 @@
 use std::fmt;
 
 use serde::{Deserialize, Deserializer};
-use sha2::{Digest, Sha256};
 
 /// A secret value (master key, virtual key, provider API key, Redis URL with password).
 ///
@@ -28,7 +27,7 @@ impl Secret {
     /// Lower-case hex SHA-256 of the value: identifies a key in logs, metrics and stores
     /// without revealing it.
     pub fn sha256_hex(&self) -> String {
-        hex::encode(Sha256::digest(self.0.as_bytes()))
+        crate::auth::sha256_hex(&self.0)
     }
 }
 
