@@ -17,6 +17,7 @@ pub mod auth;
 pub mod capabilities;
 pub mod config;
 pub mod error;
+pub mod metrics;
 pub mod pipeline;
 pub mod plugins;
 pub mod server;

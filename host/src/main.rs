@@ -129,7 +129,8 @@ async fn main() -> Result<()> {
         .with_ansi(std::io::stderr().is_terminal());
     match cli.log_format {
         LogFormat::Text => logs.init(),
-        LogFormat::Json => logs.json().init(),
+        // Event fields at the top level (`plugin`, `request_id`, ...), as log shippers expect.
+        LogFormat::Json => logs.json().flatten_event(true).init(),
     }
     match cli.command {
         Command::Serve { config, host, port } => {

@@ -34,6 +34,7 @@ pub struct ProxyBuilder {
     settings: Vec<(String, String)>,
     plugins_extra: Vec<String>,
     sidecars: Vec<(String, String)>,
+    args: Vec<String>,
 }
 
 impl ProxyBuilder {
@@ -47,7 +48,14 @@ impl ProxyBuilder {
             settings: Vec::new(),
             plugins_extra: Vec::new(),
             sidecars: Vec::new(),
+            args: Vec::new(),
         }
+    }
+
+    /// Extra command-line arguments for `hookgate`, e.g. `--log-format json`.
+    pub fn arg(mut self, arg: &str) -> Self {
+        self.args.push(arg.to_owned());
+        self
     }
 
     /// Settings of plugin `name` as an inline YAML map, e.g. `{on_error: fail-closed}`.
@@ -89,7 +97,8 @@ impl ProxyBuilder {
         }
         let config_path = dir.path().join("config.yaml");
         std::fs::write(&config_path, self.full_yaml()).expect("write config");
-        Proxy::spawn(dir, &config_path, &[], &[]).await
+        let args: Vec<&str> = self.args.iter().map(String::as_str).collect();
+        Proxy::spawn(dir, &config_path, &args, &[]).await
     }
 
     fn full_yaml(&self) -> String {

@@ -10,4 +10,5 @@ mod http_basics;
 mod http_hooks;
 mod http_management;
 mod lifecycle;
+mod observability;
 mod openai_client;

@@ -21,6 +21,7 @@ pub(crate) struct General {
     pub(crate) allow_insecure_master_key: bool,
     pub(crate) callbacks: Option<Vec<String>>,
     pub(crate) allow_dynamic_callback_disabling: bool,
+    pub(crate) require_auth_for_metrics_endpoint: bool,
 }
 
 /// Checks and converts both sections.
@@ -51,6 +52,7 @@ pub(crate) fn build(
         allow_insecure_master_key,
         callbacks: litellm.callbacks,
         allow_dynamic_callback_disabling: litellm.allow_dynamic_callback_disabling.unwrap_or(true),
+        require_auth_for_metrics_endpoint: litellm.require_auth_for_metrics_endpoint.unwrap_or(false),
     })
 }
 

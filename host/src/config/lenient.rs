@@ -80,10 +80,13 @@ pub(crate) fn prune(root: &mut Mapping, warnings: &mut Warnings) {
     for (i, model) in models.iter_mut().enumerate() {
         let Value::Mapping(model) = model else { continue };
         let at = path::index("model_list", i);
-        prune_mapping(model, &at, "model_list[*]", raw::MODEL_KEYS, raw::MODEL_SILENT_KEYS, warnings);
+        prune_mapping(model, &at, "model_list[*]", raw::MODEL_KEYS, &[], warnings);
         if let Some(Value::Mapping(params)) = model.get_mut("litellm_params") {
             let at = path::key(&at, "litellm_params");
             prune_mapping(params, &at, "model_list[*].litellm_params", raw::PARAMS_KEYS, &[], warnings);
+        }
+        if let Some(Value::Mapping(info)) = model.get_mut("model_info") {
+            info.retain(|key, _| key.as_str().is_some_and(|key| raw::MODEL_INFO_KEYS.contains(&key)));
         }
     }
 }
@@ -125,7 +128,7 @@ mod tests {
             top = section(&["redis_url", "plugins", "keys"]),
             general = section(raw::GENERAL_KEYS),
             litellm = section(raw::LITELLM_KEYS),
-            model = section(&["model_name"]),
+            model = section(&["model_name", "model_info"]),
             params = section(raw::PARAMS_KEYS),
         );
         let value: Value = serde_yaml_ng::from_str(&yaml).unwrap();
@@ -146,6 +149,6 @@ mod tests {
         assert!(lines[0].starts_with("router_settings "), "{lines:?}");
         assert!(lines[1].starts_with("model_list[0].rpm is not a hookgate setting"), "{lines:?}");
         assert!(lines[1].ends_with("(also set in 1 other model_list entry)"), "{lines:?}");
-        assert!(doc["model_list"][0].get("model_info").is_none());
+        assert_eq!(doc["model_list"][0]["model_info"], Value::Mapping(Mapping::new()), "metadata dropped silently");
     }
 }

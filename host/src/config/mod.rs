@@ -36,7 +36,7 @@ pub use self::error::ConfigError;
 use self::error::Invalid;
 pub use self::keys::VirtualKey;
 use self::lenient::Warnings;
-pub use self::models::{MockError, MockParams, ModelDeployment, OpenAiParams, ProviderConfig};
+pub use self::models::{MockError, MockParams, ModelDeployment, OpenAiParams, ProviderConfig, TokenPrice};
 pub use self::plugins_config::PluginsConfig;
 use self::raw::RawConfig;
 pub use self::secret::Secret;
@@ -61,6 +61,9 @@ pub struct Config {
     /// `litellm_settings.allow_dynamic_callback_disabling`: whether requests may turn
     /// plugins off (subject to each key's and plugin's own rules).
     pub allow_dynamic_callback_disabling: bool,
+    /// `litellm_settings.require_auth_for_metrics_endpoint`: `GET /metrics` asks for a
+    /// valid key (as in LiteLLM, it is open by default).
+    pub require_auth_for_metrics_endpoint: bool,
     /// The `plugins` section.
     pub plugins: PluginsConfig,
     /// `keys`: the virtual keys.
@@ -139,6 +142,7 @@ fn build(mut document: Value, source: &Path, env: &dyn Fn(&str) -> Option<String
         max_request_size_bytes: general.max_request_size_bytes,
         callbacks: general.callbacks,
         allow_dynamic_callback_disabling: general.allow_dynamic_callback_disabling,
+        require_auth_for_metrics_endpoint: general.require_auth_for_metrics_endpoint,
         plugins,
         keys,
         redis_url: raw.redis_url,

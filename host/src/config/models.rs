@@ -5,7 +5,7 @@ use std::time::Duration;
 use super::error::Invalid;
 use super::lenient::Warnings;
 use super::path;
-use super::raw::{RawModel, RawParams};
+use super::raw::{RawModel, RawParams, RawPrice};
 use super::secret::Secret;
 
 /// Where OpenAI-compatible requests go when `api_base` is not set (LiteLLM's default).
@@ -26,6 +26,33 @@ pub struct ModelDeployment {
     pub model_name: String,
     /// Who answers requests for it.
     pub provider: ProviderConfig,
+    /// What a token costs, when configured: the logging payload's `response_cost`.
+    pub price: Option<TokenPrice>,
+}
+
+/// Per-token prices in USD (`input_cost_per_token`, `output_cost_per_token`).
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct TokenPrice {
+    /// USD per prompt token.
+    pub input_per_token: f64,
+    /// USD per completion token.
+    pub output_per_token: f64,
+}
+
+impl TokenPrice {
+    /// The cost of a call from its OpenAI `usage` object; `None` when the usage has no
+    /// token counts (the upstream did not report them).
+    pub fn cost(&self, usage: &serde_json::Value) -> Option<f64> {
+        let tokens = |field: &str| usage.get(field).and_then(serde_json::Value::as_u64);
+        let prompt = tokens("prompt_tokens");
+        let completion = tokens("completion_tokens");
+        if prompt.is_none() && completion.is_none() {
+            return None;
+        }
+        let prompt = prompt.unwrap_or(0) as f64;
+        let completion = completion.unwrap_or(0) as f64;
+        Some(prompt * self.input_per_token + completion * self.output_per_token)
+    }
 }
 
 /// The provider behind a deployment, chosen by `litellm_params.model`.
@@ -90,6 +117,11 @@ fn build_one(at: &str, raw: RawModel, warnings: &mut Warnings) -> Result<ModelDe
     let params = raw.litellm_params.ok_or_else(|| {
         Invalid::at(&params_at, "is required: at least `model`, e.g. `openai/gpt-4o-mini` or `mock/echo`")
     })?;
+    let in_params = RawPrice {
+        input_cost_per_token: params.input_cost_per_token,
+        output_cost_per_token: params.output_cost_per_token,
+    };
+    let price = price(at, in_params, raw.model_info.unwrap_or_default())?;
     let model_at = path::key(&params_at, "model");
     let model = required(params.model.clone(), &model_at, "e.g. `openai/gpt-4o-mini` or `mock/echo`")?;
     let provider = if model.starts_with(MOCK_PREFIX) {
@@ -97,7 +129,35 @@ fn build_one(at: &str, raw: RawModel, warnings: &mut Warnings) -> Result<ModelDe
     } else {
         ProviderConfig::OpenAi(openai(&params_at, &model, params, warnings)?)
     };
-    Ok(ModelDeployment { model_name, provider })
+    Ok(ModelDeployment { model_name, provider, price })
+}
+
+/// The prices set in `litellm_params` or `model_info` (LiteLLM reads both); an unset one
+/// of the two is free. Setting one key in both places is refused: which would apply?
+fn price(at: &str, in_params: RawPrice, in_info: RawPrice) -> Result<Option<TokenPrice>, Invalid> {
+    let pick = |key: &str, params: Option<f64>, info: Option<f64>| -> Result<Option<f64>, Invalid> {
+        let (value, at) = match (params, info) {
+            (Some(_), Some(_)) => {
+                return Err(Invalid::at(
+                    path::key(&path::key(at, "model_info"), key),
+                    format!("is also set in litellm_params.{key}; set it in one place"),
+                ))
+            }
+            (Some(value), None) => (value, path::key(&path::key(at, "litellm_params"), key)),
+            (None, Some(value)) => (value, path::key(&path::key(at, "model_info"), key)),
+            (None, None) => return Ok(None),
+        };
+        if !value.is_finite() || value < 0.0 {
+            return Err(Invalid::at(at, format!("must be a price in USD per token, 0 or more (got {value})")));
+        }
+        Ok(Some(value))
+    };
+    let input = pick("input_cost_per_token", in_params.input_cost_per_token, in_info.input_cost_per_token)?;
+    let output = pick("output_cost_per_token", in_params.output_cost_per_token, in_info.output_cost_per_token)?;
+    if input.is_none() && output.is_none() {
+        return Ok(None);
+    }
+    Ok(Some(TokenPrice { input_per_token: input.unwrap_or(0.0), output_per_token: output.unwrap_or(0.0) }))
 }
 
 /// A required, non-blank string.
@@ -228,6 +288,27 @@ mod tests {
         assert!(api_base("x", "ftp://h").is_err());
         assert!(api_base("x", "h/v1").is_err());
         assert!(api_base("x", "https://").is_err());
+    }
+
+    #[test]
+    fn prices_come_from_either_place_but_not_both() {
+        let set = |input, output| RawPrice { input_cost_per_token: input, output_cost_per_token: output };
+        assert_eq!(price("m", set(None, None), set(None, None)).unwrap(), None);
+        let both = price("m", set(Some(0.001), None), set(None, Some(0.002))).unwrap().unwrap();
+        assert_eq!(both, TokenPrice { input_per_token: 0.001, output_per_token: 0.002 });
+        let error = price("m", set(Some(0.001), None), set(Some(0.001), None)).unwrap_err();
+        assert_eq!(error.path.as_deref(), Some("m.model_info.input_cost_per_token"));
+        let error = price("m", set(None, Some(-1.0)), set(None, None)).unwrap_err();
+        assert_eq!(error.path.as_deref(), Some("m.litellm_params.output_cost_per_token"));
+    }
+
+    #[test]
+    fn cost_follows_usage() {
+        let price = TokenPrice { input_per_token: 0.5, output_per_token: 2.0 };
+        let usage = serde_json::json!({"prompt_tokens": 4, "completion_tokens": 3, "total_tokens": 7});
+        assert_eq!(price.cost(&usage), Some(8.0));
+        assert_eq!(price.cost(&serde_json::json!({"prompt_tokens": 4, "total_tokens": 4})), Some(2.0));
+        assert_eq!(price.cost(&serde_json::Value::Null), None);
     }
 
     #[test]

@@ -20,6 +20,8 @@ const DEFAULT_QUARANTINE_SECONDS: u64 = 30;
 const DEFAULT_MAX_PLUGINS: usize = 100;
 const DEFAULT_LOGGING_QUEUE: usize = 1000;
 const DEFAULT_MAX_INSTANCES: u32 = 1000;
+/// LiteLLM truncates logged messages and responses at 10,000 characters.
+const DEFAULT_MAX_LOGGED_FIELD_BYTES: usize = 10_000;
 
 /// The checked `plugins` section.
 #[derive(Debug, Clone)]
@@ -39,6 +41,9 @@ pub struct PluginsConfig {
     pub max_plugins: usize,
     /// Capacity of the queue feeding the logging hooks (at least 1).
     pub logging_queue: usize,
+    /// Largest `messages`, `response` or error message in the logging payload, in bytes
+    /// of JSON; a larger one is cut and flagged in the payload's `truncated` list.
+    pub max_logged_field_bytes: usize,
     /// Size of the plugin instance pool (at least 1).
     pub max_instances: u32,
     /// `plugins.defaults` over [`PluginSettings::default`]: the settings of a plugin with
@@ -62,6 +67,7 @@ impl Default for PluginsConfig {
             quarantine_cooldown: Duration::from_secs(DEFAULT_QUARANTINE_SECONDS),
             max_plugins: DEFAULT_MAX_PLUGINS,
             logging_queue: DEFAULT_LOGGING_QUEUE,
+            max_logged_field_bytes: DEFAULT_MAX_LOGGED_FIELD_BYTES,
             max_instances: DEFAULT_MAX_INSTANCES,
             defaults: PluginSettings::default(),
             settings: BTreeMap::new(),
@@ -133,6 +139,11 @@ pub(crate) fn build(
         quarantine_cooldown: Duration::from_secs(raw.quarantine_seconds.unwrap_or(DEFAULT_QUARANTINE_SECONDS)),
         max_plugins: at_least_one(raw.max_plugins, DEFAULT_MAX_PLUGINS, "plugins.max_plugins")?,
         logging_queue: at_least_one(raw.logging_queue, DEFAULT_LOGGING_QUEUE, "plugins.logging_queue")?,
+        max_logged_field_bytes: at_least_one(
+            raw.max_logged_field_bytes,
+            DEFAULT_MAX_LOGGED_FIELD_BYTES,
+            "plugins.max_logged_field_bytes",
+        )?,
         max_instances: at_least_one(raw.max_instances, DEFAULT_MAX_INSTANCES, "plugins.max_instances")?,
         defaults,
         settings,

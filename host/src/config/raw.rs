@@ -23,11 +23,13 @@ pub(crate) const TOP_KEYS: &[&str] =
 pub(crate) const GENERAL_KEYS: &[&str] =
     &["master_key", "enforce_user_param", "max_request_size_mb", "allow_insecure_master_key"];
 /// `litellm_settings` keys hookgate reads.
-pub(crate) const LITELLM_KEYS: &[&str] = &["callbacks", "allow_dynamic_callback_disabling"];
+pub(crate) const LITELLM_KEYS: &[&str] =
+    &["callbacks", "allow_dynamic_callback_disabling", "require_auth_for_metrics_endpoint"];
 /// `model_list[]` keys hookgate reads.
-pub(crate) const MODEL_KEYS: &[&str] = &["model_name", "litellm_params"];
-/// `model_list[]` keys dropped without a warning: descriptive metadata with no effect.
-pub(crate) const MODEL_SILENT_KEYS: &[&str] = &["model_info"];
+pub(crate) const MODEL_KEYS: &[&str] = &["model_name", "litellm_params", "model_info"];
+/// `model_list[].model_info` keys hookgate reads; the others are descriptive metadata
+/// (`id`, `mode`, `base_model`, ...) and are dropped without a warning.
+pub(crate) const MODEL_INFO_KEYS: &[&str] = &["input_cost_per_token", "output_cost_per_token"];
 /// `model_list[].litellm_params` keys hookgate reads.
 pub(crate) const PARAMS_KEYS: &[&str] = &[
     "model",
@@ -41,6 +43,8 @@ pub(crate) const PARAMS_KEYS: &[&str] = &[
     "mock_chunk_delay_ms",
     "mock_error_status",
     "mock_error_message",
+    "input_cost_per_token",
+    "output_cost_per_token",
 ];
 
 /// The whole document.
@@ -61,6 +65,15 @@ pub(crate) struct RawConfig {
 pub(crate) struct RawModel {
     pub(crate) model_name: Option<String>,
     pub(crate) litellm_params: Option<RawParams>,
+    pub(crate) model_info: Option<RawPrice>,
+}
+
+/// Per-token prices, as LiteLLM accepts them in `model_info` or `litellm_params`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields, expecting = "a mapping")]
+pub(crate) struct RawPrice {
+    pub(crate) input_cost_per_token: Option<f64>,
+    pub(crate) output_cost_per_token: Option<f64>,
 }
 
 /// `model_list[].litellm_params`.
@@ -78,6 +91,8 @@ pub(crate) struct RawParams {
     pub(crate) mock_chunk_delay_ms: Option<u64>,
     pub(crate) mock_error_status: Option<u16>,
     pub(crate) mock_error_message: Option<String>,
+    pub(crate) input_cost_per_token: Option<f64>,
+    pub(crate) output_cost_per_token: Option<f64>,
 }
 
 /// `general_settings`.
@@ -96,6 +111,7 @@ pub(crate) struct RawGeneral {
 pub(crate) struct RawLitellm {
     pub(crate) callbacks: Option<Vec<String>>,
     pub(crate) allow_dynamic_callback_disabling: Option<bool>,
+    pub(crate) require_auth_for_metrics_endpoint: Option<bool>,
 }
 
 /// `plugins`: hookgate's own section, strict.
@@ -109,6 +125,7 @@ pub(crate) struct RawPlugins {
     pub(crate) quarantine_seconds: Option<u64>,
     pub(crate) max_plugins: Option<usize>,
     pub(crate) logging_queue: Option<usize>,
+    pub(crate) max_logged_field_bytes: Option<usize>,
     pub(crate) max_instances: Option<u32>,
     /// Kept untyped: merged key by key with each plugin's entry before becoming
     /// `PluginSettings`.

@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use super::disabling::Disabled;
 use crate::error::ApiError;
-use crate::plugins::registry::{ActivePlugin, PluginSet, QuarantinePolicy};
+use crate::plugins::registry::{ActivePlugin, CallEnd, PluginSet, QuarantinePolicy};
 use crate::plugins::{
     CallContext, ChunkDecision, Hook, HookError, OnError, PluginInstance, PostCallDecision, PreCallDecision, Request,
     Response,
@@ -36,8 +36,16 @@ pub struct DecisionRecord {
     pub decision: String,
     /// Calls folded into this record.
     pub calls: u32,
+    /// When the (first) call started, in milliseconds since the request arrived.
+    pub started_ms: f64,
     /// Time spent in those calls, in milliseconds.
     pub elapsed_ms: f64,
+}
+
+/// The decisions of one request so far, timed from its arrival.
+struct DecisionLog {
+    records: Vec<DecisionRecord>,
+    received: Instant,
 }
 
 /// The result of the pre-call phase.
@@ -55,22 +63,36 @@ enum Called<T> {
     Quarantined,
 }
 
+/// When a hook call started and what it cost.
+struct Spent {
+    started: Instant,
+    elapsed: Duration,
+    fuel: u64,
+}
+
 /// The plugins of one request.
 pub(crate) struct RequestPlugins {
     slots: Vec<Slot>,
-    decisions: Vec<DecisionRecord>,
+    decisions: DecisionLog,
     policy: QuarantinePolicy,
 }
 
 impl RequestPlugins {
-    /// One lazily instantiated instance per plugin of `set` that `disabled` lets run.
-    pub fn new(set: &PluginSet, request_id: &Arc<str>, policy: QuarantinePolicy, disabled: &Disabled) -> Self {
+    /// One lazily instantiated instance per plugin of `set` that `disabled` lets run, for
+    /// a request that arrived at `received`.
+    pub fn new(
+        set: &PluginSet,
+        request_id: &Arc<str>,
+        received: Instant,
+        policy: QuarantinePolicy,
+        disabled: &Disabled,
+    ) -> Self {
         let slots = set
             .iter()
             .filter(|active| disabled.is_empty() || !disabled.skips(active))
             .map(|active| Slot { active: Arc::clone(active), instance: active.plugin.instance(Arc::clone(request_id)) })
             .collect();
-        Self { slots, decisions: Vec::new(), policy }
+        Self { slots, decisions: DecisionLog { records: Vec::new(), received }, policy }
     }
 
     /// True when a plugin of the request implements a logging hook (so the logging
@@ -96,7 +118,7 @@ impl RequestPlugins {
     /// here, returning their pool slots.
     pub fn finish(self, hook: Hook) -> (Vec<DecisionRecord>, Vec<Slot>) {
         let slots = self.slots.into_iter().filter(|slot| slot.active.implements(hook)).collect();
-        (self.decisions, slots)
+        (self.decisions.records, slots)
     }
 
     /// `pre-call`, sequential in priority order; each hook sees the previous one's edits.
@@ -250,7 +272,7 @@ impl RequestPlugins {
         &mut self,
         index: usize,
         hook: Hook,
-        called: (Called<T>, Duration),
+        called: (Called<T>, Spent),
         label: impl FnOnce(&T) -> &'static str,
     ) -> Result<Option<T>, ApiError> {
         let plugin = Arc::clone(&self.slots[index].active);
@@ -262,50 +284,45 @@ impl RequestPlugins {
 async fn call<T>(
     slot: &mut Slot,
     hook: impl AsyncFnOnce(&mut PluginInstance) -> Result<T, HookError>,
-) -> (Called<T>, Duration) {
+) -> (Called<T>, Spent) {
     let started = Instant::now();
     if slot.active.health.quarantined_for().is_some() {
-        return (Called::Quarantined, Duration::ZERO);
+        return (Called::Quarantined, Spent { started, elapsed: Duration::ZERO, fuel: 0 });
     }
     let called = match hook(&mut slot.instance).await {
         Ok(value) => Called::Done(value),
         Err(error) => Called::Failed(error),
     };
-    (called, started.elapsed())
+    let fuel = slot.instance.last_call().map_or(0, |stats| stats.fuel_used);
+    (called, Spent { started, elapsed: started.elapsed(), fuel })
 }
 
 /// Applies the rules to one hook call's result: records the decision and the plugin's
 /// health; a rejection or a fail-closed fault becomes the client's error; a fail-open
 /// fault or a quarantined plugin becomes `None` (the plugin has no effect).
 fn settle_into<T>(
-    decisions: &mut Vec<DecisionRecord>,
+    decisions: &mut DecisionLog,
     policy: QuarantinePolicy,
     active: &ActivePlugin,
     hook: Hook,
-    (called, elapsed): (Called<T>, Duration),
+    (called, spent): (Called<T>, Spent),
     label: impl FnOnce(&T) -> &'static str,
 ) -> Result<Option<T>, ApiError> {
     let plugin = active.name();
     let on_error = active.plugin.settings().on_error;
+    let record_call = |end| active.record_call(hook, end, spent.elapsed, spent.fuel, policy);
     let (decision, result) = match called {
         Called::Done(value) => {
-            active.health.record_ok(false);
+            record_call(CallEnd::Done);
             (label(&value).to_owned(), Ok(Some(value)))
         }
         Called::Failed(HookError::Rejected(rejection)) => {
-            active.health.record_ok(true);
+            record_call(CallEnd::Rejected);
             tracing::info!(plugin, hook = hook.name(), status = rejection.status, message = %rejection.message, "request rejected");
             ("reject".to_owned(), Err(ApiError::rejected(plugin, &rejection)))
         }
         Called::Failed(HookError::Fault(fault)) => {
-            if active.health.record_fault(policy) {
-                tracing::warn!(
-                    plugin,
-                    faults_in_a_row = policy.after_faults,
-                    cooldown_s = policy.cooldown.as_secs_f64(),
-                    "plugin quarantined"
-                );
-            }
+            record_call(CallEnd::Faulted(fault.kind));
             tracing::warn!(
                 plugin,
                 hook = hook.name(),
@@ -331,20 +348,30 @@ fn settle_into<T>(
             ("quarantined".to_owned(), result)
         }
     };
-    record(decisions, plugin, hook, decision, elapsed);
+    decisions.record(plugin, hook, decision, &spent);
     result
 }
 
-fn record(decisions: &mut Vec<DecisionRecord>, plugin: &str, hook: Hook, decision: String, elapsed: Duration) {
-    let elapsed_ms = elapsed.as_secs_f64() * 1000.0;
-    if hook == Hook::StreamChunk {
-        if let Some(existing) =
-            decisions.iter_mut().find(|r| r.hook == hook.name() && r.plugin == plugin && r.decision == decision)
-        {
-            existing.calls += 1;
-            existing.elapsed_ms += elapsed_ms;
-            return;
+impl DecisionLog {
+    fn record(&mut self, plugin: &str, hook: Hook, decision: String, spent: &Spent) {
+        let elapsed_ms = spent.elapsed.as_secs_f64() * 1000.0;
+        if hook == Hook::StreamChunk {
+            if let Some(existing) =
+                self.records.iter_mut().find(|r| r.hook == hook.name() && r.plugin == plugin && r.decision == decision)
+            {
+                existing.calls += 1;
+                existing.elapsed_ms += elapsed_ms;
+                return;
+            }
         }
+        let started_ms = spent.started.saturating_duration_since(self.received).as_secs_f64() * 1000.0;
+        self.records.push(DecisionRecord {
+            plugin: plugin.to_owned(),
+            hook: hook.name(),
+            decision,
+            calls: 1,
+            started_ms,
+            elapsed_ms,
+        });
     }
-    decisions.push(DecisionRecord { plugin: plugin.to_owned(), hook: hook.name(), decision, calls: 1, elapsed_ms });
 }

@@ -13,8 +13,9 @@ use serde_json::Value;
 use tokio::sync::{mpsc, Semaphore};
 
 use super::hook_runner::{DecisionRecord, RequestPlugins, Slot};
+use crate::config::TokenPrice;
 use crate::error::ApiError;
-use crate::plugins::registry::QuarantinePolicy;
+use crate::plugins::registry::{CallEnd, QuarantinePolicy};
 use crate::plugins::{CallType, Hook, KeyInfo};
 
 /// How many logging jobs run at once; more wait in the queue.
@@ -53,7 +54,8 @@ pub struct LogPayload {
     pub response: Value,
     /// Token usage, when the upstream reported it.
     pub usage: Value,
-    /// Cost of the call in USD, when the model's price is known (not yet configured: null).
+    /// Cost of the call in USD from the model's configured per-token prices and `usage`;
+    /// null when either is missing.
     pub response_cost: Option<f64>,
     /// Unix time (seconds) the request arrived.
     pub start_time: f64,
@@ -69,9 +71,15 @@ pub struct LogPayload {
     pub error: Option<Value>,
     /// Every plugin decision of the request, in order.
     pub plugins: Vec<DecisionRecord>,
+    /// The fields cut to `plugins.max_logged_field_bytes` (`messages`, `response`,
+    /// `error.message`); empty when nothing was cut.
+    pub truncated: Vec<&'static str>,
     /// False when no plugin logs: the request's content is then not copied.
     #[serde(skip)]
     keep_content: bool,
+    /// The prices of the model used, for `response_cost`.
+    #[serde(skip)]
+    price: Option<TokenPrice>,
 }
 
 /// Unix time in seconds.
@@ -80,13 +88,14 @@ pub fn unix_now() -> f64 {
 }
 
 impl LogPayload {
-    /// A payload for a request as it arrived; the pipeline fills in the rest. Without
-    /// `keep_content` (no plugin logs), messages and responses are not copied.
+    /// A payload for a request that arrived `age` ago; the pipeline fills in the rest.
+    /// Without `keep_content` (no plugin logs), messages and responses are not copied.
     pub fn start(
         id: &str,
         call_type: CallType,
         body: &serde_json::Map<String, Value>,
         key: &KeyInfo,
+        age: std::time::Duration,
         keep_content: bool,
     ) -> Self {
         Self {
@@ -110,15 +119,24 @@ impl LogPayload {
             response: Value::Null,
             usage: Value::Null,
             response_cost: None,
-            start_time: unix_now(),
+            start_time: unix_now() - age.as_secs_f64(),
             end_time: 0.0,
             completion_start_time: None,
             status: "success",
             status_code: 200,
             error: None,
             plugins: Vec::new(),
+            truncated: Vec::new(),
             keep_content,
+            price: None,
         }
+    }
+
+    /// Records the deployment chosen: the model sent upstream, where, and its prices.
+    pub fn routed(&mut self, model_used: &str, api_base: Option<&str>, price: Option<TokenPrice>) {
+        self.model_used = Some(model_used.to_owned());
+        self.api_base = api_base.map(str::to_owned);
+        self.price = price;
     }
 
     /// Records the body finally sent upstream (after pre-call edits).
@@ -153,6 +171,29 @@ impl LogPayload {
     }
 }
 
+/// Cuts `value` to `max` bytes of JSON when it is longer: it becomes a string holding the
+/// start of its JSON text. True when it was cut.
+fn truncate(value: &mut Value, max: usize) -> bool {
+    let text = match &mut *value {
+        Value::Null => return false,
+        Value::String(text) if text.len() <= max => return false,
+        Value::String(text) => std::mem::take(text),
+        other => {
+            let text = other.to_string();
+            if text.len() <= max {
+                return false;
+            }
+            text
+        }
+    };
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    *value = Value::String(text[..end].to_owned());
+    true
+}
+
 fn input_of(body: &serde_json::Map<String, Value>) -> Value {
     ["messages", "prompt", "input"].iter().find_map(|field| body.get(*field)).cloned().unwrap_or(Value::Null)
 }
@@ -168,15 +209,17 @@ struct LogJob {
 pub struct LoggingQueue {
     sender: mpsc::Sender<LogJob>,
     dropped: Arc<AtomicU64>,
+    max_field_bytes: usize,
 }
 
 impl LoggingQueue {
     /// A queue holding up to `capacity` jobs, drained by a background task (which stops
-    /// when the last queue handle is dropped).
-    pub fn start(capacity: usize, policy: QuarantinePolicy) -> Self {
+    /// when the last queue handle is dropped). Payload fields longer than
+    /// `max_field_bytes` are truncated.
+    pub fn start(capacity: usize, max_field_bytes: usize, policy: QuarantinePolicy) -> Self {
         let (sender, receiver) = mpsc::channel(capacity.max(1));
         tokio::spawn(drain(receiver, policy));
-        Self { sender, dropped: Arc::new(AtomicU64::new(0)) }
+        Self { sender, dropped: Arc::new(AtomicU64::new(0)), max_field_bytes }
     }
 
     /// Closes a finished request's payload (end time, plugin decisions) and queues it
@@ -189,7 +232,22 @@ impl LoggingQueue {
             return;
         }
         payload.end_time = unix_now();
+        if payload.completion_start_time.is_none() && payload.status == "success" {
+            // As LiteLLM: a non-streamed answer's first token is its end.
+            payload.completion_start_time = Some(payload.end_time);
+        }
+        payload.response_cost = payload.price.and_then(|price| price.cost(&payload.usage));
         payload.plugins = decisions;
+        let max = self.max_field_bytes;
+        if truncate(&mut payload.messages, max) {
+            payload.truncated.push("messages");
+        }
+        if truncate(&mut payload.response, max) {
+            payload.truncated.push("response");
+        }
+        if payload.error.as_mut().and_then(|error| error.get_mut("message")).is_some_and(|m| truncate(m, max)) {
+            payload.truncated.push("error.message");
+        }
         if let Err(error) = self.sender.try_send(LogJob { payload, slots }) {
             let dropped = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
             let reason = match error {
@@ -235,22 +293,44 @@ async fn run(job: LogJob, policy: QuarantinePolicy) {
         if slot.active.health.quarantined_for().is_some() {
             continue;
         }
+        let started = std::time::Instant::now();
         let result = match hook {
             Hook::LogSuccess => slot.instance.log_success(&payload).await,
             _ => slot.instance.log_failure(&payload).await,
         };
-        match result {
-            Ok(()) => slot.active.health.record_ok(false),
-            Err(fault) => {
-                slot.active.health.record_fault(policy);
-                tracing::warn!(
-                    plugin = slot.active.name(),
-                    hook = hook.name(),
-                    kind = fault.kind.name(),
-                    message = %fault.message,
-                    "plugin fault in a logging hook (logging hooks never affect the response)"
-                );
-            }
+        let fuel = slot.instance.last_call().map_or(0, |stats| stats.fuel_used);
+        let end = match &result {
+            Ok(()) => CallEnd::Done,
+            Err(fault) => CallEnd::Faulted(fault.kind),
+        };
+        slot.active.record_call(hook, end, started.elapsed(), fuel, policy);
+        if let Err(fault) = result {
+            tracing::warn!(
+                plugin = slot.active.name(),
+                hook = hook.name(),
+                kind = fault.kind.name(),
+                message = %fault.message,
+                "plugin fault in a logging hook (logging hooks never affect the response)"
+            );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_fields_are_cut_to_the_limit_and_short_ones_kept() {
+        let mut short = serde_json::json!([{"role": "user", "content": "hi"}]);
+        assert!(!truncate(&mut short, 100));
+        assert!(short.is_array());
+        let mut long = serde_json::json!([{"role": "user", "content": "x".repeat(50)}]);
+        assert!(truncate(&mut long, 20));
+        assert_eq!(long, Value::String(r#"[{"content":"xxxxxxx"#.to_owned()));
+        let mut text = Value::String("ééé".to_owned());
+        assert!(truncate(&mut text, 3), "cut at a character boundary");
+        assert_eq!(text, Value::String("é".to_owned()));
+        assert!(!truncate(&mut Value::Null, 0));
     }
 }

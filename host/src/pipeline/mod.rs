@@ -32,6 +32,7 @@ use tokio::sync::mpsc;
 
 use crate::auth::Caller;
 use crate::error::ApiError;
+use crate::metrics::Metrics;
 use crate::plugins::registry::{PluginSet, Registry};
 use crate::plugins::{CallType, Request};
 use crate::upstream::{answers, Upstreams};
@@ -55,6 +56,8 @@ pub struct ClientCall {
     pub caller: Caller,
     /// Plugin names the request's headers ask to disable (lower-case).
     pub disable: BTreeSet<String>,
+    /// When the request arrived.
+    pub received: Instant,
 }
 
 /// What the client gets.
@@ -97,6 +100,7 @@ pub struct Pipeline {
     registry: Arc<Registry>,
     logging: LoggingQueue,
     rules: PipelineRules,
+    metrics: Arc<Metrics>,
 }
 
 /// The request rules of `general_settings` and `litellm_settings` the pipeline applies.
@@ -109,9 +113,15 @@ pub struct PipelineRules {
 }
 
 impl Pipeline {
-    /// A pipeline calling `upstreams` with the plugins of `registry`.
-    pub fn new(upstreams: Upstreams, registry: Arc<Registry>, logging: LoggingQueue, rules: PipelineRules) -> Self {
-        Self { upstreams, registry, logging, rules }
+    /// A pipeline calling `upstreams` with the plugins of `registry`, counting in `metrics`.
+    pub fn new(
+        upstreams: Upstreams,
+        registry: Arc<Registry>,
+        logging: LoggingQueue,
+        rules: PipelineRules,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        Self { upstreams, registry, logging, rules, metrics }
     }
 
     /// The configured models.
@@ -122,6 +132,11 @@ impl Pipeline {
     /// The plugin registry.
     pub fn registry(&self) -> &Arc<Registry> {
         &self.registry
+    }
+
+    /// The metrics.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
     }
 
     /// The logging queue (for its counters).
@@ -136,11 +151,11 @@ impl Pipeline {
 
     /// Runs one request through the lifecycle.
     pub async fn handle(&self, call: ClientCall) -> Answer {
-        let ClientCall { id, call_type, body, headers, caller, disable } = call;
+        let ClientCall { id, call_type, body, headers, caller, disable, received } = call;
         let plugins_now = self.registry.snapshot();
         let disabled = self.disabled(&id, &caller, disable, &plugins_now);
-        let mut plugins = RequestPlugins::new(&plugins_now, &id, self.registry.policy(), &disabled);
-        let mut log = LogPayload::start(&id, call_type, &body.fields, &caller.key, plugins.logs());
+        let mut plugins = RequestPlugins::new(&plugins_now, &id, received, self.registry.policy(), &disabled);
+        let mut log = LogPayload::start(&id, call_type, &body.fields, &caller.key, received.elapsed(), plugins.logs());
         let asked = Asked { model: body.model().to_owned(), stream: body.stream };
         let mut request = Request {
             id: id.to_string(),
@@ -221,19 +236,20 @@ impl Pipeline {
             );
         }
         log.sent(&body.fields);
-        log.model_used = Some(deployment.upstream_model().to_owned());
-        log.api_base = deployment.api_base().map(str::to_owned);
+        log.routed(deployment.upstream_model(), deployment.api_base(), deployment.price());
         let call_type = request.call_type;
         let upstream_body = Value::Object(body.fields);
         if body.stream {
             let started = stream::timed(deployment.stream(call_type, &upstream_body));
             let (chunks, elapsed) = plugins.moderate_while(request, started).await?;
             *upstream_time = elapsed;
+            self.metrics.upstream_call(&model, elapsed);
             return Ok(Outcome::Stream(chunks?));
         }
         let answered = stream::timed(deployment.call(call_type, &upstream_body));
         let (response, elapsed) = plugins.moderate_while(request, answered).await?;
         *upstream_time = elapsed;
+        self.metrics.upstream_call(&model, elapsed);
         let response = response?;
         let (mut body, mut headers) = (response.body, response.headers);
         plugins.post_call_success(request, response.status, &mut body, &mut headers).await?;

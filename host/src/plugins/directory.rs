@@ -16,10 +16,11 @@ use serde::Serialize;
 
 use super::engine::PluginEngine;
 use super::loaded::LoadedPlugin;
-use super::registry::{ActivePlugin, PluginHealth, PluginSet, Registry};
+use super::registry::{ActivePlugin, PluginSet, Registry};
 use super::settings::PluginSettings;
 use super::ContentHash;
 use crate::config::PluginsConfig;
+use crate::metrics::{LoadResult, Metrics};
 
 /// Quiet time after the last file event before a rescan: a `cp` in progress emits many
 /// events, and the rescan should see the finished file.
@@ -57,6 +58,7 @@ pub struct PluginDirectory {
     enabled: Option<Vec<String>>,
     config: PluginsConfig,
     registry: Arc<Registry>,
+    metrics: Arc<Metrics>,
     failures: Mutex<BTreeMap<String, String>>,
     rescanning: tokio::sync::Mutex<()>,
 }
@@ -70,6 +72,7 @@ impl PluginDirectory {
         enabled: Option<Vec<String>>,
         config: PluginsConfig,
         registry: Arc<Registry>,
+        metrics: Arc<Metrics>,
     ) -> Self {
         Self {
             engine,
@@ -77,6 +80,7 @@ impl PluginDirectory {
             enabled,
             config,
             registry,
+            metrics,
             failures: Mutex::new(BTreeMap::new()),
             rescanning: tokio::sync::Mutex::new(()),
         }
@@ -132,7 +136,7 @@ impl PluginDirectory {
                         _ => match self.load(name, candidate).await {
                             Ok(plugin) => {
                                 report.loaded.push(name.clone());
-                                next.push(Arc::new(ActivePlugin { plugin, health: PluginHealth::default() }));
+                                next.push(Arc::new(ActivePlugin::new(plugin, &self.metrics)));
                             }
                             Err(Some(error)) => {
                                 report.failed.insert(name.clone(), error);
@@ -147,6 +151,10 @@ impl PluginDirectory {
         }
         report.removed =
             current.iter().map(|plugin| plugin.name().to_owned()).filter(|name| !names.contains(name)).collect();
+        let loaded = report.loaded.iter().map(|name| (name, LoadResult::Loaded));
+        let failed = report.failed.keys().map(|name| (name, LoadResult::Failed));
+        let refused = report.refused.keys().map(|name| (name, LoadResult::Refused));
+        loaded.chain(failed).chain(refused).for_each(|(name, result)| self.metrics.plugin_load(name, result));
         for (name, error) in &report.failed {
             tracing::error!(plugin = %name, error = %error, "plugin not loaded");
         }

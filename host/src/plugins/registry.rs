@@ -6,8 +6,10 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
+use super::fault::FaultKind;
 use super::hooks::Hook;
 use super::loaded::LoadedPlugin;
+use crate::metrics::{Metrics, PluginMeters};
 
 /// When a plugin is quarantined and for how long.
 #[derive(Debug, Clone, Copy)]
@@ -30,9 +32,66 @@ pub struct ActivePlugin {
     pub plugin: Arc<LoadedPlugin>,
     /// Its circuit breaker and counters.
     pub health: PluginHealth,
+    /// Its Prometheus series.
+    pub meters: PluginMeters,
+}
+
+/// How a hook call that ran ended, for [`ActivePlugin::record_call`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallEnd {
+    /// The hook returned a decision other than a rejection.
+    Done,
+    /// The hook rejected the request.
+    Rejected,
+    /// The hook faulted.
+    Faulted(FaultKind),
 }
 
 impl ActivePlugin {
+    /// A freshly loaded plugin: healthy, with its series in `metrics`.
+    pub fn new(plugin: Arc<LoadedPlugin>, metrics: &Arc<Metrics>) -> Self {
+        let meters = metrics.plugin(plugin.name(), plugin.info().hooks);
+        Self { plugin, health: PluginHealth::default(), meters }
+    }
+
+    /// Records one hook call that ran, in the health counters (and circuit breaker) and
+    /// the metrics. True when a fault quarantined the plugin (which is logged here).
+    pub fn record_call(
+        &self,
+        hook: Hook,
+        end: CallEnd,
+        elapsed: Duration,
+        fuel: u64,
+        policy: QuarantinePolicy,
+    ) -> bool {
+        self.meters.called(hook, elapsed, fuel);
+        match end {
+            CallEnd::Done => {
+                self.health.record_ok(false);
+                false
+            }
+            CallEnd::Rejected => {
+                self.health.record_ok(true);
+                self.meters.rejected(hook);
+                false
+            }
+            CallEnd::Faulted(kind) => {
+                self.meters.faulted(hook, kind);
+                let quarantined = self.health.record_fault(policy);
+                if quarantined {
+                    self.meters.quarantined();
+                    tracing::warn!(
+                        plugin = self.name(),
+                        faults_in_a_row = policy.after_faults,
+                        cooldown_s = policy.cooldown.as_secs_f64(),
+                        "plugin quarantined"
+                    );
+                }
+                quarantined
+            }
+        }
+    }
+
     /// The registered name.
     pub fn name(&self) -> &str {
         self.plugin.name()

@@ -2,7 +2,7 @@
 //!
 //! - [`openai`]: the OpenAI-compatible routes.
 //! - [`admin`]: the management routes (master key only).
-//! - health routes live here: they are two lines each.
+//! - health and `/metrics` live here: they are a few lines each.
 
 pub mod admin;
 pub mod openai;
@@ -22,6 +22,7 @@ use crate::auth::KeyStore;
 use crate::capabilities::kv::Kv;
 use crate::config::Config;
 use crate::error::ApiError;
+use crate::metrics::{self, Metrics, Snapshot};
 use crate::pipeline::logging::LoggingQueue;
 use crate::pipeline::{Pipeline, PipelineRules};
 use crate::plugins::directory::{self, PluginDirectory};
@@ -39,6 +40,8 @@ pub struct AppState {
     pub max_request_bytes: usize,
     /// The plugin directory, when the config names one.
     pub directory: Option<Arc<PluginDirectory>>,
+    /// Whether `GET /metrics` asks for a key.
+    pub metrics_need_auth: bool,
 }
 
 impl AppState {
@@ -56,6 +59,7 @@ impl AppState {
             cooldown: config.plugins.quarantine_cooldown,
         };
         let registry = Arc::new(Registry::new(PluginSet::default(), policy));
+        let metrics = Arc::new(Metrics::new());
         let directory = match &config.plugins.dir {
             Some(dir) => {
                 let directory = PluginDirectory::new(
@@ -64,6 +68,7 @@ impl AppState {
                     config.callbacks.clone(),
                     config.plugins.clone(),
                     Arc::clone(&registry),
+                    Arc::clone(&metrics),
                 );
                 let directory = Arc::new(start_directory(directory).await?);
                 keep_current(&directory, config.plugins.watch)?;
@@ -78,17 +83,23 @@ impl AppState {
             plugins = ?registry.snapshot().iter().map(|p| p.name().to_owned()).collect::<Vec<_>>(),
             "plugins active"
         );
-        let logging = LoggingQueue::start(config.plugins.logging_queue, policy);
+        let logging = LoggingQueue::start(config.plugins.logging_queue, config.plugins.max_logged_field_bytes, policy);
         let rules = PipelineRules {
             enforce_user_param: config.enforce_user_param,
             allow_dynamic_callback_disabling: config.allow_dynamic_callback_disabling,
         };
-        let pipeline = Pipeline::new(Upstreams::new(&config.models), registry, logging, rules);
+        let pipeline = Pipeline::new(Upstreams::new(&config.models), registry, logging, rules, metrics);
         let keys = KeyStore::from_config(config);
         if !keys.enabled() {
             tracing::warn!("general_settings.master_key is not set: every request is accepted without a key");
         }
-        Ok(Self { pipeline, keys, max_request_bytes: config.max_request_size_bytes, directory })
+        Ok(Self {
+            pipeline,
+            keys,
+            max_request_bytes: config.max_request_size_bytes,
+            directory,
+            metrics_need_auth: config.require_auth_for_metrics_endpoint,
+        })
     }
 }
 
@@ -140,6 +151,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/health/liveliness", only(Method::GET, get(liveliness)))
         .route("/health/liveness", only(Method::GET, get(liveliness)))
         .route("/health/readiness", only(Method::GET, get(readiness)))
+        .route("/metrics", only(Method::GET, get(prometheus_metrics)))
         .fallback(not_found)
         .with_state(state)
 }
@@ -171,6 +183,27 @@ async fn readiness(State(state): State<Arc<AppState>>) -> Response {
         "logging_queue_depth": state.pipeline.logging().depth(),
     });
     openai::with_overhead(axum::Json(body).into_response(), Instant::now(), Default::default())
+}
+
+/// `GET /metrics`: Prometheus metrics in the OpenMetrics text format. Open unless
+/// `require_auth_for_metrics_endpoint` is set; then any valid key may read it.
+async fn prometheus_metrics(State(state): State<Arc<AppState>>, headers: axum::http::HeaderMap) -> Response {
+    if state.metrics_need_auth {
+        if let Err(error) = state.keys.authenticate(&headers) {
+            return openai::error_response(&ApiError::new(401, error.to_string()), Instant::now());
+        }
+    }
+    let plugins = state.pipeline.registry().snapshot();
+    let logging = state.pipeline.logging();
+    let snapshot = Snapshot {
+        logging_queue_depth: logging.depth(),
+        logging_dropped: logging.dropped(),
+        plugins_active: plugins.len(),
+        plugins_quarantined: plugins.iter().filter(|p| p.health.quarantined_for().is_some()).count(),
+        plugins_failed: state.directory.as_ref().map_or(0, |directory| directory.failures().len()),
+    };
+    let body = state.pipeline.metrics().render(&snapshot);
+    ([(axum::http::header::CONTENT_TYPE, metrics::CONTENT_TYPE)], body).into_response()
 }
 
 /// Serves `config` on `address` until ctrl-c or SIGTERM. Prints the bound address on

@@ -4,7 +4,7 @@
 //! HTTP; the order of checks is auth, content type, size, then the body itself.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
@@ -61,24 +61,46 @@ pub async fn models(State(state): State<Arc<AppState>>, headers: HeaderMap) -> R
 async fn serve(state: &AppState, call_type: CallType, http: Request) -> Response {
     let started = Instant::now();
     let id: Arc<str> = uuid::Uuid::new_v4().to_string().into();
-    let mut response = match prepare(state, call_type, http, &id).await {
+    let (mut response, model, upstream_time) = match prepare(state, call_type, http, &id, started).await {
         Ok(call) => {
+            // A label for metrics: only configured names, so clients cannot mint series.
+            let asked = call.body.model();
+            let model = if state.pipeline.upstreams().knows(asked) { asked.to_owned() } else { "unknown".to_owned() };
             let answer = state.pipeline.handle(call).await;
-            match answer.reply {
-                Ok(reply) => reply_response(reply, started, answer.upstream_time),
-                Err(error) => error_response_after(&error, started, answer.upstream_time),
-            }
+            let response = match answer.reply {
+                Ok(reply) => reply_response(reply),
+                Err(error) => error_response_body(&error),
+            };
+            (response, model, answer.upstream_time)
         }
-        Err(error) => error_response(&error, started),
+        Err(error) => (error_response_body(&error), String::new(), Duration::ZERO),
     };
+    let overhead = pipeline::overhead(started, upstream_time);
+    state.pipeline.metrics().request(route_of(call_type), &model, response.status().as_u16(), overhead);
+    set_overhead(&mut response, overhead);
     if let Ok(value) = HeaderValue::from_str(&id) {
         response.headers_mut().insert(REQUEST_ID_HEADER, value);
     }
     response
 }
 
+/// The `route` label of a call type.
+fn route_of(call_type: CallType) -> &'static str {
+    match call_type {
+        CallType::ChatCompletion => "chat/completions",
+        CallType::TextCompletion => "completions",
+        CallType::Embedding => "embeddings",
+    }
+}
+
 /// Auth and body checks: everything before the first hook.
-async fn prepare(state: &AppState, call_type: CallType, http: Request, id: &Arc<str>) -> Result<ClientCall, ApiError> {
+async fn prepare(
+    state: &AppState,
+    call_type: CallType,
+    http: Request,
+    id: &Arc<str>,
+    received: Instant,
+) -> Result<ClientCall, ApiError> {
     let (parts, body) = http.into_parts();
     let caller = state.keys.authenticate(&parts.headers).map_err(|error| ApiError::new(401, error.to_string()))?;
     if let Some(content_type) = parts.headers.get(header::CONTENT_TYPE) {
@@ -105,15 +127,12 @@ async fn prepare(state: &AppState, call_type: CallType, http: Request, id: &Arc<
         .filter_map(|(name, value)| Some((name.as_str().to_owned(), value.to_str().ok()?.to_owned())))
         .collect();
     let disable = disabling::requested(&parts.headers);
-    Ok(ClientCall { id: Arc::clone(id), call_type, body, headers, caller, disable })
+    Ok(ClientCall { id: Arc::clone(id), call_type, body, headers, caller, disable, received })
 }
 
-fn reply_response(reply: Reply, started: Instant, upstream_time: std::time::Duration) -> Response {
+fn reply_response(reply: Reply) -> Response {
     match reply {
-        Reply::Json { body, headers } => {
-            let response = axum::Json(body).into_response();
-            with_headers(with_overhead(response, started, upstream_time), &headers)
-        }
+        Reply::Json { body, headers } => with_headers(axum::Json(body).into_response(), &headers),
         Reply::Stream { headers, events } => {
             let events = futures_util::stream::unfold(events, |mut events| async move {
                 let event = events.recv().await?;
@@ -125,31 +144,35 @@ fn reply_response(reply: Reply, started: Instant, upstream_time: std::time::Dura
                 .header(header::CACHE_CONTROL, "no-cache")
                 .body(body)
                 .expect("static headers are valid");
-            with_headers(with_overhead(response, started, upstream_time), &headers)
+            with_headers(response, &headers)
         }
     }
 }
 
-/// An error before the upstream was involved.
+/// An error response with the overhead header, for routes outside the pipeline.
 pub fn error_response(error: &ApiError, started: Instant) -> Response {
-    error_response_after(error, started, Default::default())
+    with_overhead(error_response_body(error), started, Duration::ZERO)
 }
 
-fn error_response_after(error: &ApiError, started: Instant, upstream_time: std::time::Duration) -> Response {
+/// An error in OpenAI's shape, naming the rejecting plugin if any.
+fn error_response_body(error: &ApiError) -> Response {
     let status = StatusCode::from_u16(error.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut response = (status, axum::Json(error.body())).into_response();
     if let Some(plugin) = error.rejected_by.as_deref().and_then(|p| HeaderValue::from_str(p).ok()) {
         response.headers_mut().insert(REJECTED_BY_HEADER, plugin);
     }
-    with_overhead(response, started, upstream_time)
+    response
 }
 
-/// Adds the overhead header.
-pub fn with_overhead(mut response: Response, started: Instant, upstream_time: std::time::Duration) -> Response {
-    let overhead = pipeline::overhead(started, upstream_time);
+/// Adds the overhead header: the time since `started`, less `upstream_time`.
+pub fn with_overhead(mut response: Response, started: Instant, upstream_time: Duration) -> Response {
+    set_overhead(&mut response, pipeline::overhead(started, upstream_time));
+    response
+}
+
+fn set_overhead(response: &mut Response, overhead: Duration) {
     let value = format!("{:.3}", overhead.as_secs_f64() * 1000.0);
     response.headers_mut().insert(OVERHEAD_HEADER, HeaderValue::from_str(&value).expect("a number is a valid header"));
-    response
 }
 
 /// Adds upstream and hook headers (already validated), never replacing the proxy's own.

@@ -22,7 +22,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use crate::config::{ModelDeployment, ProviderConfig};
+use crate::config::{ModelDeployment, ProviderConfig, TokenPrice};
 use crate::plugins::CallType;
 
 use mock::MockProvider;
@@ -116,7 +116,8 @@ impl Upstreams {
                     Provider::OpenAi(OpenAiProvider::new(client, params))
                 }
             };
-            let deployment = Arc::new(Deployment { model_name: model.model_name.clone(), provider });
+            let deployment =
+                Arc::new(Deployment { model_name: model.model_name.clone(), provider, price: model.price });
             let group = by_name.entry(model.model_name.clone()).or_insert_with(|| {
                 names.push(model.model_name.clone());
                 Group { deployments: Vec::new(), next: AtomicUsize::new(0) }
@@ -136,6 +137,11 @@ impl Upstreams {
         group.deployments.get(turn % group.deployments.len()).cloned()
     }
 
+    /// True when `model_name` is configured.
+    pub fn knows(&self, model_name: &str) -> bool {
+        self.by_name.contains_key(model_name)
+    }
+
     /// The configured model names, in config order and without duplicates (for
     /// `GET /v1/models`).
     pub fn model_names(&self) -> Vec<String> {
@@ -148,6 +154,7 @@ impl Upstreams {
 pub struct Deployment {
     model_name: String,
     provider: Provider,
+    price: Option<TokenPrice>,
 }
 
 /// The providers a deployment can use.
@@ -171,6 +178,11 @@ impl Deployment {
             Provider::Mock(_) => &self.model_name,
             Provider::OpenAi(p) => p.model(),
         }
+    }
+
+    /// Its per-token prices, when configured.
+    pub fn price(&self) -> Option<TokenPrice> {
+        self.price
     }
 
     /// The upstream's API base URL; `None` for the mock.
@@ -224,6 +236,7 @@ mod tests {
                 chunk_delay: Duration::ZERO,
                 error: None,
             }),
+            price: None,
         }
     }
 
@@ -236,6 +249,7 @@ mod tests {
                 api_key: Some(Secret::new("sk-secret")),
                 timeout: Duration::from_secs(1),
             }),
+            price: None,
         }
     }
 

@@ -6,7 +6,8 @@
 //! moderation (403), after spinning 300 ms for `MODERATE_SLOWLY`; a streamed chunk whose
 //! text is `DROPME` is dropped, others are upper-cased; a stream whose assembled text
 //! has `ENDREJECT` is rejected by stream-end. A failure of a request
-//! with `RECOVER` is answered with a 418 rejection.
+//! with `RECOVER` is answered with a 418 rejection. The logging hooks log the whole
+//! payload (`probe payload <json>`) of a request with `SHOWPAYLOAD`.
 //!
 //! Every hook counts itself in `calls`: state on `self` lives as long as the request's
 //! instance, so the count shows which hooks shared an instance. Config: optional
@@ -123,8 +124,11 @@ impl Plugin for Probe {
 
 impl Probe {
     /// Counts a logging hook in the kv store (which outlives the instance) and logs the
-    /// payload's request id.
+    /// payload's request id (or the whole payload, when asked).
     fn count(&mut self, counter: &str, payload: &LogPayload) {
+        if payload.raw().contains("SHOWPAYLOAD") {
+            log::info(format!("probe payload {}", payload.raw()));
+        }
         self.calls += 1;
         if let Err(e) = kv::incr(counter, 1, None) {
             log::warn(format!("probe {counter}: {e}"));
