@@ -207,12 +207,17 @@ async fn the_readme_curl_examples_work_against_the_example_config() {
         .filter(|line| line.starts_with("curl "))
         .map(|line| line.replace("http://127.0.0.1:4000", &proxy.base))
         .collect();
-    let expectations: [&[&str]; 5] = [
+    let expectations: [&[&str]; 6] = [
         &["HTTP/1.1 200", "x-served-by: hookgate", "\"content\":\"Hello, proxy\""],
         &["data: [DONE]", "Once upon"],
         &["HTTP/1.1 400", "x-hookgate-rejected-by: banned-keywords", "This request mentions a topic we do not serve."],
         &["\"gpt-4o-mini\"", "\"mock-story\""],
         &["\"healthy\""],
+        &[
+            r#"hookgate_requests_total{route="chat/completions",model="gpt-4o-mini",status="200"} 1"#,
+            r#"hookgate_requests_total{route="chat/completions",model="mock-story",status="200"} 1"#,
+            r#"hookgate_requests_total{route="chat/completions",model="gpt-4o-mini",status="400"} 1"#,
+        ],
     ];
     assert_eq!(commands.len(), expectations.len(), "README commands: {commands:#?}");
     for (command, expected) in commands.iter().zip(expectations) {

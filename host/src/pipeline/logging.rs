@@ -22,6 +22,7 @@ use crate::plugins::{CallType, Hook, KeyInfo};
 const CONCURRENT_JOBS: usize = 64;
 
 /// The standard logging payload: what `log-success` and `log-failure` receive, as JSON.
+/// Documented field by field in `docs/logging-payload.md`: keep the two in step.
 #[derive(Debug, Clone, Serialize)]
 pub struct LogPayload {
     /// The request id (also in the proxy's logs and the `x-hookgate-request-id` header).
@@ -61,7 +62,8 @@ pub struct LogPayload {
     pub start_time: f64,
     /// Unix time (seconds) the answer was complete.
     pub end_time: f64,
-    /// Unix time (seconds) of the first streamed chunk.
+    /// Unix time (seconds) of the first streamed chunk; for a non-streamed success, the
+    /// end time (as LiteLLM); null on failure before any chunk.
     pub completion_start_time: Option<f64>,
     /// `success` or `failure`.
     pub status: &'static str,
