@@ -165,10 +165,10 @@ impl Metrics {
             hook_duration.clone(),
         );
         let hook_fuel = Family::default();
-        registry.register_with_unit(
+        // Fuel is its own unit, already in the name.
+        registry.register(
             "plugin_fuel_consumed",
             "Fuel (wasmtime's deterministic CPU budget) burned by hook calls, by plugin and hook",
-            Unit::Other("fuel".into()),
             hook_fuel.clone(),
         );
         let hook_rejections = Family::default();
@@ -369,7 +369,7 @@ mod tests {
             r#"hookgate_proxy_overhead_seconds_count{route="chat/completions"} 1"#,
             r#"hookgate_upstream_latency_seconds_count{model="gpt-4o-mini"} 1"#,
             r#"hookgate_plugin_hook_duration_seconds_count{plugin="probe",hook="pre-call"} 1"#,
-            r#"hookgate_plugin_fuel_consumed_fuel_total{plugin="probe",hook="pre-call"} 1234"#,
+            r#"hookgate_plugin_fuel_consumed_total{plugin="probe",hook="pre-call"} 1234"#,
             r#"hookgate_plugin_rejections_total{plugin="probe",hook="pre-call"} 1"#,
             r#"hookgate_plugin_faults_total{plugin="probe",hook="pre-call",kind="out_of_fuel"} 1"#,
             r#"hookgate_plugin_quarantines_total{plugin="probe"} 1"#,

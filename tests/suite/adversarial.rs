@@ -20,7 +20,7 @@ fn settings(timeout_ms: u64) -> PluginSettings {
 
 /// Runs the whole containment scenario and returns the fault for kind-specific checks.
 async fn assert_contained(plugin: &str, settings: PluginSettings, expected: FaultKind) -> hookgate::plugins::Fault {
-    let deadline = settings.timeout();
+    let (deadline, budget) = (settings.timeout(), settings.fuel);
     let engine = private_engine(4);
     let bad = load_on(&engine, plugin, settings).await.expect("adversarial plugin loads");
     let healthy = load_on(&engine, "probe", PluginSettings::default()).await.expect("probe loads");
@@ -51,6 +51,12 @@ async fn assert_contained(plugin: &str, settings: PluginSettings, expected: Faul
         "{plugin}: stopped after {bad_elapsed:?}, deadline {deadline:?} + margin {MARGIN:?}"
     );
     assert!(!bad_instance.is_instantiated(), "{plugin}: a faulted instance must be dropped");
+    // What the faulted call burned is still counted (metrics report it).
+    let burned = bad_instance.last_call().expect("the faulted call is recorded").fuel_used;
+    match expected {
+        FaultKind::OutOfFuel => assert_eq!(burned, budget, "{plugin}: the whole tank"),
+        _ => assert!(burned <= budget, "{plugin}: {burned} > {budget}"),
+    }
 
     // The healthy plugin answered the same request, on the same task, while the bad one ran.
     let (healthy_result, healthy_elapsed) = healthy_result;

@@ -89,7 +89,7 @@ async fn metrics_move_by_the_traffic_that_moved_them() {
     let chunks =
         moved(&before, &after, r#"hookgate_plugin_hook_duration_seconds_count{plugin="probe",hook="stream-chunk"}"#);
     assert!(chunks >= 3.0, "one stream-chunk call per chunk, at least one per word: {chunks}");
-    let fuel = moved(&before, &after, r#"hookgate_plugin_fuel_consumed_fuel_total{plugin="probe",hook="pre-call"}"#);
+    let fuel = moved(&before, &after, r#"hookgate_plugin_fuel_consumed_total{plugin="probe",hook="pre-call"}"#);
     assert!(fuel > 0.0, "hook calls burn fuel: {fuel}");
     expect(r#"hookgate_plugin_quarantines_total{plugin="panic"}"#, 0.0);
 

@@ -328,10 +328,13 @@ impl PluginInstance {
         fault.elapsed = started.elapsed();
         // A trap poisons the store, and a call cut off mid-flight leaves it mid-call:
         // either way the instance is dropped now and its slot returns to the pool.
+        let mut fuel_used = 0;
         if let Some(live) = self.live.take() {
             fault.guest_stderr = live.store.data().stderr.tail();
+            // Each call starts with a full tank, so what is missing is this call's burn.
+            fuel_used = self.plugin.settings.fuel.saturating_sub(live.store.get_fuel().unwrap_or(0));
         }
-        self.last_call = Some(CallStats { elapsed: fault.elapsed, fuel_used: 0, instantiated });
+        self.last_call = Some(CallStats { elapsed: fault.elapsed, fuel_used, instantiated });
         Err(fault)
     }
 
