@@ -17,7 +17,7 @@ use prometheus_client::encoding::text::{encode_eof, encode_registry};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::{ConstCounter, Counter};
 use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::{Registry, Unit};
 
@@ -78,6 +78,11 @@ struct FaultLabels {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct PluginLabels {
     plugin: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StateLabels {
+    state: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -260,22 +265,20 @@ impl Metrics {
             "Requests whose logging hooks were skipped because the logging queue was full",
             ConstCounter::new(snapshot.logging_dropped),
         );
-        let mut by_state = Registry::with_prefix("hookgate");
+        // One family with a `state` label: a sub-registry per state would repeat the
+        // family's HELP/TYPE lines, which OpenMetrics parsers reject.
+        let by_state = Family::<StateLabels, Gauge>::default();
         for (name, count) in [
             ("active", snapshot.plugins_active),
             ("quarantined", snapshot.plugins_quarantined),
             ("failed", snapshot.plugins_failed),
         ] {
-            by_state.sub_registry_with_label(("state".into(), name.into())).register(
-                "plugins",
-                "Plugins by state (active, quarantined, failed to load)",
-                ConstGauge::new(count as i64),
-            );
+            by_state.get_or_create(&StateLabels { state: name }).set(count as i64);
         }
+        state.register("plugins", "Plugins by state (active, quarantined, failed to load)", by_state);
         let mut text = String::new();
         encode_registry(&mut text, &self.registry).expect("writing to a String cannot fail");
         encode_registry(&mut text, &state).expect("writing to a String cannot fail");
-        encode_registry(&mut text, &by_state).expect("writing to a String cannot fail");
         encode_eof(&mut text).expect("writing to a String cannot fail");
         text
     }
@@ -382,5 +385,8 @@ mod tests {
             assert!(text.lines().any(|l| l == line), "missing `{line}` in:\n{text}");
         }
         assert!(!text.contains("log-success"), "a hook the plugin does not implement has no series");
+        let types: Vec<&str> = text.lines().filter(|l| l.starts_with("# TYPE ")).collect();
+        let unique: std::collections::HashSet<&&str> = types.iter().collect();
+        assert_eq!(types.len(), unique.len(), "each family is described once:\n{text}");
     }
 }
