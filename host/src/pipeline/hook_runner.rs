@@ -3,7 +3,7 @@
 //! informed, and records every decision for the logging payload.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use serde::Serialize;
@@ -13,8 +13,8 @@ use super::disabling::Disabled;
 use crate::error::ApiError;
 use crate::plugins::registry::{ActivePlugin, CallEnd, PluginSet, QuarantinePolicy};
 use crate::plugins::{
-    CallContext, ChunkDecision, Hook, HookError, OnError, PluginInstance, PostCallDecision, PreCallDecision, Request,
-    Response,
+    CallContext, CallStats, ChunkDecision, Hook, HookError, OnError, PluginInstance, PostCallDecision, PreCallDecision,
+    Request, Response,
 };
 
 /// A plugin of this request and its per-request instance.
@@ -63,11 +63,10 @@ enum Called<T> {
     Quarantined,
 }
 
-/// When a hook call started and what it cost.
+/// When a hook call started and, if it ran, the instance's record of it.
 struct Spent {
     started: Instant,
-    elapsed: Duration,
-    fuel: u64,
+    stats: Option<CallStats>,
 }
 
 /// The plugins of one request.
@@ -287,14 +286,13 @@ async fn call<T>(
 ) -> (Called<T>, Spent) {
     let started = Instant::now();
     if slot.active.health.quarantined_for().is_some() {
-        return (Called::Quarantined, Spent { started, elapsed: Duration::ZERO, fuel: 0 });
+        return (Called::Quarantined, Spent { started, stats: None });
     }
     let called = match hook(&mut slot.instance).await {
         Ok(value) => Called::Done(value),
         Err(error) => Called::Failed(error),
     };
-    let fuel = slot.instance.last_call().map_or(0, |stats| stats.fuel_used);
-    (called, Spent { started, elapsed: started.elapsed(), fuel })
+    (called, Spent { started, stats: slot.instance.last_call() })
 }
 
 /// Applies the rules to one hook call's result: records the decision and the plugin's
@@ -310,7 +308,7 @@ fn settle_into<T>(
 ) -> Result<Option<T>, ApiError> {
     let plugin = active.name();
     let on_error = active.plugin.settings().on_error;
-    let record_call = |end| active.record_call(hook, end, spent.elapsed, spent.fuel, policy);
+    let record_call = |end| active.record_call(hook, end, spent.stats, policy);
     let (decision, result) = match called {
         Called::Done(value) => {
             record_call(CallEnd::Done);
@@ -354,7 +352,7 @@ fn settle_into<T>(
 
 impl DecisionLog {
     fn record(&mut self, plugin: &str, hook: Hook, decision: String, spent: &Spent) {
-        let elapsed_ms = spent.elapsed.as_secs_f64() * 1000.0;
+        let elapsed_ms = spent.stats.map_or(0.0, |stats| stats.elapsed.as_secs_f64() * 1000.0);
         if hook == Hook::StreamChunk {
             if let Some(existing) =
                 self.records.iter_mut().find(|r| r.hook == hook.name() && r.plugin == plugin && r.decision == decision)

@@ -295,17 +295,15 @@ async fn run(job: LogJob, policy: QuarantinePolicy) {
         if slot.active.health.quarantined_for().is_some() {
             continue;
         }
-        let started = std::time::Instant::now();
         let result = match hook {
             Hook::LogSuccess => slot.instance.log_success(&payload).await,
             _ => slot.instance.log_failure(&payload).await,
         };
-        let fuel = slot.instance.last_call().map_or(0, |stats| stats.fuel_used);
         let end = match &result {
             Ok(()) => CallEnd::Done,
             Err(fault) => CallEnd::Faulted(fault.kind),
         };
-        slot.active.record_call(hook, end, started.elapsed(), fuel, policy);
+        slot.active.record_call(hook, end, slot.instance.last_call(), policy);
         if let Err(fault) = result {
             tracing::warn!(
                 plugin = slot.active.name(),

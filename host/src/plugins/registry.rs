@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use super::fault::FaultKind;
 use super::hooks::Hook;
+use super::instance::CallStats;
 use super::loaded::LoadedPlugin;
 use crate::metrics::{Metrics, PluginMeters};
 
@@ -54,17 +55,13 @@ impl ActivePlugin {
         Self { plugin, health: PluginHealth::default(), meters }
     }
 
-    /// Records one hook call that ran, in the health counters (and circuit breaker) and
-    /// the metrics. True when a fault quarantined the plugin (which is logged here).
-    pub fn record_call(
-        &self,
-        hook: Hook,
-        end: CallEnd,
-        elapsed: Duration,
-        fuel: u64,
-        policy: QuarantinePolicy,
-    ) -> bool {
-        self.meters.called(hook, elapsed, fuel);
+    /// Records one hook call that ran (`stats`: the instance's record of it), in the
+    /// health counters (and circuit breaker) and the metrics. True when a fault
+    /// quarantined the plugin (which is logged here).
+    pub fn record_call(&self, hook: Hook, end: CallEnd, stats: Option<CallStats>, policy: QuarantinePolicy) -> bool {
+        if let Some(stats) = stats {
+            self.meters.called(hook, stats.elapsed, stats.fuel_used);
+        }
         match end {
             CallEnd::Done => {
                 self.health.record_ok(false);
