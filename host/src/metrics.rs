@@ -276,6 +276,13 @@ impl Metrics {
             by_state.get_or_create(&StateLabels { state: name }).set(count as i64);
         }
         state.register("plugins", "Plugins by state (active, quarantined, failed to load)", by_state);
+        if let Some(up) = snapshot.redis_up {
+            state.register(
+                "redis_up",
+                "1 when Redis answered the plugins' last kv call, 0 during an outage",
+                ConstGauge::new(i64::from(up)),
+            );
+        }
         let mut text = String::new();
         encode_registry(&mut text, &self.registry).expect("writing to a String cannot fail");
         encode_registry(&mut text, &state).expect("writing to a String cannot fail");
@@ -297,6 +304,8 @@ pub struct Snapshot {
     pub plugins_quarantined: usize,
     /// Plugins whose last load failed or was refused.
     pub plugins_failed: usize,
+    /// Whether Redis answered the last kv call; `None` without Redis.
+    pub redis_up: Option<bool>,
 }
 
 struct HookMeters {

@@ -321,15 +321,10 @@ fn settle_into<T>(
         }
         Called::Failed(HookError::Fault(fault)) => {
             record_call(CallEnd::Faulted(fault.kind));
-            tracing::warn!(
-                plugin,
-                hook = hook.name(),
-                kind = fault.kind.name(),
-                on_error = ?on_error,
-                message = %fault.message,
-                guest_stderr = fault.guest_stderr.as_deref().unwrap_or(""),
-                "plugin fault"
-            );
+            fault.log(match on_error {
+                OnError::FailOpen => "fail-open: the plugin is skipped for this call",
+                OnError::FailClosed => "fail-closed: the request fails",
+            });
             let result = match on_error {
                 OnError::FailOpen => Ok(None),
                 OnError::FailClosed => Err(ApiError::plugin_fault(&fault)),

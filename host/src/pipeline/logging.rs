@@ -305,13 +305,7 @@ async fn run(job: LogJob, policy: QuarantinePolicy) {
         };
         slot.active.record_call(hook, end, slot.instance.last_call(), policy);
         if let Err(fault) = result {
-            tracing::warn!(
-                plugin = slot.active.name(),
-                hook = hook.name(),
-                kind = fault.kind.name(),
-                message = %fault.message,
-                "plugin fault in a logging hook (logging hooks never affect the response)"
-            );
+            fault.log("logging hooks never affect the response");
         }
     }
 }

@@ -27,6 +27,10 @@ pub enum FaultKind {
     /// The hook returned output the host cannot use (not JSON where JSON is required,
     /// bigger than allowed, an invalid header).
     BadOutput,
+    /// The guest trapped after a kv call found the store unavailable (Redis down): the
+    /// plugin gave up on a dependency. `on_error` applies, but it does not count towards
+    /// quarantine, so service resumes the moment the store is back.
+    KvUnavailable,
 }
 
 impl FaultKind {
@@ -40,7 +44,14 @@ impl FaultKind {
             FaultKind::Trap => "trap",
             FaultKind::Instantiate => "instantiate",
             FaultKind::BadOutput => "bad_output",
+            FaultKind::KvUnavailable => "kv_unavailable",
         }
+    }
+
+    /// Whether the fault says something is wrong with the plugin itself, and so counts
+    /// towards its quarantine. An unavailable kv store is an outage outside the plugin.
+    pub fn is_the_plugins(self) -> bool {
+        self != FaultKind::KvUnavailable
     }
 }
 
@@ -89,6 +100,20 @@ impl Fault {
             guest_stderr: None,
             elapsed: Duration::ZERO,
             hook_name,
+        }
+    }
+}
+
+impl Fault {
+    /// Logs the fault with what it did to the request (`outcome`): at warn, or at debug
+    /// for a kv outage, which the store logs once for all the calls it fails.
+    pub fn log(&self, outcome: &str) {
+        let (plugin, hook, kind, message) = (&self.plugin, self.hook_name, self.kind.name(), &self.message);
+        let guest_stderr = self.guest_stderr.as_deref().unwrap_or("");
+        if self.kind.is_the_plugins() {
+            tracing::warn!(plugin, hook, kind, message, guest_stderr, outcome, "plugin fault");
+        } else {
+            tracing::debug!(plugin, hook, kind, message, guest_stderr, outcome, "plugin fault");
         }
     }
 }

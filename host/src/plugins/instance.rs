@@ -310,9 +310,17 @@ impl PluginInstance {
                 return Ok(reply);
             }
             Ok(Err(error)) => {
-                let memory_limit_hit = self.live.as_ref().is_some_and(|live| live.store.data().limiter.hit);
+                let state = self.live.as_ref().map(|live| live.store.data());
+                let memory_limit_hit = state.is_some_and(|state| state.limiter.hit);
                 let (kind, message, backtrace) = classify(&error, memory_limit_hit, phase == Phase::Instantiating);
-                Fault { backtrace, ..fault(kind, message) }
+                match state.and_then(|state| state.kv_unavailable.as_deref()) {
+                    // The guest gave up because the store is down: the store's fault.
+                    Some(why) if kind == FaultKind::Trap => Fault {
+                        backtrace,
+                        ..fault(FaultKind::KvUnavailable, format!("gave up after a kv call failed: {why}; {message}"))
+                    },
+                    _ => Fault { backtrace, ..fault(kind, message) },
+                }
             }
             Err(_) => {
                 let message = match phase {
@@ -344,7 +352,7 @@ impl PluginInstance {
             // A live instance gets this call's budget; a new one starts with it (so a
             // fresh instance's start-up counts against its first call).
             Some(live) => {
-                live.store.data_mut().deadline = deadline;
+                live.store.data_mut().begin_call(deadline);
                 live.store.set_fuel(fuel)?;
             }
             None => {
@@ -376,12 +384,13 @@ impl PluginInstance {
             plugin.settings.memory_bytes(),
             Arc::clone(&plugin.config_json),
             engine.kv().clone(),
+            plugin.settings.timeout(),
         );
         let mut store = Store::new(engine.engine(), state);
         store.limiter(|state| &mut state.limiter);
         store.set_hostcall_fuel(plugin.settings.max_output_bytes);
         store.set_fuel(fuel)?;
-        store.data_mut().deadline = deadline;
+        store.data_mut().begin_call(deadline);
         // Every tick: past the deadline, interrupt; otherwise let other tasks run.
         store.epoch_deadline_callback(|ctx| {
             Ok(if Instant::now() >= ctx.data().deadline { UpdateDeadline::Interrupt } else { UpdateDeadline::Yield(1) })

@@ -74,6 +74,10 @@ impl ActivePlugin {
             }
             CallEnd::Faulted(kind) => {
                 self.meters.faulted(hook, kind);
+                if !kind.is_the_plugins() {
+                    self.health.record_outside_fault();
+                    return false;
+                }
                 let quarantined = self.health.record_fault(policy);
                 if quarantined {
                     self.meters.quarantined();
@@ -160,6 +164,13 @@ impl PluginHealth {
     }
 
     /// The counters so far.
+    /// Counts a fault that was not the plugin's doing (its kv store was down): it shows
+    /// in the counters but neither starts nor breaks a run towards quarantine.
+    pub fn record_outside_fault(&self) {
+        self.calls.fetch_add(1, Ordering::Relaxed);
+        self.faults.fetch_add(1, Ordering::Relaxed);
+    }
+
     pub fn counters(&self) -> HealthCounters {
         HealthCounters {
             calls: self.calls.load(Ordering::Relaxed),

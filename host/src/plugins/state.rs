@@ -22,12 +22,18 @@ pub(crate) struct GuestState {
     pub stderr: GuestOutput,
     config_json: Arc<str>,
     kv: Kv,
+    /// Time a kv call leaves the hook before its deadline, to handle the call's error.
+    kv_reserve: Duration,
+    /// Why the last kv call of the running hook call found the store unavailable: a
+    /// trap after it is classified `kv_unavailable`, the store's fault, not the plugin's.
+    pub kv_unavailable: Option<String>,
 }
 
 impl GuestState {
     /// A locked-down WASI context: no files, no environment, no sockets, no name lookup;
-    /// stdout/stderr go to the host log under the plugin's name.
-    pub fn new(scope: LogScope, memory_limit: usize, config_json: Arc<str>, kv: Kv) -> Self {
+    /// stdout/stderr go to the host log under the plugin's name. `hook_timeout` is the
+    /// plugin's per-call budget: a kv call may use three quarters of what is left of it.
+    pub fn new(scope: LogScope, memory_limit: usize, config_json: Arc<str>, kv: Kv, hook_timeout: Duration) -> Self {
         let stderr = GuestOutput::stderr(scope.clone());
         let wasi = WasiCtx::builder()
             .stdout(GuestOutput::stdout(scope.clone()))
@@ -46,7 +52,31 @@ impl GuestState {
             stderr,
             config_json,
             kv,
+            kv_reserve: hook_timeout / 4,
+            kv_unavailable: None,
         }
+    }
+
+    /// Arms the state for one hook call that must end by `deadline`.
+    pub fn begin_call(&mut self, deadline: Instant) {
+        self.deadline = deadline;
+        self.kv_unavailable = None;
+    }
+
+    /// When a kv call must have answered: early enough for the guest to handle an error.
+    fn kv_deadline(&self) -> Instant {
+        self.deadline.checked_sub(self.kv_reserve).unwrap_or(self.deadline)
+    }
+
+    /// Passes a kv call's result to the guest, noting an unavailable store.
+    fn kv_answer<T>(&mut self, result: Result<T, KvError>) -> Result<T, kv::KvError> {
+        result.map_err(|error| match error {
+            KvError::Unavailable(message) => {
+                self.kv_unavailable = Some(message.clone());
+                kv::KvError::Unavailable(message)
+            }
+            KvError::Invalid(message) => kv::KvError::Invalid(message),
+        })
     }
 }
 
@@ -113,25 +143,24 @@ impl config::Host for GuestState {
 
 impl kv::Host for GuestState {
     async fn get(&mut self, key: String) -> Result<Option<String>, kv::KvError> {
-        self.kv.get(&self.scope.plugin, &key).await.map_err(to_wit)
+        let result = self.kv.get(&self.scope.plugin, &key, self.kv_deadline()).await;
+        self.kv_answer(result)
     }
 
     async fn set(&mut self, key: String, value: String, ttl_ms: Option<u64>) -> Result<(), kv::KvError> {
-        self.kv.set(&self.scope.plugin, &key, value, ttl_ms.map(Duration::from_millis)).await.map_err(to_wit)
+        let ttl = ttl_ms.map(Duration::from_millis);
+        let result = self.kv.set(&self.scope.plugin, &key, value, ttl, self.kv_deadline()).await;
+        self.kv_answer(result)
     }
 
     async fn incr(&mut self, key: String, delta: i64, ttl_ms: Option<u64>) -> Result<i64, kv::KvError> {
-        self.kv.incr(&self.scope.plugin, &key, delta, ttl_ms.map(Duration::from_millis)).await.map_err(to_wit)
+        let ttl = ttl_ms.map(Duration::from_millis);
+        let result = self.kv.incr(&self.scope.plugin, &key, delta, ttl, self.kv_deadline()).await;
+        self.kv_answer(result)
     }
 
     async fn delete(&mut self, key: String) -> Result<bool, kv::KvError> {
-        self.kv.delete(&self.scope.plugin, &key).await.map_err(to_wit)
-    }
-}
-
-fn to_wit(error: KvError) -> kv::KvError {
-    match error {
-        KvError::Unavailable(message) => kv::KvError::Unavailable(message),
-        KvError::Invalid(message) => kv::KvError::Invalid(message),
+        let result = self.kv.delete(&self.scope.plugin, &key, self.kv_deadline()).await;
+        self.kv_answer(result)
     }
 }

@@ -9,7 +9,7 @@ pub mod openai;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::extract::State;
 use axum::http::Method;
@@ -19,7 +19,7 @@ use axum::Router;
 use serde_json::json;
 
 use crate::auth::KeyStore;
-use crate::capabilities::kv::Kv;
+use crate::capabilities::kv::{Kv, Reachability};
 use crate::config::Config;
 use crate::error::ApiError;
 use crate::metrics::{self, Metrics, Snapshot};
@@ -42,6 +42,8 @@ pub struct AppState {
     pub directory: Option<Arc<PluginDirectory>>,
     /// Whether `GET /metrics` asks for a key.
     pub metrics_need_auth: bool,
+    /// The plugins' kv store, for readiness and metrics.
+    pub kv: Kv,
 }
 
 impl AppState {
@@ -53,7 +55,8 @@ impl AppState {
             cache_dir: config.plugins.cache_dir.clone(),
             ..EngineOptions::default()
         };
-        let engine = PluginEngine::new(options, Kv::in_memory())?;
+        let kv = kv_store(config).await?;
+        let engine = PluginEngine::new(options, kv.clone())?;
         let policy = QuarantinePolicy {
             after_faults: config.plugins.quarantine_after,
             cooldown: config.plugins.quarantine_cooldown,
@@ -99,8 +102,27 @@ impl AppState {
             max_request_bytes: config.max_request_size_bytes,
             directory,
             metrics_need_auth: config.require_auth_for_metrics_endpoint,
+            kv,
         })
     }
+}
+
+/// How long readiness and start-up wait for Redis to answer a `PING`.
+const REDIS_CHECK: Duration = Duration::from_secs(1);
+
+/// The kv store `config` asks for. Redis being down does not stop the start (the
+/// plugins' `on_error` covers it, as for an outage later on); a `redis_url` that is not
+/// one does.
+async fn kv_store(config: &Config) -> anyhow::Result<Kv> {
+    let Some(url) = &config.redis_url else {
+        return Ok(Kv::in_memory());
+    };
+    let kv = Kv::redis(url.expose())?;
+    match kv.check(REDIS_CHECK).await {
+        Reachability::Unreachable { .. } => {} // the store has logged it
+        _ => tracing::info!("plugins' kv store: redis"),
+    }
+    Ok(kv)
 }
 
 /// Loads the directory for the first time, strictly: a plugin that cannot load stops the
@@ -175,13 +197,26 @@ async fn liveliness() -> Response {
 
 async fn readiness(State(state): State<Arc<AppState>>) -> Response {
     let plugins = state.pipeline.registry().snapshot();
-    let body = json!({
+    let mut body = json!({
         "status": "healthy",
         "version": env!("CARGO_PKG_VERSION"),
         "plugins": plugins.len(),
         "models": state.pipeline.upstreams().model_names().len(),
         "logging_queue_depth": state.pipeline.logging().depth(),
+        "kv": state.kv.backend_name(),
     });
+    // Redis being down leaves the proxy ready: a load balancer pulling every replica
+    // at once would turn a Redis outage into a full one. Each plugin's on_error decides
+    // what an outage means for its requests; readiness reports it.
+    match state.kv.check(REDIS_CHECK).await {
+        Reachability::Local => {}
+        Reachability::Connected => body["redis"] = json!("connected"),
+        Reachability::Unreachable { error, for_ } => {
+            body["redis"] = json!("unreachable");
+            body["redis_error"] = json!(error);
+            body["redis_down_for_s"] = json!(for_.as_secs());
+        }
+    }
     openai::with_overhead(axum::Json(body).into_response(), Instant::now(), Default::default())
 }
 
@@ -201,6 +236,11 @@ async fn prometheus_metrics(State(state): State<Arc<AppState>>, headers: axum::h
         plugins_active: plugins.len(),
         plugins_quarantined: plugins.iter().filter(|p| p.health.quarantined_for().is_some()).count(),
         plugins_failed: state.directory.as_ref().map_or(0, |directory| directory.failures().len()),
+        redis_up: match state.kv.last_known() {
+            Reachability::Local => None,
+            Reachability::Connected => Some(true),
+            Reachability::Unreachable { .. } => Some(false),
+        },
     };
     let body = state.pipeline.metrics().render(&snapshot);
     ([(axum::http::header::CONTENT_TYPE, metrics::CONTENT_TYPE)], body).into_response()

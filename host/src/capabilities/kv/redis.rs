@@ -1,0 +1,286 @@
+//! The Redis kv backend: state that every proxy replica on one Redis shares.
+//!
+//! One multiplexed connection per process, re-made in the background when it drops
+//! (`redis`'s `ConnectionManager`). Each call is bounded by its deadline. While Redis is
+//! unreachable, one call at a time goes through as a probe and the others fail at once,
+//! so an outage costs a request nothing but the plugin's `on_error`; the first successful
+//! call ends the outage. The log says so once when an outage starts and once when it ends.
+
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{Client, ErrorKind, RedisError, RedisResult, ServerErrorKind};
+
+use super::{BadRedisUrl, KvError, Reachability};
+
+/// Every hookgate key in Redis starts with this, then `<plugin>:`: a Redis shared with
+/// other software keeps hookgate's keys apart.
+pub const KEY_PREFIX: &str = "hookgate:";
+
+/// A timeout shorter than this says more about the hook's budget than about Redis: it
+/// fails the call but does not declare an outage.
+const MIN_BUDGET_FOR_VERDICT: Duration = Duration::from_millis(5);
+
+#[derive(Clone)]
+pub(super) struct RedisKv {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    connection: ConnectionManager,
+    /// `host:port/db`, for logs: never the URL, which may hold a password.
+    target: String,
+    health: Health,
+}
+
+impl RedisKv {
+    pub(super) fn new(url: &str) -> Result<Self, BadRedisUrl> {
+        let client = Client::open(url).map_err(|error| BadRedisUrl(error.to_string()))?;
+        let info = client.get_connection_info();
+        let target = format!("{}/{}", info.addr(), info.redis_settings().db());
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(Duration::from_secs(1)))
+            // Calls are bounded by their own deadlines instead.
+            .set_response_timeout(None)
+            // Reconnect quickly when Redis returns; give up after a few seconds, after
+            // which the next call starts a new round.
+            .set_min_delay(Duration::from_millis(20))
+            .set_max_delay(Duration::from_millis(500))
+            .set_number_of_retries(6);
+        let connection =
+            ConnectionManager::new_lazy_with_config(client, config).map_err(|error| BadRedisUrl(error.to_string()))?;
+        Ok(Self { inner: Arc::new(Inner { connection, target, health: Health::default() }) })
+    }
+
+    pub(super) async fn get(&self, key: &str, deadline: Instant) -> Result<Option<String>, KvError> {
+        let key = redis_key(key);
+        self.run(deadline, async |mut connection| redis::cmd("GET").arg(&key).query_async(&mut connection).await).await
+    }
+
+    pub(super) async fn set(
+        &self,
+        key: &str,
+        value: &str,
+        ttl: Option<Duration>,
+        deadline: Instant,
+    ) -> Result<(), KvError> {
+        let mut command = redis::cmd("SET");
+        command.arg(redis_key(key)).arg(value);
+        if let Some(ttl) = ttl {
+            command.arg("PX").arg(millis(ttl));
+        }
+        self.run(deadline, async |mut connection| command.query_async(&mut connection).await).await
+    }
+
+    pub(super) async fn incr(
+        &self,
+        key: &str,
+        delta: i64,
+        ttl: Option<Duration>,
+        deadline: Instant,
+    ) -> Result<i64, KvError> {
+        let key = redis_key(key);
+        let Some(ttl) = ttl else {
+            return self
+                .run(deadline, async |mut connection| {
+                    redis::cmd("INCRBY").arg(&key).arg(delta).query_async(&mut connection).await
+                })
+                .await;
+        };
+        // `SET NX PX` creates the key with its TTL only when it is missing; in one
+        // transaction with `INCRBY`, the TTL applies exactly when this call creates it.
+        let mut transaction = redis::pipe();
+        transaction.atomic();
+        transaction.cmd("SET").arg(&key).arg(0).arg("PX").arg(millis(ttl)).arg("NX").ignore();
+        transaction.cmd("INCRBY").arg(&key).arg(delta);
+        let (value,): (i64,) =
+            self.run(deadline, async |mut connection| transaction.query_async(&mut connection).await).await?;
+        Ok(value)
+    }
+
+    pub(super) async fn delete(&self, key: &str, deadline: Instant) -> Result<bool, KvError> {
+        let key = redis_key(key);
+        let removed: i64 = self
+            .run(deadline, async |mut connection| redis::cmd("DEL").arg(&key).query_async(&mut connection).await)
+            .await?;
+        Ok(removed > 0)
+    }
+
+    /// `PING`s Redis, probe gate or not: readiness must see the truth even mid-outage.
+    pub(super) async fn check(&self, within: Duration) -> Reachability {
+        let ping = self
+            .attempt(Instant::now() + within, async |mut connection| {
+                redis::cmd("PING").query_async::<String>(&mut connection).await
+            })
+            .await;
+        match ping {
+            Ok(_) => Reachability::Connected,
+            Err(_) => self.last_known(),
+        }
+    }
+
+    pub(super) fn last_known(&self) -> Reachability {
+        self.inner.health.reachability()
+    }
+
+    /// One call: refused at once mid-outage unless it is the probe, else attempted.
+    async fn run<T>(
+        &self,
+        deadline: Instant,
+        call: impl AsyncFnOnce(ConnectionManager) -> RedisResult<T>,
+    ) -> Result<T, KvError> {
+        let _probe = self.inner.health.admit(&self.inner.target)?;
+        self.attempt(deadline, call).await
+    }
+
+    async fn attempt<T>(
+        &self,
+        deadline: Instant,
+        call: impl AsyncFnOnce(ConnectionManager) -> RedisResult<T>,
+    ) -> Result<T, KvError> {
+        let (health, target) = (&self.inner.health, self.inner.target.as_str());
+        let budget = deadline.saturating_duration_since(Instant::now());
+        if budget.is_zero() {
+            return Err(KvError::Unavailable("no time left before the hook's deadline".into()));
+        }
+        let answer = bounded(budget, call(self.inner.connection.clone())).await;
+        match answer {
+            Some(Ok(value)) => {
+                health.answered(target);
+                Ok(value)
+            }
+            Some(Err(error)) if is_call_error(&error) => {
+                health.answered(target);
+                Err(KvError::Invalid(error.to_string()))
+            }
+            Some(Err(error)) => Err(health.failed(target, error.to_string())),
+            None if budget < MIN_BUDGET_FOR_VERDICT => Err(KvError::Unavailable(format!(
+                "redis at {target} did not answer within the {} ms left before the hook's deadline",
+                budget.as_millis()
+            ))),
+            None => Err(health.failed(target, format!("no answer within {} ms", budget.as_millis()))),
+        }
+    }
+}
+
+async fn bounded<T>(budget: Duration, call: impl Future<Output = T>) -> Option<T> {
+    tokio::time::timeout(budget, call).await.ok()
+}
+
+/// Errors that are the call's fault (`INCRBY` on text, an overflow), not Redis's.
+fn is_call_error(error: &RedisError) -> bool {
+    matches!(error.kind(), ErrorKind::Server(ServerErrorKind::ResponseError))
+}
+
+fn redis_key(scoped: &str) -> String {
+    format!("{KEY_PREFIX}{scoped}")
+}
+
+fn millis(ttl: Duration) -> u64 {
+    u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1)
+}
+
+/// What this process knows of Redis's reachability, and the probe gate.
+#[derive(Default)]
+struct Health {
+    /// Fast path for the common case: Redis is up and no lock is taken.
+    down: AtomicBool,
+    outage: Mutex<Option<Outage>>,
+    /// Set while one call probes a Redis known to be down.
+    probing: AtomicBool,
+}
+
+struct Outage {
+    since: Instant,
+    error: String,
+}
+
+/// Clears the probe flag when the probing call ends, however it ends.
+struct Probe<'a>(Option<&'a AtomicBool>);
+
+impl Drop for Probe<'_> {
+    fn drop(&mut self) {
+        if let Some(flag) = self.0 {
+            flag.store(false, Ordering::Release);
+        }
+    }
+}
+
+impl Health {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<Outage>> {
+        self.outage.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn admit(&self, target: &str) -> Result<Probe<'_>, KvError> {
+        if !self.down.load(Ordering::Acquire) {
+            return Ok(Probe(None));
+        }
+        if self.probing.swap(true, Ordering::AcqRel) {
+            let error = self.lock().as_ref().map(|outage| outage.error.clone()).unwrap_or_default();
+            return Err(KvError::Unavailable(format!("redis at {target} is unreachable ({error}); retrying")));
+        }
+        Ok(Probe(Some(&self.probing)))
+    }
+
+    fn answered(&self, target: &str) {
+        if !self.down.load(Ordering::Acquire) {
+            return;
+        }
+        let mut outage = self.lock();
+        if let Some(ended) = outage.take() {
+            self.down.store(false, Ordering::Release);
+            tracing::info!(
+                redis = target,
+                down_for_s = ended.since.elapsed().as_secs_f64(),
+                "redis is reachable again; kv calls work"
+            );
+        }
+    }
+
+    fn failed(&self, target: &str, error: String) -> KvError {
+        let mut outage = self.lock();
+        match outage.as_mut() {
+            Some(outage) => outage.error.clone_from(&error),
+            None => {
+                tracing::warn!(
+                    redis = target,
+                    %error,
+                    "redis is unreachable: kv calls fail, and each plugin's on_error applies, until it answers again"
+                );
+                *outage = Some(Outage { since: Instant::now(), error: error.clone() });
+                self.down.store(true, Ordering::Release);
+            }
+        }
+        KvError::Unavailable(format!("redis at {target} is unreachable ({error})"))
+    }
+
+    fn reachability(&self) -> Reachability {
+        match self.lock().as_ref() {
+            None => Reachability::Connected,
+            Some(outage) => Reachability::Unreachable { error: outage.error.clone(), for_: outage.since.elapsed() },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_probe_at_a_time_during_an_outage() {
+        let health = Health::default();
+        assert!(health.admit("t").is_ok(), "up: every call goes through");
+        let _ = health.failed("t", "refused".into());
+        let probe = health.admit("t").expect("the first call mid-outage probes");
+        let refused = health.admit("t").err().expect("a second call fails at once");
+        assert!(refused.to_string().contains("refused"), "{refused}");
+        drop(probe);
+        assert!(health.admit("t").is_ok(), "the probe ended: the next call probes");
+        health.answered("t");
+        assert_eq!(health.reachability(), Reachability::Connected);
+        let _both = (health.admit("t").unwrap(), health.admit("t").unwrap());
+    }
+}
