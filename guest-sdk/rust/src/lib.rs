@@ -40,6 +40,7 @@ pub mod bindings;
 pub mod config;
 #[doc(hidden)]
 pub mod export;
+mod fault;
 pub mod kv;
 pub mod log;
 pub mod openai;
@@ -50,6 +51,7 @@ mod rejection;
 mod types;
 
 pub use config::Config;
+pub use fault::{fail, OrFail};
 pub use outcome::{ChunkOutcome, PostCall, PreCall};
 pub use plugin::Plugin;
 pub use rejection::Rejection;
