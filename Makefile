@@ -3,15 +3,15 @@
 #   make build   the proxy (release) and the example plugins into plugins/dist/
 #   make run     the proxy on 127.0.0.1:4000 with examples/config.yaml (mock models, example plugins)
 #   make demo    the example plugins through `hookgate plugin run`, without a server
-#   make test    everything CI runs: installs the wasm target and the Python test client,
-#                builds the guests and the proxy, runs every test
+#   make test    everything CI runs: installs the wasm target, the Python test client and
+#                redis-server, builds the guests and the proxy, runs every test
 #   make bench-hooks   criterion micro-benchmark of hook calls (writes nothing; see BENCHMARKS.md)
 
 CARGO        ?= cargo
 TARGET_DIR   := $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)
 GUEST_TARGET := wasm32-wasip2
 GUEST_OUT    := $(TARGET_DIR)/$(GUEST_TARGET)/guest
-EXAMPLES     := banned-keywords header-injector
+EXAMPLES     := banned-keywords header-injector rate-limiter failure-alerter
 TEST_GUESTS  := $(notdir $(wildcard tests/plugins/*))
 GUESTS       := $(EXAMPLES) $(TEST_GUESTS)
 
@@ -24,7 +24,7 @@ export HOOKGATE_GUEST_DIR := $(GUEST_OUT)
 export HOOKGATE_PYTHON := $(PYENV)/bin/python
 export HOOKGATE_MASTER_KEY
 
-.PHONY: build run demo test guests toolchain pyenv dist bench-hooks clean
+.PHONY: build run demo test guests toolchain pyenv redis dist bench-hooks clean
 
 toolchain:
 	@rustup target list --installed | grep -qx $(GUEST_TARGET) || rustup target add $(GUEST_TARGET)
@@ -47,6 +47,10 @@ $(PYENV)/.installed: tests/python/requirements.txt
 	$(PYENV)/bin/pip install --quiet --disable-pip-version-check -r tests/python/requirements.txt
 	@touch $@
 
+# The kv tests run real Redis servers (shared state across two proxies, outages).
+redis:
+	@command -v redis-server >/dev/null || (apt-get update -q && apt-get install -y -q redis-server)
+
 run: build
 	$(TARGET_DIR)/release/hookgate serve --config examples/config.yaml
 
@@ -63,7 +67,7 @@ demo: build
 	$(TARGET_DIR)/release/hookgate plugin run plugins/dist/header-injector.wasm --hook post-call-success \
 		--request examples/request.json --response examples/response.json --config examples/header-injector.json
 
-test: dist pyenv
+test: dist pyenv redis
 	@# The README's curl examples are run as written by the suite.
 	@command -v curl >/dev/null || (apt-get update -q && apt-get install -y -q curl)
 	$(CARGO) build -p hookgate

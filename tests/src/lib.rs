@@ -3,6 +3,7 @@
 //! process to talk to over HTTP.
 
 pub mod proxy;
+pub mod redis;
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock};

@@ -12,3 +12,4 @@ mod http_management;
 mod lifecycle;
 mod observability;
 mod openai_client;
+mod shared_state;

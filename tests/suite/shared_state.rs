@@ -1,0 +1,435 @@
+//! State that outlives a request: the `kv` capability on its two backends (memory and a
+//! real `redis-server`), the `rate-limiter` and `failure-alerter` plugins on it, several
+//! proxies sharing one Redis, and Redis outages.
+//!
+//! The behavioural tests run once per backend: the in-memory store must behave like
+//! Redis for a single process.
+
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use futures_util::future::join_all;
+use hookgate::capabilities::kv::{Kv, KvError};
+use hookgate_tests::proxy::{chat_body, Proxy, ProxyBuilder};
+use hookgate_tests::redis::RedisServer;
+use serde_json::Value;
+
+/// Where the proxies of a test keep their kv state.
+enum Store {
+    Memory,
+    Redis(RedisServer),
+}
+
+impl Store {
+    async fn redis() -> Self {
+        Store::Redis(RedisServer::start().await)
+    }
+
+    /// The top of a proxy config that selects this store.
+    fn yaml(&self) -> String {
+        match self {
+            Store::Memory => String::new(),
+            Store::Redis(server) => format!("redis_url: {}\n", server.url()),
+        }
+    }
+
+    fn server(&self) -> &RedisServer {
+        match self {
+            Store::Redis(server) => server,
+            Store::Memory => panic!("not a Redis store"),
+        }
+    }
+}
+
+const FAILING_MODEL: &str = "\nmodel_list:\n  - {model_name: mock-echo, litellm_params: {model: mock/echo}}\n  - {model_name: mock-down, litellm_params: {model: mock/down, mock_error_status: 503}}\n";
+
+fn soon() -> Instant {
+    Instant::now() + Duration::from_secs(2)
+}
+
+/// Every kv call, with the same arguments, answers the same on both backends.
+#[tokio::test]
+async fn kv_backends_answer_alike() {
+    let server = RedisServer::start().await;
+    let memory = Kv::in_memory();
+    let redis = Kv::redis(&server.url()).expect("a redis URL");
+    let ttl = Some(Duration::from_millis(300));
+    for kv in [&memory, &redis] {
+        let backend = kv.backend_name();
+        assert_eq!(kv.get("p", "missing", soon()).await, Ok(None), "{backend}");
+        assert_eq!(kv.set("p", "k", "v1".into(), None, soon()).await, Ok(()), "{backend}");
+        assert_eq!(kv.get("p", "k", soon()).await, Ok(Some("v1".into())), "{backend}");
+        assert_eq!(kv.get("q", "k", soon()).await, Ok(None), "{backend}: namespaces are apart");
+        assert_eq!(kv.incr("p", "n", 5, ttl, soon()).await, Ok(5), "{backend}");
+        assert_eq!(kv.incr("p", "n", -2, None, soon()).await, Ok(3), "{backend}");
+        assert!(matches!(kv.incr("p", "k", 1, None, soon()).await, Err(KvError::Invalid(_))), "{backend}");
+        kv.set("p", "big", i64::MAX.to_string(), None, soon()).await.unwrap();
+        assert!(matches!(kv.incr("p", "big", 1, None, soon()).await, Err(KvError::Invalid(_))), "{backend}");
+        assert_eq!(kv.set("p", "short", "x".into(), ttl, soon()).await, Ok(()), "{backend}");
+        assert_eq!(kv.delete("p", "k", soon()).await, Ok(true), "{backend}");
+        assert_eq!(kv.delete("p", "k", soon()).await, Ok(false), "{backend}");
+        assert!(matches!(kv.get("p", "", soon()).await, Err(KvError::Invalid(_))), "{backend}");
+    }
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    for kv in [&memory, &redis] {
+        let backend = kv.backend_name();
+        assert_eq!(kv.get("p", "n", soon()).await, Ok(None), "{backend}: the TTL set on creation expired");
+        assert_eq!(kv.get("p", "short", soon()).await, Ok(None), "{backend}");
+        assert_eq!(kv.incr("p", "n", 1, ttl, soon()).await, Ok(1), "{backend}: a new key after expiry");
+    }
+    // In Redis the keys are `hookgate:<namespace>:<key>`.
+    assert_eq!(server.keys("*").await, ["hookgate:p:big", "hookgate:p:n"]);
+}
+
+/// Waits if the clock is about to enter a new hour, so that a burst with an hour-long
+/// window lands in one window (rate-limiter windows are aligned to the clock).
+async fn away_from_an_hour_boundary() {
+    let into_hour = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() % 3600;
+    if into_hour > 3600 - 30 {
+        tokio::time::sleep(Duration::from_secs(3600 - into_hour + 1)).await;
+    }
+}
+
+fn limiter_config(limit: u32) -> String {
+    format!("{{config: {{limit: {limit}, window_seconds: 3600}}}}")
+}
+
+/// Sends `total` requests at once, spread round-robin over `proxies`; the statuses and
+/// bodies of the answers.
+async fn burst(proxies: &[&Proxy], total: usize) -> Vec<(u16, Value)> {
+    let requests = (0..total).map(|i| async move {
+        let response = proxies[i % proxies.len()].chat(&chat_body("mock-echo", "count me")).await;
+        let status = response.status().as_u16();
+        (status, response.json::<Value>().await.expect("JSON"))
+    });
+    join_all(requests).await
+}
+
+/// Exactly `limit` of a concurrent burst get through; the rest get 429 saying when to retry.
+fn assert_exact_limit(answers: &[(u16, Value)], limit: usize) {
+    let accepted = answers.iter().filter(|(status, _)| *status == 200).count();
+    assert_eq!(accepted, limit, "{answers:?}");
+    for (status, body) in answers.iter().filter(|(status, _)| *status != 200) {
+        assert_eq!(*status, 429, "{body}");
+        assert_eq!(body["error"]["code"], "rate_limit_exceeded", "{body}");
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(message.contains(&format!("{limit} requests per 3600 s per API key")), "{message}");
+        assert!(message.contains("retry in "), "{message}");
+    }
+}
+
+async fn limit_holds_under_concurrency(store: Store) {
+    away_from_an_hour_boundary().await;
+    let proxy = ProxyBuilder::new(&store.yaml())
+        .plugin("rate-limiter", "rate-limiter")
+        .settings("rate-limiter", &limiter_config(7))
+        .start()
+        .await;
+    let answers = burst(&[&proxy], 20).await;
+    assert_exact_limit(&answers, 7);
+    // The key has spent its window.
+    let response = proxy.chat(&chat_body("mock-echo", "one more")).await;
+    assert_eq!(response.status(), 429);
+}
+
+#[tokio::test]
+async fn rate_limit_holds_under_concurrency_in_memory() {
+    limit_holds_under_concurrency(Store::Memory).await;
+}
+
+#[tokio::test]
+async fn rate_limit_holds_under_concurrency_on_redis() {
+    limit_holds_under_concurrency(Store::redis().await).await;
+}
+
+#[tokio::test]
+async fn two_proxies_on_one_redis_enforce_one_combined_limit() {
+    away_from_an_hour_boundary().await;
+    let store = Store::redis().await;
+    let start = || {
+        ProxyBuilder::new(&store.yaml())
+            .plugin("rate-limiter", "rate-limiter")
+            .settings("rate-limiter", &limiter_config(10))
+            .start()
+    };
+    let (first, second) = tokio::join!(start(), start());
+    // Before the burst: each proxy alone could serve 10; together they may serve 10.
+    let answers = burst(&[&first, &second], 30).await;
+    assert_exact_limit(&answers, 10);
+    // Both proxies counted all 30 in one counter.
+    let counters = store.server().keys("hookgate:rate-limiter:key:*").await;
+    assert_eq!(counters.len(), 1, "one shared counter: {counters:?}");
+    assert_eq!(store.server().cli(&["GET", &counters[0]]).await.as_deref(), Some("30"));
+}
+
+/// The headers a successful response gets, and the count going down.
+#[tokio::test]
+async fn rate_limit_headers_count_down() {
+    away_from_an_hour_boundary().await;
+    let proxy = ProxyBuilder::new("")
+        .plugin("rate-limiter", "rate-limiter")
+        .settings("rate-limiter", &limiter_config(3))
+        .start()
+        .await;
+    for remaining in ["2", "1", "0"] {
+        let response = proxy.chat(&chat_body("mock-echo", "hi")).await;
+        assert_eq!(response.status(), 200);
+        let headers = response.headers();
+        assert_eq!(headers["x-ratelimit-limit-requests"], "3");
+        assert_eq!(headers["x-ratelimit-remaining-requests"], remaining);
+        let reset = headers["x-ratelimit-reset-requests"].to_str().unwrap();
+        let seconds: f64 = reset.strip_suffix('s').unwrap().parse().unwrap();
+        assert!((1.0..=3600.0).contains(&seconds), "{reset}");
+    }
+    let response = proxy.chat(&chat_body("mock-echo", "hi")).await;
+    assert_eq!(response.status(), 429);
+    assert_eq!(response.headers()["x-hookgate-rejected-by"], "rate-limiter");
+}
+
+/// Two plugins using the same key name each see only their own counter.
+async fn plugin_keys_do_not_collide(store: Store) {
+    away_from_an_hour_boundary().await;
+    let proxy = ProxyBuilder::new(&store.yaml())
+        .plugin("limiter-a", "rate-limiter")
+        .plugin("limiter-b", "rate-limiter")
+        .settings("limiter-a", &limiter_config(3))
+        .settings("limiter-b", &limiter_config(2))
+        .start()
+        .await;
+    // limiter-a runs first (same priority, then by name). Were the keys shared, each
+    // request would count twice and limiter-b would refuse the second request.
+    let mut outcomes = Vec::new();
+    for _ in 0..4 {
+        let response = proxy.chat(&chat_body("mock-echo", "hi")).await;
+        let by = response.headers().get("x-hookgate-rejected-by").map(|v| v.to_str().unwrap().to_owned());
+        outcomes.push((response.status().as_u16(), by));
+    }
+    let by = |plugin: &str| Some(plugin.to_owned());
+    assert_eq!(outcomes, [(200, None), (200, None), (429, by("limiter-b")), (429, by("limiter-a"))]);
+    if let Store::Redis(server) = &store {
+        // limiter-a counted all four; limiter-b the three it was asked about.
+        let a = server.keys("hookgate:limiter-a:*").await;
+        let b = server.keys("hookgate:limiter-b:*").await;
+        assert_eq!((a.len(), b.len()), (1, 1), "{a:?} {b:?}");
+        assert_eq!(server.cli(&["GET", &a[0]]).await.as_deref(), Some("4"));
+        assert_eq!(server.cli(&["GET", &b[0]]).await.as_deref(), Some("3"));
+    }
+}
+
+#[tokio::test]
+async fn plugin_keys_do_not_collide_in_memory() {
+    plugin_keys_do_not_collide(Store::Memory).await;
+}
+
+#[tokio::test]
+async fn plugin_keys_do_not_collide_on_redis() {
+    plugin_keys_do_not_collide(Store::redis().await).await;
+}
+
+fn alerter_config() -> &'static str {
+    "{config: {threshold: 3, window_seconds: 2}}"
+}
+
+fn alerts(log: &str) -> usize {
+    log.matches("ALERT model=mock-down").count()
+}
+
+/// Sends `count` requests to the failing model through `proxy`.
+async fn fail(proxy: &Proxy, count: usize) {
+    for _ in 0..count {
+        assert_eq!(proxy.chat(&chat_body("mock-down", "hi")).await.status(), 503);
+    }
+}
+
+/// Lets the logging queue run the requests' log-failure hooks.
+async fn logged(proxies: &[&Proxy]) {
+    for proxy in proxies {
+        proxy
+            .until("the logging queue drains", Duration::from_secs(5), async || {
+                let ready = proxy.client().get(format!("{}/health/readiness", proxy.base)).send().await.ok()?;
+                let ready: Value = ready.json().await.ok()?;
+                (ready["logging_queue_depth"] == 0).then_some(())
+            })
+            .await;
+    }
+    // Depth 0 means taken off the queue; give the last hook its few milliseconds.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+}
+
+async fn alerts_once_per_burst(store: Store) {
+    let proxy = ProxyBuilder::new(&format!("{}{FAILING_MODEL}", store.yaml()))
+        .plugin("failure-alerter", "failure-alerter")
+        .settings("failure-alerter", alerter_config())
+        .start()
+        .await;
+    // Client errors do not count: 400s for an unknown model.
+    for _ in 0..4 {
+        assert_eq!(proxy.chat(&chat_body("no-such-model", "hi")).await.status(), 400);
+    }
+    fail(&proxy, 2).await;
+    logged(&[&proxy]).await;
+    assert_eq!(alerts(&proxy.log()), 0, "below the threshold");
+    fail(&proxy, 4).await;
+    logged(&[&proxy]).await;
+    let log = proxy.log();
+    assert_eq!(alerts(&log), 1, "one alert for the burst:\n{log}");
+    // Logging hooks of several requests may run at once: the alert counts at least 3.
+    let line = log.lines().find(|line| line.contains("ALERT model=mock-down")).unwrap();
+    let failures: u64 = line.split("failures=").nth(1).unwrap().split(' ').next().unwrap().parse().unwrap();
+    assert!((3..=6).contains(&failures), "{line}");
+    assert!(line.contains("window_s=2 threshold=3: last error 503"), "{line}");
+    // The window clears; a new burst alerts again.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    fail(&proxy, 3).await;
+    logged(&[&proxy]).await;
+    assert_eq!(alerts(&proxy.log()), 2, "{}", proxy.log());
+    if let Store::Redis(server) = &store {
+        let record = server.cli(&["GET", "hookgate:failure-alerter:alert:mock-down"]).await.expect("recorded");
+        let record: Value = serde_json::from_str(&record).expect("JSON");
+        assert_eq!(record["model"], "mock-down", "{record}");
+        assert!((3..=6).contains(&record["failures"].as_u64().unwrap()), "{record}");
+        assert_eq!(record["last_status"], 503);
+    }
+}
+
+#[tokio::test]
+async fn failure_alerter_alerts_once_per_burst_in_memory() {
+    alerts_once_per_burst(Store::Memory).await;
+}
+
+#[tokio::test]
+async fn failure_alerter_alerts_once_per_burst_on_redis() {
+    alerts_once_per_burst(Store::redis().await).await;
+}
+
+#[tokio::test]
+async fn two_proxies_on_one_redis_count_failures_together_and_alert_once() {
+    let store = Store::redis().await;
+    let start = || {
+        ProxyBuilder::new(&format!("{}{FAILING_MODEL}", store.yaml()))
+            .plugin("failure-alerter", "failure-alerter")
+            .settings("failure-alerter", alerter_config())
+            .start()
+    };
+    let (first, second) = tokio::join!(start(), start());
+    // Two failures each: neither proxy alone reaches 3.
+    for _ in 0..2 {
+        fail(&first, 1).await;
+        fail(&second, 1).await;
+    }
+    logged(&[&first, &second]).await;
+    let (one, two) = (alerts(&first.log()), alerts(&second.log()));
+    assert_eq!(one + two, 1, "one alert between them:\n{}\n---\n{}", first.log(), second.log());
+}
+
+async fn readiness(proxy: &Proxy) -> Value {
+    let response = proxy.client().get(format!("{}/health/readiness", proxy.base)).send().await.unwrap();
+    assert_eq!(response.status(), 200, "readiness stays 200: a Redis outage must not pull every replica");
+    response.json().await.unwrap()
+}
+
+/// One request through `proxy`; its status and how long it took.
+async fn timed(proxy: &Proxy) -> (u16, Duration, Value) {
+    let started = Instant::now();
+    let response = proxy.chat(&chat_body("mock-echo", "hi")).await;
+    let status = response.status().as_u16();
+    (status, started.elapsed(), response.json().await.unwrap())
+}
+
+/// During an outage every request is answered quickly with the plugin's on_error.
+async fn outage_answers(open: &Proxy, closed: &Proxy) {
+    for _ in 0..6 {
+        let (status, took, body) = timed(open).await;
+        assert_eq!(status, 200, "fail-open serves without the limiter: {body}");
+        assert!(took < Duration::from_secs(1), "fail-open took {took:?}");
+        let (status, took, body) = timed(closed).await;
+        assert_eq!(status, 503, "{body}");
+        assert_eq!(body["error"]["code"], "plugin_error", "{body}");
+        assert!(took < Duration::from_secs(1), "fail-closed took {took:?}");
+    }
+}
+
+/// Waits until the limiter counts again: a 200 with its headers (a fail-open 200 alone
+/// could be the plugin giving up).
+async fn recovers(proxy: &Proxy) {
+    proxy
+        .until("the limiter counts again", Duration::from_secs(10), async || {
+            let response = proxy.chat(&chat_body("mock-echo", "hi")).await;
+            (response.status() == 200 && response.headers().contains_key("x-ratelimit-remaining-requests"))
+                .then_some(())
+        })
+        .await;
+}
+
+#[tokio::test]
+async fn a_redis_outage_applies_on_error_without_hanging_and_service_recovers() {
+    let mut store = Store::redis().await;
+    let start = |on_error: &str| {
+        ProxyBuilder::new(&store.yaml())
+            .plugin("rate-limiter", "rate-limiter")
+            .settings("rate-limiter", &format!("{{on_error: {on_error}, config: {{requests_per_minute: 100000}}}}"))
+            .start()
+    };
+    let (open, closed) = tokio::join!(start("fail-open"), start("fail-closed"));
+    assert_eq!(timed(&open).await.0, 200);
+    assert_eq!(timed(&closed).await.0, 200);
+    assert_eq!(readiness(&open).await["redis"], "connected");
+
+    // Redis hangs: calls get no answer at all.
+    store.server().pause().await;
+    outage_answers(&open, &closed).await;
+    let ready = readiness(&closed).await;
+    assert_eq!(ready["redis"], "unreachable", "{ready}");
+    store.server().resume().await;
+    recovers(&closed).await;
+    recovers(&open).await;
+    assert_eq!(readiness(&closed).await["redis"], "connected");
+
+    // Redis dies: connections drop and reconnecting is refused; then it comes back.
+    let Store::Redis(server) = &mut store else { unreachable!() };
+    server.kill().await;
+    outage_answers(&open, &closed).await;
+    server.restart().await;
+    recovers(&closed).await;
+    recovers(&open).await;
+
+    for (proxy, name) in [(&open, "fail-open"), (&closed, "fail-closed")] {
+        let log = proxy.log();
+        // Two outages, each said once however many requests met it.
+        assert_eq!(log.matches("redis is unreachable").count(), 2, "{name}:\n{log}");
+        assert_eq!(log.matches("redis is reachable again").count(), 2, "{name}:\n{log}");
+        // The plugin gave up (kv_unavailable) but was never quarantined for it.
+        let plugins = proxy.admin_get("/plugins").await;
+        let limiter = &plugins["plugins"][0];
+        assert_eq!(limiter["state"], "active", "{limiter}");
+        assert!(limiter["faults"].as_u64().unwrap() >= 12, "{limiter}");
+        assert_eq!(limiter["quarantines"], 0, "{limiter}");
+        let metrics = proxy.client().get(format!("{}/metrics", proxy.base)).send().await.unwrap();
+        let metrics = metrics.text().await.unwrap();
+        assert!(
+            metrics.contains(
+                r#"hookgate_plugin_faults_total{plugin="rate-limiter",hook="pre-call",kind="kv_unavailable"}"#
+            ),
+            "{metrics}"
+        );
+        assert!(metrics.contains("hookgate_redis_up 1"), "{metrics}");
+    }
+}
+
+#[tokio::test]
+async fn a_proxy_starts_while_redis_is_down_and_says_so() {
+    let mut server = RedisServer::start().await;
+    let url = server.url();
+    server.kill().await;
+    let proxy = ProxyBuilder::new(&format!("redis_url: {url}\n"))
+        .plugin("rate-limiter", "rate-limiter")
+        .settings("rate-limiter", "{config: {requests_per_minute: 100}}")
+        .start()
+        .await;
+    let ready = readiness(&proxy).await;
+    assert_eq!(ready["redis"], "unreachable", "{ready}");
+    assert!(ready["redis_error"].as_str().is_some_and(|e| !e.is_empty()), "{ready}");
+    // fail-open by default: served without the limiter.
+    assert_eq!(timed(&proxy).await.0, 200);
+    server.restart().await;
+    recovers(&proxy).await;
+}
