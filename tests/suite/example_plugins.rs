@@ -78,3 +78,56 @@ async fn header_injector_adds_its_configured_headers() {
         other => panic!("expected added headers, got {other:?}"),
     }
 }
+
+#[tokio::test]
+async fn rate_limiter_and_failure_alerter_refuse_bad_configs_at_load() {
+    let cases = [
+        ("rate-limiter", serde_json::json!(null), "`requests_per_minute` (or `limit`) is required"),
+        ("rate-limiter", serde_json::json!({"requests_per_minute": 0}), "at least 1 request"),
+        ("rate-limiter", serde_json::json!({"requests_per_minute": 5, "limit": 5}), "not both"),
+        ("rate-limiter", serde_json::json!({"limit": 5, "window_seconds": 0}), "`window_seconds`"),
+        ("rate-limiter", serde_json::json!({"requests_per_minute": 5, "per": "team"}), "unknown variant `team`"),
+        ("failure-alerter", serde_json::json!({}), "missing field `threshold`"),
+        ("failure-alerter", serde_json::json!({"threshold": 0}), "`threshold` must be at least 1"),
+        ("failure-alerter", serde_json::json!({"threshold": 2, "window": 5}), "unknown field `window`"),
+    ];
+    for (crate_name, config, expected) in cases {
+        let settings = PluginSettings { config: config.clone(), ..PluginSettings::default() };
+        match load(crate_name, settings).await {
+            Err(LoadError::InitRefused { message, .. }) => assert!(message.contains(expected), "{config}: {message}"),
+            Err(other) => panic!("{crate_name} {config}: wrong error {other}"),
+            Ok(_) => panic!("{crate_name} {config}: accepted a bad config"),
+        }
+    }
+}
+
+/// `per: user` counts per the key's user id, else per the request's `user` field.
+#[tokio::test]
+async fn rate_limiter_counts_per_user() {
+    let config = serde_json::json!({"limit": 1, "window_seconds": 3600, "per": "user"});
+    let plugin = load("rate-limiter", PluginSettings { config, ..PluginSettings::default() }).await.unwrap();
+    // Unique users per run: the engine's in-memory kv lives as long as the test process.
+    let run = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+    let as_end_user = |user: &str| {
+        let mut request = chat_request("r", "hi");
+        request.key.user_id = None;
+        let mut body: serde_json::Value = serde_json::from_str(&request.body).unwrap();
+        body["user"] = serde_json::json!(format!("{user}-{run}"));
+        request.body = body.to_string();
+        request
+    };
+    let decide = async |request| match plugin.instance("r").pre_call(&request).await {
+        Ok(decision) => Ok(decision),
+        Err(HookError::Rejected(rejection)) => Err((rejection.status, rejection.code)),
+        Err(other) => panic!("{other:?}"),
+    };
+    let over = Err((429, Some("rate_limit_exceeded".to_owned())));
+    assert_eq!(decide(as_end_user("ann")).await, Ok(PreCallDecision::Proceed));
+    assert_eq!(decide(as_end_user("ann")).await, over);
+    assert_eq!(decide(as_end_user("bob")).await, Ok(PreCallDecision::Proceed), "another user, another count");
+    // The key's user id wins over the body's `user` (ann's count is spent).
+    let mut keyed = as_end_user("ann");
+    keyed.key.user_id = Some(format!("key-user-{run}"));
+    assert_eq!(decide(keyed.clone()).await, Ok(PreCallDecision::Proceed));
+    assert_eq!(decide(keyed).await, over);
+}

@@ -207,16 +207,24 @@ async fn the_readme_curl_examples_work_against_the_example_config() {
         .filter(|line| line.starts_with("curl "))
         .map(|line| line.replace("http://127.0.0.1:4000", &proxy.base))
         .collect();
-    let expectations: [&[&str]; 6] = [
-        &["HTTP/1.1 200", "x-served-by: hookgate", "\"content\":\"Hello, proxy\""],
+    let expectations: [&[&str]; 7] = [
+        &[
+            "HTTP/1.1 200",
+            "x-served-by: hookgate",
+            "x-ratelimit-limit-requests: 60",
+            "x-ratelimit-remaining-requests: 59",
+            "\"content\":\"Hello, proxy\"",
+        ],
         &["data: [DONE]", "Once upon"],
         &["HTTP/1.1 400", "x-hookgate-rejected-by: banned-keywords", "This request mentions a topic we do not serve."],
+        &["\"the mock upstream is down\""],
         &["\"gpt-4o-mini\"", "\"mock-story\""],
-        &["\"healthy\""],
+        &["\"healthy\"", "\"kv\":\"memory\""],
         &[
             r#"hookgate_requests_total{route="chat/completions",model="gpt-4o-mini",status="200"} 1"#,
             r#"hookgate_requests_total{route="chat/completions",model="mock-story",status="200"} 1"#,
             r#"hookgate_requests_total{route="chat/completions",model="gpt-4o-mini",status="400"} 1"#,
+            r#"hookgate_requests_total{route="chat/completions",model="mock-down",status="503"} 1"#,
         ],
     ];
     assert_eq!(commands.len(), expectations.len(), "README commands: {commands:#?}");
