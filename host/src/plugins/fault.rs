@@ -102,9 +102,7 @@ impl Fault {
             hook_name,
         }
     }
-}
 
-impl Fault {
     /// Logs the fault with what it did to the request (`outcome`): at warn, or at debug
     /// for a kv outage, which the store logs once for all the calls it fails.
     pub fn log(&self, outcome: &str) {

@@ -163,7 +163,6 @@ impl PluginHealth {
         !already
     }
 
-    /// The counters so far.
     /// Counts a fault that was not the plugin's doing (its kv store was down): it shows
     /// in the counters but neither starts nor breaks a run towards quarantine.
     pub fn record_outside_fault(&self) {
@@ -171,6 +170,7 @@ impl PluginHealth {
         self.faults.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// The counters so far.
     pub fn counters(&self) -> HealthCounters {
         HealthCounters {
             calls: self.calls.load(Ordering::Relaxed),

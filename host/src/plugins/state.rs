@@ -32,7 +32,7 @@ pub(crate) struct GuestState {
 impl GuestState {
     /// A locked-down WASI context: no files, no environment, no sockets, no name lookup;
     /// stdout/stderr go to the host log under the plugin's name. `hook_timeout` is the
-    /// plugin's per-call budget: a kv call may use three quarters of what is left of it.
+    /// plugin's per-call budget: a kv call must answer before its last quarter begins.
     pub fn new(scope: LogScope, memory_limit: usize, config_json: Arc<str>, kv: Kv, hook_timeout: Duration) -> Self {
         let stderr = GuestOutput::stderr(scope.clone());
         let wasi = WasiCtx::builder()
