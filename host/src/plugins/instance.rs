@@ -27,6 +27,9 @@ use crate::capabilities::log::LogScope;
 /// deadline is stopped (and classified) by the epoch interrupt rather than cut off.
 const TIMEOUT_GRACE: Duration = Duration::from_millis(20);
 
+/// The rejection status a guest uses to report its own failure (see `wit/plugin.wit`).
+const UNCAUGHT_EXCEPTION: u16 = 0;
+
 /// Cost of the last hook call on an instance: for metrics and the logging payload.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CallStats {
@@ -256,7 +259,7 @@ impl PluginInstance {
         }
         match unpack(self.invoke(call).await?) {
             Ok(outcome) => self.checked(hook, |checker| check(checker, outcome)),
-            Err(rejection) => Err(self.rejected(rejection)),
+            Err(rejection) => Err(self.rejected(hook, rejection)),
         }
     }
 
@@ -276,7 +279,17 @@ impl PluginInstance {
         Ok(())
     }
 
-    fn rejected(&self, rejection: wit::Rejection) -> HookError {
+    /// A guest's rejection; status 0 is no rejection but the guest failing: JS bindings
+    /// turn any thrown value into the error side, and the JS SDK marks an uncaught
+    /// exception that way. Like a trap, it drops the instance.
+    fn rejected(&mut self, hook: Hook, rejection: wit::Rejection) -> HookError {
+        if rejection.status == UNCAUGHT_EXCEPTION {
+            self.live = None;
+            let message = format!("uncaught exception: {}", rejection.message);
+            let fault = Fault::new(&self.plugin.name, Some(hook), hook.name(), FaultKind::Trap, message);
+            let elapsed = self.last_call.map_or(Duration::ZERO, |stats| stats.elapsed);
+            return Fault { elapsed, ..fault }.into();
+        }
         HookError::Rejected(Rejection::from_guest(&self.plugin.name, rejection))
     }
 
