@@ -3,8 +3,9 @@
 #   make build   the proxy (release) and the example plugins into plugins/dist/
 #   make run     the proxy on 127.0.0.1:4000 with examples/config.yaml (mock models, example plugins)
 #   make demo    the example plugins through `hookgate plugin run`, without a server
-#   make test    everything CI runs: installs the wasm target, the Python test client and
-#                redis-server, builds the guests and the proxy, runs every test
+#   make test    everything CI runs: installs the wasm target, a virtualenv (the Python test
+#                client, componentize-py), the JS SDK's npm packages and redis-server,
+#                builds the guests (Rust, Python, JS) and the proxy, runs every test
 #   make bench-hooks   criterion micro-benchmark of hook calls (writes nothing; see BENCHMARKS.md)
 
 CARGO        ?= cargo
@@ -14,6 +15,15 @@ GUEST_OUT    := $(TARGET_DIR)/$(GUEST_TARGET)/guest
 EXAMPLES     := banned-keywords header-injector rate-limiter failure-alerter
 TEST_GUESTS  := $(notdir $(wildcard tests/plugins/*))
 GUESTS       := $(EXAMPLES) $(TEST_GUESTS)
+# Guests in Python (componentize-py) and JavaScript (componentize-js): a folder each,
+# holding app.py or plugin.js.
+PY_GUEST_DIRS := plugins/pii-redactor $(wildcard tests/plugins-py/*)
+JS_GUEST_DIRS := plugins/cost-logger $(wildcard tests/plugins-js/*)
+PY_EXAMPLES   := pii-redactor
+JS_EXAMPLES   := cost-logger
+wasm_of        = $(GUEST_OUT)/$(subst -,_,$(notdir $(1))).wasm
+POLYGLOT_GUESTS := $(foreach dir,$(PY_GUEST_DIRS) $(JS_GUEST_DIRS),$(call wasm_of,$(dir)))
+JS_SDK_ENV    := guest-sdk/js/node_modules/.installed
 
 PYENV        := $(TARGET_DIR)/pyenv
 PYTHON       ?= python3
@@ -24,27 +34,48 @@ export HOOKGATE_GUEST_DIR := $(GUEST_OUT)
 export HOOKGATE_PYTHON := $(PYENV)/bin/python
 export HOOKGATE_MASTER_KEY
 
-.PHONY: build run demo test guests toolchain pyenv redis dist bench-hooks clean
+.PHONY: build run demo test guests toolchain pyenv jsenv redis dist bench-hooks clean
 
 toolchain:
 	@rustup target list --installed | grep -qx $(GUEST_TARGET) || rustup target add $(GUEST_TARGET)
 
-guests: toolchain
+guests: toolchain $(POLYGLOT_GUESTS)
 	$(CARGO) build --profile guest --target $(GUEST_TARGET) $(addprefix -p ,$(GUESTS))
+
+# One rule per Python or JS guest: rebuilt when its source, its SDK or the WIT changes.
+define python_guest
+$(call wasm_of,$(1)): $(1)/app.py $(wildcard guest-sdk/python/hookgate_sdk/*.py) guest-sdk/python/build.py wit/plugin.wit $(PYENV)/.installed
+	$(PYENV)/bin/python guest-sdk/python/build.py $(1)/app.py -o $$@
+endef
+define js_guest
+$(call wasm_of,$(1)): $(1)/plugin.js $(wildcard guest-sdk/js/src/*.js) guest-sdk/js/build.mjs wit/plugin.wit $(JS_SDK_ENV)
+	node guest-sdk/js/build.mjs $(1)/plugin.js -o $$@
+endef
+$(foreach dir,$(PY_GUEST_DIRS),$(eval $(call python_guest,$(dir))))
+$(foreach dir,$(JS_GUEST_DIRS),$(eval $(call js_guest,$(dir))))
+
+# The JS SDK's toolchain (componentize-js, esbuild), exactly as locked.
+jsenv: $(JS_SDK_ENV)
+$(JS_SDK_ENV): guest-sdk/js/package-lock.json
+	@command -v npm >/dev/null || (apt-get update -q && apt-get install -y -q nodejs npm)
+	cd guest-sdk/js && npm ci --no-audit --no-fund
+	@touch $@
 
 dist: guests
 	@mkdir -p plugins/dist
-	@for p in $(EXAMPLES); do cp $(GUEST_OUT)/$$(echo $$p | tr - _).wasm plugins/dist/$$p.wasm; done
+	@for p in $(EXAMPLES) $(PY_EXAMPLES) $(JS_EXAMPLES); do cp $(GUEST_OUT)/$$(echo $$p | tr - _).wasm plugins/dist/$$p.wasm; done
 	@ls -l plugins/dist
 
 build: dist
 	$(CARGO) build --release -p hookgate
 
-# The Python the tests drive the proxy with: a virtualenv with the official openai client.
+# One virtualenv for Python: the official openai client the tests drive the proxy with,
+# and componentize-py, which builds the Python guests.
 pyenv: $(PYENV)/.installed
-$(PYENV)/.installed: tests/python/requirements.txt
+$(PYENV)/.installed: tests/python/requirements.txt guest-sdk/python/requirements.txt
 	$(PYTHON) -m venv $(PYENV)
-	$(PYENV)/bin/pip install --quiet --disable-pip-version-check -r tests/python/requirements.txt
+	$(PYENV)/bin/pip install --quiet --disable-pip-version-check \
+		-r tests/python/requirements.txt -r guest-sdk/python/requirements.txt
 	@touch $@
 
 # The kv tests run real Redis servers (shared state across two proxies, outages).

@@ -207,7 +207,7 @@ async fn the_readme_curl_examples_work_against_the_example_config() {
         .filter(|line| line.starts_with("curl "))
         .map(|line| line.replace("http://127.0.0.1:4000", &proxy.base))
         .collect();
-    let expectations: [&[&str]; 7] = [
+    let expectations: [&[&str]; 8] = [
         &[
             "HTTP/1.1 200",
             "x-served-by: hookgate",
@@ -216,12 +216,13 @@ async fn the_readme_curl_examples_work_against_the_example_config() {
             "\"content\":\"Hello, proxy\"",
         ],
         &["data: [DONE]", "Once upon"],
+        &["\"content\":\"Mail [EMAIL] or call [PHONE]\""],
         &["HTTP/1.1 400", "x-hookgate-rejected-by: banned-keywords", "This request mentions a topic we do not serve."],
         &["\"the mock upstream is down\""],
         &["\"gpt-4o-mini\"", "\"mock-story\""],
         &["\"healthy\"", "\"kv\":\"memory\""],
         &[
-            r#"hookgate_requests_total{route="chat/completions",model="gpt-4o-mini",status="200"} 1"#,
+            r#"hookgate_requests_total{route="chat/completions",model="gpt-4o-mini",status="200"} 2"#,
             r#"hookgate_requests_total{route="chat/completions",model="mock-story",status="200"} 1"#,
             r#"hookgate_requests_total{route="chat/completions",model="gpt-4o-mini",status="400"} 1"#,
             r#"hookgate_requests_total{route="chat/completions",model="mock-down",status="503"} 1"#,

@@ -12,4 +12,5 @@ mod http_management;
 mod lifecycle;
 mod observability;
 mod openai_client;
+mod polyglot;
 mod shared_state;

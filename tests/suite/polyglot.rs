@@ -1,0 +1,153 @@
+//! Plugins written in Python (componentize-py) and JavaScript (componentize-js), through
+//! the proxy over real HTTP: the example `pii-redactor` (Python) and `cost-logger` (JS),
+//! and the `py-probe`/`js-probe` test plugins for rejections, exceptions and deadlines.
+
+use std::time::{Duration, Instant};
+
+use hookgate_tests::proxy::{chat_body, sse_events, streamed_text, Proxy, ProxyBuilder};
+use serde_json::{json, Value};
+
+const STORY: &str = "Write to jane.doe@example.com or call +1 555 123 4567 today.";
+
+fn models() -> String {
+    format!(
+        "model_list:
+  - {{model_name: mock-echo, litellm_params: {{model: mock/echo}}}}
+  - {{model_name: mock-story, litellm_params: {{model: mock/story, mock_response: '{STORY}', mock_stream_chunks: 9}}}}
+  - model_name: priced
+    litellm_params: {{model: mock/echo}}
+    model_info: {{input_cost_per_token: 0.001, output_cost_per_token: 0.002}}
+"
+    )
+}
+
+async fn content(response: reqwest::Response) -> String {
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    body["choices"][0]["message"]["content"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn python_redactor_masks_requests_and_streamed_responses() {
+    let proxy = ProxyBuilder::new(&models()).plugin("pii-redactor", "pii-redactor").start().await;
+    // The echo model answers with the request as the upstream got it: after pre-call.
+    let echoed = content(
+        proxy.chat(&chat_body("mock-echo", "mail jane@example.org or ring (555) 123-4567, not 12 apples")).await,
+    )
+    .await;
+    assert_eq!(echoed, "mail [EMAIL] or ring [PHONE], not 12 apples");
+
+    // Streamed in 9 pieces of equal length, so the address and the number are cut
+    // mid-way; the client still sees them masked, and nothing else changed.
+    let request = json!({"model": "mock-story", "stream": true, "messages": [{"role": "user", "content": "go"}]});
+    let events = sse_events(proxy.chat(&request).await).await;
+    assert_eq!(events.last().map(String::as_str), Some("[DONE]"));
+    assert_eq!(streamed_text(&events), "Write to [EMAIL] or call [PHONE] today.");
+    assert!(!events.iter().any(|event| event.contains("jane") || event.contains("4567")), "{events:?}");
+}
+
+#[tokio::test]
+async fn python_hooks_reject_with_their_message_and_exceptions_are_faults() {
+    let proxy = ProxyBuilder::new("").plugin("py-probe", "py-probe").start().await;
+    assert_eq!(content(proxy.chat(&chat_body("mock-echo", "hello")).await).await, "hello [py]");
+
+    let response = proxy.chat(&chat_body("mock-echo", "please REJECT this")).await;
+    assert_eq!(response.status(), 400);
+    assert_eq!(response.headers()["x-hookgate-rejected-by"], "py-probe");
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["message"], "py-probe rejects");
+    assert_eq!(body["error"]["code"], "py_probe");
+    assert_eq!(body["error"]["type"], "invalid_request_error");
+
+    // An uncaught ValueError is a fault (fail-open: served without the plugin), and its
+    // traceback reaches the log.
+    assert_eq!(content(proxy.chat(&chat_body("mock-echo", "CRASH now")).await).await, "CRASH now");
+    let log = proxy.wait_for_log("py-probe crashed on purpose", Duration::from_secs(5)).await;
+    assert!(log.contains("plugin fault"), "{log}");
+    assert_eq!(faults(&proxy, "py-probe", "trap").await, 1.0);
+}
+
+#[tokio::test]
+async fn js_hooks_reject_with_their_message_and_exceptions_are_faults() {
+    let proxy = ProxyBuilder::new("").plugin("js-probe", "js-probe").start().await;
+    assert_eq!(content(proxy.chat(&chat_body("mock-echo", "hello")).await).await, "hello [js]");
+
+    let response = proxy.chat(&chat_body("mock-echo", "please REJECT this")).await;
+    assert_eq!(response.status(), 400);
+    assert_eq!(response.headers()["x-hookgate-rejected-by"], "js-probe");
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["message"], "js-probe rejects");
+
+    // A TypeError is a fault, not a rejection that shows the client its text.
+    let response = proxy.chat(&chat_body("mock-echo", "CRASH now")).await;
+    assert_eq!(content(response).await, "CRASH now");
+    assert_eq!(faults(&proxy, "js-probe", "trap").await, 1.0);
+    let log = proxy.wait_for_log("uncaught exception", Duration::from_secs(5)).await;
+    assert!(log.contains("js-probe"), "{log}");
+}
+
+#[tokio::test]
+async fn python_and_js_infinite_loops_are_cut_off_by_the_deadline() {
+    // Fuel far beyond what 200 ms can burn: the wall-clock deadline is what stops them.
+    let limits = "{fuel: 1000000000000, timeout_ms: 200}";
+    let proxy = ProxyBuilder::new("")
+        .plugin("py-probe", "py-probe")
+        .plugin("js-probe", "js-probe")
+        .settings("py-probe", limits)
+        .settings("js-probe", limits)
+        .start()
+        .await;
+    let started = Instant::now();
+    let answer = content(proxy.chat(&chat_body("mock-echo", "LOOP forever")).await).await;
+    let took = started.elapsed();
+    assert_eq!(answer, "LOOP forever", "both faulted fail-open: the request was served unchanged");
+    assert!(took < Duration::from_secs(3), "two 200 ms deadlines took {took:?}");
+    assert_eq!(faults(&proxy, "py-probe", "deadline").await, 1.0);
+    assert_eq!(faults(&proxy, "js-probe", "deadline").await, 1.0);
+    // The proxy and the plugins serve the next request normally.
+    assert_eq!(content(proxy.chat(&chat_body("mock-echo", "hi")).await).await, "hi [js] [py]");
+}
+
+#[tokio::test]
+async fn js_cost_logger_writes_one_line_per_request_with_its_cost() {
+    let proxy =
+        ProxyBuilder::new(&models()).plugin("cost-logger", "cost-logger").arg("--log-format").arg("json").start().await;
+    let response = proxy.chat(&chat_body("priced", "what does this cost")).await;
+    let request_id = response.headers()["x-hookgate-request-id"].to_str().unwrap().to_owned();
+    let body: Value = response.json().await.unwrap();
+    let usage = &body["usage"];
+
+    let line = proxy
+        .until("the cost line", Duration::from_secs(10), async || {
+            proxy.log().lines().filter_map(|line| serde_json::from_str::<Value>(line).ok()).find(|line| {
+                line["plugin"] == "cost-logger" && line["message"].as_str().is_some_and(|m| m.contains(&request_id))
+            })
+        })
+        .await;
+    assert_eq!(line["source"], "log");
+    let cost: Value = serde_json::from_str(line["message"].as_str().unwrap()).expect("the line is JSON");
+    assert_eq!(cost["event"], "cost");
+    assert_eq!(cost["request_id"], request_id);
+    assert_eq!(cost["model"], "priced");
+    assert_eq!(cost["key_alias"], "master");
+    for field in ["prompt_tokens", "completion_tokens", "total_tokens"] {
+        assert_eq!(cost[field], usage[field], "{field}: {cost}");
+    }
+    let expected =
+        usage["prompt_tokens"].as_f64().unwrap() * 0.001 + usage["completion_tokens"].as_f64().unwrap() * 0.002;
+    assert!((cost["cost_usd"].as_f64().unwrap() - expected).abs() < 1e-12, "{cost}");
+    let latency = cost["latency_ms"].as_f64().unwrap();
+    assert!(latency > 0.0 && latency < 5000.0, "{cost}");
+    // One line per request.
+    proxy.chat(&chat_body("priced", "again")).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let lines = proxy.log().lines().filter(|line| line.contains("\\\"event\\\":\\\"cost\\\"")).count();
+    assert_eq!(lines, 2, "{}", proxy.log());
+}
+
+/// `hookgate_plugin_faults_total` for `plugin`'s pre-call hook and `kind`.
+async fn faults(proxy: &Proxy, plugin: &str, kind: &str) -> f64 {
+    let text = proxy.client().get(format!("{}/metrics", proxy.base)).send().await.unwrap().text().await.unwrap();
+    let series = format!(r#"hookgate_plugin_faults_total{{plugin="{plugin}",hook="pre-call",kind="{kind}"}} "#);
+    text.lines().find_map(|line| line.strip_prefix(&series)).map_or(0.0, |value| value.parse().unwrap())
+}
