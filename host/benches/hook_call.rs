@@ -1,5 +1,6 @@
 //! Cost of one hook call: on a fresh instance (the default: one instance per request),
-//! instantiation alone, and on a reused instance for comparison.
+//! instantiation alone, and on a reused instance for comparison; and the same pre-call
+//! written in Rust, Python and JavaScript, with each component's size and load time.
 //!
 //! Needs the guests built (`make guests`). Run with `make bench-hooks`.
 
@@ -114,5 +115,69 @@ fn hook_calls(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, hook_calls);
+/// The same pre-call (parse the body, append to the last message, return the edit) in
+/// three languages: `version-a` (Rust), `py-probe` (Python), `js-probe` (JavaScript).
+const BY_LANGUAGE: [(&str, &str); 3] = [("rust", "version-a"), ("python", "py-probe"), ("javascript", "js-probe")];
+
+/// Size and load time of each language's component, compiled cold and then loaded from
+/// the compiled-artifact cache. Seconds-long compiles do not suit criterion's sampling:
+/// three loads each, printed as a table.
+fn load_times(runtime: &tokio::runtime::Runtime) {
+    println!("| language | component | size | cold load (compile), median of 3 | cached load, median of 3 |");
+    println!("| --- | --- | --- | --- | --- |");
+    for (language, name) in BY_LANGUAGE {
+        let bytes = guest(name);
+        let mut cold = Vec::new();
+        let mut cached = Vec::new();
+        for _ in 0..3 {
+            let cache = tempfile_dir();
+            let options = EngineOptions { cache_dir: Some(cache.clone()), ..EngineOptions::default() };
+            let engine = PluginEngine::new(options, Kv::in_memory()).unwrap();
+            for times in [&mut cold, &mut cached] {
+                let started = std::time::Instant::now();
+                let settings = PluginSettings::default();
+                runtime.block_on(LoadedPlugin::load(&engine, name, bytes.clone(), settings)).expect("plugin loads");
+                times.push(started.elapsed());
+            }
+            let _ = std::fs::remove_dir_all(cache);
+        }
+        let median = |times: &mut Vec<std::time::Duration>| {
+            times.sort();
+            times[1]
+        };
+        println!(
+            "| {language} | `{name}` | {:.1} MB | {:.2} s | {:.1} ms |",
+            bytes.len() as f64 / 1e6,
+            median(&mut cold).as_secs_f64(),
+            median(&mut cached).as_secs_f64() * 1000.0
+        );
+    }
+}
+
+fn tempfile_dir() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("hookgate-bench-cache-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn languages(c: &mut Criterion) {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    load_times(&runtime);
+    let engine =
+        PluginEngine::new(EngineOptions { max_instances: 16, ..EngineOptions::default() }, Kv::in_memory()).unwrap();
+    let req = request(1024);
+    let mut group = c.benchmark_group("pre_call_by_language");
+    for (language, name) in BY_LANGUAGE {
+        let plugin = load(&runtime, &engine, name, serde_json::Value::Null);
+        group.bench_with_input(BenchmarkId::new("fresh_instance", language), &req, |b, req| {
+            b.to_async(&runtime).iter(|| async {
+                let mut instance = plugin.instance("bench");
+                instance.pre_call(req).await.unwrap()
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, hook_calls, languages);
 criterion_main!(benches);
