@@ -175,6 +175,13 @@ fn languages(c: &mut Criterion) {
                 instance.pre_call(req).await.unwrap()
             })
         });
+        // The instantiation alone: how much of the call is the fresh instance.
+        group.bench_function(BenchmarkId::new("instantiate_only", language), |b| {
+            b.to_async(&runtime).iter(|| async {
+                let mut instance = plugin.instance("bench");
+                instance.prepare().await.unwrap();
+            })
+        });
     }
     // Whether the interpreted guests' cost is the pages they dirty: the same Python and
     // JS calls on an engine that keeps 64 MiB of each slot resident instead of 1 MiB.
