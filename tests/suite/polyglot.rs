@@ -51,10 +51,7 @@ async fn python_hooks_reject_with_their_message_and_exceptions_are_faults() {
     let proxy = ProxyBuilder::new("").plugin("py-probe", "py-probe").start().await;
     assert_eq!(content(proxy.chat(&chat_body("mock-echo", "hello")).await).await, "hello [py]");
 
-    let response = proxy.chat(&chat_body("mock-echo", "please REJECT this")).await;
-    assert_eq!(response.status(), 400);
-    assert_eq!(response.headers()["x-hookgate-rejected-by"], "py-probe");
-    let body: Value = response.json().await.unwrap();
+    let body = rejected(&proxy, "py-probe").await;
     assert_eq!(body["error"]["message"], "py-probe rejects");
     assert_eq!(body["error"]["code"], "py_probe");
     assert_eq!(body["error"]["type"], "invalid_request_error");
@@ -72,10 +69,7 @@ async fn js_hooks_reject_with_their_message_and_exceptions_are_faults() {
     let proxy = ProxyBuilder::new("").plugin("js-probe", "js-probe").start().await;
     assert_eq!(content(proxy.chat(&chat_body("mock-echo", "hello")).await).await, "hello [js]");
 
-    let response = proxy.chat(&chat_body("mock-echo", "please REJECT this")).await;
-    assert_eq!(response.status(), 400);
-    assert_eq!(response.headers()["x-hookgate-rejected-by"], "js-probe");
-    let body: Value = response.json().await.unwrap();
+    let body = rejected(&proxy, "js-probe").await;
     assert_eq!(body["error"]["message"], "js-probe rejects");
 
     // A TypeError is a fault, not a rejection that shows the client its text.
@@ -143,6 +137,14 @@ async fn js_cost_logger_writes_one_line_per_request_with_its_cost() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     let lines = proxy.log().lines().filter(|line| line.contains("\\\"event\\\":\\\"cost\\\"")).count();
     assert_eq!(lines, 2, "{}", proxy.log());
+}
+
+/// Sends a request the probe plugins reject: a 400 from `plugin`; the error body.
+async fn rejected(proxy: &Proxy, plugin: &str) -> Value {
+    let response = proxy.chat(&chat_body("mock-echo", "please REJECT this")).await;
+    assert_eq!(response.status(), 400);
+    assert_eq!(response.headers()["x-hookgate-rejected-by"], plugin);
+    response.json().await.unwrap()
 }
 
 /// `hookgate_plugin_faults_total` for `plugin`'s pre-call hook and `kind`.

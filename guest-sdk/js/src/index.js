@@ -260,22 +260,17 @@ export class KeyInfo {
   }
 }
 
-/** A client request: `id`, `callType`, `model`, `body` (JSON text), `headers`, `key`. */
-export class Request {
-  constructor(wit) {
-    this.id = wit.id;
-    /** `chat-completion`, `text-completion` or `embedding`. */
-    this.callType = wit.callType;
-    this.model = wit.model;
-    /** The body as JSON text, with the edits of earlier pre-call hooks. */
-    this.body = wit.body;
+/** What requests and responses share: a JSON body parsed on demand, and headers. */
+class JsonMessage {
+  constructor(body, headers) {
+    /** The body as JSON text. */
+    this.body = body;
     /** [name, value] pairs, lower-case names, credentials removed. */
-    this.headers = wit.headers;
-    this.key = new KeyInfo(wit.key);
+    this.headers = headers;
     this._json = undefined;
   }
 
-  /** The body parsed once (`null` if it is not JSON). Edit it and `return modify(req.json)`. */
+  /** The body parsed once (`null` if it is not JSON). Edit it and return it in an outcome. */
   get json() {
     if (this._json === undefined) this._json = parseOrNull(this.body);
     return this._json;
@@ -284,6 +279,19 @@ export class Request {
   /** The value of header `name` (case-insensitive), or undefined. */
   header(name) {
     return findHeader(this.headers, name);
+  }
+}
+
+/** A client request: `id`, `callType`, `model`, `body` (JSON text, with the edits of
+ * earlier pre-call hooks), `headers`, `key`. */
+export class Request extends JsonMessage {
+  constructor(wit) {
+    super(wit.body, wit.headers);
+    this.id = wit.id;
+    /** `chat-completion`, `text-completion` or `embedding`. */
+    this.callType = wit.callType;
+    this.model = wit.model;
+    this.key = new KeyInfo(wit.key);
   }
 
   /** Every user-visible input text: each message's content (text parts included), `prompt`, `input`. */
@@ -299,23 +307,10 @@ export class Request {
 }
 
 /** A successful non-streamed upstream response: `status`, `body` (JSON text), `headers`. */
-export class Response {
+export class Response extends JsonMessage {
   constructor(wit) {
+    super(wit.body, wit.headers);
     this.status = wit.status;
-    this.body = wit.body;
-    this.headers = wit.headers;
-    this._json = undefined;
-  }
-
-  /** The body parsed once (`null` if it is not JSON). Edit it and `return replaceBody(resp.json)`. */
-  get json() {
-    if (this._json === undefined) this._json = parseOrNull(this.body);
-    return this._json;
-  }
-
-  /** The value of header `name` (case-insensitive), or undefined. */
-  header(name) {
-    return findHeader(this.headers, name);
   }
 
   /** The generated text of every choice: the message content (chat) or `text` (completions). */

@@ -136,18 +136,12 @@ def _texts(content, into):
                 into.append(part["text"])
 
 
-class Request:
-    """A client request: ``id``, ``call_type``, ``model``, ``body`` (JSON text),
-    ``headers`` (lower-case names), and ``key`` (``alias``, ``hash``, ``user_id``,
-    ``team_id``, ``metadata``; never the key itself)."""
+class _JsonMessage:
+    """What requests and responses share: a JSON body parsed on demand, and headers."""
 
-    def __init__(self, wit_request):
-        self._wit = wit_request
-        self.id = wit_request.id
-        self.model = wit_request.model
-        self.body = wit_request.body
-        self.headers = wit_request.headers
-        self.key = wit_request.key
+    def __init__(self, body, headers):
+        self.body = body
+        self.headers = headers
         self._json = None
 
     @property
@@ -161,6 +155,18 @@ class Request:
         """The value of header ``name`` (case-insensitive), or ``None``."""
         name = name.lower()
         return next((value for key, value in self.headers if key == name), None)
+
+
+class Request(_JsonMessage):
+    """A client request: ``id``, ``model``, ``body`` (JSON text), ``headers`` (lower-case
+    names), and ``key`` (``alias``, ``hash``, ``user_id``, ``team_id``, ``metadata``;
+    never the key itself)."""
+
+    def __init__(self, wit_request):
+        super().__init__(wit_request.body, wit_request.headers)
+        self.id = wit_request.id
+        self.model = wit_request.model
+        self.key = wit_request.key
 
     def texts(self):
         """Every user-visible input text: message contents, ``prompt``, ``input``."""
@@ -177,18 +183,12 @@ class Request:
         return texts
 
 
-class Response:
+class Response(_JsonMessage):
     """A successful upstream response: ``status``, ``body`` (JSON text), ``headers``."""
 
     def __init__(self, wit_response):
+        super().__init__(wit_response.body, wit_response.headers)
         self.status = wit_response.status
-        self.body = wit_response.body
-        self.headers = wit_response.headers
-
-    @property
-    def json(self):
-        """The body parsed as JSON."""
-        return json.loads(self.body)
 
     def texts(self):
         """The generated text of every choice."""

@@ -6,7 +6,6 @@
 //! so an outage costs a request nothing but the plugin's `on_error`; the first successful
 //! call ends the outage. The log says so once when an outage starts and once when it ends.
 
-use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -146,8 +145,8 @@ impl RedisKv {
         if budget.is_zero() {
             return Err(KvError::Unavailable("no time left before the hook's deadline".into()));
         }
-        let answer = bounded(budget, call(self.inner.connection.clone())).await;
-        match answer {
+        let answer = tokio::time::timeout(budget, call(self.inner.connection.clone())).await;
+        match answer.ok() {
             Some(Ok(value)) => {
                 health.answered(target);
                 Ok(value)
@@ -164,10 +163,6 @@ impl RedisKv {
             None => Err(health.failed(target, format!("no answer within {} ms", budget.as_millis()))),
         }
     }
-}
-
-async fn bounded<T>(budget: Duration, call: impl Future<Output = T>) -> Option<T> {
-    tokio::time::timeout(budget, call).await.ok()
 }
 
 /// Errors that are the call's fault (`INCRBY` on text, an overflow), not Redis's.
