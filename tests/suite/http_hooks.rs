@@ -20,6 +20,42 @@ async fn json_of(response: reqwest::Response) -> (u16, reqwest::header::HeaderMa
     (status, headers, response.json().await.expect("JSON body"))
 }
 
+/// `instances: reuse`: a request takes a warm instance whose state earlier requests left
+/// (the probe counts its calls on `self`), an instance is replaced after `max_reuse`
+/// requests, and a reused instance's log lines name the request it serves now.
+#[tokio::test]
+async fn a_plugin_that_opts_into_reuse_gets_warm_instances_replaced_after_max_reuse() {
+    let proxy = ProxyBuilder::new("")
+        .plugin("probe", "probe")
+        .settings("probe", "{instances: reuse, max_reuse: 3}")
+        .arg("--log-format")
+        .arg("json")
+        .start()
+        .await;
+    let mut calls = Vec::new();
+    for _ in 0..8 {
+        let (status, headers, body) = json_of(proxy.chat(&chat_body("mock-echo", "hi")).await).await;
+        assert_eq!(status, 200, "{body}");
+        calls.push(headers["x-probe-calls"].to_str().unwrap().parse::<u32>().unwrap());
+        let id = headers["x-hookgate-request-id"].to_str().unwrap().to_owned();
+        // log-success is the instance's last hook; once it has logged, the instance goes
+        // back to the pool (a moment later, hence the pause).
+        proxy.wait_for_log(&format!("probe log-success {id}"), Duration::from_secs(5)).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let line = proxy
+            .log()
+            .lines()
+            .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+            .find(|line| line["message"] == format!("probe log-success {id}").as_str())
+            .expect("the log-success line is JSON");
+        assert_eq!(line["request_id"], id.as_str(), "a reused instance logs for its current request: {line}");
+    }
+    // Each request makes 3 calls (pre-call, moderation, post-call-success) and 1 log call.
+    assert!(calls.iter().any(|&n| n > 3), "no request got a warm instance: {calls:?}");
+    assert!(calls.iter().all(|&n| n <= 3 + 4 * 2), "an instance served more than 3 requests: {calls:?}");
+    assert!(calls.windows(2).any(|pair| pair[1] < pair[0]), "no instance was replaced: {calls:?}");
+}
+
 #[tokio::test]
 async fn pre_call_modify_reaches_the_upstream_hooks_see_key_info_and_one_instance_serves_all_hooks() {
     let keys = "keys:\n  - {key: sk-blue-team-key, alias: blue, user_id: alice, team_id: t1, metadata: {tier: gold}}\n";

@@ -37,13 +37,43 @@ pub struct LogScope {
     /// The plugin's name.
     pub plugin: Arc<str>,
     /// The request the instance serves.
-    pub request_id: Arc<str>,
+    pub request_id: RequestIdCell,
+}
+
+/// The id of the request an instance serves, shared by everything that logs for it
+/// (the `log` import, captured stdout and stderr): a reused instance is re-pointed at
+/// each request it serves, so its lines always name the right one.
+#[derive(Debug, Clone)]
+pub struct RequestIdCell(Arc<Mutex<Arc<str>>>);
+
+impl RequestIdCell {
+    /// A cell holding `id`.
+    pub fn new(id: Arc<str>) -> Self {
+        Self(Arc::new(Mutex::new(id)))
+    }
+
+    /// The current request's id.
+    pub fn get(&self) -> Arc<str> {
+        Arc::clone(&self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner()))
+    }
+
+    /// Points every holder of this cell at another request.
+    pub fn set(&self, id: Arc<str>) {
+        *self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = id;
+    }
+}
+
+impl From<&str> for RequestIdCell {
+    fn from(id: &str) -> Self {
+        Self::new(id.into())
+    }
 }
 
 /// Writes one guest log line (from the `log` import or a captured stream).
 pub fn write(scope: &LogScope, level: Level, source: &str, message: &str) {
     let message = truncate(message, MAX_LINE_BYTES);
-    let (plugin, request_id) = (&*scope.plugin, &*scope.request_id);
+    let request_id = scope.request_id.get();
+    let (plugin, request_id) = (&*scope.plugin, &*request_id);
     match level {
         Level::Trace => tracing::trace!(target: "hookgate::guest", plugin, request_id, source, "{message}"),
         Level::Debug => tracing::debug!(target: "hookgate::guest", plugin, request_id, source, "{message}"),

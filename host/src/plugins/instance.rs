@@ -8,8 +8,12 @@
 //! deadline (wall clock; the guest yields to tokio at every tick), and a tokio timeout
 //! that also covers time blocked in host calls. Memory is capped by the store's limiter.
 //! Any fault drops the instance at once; a later hook of the same request gets a fresh one.
+//!
+//! A plugin with `instances: reuse` hands its healthy instances, when their request is
+//! done, to a small [`WarmPool`], and later requests take them from there instead of
+//! instantiating.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::sync::OwnedSemaphorePermit;
@@ -20,8 +24,9 @@ use super::fault::{classify, Fault, FaultKind};
 use super::hooks::Hook;
 use super::loaded::LoadedPlugin;
 use super::outcome::{ChunkDecision, HookError, OutputCheck, PostCallDecision, PreCallDecision, Rejection};
+use super::settings::Instances;
 use super::state::GuestState;
-use crate::capabilities::log::LogScope;
+use crate::capabilities::log::{LogScope, RequestIdCell};
 
 /// Time past the deadline the tokio timeout waits, so that a guest computing past its
 /// deadline is stopped (and classified) by the epoch interrupt rather than cut off.
@@ -54,6 +59,43 @@ struct Live {
     store: Store<GuestState>,
     guest: GuestBindings,
     _slot: OwnedSemaphorePermit,
+    /// Requests this instance has served to the end (more than one only when reused).
+    served: u32,
+}
+
+/// How many idle warm instances a reused plugin keeps. Under load, instances come back
+/// about as fast as requests take them, so a few suffice; each idle one holds a pool
+/// slot and its memory.
+const MAX_IDLE_WARM: usize = 16;
+
+/// The idle instances of a plugin with `instances: reuse`.
+#[derive(Default)]
+pub(crate) struct WarmPool {
+    idle: Mutex<Vec<Live>>,
+}
+
+impl WarmPool {
+    fn take(&self) -> Option<Live> {
+        self.idle.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).pop()
+    }
+
+    /// Keeps `live` for a later request if the plugin reuses instances and this one is
+    /// still fit to serve; drops it (freeing its slot) otherwise.
+    fn put_back(&self, mut live: Live, plugin: &LoadedPlugin) {
+        let settings = &plugin.settings;
+        live.served = live.served.saturating_add(1);
+        let limiter = &live.store.data().limiter;
+        let fit = settings.instances == Instances::Reuse
+            && live.served < settings.max_reuse
+            && !limiter.hit
+            && limiter.total() <= settings.reuse_memory_bound();
+        if fit {
+            let mut idle = self.idle.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            if idle.len() < MAX_IDLE_WARM {
+                idle.push(live);
+            }
+        }
+    }
 }
 
 /// One export of the plugin world, with its arguments.
@@ -143,7 +185,7 @@ enum Phase {
 
 impl PluginInstance {
     pub(crate) fn new(plugin: Arc<LoadedPlugin>, request_id: Arc<str>) -> Self {
-        let scope = LogScope { plugin: plugin.name.as_str().into(), request_id };
+        let scope = LogScope { plugin: plugin.name.as_str().into(), request_id: RequestIdCell::new(request_id) };
         Self { plugin, scope, live: None, last_call: None }
     }
 
@@ -313,9 +355,11 @@ impl PluginInstance {
         let timeout = self.plugin.settings.timeout();
         let (hook, hook_name) = (call.hook(), call.name());
         let mut phase = Phase::Calling;
-        let instantiated = self.live.is_none();
+        let had_instance = self.live.is_some();
         let outcome =
             tokio::time::timeout(timeout + TIMEOUT_GRACE, self.run(call, started + timeout, &mut phase)).await;
+        // A warm instance taken from the pool has served requests before; a new one not.
+        let instantiated = !had_instance && self.live.as_ref().is_none_or(|live| live.served == 0);
         let fault = |kind, message: String| Fault::new(&self.plugin.name, hook, hook_name, kind, message);
         let mut fault = match outcome {
             Ok(Ok((reply, fuel_used))) => {
@@ -367,14 +411,25 @@ impl PluginInstance {
             Some(live) => {
                 live.store.data_mut().begin_call(deadline);
                 live.store.set_fuel(fuel)?;
+                live.store.set_epoch_deadline(1);
             }
-            None => {
-                *phase = Phase::WaitingForSlot;
-                let slot = Arc::clone(self.plugin.engine.slots()).acquire_owned().await?;
-                *phase = Phase::Instantiating;
-                self.live = Some(Self::instantiate(&self.plugin, &self.scope, slot, deadline, fuel).await?);
-                *phase = Phase::Calling;
-            }
+            None => match self.plugin.warm.take() {
+                Some(mut live) => {
+                    // A reused instance: it now logs for this request.
+                    live.store.data().scope.request_id.set(self.scope.request_id.get());
+                    live.store.data_mut().begin_call(deadline);
+                    live.store.set_fuel(fuel)?;
+                    live.store.set_epoch_deadline(1);
+                    self.live = Some(live);
+                }
+                None => {
+                    *phase = Phase::WaitingForSlot;
+                    let slot = Arc::clone(self.plugin.engine.slots()).acquire_owned().await?;
+                    *phase = Phase::Instantiating;
+                    self.live = Some(Self::instantiate(&self.plugin, &self.scope, slot, deadline, fuel).await?);
+                    *phase = Phase::Calling;
+                }
+            },
         }
         let live = self.live.as_mut().expect("instantiated above");
         let reply = call.run(&live.guest, &mut live.store).await?;
@@ -410,6 +465,15 @@ impl PluginInstance {
         });
         store.set_epoch_deadline(1);
         let guest = plugin.pre.instantiate_async(&mut store).await?;
-        Ok(Live { store, guest, _slot: slot })
+        Ok(Live { store, guest, _slot: slot, served: 0 })
+    }
+}
+
+impl Drop for PluginInstance {
+    /// The request is done with the instance: a reused plugin keeps it warm.
+    fn drop(&mut self) {
+        if let Some(live) = self.live.take() {
+            self.plugin.warm.put_back(live, &self.plugin);
+        }
     }
 }

@@ -9,7 +9,7 @@ use super::cache::CacheOutcome;
 use super::engine::PluginEngine;
 use super::fault::Fault;
 use super::hooks::{Hook, HookSet};
-use super::instance::PluginInstance;
+use super::instance::{PluginInstance, WarmPool};
 use super::settings::PluginSettings;
 use super::state::GuestState;
 use super::ContentHash;
@@ -80,6 +80,8 @@ pub struct LoadedPlugin {
     pub(crate) config_json: Arc<str>,
     pub(crate) pre: PluginPre<GuestState>,
     pub(crate) engine: PluginEngine,
+    /// Idle instances kept for later requests (only with `instances: reuse`).
+    pub(crate) warm: WarmPool,
     hash: ContentHash,
     size_bytes: usize,
     compile_time: Duration,
@@ -123,6 +125,7 @@ impl LoadedPlugin {
             config_json,
             pre,
             engine: engine.clone(),
+            warm: WarmPool::default(),
             hash,
             size_bytes,
             compile_time,

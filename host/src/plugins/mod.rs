@@ -3,7 +3,8 @@
 //! - [`engine`]: the process's one wasmtime engine (pooling allocator, fuel, epochs).
 //! - [`cache`]: compiled components on disk, keyed by content hash.
 //! - [`loaded`]: a validated plugin version, ready to instantiate per request.
-//! - [`instance`]: one fresh instance per (plugin, request), running hooks under limits.
+//! - [`instance`]: one instance per (plugin, request), fresh unless the plugin opts into
+//!   reuse, running hooks under limits.
 //! - [`outcome`] and [`fault`]: what a hook call can end in.
 //! - [`settings`]: per-plugin limits and policies.
 //! - [`registry`]: the plugin set requests use, and each plugin's circuit breaker.
@@ -39,7 +40,7 @@ pub use hooks::{Hook, HookSet};
 pub use instance::{CallStats, PluginInstance};
 pub use loaded::{LoadError, LoadedPlugin, PluginInfo};
 pub use outcome::{ChunkDecision, HookError, PostCallDecision, PreCallDecision, Rejection};
-pub use settings::{OnError, PluginSettings};
+pub use settings::{Instances, OnError, PluginSettings};
 
 /// SHA-256 of a component's bytes: identifies a plugin version and keys the artifact cache.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]

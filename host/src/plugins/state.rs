@@ -102,6 +102,11 @@ impl MemoryLimiter {
     fn new(limit: usize) -> Self {
         Self { limit, total: 0, hit: false }
     }
+
+    /// The total size of the instance's linear memories now.
+    pub fn total(&self) -> usize {
+        self.total
+    }
 }
 
 impl wasmtime::ResourceLimiter for MemoryLimiter {

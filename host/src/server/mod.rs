@@ -15,6 +15,7 @@ use axum::extract::State;
 use axum::http::Method;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, MethodRouter};
+use axum::serve::ListenerExt;
 use axum::Router;
 use serde_json::json;
 
@@ -256,6 +257,13 @@ pub async fn serve(config: &Config, address: SocketAddr) -> anyhow::Result<()> {
     let bound = listener.local_addr()?;
     println!("hookgate listening on http://{bound}");
     tracing::info!(%bound, "listening");
+    // Without TCP_NODELAY a streamed chunk written after the headers waits for the
+    // client's delayed ACK (~40 ms on Linux): the time to first token would carry it.
+    let listener = listener.tap_io(|socket| {
+        if let Err(error) = socket.set_nodelay(true) {
+            tracing::debug!(%error, "could not set TCP_NODELAY");
+        }
+    });
     axum::serve(listener, router(state)).with_graceful_shutdown(shutdown_signal()).await?;
     Ok(())
 }
