@@ -6,6 +6,8 @@
 #   make test    everything CI runs: installs the wasm target, a virtualenv (the Python test
 #                client, componentize-py), the JS SDK's npm packages and redis-server,
 #                builds the guests (Rust, Python, JS) and the proxy, runs every test
+#   make bench   hookgate vs hookgate without plugins vs LiteLLM, side by side against one mock
+#                upstream (installs LiteLLM into a virtualenv; ~10 min); writes BENCHMARKS.md
 #   make bench-hooks   criterion micro-benchmark of hook calls (writes nothing; see BENCHMARKS.md)
 
 CARGO        ?= cargo
@@ -25,6 +27,13 @@ wasm_of        = $(GUEST_OUT)/$(subst -,_,$(notdir $(1))).wasm
 POLYGLOT_GUESTS := $(foreach dir,$(PY_GUEST_DIRS) $(JS_GUEST_DIRS),$(call wasm_of,$(dir)))
 JS_SDK_ENV    := guest-sdk/js/node_modules/.installed
 
+# `make bench` only: the Rust ports of the Python redactor and the JS cost-logger, the
+# Python ports of the Rust examples, and LiteLLM.
+BENCH_RS_GUESTS := $(notdir $(wildcard bench/plugins/*))
+BENCH_PY_DIRS   := $(wildcard bench/plugins-py/*)
+BENCH_PY_GUESTS := $(foreach dir,$(BENCH_PY_DIRS),$(call wasm_of,$(dir)))
+LITELLM_VENV    := $(TARGET_DIR)/litellm-venv
+
 PYENV        := $(TARGET_DIR)/pyenv
 PYTHON       ?= python3
 # The master key `make run` serves with; the README's curl examples use it.
@@ -34,7 +43,7 @@ export HOOKGATE_GUEST_DIR := $(GUEST_OUT)
 export HOOKGATE_PYTHON := $(PYENV)/bin/python
 export HOOKGATE_MASTER_KEY
 
-.PHONY: build run demo test guests toolchain pyenv jsenv redis dist bench-hooks clean
+.PHONY: build run demo test guests toolchain pyenv jsenv redis dist bench bench-guests litellm bench-hooks clean
 
 toolchain:
 	@rustup target list --installed | grep -qx $(GUEST_TARGET) || rustup target add $(GUEST_TARGET)
@@ -51,7 +60,7 @@ define js_guest
 $(call wasm_of,$(1)): $(1)/plugin.js $(wildcard guest-sdk/js/src/*.js) guest-sdk/js/build.mjs wit/plugin.wit $(JS_SDK_ENV)
 	node guest-sdk/js/build.mjs $(1)/plugin.js -o $$@
 endef
-$(foreach dir,$(PY_GUEST_DIRS),$(eval $(call python_guest,$(dir))))
+$(foreach dir,$(PY_GUEST_DIRS) $(BENCH_PY_DIRS),$(eval $(call python_guest,$(dir))))
 $(foreach dir,$(JS_GUEST_DIRS),$(eval $(call js_guest,$(dir))))
 
 # The JS SDK's toolchain (componentize-js, esbuild), exactly as locked.
@@ -103,6 +112,19 @@ test: dist pyenv redis
 	@command -v curl >/dev/null || (apt-get update -q && apt-get install -y -q curl)
 	$(CARGO) build -p hookgate
 	$(CARGO) test
+
+bench-guests: guests $(BENCH_PY_GUESTS)
+	$(CARGO) build --profile guest --target $(GUEST_TARGET) $(addprefix -p ,$(BENCH_RS_GUESTS))
+
+# LiteLLM and its proxy extras, pinned, in their own virtualenv (scenario e).
+litellm: $(LITELLM_VENV)/.installed
+$(LITELLM_VENV)/.installed: bench/litellm/requirements.txt bench/litellm/setup.sh
+	sh bench/litellm/setup.sh $(LITELLM_VENV)
+
+# Every scenario against one mock upstream, in one run; see BENCHMARKS.md for the method.
+bench: bench-guests pyenv litellm
+	$(CARGO) build --release -p hookgate -p hookgate-bench
+	ulimit -n $$(ulimit -Hn) 2>/dev/null; $(TARGET_DIR)/release/hookgate-bench run --out BENCHMARKS.md
 
 bench-hooks: guests
 	$(CARGO) bench -p hookgate --bench hook_call

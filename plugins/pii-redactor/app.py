@@ -46,6 +46,9 @@ class PiiRedactor(Plugin):
         return PHONE.sub(self.mask_phone, EMAIL.sub(self.mask_email, text))
 
     def pre_call(self, req):
+        # Every request starts here: a reused instance (`instances: reuse`) must not
+        # carry a cut-off stream's held text into another request's answer.
+        self.held = ""
         body, changed = req.json, False
         for message in body.get("messages") or []:
             content = message.get("content") if isinstance(message, dict) else None

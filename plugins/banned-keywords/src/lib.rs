@@ -70,6 +70,8 @@ impl Plugin for BannedKeywords {
     }
 
     fn pre_call(&mut self, req: &Request) -> Result<PreCall, Rejection> {
+        // A reused instance (`instances: reuse`) starts each request's stream afresh.
+        self.tail.clear();
         self.check_all(&req.texts(), "Request")?;
         Ok(PreCall::Proceed)
     }

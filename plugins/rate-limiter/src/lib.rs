@@ -86,6 +86,8 @@ impl Plugin for RateLimiter {
     }
 
     fn pre_call(&mut self, req: &Request) -> Result<PreCall, Rejection> {
+        // A reused instance (`instances: reuse`) must not show an earlier request's standing.
+        self.standing = None;
         let since_epoch = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
         let window_ms = self.window.as_millis();
         let index = since_epoch.as_millis() / window_ms;

@@ -1,0 +1,306 @@
+//! `hookgate-bench`: the side-by-side benchmark behind `make bench`.
+//!
+//! `hookgate-bench run` starts the mock upstream, then each scenario's server in turn
+//! (the mock alone, hookgate without plugins, with five Rust plugins, with the same five
+//! in Python, and LiteLLM with five equivalent callbacks), checks that it really runs
+//! its plugins, measures it with the built-in load generator, and writes the tables into
+//! BENCHMARKS.md. `hookgate-bench mock` serves the mock alone.
+
+mod figures;
+mod load;
+mod mock;
+mod report;
+mod scenario;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand};
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+use crate::figures::Settings;
+use crate::scenario::{Paths, Scenario, Server};
+
+#[derive(Parser)]
+#[command(
+    name = "hookgate-bench",
+    about = "hookgate vs no plugins vs LiteLLM, side by side, against one mock upstream"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serves the mock upstream and prints `mock listening on <addr>`.
+    Mock {
+        /// Port on 127.0.0.1; 0 picks a free one.
+        #[arg(long, default_value_t = 0)]
+        port: u16,
+        #[command(flatten)]
+        stream: StreamArgs,
+    },
+    /// Runs the scenarios and writes the results.
+    Run(RunArgs),
+    /// Starts the mock and one scenario's server, prints where they listen, and keeps
+    /// them up until interrupted: a target for `load` while a profiler watches.
+    Serve {
+        /// The scenario's letter (see `run --scenarios`).
+        scenario: char,
+        #[command(flatten)]
+        paths: PathArgs,
+        #[command(flatten)]
+        stream: StreamArgs,
+    },
+    /// Sends load at one address and prints the throughput and latency percentiles.
+    Load {
+        /// `host:port` serving `/v1/chat/completions`.
+        addr: std::net::SocketAddr,
+        /// The model: mock-instant, mock-20ms or mock-paced.
+        #[arg(long, default_value = "mock-instant")]
+        model: String,
+        #[arg(long, default_value_t = 16)]
+        concurrency: usize,
+        #[arg(long, default_value_t = 10.0)]
+        seconds: f64,
+        /// Stream the answers and time the first token.
+        #[arg(long)]
+        stream: bool,
+        /// Send the bench's master key (for a proxy).
+        #[arg(long)]
+        auth: bool,
+    },
+}
+
+#[derive(clap::Args, Clone, Copy)]
+struct StreamArgs {
+    /// Chunks per streamed answer.
+    #[arg(long, default_value_t = 20)]
+    chunks: usize,
+    /// Milliseconds between the chunks of `mock-paced` (the stall test's streams).
+    #[arg(long, default_value_t = 25)]
+    chunk_gap_ms: u64,
+}
+
+#[derive(clap::Args)]
+struct RunArgs {
+    /// Scenarios to run, by letter: a direct, b hookgate without plugins, c five Rust
+    /// plugins, d five Python plugins, e LiteLLM, f and g as c and d with `instances:
+    /// reuse`. Figures are only comparable within one run.
+    #[arg(long, default_value = "abcdefg")]
+    scenarios: String,
+    /// The markdown file whose `make bench` section is replaced (created if missing).
+    #[arg(long, default_value = "BENCHMARKS.md")]
+    out: PathBuf,
+    #[command(flatten)]
+    paths: PathArgs,
+    /// Server logs of the run go here.
+    #[arg(long, default_value = "target/bench-logs")]
+    log_dir: PathBuf,
+    /// Seconds each throughput step is measured (after half a second of warm-up).
+    #[arg(long, default_value_t = 2.5)]
+    step_seconds: f64,
+    /// Seconds each concurrency-1 figure is measured.
+    #[arg(long, default_value_t = 5.0)]
+    latency_seconds: f64,
+    /// The most concurrent streams the stall test tries.
+    #[arg(long, default_value_t = 1024)]
+    max_streams: usize,
+    #[command(flatten)]
+    stream: StreamArgs,
+}
+
+/// Where the servers under test and their parts are.
+#[derive(clap::Args)]
+struct PathArgs {
+    /// The hookgate binary under test (a release build).
+    #[arg(long, default_value = "target/release/hookgate")]
+    hookgate: PathBuf,
+    /// Where the guest components are built.
+    #[arg(long, env = "HOOKGATE_GUEST_DIR", default_value = "target/wasm32-wasip2/guest")]
+    guest_dir: PathBuf,
+    #[arg(long, default_value = "target/hookgate-bench-cache")]
+    cache_dir: PathBuf,
+    #[arg(long, default_value = "target/litellm-venv")]
+    litellm_venv: PathBuf,
+    #[arg(long, default_value = "bench/litellm")]
+    litellm_dir: PathBuf,
+}
+
+impl PathArgs {
+    fn resolve(&self) -> Result<Paths> {
+        let absolute =
+            |path: &PathBuf| std::path::absolute(path).with_context(|| format!("resolving {}", path.display()));
+        Ok(Paths {
+            hookgate: absolute(&self.hookgate)?,
+            guest_dir: absolute(&self.guest_dir)?,
+            cache_dir: absolute(&self.cache_dir)?,
+            litellm_venv: absolute(&self.litellm_venv)?,
+            litellm_dir: absolute(&self.litellm_dir)?,
+        })
+    }
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    match cli.command {
+        Command::Mock { port, stream } => runtime.block_on(async {
+            let (listener, addr) = mock::bind(port).await?;
+            println!("mock listening on {addr}");
+            mock::serve(listener, mock_options(stream)).await
+        }),
+        Command::Run(args) => runtime.block_on(run(args)),
+        Command::Serve { scenario, paths, stream } => runtime.block_on(serve(scenario, paths, stream)),
+        Command::Load { addr, model, concurrency, seconds, stream, auth } => runtime.block_on(async move {
+            let target = Arc::new(load::Target {
+                addr,
+                authorization: auth.then(|| format!("Bearer {}", scenario::MASTER_KEY)),
+            });
+            let body = figures::body(&model, figures::PROMPT, stream);
+            let timing = if stream { load::Timing::FirstToken } else { load::Timing::Whole };
+            let run = load::closed_loop(
+                target,
+                body,
+                timing,
+                concurrency,
+                Duration::from_millis(500),
+                Duration::from_secs_f64(seconds),
+            )
+            .await;
+            println!(
+                "{:.0} req/s, p50 {:?}, p99 {:?}, {} failed{}",
+                run.rps(),
+                run.percentile(50.0),
+                run.percentile(99.0),
+                run.failed,
+                run.first_failure.map(|failure| format!(" (first: {failure})")).unwrap_or_default()
+            );
+            Ok(())
+        }),
+    }
+}
+
+fn mock_options(stream: StreamArgs) -> mock::MockOptions {
+    mock::MockOptions { chunks: stream.chunks, chunk_gap: Duration::from_millis(stream.chunk_gap_ms) }
+}
+
+async fn run(args: RunArgs) -> Result<()> {
+    let paths = args.paths.resolve()?;
+    let scenarios = scenarios(&args.scenarios, &paths)?;
+    std::fs::create_dir_all(&args.log_dir)?;
+    let log_dir = std::path::absolute(&args.log_dir)?;
+    let (mut mock, mock_addr) = start_mock(args.stream).await?;
+
+    let settings = Settings {
+        step: Duration::from_secs_f64(args.step_seconds),
+        latency: Duration::from_secs_f64(args.latency_seconds),
+        max_streams: args.max_streams,
+        chunk_gap: Duration::from_millis(args.stream.chunk_gap_ms),
+        chunks: args.stream.chunks,
+    };
+    let began = std::time::Instant::now();
+    let mut results = Vec::new();
+    for scenario in &scenarios {
+        eprintln!("== ({}) {}", scenario.id, scenario.label);
+        let running = scenario::start(scenario, &paths, mock_addr, &log_dir).await?;
+        let measured = figures::measure(scenario, &running, &settings).await;
+        running.stop().await;
+        let measured = measured.with_context(|| format!("scenario ({}) {}", scenario.id, scenario.label))?;
+        eprintln!("{}", report::one_line(scenario, &measured));
+        results.push((scenario.clone(), measured));
+    }
+    mock.kill().await?;
+
+    let section = report::section(&results, &settings, &paths, began.elapsed()).await;
+    report::write_section(&args.out, &section)?;
+    println!("{section}");
+    eprintln!("written to {} in {:.0} s", args.out.display(), began.elapsed().as_secs_f64());
+    Ok(())
+}
+
+async fn serve(letter: char, paths: PathArgs, stream: StreamArgs) -> Result<()> {
+    let paths = paths.resolve()?;
+    let [scenario] =
+        <[Scenario; 1]>::try_from(scenarios(&letter.to_string(), &paths)?).expect("one letter, one scenario");
+    let log_dir = std::env::temp_dir();
+    let (mut mock, mock_addr) = start_mock(stream).await?;
+    let running = scenario::start(&scenario, &paths, mock_addr, &log_dir).await?;
+    println!("mock on {mock_addr}; ({}) {} on {}; Ctrl-C stops both", scenario.id, scenario.label, running.target.addr);
+    tokio::signal::ctrl_c().await?;
+    running.stop().await;
+    mock.kill().await?;
+    Ok(())
+}
+
+/// Starts the mock as its own process, like a real upstream: its CPU is not the load
+/// generator's.
+async fn start_mock(stream: StreamArgs) -> Result<(tokio::process::Child, std::net::SocketAddr)> {
+    let mut mock = tokio::process::Command::new(std::env::current_exe()?)
+        .args(["mock", "--chunks", &stream.chunks.to_string()])
+        .args(["--chunk-gap-ms", &stream.chunk_gap_ms.to_string()])
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()?;
+    let mut lines = BufReader::new(mock.stdout.take().expect("stdout is piped")).lines();
+    let addr = match lines.next_line().await? {
+        Some(line) if line.starts_with("mock listening on ") => {
+            line.trim_start_matches("mock listening on ").parse()?
+        }
+        other => bail!("the mock did not start: {other:?}"),
+    };
+    Ok((mock, addr))
+}
+
+/// The scenarios picked by letter, in order.
+fn scenarios(letters: &str, paths: &Paths) -> Result<Vec<Scenario>> {
+    letters
+        .chars()
+        .map(|id| {
+            let (label, server) = match id {
+                'a' => ("direct to the mock", Server::Direct),
+                'b' => ("hookgate, no plugins", Server::Hookgate { plugins: Vec::new(), reuse: false }),
+                'c' => (
+                    "hookgate, 5 Rust plugins",
+                    Server::Hookgate { plugins: paths.plugins(rust_component)?, reuse: false },
+                ),
+                'd' => (
+                    "hookgate, 5 Python plugins",
+                    Server::Hookgate { plugins: paths.plugins(python_component)?, reuse: false },
+                ),
+                'e' => ("LiteLLM, 5 Python callbacks", Server::LiteLlm),
+                'f' => (
+                    "hookgate, 5 Rust plugins, `instances: reuse`",
+                    Server::Hookgate { plugins: paths.plugins(rust_component)?, reuse: true },
+                ),
+                'g' => (
+                    "hookgate, 5 Python plugins, `instances: reuse`",
+                    Server::Hookgate { plugins: paths.plugins(python_component)?, reuse: true },
+                ),
+                other => bail!("unknown scenario {other:?}: use letters a to g"),
+            };
+            Ok(Scenario { id, label, server })
+        })
+        .collect()
+}
+
+/// The Rust build of a plugin: the examples under `plugins/`, and the Rust ports of the
+/// Python redactor and the JS cost-logger under `bench/plugins/`.
+fn rust_component(name: &str) -> String {
+    match name {
+        "pii-redactor" | "cost-logger" => format!("{}_rs", name.replace('-', "_")),
+        _ => name.replace('-', "_"),
+    }
+}
+
+/// The Python build of a plugin: the example redactor under `plugins/`, and the Python
+/// ports of the others under `bench/plugins-py/`.
+fn python_component(name: &str) -> String {
+    match name {
+        "pii-redactor" => "pii_redactor".to_owned(),
+        _ => format!("{}_py", name.replace('-', "_")),
+    }
+}

@@ -1,0 +1,373 @@
+//! The results as markdown: the side-by-side table with its ratios, the targets, and the
+//! sweeps behind each figure; written between markers in BENCHMARKS.md so a rerun
+//! replaces its own section and leaves the others alone.
+
+use std::fmt::Write as _;
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::Result;
+
+use crate::figures::{Figures, Settings, Step, SUSTAINED_P99};
+use crate::scenario::{Paths, Scenario, PLUGINS};
+
+const BEGIN: &str = "<!-- make bench: begin (written by hookgate-bench; edits here are overwritten) -->";
+const END: &str = "<!-- make bench: end -->";
+
+/// A scenario's figures in one line, for the progress log.
+pub fn one_line(scenario: &Scenario, figures: &Figures) -> String {
+    format!(
+        "({}) c=1 p50 {} p99 {} | TTFT p99 {} | sustained {} | max {} | streams {}",
+        scenario.id,
+        ms(figures.serial.percentile(50.0)),
+        ms(figures.serial.percentile(99.0)),
+        ms(figures.first_token.percentile(99.0)),
+        figures.sustained.as_ref().map_or("none".into(), step),
+        figures.max.as_ref().map_or("none".into(), step),
+        figures.streams.as_ref().map_or(0, |round| round.streams),
+    )
+}
+
+fn step(step: &Step) -> String {
+    format!("{:.0} rps at c={} (p99 {})", step.rps, step.concurrency, ms(step.p99))
+}
+
+fn ms(duration: Duration) -> String {
+    let ms = duration.as_secs_f64() * 1000.0;
+    if ms < 10.0 {
+        format!("{ms:.3} ms")
+    } else {
+        format!("{ms:.1} ms")
+    }
+}
+
+/// The numbers each column of the main table is made of, per scenario.
+struct Row {
+    p50: Duration,
+    p99: Duration,
+    ttft_p99: Duration,
+    sustained: f64,
+    max: f64,
+    streams: usize,
+}
+
+impl Row {
+    fn of(figures: &Figures) -> Self {
+        Self {
+            p50: figures.serial.percentile(50.0),
+            p99: figures.serial.percentile(99.0),
+            ttft_p99: figures.first_token.percentile(99.0),
+            sustained: figures.sustained.as_ref().map_or(0.0, |step| step.rps),
+            max: figures.max.as_ref().map_or(0.0, |step| step.rps),
+            streams: figures.streams.as_ref().map_or(0, |round| round.streams),
+        }
+    }
+}
+
+/// Time added over the direct baseline, or the absolute time when there is none.
+fn added(value: Duration, base: Option<Duration>) -> String {
+    match base {
+        Some(base) if value >= base => ms(value - base),
+        Some(base) => format!("−{}", ms(base - value)),
+        None => format!("{} (absolute)", ms(value)),
+    }
+}
+
+fn ratio(a: f64, b: f64) -> String {
+    if b <= 0.0 {
+        return "n/a".into();
+    }
+    let r = a / b;
+    if r >= 10.0 {
+        format!("{r:.0}×")
+    } else if r >= 0.1 {
+        format!("{r:.2}×")
+    } else {
+        format!("{r:.4}×")
+    }
+}
+
+/// The whole BENCHMARKS.md section of a run.
+pub async fn section(results: &[(Scenario, Figures)], settings: &Settings, paths: &Paths, took: Duration) -> String {
+    let find = |id: char| results.iter().find(|(scenario, _)| scenario.id == id).map(|(_, figures)| Row::of(figures));
+    let direct = find('a');
+    let mut out = String::new();
+    let _ = writeln!(out, "{BEGIN}");
+    let _ = writeln!(out, "## Side by side: hookgate, hookgate without plugins, LiteLLM (`make bench`)\n");
+    let _ = writeln!(out, "{}\n", run_facts(paths, took).await);
+    let _ = writeln!(out, "{}\n", method(settings));
+
+    let _ = writeln!(
+        out,
+        "| scenario | added latency p50, c=1 | added latency p99, c=1 | sustained req/s, 20 ms upstream, p99 < {} | max req/s, instant upstream | concurrent streams without a stall | added TTFT p99, c=1 |",
+        ms(SUSTAINED_P99)
+    );
+    let _ = writeln!(out, "| --- | --: | --: | --: | --: | --: | --: |");
+    for (scenario, figures) in results {
+        let row = Row::of(figures);
+        let base = |pick: fn(&Row) -> Duration| direct.as_ref().filter(|_| scenario.id != 'a').map(pick);
+        let (p50, p99, ttft) = if scenario.id == 'a' {
+            (
+                format!("{} (absolute)", ms(row.p50)),
+                format!("{} (absolute)", ms(row.p99)),
+                format!("{} (absolute)", ms(row.ttft_p99)),
+            )
+        } else {
+            (
+                added(row.p50, base(|r| r.p50)),
+                added(row.p99, base(|r| r.p99)),
+                added(row.ttft_p99, base(|r| r.ttft_p99)),
+            )
+        };
+        let streams =
+            if figures.streams_broke.is_none() { format!("≥ {}", row.streams) } else { row.streams.to_string() };
+        let _ = writeln!(
+            out,
+            "| ({}) {} | {p50} | {p99} | {:.0} | {:.0} | {streams} | {ttft} |",
+            scenario.id, scenario.label, row.sustained, row.max
+        );
+    }
+    let pairs = [
+        ('c', 'e', "Rust plugins ÷ LiteLLM"),
+        ('d', 'e', "Python plugins ÷ LiteLLM"),
+        ('c', 'b', "Rust plugins ÷ no plugins"),
+        ('f', 'e', "Rust plugins, reused ÷ LiteLLM"),
+        ('g', 'e', "Python plugins, reused ÷ LiteLLM"),
+        ('f', 'b', "Rust plugins, reused ÷ no plugins"),
+    ];
+    for (a, b, what) in pairs {
+        let (Some(x), Some(y)) = (find(a), find(b)) else { continue };
+        let added_of = |row: &Row, pick: fn(&Row) -> Duration| {
+            direct.as_ref().map_or(pick(row), |d| pick(row).saturating_sub(pick(d))).as_secs_f64()
+        };
+        let _ = writeln!(
+            out,
+            "| **({a}) ÷ ({b})**: {what} | {} | {} | {} | {} | {} | {} |",
+            ratio(added_of(&x, |r| r.p50), added_of(&y, |r| r.p50)),
+            ratio(added_of(&x, |r| r.p99), added_of(&y, |r| r.p99)),
+            ratio(x.sustained, y.sustained),
+            ratio(x.max, y.max),
+            ratio(x.streams as f64, y.streams as f64),
+            ratio(added_of(&x, |r| r.ttft_p99), added_of(&y, |r| r.ttft_p99)),
+        );
+    }
+    let _ = writeln!(out, "\nLatency ratios below 1× and throughput ratios above 1× favour the left-hand scenario.\n");
+
+    targets(&mut out, &find);
+    details(&mut out, results);
+    let _ = writeln!(out, "{END}");
+    out
+}
+
+fn targets(out: &mut String, find: &dyn Fn(char) -> Option<Row>) {
+    let (direct, no_plugins, litellm) = (find('a'), find('b'), find('e'));
+    let measured: Vec<(char, Row)> = ['c', 'f'].into_iter().filter_map(|id| find(id).map(|row| (id, row))).collect();
+    if measured.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "### Targets (issue 8), for the 5 Rust plugins\n");
+    let _ = writeln!(out, "| target | scenario | measured | met |\n| --- | --- | --: | --- |");
+    for (id, row) in &measured {
+        if let Some(direct) = &direct {
+            let added = row.p99.saturating_sub(direct.p99);
+            let met = yes(added < Duration::from_micros(300));
+            let _ = writeln!(out, "| added p99 at c=1 under 0.300 ms | ({id}) | {} | {met} |", ms(added));
+        }
+        if let Some(litellm) = &litellm {
+            let met = yes(row.max >= 100.0 * litellm.max);
+            let _ = writeln!(out, "| max req/s ≥ 100× LiteLLM's | ({id}) | {} | {met} |", ratio(row.max, litellm.max));
+        }
+        if let Some(no_plugins) = &no_plugins {
+            let share = row.max / no_plugins.max;
+            let met = yes(share >= 0.8);
+            let _ = writeln!(out, "| max req/s ≥ 80% of no plugins' | ({id}) | {:.0}% | {met} |", share * 100.0);
+        }
+    }
+    let _ = writeln!(out);
+}
+
+fn yes(met: bool) -> &'static str {
+    if met {
+        "yes"
+    } else {
+        "**no**"
+    }
+}
+
+fn details(out: &mut String, results: &[(Scenario, Figures)]) {
+    let _ = writeln!(out, "### Behind each figure\n");
+    let _ = writeln!(out, "| scenario | c=1 p50 / p99 | TTFT p50 / p99 | 20 ms upstream: req/s (p99) per concurrency | instant upstream: req/s (p99) per concurrency | streams | log events dropped |");
+    let _ = writeln!(out, "| --- | --- | --- | --- | --- | --- | --: |");
+    for (scenario, figures) in results {
+        let sweep = |best: &Option<Step>, rest: &[Step]| {
+            let mut steps: Vec<&Step> = rest.iter().chain(best.iter()).collect();
+            steps.sort_by_key(|step| step.concurrency);
+            steps
+                .iter()
+                .map(|step| {
+                    let failed = if step.failed > 0 {
+                        format!(
+                            ", {} failed: {}",
+                            step.failed,
+                            step.first_failure.as_deref().unwrap_or("?").replace('|', "/")
+                        )
+                    } else {
+                        String::new()
+                    };
+                    format!("c={}: {:.0} ({}{failed})", step.concurrency, step.rps, ms(step.p99))
+                })
+                .collect::<Vec<_>>()
+                .join("; ")
+        };
+        let streams = {
+            let ok = figures.streams.as_ref().map_or("none clean".into(), |round| {
+                format!(
+                    "{} clean (longest pause {}, pause p99 {})",
+                    round.streams,
+                    ms(round.max_gap),
+                    ms(round.gap_p99)
+                )
+            });
+            match &figures.streams_broke {
+                Some(round) => format!(
+                    "{ok}; at {}: {} stalled, {} failed (longest pause {}){}",
+                    round.streams,
+                    round.stalled,
+                    round.failed,
+                    ms(round.max_gap),
+                    round
+                        .first_failure
+                        .as_deref()
+                        .map(|f| format!(", first failure: {}", f.replace('|', "/")))
+                        .unwrap_or_default()
+                ),
+                None => ok,
+            }
+        };
+        let _ = writeln!(
+            out,
+            "| ({}) | {} / {} | {} / {} | {} | {} | {} | {} |",
+            scenario.id,
+            ms(figures.serial.percentile(50.0)),
+            ms(figures.serial.percentile(99.0)),
+            ms(figures.first_token.percentile(50.0)),
+            ms(figures.first_token.percentile(99.0)),
+            sweep(&figures.sustained, &figures.sustained_sweep),
+            sweep(&figures.max, &figures.max_sweep),
+            streams,
+            figures.logging_dropped.map_or("n/a".into(), |n| n.to_string()),
+        );
+    }
+    let _ = writeln!(out);
+}
+
+fn method(settings: &Settings) -> String {
+    let plugins: Vec<String> = PLUGINS.iter().map(|(name, hooks)| format!("`{name}` ({hooks})")).collect();
+    format!(
+        "**How:** every scenario calls the same mock upstream (`hookgate-bench mock`, its own process) over \
+         loopback HTTP/1.1; the load generator is `hookgate-bench` itself, one persistent connection per \
+         client, clients sending back to back (closed loop). The load generator, the mock and the server \
+         under test share the machine's cores. The five plugins are {plugins}; (c) runs the Rust builds, \
+         (d) the Python builds (componentize-py), each on a fresh instance per request (the default); \
+         (f) and (g) are (c) and (d) with every plugin set to `instances: reuse` (warm instances); (e) five `CustomLogger` callbacks doing the same \
+         (`bench/litellm/custom_callbacks.py`), with LiteLLM run as its docs advise for throughput: \
+         `--num_workers 2` (one per core), `LITELLM_LOG=ERROR`, `LITELLM_LOCAL_MODEL_COST_MAP=True`. Each \
+         server is first checked: with plugins, the prompt's e-mail address comes back masked, \
+         header-injector's header is present and a banned prompt gets 400. \
+         *Added* = the scenario's percentile minus the direct one. *c=1*: one client, {latency:.0} s. \
+         *Sustained*: clients doubled from 1 against a 20 ms upstream, {step} s per step; the best req/s \
+         whose p99 stays under {bound}. *Max*: 4, 16, 64, 256 clients, instant upstream, the best req/s. \
+         Sweeps stop once a step gains under 5%. *Streams*: rounds of 1, 2, 4, … concurrent streams of \
+         {chunks} chunks {gap} apart, all started at once; a round is clean when every stream ends with \
+         `[DONE]` and no pause between its chunks exceeds {stall}. *TTFT*: one client streaming from the \
+         instant upstream, time to the first chunk with text.",
+        plugins = plugins.join(", "),
+        latency = settings.latency.as_secs_f64(),
+        step = settings.step.as_secs_f64(),
+        bound = ms(SUSTAINED_P99),
+        chunks = settings.chunks,
+        gap = ms(settings.chunk_gap),
+        stall = ms(settings.stall()),
+    )
+}
+
+/// The date, the machine and the versions, as far as they can be read.
+async fn run_facts(paths: &Paths, took: Duration) -> String {
+    let output = |program: &str, args: &[&str]| {
+        let (program, args) = (program.to_owned(), args.iter().map(|a| a.to_string()).collect::<Vec<_>>());
+        async move {
+            tokio::process::Command::new(program)
+                .args(args)
+                .output()
+                .await
+                .ok()
+                .filter(|out| out.status.success())
+                .map(|out| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+                .unwrap_or_else(|| "unknown".into())
+        }
+    };
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let cpu = cpuinfo
+        .lines()
+        .find_map(|line| line.strip_prefix("model name"))
+        .map_or("unknown CPU", |rest| rest.trim_start_matches([' ', '\t', ':']));
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let memory = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|text| text.lines().find_map(|line| line.strip_prefix("MemTotal:").map(|v| v.trim().to_owned())))
+        .and_then(|kb| kb.trim_end_matches(" kB").parse::<f64>().ok())
+        .map_or("unknown".into(), |kb| format!("{:.0} GiB", kb / 1024.0 / 1024.0));
+    let python = paths.litellm_venv.join("bin/python");
+    let litellm = output(
+        python.to_str().unwrap_or("python3"),
+        &[
+            "-c",
+            "import importlib.metadata as m, sys; print(m.version('litellm'), 'on Python', sys.version.split()[0])",
+        ],
+    )
+    .await;
+    format!(
+        "**Run:** {date}, {cores} cores ({cpu}), {memory} RAM, Linux {kernel}; hookgate {rev}; LiteLLM {litellm}; \
+         the whole run took {took:.0} s.",
+        date = output("date", &["-u", "+%Y-%m-%d %H:%M UTC"]).await,
+        kernel = output("uname", &["-r"]).await,
+        rev = output("git", &["describe", "--always", "--dirty"]).await,
+        took = took.as_secs_f64(),
+    )
+}
+
+/// Replaces the section between the markers in `path`, or puts it after the title.
+pub fn write_section(path: &Path, section: &str) -> Result<()> {
+    let current = std::fs::read_to_string(path).unwrap_or_else(|_| "# hookgate benchmarks\n".into());
+    let updated = match (current.find(BEGIN), current.find(END)) {
+        (Some(begin), Some(end)) if end > begin => {
+            format!("{}{}{}", &current[..begin], section.trim_end(), &current[end + END.len()..])
+        }
+        _ => match current.find('\n') {
+            Some(title_end) => {
+                format!("{}\n\n{}\n{}", &current[..title_end], section.trim_end(), &current[title_end..])
+            }
+            None => format!("{current}\n\n{section}"),
+        },
+    };
+    std::fs::write(path, updated)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_rerun_replaces_only_its_own_section() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("BENCHMARKS.md");
+        std::fs::write(&path, "# hookgate benchmarks\n\nIntro.\n\n## Older section\n").unwrap();
+        write_section(&path, &format!("{BEGIN}\nfirst\n{END}\n")).unwrap();
+        write_section(&path, &format!("{BEGIN}\nsecond\n{END}\n")).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.starts_with("# hookgate benchmarks\n\n<!-- make bench: begin"), "{text}");
+        assert!(text.contains("second") && !text.contains("first"), "{text}");
+        assert!(text.contains("Intro.") && text.contains("## Older section"), "{text}");
+    }
+}

@@ -1,0 +1,266 @@
+//! The scenarios: what serves the requests (the mock itself, hookgate with a set of
+//! plugins, or the LiteLLM proxy), started as real processes on loopback ports.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+use crate::load::Target;
+
+/// The plugins every plugin scenario runs, in priority order: (name, what it exercises).
+pub const PLUGINS: [(&str, &str); 5] = [
+    ("rate-limiter", "pre-call + post-call-success, in-memory kv"),
+    ("pii-redactor", "pre-call + post-call-success + stream-chunk"),
+    ("banned-keywords", "pre-call"),
+    ("header-injector", "post-call-success"),
+    ("cost-logger", "log-success"),
+];
+
+/// What serves the requests in one scenario.
+#[derive(Clone, Debug)]
+pub enum Server {
+    /// The mock upstream itself: the baseline every "added" figure subtracts.
+    Direct,
+    /// `hookgate serve` with these plugin components, by name (see [`PLUGINS`]); with
+    /// `reuse`, every plugin runs with `instances: reuse`.
+    Hookgate { plugins: Vec<(&'static str, PathBuf)>, reuse: bool },
+    /// The LiteLLM proxy with its five `CustomLogger` callbacks.
+    LiteLlm,
+}
+
+/// One column of the comparison.
+#[derive(Clone, Debug)]
+pub struct Scenario {
+    /// `a` to `e`, as in the issue and BENCHMARKS.md.
+    pub id: char,
+    pub label: &'static str,
+    pub server: Server,
+}
+
+impl Scenario {
+    /// Whether requests pass through the five plugins (or callbacks).
+    pub fn has_plugins(&self) -> bool {
+        match &self.server {
+            Server::Direct => false,
+            Server::Hookgate { plugins, .. } => !plugins.is_empty(),
+            Server::LiteLlm => true,
+        }
+    }
+}
+
+/// Where the bench finds what it runs.
+#[derive(Clone, Debug)]
+pub struct Paths {
+    pub hookgate: PathBuf,
+    /// Built guest components (`target/wasm32-wasip2/guest`).
+    pub guest_dir: PathBuf,
+    /// hookgate's compiled-artifact cache, kept between runs: the Python guests take
+    /// seconds each to compile.
+    pub cache_dir: PathBuf,
+    pub litellm_venv: PathBuf,
+    /// `bench/litellm`: its config and callbacks.
+    pub litellm_dir: PathBuf,
+}
+
+impl Paths {
+    /// The five plugins as built components in `guest_dir`; `file_of` maps a plugin's
+    /// name to its component's file stem there (one language's build of it).
+    pub fn plugins(&self, file_of: impl Fn(&str) -> String) -> Result<Vec<(&'static str, PathBuf)>> {
+        PLUGINS
+            .iter()
+            .map(|(name, _)| {
+                let path = self.guest_dir.join(format!("{}.wasm", file_of(name)));
+                if !path.is_file() {
+                    bail!("{} is not built (run `make bench`, which builds the guests first)", path.display());
+                }
+                Ok((*name, path))
+            })
+            .collect()
+    }
+}
+
+/// A scenario's server, running. Stopped (its process group killed) on drop.
+pub struct Running {
+    pub target: Arc<Target>,
+    /// hookgate's `/metrics`, to read how many log events it dropped.
+    pub metrics: bool,
+    process: Option<Child>,
+    _work: Option<tempfile::TempDir>,
+}
+
+/// The master key of the proxies under test: not a public default (LiteLLM refuses
+/// `sk-1234`).
+pub const MASTER_KEY: &str = "sk-bench-5e0c1f7a9b";
+
+/// Starts the scenario's server in front of the mock at `mock`.
+pub async fn start(scenario: &Scenario, paths: &Paths, mock: std::net::SocketAddr, log_dir: &Path) -> Result<Running> {
+    match &scenario.server {
+        Server::Direct => Ok(Running {
+            target: Arc::new(Target { addr: mock, authorization: None }),
+            metrics: false,
+            process: None,
+            _work: None,
+        }),
+        Server::Hookgate { plugins, reuse } => start_hookgate(scenario, plugins, *reuse, paths, mock, log_dir).await,
+        Server::LiteLlm => start_litellm(scenario, paths, mock, log_dir).await,
+    }
+}
+
+async fn start_hookgate(
+    scenario: &Scenario,
+    plugins: &[(&'static str, PathBuf)],
+    reuse: bool,
+    paths: &Paths,
+    mock: std::net::SocketAddr,
+    log_dir: &Path,
+) -> Result<Running> {
+    let work = tempfile::Builder::new().prefix("hookgate-bench-").tempdir()?;
+    let plugin_dir = work.path().join("plugins");
+    std::fs::create_dir(&plugin_dir)?;
+    for (name, file) in plugins {
+        std::fs::copy(file, plugin_dir.join(format!("{name}.wasm")))
+            .with_context(|| format!("copying {}", file.display()))?;
+    }
+    let config = work.path().join("config.yaml");
+    std::fs::write(&config, hookgate_config(plugins, reuse, mock, &plugin_dir, &paths.cache_dir))?;
+    let log = log_dir.join(format!("{}-hookgate.log", scenario.id));
+    let mut command = Command::new(&paths.hookgate);
+    command.args(["serve", "--port", "0", "--config"]).arg(&config);
+    command.stdout(Stdio::piped()).stderr(std::fs::File::create(&log)?);
+    let mut child = spawn(command)?;
+    let stdout = child.stdout.take().expect("stdout is piped");
+    let mut lines = BufReader::new(stdout).lines();
+    // Loading compiles each plugin, or reads it from the artifact cache.
+    let first = tokio::time::timeout(Duration::from_secs(300), lines.next_line()).await;
+    let addr = match first {
+        Ok(Ok(Some(line))) if line.starts_with("hookgate listening on http://") => {
+            line.trim_start_matches("hookgate listening on http://").parse()?
+        }
+        _ => bail!("hookgate did not start; see {}", log.display()),
+    };
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    Ok(Running {
+        target: Arc::new(Target { addr, authorization: Some(format!("Bearer {MASTER_KEY}")) }),
+        metrics: true,
+        process: Some(child),
+        _work: Some(work),
+    })
+}
+
+/// The hookgate config of a scenario: the mock's three models (priced, so cost-logger
+/// has a cost to log) and the plugins configured like `examples/config.yaml`, with a
+/// rate limit no run reaches.
+fn hookgate_config(
+    plugins: &[(&'static str, PathBuf)],
+    reuse: bool,
+    mock: std::net::SocketAddr,
+    plugin_dir: &Path,
+    cache: &Path,
+) -> String {
+    let models: String = ["mock-instant", "mock-20ms", "mock-paced"]
+        .iter()
+        .map(|model| {
+            format!(
+                "  - model_name: {model}\n    litellm_params: {{model: openai/{model}, api_base: \"http://{mock}/v1\", api_key: sk-mock}}\n    \
+                 model_info: {{input_cost_per_token: 0.00000015, output_cost_per_token: 0.0000006}}\n"
+            )
+        })
+        .collect();
+    let names: Vec<&str> = plugins.iter().map(|(name, _)| *name).collect();
+    let instances = if reuse { "instances: reuse, " } else { "" };
+    let settings = [
+        ("rate-limiter", "priority: 0, config: {requests_per_minute: 100000000, per: key}"),
+        ("pii-redactor", "priority: 5"),
+        (
+            "banned-keywords",
+            "priority: 10, config: {keywords: [forbidden, secret plan], message: This request mentions a topic we do not serve.}",
+        ),
+        ("header-injector", "priority: 20, config: {headers: {x-served-by: hookgate, x-policy: banned-keywords-v1}}"),
+        ("cost-logger", "priority: 30"),
+    ]
+    .iter()
+    .map(|(name, settings)| format!("    {name}: {{{instances}{settings}}}\n"))
+    .collect::<String>();
+    format!(
+        "model_list:\n{models}\
+         general_settings:\n  master_key: {MASTER_KEY}\n\
+         litellm_settings:\n  callbacks: {names:?}\n\
+         plugins:\n  dir: {dir}\n  cache_dir: {cache}\n  watch: false\n  settings:\n{settings}",
+        dir = plugin_dir.display(),
+        cache = cache.display(),
+    )
+}
+
+async fn start_litellm(
+    scenario: &Scenario,
+    paths: &Paths,
+    mock: std::net::SocketAddr,
+    log_dir: &Path,
+) -> Result<Running> {
+    let port = free_port()?;
+    let log = log_dir.join(format!("{}-litellm.log", scenario.id));
+    let mut command = Command::new(paths.litellm_venv.join("bin/litellm"));
+    command
+        .current_dir(&paths.litellm_dir)
+        .args(["--config", "config.yaml", "--host", "127.0.0.1", "--num_workers", "2", "--port"])
+        .arg(port.to_string())
+        // The settings LiteLLM's docs give for throughput; a master key that is not a
+        // public default.
+        .env("LITELLM_LOG", "ERROR")
+        .env("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+        .env("LITELLM_MASTER_KEY", MASTER_KEY)
+        .env("BENCH_MOCK_API_BASE", format!("http://{mock}/v1"))
+        .env("BENCH_MOCK_API_KEY", "sk-mock")
+        .stdout(std::fs::File::create(&log)?)
+        .stderr(std::fs::File::create(log.with_extension("err.log"))?);
+    let child = spawn(command)?;
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let running = Running {
+        target: Arc::new(Target { addr, authorization: Some(format!("Bearer {MASTER_KEY}")) }),
+        metrics: false,
+        process: Some(child),
+        _work: None,
+    };
+    let began = Instant::now();
+    while began.elapsed() < Duration::from_secs(180) {
+        if let Ok((status, _)) = crate::load::get(addr, "/health/liveliness").await {
+            if status.is_success() {
+                return Ok(running);
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    bail!("LiteLLM did not become live within 180 s; see {}", log.display())
+}
+
+/// Starts `command` in its own process group, so stopping it also stops its workers
+/// (LiteLLM forks one per core).
+fn spawn(mut command: Command) -> Result<Child> {
+    command.process_group(0).kill_on_drop(true).stdin(Stdio::null());
+    let program = command.as_std().get_program().to_owned();
+    command.spawn().with_context(|| format!("starting {}", program.to_string_lossy()))
+}
+
+fn free_port() -> Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+impl Running {
+    /// Stops the server and its workers, and waits for them to go.
+    pub async fn stop(mut self) {
+        let Some(mut child) = self.process.take() else { return };
+        if let Some(pid) = child.id() {
+            let group = format!("-{pid}");
+            let _ = Command::new("kill").args(["-TERM", "--", &group]).status().await;
+            let _ = tokio::time::timeout(Duration::from_secs(10), child.wait()).await;
+            // Whatever of the group outlived the polite request (a worker) goes now.
+            let _ = Command::new("kill").args(["-KILL", "--", &group]).stderr(Stdio::null()).status().await;
+        }
+        let _ = child.wait().await;
+    }
+}
