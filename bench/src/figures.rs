@@ -101,11 +101,11 @@ pub fn body(model: &str, prompt: &str, stream: bool) -> Bytes {
 /// Checks the scenario, then measures every figure.
 pub async fn measure(scenario: &Scenario, running: &Running, settings: &Settings) -> Result<Figures> {
     let target = running.target.clone();
-    check(scenario, &target, settings).await.context("the pre-flight check failed")?;
-
     let instant = body("mock-instant", PROMPT, false);
-    // Warm up: connection pools, lazily initialised state, the interpreter's caches.
+    // Warm up first: connection pools, lazily initialised state, each plugin's first
+    // instances (an interpreted guest's first call after loading is the slowest).
     load::closed_loop(target.clone(), instant.clone(), Timing::Whole, 4, Duration::ZERO, Duration::from_secs(1)).await;
+    check(scenario, &target, settings).await.context("the pre-flight check failed")?;
 
     let serial = load::closed_loop(target.clone(), instant.clone(), Timing::Whole, 1, WARMUP, settings.latency).await;
     ensure!(serial.failed == 0, "requests failed at concurrency 1: {:?}", serial.first_failure);
@@ -188,8 +188,9 @@ async fn stream_rounds(target: &Arc<Target>, settings: &Settings) -> (Option<Str
     (clean, None)
 }
 
-/// Before measuring: the request is answered, the plugins (if any) did their work, and
-/// a stream goes through.
+/// Before measuring: the request is answered, the plugins (if any) did their work (the
+/// address masked, both plugins' headers added, a banned prompt refused), and a stream
+/// goes through.
 async fn check(scenario: &Scenario, target: &Arc<Target>, settings: &Settings) -> Result<()> {
     let (status, headers, answer) = load::call(target, &body("mock-instant", PROMPT, false)).await?;
     ensure!(status == 200, "HTTP {status}: {}", String::from_utf8_lossy(&answer));
@@ -202,6 +203,10 @@ async fn check(scenario: &Scenario, target: &Arc<Target>, settings: &Settings) -
             "the redactor did not mask the address: {content:?}"
         );
         ensure!(headers.contains_key("x-served-by"), "header-injector's header is missing: {headers:?}");
+        ensure!(
+            headers.contains_key("x-ratelimit-remaining-requests"),
+            "rate-limiter's headers are missing: {headers:?}"
+        );
         ensure!(banned.0 == 400, "banned-keywords let a banned request through: HTTP {}", banned.0);
     } else {
         ensure!(content.contains("alice@example.com"), "the echo lost the prompt: {content:?}");

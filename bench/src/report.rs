@@ -78,7 +78,9 @@ fn ratio(a: f64, b: f64) -> String {
         return "n/a".into();
     }
     let r = a / b;
-    if r >= 10.0 {
+    if r == 0.0 {
+        "0×".into()
+    } else if r >= 10.0 {
         format!("{r:.0}×")
     } else if r >= 0.1 {
         format!("{r:.2}×")

@@ -184,7 +184,9 @@ fn hookgate_config(
         ("cost-logger", "priority: 30"),
     ]
     .iter()
-    .map(|(name, settings)| format!("    {name}: {{{instances}{settings}}}\n"))
+    // 500 ms, not the default 100: an interpreted guest's very first call after loading
+    // can take longer than 100 ms while the machine is loaded; no measured call comes near it.
+    .map(|(name, settings)| format!("    {name}: {{timeout_ms: 500, {instances}{settings}}}\n"))
     .collect::<String>();
     format!(
         "model_list:\n{models}\

@@ -1,17 +1,56 @@
-"""cost-logger in Python, for `make bench`: the JavaScript example plugins/cost-logger.
+"""cost-logger: one structured log line per successful request, for cost accounting
+(a Python port of plugins/cost-logger).
 
-On log_success, one JSON line through the host log at info: event, request_id, model,
-model_used, key_alias, prompt/completion/total tokens, cost_usd (the payload's
-``response_cost``) and latency_ms. Config (optional): ``{"event": "cost"}``.
+On ``log_success`` it writes, through the proxy's log at info level, a JSON object::
+
+    {"event":"cost","request_id":"…","model":"gpt-4o-mini","model_used":"gpt-4o-mini",
+     "key_alias":"team-blue","prompt_tokens":12,"completion_tokens":9,"total_tokens":21,
+     "cost_usd":0.0000072,"latency_ms":1.359}
+
+``cost_usd`` is the payload's ``response_cost`` (null when the model has no price);
+token counts are null when the upstream reported no usage; ``latency_ms`` is
+end_time - start_time in milliseconds, rounded to 0.001. Numbers are written as
+JavaScript's JSON.stringify writes them, so the line matches the JS original's.
+
+Config (optional): ``{"event": "cost"}``: the value of the ``event`` field.
 """
 
 import json
+import math
 
 from hookgate_sdk import Plugin, export, log
 
 
 def number(value):
-    return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+    """A finite number, else None (as the JS original's `number`)."""
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    return value if ok and math.isfinite(value) else None
+
+
+def js_number(value):
+    """A number's JSON text as JavaScript writes it: 12, 1.359, 0.0000072, 1e-7."""
+    if float(value).is_integer() and abs(value) < 1e21:
+        return str(int(value))
+    digits, _, exp = repr(float(value)).partition("e")
+    if not exp:
+        return digits
+    exp, sign = int(exp), "-" if digits.startswith("-") else ""
+    mantissa = digits.lstrip("-").replace(".", "").rstrip("0") or "0"
+    if -7 < exp < 0:  # JS writes fixed notation down to 1e-7
+        return f"{sign}0.{'0' * (-exp - 1)}{mantissa}"
+    if 0 <= exp < 21:
+        return sign + mantissa + "0" * (exp + 1 - len(mantissa)) if len(mantissa) <= exp + 1 else f"{sign}{mantissa[:exp + 1]}.{mantissa[exp + 1:]}"
+    return f"{digits}e{'+' if exp > 0 else '-'}{abs(exp)}"
+
+
+def to_json(value):
+    if value is None or isinstance(value, (bool, str)):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, (int, float)):
+        return js_number(value) if math.isfinite(value) else "null"
+    if isinstance(value, list):
+        return "[" + ",".join(to_json(item) for item in value) + "]"
+    return "{" + ",".join(f"{to_json(str(k))}:{to_json(v)}" for k, v in value.items()) + "}"
 
 
 class CostLogger(Plugin):
@@ -19,20 +58,23 @@ class CostLogger(Plugin):
     version = "0.1.0"
 
     def __init__(self, config):
-        config = {} if config is None else config
+        config = {} if config is None else config  # the JS SDK passes {} when none was set
         if not isinstance(config, dict):
             raise ValueError('expected an object like {"event": "cost"}')
-        unknown = set(config) - {"event"}
-        if unknown:
-            raise ValueError(f"unknown field `{sorted(unknown)[0]}`, expected only `event`")
-        self.event = config.get("event", "cost")
-        if not isinstance(self.event, str) or not self.event:
+        extra = [field for field in config if field != "event"]
+        if extra:
+            raise ValueError(f"unknown field `{extra[0]}`, expected only `event`")
+        event = config.get("event", "cost")
+        if not isinstance(event, str) or event == "":
             raise ValueError("`event` must be a non-empty string")
+        self.event = event
 
     def log_success(self, payload):
-        usage = payload.get("usage") or {}
+        payload = payload if isinstance(payload, dict) else {}
+        usage = payload.get("usage")
+        usage = usage if isinstance(usage, dict) else {}
         start, end = number(payload.get("start_time")), number(payload.get("end_time"))
-        log.info(json.dumps({
+        line = {
             "event": self.event,
             "request_id": payload.get("id"),
             "model": payload.get("model"),
@@ -42,8 +84,9 @@ class CostLogger(Plugin):
             "completion_tokens": number(usage.get("completion_tokens")),
             "total_tokens": number(usage.get("total_tokens")),
             "cost_usd": number(payload.get("response_cost")),
-            "latency_ms": round((end - start) * 1000, 3) if start is not None and end is not None else None,
-        }, separators=(",", ":")))
+            "latency_ms": math.floor((end - start) * 1e6 + 0.5) / 1000 if start is not None and end is not None else None,
+        }
+        log.info(to_json(line))
 
 
 WitWorld = export(CostLogger)

@@ -1,12 +1,28 @@
-"""header-injector in Python, for `make bench`: the Rust example plugins/header-injector.
+"""header-injector: adds configured headers to every successful response (a Python port
+of plugins/header-injector).
 
-Config: ``{"headers": {"x-served-by": "hookgate", "x-policy": "v1"}}``: added to every
-successful non-streamed response; names must be HTTP tokens and are sent lower-cased.
+Config::
+
+    {"headers": {"x-served-by": "hookgate", "x-policy": "v1"}}
+
+Header names must be HTTP tokens (RFC 9110 ``tchar``) and are sent lower-cased; values
+may not contain control characters other than tab. ``post_call_success`` is the only hook.
 """
+
+import json
+import string
 
 from hookgate_sdk import Plugin, PostCall, export
 
-TOKEN = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789!#$%&'*+-.^_`|~")
+TCHARS = set(string.ascii_letters + string.digits + "!#$%&'*+-.^_`|~")
+
+
+class Pairs(list):
+    """(name, value) pairs that ``PostCall.edit`` reads like a dict: names differing only
+    in case are both sent, as the Rust original sends them."""
+
+    def items(self):
+        return self
 
 
 class HeaderInjector(Plugin):
@@ -14,17 +30,26 @@ class HeaderInjector(Plugin):
     version = "0.1.0"
 
     def __init__(self, config):
-        if not isinstance(config, dict) or set(config) != {"headers"} or not isinstance(config["headers"], dict):
-            raise ValueError('expected {"headers": {"name": "value", ...}}')
-        if not config["headers"]:
+        config = {} if config is None else config
+        if not isinstance(config, dict):
+            raise ValueError("expected an object with `headers`")
+        for field in config:
+            if field != "headers":
+                raise ValueError(f"unknown field `{field}`, expected `headers`")
+        headers = config.get("headers")
+        if "headers" not in config:
+            raise ValueError("missing field `headers`")
+        if not isinstance(headers, dict) or any(not isinstance(v, str) for v in headers.values()):
+            raise ValueError("`headers` must be an object of header names to string values")
+        if not headers:
             raise ValueError("`headers` must name at least one header")
-        self.headers = {}
-        for name, value in config["headers"].items():
-            if not name or not set(name) <= TOKEN:
-                raise ValueError(f"`headers`: {name!r} is not a valid HTTP header name")
-            if not isinstance(value, str) or any(ord(c) < 32 and c != "\t" or ord(c) == 127 for c in value):
-                raise ValueError(f"`headers`: the value of {name!r} must be text without control characters")
-            self.headers[name.lower()] = value
+        self.headers = Pairs()
+        for name, value in sorted(headers.items()):
+            if not name or any(c not in TCHARS for c in name):
+                raise ValueError(f"`headers`: {json.dumps(name)} is not a valid HTTP header name")
+            if any(c != "\t" and (ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F) for c in value):
+                raise ValueError(f"`headers`: the value of {json.dumps(name)} contains control characters")
+            self.headers.append((name.lower(), value))
 
     def post_call_success(self, req, resp):
         return PostCall.edit(headers=self.headers)

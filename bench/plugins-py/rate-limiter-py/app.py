@@ -1,10 +1,18 @@
-"""rate-limiter in Python, for `make bench`: the Rust example plugins/rate-limiter.
+"""rate-limiter: limits requests per API key or per user in fixed, clock-aligned time
+windows, counted in the host's kv store (a Python port of plugins/rate-limiter).
 
-Config: ``{"requests_per_minute": 60, "per": "key"}`` or ``{"limit": 1000,
-"window_seconds": 3600, "per": "user"}``. Counts in the kv store per API key (its hash)
-or per user (the key's user_id, else the body's ``user``), in clock-aligned windows;
-over the limit, 429 with code ``rate_limit_exceeded``; a non-streamed success gets the
-``x-ratelimit-*`` headers. A kv error is left uncaught: the operator's ``on_error`` decides.
+Config (one of ``requests_per_minute`` or ``limit``)::
+
+    {"requests_per_minute": 60, "per": "key"}
+    {"limit": 1000, "window_seconds": 3600, "per": "user"}
+
+- ``per: "key"`` (default) counts per API key (its hash); ``per: "user"`` per the key's
+  ``user_id``, else the request's ``user`` field, else per key.
+- Windows are ``[k*window, (k+1)*window)`` in Unix time, so replicas agree.
+- Over the limit, ``pre_call`` rejects with 429, code ``rate_limit_exceeded``.
+- A non-streamed success gets ``x-ratelimit-limit-requests``,
+  ``x-ratelimit-remaining-requests`` and ``x-ratelimit-reset-requests``.
+- A kv failure is left uncaught: the operator's ``on_error`` decides.
 """
 
 import math
@@ -12,7 +20,15 @@ import time
 
 from hookgate_sdk import Plugin, PostCall, Rejection, export, kv
 
-MAX_USER_BYTES = 256
+FIELDS = ("requests_per_minute", "limit", "window_seconds", "per")
+MAX_USER_BYTES = 256  # kv keys are bounded
+
+
+def count_field(config, field):
+    value = config.get(field)
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+        raise ValueError(f"`{field}` must be a whole number")
+    return value
 
 
 class RateLimiter(Plugin):
@@ -20,56 +36,67 @@ class RateLimiter(Plugin):
     version = "0.1.0"
 
     def __init__(self, config):
+        config = {} if config is None else config
         if not isinstance(config, dict):
-            raise ValueError("expected {\"requests_per_minute\": N} or {\"limit\": N, \"window_seconds\": S}")
-        unknown = set(config) - {"requests_per_minute", "limit", "window_seconds", "per"}
-        if unknown:
-            raise ValueError(f"unknown field(s): {', '.join(sorted(unknown))}")
-        if "requests_per_minute" in config:
-            if "limit" in config or "window_seconds" in config:
-                raise ValueError("give `requests_per_minute` or `limit` + `window_seconds`, not both")
-            self.limit, self.window = config["requests_per_minute"], 60
+            raise ValueError("expected an object like {\"requests_per_minute\": 60}")
+        for field in config:
+            if field not in FIELDS:
+                raise ValueError(f"unknown field `{field}`, expected one of " + ", ".join(f"`{f}`" for f in FIELDS))
+        rpm, limit, window = (count_field(config, f) for f in FIELDS[:3])
+        if rpm is not None and limit is None and window is None:
+            limit, window = rpm, 60
+        elif rpm is None and limit is not None:
+            window = 60 if window is None else window
+        elif rpm is not None:
+            raise ValueError("give `requests_per_minute`, or `limit` with `window_seconds`, not both")
         else:
-            self.limit, self.window = config.get("limit"), config.get("window_seconds")
-        if not isinstance(self.limit, int) or self.limit < 1 or not isinstance(self.window, int) or self.window < 1:
-            raise ValueError("the limit and the window must be positive integers")
-        self.per = config.get("per", "key")
-        if self.per not in ("key", "user"):
-            raise ValueError("`per` must be \"key\" or \"user\"")
-        self.standing = None
+            raise ValueError("`requests_per_minute` (or `limit`) is required")
+        if limit == 0:
+            raise ValueError("the limit must be at least 1 request")
+        if window == 0:
+            raise ValueError("`window_seconds` must be at least 1")
+        per = config.get("per")
+        if per is None:
+            per = "key"
+        if per not in ("key", "user"):
+            raise ValueError(f"unknown variant `{per}`, expected `key` or `user`")
+        self.limit, self.window, self.per = limit, window, per
+        self.standing = None  # (remaining, resets_in_ms) for post_call_success
 
     def subject(self, req):
         if self.per == "user":
-            if req.key.user_id:
+            if req.key.user_id is not None:
                 return f"user:{req.key.user_id}"
-            user = req.json.get("user")
+            body = req.json
+            user = body.get("user") if isinstance(body, dict) else None
             if isinstance(user, str) and user:
-                return f"end-user:{user.encode()[:MAX_USER_BYTES].decode(errors='ignore')}"
+                return "end-user:" + user.encode()[:MAX_USER_BYTES].decode(errors="ignore")
         return f"key:{req.key.hash}"
 
     def pre_call(self, req):
-        self.standing = None  # never an earlier request's, also on a reused instance
-        now_ms = time.time_ns() // 1_000_000
-        window_ms = self.window * 1000
-        resets_in = (window_ms - now_ms % window_ms) / 1000
-        count = kv.incr(f"{self.subject(req)}:{now_ms // window_ms}", 1, resets_in + 1)
+        self.standing = None  # a reused instance must not show an earlier request's standing
+        now_ms, window_ms = time.time_ns() // 1_000_000, self.window * 1000
+        resets_in_ms = window_ms - now_ms % window_ms
+        counter = f"{self.subject(req)}:{now_ms // window_ms}"
+        # The counter outlives its window by a second, for clocks a little apart.
+        count = max(0, kv.incr(counter, 1, ttl=resets_in_ms / 1000 + 1))
+        seconds = math.ceil(resets_in_ms / 1000)
         if count > self.limit:
-            per = "per user" if self.per == "user" else "per API key"
             raise Rejection.too_many_requests(
-                f"Rate limit exceeded: {self.limit} requests per {self.window} s {per}; "
-                f"retry in {float(math.ceil(resets_in))} s.",
-                "rate_limit_exceeded",
+                f"Rate limit exceeded: {self.limit} requests per {self.window} s per "
+                f"{'API key' if self.per == 'key' else 'user'}; retry in {seconds} s.",
+                code="rate_limit_exceeded",
             )
-        self.standing = (self.limit - count, resets_in)
+        self.standing = (self.limit - count, seconds)
 
     def post_call_success(self, req, resp):
         if self.standing is None:
             return None
-        remaining, resets_in = self.standing
+        remaining, seconds = self.standing
         return PostCall.edit(headers={
             "x-ratelimit-limit-requests": str(self.limit),
             "x-ratelimit-remaining-requests": str(remaining),
-            "x-ratelimit-reset-requests": f"{math.ceil(resets_in)}s",
+            "x-ratelimit-reset-requests": f"{seconds}s",
         })
 
 
