@@ -275,7 +275,7 @@ fn method(settings: &Settings) -> String {
          (`bench/litellm/custom_callbacks.py`), with LiteLLM run as its docs advise for throughput: \
          `--num_workers 2` (one per core), `LITELLM_LOG=ERROR`, `LITELLM_LOCAL_MODEL_COST_MAP=True`. Each \
          server is first checked: with plugins, the prompt's e-mail address comes back masked, \
-         header-injector's header is present and a banned prompt gets 400. \
+         header-injector's and rate-limiter's headers are present and a banned prompt gets 400. \
          *Added* = the scenario's percentile minus the direct one. *c=1*: one client, {latency:.0} s. \
          *Sustained*: clients doubled from 1 against a 20 ms upstream, {step} s per step; the best req/s \
          whose p99 stays under {bound}. *Max*: 4, 16, 64, 256 clients, instant upstream, the best req/s. \

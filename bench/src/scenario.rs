@@ -16,7 +16,7 @@ use crate::load::Target;
 pub const PLUGINS: [(&str, &str); 5] = [
     ("rate-limiter", "pre-call + post-call-success, in-memory kv"),
     ("pii-redactor", "pre-call + post-call-success + stream-chunk"),
-    ("banned-keywords", "pre-call"),
+    ("banned-keywords", "pre-call + post-call-success + stream-chunk"),
     ("header-injector", "post-call-success"),
     ("cost-logger", "log-success"),
 ];
