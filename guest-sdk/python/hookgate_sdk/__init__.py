@@ -22,6 +22,12 @@ component instance per request, and the SDK creates the plugin in it (``Plugin(c
 on the request's first hook. Attributes on ``self`` are per-request state that the
 request's hooks share; state that must outlive a request goes to :mod:`hookgate_sdk.kv`.
 
+Text helpers: ``req.texts()`` lists every text of a request the model reads (message
+contents, names, tool calls, tool definitions, schemas, prompts; see
+:mod:`hookgate_sdk.text`), ``req.map_texts(f)`` rewrites all of them, and
+:func:`normalize` is the form to match keywords in (NFKC, invisible characters removed,
+whitespace collapsed, lower-cased), the same in the Rust and JavaScript SDKs.
+
 Raising :class:`Rejection` is the plugin's answer (the client gets its 4xx). Any other
 exception is a fault: the host applies the plugin's ``on_error`` and never shows it to
 the client as the plugin's answer.
@@ -34,6 +40,12 @@ from wit_world.imports import config as _config
 from wit_world.imports import kv as _kv
 from wit_world.imports import log as _log
 from wit_world.imports import types as _wit
+
+from .text import is_default_ignorable, is_white_space, normalize
+from .text import chunk_texts as _chunk_texts
+from .text import map_request_texts as _map_request_texts
+from .text import request_texts as _request_texts
+from .text import response_texts as _response_texts
 
 __all__ = [
     "Plugin",
@@ -48,6 +60,9 @@ __all__ = [
     "log",
     "kv",
     "KvError",
+    "normalize",
+    "is_white_space",
+    "is_default_ignorable",
 ]
 
 
@@ -126,16 +141,6 @@ class ChunkOutcome:
         return _wit.ChunkOutcome_Replace(text)
 
 
-def _texts(content, into):
-    """The text of a message content: a string, or the text parts of a list."""
-    if isinstance(content, str):
-        into.append(content)
-    elif isinstance(content, list):
-        for part in content:
-            if isinstance(part, dict) and isinstance(part.get("text"), str):
-                into.append(part["text"])
-
-
 class _JsonMessage:
     """What requests and responses share: a JSON body parsed on demand, and headers."""
 
@@ -169,18 +174,25 @@ class Request(_JsonMessage):
         self.key = wit_request.key
 
     def texts(self):
-        """Every user-visible input text: message contents, ``prompt``, ``input``."""
-        body, texts = self.json, []
-        for message in body.get("messages") or []:
-            if isinstance(message, dict):
-                _texts(message.get("content"), texts)
-        for field in ("prompt", "input"):
-            value = body.get(field)
-            if isinstance(value, str):
-                texts.append(value)
-            elif isinstance(value, list):
-                texts.extend(item for item in value if isinstance(item, str))
-        return texts
+        """Every text of the request the model reads, in document order: message names,
+        contents (strings and text parts), refusals and tool calls; tool and function
+        definitions (names, descriptions, parameter schemas); ``response_format``'s JSON
+        schema; ``prediction``; ``prompt`` and ``suffix``; ``input``. Image, audio and
+        file parts carry none. The full list is in :mod:`hookgate_sdk.text`.
+
+        What a guardrail checks: compare ``normalize(text)`` with normalized keywords.
+        """
+        return _request_texts(self.json)
+
+    def map_texts(self, f):
+        """The body (a dict) with every text :meth:`texts` lists replaced by ``f(text)``,
+        visited in the same order; ``None`` when ``f`` changed none. ``req.json`` is not
+        modified. ``return PreCall.modify(body)`` sends the edit on::
+
+            body = req.map_texts(mask)
+            return None if body is None else PreCall.modify(body)
+        """
+        return _map_request_texts(self.json, f)
 
 
 class Response(_JsonMessage):
@@ -191,13 +203,10 @@ class Response(_JsonMessage):
         self.status = wit_response.status
 
     def texts(self):
-        """The generated text of every choice."""
-        texts = []
-        for choice in self.json.get("choices") or []:
-            _texts((choice.get("message") or {}).get("content"), texts)
-            if isinstance(choice.get("text"), str):
-                texts.append(choice["text"])
-        return texts
+        """The generated texts of every choice: the message's content (string or text
+        parts), refusal and tool calls (function name, arguments), and ``text`` for
+        completions."""
+        return _response_texts(self.json)
 
 
 class Chunk:
@@ -216,6 +225,11 @@ class Chunk:
     @delta_text.setter
     def delta_text(self, text):
         self.json["choices"][0].setdefault("delta", {})["content"] = text
+
+    def texts(self):
+        """Every text this chunk adds, over all choices: the delta's content, refusal and
+        tool calls (function name, argument pieces)."""
+        return _chunk_texts(self.json)
 
     @property
     def finish_reason(self):
