@@ -5,8 +5,9 @@ Config (all optional)::
 
     {"mask_email": "[EMAIL]", "mask_phone": "[PHONE]", "responses": true}
 
-- ``pre_call`` masks every message's text (string contents and text parts) and rewrites
-  the request only when something was masked.
+- ``pre_call`` masks every text of the request the model reads (``req.map_texts``:
+  message contents and names, tool call arguments, tool and schema descriptions,
+  prompts, ...) and rewrites the request only when something was masked.
 - ``stream_chunk`` masks the streamed text. A match can span chunks, so a chunk's tail
   that could still grow into one (its last word, and a run of digits, spaces and
   ``+().-`` before it) is held back and sent with the next chunk; the chunk with
@@ -49,20 +50,8 @@ class PiiRedactor(Plugin):
         # Every request starts here: a reused instance (`instances: reuse`) must not
         # carry a cut-off stream's held text into another request's answer.
         self.held = ""
-        body, changed = req.json, False
-        for message in body.get("messages") or []:
-            content = message.get("content") if isinstance(message, dict) else None
-            if isinstance(content, str):
-                masked = self.mask(content)
-                changed |= masked != content
-                message["content"] = masked
-            elif isinstance(content, list):
-                for part in content:
-                    if isinstance(part, dict) and isinstance(part.get("text"), str):
-                        masked = self.mask(part["text"])
-                        changed |= masked != part["text"]
-                        part["text"] = masked
-        return PreCall.modify(body) if changed else None
+        body = req.map_texts(self.mask)
+        return None if body is None else PreCall.modify(body)
 
     def stream_chunk(self, ctx, chunk):
         text = chunk.delta_text

@@ -1,5 +1,10 @@
-"""banned-keywords: rejects requests and responses that mention a banned keyword,
-case-insensitively (a Python port of plugins/banned-keywords).
+"""banned-keywords: rejects requests and responses that mention a banned keyword (a Python
+port of plugins/banned-keywords).
+
+Texts and keywords are compared after ``normalize`` (NFKC, invisible characters removed,
+whitespace runs as one space, lower-cased), so ``SECRET PLAN``, ``secret<NBSP>plan``,
+fullwidth ``ｓｅｃｒｅｔ plan`` and ``se<ZWSP>cret plan`` all match the keyword
+``secret plan``. Look-alike letters from other scripts are not folded.
 
 Config::
 
@@ -9,13 +14,15 @@ Config::
 - ``message``: the rejection's message; by default one naming the keyword.
 - ``status``: a 4xx status, 400 by default.
 
-``pre_call`` checks the request's texts, ``post_call_success`` the response's, and
-``stream_chunk`` each streamed delta (with the stream's last ``longest - 1`` characters
-kept, so a keyword split across chunks is still found). A rejection has code
-``banned_keyword``.
+``pre_call`` checks every text of the request the model reads (``req.texts()``: message
+contents and names, tool calls, tool and schema descriptions, prompts, ...),
+``post_call_success`` the response's texts, and ``stream_chunk`` the texts each chunk
+adds (with the stream's last ``longest`` normalized characters kept, so a keyword split
+across chunks is still found, even when the split falls inside a character that
+normalization composes, like ``cafe`` + U+0301). A rejection has code ``banned_keyword``.
 """
 
-from hookgate_sdk import Plugin, Rejection, export
+from hookgate_sdk import Plugin, Rejection, export, is_default_ignorable, is_white_space, normalize
 
 FIELDS = ("keywords", "message", "status")
 
@@ -44,10 +51,12 @@ class BannedKeywords(Plugin):
             raise ValueError("`status` must be an HTTP status number")
         if not 400 <= status <= 499:
             raise ValueError(f"`status` must be a 4xx HTTP status, not {status}")
-        self.keywords = [k.lower() for k in keywords]
+        self.keywords = [normalize(k) for k in keywords]
+        if not all(self.keywords):
+            raise ValueError("`keywords` must be a non-empty list of non-empty strings")
         self.longest = max(len(k) for k in self.keywords)
         self.message, self.status = message, status
-        self.tail = ""  # the stream's last `longest - 1` characters, lower-cased
+        self.tail = ""  # the stream's last `longest` characters, normalized
 
     def check(self, text, what):
         keyword = next((k for k in self.keywords if k in text), None)
@@ -58,23 +67,34 @@ class BannedKeywords(Plugin):
     def pre_call(self, req):
         self.tail = ""  # a reused instance starts each request's stream afresh
         for text in req.texts():
-            self.check(text.lower(), "Request")
+            self.check(normalize(text), "Request")
 
     def post_call_success(self, req, resp):
         for text in resp.texts():
-            self.check(text.lower(), "Response")
+            self.check(normalize(text), "Response")
 
     def stream_chunk(self, ctx, chunk):
-        # Every choice's delta text, as the Rust SDK's `delta_text` concatenates them.
-        parts = [(c.get("delta") or {}).get("content") for c in chunk.json.get("choices") or [] if isinstance(c, dict)]
-        parts = [p for p in parts if isinstance(p, str)]
-        if not parts:
+        delta = "".join(chunk.texts())
+        if not delta:
             return None
-        window, self.tail = self.tail + "".join(parts).lower(), ""
+        # The tail is normalized already; normalizing it again with the delta joins a
+        # keyword split across chunks. normalize() trims: text that ends in white space
+        # keeps one space, so that the next chunk's first word does not join this one's last.
+        text = self.tail + delta
+        window = normalize(text)
+        if window and ends_in_white_space(text):
+            window += " "
+        self.tail = ""
         self.check(window, "Response")
-        keep = self.longest - 1
-        self.tail = window[len(window) - keep:] if keep else ""
+        # A keyword wholly in the tail was found already; keeping one character more than
+        # `longest - 1` covers a split that normalization merges (`cafe` + U+0301 = `café`).
+        self.tail = window[-self.longest :]
         return None
+
+
+def ends_in_white_space(text):
+    """Whether the last character of ``text`` that is not an invisible one is White_Space."""
+    return next((is_white_space(c) for c in reversed(text) if not is_default_ignorable(c)), False)
 
 
 WitWorld = export(BannedKeywords)
