@@ -21,4 +21,5 @@ pub mod metrics;
 pub mod pipeline;
 pub mod plugins;
 pub mod server;
+pub mod text;
 pub mod upstream;

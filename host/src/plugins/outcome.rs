@@ -19,7 +19,8 @@ pub struct Rejection {
 }
 
 impl Rejection {
-    /// Converts a guest's rejection, clamping a status outside 400..=499 to 400.
+    /// Converts a guest's rejection, clamping a status outside 400..=499 to 400 and
+    /// cutting the message and code to what a client error (and a log line) should hold.
     pub(crate) fn from_guest(plugin: &str, rejection: wit::Rejection) -> Self {
         let status = if (400..500).contains(&rejection.status) {
             rejection.status
@@ -27,9 +28,24 @@ impl Rejection {
             tracing::warn!(plugin, status = rejection.status, "rejection status is not 4xx; clamped to 400");
             400
         };
-        Self { status, message: rejection.message, code: rejection.code }
+        let mut message = rejection.message;
+        crate::text::truncate_in_place(&mut message, MAX_REJECTION_MESSAGE_BYTES);
+        let code = rejection.code.map(|mut code| {
+            crate::text::truncate_in_place(&mut code, MAX_REJECTION_CODE_BYTES);
+            code
+        });
+        Self { status, message, code }
     }
 }
+
+/// The longest rejection message a client sees (and the log holds); a longer one is cut.
+pub const MAX_REJECTION_MESSAGE_BYTES: usize = 4096;
+/// The longest rejection `code`.
+pub const MAX_REJECTION_CODE_BYTES: usize = 128;
+/// Most headers one `post-call-success` edit may add.
+pub const MAX_ADDED_HEADERS: usize = 64;
+/// Most bytes (names and values) of the headers one edit may add.
+pub const MAX_ADDED_HEADER_BYTES: usize = 16 * 1024;
 
 /// Why a hook did not produce a normal outcome.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -41,6 +57,27 @@ pub enum HookError {
     /// large, outcomes are common and should stay small.)
     #[error(transparent)]
     Fault(Box<Fault>),
+    /// The hook never ran: no instance slot came free in time. The proxy is overloaded;
+    /// the plugin did nothing wrong, so this is never counted against it.
+    #[error(transparent)]
+    Overloaded(Overloaded),
+}
+
+/// No plugin instance slot came free within the engine's `instance_wait`: every slot is
+/// held by requests in flight. The proxy's own overload, never a plugin's fault.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("no free plugin instance slot for `{plugin}` within {} ms (plugins.max_instances reached)", .waited.as_millis())]
+pub struct Overloaded {
+    /// The plugin that could not get an instance.
+    pub plugin: String,
+    /// How long the call waited.
+    pub waited: std::time::Duration,
+}
+
+impl From<Overloaded> for HookError {
+    fn from(overloaded: Overloaded) -> Self {
+        HookError::Overloaded(overloaded)
+    }
 }
 
 impl From<Fault> for HookError {
@@ -153,10 +190,24 @@ impl OutputCheck {
     pub fn post_call(&self, outcome: wit::PostCallOutcome) -> Result<PostCallDecision, String> {
         Ok(match outcome {
             wit::PostCallOutcome::Proceed => PostCallDecision::Proceed,
-            wit::PostCallOutcome::Modify(edit) => PostCallDecision::Modify {
-                body: edit.body.map(|body| self.json_object("the replacement response body", &body)).transpose()?,
-                headers: edit.headers.into_iter().map(|header| self.header(header)).collect::<Result<_, _>>()?,
-            },
+            wit::PostCallOutcome::Modify(edit) => {
+                if edit.headers.len() > MAX_ADDED_HEADERS {
+                    return Err(format!(
+                        "the edit adds {} headers, over the limit of {MAX_ADDED_HEADERS}",
+                        edit.headers.len()
+                    ));
+                }
+                let bytes: usize = edit.headers.iter().map(|(name, value)| name.len() + value.len()).sum();
+                if bytes > MAX_ADDED_HEADER_BYTES {
+                    return Err(format!(
+                        "the edit adds {bytes} bytes of headers, over the limit of {MAX_ADDED_HEADER_BYTES}"
+                    ));
+                }
+                PostCallDecision::Modify {
+                    body: edit.body.map(|body| self.json_object("the replacement response body", &body)).transpose()?,
+                    headers: edit.headers.into_iter().map(|header| self.header(header)).collect::<Result<_, _>>()?,
+                }
+            }
         })
     }
 
@@ -195,6 +246,28 @@ mod tests {
         assert!(check().header(("bad name".into(), "v".into())).is_err());
         assert!(check().header(("x-ok".into(), "line\r\nbreak".into())).is_err());
         assert!(check().header(("Content-Length".into(), "1".into())).is_err());
+    }
+
+    #[test]
+    fn too_many_or_too_large_headers_are_bad_output() {
+        let edit = |headers: Vec<(String, String)>| {
+            wit::PostCallOutcome::Modify(wit::ResponseEdit { body: None, headers })
+        };
+        let many = (0..=MAX_ADDED_HEADERS).map(|i| (format!("x-h{i}"), "v".to_owned())).collect();
+        assert!(check().post_call(edit(many)).unwrap_err().contains("headers, over the limit"));
+        let big = vec![("x-big".to_owned(), "v".repeat(8000)), ("x-big2".to_owned(), "v".repeat(8000)), ("x-big3".to_owned(), "v".repeat(1000))];
+        assert!(check().post_call(edit(big)).unwrap_err().contains("bytes of headers"));
+        let fine = vec![("x-a".to_owned(), "1".to_owned())];
+        assert!(check().post_call(edit(fine)).is_ok());
+    }
+
+    #[test]
+    fn long_rejection_messages_and_codes_are_cut() {
+        let rejection = wit::Rejection { status: 400, message: "é".repeat(5000), code: Some("c".repeat(500)) };
+        let converted = Rejection::from_guest("p", rejection);
+        assert!(converted.message.len() <= MAX_REJECTION_MESSAGE_BYTES);
+        assert!(converted.message.starts_with("éé"));
+        assert_eq!(converted.code.unwrap().len(), MAX_REJECTION_CODE_BYTES);
     }
 
     #[test]
