@@ -7,7 +7,7 @@
 
 use serde_json::{json, Value};
 
-use crate::plugins::{Failure, Fault, Rejection};
+use crate::plugins::{Failure, Fault, Hook, Overloaded, Rejection};
 use crate::upstream::UpstreamError;
 
 /// A client-facing error.
@@ -26,6 +26,8 @@ pub struct ApiError {
     pub code: Option<String>,
     /// The plugin whose rejection this is, sent as `x-hookgate-rejected-by`.
     pub rejected_by: Option<Box<str>>,
+    /// Seconds after which a retry may succeed, sent as `retry-after`.
+    pub retry_after: Option<u32>,
 }
 
 impl ApiError {
@@ -38,6 +40,7 @@ impl ApiError {
             param: None,
             code: Some(status.to_string()),
             rejected_by: None,
+            retry_after: None,
         }
     }
 
@@ -78,6 +81,48 @@ impl ApiError {
         }
     }
 
+    /// A guarding hook could not check the input within the plugin's limits (its input
+    /// drove it past its fuel, time or memory, or into a bug, while it handles a harmless
+    /// input): the request is refused, whatever the plugin's `on_error`, since letting it
+    /// through would let a client switch the check off. A 400 that names the plugin.
+    pub fn check_failed(fault: &Fault) -> Self {
+        let hook = fault.hook.map_or("loading", |hook| hook.name());
+        let what = match fault.hook {
+            Some(Hook::PostCallSuccess | Hook::StreamChunk | Hook::StreamEnd) => "the response",
+            _ => "this request",
+        };
+        let mut error = Self::new(
+            400,
+            format!(
+                "plugin `{}` could not check {what} within its limits ({} in {hook}), so it was refused; \
+                 send a smaller or simpler request, or ask the operator to raise the plugin's limits",
+                fault.plugin,
+                fault.kind.name(),
+            ),
+        );
+        error.code = Some("plugin_check_failed".into());
+        error.rejected_by = Some(fault.plugin.as_str().into());
+        error
+    }
+
+    /// No plugin instance slot came free in time: the proxy is overloaded. A 503 with
+    /// `retry-after`; never the plugin's fault.
+    pub fn overloaded(overloaded: &Overloaded) -> Self {
+        Self {
+            error_type: "service_unavailable".into(),
+            code: Some("overloaded".into()),
+            retry_after: Some(1),
+            ..Self::new(
+                503,
+                format!(
+                    "the proxy is overloaded: no plugin instance for `{}` came free within {} ms; retry shortly",
+                    overloaded.plugin,
+                    overloaded.waited.as_millis()
+                ),
+            )
+        }
+    }
+
     /// The client's view of `self` as the `failure` record post-call-failure hooks get.
     pub fn to_failure(&self) -> Failure {
         Failure {
@@ -108,6 +153,7 @@ impl From<UpstreamError> for ApiError {
             param: None,
             code: error.code.or_else(|| Some(error.status.to_string())),
             rejected_by: None,
+            retry_after: None,
         }
     }
 }

@@ -271,11 +271,11 @@ async fn run_hook(
         }
         Hook::LogSuccess => {
             let payload = input_text("a logging payload JSON file")?;
-            instance.log_success(&payload).await.map(|()| json!({"decision": "logged"})).map_err(HookError::from)
+            instance.log_success(&payload).await.map(|()| json!({"decision": "logged"}))
         }
         Hook::LogFailure => {
             let payload = input_text("a logging payload JSON file")?;
-            instance.log_failure(&payload).await.map(|()| json!({"decision": "logged"})).map_err(HookError::from)
+            instance.log_failure(&payload).await.map(|()| json!({"decision": "logged"}))
         }
     };
     Ok(match result {
@@ -284,6 +284,7 @@ async fn run_hook(
             json!({"decision": "reject", "status": r.status, "message": r.message, "code": r.code})
         }
         Err(HookError::Fault(fault)) => fault_json(&fault),
+        Err(HookError::Overloaded(overloaded)) => json!({"decision": "overloaded", "message": overloaded.to_string()}),
     })
 }
 

@@ -21,7 +21,7 @@ use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::{Registry, Unit};
 
-use crate::plugins::{FaultKind, Hook, HookSet};
+use crate::plugins::{FaultCause, FaultKind, Hook, HookSet};
 
 /// The content type of [`Metrics::render`]'s output.
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -73,6 +73,7 @@ struct FaultLabels {
     plugin: String,
     hook: &'static str,
     kind: &'static str,
+    cause: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -185,7 +186,8 @@ impl Metrics {
         let hook_faults = Family::default();
         registry.register(
             "plugin_faults",
-            "Hook calls that faulted (trap, out of fuel, deadline, ...), by plugin, hook and kind",
+            "Hook calls that faulted (trap, out of fuel, deadline, ...), by plugin, hook, kind and cause \
+             (plugin: counts towards quarantine; input: the request or response caused it; outside: kv store)",
             hook_faults.clone(),
         );
         let quarantines = Family::default();
@@ -276,6 +278,26 @@ impl Metrics {
             by_state.get_or_create(&StateLabels { state: name }).set(count as i64);
         }
         state.register("plugins", "Plugins by state (active, quarantined, failed to load)", by_state);
+        state.register(
+            "plugin_instances",
+            "Plugin instances alive now (each holds a slot of the pool of plugins.max_instances)",
+            ConstGauge::new(snapshot.plugin_instances as i64),
+        );
+        state.register(
+            "plugin_instance_waits_timed_out",
+            "Hook calls that found no free instance slot within plugins.instance_wait_ms (answered 503)",
+            ConstCounter::new(snapshot.instance_overloads),
+        );
+        state.register(
+            "connections_open",
+            "Client connections open now",
+            ConstGauge::new(snapshot.connections_open as i64),
+        );
+        state.register(
+            "connections_refused",
+            "Client connections refused (answered 503 and closed) because max_connections were open",
+            ConstCounter::new(snapshot.connections_refused),
+        );
         if let Some(up) = snapshot.redis_up {
             state.register(
                 "redis_up",
@@ -306,6 +328,14 @@ pub struct Snapshot {
     pub plugins_failed: usize,
     /// Whether Redis answered the last kv call; `None` without Redis.
     pub redis_up: Option<bool>,
+    /// Plugin instances alive (pool slots taken).
+    pub plugin_instances: usize,
+    /// Hook calls that gave up waiting for a pool slot.
+    pub instance_overloads: u64,
+    /// Client connections open now.
+    pub connections_open: u64,
+    /// Client connections refused over `max_connections`.
+    pub connections_refused: u64,
 }
 
 struct HookMeters {
@@ -338,9 +368,10 @@ impl PluginMeters {
         }
     }
 
-    /// Counts a fault of `kind`.
-    pub fn faulted(&self, hook: Hook, kind: FaultKind) {
-        let labels = FaultLabels { plugin: self.plugin.clone(), hook: hook.name(), kind: kind.name() };
+    /// Counts a fault of `kind`, charged to `cause`.
+    pub fn faulted(&self, hook: Hook, kind: FaultKind, cause: FaultCause) {
+        let labels =
+            FaultLabels { plugin: self.plugin.clone(), hook: hook.name(), kind: kind.name(), cause: cause.name() };
         self.metrics.hook_faults.get_or_create(&labels).inc();
     }
 
@@ -367,7 +398,7 @@ mod tests {
         meters.called(Hook::PreCall, Duration::from_micros(40), 1234);
         meters.called(Hook::LogSuccess, Duration::from_micros(40), 99);
         meters.rejected(Hook::PreCall);
-        meters.faulted(Hook::PreCall, FaultKind::OutOfFuel);
+        meters.faulted(Hook::PreCall, FaultKind::OutOfFuel, FaultCause::Input);
         meters.quarantined();
         metrics.plugin_load("probe", LoadResult::Loaded);
         let text = metrics.render(&Snapshot {
@@ -383,7 +414,7 @@ mod tests {
             r#"hookgate_plugin_hook_duration_seconds_count{plugin="probe",hook="pre-call"} 1"#,
             r#"hookgate_plugin_fuel_consumed_total{plugin="probe",hook="pre-call"} 1234"#,
             r#"hookgate_plugin_rejections_total{plugin="probe",hook="pre-call"} 1"#,
-            r#"hookgate_plugin_faults_total{plugin="probe",hook="pre-call",kind="out_of_fuel"} 1"#,
+            r#"hookgate_plugin_faults_total{plugin="probe",hook="pre-call",kind="out_of_fuel",cause="input"} 1"#,
             r#"hookgate_plugin_quarantines_total{plugin="probe"} 1"#,
             r#"hookgate_plugin_loads_total{plugin="probe",result="loaded"} 1"#,
             "hookgate_logging_queue_depth 3",

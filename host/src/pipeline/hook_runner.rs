@@ -9,12 +9,13 @@ use futures_util::stream::{FuturesUnordered, StreamExt};
 use serde::Serialize;
 use serde_json::Value;
 
+use super::attribution::{self, ProbeShape};
 use super::disabling::Disabled;
 use crate::error::ApiError;
 use crate::plugins::registry::{ActivePlugin, CallEnd, PluginSet, QuarantinePolicy};
 use crate::plugins::{
-    CallContext, CallStats, ChunkDecision, Hook, HookError, OnError, PluginInstance, PostCallDecision, PreCallDecision,
-    Request, Response,
+    CallContext, CallStats, CallType, ChunkDecision, Fault, FaultCause, Hook, HookError, HookSet, OnError, Overloaded,
+    PluginInstance, PostCallDecision, PreCallDecision, Rejection, Request, Response,
 };
 
 /// A plugin of this request and its per-request instance.
@@ -31,9 +32,12 @@ pub struct DecisionRecord {
     pub plugin: String,
     /// The hook.
     pub hook: &'static str,
-    /// `proceed`, `modify`, `respond`, `reject`, `replace`, `drop`, `fault:<kind>` or
-    /// `quarantined`.
+    /// `proceed`, `modify`, `respond`, `reject`, `replace`, `drop`, `fault:<kind>`,
+    /// `overloaded` or `quarantined`.
     pub decision: String,
+    /// For a fault: whom it was charged to (`plugin`, `input` or `outside`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cause: Option<&'static str>,
     /// Calls folded into this record.
     pub calls: u32,
     /// When the (first) call started, in milliseconds since the request arrived.
@@ -59,7 +63,11 @@ pub(crate) enum PreCallResult {
 /// What a hook call came to, before `on_error` is applied.
 enum Called<T> {
     Done(T),
-    Failed(HookError),
+    Rejected(Rejection),
+    /// A fault, and whom it is charged to.
+    Faulted(Box<Fault>, FaultCause),
+    /// No instance slot came free: the proxy's overload.
+    Overloaded(Overloaded),
     Quarantined,
 }
 
@@ -74,14 +82,17 @@ pub(crate) struct RequestPlugins {
     slots: Vec<Slot>,
     decisions: DecisionLog,
     policy: QuarantinePolicy,
+    /// What a probe of a faulting hook looks like (see `attribution`).
+    shape: ProbeShape,
 }
 
 impl RequestPlugins {
     /// One lazily instantiated instance per plugin of `set` that `disabled` lets run, for
-    /// a request that arrived at `received`.
+    /// a request to `model` on `call_type` that arrived at `received`.
     pub fn new(
         set: &PluginSet,
         request_id: &Arc<str>,
+        (call_type, model): (CallType, &str),
         received: Instant,
         policy: QuarantinePolicy,
         disabled: &Disabled,
@@ -91,7 +102,8 @@ impl RequestPlugins {
             .filter(|active| disabled.is_empty() || !disabled.skips(active))
             .map(|active| Slot { active: Arc::clone(active), instance: active.plugin.instance(Arc::clone(request_id)) })
             .collect();
-        Self { slots, decisions: DecisionLog { records: Vec::new(), received }, policy }
+        let shape = ProbeShape { call_type, model: model.to_owned() };
+        Self { slots, decisions: DecisionLog { records: Vec::new(), received }, policy, shape }
     }
 
     /// True when a plugin of the request implements a logging hook (so the logging
@@ -112,12 +124,24 @@ impl RequestPlugins {
         self.slots.iter().any(|slot| slot.active.implements(hook))
     }
 
-    /// Ends the request's hook calls: its decisions, and the slots of the plugins
-    /// implementing `hook` (for the logging queue). The others' instances are dropped
-    /// here, returning their pool slots.
-    pub fn finish(self, hook: Hook) -> (Vec<DecisionRecord>, Vec<Slot>) {
-        let slots = self.slots.into_iter().filter(|slot| slot.active.implements(hook)).collect();
-        (self.decisions.records, slots)
+    /// Releases the instance of every plugin that implements none of `still_to_come`:
+    /// the request has no more use for it, so its pool slot goes back now rather than
+    /// after the upstream wait or the stream. (`post-call-failure` and the logging hooks
+    /// never keep an instance alive: they get a fresh one when they run.)
+    pub fn release_unless(&mut self, still_to_come: HookSet) {
+        for slot in &mut self.slots {
+            if !slot.active.plugin.info().hooks.intersects(still_to_come) {
+                slot.instance.release();
+            }
+        }
+    }
+
+    /// Ends the request's hook calls: its decisions, and the plugins implementing `hook`
+    /// (for the logging queue, which gives them fresh instances). Every instance is
+    /// released here, returning its pool slot.
+    pub fn finish(self, hook: Hook) -> (Vec<DecisionRecord>, Vec<Arc<ActivePlugin>>) {
+        let plugins = self.slots.into_iter().map(|slot| slot.active).filter(|active| active.implements(hook)).collect();
+        (self.decisions.records, plugins)
     }
 
     /// `pre-call`, sequential in priority order; each hook sees the previous one's edits.
@@ -128,7 +152,10 @@ impl RequestPlugins {
     ) -> Result<PreCallResult, ApiError> {
         let mut modified = false;
         for index in self.indices(Hook::PreCall) {
-            let called = call(&mut self.slots[index], async |instance| instance.pre_call(request).await).await;
+            let called = call(&mut self.slots[index], Hook::PreCall, &self.shape, async |instance| {
+                instance.pre_call(request).await
+            })
+            .await;
             let label = |decision: &PreCallDecision| match decision {
                 PreCallDecision::Proceed => "proceed",
                 PreCallDecision::Modify(_) => "modify",
@@ -153,19 +180,28 @@ impl RequestPlugins {
     }
 
     /// Runs `moderation` hooks concurrently with `upstream`. The first rejection (or
-    /// fail-closed fault) wins and drops `upstream`, which cancels the upstream request.
-    /// Returns once the upstream call is done and every moderation hook approved.
+    /// refusing fault) wins and drops `upstream`, which cancels the upstream request, and
+    /// the other moderation calls, whose instances are then never used again. A plugin
+    /// whose moderation is done and that implements none of `after` is released at once,
+    /// so it does not hold a slot through the upstream wait. Returns once the upstream
+    /// call is done and every moderation hook approved.
     pub async fn moderate_while<T>(
         &mut self,
         request: &Request,
+        after: HookSet,
         upstream: impl std::future::Future<Output = T>,
     ) -> Result<T, ApiError> {
-        let Self { slots, decisions, policy } = self;
+        let Self { slots, decisions, policy, shape } = self;
+        let shape = &*shape;
         let mut pending: FuturesUnordered<_> = slots
             .iter_mut()
             .filter(|slot| slot.active.implements(Hook::Moderation))
             .map(|slot| async move {
-                let called = call(slot, async |instance| instance.moderation(request).await).await;
+                let called =
+                    call(slot, Hook::Moderation, shape, async |instance| instance.moderation(request).await).await;
+                if !slot.active.plugin.info().hooks.intersects(after) {
+                    slot.instance.release();
+                }
                 (Arc::clone(&slot.active), called)
             })
             .collect();
@@ -192,9 +228,10 @@ impl RequestPlugins {
     ) -> Result<(), ApiError> {
         for index in self.indices(Hook::PostCallSuccess) {
             let response = Response { status, body: body.to_string(), headers: headers.clone() };
-            let called =
-                call(&mut self.slots[index], async |instance| instance.post_call_success(request, &response).await)
-                    .await;
+            let called = call(&mut self.slots[index], Hook::PostCallSuccess, &self.shape, async |instance| {
+                instance.post_call_success(request, &response).await
+            })
+            .await;
             let label = |decision: &PostCallDecision| match decision {
                 PostCallDecision::Proceed => "proceed",
                 PostCallDecision::Modify { .. } => "modify",
@@ -205,10 +242,13 @@ impl RequestPlugins {
                 if let Some(new_body) = new_body {
                     *body = new_body;
                 }
-                for (name, value) in added {
-                    headers.retain(|(existing, _)| *existing != name);
-                    headers.push((name, value));
-                }
+                // A later value for a name wins. The edit is bounded (`MAX_ADDED_HEADERS`),
+                // so this stays cheap whatever the plugin sends.
+                let last: std::collections::HashMap<&str, usize> =
+                    added.iter().enumerate().map(|(i, (name, _))| (name.as_str(), i)).collect();
+                let keep: Vec<bool> = added.iter().enumerate().map(|(i, (name, _))| last[name.as_str()] == i).collect();
+                headers.retain(|(existing, _)| !last.contains_key(existing.as_str()));
+                headers.extend(added.into_iter().zip(keep).filter_map(|(header, keep)| keep.then_some(header)));
             }
         }
         Ok(())
@@ -219,8 +259,10 @@ impl RequestPlugins {
     pub async fn stream_chunk(&mut self, context: &CallContext, chunk: String) -> Result<Option<String>, ApiError> {
         let mut chunk = chunk;
         for index in self.indices(Hook::StreamChunk) {
-            let called =
-                call(&mut self.slots[index], async |instance| instance.stream_chunk(context, &chunk).await).await;
+            let called = call(&mut self.slots[index], Hook::StreamChunk, &self.shape, async |instance| {
+                instance.stream_chunk(context, &chunk).await
+            })
+            .await;
             let label = |decision: &ChunkDecision| match decision {
                 ChunkDecision::Proceed => "proceed",
                 ChunkDecision::Replace(_) => "replace",
@@ -238,7 +280,10 @@ impl RequestPlugins {
     /// `stream-end` with the assembled text, in order; a rejection ends the stream with it.
     pub async fn stream_end(&mut self, context: &CallContext, text: &str) -> Result<(), ApiError> {
         for index in self.indices(Hook::StreamEnd) {
-            let called = call(&mut self.slots[index], async |instance| instance.stream_end(context, text).await).await;
+            let called = call(&mut self.slots[index], Hook::StreamEnd, &self.shape, async |instance| {
+                instance.stream_end(context, text).await
+            })
+            .await;
             self.settle(index, Hook::StreamEnd, called, |()| "proceed")?;
         }
         Ok(())
@@ -250,14 +295,12 @@ impl RequestPlugins {
     pub async fn post_call_failure(&mut self, request: &Request, error: ApiError) -> ApiError {
         let failure = error.to_failure();
         for index in self.indices(Hook::PostCallFailure) {
-            let called =
-                call(&mut self.slots[index], async |instance| instance.post_call_failure(request, &failure).await)
-                    .await;
-            let plugin = self.slots[index].active.clone();
-            match settle_into(&mut self.decisions, self.policy, &plugin, Hook::PostCallFailure, called, |()| "proceed")
-            {
-                Err(replacement) if replacement.rejected_by.is_some() => return replacement,
-                _ => {}
+            let called = call(&mut self.slots[index], Hook::PostCallFailure, &self.shape, async |instance| {
+                instance.post_call_failure(request, &failure).await
+            })
+            .await;
+            if let Err(replacement) = self.settle(index, Hook::PostCallFailure, called, |()| "proceed") {
+                return replacement;
             }
         }
         error
@@ -279,25 +322,43 @@ impl RequestPlugins {
     }
 }
 
-/// Calls one hook on a slot unless its plugin is quarantined, timing it.
+/// Calls one hook on a slot unless its plugin is quarantined, timing it; a fault is
+/// attributed (see `attribution`) before anything is decided about it.
 async fn call<T>(
     slot: &mut Slot,
-    hook: impl AsyncFnOnce(&mut PluginInstance) -> Result<T, HookError>,
+    hook: Hook,
+    shape: &ProbeShape,
+    run: impl AsyncFnOnce(&mut PluginInstance) -> Result<T, HookError>,
 ) -> (Called<T>, Spent) {
     let started = Instant::now();
     if slot.active.health.quarantined_for().is_some() {
         return (Called::Quarantined, Spent { started, stats: None });
     }
-    let called = match hook(&mut slot.instance).await {
+    let result = run(&mut slot.instance).await;
+    let stats = slot.instance.last_call().filter(|_| !matches!(result, Err(HookError::Overloaded(_))));
+    let called = match result {
         Ok(value) => Called::Done(value),
-        Err(error) => Called::Failed(error),
+        Err(HookError::Rejected(rejection)) => Called::Rejected(rejection),
+        Err(HookError::Overloaded(overloaded)) => Called::Overloaded(overloaded),
+        Err(HookError::Fault(fault)) => {
+            let cause = attribution::cause_of(&slot.active, hook, &fault, shape).await;
+            Called::Faulted(fault, cause)
+        }
     };
-    (called, Spent { started, stats: slot.instance.last_call() })
+    (called, Spent { started, stats })
 }
 
 /// Applies the rules to one hook call's result: records the decision and the plugin's
-/// health; a rejection or a fail-closed fault becomes the client's error; a fail-open
-/// fault or a quarantined plugin becomes `None` (the plugin has no effect).
+/// health, and says what the request does next:
+/// - a rejection is the client's error (in any hook; in `post-call-failure` it replaces
+///   the error);
+/// - in a guarding hook ([`Hook::guards`]): a fault the input caused refuses the request
+///   (the input could not be checked); a fault of the plugin's own, or of its kv store,
+///   follows `on_error`; a full instance pool is the proxy's overload (503); a
+///   quarantined plugin follows `on_error`;
+/// - in an observing hook, none of those affects the request.
+///
+/// `Ok(None)` means the plugin has no effect on this call.
 fn settle_into<T>(
     decisions: &mut DecisionLog,
     policy: QuarantinePolicy,
@@ -309,44 +370,64 @@ fn settle_into<T>(
     let plugin = active.name();
     let on_error = active.plugin.settings().on_error;
     let record_call = |end| active.record_call(hook, end, spent.stats, policy);
-    let (decision, result) = match called {
+    let guards = hook.guards();
+    let (decision, cause, result) = match called {
         Called::Done(value) => {
             record_call(CallEnd::Done);
-            (label(&value).to_owned(), Ok(Some(value)))
+            (label(&value).to_owned(), None, Ok(Some(value)))
         }
-        Called::Failed(HookError::Rejected(rejection)) => {
+        Called::Rejected(rejection) => {
             record_call(CallEnd::Rejected);
-            tracing::info!(plugin, hook = hook.name(), status = rejection.status, message = %rejection.message, "request rejected");
-            ("reject".to_owned(), Err(ApiError::rejected(plugin, &rejection)))
+            let message = crate::text::for_log(&rejection.message, LOGGED_REJECTION_BYTES);
+            tracing::info!(plugin, hook = hook.name(), status = rejection.status, %message, "request rejected");
+            ("reject".to_owned(), None, Err(ApiError::rejected(plugin, &rejection)))
         }
-        Called::Failed(HookError::Fault(fault)) => {
-            record_call(CallEnd::Faulted(fault.kind));
-            fault.log(match on_error {
-                OnError::FailOpen => "fail-open: the plugin is skipped for this call",
-                OnError::FailClosed => "fail-closed: the request fails",
-            });
-            let result = match on_error {
-                OnError::FailOpen => Ok(None),
-                OnError::FailClosed => Err(ApiError::plugin_fault(&fault)),
-            };
-            (format!("fault:{}", fault.kind.name()), result)
-        }
-        Called::Quarantined => {
-            let result = match on_error {
-                OnError::FailOpen => Ok(None),
-                OnError::FailClosed => {
-                    Err(ApiError::plugin_unavailable(plugin, "is quarantined after repeated faults"))
+        Called::Faulted(fault, cause) => {
+            record_call(CallEnd::Faulted(fault.kind, cause));
+            let result = match (guards, cause, on_error) {
+                (false, _, _) => {
+                    fault.log(cause, "observing hook: the request is not affected");
+                    Ok(None)
+                }
+                (true, FaultCause::Input, _) => {
+                    fault.log(cause, "the input caused it: refused, as it could not be checked");
+                    Err(ApiError::check_failed(&fault))
+                }
+                (true, _, OnError::FailOpen) => {
+                    fault.log(cause, "fail-open: the plugin is skipped for this call");
+                    Ok(None)
+                }
+                (true, _, OnError::FailClosed) => {
+                    fault.log(cause, "fail-closed: the request fails");
+                    Err(ApiError::plugin_fault(&fault))
                 }
             };
-            ("quarantined".to_owned(), result)
+            (format!("fault:{}", fault.kind.name()), Some(cause.name()), result)
+        }
+        Called::Overloaded(overloaded) => {
+            tracing::warn!(plugin, hook = hook.name(), "{overloaded}");
+            let result = if guards { Err(ApiError::overloaded(&overloaded)) } else { Ok(None) };
+            ("overloaded".to_owned(), None, result)
+        }
+        Called::Quarantined => {
+            let result = match (guards, on_error) {
+                (true, OnError::FailClosed) => {
+                    Err(ApiError::plugin_unavailable(plugin, "is quarantined after repeated faults"))
+                }
+                _ => Ok(None),
+            };
+            ("quarantined".to_owned(), None, result)
         }
     };
-    decisions.record(plugin, hook, decision, &spent);
+    decisions.record(plugin, hook, decision, cause, &spent);
     result
 }
 
+/// How much of a rejection message one log line holds.
+const LOGGED_REJECTION_BYTES: usize = 512;
+
 impl DecisionLog {
-    fn record(&mut self, plugin: &str, hook: Hook, decision: String, spent: &Spent) {
+    fn record(&mut self, plugin: &str, hook: Hook, decision: String, cause: Option<&'static str>, spent: &Spent) {
         let elapsed_ms = spent.stats.map_or(0.0, |stats| stats.elapsed.as_secs_f64() * 1000.0);
         if hook == Hook::StreamChunk {
             if let Some(existing) =
@@ -362,6 +443,7 @@ impl DecisionLog {
             plugin: plugin.to_owned(),
             hook: hook.name(),
             decision,
+            cause,
             calls: 1,
             started_ms,
             elapsed_ms,

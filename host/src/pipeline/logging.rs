@@ -12,11 +12,12 @@ use serde::Serialize;
 use serde_json::Value;
 use tokio::sync::{mpsc, Semaphore};
 
-use super::hook_runner::{DecisionRecord, RequestPlugins, Slot};
+use super::attribution::{self, ProbeShape};
+use super::hook_runner::{DecisionRecord, RequestPlugins};
 use crate::config::TokenPrice;
 use crate::error::ApiError;
-use crate::plugins::registry::{CallEnd, QuarantinePolicy};
-use crate::plugins::{CallType, Hook, KeyInfo};
+use crate::plugins::registry::{ActivePlugin, CallEnd, QuarantinePolicy};
+use crate::plugins::{CallType, Hook, HookError, KeyInfo};
 
 /// How many logging jobs run at once; more wait in the queue.
 const CONCURRENT_JOBS: usize = 64;
@@ -79,6 +80,9 @@ pub struct LogPayload {
     /// False when no plugin logs: the request's content is then not copied.
     #[serde(skip)]
     keep_content: bool,
+    /// The endpoint, for probing a logging hook that faults.
+    #[serde(skip)]
+    call: CallType,
     /// The prices of the model used, for `response_cost`.
     #[serde(skip)]
     price: Option<TokenPrice>,
@@ -130,6 +134,7 @@ impl LogPayload {
             plugins: Vec::new(),
             truncated: Vec::new(),
             keep_content,
+            call: call_type,
             price: None,
         }
     }
@@ -200,10 +205,11 @@ fn input_of(body: &serde_json::Map<String, Value>) -> Value {
     ["messages", "prompt", "input"].iter().find_map(|field| body.get(*field)).cloned().unwrap_or(Value::Null)
 }
 
-/// One request's logging work: its payload and the plugins that log it.
+/// One request's logging work: its payload and the plugins that log it (each gets a
+/// fresh instance when the job runs: no pool slot is held while the job waits).
 struct LogJob {
     payload: LogPayload,
-    slots: Vec<Slot>,
+    plugins: Vec<Arc<ActivePlugin>>,
 }
 
 /// The bounded queue in front of the logging hooks. Cheap to clone.
@@ -229,8 +235,8 @@ impl LoggingQueue {
     /// when no plugin logs.
     pub(crate) fn submit(&self, mut payload: LogPayload, plugins: RequestPlugins) {
         let hook = if payload.status == "success" { Hook::LogSuccess } else { Hook::LogFailure };
-        let (decisions, slots) = plugins.finish(hook);
-        if slots.is_empty() {
+        let (decisions, plugins) = plugins.finish(hook);
+        if plugins.is_empty() {
             return;
         }
         payload.end_time = unix_now();
@@ -250,7 +256,7 @@ impl LoggingQueue {
         if payload.error.as_mut().and_then(|error| error.get_mut("message")).is_some_and(|m| truncate(m, max)) {
             payload.truncated.push("error.message");
         }
-        if let Err(error) = self.sender.try_send(LogJob { payload, slots }) {
+        if let Err(error) = self.sender.try_send(LogJob { payload, plugins }) {
             let dropped = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
             let reason = match error {
                 mpsc::error::TrySendError::Full(_) => "the logging queue is full",
@@ -291,22 +297,33 @@ async fn run(job: LogJob, policy: QuarantinePolicy) {
             return;
         }
     };
-    for mut slot in job.slots {
-        if slot.active.health.quarantined_for().is_some() {
+    let shape = ProbeShape { call_type: job.payload.call, model: job.payload.model.clone() };
+    let id: Arc<str> = job.payload.id.as_str().into();
+    for active in job.plugins {
+        if active.health.quarantined_for().is_some() {
             continue;
         }
+        let mut instance = active.plugin.instance(Arc::clone(&id));
         let result = match hook {
-            Hook::LogSuccess => slot.instance.log_success(&payload).await,
-            _ => slot.instance.log_failure(&payload).await,
+            Hook::LogSuccess => instance.log_success(&payload).await,
+            _ => instance.log_failure(&payload).await,
         };
+        let stats = instance.last_call();
+        drop(instance);
         let end = match &result {
             Ok(()) => CallEnd::Done,
-            Err(fault) => CallEnd::Faulted(fault.kind),
+            Err(HookError::Fault(fault)) => {
+                let cause = attribution::cause_of(&active, hook, fault, &shape).await;
+                fault.log(cause, "logging hooks never affect the response");
+                CallEnd::Faulted(fault.kind, cause)
+            }
+            Err(HookError::Overloaded(overloaded)) => {
+                tracing::warn!(plugin = active.name(), hook = hook.name(), "logging skipped: {overloaded}");
+                continue;
+            }
+            Err(HookError::Rejected(_)) => unreachable!("logging hooks cannot reject"),
         };
-        slot.active.record_call(hook, end, slot.instance.last_call(), policy);
-        if let Err(fault) = result {
-            fault.log("logging hooks never affect the response");
-        }
+        active.record_call(hook, end, stats, policy);
     }
 }
 

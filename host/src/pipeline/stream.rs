@@ -30,6 +30,11 @@ pub(crate) struct StreamJob {
     pub log: LogPayload,
     pub chunks: ChunkStream,
     pub logging: LoggingQueue,
+    /// How long one event may wait for the client to take it.
+    pub write_timeout: Duration,
+    /// The request's place among its key's `max_parallel_requests`: freed when the
+    /// stream ends.
+    pub admitted: Option<tokio::sync::OwnedSemaphorePermit>,
 }
 
 /// Starts forwarding `job`'s stream; the receiver yields the SSE body.
@@ -47,8 +52,26 @@ fn client_gone() -> ApiError {
     }
 }
 
+/// The client stopped reading mid-stream: dropped like one that left, so that it cannot
+/// hold its plugin instances and the upstream connection forever.
+fn client_stalled(waited: Duration) -> ApiError {
+    ApiError {
+        error_type: "client_disconnected".into(),
+        ..ApiError::new(499, format!("the client read nothing for {} s mid-stream; dropped", waited.as_secs()))
+    }
+}
+
+/// Hands `event` to the client, waiting at most `timeout` for it to read.
+async fn send(sender: &mpsc::Sender<Bytes>, event: Bytes, timeout: Duration) -> Result<(), ApiError> {
+    match tokio::time::timeout(timeout, sender.send(event)).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(_)) => Err(client_gone()),
+        Err(_) => Err(client_stalled(timeout)),
+    }
+}
+
 async fn pump(job: StreamJob, sender: mpsc::Sender<Bytes>) {
-    let StreamJob { mut plugins, request, mut log, mut chunks, logging } = job;
+    let StreamJob { mut plugins, request, mut log, mut chunks, logging, write_timeout, admitted } = job;
     let context = CallContext::from(&request);
     let mut text = String::new();
     // Only stream-end hooks and logging read the assembled text and usage: without them,
@@ -72,8 +95,8 @@ async fn pump(job: StreamJob, sender: mpsc::Sender<Bytes>) {
                 log.usage = usage.clone();
             }
         }
-        if sender.send(events::data(&forwarded)).await.is_err() {
-            break Err(client_gone());
+        if let Err(gone) = send(&sender, events::data(&forwarded), write_timeout).await {
+            break Err(gone);
         }
     };
     // Stop reading (and cancel) the upstream before the end hooks run.
@@ -82,22 +105,24 @@ async fn pump(job: StreamJob, sender: mpsc::Sender<Bytes>) {
         outcome = plugins.stream_end(&context, &text).await;
     }
     log.answered_text(text);
+    plugins.release_unless(crate::plugins::HookSet::default());
     match outcome {
         Ok(()) => {
-            let _ = sender.send(events::done()).await;
+            let _ = send(&sender, events::done(), write_timeout).await;
         }
         Err(error) => {
             let client_left = error.status == 499;
             let error = if client_left { error } else { plugins.post_call_failure(&request, error).await };
             if !client_left {
                 // OpenAI's in-band error event, then the end of the stream.
-                let _ = sender.send(events::data(&error.body().to_string())).await;
-                let _ = sender.send(events::done()).await;
+                let _ = send(&sender, events::data(&error.body().to_string()), write_timeout).await;
+                let _ = send(&sender, events::done(), write_timeout).await;
             }
             log.failed(&error);
         }
     }
     drop(sender);
+    drop(admitted);
     logging.submit(log, plugins);
 }
 

@@ -2,7 +2,7 @@
 //! the linker with the host imports, the instance-slot semaphore and the artifact cache.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,8 +20,11 @@ use crate::capabilities::kv::Kv;
 #[derive(Debug, Clone)]
 pub struct EngineOptions {
     /// How many plugin instances may be alive at once (one per plugin per in-flight
-    /// request). Past it, new instances wait for a free slot instead of failing.
+    /// request). Past it, new instances wait for a free slot, up to `instance_wait`.
     pub max_instances: u32,
+    /// How long a hook call waits for a free instance slot before it gives up as
+    /// overloaded (a 503 for the client; never counted against the plugin).
+    pub instance_wait: Duration,
     /// The largest memory cap any plugin may be given, in MiB: sizes the pool's slots.
     pub max_memory_mb: u64,
     /// How often the epoch advances: the granularity of deadlines and of yielding to tokio.
@@ -39,6 +42,7 @@ impl Default for EngineOptions {
     fn default() -> Self {
         Self {
             max_instances: 1000,
+            instance_wait: Duration::from_secs(1),
             max_memory_mb: 1024,
             epoch_tick: Duration::from_millis(1),
             cache_dir: None,
@@ -73,6 +77,8 @@ struct EngineInner {
     engine: Engine,
     linker: Linker<GuestState>,
     slots: Arc<Semaphore>,
+    /// Hook calls that gave up waiting for a slot.
+    overloads: AtomicU64,
     cache: Option<ArtifactCache>,
     kv: Kv,
     options: EngineOptions,
@@ -94,7 +100,10 @@ impl PluginEngine {
             .transpose()?;
         let ticker = EpochTicker::start(&engine, options.epoch_tick);
         let slots = Arc::new(Semaphore::new(options.max_instances as usize));
-        Ok(Self { inner: Arc::new(EngineInner { engine, linker, slots, cache, kv, options, _ticker: ticker }) })
+        let overloads = AtomicU64::new(0);
+        Ok(Self {
+            inner: Arc::new(EngineInner { engine, linker, slots, overloads, cache, kv, options, _ticker: ticker }),
+        })
     }
 
     /// The wasmtime engine.
@@ -111,6 +120,20 @@ impl PluginEngine {
     /// instances of in-flight requests. Back at the maximum when the proxy is idle.
     pub fn free_slots(&self) -> usize {
         self.inner.slots.available_permits()
+    }
+
+    /// Plugin instances alive now (pool slots taken), idle warm ones included.
+    pub fn live_instances(&self) -> usize {
+        (self.inner.options.max_instances as usize).saturating_sub(self.free_slots())
+    }
+
+    /// Hook calls so far that found no free instance slot within `instance_wait`.
+    pub fn overloads(&self) -> u64 {
+        self.inner.overloads.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn count_overload(&self) {
+        self.inner.overloads.fetch_add(1, Ordering::Relaxed);
     }
 
     pub(crate) fn linker(&self) -> &Linker<GuestState> {

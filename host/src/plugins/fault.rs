@@ -48,10 +48,43 @@ impl FaultKind {
         }
     }
 
-    /// Whether the fault says something is wrong with the plugin itself, and so counts
-    /// towards its quarantine. An unavailable kv store is an outage outside the plugin.
+    /// Whether a fault of this kind could be the plugin's own (and so count towards its
+    /// quarantine). An unavailable kv store is an outage outside the plugin.
     pub fn is_the_plugins(self) -> bool {
         self != FaultKind::KvUnavailable
+    }
+
+    /// Whether the input could have caused a fault of this kind, so that probing the hook
+    /// on a harmless input tells whose fault it is. An instance that cannot even be
+    /// created never saw the input.
+    pub fn may_be_the_inputs(self) -> bool {
+        !matches!(self, FaultKind::Instantiate | FaultKind::KvUnavailable)
+    }
+}
+
+/// Who a fault is charged to. Only the plugin's own faults count towards its quarantine,
+/// and only they are subject to its `on_error` policy: a fault its input caused never lets
+/// that input through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FaultCause {
+    /// The plugin is broken: it also faults on a harmless input (or could not even be
+    /// instantiated).
+    Plugin,
+    /// The input (the request, or the upstream's answer) drove the plugin past its limits
+    /// or into a bug: the plugin handles a harmless input fine.
+    Input,
+    /// A dependency outside the plugin failed (its kv store was unavailable).
+    Outside,
+}
+
+impl FaultCause {
+    /// The cause's stable name, as in metrics and the logging payload.
+    pub fn name(self) -> &'static str {
+        match self {
+            FaultCause::Plugin => "plugin",
+            FaultCause::Input => "input",
+            FaultCause::Outside => "outside",
+        }
     }
 }
 
@@ -103,18 +136,23 @@ impl Fault {
         }
     }
 
-    /// Logs the fault with what it did to the request (`outcome`): at warn, or at debug
-    /// for a kv outage, which the store logs once for all the calls it fails.
-    pub fn log(&self, outcome: &str) {
-        let (plugin, hook, kind, message) = (&self.plugin, self.hook_name, self.kind.name(), &self.message);
-        let guest_stderr = self.guest_stderr.as_deref().unwrap_or("");
+    /// Logs the fault with who caused it and what it did to the request (`outcome`): at
+    /// warn, or at debug for a kv outage, which the store logs once for all the calls it
+    /// fails. What the guest wrote is cut and escaped: it cannot forge log lines.
+    pub fn log(&self, cause: FaultCause, outcome: &str) {
+        let (plugin, hook, kind, cause) = (&self.plugin, self.hook_name, self.kind.name(), cause.name());
+        let message = crate::text::for_log(&self.message, MAX_LOGGED_FAULT_BYTES);
+        let guest_stderr = crate::text::for_log(self.guest_stderr.as_deref().unwrap_or(""), MAX_LOGGED_FAULT_BYTES);
         if self.kind.is_the_plugins() {
-            tracing::warn!(plugin, hook, kind, message, guest_stderr, outcome, "plugin fault");
+            tracing::warn!(plugin, hook, kind, cause, %message, %guest_stderr, outcome, "plugin fault");
         } else {
-            tracing::debug!(plugin, hook, kind, message, guest_stderr, outcome, "plugin fault");
+            tracing::debug!(plugin, hook, kind, cause, %message, %guest_stderr, outcome, "plugin fault");
         }
     }
 }
+
+/// How much of a fault's message and of the guest's stderr tail one log line holds.
+const MAX_LOGGED_FAULT_BYTES: usize = 2048;
 
 /// Raised by the memory limiter: growing would pass the plugin's cap.
 #[derive(Debug, thiserror::Error)]

@@ -57,6 +57,18 @@ impl Hook {
         Hook::ALL.into_iter().find(|hook| hook.name() == name)
     }
 
+    /// True for the hooks whose outcome decides what the client gets (they may refuse
+    /// the request or the response): a check that fails there must not let it through.
+    /// Observers (`post-call-failure`, the logging hooks) never hold a response back.
+    pub fn guards(self) -> bool {
+        matches!(self, Hook::PreCall | Hook::Moderation | Hook::PostCallSuccess | Hook::StreamChunk | Hook::StreamEnd)
+    }
+
+    /// The hook's position in [`Hook::ALL`], for per-hook tables.
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
     fn bit(self) -> u16 {
         1 << (self as u16)
     }
@@ -106,6 +118,17 @@ impl HookSet {
     /// True when the set is empty.
     pub fn is_empty(self) -> bool {
         self.0 == 0
+    }
+
+    /// The set with `hook` added.
+    pub fn with(mut self, hook: Hook) -> HookSet {
+        self.insert(hook);
+        self
+    }
+
+    /// True when the two sets share a hook.
+    pub fn intersects(self, other: HookSet) -> bool {
+        self.0 & other.0 != 0
     }
 }
 

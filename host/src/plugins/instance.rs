@@ -1,13 +1,21 @@
 //! One plugin instance per (plugin, request), and the hook calls made on it.
 //!
-//! The instance is created on the plugin's first hook of the request and dropped with the
-//! `PluginInstance` (after the request's last hook, logging included), so a plugin's
-//! globals carry state between the hooks of one request and never between requests.
+//! The instance is created on the plugin's first hook of the request and dropped when
+//! the pipeline [releases](PluginInstance::release) it after the plugin's last hook on
+//! the request's way to the client (or with the `PluginInstance`), so a plugin's globals
+//! carry state between the hooks of one request and never between requests.
+//!
+//! A new instance needs a slot of the engine's pool. Waiting for one is bounded by the
+//! engine's `instance_wait` and is not part of any hook's deadline: past it the call
+//! ends as [`Overloaded`], the proxy's overload and never the plugin's fault.
 //!
 //! Every call runs under three limits: fuel (a deterministic CPU budget), an epoch
 //! deadline (wall clock; the guest yields to tokio at every tick), and a tokio timeout
 //! that also covers time blocked in host calls. Memory is capped by the store's limiter.
 //! Any fault drops the instance at once; a later hook of the same request gets a fresh one.
+//! So does a call whose future was dropped before it finished (the client left, or a
+//! moderation rejection cancelled the other moderation calls): its store is mid-call and
+//! is never called again, nor kept warm.
 //!
 //! A plugin with `instances: reuse` hands its healthy instances, when their request is
 //! done, to a small [`WarmPool`], and later requests take them from there instead of
@@ -23,9 +31,12 @@ use super::bindings::{types as wit, Plugin as GuestBindings};
 use super::fault::{classify, Fault, FaultKind};
 use super::hooks::Hook;
 use super::loaded::LoadedPlugin;
-use super::outcome::{ChunkDecision, HookError, OutputCheck, PostCallDecision, PreCallDecision, Rejection};
+use super::outcome::{
+    ChunkDecision, HookError, OutputCheck, Overloaded, PostCallDecision, PreCallDecision, Rejection,
+};
 use super::settings::Instances;
 use super::state::GuestState;
+use crate::capabilities::kv::Kv;
 use crate::capabilities::log::{LogScope, RequestIdCell};
 
 /// Time past the deadline the tokio timeout waits, so that a guest computing past its
@@ -34,6 +45,9 @@ const TIMEOUT_GRACE: Duration = Duration::from_millis(20);
 
 /// The rejection status a guest uses to report its own failure (see `wit/plugin.wit`).
 const UNCAUGHT_EXCEPTION: u16 = 0;
+
+/// How much of a guest's exception text a fault keeps.
+const MAX_FAULT_MESSAGE_BYTES: usize = 1024;
 
 /// Cost of the last hook call on an instance: for metrics and the logging payload.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,6 +66,13 @@ pub struct PluginInstance {
     scope: LogScope,
     live: Option<Live>,
     last_call: Option<CallStats>,
+    /// Set while a call runs on `live`; still set afterwards only when the call's future
+    /// was dropped midway, which leaves the store mid-call: then `live` is discarded.
+    mid_call: bool,
+    /// False for throwaway instances (load time, probes), which never join the warm pool.
+    keep_warm: bool,
+    /// A probe's scratch kv store, instead of the shared one: probing changes no state.
+    scratch_kv: Option<Kv>,
 }
 
 /// An instantiated plugin: its store, its exports, and the pool slot it occupies.
@@ -178,15 +199,30 @@ impl Export<'_> {
 /// Where a call was when it failed: decides how the failure is classified.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Phase {
-    WaitingForSlot,
     Instantiating,
     Calling,
 }
 
 impl PluginInstance {
     pub(crate) fn new(plugin: Arc<LoadedPlugin>, request_id: Arc<str>) -> Self {
+        Self::with(plugin, request_id, true, None)
+    }
+
+    /// A throwaway instance (the load-time `describe` and `init`): always fresh, never
+    /// kept warm.
+    pub(crate) fn throwaway(plugin: Arc<LoadedPlugin>, id: Arc<str>) -> Self {
+        Self::with(plugin, id, false, None)
+    }
+
+    /// A probe: a throwaway instance whose kv calls go to an empty store of its own, so
+    /// checking a plugin on a harmless input changes no shared state.
+    pub(crate) fn probe(plugin: Arc<LoadedPlugin>, id: Arc<str>) -> Self {
+        Self::with(plugin, id, false, Some(Kv::in_memory()))
+    }
+
+    fn with(plugin: Arc<LoadedPlugin>, request_id: Arc<str>, keep_warm: bool, scratch_kv: Option<Kv>) -> Self {
         let scope = LogScope { plugin: plugin.name.as_str().into(), request_id: RequestIdCell::new(request_id) };
-        Self { plugin, scope, live: None, last_call: None }
+        Self { plugin, scope, live: None, last_call: None, mid_call: false, keep_warm, scratch_kv }
     }
 
     /// The plugin this instance runs.
@@ -206,11 +242,22 @@ impl PluginInstance {
 
     /// Instantiates now, if not yet done, without calling a hook: moves the instantiation
     /// cost to a moment of the caller's choosing (and lets benchmarks measure it alone).
-    pub async fn prepare(&mut self) -> Result<(), Fault> {
-        if self.live.is_some() {
+    pub async fn prepare(&mut self) -> Result<(), HookError> {
+        if self.live.is_some() && !self.mid_call {
             return Ok(());
         }
         self.invoke(Export::Prepare).await.map(|_| ())
+    }
+
+    /// The request is done with this plugin for now: its instance goes (back to the warm
+    /// pool of a plugin with `instances: reuse`, else away), returning its pool slot. A
+    /// later hook call instantiates afresh.
+    pub fn release(&mut self) {
+        if let Some(live) = self.live.take() {
+            if !std::mem::take(&mut self.mid_call) && self.keep_warm {
+                self.plugin.warm.put_back(live, &self.plugin);
+            }
+        }
     }
 
     /// Runs `pre-call`. A plugin that does not implement it proceeds.
@@ -262,24 +309,24 @@ impl PluginInstance {
         self.verdict(Hook::StreamEnd, Export::StreamEnd(ctx, text)).await
     }
 
-    /// Runs `log-success` with the standard logging payload (JSON text).
-    pub async fn log_success(&mut self, payload: &str) -> Result<(), Fault> {
+    /// Runs `log-success` with the standard logging payload (JSON text). Never rejected.
+    pub async fn log_success(&mut self, payload: &str) -> Result<(), HookError> {
         self.log(Hook::LogSuccess, Export::LogSuccess(payload)).await
     }
 
-    /// Runs `log-failure` with the standard logging payload (JSON text).
-    pub async fn log_failure(&mut self, payload: &str) -> Result<(), Fault> {
+    /// Runs `log-failure` with the standard logging payload (JSON text). Never rejected.
+    pub async fn log_failure(&mut self, payload: &str) -> Result<(), HookError> {
         self.log(Hook::LogFailure, Export::LogFailure(payload)).await
     }
 
-    pub(crate) async fn describe(&mut self) -> Result<wit::PluginInfo, Fault> {
+    pub(crate) async fn describe(&mut self) -> Result<wit::PluginInfo, HookError> {
         match self.invoke(Export::Describe).await? {
             Reply::Describe(info) => Ok(info),
             _ => unreachable!("describe returns plugin info"),
         }
     }
 
-    pub(crate) async fn init(&mut self, config: &str) -> Result<Result<(), String>, Fault> {
+    pub(crate) async fn init(&mut self, config: &str) -> Result<Result<(), String>, HookError> {
         match self.invoke(Export::Init(config)).await? {
             Reply::Init(result) => Ok(result),
             _ => unreachable!("init returns a result"),
@@ -314,7 +361,7 @@ impl PluginInstance {
         self.decide(hook, call, (), unpack, |_, ()| Ok(())).await
     }
 
-    async fn log(&mut self, hook: Hook, call: Export<'_>) -> Result<(), Fault> {
+    async fn log(&mut self, hook: Hook, call: Export<'_>) -> Result<(), HookError> {
         if self.plugin.implements(hook) {
             self.invoke(call).await?;
         }
@@ -327,7 +374,8 @@ impl PluginInstance {
     fn rejected(&mut self, hook: Hook, rejection: wit::Rejection) -> HookError {
         if rejection.status == UNCAUGHT_EXCEPTION {
             self.live = None;
-            let message = format!("uncaught exception: {}", rejection.message);
+            let message =
+                format!("uncaught exception: {}", crate::text::truncate(&rejection.message, MAX_FAULT_MESSAGE_BYTES));
             let fault = Fault::new(&self.plugin.name, Some(hook), hook.name(), FaultKind::Trap, message);
             let elapsed = self.last_call.map_or(Duration::ZERO, |stats| stats.elapsed);
             return Fault { elapsed, ..fault }.into();
@@ -350,14 +398,28 @@ impl PluginInstance {
     }
 
     /// Calls one export under the plugin's limits, instantiating first if needed.
-    async fn invoke(&mut self, call: Export<'_>) -> Result<Reply, Fault> {
+    async fn invoke(&mut self, call: Export<'_>) -> Result<Reply, HookError> {
+        if std::mem::take(&mut self.mid_call) {
+            // The last call on this instance was cancelled midway: its store is unusable.
+            self.live = None;
+        }
+        let (hook, hook_name) = (call.hook(), call.name());
+        // A slot first: waiting for one is the proxy's overload, not part of the deadline.
+        let had_instance = self.live.is_some();
+        let slot = match &self.live {
+            Some(_) => None,
+            None => match self.adopt_warm() {
+                true => None,
+                false => Some(Self::wait_for_slot(&self.plugin).await?),
+            },
+        };
         let started = Instant::now();
         let timeout = self.plugin.settings.timeout();
-        let (hook, hook_name) = (call.hook(), call.name());
         let mut phase = Phase::Calling;
-        let had_instance = self.live.is_some();
+        self.mid_call = true;
         let outcome =
-            tokio::time::timeout(timeout + TIMEOUT_GRACE, self.run(call, started + timeout, &mut phase)).await;
+            tokio::time::timeout(timeout + TIMEOUT_GRACE, self.run(call, started + timeout, slot, &mut phase)).await;
+        self.mid_call = false;
         // A warm instance taken from the pool has served requests before; a new one not.
         let instantiated = !had_instance && self.live.as_ref().is_none_or(|live| live.served == 0);
         let fault = |kind, message: String| Fault::new(&self.plugin.name, hook, hook_name, kind, message);
@@ -379,16 +441,10 @@ impl PluginInstance {
                     _ => Fault { backtrace, ..fault(kind, message) },
                 }
             }
-            Err(_) => {
-                let message = match phase {
-                    Phase::WaitingForSlot => format!(
-                        "no free instance slot within the {} ms deadline (max_instances reached)",
-                        timeout.as_millis()
-                    ),
-                    _ => format!("blocked in a host call past the {} ms deadline", timeout.as_millis()),
-                };
-                fault(FaultKind::Deadline, message)
-            }
+            Err(_) => fault(
+                FaultKind::Deadline,
+                format!("blocked in a host call past the {} ms deadline", timeout.as_millis()),
+            ),
         };
         fault.elapsed = started.elapsed();
         // A trap poisons the store, and a call cut off mid-flight leaves it mid-call:
@@ -396,45 +452,69 @@ impl PluginInstance {
         let mut fuel_used = 0;
         if let Some(live) = self.live.take() {
             fault.guest_stderr = live.store.data().stderr.tail();
-            // Each call starts with a full tank, so what is missing is this call's burn.
-            fuel_used = self.plugin.settings.fuel.saturating_sub(live.store.get_fuel().unwrap_or(0));
+            fuel_used = live.fuel_used_by_call(self.plugin.settings.fuel);
         }
         self.last_call = Some(CallStats { elapsed: fault.elapsed, fuel_used, instantiated });
-        Err(fault)
+        Err(fault.into())
     }
 
-    async fn run(&mut self, call: Export<'_>, deadline: Instant, phase: &mut Phase) -> wasmtime::Result<(Reply, u64)> {
+    /// Takes an idle warm instance of a plugin with `instances: reuse`, if there is one.
+    fn adopt_warm(&mut self) -> bool {
+        if !self.keep_warm {
+            return false;
+        }
+        let Some(live) = self.plugin.warm.take() else { return false };
+        // A reused instance: it now logs for this request.
+        live.store.data().scope.request_id.set(self.scope.request_id.get());
+        self.live = Some(live);
+        true
+    }
+
+    /// A pool slot for a new instance of `plugin`, waiting at most the engine's
+    /// `instance_wait`. (Takes the plugin rather than `&self`: `PluginInstance` is not
+    /// `Sync`, and the future must stay `Send`.)
+    async fn wait_for_slot(plugin: &LoadedPlugin) -> Result<OwnedSemaphorePermit, Overloaded> {
+        let engine = &plugin.engine;
+        let wait = engine.options().instance_wait;
+        let slots = Arc::clone(engine.slots());
+        let overloaded = || Overloaded { plugin: plugin.name.clone(), waited: wait };
+        match tokio::time::timeout(wait, slots.acquire_owned()).await {
+            Ok(Ok(slot)) => Ok(slot),
+            // A closed semaphore (the engine is going away) is overload too.
+            Ok(Err(_)) | Err(_) => {
+                engine.count_overload();
+                Err(overloaded())
+            }
+        }
+    }
+
+    async fn run(
+        &mut self,
+        call: Export<'_>,
+        deadline: Instant,
+        slot: Option<OwnedSemaphorePermit>,
+        phase: &mut Phase,
+    ) -> wasmtime::Result<(Reply, u64)> {
         let fuel = self.plugin.settings.fuel;
-        match &mut self.live {
+        match slot {
             // A live instance gets this call's budget; a new one starts with it (so a
             // fresh instance's start-up counts against its first call).
-            Some(live) => {
+            None => {
+                let live = self.live.as_mut().expect("a live instance when no slot was taken");
                 live.store.data_mut().begin_call(deadline);
                 live.store.set_fuel(fuel)?;
                 live.store.set_epoch_deadline(1);
             }
-            None => match self.plugin.warm.take() {
-                Some(mut live) => {
-                    // A reused instance: it now logs for this request.
-                    live.store.data().scope.request_id.set(self.scope.request_id.get());
-                    live.store.data_mut().begin_call(deadline);
-                    live.store.set_fuel(fuel)?;
-                    live.store.set_epoch_deadline(1);
-                    self.live = Some(live);
-                }
-                None => {
-                    *phase = Phase::WaitingForSlot;
-                    let slot = Arc::clone(self.plugin.engine.slots()).acquire_owned().await?;
-                    *phase = Phase::Instantiating;
-                    self.live = Some(Self::instantiate(&self.plugin, &self.scope, slot, deadline, fuel).await?);
-                    *phase = Phase::Calling;
-                }
-            },
+            Some(slot) => {
+                *phase = Phase::Instantiating;
+                let kv = self.scratch_kv.clone().unwrap_or_else(|| self.plugin.engine.kv().clone());
+                self.live = Some(Self::instantiate(&self.plugin, &self.scope, kv, slot, deadline, fuel).await?);
+                *phase = Phase::Calling;
+            }
         }
         let live = self.live.as_mut().expect("instantiated above");
         let reply = call.run(&live.guest, &mut live.store).await?;
-        let fuel_used = fuel.saturating_sub(live.store.get_fuel().unwrap_or(0));
-        Ok((reply, fuel_used))
+        Ok((reply, live.fuel_used_by_call(fuel)))
     }
 
     /// Takes the plugin and scope rather than `&self`: `PluginInstance` is not `Sync`
@@ -442,6 +522,7 @@ impl PluginInstance {
     async fn instantiate(
         plugin: &LoadedPlugin,
         scope: &LogScope,
+        kv: Kv,
         slot: OwnedSemaphorePermit,
         deadline: Instant,
         fuel: u64,
@@ -451,7 +532,7 @@ impl PluginInstance {
             scope.clone(),
             plugin.settings.memory_bytes(),
             Arc::clone(&plugin.config_json),
-            engine.kv().clone(),
+            kv,
             plugin.settings.timeout(),
         );
         let mut store = Store::new(engine.engine(), state);
@@ -469,11 +550,17 @@ impl PluginInstance {
     }
 }
 
+impl Live {
+    /// The fuel the running (or just ended) call burned: each call starts with a full
+    /// tank of `budget`, so what is missing is this call's burn.
+    fn fuel_used_by_call(&self, budget: u64) -> u64 {
+        budget.saturating_sub(self.store.get_fuel().unwrap_or(0))
+    }
+}
+
 impl Drop for PluginInstance {
     /// The request is done with the instance: a reused plugin keeps it warm.
     fn drop(&mut self) {
-        if let Some(live) = self.live.take() {
-            self.plugin.warm.put_back(live, &self.plugin);
-        }
+        self.release();
     }
 }

@@ -54,6 +54,9 @@ pub enum LoadError {
         #[from]
         fault: Fault,
     },
+    /// No instance slot came free to run `describe` and `init`.
+    #[error("plugin could not be loaded now: {0}")]
+    Overloaded(#[from] super::outcome::Overloaded),
     /// `describe` returned something unusable.
     #[error("plugin `{plugin}` described itself wrongly: {detail}")]
     BadDescription {
@@ -202,7 +205,7 @@ impl LoadedPlugin {
 
 /// Calls `describe` and `init` in a throwaway instance (dropped before this returns).
 async fn describe_and_init(plugin: &Arc<LoadedPlugin>) -> Result<PluginInfo, LoadError> {
-    let mut instance = plugin.instance("load");
+    let mut instance = PluginInstance::throwaway(Arc::clone(plugin), "load".into());
     let described = instance.describe().await?;
     let info = PluginInfo {
         name: described.name,
@@ -212,11 +215,24 @@ async fn describe_and_init(plugin: &Arc<LoadedPlugin>) -> Result<PluginInfo, Loa
     if info.name.trim().is_empty() {
         return Err(LoadError::BadDescription { plugin: plugin.name.clone(), detail: "empty name".into() });
     }
-    instance
-        .init(&plugin.config_json)
-        .await?
-        .map_err(|message| LoadError::InitRefused { plugin: plugin.name.clone(), message })?;
+    instance.init(&plugin.config_json).await?.map_err(|message| LoadError::InitRefused {
+        plugin: plugin.name.clone(),
+        message: crate::text::truncate(&message, MAX_INIT_MESSAGE_BYTES).to_owned(),
+    })?;
     Ok(info)
+}
+
+/// How much of an `init` refusal's message is kept (it is logged and shown in `/plugins`).
+const MAX_INIT_MESSAGE_BYTES: usize = 2048;
+
+impl From<super::outcome::HookError> for LoadError {
+    fn from(error: super::outcome::HookError) -> Self {
+        match error {
+            super::outcome::HookError::Fault(fault) => LoadError::Fault { fault: *fault },
+            super::outcome::HookError::Overloaded(overloaded) => LoadError::Overloaded(overloaded),
+            super::outcome::HookError::Rejected(_) => unreachable!("describe and init cannot reject"),
+        }
+    }
 }
 
 fn wit_version(engine: &PluginEngine, component: &wasmtime::component::Component) -> Option<String> {

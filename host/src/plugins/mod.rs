@@ -35,11 +35,11 @@ use sha2::{Digest, Sha256};
 pub use bindings::types::{CallContext, CallType, Failure, KeyInfo, Request, Response};
 pub use cache::{ArtifactCache, CacheOutcome};
 pub use engine::{EngineError, EngineOptions, PluginEngine};
-pub use fault::{Fault, FaultKind};
+pub use fault::{Fault, FaultCause, FaultKind};
 pub use hooks::{Hook, HookSet};
 pub use instance::{CallStats, PluginInstance};
 pub use loaded::{LoadError, LoadedPlugin, PluginInfo};
-pub use outcome::{ChunkDecision, HookError, PostCallDecision, PreCallDecision, Rejection};
+pub use outcome::{ChunkDecision, HookError, Overloaded, PostCallDecision, PreCallDecision, Rejection};
 pub use settings::{Instances, OnError, PluginSettings};
 
 /// SHA-256 of a component's bytes: identifies a plugin version and keys the artifact cache.

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
-use super::fault::FaultKind;
+use super::fault::{FaultCause, FaultKind};
 use super::hooks::Hook;
 use super::instance::CallStats;
 use super::loaded::LoadedPlugin;
@@ -35,6 +35,27 @@ pub struct ActivePlugin {
     pub health: PluginHealth,
     /// Its Prometheus series.
     pub meters: PluginMeters,
+    /// The last verdict of the check "does this hook work on a harmless input?", per
+    /// hook, which decides whom a fault is charged to (see `pipeline::attribution`).
+    pub checks: HealthChecks,
+}
+
+/// The last result of probing each hook on a harmless input: `(when, it worked)`. One
+/// probe runs at a time per hook; faults within [`HealthChecks::FRESH`] of a verdict
+/// reuse it, so a burst of faults costs one probe.
+#[derive(Default)]
+pub struct HealthChecks {
+    by_hook: [tokio::sync::Mutex<Option<(Instant, bool)>>; Hook::ALL.len()],
+}
+
+impl HealthChecks {
+    /// How long a verdict stands.
+    pub const FRESH: Duration = Duration::from_secs(2);
+
+    /// The verdict slot of `hook`: lock it, reuse a fresh verdict or probe and store one.
+    pub fn of(&self, hook: Hook) -> &tokio::sync::Mutex<Option<(Instant, bool)>> {
+        &self.by_hook[hook.index()]
+    }
 }
 
 /// How a hook call that ran ended, for [`ActivePlugin::record_call`].
@@ -44,45 +65,47 @@ pub enum CallEnd {
     Done,
     /// The hook rejected the request.
     Rejected,
-    /// The hook faulted.
-    Faulted(FaultKind),
+    /// The hook faulted, and who the fault is charged to.
+    Faulted(FaultKind, FaultCause),
 }
 
 impl ActivePlugin {
     /// A freshly loaded plugin: healthy, with its series in `metrics`.
     pub fn new(plugin: Arc<LoadedPlugin>, metrics: &Arc<Metrics>) -> Self {
         let meters = metrics.plugin(plugin.name(), plugin.info().hooks);
-        Self { plugin, health: PluginHealth::default(), meters }
+        Self { plugin, health: PluginHealth::default(), meters, checks: HealthChecks::default() }
     }
 
     /// Records one hook call that ran (`stats`: the instance's record of it), in the
-    /// health counters (and circuit breaker) and the metrics. True when a fault
-    /// quarantined the plugin (which is logged here).
+    /// health counters (and circuit breaker) and the metrics. Only faults charged to the
+    /// plugin itself count towards its quarantine. True when a fault quarantined the
+    /// plugin (which is logged here).
     pub fn record_call(&self, hook: Hook, end: CallEnd, stats: Option<CallStats>, policy: QuarantinePolicy) -> bool {
         if let Some(stats) = stats {
             self.meters.called(hook, stats.elapsed, stats.fuel_used);
         }
         match end {
             CallEnd::Done => {
-                self.health.record_ok(false);
+                self.health.record_ok(hook, false);
                 false
             }
             CallEnd::Rejected => {
-                self.health.record_ok(true);
+                self.health.record_ok(hook, true);
                 self.meters.rejected(hook);
                 false
             }
-            CallEnd::Faulted(kind) => {
-                self.meters.faulted(hook, kind);
-                if !kind.is_the_plugins() {
-                    self.health.record_outside_fault();
+            CallEnd::Faulted(kind, cause) => {
+                self.meters.faulted(hook, kind, cause);
+                if cause != FaultCause::Plugin {
+                    self.health.record_fault_not_its_own(cause);
                     return false;
                 }
-                let quarantined = self.health.record_fault(policy);
+                let quarantined = self.health.record_fault(hook, policy);
                 if quarantined {
                     self.meters.quarantined();
                     tracing::warn!(
                         plugin = self.name(),
+                        hook = hook.name(),
                         faults_in_a_row = policy.after_faults,
                         cooldown_s = policy.cooldown.as_secs_f64(),
                         "plugin quarantined"
@@ -104,15 +127,19 @@ impl ActivePlugin {
     }
 }
 
-/// A plugin's circuit breaker and counters. After `after_faults` consecutive faults the
-/// plugin is quarantined for the cool-down; the first call after it is a trial, and one
-/// more fault quarantines it again at once (the count is only reset by a good call).
+/// A plugin's circuit breaker and counters. After `after_faults` consecutive faults of
+/// its own in one hook the plugin is quarantined for the cool-down: a plugin broken in
+/// one hook is caught even while its other hooks succeed. The first call after the
+/// cool-down is a trial, and one more fault quarantines it again at once (a hook's count
+/// is only reset by a good call of that hook).
 #[derive(Default)]
 pub struct PluginHealth {
-    consecutive_faults: AtomicU32,
+    consecutive_faults: [AtomicU32; Hook::ALL.len()],
     quarantined_until: Mutex<Option<Instant>>,
     calls: AtomicU64,
     faults: AtomicU64,
+    input_faults: AtomicU64,
+    outside_faults: AtomicU64,
     rejections: AtomicU64,
     quarantines: AtomicU64,
 }
@@ -122,8 +149,13 @@ pub struct PluginHealth {
 pub struct HealthCounters {
     /// Hook calls made.
     pub calls: u64,
-    /// Hook calls that faulted.
+    /// Hook calls that faulted, whoever caused it.
     pub faults: u64,
+    /// Of those, faults the input caused (the plugin handled a harmless input): not
+    /// counted towards quarantine.
+    pub input_faults: u64,
+    /// Of those, faults a dependency caused (the kv store was down).
+    pub outside_faults: u64,
     /// Hook calls that rejected the request.
     pub rejections: u64,
     /// Times the plugin was quarantined.
@@ -133,41 +165,48 @@ pub struct HealthCounters {
 impl PluginHealth {
     /// `Some(remaining)` while the plugin is quarantined.
     pub fn quarantined_for(&self) -> Option<Duration> {
-        let until = (*self.quarantined_until.lock().expect("health lock"))?;
+        let until = (*self.quarantined_until.lock().unwrap_or_else(|poisoned| poisoned.into_inner()))?;
         until.checked_duration_since(Instant::now()).filter(|left| !left.is_zero())
     }
 
-    /// Records a call that did not fault.
-    pub fn record_ok(&self, rejected: bool) {
+    /// Records a call of `hook` that did not fault.
+    pub fn record_ok(&self, hook: Hook, rejected: bool) {
         self.calls.fetch_add(1, Ordering::Relaxed);
         if rejected {
             self.rejections.fetch_add(1, Ordering::Relaxed);
         }
-        self.consecutive_faults.store(0, Ordering::Relaxed);
+        self.consecutive_faults[hook.index()].store(0, Ordering::Relaxed);
     }
 
-    /// Records a fault; true when it quarantined the plugin.
-    pub fn record_fault(&self, policy: QuarantinePolicy) -> bool {
+    /// Records a fault of the plugin's own in `hook`; true when it quarantined the plugin.
+    pub fn record_fault(&self, hook: Hook, policy: QuarantinePolicy) -> bool {
         self.calls.fetch_add(1, Ordering::Relaxed);
         self.faults.fetch_add(1, Ordering::Relaxed);
-        let in_a_row = self.consecutive_faults.fetch_add(1, Ordering::Relaxed) + 1;
+        let in_a_row = self.consecutive_faults[hook.index()].fetch_add(1, Ordering::Relaxed) + 1;
         if in_a_row < policy.after_faults {
             return false;
         }
-        let mut until = self.quarantined_until.lock().expect("health lock");
-        let already = until.is_some_and(|until| until > Instant::now());
+        let mut until = self.quarantined_until.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let now = Instant::now();
+        let already = until.is_some_and(|until| until > now);
         if !already {
-            *until = Some(Instant::now() + policy.cooldown);
+            // The config bounds the cool-down; saturate anyway rather than panic here.
+            *until = Some(now.checked_add(policy.cooldown).unwrap_or(now + Duration::from_secs(86_400 * 365)));
             self.quarantines.fetch_add(1, Ordering::Relaxed);
         }
         !already
     }
 
-    /// Counts a fault that was not the plugin's doing (its kv store was down): it shows
-    /// in the counters but neither starts nor breaks a run towards quarantine.
-    pub fn record_outside_fault(&self) {
+    /// Counts a fault that was not the plugin's doing (its input caused it, or its kv
+    /// store was down): it shows in the counters but neither starts nor breaks a run
+    /// towards quarantine.
+    pub fn record_fault_not_its_own(&self, cause: FaultCause) {
         self.calls.fetch_add(1, Ordering::Relaxed);
         self.faults.fetch_add(1, Ordering::Relaxed);
+        match cause {
+            FaultCause::Input => self.input_faults.fetch_add(1, Ordering::Relaxed),
+            _ => self.outside_faults.fetch_add(1, Ordering::Relaxed),
+        };
     }
 
     /// The counters so far.
@@ -175,6 +214,8 @@ impl PluginHealth {
         HealthCounters {
             calls: self.calls.load(Ordering::Relaxed),
             faults: self.faults.load(Ordering::Relaxed),
+            input_faults: self.input_faults.load(Ordering::Relaxed),
+            outside_faults: self.outside_faults.load(Ordering::Relaxed),
             rejections: self.rejections.load(Ordering::Relaxed),
             quarantines: self.quarantines.load(Ordering::Relaxed),
         }
@@ -243,31 +284,59 @@ impl Registry {
 mod tests {
     use super::*;
 
+    const POST: Hook = Hook::PostCallSuccess;
+
     #[test]
     fn quarantine_after_consecutive_faults_only() {
         let policy = QuarantinePolicy { after_faults: 3, cooldown: Duration::from_secs(60) };
         let health = PluginHealth::default();
-        assert!(!health.record_fault(policy));
-        assert!(!health.record_fault(policy));
-        health.record_ok(false);
-        assert!(!health.record_fault(policy));
-        assert!(!health.record_fault(policy));
+        assert!(!health.record_fault(POST, policy));
+        assert!(!health.record_fault(POST, policy));
+        health.record_ok(POST, false);
+        assert!(!health.record_fault(POST, policy));
+        assert!(!health.record_fault(POST, policy));
         assert!(health.quarantined_for().is_none());
-        assert!(health.record_fault(policy), "the third fault in a row quarantines");
+        assert!(health.record_fault(POST, policy), "the third fault in a row quarantines");
         assert!(health.quarantined_for().is_some());
-        assert!(!health.record_fault(policy), "already quarantined: not counted twice");
+        assert!(!health.record_fault(POST, policy), "already quarantined: not counted twice");
         let counters = health.counters();
         assert_eq!((counters.calls, counters.faults, counters.quarantines), (7, 6, 1));
+    }
+
+    #[test]
+    fn a_hook_that_always_faults_is_quarantined_while_another_hook_succeeds() {
+        let policy = QuarantinePolicy { after_faults: 3, cooldown: Duration::from_secs(60) };
+        let health = PluginHealth::default();
+        for _ in 0..2 {
+            health.record_ok(Hook::PreCall, false);
+            assert!(!health.record_fault(POST, policy));
+        }
+        health.record_ok(Hook::PreCall, false);
+        assert!(health.record_fault(POST, policy), "pre-call's successes do not reset post-call's run");
+    }
+
+    #[test]
+    fn faults_that_are_not_the_plugins_never_quarantine() {
+        let policy = QuarantinePolicy { after_faults: 1, cooldown: Duration::from_secs(60) };
+        let health = PluginHealth::default();
+        for _ in 0..10 {
+            health.record_fault_not_its_own(FaultCause::Input);
+            health.record_fault_not_its_own(FaultCause::Outside);
+        }
+        assert!(health.quarantined_for().is_none());
+        let counters = health.counters();
+        assert_eq!((counters.faults, counters.input_faults, counters.outside_faults), (20, 10, 10));
+        assert!(health.record_fault(Hook::PreCall, policy), "one fault of its own is enough under this policy");
     }
 
     #[test]
     fn after_the_cooldown_one_more_fault_requarantines() {
         let policy = QuarantinePolicy { after_faults: 2, cooldown: Duration::ZERO };
         let health = PluginHealth::default();
-        health.record_fault(policy);
-        assert!(health.record_fault(policy));
+        health.record_fault(POST, policy);
+        assert!(health.record_fault(POST, policy));
         assert!(health.quarantined_for().is_none(), "a zero cool-down is over at once");
-        assert!(health.record_fault(policy), "the trial call faulted: quarantined again");
+        assert!(health.record_fault(POST, policy), "the trial call faulted: quarantined again");
         assert_eq!(health.counters().quarantines, 2);
     }
 }

@@ -1,0 +1,171 @@
+//! Whom a plugin fault is charged to: the plugin, or the input it was given.
+//!
+//! A client can make any sandboxed check fail on purpose: pad a prompt until the guest runs
+//! out of fuel or time, or craft content that drives it into a bug. If such a fault counted
+//! like any other, the client could switch a guardrail off: `fail-open` would skip it for
+//! that request, and a few repeats would quarantine it for everyone.
+//!
+//! So when a hook faults (in a way its input could have caused), hookgate asks the plugin
+//! a second question: does the same hook work on a harmless input? It runs the hook once
+//! more in a fresh, throwaway instance, with a scratch kv store and a minimal request
+//! (after the hooks that would precede it, as a real request would), under the same limits.
+//!
+//! - The probe faults too: the plugin is broken ([`FaultCause::Plugin`]). The fault counts
+//!   towards quarantine and the plugin's `on_error` applies.
+//! - The probe works: the input caused the fault ([`FaultCause::Input`]). It never counts
+//!   towards quarantine, and a guarding hook refuses what it could not check (see
+//!   [`crate::error::ApiError::check_failed`]) whatever `on_error` says.
+//! - The probe cannot run (no free instance slot): charged to the input too: refusing is
+//!   the safe answer, and nothing is counted against the plugin on a guess.
+//!
+//! One probe runs at a time per (plugin, hook) and its verdict stands for
+//! [`HealthChecks::FRESH`]: a burst of faults costs one probe, and a client sending bad
+//! input over and over costs the plugin one small call every couple of seconds.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde_json::json;
+
+use super::logging::LogPayload;
+use crate::plugins::registry::{ActivePlugin, HealthChecks};
+use crate::plugins::{
+    CallContext, CallType, Failure, Fault, FaultCause, FaultKind, Hook, HookError, KeyInfo, PluginInstance, Request,
+    Response,
+};
+use crate::upstream::answers;
+
+/// What the probe's harmless request looks like: the faulting request's endpoint and
+/// model, so the plugin sees the same kind of call.
+#[derive(Debug, Clone)]
+pub(crate) struct ProbeShape {
+    pub call_type: CallType,
+    pub model: String,
+}
+
+/// The text of every harmless input.
+const HARMLESS: &str = "Hello";
+
+/// Who `fault`, raised by `active`'s `hook`, is charged to.
+pub(crate) async fn cause_of(active: &ActivePlugin, hook: Hook, fault: &Fault, shape: &ProbeShape) -> FaultCause {
+    if fault.kind == FaultKind::KvUnavailable {
+        return FaultCause::Outside;
+    }
+    if !fault.kind.may_be_the_inputs() {
+        return FaultCause::Plugin;
+    }
+    let mut verdict = active.checks.of(hook).lock().await;
+    let healthy = match *verdict {
+        Some((at, healthy)) if at.elapsed() < HealthChecks::FRESH => healthy,
+        _ => {
+            let healthy = probe(active, hook, shape).await;
+            *verdict = Some((Instant::now(), healthy));
+            healthy
+        }
+    };
+    if healthy {
+        FaultCause::Input
+    } else {
+        FaultCause::Plugin
+    }
+}
+
+/// Runs `hook` of `active` on a harmless input in a throwaway instance: true unless a
+/// call faulted. A rejection is an answer, so it counts as working.
+async fn probe(active: &ActivePlugin, hook: Hook, shape: &ProbeShape) -> bool {
+    let id: Arc<str> = format!("probe-{}-{}", active.name(), hook.name()).into();
+    let mut instance = PluginInstance::probe(Arc::clone(&active.plugin), Arc::clone(&id));
+    let request = harmless_request(&id, shape);
+    let context = CallContext::from(&request);
+    let response = Response {
+        status: 200,
+        body: answers::completion(shape.call_type, &answers::id(shape.call_type, &id), &shape.model, HARMLESS, 1)
+            .to_string(),
+        headers: vec![],
+    };
+    let chunk = || {
+        let chunks = answers::chunks(shape.call_type, &answers::id(shape.call_type, &id), &shape.model, &[HARMLESS], None);
+        // The first content chunk (chat streams open with a role-only chunk).
+        let index = usize::from(shape.call_type == CallType::ChatCompletion);
+        chunks[index.min(chunks.len() - 1)].to_string()
+    };
+    let worked = |result: Result<(), HookError>| !matches!(result, Err(HookError::Fault(_) | HookError::Overloaded(_)));
+    // A real request reaches every hook after pre-call: so does the probe (when the
+    // plugin has one; a pre-call rejection is an answer, and the probe goes on).
+    if !matches!(hook, Hook::PreCall | Hook::LogSuccess | Hook::LogFailure) {
+        if let Err(HookError::Fault(_)) = instance.pre_call(&request).await {
+            return false;
+        }
+    }
+    let result = match hook {
+        Hook::PreCall => instance.pre_call(&request).await.map(drop),
+        Hook::Moderation => instance.moderation(&request).await,
+        Hook::PostCallSuccess => instance.post_call_success(&request, &response).await.map(drop),
+        Hook::PostCallFailure => {
+            let failure =
+                Failure { status: 500, error_type: "api_error".into(), message: "the upstream failed".into(), code: None };
+            instance.post_call_failure(&request, &failure).await
+        }
+        Hook::StreamChunk | Hook::StreamEnd => {
+            match instance.stream_chunk(&context, &chunk()).await {
+                Err(HookError::Fault(_)) => return false,
+                _ if hook == Hook::StreamChunk => Ok(()),
+                _ => instance.stream_end(&context, HARMLESS).await,
+            }
+        }
+        Hook::LogSuccess | Hook::LogFailure => {
+            let payload = harmless_payload(&request, shape, hook == Hook::LogSuccess);
+            if hook == Hook::LogSuccess {
+                instance.log_success(&payload).await
+            } else {
+                instance.log_failure(&payload).await
+            }
+        }
+    };
+    if let Err(HookError::Overloaded(_)) = result {
+        // Not a verdict on the plugin; the caller treats it as the input's (refuse, do
+        // not count). Remembered only for the usual while, like any verdict.
+        return true;
+    }
+    worked(result)
+}
+
+/// A minimal valid request for `shape`'s endpoint.
+fn harmless_request(id: &Arc<str>, shape: &ProbeShape) -> Request {
+    let body = match shape.call_type {
+        CallType::ChatCompletion => json!({"model": shape.model, "messages": [{"role": "user", "content": HARMLESS}]}),
+        CallType::TextCompletion => json!({"model": shape.model, "prompt": HARMLESS}),
+        CallType::Embedding => json!({"model": shape.model, "input": HARMLESS}),
+    };
+    Request {
+        id: id.to_string(),
+        call_type: shape.call_type,
+        model: shape.model.clone(),
+        body: body.to_string(),
+        headers: vec![("content-type".into(), "application/json".into())],
+        key: probe_key(),
+    }
+}
+
+/// Who probes call as: a key no client has.
+fn probe_key() -> KeyInfo {
+    KeyInfo { alias: Some(PROBE_ALIAS.into()), hash: "0".repeat(64), user_id: None, team_id: None, metadata: "{}".into() }
+}
+
+/// The key alias probe calls carry, so a plugin's own logs can tell them apart.
+pub const PROBE_ALIAS: &str = "hookgate-probe";
+
+/// A logging payload for a harmless request that succeeded (or failed upstream).
+fn harmless_payload(request: &Request, shape: &ProbeShape, success: bool) -> String {
+    let body: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_str(&request.body).expect("the harmless request is a JSON object");
+    let mut payload =
+        LogPayload::start(&request.id, shape.call_type, &body, &request.key, std::time::Duration::ZERO, true);
+    if success {
+        payload.answered_text(HARMLESS.to_owned());
+    } else {
+        payload.failed(&crate::error::ApiError::new(500, "the upstream failed"));
+    }
+    payload.end_time = payload.start_time;
+    serde_json::to_string(&payload).expect("a logging payload serializes")
+}
