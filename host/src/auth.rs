@@ -1,35 +1,56 @@
 //! Who is calling: the master key and the virtual keys from the config.
 //!
-//! Keys are looked up by their SHA-256, so the raw key is held only in the config and
-//! is never handed on: hooks and logs see the alias and the hash.
+//! Keys are looked up by their key id, an HMAC-SHA256 of the key under a server secret, so
+//! the raw key is held only in the config and is never handed on: hooks and logs see the
+//! alias and the key id. The id is stable across replicas sharing a config (the secret is
+//! `general_settings.key_id_secret`, else derived from the master key), and, being keyed,
+//! cannot be brute-forced offline by a plugin author who sees it, as a bare hash of a weak
+//! key could.
+//!
+//! Being the master key is a property of the key, never of an alias.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use axum::http::HeaderMap;
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use crate::config::{Config, VirtualKey};
+pub use crate::config::MASTER_ALIAS;
+use crate::config::{Config, Secret, VirtualKey};
 use crate::plugins::{ContentHash, KeyInfo};
-
-/// The alias hooks see for the master key.
-pub const MASTER_ALIAS: &str = "master";
 
 /// A caller the proxy recognised.
 #[derive(Debug, Clone)]
 pub struct Caller {
-    /// What hooks learn about the caller (alias, key hash, user, team, metadata).
+    /// What hooks learn about the caller (alias, key id, user, team, metadata).
     pub key: KeyInfo,
+    /// True only for the master key itself: admin routes need it.
+    pub is_master: bool,
     /// The model names this caller may use; `None` means every configured model.
     pub allowed_models: Option<Vec<String>>,
     /// Whether this caller may disable callbacks per request.
     pub may_disable_callbacks: bool,
     /// Callbacks never run for this caller's requests.
     pub disabled_callbacks: Vec<String>,
+    /// The key's `max_parallel_requests`: the limit, and a semaphore shared by its
+    /// requests.
+    pub(crate) parallel: Option<(u32, Arc<Semaphore>)>,
 }
 
 impl Caller {
     /// True when the caller may use `model`.
     pub fn may_use(&self, model: &str) -> bool {
         self.allowed_models.as_ref().is_none_or(|models| models.iter().any(|m| m == model))
+    }
+
+    /// A place among the key's `max_parallel_requests`, held until the request (stream
+    /// included) is done: `Ok(None)` when the key has no such limit, `Err(limit)` when
+    /// all its places are taken.
+    pub fn admit(&self) -> Result<Option<OwnedSemaphorePermit>, u32> {
+        let Some((limit, places)) = &self.parallel else { return Ok(None) };
+        Arc::clone(places).try_acquire_owned().map(Some).map_err(|_| *limit)
     }
 }
 
@@ -40,44 +61,101 @@ pub enum AuthError {
     #[error("No API key provided. Pass it as `Authorization: Bearer <key>`.")]
     Missing,
     /// A key that is neither the master key nor a configured virtual key.
-    #[error("Invalid API key (sha256 {hash_prefix}…).")]
+    #[error("Invalid API key (key id {id_prefix}…).")]
     Unknown {
-        /// The first characters of the key's hash, so an operator can tell keys apart.
-        hash_prefix: String,
+        /// The first characters of the key's id, so an operator can tell keys apart.
+        id_prefix: String,
     },
+}
+
+/// How key ids are made: HMAC-SHA256 of the raw key under the server's secret, in
+/// lower-case hex.
+#[derive(Clone)]
+pub struct KeyIds {
+    mac: Hmac<Sha256>,
+}
+
+impl std::fmt::Debug for KeyIds {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("KeyIds([redacted])")
+    }
+}
+
+/// Domain separation for a secret derived from the master key.
+const DERIVATION_LABEL: &[u8] = b"hookgate key id v1";
+
+impl KeyIds {
+    /// Key ids under `secret`.
+    pub fn new(secret: &[u8]) -> Self {
+        Self { mac: Hmac::new_from_slice(secret).expect("HMAC takes a key of any length") }
+    }
+
+    /// Key ids under a secret derived from the master key: what a config without
+    /// `key_id_secret` uses, stable wherever the same master key is.
+    pub fn derived_from_master(master_key: &str) -> Self {
+        let mut derive = Hmac::<Sha256>::new_from_slice(DERIVATION_LABEL).expect("any key length");
+        derive.update(master_key.as_bytes());
+        Self::new(&derive.finalize().into_bytes())
+    }
+
+    /// The ids `config` asks for: its `key_id_secret`, else derived from its master key,
+    /// else (no auth at all) a secret of this process only.
+    pub fn from_config(config: &Config) -> Self {
+        match (&config.key_id_secret, &config.master_key) {
+            (Some(secret), _) => Self::new(secret.expose().as_bytes()),
+            (None, Some(master)) => Self::derived_from_master(master.expose()),
+            (None, None) => Self::new(uuid::Uuid::new_v4().as_bytes()),
+        }
+    }
+
+    /// The id of `key`.
+    pub fn id(&self, key: &str) -> String {
+        let mut mac = self.mac.clone();
+        mac.update(key.as_bytes());
+        hex::encode(mac.finalize().into_bytes())
+    }
 }
 
 /// The keys the proxy accepts.
 #[derive(Debug, Clone)]
 pub struct KeyStore {
-    /// Callers by the hex SHA-256 of their key. Empty when auth is off.
-    by_hash: HashMap<String, Caller>,
-    /// False when the config has no master key: like LiteLLM, every request is accepted.
+    /// Callers by the id of their key. Empty when auth is off.
+    by_id: HashMap<String, Caller>,
+    ids: KeyIds,
+    /// False when the config has no master key: like LiteLLM, every request is accepted
+    /// (the config refuses virtual keys then, and admin routes answer on loopback only).
     enabled: bool,
 }
 
 impl KeyStore {
     /// The master key and virtual keys of `config`.
     pub fn from_config(config: &Config) -> Self {
-        let mut by_hash = HashMap::new();
+        let ids = KeyIds::from_config(config);
+        let mut by_id = HashMap::new();
         if let Some(master) = &config.master_key {
-            let hash = master.sha256_hex();
+            let id = ids.id(master.expose());
             let key = KeyInfo {
                 alias: Some(MASTER_ALIAS.into()),
-                hash: hash.clone(),
+                hash: id.clone(),
                 user_id: None,
                 team_id: None,
                 metadata: "{}".into(),
             };
-            by_hash.insert(
-                hash,
-                Caller { key, allowed_models: None, may_disable_callbacks: true, disabled_callbacks: vec![] },
-            );
+            let caller = Caller {
+                key,
+                is_master: true,
+                allowed_models: None,
+                may_disable_callbacks: true,
+                disabled_callbacks: vec![],
+                parallel: None,
+            };
+            by_id.insert(id, caller);
         }
         for virtual_key in &config.keys {
-            by_hash.insert(virtual_key.key.sha256_hex(), caller_for(virtual_key));
+            let id = ids.id(virtual_key.key.expose());
+            by_id.insert(id.clone(), caller_for(virtual_key, id));
         }
-        Self { by_hash, enabled: config.master_key.is_some() }
+        Self { by_id, ids, enabled: config.master_key.is_some() }
     }
 
     /// True when requests must carry a key.
@@ -90,39 +168,48 @@ impl KeyStore {
     pub fn authenticate(&self, headers: &HeaderMap) -> Result<Caller, AuthError> {
         let presented = bearer(headers);
         if !self.enabled {
-            // Auth is off: still tell hooks which key was presented, by hash only.
-            let hash = sha256_hex(presented.unwrap_or_default());
-            return Ok(self.by_hash.get(&hash).cloned().unwrap_or_else(|| anonymous(hash)));
+            // Auth is off: still tell hooks which key was presented, by id only. Nobody
+            // is the master, and nobody may disable callbacks.
+            return Ok(anonymous(self.ids.id(presented.unwrap_or_default())));
         }
         let presented = presented.ok_or(AuthError::Missing)?;
-        let hash = sha256_hex(presented);
-        self.by_hash.get(&hash).cloned().ok_or_else(|| AuthError::Unknown { hash_prefix: hash[..8].to_owned() })
+        let id = self.ids.id(presented);
+        self.by_id.get(&id).cloned().ok_or_else(|| AuthError::Unknown { id_prefix: id[..8].to_owned() })
     }
 
-    /// True when `caller` presented the master key (admin routes require it).
-    pub fn is_master(&self, caller: &Caller) -> bool {
-        caller.key.alias.as_deref() == Some(MASTER_ALIAS)
+    /// The key id of a raw key, as hooks see it.
+    pub fn key_id(&self, key: &Secret) -> String {
+        self.ids.id(key.expose())
     }
 }
 
-fn caller_for(key: &VirtualKey) -> Caller {
+fn caller_for(key: &VirtualKey, id: String) -> Caller {
     Caller {
         key: KeyInfo {
             alias: Some(key.alias.clone()),
-            hash: key.key.sha256_hex(),
+            hash: id,
             user_id: key.user_id.clone(),
             team_id: key.team_id.clone(),
             metadata: serde_json::Value::Object(key.metadata.clone()).to_string(),
         },
+        is_master: false,
         allowed_models: (!key.models.is_empty()).then(|| key.models.clone()),
         may_disable_callbacks: key.allow_disabling_callbacks,
         disabled_callbacks: key.disabled_callbacks.clone(),
+        parallel: key.max_parallel_requests.map(|limit| (limit, Arc::new(Semaphore::new(limit as usize)))),
     }
 }
 
-fn anonymous(hash: String) -> Caller {
-    let key = KeyInfo { alias: None, hash, user_id: None, team_id: None, metadata: "{}".into() };
-    Caller { key, allowed_models: None, may_disable_callbacks: true, disabled_callbacks: vec![] }
+fn anonymous(id: String) -> Caller {
+    let key = KeyInfo { alias: None, hash: id, user_id: None, team_id: None, metadata: "{}".into() };
+    Caller {
+        key,
+        is_master: false,
+        allowed_models: None,
+        may_disable_callbacks: false,
+        disabled_callbacks: vec![],
+        parallel: None,
+    }
 }
 
 fn bearer(headers: &HeaderMap) -> Option<&str> {
@@ -135,7 +222,7 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
         .filter(|key| !key.is_empty())
 }
 
-/// Lower-case hex SHA-256 of `text`: how keys are identified without being shown.
+/// Lower-case hex SHA-256 of `text`.
 pub fn sha256_hex(text: &str) -> String {
     ContentHash::of(text.as_bytes()).to_string()
 }
@@ -165,23 +252,50 @@ mod tests {
 model_list: [{model_name: m, litellm_params: {model: mock/echo}}]
 general_settings: {master_key: sk-master-for-tests}
 keys:
-  - {key: sk-blue, alias: blue, user_id: alice, team_id: t1, metadata: {tier: gold}, models: [m]}
+  - {key: sk-blue, alias: blue, user_id: alice, team_id: t1, metadata: {tier: gold}, models: [m], max_parallel_requests: 1}
 ";
 
     #[test]
-    fn master_and_virtual_keys_are_recognised_by_hash() {
+    fn master_and_virtual_keys_are_recognised_by_their_keyed_id() {
         let store = store(YAML);
+        let ids = KeyIds::derived_from_master("sk-master-for-tests");
         let master = store.authenticate(&headers(&[("authorization", "Bearer sk-master-for-tests")])).unwrap();
         assert_eq!(master.key.alias.as_deref(), Some(MASTER_ALIAS));
-        assert!(store.is_master(&master));
+        assert!(master.is_master && master.may_disable_callbacks);
         let blue = store.authenticate(&headers(&[("authorization", "bearer  sk-blue ")])).unwrap();
         assert_eq!(blue.key.alias.as_deref(), Some("blue"));
-        assert_eq!(blue.key.hash, sha256_hex("sk-blue"));
+        assert_eq!(blue.key.hash, ids.id("sk-blue"));
+        assert_ne!(blue.key.hash, sha256_hex("sk-blue"), "not a bare hash that a weak key could be guessed from");
+        assert!(!blue.is_master);
+        assert!(!blue.may_disable_callbacks, "disabling by header is granted per key, off by default");
         assert_eq!(blue.key.user_id.as_deref(), Some("alice"));
         assert_eq!(blue.key.metadata, r#"{"tier":"gold"}"#);
         assert!(blue.may_use("m") && !blue.may_use("other"));
         let azure = store.authenticate(&headers(&[("api-key", "sk-blue")])).unwrap();
         assert_eq!(azure.key.alias.as_deref(), Some("blue"));
+    }
+
+    #[test]
+    fn key_ids_depend_on_the_secret() {
+        assert_eq!(KeyIds::new(b"one secret value").id("k"), KeyIds::new(b"one secret value").id("k"));
+        assert_ne!(KeyIds::new(b"one secret value").id("k"), KeyIds::new(b"another secret!!").id("k"));
+        // RFC 4231 test case 2: HMAC-SHA256(key "Jefe", "what do ya want for nothing?").
+        assert_eq!(
+            KeyIds::new(b"Jefe").id("what do ya want for nothing?"),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
+    }
+
+    #[test]
+    fn max_parallel_requests_is_shared_by_the_key_s_requests() {
+        let store = store(YAML);
+        let blue = || store.authenticate(&headers(&[("authorization", "Bearer sk-blue")])).unwrap();
+        let first = blue().admit().unwrap().expect("a limited key gets a permit");
+        assert!(blue().admit().is_err(), "the key's one place is taken");
+        drop(first);
+        assert!(blue().admit().unwrap().is_some());
+        let master = store.authenticate(&headers(&[("authorization", "Bearer sk-master-for-tests")])).unwrap();
+        assert!(master.admit().unwrap().is_none(), "no limit, no permit");
     }
 
     #[test]
@@ -194,10 +308,11 @@ keys:
     }
 
     #[test]
-    fn without_a_master_key_every_request_is_accepted() {
+    fn without_a_master_key_every_request_is_accepted_and_nobody_is_admin() {
         let store = store("model_list: [{model_name: m, litellm_params: {model: mock/echo}}]");
         assert!(!store.enabled());
         let caller = store.authenticate(&headers(&[])).unwrap();
         assert_eq!(caller.key.alias, None);
+        assert!(!caller.is_master && !caller.may_disable_callbacks);
     }
 }

@@ -24,11 +24,17 @@ pub struct VirtualKey {
     pub metadata: serde_json::Map<String, serde_json::Value>,
     /// The `model_name`s the key may use; empty means all.
     pub models: Vec<String>,
-    /// Whether requests with this key may turn plugins off per request.
+    /// Whether requests with this key may turn plugins off per request (off unless
+    /// granted: a key holder must not be able to switch a guardrail off on its own).
     pub allow_disabling_callbacks: bool,
     /// Plugins that never run for this key.
     pub disabled_callbacks: Vec<String>,
+    /// Most requests this key may have in flight at once (LiteLLM's name); more get a 429.
+    pub max_parallel_requests: Option<u32>,
 }
+
+/// The alias hooks see for the master key; no virtual key may take it.
+pub const MASTER_ALIAS: &str = "master";
 
 /// What a key is checked against.
 pub(crate) struct KeyRules<'a> {
@@ -65,12 +71,20 @@ pub(crate) fn check_guessable(
     ))
 }
 
-/// Checks and converts `keys`.
+/// Checks and converts `keys`. Virtual keys need a master key: without one, auth is off
+/// and a client could simply leave its (restricted) key out.
 pub(crate) fn build(
     raw: Option<Vec<RawKey>>,
     rules: &KeyRules<'_>,
     warnings: &mut Warnings,
 ) -> Result<Vec<VirtualKey>, Invalid> {
+    if raw.as_ref().is_some_and(|keys| !keys.is_empty()) && rules.master_key.is_none() {
+        return Err(Invalid::at(
+            "keys",
+            "virtual keys need general_settings.master_key: without it authentication is off, and a client \
+             could leave its key (and its restrictions) out",
+        ));
+    }
     let keys = raw
         .unwrap_or_default()
         .into_iter()
@@ -96,6 +110,9 @@ fn build_one(at: &str, raw: RawKey, rules: &KeyRules<'_>, warnings: &mut Warning
     }
     let alias_at = path::key(at, "alias");
     let alias = match raw.alias {
+        Some(alias) if alias.trim().eq_ignore_ascii_case(MASTER_ALIAS) => {
+            return Err(Invalid::at(&alias_at, format!("`{alias}` is reserved for the master key; choose another alias")))
+        }
         Some(alias) if !alias.trim().is_empty() => alias,
         Some(_) => return Err(Invalid::at(&alias_at, "must not be empty")),
         None => return Err(Invalid::at(&alias_at, "is required: a unique name that logs show instead of the key")),
@@ -118,8 +135,12 @@ fn build_one(at: &str, raw: RawKey, rules: &KeyRules<'_>, warnings: &mut Warning
         team_id: raw.team_id,
         metadata: raw.metadata.unwrap_or_default(),
         models,
-        allow_disabling_callbacks: raw.allow_disabling_callbacks.unwrap_or(true),
+        allow_disabling_callbacks: raw.allow_disabling_callbacks.unwrap_or(false),
         disabled_callbacks,
+        max_parallel_requests: match raw.max_parallel_requests {
+            Some(0) => return Err(Invalid::at(path::key(at, "max_parallel_requests"), "must be at least 1")),
+            other => other,
+        },
     })
 }
 

@@ -34,7 +34,8 @@ use serde_yaml_ng::{Mapping, Value};
 
 pub use self::error::ConfigError;
 use self::error::Invalid;
-pub use self::keys::VirtualKey;
+pub use self::general::ServerLimits;
+pub use self::keys::{VirtualKey, MASTER_ALIAS};
 use self::lenient::Warnings;
 pub use self::models::{MockError, MockParams, ModelDeployment, OpenAiParams, ProviderConfig, TokenPrice};
 pub use self::plugins_config::PluginsConfig;
@@ -55,6 +56,16 @@ pub struct Config {
     pub enforce_user_param: bool,
     /// `general_settings.max_request_size_mb`, in bytes.
     pub max_request_size_bytes: usize,
+    /// `general_settings.max_request_messages`: most `messages` one chat request may have.
+    pub max_request_messages: usize,
+    /// `general_settings.max_upstream_response_mb`, in bytes: the most an upstream answer
+    /// (a body, an error, a whole stream) may be; more is a 502.
+    pub max_upstream_response_bytes: usize,
+    /// `general_settings.key_id_secret`: the secret of the key ids plugins see (an HMAC
+    /// of each key); derived from the master key when unset.
+    pub key_id_secret: Option<Secret>,
+    /// The HTTP server's limits (`general_settings`).
+    pub server: ServerLimits,
     /// `litellm_settings.callbacks`: the plugins to enable; `None` enables every plugin
     /// in the plugin directory.
     pub callbacks: Option<Vec<String>>,
@@ -70,6 +81,9 @@ pub struct Config {
     pub keys: Vec<VirtualKey>,
     /// `redis_url`: shared state across replicas, when set.
     pub redis_url: Option<Secret>,
+    /// `redis_prefix`: what every Redis key starts with (`<prefix>:<plugin>:<key>`), so
+    /// that two deployments (staging, production) can share one Redis apart.
+    pub redis_prefix: String,
     /// Things worth telling the operator that do not stop the proxy (ignored LiteLLM
     /// settings, insecure opt-ins), one line each.
     pub warnings: Vec<String>,
@@ -106,6 +120,9 @@ impl Config {
     }
 }
 
+/// `redis_prefix` when unset.
+const DEFAULT_REDIS_PREFIX: &str = "hookgate";
+
 fn build(mut document: Value, source: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, Invalid> {
     // LiteLLM configs use anchors with `<<:` merge keys to share litellm_params.
     document.apply_merge().map_err(|e| Invalid::whole(format!("invalid YAML merge key (<<): {e}")))?;
@@ -134,18 +151,30 @@ fn build(mut document: Value, source: &Path, env: &dyn Fn(&str) -> Option<String
     if raw.redis_url.as_ref().is_some_and(|url| url.expose().trim().is_empty()) {
         return Err(Invalid::at("redis_url", "must not be empty; leave it out to run without Redis"));
     }
+    let redis_prefix = match raw.redis_prefix {
+        None => DEFAULT_REDIS_PREFIX.to_owned(),
+        Some(prefix) if !prefix.is_empty() && prefix.len() <= 64 && !prefix.contains(char::is_whitespace) => prefix,
+        Some(prefix) => {
+            return Err(Invalid::at("redis_prefix", format!("`{prefix}` must be 1 to 64 characters without spaces")))
+        }
+    };
     Ok(Config {
         source: source.to_owned(),
         models,
         master_key: general.master_key,
         enforce_user_param: general.enforce_user_param,
         max_request_size_bytes: general.max_request_size_bytes,
+        max_request_messages: general.max_request_messages,
+        max_upstream_response_bytes: general.max_upstream_response_bytes,
+        key_id_secret: general.key_id_secret,
+        server: general.server,
         callbacks: general.callbacks,
         allow_dynamic_callback_disabling: general.allow_dynamic_callback_disabling,
         require_auth_for_metrics_endpoint: general.require_auth_for_metrics_endpoint,
         plugins,
         keys,
         redis_url: raw.redis_url,
+        redis_prefix,
         warnings: warnings.into_lines(),
     })
 }

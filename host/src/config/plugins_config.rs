@@ -6,20 +6,31 @@ use std::time::Duration;
 
 use serde_yaml_ng::{Mapping, Value};
 
-use super::env;
 use super::error::{ConfigError, Invalid};
+use super::general::within;
 use super::lenient::Warnings;
 use super::path;
 use super::plugin_names;
 use super::raw::RawPlugins;
 use super::typed::deserialize_at;
-use crate::plugins::settings::PluginSettings;
+use crate::plugins::settings::{limits_of, PluginSettings};
 
 const DEFAULT_QUARANTINE_AFTER: u32 = 5;
 const DEFAULT_QUARANTINE_SECONDS: u64 = 30;
+/// A year: a longer cool-down is an unload, and would overflow clock arithmetic.
+const MAX_QUARANTINE_SECONDS: u64 = 365 * 86_400;
 const DEFAULT_MAX_PLUGINS: usize = 100;
 const DEFAULT_LOGGING_QUEUE: usize = 1000;
 const DEFAULT_MAX_INSTANCES: u32 = 1000;
+/// Every slot reserves address space for its memories: more would not fit.
+const MAX_INSTANCES: u32 = 10_000;
+const DEFAULT_INSTANCE_WAIT_MS: u64 = 1000;
+const DEFAULT_KV_MAX_ENTRIES: usize = 100_000;
+const DEFAULT_KV_MAX_BYTES: usize = 64 * 1024 * 1024;
+/// The engine's ceiling on any plugin's `memory_mb` (`EngineOptions::max_memory_mb`).
+pub(crate) const MAX_MEMORY_MB: u64 = 1024;
+/// What a string value starts with to be read from the environment.
+const ENV_PREFIX: &str = "os.environ/";
 /// LiteLLM truncates logged messages and responses at 10,000 characters.
 const DEFAULT_MAX_LOGGED_FIELD_BYTES: usize = 10_000;
 
@@ -46,6 +57,13 @@ pub struct PluginsConfig {
     pub max_logged_field_bytes: usize,
     /// Size of the plugin instance pool (at least 1).
     pub max_instances: u32,
+    /// How long a hook call waits for a free instance slot before the request is
+    /// answered 503 (overloaded).
+    pub instance_wait: Duration,
+    /// Most kv entries one plugin may hold (in memory).
+    pub kv_max_entries: usize,
+    /// Most kv bytes (keys and values) one plugin may hold (in memory).
+    pub kv_max_bytes: usize,
     /// `plugins.defaults` over [`PluginSettings::default`]: the settings of a plugin with
     /// no entry of its own.
     pub defaults: PluginSettings,
@@ -54,6 +72,10 @@ pub struct PluginsConfig {
     /// `plugins.defaults` and each entry as written, for layering a sidecar between them.
     defaults_raw: Mapping,
     entries_raw: BTreeMap<String, Mapping>,
+    /// What a sidecar may set at most: `plugins.limits` over `plugins.defaults`.
+    ceilings: PluginSettings,
+    /// Where each ceiling comes from, for the error message.
+    ceilings_from: &'static str,
 }
 
 impl Default for PluginsConfig {
@@ -69,10 +91,15 @@ impl Default for PluginsConfig {
             logging_queue: DEFAULT_LOGGING_QUEUE,
             max_logged_field_bytes: DEFAULT_MAX_LOGGED_FIELD_BYTES,
             max_instances: DEFAULT_MAX_INSTANCES,
+            instance_wait: Duration::from_millis(DEFAULT_INSTANCE_WAIT_MS),
+            kv_max_entries: DEFAULT_KV_MAX_ENTRIES,
+            kv_max_bytes: DEFAULT_KV_MAX_BYTES,
             defaults: PluginSettings::default(),
             settings: BTreeMap::new(),
             defaults_raw: Mapping::new(),
             entries_raw: BTreeMap::new(),
+            ceilings: PluginSettings::default(),
+            ceilings_from: "plugins.defaults",
         }
     }
 }
@@ -87,21 +114,77 @@ impl PluginsConfig {
     /// component, `text` read from `sidecar`) exists: the defaults, then the sidecar, then
     /// the plugin's entry in the config, key by key, so the operator's config has the
     /// last word. Errors name the sidecar file and the key.
+    ///
+    /// A sidecar is the plugin author's file, so it is held to what the operator allows:
+    /// it may not read the proxy's environment (`os.environ/` is refused, never
+    /// resolved), and it may not set a limit (`fuel`, `timeout_ms`, `memory_mb`,
+    /// `max_output_bytes`, `max_reuse`, `instances: reuse`) above the operator's ceiling,
+    /// `plugins.limits` or else `plugins.defaults`. The plugin's entry in the main config
+    /// may set anything.
     pub fn settings_with_sidecar(&self, name: &str, sidecar: &Path, text: &str) -> Result<PluginSettings, ConfigError> {
-        let mut document: Value = serde_yaml_ng::from_str(text)
+        let document: Value = serde_yaml_ng::from_str(text)
             .map_err(|error| ConfigError::whole(sidecar, format!("invalid YAML: {error}")))?;
-        env::resolve(&mut document, "", &|name| std::env::var(name).ok())
-            .map_err(|invalid| ConfigError::from_invalid(sidecar, invalid))?;
+        refuse_env_references(&document, "").map_err(|invalid| ConfigError::from_invalid(sidecar, invalid))?;
         let own = match document {
             Value::Mapping(own) => own,
             Value::Null => Mapping::new(),
             _ => return Err(ConfigError::whole(sidecar, "must be a mapping of plugin settings (priority, fuel, ...)")),
         };
+        let entry = self.entries_raw.get(name);
+        let authored: PluginSettings = deserialize_at(Value::Mapping(merge(&self.defaults_raw, own.clone())), "")
+            .map_err(|invalid| ConfigError::from_invalid(sidecar, invalid))?;
+        let ceilings = limits_of(&self.ceilings);
+        for ((key, value), (_, ceiling)) in limits_of(&authored).into_iter().zip(ceilings) {
+            let set_by_sidecar = own.contains_key(key);
+            let set_by_operator = entry.is_some_and(|entry| entry.contains_key(key));
+            if set_by_sidecar && !set_by_operator && value > ceiling {
+                let shown = |v: u64| if key == "instances" { ["per-request", "reuse"][v as usize].to_owned() } else { v.to_string() };
+                return Err(ConfigError::from_invalid(
+                    sidecar,
+                    Invalid::at(
+                        key,
+                        format!(
+                            "{} is above the operator's ceiling of {} ({}.{key}); a sidecar cannot raise its plugin's \
+                             limits: the operator can, in plugins.settings.{name} or plugins.limits",
+                            shown(value),
+                            shown(ceiling),
+                            self.ceilings_from
+                        ),
+                    ),
+                ));
+            }
+        }
         let mut merged = merge(&self.defaults_raw, own);
-        if let Some(entry) = self.entries_raw.get(name) {
+        if let Some(entry) = entry {
             merged = merge(&merged, entry.clone());
         }
-        deserialize_at(Value::Mapping(merged), "").map_err(|invalid| ConfigError::from_invalid(sidecar, invalid))
+        let settings: PluginSettings =
+            deserialize_at(Value::Mapping(merged), "").map_err(|invalid| ConfigError::from_invalid(sidecar, invalid))?;
+        settings
+            .check(MAX_MEMORY_MB)
+            .map_err(|(key, why)| ConfigError::from_invalid(sidecar, Invalid::at(key, why)))?;
+        Ok(settings)
+    }
+}
+
+/// Refuses any `os.environ/` reference in a plugin's sidecar: the proxy's environment
+/// holds its secrets (the master key, upstream API keys), and a sidecar is written by the
+/// plugin's author, who must never read them.
+fn refuse_env_references(value: &Value, at: &str) -> Result<(), Invalid> {
+    match value {
+        Value::String(text) if text.trim_start().starts_with(ENV_PREFIX) => Err(Invalid::at(
+            if at.is_empty() { "(top level)" } else { at },
+            "os.environ/ references are resolved only in the operator's main config; a plugin's sidecar may \
+             not read the proxy's environment (set the value in plugins.settings instead)",
+        )),
+        Value::Sequence(items) => {
+            items.iter().enumerate().try_for_each(|(i, item)| refuse_env_references(item, &path::index(at, i)))
+        }
+        Value::Mapping(entries) => entries
+            .iter()
+            .try_for_each(|(key, item)| refuse_env_references(item, &path::key(at, &path::label(key)))),
+        Value::Tagged(tagged) => refuse_env_references(&tagged.value, at),
+        _ => Ok(()),
     }
 }
 
@@ -115,7 +198,11 @@ pub(crate) fn build(
 ) -> Result<PluginsConfig, Invalid> {
     let Some(raw) = raw else { return Ok(PluginsConfig::default()) };
     let defaults_map = raw.defaults.unwrap_or_default();
-    let defaults = deserialize_at(Value::Mapping(defaults_map.clone()), "plugins.defaults")?;
+    let defaults = checked(Value::Mapping(defaults_map.clone()), "plugins.defaults")?;
+    let (ceilings, ceilings_from) = match &raw.limits {
+        Some(limits) => (checked(Value::Mapping(merge(&defaults_map, limits.clone())), "plugins.limits")?, "plugins.limits"),
+        None => (defaults.clone(), "plugins.defaults"),
+    };
     let mut settings = BTreeMap::new();
     let mut entries_raw = BTreeMap::new();
     for (name, own) in raw.settings.unwrap_or_default() {
@@ -128,28 +215,60 @@ pub(crate) fn build(
         }
         let own = own.unwrap_or_default();
         let merged = merge(&defaults_map, own.clone());
-        settings.insert(name.clone(), deserialize_at(Value::Mapping(merged), &at)?);
+        settings.insert(name.clone(), checked(Value::Mapping(merged), &at)?);
         entries_raw.insert(name, own);
     }
     Ok(PluginsConfig {
         dir: resolve_path(raw.dir, base_dir, "plugins.dir")?,
         watch: raw.watch.unwrap_or(true),
         cache_dir: resolve_path(raw.cache_dir, base_dir, "plugins.cache_dir")?,
-        quarantine_after: at_least_one(raw.quarantine_after, DEFAULT_QUARANTINE_AFTER, "plugins.quarantine_after")?,
-        quarantine_cooldown: Duration::from_secs(raw.quarantine_seconds.unwrap_or(DEFAULT_QUARANTINE_SECONDS)),
-        max_plugins: at_least_one(raw.max_plugins, DEFAULT_MAX_PLUGINS, "plugins.max_plugins")?,
-        logging_queue: at_least_one(raw.logging_queue, DEFAULT_LOGGING_QUEUE, "plugins.logging_queue")?,
-        max_logged_field_bytes: at_least_one(
+        quarantine_after: within(
+            "plugins.quarantine_after",
+            raw.quarantine_after,
+            DEFAULT_QUARANTINE_AFTER,
+            1,
+            1_000_000,
+        )?,
+        quarantine_cooldown: Duration::from_secs(within(
+            "plugins.quarantine_seconds",
+            raw.quarantine_seconds,
+            DEFAULT_QUARANTINE_SECONDS,
+            0,
+            MAX_QUARANTINE_SECONDS,
+        )?),
+        max_plugins: within("plugins.max_plugins", raw.max_plugins, DEFAULT_MAX_PLUGINS, 1, 10_000)?,
+        logging_queue: within("plugins.logging_queue", raw.logging_queue, DEFAULT_LOGGING_QUEUE, 1, 1_000_000)?,
+        max_logged_field_bytes: within(
+            "plugins.max_logged_field_bytes",
             raw.max_logged_field_bytes,
             DEFAULT_MAX_LOGGED_FIELD_BYTES,
-            "plugins.max_logged_field_bytes",
+            1,
+            16 * 1024 * 1024,
         )?,
-        max_instances: at_least_one(raw.max_instances, DEFAULT_MAX_INSTANCES, "plugins.max_instances")?,
+        max_instances: within("plugins.max_instances", raw.max_instances, DEFAULT_MAX_INSTANCES, 1, MAX_INSTANCES)?,
+        instance_wait: Duration::from_millis(within(
+            "plugins.instance_wait_ms",
+            raw.instance_wait_ms,
+            DEFAULT_INSTANCE_WAIT_MS,
+            1,
+            600_000,
+        )?),
+        kv_max_entries: within("plugins.kv_max_entries", raw.kv_max_entries, DEFAULT_KV_MAX_ENTRIES, 1, 100_000_000)?,
+        kv_max_bytes: within("plugins.kv_max_bytes", raw.kv_max_bytes, DEFAULT_KV_MAX_BYTES, 1024, 1 << 40)?,
         defaults,
         settings,
         defaults_raw: defaults_map,
         entries_raw,
+        ceilings,
+        ceilings_from,
     })
+}
+
+/// Plugin settings at `at`, deserialized and within their bounds.
+fn checked(value: Value, at: &str) -> Result<PluginSettings, Invalid> {
+    let settings: PluginSettings = deserialize_at(value, at)?;
+    settings.check(MAX_MEMORY_MB).map_err(|(key, why)| Invalid::at(path::key(at, key), why))?;
+    Ok(settings)
 }
 
 /// A plugin's own keys over the defaults, key by key: an entry that sets only `priority`
@@ -171,14 +290,3 @@ fn resolve_path(value: Option<PathBuf>, base_dir: &Path, at: &str) -> Result<Opt
     }
 }
 
-fn at_least_one<T: PartialOrd + From<u8> + std::fmt::Display>(
-    value: Option<T>,
-    default: T,
-    at: &str,
-) -> Result<T, Invalid> {
-    match value {
-        Some(v) if v < T::from(1) => Err(Invalid::at(at, format!("must be at least 1 (got {v})"))),
-        Some(v) => Ok(v),
-        None => Ok(default),
-    }
-}

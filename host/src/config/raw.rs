@@ -18,10 +18,22 @@ use super::secret::Secret;
 
 /// Top-level keys hookgate reads.
 pub(crate) const TOP_KEYS: &[&str] =
-    &["model_list", "general_settings", "litellm_settings", "plugins", "keys", "redis_url"];
-/// `general_settings` keys hookgate reads.
-pub(crate) const GENERAL_KEYS: &[&str] =
-    &["master_key", "enforce_user_param", "max_request_size_mb", "allow_insecure_master_key"];
+    &["model_list", "general_settings", "litellm_settings", "plugins", "keys", "redis_url", "redis_prefix"];
+/// `general_settings` keys hookgate reads (LiteLLM's, then hookgate's own).
+pub(crate) const GENERAL_KEYS: &[&str] = &[
+    "master_key",
+    "enforce_user_param",
+    "max_request_size_mb",
+    "allow_insecure_master_key",
+    "key_id_secret",
+    "max_request_messages",
+    "max_upstream_response_mb",
+    "header_read_timeout_seconds",
+    "body_read_timeout_seconds",
+    "stream_write_timeout_seconds",
+    "max_connections",
+    "max_header_bytes",
+];
 /// `litellm_settings` keys hookgate reads.
 pub(crate) const LITELLM_KEYS: &[&str] =
     &["callbacks", "allow_dynamic_callback_disabling", "require_auth_for_metrics_endpoint"];
@@ -57,6 +69,7 @@ pub(crate) struct RawConfig {
     pub(crate) plugins: Option<RawPlugins>,
     pub(crate) keys: Option<Vec<RawKey>>,
     pub(crate) redis_url: Option<Secret>,
+    pub(crate) redis_prefix: Option<String>,
 }
 
 /// One `model_list` entry.
@@ -103,6 +116,14 @@ pub(crate) struct RawGeneral {
     pub(crate) enforce_user_param: Option<bool>,
     pub(crate) max_request_size_mb: Option<f64>,
     pub(crate) allow_insecure_master_key: Option<bool>,
+    pub(crate) key_id_secret: Option<Secret>,
+    pub(crate) max_request_messages: Option<usize>,
+    pub(crate) max_upstream_response_mb: Option<f64>,
+    pub(crate) header_read_timeout_seconds: Option<f64>,
+    pub(crate) body_read_timeout_seconds: Option<f64>,
+    pub(crate) stream_write_timeout_seconds: Option<f64>,
+    pub(crate) max_connections: Option<usize>,
+    pub(crate) max_header_bytes: Option<usize>,
 }
 
 /// `litellm_settings`.
@@ -127,9 +148,14 @@ pub(crate) struct RawPlugins {
     pub(crate) logging_queue: Option<usize>,
     pub(crate) max_logged_field_bytes: Option<usize>,
     pub(crate) max_instances: Option<u32>,
+    pub(crate) instance_wait_ms: Option<u64>,
+    pub(crate) kv_max_entries: Option<usize>,
+    pub(crate) kv_max_bytes: Option<usize>,
     /// Kept untyped: merged key by key with each plugin's entry before becoming
     /// `PluginSettings`.
     pub(crate) defaults: Option<Mapping>,
+    /// Ceilings for what a plugin's sidecar may set (else `defaults` are the ceilings).
+    pub(crate) limits: Option<Mapping>,
     /// A `null` entry (`my-plugin:` with nothing under it) means "defaults only".
     pub(crate) settings: Option<BTreeMap<String, Option<Mapping>>>,
 }
@@ -146,4 +172,5 @@ pub(crate) struct RawKey {
     pub(crate) models: Option<Vec<String>>,
     pub(crate) allow_disabling_callbacks: Option<bool>,
     pub(crate) disabled_callbacks: Option<Vec<String>>,
+    pub(crate) max_parallel_requests: Option<u32>,
 }

@@ -53,7 +53,7 @@ keys:                        # virtual keys
     team_id: blue            # optional
     metadata: {tier: gold}   # optional JSON object, default {}
     models: [gpt-4o-mini]    # optional allowed model_names; empty/absent = all
-    allow_disabling_callbacks: true   # default true
+    allow_disabling_callbacks: true   # default false
     disabled_callbacks: []            # default []
 redis_url: os.environ/REDIS_URL   # optional
 "#;
@@ -87,6 +87,11 @@ fn parse_err(yaml: &str) -> ConfigError {
 /// A config with one mock model and the given extra YAML appended.
 fn with_model(extra: &str) -> String {
     format!("model_list:\n  - model_name: m\n    litellm_params: {{model: mock/x}}\n{extra}")
+}
+
+/// As [`with_model`], with a master key (virtual keys need one).
+fn with_master(extra: &str) -> String {
+    with_model(&format!("general_settings: {{master_key: sk-master-for-tests}}\n{extra}"))
 }
 
 #[test]
@@ -279,20 +284,20 @@ fn insecure_master_key_is_accepted_with_opt_in() {
 
 #[test]
 fn insecure_virtual_key_is_refused() {
-    let err = parse_err(&with_model("keys: [{key: changeme, alias: a}]\n"));
+    let err = parse_err(&with_master("keys: [{key: changeme, alias: a}]\n"));
     assert_eq!(err.key_path(), Some("keys[0].key"), "{err}");
 }
 
 #[test]
 fn duplicate_alias_is_refused() {
-    let err = parse_err(&with_model("keys:\n  - {key: sk-one-abc, alias: team}\n  - {key: sk-two-abc, alias: team}\n"));
+    let err = parse_err(&with_master("keys:\n  - {key: sk-one-abc, alias: team}\n  - {key: sk-two-abc, alias: team}\n"));
     assert_eq!(err.key_path(), Some("keys[1].alias"), "{err}");
     assert!(err.message().contains("keys[0]"), "{err}");
 }
 
 #[test]
 fn duplicate_key_is_refused() {
-    let err = parse_err(&with_model("keys:\n  - {key: sk-one-abc, alias: a}\n  - {key: sk-one-abc, alias: b}\n"));
+    let err = parse_err(&with_master("keys:\n  - {key: sk-one-abc, alias: a}\n  - {key: sk-one-abc, alias: b}\n"));
     assert_eq!(err.key_path(), Some("keys[1].key"), "{err}");
     assert!(!err.to_string().contains("sk-one-abc"), "a key must not appear in errors: {err}");
 }
@@ -306,14 +311,108 @@ fn virtual_key_may_not_be_the_master_key() {
 
 #[test]
 fn key_models_must_exist() {
-    let err = parse_err(&with_model("keys: [{key: sk-one-abc, alias: a, models: [m, nope]}]\n"));
+    let err = parse_err(&with_master("keys: [{key: sk-one-abc, alias: a, models: [m, nope]}]\n"));
     assert_eq!(err.key_path(), Some("keys[0].models[1]"), "{err}");
 }
 
 #[test]
 fn unknown_key_in_keys_is_an_error() {
-    let err = parse_err(&with_model("keys: [{key: sk-one-abc, alias: a, modles: [m]}]\n"));
+    let err = parse_err(&with_master("keys: [{key: sk-one-abc, alias: a, modles: [m]}]\n"));
     assert_eq!(err.key_path(), Some("keys[0].modles"), "{err}");
+}
+
+#[test]
+fn virtual_keys_without_a_master_key_are_refused() {
+    let err = parse_err(&with_model("keys: [{key: sk-one-abc, alias: a}]\n"));
+    assert_eq!(err.key_path(), Some("keys"), "{err}");
+    assert!(err.message().contains("master_key"), "{err}");
+}
+
+#[test]
+fn the_master_alias_is_reserved() {
+    for alias in ["master", "MASTER", " Master "] {
+        let err = parse_err(&with_master(&format!("keys: [{{key: sk-one-abc, alias: '{alias}'}}]\n")));
+        assert_eq!(err.key_path(), Some("keys[0].alias"), "{err}");
+        assert!(err.message().contains("reserved"), "{err}");
+    }
+}
+
+#[test]
+fn disabling_by_header_is_off_for_virtual_keys_unless_granted() {
+    let config = parse(&with_master("keys: [{key: sk-one-abc, alias: a}, {key: sk-two-abc, alias: b, allow_disabling_callbacks: true, max_parallel_requests: 3}]\n")).unwrap();
+    assert!(!config.keys[0].allow_disabling_callbacks);
+    assert!(config.keys[1].allow_disabling_callbacks);
+    assert_eq!(config.keys[1].max_parallel_requests, Some(3));
+    let err = parse_err(&with_master("keys: [{key: sk-one-abc, alias: a, max_parallel_requests: 0}]\n"));
+    assert_eq!(err.key_path(), Some("keys[0].max_parallel_requests"), "{err}");
+}
+
+#[test]
+fn values_that_could_overflow_are_bounded_with_the_key_named() {
+    let cases = [
+        ("plugins: {quarantine_seconds: 18446744073709551615}\n", "plugins.quarantine_seconds"),
+        ("plugins: {max_instances: 4000000000}\n", "plugins.max_instances"),
+        ("plugins: {instance_wait_ms: 0}\n", "plugins.instance_wait_ms"),
+        ("plugins: {defaults: {timeout_ms: 18446744073709551615}}\n", "plugins.defaults.timeout_ms"),
+        ("plugins: {defaults: {memory_mb: 999999999}}\n", "plugins.defaults.memory_mb"),
+        ("plugins: {settings: {p: {fuel: 0}}}\n", "plugins.settings.p.fuel"),
+        ("general_settings: {max_request_size_mb: 1e300}\n", "general_settings.max_request_size_mb"),
+        ("general_settings: {header_read_timeout_seconds: 1e30}\n", "general_settings.header_read_timeout_seconds"),
+        ("general_settings: {max_header_bytes: 10}\n", "general_settings.max_header_bytes"),
+        ("general_settings: {key_id_secret: short}\n", "general_settings.key_id_secret"),
+        ("redis_prefix: 'has space'\n", "redis_prefix"),
+    ];
+    for (yaml, path) in cases {
+        let err = parse_err(&with_model(yaml));
+        assert_eq!(err.key_path(), Some(path), "{yaml}: {err}");
+    }
+    let config = parse(&with_model("plugins: {quarantine_seconds: 31536000, max_instances: 10000}\n")).unwrap();
+    assert_eq!(config.plugins.quarantine_cooldown.as_secs(), 31_536_000);
+}
+
+fn sidecar(config_yaml: &str, name: &str, sidecar: &str) -> Result<crate::plugins::PluginSettings, ConfigError> {
+    let config = parse(&with_model(config_yaml)).unwrap();
+    config.plugins.settings_with_sidecar(name, Path::new("/plugins/p.yaml"), sidecar)
+}
+
+#[test]
+fn a_sidecar_may_not_read_the_environment() {
+    for yaml in ["config: {x: os.environ/HOOKGATE_MASTER_KEY}", "config: [a, os.environ/X]", "priority: os.environ/P"] {
+        let err = sidecar("", "p", yaml).unwrap_err();
+        assert!(err.message().contains("os.environ/"), "{yaml}: {err}");
+        assert_eq!(err.file(), Path::new("/plugins/p.yaml"));
+        assert!(err.key_path().is_some_and(|path| path.starts_with("config") || path == "priority"), "{err}");
+    }
+}
+
+#[test]
+fn a_sidecar_may_not_raise_the_operators_limits_but_the_main_config_may() {
+    let defaults = "plugins: {defaults: {fuel: 1000000, timeout_ms: 50}}\n";
+    for (yaml, key) in [
+        ("fuel: 2000000", "fuel"),
+        ("timeout_ms: 51", "timeout_ms"),
+        ("memory_mb: 128", "memory_mb"),
+        ("max_output_bytes: 99999999", "max_output_bytes"),
+        ("instances: reuse", "instances"),
+    ] {
+        let err = sidecar(defaults, "p", yaml).unwrap_err();
+        assert_eq!(err.key_path(), Some(key), "{yaml}: {err}");
+        assert!(err.message().contains("ceiling"), "{err}");
+    }
+    let lowered = sidecar(defaults, "p", "fuel: 10\ntimeout_ms: 5\npriority: 3").unwrap();
+    assert_eq!((lowered.fuel, lowered.timeout_ms, lowered.priority), (10, 5, 3));
+    let raised_by_operator = sidecar(
+        "plugins: {defaults: {fuel: 1000000}, settings: {p: {fuel: 5000000}}}\n",
+        "p",
+        "fuel: 4000000",
+    )
+    .unwrap();
+    assert_eq!(raised_by_operator.fuel, 5_000_000, "the operator's entry wins");
+    let within_limits =
+        sidecar("plugins: {defaults: {fuel: 1000000}, limits: {fuel: 3000000}}\n", "p", "fuel: 2000000").unwrap();
+    assert_eq!(within_limits.fuel, 2_000_000, "plugins.limits is the ceiling when set");
+    let err = sidecar("plugins: {defaults: {fuel: 1000000}, limits: {fuel: 3000000}}\n", "p", "fuel: 3000001").unwrap_err();
+    assert!(err.message().contains("plugins.limits.fuel"), "{err}");
 }
 
 #[test]

@@ -1,12 +1,14 @@
 //! Turning plugins off for one request: the `x-litellm-disable-callbacks` header (and its
 //! alias `x-hookgate-disable-callbacks`) and a key's `disabled_callbacks`.
 //!
-//! Rules, as LiteLLM's where it has them:
+//! Rules:
 //! - the header is comma-separated names, case-insensitive, spaces trimmed; unknown names
-//!   are ignored;
-//! - the header does nothing when `allow_dynamic_callback_disabling` is off, when the key
-//!   may not disable callbacks (`keys[].allow_disabling_callbacks: false`), or for plugins
-//!   marked `required`;
+//!   are ignored (as in LiteLLM);
+//! - the header works only for the master key and for virtual keys granted
+//!   `allow_disabling_callbacks: true`. Unlike LiteLLM, where any key may, it is off by
+//!   default: otherwise any key holder could switch a guardrail off for themselves;
+//! - it never works when `allow_dynamic_callback_disabling` is off, nor on plugins marked
+//!   `required`;
 //! - a key's `disabled_callbacks` always apply: the operator chose them.
 
 use std::collections::BTreeSet;
@@ -83,9 +85,11 @@ mod tests {
                 team_id: None,
                 metadata: "{}".into(),
             },
+            is_master: false,
             allowed_models: None,
             may_disable_callbacks: may,
             disabled_callbacks: vec!["Logger".into()],
+            parallel: None,
         };
         let asked: BTreeSet<String> = ["probe".to_owned()].into();
         assert!(!Disabled::new(asked.clone(), &caller(true), true).by_request.is_empty());

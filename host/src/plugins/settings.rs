@@ -80,7 +80,51 @@ impl Default for PluginSettings {
     }
 }
 
+/// The longest `timeout_ms` a plugin may have: ten minutes.
+pub const MAX_TIMEOUT_MS: u64 = 600_000;
+/// The largest `max_output_bytes`: what one hook call may hand back.
+pub const MAX_OUTPUT_BYTES: usize = 64 * 1024 * 1024;
+
+/// The settings that bound what a plugin may use: a sidecar may not set them above the
+/// operator's ceiling. `(key, value)` pairs, comparable as numbers; `instances: reuse`
+/// counts as more than `per-request` (it gives up per-request isolation).
+pub(crate) fn limits_of(settings: &PluginSettings) -> [(&'static str, u64); 6] {
+    [
+        ("fuel", settings.fuel),
+        ("timeout_ms", settings.timeout_ms),
+        ("memory_mb", settings.memory_mb),
+        ("max_output_bytes", settings.max_output_bytes as u64),
+        ("max_reuse", u64::from(settings.max_reuse)),
+        ("instances", u64::from(settings.instances == Instances::Reuse)),
+    ]
+}
+
 impl PluginSettings {
+    /// Checks the values against their bounds (an overflowing or absurd value must
+    /// stop the start with the key's name, not panic later): `(key, why)` on error.
+    /// `max_memory_mb` is the engine's ceiling on any plugin's memory.
+    pub fn check(&self, max_memory_mb: u64) -> Result<(), (&'static str, String)> {
+        if self.fuel == 0 {
+            return Err(("fuel", "must be at least 1".into()));
+        }
+        if !(1..=MAX_TIMEOUT_MS).contains(&self.timeout_ms) {
+            return Err(("timeout_ms", format!("must be between 1 and {MAX_TIMEOUT_MS} (got {})", self.timeout_ms)));
+        }
+        if !(1..=max_memory_mb).contains(&self.memory_mb) {
+            return Err(("memory_mb", format!("must be between 1 and {max_memory_mb} (got {})", self.memory_mb)));
+        }
+        if !(1..=MAX_OUTPUT_BYTES).contains(&self.max_output_bytes) {
+            return Err((
+                "max_output_bytes",
+                format!("must be between 1 and {MAX_OUTPUT_BYTES} (got {})", self.max_output_bytes),
+            ));
+        }
+        if self.max_reuse == 0 {
+            return Err(("max_reuse", "must be at least 1".into()));
+        }
+        Ok(())
+    }
+
     /// The wall-clock budget of one hook call.
     pub fn timeout(&self) -> Duration {
         Duration::from_millis(self.timeout_ms)

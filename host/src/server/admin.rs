@@ -91,6 +91,8 @@ fn describe(active: &ActivePlugin) -> Value {
         "quarantined_for_s": quarantined.map(|left| left.as_secs_f64()),
         "calls": counters.calls,
         "faults": counters.faults,
+        "input_faults": counters.input_faults,
+        "outside_faults": counters.outside_faults,
         "rejections": counters.rejections,
         "quarantines": counters.quarantines,
     })
@@ -123,16 +125,27 @@ pub async fn reload(State(state): State<Arc<AppState>>, headers: HeaderMap) -> R
     let Some(directory) = &state.directory else {
         return error_response(&ApiError::new(400, "No plugin directory is configured (plugins.dir)."), started);
     };
-    match directory.rescan().await {
+    match directory.rescan(crate::plugins::directory::Trigger::Explicit).await {
         Ok(report) => with_overhead(axum::Json(report).into_response(), started, Default::default()),
         Err(error) => error_response(&ApiError::new(500, error.to_string()), started),
     }
 }
 
-/// Admin routes need the master key (when auth is on at all).
+/// Admin routes need the master key itself (never an alias). With auth off (no master
+/// key) they answer only when the proxy listens on a loopback address: anyone who can
+/// reach a public bind must not be able to reload or inspect plugins.
 fn require_master(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
+    if !state.keys.enabled() {
+        if state.loopback_only {
+            return Ok(());
+        }
+        return Err(ApiError::new(
+            403,
+            "Admin routes without a master key are served only on a loopback address; set general_settings.master_key.",
+        ));
+    }
     let caller = state.keys.authenticate(headers).map_err(|error| ApiError::new(401, error.to_string()))?;
-    if state.keys.enabled() && !state.keys.is_master(&caller) {
+    if !caller.is_master {
         return Err(ApiError::new(401, "This route needs the master key."));
     }
     Ok(())
