@@ -8,19 +8,24 @@
 //!   ─▶ log-success / log-failure through the bounded logging queue
 //! ```
 //!
-//! - [`request`]: the checks a body passes before any hook sees it.
+//! - [`request`]: the checks a body passes before any hook sees it (with `shapes`, OpenAI's
+//!   shapes of every text the model reads, and `strict_json`, JSON without duplicate keys).
 //! - `hook_runner`: one request's plugins, outcomes and `on_error`.
+//! - `attribution`: whom a plugin fault is charged to (the plugin, or its input).
 //! - [`disabling`]: which plugins a request runs without.
 //! - `stream`: forwarding a streamed answer.
 //! - [`logging`]: the logging payload and queue.
 //! - `events`: SSE framing.
 
+mod attribution;
 pub mod disabling;
 mod events;
 mod hook_runner;
 pub mod logging;
 pub mod request;
+mod shapes;
 mod stream;
+mod strict_json;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -34,7 +39,7 @@ use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::metrics::Metrics;
 use crate::plugins::registry::{PluginSet, Registry};
-use crate::plugins::{CallType, Request};
+use crate::plugins::{CallType, Hook, HookSet, Request};
 use crate::upstream::{answers, Upstreams};
 use disabling::Disabled;
 pub use hook_runner::DecisionRecord;
@@ -58,6 +63,9 @@ pub struct ClientCall {
     pub disable: BTreeSet<String>,
     /// When the request arrived.
     pub received: Instant,
+    /// The caller's place among its key's `max_parallel_requests`, held to the end of the
+    /// request (a stream included).
+    pub admitted: Option<tokio::sync::OwnedSemaphorePermit>,
 }
 
 /// What the client gets.
@@ -104,12 +112,35 @@ pub struct Pipeline {
 }
 
 /// The request rules of `general_settings` and `litellm_settings` the pipeline applies.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy)]
 pub struct PipelineRules {
-    /// Requests must carry `user`.
-    pub enforce_user_param: bool,
+    /// What a body is checked against (again after pre-call edits).
+    pub body: request::BodyRules,
     /// Requests may disable callbacks with `x-litellm-disable-callbacks`.
     pub allow_dynamic_callback_disabling: bool,
+    /// How long a streamed answer waits for a client that does not read before it is
+    /// dropped (releasing its plugin instances and upstream connection).
+    pub stream_write_timeout: Duration,
+}
+
+impl Default for PipelineRules {
+    fn default() -> Self {
+        Self {
+            body: request::BodyRules::default(),
+            allow_dynamic_callback_disabling: true,
+            stream_write_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// The hooks that may still run on a request's way to the client once the upstream has
+/// answered: the instances of other plugins are released before the upstream wait.
+fn after_upstream(stream: bool) -> HookSet {
+    if stream {
+        HookSet::from_iter([Hook::StreamChunk, Hook::StreamEnd])
+    } else {
+        HookSet::from_iter([Hook::PostCallSuccess])
+    }
 }
 
 impl Pipeline {
@@ -144,17 +175,24 @@ impl Pipeline {
         &self.logging
     }
 
-    /// Whether requests must carry `user`.
-    pub fn enforce_user_param(&self) -> bool {
-        self.rules.enforce_user_param
+    /// What client bodies are checked against.
+    pub fn body_rules(&self) -> request::BodyRules {
+        self.rules.body
     }
 
     /// Runs one request through the lifecycle.
     pub async fn handle(&self, call: ClientCall) -> Answer {
-        let ClientCall { id, call_type, body, headers, caller, disable, received } = call;
+        let ClientCall { id, call_type, body, headers, caller, disable, received, admitted } = call;
         let plugins_now = self.registry.snapshot();
         let disabled = self.disabled(&id, &caller, disable, &plugins_now);
-        let mut plugins = RequestPlugins::new(&plugins_now, &id, received, self.registry.policy(), &disabled);
+        let mut plugins = RequestPlugins::new(
+            &plugins_now,
+            &id,
+            (call_type, body.model()),
+            received,
+            self.registry.policy(),
+            &disabled,
+        );
         let mut log = LogPayload::start(&id, call_type, &body.fields, &caller.key, received.elapsed(), plugins.logs());
         let asked = Asked { model: body.model().to_owned(), stream: body.stream };
         let mut request = Request {
@@ -174,7 +212,15 @@ impl Pipeline {
         let outcome = self.run(&mut plugins, &mut request, body.fields, &caller, &mut log, &mut upstream_time).await;
         let reply = match outcome {
             Ok(Outcome::Stream(chunks)) => {
-                let job = stream::StreamJob { plugins, request, log, chunks, logging: self.logging.clone() };
+                let job = stream::StreamJob {
+                    plugins,
+                    request,
+                    log,
+                    chunks,
+                    logging: self.logging.clone(),
+                    write_timeout: self.rules.stream_write_timeout,
+                    admitted,
+                };
                 return Answer {
                     reply: Ok(Reply::Stream { headers: vec![], events: stream::spawn(job) }),
                     upstream_time,
@@ -222,14 +268,14 @@ impl Pipeline {
             PreCallResult::Proceed { fields, modified: false } => ClientBody::checked(fields),
             // Hooks rewrote the body: it must still be a valid request.
             PreCallResult::Proceed { fields, modified: true } => {
-                request::check(request.call_type, fields, self.rules.enforce_user_param).map_err(|mut error| {
+                request::check(request.call_type, fields, self.rules.body).map_err(|mut error| {
                     error.message = format!("After the pre-call hooks: {}", error.message);
                     error
                 })?
             }
         };
         let model = body.model().to_owned();
-        let deployment = self.upstreams.resolve(&model).ok_or_else(|| self.unknown_model(&model))?;
+        let deployment = self.upstreams.resolve(&model).ok_or_else(|| self.unknown_model(&model, caller))?;
         if !caller.may_use(&model) {
             return Err(
                 ApiError::new(403, format!("This key is not allowed to use model `{model}`.")).with_param("model")
@@ -239,15 +285,17 @@ impl Pipeline {
         log.routed(deployment.upstream_model(), deployment.api_base(), deployment.price());
         let call_type = request.call_type;
         let upstream_body = Value::Object(body.fields);
+        let after = after_upstream(body.stream);
+        plugins.release_unless(after.with(Hook::Moderation));
         if body.stream {
             let started = stream::timed(deployment.stream(call_type, &upstream_body));
-            let (chunks, elapsed) = plugins.moderate_while(request, started).await?;
+            let (chunks, elapsed) = plugins.moderate_while(request, after, started).await?;
             *upstream_time = elapsed;
             self.metrics.upstream_call(&model, elapsed);
             return Ok(Outcome::Stream(chunks?));
         }
         let answered = stream::timed(deployment.call(call_type, &upstream_body));
-        let (response, elapsed) = plugins.moderate_while(request, answered).await?;
+        let (response, elapsed) = plugins.moderate_while(request, after, answered).await?;
         *upstream_time = elapsed;
         self.metrics.upstream_call(&model, elapsed);
         let response = response?;
@@ -276,8 +324,12 @@ impl Pipeline {
         disabled
     }
 
-    fn unknown_model(&self, model: &str) -> ApiError {
-        let known = self.upstreams.model_names().join(", ");
+    /// The unknown-model error, listing only the models this caller may use: a key
+    /// restricted to a few must not learn the rest of the deployment.
+    fn unknown_model(&self, model: &str, caller: &Caller) -> ApiError {
+        let known: Vec<String> =
+            self.upstreams.model_names().into_iter().filter(|name| caller.may_use(name)).collect();
+        let known = known.join(", ");
         ApiError {
             code: Some("model_not_found".into()),
             ..ApiError::bad_request(format!("Invalid model name passed in model={model}. Available models: {known}"))

@@ -1,11 +1,29 @@
-//! The checks a client body passes before any hook sees it: valid JSON, an object, the
-//! fields its endpoint requires with the right types. Each failure is a 400 that names
-//! the field, so a client learns what to fix.
+//! The checks a client body passes before any hook sees it: valid JSON without duplicate
+//! keys, an object, the fields its endpoint requires with OpenAI's shapes wherever the
+//! model reads text (see `shapes`). Each failure is a 400 that names the field, so a
+//! client learns what to fix.
 
 use serde_json::{Map, Value};
 
+use super::shapes::{self, invalid as field_error, missing};
+use super::strict_json;
 use crate::error::ApiError;
 use crate::plugins::CallType;
+
+/// The rules a body is checked against.
+#[derive(Debug, Clone, Copy)]
+pub struct BodyRules {
+    /// Requests must carry `user` (`general_settings.enforce_user_param`).
+    pub enforce_user_param: bool,
+    /// Most `messages` a chat request may have (`general_settings.max_request_messages`).
+    pub max_messages: usize,
+}
+
+impl Default for BodyRules {
+    fn default() -> Self {
+        Self { enforce_user_param: false, max_messages: 2048 }
+    }
+}
 
 /// A request body that passed the checks for its endpoint.
 #[derive(Debug, Clone)]
@@ -30,24 +48,21 @@ impl ClientBody {
 }
 
 /// Parses and checks a client body for `call_type`.
-pub fn parse(call_type: CallType, bytes: &[u8], enforce_user_param: bool) -> Result<ClientBody, ApiError> {
+pub fn parse(call_type: CallType, bytes: &[u8], rules: BodyRules) -> Result<ClientBody, ApiError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(ApiError::bad_request("The request body is empty; send a JSON object."));
     }
-    let value: Value = serde_json::from_slice(bytes)
+    let value = strict_json::from_slice(bytes)
         .map_err(|error| ApiError::bad_request(format!("The request body is not valid JSON: {error}")))?;
     let Value::Object(fields) = value else {
         return Err(ApiError::bad_request("The request body must be a JSON object."));
     };
-    check(call_type, fields, enforce_user_param)
+    check(call_type, fields, rules)
 }
 
 /// Checks a body object for `call_type`: also used on bodies that pre-call hooks rewrote.
-pub fn check(
-    call_type: CallType,
-    fields: Map<String, Value>,
-    enforce_user_param: bool,
-) -> Result<ClientBody, ApiError> {
+pub fn check(call_type: CallType, fields: Map<String, Value>, rules: BodyRules) -> Result<ClientBody, ApiError> {
+    let enforce_user_param = rules.enforce_user_param;
     match fields.get("model") {
         Some(Value::String(model)) if !model.trim().is_empty() => {}
         Some(Value::String(_)) => return Err(field_error("model", "must not be empty")),
@@ -55,17 +70,9 @@ pub fn check(
         None => return Err(missing("model")),
     }
     match call_type {
-        CallType::ChatCompletion => check_messages(fields.get("messages"))?,
-        CallType::TextCompletion => match fields.get("prompt") {
-            Some(Value::String(_)) | Some(Value::Array(_)) => {}
-            Some(_) => return Err(field_error("prompt", "must be a string or an array")),
-            None => return Err(missing("prompt")),
-        },
-        CallType::Embedding => match fields.get("input") {
-            Some(Value::String(_)) | Some(Value::Array(_)) => {}
-            Some(_) => return Err(field_error("input", "must be a string or an array")),
-            None => return Err(missing("input")),
-        },
+        CallType::ChatCompletion => shapes::check_chat(&fields, rules.max_messages)?,
+        CallType::TextCompletion => shapes::check_completion(&fields)?,
+        CallType::Embedding => shapes::check_embedding(&fields)?,
     }
     let stream = match fields.get("stream") {
         None | Some(Value::Null) => false,
@@ -90,39 +97,16 @@ pub fn check(
     Ok(ClientBody { fields, stream })
 }
 
-fn check_messages(messages: Option<&Value>) -> Result<(), ApiError> {
-    let messages = match messages {
-        Some(Value::Array(messages)) if !messages.is_empty() => messages,
-        Some(Value::Array(_)) => return Err(field_error("messages", "must not be empty")),
-        Some(_) => return Err(field_error("messages", "must be an array of message objects")),
-        None => return Err(missing("messages")),
-    };
-    for (index, message) in messages.iter().enumerate() {
-        let param = format!("messages[{index}]");
-        let Value::Object(message) = message else {
-            return Err(field_error(&param, "must be an object"));
-        };
-        if !message.get("role").is_some_and(Value::is_string) {
-            return Err(field_error(&format!("{param}.role"), "is required and must be a string"));
-        }
-    }
-    Ok(())
-}
-
-fn missing(field: &str) -> ApiError {
-    ApiError::bad_request(format!("Missing required parameter: '{field}'.")).with_param(field)
-}
-
-fn field_error(field: &str, what: &str) -> ApiError {
-    ApiError::bad_request(format!("Invalid parameter '{field}': {what}.")).with_param(field)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn chat(body: &str) -> Result<ClientBody, ApiError> {
-        parse(CallType::ChatCompletion, body.as_bytes(), false)
+        parse(CallType::ChatCompletion, body.as_bytes(), BodyRules::default())
+    }
+
+    fn enforcing() -> BodyRules {
+        BodyRules { enforce_user_param: true, ..BodyRules::default() }
     }
 
     #[test]
@@ -130,8 +114,8 @@ mod tests {
         let body = chat(r#"{"model":"m","messages":[{"role":"user","content":"hi"}],"stream":true}"#).unwrap();
         assert!(body.stream);
         assert_eq!(body.model(), "m");
-        assert!(parse(CallType::Embedding, br#"{"model":"m","input":["a"]}"#, false).is_ok());
-        assert!(parse(CallType::TextCompletion, br#"{"model":"m","prompt":"a"}"#, false).is_ok());
+        assert!(parse(CallType::Embedding, br#"{"model":"m","input":["a"]}"#, BodyRules::default()).is_ok());
+        assert!(parse(CallType::TextCompletion, br#"{"model":"m","prompt":"a"}"#, BodyRules::default()).is_ok());
     }
 
     #[test]
@@ -146,8 +130,9 @@ mod tests {
             (r#"{"model":"m","messages":[]}"#, "must not be empty"),
             (r#"{"model":"m","messages":"hi"}"#, "array of message objects"),
             (r#"{"model":"m","messages":[{"content":"x"}]}"#, "messages[0].role"),
-            (r#"{"model":"m","messages":[{"role":"user"}],"stream":"yes"}"#, "'stream': must be a boolean"),
-            (r#"{"model":"m","messages":[{"role":"user"}],"user":7}"#, "'user': must be a string"),
+            (r#"{"model":"m","messages":[{"role":"user","content":"x"}],"stream":"yes"}"#, "'stream': must be a boolean"),
+            (r#"{"model":"m","messages":[{"role":"user","content":"x"}],"user":7}"#, "'user': must be a string"),
+            (r#"{"model":"m","messages":[{"role":"user","content":"x","content":"y"}]}"#, "duplicate key"),
         ];
         for (body, expected) in cases {
             let error = chat(body).unwrap_err();
@@ -159,16 +144,17 @@ mod tests {
     #[test]
     fn enforce_user_param_requires_a_user() {
         let body = br#"{"model":"m","messages":[{"role":"user","content":"hi"}]}"#;
-        let error = parse(CallType::ChatCompletion, body, true).unwrap_err();
+        let error = parse(CallType::ChatCompletion, body, enforcing()).unwrap_err();
         assert!(error.message.contains("enforce_user_param"));
         assert_eq!(error.param.as_deref(), Some("user"));
         let with_user = br#"{"model":"m","messages":[{"role":"user","content":"hi"}],"user":"u1"}"#;
-        assert!(parse(CallType::ChatCompletion, with_user, true).is_ok());
+        assert!(parse(CallType::ChatCompletion, with_user, enforcing()).is_ok());
     }
 
     #[test]
     fn embeddings_do_not_stream() {
-        let error = parse(CallType::Embedding, br#"{"model":"m","input":"a","stream":true}"#, false).unwrap_err();
+        let error =
+            parse(CallType::Embedding, br#"{"model":"m","input":"a","stream":true}"#, BodyRules::default()).unwrap_err();
         assert_eq!(error.param.as_deref(), Some("stream"));
     }
 }
