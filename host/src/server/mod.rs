@@ -2,9 +2,11 @@
 //!
 //! - [`openai`]: the OpenAI-compatible routes.
 //! - [`admin`]: the management routes (master key only).
+//! - [`listener`]: accepting connections under the server's limits.
 //! - health and `/metrics` live here: they are a few lines each.
 
 pub mod admin;
+pub mod listener;
 pub mod openai;
 
 use std::net::SocketAddr;
@@ -15,7 +17,6 @@ use axum::extract::State;
 use axum::http::Method;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, MethodRouter};
-use axum::serve::ListenerExt;
 use axum::Router;
 use serde_json::json;
 
@@ -45,14 +46,25 @@ pub struct AppState {
     pub metrics_need_auth: bool,
     /// The plugins' kv store, for readiness and metrics.
     pub kv: Kv,
+    /// The plugin engine, for its pool's figures.
+    pub engine: PluginEngine,
+    /// True when the proxy listens on a loopback address only: then, and only then, the
+    /// admin routes answer without a master key when auth is off.
+    pub loopback_only: bool,
+    /// How long reading a request body may take.
+    pub body_read_timeout: Duration,
+    /// The open and refused connections.
+    pub connections: Arc<listener::ConnectionStats>,
 }
 
 impl AppState {
-    /// Builds everything `config` describes: the engine, the plugins (loaded now; a
-    /// plugin that cannot load stops the start), the upstreams, the logging queue.
-    pub async fn from_config(config: &Config) -> anyhow::Result<Self> {
+    /// Builds everything `config` describes for a proxy listening on `address`: the
+    /// engine, the plugins (loaded now; a plugin that cannot load stops the start), the
+    /// upstreams, the logging queue.
+    pub async fn from_config(config: &Config, address: SocketAddr) -> anyhow::Result<Self> {
         let options = EngineOptions {
             max_instances: config.plugins.max_instances,
+            instance_wait: config.plugins.instance_wait,
             cache_dir: config.plugins.cache_dir.clone(),
             ..EngineOptions::default()
         };
@@ -89,13 +101,22 @@ impl AppState {
         );
         let logging = LoggingQueue::start(config.plugins.logging_queue, config.plugins.max_logged_field_bytes, policy);
         let rules = PipelineRules {
-            enforce_user_param: config.enforce_user_param,
+            body: crate::pipeline::request::BodyRules {
+                enforce_user_param: config.enforce_user_param,
+                max_messages: config.max_request_messages,
+            },
             allow_dynamic_callback_disabling: config.allow_dynamic_callback_disabling,
+            stream_write_timeout: config.server.stream_write_timeout,
         };
-        let pipeline = Pipeline::new(Upstreams::new(&config.models), registry, logging, rules, metrics);
+        let upstreams = Upstreams::new(&config.models, config.max_upstream_response_bytes);
+        let pipeline = Pipeline::new(upstreams, registry, logging, rules, metrics);
         let keys = KeyStore::from_config(config);
+        let loopback_only = address.ip().is_loopback();
         if !keys.enabled() {
-            tracing::warn!("general_settings.master_key is not set: every request is accepted without a key");
+            let admin = if loopback_only { "served on this loopback address only" } else { "refused (not a loopback bind)" };
+            tracing::warn!(
+                "general_settings.master_key is not set: every request is accepted without a key; admin routes are {admin}"
+            );
         }
         Ok(Self {
             pipeline,
@@ -104,6 +125,10 @@ impl AppState {
             directory,
             metrics_need_auth: config.require_auth_for_metrics_endpoint,
             kv,
+            engine,
+            loopback_only,
+            body_read_timeout: config.server.body_read_timeout,
+            connections: Arc::default(),
         })
     }
 }
@@ -130,7 +155,7 @@ async fn kv_store(config: &Config) -> anyhow::Result<Kv> {
 /// start (a proxy missing a configured guardrail must not serve silently without it).
 /// Later rescans keep the old version of a plugin that fails instead.
 async fn start_directory(directory: PluginDirectory) -> anyhow::Result<PluginDirectory> {
-    let report = directory.rescan().await?;
+    let report = directory.rescan(directory::Trigger::Explicit).await?;
     if !report.failed.is_empty() {
         let lines: Vec<String> = report.failed.iter().map(|(name, why)| format!("  plugin `{name}`: {why}")).collect();
         anyhow::bail!("plugins in {} could not be loaded:\n{}", directory.dir().display(), lines.join("\n"));
@@ -149,7 +174,7 @@ fn keep_current(directory: &Arc<PluginDirectory>, watch: bool) -> anyhow::Result
     tokio::spawn(async move {
         while hangups.recv().await.is_some() {
             tracing::info!("SIGHUP: rescanning the plugin directory");
-            if let Err(error) = directory.rescan().await {
+            if let Err(error) = directory.rescan(directory::Trigger::Explicit).await {
                 tracing::error!(%error, "plugin directory rescan failed");
             }
         }
@@ -242,6 +267,10 @@ async fn prometheus_metrics(State(state): State<Arc<AppState>>, headers: axum::h
             Reachability::Connected => Some(true),
             Reachability::Unreachable { .. } => Some(false),
         },
+        plugin_instances: state.engine.live_instances(),
+        instance_overloads: state.engine.overloads(),
+        connections_open: state.connections.open(),
+        connections_refused: state.connections.refused(),
     };
     let body = state.pipeline.metrics().render(&snapshot);
     ([(axum::http::header::CONTENT_TYPE, metrics::CONTENT_TYPE)], body).into_response()
@@ -250,21 +279,15 @@ async fn prometheus_metrics(State(state): State<Arc<AppState>>, headers: axum::h
 /// Serves `config` on `address` until ctrl-c or SIGTERM. Prints the bound address on
 /// stdout (useful with port 0).
 pub async fn serve(config: &Config, address: SocketAddr) -> anyhow::Result<()> {
-    let state = Arc::new(AppState::from_config(config).await?);
+    let state = Arc::new(AppState::from_config(config, address).await?);
     let listener = tokio::net::TcpListener::bind(address)
         .await
         .map_err(|error| anyhow::anyhow!("cannot listen on {address}: {error}"))?;
     let bound = listener.local_addr()?;
     println!("hookgate listening on http://{bound}");
     tracing::info!(%bound, "listening");
-    // Without TCP_NODELAY a streamed chunk written after the headers waits for the
-    // client's delayed ACK (~40 ms on Linux): the time to first token would carry it.
-    let listener = listener.tap_io(|socket| {
-        if let Err(error) = socket.set_nodelay(true) {
-            tracing::debug!(%error, "could not set TCP_NODELAY");
-        }
-    });
-    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown_signal()).await?;
+    let connections = Arc::clone(&state.connections);
+    listener::serve(listener, router(state), config.server, connections, shutdown_signal()).await;
     Ok(())
 }
 

@@ -106,20 +106,23 @@ async fn prepare(
     if let Some(content_type) = parts.headers.get(header::CONTENT_TYPE) {
         let essence = content_type.to_str().unwrap_or_default().split(';').next().unwrap_or_default().trim();
         if !essence.eq_ignore_ascii_case("application/json") {
-            return Err(ApiError::new(
-                415,
-                format!("Content-Type must be application/json, not {:?}.", content_type.to_str().unwrap_or("?")),
-            ));
+            let shown = crate::text::for_log(content_type.to_str().unwrap_or("?"), 100).into_owned();
+            return Err(ApiError::new(415, format!("Content-Type must be application/json, not {shown:?}.")));
         }
     }
-    let limit = state.max_request_bytes;
-    let too_large = || ApiError::new(413, format!("The request body is larger than the limit of {limit} bytes."));
-    let declared = parts.headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
-    if declared.is_some_and(|length| length > limit) {
-        return Err(too_large());
-    }
-    let bytes: Bytes = axum::body::to_bytes(body, limit).await.map_err(|_| too_large())?;
-    let body = request::parse(call_type, &bytes, state.pipeline.enforce_user_param())?;
+    let admitted = caller.admit().map_err(|limit| {
+        ApiError {
+            code: Some("max_parallel_requests".into()),
+            retry_after: Some(1),
+            ..ApiError::new(
+                429,
+                format!("This key already has {limit} requests in flight, its max_parallel_requests; retry when one ends."),
+            )
+        }
+    })?;
+    let bytes = read_body(state, &parts.headers, body).await?;
+    let body = request::parse(call_type, &bytes, state.pipeline.body_rules())?;
+    drop(bytes);
     let headers = parts
         .headers
         .iter()
@@ -127,7 +130,49 @@ async fn prepare(
         .filter_map(|(name, value)| Some((name.as_str().to_owned(), value.to_str().ok()?.to_owned())))
         .collect();
     let disable = disabling::requested(&parts.headers);
-    Ok(ClientCall { id: Arc::clone(id), call_type, body, headers, caller, disable, received })
+    Ok(ClientCall { id: Arc::clone(id), call_type, body, headers, caller, disable, received, admitted })
+}
+
+/// Reads the whole request body: at most `max_request_size_mb` (413) within the body-read
+/// timeout (408); a body whose framing is broken (a bad chunk size) is a 400 that says so.
+async fn read_body(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Bytes, ApiError> {
+    let limit = state.max_request_bytes;
+    let too_large = || ApiError::new(413, format!("The request body is larger than the limit of {limit} bytes."));
+    let declared = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
+    if declared.is_some_and(|length| length > limit) {
+        return Err(too_large());
+    }
+    let timeout = state.body_read_timeout;
+    match tokio::time::timeout(timeout, axum::body::to_bytes(body, limit)).await {
+        Err(_) => Err(ApiError::new(
+            408,
+            format!("The request body did not arrive within {} s.", timeout.as_secs_f64()),
+        )),
+        Ok(Ok(bytes)) => Ok(bytes),
+        Ok(Err(error)) if is_length_limit(&error) => Err(too_large()),
+        Ok(Err(error)) => Err(ApiError::bad_request(format!("The request body could not be read: {}", body_error(&error)))),
+    }
+}
+
+/// Whether reading a body failed on the size limit (rather than on broken framing).
+fn is_length_limit(error: &axum::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(error) = source {
+        if error.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        source = error.source();
+    }
+    false
+}
+
+/// The innermost cause of a body error, for the client.
+fn body_error(error: &axum::Error) -> String {
+    let mut innermost: &(dyn std::error::Error + 'static) = error;
+    while let Some(source) = innermost.source() {
+        innermost = source;
+    }
+    crate::text::for_log(&innermost.to_string(), 200).into_owned()
 }
 
 fn reply_response(reply: Reply) -> Response {
@@ -160,6 +205,9 @@ fn error_response_body(error: &ApiError) -> Response {
     let mut response = (status, axum::Json(error.body())).into_response();
     if let Some(plugin) = error.rejected_by.as_deref().and_then(|p| HeaderValue::from_str(p).ok()) {
         response.headers_mut().insert(REJECTED_BY_HEADER, plugin);
+    }
+    if let Some(seconds) = error.retry_after {
+        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
     }
     response
 }

@@ -104,7 +104,7 @@ impl Upstreams {
     ///
     /// If the HTTP client cannot be built, which only happens when the TLS backend cannot
     /// initialise (a broken build, not a configuration or runtime condition).
-    pub fn new(models: &[ModelDeployment]) -> Self {
+    pub fn new(models: &[ModelDeployment], max_response_bytes: usize) -> Self {
         let mut client = None;
         let mut by_name: HashMap<String, Group> = HashMap::new();
         let mut names = Vec::new();
@@ -113,7 +113,7 @@ impl Upstreams {
                 ProviderConfig::Mock(params) => Provider::Mock(MockProvider::new(params.clone())),
                 ProviderConfig::OpenAi(params) => {
                     let client = client.get_or_insert_with(openai::build_client).clone();
-                    Provider::OpenAi(OpenAiProvider::new(client, params))
+                    Provider::OpenAi(OpenAiProvider::new(client, params, max_response_bytes))
                 }
             };
             let deployment =
@@ -185,7 +185,8 @@ impl Deployment {
         self.price
     }
 
-    /// The upstream's API base URL; `None` for the mock.
+    /// The upstream's API base URL as it may be shown (credentials in its userinfo or
+    /// query redacted); `None` for the mock.
     pub fn api_base(&self) -> Option<&str> {
         match &self.provider {
             Provider::Mock(_) => None,
@@ -260,7 +261,7 @@ mod tests {
 
     #[tokio::test]
     async fn same_name_deployments_take_turns() {
-        let ups = Upstreams::new(&[mock("m", "a"), mock("other", "x"), mock("m", "b")]);
+        let ups = Upstreams::new(&[mock("m", "a"), mock("other", "x"), mock("m", "b")], 1 << 20);
         let mut seen = Vec::new();
         for _ in 0..4 {
             seen.push(answer(&ups.resolve("m").unwrap()).await);
@@ -271,13 +272,13 @@ mod tests {
 
     #[test]
     fn unknown_model_is_none() {
-        let ups = Upstreams::new(&[mock("m", "a")]);
+        let ups = Upstreams::new(&[mock("m", "a")], 1 << 20);
         assert!(ups.resolve("nope").is_none());
     }
 
     #[test]
     fn model_names_in_config_order_without_duplicates() {
-        let ups = Upstreams::new(&[mock("b", "1"), mock("a", "2"), mock("b", "3")]);
+        let ups = Upstreams::new(&[mock("b", "1"), mock("a", "2"), mock("b", "3")], 1 << 20);
         assert_eq!(ups.model_names(), ["b", "a"]);
     }
 
@@ -288,7 +289,7 @@ mod tests {
             http("fast", "gpt-4o-mini"),
             // A model whose own name starts with `openai/` is sent as it is.
             http("local", "openai/gpt-oss-20b"),
-        ]);
+        ], 1 << 20);
         let m = ups.resolve("mock/echo").unwrap();
         assert_eq!(m.model_name(), "mock/echo");
         assert_eq!(m.upstream_model(), "mock/echo");
@@ -303,7 +304,7 @@ mod tests {
 
     #[test]
     fn debug_output_hides_the_api_key() {
-        let ups = Upstreams::new(&[http("fast", "gpt-4o")]);
+        let ups = Upstreams::new(&[http("fast", "gpt-4o")], 1 << 20);
         assert!(!format!("{ups:?}").contains("sk-secret"));
     }
 

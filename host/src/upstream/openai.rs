@@ -26,6 +26,10 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// The most of a non-JSON error body that is quoted back to clients.
 const MAX_QUOTED_CHARS: usize = 1000;
 
+/// The most of an error answer that is read: enough for any real error, and an upstream
+/// that answers an error with gigabytes is not read to the end.
+const MAX_ERROR_BODY_BYTES: usize = 64 * 1024;
+
 /// The HTTP client all deployments share, so connections are pooled across them.
 ///
 /// # Panics
@@ -46,6 +50,11 @@ pub(super) struct OpenAiProvider {
     client: Client,
     /// Without a trailing `/`, so paths append cleanly.
     api_base: String,
+    /// `api_base` as clients, plugins and logs may see it: without credentials in its
+    /// userinfo or query.
+    shown_base: Arc<str>,
+    /// The most an answer (a body, a whole stream) may be; more is a 502.
+    max_response_bytes: usize,
     /// The model name sent upstream (the config has already dropped LiteLLM's `openai/`).
     model: String,
     api_key: Option<Secret>,
@@ -56,7 +65,7 @@ pub(super) struct OpenAiProvider {
 impl fmt::Debug for OpenAiProvider {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("OpenAiProvider")
-            .field("api_base", &self.api_base)
+            .field("api_base", &self.shown_base)
             .field("model", &self.model)
             .field("has_api_key", &self.api_key.is_some())
             .field("timeout", &self.timeout)
@@ -65,12 +74,16 @@ impl fmt::Debug for OpenAiProvider {
 }
 
 impl OpenAiProvider {
-    /// A provider calling `params.api_base` through the shared `client`.
-    pub(super) fn new(client: Client, params: &OpenAiParams) -> Self {
+    /// A provider calling `params.api_base` through the shared `client`, reading answers
+    /// of at most `max_response_bytes`.
+    pub(super) fn new(client: Client, params: &OpenAiParams, max_response_bytes: usize) -> Self {
+        // Config gives it without, but a stray `/` must not double in the URL.
+        let api_base = params.api_base.trim_end_matches('/').to_string();
         OpenAiProvider {
             client,
-            // Config gives it without, but a stray `/` must not double in the URL.
-            api_base: params.api_base.trim_end_matches('/').to_string(),
+            shown_base: redacted_url(&api_base).into(),
+            api_base,
+            max_response_bytes,
             model: params.model.clone(),
             api_key: params.api_key.clone(),
             timeout: params.timeout,
@@ -82,9 +95,10 @@ impl OpenAiProvider {
         &self.model
     }
 
-    /// The API base URL, without a trailing `/`.
+    /// The API base URL as it may be shown: without a trailing `/`, and without the
+    /// credentials its userinfo or query may hold.
     pub(super) fn api_base(&self) -> &str {
-        &self.api_base
+        &self.shown_base
     }
 
     /// One non-streaming call; the deployment's timeout bounds all of it, body included.
@@ -97,12 +111,12 @@ impl OpenAiProvider {
                 return Err(self.error_response(response).await);
             }
             let headers = passthrough_headers(response.headers());
-            let bytes = response.bytes().await.map_err(|e| self.transport_error(e))?;
+            let bytes = self.read_capped(response, self.max_response_bytes).await?.ok_or_else(|| self.too_large())?;
             let body = serde_json::from_slice(&bytes).map_err(|e| {
                 UpstreamError::new(
                     502,
                     "upstream_error",
-                    format!("upstream {} answered with invalid JSON: {e}", self.api_base),
+                    format!("upstream {} answered with invalid JSON: {e}", self.shown_base),
                 )
             })?;
             Ok(UpstreamResponse { status, body, headers })
@@ -131,7 +145,35 @@ impl OpenAiProvider {
         };
         let response = tokio::time::timeout(self.timeout, head).await.map_err(|_| self.timed_out())??;
         let payloads = Box::pin(sse::data_payloads(Box::pin(response.bytes_stream())));
-        Ok(chunk_stream(payloads, self.timeout, self.api_base.as_str().into()))
+        Ok(chunk_stream(payloads, self.timeout, Arc::clone(&self.shown_base), self.max_response_bytes))
+    }
+
+    /// Reads a body of at most `max` bytes: `Ok(None)` when it is larger (reading stops
+    /// there).
+    async fn read_capped(&self, mut response: Response, max: usize) -> Result<Option<Vec<u8>>, UpstreamError> {
+        if response.content_length().is_some_and(|length| length > max as u64) {
+            return Ok(None);
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(|e| self.transport_error(e))? {
+            if body.len() + chunk.len() > max {
+                return Ok(None);
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(Some(body))
+    }
+
+    /// The error for an answer over `max_upstream_response_mb`.
+    fn too_large(&self) -> UpstreamError {
+        UpstreamError::new(
+            502,
+            "upstream_error",
+            format!(
+                "upstream {} answered with more than {} bytes (general_settings.max_upstream_response_mb)",
+                self.shown_base, self.max_response_bytes
+            ),
+        )
     }
 
     /// The HTTP request for `body`, with the deployment's model and key.
@@ -165,28 +207,29 @@ impl OpenAiProvider {
         Ok(request)
     }
 
-    /// The error for a non-2xx answer, from its body.
+    /// The error for a non-2xx answer, from (at most the first 64 KiB of) its body.
     async fn error_response(&self, response: Response) -> UpstreamError {
         let status = response.status().as_u16();
-        match response.bytes().await {
-            Ok(body) => error_from_body(status, &body),
+        match self.read_capped(response, MAX_ERROR_BODY_BYTES).await {
+            Ok(Some(body)) => error_from_body(status, &body),
+            Ok(None) => UpstreamError::from_status(
+                status,
+                format!("upstream {} answered HTTP {status} with an error body over {MAX_ERROR_BODY_BYTES} bytes", self.shown_base),
+            ),
             // The status alone still says what happened.
             Err(e) => UpstreamError::from_status(
                 status,
-                format!(
-                    "upstream {} answered HTTP {status}; reading its body failed: {}",
-                    self.api_base,
-                    root_cause(e)
-                ),
+                format!("upstream {} answered HTTP {status}; reading its body failed: {}", self.shown_base, e.message),
             ),
         }
     }
 
     /// The error for a JSON body where an event stream was expected.
     async fn json_instead_of_stream(&self, response: Response) -> UpstreamError {
-        let body = match response.bytes().await {
-            Ok(body) => body,
-            Err(e) => return self.transport_error(e),
+        let body = match self.read_capped(response, MAX_ERROR_BODY_BYTES).await {
+            Ok(Some(body)) => body,
+            Ok(None) => return self.too_large(),
+            Err(e) => return e,
         };
         let parsed = serde_json::from_slice(&body).ok();
         match parsed.as_ref().and_then(|v| openai_error(502, v)) {
@@ -194,48 +237,65 @@ impl OpenAiProvider {
             None => UpstreamError::new(
                 502,
                 "upstream_error",
-                format!("upstream {} answered a streaming request with JSON, not an event stream", self.api_base),
+                format!("upstream {} answered a streaming request with JSON, not an event stream", self.shown_base),
             ),
         }
     }
 
     /// The error for a request that could not be sent or whose answer could not be read.
     fn transport_error(&self, e: reqwest::Error) -> UpstreamError {
-        transport_error(e, &self.api_base)
+        transport_error(e, &self.shown_base)
     }
 
     fn timed_out(&self) -> UpstreamError {
         UpstreamError::new(
             504,
             "timeout",
-            format!("upstream {} did not answer within {:?}", self.api_base, self.timeout),
+            format!("upstream {} did not answer within {:?}", self.shown_base, self.timeout),
         )
     }
 }
 
-/// Turns the SSE payloads into chunks: an idle timeout between them, in-band errors as
-/// `Err`, and nothing after the first `Err`.
-fn chunk_stream<S>(payloads: S, idle: Duration, api_base: Arc<str>) -> ChunkStream
+/// Turns the SSE payloads into chunks: an idle timeout between them, at most `max_bytes`
+/// of payload in all, in-band errors as `Err`, and nothing after the first `Err`.
+///
+/// A payload is forwarded to the client as one `data:` line, so it must hold no line
+/// break: an upstream could otherwise inject events (`[DONE]` among them) that the
+/// stream hooks never saw. A multi-line payload that is JSON is re-serialized on one line;
+/// anything else with a line break ends the stream as invalid.
+fn chunk_stream<S>(payloads: S, idle: Duration, api_base: Arc<str>, max_bytes: usize) -> ChunkStream
 where
     S: futures_util::Stream<Item = Result<String, SseError<reqwest::Error>>> + Unpin + Send + 'static,
 {
-    Box::pin(futures_util::stream::unfold(Some(payloads), move |payloads| {
+    let invalid = |api_base: &str, why: String| {
+        UpstreamError::new(502, "upstream_error", format!("upstream {api_base} sent an invalid stream: {why}"))
+    };
+    Box::pin(futures_util::stream::unfold(Some((payloads, 0usize)), move |state| {
         let api_base = Arc::clone(&api_base);
         async move {
             // `None` after an error: the stream has ended.
-            let mut payloads = payloads?;
+            let (mut payloads, mut total) = state?;
             let item = match tokio::time::timeout(idle, payloads.next()).await {
                 Ok(None) => return None,
-                Ok(Some(Ok(data))) => match in_band_error(&data) {
-                    Some(e) => Err(e),
-                    None => return Some((Ok(data), Some(payloads))),
-                },
+                Ok(Some(Ok(data))) => {
+                    total += data.len();
+                    if total > max_bytes {
+                        Err(invalid(
+                            &api_base,
+                            format!("more than {max_bytes} bytes in all (general_settings.max_upstream_response_mb)"),
+                        ))
+                    } else {
+                        match one_line(data) {
+                            Err(why) => Err(invalid(&api_base, why)),
+                            Ok(data) => match in_band_error(&data) {
+                                Some(e) => Err(e),
+                                None => return Some((Ok(data), Some((payloads, total)))),
+                            },
+                        }
+                    }
+                }
                 Ok(Some(Err(SseError::Transport(e)))) => Err(transport_error(e, &api_base)),
-                Ok(Some(Err(e @ SseError::EventTooLarge))) => Err(UpstreamError::new(
-                    502,
-                    "upstream_error",
-                    format!("upstream {api_base} sent an invalid stream: {e}"),
-                )),
+                Ok(Some(Err(e @ SseError::EventTooLarge))) => Err(invalid(&api_base, e.to_string())),
                 Err(_) => Err(UpstreamError::new(
                     504,
                     "timeout",
@@ -246,6 +306,18 @@ where
             Some((item, None))
         }
     }))
+}
+
+/// `data` as one line: unchanged when it has no line break, re-serialized when it is JSON
+/// spread over lines (JSON text never needs a raw line break), refused otherwise.
+fn one_line(data: String) -> Result<String, String> {
+    if !data.contains(['\n', '\r']) {
+        return Ok(data);
+    }
+    match serde_json::from_str::<Value>(&data) {
+        Ok(value) => Ok(value.to_string()),
+        Err(_) => Err("an event whose data spans several lines and is not JSON".into()),
+    }
 }
 
 /// The error an upstream reports inside a stream, as a `{"error": ...}` payload.
@@ -328,6 +400,27 @@ fn openai_error(status: u16, value: &Value) -> Option<UpstreamError> {
     }
 }
 
+/// `url` without what may be a credential: the userinfo (`user:password@`) and the query
+/// (`?key=...`) become `[redacted]`. What remains names the upstream for an operator.
+pub(crate) fn redacted_url(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+    let (authority, path) = match rest.find('/') {
+        Some(slash) => rest.split_at(slash),
+        None => (rest, ""),
+    };
+    let authority = match authority.rsplit_once('@') {
+        Some((_, host)) => format!("[redacted]@{host}"),
+        None => authority.to_owned(),
+    };
+    let (path, query) = match path.split_once('?') {
+        Some((path, _)) => (path, "?[redacted]"),
+        None => (path, ""),
+    };
+    let path = path.split('#').next().unwrap_or_default();
+    let scheme = if scheme.is_empty() { String::new() } else { format!("{scheme}://") };
+    format!("{scheme}{authority}{path}{query}")
+}
+
 /// The first `max_chars` chars of `text`.
 fn truncate(text: &str, max_chars: usize) -> String {
     match text.char_indices().nth(max_chars) {
@@ -385,6 +478,10 @@ mod tests {
     }
 
     fn provider(api_base: &str, timeout: Duration) -> OpenAiProvider {
+        capped_provider(api_base, timeout, 1 << 20)
+    }
+
+    fn capped_provider(api_base: &str, timeout: Duration, max_response_bytes: usize) -> OpenAiProvider {
         OpenAiProvider::new(
             build_client(),
             &OpenAiParams {
@@ -393,6 +490,7 @@ mod tests {
                 api_key: Some(Secret::new("sk-test-123")),
                 timeout,
             },
+            max_response_bytes,
         )
     }
 
@@ -643,6 +741,68 @@ mod tests {
         assert!(next_chunk(&mut stream).await.is_none());
         // The server side is gone with the stream.
         tokio::time::timeout(PATIENCE, tx.closed()).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn multi_line_events_cannot_inject_events() {
+        let (base, mut requests) = streaming_server().await;
+        let p = provider(&base, PATIENCE);
+        let (mut stream, _, tx) = open_stream(&p, CallType::ChatCompletion, &json!({}), &mut requests).await;
+        // JSON spread over two data lines: forwarded on one line.
+        tx.send(Bytes::from_static(b"data: {\"a\":\ndata: 1}\n\n")).await.unwrap();
+        assert_eq!(next_chunk(&mut stream).await.unwrap().unwrap(), r#"{"a":1}"#);
+        // A payload that smuggles a blank line and a [DONE] event: refused.
+        tx.send(Bytes::from_static(b"data: {\"a\":2}\ndata:\ndata: data: [DONE]\n\n")).await.unwrap();
+        let err = next_chunk(&mut stream).await.unwrap().unwrap_err();
+        assert_eq!(err.status, 502);
+        assert!(err.message.contains("several lines"), "{err:?}");
+        assert!(next_chunk(&mut stream).await.is_none());
+    }
+
+    #[tokio::test]
+    async fn a_stream_over_the_response_cap_ends_with_a_502() {
+        let (base, mut requests) = streaming_server().await;
+        let p = capped_provider(&base, PATIENCE, 100);
+        let (mut stream, _, tx) = open_stream(&p, CallType::ChatCompletion, &json!({}), &mut requests).await;
+        let event = format!("data: {{\"t\":\"{}\"}}\n\n", "x".repeat(40));
+        tx.send(Bytes::from(event.clone())).await.unwrap();
+        assert!(next_chunk(&mut stream).await.unwrap().is_ok());
+        tx.send(Bytes::from(format!("{event}{event}"))).await.unwrap();
+        assert!(next_chunk(&mut stream).await.unwrap().is_ok());
+        let err = next_chunk(&mut stream).await.unwrap().unwrap_err();
+        assert_eq!(err.status, 502);
+        assert!(err.message.contains("max_upstream_response_mb"), "{err:?}");
+    }
+
+    #[tokio::test]
+    async fn answers_over_the_cap_are_a_502_and_huge_errors_are_not_read_whole() {
+        let base = answering(200, "application/json", format!("{{\"x\":\"{}\"}}", "y".repeat(5000))).await;
+        let err = capped_provider(&base, PATIENCE, 1000).call(CallType::ChatCompletion, &json!({})).await.unwrap_err();
+        assert_eq!(err.status, 502);
+        assert!(err.message.contains("more than 1000 bytes"), "{err:?}");
+        let base = answering(500, "text/plain", "e".repeat(200_000)).await;
+        let err = provider(&base, PATIENCE).call(CallType::ChatCompletion, &json!({})).await.unwrap_err();
+        assert_eq!(err.status, 500);
+        assert!(err.message.contains("error body over"), "{err:?}");
+    }
+
+    #[test]
+    fn credentials_in_api_base_are_redacted() {
+        assert_eq!(redacted_url("https://api.example.com/v1"), "https://api.example.com/v1");
+        assert_eq!(redacted_url("https://user:hunter2@api.example.com/v1"), "https://[redacted]@api.example.com/v1");
+        assert_eq!(redacted_url("http://h:1/v1?api-key=hunter2&x=1"), "http://h:1/v1?[redacted]");
+        assert_eq!(redacted_url("http://u:p@h/v1?k=s#frag"), "http://[redacted]@h/v1?[redacted]");
+        let p = provider("http://user:hunter2@127.0.0.1:9/v1?key=hunter2", PATIENCE);
+        assert!(!p.api_base().contains("hunter2"));
+        assert!(!format!("{p:?}").contains("hunter2"));
+    }
+
+    #[tokio::test]
+    async fn transport_errors_never_show_credentials_from_api_base() {
+        let p = provider("http://user:hunter2@127.0.0.1:9/v1?key=hunter2", PATIENCE);
+        let err = p.call(CallType::ChatCompletion, &json!({})).await.unwrap_err();
+        assert_eq!(err.status, 502);
+        assert!(!err.message.contains("hunter2"), "{err:?}");
     }
 
     #[tokio::test]
