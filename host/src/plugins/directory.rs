@@ -5,7 +5,16 @@
 //! A rescan compiles new and changed plugins off the request path, validates them
 //! (`describe`, `init`), and swaps the whole set in at once; requests in flight keep the
 //! set they started with. A plugin that fails to load never replaces a working one: the
-//! old version keeps serving and the error is kept for `GET /plugins` and logged.
+//! old version keeps serving and the error is kept for `GET /plugins` and logged, once:
+//! the watcher retries a failed plugin only when its files change (an explicit reload
+//! or SIGHUP retries everything).
+//!
+//! What the directory may hold: `<name>.wasm` files whose name is a valid plugin name.
+//! Hidden files (`._x.wasm` from macOS copies, editor leftovers) and invalid names are
+//! skipped with one warning each; a symlink is followed only when it points inside the
+//! directory (as Kubernetes' ConfigMap mounts do), never elsewhere. To replace a plugin
+//! atomically, write the new file under another name (`x.wasm.tmp`) and rename it over
+//! `x.wasm`: a rescan then never sees a half-written file.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -60,7 +69,30 @@ pub struct PluginDirectory {
     registry: Arc<Registry>,
     metrics: Arc<Metrics>,
     failures: Mutex<BTreeMap<String, String>>,
+    /// The files of each plugin whose last load failed, as they were then: unchanged
+    /// files are not loaded again by the watcher.
+    failed_files: Mutex<HashMap<String, PluginFiles>>,
+    /// Files already warned about (skipped stray files), so each is said once.
+    warned: Mutex<std::collections::HashSet<String>>,
     rescanning: tokio::sync::Mutex<()>,
+}
+
+/// Why a rescan runs: the watcher saw a change, or someone asked (a reload request,
+/// SIGHUP, start-up), which retries plugins that failed even if their files did not
+/// change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trigger {
+    /// A file event from the watcher.
+    Watch,
+    /// `POST /plugins/reload`, SIGHUP or start-up.
+    Explicit,
+}
+
+/// A plugin's component and sidecar as last seen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct PluginFiles {
+    wasm: Stamp,
+    sidecar: Stamp,
 }
 
 impl PluginDirectory {
@@ -82,7 +114,23 @@ impl PluginDirectory {
             registry,
             metrics,
             failures: Mutex::new(BTreeMap::new()),
+            failed_files: Mutex::new(HashMap::new()),
+            warned: Mutex::new(std::collections::HashSet::new()),
             rescanning: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    fn files_of(&self, name: &str) -> PluginFiles {
+        PluginFiles {
+            wasm: Stamp::of(&self.dir.join(format!("{name}.wasm"))),
+            sidecar: Stamp::of(&self.dir.join(format!("{name}.yaml"))),
+        }
+    }
+
+    /// Logs `message` about `file` the first time only.
+    fn warn_once(&self, file: &str, message: &str) {
+        if self.warned.lock().unwrap_or_else(|e| e.into_inner()).insert(file.to_owned()) {
+            tracing::warn!(file, "{message}");
         }
     }
 
@@ -98,15 +146,30 @@ impl PluginDirectory {
     }
 
     /// Reads the directory and swaps in what it holds now. One rescan runs at a time.
-    pub async fn rescan(&self) -> Result<RescanReport, DirError> {
+    /// A plugin that failed to load is retried only when its files changed since, unless
+    /// the rescan is [`Trigger::Explicit`].
+    pub async fn rescan(&self, trigger: Trigger) -> Result<RescanReport, DirError> {
         let _one_at_a_time = self.rescanning.lock().await;
         let names = self.names()?;
         let current = self.registry.snapshot();
+        let previous_failures = self.failures();
         let mut report = RescanReport::default();
         let mut next: Vec<Arc<ActivePlugin>> = Vec::new();
         let mut identities: HashMap<(ContentHash, String), String> = HashMap::new();
+        let mut still_failing: BTreeMap<String, String> = BTreeMap::new();
         for name in &names {
             let existing = current.iter().find(|plugin| plugin.name() == name).cloned();
+            let files = self.files_of(name);
+            let unchanged_since_failure =
+                self.failed_files.lock().unwrap_or_else(|e| e.into_inner()).get(name) == Some(&files);
+            if trigger == Trigger::Watch && unchanged_since_failure {
+                if let Some(error) = previous_failures.get(name) {
+                    // Nothing changed since it failed: loading it again would fail again.
+                    still_failing.insert(name.clone(), error.clone());
+                    next.extend(existing);
+                    continue;
+                }
+            }
             match self.candidate(name) {
                 Err(error) => {
                     report.failed.insert(name.clone(), error);
@@ -151,6 +214,13 @@ impl PluginDirectory {
         }
         report.removed =
             current.iter().map(|plugin| plugin.name().to_owned()).filter(|name| !names.contains(name)).collect();
+        {
+            let mut failed_files = self.failed_files.lock().unwrap_or_else(|e| e.into_inner());
+            failed_files.retain(|name, _| still_failing.contains_key(name));
+            for name in report.failed.keys() {
+                failed_files.insert(name.clone(), self.files_of(name));
+            }
+        }
         let loaded = report.loaded.iter().map(|name| (name, LoadResult::Loaded));
         let failed = report.failed.keys().map(|name| (name, LoadResult::Failed));
         let refused = report.refused.keys().map(|name| (name, LoadResult::Refused));
@@ -167,11 +237,13 @@ impl PluginDirectory {
         self.registry.replace(PluginSet::new(next));
         let mut failures = report.failed.clone();
         failures.extend(report.refused.clone());
+        failures.extend(still_failing);
         *self.failures.lock().expect("failures lock") = failures;
         Ok(report)
     }
 
-    /// The plugin names to load: every `<name>.wasm`, or the enabled ones.
+    /// The plugin names to load: every `<name>.wasm` that may be a plugin, or the
+    /// enabled ones.
     fn names(&self) -> Result<Vec<String>, DirError> {
         if let Some(enabled) = &self.enabled {
             return Ok(enabled.clone());
@@ -181,10 +253,39 @@ impl PluginDirectory {
             .filter_map(Result::ok)
             .map(|entry| entry.path())
             .filter(|path| path.extension().is_some_and(|ext| ext == "wasm"))
-            .filter_map(|path| path.file_stem()?.to_str().map(str::to_owned))
+            .filter_map(|path| self.plugin_name(&path))
             .collect();
         names.sort();
         Ok(names)
+    }
+
+    /// The plugin name of `path`, a `*.wasm` in the directory; `None` (with one warning)
+    /// for a stray file: hidden, not a valid name, or a symlink leading out.
+    fn plugin_name(&self, path: &Path) -> Option<String> {
+        let file = path.file_name()?.to_string_lossy().into_owned();
+        let Some(name) = path.file_stem().and_then(|stem| stem.to_str()) else {
+            self.warn_once(&file, "skipped: the file name is not valid UTF-8");
+            return None;
+        };
+        if name.starts_with('.') {
+            self.warn_once(&file, "skipped: hidden files in the plugin directory are never loaded");
+            return None;
+        }
+        if !super::loaded::valid_name(name) {
+            self.warn_once(&file, "skipped: not a valid plugin name (1 to 64 of A-Z a-z 0-9 . _ -)");
+            return None;
+        }
+        if std::fs::symlink_metadata(path).is_ok_and(|meta| meta.file_type().is_symlink()) {
+            let inside = match (std::fs::canonicalize(path), std::fs::canonicalize(&self.dir)) {
+                (Ok(target), Ok(dir)) => target.starts_with(dir),
+                _ => false,
+            };
+            if !inside {
+                self.warn_once(&file, "skipped: a symlink to outside the plugin directory is never followed");
+                return None;
+            }
+        }
+        Some(name.to_owned())
     }
 
     /// Reads a plugin's component and settings.
@@ -219,8 +320,9 @@ struct Candidate {
     stamp: Stamp,
 }
 
-/// A file's size and modification time: tells a file still being written from a broken one.
-#[derive(PartialEq, Eq)]
+/// A file's size and modification time: tells a file still being written from a broken
+/// one, and a changed file from one that failed before.
+#[derive(Debug, Clone, PartialEq, Eq)]
 struct Stamp(Option<(u64, SystemTime)>);
 
 impl Stamp {
@@ -243,11 +345,21 @@ pub fn settings_of(dir: &Path, name: &str, config: &PluginsConfig) -> Result<Plu
 /// Watches the directory and rescans after each burst of changes to a `.wasm` or
 /// `.yaml` file. Runs until the process ends.
 pub fn watch(directory: Arc<PluginDirectory>) -> notify::Result<()> {
-    use notify::Watcher;
+    use notify::event::{AccessKind, AccessMode};
+    use notify::{EventKind, Watcher};
     let (changed, mut changes) = tokio::sync::mpsc::channel::<()>(1);
     let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+        // Changes only: a rescan reads every file, and reading (an `Access` event) must not
+        // start the next rescan.
         let relevant = event.is_ok_and(|event| {
-            event.paths.iter().any(|path| path.extension().is_some_and(|ext| ext == "wasm" || ext == "yaml"))
+            let change = matches!(
+                event.kind,
+                EventKind::Create(_)
+                    | EventKind::Modify(_)
+                    | EventKind::Remove(_)
+                    | EventKind::Access(AccessKind::Close(AccessMode::Write))
+            );
+            change && event.paths.iter().any(|path| path.extension().is_some_and(|ext| ext == "wasm" || ext == "yaml"))
         });
         if relevant {
             // Full means a rescan is already due: nothing is lost.
@@ -259,7 +371,7 @@ pub fn watch(directory: Arc<PluginDirectory>) -> notify::Result<()> {
         let _watcher = watcher;
         while changes.recv().await.is_some() {
             while let Ok(Some(())) = tokio::time::timeout(DEBOUNCE, changes.recv()).await {}
-            if let Err(error) = directory.rescan().await {
+            if let Err(error) = directory.rescan(Trigger::Watch).await {
                 tracing::error!(%error, "plugin directory rescan failed");
             }
         }
