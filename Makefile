@@ -40,6 +40,8 @@ PYTHON       ?= python3
 HOOKGATE_MASTER_KEY ?= sk-hookgate-local-dev
 
 export HOOKGATE_GUEST_DIR := $(GUEST_OUT)
+# The proxy binary the end-to-end suite runs: the one `make test` has just built.
+export HOOKGATE_BIN := $(TARGET_DIR)/debug/hookgate
 export HOOKGATE_PYTHON := $(PYENV)/bin/python
 export HOOKGATE_MASTER_KEY
 

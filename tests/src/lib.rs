@@ -34,11 +34,66 @@ pub fn guest_wasm(crate_name: &str) -> Vec<u8> {
     })
 }
 
-/// The path of the `hookgate` binary: `$HOOKGATE_BIN`, or the debug build.
+/// The path of the `hookgate` binary: `$HOOKGATE_BIN` (the Makefile sets it to the one it
+/// just built), or the debug build in `$CARGO_TARGET_DIR` or `target/`.
+///
+/// Panics when the binary is older than any source it is built from: a test must never
+/// pass or fail on a stale build (`cargo test` does not rebuild a binary that is not a
+/// dependency of the test).
 pub fn hookgate_bin() -> PathBuf {
-    std::env::var_os("HOOKGATE_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace_root().join("target/debug/hookgate"))
+    static CHECKED: OnceLock<PathBuf> = OnceLock::new();
+    CHECKED
+        .get_or_init(|| {
+            let bin = std::env::var_os("HOOKGATE_BIN").map(PathBuf::from).unwrap_or_else(|| {
+                let target = std::env::var_os("CARGO_TARGET_DIR")
+                    .map(PathBuf::from)
+                    .unwrap_or_else(|| workspace_root().join("target"));
+                target.join("debug/hookgate")
+            });
+            let built = std::fs::metadata(&bin).and_then(|meta| meta.modified()).unwrap_or_else(|error| {
+                panic!("{} ({error}): build it with `cargo build -p hookgate` (make test does)", bin.display())
+            });
+            if let Some((source, changed)) = newest_source() {
+                assert!(
+                    changed <= built,
+                    "{} is older than {}: rebuild it with `cargo build -p hookgate` (make test does)",
+                    bin.display(),
+                    source.display()
+                );
+            }
+            bin
+        })
+        .clone()
+}
+
+/// The most recently changed file the `hookgate` binary is built from.
+fn newest_source() -> Option<(PathBuf, std::time::SystemTime)> {
+    fn walk(dir: &std::path::Path, newest: &mut Option<(PathBuf, std::time::SystemTime)>) {
+        let Ok(entries) = std::fs::read_dir(dir) else { return };
+        for entry in entries.filter_map(Result::ok) {
+            let path = entry.path();
+            if path.is_dir() {
+                walk(&path, newest);
+            } else if let Ok(changed) = entry.metadata().and_then(|meta| meta.modified()) {
+                if newest.as_ref().is_none_or(|(_, at)| changed > *at) {
+                    *newest = Some((path, changed));
+                }
+            }
+        }
+    }
+    let root = workspace_root();
+    let mut newest = None;
+    walk(&root.join("host/src"), &mut newest);
+    walk(&root.join("wit"), &mut newest);
+    for file in ["host/Cargo.toml", "Cargo.lock"] {
+        let path = root.join(file);
+        if let Ok(changed) = std::fs::metadata(&path).and_then(|meta| meta.modified()) {
+            if newest.as_ref().is_none_or(|(_, at)| changed > *at) {
+                newest = Some((path, changed));
+            }
+        }
+    }
+    newest
 }
 
 /// The process's shared engine (one pooling allocator per process, as in the proxy).

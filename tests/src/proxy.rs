@@ -16,6 +16,12 @@ use crate::{guest_dir, hookgate_bin, workspace_root};
 /// The master key of every test proxy.
 pub const MASTER_KEY: &str = "sk-test-master-0b6f";
 
+/// The key id hooks see for `key` on a test proxy (an HMAC under a secret derived from
+/// [`MASTER_KEY`]).
+pub fn key_id(key: &str) -> String {
+    hookgate::auth::KeyIds::derived_from_master(MASTER_KEY).id(key)
+}
+
 /// A running proxy; killed on drop.
 pub struct Proxy {
     /// `http://127.0.0.1:<port>`.

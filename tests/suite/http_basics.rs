@@ -99,7 +99,7 @@ async fn bad_input_gets_a_clear_4xx_and_the_proxy_keeps_serving() {
         (raw(r#"{"model":"mock-echo"}"#, "application/json").await.unwrap(), 400, "'messages'"),
         (raw(r#"{"model":7,"messages":[]}"#, "application/json").await.unwrap(), 400, "must be a string"),
         (
-            raw(r#"{"model":"mock-echo","messages":[{"role":"user"}],"stream":"yes"}"#, "application/json")
+            raw(r#"{"model":"mock-echo","messages":[{"role":"user","content":"x"}],"stream":"yes"}"#, "application/json")
                 .await
                 .unwrap(),
             400,

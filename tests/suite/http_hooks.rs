@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use hookgate_tests::proxy::{chat_body, sse_events, streamed_text, ProxyBuilder, SilentUpstream, MASTER_KEY};
+use hookgate_tests::proxy::{chat_body, key_id, sse_events, streamed_text, ProxyBuilder, SilentUpstream, MASTER_KEY};
 use serde_json::{json, Value};
 
 const BANNED: &str = "{config: {keywords: [forbidden]}}";
@@ -62,14 +62,14 @@ async fn pre_call_modify_reaches_the_upstream_hooks_see_key_info_and_one_instanc
     let proxy = ProxyBuilder::new(keys).plugin("probe", "probe").start().await;
     let (status, headers, body) = json_of(proxy.chat(&chat_body("mock-echo", "REWRITE this")).await).await;
     assert_eq!(status, 200, "{body}");
-    let master_hash = hookgate::auth::sha256_hex(MASTER_KEY);
+    let master_hash = key_id(MASTER_KEY);
     let expected = format!(
         "rewritten by probe (key master, user -, team -, hash {master_hash}, metadata {{}}, credentials hidden)"
     );
     assert_eq!(body["choices"][0]["message"]["content"], expected.as_str());
     let blue = proxy.post("/v1/chat/completions", "sk-blue-team-key", &chat_body("mock-echo", "REWRITE")).await;
     let (_, _, body) = json_of(blue).await;
-    let blue_hash = hookgate::auth::sha256_hex("sk-blue-team-key");
+    let blue_hash = key_id("sk-blue-team-key");
     let expected = format!(
         "rewritten by probe (key blue, user alice, team t1, hash {blue_hash}, metadata {{\"tier\":\"gold\"}}, credentials hidden)"
     );
@@ -224,45 +224,86 @@ async fn post_call_failure_replaces_the_client_error() {
     assert_eq!(headers["x-hookgate-rejected-by"], "probe");
 }
 
+/// The plugin is broken (it panics on every request, so also on the harmless probe):
+/// its own fault, so `on_error` decides.
 #[tokio::test]
-async fn a_fault_fails_open_or_closed_as_configured() {
-    let open = ProxyBuilder::new("").plugin("panic", "panic").start().await;
-    let (status, _, body) = json_of(open.chat(&chat_body("mock-echo", "TRIGGER")).await).await;
-    assert_eq!(status, 200, "fail-open skips the faulty plugin: {body}");
-    assert_eq!(body["choices"][0]["message"]["content"], "TRIGGER");
-    open.wait_for_log("plugin fault", Duration::from_secs(5)).await;
+async fn a_broken_plugin_fails_open_or_closed_as_configured() {
+    let open = ProxyBuilder::new("").plugin("panic", "panic").settings("panic", "{config: {always: true}}").start().await;
+    let (status, _, body) = json_of(open.chat(&chat_body("mock-echo", "hello")).await).await;
+    assert_eq!(status, 200, "fail-open skips the broken plugin: {body}");
+    assert_eq!(body["choices"][0]["message"]["content"], "hello");
+    let log = open.wait_for_log("plugin fault", Duration::from_secs(5)).await;
+    assert!(log.contains("cause=\"plugin\"") || log.contains("cause=plugin"), "{log}");
 
-    let closed =
-        ProxyBuilder::new("").plugin("panic", "panic").settings("panic", "{on_error: fail-closed}").start().await;
-    let (status, _, body) = json_of(closed.chat(&chat_body("mock-echo", "TRIGGER")).await).await;
+    let closed = ProxyBuilder::new("")
+        .plugin("panic", "panic")
+        .settings("panic", "{on_error: fail-closed, config: {always: true}}")
+        .start()
+        .await;
+    let (status, _, body) = json_of(closed.chat(&chat_body("mock-echo", "hello")).await).await;
     assert_eq!(status, 503);
     assert_eq!(body["error"]["type"], "plugin_error");
     assert!(body["error"]["message"].as_str().unwrap().contains("panic"), "{body}");
     assert!(!body.to_string().contains("exploding on purpose"), "guest internals stay in the log");
-    let (status, _, _) = json_of(closed.chat(&chat_body("mock-echo", "clean")).await).await;
-    assert_eq!(status, 200, "the next request is served");
+}
+
+/// The plugin works, but this input makes it fault: whatever `on_error` says, the input
+/// is refused (it could not be checked), and nothing counts towards quarantine.
+#[tokio::test]
+async fn a_fault_the_input_causes_refuses_the_request_and_never_counts_against_the_plugin() {
+    for on_error in ["fail-open", "fail-closed"] {
+        let proxy = ProxyBuilder::new("")
+            .plugin("panic", "panic")
+            .settings("panic", &format!("{{on_error: {on_error}}}"))
+            .plugins_option("quarantine_after: 2")
+            .start()
+            .await;
+        for _ in 0..4 {
+            let (status, headers, body) = json_of(proxy.chat(&chat_body("mock-echo", "TRIGGER")).await).await;
+            assert_eq!(status, 400, "{on_error}: {body}");
+            assert_eq!(body["error"]["code"], "plugin_check_failed", "{body}");
+            assert_eq!(body["error"]["type"], "invalid_request_error");
+            assert_eq!(headers["x-hookgate-rejected-by"], "panic");
+            assert!(!body.to_string().contains("exploding on purpose"), "guest internals stay in the log");
+        }
+        let (status, _, _) = json_of(proxy.chat(&chat_body("mock-echo", "clean")).await).await;
+        assert_eq!(status, 200, "{on_error}: the next request is served");
+        let listing = proxy.admin_get("/plugins").await;
+        let panic = &listing["plugins"][0];
+        assert_eq!(panic["state"], "active", "{panic}");
+        assert_eq!((panic["quarantines"].as_u64(), panic["input_faults"].as_u64()), (Some(0), Some(4)), "{panic}");
+    }
 }
 
 #[tokio::test]
 async fn a_plugin_that_keeps_faulting_is_quarantined_for_the_cooldown() {
     let proxy = ProxyBuilder::new("")
         .plugin("panic", "panic")
-        .settings("panic", "{on_error: fail-closed}")
+        .settings("panic", "{on_error: fail-closed, config: {always: true}}")
         .plugins_option("quarantine_after: 2")
         .plugins_option("quarantine_seconds: 2")
         .start()
         .await;
     for _ in 0..2 {
-        let (status, _, _) = json_of(proxy.chat(&chat_body("mock-echo", "TRIGGER")).await).await;
+        let (status, _, _) = json_of(proxy.chat(&chat_body("mock-echo", "hello")).await).await;
         assert_eq!(status, 503);
     }
     proxy.wait_for_log("plugin quarantined", Duration::from_secs(5)).await;
-    let (status, _, body) = json_of(proxy.chat(&chat_body("mock-echo", "clean")).await).await;
+    let quarantined_at = Instant::now();
+    let (status, _, body) = json_of(proxy.chat(&chat_body("mock-echo", "hello")).await).await;
     assert_eq!(status, 503, "a quarantined fail-closed plugin is not called: {body}");
     assert!(body["error"]["message"].as_str().unwrap().contains("quarantined"), "{body}");
-    tokio::time::sleep(Duration::from_millis(2100)).await;
-    let (status, _, _) = json_of(proxy.chat(&chat_body("mock-echo", "clean")).await).await;
-    assert_eq!(status, 200, "after the cool-down the plugin is tried again");
+    // After the cool-down the plugin is tried again: it is still broken, so the trial
+    // call faults (a plugin_error naming the fault) rather than the quarantine answer.
+    let after_cooldown = proxy
+        .until("the cool-down to end", Duration::from_secs(10), || async {
+            let (status, _, body) = json_of(proxy.chat(&chat_body("mock-echo", "hello")).await).await;
+            let message = body["error"]["message"].as_str().unwrap_or_default().to_owned();
+            (status == 503 && message.contains("faulted in pre-call")).then_some(())
+        })
+        .await;
+    let _ = after_cooldown;
+    assert!(quarantined_at.elapsed() >= Duration::from_secs(1), "the cool-down held");
 }
 
 #[tokio::test]

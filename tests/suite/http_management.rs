@@ -7,8 +7,9 @@ use serde_json::Value;
 
 const BANNED: &str = "{config: {keywords: [forbidden]}}";
 
-/// A chat request mentioning a banned word, with `headers`, as `key`.
-async fn banned_word(proxy: &hookgate_tests::proxy::Proxy, key: &str, headers: &[(&str, &str)]) -> u16 {
+/// A chat request mentioning a banned word, with `headers`, as `key`: `"rejected"` when
+/// banned-keywords rejected it (a 400 naming it), `"served"` when it was served.
+async fn banned_word(proxy: &hookgate_tests::proxy::Proxy, key: &str, headers: &[(&str, &str)]) -> &'static str {
     let mut request = proxy
         .client()
         .post(format!("{}/v1/chat/completions", proxy.base))
@@ -17,32 +18,50 @@ async fn banned_word(proxy: &hookgate_tests::proxy::Proxy, key: &str, headers: &
     for (name, value) in headers {
         request = request.header(*name, *value);
     }
-    request.send().await.unwrap().status().as_u16()
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    let rejected_by = response.headers().get("x-hookgate-rejected-by").map(|v| v.to_str().unwrap().to_owned());
+    let body: Value = response.json().await.unwrap();
+    match (status, rejected_by.as_deref()) {
+        (400, Some("banned-keywords")) => {
+            assert_eq!(body["error"]["code"], "banned_keyword", "{body}");
+            "rejected"
+        }
+        (200, None) => {
+            assert_eq!(body["choices"][0]["message"]["content"], "the forbidden word", "{body}");
+            "served"
+        }
+        other => panic!("neither rejected by banned-keywords nor served: {other:?} {body}"),
+    }
 }
 
 const KEYS: &str = "keys:
-  - {key: sk-locked-key, alias: locked, allow_disabling_callbacks: false}
+  - {key: sk-default-key, alias: default}
+  - {key: sk-granted-key, alias: granted, allow_disabling_callbacks: true}
   - {key: sk-quiet-key, alias: quiet, disabled_callbacks: [banned-keywords]}
 ";
 
 #[tokio::test]
-async fn a_request_may_disable_callbacks_by_header_case_insensitively_and_is_audited() {
+async fn disabling_by_header_is_granted_per_key_case_insensitive_and_audited() {
     let proxy = ProxyBuilder::new(KEYS)
         .plugin("banned-keywords", "banned-keywords")
         .settings("banned-keywords", BANNED)
         .start()
         .await;
-    assert_eq!(banned_word(&proxy, MASTER_KEY, &[]).await, 400);
+    assert_eq!(banned_word(&proxy, MASTER_KEY, &[]).await, "rejected");
     let header = [("x-litellm-disable-callbacks", " Banned-KEYWORDS , no-such-plugin")];
-    assert_eq!(banned_word(&proxy, MASTER_KEY, &header).await, 200, "disabled, unknown name ignored");
+    assert_eq!(banned_word(&proxy, MASTER_KEY, &header).await, "served", "the master key may; unknown names ignored");
     let alias = [("x-hookgate-disable-callbacks", "banned-keywords")];
-    assert_eq!(banned_word(&proxy, MASTER_KEY, &alias).await, 200, "the hookgate alias works too");
+    assert_eq!(banned_word(&proxy, MASTER_KEY, &alias).await, "served", "the hookgate alias works too");
     let log = proxy.wait_for_log("a request asked to disable callbacks", Duration::from_secs(5)).await;
     let audit = log.lines().find(|line| line.contains("a request asked to disable callbacks")).unwrap();
     assert!(audit.contains("master") && audit.contains("banned-keywords"), "{audit}");
 
-    assert_eq!(banned_word(&proxy, "sk-locked-key", &header).await, 400, "this key may not disable callbacks");
-    assert_eq!(banned_word(&proxy, "sk-quiet-key", &[]).await, 200, "the key's disabled_callbacks always apply");
+    // A virtual key may not switch a guardrail off unless the operator granted it.
+    assert_eq!(banned_word(&proxy, "sk-default-key", &header).await, "rejected", "not granted by default");
+    assert_eq!(banned_word(&proxy, "sk-default-key", &alias).await, "rejected");
+    assert_eq!(banned_word(&proxy, "sk-granted-key", &header).await, "served", "granted");
+    assert_eq!(banned_word(&proxy, "sk-quiet-key", &[]).await, "served", "the key's disabled_callbacks always apply");
 }
 
 #[tokio::test]
@@ -52,7 +71,8 @@ async fn disabling_has_no_effect_when_switched_off_or_on_required_plugins() {
         .settings("banned-keywords", BANNED)
         .start()
         .await;
-    assert_eq!(banned_word(&off, MASTER_KEY, &[("x-litellm-disable-callbacks", "banned-keywords")]).await, 400);
+    let header = [("x-litellm-disable-callbacks", "banned-keywords")];
+    assert_eq!(banned_word(&off, MASTER_KEY, &header).await, "rejected");
     drop(off);
 
     let required = ProxyBuilder::new("")
@@ -60,7 +80,7 @@ async fn disabling_has_no_effect_when_switched_off_or_on_required_plugins() {
         .settings("banned-keywords", "{required: true, config: {keywords: [forbidden]}}")
         .start()
         .await;
-    assert_eq!(banned_word(&required, MASTER_KEY, &[("x-litellm-disable-callbacks", "banned-keywords")]).await, 400);
+    assert_eq!(banned_word(&required, MASTER_KEY, &header).await, "rejected");
 }
 
 #[tokio::test]
@@ -70,6 +90,7 @@ async fn management_routes_need_the_master_key_and_show_plugins_and_their_counte
         .plugin("probe", "probe")
         .plugin("panic", "panic")
         .settings("banned-keywords", BANNED)
+        .settings("panic", "{config: {always: true}}")
         .plugins_option("quarantine_after: 1")
         .plugins_option("quarantine_seconds: 60")
         .start()
@@ -97,9 +118,9 @@ async fn management_routes_need_the_master_key_and_show_plugins_and_their_counte
     assert_eq!(callbacks["success"], serde_json::json!([]));
     assert_eq!(callbacks["failure"], serde_json::json!([]));
 
-    assert_eq!(banned_word(&proxy, MASTER_KEY, &[]).await, 400);
-    let trigger = proxy.chat(&chat_body("mock-echo", "TRIGGER")).await;
-    assert_eq!(trigger.status(), 200, "panic is fail-open");
+    assert_eq!(banned_word(&proxy, MASTER_KEY, &[]).await, "rejected");
+    let broken = proxy.chat(&chat_body("mock-echo", "hello")).await;
+    assert_eq!(broken.status(), 200, "panic is broken and fail-open: skipped");
     let (status, listing) = get("/plugins", Some(MASTER_KEY)).await;
     assert_eq!(status, 200);
     let plugin =

@@ -56,12 +56,13 @@ async fn python_hooks_reject_with_their_message_and_exceptions_are_faults() {
     assert_eq!(body["error"]["code"], "py_probe");
     assert_eq!(body["error"]["type"], "invalid_request_error");
 
-    // An uncaught ValueError is a fault (fail-open: served without the plugin), and its
-    // traceback reaches the log.
-    assert_eq!(content(proxy.chat(&chat_body("mock-echo", "CRASH now")).await).await, "CRASH now");
+    // An uncaught ValueError is a fault, never a rejection that shows the client its
+    // text; this input caused it (the plugin handles a harmless one), so the request is
+    // refused even though the plugin is fail-open, and the traceback reaches the log.
+    refused_by(&proxy, "py-probe", "CRASH now").await;
     let log = proxy.wait_for_log("py-probe crashed on purpose", Duration::from_secs(5)).await;
     assert!(log.contains("plugin fault"), "{log}");
-    assert_eq!(faults(&proxy, "py-probe", "trap").await, 1.0);
+    assert_eq!(faults(&proxy, "py-probe", "trap", "input").await, 1.0);
 }
 
 #[tokio::test]
@@ -73,9 +74,8 @@ async fn js_hooks_reject_with_their_message_and_exceptions_are_faults() {
     assert_eq!(body["error"]["message"], "js-probe rejects");
 
     // A TypeError is a fault, not a rejection that shows the client its text.
-    let response = proxy.chat(&chat_body("mock-echo", "CRASH now")).await;
-    assert_eq!(content(response).await, "CRASH now");
-    assert_eq!(faults(&proxy, "js-probe", "trap").await, 1.0);
+    refused_by(&proxy, "js-probe", "CRASH now").await;
+    assert_eq!(faults(&proxy, "js-probe", "trap", "input").await, 1.0);
     let log = proxy.wait_for_log("uncaught exception", Duration::from_secs(5)).await;
     assert!(log.contains("js-probe"), "{log}");
 }
@@ -91,13 +91,28 @@ async fn python_and_js_infinite_loops_are_cut_off_by_the_deadline() {
         .settings("js-probe", limits)
         .start()
         .await;
-    let started = Instant::now();
-    let answer = content(proxy.chat(&chat_body("mock-echo", "LOOP forever")).await).await;
-    let took = started.elapsed();
-    assert_eq!(answer, "LOOP forever", "both faulted fail-open: the request was served unchanged");
-    assert!(took < Duration::from_secs(3), "two 200 ms deadlines took {took:?}");
-    assert_eq!(faults(&proxy, "py-probe", "deadline").await, 1.0);
-    assert_eq!(faults(&proxy, "js-probe", "deadline").await, 1.0);
+    // Each in turn (the master key may disable the other by header): the loop is cut
+    // off at its deadline, and since this input caused it, the request is refused.
+    for (looping, other) in [("py-probe", "js-probe"), ("js-probe", "py-probe")] {
+        let started = Instant::now();
+        let response = proxy
+            .client()
+            .post(format!("{}/v1/chat/completions", proxy.base))
+            .bearer_auth(hookgate_tests::proxy::MASTER_KEY)
+            .header("x-hookgate-disable-callbacks", other)
+            .json(&chat_body("mock-echo", "LOOP forever"))
+            .send()
+            .await
+            .unwrap();
+        let took = started.elapsed();
+        assert_eq!(response.status(), 400, "{looping}");
+        assert_eq!(response.headers()["x-hookgate-rejected-by"], looping);
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "plugin_check_failed", "{body}");
+        // The deadline, then one probe call of the plugin on a harmless input.
+        assert!(took < Duration::from_secs(5), "a 200 ms deadline took {took:?}");
+        assert_eq!(faults(&proxy, looping, "deadline", "input").await, 1.0);
+    }
     // The proxy and the plugins serve the next request normally.
     assert_eq!(content(proxy.chat(&chat_body("mock-echo", "hi")).await).await, "hi [js] [py]");
 }
@@ -147,9 +162,20 @@ async fn rejected(proxy: &Proxy, plugin: &str) -> Value {
     response.json().await.unwrap()
 }
 
-/// `hookgate_plugin_faults_total` for `plugin`'s pre-call hook and `kind`.
-async fn faults(proxy: &Proxy, plugin: &str, kind: &str) -> f64 {
+/// Sends `text`, which `plugin`'s pre-call faults on: a 400 refusal naming the plugin.
+async fn refused_by(proxy: &Proxy, plugin: &str, text: &str) {
+    let response = proxy.chat(&chat_body("mock-echo", text)).await;
+    assert_eq!(response.status(), 400);
+    assert_eq!(response.headers()["x-hookgate-rejected-by"], plugin);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "plugin_check_failed", "{body}");
+    assert!(!body.to_string().contains("on purpose"), "the guest's exception text stays in the log: {body}");
+}
+
+/// `hookgate_plugin_faults_total` for `plugin`'s pre-call hook, `kind` and `cause`.
+async fn faults(proxy: &Proxy, plugin: &str, kind: &str, cause: &str) -> f64 {
     let text = proxy.client().get(format!("{}/metrics", proxy.base)).send().await.unwrap().text().await.unwrap();
-    let series = format!(r#"hookgate_plugin_faults_total{{plugin="{plugin}",hook="pre-call",kind="{kind}"}} "#);
+    let series =
+        format!(r#"hookgate_plugin_faults_total{{plugin="{plugin}",hook="pre-call",kind="{kind}",cause="{cause}"}} "#);
     text.lines().find_map(|line| line.strip_prefix(&series)).map_or(0.0, |value| value.parse().unwrap())
 }

@@ -407,7 +407,7 @@ async fn a_redis_outage_applies_on_error_without_hanging_and_service_recovers() 
         let metrics = metrics.text().await.unwrap();
         assert!(
             metrics.contains(
-                r#"hookgate_plugin_faults_total{plugin="rate-limiter",hook="pre-call",kind="kv_unavailable"}"#
+                r#"hookgate_plugin_faults_total{plugin="rate-limiter",hook="pre-call",kind="kv_unavailable",cause="outside"}"#
             ),
             "{metrics}"
         );

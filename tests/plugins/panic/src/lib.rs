@@ -1,18 +1,21 @@
 //! Test plugin: panics on a request containing `TRIGGER` (a trap whose message reaches
-//! the host through stderr). Other requests proceed.
+//! the host through stderr): a fault the input causes. With config `{"always": true}` it
+//! panics on every request: a plugin that is broken. Other requests proceed.
 
 use hookgate_sdk::prelude::*;
 
-struct Panic;
+struct Panic {
+    always: bool,
+}
 
 #[hookgate_sdk::plugin]
 impl Plugin for Panic {
-    fn new(_config: Config) -> Result<Self, String> {
-        Ok(Panic)
+    fn new(config: Config) -> Result<Self, String> {
+        Ok(Panic { always: config.json()["always"].as_bool().unwrap_or(false) })
     }
 
     fn pre_call(&mut self, req: &Request) -> Result<PreCall, Rejection> {
-        if req.body.contains("TRIGGER") {
+        if self.always || req.body.contains("TRIGGER") {
             panic!("panic plugin: exploding on purpose");
         }
         Ok(PreCall::Proceed)

@@ -1,0 +1,61 @@
+//! Test plugin: each hook sleeps (blocked in a WASI host call) for as long as its config
+//! says, then proceeds: `{"pre_call_ms": 50, "moderation_ms": 200, "post_call_ms": 10000}`
+//! (each optional, 0 by default). A hook whose sleep outlasts the plugin's `timeout_ms`
+//! always ends in a `deadline` fault: a plugin broken in that hook alone.
+//!
+//! `log-failure` counts itself in kv (`log-failure`) and logs `slow-hooks log-failure <id>`,
+//! so tests can see it ran cleanly on a request whose other hooks were cancelled.
+
+use std::time::Duration;
+
+use hookgate_sdk::prelude::*;
+use hookgate_sdk::{kv, log};
+
+struct SlowHooks {
+    pre_call: Duration,
+    moderation: Duration,
+    post_call: Duration,
+}
+
+fn millis(config: &Config, key: &str) -> Duration {
+    Duration::from_millis(config.json()[key].as_u64().unwrap_or(0))
+}
+
+fn sleep(duration: Duration) {
+    if !duration.is_zero() {
+        std::thread::sleep(duration);
+    }
+}
+
+#[hookgate_sdk::plugin]
+impl Plugin for SlowHooks {
+    fn new(config: Config) -> Result<Self, String> {
+        Ok(SlowHooks {
+            pre_call: millis(&config, "pre_call_ms"),
+            moderation: millis(&config, "moderation_ms"),
+            post_call: millis(&config, "post_call_ms"),
+        })
+    }
+
+    fn pre_call(&mut self, _req: &Request) -> Result<PreCall, Rejection> {
+        sleep(self.pre_call);
+        Ok(PreCall::Proceed)
+    }
+
+    fn moderation(&mut self, _req: &Request) -> Result<(), Rejection> {
+        sleep(self.moderation);
+        Ok(())
+    }
+
+    fn post_call_success(&mut self, _req: &Request, _resp: &Response) -> Result<PostCall, Rejection> {
+        sleep(self.post_call);
+        Ok(PostCall::Proceed)
+    }
+
+    fn log_failure(&mut self, payload: &LogPayload) {
+        if let Err(e) = kv::incr("log-failure", 1, None) {
+            log::warn(format!("slow-hooks log-failure: {e}"));
+        }
+        log::info(format!("slow-hooks log-failure {}", payload.json()["id"].as_str().unwrap_or("-")));
+    }
+}
