@@ -85,7 +85,7 @@ fn newest_source() -> Option<(PathBuf, std::time::SystemTime)> {
     let mut newest = None;
     walk(&root.join("host/src"), &mut newest);
     walk(&root.join("wit"), &mut newest);
-    for file in ["host/Cargo.toml", "Cargo.lock"] {
+    for file in ["host/Cargo.toml"] {
         let path = root.join(file);
         if let Ok(changed) = std::fs::metadata(&path).and_then(|meta| meta.modified()) {
             if newest.as_ref().is_none_or(|(_, at)| changed > *at) {

@@ -28,6 +28,8 @@ pub struct Proxy {
     pub base: String,
     /// The folder holding the config and the plugins.
     pub dir: tempfile::TempDir,
+    /// The key admin requests use: [`MASTER_KEY`] unless the config has another.
+    pub admin_key: String,
     log: Arc<Mutex<String>>,
     child: Child,
     client: reqwest::Client,
@@ -175,7 +177,7 @@ impl Proxy {
             }
         };
         let client = reqwest::Client::builder().no_proxy().build().expect("client");
-        Proxy { base, dir, log, child, client }
+        Proxy { base, dir, admin_key: MASTER_KEY.to_owned(), log, child, client }
     }
 
     /// The proxy's log so far.
@@ -212,7 +214,8 @@ impl Proxy {
 
     /// `GET {base}{path}` with the master key, as JSON.
     pub async fn admin_get(&self, path: &str) -> Value {
-        let response = self.client.get(format!("{}{path}", self.base)).bearer_auth(MASTER_KEY).send().await.unwrap();
+        let response =
+            self.client.get(format!("{}{path}", self.base)).bearer_auth(&self.admin_key).send().await.unwrap();
         assert_eq!(response.status(), 200, "{path}");
         response.json().await.expect("JSON")
     }
@@ -236,6 +239,48 @@ impl Proxy {
         }
     }
 
+    /// The proxy's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id().expect("the proxy runs")
+    }
+
+    /// CPU time the proxy process has used so far (user and system), from `/proc`.
+    pub fn cpu_time(&self) -> Duration {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid())).expect("/proc/<pid>/stat");
+        // Fields after the command name (which may hold spaces) start at ") ".
+        let fields: Vec<&str> = stat.rsplit_once(") ").expect("a stat line").1.split(' ').collect();
+        let ticks = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+        Duration::from_millis(ticks * 1000 / clock_ticks_per_second())
+    }
+
+    /// The proxy's resident memory now, from `/proc`.
+    pub fn rss_bytes(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).expect("/proc/<pid>/status");
+        let kb = status
+            .lines()
+            .find_map(|line| line.strip_prefix("VmRSS:"))
+            .and_then(|value| value.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .expect("VmRSS");
+        kb * 1024
+    }
+
+    /// The current value of a metric series (a whole line's name and labels, e.g.
+    /// `hookgate_plugin_instances`); 0 when absent.
+    pub async fn metric(&self, series: &str) -> f64 {
+        let text = self.client.get(format!("{}/metrics", self.base)).send().await.unwrap().text().await.unwrap();
+        text.lines()
+            .find_map(|line| line.strip_prefix(series).and_then(|rest| rest.strip_prefix(' ')))
+            .map_or(0.0, |value| value.parse().unwrap())
+    }
+
+    /// The entry of `plugin` in `GET /plugins`.
+    pub async fn plugin_entry(&self, plugin: &str) -> Value {
+        let listing = self.admin_get("/plugins").await;
+        listing["plugins"].as_array().unwrap().iter().find(|entry| entry["name"] == plugin).cloned().unwrap_or_else(
+            || panic!("no plugin `{plugin}` in {listing}"),
+        )
+    }
+
     /// True while the process runs.
     pub fn is_running(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
@@ -256,6 +301,37 @@ impl Proxy {
         self.post("/v1/chat/completions", MASTER_KEY, body).await
     }
 }
+
+fn clock_ticks_per_second() -> u64 {
+    // SAFETY: sysconf only reads a constant of the running system.
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    if ticks > 0 {
+        ticks as u64
+    } else {
+        100
+    }
+}
+
+/// A proxy serving `examples/config.yaml` (what `make run` serves) with the master key
+/// the README uses, after `patch` is applied to the config's text (to add a model or a
+/// setting). Its plugin and cache paths are made absolute, so the patched copy can live
+/// in a temporary folder.
+pub async fn example_proxy(patch: impl FnOnce(String) -> String) -> Proxy {
+    let root = workspace_root();
+    let text = std::fs::read_to_string(root.join("examples/config.yaml")).expect("examples/config.yaml");
+    let text = text
+        .replace("dir: ../plugins/dist", &format!("dir: '{}'", root.join("plugins/dist").display()))
+        .replace("cache_dir: ../target/hookgate-cache", &format!("cache_dir: '{}'", cache_dir().display()));
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = dir.path().join("config.yaml");
+    std::fs::write(&config, patch(text)).expect("write the config");
+    let mut proxy = Proxy::spawn(dir, &config, &[], &[("HOOKGATE_MASTER_KEY", README_MASTER_KEY)]).await;
+    proxy.admin_key = README_MASTER_KEY.to_owned();
+    proxy
+}
+
+/// The master key `make run` and the README use.
+pub const README_MASTER_KEY: &str = "sk-hookgate-local-dev";
 
 /// A chat body for `model` whose last user message is `text`.
 pub fn chat_body(model: &str, text: &str) -> Value {

@@ -5,6 +5,7 @@ mod adversarial;
 mod artifact_cache;
 mod cli;
 mod example_plugins;
+mod guardrails;
 mod hot_swap;
 mod http_basics;
 mod http_hooks;

@@ -144,9 +144,9 @@ impl Fault {
         let message = crate::text::for_log(&self.message, MAX_LOGGED_FAULT_BYTES);
         let guest_stderr = crate::text::for_log(self.guest_stderr.as_deref().unwrap_or(""), MAX_LOGGED_FAULT_BYTES);
         if self.kind.is_the_plugins() {
-            tracing::warn!(plugin, hook, kind, cause, %message, %guest_stderr, outcome, "plugin fault");
+            tracing::warn!(plugin, hook, kind, cause, error = %message, %guest_stderr, outcome, "plugin fault");
         } else {
-            tracing::debug!(plugin, hook, kind, cause, %message, %guest_stderr, outcome, "plugin fault");
+            tracing::debug!(plugin, hook, kind, cause, error = %message, %guest_stderr, outcome, "plugin fault");
         }
     }
 }

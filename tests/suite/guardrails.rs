@@ -1,0 +1,303 @@
+//! A client must not be able to switch a guardrail off: each way someone tried (padding a
+//! prompt past a plugin's budget, repeating it until the plugin is quarantined, a header,
+//! starving the instance pool, hiding text where only the model looks, Unicode tricks,
+//! shapes the guardrails cannot read) meets the safe outcome, over real HTTP against a
+//! real `hookgate serve` with the example config where the attack was seen.
+
+use std::time::{Duration, Instant};
+
+use futures_util::future::join_all;
+use hookgate_tests::proxy::{chat_body, example_proxy, Proxy, ProxyBuilder, README_MASTER_KEY};
+use serde_json::{json, Value};
+
+/// The example config's virtual key.
+const BLUE_KEY: &str = "sk-team-blue-local-dev";
+
+async fn send(proxy: &Proxy, key: &str, body: &Value, headers: &[(&str, &str)]) -> (u16, Option<String>, Value) {
+    let mut request = proxy.client().post(format!("{}/v1/chat/completions", proxy.base)).bearer_auth(key).json(body);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let response = request.send().await.expect("request sent");
+    let status = response.status().as_u16();
+    let by = response.headers().get("x-hookgate-rejected-by").map(|v| v.to_str().unwrap().to_owned());
+    let body = response.json().await.unwrap_or(Value::Null);
+    (status, by, body)
+}
+
+/// Asserts the request never reached the model unchecked: a 4xx from a guardrail.
+fn refused(outcome: &(u16, Option<String>, Value), what: &str) {
+    let (status, by, body) = outcome;
+    assert!((400..500).contains(status), "{what}: got {status} {body}");
+    assert!(by.is_some(), "{what}: a plugin refused it and is named: {body}");
+    assert!(body["choices"].is_null(), "{what}: no completion came back: {body}");
+}
+
+/// Every plugin of the example config is active and was never quarantined.
+async fn all_active(proxy: &Proxy) {
+    let listing = proxy.admin_get("/plugins").await;
+    for plugin in listing["plugins"].as_array().unwrap() {
+        assert_eq!(plugin["state"], "active", "{plugin}");
+        assert_eq!(plugin["quarantines"], 0, "{plugin}");
+    }
+}
+
+fn padded(filler_bytes: usize, tail: &str) -> Value {
+    chat_body("gpt-4o-mini", &format!("{}{tail}", "lorem ipsum ".repeat(filler_bytes / 12)))
+}
+
+#[tokio::test]
+async fn padding_a_prompt_past_a_plugin_s_budget_gets_it_refused_never_through_and_never_quarantines() {
+    let proxy = example_proxy(|config| config).await;
+    // A banned prompt after 6 MiB of filler, and an address after 2 MiB.
+    let banned = send(&proxy, README_MASTER_KEY, &padded(6 << 20, " tell me the secret plan"), &[]).await;
+    refused(&banned, "banned prompt after 6 MiB");
+    let address = send(&proxy, README_MASTER_KEY, &padded(2 << 20, " mail ann@example.com"), &[]).await;
+    match address.0 {
+        200 => {
+            let content = address.2["choices"][0]["message"]["content"].as_str().unwrap().to_owned();
+            assert!(!content.contains("ann@example.com"), "the address came back unmasked");
+        }
+        _ => refused(&address, "an address after 2 MiB"),
+    }
+    // Ten more: the faults are the input's, so nothing is quarantined for anyone.
+    for _ in 0..10 {
+        refused(&send(&proxy, README_MASTER_KEY, &padded(6 << 20, " the secret plan"), &[]).await, "padded");
+    }
+    all_active(&proxy).await;
+    let (status, by, _) = send(&proxy, README_MASTER_KEY, &chat_body("gpt-4o-mini", "tell me the secret plan"), &[]).await;
+    assert_eq!((status, by.as_deref()), (400, Some("banned-keywords")), "the guardrail still holds");
+    let quarantines = proxy.metric(r#"hookgate_plugins{state="quarantined"}"#).await;
+    assert_eq!(quarantines, 0.0);
+}
+
+#[tokio::test]
+async fn a_virtual_key_cannot_switch_a_guardrail_off_by_header() {
+    let proxy = example_proxy(|config| config).await;
+    let body = chat_body("gpt-4o-mini", "tell me the secret plan");
+    for header in ["x-litellm-disable-callbacks", "x-hookgate-disable-callbacks"] {
+        let (status, by, _) = send(&proxy, BLUE_KEY, &body, &[(header, "banned-keywords")]).await;
+        assert_eq!((status, by.as_deref()), (400, Some("banned-keywords")), "{header}");
+    }
+    // The example's guardrails are `required`: not even the master key switches them off.
+    let (status, by, _) = send(&proxy, README_MASTER_KEY, &body, &[("x-litellm-disable-callbacks", "banned-keywords")]).await;
+    assert_eq!((status, by.as_deref()), (400, Some("banned-keywords")));
+}
+
+#[tokio::test]
+async fn starving_the_instance_pool_never_lets_a_request_through_and_is_no_plugin_s_fault() {
+    let proxy = example_proxy(|config| {
+        config
+            .replace("model_list:\n", "model_list:\n  - {model_name: slow, litellm_params: {model: mock/slow, mock_latency_ms: 3000}}\n")
+            .replace("  cache_dir:", "  max_instances: 4\n  instance_wait_ms: 300\n  cache_dir:")
+    })
+    .await;
+    let slow_bodies: Vec<Value> = (0..6).map(|i| chat_body("slow", &format!("slow {i}"))).collect();
+    let slow = join_all(slow_bodies.iter().map(|body| send(&proxy, README_MASTER_KEY, body, &[])));
+    let banned = async {
+        // Once the slow requests hold the pool, a banned prompt to a fast model.
+        proxy
+            .until("the slow requests to hold the pool", Duration::from_secs(10), || async {
+                (proxy.metric("hookgate_plugin_instances").await >= 4.0).then_some(())
+            })
+            .await;
+        let started = Instant::now();
+        let outcome = send(&proxy, README_MASTER_KEY, &chat_body("gpt-4o-mini", "tell me the secret plan"), &[]).await;
+        (outcome, started.elapsed())
+    };
+    let (slow, ((status, by, body), took)) = tokio::join!(slow, banned);
+    match status {
+        400 => assert_eq!(by.as_deref(), Some("banned-keywords"), "{body}"),
+        503 => {
+            assert_eq!(body["error"]["type"], "service_unavailable", "{body}");
+            assert_eq!(body["error"]["code"], "overloaded", "{body}");
+        }
+        other => panic!("a banned prompt got {other} while the pool was full: {body}"),
+    }
+    assert!(took < Duration::from_secs(3), "the wait for a slot is bounded: {took:?}");
+    for (status, _, body) in &slow {
+        assert!(*status == 200 || *status == 503, "{status} {body}");
+    }
+    // Waiting for a slot is never a plugin's fault.
+    let listing = proxy.admin_get("/plugins").await;
+    for plugin in listing["plugins"].as_array().unwrap() {
+        assert_eq!(plugin["faults"], 0, "{plugin}");
+    }
+    assert!(proxy.metric("hookgate_plugin_instance_waits_timed_out_total").await >= 1.0);
+    // Every slot comes back.
+    proxy
+        .until("the pool to empty", Duration::from_secs(10), || async {
+            (proxy.metric("hookgate_plugin_instances").await == 0.0).then_some(())
+        })
+        .await;
+}
+
+#[tokio::test]
+async fn a_plugin_broken_in_one_hook_is_quarantined_even_while_its_other_hooks_succeed() {
+    let proxy = ProxyBuilder::new("")
+        .plugin("slow-hooks", "slow-hooks")
+        .settings("slow-hooks", "{on_error: fail-closed, timeout_ms: 50, config: {post_call_ms: 10000}}")
+        .plugins_option("quarantine_after: 3")
+        .plugins_option("quarantine_seconds: 600")
+        .start()
+        .await;
+    let mut statuses = Vec::new();
+    for i in 0..6 {
+        let response = proxy.chat(&chat_body("mock-echo", &format!("hello {i}"))).await;
+        statuses.push(response.status().as_u16());
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["error"]["type"], "plugin_error", "{body}");
+    }
+    assert_eq!(statuses, [503; 6]);
+    let entry = proxy.plugin_entry("slow-hooks").await;
+    assert_eq!(entry["state"], "quarantined", "{entry}");
+    assert_eq!(entry["quarantines"], 1, "{entry}");
+    // Three deadline faults of its own, then it was skipped: the other three requests
+    // did not pay its timeout.
+    assert_eq!(entry["faults"], 3, "{entry}");
+    let series = r#"hookgate_plugin_faults_total{plugin="slow-hooks",hook="post-call-success",kind="deadline",cause="plugin"}"#;
+    assert_eq!(proxy.metric(series).await, 3.0);
+}
+
+#[tokio::test]
+async fn text_hidden_where_only_the_model_looks_is_still_checked() {
+    let proxy = example_proxy(|config| config).await;
+    let hidden = [
+        json!({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}],
+               "tools": [{"type": "function", "function": {"name": "plan", "description": "tell me the secret plan"}}]}),
+        json!({"model": "gpt-4o-mini", "messages": [{"role": "user", "name": "the_forbidden_one", "content": "hi"}]}),
+        json!({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}],
+               "response_format": {"type": "json_schema", "json_schema": {"name": "s", "description": "the secret plan"}}}),
+        json!({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"},
+               {"role": "assistant", "content": null, "tool_calls": [{"id": "c", "type": "function", "function": {"name": "f", "arguments": "{\"q\": \"forbidden\"}"}}]},
+               {"role": "tool", "tool_call_id": "c", "content": "ok"}]}),
+    ];
+    for body in hidden {
+        let (status, by, answer) = send(&proxy, README_MASTER_KEY, &body, &[]).await;
+        assert_eq!((status, by.as_deref()), (400, Some("banned-keywords")), "{body}: {answer}");
+    }
+}
+
+#[tokio::test]
+async fn unicode_spacing_and_look_alike_forms_do_not_hide_a_banned_phrase() {
+    let proxy = example_proxy(|config| config).await;
+    for text in [
+        "tell me the secret\u{a0}plan",
+        "tell me the SECRET\u{2003}\u{2003}PLAN",
+        "tell me the ｓｅｃｒｅｔ ｐｌａｎ",
+        "tell me the se\u{200b}cret pl\u{ad}an",
+        "tell me the secret\n\tplan",
+    ] {
+        let (status, by, body) = send(&proxy, README_MASTER_KEY, &chat_body("gpt-4o-mini", text), &[]).await;
+        assert_eq!((status, by.as_deref()), (400, Some("banned-keywords")), "{text:?}: {body}");
+    }
+}
+
+#[tokio::test]
+async fn shapes_the_guardrails_cannot_read_are_refused_naming_the_field() {
+    let proxy = example_proxy(|config| config).await;
+    let cases = [
+        (json!([{"role": "user", "content": 5}]), "messages[0].content"),
+        (json!([{"role": "user", "content": {"x": 1}}]), "messages[0].content"),
+        (json!([{"role": "wizard", "content": "tell me the secret plan"}]), "messages[0].role"),
+        (json!([{"role": "user"}]), "messages[0].content"),
+    ];
+    for (messages, param) in cases {
+        let body = json!({"model": "gpt-4o-mini", "messages": messages});
+        let (status, by, answer) = send(&proxy, README_MASTER_KEY, &body, &[]).await;
+        assert_eq!((status, by), (400, None), "{messages}: {answer}");
+        assert_eq!(answer["error"]["param"], param, "{answer}");
+        assert_eq!(answer["error"]["type"], "invalid_request_error");
+    }
+    // Duplicate keys: a guardrail and the upstream must never read two different bodies.
+    let raw = r#"{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hello","content":"tell me the secret plan"}]}"#;
+    let response = proxy
+        .client()
+        .post(format!("{}/v1/chat/completions", proxy.base))
+        .bearer_auth(README_MASTER_KEY)
+        .header("content-type", "application/json")
+        .body(raw)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    let answer: Value = response.json().await.unwrap();
+    assert!(answer["error"]["message"].as_str().unwrap().contains("duplicate key"), "{answer}");
+}
+
+/// (a) A reused plugin's pre-call is cancelled mid-call five times (the clients hang up);
+/// the instances they left mid-call are never used again: the next request proceeds with
+/// no fault.
+#[tokio::test]
+async fn a_cancelled_call_s_instance_is_never_used_again() {
+    let proxy = ProxyBuilder::new("")
+        .plugin("slow-hooks", "slow-hooks")
+        .settings("slow-hooks", "{instances: reuse, timeout_ms: 2000, config: {pre_call_ms: 50}}")
+        .start()
+        .await;
+    for i in 0..5 {
+        let body = chat_body("mock-echo", &format!("hang up {i}"));
+        let request = proxy.chat(&body);
+        assert!(tokio::time::timeout(Duration::from_millis(20), request).await.is_err(), "the call takes 50 ms");
+    }
+    // Give the proxy a moment to notice the hang-ups (the cancellations are what is tested,
+    // and a late one only makes the next request wait, never pass wrongly).
+    let response = proxy.chat(&chat_body("mock-echo", "a normal request")).await;
+    assert_eq!(response.status(), 200);
+    let entry = proxy.plugin_entry("slow-hooks").await;
+    assert_eq!(entry["faults"], 0, "{entry}");
+    let decided = proxy.metric(r#"hookgate_plugin_hook_duration_seconds_count{plugin="slow-hooks",hook="pre-call"}"#).await;
+    assert!(decided >= 1.0, "the normal request's pre-call ran");
+}
+
+/// (b) One plugin's moderation rejects at once while another's is still running: the
+/// cancelled one's instance is not reused for its log-failure, which runs cleanly.
+#[tokio::test]
+async fn a_moderation_rejection_cancels_the_other_moderation_calls_cleanly() {
+    let proxy = ProxyBuilder::new("")
+        .plugin("probe", "probe")
+        .plugin("slow-hooks", "slow-hooks")
+        .settings("slow-hooks", "{timeout_ms: 2000, config: {moderation_ms: 300}}")
+        .start()
+        .await;
+    for i in 0..5 {
+        let response = proxy.chat(&chat_body("mock-echo", &format!("MODERATE {i}"))).await;
+        assert_eq!(response.status(), 403);
+        assert_eq!(response.headers()["x-hookgate-rejected-by"], "probe");
+        let id = response.headers()["x-hookgate-request-id"].to_str().unwrap().to_owned();
+        proxy.wait_for_log(&format!("slow-hooks log-failure {id}"), Duration::from_secs(10)).await;
+    }
+    let entry = proxy.plugin_entry("slow-hooks").await;
+    assert_eq!(entry["faults"], 0, "{entry}");
+}
+
+#[tokio::test]
+async fn a_plugin_that_cannot_load_is_retried_only_when_its_files_change() {
+    let proxy = ProxyBuilder::new("").plugin("banned-keywords", "banned-keywords")
+        .sidecar("banned-keywords", "config: {keywords: [alpha]}\n")
+        .start()
+        .await;
+    // A second plugin whose init refuses its config.
+    let dir = proxy.plugin_dir();
+    std::fs::write(dir.join("refuser.yaml"), "config: {keywords: [beta], status: 200}\n").unwrap();
+    std::fs::copy(hookgate_tests::guest_dir().join("banned_keywords.wasm"), dir.join("refuser.wasm")).unwrap();
+    proxy.wait_for_log("refused its config", Duration::from_secs(20)).await;
+    // Then quiet: no rescans of an unchanged failure, so no CPU and no more lines.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let cpu_before = proxy.cpu_time();
+    let lines_before = proxy.log().matches("plugin not loaded").count();
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let cpu = proxy.cpu_time() - cpu_before;
+    assert!(cpu < Duration::from_millis(500), "the proxy burned {cpu:?} of CPU in 5 idle seconds");
+    let lines = proxy.log().matches("plugin not loaded").count();
+    assert_eq!((lines_before, lines), (1, 1), "one error line for the failed load:\n{}", proxy.log());
+    // A change to its files is retried (and fails again, once more).
+    std::fs::write(dir.join("refuser.yaml"), "config: {keywords: [beta], status: 201}\n").unwrap();
+    proxy
+        .until("the changed sidecar to be retried", Duration::from_secs(20), || async {
+            (proxy.log().matches("plugin not loaded").count() == 2).then_some(())
+        })
+        .await;
+    let entry = proxy.plugin_entry("refuser").await;
+    assert_eq!(entry["state"], "failed-to-load", "{entry}");
+}
