@@ -25,6 +25,12 @@
 // the config. Top-level module code runs once, at build time; its result is the starting
 // state of every instance.
 //
+// Texts: `req.texts()` lists every text of a request the model reads (message contents,
+// names, tool calls, tool definitions, schemas, prompts; see text.js), `req.mapTexts(f)`
+// rewrites all of them, and `normalize(text)` is the form to match keywords in (NFKC,
+// invisible characters removed, whitespace collapsed, lower-cased), the same in the Rust
+// and Python SDKs.
+//
 // Rejections and faults: throwing a `Rejection` is the plugin's answer (the client gets
 // its 4xx). Any other exception, `fail(reason)`, an uncaught `KvError`, a trap, running out
 // of fuel or time is a fault: the host applies the plugin's `on_error` policy and never
@@ -38,6 +44,9 @@ import {
   incr as hostKvIncr,
   delete as hostKvDelete,
 } from 'hookgate:plugin/kv@0.1.0';
+import { chunkTexts, mapRequestTexts, requestTexts, responseTexts } from './text.js';
+
+export { chunkTexts, isDefaultIgnorable, isWhiteSpace, mapRequestTexts, normalize, requestTexts, responseTexts } from './text.js';
 
 // ---------------------------------------------------------------------------------------
 // Rejections and faults
@@ -230,20 +239,6 @@ function findHeader(headers, name) {
   return found ? found[1] : undefined;
 }
 
-// A message content: a string, or a list of parts whose `text` fields count.
-function contentTexts(content, out) {
-  if (typeof content === 'string') out.push(content);
-  else if (Array.isArray(content)) {
-    for (const part of content) if (part && typeof part.text === 'string') out.push(part.text);
-  }
-}
-
-// A string, or the strings of a list (token-id prompts have none).
-function strings(value, out) {
-  if (typeof value === 'string') out.push(value);
-  else if (Array.isArray(value)) for (const item of value) if (typeof item === 'string') out.push(item);
-}
-
 /** Who is calling: never the key itself. */
 export class KeyInfo {
   constructor(wit) {
@@ -294,15 +289,27 @@ export class Request extends JsonMessage {
     this.key = new KeyInfo(wit.key);
   }
 
-  /** Every user-visible input text: each message's content (text parts included), `prompt`, `input`. */
+  /**
+   * Every text of the request the model reads, in document order: message names, contents
+   * (strings and text parts), refusals and tool calls; tool and function definitions
+   * (names, descriptions, parameter schemas); `response_format`'s JSON schema;
+   * `prediction`; `prompt` and `suffix`; `input`. Image, audio and file parts carry none;
+   * the full list is in text.js. What a guardrail checks: compare `normalize(text)` with
+   * normalized keywords.
+   */
   texts() {
-    const body = this.json;
-    const out = [];
-    if (!body || typeof body !== 'object') return out;
-    if (Array.isArray(body.messages)) for (const message of body.messages) contentTexts(message?.content, out);
-    strings(body.prompt, out);
-    strings(body.input, out);
-    return out;
+    return requestTexts(this.json);
+  }
+
+  /**
+   * The body (an object) with every text `texts()` lists replaced by `f(text)`, visited in
+   * the same order; `undefined` when `f` changed none. `req.json` is not modified.
+   *
+   *     const body = req.mapTexts(mask);
+   *     return body && modify(body);
+   */
+  mapTexts(f) {
+    return mapRequestTexts(this.json, f);
   }
 }
 
@@ -313,17 +320,12 @@ export class Response extends JsonMessage {
     this.status = wit.status;
   }
 
-  /** The generated text of every choice: the message content (chat) or `text` (completions). */
+  /**
+   * The generated texts of every choice: the message's content (string or text parts),
+   * refusal and tool calls (function name, arguments), and `text` for completions.
+   */
   texts() {
-    const body = this.json;
-    const out = [];
-    if (body && Array.isArray(body.choices)) {
-      for (const choice of body.choices) {
-        contentTexts(choice?.message?.content, out);
-        strings(choice?.text, out);
-      }
-    }
-    return out;
+    return responseTexts(this.json);
   }
 }
 
@@ -346,6 +348,11 @@ export class Chunk {
     if (!Array.isArray(choices)) return undefined;
     const parts = choices.map((c) => c?.delta?.content).filter((c) => typeof c === 'string');
     return parts.length ? parts.join('') : undefined;
+  }
+
+  /** Every text this chunk adds, over all choices: the delta's content, refusal and tool calls (function name, argument pieces). */
+  texts() {
+    return chunkTexts(this.json);
   }
 
   /** The first choice's `finish_reason` (set on a stream's last content chunk), or undefined. */

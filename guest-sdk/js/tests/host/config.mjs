@@ -1,0 +1,5 @@
+import { host } from './state.mjs';
+
+export function get() {
+  return host.config;
+}
