@@ -48,6 +48,7 @@ mod outcome;
 mod plugin;
 pub mod prelude;
 mod rejection;
+pub mod text;
 mod types;
 
 pub use config::Config;
@@ -55,6 +56,7 @@ pub use fault::{fail, OrFail};
 pub use outcome::{ChunkOutcome, PostCall, PreCall};
 pub use plugin::Plugin;
 pub use rejection::Rejection;
+pub use text::normalize;
 pub use types::{CallContext, CallType, Chunk, Failure, Hook, KeyInfo, LogPayload, Request, Response};
 
 /// Exports the `impl Plugin for X` block it is placed on as the component's plugin.

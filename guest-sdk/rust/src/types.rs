@@ -8,6 +8,7 @@ use serde_json::Value;
 
 use crate::bindings::wit;
 use crate::openai::{ChatCompletionChunk, ChatCompletionRequest, ChatCompletionResponse};
+use crate::text;
 
 pub use wit::{CallContext, CallType, Failure, Hook, KeyInfo, Request, Response};
 
@@ -38,38 +39,41 @@ json_message!(Request, ChatCompletionRequest, "request");
 json_message!(Response, ChatCompletionResponse, "response");
 
 impl Request {
-    /// All the user-visible input text of the request: every message's content (plain
-    /// or the text parts of a multi-part content) for chat completions, `prompt` for
-    /// completions and `input` for embeddings (each a string or a list of strings).
+    /// Every text of the request the model reads, in document order: message names,
+    /// contents (strings and text parts), refusals and tool calls; tool and function
+    /// definitions (names, descriptions, parameter schemas); `response_format`'s JSON
+    /// schema; `prediction`; `prompt` and `suffix`; `input`. Image, audio and file parts
+    /// carry none. The full list is in [`text`](crate::text).
     ///
-    /// This is what a content filter checks. Empty when the body is not JSON.
+    /// This is what a guardrail checks: compare [`normalize`](crate::normalize)d texts with
+    /// normalized keywords. Empty when the body is not JSON.
     pub fn texts(&self) -> Vec<String> {
-        let body = self.json();
-        let mut texts = Vec::new();
-        if let Some(messages) = body["messages"].as_array() {
-            for message in messages {
-                content_texts(&message["content"], &mut texts);
-            }
-        }
-        strings(&body["prompt"], &mut texts);
-        strings(&body["input"], &mut texts);
-        texts
+        text::request_texts(&self.body)
+    }
+
+    /// The body with every text [`texts`](Request::texts) lists replaced by `f(text)`,
+    /// visited in the same order, as JSON text with the keys in their original order;
+    /// `None` when `f` changed none (or the body is not JSON).
+    ///
+    /// ```ignore
+    /// fn pre_call(&mut self, req: &Request) -> Result<PreCall, Rejection> {
+    ///     Ok(match req.map_texts(|text| self.mask(text)) {
+    ///         Some(body) => PreCall::Modify(body),
+    ///         None => PreCall::Proceed,
+    ///     })
+    /// }
+    /// ```
+    pub fn map_texts(&self, f: impl FnMut(&str) -> String) -> Option<String> {
+        text::map_request_texts(&self.body, f)
     }
 }
 
 impl Response {
-    /// The generated text of every choice: the assistant message's content for chat
-    /// completions, `text` for completions. Empty when the body is not JSON.
+    /// The generated texts of every choice: the message's content (string or text parts),
+    /// refusal and tool calls (function name, arguments), and `text` for completions.
+    /// Empty when the body is not JSON.
     pub fn texts(&self) -> Vec<String> {
-        let body = self.json();
-        let mut texts = Vec::new();
-        if let Some(choices) = body["choices"].as_array() {
-            for choice in choices {
-                content_texts(&choice["message"]["content"], &mut texts);
-                strings(&choice["text"], &mut texts);
-            }
-        }
-        texts
+        text::response_texts(&self.body)
     }
 }
 
@@ -103,7 +107,13 @@ impl Chunk {
         serde_json::from_str(&self.text)
     }
 
-    /// The text this chunk adds: the delta content of its choices, concatenated. `None`
+    /// Every text this chunk adds, over all choices: the delta's content, refusal and tool
+    /// calls (function name, argument pieces). Empty when the chunk is not JSON.
+    pub fn texts(&self) -> Vec<String> {
+        text::chunk_texts(&self.text)
+    }
+
+    /// The content this chunk adds: the delta content of its choices, concatenated. `None`
     /// when no choice carries content (role-only, finish and usage chunks).
     pub fn delta_text(&self) -> Option<String> {
         let chunk = self.parse().ok()?;
@@ -138,24 +148,4 @@ impl LogPayload {
 
 fn parse_or_null(text: &str) -> Value {
     serde_json::from_str(text).unwrap_or(Value::Null)
-}
-
-/// Collects a message content: a string, or a list of parts whose `text` fields count.
-fn content_texts(content: &Value, out: &mut Vec<String>) {
-    match content {
-        Value::String(text) => out.push(text.clone()),
-        Value::Array(parts) => {
-            out.extend(parts.iter().filter_map(|part| part["text"].as_str()).map(str::to_owned));
-        }
-        _ => {}
-    }
-}
-
-/// Collects a string, or the strings of a list (token-id prompts have none).
-fn strings(value: &Value, out: &mut Vec<String>) {
-    match value {
-        Value::String(text) => out.push(text.clone()),
-        Value::Array(items) => out.extend(items.iter().filter_map(Value::as_str).map(str::to_owned)),
-        _ => {}
-    }
 }
