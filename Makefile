@@ -45,7 +45,7 @@ export HOOKGATE_BIN := $(TARGET_DIR)/debug/hookgate
 export HOOKGATE_PYTHON := $(PYENV)/bin/python
 export HOOKGATE_MASTER_KEY
 
-.PHONY: build run demo test guests toolchain pyenv jsenv redis dist bench bench-guests litellm bench-hooks clean
+.PHONY: build run demo test sdk-test guests toolchain pyenv jsenv redis dist bench bench-guests litellm bench-hooks clean
 
 toolchain:
 	@rustup target list --installed | grep -qx $(GUEST_TARGET) || rustup target add $(GUEST_TARGET)
@@ -109,7 +109,15 @@ demo: build
 	$(TARGET_DIR)/release/hookgate plugin run plugins/dist/header-injector.wasm --hook post-call-success \
 		--request examples/request.json --response examples/response.json --config examples/header-injector.json
 
-test: dist pyenv redis
+# The three guest SDKs' own unit tests, each in its language, without building a component
+# (seconds): every one also checks its text helpers against guest-sdk/conformance/text.json.
+sdk-test:
+	$(CARGO) test -p hookgate-sdk
+	$(PYTHON) -m unittest discover -s guest-sdk/python/tests
+	@command -v node >/dev/null || (apt-get update -q && apt-get install -y -q nodejs npm)
+	node --test guest-sdk/js/tests/sdk.test.mjs
+
+test: dist pyenv redis sdk-test
 	@# The README's curl examples are run as written by the suite.
 	@command -v curl >/dev/null || (apt-get update -q && apt-get install -y -q curl)
 	$(CARGO) build -p hookgate
