@@ -51,7 +51,7 @@ fn soon() -> Instant {
 async fn kv_backends_answer_alike() {
     let server = RedisServer::start().await;
     let memory = Kv::in_memory();
-    let redis = Kv::redis(&server.url()).expect("a redis URL");
+    let redis = Kv::redis(&server.url(), "hookgate").expect("a redis URL");
     let ttl = Some(Duration::from_millis(300));
     for kv in [&memory, &redis] {
         let backend = kv.backend_name();

@@ -2,8 +2,10 @@
 //! `tracing` log under the plugin's name and the request id.
 //!
 //! Guests are untrusted, so what they can put in the log is bounded: one line is cut at
-//! [`MAX_LINE_BYTES`], and one instance writes at most [`MAX_BYTES_PER_INSTANCE`] of
-//! stdout/stderr before the rest is dropped (with one line saying so).
+//! [`MAX_LINE_BYTES`], one instance writes at most [`MAX_BYTES_PER_INSTANCE`] in all
+//! (stdout, stderr and the `log` import together) before the rest is dropped (with one
+//! line saying so), and control characters are escaped, so a plugin cannot forge a log
+//! line of its own.
 
 use std::collections::VecDeque;
 use std::pin::Pin;
@@ -40,6 +42,51 @@ pub struct LogScope {
     pub request_id: RequestIdCell,
 }
 
+/// How much an instance may still write to the log, shared by its stdout, stderr and
+/// `log` import. A warm (reused) instance gets a fresh budget per request.
+#[derive(Debug, Clone, Default)]
+pub struct LogBudget(Arc<Mutex<BudgetState>>);
+
+#[derive(Debug, Default)]
+struct BudgetState {
+    written: usize,
+    exhausted: bool,
+}
+
+impl LogBudget {
+    /// Takes up to `wanted` bytes of the budget: how many may be written, and whether this
+    /// call used it up (the caller says so, once).
+    fn take(&self, wanted: usize) -> (usize, bool) {
+        let mut state = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let room = MAX_BYTES_PER_INSTANCE.saturating_sub(state.written);
+        state.written = state.written.saturating_add(wanted);
+        let granted = wanted.min(room);
+        let newly_exhausted = granted < wanted && !std::mem::replace(&mut state.exhausted, true);
+        (granted, newly_exhausted)
+    }
+
+    /// A new request starts: the budget is whole again.
+    pub fn reset(&self) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = BudgetState::default();
+    }
+
+    /// Bytes written (or attempted) so far.
+    pub fn written(&self) -> usize {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).written
+    }
+}
+
+/// Writes a message from the guest's `log` import, within the instance's budget.
+pub fn write_from_import(scope: &LogScope, budget: &LogBudget, level: Level, message: &str) {
+    let (granted, exhausted) = budget.take(message.len());
+    if exhausted {
+        write(scope, Level::Warn, "log", "guest output over the per-request cap; the rest is dropped");
+    }
+    if granted > 0 {
+        write(scope, level, "log", crate::text::truncate(message, granted));
+    }
+}
+
 /// The id of the request an instance serves, shared by everything that logs for it
 /// (the `log` import, captured stdout and stderr): a reused instance is re-pointed at
 /// each request it serves, so its lines always name the right one.
@@ -69,9 +116,10 @@ impl From<&str> for RequestIdCell {
     }
 }
 
-/// Writes one guest log line (from the `log` import or a captured stream).
+/// Writes one guest log line (from the `log` import or a captured stream), cut at
+/// [`MAX_LINE_BYTES`] and with control characters escaped.
 pub fn write(scope: &LogScope, level: Level, source: &str, message: &str) {
-    let message = truncate(message, MAX_LINE_BYTES);
+    let message = crate::text::for_log(message, MAX_LINE_BYTES);
     let request_id = scope.request_id.get();
     let (plugin, request_id) = (&*scope.plugin, &*request_id);
     match level {
@@ -83,17 +131,6 @@ pub fn write(scope: &LogScope, level: Level, source: &str, message: &str) {
     }
 }
 
-fn truncate(text: &str, max: usize) -> &str {
-    if text.len() <= max {
-        return text;
-    }
-    let mut end = max;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    &text[..end]
-}
-
 /// A guest's stdout or stderr: complete lines go to the log as they are written.
 ///
 /// Clones share one buffer, so the instance can read the last lines after a fault (a Rust
@@ -103,6 +140,7 @@ pub struct GuestOutput {
     scope: LogScope,
     source: &'static str,
     level: Level,
+    budget: LogBudget,
     state: Arc<Mutex<OutputState>>,
 }
 
@@ -110,23 +148,21 @@ pub struct GuestOutput {
 struct OutputState {
     partial: Vec<u8>,
     tail: VecDeque<String>,
-    written: usize,
-    truncated: bool,
 }
 
 impl GuestOutput {
-    /// Captures the guest's stdout (logged at info).
-    pub fn stdout(scope: LogScope) -> Self {
-        Self::new(scope, "stdout", Level::Info)
+    /// Captures the guest's stdout (logged at info), within `budget`.
+    pub fn stdout(scope: LogScope, budget: LogBudget) -> Self {
+        Self::new(scope, "stdout", Level::Info, budget)
     }
 
-    /// Captures the guest's stderr (logged at warn).
-    pub fn stderr(scope: LogScope) -> Self {
-        Self::new(scope, "stderr", Level::Warn)
+    /// Captures the guest's stderr (logged at warn), within `budget`.
+    pub fn stderr(scope: LogScope, budget: LogBudget) -> Self {
+        Self::new(scope, "stderr", Level::Warn, budget)
     }
 
-    fn new(scope: LogScope, source: &'static str, level: Level) -> Self {
-        Self { scope, source, level, state: Arc::default() }
+    fn new(scope: LogScope, source: &'static str, level: Level, budget: LogBudget) -> Self {
+        Self { scope, source, level, budget, state: Arc::default() }
     }
 
     /// The last lines written (including an unterminated one), oldest first.
@@ -143,13 +179,11 @@ impl GuestOutput {
 
     fn append(&self, bytes: &[u8]) {
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        let room = MAX_BYTES_PER_INSTANCE.saturating_sub(state.written);
-        state.written = state.written.saturating_add(bytes.len());
-        if bytes.len() > room && !state.truncated {
-            state.truncated = true;
+        let (granted, exhausted) = self.budget.take(bytes.len());
+        if exhausted {
             write(&self.scope, Level::Warn, self.source, "guest output over the per-request cap; the rest is dropped");
         }
-        for &byte in &bytes[..bytes.len().min(room)] {
+        for &byte in &bytes[..granted] {
             if byte == b'\n' {
                 let line = String::from_utf8_lossy(&state.partial).into_owned();
                 state.partial.clear();
@@ -157,7 +191,7 @@ impl GuestOutput {
                 if state.tail.len() == TAIL_LINES {
                     state.tail.pop_front();
                 }
-                state.tail.push_back(truncate(&line, MAX_LINE_BYTES).to_owned());
+                state.tail.push_back(crate::text::truncate(&line, MAX_LINE_BYTES).to_owned());
             } else if state.partial.len() < MAX_LINE_BYTES {
                 state.partial.push(byte);
             }
@@ -228,7 +262,7 @@ mod tests {
 
     #[test]
     fn tail_keeps_last_lines_and_partial() {
-        let out = GuestOutput::stderr(scope());
+        let out = GuestOutput::stderr(scope(), LogBudget::default());
         for i in 0..20 {
             out.append(format!("line {i}\n").as_bytes());
         }
@@ -238,15 +272,70 @@ mod tests {
         assert!(tail.ends_with("line 19\nunterminated"), "{tail}");
     }
 
-    #[test]
-    fn output_past_the_cap_is_dropped() {
-        let out = GuestOutput::stdout(scope());
-        let line = format!("{}\n", "x".repeat(1023));
-        for _ in 0..200 {
-            out.append(line.as_bytes());
+    /// Captures the lines `write` emits, via a thread-local subscriber.
+    fn logged(run: impl FnOnce()) -> Vec<String> {
+        #[derive(Clone, Default)]
+        struct Lines(Arc<Mutex<Vec<u8>>>);
+        impl std::io::Write for Lines {
+            fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(bytes);
+                Ok(bytes.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
         }
-        let state = out.state.lock().unwrap();
-        assert!(state.truncated);
-        assert_eq!(state.written, 200 * 1024);
+        let lines = Lines::default();
+        let writer = lines.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .with_max_level(tracing::Level::TRACE)
+            .finish();
+        tracing::subscriber::with_default(subscriber, run);
+        let text = String::from_utf8(lines.0.lock().unwrap().clone()).unwrap();
+        text.lines().map(str::to_owned).collect()
+    }
+
+    #[test]
+    fn output_past_the_cap_is_dropped_and_said_once() {
+        let budget = LogBudget::default();
+        let out = GuestOutput::stdout(scope(), budget.clone());
+        let line = format!("{}\n", "x".repeat(1023));
+        let lines = logged(|| {
+            for _ in 0..200 {
+                out.append(line.as_bytes());
+            }
+        });
+        let kept = lines.iter().filter(|l| l.contains(&"x".repeat(1023))).count();
+        assert_eq!(kept, MAX_BYTES_PER_INSTANCE / 1024, "output stopped at the cap");
+        assert_eq!(lines.iter().filter(|l| l.contains("over the per-request cap")).count(), 1);
+    }
+
+    #[test]
+    fn stdout_stderr_and_the_log_import_share_one_budget() {
+        let budget = LogBudget::default();
+        let out = GuestOutput::stdout(scope(), budget.clone());
+        let err = GuestOutput::stderr(scope(), budget.clone());
+        let lines = logged(|| {
+            out.append(&vec![b'a'; 30 * 1024]);
+            err.append(&vec![b'b'; 30 * 1024]);
+            write_from_import(&scope(), &budget, Level::Info, &"c".repeat(10 * 1024));
+            write_from_import(&scope(), &budget, Level::Info, "after the cap");
+        });
+        assert!(!lines.iter().any(|l| l.contains("after the cap")), "{lines:?}");
+        assert_eq!(lines.iter().filter(|l| l.contains("over the per-request cap")).count(), 1);
+        budget.reset();
+        let lines = logged(|| write_from_import(&scope(), &budget, Level::Info, "a new request"));
+        assert!(lines.iter().any(|l| l.contains("a new request")), "{lines:?}");
+    }
+
+    #[test]
+    fn a_guest_cannot_forge_a_log_line() {
+        let lines = logged(|| {
+            write(&scope(), Level::Info, "log", "innocent\n2026-01-01T00:00:00Z ERROR hookgate: forged\rline");
+        });
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        assert!(lines[0].contains("innocent\\n2026-01-01T00:00:00Z ERROR hookgate: forged\\rline"), "{lines:?}");
     }
 }

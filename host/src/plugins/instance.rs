@@ -464,8 +464,9 @@ impl PluginInstance {
             return false;
         }
         let Some(live) = self.plugin.warm.take() else { return false };
-        // A reused instance: it now logs for this request.
+        // A reused instance: it now logs for this request, with a whole budget.
         live.store.data().scope.request_id.set(self.scope.request_id.get());
+        live.store.data().log_budget.reset();
         self.live = Some(live);
         true
     }
@@ -538,6 +539,7 @@ impl PluginInstance {
         let mut store = Store::new(engine.engine(), state);
         store.limiter(|state| &mut state.limiter);
         store.set_hostcall_fuel(plugin.settings.max_output_bytes);
+        store.fuel_async_yield_interval(Some(super::engine::FUEL_SLICE))?;
         store.set_fuel(fuel)?;
         store.data_mut().begin_call(deadline);
         // Every tick: past the deadline, interrupt; otherwise let other tasks run.

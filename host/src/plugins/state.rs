@@ -9,7 +9,10 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use super::bindings::{config, kv, log, types};
 use super::fault::MemoryLimitExceeded;
 use crate::capabilities::kv::{Kv, KvError};
-use crate::capabilities::log::{self as guest_log, GuestOutput, Level, LogScope};
+use crate::capabilities::log::{self as guest_log, GuestOutput, Level, LogBudget, LogScope};
+
+/// Most WASI resources (streams, pollables) one instance may hold at once.
+const MAX_RESOURCES: usize = 4096;
 
 /// Store data of one plugin instance.
 pub(crate) struct GuestState {
@@ -20,6 +23,8 @@ pub(crate) struct GuestState {
     pub deadline: Instant,
     pub scope: LogScope,
     pub stderr: GuestOutput,
+    /// What the instance may still write to the log (stdout, stderr, `log` together).
+    pub log_budget: LogBudget,
     config_json: Arc<str>,
     kv: Kv,
     /// Time a kv call leaves the hook before its deadline, to handle the call's error.
@@ -34,22 +39,29 @@ impl GuestState {
     /// stdout/stderr go to the host log under the plugin's name. `hook_timeout` is the
     /// plugin's per-call budget: a kv call must answer before its last quarter begins.
     pub fn new(scope: LogScope, memory_limit: usize, config_json: Arc<str>, kv: Kv, hook_timeout: Duration) -> Self {
-        let stderr = GuestOutput::stderr(scope.clone());
+        let log_budget = LogBudget::default();
+        let stderr = GuestOutput::stderr(scope.clone(), log_budget.clone());
         let wasi = WasiCtx::builder()
-            .stdout(GuestOutput::stdout(scope.clone()))
+            .stdout(GuestOutput::stdout(scope.clone(), log_budget.clone()))
             .stderr(stderr.clone())
             .allow_tcp(false)
             .allow_udp(false)
             .allow_ip_name_lookup(false)
             .socket_addr_check(|_, _| Box::pin(async { false }))
             .build();
+        let mut table = ResourceTable::new();
+        // Host-side resources (streams, pollables) live outside the guest's memory limit:
+        // wasmtime's default of a million entries would let a guest hold far more host
+        // memory than its memory_mb. A hook needs a handful.
+        table.set_max_capacity(MAX_RESOURCES);
         Self {
             wasi,
-            table: ResourceTable::new(),
+            table,
             limiter: MemoryLimiter::new(memory_limit),
             deadline: Instant::now(),
             scope,
             stderr,
+            log_budget,
             config_json,
             kv,
             kv_reserve: hook_timeout / 4,
@@ -136,7 +148,7 @@ impl log::Host for GuestState {
             types::LogLevel::Warn => Level::Warn,
             types::LogLevel::Error => Level::Error,
         };
-        guest_log::write(&self.scope, level, "log", &message);
+        guest_log::write_from_import(&self.scope, &self.log_budget, level, &message);
     }
 }
 

@@ -21,7 +21,7 @@ use axum::Router;
 use serde_json::json;
 
 use crate::auth::KeyStore;
-use crate::capabilities::kv::{Kv, Reachability};
+use crate::capabilities::kv::{Kv, KvQuota, Reachability};
 use crate::config::Config;
 use crate::error::ApiError;
 use crate::metrics::{self, Metrics, Snapshot};
@@ -55,6 +55,8 @@ pub struct AppState {
     pub body_read_timeout: Duration,
     /// The open and refused connections.
     pub connections: Arc<listener::ConnectionStats>,
+    /// The in-flight budget of request bodies, in KiB (`max_inflight_request_mb`).
+    pub inflight: Arc<tokio::sync::Semaphore>,
 }
 
 impl AppState {
@@ -129,6 +131,7 @@ impl AppState {
             loopback_only,
             body_read_timeout: config.server.body_read_timeout,
             connections: Arc::default(),
+            inflight: Arc::new(tokio::sync::Semaphore::new(config.max_inflight_request_bytes.div_ceil(1024))),
         })
     }
 }
@@ -141,9 +144,10 @@ const REDIS_CHECK: Duration = Duration::from_secs(1);
 /// one does.
 async fn kv_store(config: &Config) -> anyhow::Result<Kv> {
     let Some(url) = &config.redis_url else {
-        return Ok(Kv::in_memory());
+        let quota = KvQuota { max_entries: config.plugins.kv_max_entries, max_bytes: config.plugins.kv_max_bytes };
+        return Ok(Kv::in_memory_with(quota));
     };
-    let kv = Kv::redis(url.expose())?;
+    let kv = Kv::redis(url.expose(), &config.redis_prefix)?;
     match kv.check(REDIS_CHECK).await {
         Reachability::Unreachable { .. } => {} // the store has logged it
         _ => tracing::info!("plugins' kv store: redis"),

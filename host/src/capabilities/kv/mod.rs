@@ -15,6 +15,7 @@ mod redis;
 
 use std::time::{Duration, Instant};
 
+pub use memory::KvQuota;
 use memory::MemoryKv;
 use redis::RedisKv;
 
@@ -69,18 +70,25 @@ enum Backend {
 }
 
 impl Kv {
-    /// An empty in-memory store.
+    /// An empty in-memory store with the default quota per plugin.
     pub fn in_memory() -> Self {
-        Self { backend: Backend::Memory(Default::default()) }
+        Self::in_memory_with(KvQuota::default())
     }
 
-    /// A store on the Redis server at `url` (`redis://[:password@]host:port[/db]`).
+    /// An empty in-memory store where each plugin may hold at most `quota`.
+    pub fn in_memory_with(quota: KvQuota) -> Self {
+        Self { backend: Backend::Memory(std::sync::Arc::new(MemoryKv::new(quota))) }
+    }
+
+    /// A store on the Redis server at `url` (`redis://[:password@]host:port[/db]`), whose
+    /// keys are `<prefix>:<plugin>:<key>`: two deployments on one Redis (staging and
+    /// production) keep apart by prefix.
     ///
     /// Does not connect: the first call does, and the connection is re-made whenever it
     /// drops. A proxy therefore starts while Redis is down; its kv calls fail until
     /// Redis is back (see [`Kv::check`]).
-    pub fn redis(url: &str) -> Result<Self, BadRedisUrl> {
-        Ok(Self { backend: Backend::Redis(RedisKv::new(url)?) })
+    pub fn redis(url: &str, prefix: &str) -> Result<Self, BadRedisUrl> {
+        Ok(Self { backend: Backend::Redis(RedisKv::new(url, prefix)?) })
     }
 
     /// The backend's name, as in readiness and logs: `memory` or `redis`.
@@ -109,10 +117,10 @@ impl Kv {
 
     /// The value at `key` in `namespace`.
     pub async fn get(&self, namespace: &str, key: &str, deadline: Instant) -> Result<Option<String>, KvError> {
-        let key = scoped(namespace, key)?;
+        let scoped = scoped(namespace, key)?;
         match &self.backend {
-            Backend::Memory(memory) => memory.get(&key),
-            Backend::Redis(redis) => redis.get(&key, deadline).await,
+            Backend::Memory(memory) => memory.get(namespace, key),
+            Backend::Redis(redis) => redis.get(&scoped, deadline).await,
         }
     }
 
@@ -128,11 +136,11 @@ impl Kv {
         if value.len() > MAX_VALUE_BYTES {
             return Err(KvError::Invalid(format!("value is over {MAX_VALUE_BYTES} bytes")));
         }
-        let key = scoped(namespace, key)?;
+        let scoped = scoped(namespace, key)?;
         let ttl = ttl.map(positive).transpose()?;
         match &self.backend {
-            Backend::Memory(memory) => memory.set(key, value, ttl),
-            Backend::Redis(redis) => redis.set(&key, &value, ttl, deadline).await,
+            Backend::Memory(memory) => memory.set(namespace, key, value, ttl),
+            Backend::Redis(redis) => redis.set(&scoped, &value, ttl, deadline).await,
         }
     }
 
@@ -146,20 +154,20 @@ impl Kv {
         ttl: Option<Duration>,
         deadline: Instant,
     ) -> Result<i64, KvError> {
-        let key = scoped(namespace, key)?;
+        let scoped = scoped(namespace, key)?;
         let ttl = ttl.map(positive).transpose()?;
         match &self.backend {
-            Backend::Memory(memory) => memory.incr(key, delta, ttl),
-            Backend::Redis(redis) => redis.incr(&key, delta, ttl, deadline).await,
+            Backend::Memory(memory) => memory.incr(namespace, key, delta, ttl),
+            Backend::Redis(redis) => redis.incr(&scoped, delta, ttl, deadline).await,
         }
     }
 
     /// Deletes `key`; true when it existed.
     pub async fn delete(&self, namespace: &str, key: &str, deadline: Instant) -> Result<bool, KvError> {
-        let key = scoped(namespace, key)?;
+        let scoped = scoped(namespace, key)?;
         match &self.backend {
-            Backend::Memory(memory) => memory.delete(&key),
-            Backend::Redis(redis) => redis.delete(&key, deadline).await,
+            Backend::Memory(memory) => memory.delete(namespace, key),
+            Backend::Redis(redis) => redis.delete(&scoped, deadline).await,
         }
     }
 }
@@ -202,14 +210,11 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn incr_counts_and_expires() {
+    async fn incr_counts() {
         let kv = Kv::in_memory();
-        let ttl = Some(Duration::from_millis(30));
-        assert_eq!(kv.incr("p", "n", 1, ttl, soon()).await.unwrap(), 1);
-        assert_eq!(kv.incr("p", "n", 2, ttl, soon()).await.unwrap(), 3);
-        tokio::time::sleep(Duration::from_millis(60)).await;
-        assert_eq!(kv.get("p", "n", soon()).await.unwrap(), None);
         assert_eq!(kv.incr("p", "n", 1, None, soon()).await.unwrap(), 1);
+        assert_eq!(kv.incr("p", "n", 2, None, soon()).await.unwrap(), 3);
+        assert_eq!(kv.get("p", "n", soon()).await.unwrap().as_deref(), Some("3"));
     }
 
     #[tokio::test]
@@ -226,7 +231,7 @@ mod tests {
 
     #[test]
     fn a_bad_redis_url_is_refused_without_echoing_it() {
-        let error = Kv::redis("http://:hunter2@example:6379").err().expect("not a redis URL");
+        let error = Kv::redis("http://:hunter2@example:6379", "hookgate").err().expect("not a redis URL");
         assert!(!error.to_string().contains("hunter2"), "{error}");
     }
 }

@@ -15,9 +15,6 @@ use redis::{Client, ErrorKind, RedisError, RedisResult, ServerErrorKind};
 
 use super::{BadRedisUrl, KvError, Reachability};
 
-/// Every hookgate key in Redis starts with this, then `<plugin>:`: a Redis shared with
-/// other software keeps hookgate's keys apart.
-pub const KEY_PREFIX: &str = "hookgate:";
 
 /// A timeout shorter than this says more about the hook's budget than about Redis: it
 /// fails the call but does not declare an outage.
@@ -30,13 +27,16 @@ pub(super) struct RedisKv {
 
 struct Inner {
     connection: ConnectionManager,
+    /// What every key starts with (`<redis_prefix>:`), then `<plugin>:`: a Redis shared
+    /// with other software, or with another deployment, keeps them apart.
+    prefix: String,
     /// `host:port/db`, for logs: never the URL, which may hold a password.
     target: String,
     health: Health,
 }
 
 impl RedisKv {
-    pub(super) fn new(url: &str) -> Result<Self, BadRedisUrl> {
+    pub(super) fn new(url: &str, prefix: &str) -> Result<Self, BadRedisUrl> {
         let client = Client::open(url).map_err(|error| BadRedisUrl(error.to_string()))?;
         let info = client.get_connection_info();
         let target = format!("{}/{}", info.addr(), info.redis_settings().db());
@@ -51,11 +51,12 @@ impl RedisKv {
             .set_number_of_retries(6);
         let connection =
             ConnectionManager::new_lazy_with_config(client, config).map_err(|error| BadRedisUrl(error.to_string()))?;
-        Ok(Self { inner: Arc::new(Inner { connection, target, health: Health::default() }) })
+        let prefix = format!("{prefix}:");
+        Ok(Self { inner: Arc::new(Inner { connection, prefix, target, health: Health::default() }) })
     }
 
     pub(super) async fn get(&self, key: &str, deadline: Instant) -> Result<Option<String>, KvError> {
-        let key = redis_key(key);
+        let key = self.redis_key(key);
         self.run(deadline, async |mut connection| redis::cmd("GET").arg(&key).query_async(&mut connection).await).await
     }
 
@@ -67,7 +68,7 @@ impl RedisKv {
         deadline: Instant,
     ) -> Result<(), KvError> {
         let mut command = redis::cmd("SET");
-        command.arg(redis_key(key)).arg(value);
+        command.arg(self.redis_key(key)).arg(value);
         if let Some(ttl) = ttl {
             command.arg("PX").arg(millis(ttl));
         }
@@ -81,7 +82,7 @@ impl RedisKv {
         ttl: Option<Duration>,
         deadline: Instant,
     ) -> Result<i64, KvError> {
-        let key = redis_key(key);
+        let key = self.redis_key(key);
         let Some(ttl) = ttl else {
             return self
                 .run(deadline, async |mut connection| {
@@ -101,7 +102,7 @@ impl RedisKv {
     }
 
     pub(super) async fn delete(&self, key: &str, deadline: Instant) -> Result<bool, KvError> {
-        let key = redis_key(key);
+        let key = self.redis_key(key);
         let removed: i64 = self
             .run(deadline, async |mut connection| redis::cmd("DEL").arg(&key).query_async(&mut connection).await)
             .await?;
@@ -170,8 +171,10 @@ fn is_call_error(error: &RedisError) -> bool {
     matches!(error.kind(), ErrorKind::Server(ServerErrorKind::ResponseError))
 }
 
-fn redis_key(scoped: &str) -> String {
-    format!("{KEY_PREFIX}{scoped}")
+impl RedisKv {
+    fn redis_key(&self, scoped: &str) -> String {
+        format!("{}{scoped}", self.inner.prefix)
+    }
 }
 
 fn millis(ttl: Duration) -> u64 {
