@@ -201,6 +201,16 @@ fn wasmtime_config(options: &EngineOptions) -> Config {
     config
 }
 
+/// The slice of fuel a running guest gets at a time.
+///
+/// Compiled code keeps its fuel count in a register and writes it back to the store only
+/// at calls, returns and when its slice of fuel runs out; an epoch interrupt in a loop
+/// without calls would leave the store's count stale (a 100 ms spin read as a few
+/// thousand fuel). Handing fuel out in slices of this size makes a cut-off call's count
+/// right to within one slice. Ordinary hook calls burn far less than a slice, so they
+/// never pause for it.
+pub const FUEL_SLICE: u64 = 1_000_000;
+
 /// Advances the engine's epoch every tick on a background thread.
 struct EpochTicker {
     stop: Arc<AtomicBool>,
