@@ -11,8 +11,10 @@ use super::secret::Secret;
 
 /// `max_request_size_mb` when unset.
 const DEFAULT_MAX_REQUEST_SIZE_MB: f64 = 8.0;
-/// The largest `max_request_size_mb` accepted: bodies are held in memory whole.
-const MAX_REQUEST_SIZE_MB: f64 = 1024.0;
+/// The largest size any `*_mb` setting accepts.
+const MAX_SIZE_MB: f64 = 64.0 * 1024.0;
+/// `max_inflight_request_mb` when unset.
+const DEFAULT_MAX_INFLIGHT_REQUEST_MB: f64 = 256.0;
 /// `max_upstream_response_mb` when unset.
 const DEFAULT_MAX_UPSTREAM_RESPONSE_MB: f64 = 32.0;
 /// `max_request_messages` when unset: OpenAI's own limit on `messages`.
@@ -66,6 +68,7 @@ pub(crate) struct General {
     pub(crate) key_id_secret: Option<Secret>,
     pub(crate) max_request_messages: usize,
     pub(crate) max_upstream_response_bytes: usize,
+    pub(crate) max_inflight_request_bytes: usize,
     pub(crate) server: ServerLimits,
 }
 
@@ -90,6 +93,14 @@ pub(crate) fn build(
     let max_request_size_bytes = megabytes_to_bytes(&at("max_request_size_mb"), max_request_size_mb)?;
     let max_upstream_response_mb = general.max_upstream_response_mb.unwrap_or(DEFAULT_MAX_UPSTREAM_RESPONSE_MB);
     let max_upstream_response_bytes = megabytes_to_bytes(&at("max_upstream_response_mb"), max_upstream_response_mb)?;
+    let max_inflight_request_mb = general.max_inflight_request_mb.unwrap_or(DEFAULT_MAX_INFLIGHT_REQUEST_MB);
+    let max_inflight_request_bytes = megabytes_to_bytes(&at("max_inflight_request_mb"), max_inflight_request_mb)?;
+    if max_inflight_request_bytes < max_request_size_bytes {
+        return Err(Invalid::at(
+            at("max_inflight_request_mb"),
+            "must be at least max_request_size_mb, or a request of the largest size could never be served",
+        ));
+    }
     if let Some(callbacks) = &litellm.callbacks {
         plugin_names::check_list(callbacks, "litellm_settings.callbacks")?;
     }
@@ -141,6 +152,7 @@ pub(crate) fn build(
             1_000_000,
         )?,
         max_upstream_response_bytes,
+        max_inflight_request_bytes,
         server,
     })
 }
@@ -151,8 +163,8 @@ fn megabytes_to_bytes(at: &str, megabytes: f64) -> Result<usize, Invalid> {
         return Err(Invalid::at(at, format!("must be a positive size in MB (got {megabytes})")));
     }
     // Bodies and answers are held in memory whole: refuse an absurd limit outright.
-    if megabytes > MAX_REQUEST_SIZE_MB {
-        return Err(Invalid::at(at, format!("{megabytes} MB is too large (at most {MAX_REQUEST_SIZE_MB})")));
+    if megabytes > MAX_SIZE_MB {
+        return Err(Invalid::at(at, format!("{megabytes} MB is too large (at most {MAX_SIZE_MB})")));
     }
     Ok(bytes as usize)
 }

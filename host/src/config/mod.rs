@@ -61,6 +61,9 @@ pub struct Config {
     /// `general_settings.max_upstream_response_mb`, in bytes: the most an upstream answer
     /// (a body, an error, a whole stream) may be; more is a 502.
     pub max_upstream_response_bytes: usize,
+    /// `general_settings.max_inflight_request_mb`, in bytes: the most request-body bytes
+    /// all requests in flight may hold together; past it, new requests get a 503.
+    pub max_inflight_request_bytes: usize,
     /// `general_settings.key_id_secret`: the secret of the key ids plugins see (an HMAC
     /// of each key); derived from the master key when unset.
     pub key_id_secret: Option<Secret>,
@@ -166,6 +169,7 @@ fn build(mut document: Value, source: &Path, env: &dyn Fn(&str) -> Option<String
         max_request_size_bytes: general.max_request_size_bytes,
         max_request_messages: general.max_request_messages,
         max_upstream_response_bytes: general.max_upstream_response_bytes,
+        max_inflight_request_bytes: general.max_inflight_request_bytes,
         key_id_secret: general.key_id_secret,
         server: general.server,
         callbacks: general.callbacks,

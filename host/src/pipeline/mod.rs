@@ -63,9 +63,18 @@ pub struct ClientCall {
     pub disable: BTreeSet<String>,
     /// When the request arrived.
     pub received: Instant,
-    /// The caller's place among its key's `max_parallel_requests`, held to the end of the
-    /// request (a stream included).
-    pub admitted: Option<tokio::sync::OwnedSemaphorePermit>,
+    /// What the request holds until it ends (a stream included).
+    pub admission: Admission,
+}
+
+/// What a request holds from its admission to its end, a stream included: its place among
+/// its key's `max_parallel_requests`, and its share of `max_inflight_request_mb`.
+#[derive(Debug, Default)]
+pub struct Admission {
+    /// The key's place, when the key has a limit.
+    pub parallel: Option<tokio::sync::OwnedSemaphorePermit>,
+    /// The body's share of the in-flight budget, in KiB.
+    pub memory: Option<tokio::sync::OwnedSemaphorePermit>,
 }
 
 /// What the client gets.
@@ -182,7 +191,7 @@ impl Pipeline {
 
     /// Runs one request through the lifecycle.
     pub async fn handle(&self, call: ClientCall) -> Answer {
-        let ClientCall { id, call_type, body, headers, caller, disable, received, admitted } = call;
+        let ClientCall { id, call_type, body, headers, caller, disable, received, admission } = call;
         let plugins_now = self.registry.snapshot();
         let disabled = self.disabled(&id, &caller, disable, &plugins_now);
         let mut plugins = RequestPlugins::new(
@@ -219,7 +228,7 @@ impl Pipeline {
                     chunks,
                     logging: self.logging.clone(),
                     write_timeout: self.rules.stream_write_timeout,
-                    admitted,
+                    admission,
                 };
                 return Answer {
                     reply: Ok(Reply::Stream { headers: vec![], events: stream::spawn(job) }),

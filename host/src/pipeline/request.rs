@@ -10,6 +10,11 @@ use super::strict_json;
 use crate::error::ApiError;
 use crate::plugins::CallType;
 
+/// Most JSON values a body may hold (strings, numbers, objects... in all): far above any
+/// real request (300,000 embedding tokens, 2,048 messages with tool calls), and a bound
+/// on the memory one parsed body takes.
+pub const MAX_JSON_VALUES: usize = 1_000_000;
+
 /// The rules a body is checked against.
 #[derive(Debug, Clone, Copy)]
 pub struct BodyRules {
@@ -52,7 +57,8 @@ pub fn parse(call_type: CallType, bytes: &[u8], rules: BodyRules) -> Result<Clie
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(ApiError::bad_request("The request body is empty; send a JSON object."));
     }
-    let value = strict_json::from_slice(bytes)
+    let limits = strict_json::Limits { max_messages: rules.max_messages, max_values: MAX_JSON_VALUES };
+    let value = strict_json::from_slice(bytes, limits)
         .map_err(|error| ApiError::bad_request(format!("The request body is not valid JSON: {error}")))?;
     let Value::Object(fields) = value else {
         return Err(ApiError::bad_request("The request body must be a JSON object."));

@@ -32,9 +32,9 @@ pub(crate) struct StreamJob {
     pub logging: LoggingQueue,
     /// How long one event may wait for the client to take it.
     pub write_timeout: Duration,
-    /// The request's place among its key's `max_parallel_requests`: freed when the
-    /// stream ends.
-    pub admitted: Option<tokio::sync::OwnedSemaphorePermit>,
+    /// What the request holds (its key's place, its memory share): freed when the stream
+    /// ends.
+    pub admission: super::Admission,
 }
 
 /// Starts forwarding `job`'s stream; the receiver yields the SSE body.
@@ -71,7 +71,7 @@ async fn send(sender: &mpsc::Sender<Bytes>, event: Bytes, timeout: Duration) -> 
 }
 
 async fn pump(job: StreamJob, sender: mpsc::Sender<Bytes>) {
-    let StreamJob { mut plugins, request, mut log, mut chunks, logging, write_timeout, admitted } = job;
+    let StreamJob { mut plugins, request, mut log, mut chunks, logging, write_timeout, admission } = job;
     let context = CallContext::from(&request);
     let mut text = String::new();
     // Only stream-end hooks and logging read the assembled text and usage: without them,
@@ -122,7 +122,7 @@ async fn pump(job: StreamJob, sender: mpsc::Sender<Bytes>) {
         }
     }
     drop(sender);
-    drop(admitted);
+    drop(admission);
     logging.submit(log, plugins);
 }
 

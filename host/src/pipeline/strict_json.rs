@@ -1,29 +1,72 @@
-//! JSON parsing that refuses duplicate object keys.
+//! JSON parsing that refuses duplicate object keys and bounds what a body may become.
 //!
 //! `{"content": "hello", "content": "the secret plan"}` is valid JSON whose meaning
 //! depends on the parser: serde_json keeps the last value, other parsers the first. A
 //! guardrail and the upstream must never read two different requests, so a client body
 //! with a duplicated key is refused outright. (The upstream also always gets the body
 //! re-serialized from what the hooks saw, never the client's raw bytes.)
+//!
+//! A parsed body takes many times its size in memory (an 8 MB body of tiny messages is
+//! some 100 MB of values), so parsing stops early: at the `max_messages`-th + 1 entry of
+//! the top-level `messages` array, and at [`Limits::max_values`] values in all.
 
+use std::cell::Cell;
 use std::fmt;
 
-use serde::de::{self, Deserialize, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Number, Value};
 
-/// Parses `bytes` as JSON, failing on a duplicated key in any object.
-pub(crate) fn from_slice(bytes: &[u8]) -> Result<Value, serde_json::Error> {
+/// How much a body may hold.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Limits {
+    /// Most entries of the top-level `messages` array.
+    pub max_messages: usize,
+    /// Most JSON values (every object, array, string, number...) in all.
+    pub max_values: usize,
+}
+
+/// Parses `bytes` as JSON, failing on a duplicated key in any object and past `limits`.
+pub(crate) fn from_slice(bytes: &[u8], limits: Limits) -> Result<Value, serde_json::Error> {
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
-    let value = Strict.deserialize(&mut deserializer)?;
+    let budget = Cell::new(limits.max_values);
+    let value = Strict { budget: &budget, limits, top: true }.deserialize(&mut deserializer)?;
     deserializer.end()?;
     Ok(value)
 }
 
-/// A `Value` visitor like serde_json's own, except for duplicate keys.
+/// A `Value` visitor like serde_json's own, except for duplicate keys and the limits.
 #[derive(Clone, Copy)]
-struct Strict;
+struct Strict<'a> {
+    /// Values that may still be made.
+    budget: &'a Cell<usize>,
+    limits: Limits,
+    /// True for the top-level value (whose `messages` is capped).
+    top: bool,
+}
 
-impl<'de> DeserializeSeed<'de> for Strict {
+impl Strict<'_> {
+    fn inner(self) -> Self {
+        Self { top: false, ..self }
+    }
+
+    fn spend<E: de::Error>(self) -> Result<(), E> {
+        match self.budget.get().checked_sub(1) {
+            Some(left) => {
+                self.budget.set(left);
+                Ok(())
+            }
+            None => Err(E::custom(format!(
+                "the body holds more than {} JSON values, more than this proxy accepts",
+                self.limits.max_values
+            ))),
+        }
+    }
+}
+
+/// The top-level `messages` array, refused at its `max`-th + 1 entry.
+struct Messages<'a>(Strict<'a>);
+
+impl<'de> DeserializeSeed<'de> for Messages<'_> {
     type Value = Value;
 
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
@@ -31,61 +74,129 @@ impl<'de> DeserializeSeed<'de> for Strict {
     }
 }
 
-impl<'de> Visitor<'de> for Strict {
+impl<'de> Visitor<'de> for Messages<'_> {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an array of messages")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut items: A) -> Result<Value, A::Error> {
+        self.0.spend()?;
+        let max = self.0.limits.max_messages;
+        let mut values = Vec::new();
+        while let Some(value) = items.next_element_seed(self.0)? {
+            if values.len() == max {
+                return Err(de::Error::custom(format!(
+                    "'messages' has more than {max} messages, more than this proxy accepts"
+                )));
+            }
+            values.push(value);
+        }
+        Ok(Value::Array(values))
+    }
+
+    // Anything else than an array is left for the shape checks to name.
+    fn visit_bool<E: de::Error>(self, value: bool) -> Result<Value, E> {
+        self.0.visit_bool(value)
+    }
+    fn visit_i64<E: de::Error>(self, value: i64) -> Result<Value, E> {
+        self.0.visit_i64(value)
+    }
+    fn visit_u64<E: de::Error>(self, value: u64) -> Result<Value, E> {
+        self.0.visit_u64(value)
+    }
+    fn visit_f64<E: de::Error>(self, value: f64) -> Result<Value, E> {
+        self.0.visit_f64(value)
+    }
+    fn visit_str<E: de::Error>(self, value: &str) -> Result<Value, E> {
+        self.0.visit_str(value)
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Value, E> {
+        self.0.visit_unit()
+    }
+    fn visit_map<A: MapAccess<'de>>(self, entries: A) -> Result<Value, A::Error> {
+        self.0.visit_map(entries)
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for Strict<'_> {
+    type Value = Value;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Strict<'_> {
     type Value = Value;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("any JSON value")
     }
 
-    fn visit_bool<E>(self, value: bool) -> Result<Value, E> {
+    fn visit_bool<E: de::Error>(self, value: bool) -> Result<Value, E> {
+        self.spend()?;
         Ok(Value::Bool(value))
     }
 
-    fn visit_i64<E>(self, value: i64) -> Result<Value, E> {
+    fn visit_i64<E: de::Error>(self, value: i64) -> Result<Value, E> {
+        self.spend()?;
         Ok(Value::Number(value.into()))
     }
 
-    fn visit_u64<E>(self, value: u64) -> Result<Value, E> {
+    fn visit_u64<E: de::Error>(self, value: u64) -> Result<Value, E> {
+        self.spend()?;
         Ok(Value::Number(value.into()))
     }
 
-    fn visit_f64<E>(self, value: f64) -> Result<Value, E> {
+    fn visit_f64<E: de::Error>(self, value: f64) -> Result<Value, E> {
+        self.spend()?;
         Ok(Number::from_f64(value).map_or(Value::Null, Value::Number))
     }
 
     fn visit_str<E: de::Error>(self, value: &str) -> Result<Value, E> {
+        self.spend()?;
         Ok(Value::String(value.to_owned()))
     }
 
-    fn visit_string<E>(self, value: String) -> Result<Value, E> {
+    fn visit_string<E: de::Error>(self, value: String) -> Result<Value, E> {
+        self.spend()?;
         Ok(Value::String(value))
     }
 
-    fn visit_none<E>(self) -> Result<Value, E> {
+    fn visit_none<E: de::Error>(self) -> Result<Value, E> {
+        self.spend()?;
         Ok(Value::Null)
     }
 
-    fn visit_unit<E>(self) -> Result<Value, E> {
+    fn visit_unit<E: de::Error>(self) -> Result<Value, E> {
+        self.spend()?;
         Ok(Value::Null)
     }
 
     fn visit_some<D: Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
-        Deserialize::deserialize(deserializer)
+        deserializer.deserialize_any(self)
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut items: A) -> Result<Value, A::Error> {
+        self.spend()?;
         let mut values = Vec::with_capacity(items.size_hint().unwrap_or(0).min(1024));
-        while let Some(value) = items.next_element_seed(Strict)? {
+        while let Some(value) = items.next_element_seed(self.inner())? {
             values.push(value);
         }
         Ok(Value::Array(values))
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut entries: A) -> Result<Value, A::Error> {
+        self.spend()?;
         let mut map = Map::new();
         while let Some(key) = entries.next_key::<String>()? {
-            let value = entries.next_value_seed(Strict)?;
+            let value = if self.top && key == "messages" {
+                entries.next_value_seed(Messages(self.inner()))?
+            } else {
+                entries.next_value_seed(self.inner())?
+            };
             if map.contains_key(&key) {
                 let shown = crate::text::truncate(&key, 64);
                 return Err(de::Error::custom(format!("duplicate key `{shown}` in an object")));
@@ -99,6 +210,26 @@ impl<'de> Visitor<'de> for Strict {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const ROOMY: Limits = Limits { max_messages: 100, max_values: 10_000 };
+
+    fn from_slice(bytes: &[u8]) -> Result<Value, serde_json::Error> {
+        super::from_slice(bytes, ROOMY)
+    }
+
+    #[test]
+    fn parsing_stops_at_the_message_cap_and_the_value_budget() {
+        let messages = |n: usize| format!(r#"{{"model":"m","messages":[{}]}}"#, vec![r#"{"role":"user","content":"x"}"#; n].join(","));
+        assert!(from_slice(messages(100).as_bytes()).is_ok());
+        let error = from_slice(messages(101).as_bytes()).unwrap_err();
+        assert!(error.to_string().contains("more than 100 messages"), "{error}");
+        let numbers = format!("{{\"input\":[{}]}}", vec!["1"; 10_001].join(","));
+        let error = from_slice(numbers.as_bytes()).unwrap_err();
+        assert!(error.to_string().contains("more than 10000 JSON values"), "{error}");
+        let nested = r#"{"x":{"messages":[1,2,3]}}"#;
+        let tight = Limits { max_messages: 1, max_values: 100 };
+        assert!(super::from_slice(nested.as_bytes(), tight).is_ok(), "only the top-level messages are capped");
+    }
 
     #[test]
     fn parses_like_serde_json() {

@@ -15,7 +15,7 @@ use serde_json::json;
 use super::AppState;
 use crate::auth::CREDENTIAL_HEADERS;
 use crate::error::ApiError;
-use crate::pipeline::{self, disabling, request, ClientCall, Reply};
+use crate::pipeline::{self, disabling, request, Admission, ClientCall, Reply};
 use crate::plugins::CallType;
 
 /// Sent on every response: time spent outside the upstream call, in milliseconds.
@@ -110,7 +110,7 @@ async fn prepare(
             return Err(ApiError::new(415, format!("Content-Type must be application/json, not {shown:?}.")));
         }
     }
-    let admitted = caller.admit().map_err(|limit| {
+    let parallel = caller.admit().map_err(|limit| {
         ApiError {
             code: Some("max_parallel_requests".into()),
             retry_after: Some(1),
@@ -120,7 +120,7 @@ async fn prepare(
             )
         }
     })?;
-    let bytes = read_body(state, &parts.headers, body).await?;
+    let (bytes, memory) = read_body(state, &parts.headers, body).await?;
     let body = request::parse(call_type, &bytes, state.pipeline.body_rules())?;
     drop(bytes);
     let headers = parts
@@ -130,28 +130,52 @@ async fn prepare(
         .filter_map(|(name, value)| Some((name.as_str().to_owned(), value.to_str().ok()?.to_owned())))
         .collect();
     let disable = disabling::requested(&parts.headers);
-    Ok(ClientCall { id: Arc::clone(id), call_type, body, headers, caller, disable, received, admitted })
+    let admission = Admission { parallel, memory: Some(memory) };
+    Ok(ClientCall { id: Arc::clone(id), call_type, body, headers, caller, disable, received, admission })
 }
 
 /// Reads the whole request body: at most `max_request_size_mb` (413) within the body-read
 /// timeout (408); a body whose framing is broken (a bad chunk size) is a 400 that says so.
-async fn read_body(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Bytes, ApiError> {
+///
+/// The body's share of `max_inflight_request_mb` is taken first (its declared length, or
+/// the size limit when it declares none, cut down to its real size once read) and held to
+/// the end of the request: when large requests already hold the budget, this one is
+/// answered 503 at once instead of adding to the proxy's memory.
+async fn read_body(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<(Bytes, tokio::sync::OwnedSemaphorePermit), ApiError> {
     let limit = state.max_request_bytes;
     let too_large = || ApiError::new(413, format!("The request body is larger than the limit of {limit} bytes."));
     let declared = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
     if declared.is_some_and(|length| length > limit) {
         return Err(too_large());
     }
+    let kib = |bytes: usize| u32::try_from(bytes.div_ceil(1024).max(1)).unwrap_or(u32::MAX);
+    let reserved = kib(declared.unwrap_or(limit));
+    let mut memory = Arc::clone(&state.inflight).try_acquire_many_owned(reserved).map_err(|_| ApiError {
+        error_type: "service_unavailable".into(),
+        code: Some("overloaded".into()),
+        retry_after: Some(1),
+        ..ApiError::new(503, "The proxy is holding as many large requests as it may (max_inflight_request_mb); retry shortly.")
+    })?;
     let timeout = state.body_read_timeout;
-    match tokio::time::timeout(timeout, axum::body::to_bytes(body, limit)).await {
-        Err(_) => Err(ApiError::new(
-            408,
-            format!("The request body did not arrive within {} s.", timeout.as_secs_f64()),
-        )),
-        Ok(Ok(bytes)) => Ok(bytes),
-        Ok(Err(error)) if is_length_limit(&error) => Err(too_large()),
-        Ok(Err(error)) => Err(ApiError::bad_request(format!("The request body could not be read: {}", body_error(&error)))),
-    }
+    let bytes = match tokio::time::timeout(timeout, axum::body::to_bytes(body, limit)).await {
+        Err(_) => {
+            return Err(ApiError::new(
+                408,
+                format!("The request body did not arrive within {} s.", timeout.as_secs_f64()),
+            ))
+        }
+        Ok(Ok(bytes)) => bytes,
+        Ok(Err(error)) if is_length_limit(&error) => return Err(too_large()),
+        Ok(Err(error)) => {
+            return Err(ApiError::bad_request(format!("The request body could not be read: {}", body_error(&error))))
+        }
+    };
+    drop(memory.split((reserved - kib(bytes.len())) as usize));
+    Ok((bytes, memory))
 }
 
 /// Whether reading a body failed on the size limit (rather than on broken framing).
