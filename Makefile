@@ -122,8 +122,9 @@ test: dist pyenv redis sdk-test
 	@command -v curl >/dev/null || (apt-get update -q && apt-get install -y -q curl)
 	$(CARGO) build -p hookgate
 	$(CARGO) test
-	@# The bench's Rust plugin ports carry their own unit tests (they run natively).
-	$(CARGO) test $(addprefix -p ,$(BENCH_RS_GUESTS))
+	@# The example plugins and the bench's Rust plugin ports carry their own unit tests
+	@# (they run natively).
+	$(CARGO) test $(addprefix -p ,$(EXAMPLES) $(BENCH_RS_GUESTS))
 
 bench-guests: guests $(BENCH_PY_GUESTS)
 	$(CARGO) build --profile guest --target $(GUEST_TARGET) $(addprefix -p ,$(BENCH_RS_GUESTS))

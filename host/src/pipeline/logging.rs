@@ -338,7 +338,7 @@ mod tests {
         assert!(short.is_array());
         let mut long = serde_json::json!([{"role": "user", "content": "x".repeat(50)}]);
         assert!(truncate(&mut long, 20));
-        assert_eq!(long, Value::String(r#"[{"content":"xxxxxxx"#.to_owned()));
+        assert_eq!(long, Value::String(r#"[{"role":"user","con"#.to_owned()));
         let mut text = Value::String("ééé".to_owned());
         assert!(truncate(&mut text, 3), "cut at a character boundary");
         assert_eq!(text, Value::String("é".to_owned()));

@@ -148,6 +148,15 @@ mod tests {
     }
 
     #[test]
+    fn the_body_keeps_its_key_order() {
+        // A tool's parameters and a structured output's schema are read by the model in
+        // the order written: hooks and the upstream must get that order, not a sorted one.
+        let text = r#"{"model":"m","messages":[{"role":"user","content":"hi"}],"tools":[{"type":"function","function":{"name":"f","parameters":{"type":"object","properties":{"zeta":{"type":"string"},"alpha":{"type":"string"}}}}}]}"#;
+        let body = chat(text).unwrap();
+        assert_eq!(serde_json::to_string(&Value::Object(body.fields)).unwrap(), text);
+    }
+
+    #[test]
     fn enforce_user_param_requires_a_user() {
         let body = br#"{"model":"m","messages":[{"role":"user","content":"hi"}]}"#;
         let error = parse(CallType::ChatCompletion, body, enforcing()).unwrap_err();
