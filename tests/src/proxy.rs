@@ -43,6 +43,7 @@ pub struct ProxyBuilder {
     plugins_extra: Vec<String>,
     sidecars: Vec<(String, String)>,
     args: Vec<String>,
+    open_files: Option<u64>,
 }
 
 impl ProxyBuilder {
@@ -57,7 +58,14 @@ impl ProxyBuilder {
             plugins_extra: Vec::new(),
             sidecars: Vec::new(),
             args: Vec::new(),
+            open_files: None,
         }
+    }
+
+    /// Runs the proxy with its open-file limit (`RLIMIT_NOFILE`, soft and hard) at `limit`.
+    pub fn open_files(mut self, limit: u64) -> Self {
+        self.open_files = Some(limit);
+        self
     }
 
     /// Extra command-line arguments for `hookgate`, e.g. `--log-format json`.
@@ -92,6 +100,11 @@ impl ProxyBuilder {
 
     /// Starts the proxy and waits until it listens.
     pub async fn start(self) -> Proxy {
+        self.try_start().await.unwrap_or_else(|log| panic!("the proxy did not start; its log:\n{log}"))
+    }
+
+    /// Starts the proxy; `Err` with its log when it does not start (a refused config).
+    pub async fn try_start(self) -> Result<Proxy, String> {
         let dir = tempfile::tempdir().expect("temp dir");
         let plugin_dir = dir.path().join("plugins");
         std::fs::create_dir(&plugin_dir).expect("plugin dir");
@@ -106,7 +119,7 @@ impl ProxyBuilder {
         let config_path = dir.path().join("config.yaml");
         std::fs::write(&config_path, self.full_yaml()).expect("write config");
         let args: Vec<&str> = self.args.iter().map(String::as_str).collect();
-        Proxy::spawn(dir, &config_path, &args, &[]).await
+        Proxy::try_spawn(dir, &config_path, &args, &[], self.open_files).await
     }
 
     fn full_yaml(&self) -> String {
@@ -140,7 +153,22 @@ impl Proxy {
     /// Starts `hookgate serve --config <config> --port 0 <args>` with `envs` added to its
     /// environment, and waits for its address.
     pub async fn spawn(dir: tempfile::TempDir, config: &Path, args: &[&str], envs: &[(&str, &str)]) -> Proxy {
-        let mut child = Command::new(hookgate_bin())
+        Self::try_spawn(dir, config, args, envs, None)
+            .await
+            .unwrap_or_else(|log| panic!("the proxy did not start; its log:\n{log}"))
+    }
+
+    /// As [`Proxy::spawn`], with an open-file limit; `Err` with the log when the proxy
+    /// does not start.
+    pub async fn try_spawn(
+        dir: tempfile::TempDir,
+        config: &Path,
+        args: &[&str],
+        envs: &[(&str, &str)],
+        open_files: Option<u64>,
+    ) -> Result<Proxy, String> {
+        let mut command = Command::new(hookgate_bin());
+        command
             .args(["serve", "--config"])
             .arg(config)
             .args(["--port", "0"])
@@ -149,11 +177,22 @@ impl Proxy {
             .envs(envs.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap_or_else(|e| {
-                panic!("start {} ({e}): build it with `cargo build -p hookgate`", hookgate_bin().display())
-            });
+            .kill_on_drop(true);
+        if let Some(limit) = open_files {
+            // SAFETY: setrlimit is async-signal-safe, as pre_exec requires.
+            unsafe {
+                command.pre_exec(move || {
+                    let rlimit = libc::rlimit { rlim_cur: limit, rlim_max: limit };
+                    if libc::setrlimit(libc::RLIMIT_NOFILE, &rlimit) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    Ok(())
+                });
+            }
+        }
+        let mut child = command.spawn().unwrap_or_else(|e| {
+            panic!("start {} ({e}): build it with `cargo build -p hookgate`", hookgate_bin().display())
+        });
         let log = Arc::new(Mutex::new(String::new()));
         let stderr = child.stderr.take().expect("stderr piped");
         let sink = Arc::clone(&log);
@@ -172,12 +211,14 @@ impl Proxy {
                 line.trim_start_matches("hookgate listening on ").to_owned()
             }
             other => {
+                let _ = tokio::time::timeout(Duration::from_secs(5), child.wait()).await;
                 tokio::time::sleep(Duration::from_millis(200)).await;
-                panic!("the proxy did not start ({other:?}); its log:\n{}", log.lock().unwrap());
+                let log = log.lock().unwrap().clone();
+                return Err(format!("({other:?})\n{log}"));
             }
         };
         let client = reqwest::Client::builder().no_proxy().build().expect("client");
-        Proxy { base, dir, admin_key: MASTER_KEY.to_owned(), log, child, client }
+        Ok(Proxy { base, dir, admin_key: MASTER_KEY.to_owned(), log, child, client })
     }
 
     /// The proxy's log so far.

@@ -4,6 +4,7 @@
 mod adversarial;
 mod artifact_cache;
 mod cli;
+mod edges;
 mod example_plugins;
 mod guardrails;
 mod hot_swap;

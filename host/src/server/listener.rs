@@ -168,7 +168,23 @@ pub async fn serve(
 }
 
 /// Answers a connection over the cap with a 503 in OpenAI's error shape, then closes it.
+/// The client's request head is read first (for at most a second), so that an HTTP
+/// client sees an answer to its request rather than a message before it.
 async fn refuse(mut tcp: TcpStream) {
+    let mut head = [0u8; 8192];
+    let mut read = 0;
+    let _ = tokio::time::timeout(Duration::from_secs(1), async {
+        while read < head.len() {
+            match tokio::io::AsyncReadExt::read(&mut tcp, &mut head[read..]).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => read += n,
+            }
+            if head[..read].windows(4).any(|window| window == b"\r\n\r\n") {
+                return;
+            }
+        }
+    })
+    .await;
     let body = r#"{"error":{"message":"The proxy has too many open connections; retry shortly.","type":"service_unavailable","param":null,"code":"too_many_connections"}}"#;
     let response = format!(
         "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\

@@ -1,0 +1,408 @@
+//! The proxy's edges under hostile input, over real HTTP against a real `hookgate serve`:
+//! slow and greedy clients, plugin authors reaching for secrets and limits, plugins and
+//! upstreams answering too much or in malformed ways.
+
+use std::time::{Duration, Instant};
+
+use futures_util::future::join_all;
+use hookgate_tests::proxy::{chat_body, sse_events, streamed_text, Proxy, ProxyBuilder, MASTER_KEY};
+use serde_json::{json, Value};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+/// Opens `count` connections that send the start of a request head, then one byte a
+/// `pause`, never finishing it; each task ends when the proxy closes its connection and
+/// reports how long that took (`None` if it never did within `within`).
+async fn tricklers(proxy: &Proxy, count: usize, pause: Duration, within: Duration) -> Vec<Option<Duration>> {
+    let address = proxy.base.trim_start_matches("http://").to_owned();
+    let tasks = (0..count).map(|_| {
+        let address = address.clone();
+        tokio::spawn(async move {
+            let started = Instant::now();
+            let Ok(mut socket) = TcpStream::connect(&address).await else { return Some(Duration::ZERO) };
+            let _ = socket.write_all(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n").await;
+            let mut buffer = [0u8; 1024];
+            while started.elapsed() < within {
+                match tokio::time::timeout(pause, socket.read(&mut buffer)).await {
+                    Ok(Ok(0)) | Ok(Err(_)) => return Some(started.elapsed()),
+                    Ok(Ok(_)) => {} // a 503 for a refused connection, then the close
+                    Err(_) => {
+                        if socket.write_all(b"X").await.is_err() {
+                            return Some(started.elapsed());
+                        }
+                    }
+                }
+            }
+            None
+        })
+    });
+    join_all(tasks).await.into_iter().map(|result| result.unwrap()).collect()
+}
+
+#[tokio::test]
+async fn trickling_clients_are_closed_by_the_header_timeout_while_others_are_served() {
+    let proxy = ProxyBuilder::new(&format!(
+        "general_settings: {{master_key: {MASTER_KEY}, header_read_timeout_seconds: 2}}\n"
+    ))
+    .start()
+    .await;
+    let slow = tricklers(&proxy, 300, Duration::from_millis(500), Duration::from_secs(20));
+    let served = async {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let mut statuses = Vec::new();
+        for i in 0..5 {
+            statuses.push(proxy.chat(&chat_body("mock-echo", &format!("still here {i}"))).await.status().as_u16());
+        }
+        statuses
+    };
+    let (closed, statuses) = tokio::join!(slow, served);
+    assert_eq!(statuses, [200; 5], "normal requests are answered meanwhile");
+    let never: usize = closed.iter().filter(|closed| closed.is_none()).count();
+    assert_eq!(never, 0, "every trickling connection is closed");
+    let latest = closed.iter().flatten().max().unwrap();
+    assert!(*latest < Duration::from_secs(15), "closed by the 2 s header timeout, the last after {latest:?}");
+}
+
+#[tokio::test]
+async fn at_the_open_file_limit_the_proxy_refuses_extra_connections_and_keeps_serving() {
+    let proxy = ProxyBuilder::new(&format!(
+        "general_settings: {{master_key: {MASTER_KEY}, header_read_timeout_seconds: 2}}\n"
+    ))
+    .open_files(256)
+    .start()
+    .await;
+    let slow = tricklers(&proxy, 300, Duration::from_millis(500), Duration::from_secs(20));
+    let served = async {
+        // While the tricklers hold every place, a request is answered at once (503), not
+        // left hanging; once they are gone, requests are served again.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let started = Instant::now();
+        let early = proxy.chat(&chat_body("mock-echo", "during")).await.status().as_u16();
+        let early_took = started.elapsed();
+        let late = proxy
+            .until("requests to be served again", Duration::from_secs(20), || async {
+                let status = proxy.chat(&chat_body("mock-echo", "after")).await.status().as_u16();
+                (status == 200).then_some(status)
+            })
+            .await;
+        (early, early_took, late)
+    };
+    let (closed, (early, early_took, late)) = tokio::join!(slow, served);
+    assert!(early == 503 || early == 200, "{early}");
+    assert!(early_took < Duration::from_secs(3), "answered, not left hanging: {early_took:?}");
+    assert_eq!(late, 200);
+    assert!(closed.iter().all(Option::is_some), "every extra connection was closed");
+    let log = proxy.wait_for_log("connection refused: too many open", Duration::from_secs(5)).await;
+    assert!(log.contains("max_connections lowered to fit the process's open-file limit"), "{log}");
+    assert!(proxy.metric("hookgate_connections_refused_total").await >= 1.0);
+}
+
+#[tokio::test]
+async fn a_body_that_trickles_gets_a_408_and_broken_framing_a_400() {
+    let proxy = ProxyBuilder::new(&format!(
+        "general_settings: {{master_key: {MASTER_KEY}, body_read_timeout_seconds: 1}}\n"
+    ))
+    .start()
+    .await;
+    let address = proxy.base.trim_start_matches("http://").to_owned();
+    let exchange = |request: Vec<u8>, then: Option<Duration>| {
+        let address = address.clone();
+        async move {
+            let mut socket = TcpStream::connect(&address).await.unwrap();
+            socket.write_all(&request).await.unwrap();
+            if let Some(pause) = then {
+                tokio::time::sleep(pause).await;
+            }
+            let mut answer = Vec::new();
+            let _ = tokio::time::timeout(Duration::from_secs(10), socket.read_to_end(&mut answer)).await;
+            String::from_utf8_lossy(&answer).into_owned()
+        }
+    };
+    let head = |extra: &str| {
+        format!("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {MASTER_KEY}\r\nContent-Type: application/json\r\nConnection: close\r\n{extra}\r\n")
+    };
+    // Declares 100 bytes, sends 10, then stalls.
+    let stalled = exchange(format!("{}{{\"model\":1", head("Content-Length: 100\r\n")).into_bytes(), None).await;
+    assert!(stalled.starts_with("HTTP/1.1 408"), "{stalled}");
+    assert!(stalled.contains("did not arrive within"), "{stalled}");
+    // A chunk size that is not hexadecimal.
+    let malformed = exchange(format!("{}zz\r\nabc\r\n0\r\n\r\n", head("Transfer-Encoding: chunked\r\n")).into_bytes(), None).await;
+    assert!(malformed.starts_with("HTTP/1.1 400"), "{malformed}");
+    assert!(malformed.contains("could not be read"), "{malformed}");
+    assert!(!malformed.contains("larger than the limit"), "{malformed}");
+    assert_eq!(proxy.chat(&chat_body("mock-echo", "fine")).await.status(), 200);
+}
+
+#[tokio::test]
+async fn a_sidecar_cannot_read_the_proxys_environment_nor_raise_its_own_limits() {
+    let proxy = ProxyBuilder::new("").plugin("header-injector", "header-injector")
+        .sidecar("header-injector", "config: {headers: {x-served-by: hookgate}}\n")
+        .start()
+        .await;
+    let sidecar = proxy.plugin_dir().join("header-injector.yaml");
+    for (yaml, expected) in [
+        ("config: {headers: {x-leak: os.environ/HOOKGATE_MASTER_KEY}}\n", "os.environ/"),
+        ("fuel: 100000000000\nconfig: {headers: {x-a: b}}\n", "ceiling"),
+        ("timeout_ms: 60000\nconfig: {headers: {x-a: b}}\n", "ceiling"),
+        ("memory_mb: 1024\nconfig: {headers: {x-a: b}}\n", "ceiling"),
+        ("instances: reuse\nconfig: {headers: {x-a: b}}\n", "ceiling"),
+    ] {
+        std::fs::write(&sidecar, yaml).unwrap();
+        let error = proxy
+            .until("the sidecar's refusal in GET /plugins", Duration::from_secs(20), || async {
+                let entry = proxy.plugin_entry("header-injector").await;
+                let error = entry["load_error"].as_str()?.to_owned();
+                error.contains(expected).then_some(error)
+            })
+            .await;
+        assert!(error.contains("header-injector.yaml"), "the error names the file: {error}");
+        let response = proxy.chat(&chat_body("mock-echo", "hi")).await;
+        assert_eq!(response.headers()["x-served-by"], "hookgate", "the old settings keep serving");
+        assert!(!response.headers().contains_key("x-leak"));
+    }
+}
+
+#[tokio::test]
+async fn a_plugin_that_answers_too_much_is_a_bad_output_fault_never_a_dead_connection() {
+    // Broken for every request (the script is in its config): fail-open, so the answer
+    // goes out without its headers, at once.
+    let proxy = ProxyBuilder::new("")
+        .plugin("scripted", "scripted")
+        .settings(
+            "scripted",
+            "{fuel: 2000000000, timeout_ms: 3000, config: {script: {post-call-success: {do: modify, header_count: 40000}}}}",
+        )
+        .start()
+        .await;
+    let started = Instant::now();
+    let response = proxy.chat(&chat_body("mock-echo", "hi")).await;
+    assert_eq!(response.status(), 200);
+    assert!(!response.headers().contains_key("x-scripted-0"));
+    assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
+    let series = r#"hookgate_plugin_faults_total{plugin="scripted",hook="post-call-success",kind="bad_output",cause="plugin"}"#;
+    assert_eq!(proxy.metric(series).await, 1.0);
+    assert_eq!(proxy.chat(&chat_body("mock-echo", "again")).await.status(), 200);
+}
+
+#[tokio::test]
+async fn what_a_plugin_writes_to_the_log_is_bounded_and_cannot_forge_lines() {
+    let proxy = ProxyBuilder::new("").plugin("scripted", "scripted").start().await;
+    let script = json!({"pre-call": {
+        "do": "reject", "status": 403, "message": "no\nFORGED ERROR hookgate: fake ", "message_repeat": 100_000,
+        "log": "innocent\n2026-11-30T00:00:00Z ERROR hookgate::server: forged line", "log_repeat": 3000
+    }});
+    let mut body = chat_body("mock-echo", "hi");
+    body["hookgate_script"] = script;
+    let response = proxy.chat(&body).await;
+    assert_eq!(response.status(), 403);
+    let answer: Value = response.json().await.unwrap();
+    let message = answer["error"]["message"].as_str().unwrap();
+    assert!(message.len() <= 4096, "the rejection message is cut: {} bytes", message.len());
+    let log = proxy.wait_for_log("request rejected", Duration::from_secs(5)).await;
+    assert!(!log.lines().any(|line| line.starts_with("FORGED") || line.starts_with("2026-11-30T00:00:00Z ERROR")), "{log}");
+    let rejected = log.lines().find(|line| line.contains("request rejected")).unwrap();
+    assert!(rejected.len() < 2048, "the logged rejection is cut: {} bytes", rejected.len());
+    // The log import shares the instance's 64 KiB budget with stdout and stderr: of the
+    // 3000 lines asked for, only what fits in 64 KiB was written.
+    let line = "innocent\n2026-11-30T00:00:00Z ERROR hookgate::server: forged line".len();
+    let written = log.lines().filter(|l| l.contains("innocent")).count();
+    assert!(written >= 10 && written <= 64 * 1024 / line + 1, "{written} lines of {line} bytes");
+    assert!(log.contains("guest output over the per-request cap"), "{log}");
+}
+
+/// A fake upstream: answers each request with what `answer` returns for its body.
+async fn upstream(answer: impl Fn(Value) -> Vec<u8> + Send + Sync + 'static) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let answer = std::sync::Arc::new(answer);
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let answer = std::sync::Arc::clone(&answer);
+            tokio::spawn(async move {
+                let mut request = Vec::new();
+                let mut buffer = vec![0u8; 64 * 1024];
+                // Read the head and a Content-Length body.
+                loop {
+                    let Ok(n) = socket.read(&mut buffer).await else { return };
+                    if n == 0 {
+                        return;
+                    }
+                    request.extend_from_slice(&buffer[..n]);
+                    let text = String::from_utf8_lossy(&request).into_owned();
+                    if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                        let length = head
+                            .lines()
+                            .find_map(|line| line.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().to_owned()))
+                            .and_then(|v| v.parse::<usize>().ok())
+                            .unwrap_or(0);
+                        if body.len() >= length {
+                            let json = serde_json::from_str(body).unwrap_or(Value::Null);
+                            let _ = socket.write_all(&answer(json)).await;
+                            let _ = socket.shutdown().await;
+                            return;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    format!("http://{address}/v1")
+}
+
+fn http(status: &str, content_type: &str, body: &[u8]) -> Vec<u8> {
+    let mut response = format!(
+        "HTTP/1.1 {status}\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    response.extend_from_slice(body);
+    response
+}
+
+fn stream(events: &str) -> Vec<u8> {
+    format!("HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\nconnection: close\r\n\r\n{events}").into_bytes()
+}
+
+#[tokio::test]
+async fn an_upstream_that_answers_too_much_or_malformed_gets_a_clean_502() {
+    let huge = upstream(|_| http("200 OK", "application/json", format!("{{\"x\":\"{}\"}}", "y".repeat(3 << 20)).as_bytes())).await;
+    let huge_error = upstream(|_| http("500 Internal Server Error", "text/plain", &vec![b'e'; 3 << 20])).await;
+    let endless = upstream(|_| {
+        let chunk = format!("data: {{\"choices\":[{{\"index\":0,\"delta\":{{\"content\":\"{}\"}}}}]}}\n\n", "z".repeat(1000));
+        stream(&chunk.repeat(3000))
+    })
+    .await;
+    let injecting = upstream(|_| {
+        stream("data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"one\"}}]}\n\ndata: {\"choices\":[]}\ndata:\ndata: data: [DONE]\n\ndata: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"never\"}}]}\n\ndata: [DONE]\n\n")
+    })
+    .await;
+    let model = |name: &str, base: &str| format!("  - {{model_name: {name}, litellm_params: {{model: openai/x, api_base: '{base}'}}}}\n");
+    let yaml = format!(
+        "general_settings: {{master_key: {MASTER_KEY}, max_upstream_response_mb: 1}}\nmodel_list:\n  - {{model_name: mock-echo, litellm_params: {{model: mock/echo}}}}\n{}{}{}{}",
+        model("huge", &huge),
+        model("huge-error", &huge_error),
+        model("endless", &endless),
+        model("injecting", &injecting)
+    );
+    let proxy = ProxyBuilder::new(&yaml).start().await;
+    for name in ["huge", "huge-error"] {
+        let response = proxy.chat(&chat_body(name, "hi")).await;
+        let status = response.status().as_u16();
+        let body: Value = response.json().await.unwrap();
+        assert!(status == 502 || status == 500, "{name}: {status} {body}");
+        assert!(body["error"]["message"].as_str().unwrap().len() < 2048, "{name}: {body}");
+    }
+    let mut streaming = chat_body("endless", "hi");
+    streaming["stream"] = json!(true);
+    let events = sse_events(proxy.chat(&streaming).await).await;
+    let error: Value = serde_json::from_str(&events[events.len() - 2]).expect("an error event before [DONE]");
+    assert_eq!(error["error"]["code"], "502", "{error}");
+    assert!(error["error"]["message"].as_str().unwrap().contains("max_upstream_response_mb"), "{error}");
+    assert_eq!(events.last().map(String::as_str), Some("[DONE]"));
+
+    let mut streaming = chat_body("injecting", "hi");
+    streaming["stream"] = json!(true);
+    let events = sse_events(proxy.chat(&streaming).await).await;
+    assert_eq!(streamed_text(&events), "one", "nothing after the refused event: {events:?}");
+    assert_eq!(events.iter().filter(|event| *event == "[DONE]").count(), 1, "{events:?}");
+    assert!(events.iter().any(|event| event.contains("several lines")), "{events:?}");
+    assert_eq!(proxy.chat(&chat_body("mock-echo", "still serving")).await.status(), 200);
+}
+
+#[tokio::test]
+async fn credentials_in_api_base_never_reach_clients_plugins_or_logs() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    drop(listener); // nothing listens there: connection refused
+    let yaml = format!(
+        "general_settings: {{master_key: {MASTER_KEY}}}\nmodel_list:\n  - {{model_name: secret-base, litellm_params: {{model: openai/x, api_base: 'http://user:hunter2@127.0.0.1:{port}/v1?api-key=hunter3'}}}}\n"
+    );
+    let proxy = ProxyBuilder::new(&yaml).plugin("probe", "probe").start().await;
+    let response = proxy.chat(&chat_body("secret-base", "SHOWPAYLOAD hi")).await;
+    assert_eq!(response.status(), 502);
+    let id = response.headers()["x-hookgate-request-id"].to_str().unwrap().to_owned();
+    let body = response.text().await.unwrap();
+    assert!(!body.contains("hunter2") && !body.contains("hunter3"), "{body}");
+    assert!(body.contains("[redacted]@127.0.0.1"), "the upstream is still named: {body}");
+    let log = proxy.wait_for_log(&format!("probe log-failure {id}"), Duration::from_secs(10)).await;
+    assert!(log.contains("\"api_base\""), "the payload was logged: {log}");
+    assert!(!log.contains("hunter2") && !log.contains("hunter3"), "{log}");
+}
+
+#[tokio::test]
+async fn the_unknown_model_error_names_only_the_callers_models() {
+    let proxy = ProxyBuilder::new(
+        "model_list:\n  - {model_name: public, litellm_params: {model: mock/a}}\n  - {model_name: internal-gpt, litellm_params: {model: mock/b}}\nkeys:\n  - {key: sk-narrow-key, alias: narrow, models: [public]}\n",
+    )
+    .start()
+    .await;
+    let response = proxy.post("/v1/chat/completions", "sk-narrow-key", &chat_body("nope", "hi")).await;
+    assert_eq!(response.status(), 400);
+    let body: Value = response.json().await.unwrap();
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("public") && !message.contains("internal-gpt"), "{message}");
+    let response = proxy.chat(&chat_body("nope", "hi")).await;
+    let body: Value = response.json().await.unwrap();
+    assert!(body["error"]["message"].as_str().unwrap().contains("internal-gpt"), "the master key sees all: {body}");
+}
+
+#[tokio::test]
+async fn stray_files_in_the_plugin_directory_are_skipped_not_fatal() {
+    let dir = tempfile::tempdir().unwrap();
+    let plugins = dir.path().join("plugins");
+    std::fs::create_dir(&plugins).unwrap();
+    std::fs::write(plugins.join("._probe.wasm"), b"AppleDouble junk").unwrap();
+    std::fs::write(plugins.join("bad name!.wasm"), b"junk").unwrap();
+    let outside = dir.path().join("outside.wasm");
+    std::fs::copy(hookgate_tests::guest_dir().join("probe.wasm"), &outside).unwrap();
+    std::os::unix::fs::symlink(&outside, plugins.join("linked.wasm")).unwrap();
+    std::fs::copy(hookgate_tests::guest_dir().join("probe.wasm"), plugins.join("probe.wasm")).unwrap();
+    let config = dir.path().join("config.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "model_list: [{{model_name: mock-echo, litellm_params: {{model: mock/echo}}}}]\ngeneral_settings: {{master_key: {MASTER_KEY}}}\nplugins: {{dir: plugins}}\n"
+        ),
+    )
+    .unwrap();
+    let proxy = Proxy::spawn(dir, &config, &[], &[]).await;
+    let listing = proxy.admin_get("/plugins").await;
+    let names: Vec<&str> = listing["plugins"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["probe"], "{listing}");
+    let log = proxy.log();
+    for file in ["._probe.wasm", "bad name!.wasm", "linked.wasm"] {
+        assert_eq!(log.lines().filter(|line| line.contains("skipped") && line.contains(file)).count(), 1, "{file}:\n{log}");
+    }
+}
+
+#[tokio::test]
+async fn one_plugins_clients_cannot_fill_the_kv_store_for_the_others() {
+    let proxy = ProxyBuilder::new("")
+        .plugin("rate-limiter", "rate-limiter")
+        .plugin("probe", "probe")
+        .settings("rate-limiter", "{config: {requests_per_minute: 1000, per: user}}")
+        .plugins_option("kv_max_entries: 20")
+        .start()
+        .await;
+    let mut refused = 0;
+    for i in 0..40 {
+        let mut body = chat_body("mock-echo", "hi");
+        body["user"] = json!(format!("minted-user-{i}"));
+        let response = proxy.chat(&body).await;
+        match response.status().as_u16() {
+            200 => {}
+            400 => refused += 1,
+            other => panic!("{other}"),
+        }
+    }
+    assert!(refused >= 15, "new users past the limiter's quota are refused: {refused}");
+    // The probe's own kv (a counter per logging call) still works: the limiter filled
+    // only its own quota.
+    let mut body = chat_body("mock-echo", "hello");
+    body["user"] = json!("minted-user-0");
+    let response = proxy.chat(&body).await;
+    assert_eq!(response.status(), 200, "an existing user is still counted");
+    let id = response.headers()["x-hookgate-request-id"].to_str().unwrap().to_owned();
+    let log = proxy.wait_for_log(&format!("probe log-success {id}"), Duration::from_secs(5)).await;
+    assert!(!log.contains("probe log-success: "), "the probe's kv calls all succeeded: {log}");
+}
