@@ -301,3 +301,41 @@ async fn a_plugin_that_cannot_load_is_retried_only_when_its_files_change() {
     let entry = proxy.plugin_entry("refuser").await;
     assert_eq!(entry["state"], "failed-to-load", "{entry}");
 }
+
+#[tokio::test]
+async fn admin_identity_is_the_master_key_itself_and_no_auth_is_never_a_silent_open_door() {
+    // A virtual key aliased `master` would have been an admin: refused at start.
+    let aliased = ProxyBuilder::new("keys:\n  - {key: sk-pretender-key, alias: master}\n").try_start().await;
+    let log = aliased.err().expect("a virtual key aliased master is refused");
+    assert!(log.contains("keys[0].alias") && log.contains("reserved"), "{log}");
+
+    // Virtual keys without a master key: auth would be off and their limits void.
+    let keys_only = ProxyBuilder::new("general_settings: {}\nkeys:\n  - {key: sk-only-key, alias: only}\n").try_start().await;
+    let log = keys_only.err().expect("keys without a master key are refused");
+    assert!(log.contains("virtual keys need general_settings.master_key"), "{log}");
+
+    // Auth off on a loopback bind: admin routes answer (the operator's own machine).
+    let loopback = ProxyBuilder::new("general_settings: {}\n").start().await;
+    let plugins = loopback.client().get(format!("{}/plugins", loopback.base)).send().await.unwrap();
+    assert_eq!(plugins.status(), 200);
+    drop(loopback);
+
+    // Auth off on every interface: the admin routes refuse, requests are still served.
+    let public = ProxyBuilder::new("general_settings: {}\n").arg("--host").arg("0.0.0.0").start().await;
+    let address = public.base.replace("0.0.0.0", "127.0.0.1");
+    for (method, path) in [("GET", "/plugins"), ("GET", "/callbacks/list"), ("POST", "/plugins/reload")] {
+        let request = public.client().request(method.parse().unwrap(), format!("{address}{path}"));
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), 403, "{method} {path}");
+    }
+    let served = public.client().post(format!("{address}/v1/chat/completions")).json(&chat_body("mock-echo", "hi"));
+    assert_eq!(served.send().await.unwrap().status(), 200);
+    assert!(public.log().contains("admin routes are refused (not a loopback bind)"), "{}", public.log());
+}
+
+#[tokio::test]
+async fn a_config_value_that_would_overflow_stops_the_start_naming_its_key() {
+    let log = ProxyBuilder::new("").plugins_option("quarantine_seconds: 18446744073709551615").try_start().await.err();
+    let log = log.expect("an absurd cool-down is refused");
+    assert!(log.contains("plugins.quarantine_seconds"), "{log}");
+}
