@@ -2,6 +2,7 @@
 //! are, one engine per test process, request builders, and ([`proxy`]) a real proxy
 //! process to talk to over HTTP.
 
+pub mod fixtures;
 pub mod proxy;
 pub mod redis;
 

@@ -4,8 +4,10 @@
 mod adversarial;
 mod artifact_cache;
 mod cli;
+mod documented;
 mod edges;
 mod example_plugins;
+mod fuzz;
 mod guardrails;
 mod hot_swap;
 mod http_basics;
@@ -16,3 +18,4 @@ mod observability;
 mod openai_client;
 mod polyglot;
 mod shared_state;
+mod soak;

@@ -1,0 +1,1 @@
+//! Fuzzing the proxy's input and the plugins' output, bounded in count and time.

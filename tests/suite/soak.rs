@@ -1,0 +1,1 @@
+//! The soak run's short variant (the full run is `make soak`).
