@@ -9,6 +9,9 @@
 #   make bench   hookgate vs hookgate without plugins vs LiteLLM, side by side against one mock
 #                upstream (installs LiteLLM into a virtualenv; ~10 min); writes BENCHMARKS.md
 #   make bench-hooks   criterion micro-benchmark of hook calls (writes nothing; see BENCHMARKS.md)
+#   make soak    20,000 mixed requests (normal, streamed, banned, PII, padded, faulting, slow readers,
+#                bad input) at concurrency 16; checks the guardrails held for every one and writes
+#                RELIABILITY.md (make test runs a 6,000-request variant)
 
 CARGO        ?= cargo
 TARGET_DIR   := $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)
@@ -45,7 +48,7 @@ export HOOKGATE_BIN := $(TARGET_DIR)/debug/hookgate
 export HOOKGATE_PYTHON := $(PYENV)/bin/python
 export HOOKGATE_MASTER_KEY
 
-.PHONY: build run demo test sdk-test guests toolchain pyenv jsenv redis dist bench bench-guests litellm bench-hooks clean
+.PHONY: soak build run demo test sdk-test guests toolchain pyenv jsenv redis dist bench bench-guests litellm bench-hooks clean
 
 toolchain:
 	@rustup target list --installed | grep -qx $(GUEST_TARGET) || rustup target add $(GUEST_TARGET)
@@ -125,6 +128,12 @@ test: dist pyenv redis sdk-test
 	@# The example plugins and the bench's Rust plugin ports carry their own unit tests
 	@# (they run natively).
 	$(CARGO) test $(addprefix -p ,$(EXAMPLES) $(BENCH_RS_GUESTS))
+
+# The soak run in full (see tests/src/soak.rs); the short variant is part of `make test`.
+soak: dist pyenv
+	$(CARGO) build -p hookgate
+	HOOKGATE_SOAK_REQUESTS=20000 HOOKGATE_SOAK_REPORT=RELIABILITY.md \
+		$(CARGO) test -p hookgate-tests -- soak --nocapture
 
 bench-guests: guests $(BENCH_PY_GUESTS)
 	$(CARGO) build --profile guest --target $(GUEST_TARGET) $(addprefix -p ,$(BENCH_RS_GUESTS))

@@ -5,6 +5,7 @@
 pub mod fixtures;
 pub mod proxy;
 pub mod redis;
+pub mod soak;
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -13,6 +14,15 @@ use hookgate::capabilities::kv::Kv;
 use hookgate::plugins::{
     CallType, EngineOptions, KeyInfo, LoadError, LoadedPlugin, PluginEngine, PluginSettings, Request,
 };
+
+/// The longest prefix of `text` of at most `max` bytes, for quoting in a message.
+pub fn truncate(text: &str, max: usize) -> &str {
+    let mut end = max.min(text.len());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
 
 /// The workspace root.
 pub fn workspace_root() -> PathBuf {
