@@ -406,3 +406,77 @@ async fn one_plugins_clients_cannot_fill_the_kv_store_for_the_others() {
     let log = proxy.wait_for_log(&format!("probe log-success {id}"), Duration::from_secs(5)).await;
     assert!(!log.contains("probe log-success: "), "the probe's kv calls all succeeded: {log}");
 }
+
+#[tokio::test]
+async fn two_deployments_on_one_redis_keep_apart_by_prefix() {
+    let redis = hookgate_tests::redis::RedisServer::start().await;
+    let start = |prefix: &str| {
+        ProxyBuilder::new(&format!("redis_url: {}\nredis_prefix: {prefix}\n", redis.url()))
+            .plugin("rate-limiter", "rate-limiter")
+            .settings("rate-limiter", "{config: {limit: 2, window_seconds: 3153600000}}")
+            .start()
+    };
+    let (staging, production) = tokio::join!(start("staging"), start("production"));
+    for proxy in [&staging, &production] {
+        for _ in 0..2 {
+            assert_eq!(proxy.chat(&chat_body("mock-echo", "hi")).await.status(), 200, "each has its own counter");
+        }
+        assert_eq!(proxy.chat(&chat_body("mock-echo", "hi")).await.status(), 429);
+    }
+    assert_eq!(redis.keys("staging:rate-limiter:*").await.len(), 1);
+    assert_eq!(redis.keys("production:rate-limiter:*").await.len(), 1);
+    assert!(redis.keys("hookgate:*").await.is_empty());
+}
+
+/// Sixteen concurrent 8 MB bodies, twice: of tiny messages (refused early, at the message
+/// cap, before they grow) and of 2,000 messages of 4 KB (parsed and given to the plugins).
+/// What the proxy holds stays bounded, and goes back after the burst.
+#[tokio::test]
+async fn a_burst_of_large_bodies_leaves_memory_bounded_and_returns_it() {
+    let proxy = ProxyBuilder::new("")
+        .plugin("banned-keywords", "banned-keywords")
+        .plugin("header-injector", "header-injector")
+        .settings("banned-keywords", "{config: {keywords: [forbidden]}}")
+        .settings("header-injector", "{config: {headers: {x-a: b}}}")
+        .start()
+        .await;
+    let tiny: Vec<Value> = vec![json!({"role": "user", "content": "x"}); 240_000];
+    let tiny = json!({"model": "mock-echo", "messages": tiny}).to_string();
+    let large: Vec<Value> = vec![json!({"role": "user", "content": "x".repeat(4000)}); 2000];
+    let large = json!({"model": "mock-echo", "messages": large}).to_string();
+    let baseline = proxy.rss_bytes();
+    let mut peak = baseline;
+    for body in [&tiny, &large, &tiny, &large] {
+        let burst = (0..16).map(|_| {
+            proxy
+                .client()
+                .post(format!("{}/v1/chat/completions", proxy.base))
+                .bearer_auth(MASTER_KEY)
+                .header("content-type", "application/json")
+                .body(body.clone())
+                .send()
+        });
+        let watch = async {
+            let mut peak = 0;
+            for _ in 0..400 {
+                peak = peak.max(proxy.rss_bytes());
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            peak
+        };
+        let (answers, burst_peak) = tokio::join!(join_all(burst), watch);
+        peak = peak.max(burst_peak);
+        for answer in answers {
+            let status = answer.unwrap().status().as_u16();
+            assert!((400..500).contains(&status) || status == 200 || status == 503, "{status}");
+        }
+    }
+    let settled = proxy
+        .until("memory to go back after the burst", Duration::from_secs(30), || async {
+            let rss = proxy.rss_bytes();
+            (rss < baseline + (200 << 20)).then_some(rss)
+        })
+        .await;
+    assert!(peak < 1 << 30, "peak {} MB while holding 16 x 8 MB", peak >> 20);
+    eprintln!("baseline {} MB, peak {} MB, settled {} MB", baseline >> 20, peak >> 20, settled >> 20);
+}

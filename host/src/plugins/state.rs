@@ -181,3 +181,23 @@ impl kv::Host for GuestState {
         self.kv_answer(result)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_resources_and_memory_are_capped_per_instance() {
+        let scope = LogScope { plugin: "p".into(), request_id: "r".into() };
+        let mut state = GuestState::new(scope, 1 << 20, "null".into(), Kv::in_memory(), Duration::from_millis(100));
+        assert_eq!(state.table.max_capacity(), MAX_RESOURCES, "not wasmtime's default of a million");
+        for _ in 0..MAX_RESOURCES {
+            state.table.push(()).unwrap();
+        }
+        assert!(state.table.push(()).is_err(), "one more is refused");
+        use wasmtime::ResourceLimiter;
+        assert!(state.limiter.memory_growing(0, 1 << 20, None).unwrap());
+        assert!(state.limiter.memory_growing(1 << 20, (1 << 20) + 1, None).is_err());
+        assert!(state.limiter.hit);
+    }
+}
