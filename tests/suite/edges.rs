@@ -480,3 +480,25 @@ async fn a_burst_of_large_bodies_leaves_memory_bounded_and_returns_it() {
     assert!(peak < 1 << 30, "peak {} MB while holding 16 x 8 MB", peak >> 20);
     eprintln!("baseline {} MB, peak {} MB, settled {} MB", baseline >> 20, peak >> 20, settled >> 20);
 }
+
+#[tokio::test]
+async fn a_key_with_max_parallel_requests_cannot_take_more_at_once() {
+    let proxy = ProxyBuilder::new(
+        "model_list:\n  - {model_name: slow, litellm_params: {model: mock/slow, mock_latency_ms: 1000}}\nkeys:\n  - {key: sk-one-at-a-time, alias: single, max_parallel_requests: 1}\n",
+    )
+    .start()
+    .await;
+    let body = chat_body("slow", "hi");
+    let (first, second) = tokio::join!(proxy.post("/v1/chat/completions", "sk-one-at-a-time", &body), async {
+        // The second starts while the first waits on the slow model.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        proxy.post("/v1/chat/completions", "sk-one-at-a-time", &body).await
+    });
+    assert_eq!(first.status(), 200);
+    assert_eq!(second.status(), 429);
+    assert_eq!(second.headers()["retry-after"], "1");
+    let error: Value = second.json().await.unwrap();
+    assert_eq!(error["error"]["code"], "max_parallel_requests", "{error}");
+    // Its place is back once the first ends; the master key was never limited.
+    assert_eq!(proxy.post("/v1/chat/completions", "sk-one-at-a-time", &body).await.status(), 200);
+}
