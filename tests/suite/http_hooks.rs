@@ -3,6 +3,7 @@
 
 use std::time::{Duration, Instant};
 
+use hookgate_tests::fixtures::{guest_line, json_line, json_lines, request_id};
 use hookgate_tests::proxy::{chat_body, key_id, sse_events, streamed_text, ProxyBuilder, SilentUpstream, MASTER_KEY};
 use serde_json::{json, Value};
 
@@ -32,28 +33,32 @@ async fn a_plugin_that_opts_into_reuse_gets_warm_instances_replaced_after_max_re
         .arg("json")
         .start()
         .await;
+    // Sequential requests until one got a warm instance and one a replacement. Whether the
+    // next request finds the last one's instance back in the pool depends on when its
+    // logging job (log-success is the instance's last hook) hands it back, so the number
+    // of requests this takes varies; the bound is generous.
     let mut calls = Vec::new();
-    for _ in 0..8 {
+    let warm_and_replaced = |calls: &[u32]| calls.iter().any(|&n| n > 3) && calls.windows(2).any(|p| p[1] < p[0]);
+    while !warm_and_replaced(&calls) {
+        assert!(calls.len() < 60, "no warm instance, or none replaced, in 60 requests: {calls:?}");
         let (status, headers, body) = json_of(proxy.chat(&chat_body("mock-echo", "hi")).await).await;
         assert_eq!(status, 200, "{body}");
-        calls.push(headers["x-probe-calls"].to_str().unwrap().parse::<u32>().unwrap());
+        let n = headers["x-probe-calls"].to_str().unwrap().parse::<u32>().unwrap();
+        // Each request makes 3 calls (pre-call, moderation, post-call-success) and 1 log
+        // call; an instance serves at most 3 requests.
+        assert!(n <= 3 + 4 * 2, "an instance served more than 3 requests: {calls:?} then {n}");
+        calls.push(n);
         let id = headers["x-hookgate-request-id"].to_str().unwrap().to_owned();
-        // log-success is the instance's last hook; once it has logged, the instance goes
-        // back to the pool (a moment later, hence the pause).
-        proxy.wait_for_log(&format!("probe log-success {id}"), Duration::from_secs(5)).await;
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        let line = proxy
-            .log()
-            .lines()
-            .filter_map(|line| serde_json::from_str::<Value>(line).ok())
-            .find(|line| line["message"] == format!("probe log-success {id}").as_str())
-            .expect("the log-success line is JSON");
-        assert_eq!(line["request_id"], id.as_str(), "a reused instance logs for its current request: {line}");
+        let line = guest_line(&proxy, &id, "probe log-success").await;
+        assert_eq!(line["message"], format!("probe log-success {id}").as_str(), "{line}");
+        assert_eq!(line["plugin"], "probe", "{line}");
     }
-    // Each request makes 3 calls (pre-call, moderation, post-call-success) and 1 log call.
-    assert!(calls.iter().any(|&n| n > 3), "no request got a warm instance: {calls:?}");
-    assert!(calls.iter().all(|&n| n <= 3 + 4 * 2), "an instance served more than 3 requests: {calls:?}");
-    assert!(calls.windows(2).any(|pair| pair[1] < pair[0]), "no instance was replaced: {calls:?}");
+    // Every pre-call line names the request it was written for, warm instance or not.
+    for line in json_lines(&proxy) {
+        if let Some(id) = line["message"].as_str().and_then(|m| m.strip_prefix("probe pre-call ")) {
+            assert_eq!(line["request_id"], id, "a reused instance logs for its current request: {line}");
+        }
+    }
 }
 
 #[tokio::test]
@@ -149,7 +154,10 @@ async fn a_moderation_rejection_cancels_the_upstream_request() {
     assert_eq!(body["error"]["code"], "probe_moderation");
     assert_eq!(headers["x-hookgate-rejected-by"], "probe");
     assert!(started.elapsed() < Duration::from_secs(10), "the silent upstream was not waited for");
-    let (arrived, closed) = upstream.outcome.await.expect("the upstream got the request");
+    let (arrived, closed) = tokio::time::timeout(Duration::from_secs(60), upstream.outcome)
+        .await
+        .expect("the upstream reports within its own 30 s bound: the request reached it")
+        .expect("the upstream got the request");
     assert!(closed, "the proxy hung up on the upstream");
     assert!(arrived.elapsed() < Duration::from_secs(10));
 }
@@ -157,10 +165,12 @@ async fn a_moderation_rejection_cancels_the_upstream_request() {
 #[tokio::test]
 async fn post_call_success_adds_headers_and_can_reject() {
     let yaml = "model_list:\n  - {model_name: mock-echo, litellm_params: {model: mock/echo}}\n";
+    // header-injector runs first (priority), so the rejected response below had its
+    // headers added before banned-keywords rejected it.
     let proxy = ProxyBuilder::new(yaml)
         .plugin("header-injector", "header-injector")
         .plugin("banned-keywords", "banned-keywords")
-        .settings("header-injector", "{config: {headers: {x-served-by: hookgate, x-team: blue}}}")
+        .settings("header-injector", "{priority: -1, config: {headers: {x-served-by: hookgate, x-team: blue}}}")
         .settings("banned-keywords", BANNED)
         .start()
         .await;
@@ -174,7 +184,10 @@ async fn post_call_success_adds_headers_and_can_reject() {
     let (status, headers, body) = json_of(proxy.chat(&body).await).await;
     assert_eq!(status, 400, "{body}");
     assert_eq!(headers["x-hookgate-rejected-by"], "banned-keywords");
+    let injected = r#"hookgate_plugin_hook_duration_seconds_count{plugin="header-injector",hook="post-call-success"}"#;
+    assert_eq!(proxy.metric(injected).await, 2.0, "header-injector added its headers to both answers");
     assert!(!headers.contains_key("x-served-by"), "a rejected response carries no success headers");
+    assert!(!headers.contains_key("x-team"), "a rejected response carries no success headers");
 }
 
 #[tokio::test]
@@ -306,38 +319,90 @@ async fn a_plugin_that_keeps_faulting_is_quarantined_for_the_cooldown() {
     assert!(quarantined_at.elapsed() >= Duration::from_secs(1), "the cool-down held");
 }
 
+/// Whether `line` is the fault that ends sleeper's blocked log-success call.
+fn sleeper_log_success_ended(line: &Value) -> bool {
+    line["message"] == "plugin fault" && line["plugin"] == "sleeper" && line["hook"] == "log-success"
+}
+
 #[tokio::test]
 async fn logging_hooks_run_after_the_response_with_the_request_id() {
     let yaml = "model_list:\n  - {model_name: mock-echo, litellm_params: {model: mock/echo}}\n  - {model_name: down, litellm_params: {model: mock/down, mock_error_status: 500}}\n";
-    let proxy = ProxyBuilder::new(yaml).plugin("probe", "probe").start().await;
-    let ok = proxy.chat(&chat_body("mock-echo", "hi")).await;
-    let id = ok.headers()["x-hookgate-request-id"].to_str().unwrap().to_owned();
-    let log = proxy.wait_for_log(&format!("probe log-success {id}"), Duration::from_secs(5)).await;
-    let line = log.lines().find(|line| line.contains(&format!("probe log-success {id}"))).unwrap();
-    assert!(line.contains("probe"), "the guest's log line names its plugin: {line}");
+    // On a LOGSLOW request sleeper's log-success blocks until its 5 s deadline; probe
+    // comes after it (priority), so probe's log-success line for a request says that
+    // sleeper's call for it has ended.
+    let proxy = ProxyBuilder::new(yaml)
+        .plugin("sleeper", "sleeper")
+        .plugin("probe", "probe")
+        .settings("sleeper", "{timeout_ms: 5000}")
+        .settings("probe", "{priority: 10}")
+        .arg("--log-format")
+        .arg("json")
+        .start()
+        .await;
+    let ok = proxy.chat(&chat_body("mock-echo", "LOGSLOW hi")).await;
+    assert_eq!(ok.status(), 200);
+    let id = request_id(&ok);
+    let answer: Value = ok.json().await.expect("the whole answer");
+    assert_eq!(answer["choices"][0]["message"]["content"], "LOGSLOW hi");
+    // The client has its whole answer while sleeper's logging hook is still blocked:
+    // neither its end nor the probe's line after it is in the log yet.
+    assert!(!json_lines(&proxy).iter().any(sleeper_log_success_ended), "{}", proxy.log());
+    assert!(!proxy.log().contains(&format!("probe log-success {id}")), "{}", proxy.log());
+    // Then the logging runs: sleeper is cut off at its deadline, and probe logs the
+    // request's id, on a line that names the request and the plugin.
+    let ended =
+        json_line(&proxy, "sleeper's log-success to end", Duration::from_secs(30), sleeper_log_success_ended).await;
+    assert_eq!(ended["kind"], "deadline", "{ended}");
+    let line = guest_line(&proxy, &id, "probe log-success").await;
+    assert_eq!(line["message"], format!("probe log-success {id}").as_str(), "{line}");
+    assert_eq!(line["plugin"], "probe", "{line}");
+    let lines = json_lines(&proxy);
+    let position = |wanted: &dyn Fn(&Value) -> bool| lines.iter().position(wanted).unwrap();
+    assert!(
+        position(&sleeper_log_success_ended) < position(&|l: &Value| l == &line),
+        "probe logged after sleeper's call ended"
+    );
+
     let failed = proxy.chat(&chat_body("down", "x")).await;
-    let id = failed.headers()["x-hookgate-request-id"].to_str().unwrap().to_owned();
-    proxy.wait_for_log(&format!("probe log-failure {id}"), Duration::from_secs(5)).await;
+    assert_eq!(failed.status(), 500);
+    let id = request_id(&failed);
+    let line = guest_line(&proxy, &id, "probe log-failure").await;
+    assert_eq!(line["message"], format!("probe log-failure {id}").as_str(), "{line}");
 }
 
 #[tokio::test]
 async fn a_full_logging_queue_drops_logging_and_never_holds_a_response() {
-    // Every log-success call of `sleeper` blocks until its 2 s deadline; 64 run at once
+    // Every log-success call of `sleeper` blocks until its 20 s deadline; 64 run at once
     // and the queue holds one more, so a burst of 100 requests overflows it.
     let proxy = ProxyBuilder::new("")
         .plugin("sleeper", "sleeper")
-        .settings("sleeper", "{timeout_ms: 2000}")
+        .settings("sleeper", "{timeout_ms: 20000}")
         .plugins_option("logging_queue: 1")
+        .arg("--log-format")
+        .arg("json")
         .start()
         .await;
+    assert_eq!(proxy.metric("hookgate_logging_dropped_total").await, 0.0);
     let bodies: Vec<Value> = (0..100).map(|i| chat_body("mock-echo", &format!("LOGSLOW {i}"))).collect();
-    let burst = bodies.iter().map(|body| proxy.chat(body));
-    let mut statuses = Vec::new();
-    for response in futures_util::future::join_all(burst).await {
-        statuses.push(response.status().as_u16());
-    }
+    let proxy = &proxy;
+    let burst = bodies.iter().map(|body| async move {
+        let response = proxy.chat(body).await;
+        let status = response.status().as_u16();
+        let _ = response.bytes().await.expect("the whole answer");
+        status
+    });
+    let statuses = futures_util::future::join_all(burst).await;
     assert!(statuses.iter().all(|&status| status == 200), "{statuses:?}");
+    // Every answer came back whole while the logging jobs of the first requests were
+    // still blocked: no response waited for a logging hook.
+    assert!(!json_lines(&proxy).iter().any(sleeper_log_success_ended), "{}", proxy.log());
+    // At most 64 running jobs, one waiting for them and one in the queue were kept: the
+    // rest were dropped, counted and said.
+    let dropped = proxy.metric("hookgate_logging_dropped_total").await;
+    assert!(dropped >= 34.0, "{dropped} dropped");
     proxy.wait_for_log("logging hooks skipped for a request: the logging queue is full", Duration::from_secs(5)).await;
-    let (status, _, _) = json_of(proxy.chat(&chat_body("mock-echo", "still serving")).await).await;
+    let (status, _, _) = json_of(proxy.chat(&chat_body("mock-echo", "LOGSLOW still serving")).await).await;
     assert_eq!(status, 200);
+    assert!(proxy.metric("hookgate_logging_dropped_total").await > dropped, "the full queue dropped it too");
+    assert!(!json_lines(&proxy).iter().any(sleeper_log_success_ended), "the logging hooks are still blocked");
 }
