@@ -2,7 +2,7 @@
 //! every hook's outcome reaching the host, host imports, and guest output in the log.
 
 use hookgate::plugins::{
-    CallContext, CallType, ChunkDecision, Failure, Hook, HookError, PluginSettings, PostCallDecision, PreCallDecision,
+    CallContext, ChunkDecision, Failure, Hook, HookError, PluginSettings, PostCallDecision, PreCallDecision,
     Response,
 };
 use hookgate_tests::{captured_logs, chat_request, chat_response_body, chunk, engine, load};
@@ -103,7 +103,12 @@ async fn guest_stdout_and_log_calls_reach_the_host_log_with_the_plugin_name() {
     assert!(stdout.contains("plugin=\"probe\"") || stdout.contains("plugin=probe"), "{stdout}");
     assert!(stdout.contains("request_id=\"req-logs\"") || stdout.contains("request_id=req-logs"), "{stdout}");
     let logged = line("probe pre-call req-logs").unwrap_or_else(|| panic!("log import not logged:\n{logs}"));
-    assert!(logged.contains("INFO") && logged.contains("probe"), "{logged}");
+    // The line was found by its text; what is checked is what the host added to it.
+    let field = |name: &str, value: &str| {
+        logged.contains(&format!("{name}=\"{value}\"")) || logged.contains(&format!("{name}={value}"))
+    };
+    assert!(logged.contains(" INFO hookgate::guest:"), "the level the guest asked for, the guest target: {logged}");
+    assert!(field("plugin", "probe") && field("request_id", "req-logs") && field("source", "log"), "{logged}");
 }
 
 #[tokio::test]
@@ -119,7 +124,9 @@ async fn plugins_that_skip_a_hook_are_not_instantiated_for_it() {
     let mut instance = injector.instance(request.id.clone());
     assert_eq!(instance.pre_call(&request).await.unwrap(), PreCallDecision::Proceed);
     assert!(!instance.is_instantiated(), "a hook the plugin lacks costs no instance");
-    assert_eq!(request.call_type, CallType::ChatCompletion);
+    // A hook it has does instantiate it (so the above is the skip, not a lazy instance).
+    instance.post_call_success(&request, &response("hello")).await.unwrap();
+    assert!(instance.is_instantiated(), "post-call-success ran on an instance");
 }
 
 /// Pool slots are reused across requests (their memory reset in place); no request may
