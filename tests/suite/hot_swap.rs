@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use hookgate_tests::guest_dir;
 use hookgate_tests::proxy::{chat_body, Proxy, ProxyBuilder};
@@ -135,10 +135,25 @@ async fn adding_loads_and_deleting_unloads_without_a_restart() {
 
 #[tokio::test]
 async fn without_watching_a_reload_request_or_sighup_rescans() {
-    let proxy = ProxyBuilder::new("").plugins_option("watch: false").start().await;
+    let (proxy, control) =
+        tokio::join!(ProxyBuilder::new("").plugins_option("watch: false").start(), ProxyBuilder::new("").start());
+    // The same file lands in both directories: the watching control proxy shows how long
+    // a new file takes to load when the change is noticed.
+    let copied = Instant::now();
     install("version-a", &proxy.plugin_dir().join("first.wasm"));
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    assert!(names_in_callbacks_list(&proxy).await.is_empty(), "not watched: nothing changes by itself");
+    install("version-a", &control.plugin_dir().join("first.wasm"));
+    control
+        .until("the watching control proxy to load the file", SWAP_WAIT, || async {
+            names_in_callbacks_list(&control).await.contains(&"first".to_owned()).then_some(())
+        })
+        .await;
+    // Well beyond that, the proxy that does not watch still has nothing.
+    let beyond = Instant::now() + (copied.elapsed() * 5).max(Duration::from_secs(2));
+    while Instant::now() < beyond {
+        assert!(names_in_callbacks_list(&proxy).await.is_empty(), "not watched: nothing changes by itself");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    drop(control);
     let reload = proxy
         .client()
         .post(format!("{}/plugins/reload", proxy.base))
