@@ -5,10 +5,11 @@
 //! The behavioural tests run once per backend: the in-memory store must behave like
 //! Redis for a single process.
 
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
 use hookgate::capabilities::kv::{Kv, KvError};
+use hookgate_tests::fixtures::{request_id, sentinel_logged};
 use hookgate_tests::proxy::{chat_body, Proxy, ProxyBuilder};
 use hookgate_tests::redis::RedisServer;
 use serde_json::Value;
@@ -52,45 +53,60 @@ async fn kv_backends_answer_alike() {
     let server = RedisServer::start().await;
     let memory = Kv::in_memory();
     let redis = Kv::redis(&server.url(), "hookgate").expect("a redis URL");
-    let ttl = Some(Duration::from_millis(300));
+    // A TTL none of these checks can outlive, however slow the machine: expiry is shown
+    // below, by polling.
+    let hour = Some(Duration::from_secs(3600));
     for kv in [&memory, &redis] {
         let backend = kv.backend_name();
         assert_eq!(kv.get("p", "missing", soon()).await, Ok(None), "{backend}");
         assert_eq!(kv.set("p", "k", "v1".into(), None, soon()).await, Ok(()), "{backend}");
         assert_eq!(kv.get("p", "k", soon()).await, Ok(Some("v1".into())), "{backend}");
         assert_eq!(kv.get("q", "k", soon()).await, Ok(None), "{backend}: namespaces are apart");
-        assert_eq!(kv.incr("p", "n", 5, ttl, soon()).await, Ok(5), "{backend}");
+        assert_eq!(kv.incr("p", "n", 5, hour, soon()).await, Ok(5), "{backend}");
         assert_eq!(kv.incr("p", "n", -2, None, soon()).await, Ok(3), "{backend}");
         assert!(matches!(kv.incr("p", "k", 1, None, soon()).await, Err(KvError::Invalid(_))), "{backend}");
         kv.set("p", "big", i64::MAX.to_string(), None, soon()).await.unwrap();
         assert!(matches!(kv.incr("p", "big", 1, None, soon()).await, Err(KvError::Invalid(_))), "{backend}");
-        assert_eq!(kv.set("p", "short", "x".into(), ttl, soon()).await, Ok(()), "{backend}");
         assert_eq!(kv.delete("p", "k", soon()).await, Ok(true), "{backend}");
         assert_eq!(kv.delete("p", "k", soon()).await, Ok(false), "{backend}");
         assert!(matches!(kv.get("p", "", soon()).await, Err(KvError::Invalid(_))), "{backend}");
     }
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    // Expiry: a key set with a TTL, and a counter created with one and incremented after
+    // without one, are gone once the TTL has passed. Keys that never expired would make
+    // the polling time out.
+    let short = Some(Duration::from_millis(200));
     for kv in [&memory, &redis] {
         let backend = kv.backend_name();
-        assert_eq!(kv.get("p", "n", soon()).await, Ok(None), "{backend}: the TTL set on creation expired");
-        assert_eq!(kv.get("p", "short", soon()).await, Ok(None), "{backend}");
-        assert_eq!(kv.incr("p", "n", 1, ttl, soon()).await, Ok(1), "{backend}: a new key after expiry");
+        assert_eq!(kv.set("p", "short", "x".into(), short, soon()).await, Ok(()), "{backend}");
+        let mut attempts = 0;
+        loop {
+            kv.delete("p", "n", soon()).await.unwrap();
+            assert_eq!(kv.incr("p", "n", 5, short, soon()).await, Ok(5), "{backend}");
+            // -2 means the counter expired between the two calls (a slow moment) and the
+            // second call created a new one, without a TTL: start again.
+            match kv.incr("p", "n", -2, None, soon()).await {
+                Ok(3) => break,
+                Ok(-2) if attempts < 20 => attempts += 1,
+                other => panic!("{backend}: {other:?}"),
+            }
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while kv.get("p", "short", soon()).await != Ok(None) || kv.get("p", "n", soon()).await != Ok(None) {
+            assert!(Instant::now() < deadline, "{backend}: a 200 ms TTL did not expire within 10 s");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(kv.incr("p", "n", 1, hour, soon()).await, Ok(1), "{backend}: a new key after expiry");
     }
     // In Redis the keys are `hookgate:<namespace>:<key>`.
     assert_eq!(server.keys("*").await, ["hookgate:p:big", "hookgate:p:n"]);
 }
 
-/// Waits if the clock is about to enter a new hour, so that a burst with an hour-long
-/// window lands in one window (rate-limiter windows are aligned to the clock).
-async fn away_from_an_hour_boundary() {
-    let into_hour = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() % 3600;
-    if into_hour > 3600 - 30 {
-        tokio::time::sleep(Duration::from_secs(3600 - into_hour + 1)).await;
-    }
-}
+/// A window of 100 years: the rate-limiter aligns windows to the clock, and no window
+/// boundary can fall inside a test of this one.
+const WINDOW_SECONDS: u64 = 3_153_600_000;
 
 fn limiter_config(limit: u32) -> String {
-    format!("{{config: {{limit: {limit}, window_seconds: 3600}}}}")
+    format!("{{config: {{limit: {limit}, window_seconds: {WINDOW_SECONDS}}}}}")
 }
 
 /// Sends `total` requests at once, spread round-robin over `proxies`; the statuses and
@@ -112,13 +128,12 @@ fn assert_exact_limit(answers: &[(u16, Value)], limit: usize) {
         assert_eq!(*status, 429, "{body}");
         assert_eq!(body["error"]["code"], "rate_limit_exceeded", "{body}");
         let message = body["error"]["message"].as_str().unwrap();
-        assert!(message.contains(&format!("{limit} requests per 3600 s per API key")), "{message}");
+        assert!(message.contains(&format!("{limit} requests per {WINDOW_SECONDS} s per API key")), "{message}");
         assert!(message.contains("retry in "), "{message}");
     }
 }
 
 async fn limit_holds_under_concurrency(store: Store) {
-    away_from_an_hour_boundary().await;
     let proxy = ProxyBuilder::new(&store.yaml())
         .plugin("rate-limiter", "rate-limiter")
         .settings("rate-limiter", &limiter_config(7))
@@ -143,7 +158,6 @@ async fn rate_limit_holds_under_concurrency_on_redis() {
 
 #[tokio::test]
 async fn two_proxies_on_one_redis_enforce_one_combined_limit() {
-    away_from_an_hour_boundary().await;
     let store = Store::redis().await;
     let start = || {
         ProxyBuilder::new(&store.yaml())
@@ -164,7 +178,6 @@ async fn two_proxies_on_one_redis_enforce_one_combined_limit() {
 /// The headers a successful response gets, and the count going down.
 #[tokio::test]
 async fn rate_limit_headers_count_down() {
-    away_from_an_hour_boundary().await;
     let proxy = ProxyBuilder::new("")
         .plugin("rate-limiter", "rate-limiter")
         .settings("rate-limiter", &limiter_config(3))
@@ -178,7 +191,7 @@ async fn rate_limit_headers_count_down() {
         assert_eq!(headers["x-ratelimit-remaining-requests"], remaining);
         let reset = headers["x-ratelimit-reset-requests"].to_str().unwrap();
         let seconds: f64 = reset.strip_suffix('s').unwrap().parse().unwrap();
-        assert!((1.0..=3600.0).contains(&seconds), "{reset}");
+        assert!((1.0..=WINDOW_SECONDS as f64).contains(&seconds), "{reset}");
     }
     let response = proxy.chat(&chat_body("mock-echo", "hi")).await;
     assert_eq!(response.status(), 429);
@@ -187,7 +200,6 @@ async fn rate_limit_headers_count_down() {
 
 /// Two plugins using the same key name each see only their own counter.
 async fn plugin_keys_do_not_collide(store: Store) {
-    away_from_an_hour_boundary().await;
     let proxy = ProxyBuilder::new(&store.yaml())
         .plugin("limiter-a", "rate-limiter")
         .plugin("limiter-b", "rate-limiter")
@@ -229,47 +241,51 @@ fn alerter_config() -> &'static str {
     "{config: {threshold: 3, window_seconds: 2}}"
 }
 
+/// A proxy with the failure-alerter and, after it (priority), the `probe` plugin as a
+/// sentinel: a request's logging hooks run in call order, so probe's `log-failure` line
+/// for a request says the alerter's `log-failure` for it has finished.
+fn alerting_proxy(store: &Store) -> ProxyBuilder {
+    ProxyBuilder::new(&format!("{}{FAILING_MODEL}", store.yaml()))
+        .plugin("failure-alerter", "failure-alerter")
+        .plugin("probe", "probe")
+        .settings("failure-alerter", alerter_config())
+        .settings("probe", "{priority: 10}")
+}
+
 fn alerts(log: &str) -> usize {
     log.matches("ALERT model=mock-down").count()
 }
 
-/// Sends `count` requests to the failing model through `proxy`.
-async fn fail(proxy: &Proxy, count: usize) {
+/// Sends `count` requests to `model` through `proxy`, expecting `status`; their ids.
+async fn send(proxy: &Proxy, model: &str, status: u16, count: usize) -> Vec<String> {
+    let mut ids = Vec::new();
     for _ in 0..count {
-        assert_eq!(proxy.chat(&chat_body("mock-down", "hi")).await.status(), 503);
+        let response = proxy.chat(&chat_body(model, "hi")).await;
+        assert_eq!(response.status(), status);
+        ids.push(request_id(&response));
     }
+    ids
 }
 
-/// Lets the logging queue run the requests' log-failure hooks.
-async fn logged(proxies: &[&Proxy]) {
-    for proxy in proxies {
-        proxy
-            .until("the logging queue drains", Duration::from_secs(5), async || {
-                let ready = proxy.client().get(format!("{}/health/readiness", proxy.base)).send().await.ok()?;
-                let ready: Value = ready.json().await.ok()?;
-                (ready["logging_queue_depth"] == 0).then_some(())
-            })
-            .await;
-    }
-    // Depth 0 means taken off the queue; give the last hook its few milliseconds.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+/// Sends `count` requests to the failing model through `proxy`; their ids.
+async fn fail(proxy: &Proxy, count: usize) -> Vec<String> {
+    send(proxy, "mock-down", 503, count).await
+}
+
+/// Waits until the alerter's `log-failure` hooks have finished for every request in `ids`.
+async fn logged(proxy: &Proxy, ids: &[String]) {
+    sentinel_logged(proxy, "log-failure", ids).await;
 }
 
 async fn alerts_once_per_burst(store: Store) {
-    let proxy = ProxyBuilder::new(&format!("{}{FAILING_MODEL}", store.yaml()))
-        .plugin("failure-alerter", "failure-alerter")
-        .settings("failure-alerter", alerter_config())
-        .start()
-        .await;
+    let proxy = alerting_proxy(&store).start().await;
     // Client errors do not count: 400s for an unknown model.
-    for _ in 0..4 {
-        assert_eq!(proxy.chat(&chat_body("no-such-model", "hi")).await.status(), 400);
-    }
-    fail(&proxy, 2).await;
-    logged(&[&proxy]).await;
+    let mut ids = send(&proxy, "no-such-model", 400, 4).await;
+    ids.extend(fail(&proxy, 2).await);
+    logged(&proxy, &ids).await;
     assert_eq!(alerts(&proxy.log()), 0, "below the threshold");
-    fail(&proxy, 4).await;
-    logged(&[&proxy]).await;
+    let ids = fail(&proxy, 4).await;
+    logged(&proxy, &ids).await;
     let log = proxy.log();
     assert_eq!(alerts(&log), 1, "one alert for the burst:\n{log}");
     // Logging hooks of several requests may run at once: the alert counts at least 3.
@@ -277,10 +293,11 @@ async fn alerts_once_per_burst(store: Store) {
     let failures: u64 = line.split("failures=").nth(1).unwrap().split(' ').next().unwrap().parse().unwrap();
     assert!((3..=6).contains(&failures), "{line}");
     assert!(line.contains("window_s=2 threshold=3: last error 503"), "{line}");
-    // The window clears; a new burst alerts again.
+    // The 2 s window passes with no failure (this waits for time itself, not for an
+    // event); a new burst alerts again.
     tokio::time::sleep(Duration::from_millis(2500)).await;
-    fail(&proxy, 3).await;
-    logged(&[&proxy]).await;
+    let ids = fail(&proxy, 3).await;
+    logged(&proxy, &ids).await;
     assert_eq!(alerts(&proxy.log()), 2, "{}", proxy.log());
     if let Store::Redis(server) = &store {
         let record = server.cli(&["GET", "hookgate:failure-alerter:alert:mock-down"]).await.expect("recorded");
@@ -304,19 +321,15 @@ async fn failure_alerter_alerts_once_per_burst_on_redis() {
 #[tokio::test]
 async fn two_proxies_on_one_redis_count_failures_together_and_alert_once() {
     let store = Store::redis().await;
-    let start = || {
-        ProxyBuilder::new(&format!("{}{FAILING_MODEL}", store.yaml()))
-            .plugin("failure-alerter", "failure-alerter")
-            .settings("failure-alerter", alerter_config())
-            .start()
-    };
-    let (first, second) = tokio::join!(start(), start());
+    let (first, second) = tokio::join!(alerting_proxy(&store).start(), alerting_proxy(&store).start());
     // Two failures each: neither proxy alone reaches 3.
+    let (mut on_first, mut on_second) = (Vec::new(), Vec::new());
     for _ in 0..2 {
-        fail(&first, 1).await;
-        fail(&second, 1).await;
+        on_first.extend(fail(&first, 1).await);
+        on_second.extend(fail(&second, 1).await);
     }
-    logged(&[&first, &second]).await;
+    logged(&first, &on_first).await;
+    logged(&second, &on_second).await;
     let (one, two) = (alerts(&first.log()), alerts(&second.log()));
     assert_eq!(one + two, 1, "one alert between them:\n{}\n---\n{}", first.log(), second.log());
 }
@@ -335,16 +348,52 @@ async fn timed(proxy: &Proxy) -> (u16, Duration, Value) {
     (status, started.elapsed(), response.json().await.unwrap())
 }
 
-/// During an outage every request is answered quickly with the plugin's on_error.
+/// The rate-limiter's settings in the outage test. Its kv calls give up 300 ms into its
+/// 400 ms hook (the last quarter is left for the plugin to handle that): a hook whose kv
+/// call gave up in time faults as `kv_unavailable`, one whose call hung would have been
+/// cut off by the hook's deadline instead (`deadline`).
+fn outage_limiter(on_error: &str) -> String {
+    format!("{{on_error: {on_error}, timeout_ms: 400, config: {{requests_per_minute: 100000}}}}")
+}
+
+/// Far above the hook's 400 ms deadline: a request that takes longer hangs.
+const HANG: Duration = Duration::from_secs(10);
+
+/// The rate-limiter's pre-call faults of `kind` so far, whoever they were charged to.
+async fn limiter_faults(proxy: &Proxy, kind: &str) -> f64 {
+    let metrics = proxy.client().get(format!("{}/metrics", proxy.base)).send().await.unwrap();
+    let series = format!(r#"hookgate_plugin_faults_total{{plugin="rate-limiter",hook="pre-call",kind="{kind}","#);
+    metrics
+        .text()
+        .await
+        .unwrap()
+        .lines()
+        .filter(|line| line.starts_with(&series))
+        .map(|line| line.rsplit_once(' ').unwrap().1.parse::<f64>().unwrap())
+        .sum()
+}
+
+/// During an outage every request is answered with the plugin's on_error, because the
+/// kv call answered `unavailable` before the hook's deadline (every request's fault is
+/// `kv_unavailable`, none a `deadline`); and `hookgate_redis_up` reads 0.
 async fn outage_answers(open: &Proxy, closed: &Proxy) {
+    let mut before = Vec::new();
+    for proxy in [open, closed] {
+        before.push((limiter_faults(proxy, "kv_unavailable").await, limiter_faults(proxy, "deadline").await));
+    }
     for _ in 0..6 {
         let (status, took, body) = timed(open).await;
         assert_eq!(status, 200, "fail-open serves without the limiter: {body}");
-        assert!(took < Duration::from_secs(1), "fail-open took {took:?}");
+        assert!(took < HANG, "fail-open took {took:?}");
         let (status, took, body) = timed(closed).await;
         assert_eq!(status, 503, "{body}");
         assert_eq!(body["error"]["code"], "plugin_error", "{body}");
-        assert!(took < Duration::from_secs(1), "fail-closed took {took:?}");
+        assert!(took < HANG, "fail-closed took {took:?}");
+    }
+    for (proxy, (unavailable, deadline)) in [open, closed].into_iter().zip(before) {
+        assert_eq!(limiter_faults(proxy, "kv_unavailable").await - unavailable, 6.0, "{}", proxy.log());
+        assert_eq!(limiter_faults(proxy, "deadline").await - deadline, 0.0, "{}", proxy.log());
+        assert_eq!(proxy.metric("hookgate_redis_up").await, 0.0, "during the outage");
     }
 }
 
@@ -366,13 +415,14 @@ async fn a_redis_outage_applies_on_error_without_hanging_and_service_recovers() 
     let start = |on_error: &str| {
         ProxyBuilder::new(&store.yaml())
             .plugin("rate-limiter", "rate-limiter")
-            .settings("rate-limiter", &format!("{{on_error: {on_error}, config: {{requests_per_minute: 100000}}}}"))
+            .settings("rate-limiter", &outage_limiter(on_error))
             .start()
     };
     let (open, closed) = tokio::join!(start("fail-open"), start("fail-closed"));
     assert_eq!(timed(&open).await.0, 200);
     assert_eq!(timed(&closed).await.0, 200);
     assert_eq!(readiness(&open).await["redis"], "connected");
+    assert_eq!(open.metric("hookgate_redis_up").await, 1.0);
 
     // Redis hangs: calls get no answer at all.
     store.server().pause().await;
