@@ -104,7 +104,9 @@ async fn rate_limiter_and_failure_alerter_refuse_bad_configs_at_load() {
 /// `per: user` counts per the key's user id, else per the request's `user` field.
 #[tokio::test]
 async fn rate_limiter_counts_per_user() {
-    let config = serde_json::json!({"limit": 1, "window_seconds": 3600, "per": "user"});
+    // A window of 100 years: windows are aligned to the clock, and no boundary (which
+    // would reset the counts) can fall inside the test.
+    let config = serde_json::json!({"limit": 1, "window_seconds": 3_153_600_000u64, "per": "user"});
     let plugin = load("rate-limiter", PluginSettings { config, ..PluginSettings::default() }).await.unwrap();
     // Unique users per run: the engine's in-memory kv lives as long as the test process.
     let run = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
