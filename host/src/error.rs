@@ -105,6 +105,26 @@ impl ApiError {
         error
     }
 
+    /// A guarding hook ran out of time on a busy machine (see `FaultCause::Load`): the
+    /// check did not finish, so the request is not served; a 503 with `retry-after`.
+    pub fn check_timed_out(fault: &Fault) -> Self {
+        let hook = fault.hook.map_or("loading", |hook| hook.name());
+        let mut error = Self {
+            error_type: "service_unavailable".into(),
+            code: Some("overloaded".into()),
+            retry_after: Some(1),
+            ..Self::new(
+                503,
+                format!(
+                    "the proxy is overloaded: plugin `{}` could not finish its check in time ({hook}); retry shortly",
+                    fault.plugin
+                ),
+            )
+        };
+        error.rejected_by = Some(fault.plugin.as_str().into());
+        error
+    }
+
     /// No plugin instance slot came free in time: the proxy is overloaded. A 503 with
     /// `retry-after`; never the plugin's fault.
     pub fn overloaded(overloaded: &Overloaded) -> Self {

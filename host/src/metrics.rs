@@ -187,7 +187,8 @@ impl Metrics {
         registry.register(
             "plugin_faults",
             "Hook calls that faulted (trap, out of fuel, deadline, ...), by plugin, hook, kind and cause \
-             (plugin: counts towards quarantine; input: the request or response caused it; outside: kv store)",
+             (plugin: counts towards quarantine; input: the request or response caused it; load: a busy machine; \
+             outside: kv store)",
             hook_faults.clone(),
         );
         let quarantines = Family::default();

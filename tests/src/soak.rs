@@ -37,6 +37,9 @@ pub struct Report {
     pub unexpected_5xx: Vec<String>,
     /// Any other answer that is not what its kind expects.
     pub wrong: Vec<String>,
+    /// Retryable 503 `overloaded` answers: a check that could not run (or finish) in
+    /// time because the machine was saturated. Never a bypass; reported, and bounded.
+    pub overloaded: usize,
     /// Resident memory after warm-up (a tenth of the run) and at the end, settled.
     pub rss_after_warmup: u64,
     /// Resident memory at the end, after the run settled.
@@ -181,6 +184,7 @@ pub async fn run(plan: Plan) -> Report {
                         Verdict::Bypass(why) => report.bypasses.push(why),
                         Verdict::Unexpected5xx(why) => report.unexpected_5xx.push(why),
                         Verdict::Wrong(why) => report.wrong.push(why),
+                        Verdict::Overloaded => report.overloaded += 1,
                     }
                 }
             })
@@ -229,6 +233,7 @@ struct Outcome {
 
 enum Verdict {
     Fine,
+    Overloaded,
     Bypass(String),
     Unexpected5xx(String),
     Wrong(String),
@@ -290,7 +295,11 @@ async fn one(proxy: &Proxy, kind: &'static str, n: usize, rng: &mut Rng) -> Outc
         let _ = stream.next().await;
         tokio::time::sleep(Duration::from_millis(1500)).await;
         drop(stream);
-        let verdict = if status == 200 { Verdict::Fine } else { Verdict::Wrong(format!("slow-reader: {status}")) };
+        let verdict = match status {
+            200 => Verdict::Fine,
+            503 => Verdict::Overloaded,
+            _ => Verdict::Wrong(format!("slow-reader: {status}")),
+        };
         return Outcome { status, verdict };
     }
     let text = match tokio::time::timeout(Duration::from_secs(60), response.text()).await {
@@ -303,6 +312,9 @@ async fn one(proxy: &Proxy, kind: &'static str, n: usize, rng: &mut Rng) -> Outc
 
 /// Whether an answer is what its kind of request must get.
 fn judge(kind: &str, status: u16, rejected_by: Option<&str>, text: &str, n: usize) -> Verdict {
+    if status == 503 && text.contains(r#""code":"overloaded""#) {
+        return Verdict::Overloaded;
+    }
     if status >= 500 {
         return Verdict::Unexpected5xx(format!("{kind}: {status} {}", crate::truncate(text, 300)));
     }
@@ -372,6 +384,10 @@ pub fn markdown(plan: &Plan, report: &Report) -> String {
     out.push_str(&format!("| guardrail bypasses (a banned prompt served, PII unmasked, a faulting request served) | {} | 0 |\n", report.bypasses.len()));
     out.push_str(&format!("| unexpected 5xx | {} | 0 |\n", report.unexpected_5xx.len()));
     out.push_str(&format!("| other wrong answers | {} | 0 |\n", report.wrong.len()));
+    out.push_str(&format!(
+        "| retryable overload answers (503 `overloaded`: a check the saturated machine could not finish in time) | {} | ≤ 1 % |\n",
+        report.overloaded
+    ));
     out.push_str(&format!(
         "| resident memory after warm-up → at the end | {:.0} → {:.0} MiB (+{:.1}) | growth < 50 MiB |\n",
         mib(report.rss_after_warmup),

@@ -28,6 +28,7 @@ async fn soak_guardrails_hold_and_resources_come_back() {
     assert!(report.bypasses.is_empty(), "{} guardrail bypasses:\n{}", report.bypasses.len(), sample(&report.bypasses));
     assert!(report.unexpected_5xx.is_empty(), "{} unexpected 5xx:\n{}", report.unexpected_5xx.len(), sample(&report.unexpected_5xx));
     assert!(report.wrong.is_empty(), "{} wrong answers:\n{}", report.wrong.len(), sample(&report.wrong));
+    assert!(report.overloaded * 100 <= plan.requests, "{} overload answers of {}", report.overloaded, plan.requests);
     assert!(report.rss_growth() < 50 << 20, "memory grew by {} MiB after warm-up", report.rss_growth() >> 20);
     assert_eq!(report.instances_at_end, 0.0, "every pool slot came back");
     assert_eq!(report.quarantined_at_end, 0.0, "no plugin was quarantined by what clients sent");

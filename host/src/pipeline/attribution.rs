@@ -17,6 +17,12 @@
 //!   [`crate::error::ApiError::check_failed`]) whatever `on_error` says.
 //! - The probe cannot run (no free instance slot): charged to the input too: refusing is
 //!   the safe answer, and nothing is counted against the plugin on a guess.
+//! - A probe gets three times the plugin's `timeout_ms`, so that a busy machine does not
+//!   make a working plugin look broken. And a call cut off by its deadline while the guest
+//!   ran for less than a quarter of that time (it was waiting for a CPU, not computing,
+//!   nor blocked in a host call) did not run out of work but out of time: on a plugin that
+//!   works, that is the machine's load ([`FaultCause::Load`]), answered as the proxy's
+//!   overload (503, retryable), not held against the input or the plugin.
 //!
 //! One probe runs at a time per (plugin, hook) and its verdict stands for
 //! [`HealthChecks::FRESH`]: a burst of faults costs one probe, and a client sending bad
@@ -30,8 +36,8 @@ use serde_json::json;
 use super::logging::LogPayload;
 use crate::plugins::registry::{ActivePlugin, HealthChecks};
 use crate::plugins::{
-    CallContext, CallType, Failure, Fault, FaultCause, FaultKind, Hook, HookError, KeyInfo, PluginInstance, Request,
-    Response,
+    CallContext, CallStats, CallType, Failure, Fault, FaultCause, FaultKind, Hook, HookError, KeyInfo, PluginInstance,
+    Request, Response,
 };
 use crate::upstream::answers;
 
@@ -46,8 +52,14 @@ pub(crate) struct ProbeShape {
 /// The text of every harmless input.
 const HARMLESS: &str = "Hello";
 
-/// Who `fault`, raised by `active`'s `hook`, is charged to.
-pub(crate) async fn cause_of(active: &ActivePlugin, hook: Hook, fault: &Fault, shape: &ProbeShape) -> FaultCause {
+/// Who `fault`, raised by `active`'s `hook` (whose call `stats` describe), is charged to.
+pub(crate) async fn cause_of(
+    active: &ActivePlugin,
+    hook: Hook,
+    fault: &Fault,
+    stats: Option<CallStats>,
+    shape: &ProbeShape,
+) -> FaultCause {
     if fault.kind == FaultKind::KvUnavailable {
         return FaultCause::Outside;
     }
@@ -63,10 +75,18 @@ pub(crate) async fn cause_of(active: &ActivePlugin, hook: Hook, fault: &Fault, s
             healthy
         }
     };
-    if healthy {
-        FaultCause::Input
-    } else {
-        FaultCause::Plugin
+    charge(healthy, fault, stats)
+}
+
+/// The verdict, once it is known whether the plugin handles a harmless input.
+fn charge(healthy: bool, fault: &Fault, stats: Option<CallStats>) -> FaultCause {
+    let starved = fault.kind == FaultKind::Deadline
+        && !fault.in_host_call
+        && stats.is_some_and(|stats| stats.running * 4 < stats.elapsed);
+    match (healthy, starved) {
+        (false, _) => FaultCause::Plugin,
+        (true, true) => FaultCause::Load,
+        (true, false) => FaultCause::Input,
     }
 }
 
@@ -168,4 +188,45 @@ fn harmless_payload(request: &Request, shape: &ProbeShape, success: bool) -> Str
     }
     payload.end_time = payload.start_time;
     serde_json::to_string(&payload).expect("a logging payload serializes")
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn fault(kind: FaultKind, in_host_call: bool) -> Fault {
+        Fault { in_host_call, ..Fault::new("p", Some(Hook::PreCall), "pre-call", kind, "x") }
+    }
+
+    fn ran(running_ms: u64, elapsed_ms: u64) -> Option<CallStats> {
+        Some(CallStats {
+            elapsed: Duration::from_millis(elapsed_ms),
+            fuel_used: 1,
+            instantiated: true,
+            running: Duration::from_millis(running_ms),
+        })
+    }
+
+    #[test]
+    fn a_plugin_that_fails_a_harmless_input_too_is_at_fault_whatever_happened() {
+        for fault in [fault(FaultKind::Trap, false), fault(FaultKind::Deadline, false), fault(FaultKind::Deadline, true)] {
+            assert_eq!(charge(false, &fault, ran(1, 100)), FaultCause::Plugin);
+        }
+    }
+
+    #[test]
+    fn a_working_plugin_s_fault_is_the_input_s_unless_it_mostly_waited_for_a_cpu() {
+        // Computing all the way to its deadline: the input made it work that long.
+        assert_eq!(charge(true, &fault(FaultKind::Deadline, false), ran(95, 100)), FaultCause::Input);
+        // Seen running for 10 ms of 100: the machine was busy.
+        assert_eq!(charge(true, &fault(FaultKind::Deadline, false), ran(10, 100)), FaultCause::Load);
+        // Blocked in a host call (a sleep the input asked for): the input's.
+        assert_eq!(charge(true, &fault(FaultKind::Deadline, true), ran(0, 100)), FaultCause::Input);
+        // Deterministic kinds never depend on the load.
+        for kind in [FaultKind::OutOfFuel, FaultKind::MemoryLimit, FaultKind::Trap, FaultKind::BadOutput] {
+            assert_eq!(charge(true, &fault(kind, false), ran(1, 100)), FaultCause::Input, "{kind}");
+        }
+    }
 }

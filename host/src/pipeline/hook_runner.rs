@@ -341,7 +341,7 @@ async fn call<T>(
         Err(HookError::Rejected(rejection)) => Called::Rejected(rejection),
         Err(HookError::Overloaded(overloaded)) => Called::Overloaded(overloaded),
         Err(HookError::Fault(fault)) => {
-            let cause = attribution::cause_of(&slot.active, hook, &fault, shape).await;
+            let cause = attribution::cause_of(&slot.active, hook, &fault, stats, shape).await;
             Called::Faulted(fault, cause)
         }
     };
@@ -353,9 +353,9 @@ async fn call<T>(
 /// - a rejection is the client's error (in any hook; in `post-call-failure` it replaces
 ///   the error);
 /// - in a guarding hook ([`Hook::guards`]): a fault the input caused refuses the request
-///   (the input could not be checked); a fault of the plugin's own, or of its kv store,
-///   follows `on_error`; a full instance pool is the proxy's overload (503); a
-///   quarantined plugin follows `on_error`;
+///   (the input could not be checked), one the machine's load caused is a retryable 503;
+///   a fault of the plugin's own, or of its kv store, follows `on_error`; a full instance
+///   pool is the proxy's overload (503); a quarantined plugin follows `on_error`;
 /// - in an observing hook, none of those affects the request.
 ///
 /// `Ok(None)` means the plugin has no effect on this call.
@@ -392,6 +392,10 @@ fn settle_into<T>(
                 (true, FaultCause::Input, _) => {
                     fault.log(cause, "the input caused it: refused, as it could not be checked");
                     Err(ApiError::check_failed(&fault))
+                }
+                (true, FaultCause::Load, _) => {
+                    fault.log(cause, "the machine was too busy for the check: refused as overload, retryable");
+                    Err(ApiError::check_timed_out(&fault))
                 }
                 (true, _, OnError::FailOpen) => {
                     fault.log(cause, "fail-open: the plugin is skipped for this call");

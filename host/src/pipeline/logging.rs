@@ -313,7 +313,7 @@ async fn run(job: LogJob, policy: QuarantinePolicy) {
         let end = match &result {
             Ok(()) => CallEnd::Done,
             Err(HookError::Fault(fault)) => {
-                let cause = attribution::cause_of(&active, hook, fault, &shape).await;
+                let cause = attribution::cause_of(&active, hook, fault, stats, &shape).await;
                 fault.log(cause, "logging hooks never affect the response");
                 CallEnd::Faulted(fault.kind, cause)
             }

@@ -75,6 +75,10 @@ pub enum FaultCause {
     Input,
     /// A dependency outside the plugin failed (its kv store was unavailable).
     Outside,
+    /// The call ran out of time while the guest mostly waited for a CPU, on a plugin that
+    /// handles a harmless input: the machine was too busy for the check to finish, and
+    /// neither the input nor the plugin is to blame.
+    Load,
 }
 
 impl FaultCause {
@@ -84,6 +88,7 @@ impl FaultCause {
             FaultCause::Plugin => "plugin",
             FaultCause::Input => "input",
             FaultCause::Outside => "outside",
+            FaultCause::Load => "load",
         }
     }
 }
@@ -112,6 +117,9 @@ pub struct Fault {
     pub guest_stderr: Option<String>,
     /// How long the call ran before it was stopped.
     pub elapsed: Duration,
+    /// For a deadline: true when the guest was blocked in a host call (a sleep, a slow
+    /// store) rather than computing or waiting for a CPU.
+    pub in_host_call: bool,
     pub(crate) hook_name: &'static str,
 }
 
@@ -132,6 +140,7 @@ impl Fault {
             backtrace: None,
             guest_stderr: None,
             elapsed: Duration::ZERO,
+            in_host_call: false,
             hook_name,
         }
     }

@@ -46,6 +46,9 @@ const TIMEOUT_GRACE: Duration = Duration::from_millis(20);
 /// The rejection status a guest uses to report its own failure (see `wit/plugin.wit`).
 const UNCAUGHT_EXCEPTION: u16 = 0;
 
+/// How many times the plugin's `timeout_ms` a probe call gets (see [`PluginInstance::probe`]).
+pub const PROBE_TIME_FACTOR: u32 = 3;
+
 /// How much of a guest's exception text a fault keeps.
 const MAX_FAULT_MESSAGE_BYTES: usize = 1024;
 
@@ -58,6 +61,9 @@ pub struct CallStats {
     pub fuel_used: u64,
     /// True when this call created the instance.
     pub instantiated: bool,
+    /// Roughly how long the guest actually ran (epoch ticks it was seen running), as
+    /// opposed to waiting for a CPU or blocked in a host call.
+    pub running: Duration,
 }
 
 /// A plugin's instance for one request. Not instantiated until its first hook call.
@@ -73,6 +79,8 @@ pub struct PluginInstance {
     keep_warm: bool,
     /// A probe's scratch kv store, instead of the shared one: probing changes no state.
     scratch_kv: Option<Kv>,
+    /// The wall-clock budget of each call: the plugin's `timeout_ms`, longer for a probe.
+    timeout: Duration,
 }
 
 /// An instantiated plugin: its store, its exports, and the pool slot it occupies.
@@ -215,14 +223,19 @@ impl PluginInstance {
     }
 
     /// A probe: a throwaway instance whose kv calls go to an empty store of its own, so
-    /// checking a plugin on a harmless input changes no shared state.
+    /// checking a plugin on a harmless input changes no shared state. Its calls get
+    /// [`PROBE_TIME_FACTOR`] times the plugin's `timeout_ms`: a busy machine must not make
+    /// a working plugin look broken.
     pub(crate) fn probe(plugin: Arc<LoadedPlugin>, id: Arc<str>) -> Self {
-        Self::with(plugin, id, false, Some(Kv::in_memory()))
+        let mut probe = Self::with(plugin, id, false, Some(Kv::in_memory()));
+        probe.timeout *= PROBE_TIME_FACTOR;
+        probe
     }
 
     fn with(plugin: Arc<LoadedPlugin>, request_id: Arc<str>, keep_warm: bool, scratch_kv: Option<Kv>) -> Self {
         let scope = LogScope { plugin: plugin.name.as_str().into(), request_id: RequestIdCell::new(request_id) };
-        Self { plugin, scope, live: None, last_call: None, mid_call: false, keep_warm, scratch_kv }
+        let timeout = plugin.settings.timeout();
+        Self { plugin, scope, live: None, last_call: None, mid_call: false, keep_warm, scratch_kv, timeout }
     }
 
     /// The plugin this instance runs.
@@ -414,7 +427,7 @@ impl PluginInstance {
             },
         };
         let started = Instant::now();
-        let timeout = self.plugin.settings.timeout();
+        let timeout = self.timeout;
         let mut phase = Phase::Calling;
         self.mid_call = true;
         let outcome =
@@ -425,7 +438,8 @@ impl PluginInstance {
         let fault = |kind, message: String| Fault::new(&self.plugin.name, hook, hook_name, kind, message);
         let mut fault = match outcome {
             Ok(Ok((reply, fuel_used))) => {
-                self.last_call = Some(CallStats { elapsed: started.elapsed(), fuel_used, instantiated });
+                let running = self.live.as_ref().map_or(Duration::ZERO, |live| live.running(&self.plugin));
+                self.last_call = Some(CallStats { elapsed: started.elapsed(), fuel_used, instantiated, running });
                 return Ok(reply);
             }
             Ok(Err(error)) => {
@@ -441,20 +455,21 @@ impl PluginInstance {
                     _ => Fault { backtrace, ..fault(kind, message) },
                 }
             }
-            Err(_) => fault(
-                FaultKind::Deadline,
-                format!("blocked in a host call past the {} ms deadline", timeout.as_millis()),
-            ),
+            Err(_) => Fault {
+                in_host_call: true,
+                ..fault(FaultKind::Deadline, format!("blocked in a host call past the {} ms deadline", timeout.as_millis()))
+            },
         };
         fault.elapsed = started.elapsed();
         // A trap poisons the store, and a call cut off mid-flight leaves it mid-call:
         // either way the instance is dropped now and its slot returns to the pool.
-        let mut fuel_used = 0;
+        let (mut fuel_used, mut running) = (0, Duration::ZERO);
         if let Some(live) = self.live.take() {
             fault.guest_stderr = live.store.data().stderr.tail();
             fuel_used = live.fuel_used_by_call(self.plugin.settings.fuel);
+            running = live.running(&self.plugin);
         }
-        self.last_call = Some(CallStats { elapsed: fault.elapsed, fuel_used, instantiated });
+        self.last_call = Some(CallStats { elapsed: fault.elapsed, fuel_used, instantiated, running });
         Err(fault.into())
     }
 
@@ -543,7 +558,9 @@ impl PluginInstance {
         store.set_fuel(fuel)?;
         store.data_mut().begin_call(deadline);
         // Every tick: past the deadline, interrupt; otherwise let other tasks run.
-        store.epoch_deadline_callback(|ctx| {
+        // (Each callback also counts a tick the guest was seen running: see `CallStats`.)
+        store.epoch_deadline_callback(|mut ctx| {
+            ctx.data_mut().ticks_running += 1;
             Ok(if Instant::now() >= ctx.data().deadline { UpdateDeadline::Interrupt } else { UpdateDeadline::Yield(1) })
         });
         store.set_epoch_deadline(1);
@@ -553,6 +570,11 @@ impl PluginInstance {
 }
 
 impl Live {
+    /// How long the guest ran during the current (or just ended) call.
+    fn running(&self, plugin: &LoadedPlugin) -> Duration {
+        plugin.engine.options().epoch_tick * self.store.data().ticks_running
+    }
+
     /// The fuel the running (or just ended) call burned: each call starts with a full
     /// tank of `budget`, so what is missing is this call's burn.
     fn fuel_used_by_call(&self, budget: u64) -> u64 {

@@ -139,6 +139,7 @@ pub struct PluginHealth {
     calls: AtomicU64,
     faults: AtomicU64,
     input_faults: AtomicU64,
+    load_faults: AtomicU64,
     outside_faults: AtomicU64,
     rejections: AtomicU64,
     quarantines: AtomicU64,
@@ -154,6 +155,8 @@ pub struct HealthCounters {
     /// Of those, faults the input caused (the plugin handled a harmless input): not
     /// counted towards quarantine.
     pub input_faults: u64,
+    /// Of those, deadlines a busy machine caused (the guest mostly waited for a CPU).
+    pub load_faults: u64,
     /// Of those, faults a dependency caused (the kv store was down).
     pub outside_faults: u64,
     /// Hook calls that rejected the request.
@@ -205,7 +208,8 @@ impl PluginHealth {
         self.faults.fetch_add(1, Ordering::Relaxed);
         match cause {
             FaultCause::Input => self.input_faults.fetch_add(1, Ordering::Relaxed),
-            _ => self.outside_faults.fetch_add(1, Ordering::Relaxed),
+            FaultCause::Load => self.load_faults.fetch_add(1, Ordering::Relaxed),
+            FaultCause::Outside | FaultCause::Plugin => self.outside_faults.fetch_add(1, Ordering::Relaxed),
         };
     }
 
@@ -215,6 +219,7 @@ impl PluginHealth {
             calls: self.calls.load(Ordering::Relaxed),
             faults: self.faults.load(Ordering::Relaxed),
             input_faults: self.input_faults.load(Ordering::Relaxed),
+            load_faults: self.load_faults.load(Ordering::Relaxed),
             outside_faults: self.outside_faults.load(Ordering::Relaxed),
             rejections: self.rejections.load(Ordering::Relaxed),
             quarantines: self.quarantines.load(Ordering::Relaxed),

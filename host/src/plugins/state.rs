@@ -21,6 +21,9 @@ pub(crate) struct GuestState {
     pub limiter: MemoryLimiter,
     /// When the running hook call must stop; checked at every epoch tick.
     pub deadline: Instant,
+    /// Epoch ticks the running hook call was seen running (not waiting for a CPU, nor
+    /// blocked in a host call).
+    pub ticks_running: u32,
     pub scope: LogScope,
     pub stderr: GuestOutput,
     /// What the instance may still write to the log (stdout, stderr, `log` together).
@@ -59,6 +62,7 @@ impl GuestState {
             table,
             limiter: MemoryLimiter::new(memory_limit),
             deadline: Instant::now(),
+            ticks_running: 0,
             scope,
             stderr,
             log_budget,
@@ -72,6 +76,7 @@ impl GuestState {
     /// Arms the state for one hook call that must end by `deadline`.
     pub fn begin_call(&mut self, deadline: Instant) {
         self.deadline = deadline;
+        self.ticks_running = 0;
         self.kv_unavailable = None;
     }
 

@@ -92,6 +92,7 @@ fn describe(active: &ActivePlugin) -> Value {
         "calls": counters.calls,
         "faults": counters.faults,
         "input_faults": counters.input_faults,
+        "load_faults": counters.load_faults,
         "outside_faults": counters.outside_faults,
         "rejections": counters.rejections,
         "quarantines": counters.quarantines,
