@@ -11,22 +11,46 @@
 //!  "status": 400, "message": "text", "message_repeat": 1, "code": "c",
 //!  "body": "raw text the hook returns (need not be JSON)",
 //!  "headers": [["name", "value"]], "header_count": 0, "header_value_bytes": 1,
-//!  "log": "a line for the log import", "log_repeat": 1, "print": "a line for stdout"}
+//!  "log": "a line for the log import", "log_repeat": 1, "print": "a line for stdout",
+//!  "eprint": "a line for stderr", "keep_bytes": 0, "whoami": false}
 //! ```
 //!
-//! `trap` panics, `spin` loops until the deadline. The stream hooks and logging hooks see
-//! no request body: pre-call keeps the request's script for them (one instance serves the
-//! request's hooks); the logging hooks read it from the payload's messages when shown.
+//! `trap` panics, `spin` loops until the deadline. The side effects run first, in this
+//! order: `keep_bytes` (allocate that many bytes and keep them on the instance, so its
+//! memory grows), `print`, `log` (`log_repeat` times), `eprint`, `whoami`; then `do`.
+//!
+//! `whoami` shows which instance served the hook, for tests of warm instances
+//! (`instances: reuse`): it logs `scripted instance <born> requests <n> kept <bytes>`
+//! through the log import, where `<born>` names the instance by its first hook call
+//! (`<request id>/<hook>`: no two instances serving requests share it), `<n>` counts the
+//! pre-call hooks it has run (one per request it served) and `<bytes>` is what
+//! `keep_bytes` made it keep. In `post-call-success` it also adds those three as the
+//! response headers `x-scripted-instance`, `x-scripted-requests` and
+//! `x-scripted-kept-bytes` (so the hook's decision is `modify`, whatever `do` says).
+//!
+//! The stream hooks and logging hooks see no request body: pre-call keeps the request's
+//! script for them (one instance serves the request's hooks); the logging hooks read it
+//! from the payload's messages when shown. A warm instance forgets the script of the
+//! request it served before.
 
+use hookgate_sdk::log;
 use hookgate_sdk::prelude::*;
 use hookgate_sdk::serde_json::Value;
-use hookgate_sdk::log;
 
+#[derive(Default)]
 struct Scripted {
     /// The config's script, for every request.
     always: Value,
     /// This request's script, kept by pre-call.
     request: Value,
+    /// The id of the request `request` belongs to.
+    request_id: String,
+    /// `<request id>/<hook>` of this instance's first hook call.
+    born: Option<String>,
+    /// Pre-call hooks this instance has run.
+    requests: u32,
+    /// What `keep_bytes` allocated, kept for the instance's life.
+    kept: Vec<Vec<u8>>,
 }
 
 impl Scripted {
@@ -38,42 +62,81 @@ impl Scripted {
         self.always[hook].clone()
     }
 
-    fn remember(&mut self, req: &Request) {
+    /// Notes that `hook` runs for request `id`: names the instance on its first call,
+    /// and forgets the script of an earlier request.
+    fn enter(&mut self, id: &str, hook: &str) {
+        if self.born.is_none() {
+            self.born = Some(format!("{id}/{hook}"));
+        }
+        if self.request_id != id {
+            self.request_id = id.to_owned();
+            self.request = Value::Null;
+        }
+    }
+
+    fn remember(&mut self, req: &Request, hook: &str) {
+        self.enter(&req.id, hook);
         if let Some(script) = req.json().get("hookgate_script") {
             self.request = script.clone();
         }
     }
-}
 
-/// Side effects every action may ask for, then whether it rejects.
-fn perform(action: &Value) -> Result<(), Rejection> {
-    if let Some(line) = action["print"].as_str() {
-        println!("{line}");
+    fn kept_bytes(&self) -> usize {
+        self.kept.iter().map(Vec::len).sum()
     }
-    if let Some(line) = action["log"].as_str() {
-        for _ in 0..action["log_repeat"].as_u64().unwrap_or(1) {
-            log::info(line);
+
+    fn identity_headers(&self) -> Vec<(String, String)> {
+        vec![
+            ("x-scripted-instance".to_owned(), self.born.clone().unwrap_or_default()),
+            ("x-scripted-requests".to_owned(), self.requests.to_string()),
+            ("x-scripted-kept-bytes".to_owned(), self.kept_bytes().to_string()),
+        ]
+    }
+
+    /// Side effects the action asks for, then whether it rejects.
+    fn perform(&mut self, action: &Value) -> Result<(), Rejection> {
+        if let Some(bytes) = action["keep_bytes"].as_u64().filter(|&bytes| bytes > 0) {
+            self.kept.push(vec![0x5a; bytes as usize]);
         }
-    }
-    match action["do"].as_str() {
-        Some("trap") => panic!("scripted trap"),
-        Some("spin") => {
-            let mut spins = 0u64;
-            loop {
-                spins = std::hint::black_box(spins.wrapping_add(1));
+        if let Some(line) = action["print"].as_str() {
+            println!("{line}");
+        }
+        if let Some(line) = action["log"].as_str() {
+            for _ in 0..action["log_repeat"].as_u64().unwrap_or(1) {
+                log::info(line);
             }
         }
-        Some("reject") => {
-            let message = action["message"].as_str().unwrap_or("scripted rejection");
-            let message = message.repeat(action["message_repeat"].as_u64().unwrap_or(1) as usize);
-            let status = action["status"].as_u64().unwrap_or(400) as u16;
-            let mut rejection = Rejection::new(status, message);
-            if let Some(code) = action["code"].as_str() {
-                rejection = rejection.with_code(code);
-            }
-            Err(rejection)
+        if let Some(line) = action["eprint"].as_str() {
+            eprintln!("{line}");
         }
-        _ => Ok(()),
+        if action["whoami"].as_bool() == Some(true) {
+            log::info(format!(
+                "scripted instance {} requests {} kept {}",
+                self.born.as_deref().unwrap_or("-"),
+                self.requests,
+                self.kept_bytes()
+            ));
+        }
+        match action["do"].as_str() {
+            Some("trap") => panic!("scripted trap"),
+            Some("spin") => {
+                let mut spins = 0u64;
+                loop {
+                    spins = std::hint::black_box(spins.wrapping_add(1));
+                }
+            }
+            Some("reject") => {
+                let message = action["message"].as_str().unwrap_or("scripted rejection");
+                let message = message.repeat(action["message_repeat"].as_u64().unwrap_or(1) as usize);
+                let status = action["status"].as_u64().unwrap_or(400) as u16;
+                let mut rejection = Rejection::new(status, message);
+                if let Some(code) = action["code"].as_str() {
+                    rejection = rejection.with_code(code);
+                }
+                Err(rejection)
+            }
+            _ => Ok(()),
+        }
     }
 }
 
@@ -102,13 +165,14 @@ fn headers(action: &Value) -> Vec<(String, String)> {
 #[hookgate_sdk::plugin]
 impl Plugin for Scripted {
     fn new(config: Config) -> Result<Self, String> {
-        Ok(Scripted { always: config.json()["script"].clone(), request: Value::Null })
+        Ok(Scripted { always: config.json()["script"].clone(), ..Scripted::default() })
     }
 
     fn pre_call(&mut self, req: &Request) -> Result<PreCall, Rejection> {
-        self.remember(req);
+        self.remember(req, "pre-call");
+        self.requests += 1;
         let action = self.action("pre-call");
-        perform(&action)?;
+        self.perform(&action)?;
         Ok(match action["do"].as_str() {
             Some("modify") => PreCall::Modify(body(&action)),
             Some("respond") => PreCall::respond(body(&action)),
@@ -117,31 +181,41 @@ impl Plugin for Scripted {
     }
 
     fn moderation(&mut self, req: &Request) -> Result<(), Rejection> {
-        self.remember(req);
-        perform(&self.action("moderation"))
+        self.remember(req, "moderation");
+        let action = self.action("moderation");
+        self.perform(&action)
     }
 
     fn post_call_success(&mut self, req: &Request, _resp: &Response) -> Result<PostCall, Rejection> {
-        self.remember(req);
+        self.remember(req, "post-call-success");
         let action = self.action("post-call-success");
-        perform(&action)?;
+        self.perform(&action)?;
+        let mut added = match action["do"].as_str() {
+            Some("modify") => headers(&action),
+            _ => Vec::new(),
+        };
+        if action["whoami"].as_bool() == Some(true) {
+            added.extend(self.identity_headers());
+        }
         Ok(match action["do"].as_str() {
-            Some("modify") => PostCall::Modify {
-                body: (!action["body"].is_null()).then(|| body(&action)),
-                headers: headers(&action),
-            },
+            Some("modify") => {
+                PostCall::Modify { body: (!action["body"].is_null()).then(|| body(&action)), headers: added }
+            }
+            _ if !added.is_empty() => PostCall::Modify { body: None, headers: added },
             _ => PostCall::Proceed,
         })
     }
 
     fn post_call_failure(&mut self, req: &Request, _failure: &Failure) -> Result<(), Rejection> {
-        self.remember(req);
-        perform(&self.action("post-call-failure"))
+        self.remember(req, "post-call-failure");
+        let action = self.action("post-call-failure");
+        self.perform(&action)
     }
 
-    fn stream_chunk(&mut self, _ctx: &CallContext, _chunk: &Chunk) -> Result<ChunkOutcome, Rejection> {
+    fn stream_chunk(&mut self, ctx: &CallContext, _chunk: &Chunk) -> Result<ChunkOutcome, Rejection> {
+        self.enter(&ctx.id, "stream-chunk");
         let action = self.action("stream-chunk");
-        perform(&action)?;
+        self.perform(&action)?;
         Ok(match action["do"].as_str() {
             Some("replace") => ChunkOutcome::Replace(body(&action)),
             Some("drop") => ChunkOutcome::Drop,
@@ -149,25 +223,34 @@ impl Plugin for Scripted {
         })
     }
 
-    fn stream_end(&mut self, _ctx: &CallContext, _text: &str) -> Result<(), Rejection> {
-        perform(&self.action("stream-end"))
+    fn stream_end(&mut self, ctx: &CallContext, _text: &str) -> Result<(), Rejection> {
+        self.enter(&ctx.id, "stream-end");
+        let action = self.action("stream-end");
+        self.perform(&action)
     }
 
     fn log_success(&mut self, payload: &LogPayload) {
-        self.request = script_in(payload);
-        let _ = perform(&self.action("log-success"));
+        self.logged(payload, "log-success");
     }
 
     fn log_failure(&mut self, payload: &LogPayload) {
-        self.request = script_in(payload);
-        let _ = perform(&self.action("log-failure"));
+        self.logged(payload, "log-failure");
+    }
+}
+
+impl Scripted {
+    fn logged(&mut self, payload: &LogPayload, hook: &str) {
+        let json = payload.json();
+        self.enter(json["id"].as_str().unwrap_or("-"), hook);
+        self.request = script_in(&json);
+        let action = self.action(hook);
+        let _ = self.perform(&action);
     }
 }
 
 /// The script of a logged request, when the payload shows its body (it shows the
 /// messages; a script for logging hooks is a message's `hookgate_script`).
-fn script_in(payload: &LogPayload) -> Value {
-    let json = payload.json();
+fn script_in(json: &Value) -> Value {
     json["messages"]
         .as_array()
         .into_iter()
