@@ -20,7 +20,9 @@
 // turns it into a component of the `plugin` world (wit/plugin.wit).
 //
 // Lifetime: the host creates a fresh component instance per request, so one plugin object
-// (and every module global) lives exactly one request. The SDK constructs the plugin, with
+// (and every module global) lives at most one request: its hooks up to the answer
+// (pre-call, moderation, post-call-success, the stream hooks) share it, and the logging
+// hooks run on a fresh instance. The SDK constructs the plugin, with
 // the parsed config, on the request's first hook, and once in `init` at load to validate
 // the config. Top-level module code runs once, at build time; its result is the starting
 // state of every instance.
@@ -244,7 +246,7 @@ export class KeyInfo {
   constructor(wit) {
     /** The key's alias from the proxy config (`master` for the master key), or undefined. */
     this.alias = wit.alias;
-    /** Lower-case hex SHA-256 of the key: a stable, non-secret id for counting. */
+    /** The key id: lower-case hex HMAC-SHA256 of the key under the server's secret; stable, non-secret. */
     this.hash = wit.hash;
     /** The key's configured user id, or undefined. */
     this.userId = wit.userId;

@@ -17,10 +17,12 @@ with ``WitWorld = export(MyPlugin)`` in the module you build::
 
 Build with ``python -m hookgate_sdk.build polite.py -o polite.wasm`` (componentize-py).
 
-One plugin object lives exactly as long as one request: the host creates a fresh
+One plugin object lives at most as long as one request: the host creates a fresh
 component instance per request, and the SDK creates the plugin in it (``Plugin(config)``)
 on the request's first hook. Attributes on ``self`` are per-request state that the
-request's hooks share; state that must outlive a request goes to :mod:`hookgate_sdk.kv`.
+request's hooks up to its answer share (pre-call, moderation, post-call-success, the
+stream hooks); the logging hooks run on a fresh instance. State that must outlive a
+request goes to :mod:`hookgate_sdk.kv`.
 
 Text helpers: ``req.texts()`` lists every text of a request the model reads (message
 contents, names, tool calls, tool definitions, schemas, prompts; see

@@ -26,10 +26,12 @@
 //! }
 //! ```
 //!
-//! One instance of the plugin type lives exactly as long as one request: the host
+//! One instance of the plugin type lives at most as long as one request: the host
 //! creates a fresh component instance per request, and the SDK creates the plugin value
 //! in it on the first hook. Fields on `self` are therefore per-request state that the
-//! request's hooks share; state that must outlive a request goes to [`kv`].
+//! request's hooks up to its answer share (pre-call, moderation, post-call-success, the
+//! stream hooks); the logging hooks run on a fresh instance. State that must outlive a
+//! request goes to [`kv`].
 //!
 //! Build with `cargo build --release --target wasm32-wasip2`; the crate must be a
 //! `cdylib`. See the crate README for the full walk-through.
