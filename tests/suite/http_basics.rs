@@ -1,7 +1,5 @@
 //! The proxy over real HTTP without plugins: routes, auth, bad input, the overhead header.
 
-use std::time::Duration;
-
 use hookgate_tests::proxy::{chat_body, ProxyBuilder, MASTER_KEY};
 use serde_json::{json, Value};
 
@@ -154,7 +152,6 @@ async fn upstream_errors_keep_their_status_in_openai_shape() {
     let (status, body) = error_of(proxy.chat(&chat_body("down", "x")).await).await;
     assert_eq!(status, 503);
     assert_eq!(body["error"]["message"], "upstream overloaded");
-    tokio::time::sleep(Duration::from_millis(10)).await;
 }
 
 #[tokio::test]
