@@ -83,8 +83,10 @@ async fn js_hooks_reject_with_their_message_and_exceptions_are_faults() {
 
 #[tokio::test]
 async fn python_and_js_infinite_loops_are_cut_off_by_the_deadline() {
-    // Fuel far beyond what 200 ms can burn: the wall-clock deadline is what stops them.
-    let limits = "{fuel: 1000000000000, timeout_ms: 200}";
+    // Fuel far beyond what 1 s can burn: the wall-clock deadline is what stops them. (A
+    // whole second, so that a busy machine still lets the loop run for most of it: one
+    // that ran for under a quarter of its deadline would be the machine's load, a 503.)
+    let limits = "{fuel: 1000000000000, timeout_ms: 1000}";
     let proxy = ProxyBuilder::new("")
         .plugin("py-probe", "py-probe")
         .plugin("js-probe", "js-probe")
