@@ -69,6 +69,26 @@ async fn a_full_instance_pool_makes_requests_wait_not_fail() {
     assert_eq!(proxy.plugin_entry("slow-hooks").await["faults"], 0);
 }
 
+/// README "Configuration": several `model_list` entries with one `model_name` share its
+/// traffic round-robin.
+#[tokio::test]
+async fn deployments_sharing_a_model_name_take_turns() {
+    let yaml = "model_list:
+  - {model_name: shared, litellm_params: {model: mock/a, mock_response: from a}}
+  - {model_name: shared, litellm_params: {model: mock/b, mock_response: from b}}
+";
+    let proxy = ProxyBuilder::new(yaml).start().await;
+    let mut answers = Vec::new();
+    for _ in 0..6 {
+        let response = proxy.chat(&chat_body("shared", "hi")).await;
+        assert_eq!(response.status(), 200);
+        let body: Value = response.json().await.unwrap();
+        answers.push(body["choices"][0]["message"]["content"].as_str().unwrap().to_owned());
+    }
+    assert!(answers.windows(2).all(|pair| pair[0] != pair[1]), "one deployment, then the other: {answers:?}");
+    assert!(answers.iter().all(|answer| answer == "from a" || answer == "from b"), "{answers:?}");
+}
+
 /// README "Plugins: directory, hot swap, management": at start-up a plugin that cannot
 /// load stops the proxy, saying which and why.
 #[tokio::test]

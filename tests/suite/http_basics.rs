@@ -143,6 +143,8 @@ async fn health_routes_answer_without_a_key() {
     let ready: Value =
         proxy.client().get(format!("{}/health/readiness", proxy.base)).send().await.unwrap().json().await.unwrap();
     assert_eq!(ready["status"], "healthy");
+    assert_eq!(ready["kv"], "memory", "without redis_url the kv store is in memory: {ready}");
+    assert!(ready.get("redis").is_none(), "{ready}");
 }
 
 #[tokio::test]

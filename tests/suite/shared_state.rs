@@ -12,7 +12,7 @@ use hookgate::capabilities::kv::{Kv, KvError};
 use hookgate_tests::fixtures::{request_id, sentinel_logged};
 use hookgate_tests::proxy::{chat_body, Proxy, ProxyBuilder};
 use hookgate_tests::redis::RedisServer;
-use serde_json::Value;
+use serde_json::{json, Value};
 
 /// Where the proxies of a test keep their kv state.
 enum Store {
@@ -428,7 +428,9 @@ async fn a_redis_outage_applies_on_error_without_hanging_and_service_recovers() 
     store.server().pause().await;
     outage_answers(&open, &closed).await;
     let ready = readiness(&closed).await;
-    assert_eq!(ready["redis"], "unreachable", "{ready}");
+    assert_eq!((&ready["kv"], &ready["redis"]), (&json!("redis"), &json!("unreachable")), "{ready}");
+    assert!(ready["redis_error"].as_str().is_some_and(|e| !e.is_empty()), "{ready}");
+    assert!(ready["redis_down_for_s"].is_u64(), "{ready}");
     store.server().resume().await;
     recovers(&closed).await;
     recovers(&open).await;
