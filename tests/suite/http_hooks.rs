@@ -90,15 +90,19 @@ async fn pre_call_modify_reaches_the_upstream_hooks_see_key_info_and_one_instanc
 async fn pre_call_respond_answers_without_the_upstream() {
     let yaml = "model_list:\n  - {model_name: down, litellm_params: {model: mock/down, mock_error_status: 500}}\n";
     let proxy = ProxyBuilder::new(yaml).plugin("probe", "probe").start().await;
-    let (status, _, body) = json_of(proxy.chat(&chat_body("down", "RESPOND please")).await).await;
+    let (status, headers, body) = json_of(proxy.chat(&chat_body("down", "RESPOND please")).await).await;
     assert_eq!(status, 200, "the failing upstream is never called: {body}");
     assert_eq!(body["object"], "chat.completion");
     assert_eq!(body["choices"][0]["message"]["content"], "probe responds");
+    assert!(!headers.contains_key("x-probe-calls"), "respond skips post-call-success");
+    // Logging hooks still run.
+    let id = headers["x-hookgate-request-id"].to_str().unwrap();
+    proxy.wait_for_log(&format!("probe log-success {id}"), Duration::from_secs(10)).await;
 
     let response = proxy.chat(&streaming(chat_body("down", "RESPOND please"))).await;
     assert_eq!(response.status(), 200);
     let events = sse_events(response).await;
-    assert_eq!(streamed_text(&events), "probe responds");
+    assert_eq!(streamed_text(&events), "probe responds", "respond skips the stream hooks (probe upper-cases chunks)");
     assert_eq!(events.last().map(String::as_str), Some("[DONE]"));
 
     let embedding = proxy.post("/v1/embeddings", MASTER_KEY, &json!({"model": "down", "input": "RESPOND"})).await;
