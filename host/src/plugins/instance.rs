@@ -9,9 +9,10 @@
 //! engine's `instance_wait` and is not part of any hook's deadline: past it the call
 //! ends as [`Overloaded`], the proxy's overload and never the plugin's fault.
 //!
-//! Every call runs under three limits: fuel (a deterministic CPU budget), an epoch
-//! deadline (wall clock; the guest yields to tokio at every tick), and a tokio timeout
-//! that also covers time blocked in host calls. Memory is capped by the store's limiter.
+//! Every call runs under three limits: fuel (a deterministic CPU budget), `timeout_ms` of
+//! running time (counted in epoch ticks while the guest runs; it yields to tokio at every
+//! tick), and a wall-clock limit of four times that, which also covers time blocked in host
+//! calls (see `CallBudget`). Memory is capped by the store's limiter.
 //! Any fault drops the instance at once; a later hook of the same request gets a fresh one.
 //! So does a call whose future was dropped before it finished (the client left, or a
 //! moderation rejection cancelled the other moderation calls): its store is mid-call and
@@ -35,12 +36,12 @@ use super::outcome::{
     ChunkDecision, HookError, OutputCheck, Overloaded, PostCallDecision, PreCallDecision, Rejection,
 };
 use super::settings::Instances;
-use super::state::GuestState;
+use super::state::{CallBudget, GuestState};
 use crate::capabilities::kv::Kv;
 use crate::capabilities::log::{LogScope, RequestIdCell};
 
-/// Time past the deadline the tokio timeout waits, so that a guest computing past its
-/// deadline is stopped (and classified) by the epoch interrupt rather than cut off.
+/// Time past the wall-clock limit the tokio timeout waits, so that a guest computing past
+/// its limit is stopped (and classified) by the epoch interrupt rather than cut off.
 const TIMEOUT_GRACE: Duration = Duration::from_millis(20);
 
 /// The rejection status a guest uses to report its own failure (see `wit/plugin.wit`).
@@ -428,10 +429,11 @@ impl PluginInstance {
         };
         let started = Instant::now();
         let timeout = self.timeout;
+        let budget = CallBudget::new(started, timeout, self.plugin.engine.options().epoch_tick);
+        let wall = timeout * CallBudget::WALL_FACTOR;
         let mut phase = Phase::Calling;
         self.mid_call = true;
-        let outcome =
-            tokio::time::timeout(timeout + TIMEOUT_GRACE, self.run(call, started + timeout, slot, &mut phase)).await;
+        let outcome = tokio::time::timeout(wall + TIMEOUT_GRACE, self.run(call, budget, slot, &mut phase)).await;
         self.mid_call = false;
         // A warm instance taken from the pool has served requests before; a new one not.
         let instantiated = !had_instance && self.live.as_ref().is_none_or(|live| live.served == 0);
@@ -457,7 +459,15 @@ impl PluginInstance {
             }
             Err(_) => Fault {
                 in_host_call: true,
-                ..fault(FaultKind::Deadline, format!("blocked in a host call past the {} ms deadline", timeout.as_millis()))
+                ..fault(
+                    FaultKind::Deadline,
+                    format!(
+                        "blocked in a host call past {} ms ({}x its {} ms timeout)",
+                        wall.as_millis(),
+                        CallBudget::WALL_FACTOR,
+                        timeout.as_millis()
+                    ),
+                )
             },
         };
         fault.elapsed = started.elapsed();
@@ -507,7 +517,7 @@ impl PluginInstance {
     async fn run(
         &mut self,
         call: Export<'_>,
-        deadline: Instant,
+        budget: CallBudget,
         slot: Option<OwnedSemaphorePermit>,
         phase: &mut Phase,
     ) -> wasmtime::Result<(Reply, u64)> {
@@ -517,14 +527,14 @@ impl PluginInstance {
             // fresh instance's start-up counts against its first call).
             None => {
                 let live = self.live.as_mut().expect("a live instance when no slot was taken");
-                live.store.data_mut().begin_call(deadline);
+                live.store.data_mut().begin_call(budget);
                 live.store.set_fuel(fuel)?;
                 live.store.set_epoch_deadline(1);
             }
             Some(slot) => {
                 *phase = Phase::Instantiating;
                 let kv = self.scratch_kv.clone().unwrap_or_else(|| self.plugin.engine.kv().clone());
-                self.live = Some(Self::instantiate(&self.plugin, &self.scope, kv, slot, deadline, fuel).await?);
+                self.live = Some(Self::instantiate(&self.plugin, &self.scope, kv, slot, budget, fuel).await?);
                 *phase = Phase::Calling;
             }
         }
@@ -540,7 +550,7 @@ impl PluginInstance {
         scope: &LogScope,
         kv: Kv,
         slot: OwnedSemaphorePermit,
-        deadline: Instant,
+        budget: CallBudget,
         fuel: u64,
     ) -> wasmtime::Result<Live> {
         let engine = &plugin.engine;
@@ -556,12 +566,11 @@ impl PluginInstance {
         store.set_hostcall_fuel(plugin.settings.max_output_bytes);
         store.fuel_async_yield_interval(Some(super::engine::FUEL_SLICE))?;
         store.set_fuel(fuel)?;
-        store.data_mut().begin_call(deadline);
-        // Every tick: past the deadline, interrupt; otherwise let other tasks run.
-        // (Each callback also counts a tick the guest was seen running: see `CallStats`.)
+        store.data_mut().begin_call(budget);
+        // Every tick the guest is seen running: counted; with its budget spent, interrupt;
+        // otherwise let other tasks run.
         store.epoch_deadline_callback(|mut ctx| {
-            ctx.data_mut().ticks_running += 1;
-            Ok(if Instant::now() >= ctx.data().deadline { UpdateDeadline::Interrupt } else { UpdateDeadline::Yield(1) })
+            Ok(if ctx.data_mut().spent_at_tick() { UpdateDeadline::Interrupt } else { UpdateDeadline::Yield(1) })
         });
         store.set_epoch_deadline(1);
         let guest = plugin.pre.instantiate_async(&mut store).await?;

@@ -14,13 +14,45 @@ use crate::capabilities::log::{self as guest_log, GuestOutput, Level, LogBudget,
 /// Most WASI resources (streams, pollables) one instance may hold at once.
 const MAX_RESOURCES: usize = 4096;
 
+/// What one hook call may spend.
+///
+/// `timeout_ms` is the time the guest may *run*: counted in epoch ticks while it runs, so
+/// that waiting for a CPU on a busy machine does not count against it. A call is also cut
+/// off at [`CallBudget::WALL_FACTOR`] times `timeout_ms` of wall-clock time, whatever it
+/// is doing (waiting for a CPU, or blocked in a host call, where ticks are not counted).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct CallBudget {
+    /// Epoch ticks the guest may run.
+    pub run_ticks: u32,
+    /// When the call is cut off whatever it is doing.
+    pub hard_deadline: Instant,
+    /// When a kv call must have answered: before the last quarter of `timeout_ms`, which
+    /// leaves the plugin time to handle the error.
+    pub kv_deadline: Instant,
+}
+
+impl CallBudget {
+    /// How many times `timeout_ms` a call may last in wall-clock time.
+    pub const WALL_FACTOR: u32 = 4;
+
+    /// The budget of a call starting at `started` under `timeout`, with epoch ticks of `tick`.
+    pub fn new(started: Instant, timeout: Duration, tick: Duration) -> Self {
+        let ticks = timeout.as_nanos().div_ceil(tick.as_nanos().max(1));
+        Self {
+            run_ticks: u32::try_from(ticks).unwrap_or(u32::MAX).max(1),
+            hard_deadline: started + timeout * Self::WALL_FACTOR,
+            kv_deadline: started + timeout - timeout / 4,
+        }
+    }
+}
+
 /// Store data of one plugin instance.
 pub(crate) struct GuestState {
     wasi: WasiCtx,
     table: ResourceTable,
     pub limiter: MemoryLimiter,
-    /// When the running hook call must stop; checked at every epoch tick.
-    pub deadline: Instant,
+    /// What the running hook call may spend; checked at every epoch tick.
+    pub budget: CallBudget,
     /// Epoch ticks the running hook call was seen running (not waiting for a CPU, nor
     /// blocked in a host call).
     pub ticks_running: u32,
@@ -30,8 +62,7 @@ pub(crate) struct GuestState {
     pub log_budget: LogBudget,
     config_json: Arc<str>,
     kv: Kv,
-    /// Time a kv call leaves the hook before its deadline, to handle the call's error.
-    kv_reserve: Duration,
+
     /// Why the last kv call of the running hook call found the store unavailable: a
     /// trap after it is classified `kv_unavailable`, the store's fault, not the plugin's.
     pub kv_unavailable: Option<String>,
@@ -61,28 +92,34 @@ impl GuestState {
             wasi,
             table,
             limiter: MemoryLimiter::new(memory_limit),
-            deadline: Instant::now(),
+            budget: CallBudget::new(Instant::now(), hook_timeout, Duration::from_millis(1)),
             ticks_running: 0,
             scope,
             stderr,
             log_budget,
             config_json,
             kv,
-            kv_reserve: hook_timeout / 4,
             kv_unavailable: None,
         }
     }
 
-    /// Arms the state for one hook call that must end by `deadline`.
-    pub fn begin_call(&mut self, deadline: Instant) {
-        self.deadline = deadline;
+    /// Arms the state for one hook call with `budget`.
+    pub fn begin_call(&mut self, budget: CallBudget) {
+        self.budget = budget;
         self.ticks_running = 0;
         self.kv_unavailable = None;
     }
 
     /// When a kv call must have answered: early enough for the guest to handle an error.
     fn kv_deadline(&self) -> Instant {
-        self.deadline.checked_sub(self.kv_reserve).unwrap_or(self.deadline)
+        self.budget.kv_deadline
+    }
+
+    /// Whether the running call has spent its budget (called at every epoch tick the
+    /// guest is seen running, which it counts).
+    pub fn spent_at_tick(&mut self) -> bool {
+        self.ticks_running += 1;
+        self.ticks_running >= self.budget.run_ticks || Instant::now() >= self.budget.hard_deadline
     }
 
     /// Passes a kv call's result to the guest, noting an unavailable store.
