@@ -17,15 +17,17 @@ use hookgate::plugins::{
 };
 use hookgate::server;
 
-/// jemalloc rather than glibc's malloc: after a burst of large requests glibc kept
-/// 185 MB of 273 MB at peak (its arenas hold freed memory), jemalloc returns it to 62 MB
-/// within seconds (BENCHMARKS.md, "Memory after a burst"), and it does not contend on
-/// arena locks between worker threads.
+/// jemalloc rather than glibc's malloc: after a burst of large requests glibc keeps most
+/// of what it held at the peak (its arenas keep freed memory), jemalloc returns it within
+/// seconds (BENCHMARKS.md, "Memory after a burst", measured by bench/memory/burst.sh), and
+/// it does not contend on arena locks between worker threads.
+#[cfg(feature = "jemalloc")]
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 /// Freed pages go back to the kernel after about a second, from a background thread (so
 /// no request pays for it); `MALLOC_CONF` in the environment still overrides this.
+#[cfg(feature = "jemalloc")]
 #[export_name = "_rjem_malloc_conf"]
 pub static JEMALLOC_CONF: &[u8] = b"background_thread:true,dirty_decay_ms:1000,muzzy_decay_ms:1000\0";
 

@@ -40,7 +40,7 @@ pub struct Report {
     /// Retryable 503 `overloaded` answers: a check that could not run (or finish) in
     /// time because the machine was saturated. Never a bypass; reported, and bounded.
     pub overloaded: usize,
-    /// Resident memory after warm-up (a tenth of the run) and at the end, settled.
+    /// Resident memory of the idle proxy after warm-up (a tenth of the run).
     pub rss_after_warmup: u64,
     /// Resident memory at the end, after the run settled.
     pub rss_at_end: u64,
@@ -151,60 +151,22 @@ async fn soak_proxy() -> (Proxy, tempfile::TempDir) {
     (proxy, plugins)
 }
 
-/// Runs `plan` against a fresh soak proxy.
+/// Runs `plan` against a fresh soak proxy: a warm-up of a tenth of the requests, a pause
+/// until the proxy is idle (every instance back, the allocator's purge done) to read its
+/// memory, the rest of the requests, and the same pause and reading at the end. Both
+/// readings are of an idle proxy, so their difference is what the run left behind.
 pub async fn run(plan: Plan) -> Report {
     let (proxy, _plugins) = soak_proxy().await;
     let proxy = Arc::new(proxy);
     let report = Arc::new(Mutex::new(Report::default()));
-    let next = Arc::new(AtomicUsize::new(0));
     let warmup = plan.requests / 10;
-    let warmed = Arc::new(tokio::sync::Notify::new());
     let started = Instant::now();
-    let workers: Vec<_> = (0..plan.concurrency)
-        .map(|worker| {
-            let (proxy, report, next, warmed) =
-                (Arc::clone(&proxy), Arc::clone(&report), Arc::clone(&next), Arc::clone(&warmed));
-            tokio::spawn(async move {
-                let mut rng = Rng(plan.seed.wrapping_mul(0x9e37_79b9).wrapping_add(worker as u64 + 1));
-                loop {
-                    let n = next.fetch_add(1, Ordering::Relaxed);
-                    if n >= plan.requests {
-                        return;
-                    }
-                    if n == warmup {
-                        warmed.notify_one();
-                    }
-                    let kind = rng.kind();
-                    let outcome = one(&proxy, kind, n, &mut rng).await;
-                    let mut report = report.lock().unwrap();
-                    *report.by_kind.entry(kind).or_default() += 1;
-                    *report.by_status.entry(outcome.status).or_default() += 1;
-                    match outcome.verdict {
-                        Verdict::Fine => {}
-                        Verdict::Bypass(why) => report.bypasses.push(why),
-                        Verdict::Unexpected5xx(why) => report.unexpected_5xx.push(why),
-                        Verdict::Wrong(why) => report.wrong.push(why),
-                        Verdict::Overloaded => report.overloaded += 1,
-                    }
-                }
-            })
-        })
-        .collect();
-    warmed.notified().await;
-    // Let the requests in flight at the warm-up mark finish their part before measuring.
+    traffic(&proxy, &report, plan, 0..warmup).await;
+    settle(&proxy).await;
     let rss_after_warmup = proxy.rss_bytes();
-    for worker in workers {
-        worker.await.expect("a soak worker");
-    }
+    traffic(&proxy, &report, plan, warmup..plan.requests).await;
     let elapsed = started.elapsed();
-    // Settled: every instance back in the pool, the allocator's purge done.
-    let instances_at_end = proxy
-        .until("the plugin instances to come back", Duration::from_secs(30), || async {
-            let live = proxy.metric("hookgate_plugin_instances").await;
-            (live == 0.0).then_some(live)
-        })
-        .await;
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    let instances_at_end = settle(&proxy).await;
     let mut report = Arc::try_unwrap(report).expect("workers are done").into_inner().unwrap();
     report.rss_after_warmup = rss_after_warmup;
     report.rss_at_end = proxy.rss_bytes();
@@ -224,6 +186,55 @@ pub async fn run(plan: Plan) -> Report {
         .collect();
     assert!(panics.is_empty(), "the proxy panicked: {panics:#?}");
     report
+}
+
+/// Sends requests `range` of `plan` from `plan.concurrency` workers, recording each
+/// outcome in `report`.
+async fn traffic(proxy: &Arc<Proxy>, report: &Arc<Mutex<Report>>, plan: Plan, range: std::ops::Range<usize>) {
+    let next = Arc::new(AtomicUsize::new(range.start));
+    let workers: Vec<_> = (0..plan.concurrency)
+        .map(|worker| {
+            let (proxy, report, next, end) = (Arc::clone(proxy), Arc::clone(report), Arc::clone(&next), range.end);
+            tokio::spawn(async move {
+                let seed = plan.seed.wrapping_mul(0x9e37_79b9).wrapping_add((range.start + worker) as u64 + 1);
+                let mut rng = Rng(seed);
+                loop {
+                    let n = next.fetch_add(1, Ordering::Relaxed);
+                    if n >= end {
+                        return;
+                    }
+                    let kind = rng.kind();
+                    let outcome = one(&proxy, kind, n, &mut rng).await;
+                    let mut report = report.lock().unwrap();
+                    *report.by_kind.entry(kind).or_default() += 1;
+                    *report.by_status.entry(outcome.status).or_default() += 1;
+                    match outcome.verdict {
+                        Verdict::Fine => {}
+                        Verdict::Bypass(why) => report.bypasses.push(why),
+                        Verdict::Unexpected5xx(why) => report.unexpected_5xx.push(why),
+                        Verdict::Wrong(why) => report.wrong.push(why),
+                        Verdict::Overloaded => report.overloaded += 1,
+                    }
+                }
+            })
+        })
+        .collect();
+    for worker in workers {
+        worker.await.expect("a soak worker");
+    }
+}
+
+/// Waits until the proxy is idle: every plugin instance back in the pool, then three
+/// seconds for the allocator to return freed memory. The instances alive then.
+async fn settle(proxy: &Proxy) -> f64 {
+    let live = proxy
+        .until("the plugin instances to come back", Duration::from_secs(30), || async {
+            let live = proxy.metric("hookgate_plugin_instances").await;
+            (live == 0.0).then_some(live)
+        })
+        .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    live
 }
 
 struct Outcome {
