@@ -11,7 +11,7 @@
 #   make bench-hooks   criterion micro-benchmark of hook calls (writes nothing; see BENCHMARKS.md)
 #   make soak    20,000 mixed requests (normal, streamed, banned, PII, padded, faulting, slow readers,
 #                bad input) at concurrency 16; checks the guardrails held for every one and writes
-#                RELIABILITY.md (make test runs a 6,000-request variant)
+#                RELIABILITY.md (make test runs an 8,000-request variant)
 
 CARGO        ?= cargo
 TARGET_DIR   := $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)

@@ -296,12 +296,17 @@ impl Proxy {
 
     /// The proxy's resident memory now, from `/proc`.
     pub fn rss_bytes(&self) -> u64 {
+        self.status_bytes("VmRSS")
+    }
+
+    /// A memory figure of `/proc/<pid>/status` (`VmRSS`, `RssAnon`, `RssFile`, `RssShmem`), in bytes.
+    pub fn status_bytes(&self, field: &str) -> u64 {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).expect("/proc/<pid>/status");
         let kb = status
             .lines()
-            .find_map(|line| line.strip_prefix("VmRSS:"))
+            .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))
             .and_then(|value| value.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-            .expect("VmRSS");
+            .unwrap_or_else(|| panic!("{field} in /proc/<pid>/status"));
         kb * 1024
     }
 

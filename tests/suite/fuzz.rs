@@ -333,6 +333,9 @@ fn violation(exchange: &Exchange) -> Option<String> {
         return Some(format!("took {:?}", exchange.took));
     }
     match status {
+        // A check the saturated machine could not finish in time: retryable, and counted
+        // (the run fails if these are more than 1 % of the answers).
+        503 if String::from_utf8_lossy(&exchange.body).contains(r#""code":"overloaded""#) => None,
         200 if exchange.completion => {
             let json = serde_json::from_slice::<Value>(&exchange.body).is_ok_and(|body| body["object"].is_string());
             let stream = String::from_utf8_lossy(&exchange.body).contains("data: [DONE]");
@@ -423,6 +426,8 @@ async fn generated_requests_get_a_4xx_or_a_200_never_a_5xx_panic_or_hang() {
     let still = hookgate_tests::proxy::chat_body("gpt-4o-mini", "still serving");
     let answer = proxy.post("/v1/chat/completions", README_MASTER_KEY, &still).await;
     assert_eq!(answer.status(), 200, "the proxy still serves");
+    let overloaded = statuses.get(&503).copied().unwrap_or(0);
+    assert!(overloaded * 100 <= REQUESTS, "seed {seed}: {overloaded} overload answers");
     // The generator reaches the whole proxy: served, refused by the checks, by a plugin.
     assert!(statuses.get(&200).is_some_and(|&n| n >= 1000), "seed {seed}: {statuses:?}");
     assert!(statuses.get(&400).is_some_and(|&n| n >= 500), "seed {seed}: {statuses:?}");

@@ -1,4 +1,4 @@
-//! The soak run's short variant (the full run is `make soak`, which sets
+//! The soak run's short variant, 8,000 requests (the full run is `make soak`, which sets
 //! `HOOKGATE_SOAK_REQUESTS=20000` and `HOOKGATE_SOAK_REPORT=RELIABILITY.md`).
 //!
 //! Not a timed test: it asserts what must hold for every request (no guardrail bypass,
@@ -14,7 +14,7 @@ fn setting(name: &str, default: usize) -> usize {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn soak_guardrails_hold_and_resources_come_back() {
     let plan = Plan {
-        requests: setting("HOOKGATE_SOAK_REQUESTS", 6000),
+        requests: setting("HOOKGATE_SOAK_REQUESTS", 8000),
         concurrency: setting("HOOKGATE_SOAK_CONCURRENCY", 16),
         seed: setting("HOOKGATE_SOAK_SEED", 7) as u64,
     };

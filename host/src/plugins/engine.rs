@@ -185,6 +185,10 @@ fn wasmtime_config(options: &EngineOptions) -> Config {
         // the top of its first MiB), and resets up to `keep_resident` of them with memset,
         // so they stay mapped for the next request.
         .pagemap_scan(wasmtime::Enabled::Auto)
+        // Each slot an instance ever used keeps up to `keep_resident` of its pages, so the
+        // pool's resident memory grows with the set of slots used: it stays near the peak
+        // number of live instances plus this many (wasmtime's default is 100).
+        .max_unused_warm_slots(MAX_UNUSED_WARM_SLOTS)
         .linear_memory_keep_resident(options.keep_resident_bytes)
         .table_keep_resident(options.keep_resident_bytes.min(64 << 10));
     let mut config = Config::new();
@@ -200,6 +204,10 @@ fn wasmtime_config(options: &EngineOptions) -> Config {
         .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     config
 }
+
+/// How many idle instance slots the pool keeps warm beyond those in use (see
+/// `wasmtime_config`).
+const MAX_UNUSED_WARM_SLOTS: u32 = 16;
 
 /// The slice of fuel a running guest gets at a time.
 ///
