@@ -8,7 +8,8 @@
 //! So when a hook faults (in a way its input could have caused), hookgate asks the plugin
 //! a second question: does the same hook work on a harmless input? It runs the hook once
 //! more in a fresh, throwaway instance, with a scratch kv store and a minimal request
-//! (after the hooks that would precede it, as a real request would), under the same limits.
+//! (after the hooks that would precede it, as a real request would), under the plugin's
+//! limits.
 //!
 //! - The probe faults too: the plugin is broken ([`FaultCause::Plugin`]). The fault counts
 //!   towards quarantine and the plugin's `on_error` applies.
