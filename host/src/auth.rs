@@ -19,7 +19,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 pub use crate::config::MASTER_ALIAS;
 use crate::config::{Config, Secret, VirtualKey};
-use crate::plugins::{ContentHash, KeyInfo};
+use crate::types::{ContentHash, KeyInfo};
 
 /// A caller the proxy recognised.
 #[derive(Debug, Clone)]
@@ -136,7 +136,7 @@ impl KeyStore {
             let id = ids.id(master.expose());
             let key = KeyInfo {
                 alias: Some(MASTER_ALIAS.into()),
-                hash: id.clone(),
+                id: id.clone(),
                 user_id: None,
                 team_id: None,
                 metadata: "{}".into(),
@@ -187,7 +187,7 @@ fn caller_for(key: &VirtualKey, id: String) -> Caller {
     Caller {
         key: KeyInfo {
             alias: Some(key.alias.clone()),
-            hash: id,
+            id,
             user_id: key.user_id.clone(),
             team_id: key.team_id.clone(),
             metadata: serde_json::Value::Object(key.metadata.clone()).to_string(),
@@ -201,7 +201,7 @@ fn caller_for(key: &VirtualKey, id: String) -> Caller {
 }
 
 fn anonymous(id: String) -> Caller {
-    let key = KeyInfo { alias: None, hash: id, user_id: None, team_id: None, metadata: "{}".into() };
+    let key = KeyInfo { alias: None, id, user_id: None, team_id: None, metadata: "{}".into() };
     Caller {
         key,
         is_master: false,
@@ -264,8 +264,8 @@ keys:
         assert!(master.is_master && master.may_disable_callbacks);
         let blue = store.authenticate(&headers(&[("authorization", "bearer  sk-blue ")])).unwrap();
         assert_eq!(blue.key.alias.as_deref(), Some("blue"));
-        assert_eq!(blue.key.hash, ids.id("sk-blue"));
-        assert_ne!(blue.key.hash, sha256_hex("sk-blue"), "not a bare hash that a weak key could be guessed from");
+        assert_eq!(blue.key.id, ids.id("sk-blue"));
+        assert_ne!(blue.key.id, sha256_hex("sk-blue"), "not a bare hash that a weak key could be guessed from");
         assert!(!blue.is_master);
         assert!(!blue.may_disable_callbacks, "disabling by header is granted per key, off by default");
         assert_eq!(blue.key.user_id.as_deref(), Some("alice"));

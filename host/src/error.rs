@@ -7,7 +7,8 @@
 
 use serde_json::{json, Value};
 
-use crate::plugins::{Failure, Fault, Hook, Overloaded, Rejection};
+use crate::plugins::{Fault, Overloaded, Rejection};
+use crate::types::{Failure, Hook};
 use crate::upstream::UpstreamError;
 
 /// A client-facing error.
@@ -150,6 +151,7 @@ impl ApiError {
             error_type: self.error_type.to_string(),
             message: self.message.clone(),
             code: self.code.clone(),
+            rejected_by: self.rejected_by.as_deref().map(str::to_owned),
         }
     }
 

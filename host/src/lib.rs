@@ -12,14 +12,22 @@
 //!   loading, the registry, and one fresh instance per (plugin, request).
 //! - [`capabilities`]: what the host offers guests through the WIT imports (log, kv).
 //! - [`error`]: the OpenAI-shaped errors clients see.
+//! - [`types`]: the vocabulary every part shares (call types, keys, hooks, failures): a
+//!   leaf, so the parts above need not depend on each other for it.
+//! - [`content`]: the request, response and stream chunks as hooks read and edit them.
 
 pub mod auth;
 pub mod capabilities;
 pub mod config;
 pub mod error;
+
+/// The request, response and stream chunks as hooks read and edit them (the
+/// `hookgate-content` crate, shared with the Rust SDK's test doubles).
+pub use hookgate_content as content;
 pub mod metrics;
 pub mod pipeline;
 pub mod plugins;
 pub mod server;
 pub mod text;
+pub mod types;
 pub mod upstream;

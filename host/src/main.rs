@@ -11,10 +11,14 @@ use serde_json::{json, Value};
 
 use hookgate::capabilities::kv::Kv;
 use hookgate::config::Config;
+use hookgate::content::{Body, RequestDoc, ResponseDoc};
+use hookgate::error::ApiError;
+use hookgate::pipeline::logging::LogRecord;
 use hookgate::plugins::{
-    CallContext, CallType, ChunkDecision, EngineOptions, Fault, Hook, HookError, KeyInfo, LoadedPlugin, PluginEngine,
-    PluginInstance, PluginSettings, PostCallDecision, PreCallDecision, Request, Response,
+    ChunkDecision, EngineOptions, Fault, HookError, LoadedPlugin, PluginEngine, PluginInstance, PluginSettings,
+    PostCallDecision, PreCallDecision,
 };
+use hookgate::types::{CallInfo, CallType, Failure, Hook, KeyInfo};
 use hookgate::server;
 
 /// jemalloc rather than glibc's malloc: after a burst of large requests glibc keeps most
@@ -88,11 +92,10 @@ enum PluginCommand {
         /// The request body (JSON file): the client's request as the hook sees it.
         #[arg(long)]
         request: PathBuf,
-        /// For post-call-success: the upstream response body (JSON file).
+        /// For post-call-success and log-success: the upstream response body (JSON file).
         #[arg(long)]
         response: Option<PathBuf>,
-        /// For stream-chunk: one chunk (JSON file); for stream-end: the text (plain file);
-        /// for log-success/log-failure: the logging payload (JSON file).
+        /// For stream-chunk: one chunk (JSON file); for stream-end: the text (plain file).
         #[arg(long)]
         input: Option<PathBuf>,
         /// The endpoint the request arrived on.
@@ -157,9 +160,9 @@ async fn main() -> Result<()> {
         Command::Plugin(PluginCommand::Check { file, settings }) => check(&file, settings).await,
         Command::Plugin(PluginCommand::Run { file, hook, request, response, input, call_type, settings }) => {
             let plugin = load(&file, settings).await?;
-            let request = request_from(&request, call_type)?;
-            let mut instance = plugin.instance(request.id.clone());
-            let outcome = run_hook(&mut instance, hook, &request, response.as_deref(), input.as_deref()).await?;
+            let (info, request) = request_from(&request, call_type)?;
+            let mut instance = plugin.instance(Arc::clone(&info.id));
+            let outcome = run_hook(&mut instance, hook, &info, &request, response.as_deref(), input.as_deref()).await?;
             let stats = instance.last_call().map(|s| {
                 json!({"elapsed_us": s.elapsed.as_micros() as u64, "fuel_used": s.fuel_used, "instantiated": s.instantiated})
             });
@@ -208,88 +211,98 @@ fn read_json(path: &Path) -> Result<Value> {
     serde_json::from_str(&text).with_context(|| format!("{} is not valid JSON", path.display()))
 }
 
-fn request_from(path: &Path, call_type: CallTypeArg) -> Result<Request> {
+fn request_from(path: &Path, call_type: CallTypeArg) -> Result<(CallInfo, RequestDoc)> {
     let body = read_json(path)?;
-    let Some(model) = body.get("model").and_then(Value::as_str) else {
+    if body.get("model").and_then(Value::as_str).is_none() {
         bail!("{}: the request has no string `model` field", path.display());
-    };
-    Ok(Request {
+    }
+    let Value::Object(fields) = body else { bail!("{}: the request is not a JSON object", path.display()) };
+    let stream = fields.get("stream").and_then(Value::as_bool).unwrap_or(false);
+    let info = CallInfo {
         id: "cli-request".into(),
         call_type: match call_type {
             CallTypeArg::ChatCompletion => CallType::ChatCompletion,
             CallTypeArg::TextCompletion => CallType::TextCompletion,
             CallTypeArg::Embedding => CallType::Embedding,
         },
-        model: model.to_owned(),
-        body: body.to_string(),
-        headers: vec![("content-type".into(), "application/json".into())],
-        key: KeyInfo {
-            alias: Some("cli".into()),
-            hash: "0".repeat(64),
-            user_id: None,
-            team_id: None,
-            metadata: "{}".into(),
-        },
-    })
+        key: KeyInfo { alias: Some("cli".into()), id: "0".repeat(64), user_id: None, team_id: None, metadata: "{}".into() },
+        stream,
+    };
+    let size = serde_json::to_string(&fields)?.len();
+    let headers = vec![("content-type".into(), "application/json".into())];
+    Ok((info, RequestDoc::new(fields, size, headers)))
 }
 
 async fn run_hook(
     instance: &mut PluginInstance,
     hook: Hook,
-    request: &Request,
+    info: &CallInfo,
+    request: &RequestDoc,
     response: Option<&Path>,
     input: Option<&Path>,
 ) -> Result<Value> {
-    let context = CallContext::from(request);
     let input_text = |what: &str| -> Result<String> {
         let path = input.with_context(|| format!("--input is required: {what}"))?;
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
     };
+    let response_doc = |hook: &str| -> Result<ResponseDoc> {
+        let path = response.with_context(|| format!("--response is required for {hook}"))?;
+        Ok(ResponseDoc { status: 200, body: Arc::new(Body::measured(read_json(path)?)), headers: vec![] })
+    };
+    let failure = || Failure {
+        status: 500,
+        error_type: "api_error".into(),
+        message: "upstream failed (simulated by hookgate plugin run)".into(),
+        code: None,
+        rejected_by: None,
+    };
     let result: Result<Value, HookError> = match hook {
-        Hook::PreCall => instance.pre_call(request).await.map(|decision| match decision {
+        Hook::PreCall => instance.pre_call(info, request).await.map(|decision| match decision {
             PreCallDecision::Proceed => json!({"decision": "proceed"}),
-            PreCallDecision::Modify(body) => json!({"decision": "modify", "body": body}),
+            PreCallDecision::Modify(body) => json!({"decision": "modify", "body": body.value()}),
             PreCallDecision::Respond(text) => json!({"decision": "respond", "text": text}),
         }),
-        Hook::Moderation => instance.moderation(request).await.map(|()| json!({"decision": "approve"})),
+        Hook::Moderation => instance.moderation(info, request).await.map(|()| json!({"decision": "approve"})),
         Hook::PostCallSuccess => {
-            let path = response.context("--response is required for post-call-success")?;
-            let response = Response { status: 200, body: read_json(path)?.to_string(), headers: vec![] };
-            instance.post_call_success(request, &response).await.map(|decision| match decision {
+            let response = response_doc("post-call-success")?;
+            instance.post_call_success(info, request, &response).await.map(|decision| match decision {
                 PostCallDecision::Proceed => json!({"decision": "proceed"}),
                 PostCallDecision::Modify { body, headers } => {
-                    json!({"decision": "modify", "body": body, "headers": headers})
+                    json!({"decision": "modify", "body": body.as_ref().map(Body::value), "headers": headers})
                 }
             })
         }
         Hook::PostCallFailure => {
-            let failure = hookgate::plugins::Failure {
-                status: 500,
-                error_type: "api_error".into(),
-                message: "upstream failed (simulated by hookgate plugin run)".into(),
-                code: None,
-            };
-            instance.post_call_failure(request, &failure).await.map(|()| json!({"decision": "keep-error"}))
+            instance.post_call_failure(info, request, &failure()).await.map(|()| json!({"decision": "keep-error"}))
         }
         Hook::StreamChunk => {
-            let chunk = input_text("a chunk JSON file")?;
-            instance.stream_chunk(&context, &chunk).await.map(|decision| match decision {
+            let text = input_text("a chunk JSON file")?;
+            let chunk = Arc::new(Body::measured(serde_json::from_str(&text).context("the chunk is not JSON")?));
+            instance.stream_chunk(info, request, &chunk).await.map(|decision| match decision {
                 ChunkDecision::Proceed => json!({"decision": "proceed"}),
-                ChunkDecision::Replace(chunk) => json!({"decision": "replace", "chunk": chunk}),
+                ChunkDecision::Replace(chunk) => json!({"decision": "replace", "chunk": chunk.value()}),
                 ChunkDecision::Drop => json!({"decision": "drop"}),
             })
         }
         Hook::StreamEnd => {
             let text = input_text("the assembled text")?;
-            instance.stream_end(&context, &text).await.map(|()| json!({"decision": "proceed"}))
+            instance.stream_end(info, request, &text).await.map(|()| json!({"decision": "proceed"}))
         }
-        Hook::LogSuccess => {
-            let payload = input_text("a logging payload JSON file")?;
-            instance.log_success(&payload).await.map(|()| json!({"decision": "logged"}))
-        }
-        Hook::LogFailure => {
-            let payload = input_text("a logging payload JSON file")?;
-            instance.log_failure(&payload).await.map(|()| json!({"decision": "logged"}))
+        Hook::LogSuccess | Hook::LogFailure => {
+            // What the logging hooks would get for this request: answered with
+            // `--response`, or failed upstream.
+            let mut record = LogRecord::start(info, request, std::time::Duration::ZERO);
+            match hook {
+                Hook::LogSuccess => record.answered(&response_doc("log-success")?),
+                _ => record.failed(&ApiError::new(500, failure().message)),
+            }
+            let with_0_1 = instance.plugin().contract() == hookgate::plugins::ContractVersion::V0_1;
+            let input = record.finish(Vec::new(), usize::MAX, with_0_1);
+            let logged = match hook {
+                Hook::LogSuccess => instance.log_success(&input).await,
+                _ => instance.log_failure(&input).await,
+            };
+            logged.map(|()| json!({"decision": "logged"}))
         }
     };
     Ok(match result {

@@ -21,7 +21,8 @@ use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::{Registry, Unit};
 
-use crate::plugins::{FaultCause, FaultKind, Hook, HookSet};
+use crate::plugins::{FaultCause, FaultKind};
+use crate::types::{Hook, HookSet};
 
 /// The content type of [`Metrics::render`]'s output.
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";

@@ -1,46 +1,57 @@
 //! The glue between a [`Plugin`] and the component's exports.
 //!
-//! [`export_plugin!`](crate::export_plugin) (which `#[hookgate_sdk::plugin]` expands to)
-//! implements [`Exported`] for the plugin type and exports [`Export<P>`] with the
-//! `export!` macro wit-bindgen generated. `Export<P>` keeps the plugin value in a
-//! thread-local slot: the component instance lives one request, so the slot does too.
+//! [`#[hookgate_sdk::plugin]`](macro@crate::plugin) generates, in the plugin's crate, the
+//! exports of exactly the hooks the `impl` block defines (wit-bindgen's, from
+//! `wit/plugin.wit`), each forwarding to the function of this module with its name. These
+//! keep the instance's plugin value and the current request's context in a thread-local
+//! slot: the plugin value lives as long as the instance; the context is made afresh
+//! whenever a hook arrives for another request id.
 
 use std::any::Any;
 use std::cell::RefCell;
-use std::marker::PhantomData;
 
-use crate::bindings::{wit, Guest};
-use crate::{Chunk, Config, Hook, LogPayload, Plugin};
+use crate::bindings::content as host;
+use crate::bindings::wit;
+use crate::{Chunk, ChunkOutcome, Config, Plugin, PreCall, Request, Response};
 
-/// What the export macro declares about a plugin: its name, version and hooks.
+/// What the attribute declares about a plugin: its name and version.
 pub trait Exported: Plugin {
     /// The name `describe` reports.
     const NAME: &'static str;
     /// The version `describe` reports.
     const VERSION: &'static str;
-    /// The hooks `describe` reports. Only these reach the plugin; the exports of the
-    /// others answer with the no-op.
-    const HOOKS: &'static [Hook];
 }
 
-/// The component's exports for the plugin type `P`.
-pub struct Export<P>(PhantomData<P>);
+/// An instance's plugin value and the context of the request it is serving.
+struct Instance<P: Plugin> {
+    plugin: P,
+    request_id: Option<String>,
+    ctx: P::Ctx,
+}
 
 thread_local! {
-    /// This instance's plugin value (a `P`), created by `init` or the first hook.
-    static PLUGIN: RefCell<Option<Box<dyn Any>>> = const { RefCell::new(None) };
+    /// This instance's `Instance<P>`, made by `init` or the first hook.
+    static INSTANCE: RefCell<Option<Box<dyn Any>>> = const { RefCell::new(None) };
 }
 
-/// Runs `hook` on the instance's plugin value, creating it first if needed; returns
-/// `skipped` without touching the plugin when `P` does not implement `hook`.
-fn call<P: Exported, R>(hook: Hook, skipped: R, run: impl FnOnce(&mut P) -> R) -> R {
-    if !P::HOOKS.contains(&hook) {
-        return skipped;
-    }
-    PLUGIN.with_borrow_mut(|slot| {
-        let plugin = slot.get_or_insert_with(|| Box::new(create::<P>()));
-        run(plugin.downcast_mut::<P>().expect("the slot holds the exported plugin type"))
+/// Runs a hook on the plugin value, with the context of the request `call` belongs to
+/// (fresh if this is the first hook of that request on this instance).
+fn with<P: Exported, R>(call: &wit::CallContext, run: impl FnOnce(&P, &mut P::Ctx) -> R) -> R {
+    INSTANCE.with_borrow_mut(|slot| {
+        let instance = slot.get_or_insert_with(|| Box::new(Instance::<P>::new(create::<P>())));
+        let instance = instance.downcast_mut::<Instance<P>>().expect("the slot holds the exported plugin type");
+        if instance.request_id.as_deref() != Some(call.request_id.as_str()) {
+            instance.ctx = P::Ctx::default();
+            instance.request_id = Some(call.request_id.clone());
+        }
+        run(&instance.plugin, &mut instance.ctx)
     })
+}
+
+impl<P: Plugin> Instance<P> {
+    fn new(plugin: P) -> Self {
+        Instance { plugin, request_id: None, ctx: P::Ctx::default() }
+    }
 }
 
 /// Creates the plugin from the host's config. The host validated that config with
@@ -51,101 +62,79 @@ fn create<P: Exported>() -> P {
     })
 }
 
-impl<P: Exported> Guest for Export<P> {
-    fn describe() -> wit::PluginInfo {
-        wit::PluginInfo { name: P::NAME.to_owned(), version: P::VERSION.to_owned(), hooks: P::HOOKS.to_vec() }
-    }
-
-    fn init(config: String) -> Result<(), String> {
-        let plugin = P::new(Config::from(config))?;
-        PLUGIN.set(Some(Box::new(plugin)));
-        Ok(())
-    }
-
-    fn pre_call(req: wit::Request) -> Result<wit::PreCallOutcome, wit::Rejection> {
-        call(Hook::PreCall, Ok(crate::PreCall::Proceed), |p: &mut P| p.pre_call(&req)).map(Into::into)
-    }
-
-    fn moderation(req: wit::Request) -> Result<(), wit::Rejection> {
-        call(Hook::Moderation, Ok(()), |p: &mut P| p.moderation(&req))
-    }
-
-    fn post_call_success(req: wit::Request, resp: wit::Response) -> Result<wit::PostCallOutcome, wit::Rejection> {
-        call(Hook::PostCallSuccess, Ok(crate::PostCall::Proceed), |p: &mut P| p.post_call_success(&req, &resp))
-            .map(Into::into)
-    }
-
-    fn post_call_failure(req: wit::Request, failure: wit::Failure) -> Result<(), wit::Rejection> {
-        call(Hook::PostCallFailure, Ok(()), |p: &mut P| p.post_call_failure(&req, &failure))
-    }
-
-    fn stream_chunk(ctx: wit::CallContext, chunk: String) -> Result<wit::ChunkOutcome, wit::Rejection> {
-        let chunk = Chunk::new(chunk);
-        call(Hook::StreamChunk, Ok(crate::ChunkOutcome::Proceed), |p: &mut P| p.stream_chunk(&ctx, &chunk))
-            .map(Into::into)
-    }
-
-    fn stream_end(ctx: wit::CallContext, text: String) -> Result<(), wit::Rejection> {
-        call(Hook::StreamEnd, Ok(()), |p: &mut P| p.stream_end(&ctx, &text))
-    }
-
-    fn log_success(payload: String) {
-        let payload = LogPayload::new(payload);
-        call(Hook::LogSuccess, (), |p: &mut P| p.log_success(&payload));
-    }
-
-    fn log_failure(payload: String) {
-        let payload = LogPayload::new(payload);
-        call(Hook::LogFailure, (), |p: &mut P| p.log_failure(&payload));
-    }
+/// `setup.describe`: the plugin's name and version.
+pub fn describe<P: Exported>() -> (String, String) {
+    (P::NAME.to_owned(), P::VERSION.to_owned())
 }
 
-/// Exports a [`Plugin`] type as the component's plugin, declaring its hooks by hand.
-///
-/// ```ignore
-/// hookgate_sdk::export_plugin!(MyPlugin, hooks = [pre_call, post_call_success]);
-/// hookgate_sdk::export_plugin!(MyPlugin, hooks = [pre_call], name = "mine", version = "1.0.0");
-/// ```
-///
-/// `hooks` lists the [`Plugin`] methods the host should call, by method name; the host
-/// calls no others, even if the impl defines them. `name` and `version` default to the
-/// calling crate's `CARGO_PKG_NAME` and `CARGO_PKG_VERSION`. Use it once per component.
-/// [`#[hookgate_sdk::plugin]`](macro@crate::plugin) writes this call for you.
-#[macro_export]
-macro_rules! export_plugin {
-    ($plugin:ty, hooks = [$($hook:ident),* $(,)?] $(, name = $name:expr)? $(, version = $version:expr)? $(,)?) => {
-        const _: () = {
-            impl $crate::export::Exported for $plugin {
-                const NAME: &'static str = $crate::__hookgate_or!($($name)?; ::core::env!("CARGO_PKG_NAME"));
-                const VERSION: &'static str = $crate::__hookgate_or!($($version)?; ::core::env!("CARGO_PKG_VERSION"));
-                const HOOKS: &'static [$crate::Hook] = &[$($crate::__hookgate_hook!($hook)),*];
-            }
-            type HookgateExport = $crate::export::Export<$plugin>;
-            $crate::bindings::export!(HookgateExport with_types_in $crate::bindings);
-        };
-    };
+/// `setup.init`: makes the plugin from `config`, or says why it cannot.
+pub fn init<P: Exported>(config: String) -> Result<(), String> {
+    let plugin = P::new(Config::from(config))?;
+    INSTANCE.set(Some(Box::new(Instance::new(plugin))));
+    Ok(())
 }
 
-/// `value; default` → `value`, `; default` → `default`.
-#[doc(hidden)]
-#[macro_export]
-#[rustfmt::skip]
-macro_rules! __hookgate_or {
-    (; $default:expr) => { $default };
-    ($value:expr; $default:expr) => { $value };
+/// The `pre-call` export.
+pub fn pre_call<P: Exported>(call: wit::CallContext, req: &host::Request) -> Result<PreCall, wit::HookError> {
+    let req = Request::from_host(&call, req);
+    with(&call, |plugin: &P, ctx| plugin.pre_call(ctx, &req)).map_err(wit::HookError::from)
 }
 
-/// A [`Plugin`] method name → its [`Hook`]; any other name is a compile error.
-#[doc(hidden)]
-#[macro_export]
-#[rustfmt::skip] // a table: one line per entry
-macro_rules! __hookgate_hook {
-    (pre_call) => { $crate::Hook::PreCall };
-    (moderation) => { $crate::Hook::Moderation };
-    (post_call_success) => { $crate::Hook::PostCallSuccess };
-    (post_call_failure) => { $crate::Hook::PostCallFailure };
-    (stream_chunk) => { $crate::Hook::StreamChunk };
-    (stream_end) => { $crate::Hook::StreamEnd };
-    (log_success) => { $crate::Hook::LogSuccess };
-    (log_failure) => { $crate::Hook::LogFailure };
+/// The `moderation` export.
+pub fn moderation<P: Exported>(call: wit::CallContext, req: &host::Request) -> Result<(), wit::HookError> {
+    let req = Request::from_host(&call, req);
+    with(&call, |plugin: &P, ctx| plugin.moderation(ctx, &req)).map_err(wit::HookError::from)
+}
+
+/// The `post-call-success` export.
+pub fn post_call_success<P: Exported>(
+    call: wit::CallContext,
+    req: &host::Request,
+    resp: &host::Response,
+) -> Result<(), wit::HookError> {
+    let (req, resp) = (Request::from_host(&call, req), Response::from_host(resp));
+    with(&call, |plugin: &P, ctx| plugin.post_call_success(ctx, &req, &resp)).map_err(wit::HookError::from)
+}
+
+/// The `post-call-failure` export.
+pub fn post_call_failure<P: Exported>(
+    call: wit::CallContext,
+    req: &host::Request,
+    failure: wit::Failure,
+) -> Result<(), wit::HookError> {
+    let req = Request::from_host(&call, req);
+    with(&call, |plugin: &P, ctx| plugin.post_call_failure(ctx, &req, &failure)).map_err(wit::HookError::from)
+}
+
+/// The `stream-chunk` export.
+pub fn stream_chunk<P: Exported>(
+    call: wit::CallContext,
+    req: &host::Request,
+    chunk: &host::Chunk,
+) -> Result<ChunkOutcome, wit::HookError> {
+    let (req, chunk) = (Request::from_host(&call, req), Chunk::from_host(chunk));
+    with(&call, |plugin: &P, ctx| plugin.stream_chunk(ctx, &req, &chunk)).map_err(wit::HookError::from)
+}
+
+/// The `stream-end` export.
+pub fn stream_end<P: Exported>(call: wit::CallContext, req: &host::Request, text: String) -> Result<(), wit::HookError> {
+    let req = Request::from_host(&call, req);
+    with(&call, |plugin: &P, ctx| plugin.stream_end(ctx, &req, &text)).map_err(wit::HookError::from)
+}
+
+/// The `log-success` export.
+pub fn log_success<P: Exported>(
+    call: wit::CallContext,
+    req: &host::Request,
+    resp: &host::Response,
+    entry: wit::LogEntry,
+) -> Result<(), String> {
+    let (req, resp) = (Request::from_host(&call, req), Response::from_host(resp));
+    with(&call, |plugin: &P, ctx| plugin.log_success(ctx, &req, &resp, &entry))
+}
+
+/// The `log-failure` export.
+pub fn log_failure<P: Exported>(call: wit::CallContext, req: &host::Request, entry: wit::LogEntry) -> Result<(), String> {
+    let req = Request::from_host(&call, req);
+    with(&call, |plugin: &P, ctx| plugin.log_failure(ctx, &req, &entry))
 }

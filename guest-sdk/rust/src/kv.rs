@@ -5,7 +5,6 @@
 //! bounded by the calling hook's deadline.
 
 use std::fmt;
-use std::time::Duration;
 
 use crate::bindings::hookgate::plugin::kv as host;
 
@@ -14,7 +13,8 @@ use crate::bindings::hookgate::plugin::kv as host;
 pub enum KvError {
     /// The backend could not be reached or did not answer in time; retrying later may work.
     Unavailable(String),
-    /// The call itself was wrong (e.g. `incr` on a value that is not an integer).
+    /// The call itself was wrong (e.g. `incr` on a value that is not an integer), or the
+    /// plugin's kv quota is full.
     Invalid(String),
 }
 
@@ -43,22 +43,19 @@ pub fn get(key: &str) -> Result<Option<String>, KvError> {
     Ok(host::get(key)?)
 }
 
-/// Stores `value` at `key`; with `ttl`, the key expires after it (whole milliseconds).
-pub fn set(key: &str, value: &str, ttl: Option<Duration>) -> Result<(), KvError> {
-    Ok(host::set(key, value, ttl.map(millis))?)
+/// Stores `value` at `key`; with `ttl_ms`, the key expires after that many milliseconds
+/// (the same unit in every SDK).
+pub fn set(key: &str, value: &str, ttl_ms: Option<u64>) -> Result<(), KvError> {
+    Ok(host::set(key, value, ttl_ms)?)
 }
 
 /// Atomically adds `delta` to the integer at `key` (missing counts as 0) and returns the
-/// new value. `ttl` applies when this call creates the key.
-pub fn incr(key: &str, delta: i64, ttl: Option<Duration>) -> Result<i64, KvError> {
-    Ok(host::incr(key, delta, ttl.map(millis))?)
+/// new value. `ttl_ms` applies when this call creates the key.
+pub fn incr(key: &str, delta: i64, ttl_ms: Option<u64>) -> Result<i64, KvError> {
+    Ok(host::incr(key, delta, ttl_ms)?)
 }
 
 /// Deletes `key`; `true` when it existed.
 pub fn delete(key: &str) -> Result<bool, KvError> {
     Ok(host::delete(key)?)
-}
-
-fn millis(ttl: Duration) -> u64 {
-    u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX)
 }

@@ -1,78 +1,89 @@
-//! The [`Plugin`] trait: one method per hook, each a no-op unless the plugin overrides it.
+//! The [`Plugin`] trait: a constructor, a per-request context type, and one method per
+//! hook, each a no-op unless the plugin overrides it.
 
-use crate::{
-    CallContext, Chunk, ChunkOutcome, Config, Failure, LogPayload, PostCall, PreCall, Rejection, Request, Response,
-};
+use crate::{Chunk, ChunkOutcome, Config, Failure, HookResult, LogEntry, PreCall, Request, Response};
 
-/// A hookgate plugin: a constructor plus the hooks it implements.
+/// A hookgate plugin: a constructor, the state one request carries, and the hooks it
+/// implements.
 ///
 /// Override only the hooks you need and put
-/// [`#[hookgate_sdk::plugin]`](macro@crate::plugin) on the `impl` block: the host then
-/// calls exactly those hooks. The defaults do nothing (proceed, accept).
+/// [`#[hookgate_sdk::plugin]`](macro@crate::plugin) on the `impl` block: the component
+/// then exports exactly those hooks, and the host calls no others. The defaults do
+/// nothing (proceed, approve).
 ///
-/// **Lifetime.** One value of the plugin type lives exactly as long as one request: the
-/// SDK creates it with [`Plugin::new`] on the request's first hook, in a component
-/// instance the host created for that request and drops after the request's last hook
-/// (logging included). Fields on `self` are therefore state the hooks of one request
-/// share (what `pre_call` saw, a stream's rolling window); requests never share them.
-/// State that must outlive a request belongs in [`kv`](crate::kv).
+/// **State.** The plugin value is made once per component instance, by [`Plugin::new`]
+/// from the config, and hooks get it as `&self`: what it holds is configuration, the same
+/// for every request. State of one request goes in `Ctx`: the SDK makes a fresh
+/// `Ctx::default()` for every request (it tells requests apart by their id, which the host
+/// never repeats) and hands it to each of the request's hooks as `&mut`. That holds
+/// however the operator runs the plugin: an instance per request, or one instance serving
+/// request after request (`instances: reuse`); no hook ever sees another request's
+/// context, and nothing needs resetting by hand. State that must outlive a request (a
+/// counter, a rate window) belongs in [`kv`](crate::kv). A plugin with no per-request
+/// state writes `type Ctx = ();`.
 ///
-/// **Rejections and faults.** Returning `Err(Rejection)` is the plugin's answer: the
-/// client gets its 4xx status and message as an OpenAI error. Panicking, looping past
-/// the plugin's `timeout_ms`, burning its `fuel`, growing past `memory_mb`, or returning
-/// unusable output (a body that is not JSON, more than `max_output_bytes`) is a fault:
-/// the host drops the instance and applies the plugin's `on_error` policy
-/// (`fail-open` ignores the plugin for this call, `fail-closed` fails the request); the
-/// client never sees it as the plugin's answer.
+/// **Rejections and failures.** A hook returns `Err(HookError)`: a
+/// [`Rejection`](crate::Rejection) is the plugin's answer (the client gets its 4xx), a
+/// [`fail`](crate::fail)ure is not (the host applies the plugin's `on_error` policy, as it
+/// does for a panic, running past `timeout_ms` or `fuel`, growing past `memory_mb`, or
+/// edits it refuses). `?` turns a `Rejection` into a rejection and an
+/// [`EditError`](crate::EditError) or a [`KvError`](crate::kv::KvError) into a failure.
 pub trait Plugin: Sized + 'static {
-    /// Creates the plugin from its config.
-    ///
-    /// Called when the host loads the plugin (through the `init` export, where an `Err`
-    /// refuses the plugin with that message) and again at the start of every request.
+    /// What one request's hooks share: made fresh (`Default`) for every request.
+    type Ctx: Default;
+
+    /// Creates the plugin from its config: once when the host loads it (an `Err` refuses
+    /// the plugin with that message), and once in every instance that runs hooks.
     /// Validate the config here and keep what the hooks need, parsed, on `self`.
     fn new(config: Config) -> Result<Self, String>;
 
-    /// Before the upstream call, in priority order among plugins: proceed, change the
-    /// body (later plugins and the upstream see the change), answer the client directly,
-    /// or reject.
-    fn pre_call(&mut self, _req: &Request) -> Result<PreCall, Rejection> {
+    /// Before the upstream call, in priority order among plugins: proceed (with the edits
+    /// made to `req`, which later plugins and the upstream see), answer the client
+    /// directly, or reject.
+    fn pre_call(&self, _ctx: &mut Self::Ctx, _req: &Request) -> HookResult<PreCall> {
         Ok(PreCall::Proceed)
     }
 
     /// Runs concurrently with the upstream call, for checks too slow to hold the request
-    /// up; a rejection cancels the upstream call. It cannot change the request.
-    fn moderation(&mut self, _req: &Request) -> Result<(), Rejection> {
+    /// up; a rejection cancels the upstream call. `req` is read-only.
+    fn moderation(&self, _ctx: &mut Self::Ctx, _req: &Request) -> HookResult<()> {
         Ok(())
     }
 
-    /// After a successful non-streaming upstream call: change the response body, add
-    /// headers, or reject.
-    fn post_call_success(&mut self, _req: &Request, _resp: &Response) -> Result<PostCall, Rejection> {
-        Ok(PostCall::Proceed)
-    }
-
-    /// After any upstream or proxy error. `Ok(())` keeps the error the client would
-    /// get; the first rejection among plugins replaces it.
-    fn post_call_failure(&mut self, _req: &Request, _failure: &Failure) -> Result<(), Rejection> {
+    /// After a successful non-streaming upstream call: edit the response (its texts,
+    /// body, headers) or reject.
+    fn post_call_success(&self, _ctx: &mut Self::Ctx, _req: &Request, _resp: &Response) -> HookResult<()> {
         Ok(())
     }
 
-    /// Once per streamed chunk, as it arrives: forward it, replace it, or drop it. A
-    /// rejection ends the stream with an SSE error event.
-    fn stream_chunk(&mut self, _ctx: &CallContext, _chunk: &Chunk) -> Result<ChunkOutcome, Rejection> {
+    /// After any upstream or proxy error. `Ok(())` keeps the error the client gets; the
+    /// first rejection among plugins replaces it.
+    fn post_call_failure(&self, _ctx: &mut Self::Ctx, _req: &Request, _failure: &Failure) -> HookResult<()> {
+        Ok(())
+    }
+
+    /// Once per streamed chunk, as it arrives: forward it (with the edits made to it) or
+    /// drop it. A rejection ends the stream with an SSE error event.
+    fn stream_chunk(&self, _ctx: &mut Self::Ctx, _req: &Request, _chunk: &Chunk) -> HookResult<ChunkOutcome> {
         Ok(ChunkOutcome::Proceed)
     }
 
     /// Once when a stream ends, with the assembled assistant text. A rejection adds an
-    /// SSE error event before `[DONE]` (the text has already been sent).
-    fn stream_end(&mut self, _ctx: &CallContext, _text: &str) -> Result<(), Rejection> {
+    /// SSE error event before `[DONE]` (the text has been sent).
+    fn stream_end(&self, _ctx: &mut Self::Ctx, _req: &Request, _text: &str) -> HookResult<()> {
         Ok(())
     }
 
-    /// Off the response path, after a success, with the standard logging payload: for
-    /// metering, auditing and exporting. It cannot change what the client got.
-    fn log_success(&mut self, _payload: &LogPayload) {}
+    /// Off the response path, after a success: the request, the answer and what happened,
+    /// for metering, auditing and exporting. Read-only; it cannot change what the client
+    /// got. An `Err` is logged as the plugin's failure.
+    fn log_success(&self, _ctx: &mut Self::Ctx, _req: &Request, _resp: &Response, _entry: &LogEntry) -> Result<(), String> {
+        Ok(())
+    }
 
-    /// Off the response path, after a failure, with the standard logging payload.
-    fn log_failure(&mut self, _payload: &LogPayload) {}
+    /// Off the response path, after a failure (`entry.failure` is the error the client
+    /// got). Read-only.
+    fn log_failure(&self, _ctx: &mut Self::Ctx, _req: &Request, _entry: &LogEntry) -> Result<(), String> {
+        Ok(())
+    }
 }

@@ -1,84 +1,15 @@
-//! The texts of requests, responses and stream chunks, and the normalization guardrails
-//! match them in.
+//! Matching text the way guardrails should, and catching what a stream splits.
 //!
-//! [`Request::texts`](crate::Request::texts), [`Request::map_texts`](crate::Request::map_texts),
-//! [`Response::texts`](crate::Response::texts) and [`Chunk::texts`](crate::Chunk::texts)
-//! are these functions applied to the hook's body. Nothing here calls the host, so the
-//! module runs (and is tested) natively. The Python (`hookgate_sdk.text`) and JavaScript
-//! (`src/text.js`) SDKs implement the same locations, order and normalization; all three
-//! are tested against `guest-sdk/conformance/text.json`.
-//!
-//! **Request texts**, in this order (document order of the fields below; values of
-//! another type are skipped):
-//!
-//! - `messages[]`, per message: `name`; `content` (a string, or of a list of parts: the
-//!   `text` of every part that has a string `text`, the `refusal` of `refusal` parts);
-//!   `refusal`; per `tool_calls[]` entry: `function.name`, `function.arguments` (JSON
-//!   text, taken as text), `custom.input`; the deprecated `function_call.name` and
-//!   `function_call.arguments`.
-//! - `tools[]`: a function tool (`type` `"function"` or absent): `function.name`,
-//!   `function.description`, then the schema `function.parameters`; a custom tool: every
-//!   string leaf of `custom`.
-//! - the deprecated `functions[]`: `name`, `description`, the schema `parameters`.
-//! - `response_format.json_schema`: `name`, `description`, the schema `schema`.
-//! - `prediction.content` (a string or text parts).
-//! - `prompt` (a string or a list of strings; token-id prompts carry no text), `suffix`.
-//! - `input` (a string or a list of strings).
-//!
-//! A *schema* contributes every string leaf, in document order, plus the keys of every
-//! `properties` object in it (the property names, each before its schema). Image, audio
-//! and file parts carry no text.
-//!
-//! **Response texts**: per choice, `message.content` (string or parts),
-//! `message.refusal`, `message.tool_calls[].function.name` and `.arguments`, and `text`
-//! (completions). **Chunk texts**: per choice, `delta.content`, `delta.refusal`,
-//! `delta.tool_calls[].function.name` and `.arguments`.
-//!
-//! Bodies are read in document order: `serde_json::Value` (without serde_json's
-//! `preserve_order` feature) sorts object keys, so this module parses into its own
-//! order-keeping tree, and [`map_request_texts`] writes the body back in the order it came.
+//! [`normalize`] is the form to compare texts and keywords in, the same in the Rust,
+//! Python and JavaScript SDKs (all three are tested against
+//! `guest-sdk/conformance/text.json`). [`HoldBack`] keeps the end of a stream's text back
+//! so that a word split across chunks is still caught before the client sees it. Where
+//! the texts of a request or response are is the host's business now (contract 0.2's
+//! `content` resources; [`Request::texts`](crate::Request::texts)).
 
-use std::collections::HashMap;
-use std::fmt;
-
-use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
-use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
 use unicode_normalization::UnicodeNormalization;
 
-/// Every text of a request body (JSON text) the model reads, in order; empty when the body
-/// is not JSON.
-pub fn request_texts(body: &str) -> Vec<String> {
-    collect(body, request)
-}
-
-/// The request body with every text [`request_texts`] lists replaced by `f(text)`, visited
-/// in the same order, as JSON text (object keys in their original order); `None` when `f`
-/// changed no text or the body is not JSON.
-///
-/// A property name `f` changes is renamed in place; if it then collides with another, the
-/// first position keeps the later value.
-pub fn map_request_texts(body: &str, mut f: impl FnMut(&str) -> String) -> Option<String> {
-    let mut tree = parse(body)?;
-    let mut changed = false;
-    request(&mut tree, &mut |text: &mut String| {
-        let new = f(text);
-        if new != *text {
-            *text = new;
-            changed = true;
-        }
-    });
-    changed.then(|| serde_json::to_string(&tree).expect("a JSON tree serializes"))
-}
-
-/// Every generated text of a response body: content, refusal, tool calls, `text`.
-pub fn response_texts(body: &str) -> Vec<String> {
-    collect(body, response)
-}
-
-/// Every text a stream chunk (JSON text) adds: the deltas' content, refusal and tool calls.
-pub fn chunk_texts(chunk: &str) -> Vec<String> {
-    collect(chunk, self::chunk)
-}
+use crate::Chunk;
 
 /// The form guardrails match text in, the same in every hookgate SDK:
 ///
@@ -146,340 +77,110 @@ pub fn is_white_space(c: char) -> bool {
         | '\u{2028}' | '\u{2029}' | '\u{202F}' | '\u{205F}' | '\u{3000}')
 }
 
-// --- the walk -------------------------------------------------------------------------
+/// Holds back the end of a stream's answer text, so that a match split across chunks is
+/// caught before any of it reaches the client.
+///
+/// A stream filter checks, for each chunk, the text not yet sent ([`HoldBack::unsent`]:
+/// what is held plus what the chunk brings), then lets [`HoldBack::apply`] rewrite the
+/// chunk so that it carries only what may go out now: everything but the last `window`
+/// characters of each choice. The chunk that ends a choice (it has a `finish_reason`)
+/// carries the rest. Nothing is lost and nothing unchecked is sent:
+///
+/// ```
+/// use hookgate_sdk::text::HoldBack;
+/// use hookgate_sdk::{Chunk, serde_json::json};
+///
+/// let mut hold = HoldBack::new(4);
+/// let chunk = Chunk::local(json!({"choices": [{"index": 0, "delta": {"content": "the sec"}}]}));
+/// assert_eq!(hold.unsent(&chunk), ["the sec"]);
+/// hold.apply(&chunk).unwrap();
+/// assert_eq!(chunk.text().as_deref(), Some("the"));
+/// let chunk = Chunk::local(json!({"choices": [{"index": 0, "delta": {"content": "ret plan"}}]}));
+/// assert_eq!(hold.unsent(&chunk), [" secret plan"]);
+/// hold.apply(&chunk).unwrap();
+/// assert_eq!(chunk.text().as_deref(), Some(" secret "));
+/// let last = Chunk::local(json!({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}));
+/// hold.apply(&last).unwrap();
+/// assert_eq!(last.text().as_deref(), Some("plan"));
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HoldBack {
+    window: usize,
+    /// Per choice, the text held back.
+    held: Vec<String>,
+}
 
-/// What the walk calls on each text: it may change it in place.
-type Visit<'a> = dyn FnMut(&mut String) + 'a;
-
-fn collect(body: &str, walk: fn(&mut Json, &mut Visit)) -> Vec<String> {
-    let mut texts = Vec::new();
-    if let Some(mut tree) = parse(body) {
-        walk(&mut tree, &mut |text: &mut String| texts.push(text.clone()));
+impl HoldBack {
+    /// Holds back the last `window` characters of each choice: one less than the longest
+    /// text to catch suffices for a plain match; a few more cover what normalization
+    /// joins (a letter and a combining mark in different chunks).
+    pub fn new(window: usize) -> Self {
+        HoldBack { window, held: Vec::new() }
     }
-    texts
-}
 
-fn parse(body: &str) -> Option<Json> {
-    serde_json::from_str(body).ok()
-}
-
-fn field<'j>(value: &'j mut Json, key: &str) -> Option<&'j mut Json> {
-    match value {
-        Json::Object(entries) => entries.iter_mut().find(|(k, _)| k == key).map(|(_, v)| v),
-        _ => None,
+    /// Per choice the chunk touches (by index, from 0), the text not yet sent once this
+    /// chunk is in: what is held plus what the chunk brings. What a check should look at.
+    pub fn unsent(&self, chunk: &Chunk) -> Vec<String> {
+        let incoming = incoming(chunk);
+        let choices = incoming.len().max(self.held.len());
+        (0..choices)
+            .map(|choice| {
+                let held = self.held.get(choice).map_or("", String::as_str);
+                format!("{held}{}", incoming.get(choice).map_or("", String::as_str))
+            })
+            .collect()
     }
-}
 
-fn is_string(value: &mut Json, key: &str, expected: &str) -> bool {
-    matches!(field(value, key), Some(Json::String(s)) if s == expected)
-}
-
-fn with(value: &mut Json, key: &str, f: &mut Visit, walk: fn(&mut Json, &mut Visit)) {
-    if let Some(inner) = field(value, key) {
-        walk(inner, f);
-    }
-}
-
-fn items(value: &mut Json, f: &mut Visit, walk: fn(&mut Json, &mut Visit)) {
-    if let Json::Array(items) = value {
-        items.iter_mut().for_each(|item| walk(item, f));
-    }
-}
-
-fn text(value: &mut Json, f: &mut Visit) {
-    if let Json::String(s) = value {
-        f(s);
-    }
-}
-
-/// A string, or the strings of a list (token ids are skipped).
-fn strings(value: &mut Json, f: &mut Visit) {
-    match value {
-        Json::Array(_) => items(value, f, text),
-        _ => text(value, f),
-    }
-}
-
-fn part(value: &mut Json, f: &mut Visit) {
-    let refusal = is_string(value, "type", "refusal");
-    with(value, "text", f, text);
-    if refusal {
-        with(value, "refusal", f, text);
-    }
-}
-
-/// A message content: a string, or a list of parts.
-fn content(value: &mut Json, f: &mut Visit) {
-    match value {
-        Json::Array(_) => items(value, f, part),
-        _ => text(value, f),
-    }
-}
-
-fn schema(value: &mut Json, f: &mut Visit) {
-    schema_of(value, f, false);
-}
-
-/// Every string leaf in document order; with `names`, `value` is a `properties` object,
-/// whose keys (property names) are texts too.
-fn schema_of(value: &mut Json, f: &mut Visit, names: bool) {
-    match value {
-        Json::String(s) => f(s),
-        Json::Array(items) => items.iter_mut().for_each(|item| schema_of(item, f, false)),
-        Json::Object(entries) => {
-            let mut renamed = false;
-            for (key, inner) in entries.iter_mut() {
-                if names {
-                    let old = key.clone();
-                    f(key);
-                    renamed |= *key != old;
-                }
-                let properties = !names && key == "properties";
-                schema_of(inner, f, properties);
+    /// Takes the chunk's answer text into the window and rewrites the chunk to carry what
+    /// may be sent now; a choice that ends in this chunk gets everything still held.
+    pub fn apply(&mut self, chunk: &Chunk) -> Result<(), crate::EditError> {
+        let incoming = incoming(chunk);
+        if self.held.len() < incoming.len() {
+            self.held.resize(incoming.len(), String::new());
+        }
+        for choice in 0..self.held.len() {
+            let brought = incoming.get(choice).cloned().unwrap_or_default();
+            let index = u32::try_from(choice).unwrap_or(u32::MAX);
+            let ends = chunk.finish_reason(index).is_some();
+            if brought.is_empty() && !ends {
+                continue;
             }
-            if renamed {
-                *entries = dedup(std::mem::take(entries));
+            self.held[choice].push_str(&brought);
+            let released = if ends { std::mem::take(&mut self.held[choice]) } else { self.release(choice) };
+            if released != brought {
+                chunk.set_content(index, &released)?;
             }
         }
-        _ => {}
+        Ok(())
     }
-}
 
-/// Entries with repeated keys merged as JSON parsers do: the first position, the last value.
-fn dedup(entries: Vec<(String, Json)>) -> Vec<(String, Json)> {
-    let mut out: Vec<(String, Json)> = Vec::with_capacity(entries.len());
-    let mut index: HashMap<String, usize> = HashMap::new();
-    for (key, value) in entries {
-        match index.get(&key) {
-            Some(&i) => out[i].1 = value,
-            None => {
-                index.insert(key.clone(), out.len());
-                out.push((key, value));
-            }
+    /// Everything held for `choice`, released (for a stream that ends without a
+    /// `finish_reason`).
+    pub fn finish(&mut self, choice: usize) -> String {
+        self.held.get_mut(choice).map(std::mem::take).unwrap_or_default()
+    }
+
+    /// What `choice` may send now: all but its last `window` characters.
+    fn release(&mut self, choice: usize) -> String {
+        let held = &mut self.held[choice];
+        let count = held.chars().count();
+        if count <= self.window {
+            return String::new();
         }
-    }
-    out
-}
-
-/// `name`, `description`, `parameters`: a function tool or a legacy function.
-fn function(value: &mut Json, f: &mut Visit) {
-    with(value, "name", f, text);
-    with(value, "description", f, text);
-    with(value, "parameters", f, schema);
-}
-
-/// `name` and `arguments` of a (tool or legacy) function call.
-fn call(value: &mut Json, f: &mut Visit) {
-    with(value, "name", f, text);
-    with(value, "arguments", f, text);
-}
-
-fn custom_call(value: &mut Json, f: &mut Visit) {
-    with(value, "input", f, text);
-}
-
-fn tool_call(value: &mut Json, f: &mut Visit) {
-    with(value, "function", f, call);
-    with(value, "custom", f, custom_call);
-}
-
-fn message(value: &mut Json, f: &mut Visit) {
-    with(value, "name", f, text);
-    with(value, "content", f, content);
-    with(value, "refusal", f, text);
-    if let Some(calls) = field(value, "tool_calls") {
-        items(calls, f, tool_call);
-    }
-    with(value, "function_call", f, call);
-}
-
-fn tool(value: &mut Json, f: &mut Visit) {
-    if !matches!(value, Json::Object(_)) {
-        return;
-    }
-    let kind = match field(value, "type") {
-        None => Some("function"),
-        Some(Json::String(kind)) if kind == "function" => Some("function"),
-        Some(Json::String(kind)) if kind == "custom" => Some("custom"),
-        Some(_) => None,
-    };
-    match kind {
-        Some("function") => with(value, "function", f, function),
-        Some(_) => with(value, "custom", f, schema),
-        None => {}
+        let cut = held.char_indices().nth(count - self.window).map_or(held.len(), |(at, _)| at);
+        held.drain(..cut).collect()
     }
 }
 
-fn json_schema(value: &mut Json, f: &mut Visit) {
-    with(value, "name", f, text);
-    with(value, "description", f, text);
-    with(value, "schema", f, schema);
-}
-
-fn request(body: &mut Json, f: &mut Visit) {
-    if let Some(messages) = field(body, "messages") {
-        items(messages, f, message);
-    }
-    if let Some(tools) = field(body, "tools") {
-        items(tools, f, tool);
-    }
-    if let Some(functions) = field(body, "functions") {
-        items(functions, f, function);
-    }
-    if let Some(format) = field(body, "response_format") {
-        with(format, "json_schema", f, json_schema);
-    }
-    if let Some(prediction) = field(body, "prediction") {
-        with(prediction, "content", f, content);
-    }
-    with(body, "prompt", f, strings);
-    with(body, "suffix", f, text);
-    with(body, "input", f, strings);
-}
-
-fn reply_call(value: &mut Json, f: &mut Visit) {
-    with(value, "function", f, call);
-}
-
-/// A response message or a chunk delta: content, refusal, tool call functions.
-fn reply(value: &mut Json, f: &mut Visit) {
-    with(value, "content", f, content);
-    with(value, "refusal", f, text);
-    if let Some(calls) = field(value, "tool_calls") {
-        items(calls, f, reply_call);
-    }
-}
-
-fn response_choice(value: &mut Json, f: &mut Visit) {
-    with(value, "message", f, reply);
-    with(value, "text", f, text);
-}
-
-fn response(body: &mut Json, f: &mut Visit) {
-    if let Some(choices) = field(body, "choices") {
-        items(choices, f, response_choice);
-    }
-}
-
-fn chunk_choice(value: &mut Json, f: &mut Visit) {
-    with(value, "delta", f, reply);
-}
-
-fn chunk(body: &mut Json, f: &mut Visit) {
-    if let Some(choices) = field(body, "choices") {
-        items(choices, f, chunk_choice);
-    }
-}
-
-// --- an order-keeping JSON tree -------------------------------------------------------
-
-/// A JSON value whose objects keep their keys in document order. A key repeated in the
-/// input keeps its first position and its last value, as in the other SDKs' parsers.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) enum Json {
-    Null,
-    Bool(bool),
-    Number(serde_json::Number),
-    String(String),
-    Array(Vec<Json>),
-    Object(Vec<(String, Json)>),
-}
-
-impl<'de> Deserialize<'de> for Json {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(JsonVisitor)
-    }
-}
-
-struct JsonVisitor;
-
-impl<'de> Visitor<'de> for JsonVisitor {
-    type Value = Json;
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a JSON value")
-    }
-
-    fn visit_unit<E>(self) -> Result<Json, E> {
-        Ok(Json::Null)
-    }
-
-    fn visit_none<E>(self) -> Result<Json, E> {
-        Ok(Json::Null)
-    }
-
-    fn visit_bool<E>(self, v: bool) -> Result<Json, E> {
-        Ok(Json::Bool(v))
-    }
-
-    fn visit_i64<E>(self, v: i64) -> Result<Json, E> {
-        Ok(Json::Number(v.into()))
-    }
-
-    fn visit_u64<E>(self, v: u64) -> Result<Json, E> {
-        Ok(Json::Number(v.into()))
-    }
-
-    fn visit_f64<E>(self, v: f64) -> Result<Json, E> {
-        Ok(serde_json::Number::from_f64(v).map_or(Json::Null, Json::Number))
-    }
-
-    fn visit_str<E>(self, v: &str) -> Result<Json, E> {
-        Ok(Json::String(v.to_owned()))
-    }
-
-    fn visit_string<E>(self, v: String) -> Result<Json, E> {
-        Ok(Json::String(v))
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Json, A::Error> {
-        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(1024));
-        while let Some(item) = seq.next_element()? {
-            items.push(item);
+/// Per choice (by index), the answer text a chunk brings.
+fn incoming(chunk: &Chunk) -> Vec<String> {
+    let mut per_choice: Vec<String> = Vec::new();
+    for text in chunk.answer_texts() {
+        let choice = text.item.unwrap_or(0);
+        if per_choice.len() <= choice {
+            per_choice.resize(choice + 1, String::new());
         }
-        Ok(Json::Array(items))
+        per_choice[choice].push_str(&text.text);
     }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Json, A::Error> {
-        let mut entries: Vec<(String, Json)> = Vec::new();
-        let mut repeated = false;
-        while let Some((key, value)) = map.next_entry::<String, Json>()? {
-            // Repeated keys are rare: check cheaply for small objects, merge at the end.
-            if !repeated && entries.len() < 32 {
-                repeated = entries.iter().any(|(k, _)| *k == key);
-            } else if entries.len() >= 32 {
-                repeated = true;
-            }
-            entries.push((key, value));
-        }
-        Ok(Json::Object(if repeated { dedup(entries) } else { entries }))
-    }
+    per_choice
 }
-
-impl Serialize for Json {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        match self {
-            Json::Null => serializer.serialize_unit(),
-            Json::Bool(b) => serializer.serialize_bool(*b),
-            Json::Number(n) => n.serialize(serializer),
-            Json::String(s) => serializer.serialize_str(s),
-            Json::Array(items) => {
-                let mut seq = serializer.serialize_seq(Some(items.len()))?;
-                for item in items {
-                    seq.serialize_element(item)?;
-                }
-                seq.end()
-            }
-            Json::Object(entries) => {
-                let mut map = serializer.serialize_map(Some(entries.len()))?;
-                for (key, value) in entries {
-                    map.serialize_entry(key, value)?;
-                }
-                map.end()
-            }
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests;

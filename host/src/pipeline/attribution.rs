@@ -34,12 +34,11 @@ use std::time::Instant;
 
 use serde_json::json;
 
-use super::logging::LogPayload;
+use super::logging::LogRecord;
+use crate::content::{Body, RequestDoc, ResponseDoc};
 use crate::plugins::registry::{ActivePlugin, HealthChecks};
-use crate::plugins::{
-    CallContext, CallStats, CallType, Failure, Fault, FaultCause, FaultKind, Hook, HookError, KeyInfo, PluginInstance,
-    Request, Response,
-};
+use crate::plugins::{CallStats, ContractVersion, Fault, FaultCause, FaultKind, HookError, PluginInstance};
+use crate::types::{CallInfo, CallType, Failure, Hook, KeyInfo};
 use crate::upstream::answers;
 
 /// What the probe's harmless request looks like: the faulting request's endpoint and
@@ -96,50 +95,55 @@ fn charge(healthy: bool, fault: &Fault, stats: Option<CallStats>) -> FaultCause 
 async fn probe(active: &ActivePlugin, hook: Hook, shape: &ProbeShape) -> bool {
     let id: Arc<str> = format!("probe-{}-{}", active.name(), hook.name()).into();
     let mut instance = PluginInstance::probe(Arc::clone(&active.plugin), Arc::clone(&id));
-    let request = harmless_request(&id, shape);
-    let context = CallContext::from(&request);
-    let response = Response {
-        status: 200,
-        body: answers::completion(shape.call_type, &answers::id(shape.call_type, &id), &shape.model, HARMLESS, 1)
-            .to_string(),
-        headers: vec![],
-    };
+    let (info, request) = harmless_request(&id, shape);
+    let answer = answers::completion(shape.call_type, &answers::id(shape.call_type, &id), &shape.model, HARMLESS, 1);
+    let response = ResponseDoc { status: 200, body: Arc::new(Body::measured(answer)), headers: vec![] };
     let chunk = || {
         let chunks = answers::chunks(shape.call_type, &answers::id(shape.call_type, &id), &shape.model, &[HARMLESS], None);
         // The first content chunk (chat streams open with a role-only chunk).
         let index = usize::from(shape.call_type == CallType::ChatCompletion);
-        chunks[index.min(chunks.len() - 1)].to_string()
+        Arc::new(Body::measured(chunks[index.min(chunks.len() - 1)].clone()))
     };
     let worked = |result: Result<(), HookError>| !matches!(result, Err(HookError::Fault(_) | HookError::Overloaded(_)));
     // A real request reaches every hook after pre-call: so does the probe (when the
     // plugin has one; a pre-call rejection is an answer, and the probe goes on).
     if !matches!(hook, Hook::PreCall | Hook::LogSuccess | Hook::LogFailure) {
-        if let Err(HookError::Fault(_)) = instance.pre_call(&request).await {
+        if let Err(HookError::Fault(_)) = instance.pre_call(&info, &request).await {
             return false;
         }
     }
     let result = match hook {
-        Hook::PreCall => instance.pre_call(&request).await.map(drop),
-        Hook::Moderation => instance.moderation(&request).await,
-        Hook::PostCallSuccess => instance.post_call_success(&request, &response).await.map(drop),
+        Hook::PreCall => instance.pre_call(&info, &request).await.map(drop),
+        Hook::Moderation => instance.moderation(&info, &request).await,
+        Hook::PostCallSuccess => instance.post_call_success(&info, &request, &response).await.map(drop),
         Hook::PostCallFailure => {
-            let failure =
-                Failure { status: 500, error_type: "api_error".into(), message: "the upstream failed".into(), code: None };
-            instance.post_call_failure(&request, &failure).await
+            let failure = Failure {
+                status: 500,
+                error_type: "api_error".into(),
+                message: "the upstream failed".into(),
+                code: None,
+                rejected_by: None,
+            };
+            instance.post_call_failure(&info, &request, &failure).await
         }
-        Hook::StreamChunk | Hook::StreamEnd => {
-            match instance.stream_chunk(&context, &chunk()).await {
-                Err(HookError::Fault(_)) => return false,
-                _ if hook == Hook::StreamChunk => Ok(()),
-                _ => instance.stream_end(&context, HARMLESS).await,
-            }
-        }
+        Hook::StreamChunk | Hook::StreamEnd => match instance.stream_chunk(&info, &request, &chunk()).await {
+            Err(HookError::Fault(_)) => return false,
+            _ if hook == Hook::StreamChunk => Ok(()),
+            _ => instance.stream_end(&info, &request, HARMLESS).await,
+        },
         Hook::LogSuccess | Hook::LogFailure => {
-            let payload = harmless_payload(&request, shape, hook == Hook::LogSuccess);
+            let mut record = LogRecord::start(&info, &request, std::time::Duration::ZERO);
             if hook == Hook::LogSuccess {
-                instance.log_success(&payload).await
+                record.answered(&response);
             } else {
-                instance.log_failure(&payload).await
+                record.failed(&crate::error::ApiError::new(500, "the upstream failed"));
+            }
+            let with_0_1 = active.plugin.contract() == ContractVersion::V0_1;
+            let input = record.finish(Vec::new(), usize::MAX, with_0_1);
+            if hook == Hook::LogSuccess {
+                instance.log_success(&input).await
+            } else {
+                instance.log_failure(&input).await
             }
         }
     };
@@ -151,45 +155,23 @@ async fn probe(active: &ActivePlugin, hook: Hook, shape: &ProbeShape) -> bool {
     worked(result)
 }
 
-/// A minimal valid request for `shape`'s endpoint.
-fn harmless_request(id: &Arc<str>, shape: &ProbeShape) -> Request {
+/// A minimal valid request for `shape`'s endpoint, from a key no client has.
+fn harmless_request(id: &Arc<str>, shape: &ProbeShape) -> (CallInfo, RequestDoc) {
     let body = match shape.call_type {
         CallType::ChatCompletion => json!({"model": shape.model, "messages": [{"role": "user", "content": HARMLESS}]}),
         CallType::TextCompletion => json!({"model": shape.model, "prompt": HARMLESS}),
         CallType::Embedding => json!({"model": shape.model, "input": HARMLESS}),
     };
-    Request {
-        id: id.to_string(),
-        call_type: shape.call_type,
-        model: shape.model.clone(),
-        body: body.to_string(),
-        headers: vec![("content-type".into(), "application/json".into())],
-        key: probe_key(),
-    }
-}
-
-/// Who probes call as: a key no client has.
-fn probe_key() -> KeyInfo {
-    KeyInfo { alias: Some(PROBE_ALIAS.into()), hash: "0".repeat(64), user_id: None, team_id: None, metadata: "{}".into() }
+    let key = KeyInfo { alias: Some(PROBE_ALIAS.into()), id: "0".repeat(64), user_id: None, team_id: None, metadata: "{}".into() };
+    let info = CallInfo { id: Arc::clone(id), call_type: shape.call_type, key, stream: false };
+    let serde_json::Value::Object(fields) = body else { unreachable!("the harmless body is an object") };
+    let size = serde_json::to_string(&fields).map_or(0, |json| json.len());
+    let headers = vec![("content-type".to_owned(), "application/json".to_owned())];
+    (info, RequestDoc::new(fields, size, headers))
 }
 
 /// The key alias probe calls carry, so a plugin's own logs can tell them apart.
 pub const PROBE_ALIAS: &str = "hookgate-probe";
-
-/// A logging payload for a harmless request that succeeded (or failed upstream).
-fn harmless_payload(request: &Request, shape: &ProbeShape, success: bool) -> String {
-    let body: serde_json::Map<String, serde_json::Value> =
-        serde_json::from_str(&request.body).expect("the harmless request is a JSON object");
-    let mut payload =
-        LogPayload::start(&request.id, shape.call_type, &body, &request.key, std::time::Duration::ZERO, true);
-    if success {
-        payload.answered_text(HARMLESS.to_owned());
-    } else {
-        payload.failed(&crate::error::ApiError::new(500, "the upstream failed"));
-    }
-    payload.end_time = payload.start_time;
-    serde_json::to_string(&payload).expect("a logging payload serializes")
-}
 
 #[cfg(test)]
 mod tests {

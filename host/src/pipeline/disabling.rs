@@ -78,9 +78,9 @@ mod tests {
     #[test]
     fn the_header_needs_the_switch_and_the_key_s_permission() {
         let caller = |may: bool| Caller {
-            key: crate::plugins::KeyInfo {
+            key: crate::types::KeyInfo {
                 alias: None,
-                hash: String::new(),
+                id: String::new(),
                 user_id: None,
                 team_id: None,
                 metadata: "{}".into(),

@@ -6,44 +6,22 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use futures_util::stream::{FuturesUnordered, StreamExt};
-use serde::Serialize;
-use serde_json::Value;
 
 use super::attribution::{self, ProbeShape};
 use super::disabling::Disabled;
+use crate::content::{Body, RequestDoc, ResponseDoc};
 use crate::error::ApiError;
 use crate::plugins::registry::{ActivePlugin, CallEnd, PluginSet, QuarantinePolicy};
 use crate::plugins::{
-    CallContext, CallStats, CallType, ChunkDecision, Fault, FaultCause, Hook, HookError, HookSet, OnError, Overloaded,
-    PluginInstance, PostCallDecision, PreCallDecision, Rejection, Request, Response,
+    CallStats, ChunkDecision, Fault, FaultCause, HookError, OnError, Overloaded, PluginInstance, PostCallDecision,
+    PreCallDecision, Rejection,
 };
+use crate::types::{CallInfo, DecisionRecord, Hook, HookSet};
 
 /// A plugin of this request and its per-request instance.
 pub(crate) struct Slot {
     pub active: Arc<ActivePlugin>,
     pub instance: PluginInstance,
-}
-
-/// What one plugin decided at one lifecycle point, for the logging payload. Stream
-/// chunks with the same decision are folded into one record with a call count.
-#[derive(Debug, Clone, Serialize)]
-pub struct DecisionRecord {
-    /// The plugin.
-    pub plugin: String,
-    /// The hook.
-    pub hook: &'static str,
-    /// `proceed`, `modify`, `respond`, `reject`, `replace`, `drop`, `fault:<kind>`,
-    /// `overloaded` or `quarantined`.
-    pub decision: String,
-    /// For a fault: whom it was charged to (`plugin`, `input` or `outside`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub cause: Option<&'static str>,
-    /// Calls folded into this record.
-    pub calls: u32,
-    /// When the (first) call started, in milliseconds since the request arrived.
-    pub started_ms: f64,
-    /// Time spent in those calls, in milliseconds.
-    pub elapsed_ms: f64,
 }
 
 /// The decisions of one request so far, timed from its arrival.
@@ -54,8 +32,8 @@ struct DecisionLog {
 
 /// The result of the pre-call phase.
 pub(crate) enum PreCallResult {
-    /// Go on with this body: the client's, or (`modified`) the last hook's edit.
-    Proceed { fields: serde_json::Map<String, Value>, modified: bool },
+    /// Go on with the request as it now stands; `modified` when a hook edited it.
+    Proceed { modified: bool },
     /// Answer with this text; the plugin that said so.
     Respond { text: String, plugin: String },
 }
@@ -79,6 +57,8 @@ struct Spent {
 
 /// The plugins of one request.
 pub(crate) struct RequestPlugins {
+    /// What every hook is told about the request.
+    info: CallInfo,
     slots: Vec<Slot>,
     decisions: DecisionLog,
     policy: QuarantinePolicy,
@@ -88,11 +68,11 @@ pub(crate) struct RequestPlugins {
 
 impl RequestPlugins {
     /// One lazily instantiated instance per plugin of `set` that `disabled` lets run, for
-    /// a request to `model` on `call_type` that arrived at `received`.
+    /// the request `info` to `model` that arrived at `received`.
     pub fn new(
         set: &PluginSet,
-        request_id: &Arc<str>,
-        (call_type, model): (CallType, &str),
+        info: &CallInfo,
+        model: &str,
         received: Instant,
         policy: QuarantinePolicy,
         disabled: &Disabled,
@@ -100,23 +80,22 @@ impl RequestPlugins {
         let slots = set
             .iter()
             .filter(|active| disabled.is_empty() || !disabled.skips(active))
-            .map(|active| Slot { active: Arc::clone(active), instance: active.plugin.instance(Arc::clone(request_id)) })
+            .map(|active| Slot { active: Arc::clone(active), instance: active.plugin.instance(Arc::clone(&info.id)) })
             .collect();
-        let shape = ProbeShape { call_type, model: model.to_owned() };
-        Self { slots, decisions: DecisionLog { records: Vec::new(), received }, policy, shape }
+        let shape = ProbeShape { call_type: info.call_type, model: model.to_owned() };
+        let decisions = DecisionLog { records: Vec::new(), received };
+        Self { info: info.clone(), slots, decisions, policy, shape }
+    }
+
+    /// What every hook is told about the request.
+    pub fn info(&self) -> &CallInfo {
+        &self.info
     }
 
     /// True when a plugin of the request implements a logging hook (so the logging
     /// payload needs the request's content).
     pub fn logs(&self) -> bool {
         self.implements(Hook::LogSuccess) || self.implements(Hook::LogFailure)
-    }
-
-    /// True when a plugin of the request has a hook that is given the whole request.
-    pub fn reads_request(&self) -> bool {
-        [Hook::PreCall, Hook::Moderation, Hook::PostCallSuccess, Hook::PostCallFailure]
-            .into_iter()
-            .any(|hook| self.implements(hook))
     }
 
     /// True when a plugin of the request implements `hook`.
@@ -144,16 +123,14 @@ impl RequestPlugins {
         (self.decisions.records, plugins)
     }
 
-    /// `pre-call`, sequential in priority order; each hook sees the previous one's edits.
-    pub async fn pre_call(
-        &mut self,
-        request: &mut Request,
-        mut fields: serde_json::Map<String, Value>,
-    ) -> Result<PreCallResult, ApiError> {
+    /// `pre-call`, sequential in priority order; each hook sees the previous one's edits,
+    /// which are made to `request`.
+    pub async fn pre_call(&mut self, request: &mut RequestDoc) -> Result<PreCallResult, ApiError> {
         let mut modified = false;
         for index in self.indices(Hook::PreCall) {
+            let info = &self.info;
             let called = call(&mut self.slots[index], Hook::PreCall, &self.shape, async |instance| {
-                instance.pre_call(request).await
+                instance.pre_call(info, request).await
             })
             .await;
             let label = |decision: &PreCallDecision| match decision {
@@ -163,20 +140,16 @@ impl RequestPlugins {
             };
             match self.settle(index, Hook::PreCall, called, label)? {
                 None | Some(PreCallDecision::Proceed) => {}
-                Some(PreCallDecision::Modify(Value::Object(edited))) => {
-                    request.body = serde_json::to_string(&edited).expect("a JSON map serializes");
-                    if let Some(model) = edited.get("model").and_then(Value::as_str) {
-                        request.model = model.to_owned();
-                    }
-                    (fields, modified) = (edited, true);
+                Some(PreCallDecision::Modify(body)) => {
+                    *request = request.with_body(body);
+                    modified = true;
                 }
-                Some(PreCallDecision::Modify(_)) => unreachable!("the output check admits only objects"),
                 Some(PreCallDecision::Respond(text)) => {
                     return Ok(PreCallResult::Respond { text, plugin: self.slots[index].active.name().to_owned() })
                 }
             }
         }
-        Ok(PreCallResult::Proceed { fields, modified })
+        Ok(PreCallResult::Proceed { modified })
     }
 
     /// Runs `moderation` hooks concurrently with `upstream`. The first rejection (or
@@ -187,18 +160,19 @@ impl RequestPlugins {
     /// call is done and every moderation hook approved.
     pub async fn moderate_while<T>(
         &mut self,
-        request: &Request,
+        request: &RequestDoc,
         after: HookSet,
         upstream: impl std::future::Future<Output = T>,
     ) -> Result<T, ApiError> {
-        let Self { slots, decisions, policy, shape } = self;
-        let shape = &*shape;
+        let Self { info, slots, decisions, policy, shape } = self;
+        let (info, shape) = (&*info, &*shape);
         let mut pending: FuturesUnordered<_> = slots
             .iter_mut()
             .filter(|slot| slot.active.implements(Hook::Moderation))
             .map(|slot| async move {
                 let called =
-                    call(slot, Hook::Moderation, shape, async |instance| instance.moderation(request).await).await;
+                    call(slot, Hook::Moderation, shape, async |instance| instance.moderation(info, request).await)
+                        .await;
                 if !slot.active.plugin.info().hooks.intersects(after) {
                     slot.instance.release();
                 }
@@ -218,37 +192,30 @@ impl RequestPlugins {
         Ok(answer.expect("the loop ends only with an answer"))
     }
 
-    /// `post-call-success`, sequential: may replace the body, add headers, or reject.
-    pub async fn post_call_success(
-        &mut self,
-        request: &Request,
-        status: u16,
-        body: &mut Value,
-        headers: &mut Vec<(String, String)>,
-    ) -> Result<(), ApiError> {
+    /// `post-call-success`, sequential: may edit the response (its body, its headers),
+    /// or reject.
+    pub async fn post_call_success(&mut self, request: &RequestDoc, response: &mut ResponseDoc) -> Result<(), ApiError> {
         for index in self.indices(Hook::PostCallSuccess) {
-            let response = Response { status, body: body.to_string(), headers: headers.clone() };
+            let info = &self.info;
+            let current = &*response;
             let called = call(&mut self.slots[index], Hook::PostCallSuccess, &self.shape, async |instance| {
-                instance.post_call_success(request, &response).await
+                instance.post_call_success(info, request, current).await
             })
             .await;
             let label = |decision: &PostCallDecision| match decision {
                 PostCallDecision::Proceed => "proceed",
                 PostCallDecision::Modify { .. } => "modify",
             };
-            if let Some(PostCallDecision::Modify { body: new_body, headers: added }) =
+            if let Some(PostCallDecision::Modify { body, headers }) =
                 self.settle(index, Hook::PostCallSuccess, called, label)?
             {
-                if let Some(new_body) = new_body {
-                    *body = new_body;
+                if let Some(body) = body {
+                    response.body = Arc::new(body);
                 }
-                // A later value for a name wins. The edit is bounded (`MAX_ADDED_HEADERS`),
-                // so this stays cheap whatever the plugin sends.
-                let last: std::collections::HashMap<&str, usize> =
-                    added.iter().enumerate().map(|(i, (name, _))| (name.as_str(), i)).collect();
-                let keep: Vec<bool> = added.iter().enumerate().map(|(i, (name, _))| last[name.as_str()] == i).collect();
-                headers.retain(|(existing, _)| !last.contains_key(existing.as_str()));
-                headers.extend(added.into_iter().zip(keep).filter_map(|(header, keep)| keep.then_some(header)));
+                // Each name set replaces the response's headers of that name (the edit
+                // holds one value per name, bounded in count and size).
+                response.headers.retain(|(existing, _)| !headers.iter().any(|(name, _)| name == existing));
+                response.headers.extend(headers);
             }
         }
         Ok(())
@@ -256,11 +223,13 @@ impl RequestPlugins {
 
     /// `stream-chunk` for one chunk, through every plugin in order: the chunk to forward,
     /// or `None` when a plugin dropped it.
-    pub async fn stream_chunk(&mut self, context: &CallContext, chunk: String) -> Result<Option<String>, ApiError> {
+    pub async fn stream_chunk(&mut self, request: &RequestDoc, chunk: Arc<Body>) -> Result<Option<Arc<Body>>, ApiError> {
         let mut chunk = chunk;
         for index in self.indices(Hook::StreamChunk) {
+            let info = &self.info;
+            let current = &chunk;
             let called = call(&mut self.slots[index], Hook::StreamChunk, &self.shape, async |instance| {
-                instance.stream_chunk(context, &chunk).await
+                instance.stream_chunk(info, request, current).await
             })
             .await;
             let label = |decision: &ChunkDecision| match decision {
@@ -270,7 +239,7 @@ impl RequestPlugins {
             };
             match self.settle(index, Hook::StreamChunk, called, label)? {
                 None | Some(ChunkDecision::Proceed) => {}
-                Some(ChunkDecision::Replace(replacement)) => chunk = replacement.to_string(),
+                Some(ChunkDecision::Replace(replacement)) => chunk = Arc::new(replacement),
                 Some(ChunkDecision::Drop) => return Ok(None),
             }
         }
@@ -278,10 +247,11 @@ impl RequestPlugins {
     }
 
     /// `stream-end` with the assembled text, in order; a rejection ends the stream with it.
-    pub async fn stream_end(&mut self, context: &CallContext, text: &str) -> Result<(), ApiError> {
+    pub async fn stream_end(&mut self, request: &RequestDoc, text: &str) -> Result<(), ApiError> {
         for index in self.indices(Hook::StreamEnd) {
+            let info = &self.info;
             let called = call(&mut self.slots[index], Hook::StreamEnd, &self.shape, async |instance| {
-                instance.stream_end(context, text).await
+                instance.stream_end(info, request, text).await
             })
             .await;
             self.settle(index, Hook::StreamEnd, called, |()| "proceed")?;
@@ -292,11 +262,12 @@ impl RequestPlugins {
     /// `post-call-failure` for `error`: every plugin observes it; the first rejection
     /// replaces the error the client gets. Faults here never make things worse: the
     /// request is failing already, so they are counted and skipped whatever `on_error` says.
-    pub async fn post_call_failure(&mut self, request: &Request, error: ApiError) -> ApiError {
+    pub async fn post_call_failure(&mut self, request: &RequestDoc, error: ApiError) -> ApiError {
         let failure = error.to_failure();
         for index in self.indices(Hook::PostCallFailure) {
+            let info = &self.info;
             let called = call(&mut self.slots[index], Hook::PostCallFailure, &self.shape, async |instance| {
-                instance.post_call_failure(request, &failure).await
+                instance.post_call_failure(info, request, &failure).await
             })
             .await;
             if let Err(replacement) = self.settle(index, Hook::PostCallFailure, called, |()| "proceed") {

@@ -1,5 +1,12 @@
-//! The logging hooks: the standard logging payload, and the bounded queue that runs
-//! `log-success`/`log-failure` off the response path.
+//! The logging hooks: what they are told about a finished request, and the bounded queue
+//! that runs `log-success`/`log-failure` off the response path.
+//!
+//! While a request runs, its [`LogRecord`] collects what happened (the body sent upstream,
+//! the answer, the error, the decisions). When it ends, the record becomes the input of
+//! the logging hooks: a typed entry and the request and answer as `content` resources for
+//! 0.2 plugins, the standard JSON payload (`docs/logging-payload.md`) for 0.1 plugins.
+//! Content bigger than `plugins.max_logged_field_bytes` is cut for logging, so queued jobs
+//! hold bounded memory.
 //!
 //! The response never waits for logging: a request's logging job is queued with
 //! `try_send`, and when the queue is full the job is dropped and counted.
@@ -13,169 +20,258 @@ use serde_json::Value;
 use tokio::sync::{mpsc, Semaphore};
 
 use super::attribution::{self, ProbeShape};
-use super::hook_runner::{DecisionRecord, RequestPlugins};
+use super::hook_runner::RequestPlugins;
 use crate::config::TokenPrice;
+use crate::content::{fit::fit, Body, RequestDoc, ResponseDoc};
 use crate::error::ApiError;
 use crate::plugins::registry::{ActivePlugin, CallEnd, QuarantinePolicy};
-use crate::plugins::{CallType, Hook, HookError, KeyInfo};
+use crate::plugins::{ContractVersion, HookError, LogInput};
+use crate::types::{CallInfo, DecisionRecord, Hook, LogEntry, Usage};
+use crate::upstream::answers;
 
 /// How many logging jobs run at once; more wait in the queue.
 const CONCURRENT_JOBS: usize = 64;
-
-/// The standard logging payload: what `log-success` and `log-failure` receive, as JSON.
-/// Documented field by field in `docs/logging-payload.md`: keep the two in step.
-#[derive(Debug, Clone, Serialize)]
-pub struct LogPayload {
-    /// The request id (also in the proxy's logs and the `x-hookgate-request-id` header).
-    pub id: String,
-    /// `chat_completion`, `text_completion` or `embedding`.
-    pub call_type: &'static str,
-    /// The model the client asked for.
-    pub model: String,
-    /// The model sent upstream, once one was chosen.
-    pub model_used: Option<String>,
-    /// The upstream's base URL (`None` for the mock provider).
-    pub api_base: Option<String>,
-    /// The caller's key alias.
-    pub key_alias: Option<String>,
-    /// SHA-256 of the caller's key.
-    pub key_hash: String,
-    /// The user id configured for the key.
-    pub user: Option<String>,
-    /// The team id configured for the key.
-    pub team: Option<String>,
-    /// The key's metadata.
-    pub metadata: Value,
-    /// The body's `user` field, if the client sent one.
-    pub end_user: Option<String>,
-    /// The messages (chat), prompt (text) or input (embeddings) sent upstream.
-    pub messages: Value,
-    /// Whether the answer was streamed.
-    pub stream: bool,
-    /// The response body, or for streams the assembled assistant text.
-    pub response: Value,
-    /// Token usage, when the upstream reported it.
-    pub usage: Value,
-    /// Cost of the call in USD from the model's configured per-token prices and `usage`;
-    /// null when either is missing.
-    pub response_cost: Option<f64>,
-    /// Unix time (seconds) the request arrived.
-    pub start_time: f64,
-    /// Unix time (seconds) the answer was complete.
-    pub end_time: f64,
-    /// Unix time (seconds) of the first streamed chunk; for a non-streamed success, the
-    /// end time (as LiteLLM); null on failure before any chunk.
-    pub completion_start_time: Option<f64>,
-    /// `success` or `failure`.
-    pub status: &'static str,
-    /// The HTTP status the client got.
-    pub status_code: u16,
-    /// The error the client got, on failure: `{type, message, code, rejected_by}`.
-    pub error: Option<Value>,
-    /// Every plugin decision of the request, in order.
-    pub plugins: Vec<DecisionRecord>,
-    /// The fields cut to `plugins.max_logged_field_bytes` (`messages`, `response`,
-    /// `error.message`); empty when nothing was cut.
-    pub truncated: Vec<&'static str>,
-    /// False when no plugin logs: the request's content is then not copied.
-    #[serde(skip)]
-    keep_content: bool,
-    /// The endpoint, for probing a logging hook that faults.
-    #[serde(skip)]
-    call: CallType,
-    /// The prices of the model used, for `response_cost`.
-    #[serde(skip)]
-    price: Option<TokenPrice>,
-}
 
 /// Unix time in seconds.
 pub fn unix_now() -> f64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64())
 }
 
-impl LogPayload {
-    /// A payload for a request that arrived `age` ago; the pipeline fills in the rest.
-    /// Without `keep_content` (no plugin logs), messages and responses are not copied.
-    pub fn start(
-        id: &str,
-        call_type: CallType,
-        body: &serde_json::Map<String, Value>,
-        key: &KeyInfo,
-        age: std::time::Duration,
-        keep_content: bool,
-    ) -> Self {
-        Self {
-            id: id.to_owned(),
-            call_type: match call_type {
-                CallType::ChatCompletion => "chat_completion",
-                CallType::TextCompletion => "text_completion",
-                CallType::Embedding => "embedding",
-            },
-            model: body.get("model").and_then(Value::as_str).unwrap_or_default().to_owned(),
-            model_used: None,
-            api_base: None,
-            key_alias: key.alias.clone(),
-            key_hash: key.hash.clone(),
-            user: key.user_id.clone(),
-            team: key.team_id.clone(),
-            metadata: serde_json::from_str(&key.metadata).unwrap_or(Value::Null),
-            end_user: body.get("user").and_then(Value::as_str).map(str::to_owned),
-            messages: if keep_content { input_of(body) } else { Value::Null },
-            stream: body.get("stream").and_then(Value::as_bool).unwrap_or(false),
-            response: Value::Null,
-            usage: Value::Null,
-            response_cost: None,
-            start_time: unix_now() - age.as_secs_f64(),
-            end_time: 0.0,
-            completion_start_time: None,
-            status: "success",
+/// Whether a request ended in an answer or an error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogStatus {
+    /// The client got an answer.
+    Success,
+    /// The client got an error.
+    Failure,
+}
+
+/// What happened to one request, collected while it runs.
+pub struct LogRecord {
+    info: CallInfo,
+    entry: LogEntry,
+    /// The request as received, then as sent upstream.
+    request: RequestDoc,
+    /// The upstream's non-streamed answer.
+    response: Option<ResponseDoc>,
+    /// A text answer: a stream's assembled text, or a `respond`.
+    answer_text: Option<String>,
+    /// The upstream's `usage` object, as reported.
+    usage: Value,
+    price: Option<TokenPrice>,
+}
+
+impl LogRecord {
+    /// A record for the request `info` with body `request`, which arrived `age` ago.
+    pub fn start(info: &CallInfo, request: &RequestDoc, age: std::time::Duration) -> Self {
+        let fields = request.fields();
+        let entry = LogEntry {
+            model: request.model().to_owned(),
+            end_user: fields.get("user").and_then(Value::as_str).map(str::to_owned),
             status_code: 200,
-            error: None,
-            plugins: Vec::new(),
-            truncated: Vec::new(),
-            keep_content,
-            call: call_type,
+            start_time: unix_now() - age.as_secs_f64(),
+            ..LogEntry::default()
+        };
+        Self {
+            info: info.clone(),
+            entry,
+            request: request.clone(),
+            response: None,
+            answer_text: None,
+            usage: Value::Null,
             price: None,
         }
     }
 
     /// Records the deployment chosen: the model sent upstream, where, and its prices.
     pub fn routed(&mut self, model_used: &str, api_base: Option<&str>, price: Option<TokenPrice>) {
-        self.model_used = Some(model_used.to_owned());
-        self.api_base = api_base.map(str::to_owned);
+        self.entry.model_used = Some(model_used.to_owned());
+        self.entry.api_base = api_base.map(str::to_owned);
         self.price = price;
     }
 
-    /// Records the body finally sent upstream (after pre-call edits).
-    pub fn sent(&mut self, body: &serde_json::Map<String, Value>) {
-        if self.keep_content {
-            self.messages = input_of(body);
-        }
+    /// Records the request finally sent upstream (after pre-call edits).
+    pub fn sent(&mut self, request: &RequestDoc) {
+        self.request = request.clone();
     }
 
     /// Records a complete answer and its usage.
-    pub fn answered(&mut self, body: &Value) {
-        self.usage = body.get("usage").cloned().unwrap_or(Value::Null);
-        if self.keep_content {
-            self.response = body.clone();
-        }
+    pub fn answered(&mut self, response: &ResponseDoc) {
+        self.usage = response.body.value().get("usage").cloned().unwrap_or(Value::Null);
+        self.response = Some(response.clone());
     }
 
     /// Records an answer's assistant text (a stream's assembled text, a `respond`).
     pub fn answered_text(&mut self, text: String) {
-        if self.keep_content {
-            self.response = Value::String(text);
-        }
+        self.answer_text = Some(text);
+    }
+
+    /// Records the `usage` a stream reported.
+    pub fn streamed_usage(&mut self, usage: &Value) {
+        self.usage = usage.clone();
+    }
+
+    /// Records the first streamed chunk's arrival (once).
+    pub fn first_token(&mut self) {
+        self.entry.completion_start_time.get_or_insert_with(unix_now);
     }
 
     /// Marks the request failed with `error`.
     pub fn failed(&mut self, error: &ApiError) {
-        self.status = "failure";
-        self.status_code = error.status;
-        self.error = Some(serde_json::json!({
-            "type": error.error_type, "message": error.message, "code": error.code, "rejected_by": error.rejected_by,
-        }));
+        self.entry.status_code = error.status;
+        self.entry.failure = Some(error.to_failure());
     }
+
+    /// Whether the request succeeded so far.
+    pub fn status(&self) -> LogStatus {
+        if self.entry.failure.is_some() {
+            LogStatus::Failure
+        } else {
+            LogStatus::Success
+        }
+    }
+
+    /// The logging hook this record goes to.
+    pub fn hook(&self) -> Hook {
+        match self.status() {
+            LogStatus::Success => Hook::LogSuccess,
+            LogStatus::Failure => Hook::LogFailure,
+        }
+    }
+
+    /// Closes the record: the input of the logging hooks, with content cut to
+    /// `max_field_bytes`, and the 0.1 payload when `with_0_1`.
+    pub fn finish(mut self, decisions: Vec<DecisionRecord>, max_field_bytes: usize, with_0_1: bool) -> LogInput {
+        let entry = &mut self.entry;
+        entry.end_time = unix_now();
+        if entry.completion_start_time.is_none() && entry.failure.is_none() {
+            // As LiteLLM: a non-streamed answer's first token is its end.
+            entry.completion_start_time = Some(entry.end_time);
+        }
+        entry.usage = Usage::from_json(&self.usage);
+        entry.response_cost = self.price.and_then(|price| price.cost(&self.usage));
+        entry.decisions = decisions;
+        let response = match self.status() {
+            LogStatus::Failure => None,
+            LogStatus::Success => Some(self.answer()),
+        };
+        let payload_0_1 = if with_0_1 { self.payload_0_1(max_field_bytes) } else { String::new() };
+        let mut request = self.request.clone();
+        if request.body.size() > max_field_bytes {
+            request = request.with_body(Body::measured(fit(request.body.value(), max_field_bytes)));
+            self.entry.truncated.push("request");
+        }
+        let response = response.map(|mut response| {
+            if response.body.size() > max_field_bytes {
+                response.body = Arc::new(Body::measured(fit(response.body.value(), max_field_bytes)));
+                self.entry.truncated.push("response");
+            }
+            response
+        });
+        LogInput { info: self.info, request, response, entry: self.entry, payload_0_1 }
+    }
+
+    /// The answer as a response: the upstream's, or a completion made of the text answer.
+    fn answer(&self) -> ResponseDoc {
+        if let Some(response) = &self.response {
+            return response.clone();
+        }
+        let call_type = self.info.call_type;
+        let text = self.answer_text.as_deref().unwrap_or_default();
+        let mut body = answers::completion(call_type, &answers::id(call_type, &self.info.id), &self.entry.model, text, 0);
+        if !self.usage.is_null() {
+            body["usage"] = self.usage.clone();
+        }
+        ResponseDoc { status: 200, body: Arc::new(Body::measured(body)), headers: Vec::new() }
+    }
+
+    /// The 0.1 logging payload as JSON text (`docs/logging-payload.md`).
+    fn payload_0_1(&self, max_field_bytes: usize) -> String {
+        let entry = &self.entry;
+        let key = &self.info.key;
+        let mut truncated = Vec::new();
+        let mut messages = input_of(self.request.body.value());
+        if truncate(&mut messages, max_field_bytes) {
+            truncated.push("messages");
+        }
+        let mut response = match (&self.response, &self.answer_text) {
+            _ if entry.failure.is_some() => Value::Null,
+            (Some(response), _) => response.body.value().clone(),
+            (None, Some(text)) => Value::String(text.clone()),
+            (None, None) => Value::Null,
+        };
+        if truncate(&mut response, max_field_bytes) {
+            truncated.push("response");
+        }
+        let error = entry.failure.as_ref().map(|failure| {
+            let mut message = Value::String(failure.message.clone());
+            if truncate(&mut message, max_field_bytes) {
+                truncated.push("error.message");
+            }
+            serde_json::json!({
+                "type": failure.error_type, "message": message, "code": failure.code, "rejected_by": failure.rejected_by,
+            })
+        });
+        let payload = LogPayload {
+            id: &self.info.id,
+            call_type: self.info.call_type.name(),
+            model: &entry.model,
+            model_used: entry.model_used.as_deref(),
+            api_base: entry.api_base.as_deref(),
+            key_alias: key.alias.as_deref(),
+            key_hash: &key.id,
+            user: key.user_id.as_deref(),
+            team: key.team_id.as_deref(),
+            metadata: serde_json::from_str(&key.metadata).unwrap_or(Value::Null),
+            end_user: entry.end_user.as_deref(),
+            messages,
+            stream: self.info.stream,
+            response,
+            usage: &self.usage,
+            response_cost: entry.response_cost,
+            start_time: entry.start_time,
+            end_time: entry.end_time,
+            completion_start_time: entry.completion_start_time,
+            status: self.status(),
+            status_code: entry.status_code,
+            error,
+            plugins: &entry.decisions,
+            truncated,
+        };
+        serde_json::to_string(&payload).expect("a logging payload serializes")
+    }
+}
+
+/// The standard logging payload of contract 0.1: what 0.1 plugins' `log-success` and
+/// `log-failure` receive, as JSON. Documented field by field in `docs/logging-payload.md`:
+/// keep the two in step.
+#[derive(Serialize)]
+struct LogPayload<'a> {
+    id: &'a str,
+    call_type: &'static str,
+    model: &'a str,
+    model_used: Option<&'a str>,
+    api_base: Option<&'a str>,
+    key_alias: Option<&'a str>,
+    key_hash: &'a str,
+    user: Option<&'a str>,
+    team: Option<&'a str>,
+    metadata: Value,
+    end_user: Option<&'a str>,
+    messages: Value,
+    stream: bool,
+    response: Value,
+    usage: &'a Value,
+    response_cost: Option<f64>,
+    start_time: f64,
+    end_time: f64,
+    completion_start_time: Option<f64>,
+    status: LogStatus,
+    status_code: u16,
+    error: Option<Value>,
+    plugins: &'a [DecisionRecord],
+    truncated: Vec<&'static str>,
 }
 
 /// Cuts `value` to `max` bytes of JSON when it is longer: it becomes a string holding the
@@ -201,14 +297,15 @@ fn truncate(value: &mut Value, max: usize) -> bool {
     true
 }
 
-fn input_of(body: &serde_json::Map<String, Value>) -> Value {
+fn input_of(body: &Value) -> Value {
     ["messages", "prompt", "input"].iter().find_map(|field| body.get(*field)).cloned().unwrap_or(Value::Null)
 }
 
 /// One request's logging work: its payload and the plugins that log it (each gets a
 /// fresh instance when the job runs: no pool slot is held while the job waits).
 struct LogJob {
-    payload: LogPayload,
+    input: LogInput,
+    hook: Hook,
     plugins: Vec<Arc<ActivePlugin>>,
 }
 
@@ -230,33 +327,17 @@ impl LoggingQueue {
         Self { sender, dropped: Arc::new(AtomicU64::new(0)), max_field_bytes }
     }
 
-    /// Closes a finished request's payload (end time, plugin decisions) and queues it
-    /// for the plugins implementing its logging hook; never waits. Nothing is queued
-    /// when no plugin logs.
-    pub(crate) fn submit(&self, mut payload: LogPayload, plugins: RequestPlugins) {
-        let hook = if payload.status == "success" { Hook::LogSuccess } else { Hook::LogFailure };
+    /// Closes a finished request's record and queues it for the plugins implementing its
+    /// logging hook; never waits. Nothing is queued when no plugin logs.
+    pub(crate) fn submit(&self, record: LogRecord, plugins: RequestPlugins) {
+        let hook = record.hook();
         let (decisions, plugins) = plugins.finish(hook);
         if plugins.is_empty() {
             return;
         }
-        payload.end_time = unix_now();
-        if payload.completion_start_time.is_none() && payload.status == "success" {
-            // As LiteLLM: a non-streamed answer's first token is its end.
-            payload.completion_start_time = Some(payload.end_time);
-        }
-        payload.response_cost = payload.price.and_then(|price| price.cost(&payload.usage));
-        payload.plugins = decisions;
-        let max = self.max_field_bytes;
-        if truncate(&mut payload.messages, max) {
-            payload.truncated.push("messages");
-        }
-        if truncate(&mut payload.response, max) {
-            payload.truncated.push("response");
-        }
-        if payload.error.as_mut().and_then(|error| error.get_mut("message")).is_some_and(|m| truncate(m, max)) {
-            payload.truncated.push("error.message");
-        }
-        if let Err(error) = self.sender.try_send(LogJob { payload, plugins }) {
+        let with_0_1 = plugins.iter().any(|active| active.plugin.contract() == ContractVersion::V0_1);
+        let input = record.finish(decisions, self.max_field_bytes, with_0_1);
+        if let Err(error) = self.sender.try_send(LogJob { input, hook, plugins }) {
             let dropped = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
             let reason = match error {
                 mpsc::error::TrySendError::Full(_) => "the logging queue is full",
@@ -289,24 +370,16 @@ async fn drain(mut receiver: mpsc::Receiver<LogJob>, policy: QuarantinePolicy) {
 }
 
 async fn run(job: LogJob, policy: QuarantinePolicy) {
-    let hook = if job.payload.status == "success" { Hook::LogSuccess } else { Hook::LogFailure };
-    let payload = match serde_json::to_string(&job.payload) {
-        Ok(payload) => payload,
-        Err(error) => {
-            tracing::error!(%error, "could not serialize the logging payload");
-            return;
-        }
-    };
-    let shape = ProbeShape { call_type: job.payload.call, model: job.payload.model.clone() };
-    let id: Arc<str> = job.payload.id.as_str().into();
-    for active in job.plugins {
+    let LogJob { input, hook, plugins } = job;
+    let shape = ProbeShape { call_type: input.info.call_type, model: input.entry.model.clone() };
+    for active in plugins {
         if active.health.quarantined_for().is_some() {
             continue;
         }
-        let mut instance = active.plugin.instance(Arc::clone(&id));
+        let mut instance = active.plugin.instance(Arc::clone(&input.info.id));
         let result = match hook {
-            Hook::LogSuccess => instance.log_success(&payload).await,
-            _ => instance.log_failure(&payload).await,
+            Hook::LogSuccess => instance.log_success(&input).await,
+            _ => instance.log_failure(&input).await,
         };
         let stats = instance.last_call();
         drop(instance);

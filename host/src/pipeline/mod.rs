@@ -32,19 +32,18 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use serde_json::Value;
 use tokio::sync::mpsc;
 
 use crate::auth::Caller;
+use crate::content::{Body, RequestDoc, ResponseDoc};
 use crate::error::ApiError;
 use crate::metrics::Metrics;
 use crate::plugins::registry::{PluginSet, Registry};
-use crate::plugins::{CallType, Hook, HookSet, Request};
+use crate::types::{CallInfo, CallType, Hook, HookSet};
 use crate::upstream::{answers, Upstreams};
 use disabling::Disabled;
-pub use hook_runner::DecisionRecord;
 use hook_runner::{PreCallResult, RequestPlugins};
-use logging::{LogPayload, LoggingQueue};
+use logging::{LogRecord, LoggingQueue};
 pub use request::ClientBody;
 
 /// A request that passed auth and the body checks.
@@ -81,8 +80,8 @@ pub struct Admission {
 pub enum Reply {
     /// A JSON body with status 200 and extra headers.
     Json {
-        /// The body.
-        body: Value,
+        /// The body (its JSON text is reused when a hook already made it).
+        body: Arc<Body>,
         /// Headers from the upstream and the hooks.
         headers: Vec<(String, String)>,
     },
@@ -106,7 +105,7 @@ pub struct Answer {
 
 /// Where the lifecycle ended before the reply is written.
 enum Outcome {
-    Complete { body: Value, headers: Vec<(String, String)> },
+    Complete(ResponseDoc),
     Respond { text: String, plugin: String },
     Stream(crate::upstream::ChunkStream),
 }
@@ -194,31 +193,14 @@ impl Pipeline {
         let ClientCall { id, call_type, body, headers, caller, disable, received, admission } = call;
         let plugins_now = self.registry.snapshot();
         let disabled = self.disabled(&id, &caller, disable, &plugins_now);
-        let mut plugins = RequestPlugins::new(
-            &plugins_now,
-            &id,
-            (call_type, body.model()),
-            received,
-            self.registry.policy(),
-            &disabled,
-        );
-        let mut log = LogPayload::start(&id, call_type, &body.fields, &caller.key, received.elapsed(), plugins.logs());
+        let info = CallInfo { id: Arc::clone(&id), call_type, key: caller.key.clone(), stream: body.stream };
         let asked = Asked { model: body.model().to_owned(), stream: body.stream };
-        let mut request = Request {
-            id: id.to_string(),
-            call_type,
-            model: asked.model.clone(),
-            // Only hooks given the request read its body as text: without them, no copy.
-            body: if plugins.reads_request() {
-                serde_json::to_string(&body.fields).expect("a JSON map serializes")
-            } else {
-                String::new()
-            },
-            headers,
-            key: caller.key.clone(),
-        };
+        let policy = self.registry.policy();
+        let mut plugins = RequestPlugins::new(&plugins_now, &info, &asked.model, received, policy, &disabled);
+        let mut request = RequestDoc::new(body.fields, body.size, headers);
+        let mut log = LogRecord::start(&info, &request, received.elapsed());
         let mut upstream_time = Duration::ZERO;
-        let outcome = self.run(&mut plugins, &mut request, body.fields, &caller, &mut log, &mut upstream_time).await;
+        let outcome = self.run(&mut plugins, &mut request, &caller, &mut log, &mut upstream_time).await;
         let reply = match outcome {
             Ok(Outcome::Stream(chunks)) => {
                 let job = stream::StreamJob {
@@ -235,9 +217,9 @@ impl Pipeline {
                     upstream_time,
                 };
             }
-            Ok(Outcome::Complete { body, headers }) => {
-                log.answered(&body);
-                Ok(Reply::Json { body, headers })
+            Ok(Outcome::Complete(response)) => {
+                log.answered(&response);
+                Ok(Reply::Json { body: response.body, headers: response.headers })
             }
             Ok(Outcome::Respond { text, plugin }) => match respond(call_type, &id, &asked, &text) {
                 Some(reply) => {
@@ -266,51 +248,52 @@ impl Pipeline {
     async fn run(
         &self,
         plugins: &mut RequestPlugins,
-        request: &mut Request,
-        fields: serde_json::Map<String, Value>,
+        request: &mut RequestDoc,
         caller: &Caller,
-        log: &mut LogPayload,
+        log: &mut LogRecord,
         upstream_time: &mut Duration,
     ) -> Result<Outcome, ApiError> {
-        let body = match plugins.pre_call(request, fields).await? {
+        let call_type = plugins.info().call_type;
+        let stream = match plugins.pre_call(request).await? {
             PreCallResult::Respond { text, plugin } => return Ok(Outcome::Respond { text, plugin }),
-            PreCallResult::Proceed { fields, modified: false } => ClientBody::checked(fields),
+            PreCallResult::Proceed { modified: false } => plugins.info().stream,
             // Hooks rewrote the body: it must still be a valid request.
-            PreCallResult::Proceed { fields, modified: true } => {
-                request::check(request.call_type, fields, self.rules.body).map_err(|mut error| {
+            PreCallResult::Proceed { modified: true } => {
+                request::check(call_type, request.fields(), self.rules.body).map_err(|mut error| {
                     error.message = format!("After the pre-call hooks: {}", error.message);
                     error
                 })?
             }
         };
-        let model = body.model().to_owned();
+        let model = request.model().to_owned();
         let deployment = self.upstreams.resolve(&model).ok_or_else(|| self.unknown_model(&model, caller))?;
         if !caller.may_use(&model) {
             return Err(
                 ApiError::new(403, format!("This key is not allowed to use model `{model}`.")).with_param("model")
             );
         }
-        log.sent(&body.fields);
+        log.sent(request);
         log.routed(deployment.upstream_model(), deployment.api_base(), deployment.price());
-        let call_type = request.call_type;
-        let upstream_body = Value::Object(body.fields);
-        let after = after_upstream(body.stream);
+        let request = &*request;
+        let upstream_body = request.body.value();
+        let after = after_upstream(stream);
         plugins.release_unless(after.with(Hook::Moderation));
-        if body.stream {
-            let started = stream::timed(deployment.stream(call_type, &upstream_body));
+        if stream {
+            let started = stream::timed(deployment.stream(call_type, upstream_body));
             let (chunks, elapsed) = plugins.moderate_while(request, after, started).await?;
             *upstream_time = elapsed;
             self.metrics.upstream_call(&model, elapsed);
             return Ok(Outcome::Stream(chunks?));
         }
-        let answered = stream::timed(deployment.call(call_type, &upstream_body));
+        let answered = stream::timed(deployment.call(call_type, upstream_body));
         let (response, elapsed) = plugins.moderate_while(request, after, answered).await?;
         *upstream_time = elapsed;
         self.metrics.upstream_call(&model, elapsed);
         let response = response?;
-        let (mut body, mut headers) = (response.body, response.headers);
-        plugins.post_call_success(request, response.status, &mut body, &mut headers).await?;
-        Ok(Outcome::Complete { body, headers })
+        let mut response =
+            ResponseDoc { status: response.status, body: Arc::new(Body::measured(response.body)), headers: response.headers };
+        plugins.post_call_success(request, &mut response).await?;
+        Ok(Outcome::Complete(response))
     }
 
     /// The plugins this request runs without; a request that asked is audited.
@@ -369,7 +352,7 @@ fn respond(call_type: CallType, id: &str, asked: &Asked, text: &str) -> Option<R
         return Some(Reply::Stream { headers: vec![], events: stream::canned(frames) });
     }
     let body = answers::completion(call_type, &answers::id(call_type, id), &asked.model, text, 0);
-    Some(Reply::Json { body, headers: vec![] })
+    Some(Reply::Json { body: Arc::new(Body::measured(body)), headers: vec![] })
 }
 
 /// The proxy's overhead: a request's time so far, less the time spent on the upstream.

@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 use super::shapes::{self, invalid as field_error, missing};
 use super::strict_json;
 use crate::error::ApiError;
-use crate::plugins::CallType;
+use crate::types::CallType;
 
 /// Most JSON values a body may hold (strings, numbers, objects... in all): far above any
 /// real request (300,000 embedding tokens, 2,048 messages with tool calls), and a bound
@@ -37,15 +37,11 @@ pub struct ClientBody {
     pub fields: Map<String, Value>,
     /// Whether the client asked for a stream.
     pub stream: bool,
+    /// The body's length in bytes, as it arrived.
+    pub size: usize,
 }
 
 impl ClientBody {
-    /// A body known to pass [`check`] (the client's own, unchanged by hooks).
-    pub(crate) fn checked(fields: Map<String, Value>) -> Self {
-        let stream = fields.get("stream").and_then(Value::as_bool).unwrap_or(false);
-        Self { fields, stream }
-    }
-
     /// The `model` field (checked to be a non-empty string).
     pub fn model(&self) -> &str {
         self.fields.get("model").and_then(Value::as_str).unwrap_or_default()
@@ -63,11 +59,13 @@ pub fn parse(call_type: CallType, bytes: &[u8], rules: BodyRules) -> Result<Clie
     let Value::Object(fields) = value else {
         return Err(ApiError::bad_request("The request body must be a JSON object."));
     };
-    check(call_type, fields, rules)
+    let stream = check(call_type, &fields, rules)?;
+    Ok(ClientBody { fields, stream, size: bytes.len() })
 }
 
 /// Checks a body object for `call_type`: also used on bodies that pre-call hooks rewrote.
-pub fn check(call_type: CallType, fields: Map<String, Value>, rules: BodyRules) -> Result<ClientBody, ApiError> {
+/// Returns whether the body asks for a stream.
+pub fn check(call_type: CallType, fields: &Map<String, Value>, rules: BodyRules) -> Result<bool, ApiError> {
     let enforce_user_param = rules.enforce_user_param;
     match fields.get("model") {
         Some(Value::String(model)) if !model.trim().is_empty() => {}
@@ -76,9 +74,9 @@ pub fn check(call_type: CallType, fields: Map<String, Value>, rules: BodyRules) 
         None => return Err(missing("model")),
     }
     match call_type {
-        CallType::ChatCompletion => shapes::check_chat(&fields, rules.max_messages)?,
-        CallType::TextCompletion => shapes::check_completion(&fields)?,
-        CallType::Embedding => shapes::check_embedding(&fields)?,
+        CallType::ChatCompletion => shapes::check_chat(fields, rules.max_messages)?,
+        CallType::TextCompletion => shapes::check_completion(fields)?,
+        CallType::Embedding => shapes::check_embedding(fields)?,
     }
     let stream = match fields.get("stream") {
         None | Some(Value::Null) => false,
@@ -100,7 +98,7 @@ pub fn check(call_type: CallType, fields: Map<String, Value>, rules: BodyRules) 
         None | Some(Value::Null) | Some(Value::String(_)) => {}
         Some(_) => return Err(field_error("user", "must be a string")),
     }
-    Ok(ClientBody { fields, stream })
+    Ok(stream)
 }
 
 #[cfg(test)]

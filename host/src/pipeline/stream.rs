@@ -5,18 +5,19 @@
 //! the response body. When the client goes away the channel closes, the task stops, and
 //! dropping the upstream stream cancels the upstream request.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::StreamExt;
-use serde_json::Value;
 use tokio::sync::mpsc;
 
 use super::events;
 use super::hook_runner::RequestPlugins;
-use super::logging::{unix_now, LogPayload, LoggingQueue};
+use super::logging::{LogRecord, LoggingQueue};
+use crate::content::{Body, RequestDoc};
 use crate::error::ApiError;
-use crate::plugins::{CallContext, Hook, Request};
+use crate::types::{Hook, HookSet};
 use crate::upstream::{answers, ChunkStream};
 
 /// Events buffered between the stream task and the client connection: enough to absorb
@@ -26,8 +27,8 @@ const BUFFERED_EVENTS: usize = 16;
 /// Everything a streamed answer needs after the response head is sent.
 pub(crate) struct StreamJob {
     pub plugins: RequestPlugins,
-    pub request: Request,
-    pub log: LogPayload,
+    pub request: RequestDoc,
+    pub log: LogRecord,
     pub chunks: ChunkStream,
     pub logging: LoggingQueue,
     /// How long one event may wait for the client to take it.
@@ -72,10 +73,10 @@ async fn send(sender: &mpsc::Sender<Bytes>, event: Bytes, timeout: Duration) -> 
 
 async fn pump(job: StreamJob, sender: mpsc::Sender<Bytes>) {
     let StreamJob { mut plugins, request, mut log, mut chunks, logging, write_timeout, admission } = job;
-    let context = CallContext::from(&request);
     let mut text = String::new();
-    // Only stream-end hooks and logging read the assembled text and usage: without them,
-    // forwarded chunks are not parsed.
+    // Chunks are parsed only for the hooks that read them: stream-chunk, and stream-end
+    // and logging (the assembled text and usage).
+    let filter = plugins.implements(Hook::StreamChunk);
     let assemble = plugins.implements(Hook::StreamEnd) || plugins.logs();
     let mut outcome: Result<(), ApiError> = loop {
         let chunk = match chunks.next().await {
@@ -83,29 +84,39 @@ async fn pump(job: StreamJob, sender: mpsc::Sender<Bytes>) {
             Some(Err(error)) => break Err(ApiError::from(error)),
             Some(Ok(chunk)) => chunk,
         };
-        log.completion_start_time.get_or_insert_with(unix_now);
-        let forwarded = match plugins.stream_chunk(&context, chunk).await {
-            Ok(Some(forwarded)) => forwarded,
-            Ok(None) => continue,
-            Err(error) => break Err(error),
+        log.first_token();
+        if !filter && !assemble {
+            if let Err(gone) = send(&sender, events::data(&chunk), write_timeout).await {
+                break Err(gone);
+            }
+            continue;
+        }
+        let parsed = Arc::new(parse(chunk));
+        let forwarded = match filter {
+            false => parsed,
+            true => match plugins.stream_chunk(&request, parsed).await {
+                Ok(Some(forwarded)) => forwarded,
+                Ok(None) => continue,
+                Err(error) => break Err(error),
+            },
         };
-        if let Some(parsed) = assemble.then(|| serde_json::from_str::<Value>(&forwarded).ok()).flatten() {
-            text.push_str(&answers::chunk_text(&parsed));
-            if let Some(usage) = parsed.get("usage").filter(|usage| !usage.is_null()) {
-                log.usage = usage.clone();
+        if assemble {
+            text.push_str(&answers::chunk_text(forwarded.value()));
+            if let Some(usage) = forwarded.value().get("usage").filter(|usage| !usage.is_null()) {
+                log.streamed_usage(usage);
             }
         }
-        if let Err(gone) = send(&sender, events::data(&forwarded), write_timeout).await {
+        if let Err(gone) = send(&sender, events::data(forwarded.json()), write_timeout).await {
             break Err(gone);
         }
     };
     // Stop reading (and cancel) the upstream before the end hooks run.
     drop(chunks);
     if outcome.is_ok() {
-        outcome = plugins.stream_end(&context, &text).await;
+        outcome = plugins.stream_end(&request, &text).await;
     }
     log.answered_text(text);
-    plugins.release_unless(crate::plugins::HookSet::default());
+    plugins.release_unless(HookSet::default());
     match outcome {
         Ok(()) => {
             let _ = send(&sender, events::done(), write_timeout).await;
@@ -124,6 +135,13 @@ async fn pump(job: StreamJob, sender: mpsc::Sender<Bytes>) {
     drop(sender);
     drop(admission);
     logging.submit(log, plugins);
+}
+
+/// An upstream chunk (JSON text, as the SSE reader checked it) as hooks read it; a chunk
+/// that is not JSON after all has no texts and is forwarded as it came.
+fn parse(chunk: String) -> Body {
+    let value = serde_json::from_str(&chunk).unwrap_or(serde_json::Value::Null);
+    Body::with_json(value, chunk)
 }
 
 /// A complete stream of pre-made events (a `respond` answer), already closed.

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use wasmtime::component::Component;
 use wasmtime::Engine;
 
-use super::ContentHash;
+use crate::types::ContentHash;
 
 /// A directory of serialized components (`<sha256>-<engine hash>.cwasm`).
 ///

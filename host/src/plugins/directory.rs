@@ -27,7 +27,7 @@ use super::engine::PluginEngine;
 use super::loaded::LoadedPlugin;
 use super::registry::{ActivePlugin, PluginSet, Registry};
 use super::settings::PluginSettings;
-use super::ContentHash;
+use crate::types::ContentHash;
 use crate::config::PluginsConfig;
 use crate::metrics::{LoadResult, Metrics};
 

@@ -7,13 +7,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::Semaphore;
-use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::component::{Component, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
-use super::bindings;
+use super::contract;
 use super::cache::{ArtifactCache, CacheOutcome};
 use super::state::GuestState;
-use super::ContentHash;
+use crate::types::ContentHash;
 use crate::capabilities::kv::Kv;
 
 /// Engine-wide settings; per-plugin limits live in [`super::PluginSettings`].
@@ -91,8 +91,7 @@ impl PluginEngine {
         let engine = Engine::new(&wasmtime_config(&options)).map_err(|e| EngineError::Engine(format!("{e:#}")))?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(|e| EngineError::Engine(format!("{e:#}")))?;
-        bindings::Plugin::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)
-            .map_err(|e| EngineError::Engine(format!("{e:#}")))?;
+        contract::add_to_linker(&mut linker).map_err(|e| EngineError::Engine(format!("{e:#}")))?;
         let cache = options
             .cache_dir
             .as_ref()

@@ -7,7 +7,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use super::hooks::Hook;
+use crate::types::Hook;
 
 /// What kind of fault a plugin had: the key of fault metrics and circuit breaking.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -22,6 +22,9 @@ pub enum FaultKind {
     StackOverflow,
     /// Any other trap: a panic, `unreachable`, an out-of-bounds access, a host-call error.
     Trap,
+    /// The plugin reported its own failure: contract 0.2's `hook-error.fail` (what the
+    /// SDKs turn an uncaught exception into), or 0.1's status-0 rejection.
+    Failed,
     /// The plugin could not be instantiated (no free slot, a failing start function, ...).
     Instantiate,
     /// The hook returned output the host cannot use (not JSON where JSON is required,
@@ -42,6 +45,7 @@ impl FaultKind {
             FaultKind::MemoryLimit => "memory_limit",
             FaultKind::StackOverflow => "stack_overflow",
             FaultKind::Trap => "trap",
+            FaultKind::Failed => "failed",
             FaultKind::Instantiate => "instantiate",
             FaultKind::BadOutput => "bad_output",
             FaultKind::KvUnavailable => "kv_unavailable",

@@ -28,9 +28,8 @@ use std::time::{Duration, Instant};
 use tokio::sync::OwnedSemaphorePermit;
 use wasmtime::{Store, UpdateDeadline};
 
-use super::bindings::{types as wit, Plugin as GuestBindings};
+use super::contract::{Call, Guest, GuestError, LogInput, Reply};
 use super::fault::{classify, Fault, FaultKind};
-use super::hooks::Hook;
 use super::loaded::LoadedPlugin;
 use super::outcome::{
     ChunkDecision, HookError, OutputCheck, Overloaded, PostCallDecision, PreCallDecision, Rejection,
@@ -39,13 +38,12 @@ use super::settings::Instances;
 use super::state::{CallBudget, GuestState};
 use crate::capabilities::kv::Kv;
 use crate::capabilities::log::{LogScope, RequestIdCell};
+use crate::content::{Body, RequestDoc, ResponseDoc};
+use crate::types::{CallInfo, Failure, Hook};
 
 /// Time past the wall-clock limit the tokio timeout waits, so that a guest computing past
 /// its limit is stopped (and classified) by the epoch interrupt rather than cut off.
 const TIMEOUT_GRACE: Duration = Duration::from_millis(20);
-
-/// The rejection status a guest uses to report its own failure (see `wit/plugin.wit`).
-const UNCAUGHT_EXCEPTION: u16 = 0;
 
 /// How many times the plugin's `timeout_ms` a probe call gets (see [`PluginInstance::probe`]).
 pub const PROBE_TIME_FACTOR: u32 = 3;
@@ -87,7 +85,7 @@ pub struct PluginInstance {
 /// An instantiated plugin: its store, its exports, and the pool slot it occupies.
 struct Live {
     store: Store<GuestState>,
-    guest: GuestBindings,
+    guest: Guest,
     _slot: OwnedSemaphorePermit,
     /// Requests this instance has served to the end (more than one only when reused).
     served: u32,
@@ -125,83 +123,6 @@ impl WarmPool {
                 idle.push(live);
             }
         }
-    }
-}
-
-/// One export of the plugin world, with its arguments.
-enum Export<'a> {
-    Prepare,
-    Describe,
-    Init(&'a str),
-    PreCall(&'a wit::Request),
-    Moderation(&'a wit::Request),
-    PostCallSuccess(&'a wit::Request, &'a wit::Response),
-    PostCallFailure(&'a wit::Request, &'a wit::Failure),
-    StreamChunk(&'a wit::CallContext, &'a str),
-    StreamEnd(&'a wit::CallContext, &'a str),
-    LogSuccess(&'a str),
-    LogFailure(&'a str),
-}
-
-/// What an export call returned, before validation.
-enum Reply {
-    Describe(wit::PluginInfo),
-    Init(Result<(), String>),
-    PreCall(Result<wit::PreCallOutcome, wit::Rejection>),
-    PostCall(Result<wit::PostCallOutcome, wit::Rejection>),
-    Chunk(Result<wit::ChunkOutcome, wit::Rejection>),
-    Verdict(Result<(), wit::Rejection>),
-    Done,
-}
-
-impl Export<'_> {
-    fn hook(&self) -> Option<Hook> {
-        match self {
-            Export::Prepare | Export::Describe | Export::Init(_) => None,
-            Export::PreCall(_) => Some(Hook::PreCall),
-            Export::Moderation(_) => Some(Hook::Moderation),
-            Export::PostCallSuccess(..) => Some(Hook::PostCallSuccess),
-            Export::PostCallFailure(..) => Some(Hook::PostCallFailure),
-            Export::StreamChunk(..) => Some(Hook::StreamChunk),
-            Export::StreamEnd(..) => Some(Hook::StreamEnd),
-            Export::LogSuccess(_) => Some(Hook::LogSuccess),
-            Export::LogFailure(_) => Some(Hook::LogFailure),
-        }
-    }
-
-    fn name(&self) -> &'static str {
-        match self {
-            Export::Prepare => "instantiate",
-            Export::Describe => "describe",
-            Export::Init(_) => "init",
-            other => other.hook().map_or("?", Hook::name),
-        }
-    }
-
-    async fn run(self, guest: &GuestBindings, store: &mut Store<GuestState>) -> wasmtime::Result<Reply> {
-        Ok(match self {
-            Export::Prepare => Reply::Done,
-            Export::Describe => Reply::Describe(guest.call_describe(store).await?),
-            Export::Init(config) => Reply::Init(guest.call_init(store, config).await?),
-            Export::PreCall(req) => Reply::PreCall(guest.call_pre_call(store, req).await?),
-            Export::Moderation(req) => Reply::Verdict(guest.call_moderation(store, req).await?),
-            Export::PostCallSuccess(req, resp) => {
-                Reply::PostCall(guest.call_post_call_success(store, req, resp).await?)
-            }
-            Export::PostCallFailure(req, failure) => {
-                Reply::Verdict(guest.call_post_call_failure(store, req, failure).await?)
-            }
-            Export::StreamChunk(ctx, chunk) => Reply::Chunk(guest.call_stream_chunk(store, ctx, chunk).await?),
-            Export::StreamEnd(ctx, text) => Reply::Verdict(guest.call_stream_end(store, ctx, text).await?),
-            Export::LogSuccess(payload) => {
-                guest.call_log_success(store, payload).await?;
-                Reply::Done
-            }
-            Export::LogFailure(payload) => {
-                guest.call_log_failure(store, payload).await?;
-                Reply::Done
-            }
-        })
     }
 }
 
@@ -260,7 +181,7 @@ impl PluginInstance {
         if self.live.is_some() && !self.mid_call {
             return Ok(());
         }
-        self.invoke(Export::Prepare).await.map(|_| ())
+        self.invoke(Call::Prepare).await.map(|_| ())
     }
 
     /// The request is done with this plugin for now: its instance goes (back to the warm
@@ -275,73 +196,83 @@ impl PluginInstance {
     }
 
     /// Runs `pre-call`. A plugin that does not implement it proceeds.
-    pub async fn pre_call(&mut self, req: &wit::Request) -> Result<PreCallDecision, HookError> {
+    pub async fn pre_call(&mut self, info: &CallInfo, req: &RequestDoc) -> Result<PreCallDecision, HookError> {
         let unpack = |reply| match reply {
             Reply::PreCall(result) => result,
             _ => unreachable!("pre-call returns a pre-call outcome"),
         };
-        self.decide(Hook::PreCall, Export::PreCall(req), PreCallDecision::Proceed, unpack, OutputCheck::pre_call).await
+        let call = Call::PreCall(info, req);
+        self.decide(Hook::PreCall, call, PreCallDecision::Proceed, unpack, OutputCheck::pre_call).await
     }
 
     /// Runs `moderation`. A plugin that does not implement it approves.
-    pub async fn moderation(&mut self, req: &wit::Request) -> Result<(), HookError> {
-        self.verdict(Hook::Moderation, Export::Moderation(req)).await
+    pub async fn moderation(&mut self, info: &CallInfo, req: &RequestDoc) -> Result<(), HookError> {
+        self.verdict(Hook::Moderation, Call::Moderation(info, req)).await
     }
 
     /// Runs `post-call-success`. A plugin that does not implement it proceeds.
     pub async fn post_call_success(
         &mut self,
-        req: &wit::Request,
-        resp: &wit::Response,
+        info: &CallInfo,
+        req: &RequestDoc,
+        resp: &ResponseDoc,
     ) -> Result<PostCallDecision, HookError> {
         let unpack = |reply| match reply {
             Reply::PostCall(result) => result,
             _ => unreachable!("post-call-success returns a post-call outcome"),
         };
-        let call = Export::PostCallSuccess(req, resp);
+        let call = Call::PostCallSuccess(info, req, resp);
         self.decide(Hook::PostCallSuccess, call, PostCallDecision::Proceed, unpack, OutputCheck::post_call).await
     }
 
     /// Runs `post-call-failure`: `Err(Rejected)` replaces the client's error.
-    pub async fn post_call_failure(&mut self, req: &wit::Request, failure: &wit::Failure) -> Result<(), HookError> {
-        self.verdict(Hook::PostCallFailure, Export::PostCallFailure(req, failure)).await
+    pub async fn post_call_failure(
+        &mut self,
+        info: &CallInfo,
+        req: &RequestDoc,
+        failure: &Failure,
+    ) -> Result<(), HookError> {
+        self.verdict(Hook::PostCallFailure, Call::PostCallFailure(info, req, failure)).await
     }
 
-    /// Runs `stream-chunk` for one chunk (JSON text). A plugin that does not implement it
-    /// forwards the chunk.
-    pub async fn stream_chunk(&mut self, ctx: &wit::CallContext, chunk: &str) -> Result<ChunkDecision, HookError> {
+    /// Runs `stream-chunk` for one chunk. A plugin that does not implement it forwards
+    /// the chunk.
+    pub async fn stream_chunk(
+        &mut self,
+        info: &CallInfo,
+        req: &RequestDoc,
+        chunk: &Arc<Body>,
+    ) -> Result<ChunkDecision, HookError> {
         let unpack = |reply| match reply {
             Reply::Chunk(result) => result,
             _ => unreachable!("stream-chunk returns a chunk outcome"),
         };
-        let call = Export::StreamChunk(ctx, chunk);
+        let call = Call::StreamChunk(info, req, chunk);
         self.decide(Hook::StreamChunk, call, ChunkDecision::Proceed, unpack, OutputCheck::chunk).await
     }
 
     /// Runs `stream-end` with the assembled assistant text.
-    pub async fn stream_end(&mut self, ctx: &wit::CallContext, text: &str) -> Result<(), HookError> {
-        self.verdict(Hook::StreamEnd, Export::StreamEnd(ctx, text)).await
+    pub async fn stream_end(&mut self, info: &CallInfo, req: &RequestDoc, text: &str) -> Result<(), HookError> {
+        self.verdict(Hook::StreamEnd, Call::StreamEnd(info, req, text)).await
     }
 
-    /// Runs `log-success` with the standard logging payload (JSON text). Never rejected.
-    pub async fn log_success(&mut self, payload: &str) -> Result<(), HookError> {
-        self.log(Hook::LogSuccess, Export::LogSuccess(payload)).await
+    /// Runs `log-success` for a finished request. Never rejected.
+    pub async fn log_success(&mut self, input: &LogInput) -> Result<(), HookError> {
+        self.log(Hook::LogSuccess, Call::LogSuccess(input)).await
     }
 
-    /// Runs `log-failure` with the standard logging payload (JSON text). Never rejected.
-    pub async fn log_failure(&mut self, payload: &str) -> Result<(), HookError> {
-        self.log(Hook::LogFailure, Export::LogFailure(payload)).await
+    /// Runs `log-failure` for a failed request. Never rejected.
+    pub async fn log_failure(&mut self, input: &LogInput) -> Result<(), HookError> {
+        self.log(Hook::LogFailure, Call::LogFailure(input)).await
     }
 
-    pub(crate) async fn describe(&mut self) -> Result<wit::PluginInfo, HookError> {
-        match self.invoke(Export::Describe).await? {
-            Reply::Describe(info) => Ok(info),
-            _ => unreachable!("describe returns plugin info"),
-        }
+    /// `describe`: the plugin's name, version, and (0.1) the hooks it lists.
+    pub(crate) async fn describe(&mut self) -> Result<Reply, HookError> {
+        self.invoke(Call::Describe).await
     }
 
     pub(crate) async fn init(&mut self, config: &str) -> Result<Result<(), String>, HookError> {
-        match self.invoke(Export::Init(config)).await? {
+        match self.invoke(Call::Init(config)).await? {
             Reply::Init(result) => Ok(result),
             _ => unreachable!("init returns a result"),
         }
@@ -352,9 +283,9 @@ impl PluginInstance {
     async fn decide<O, T>(
         &mut self,
         hook: Hook,
-        call: Export<'_>,
+        call: Call<'_>,
         skipped: T,
-        unpack: impl FnOnce(Reply) -> Result<O, wit::Rejection>,
+        unpack: impl FnOnce(Reply) -> Result<O, GuestError>,
         check: impl FnOnce(&OutputCheck, O) -> Result<T, String>,
     ) -> Result<T, HookError> {
         if !self.plugin.implements(hook) {
@@ -362,12 +293,13 @@ impl PluginInstance {
         }
         match unpack(self.invoke(call).await?) {
             Ok(outcome) => self.checked(hook, |checker| check(checker, outcome)),
-            Err(rejection) => Err(self.rejected(hook, rejection)),
+            Err(GuestError::Reject(rejection)) => Err(HookError::Rejected(Rejection::from_guest(&self.plugin.name, rejection))),
+            Err(GuestError::Fail(message)) => Err(self.failed(hook, &message)),
         }
     }
 
     /// Runs a hook whose only outcome is approval or a rejection.
-    async fn verdict(&mut self, hook: Hook, call: Export<'_>) -> Result<(), HookError> {
+    async fn verdict(&mut self, hook: Hook, call: Call<'_>) -> Result<(), HookError> {
         let unpack = |reply| match reply {
             Reply::Verdict(result) => result,
             _ => unreachable!("{hook} returns a verdict"),
@@ -375,26 +307,25 @@ impl PluginInstance {
         self.decide(hook, call, (), unpack, |_, ()| Ok(())).await
     }
 
-    async fn log(&mut self, hook: Hook, call: Export<'_>) -> Result<(), HookError> {
-        if self.plugin.implements(hook) {
-            self.invoke(call).await?;
+    async fn log(&mut self, hook: Hook, call: Call<'_>) -> Result<(), HookError> {
+        if !self.plugin.implements(hook) {
+            return Ok(());
         }
-        Ok(())
+        match self.invoke(call).await? {
+            Reply::Logged(Ok(())) => Ok(()),
+            Reply::Logged(Err(message)) => Err(self.failed(hook, &message)),
+            _ => unreachable!("{hook} returns a logging result"),
+        }
     }
 
-    /// A guest's rejection; status 0 is no rejection but the guest failing: JS bindings
-    /// turn any thrown value into the error side, and the JS SDK marks an uncaught
-    /// exception that way. Like a trap, it drops the instance.
-    fn rejected(&mut self, hook: Hook, rejection: wit::Rejection) -> HookError {
-        if rejection.status == UNCAUGHT_EXCEPTION {
-            self.live = None;
-            let message =
-                format!("uncaught exception: {}", crate::text::truncate(&rejection.message, MAX_FAULT_MESSAGE_BYTES));
-            let fault = Fault::new(&self.plugin.name, Some(hook), hook.name(), FaultKind::Trap, message);
-            let elapsed = self.last_call.map_or(Duration::ZERO, |stats| stats.elapsed);
-            return Fault { elapsed, ..fault }.into();
-        }
-        HookError::Rejected(Rejection::from_guest(&self.plugin.name, rejection))
+    /// The guest reported its own failure (contract 0.2's `fail`, an SDK's uncaught
+    /// exception, 0.1's status-0 rejection): a fault like a trap, and the instance goes.
+    fn failed(&mut self, hook: Hook, message: &str) -> HookError {
+        self.live = None;
+        let message = crate::text::truncate(message, MAX_FAULT_MESSAGE_BYTES);
+        let fault = Fault::new(&self.plugin.name, Some(hook), hook.name(), FaultKind::Failed, message.to_owned());
+        let elapsed = self.last_call.map_or(Duration::ZERO, |stats| stats.elapsed);
+        Fault { elapsed, ..fault }.into()
     }
 
     /// Validates a hook's output; unusable output is a `bad_output` fault.
@@ -412,7 +343,7 @@ impl PluginInstance {
     }
 
     /// Calls one export under the plugin's limits, instantiating first if needed.
-    async fn invoke(&mut self, call: Export<'_>) -> Result<Reply, HookError> {
+    async fn invoke(&mut self, call: Call<'_>) -> Result<Reply, HookError> {
         if std::mem::take(&mut self.mid_call) {
             // The last call on this instance was cancelled midway: its store is unusable.
             self.live = None;
@@ -516,7 +447,7 @@ impl PluginInstance {
 
     async fn run(
         &mut self,
-        call: Export<'_>,
+        call: Call<'_>,
         budget: CallBudget,
         slot: Option<OwnedSemaphorePermit>,
         phase: &mut Phase,
@@ -539,7 +470,7 @@ impl PluginInstance {
             }
         }
         let live = self.live.as_mut().expect("instantiated above");
-        let reply = call.run(&live.guest, &mut live.store).await?;
+        let reply = live.guest.call(&mut live.store, call).await?;
         Ok((reply, live.fuel_used_by_call(fuel)))
     }
 
@@ -561,6 +492,8 @@ impl PluginInstance {
             kv,
             plugin.settings.timeout(),
         );
+        let mut state = state;
+        state.max_output_bytes = plugin.settings.max_output_bytes;
         let mut store = Store::new(engine.engine(), state);
         store.limiter(|state| &mut state.limiter);
         store.set_hostcall_fuel(plugin.settings.max_output_bytes);
@@ -573,7 +506,7 @@ impl PluginInstance {
             Ok(if ctx.data_mut().spent_at_tick() { UpdateDeadline::Interrupt } else { UpdateDeadline::Yield(1) })
         });
         store.set_epoch_deadline(1);
-        let guest = plugin.pre.instantiate_async(&mut store).await?;
+        let guest = plugin.pre.instantiate(&mut store).await?;
         Ok(Live { store, guest, _slot: slot, served: 0 })
     }
 }

@@ -4,15 +4,13 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::bindings::PluginPre;
 use super::cache::CacheOutcome;
+use super::contract::{GuestPre, Reply, Version};
 use super::engine::PluginEngine;
 use super::fault::Fault;
-use super::hooks::{Hook, HookSet};
 use super::instance::{PluginInstance, WarmPool};
 use super::settings::PluginSettings;
-use super::state::GuestState;
-use super::ContentHash;
+use crate::types::{ContentHash, Hook, HookSet};
 
 /// What a plugin says about itself in `describe`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,7 +19,8 @@ pub struct PluginInfo {
     pub name: String,
     /// The plugin's own version.
     pub version: String,
-    /// The hooks it implements: the only ones the host calls.
+    /// The hooks it implements: the only ones the host calls (0.2: the hook interfaces it
+    /// exports; 0.1: the list its `describe` returned).
     pub hooks: HookSet,
 }
 
@@ -39,8 +38,8 @@ pub enum LoadError {
         /// wasmtime's explanation.
         detail: String,
     },
-    /// The component does not fit the `hookgate:plugin` world (wrong imports or exports).
-    #[error("plugin `{plugin}` does not implement the hookgate:plugin@0.1 world: {detail}")]
+    /// The component fits no `hookgate:plugin` contract (wrong imports or exports).
+    #[error("plugin `{plugin}` does not fit the hookgate:plugin contract: {detail}")]
     Link {
         /// The plugin.
         plugin: String,
@@ -81,7 +80,7 @@ pub struct LoadedPlugin {
     pub(crate) info: PluginInfo,
     pub(crate) settings: PluginSettings,
     pub(crate) config_json: Arc<str>,
-    pub(crate) pre: PluginPre<GuestState>,
+    pub(crate) pre: GuestPre,
     pub(crate) engine: PluginEngine,
     /// Idle instances kept for later requests (only with `instances: reuse`).
     pub(crate) warm: WarmPool,
@@ -89,6 +88,8 @@ pub struct LoadedPlugin {
     size_bytes: usize,
     compile_time: Duration,
     cache: CacheOutcome,
+    version: Version,
+    /// The exact package version the component names, e.g. `0.2.0`.
     wit_version: Option<String>,
 }
 
@@ -116,10 +117,10 @@ impl LoadedPlugin {
         let (component, cache) =
             compiled.map_err(|e| LoadError::Compile { plugin: name.to_owned(), detail: format!("{e:#}") })?;
         let compile_time = started.elapsed();
-        let link_error = |e: wasmtime::Error| LoadError::Link { plugin: name.to_owned(), detail: format!("{e:#}") };
-        let pre =
-            PluginPre::new(engine.linker().instantiate_pre(&component).map_err(link_error)?).map_err(link_error)?;
+        let pre = GuestPre::new(engine.linker(), &component)
+            .map_err(|e| LoadError::Link { plugin: name.to_owned(), detail: e.to_string() })?;
         let config_json: Arc<str> = settings.config.to_string().into();
+        let version = pre.version();
         let wit_version = wit_version(engine, &component);
         let mut plugin = Arc::new(Self {
             name: name.to_owned(),
@@ -133,6 +134,7 @@ impl LoadedPlugin {
             size_bytes,
             compile_time,
             cache,
+            version,
             wit_version,
         });
         let info = describe_and_init(&plugin).await?;
@@ -190,9 +192,14 @@ impl LoadedPlugin {
         self.compile_time
     }
 
-    /// The `hookgate:plugin` version the component was built against, read from its
-    /// imports (`hookgate:plugin/config@0.1.0` → `0.1.0`); `None` when it imports nothing
-    /// from the package.
+    /// The contract version the component was built against, read from its exports.
+    pub fn contract(&self) -> Version {
+        self.version
+    }
+
+    /// The exact `hookgate:plugin` version the component was built against, from the
+    /// names of its exports (0.2) or imports (0.1): `hookgate:plugin/setup@0.2.0` →
+    /// `0.2.0`; `None` when it names none.
     pub fn wit_version(&self) -> Option<&str> {
         self.wit_version.as_deref()
     }
@@ -206,12 +213,11 @@ impl LoadedPlugin {
 /// Calls `describe` and `init` in a throwaway instance (dropped before this returns).
 async fn describe_and_init(plugin: &Arc<LoadedPlugin>) -> Result<PluginInfo, LoadError> {
     let mut instance = PluginInstance::throwaway(Arc::clone(plugin), "load".into());
-    let described = instance.describe().await?;
-    let info = PluginInfo {
-        name: described.name,
-        version: described.version,
-        hooks: described.hooks.into_iter().map(Hook::from).collect(),
+    let Reply::Describe { name, version, hooks: described } = instance.describe().await? else {
+        unreachable!("describe returns a description")
     };
+    let hooks = plugin.pre.exported_hooks().or(described).unwrap_or_default();
+    let info = PluginInfo { name, version, hooks };
     if info.name.trim().is_empty() {
         return Err(LoadError::BadDescription { plugin: plugin.name.clone(), detail: "empty name".into() });
     }
@@ -236,10 +242,10 @@ impl From<super::outcome::HookError> for LoadError {
 }
 
 fn wit_version(engine: &PluginEngine, component: &wasmtime::component::Component) -> Option<String> {
-    component
-        .component_type()
-        .imports(engine.engine())
-        .find_map(|(name, _)| name.strip_prefix("hookgate:plugin/")?.split_once('@').map(|(_, v)| v.to_owned()))
+    let ty = component.component_type();
+    let version = |name: &str| name.strip_prefix("hookgate:plugin/")?.split_once('@').map(|(_, v)| v.to_owned());
+    let exported = ty.exports(engine.engine()).find_map(|(name, _)| version(name));
+    exported.or_else(|| ty.imports(engine.engine()).find_map(|(name, _)| version(name)))
 }
 
 /// Whether `name` can name a plugin: 1 to 64 of `[A-Za-z0-9._-]` (it namespaces kv keys

@@ -4,8 +4,10 @@
 //! required, sizes, header syntax) so that the pipeline only ever sees usable values and
 //! anything else becomes a `bad_output` fault.
 
-use super::bindings::types as wit;
+use super::contract::{ChunkOut, PostCallOut, PreCallOut, RawRejection};
 use super::fault::Fault;
+use crate::content::{check_header, Body, MAX_SET_HEADERS, MAX_SET_HEADER_BYTES};
+use crate::types::Header;
 
 /// A plugin's refusal of a request, as the client will see it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,7 +23,7 @@ pub struct Rejection {
 impl Rejection {
     /// Converts a guest's rejection, clamping a status outside 400..=499 to 400 and
     /// cutting the message and code to what a client error (and a log line) should hold.
-    pub(crate) fn from_guest(plugin: &str, rejection: wit::Rejection) -> Self {
+    pub(crate) fn from_guest(plugin: &str, rejection: RawRejection) -> Self {
         let status = if (400..500).contains(&rejection.status) {
             rejection.status
         } else {
@@ -42,10 +44,10 @@ impl Rejection {
 pub const MAX_REJECTION_MESSAGE_BYTES: usize = 4096;
 /// The longest rejection `code`.
 pub const MAX_REJECTION_CODE_BYTES: usize = 128;
-/// Most headers one `post-call-success` edit may add.
-pub const MAX_ADDED_HEADERS: usize = 64;
-/// Most bytes (names and values) of the headers one edit may add.
-pub const MAX_ADDED_HEADER_BYTES: usize = 16 * 1024;
+/// Most headers one `post-call-success` call may add.
+pub const MAX_ADDED_HEADERS: usize = MAX_SET_HEADERS;
+/// Most bytes (names and values) of the headers one call may add.
+pub const MAX_ADDED_HEADER_BYTES: usize = MAX_SET_HEADER_BYTES;
 
 /// Why a hook did not produce a normal outcome.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -92,7 +94,7 @@ pub enum PreCallDecision {
     /// Go on unchanged.
     Proceed,
     /// Go on with this request body (a JSON object).
-    Modify(serde_json::Value),
+    Modify(Body),
     /// Answer with this text without calling the upstream.
     Respond(String),
 }
@@ -105,9 +107,9 @@ pub enum PostCallDecision {
     /// Replace the body (when given) and add these headers.
     Modify {
         /// The replacement response body.
-        body: Option<serde_json::Value>,
-        /// Headers to add, names lower-case.
-        headers: Vec<(String, String)>,
+        body: Option<Body>,
+        /// Headers to add (or replace), names lower-case, one per name.
+        headers: Vec<Header>,
     },
 }
 
@@ -117,16 +119,14 @@ pub enum ChunkDecision {
     /// Forward the chunk unchanged.
     Proceed,
     /// Forward this chunk (a JSON object) instead.
-    Replace(serde_json::Value),
+    Replace(Body),
     /// Do not forward the chunk.
     Drop,
 }
 
-/// Headers a plugin may not set: the proxy computes them, and a wrong one breaks framing.
-const MANAGED_HEADERS: [&str; 5] =
-    ["content-length", "transfer-encoding", "connection", "content-type", "content-encoding"];
-
 /// Checks the output of one hook call; an `Err` is the reason for a `bad_output` fault.
+/// (0.2 edits are checked as they are made, through `content::View`; 0.1 plugins return
+/// JSON text, checked here.)
 pub(crate) struct OutputCheck {
     pub max_bytes: usize,
 }
@@ -144,10 +144,10 @@ impl OutputCheck {
     }
 
     /// A JSON object no bigger than allowed.
-    pub fn json_object(&self, what: &str, text: &str) -> Result<serde_json::Value, String> {
-        self.size(what, text)?;
-        match serde_json::from_str::<serde_json::Value>(text) {
-            Ok(value @ serde_json::Value::Object(_)) => Ok(value),
+    pub fn json_object(&self, what: &str, text: String) -> Result<Body, String> {
+        self.size(what, &text)?;
+        match serde_json::from_str::<serde_json::Value>(&text) {
+            Ok(value @ serde_json::Value::Object(_)) => Ok(Body::with_json(value, text)),
             Ok(_) => Err(format!("{what} is JSON but not an object")),
             Err(error) => Err(format!("{what} is not valid JSON: {error}")),
         }
@@ -159,66 +159,54 @@ impl OutputCheck {
         Ok(text)
     }
 
-    /// A header a plugin adds to the client response.
-    pub fn header(&self, (name, value): (String, String)) -> Result<(String, String), String> {
-        let name = name.to_ascii_lowercase();
-        let is_token = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
-        if name.is_empty() || !name.chars().all(is_token) {
-            return Err(format!("header name {name:?} is not a valid HTTP header name"));
+    /// Headers a 0.1 plugin adds: within the limits, each valid; a later value of a name
+    /// wins.
+    pub fn headers(&self, headers: Vec<Header>) -> Result<Vec<Header>, String> {
+        if headers.len() > MAX_ADDED_HEADERS {
+            return Err(format!("the edit adds {} headers, over the limit of {MAX_ADDED_HEADERS}", headers.len()));
         }
-        if MANAGED_HEADERS.contains(&name.as_str()) {
-            return Err(format!("header {name:?} is managed by the proxy"));
+        let bytes: usize = headers.iter().map(|(name, value)| name.len() + value.len()).sum();
+        if bytes > MAX_ADDED_HEADER_BYTES {
+            return Err(format!("the edit adds {bytes} bytes of headers, over the limit of {MAX_ADDED_HEADER_BYTES}"));
         }
-        if value.len() > 8192 || value.chars().any(|c| c.is_control() && c != '\t') {
-            return Err(format!("value of header {name:?} is not a valid HTTP header value"));
+        let mut checked: Vec<Header> = Vec::with_capacity(headers.len());
+        for (name, value) in headers {
+            let (name, value) = check_header(&name, &value)?;
+            checked.retain(|(existing, _)| *existing != name);
+            checked.push((name, value));
         }
-        Ok((name, value))
+        Ok(checked)
     }
 
     /// Validates a `pre-call` outcome.
-    pub fn pre_call(&self, outcome: wit::PreCallOutcome) -> Result<PreCallDecision, String> {
+    pub fn pre_call(&self, outcome: PreCallOut) -> Result<PreCallDecision, String> {
         Ok(match outcome {
-            wit::PreCallOutcome::Proceed => PreCallDecision::Proceed,
-            wit::PreCallOutcome::Modify(body) => {
-                PreCallDecision::Modify(self.json_object("the modified request body", &body)?)
-            }
-            wit::PreCallOutcome::Respond(text) => PreCallDecision::Respond(self.text("the respond text", text)?),
+            PreCallOut::Proceed => PreCallDecision::Proceed,
+            PreCallOut::ModifyJson(body) => PreCallDecision::Modify(self.json_object("the modified request body", body)?),
+            PreCallOut::Edited(body) => PreCallDecision::Modify(body),
+            PreCallOut::Respond(text) => PreCallDecision::Respond(self.text("the respond text", text)?),
         })
     }
 
     /// Validates a `post-call-success` outcome.
-    pub fn post_call(&self, outcome: wit::PostCallOutcome) -> Result<PostCallDecision, String> {
+    pub fn post_call(&self, outcome: PostCallOut) -> Result<PostCallDecision, String> {
         Ok(match outcome {
-            wit::PostCallOutcome::Proceed => PostCallDecision::Proceed,
-            wit::PostCallOutcome::Modify(edit) => {
-                if edit.headers.len() > MAX_ADDED_HEADERS {
-                    return Err(format!(
-                        "the edit adds {} headers, over the limit of {MAX_ADDED_HEADERS}",
-                        edit.headers.len()
-                    ));
-                }
-                let bytes: usize = edit.headers.iter().map(|(name, value)| name.len() + value.len()).sum();
-                if bytes > MAX_ADDED_HEADER_BYTES {
-                    return Err(format!(
-                        "the edit adds {bytes} bytes of headers, over the limit of {MAX_ADDED_HEADER_BYTES}"
-                    ));
-                }
-                PostCallDecision::Modify {
-                    body: edit.body.map(|body| self.json_object("the replacement response body", &body)).transpose()?,
-                    headers: edit.headers.into_iter().map(|header| self.header(header)).collect::<Result<_, _>>()?,
-                }
-            }
+            PostCallOut::Proceed => PostCallDecision::Proceed,
+            PostCallOut::ModifyJson { body, headers } => PostCallDecision::Modify {
+                headers: self.headers(headers)?,
+                body: body.map(|body| self.json_object("the replacement response body", body)).transpose()?,
+            },
+            PostCallOut::Edited { body, headers } => PostCallDecision::Modify { body, headers },
         })
     }
 
     /// Validates a `stream-chunk` outcome.
-    pub fn chunk(&self, outcome: wit::ChunkOutcome) -> Result<ChunkDecision, String> {
+    pub fn chunk(&self, outcome: ChunkOut) -> Result<ChunkDecision, String> {
         Ok(match outcome {
-            wit::ChunkOutcome::Proceed => ChunkDecision::Proceed,
-            wit::ChunkOutcome::Replace(chunk) => {
-                ChunkDecision::Replace(self.json_object("the replacement chunk", &chunk)?)
-            }
-            wit::ChunkOutcome::Drop => ChunkDecision::Drop,
+            ChunkOut::Proceed => ChunkDecision::Proceed,
+            ChunkOut::ReplaceJson(chunk) => ChunkDecision::Replace(self.json_object("the replacement chunk", chunk)?),
+            ChunkOut::Edited(chunk) => ChunkDecision::Replace(chunk),
+            ChunkOut::Drop => ChunkDecision::Drop,
         })
     }
 }
@@ -233,26 +221,27 @@ mod tests {
 
     #[test]
     fn json_object_refuses_non_objects_and_oversize() {
-        assert!(check().json_object("body", r#"{"a":1}"#).is_ok());
-        assert!(check().json_object("body", "[1]").unwrap_err().contains("not an object"));
-        assert!(check().json_object("body", "nope").unwrap_err().contains("not valid JSON"));
+        assert!(check().json_object("body", r#"{"a":1}"#.into()).is_ok());
+        assert!(check().json_object("body", "[1]".into()).unwrap_err().contains("not an object"));
+        assert!(check().json_object("body", "nope".into()).unwrap_err().contains("not valid JSON"));
         let big = format!(r#"{{"a":"{}"}}"#, "x".repeat(100));
-        assert!(check().json_object("body", &big).unwrap_err().contains("max_output_bytes"));
+        assert!(check().json_object("body", big).unwrap_err().contains("max_output_bytes"));
     }
 
     #[test]
-    fn headers_are_lowercased_and_validated() {
-        assert_eq!(check().header(("X-Team".into(), "blue".into())).unwrap(), ("x-team".to_owned(), "blue".to_owned()));
-        assert!(check().header(("bad name".into(), "v".into())).is_err());
-        assert!(check().header(("x-ok".into(), "line\r\nbreak".into())).is_err());
-        assert!(check().header(("Content-Length".into(), "1".into())).is_err());
+    fn headers_are_lowercased_and_validated_and_the_last_value_wins() {
+        let one = |name: &str, value: &str| check().headers(vec![(name.into(), value.into())]);
+        assert_eq!(one("X-Team", "blue").unwrap(), [("x-team".to_owned(), "blue".to_owned())]);
+        assert!(one("bad name", "v").is_err());
+        assert!(one("x-ok", "line\r\nbreak").is_err());
+        assert!(one("Content-Length", "1").is_err());
+        let twice = check().headers(vec![("x-a".into(), "1".into()), ("X-A".into(), "2".into())]).unwrap();
+        assert_eq!(twice, [("x-a".to_owned(), "2".to_owned())]);
     }
 
     #[test]
     fn too_many_or_too_large_headers_are_bad_output() {
-        let edit = |headers: Vec<(String, String)>| {
-            wit::PostCallOutcome::Modify(wit::ResponseEdit { body: None, headers })
-        };
+        let edit = |headers: Vec<(String, String)>| PostCallOut::ModifyJson { body: None, headers };
         let many = (0..=MAX_ADDED_HEADERS).map(|i| (format!("x-h{i}"), "v".to_owned())).collect();
         assert!(check().post_call(edit(many)).unwrap_err().contains("headers, over the limit"));
         let big = vec![("x-big".to_owned(), "v".repeat(8000)), ("x-big2".to_owned(), "v".repeat(8000)), ("x-big3".to_owned(), "v".repeat(1000))];
@@ -263,7 +252,7 @@ mod tests {
 
     #[test]
     fn long_rejection_messages_and_codes_are_cut() {
-        let rejection = wit::Rejection { status: 400, message: "é".repeat(5000), code: Some("c".repeat(500)) };
+        let rejection = RawRejection { status: 400, message: "é".repeat(5000), code: Some("c".repeat(500)) };
         let converted = Rejection::from_guest("p", rejection);
         assert!(converted.message.len() <= MAX_REJECTION_MESSAGE_BYTES);
         assert!(converted.message.starts_with("éé"));
@@ -272,7 +261,7 @@ mod tests {
 
     #[test]
     fn rejection_status_is_clamped_to_4xx() {
-        let guest = |status| wit::Rejection { status, message: "no".into(), code: None };
+        let guest = |status| RawRejection { status, message: "no".into(), code: None };
         assert_eq!(Rejection::from_guest("p", guest(429)).status, 429);
         assert_eq!(Rejection::from_guest("p", guest(200)).status, 400);
         assert_eq!(Rejection::from_guest("p", guest(503)).status, 400);

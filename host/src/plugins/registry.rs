@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use super::fault::{FaultCause, FaultKind};
-use super::hooks::Hook;
+use crate::types::Hook;
 use super::instance::CallStats;
 use super::loaded::LoadedPlugin;
 use crate::metrics::{Metrics, PluginMeters};

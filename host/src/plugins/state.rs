@@ -6,7 +6,6 @@ use std::time::{Duration, Instant};
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
-use super::bindings::{config, kv, log, types};
 use super::fault::MemoryLimitExceeded;
 use crate::capabilities::kv::{Kv, KvError};
 use crate::capabilities::log::{self as guest_log, GuestOutput, Level, LogBudget, LogScope};
@@ -49,7 +48,10 @@ impl CallBudget {
 /// Store data of one plugin instance.
 pub(crate) struct GuestState {
     wasi: WasiCtx,
-    table: ResourceTable,
+    /// WASI's resources and the `content` resources of the running hook call.
+    pub table: ResourceTable,
+    /// The running hook call's `max_output_bytes`, which bounds its edits.
+    pub max_output_bytes: usize,
     pub limiter: MemoryLimiter,
     /// What the running hook call may spend; checked at every epoch tick.
     pub budget: CallBudget,
@@ -91,6 +93,7 @@ impl GuestState {
         Self {
             wasi,
             table,
+            max_output_bytes: usize::MAX,
             limiter: MemoryLimiter::new(memory_limit),
             budget: CallBudget::new(Instant::now(), hook_timeout, Duration::from_millis(1)),
             ticks_running: 0,
@@ -122,15 +125,48 @@ impl GuestState {
         self.ticks_running >= self.budget.run_ticks || Instant::now() >= self.budget.hard_deadline
     }
 
-    /// Passes a kv call's result to the guest, noting an unavailable store.
-    fn kv_answer<T>(&mut self, result: Result<T, KvError>) -> Result<T, kv::KvError> {
-        result.map_err(|error| match error {
-            KvError::Unavailable(message) => {
-                self.kv_unavailable = Some(message.clone());
-                kv::KvError::Unavailable(message)
-            }
-            KvError::Invalid(message) => kv::KvError::Invalid(message),
-        })
+    /// Notes a kv call's failure: a trap after an unavailable store is the store's fault.
+    fn noted<T>(&mut self, result: Result<T, KvError>) -> Result<T, KvError> {
+        if let Err(KvError::Unavailable(message)) = &result {
+            self.kv_unavailable = Some(message.clone());
+        }
+        result
+    }
+
+    /// The `log.log` import, in every contract version.
+    pub fn log_line(&self, level: Level, message: &str) {
+        guest_log::write_from_import(&self.scope, &self.log_budget, level, message);
+    }
+
+    /// The `config.get` import: the plugin's config as JSON text.
+    pub fn config_text(&self) -> String {
+        self.config_json.to_string()
+    }
+
+    /// The `kv.get` import.
+    pub async fn kv_get(&mut self, key: &str) -> Result<Option<String>, KvError> {
+        let result = self.kv.get(&self.scope.plugin, key, self.kv_deadline()).await;
+        self.noted(result)
+    }
+
+    /// The `kv.set` import.
+    pub async fn kv_set(&mut self, key: &str, value: String, ttl_ms: Option<u64>) -> Result<(), KvError> {
+        let ttl = ttl_ms.map(Duration::from_millis);
+        let result = self.kv.set(&self.scope.plugin, key, value, ttl, self.kv_deadline()).await;
+        self.noted(result)
+    }
+
+    /// The `kv.incr` import.
+    pub async fn kv_incr(&mut self, key: &str, delta: i64, ttl_ms: Option<u64>) -> Result<i64, KvError> {
+        let ttl = ttl_ms.map(Duration::from_millis);
+        let result = self.kv.incr(&self.scope.plugin, key, delta, ttl, self.kv_deadline()).await;
+        self.noted(result)
+    }
+
+    /// The `kv.delete` import.
+    pub async fn kv_delete(&mut self, key: &str) -> Result<bool, KvError> {
+        let result = self.kv.delete(&self.scope.plugin, key, self.kv_deadline()).await;
+        self.noted(result)
     }
 }
 
@@ -176,51 +212,6 @@ impl wasmtime::ResourceLimiter for MemoryLimiter {
 
     fn table_growing(&mut self, _current: usize, desired: usize, maximum: Option<usize>) -> wasmtime::Result<bool> {
         Ok(maximum.is_none_or(|max| desired <= max))
-    }
-}
-
-impl types::Host for GuestState {}
-
-impl log::Host for GuestState {
-    fn log(&mut self, level: types::LogLevel, message: String) {
-        let level = match level {
-            types::LogLevel::Trace => Level::Trace,
-            types::LogLevel::Debug => Level::Debug,
-            types::LogLevel::Info => Level::Info,
-            types::LogLevel::Warn => Level::Warn,
-            types::LogLevel::Error => Level::Error,
-        };
-        guest_log::write_from_import(&self.scope, &self.log_budget, level, &message);
-    }
-}
-
-impl config::Host for GuestState {
-    fn get(&mut self) -> String {
-        self.config_json.to_string()
-    }
-}
-
-impl kv::Host for GuestState {
-    async fn get(&mut self, key: String) -> Result<Option<String>, kv::KvError> {
-        let result = self.kv.get(&self.scope.plugin, &key, self.kv_deadline()).await;
-        self.kv_answer(result)
-    }
-
-    async fn set(&mut self, key: String, value: String, ttl_ms: Option<u64>) -> Result<(), kv::KvError> {
-        let ttl = ttl_ms.map(Duration::from_millis);
-        let result = self.kv.set(&self.scope.plugin, &key, value, ttl, self.kv_deadline()).await;
-        self.kv_answer(result)
-    }
-
-    async fn incr(&mut self, key: String, delta: i64, ttl_ms: Option<u64>) -> Result<i64, kv::KvError> {
-        let ttl = ttl_ms.map(Duration::from_millis);
-        let result = self.kv.incr(&self.scope.plugin, &key, delta, ttl, self.kv_deadline()).await;
-        self.kv_answer(result)
-    }
-
-    async fn delete(&mut self, key: String) -> Result<bool, kv::KvError> {
-        let result = self.kv.delete(&self.scope.plugin, &key, self.kv_deadline()).await;
-        self.kv_answer(result)
     }
 }
 

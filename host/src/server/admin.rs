@@ -16,7 +16,7 @@ use super::openai::{error_response, with_overhead};
 use super::AppState;
 use crate::error::ApiError;
 use crate::plugins::registry::ActivePlugin;
-use crate::plugins::Hook;
+use crate::types::Hook;
 
 /// `GET /callbacks/list`: plugin names grouped as LiteLLM groups its callbacks.
 ///

@@ -16,7 +16,7 @@ use super::AppState;
 use crate::auth::CREDENTIAL_HEADERS;
 use crate::error::ApiError;
 use crate::pipeline::{self, disabling, request, Admission, ClientCall, Reply};
-use crate::plugins::CallType;
+use crate::types::CallType;
 
 /// Sent on every response: time spent outside the upstream call, in milliseconds.
 pub const OVERHEAD_HEADER: &str = "x-hookgate-overhead-duration-ms";
@@ -201,7 +201,18 @@ fn body_error(error: &axum::Error) -> String {
 
 fn reply_response(reply: Reply) -> Response {
     match reply {
-        Reply::Json { body, headers } => with_headers(axum::Json(body).into_response(), &headers),
+        Reply::Json { body, headers } => {
+            // The JSON text a hook already made is sent as it is; otherwise made now.
+            let bytes = match body.json_if_made() {
+                Some(json) => json.as_bytes().to_vec(),
+                None => serde_json::to_vec(body.value()).expect("a JSON value serializes"),
+            };
+            let response = Response::builder()
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from(bytes))
+                .expect("static headers are valid");
+            with_headers(response, &headers)
+        }
         Reply::Stream { headers, events } => {
             let events = futures_util::stream::unfold(events, |mut events| async move {
                 let event = events.recv().await?;

@@ -6,7 +6,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::{json, Map, Value};
 
-use crate::plugins::CallType;
+use crate::types::CallType;
 
 /// An answer id with the prefix OpenAI uses for the call type (`chatcmpl-…`, `cmpl-…`).
 pub fn id(call_type: CallType, unique: &str) -> String {

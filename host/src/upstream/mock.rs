@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 use super::answers::{self, word_count};
 use super::{ChunkStream, UpstreamError, UpstreamResponse};
 use crate::config::MockParams;
-use crate::plugins::CallType;
+use crate::types::CallType;
 
 /// How many dimensions the mock's embeddings have: enough to tell inputs apart.
 const EMBEDDING_DIMENSIONS: usize = 8;

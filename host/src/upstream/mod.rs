@@ -23,7 +23,7 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use crate::config::{ModelDeployment, ProviderConfig, TokenPrice};
-use crate::plugins::CallType;
+use crate::types::CallType;
 
 use mock::MockProvider;
 use openai::OpenAiProvider;

@@ -17,7 +17,7 @@ use serde_json::Value;
 use super::sse::{self, SseError};
 use super::{ChunkStream, UpstreamError, UpstreamResponse};
 use crate::config::{OpenAiParams, Secret};
-use crate::plugins::CallType;
+use crate::types::CallType;
 
 /// How long establishing a connection may take, separately from the deployment's timeout,
 /// so an unreachable host fails fast even when the model is allowed to think for minutes.

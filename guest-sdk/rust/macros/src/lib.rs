@@ -7,16 +7,19 @@ use quote::quote;
 use syn::spanned::Spanned;
 use syn::{parse_macro_input, ImplItem, ItemImpl, LitStr};
 
-/// The `Plugin` hook methods, in the WIT's order: `describe` lists them in this order.
-const HOOKS: [&str; 8] = [
-    "pre_call",
-    "moderation",
-    "post_call_success",
-    "post_call_failure",
-    "stream_chunk",
-    "stream_end",
-    "log_success",
-    "log_failure",
+/// The contract the exports are generated from: the same file the SDK's imports are.
+const WIT: &str = include_str!("../../../../wit/plugin.wit");
+
+/// The `Plugin` hook methods and the WIT interface each one exports.
+const HOOKS: [(&str, &str); 8] = [
+    ("pre_call", "pre-call"),
+    ("moderation", "moderation"),
+    ("post_call_success", "post-call-success"),
+    ("post_call_failure", "post-call-failure"),
+    ("stream_chunk", "stream-chunk"),
+    ("stream_end", "stream-end"),
+    ("log_success", "log-success"),
+    ("log_failure", "log-failure"),
 ];
 
 /// Exports the `impl Plugin for X` block it is placed on; see `hookgate_sdk::plugin`.
@@ -65,14 +68,150 @@ fn expand(item: &ItemImpl, name: Option<LitStr>, version: Option<LitStr>) -> syn
             _ => None,
         })
         .collect();
-    let hooks = HOOKS
-        .iter()
-        .filter(|hook| defined.iter().any(|name| name == *hook))
-        .map(|hook| syn::Ident::new(hook, proc_macro2::Span::call_site()));
+    let hooks: Vec<(&str, &str)> =
+        HOOKS.iter().copied().filter(|(method, _)| defined.iter().any(|name| name == method)).collect();
+    let package_version = WIT
+        .lines()
+        .find_map(|line| line.trim().strip_prefix("package hookgate:plugin@")?.strip_suffix(';'))
+        .expect("wit/plugin.wit names its package version");
+    let mut world = String::from("\nworld hookgate-export {\n    include imports;\n    export setup;\n");
+    for (_, interface) in &hooks {
+        world.push_str(&format!("    export {interface};\n"));
+    }
+    world.push_str("}\n");
+    let inline = LitStr::new(&format!("{WIT}{world}"), proc_macro2::Span::call_site());
+    let key = |interface: &str| LitStr::new(&format!("hookgate:plugin/{interface}@{package_version}"), proc_macro2::Span::call_site());
+    let (types, content, log, config, kv) = (key("types"), key("content"), key("log"), key("config"), key("kv"));
+    let impls = hooks.iter().map(|(method, _)| hook_impl(method));
     let self_ty = &item.self_ty;
-    let name = name.map(|name| quote!(, name = #name));
-    let version = version.map(|version| quote!(, version = #version));
+    let name = match name {
+        Some(name) => quote!(#name),
+        None => quote!(::core::env!("CARGO_PKG_NAME")),
+    };
+    let version = match version {
+        Some(version) => quote!(#version),
+        None => quote!(::core::env!("CARGO_PKG_VERSION")),
+    };
     Ok(quote! {
-        ::hookgate_sdk::export_plugin!(#self_ty, hooks = [#(#hooks),*] #name #version);
+        impl ::hookgate_sdk::export::Exported for #self_ty {
+            const NAME: &'static str = #name;
+            const VERSION: &'static str = #version;
+        }
+
+        #[doc(hidden)]
+        type __HookgatePlugin = #self_ty;
+
+        /// The component's exports, generated for exactly the hooks this plugin defines.
+        #[doc(hidden)]
+        #[allow(missing_docs, clippy::all)]
+        mod __hookgate_exports {
+            ::hookgate_sdk::__private::wit_bindgen::generate!({
+                inline: #inline,
+                world: "hookgate-export",
+                runtime_path: "::hookgate_sdk::__private::wit_bindgen::rt",
+                with: {
+                    #types: ::hookgate_sdk::bindings::types,
+                    #content: ::hookgate_sdk::bindings::content,
+                    #log: ::hookgate_sdk::bindings::log,
+                    #config: ::hookgate_sdk::bindings::config,
+                    #kv: ::hookgate_sdk::bindings::kv,
+                },
+            });
+
+            use super::__HookgatePlugin as P;
+            use ::hookgate_sdk::bindings::content::{Chunk, Request, Response};
+            use ::hookgate_sdk::bindings::types::{CallContext, Failure, HookError, LogEntry};
+            use ::hookgate_sdk::export as glue;
+
+            struct Export;
+
+            impl exports::hookgate::plugin::setup::Guest for Export {
+                fn describe() -> exports::hookgate::plugin::setup::PluginInfo {
+                    let (name, version) = glue::describe::<P>();
+                    exports::hookgate::plugin::setup::PluginInfo { name, version }
+                }
+
+                fn init(config: String) -> Result<(), String> {
+                    glue::init::<P>(config)
+                }
+            }
+
+            #(#impls)*
+
+            export!(Export);
+        }
     })
+}
+
+/// The export of one hook, forwarding to the SDK's glue.
+fn hook_impl(method: &str) -> TokenStream2 {
+    match method {
+        "pre_call" => quote! {
+            impl exports::hookgate::plugin::pre_call::Guest for Export {
+                fn pre_call(ctx: CallContext, req: &Request)
+                    -> Result<exports::hookgate::plugin::pre_call::PreCallOutcome, HookError> {
+                    use exports::hookgate::plugin::pre_call::PreCallOutcome;
+                    glue::pre_call::<P>(ctx, req).map(|outcome| match outcome {
+                        ::hookgate_sdk::PreCall::Proceed => PreCallOutcome::Proceed,
+                        ::hookgate_sdk::PreCall::Respond(text) => PreCallOutcome::Respond(text),
+                    })
+                }
+            }
+        },
+        "moderation" => quote! {
+            impl exports::hookgate::plugin::moderation::Guest for Export {
+                fn moderation(ctx: CallContext, req: &Request) -> Result<(), HookError> {
+                    glue::moderation::<P>(ctx, req)
+                }
+            }
+        },
+        "post_call_success" => quote! {
+            impl exports::hookgate::plugin::post_call_success::Guest for Export {
+                fn post_call_success(ctx: CallContext, req: &Request, resp: &Response) -> Result<(), HookError> {
+                    glue::post_call_success::<P>(ctx, req, resp)
+                }
+            }
+        },
+        "post_call_failure" => quote! {
+            impl exports::hookgate::plugin::post_call_failure::Guest for Export {
+                fn post_call_failure(ctx: CallContext, req: &Request, failure: Failure) -> Result<(), HookError> {
+                    glue::post_call_failure::<P>(ctx, req, failure)
+                }
+            }
+        },
+        "stream_chunk" => quote! {
+            impl exports::hookgate::plugin::stream_chunk::Guest for Export {
+                fn stream_chunk(ctx: CallContext, req: &Request, chunk: &Chunk)
+                    -> Result<exports::hookgate::plugin::stream_chunk::ChunkOutcome, HookError> {
+                    use exports::hookgate::plugin::stream_chunk::ChunkOutcome;
+                    glue::stream_chunk::<P>(ctx, req, chunk).map(|outcome| match outcome {
+                        ::hookgate_sdk::ChunkOutcome::Proceed => ChunkOutcome::Proceed,
+                        ::hookgate_sdk::ChunkOutcome::Drop => ChunkOutcome::Drop,
+                    })
+                }
+            }
+        },
+        "stream_end" => quote! {
+            impl exports::hookgate::plugin::stream_end::Guest for Export {
+                fn stream_end(ctx: CallContext, req: &Request, text: String) -> Result<(), HookError> {
+                    glue::stream_end::<P>(ctx, req, text)
+                }
+            }
+        },
+        "log_success" => quote! {
+            impl exports::hookgate::plugin::log_success::Guest for Export {
+                fn log_success(ctx: CallContext, req: &Request, resp: &Response, entry: LogEntry) -> Result<(), String> {
+                    glue::log_success::<P>(ctx, req, resp, entry)
+                }
+            }
+        },
+        "log_failure" => quote! {
+            impl exports::hookgate::plugin::log_failure::Guest for Export {
+                fn log_failure(ctx: CallContext, req: &Request, entry: LogEntry) -> Result<(), String> {
+                    glue::log_failure::<P>(ctx, req, entry)
+                }
+            }
+        },
+        other => unreachable!("{other} is not a hook"),
+    }
 }

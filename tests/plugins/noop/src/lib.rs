@@ -7,11 +7,13 @@ struct Noop;
 
 #[hookgate_sdk::plugin]
 impl Plugin for Noop {
+    type Ctx = ();
+
     fn new(_config: Config) -> Result<Self, String> {
         Ok(Noop)
     }
 
-    fn pre_call(&mut self, _req: &Request) -> Result<PreCall, Rejection> {
+    fn pre_call(&self, _ctx: &mut (), _req: &Request) -> HookResult<PreCall> {
         Ok(PreCall::Proceed)
     }
 }

@@ -1,0 +1,141 @@
+//! The request, the response and stream chunks as hooks see them, parsed once and shared.
+//!
+//! - [`Body`]: one JSON body (parsed), its JSON text made at most once, and its size.
+//! - [`RequestDoc`] and [`ResponseDoc`]: a body with its headers (and status).
+//! - [`View`]: what one 0.2 hook call reads and edits through a `content` resource: the
+//!   body it was given, copied only on its first edit, and kept only if the hook returns
+//!   normally.
+//! - [`texts`]: where the texts a model reads or wrote are, and how they are replaced.
+//! - [`fit`]: a body cut to a byte budget, for the logging hooks.
+//!
+//! Nothing here knows about wasm: the host's contract adapters map the WIT resources onto
+//! these types and its pipeline passes them from hook to hook; the Rust SDK runs the same
+//! code as the native test double of those resources.
+
+pub mod fit;
+pub mod texts;
+mod view;
+
+use std::sync::{Arc, OnceLock};
+
+use serde_json::{Map, Value};
+
+pub use texts::{BodyKind, TextPart};
+pub use view::{check_header, json_string_len, Access, EditError, View, MAX_SET_HEADERS, MAX_SET_HEADER_BYTES};
+
+/// An HTTP header as (name, value); names lower-case.
+pub type Header = (String, String);
+
+/// One JSON body, parsed once; its JSON text is made the first time someone asks (a 0.1
+/// plugin, a `body()` call, the client's response) and then reused.
+#[derive(Debug, Clone)]
+pub struct Body {
+    value: Value,
+    json: OnceLock<String>,
+    /// The length of the JSON text when known without making it (the bytes a client or
+    /// an upstream sent; an edit's exact count), else the length of `json`.
+    size: Option<usize>,
+}
+
+impl Body {
+    /// A body whose JSON text is `size` bytes long.
+    pub fn new(value: Value, size: usize) -> Self {
+        Self { value, json: OnceLock::new(), size: Some(size) }
+    }
+
+    /// A body whose JSON text is at hand already (a stream chunk as it arrived).
+    pub fn with_json(value: Value, json: String) -> Self {
+        Self { size: Some(json.len()), value, json: OnceLock::from(json) }
+    }
+
+    /// A body whose size is learnt, if anyone asks, by making its JSON text.
+    pub fn measured(value: Value) -> Self {
+        Self { value, json: OnceLock::new(), size: None }
+    }
+
+    /// The parsed body, taken out.
+    pub fn into_value(self) -> Value {
+        self.value
+    }
+
+    /// The parsed body.
+    pub fn value(&self) -> &Value {
+        &self.value
+    }
+
+    /// The body's top-level fields (none when it is not an object).
+    pub fn fields(&self) -> Option<&Map<String, Value>> {
+        self.value.as_object()
+    }
+
+    /// The JSON text, made on first use.
+    pub fn json(&self) -> &str {
+        self.json.get_or_init(|| self.value.to_string())
+    }
+
+    /// The length of the JSON text.
+    pub fn size(&self) -> usize {
+        self.size.unwrap_or_else(|| self.json().len())
+    }
+
+    /// The JSON text if it was already made (to send it without serializing again).
+    pub fn json_if_made(&self) -> Option<&str> {
+        self.json.get().map(String::as_str)
+    }
+
+    /// A copy of the parsed body, for an edit.
+    pub fn to_value(&self) -> Value {
+        self.value.clone()
+    }
+}
+
+impl PartialEq for Body {
+    /// Bodies are equal when their JSON values are.
+    fn eq(&self, other: &Self) -> bool {
+        self.value == other.value
+    }
+}
+
+/// The client's request as hooks see it: its body (with the edits of the pre-call hooks
+/// so far) and its headers (credentials removed).
+#[derive(Debug, Clone)]
+pub struct RequestDoc {
+    /// The body, a JSON object.
+    pub body: Arc<Body>,
+    /// The client's headers, names lower-case, credentials removed.
+    pub headers: Arc<[Header]>,
+}
+
+impl RequestDoc {
+    /// A request with `fields` as its body, whose JSON text is about `size` bytes.
+    pub fn new(fields: Map<String, Value>, size: usize, headers: Vec<Header>) -> Self {
+        Self { body: Arc::new(Body::new(Value::Object(fields), size)), headers: headers.into() }
+    }
+
+    /// The same request with another body (a pre-call hook's edit).
+    pub fn with_body(&self, body: Body) -> Self {
+        Self { body: Arc::new(body), headers: Arc::clone(&self.headers) }
+    }
+
+    /// The body's fields.
+    pub fn fields(&self) -> &Map<String, Value> {
+        self.body.fields().expect("a request body is an object")
+    }
+
+    /// The body's `model`.
+    pub fn model(&self) -> &str {
+        self.fields().get("model").and_then(Value::as_str).unwrap_or_default()
+    }
+}
+
+/// An answer on its way to the client: the upstream's status, its body (with the edits of
+/// the post-call hooks so far) and the headers the client will get.
+#[derive(Debug, Clone)]
+pub struct ResponseDoc {
+    /// The upstream's HTTP status.
+    pub status: u16,
+    /// The response body.
+    pub body: Arc<Body>,
+    /// The headers for the client so far.
+    pub headers: Vec<Header>,
+}

@@ -1,0 +1,343 @@
+//! Every text of a request a model reads, and of a response or stream chunk a model wrote:
+//! where `content.texts` finds them and how `content.set-texts` replaces them.
+//!
+//! The locations and their order are the contract's (`wit/plugin.wit`, interface
+//! `content`), checked against the shared vectors in `guest-sdk/conformance/text.json`:
+//!
+//! - request: per `messages[]` entry its `name`, `content` (a string, or the `text` of its
+//!   parts and the `refusal` of `refusal` parts), `refusal`, per `tool_calls[]` entry
+//!   `function.name`, `function.arguments` and `custom.input`, and the deprecated
+//!   `function_call`; per `tools[]` entry a function's `name`, `description` and
+//!   `parameters` schema (or every string of a `custom` tool); the deprecated
+//!   `functions[]`; `response_format.json_schema`'s `name`, `description`, `schema`;
+//!   `prediction.content`; `prompt` (a string or strings) and `suffix`; `input`.
+//! - a *schema* contributes every string in it, in document order, and the keys of its
+//!   `properties` objects (each property name before its schema).
+//! - response: per `choices[]` entry `message.content`, `message.refusal`,
+//!   `message.tool_calls[].function.name` and `.arguments`, and `text`; a chunk the same
+//!   of each choice's `delta`.
+//!
+//! Values of another type than the one named are skipped, never an error: the request
+//! checks (`pipeline::shapes`) have refused malformed client bodies before any hook runs.
+
+use serde_json::{Map, Value};
+
+/// Which kind of body a walk reads: the places texts are differ.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyKind {
+    /// A client request (chat, text completion or embeddings).
+    Request,
+    /// A non-streamed response.
+    Response,
+    /// One streamed chunk.
+    Chunk,
+}
+
+/// One text of a body and where it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TextPart<'a> {
+    /// A JSON pointer to the text (for a property name, to that property).
+    pub path: String,
+    /// True when the text is a property name rather than a string value.
+    pub is_key: bool,
+    /// The index in `messages` (request) or `choices` (response, chunk) it belongs to.
+    pub item: Option<u32>,
+    /// The role of that message; `assistant` for response and chunk texts.
+    pub role: Option<&'a str>,
+    /// The text.
+    pub text: &'a str,
+}
+
+/// Why [`set_texts`] refused an edit. Nothing was changed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TextEditError {
+    /// No text has this position.
+    #[error("no text at position {0}; the body has fewer texts")]
+    NoSuchText(u32),
+}
+
+/// Every text of `body`, in document order (none when it is not an object).
+pub fn texts(kind: BodyKind, body: &Value) -> Vec<TextPart<'_>> {
+    let Value::Object(body) = body else { return Vec::new() };
+    let mut walk = Walk { path: Vec::new(), item: None, role: None, found: Vec::new() };
+    match kind {
+        BodyKind::Request => walk.request(body),
+        BodyKind::Response => walk.choices(body, Walk::response_choice),
+        BodyKind::Chunk => walk.choices(body, Walk::chunk_choice),
+    }
+    walk.found
+}
+
+/// Replaces texts of `body` by their position in [`texts`]' list; all or nothing. A later
+/// edit of the same position wins. A renamed property that collides with another keeps
+/// the first position of the two and the later value, as JSON parsers merge repeated keys.
+pub fn set_texts(kind: BodyKind, body: &mut Value, edits: &[(u32, String)]) -> Result<(), TextEditError> {
+    let parts = texts(kind, body);
+    if let Some(&(index, _)) = edits.iter().find(|(index, _)| *index as usize >= parts.len()) {
+        return Err(TextEditError::NoSuchText(index));
+    }
+    let mut values = Vec::new();
+    let mut keys = Vec::new();
+    for (index, text) in edits {
+        let part = &parts[*index as usize];
+        if part.text == text {
+            continue;
+        }
+        let target = if part.is_key { &mut keys } else { &mut values };
+        target.push((*index, part.path.clone(), text.clone()));
+    }
+    drop(parts);
+    for (_, path, text) in values {
+        if let Some(Value::String(slot)) = body.pointer_mut(&path) {
+            *slot = text;
+        }
+    }
+    // A property's name comes before everything inside it: renaming from the last one
+    // back keeps the paths of those still to rename valid.
+    keys.sort_by_key(|(index, _, _)| std::cmp::Reverse(*index));
+    for (_, path, text) in keys {
+        let (parent, name) = split_last(&path);
+        if let Some(Value::Object(object)) = body.pointer_mut(parent) {
+            rename(object, &name, text);
+        }
+    }
+    Ok(())
+}
+
+/// Renames `from` to `to` in place; on a collision the first position wins, with the
+/// later value.
+fn rename(object: &mut Map<String, Value>, from: &str, to: String) {
+    let entries: Vec<(String, Value)> = std::mem::take(object).into_iter().collect();
+    let renamed = entries.into_iter().map(|(key, value)| if key == from { (to.clone(), value) } else { (key, value) });
+    let mut out: Vec<(String, Value)> = Vec::new();
+    for (key, value) in renamed {
+        match out.iter_mut().find(|(existing, _)| *existing == key) {
+            Some(slot) => slot.1 = value,
+            None => out.push((key, value)),
+        }
+    }
+    object.extend(out);
+}
+
+/// `/a/b~1c` → (`/a`, `b/c`).
+fn split_last(path: &str) -> (&str, String) {
+    let cut = path.rfind('/').unwrap_or(0);
+    let token = &path[(cut + 1).min(path.len())..];
+    (&path[..cut], token.replace("~1", "/").replace("~0", "~"))
+}
+
+/// A walk over one body, keeping the path to where it is.
+struct Walk<'a> {
+    path: Vec<String>,
+    item: Option<u32>,
+    role: Option<&'a str>,
+    found: Vec<TextPart<'a>>,
+}
+
+type Visit<'a> = fn(&mut Walk<'a>, &'a Value);
+
+impl<'a> Walk<'a> {
+    fn pointer(&self) -> String {
+        let mut pointer = String::with_capacity(self.path.iter().map(|token| token.len() + 1).sum());
+        for token in &self.path {
+            pointer.push('/');
+            if token.contains(['~', '/']) {
+                pointer.push_str(&token.replace('~', "~0").replace('/', "~1"));
+            } else {
+                pointer.push_str(token);
+            }
+        }
+        pointer
+    }
+
+    fn push(&mut self, text: &'a str, is_key: bool) {
+        let path = self.pointer();
+        self.found.push(TextPart { path, is_key, item: self.item, role: self.role, text });
+    }
+
+    /// Runs `visit` on `object[key]` when present.
+    fn field(&mut self, object: &'a Value, key: &str, visit: Visit<'a>) {
+        if let Some(inner) = object.as_object().and_then(|object| object.get(key)) {
+            self.path.push(key.to_owned());
+            visit(self, inner);
+            self.path.pop();
+        }
+    }
+
+    /// Runs `visit` on every item of an array.
+    fn items(&mut self, value: &'a Value, visit: Visit<'a>) {
+        if let Value::Array(items) = value {
+            for (index, item) in items.iter().enumerate() {
+                self.path.push(index.to_string());
+                visit(self, item);
+                self.path.pop();
+            }
+        }
+    }
+
+    fn text(&mut self, value: &'a Value) {
+        if let Value::String(text) = value {
+            self.push(text, false);
+        }
+    }
+
+    /// A string, or the strings of a list (token ids are skipped).
+    fn strings(&mut self, value: &'a Value) {
+        match value {
+            Value::Array(_) => self.items(value, Walk::text),
+            _ => self.text(value),
+        }
+    }
+
+    fn part(&mut self, value: &'a Value) {
+        self.field(value, "text", Walk::text);
+        if value.get("type").and_then(Value::as_str) == Some("refusal") {
+            self.field(value, "refusal", Walk::text);
+        }
+    }
+
+    /// A message content: a string, or a list of parts.
+    fn content(&mut self, value: &'a Value) {
+        match value {
+            Value::Array(_) => self.items(value, Walk::part),
+            _ => self.text(value),
+        }
+    }
+
+    fn schema(&mut self, value: &'a Value) {
+        self.schema_of(value, false);
+    }
+
+    /// Every string leaf in document order; with `names`, `value` is a `properties`
+    /// object, whose keys (property names) are texts too.
+    fn schema_of(&mut self, value: &'a Value, names: bool) {
+        match value {
+            Value::String(text) => self.push(text, false),
+            Value::Array(items) => {
+                for (index, item) in items.iter().enumerate() {
+                    self.path.push(index.to_string());
+                    self.schema_of(item, false);
+                    self.path.pop();
+                }
+            }
+            Value::Object(entries) => {
+                for (key, inner) in entries {
+                    self.path.push(key.clone());
+                    if names {
+                        self.push(key, true);
+                    }
+                    self.schema_of(inner, !names && key == "properties");
+                    self.path.pop();
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// `name`, `description`, `parameters`: a function tool or a legacy function.
+    fn function(&mut self, value: &'a Value) {
+        self.field(value, "name", Walk::text);
+        self.field(value, "description", Walk::text);
+        self.field(value, "parameters", Walk::schema);
+    }
+
+    /// `name` and `arguments` of a (tool or legacy) function call.
+    fn call(&mut self, value: &'a Value) {
+        self.field(value, "name", Walk::text);
+        self.field(value, "arguments", Walk::text);
+    }
+
+    fn tool_call(&mut self, value: &'a Value) {
+        self.field(value, "function", Walk::call);
+        self.field(value, "custom", |walk, custom| walk.field(custom, "input", Walk::text));
+    }
+
+    fn message(&mut self, value: &'a Value) {
+        self.role = value.get("role").and_then(Value::as_str);
+        self.field(value, "name", Walk::text);
+        self.field(value, "content", Walk::content);
+        self.field(value, "refusal", Walk::text);
+        self.field(value, "tool_calls", |walk, calls| walk.items(calls, Walk::tool_call));
+        self.field(value, "function_call", Walk::call);
+    }
+
+    fn tool(&mut self, value: &'a Value) {
+        match value.get("type") {
+            None => self.field(value, "function", Walk::function),
+            Some(Value::String(kind)) if kind == "function" => self.field(value, "function", Walk::function),
+            Some(Value::String(kind)) if kind == "custom" => self.field(value, "custom", Walk::schema),
+            Some(_) => {}
+        }
+    }
+
+    fn json_schema(&mut self, value: &'a Value) {
+        self.field(value, "name", Walk::text);
+        self.field(value, "description", Walk::text);
+        self.field(value, "schema", Walk::schema);
+    }
+
+    fn request(&mut self, body: &'a Map<String, Value>) {
+        let at = |walk: &mut Self, key: &str, visit: Visit<'a>| {
+            if let Some(inner) = body.get(key) {
+                walk.path.push(key.to_owned());
+                visit(walk, inner);
+                walk.path.pop();
+            }
+        };
+        at(self, "messages", |walk, messages| {
+            if let Value::Array(items) = messages {
+                for (index, message) in items.iter().enumerate() {
+                    walk.item = u32::try_from(index).ok();
+                    walk.path.push(index.to_string());
+                    walk.message(message);
+                    walk.path.pop();
+                }
+                (walk.item, walk.role) = (None, None);
+            }
+        });
+        at(self, "tools", |walk, tools| walk.items(tools, Walk::tool));
+        at(self, "functions", |walk, functions| walk.items(functions, Walk::function));
+        at(self, "response_format", |walk, format| walk.field(format, "json_schema", Walk::json_schema));
+        at(self, "prediction", |walk, prediction| walk.field(prediction, "content", Walk::content));
+        at(self, "prompt", Walk::strings);
+        at(self, "suffix", Walk::text);
+        at(self, "input", Walk::strings);
+    }
+
+    fn reply_call(&mut self, value: &'a Value) {
+        self.field(value, "function", Walk::call);
+    }
+
+    /// A response message or a chunk delta: content, refusal, tool call functions.
+    fn reply(&mut self, value: &'a Value) {
+        self.field(value, "content", Walk::content);
+        self.field(value, "refusal", Walk::text);
+        self.field(value, "tool_calls", |walk, calls| walk.items(calls, Walk::reply_call));
+    }
+
+    fn response_choice(&mut self, value: &'a Value) {
+        self.field(value, "message", Walk::reply);
+        self.field(value, "text", Walk::text);
+    }
+
+    fn chunk_choice(&mut self, value: &'a Value) {
+        self.field(value, "delta", Walk::reply);
+        self.field(value, "text", Walk::text);
+    }
+
+    fn choices(&mut self, body: &'a Map<String, Value>, visit: Visit<'a>) {
+        let Some(Value::Array(choices)) = body.get("choices") else { return };
+        self.path.push("choices".to_owned());
+        self.role = Some("assistant");
+        for (index, choice) in choices.iter().enumerate() {
+            self.item = u32::try_from(index).ok();
+            self.path.push(index.to_string());
+            visit(self, choice);
+            self.path.pop();
+        }
+        self.path.pop();
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,403 @@
+//! One hook call's view of a body: what a 0.2 `content` resource reads and edits.
+//!
+//! The view holds the shared body and copies it on the first edit only, so a hook that
+//! reads costs no copy and a rejected or failed hook leaves nothing behind: the caller
+//! keeps the edits only when the hook returned normally ([`View::finish`]).
+//!
+//! Edits are bounded by the plugin's `max_output_bytes`: the view keeps the size of the
+//! body's JSON text up to date as it is edited (exactly for the text that changed, so a
+//! guest cannot grow a body past its limit in small steps).
+
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use super::texts::{self, BodyKind, TextPart};
+use super::Body;
+use super::Header;
+
+/// Most headers one hook call may set on a response.
+pub const MAX_SET_HEADERS: usize = 64;
+/// Most bytes (names and values) of the headers one hook call may set.
+pub const MAX_SET_HEADER_BYTES: usize = 16 * 1024;
+
+/// Headers a plugin may not set: the proxy computes them, and a wrong one breaks framing.
+const MANAGED_HEADERS: [&str; 5] =
+    ["content-length", "transfer-encoding", "connection", "content-type", "content-encoding"];
+
+/// What the running hook may do with a view.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Read only (moderation, the logging hooks, the request after pre-call).
+    ReadOnly,
+    /// Read and edit, keeping the body's JSON text within `max_bytes`.
+    Edit {
+        /// The plugin's `max_output_bytes`.
+        max_bytes: usize,
+    },
+}
+
+/// Why an edit was refused; nothing changed. Mirrors the contract's `edit-error`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EditError {
+    /// The running hook may not edit this value.
+    #[error("this hook may not edit it")]
+    ReadOnly,
+    /// No text has this position.
+    #[error("no text at position {0}")]
+    NoSuchText(u32),
+    /// The value is not JSON, or not what it must be.
+    #[error("{0}")]
+    Invalid(String),
+    /// The edited body's JSON text would be this many bytes, over `max_output_bytes`.
+    #[error("the edited body would be {0} bytes, over the plugin's max_output_bytes")]
+    TooLarge(u64),
+}
+
+/// One hook call's view of a body (see the module docs).
+#[derive(Debug)]
+pub struct View {
+    kind: BodyKind,
+    base: Arc<Body>,
+    edited: Option<Value>,
+    /// The length of the current body's JSON text.
+    size: usize,
+    access: Access,
+    /// Headers set on a response (`post-call-success`), in order, one per name.
+    set_headers: Vec<Header>,
+}
+
+impl View {
+    /// A view of `base`, a body of `kind`, with `access`.
+    pub fn new(kind: BodyKind, base: Arc<Body>, access: Access) -> Self {
+        let size = base.size();
+        Self { kind, base, edited: None, size, access, set_headers: Vec::new() }
+    }
+
+    /// The body as it stands, with the edits so far.
+    pub fn value(&self) -> &Value {
+        self.edited.as_ref().unwrap_or_else(|| self.base.value())
+    }
+
+    /// Every text of the body, in document order.
+    pub fn texts(&self) -> Vec<TextPart<'_>> {
+        texts::texts(self.kind, self.value())
+    }
+
+    /// The names of the body's top-level fields, in order.
+    pub fn field_names(&self) -> Vec<String> {
+        self.value().as_object().map(|fields| fields.keys().cloned().collect()).unwrap_or_default()
+    }
+
+    /// A top-level field as JSON text.
+    pub fn field(&self, name: &str) -> Option<String> {
+        self.value().get(name).map(Value::to_string)
+    }
+
+    /// The body's JSON text.
+    pub fn body_json(&self) -> String {
+        match &self.edited {
+            Some(value) => value.to_string(),
+            None => self.base.json().to_owned(),
+        }
+    }
+
+    /// The headers set so far (a response's).
+    pub fn set_headers(&self) -> &[Header] {
+        &self.set_headers
+    }
+
+    /// Replaces texts by their position in [`View::texts`]; all or nothing.
+    pub fn set_texts(&mut self, edits: &[(u32, String)]) -> Result<(), EditError> {
+        let max = self.max_bytes()?;
+        let parts = self.texts();
+        let mut size = self.size as i128;
+        for (index, text) in edits {
+            let part = parts.get(*index as usize).ok_or(EditError::NoSuchText(*index))?;
+            size += json_string_len(text) as i128 - json_string_len(part.text) as i128;
+        }
+        drop(parts);
+        let size = usize::try_from(size.max(0)).unwrap_or(usize::MAX);
+        if size > max {
+            return Err(EditError::TooLarge(size as u64));
+        }
+        let kind = self.kind;
+        texts::set_texts(kind, self.edit(), edits).map_err(|error| match error {
+            texts::TextEditError::NoSuchText(index) => EditError::NoSuchText(index),
+        })?;
+        self.size = size;
+        Ok(())
+    }
+
+    /// Sets a top-level field to `json`, or removes it.
+    pub fn set_field(&mut self, name: &str, json: Option<&str>) -> Result<(), EditError> {
+        let max = self.max_bytes()?;
+        let Some(fields) = self.value().as_object() else {
+            return Err(EditError::Invalid("the body is not a JSON object".into()));
+        };
+        let new = json.map(|json| parse(json, max)).transpose()?;
+        // `"name":value,` in and out.
+        let entry = |value: &Value| json_string_len(name) + 2 + value.to_string().len();
+        let old_size = fields.get(name).map_or(0, entry);
+        let new_size = new.as_ref().map_or(0, entry);
+        let size = (self.size + new_size).saturating_sub(old_size);
+        if size > max {
+            return Err(EditError::TooLarge(size as u64));
+        }
+        let fields = self.edit().as_object_mut().expect("checked to be an object above");
+        match new {
+            Some(value) => {
+                fields.insert(name.to_owned(), value);
+            }
+            None => {
+                fields.shift_remove(name);
+            }
+        }
+        self.size = size;
+        Ok(())
+    }
+
+    /// Replaces the whole body with `json`, which must be a JSON object.
+    pub fn set_body(&mut self, json: &str) -> Result<(), EditError> {
+        let max = self.max_bytes()?;
+        let value = parse(json, max)?;
+        if !value.is_object() {
+            return Err(EditError::Invalid("the body must be a JSON object".into()));
+        }
+        self.edited = Some(value);
+        self.size = json.len();
+        Ok(())
+    }
+
+    /// Sets a header of the client's response, replacing an earlier one of that name.
+    pub fn set_header(&mut self, name: &str, value: &str) -> Result<(), EditError> {
+        self.max_bytes()?;
+        let (name, value) = check_header(name, value).map_err(EditError::Invalid)?;
+        let bytes: usize = self.set_headers.iter().filter(|(n, _)| *n != name).map(|(n, v)| n.len() + v.len()).sum();
+        let count = self.set_headers.iter().filter(|(n, _)| *n != name).count() + 1;
+        if count > MAX_SET_HEADERS || bytes + name.len() + value.len() > MAX_SET_HEADER_BYTES {
+            return Err(EditError::Invalid(format!(
+                "a hook may set at most {MAX_SET_HEADERS} headers of {MAX_SET_HEADER_BYTES} bytes in all"
+            )));
+        }
+        match self.set_headers.iter_mut().find(|(n, _)| *n == name) {
+            Some(existing) => existing.1 = value,
+            None => self.set_headers.push((name, value)),
+        }
+        Ok(())
+    }
+
+    /// A chunk's `choices[choice].finish_reason`, when it has one.
+    pub fn finish_reason(&self, choice: u32) -> Option<String> {
+        let choice = self.value().get("choices")?.get(choice as usize)?;
+        choice.get("finish_reason")?.as_str().map(str::to_owned)
+    }
+
+    /// Sets the answer text of a chunk's `choices[choice]`: `text` when the choice has one
+    /// (a text completion chunk), else `delta.content`, adding the delta when missing.
+    pub fn set_content(&mut self, choice: u32, text: &str) -> Result<(), EditError> {
+        let max = self.max_bytes()?;
+        let target = self.value().get("choices").and_then(|choices| choices.get(choice as usize));
+        let Some(Value::Object(fields)) = target else {
+            return Err(EditError::Invalid(format!("the chunk has no choice {choice}")));
+        };
+        let completion = fields.get("text").is_some_and(Value::is_string);
+        let old = match completion {
+            true => fields.get("text"),
+            false => fields.get("delta").and_then(|delta| delta.get("content")),
+        };
+        // `"content":` and the string, in and out (an existing non-string content is
+        // replaced; its length is not subtracted, which only overestimates).
+        let old_size = old.and_then(Value::as_str).map_or(0, |old| json_string_len(old) + json_string_len("content") + 2);
+        let size = (self.size + json_string_len(text) + json_string_len("content") + 2).saturating_sub(old_size);
+        if size > max {
+            return Err(EditError::TooLarge(size as u64));
+        }
+        let choice = &mut self.edit()["choices"][choice as usize];
+        if completion {
+            choice["text"] = Value::String(text.to_owned());
+        } else {
+            if !choice.get("delta").is_some_and(Value::is_object) {
+                choice["delta"] = Value::Object(Default::default());
+            }
+            choice["delta"]["content"] = Value::String(text.to_owned());
+        }
+        self.size = size;
+        Ok(())
+    }
+
+    /// Ends the hook call: the edited body, if it was edited, and the headers set.
+    pub fn finish(self) -> (Option<Body>, Vec<Header>) {
+        let body = self.edited.map(|value| Body::new(value, self.size));
+        (body, self.set_headers)
+    }
+
+    fn max_bytes(&self) -> Result<usize, EditError> {
+        match self.access {
+            Access::ReadOnly => Err(EditError::ReadOnly),
+            Access::Edit { max_bytes } => Ok(max_bytes),
+        }
+    }
+
+    /// The body to edit: copied from the shared one on the first edit.
+    fn edit(&mut self) -> &mut Value {
+        self.edited.get_or_insert_with(|| self.base.to_value())
+    }
+}
+
+/// Parses a guest's JSON text of at most `max` bytes.
+fn parse(json: &str, max: usize) -> Result<Value, EditError> {
+    if json.len() > max {
+        return Err(EditError::TooLarge(json.len() as u64));
+    }
+    serde_json::from_str(json).map_err(|error| EditError::Invalid(format!("not valid JSON: {error}")))
+}
+
+/// The length of `text` as a JSON string, quotes included, escaped as serde_json does.
+pub fn json_string_len(text: &str) -> usize {
+    2 + text
+        .chars()
+        .map(|c| match c {
+            '"' | '\\' | '\n' | '\r' | '\t' | '\u{8}' | '\u{c}' => 2,
+            c if (c as u32) < 0x20 => 6,
+            c => c.len_utf8(),
+        })
+        .sum::<usize>()
+}
+
+/// A header a plugin sets on the client response: the name lower-cased and a token, not
+/// one the proxy manages, the value at most 8 KiB without control characters.
+pub fn check_header(name: &str, value: &str) -> Result<Header, String> {
+    let name = name.to_ascii_lowercase();
+    let is_token = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
+    if name.is_empty() || !name.chars().all(is_token) {
+        return Err(format!("header name {name:?} is not a valid HTTP header name"));
+    }
+    if MANAGED_HEADERS.contains(&name.as_str()) {
+        return Err(format!("header {name:?} is managed by the proxy"));
+    }
+    if value.len() > 8192 || value.chars().any(|c| c.is_control() && c != '\t') {
+        return Err(format!("value of header {name:?} is not a valid HTTP header value"));
+    }
+    Ok((name, value.to_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn request(access: Access) -> View {
+        let body = json!({"model": "m", "messages": [{"role": "user", "content": "my secret plan"}], "temperature": 0.2});
+        View::new(BodyKind::Request, Arc::new(Body::measured(body)), access)
+    }
+
+    const EDIT: Access = Access::Edit { max_bytes: 1 << 20 };
+
+    #[test]
+    fn reading_copies_nothing_and_edits_stay_in_the_view() {
+        let base = Arc::new(Body::measured(json!({"model": "m", "messages": [{"role": "user", "content": "hi"}]})));
+        let mut view = View::new(BodyKind::Request, Arc::clone(&base), EDIT);
+        assert_eq!(view.texts()[0].text, "hi");
+        assert_eq!(view.texts()[0].role, Some("user"));
+        assert_eq!(view.texts()[0].path, "/messages/0/content");
+        view.set_texts(&[(0, "hello".into())]).unwrap();
+        assert_eq!(base.value()["messages"][0]["content"], "hi", "the shared body is untouched");
+        let (edited, _) = view.finish();
+        let edited = edited.unwrap();
+        assert_eq!(edited.value()["messages"][0]["content"], "hello");
+        assert_eq!(edited.size(), edited.value().to_string().len(), "the size follows the edit exactly");
+    }
+
+    #[test]
+    fn read_only_views_refuse_every_edit() {
+        let mut view = request(Access::ReadOnly);
+        assert_eq!(view.set_texts(&[(0, "x".into())]), Err(EditError::ReadOnly));
+        assert_eq!(view.set_field("temperature", Some("1")), Err(EditError::ReadOnly));
+        assert_eq!(view.set_body("{}"), Err(EditError::ReadOnly));
+        assert_eq!(view.set_header("x-a", "1"), Err(EditError::ReadOnly));
+        assert!(view.finish().0.is_none());
+    }
+
+    #[test]
+    fn a_bad_position_changes_nothing() {
+        let mut view = request(EDIT);
+        assert_eq!(view.set_texts(&[(0, "changed".into()), (5, "x".into())]), Err(EditError::NoSuchText(5)));
+        assert_eq!(view.texts()[0].text, "my secret plan");
+    }
+
+    #[test]
+    fn fields_read_and_edit_as_json_text() {
+        let mut view = request(EDIT);
+        assert_eq!(view.field("temperature").as_deref(), Some("0.2"));
+        assert_eq!(view.field("nope"), None);
+        view.set_field("max_tokens", Some("64")).unwrap();
+        view.set_field("temperature", None).unwrap();
+        assert_eq!(view.field_names(), ["model", "messages", "max_tokens"]);
+        assert!(matches!(view.set_field("x", Some("{nope")), Err(EditError::Invalid(_))));
+        let (edited, _) = view.finish();
+        let edited = edited.unwrap();
+        assert_eq!(edited.size(), edited.value().to_string().len());
+    }
+
+    #[test]
+    fn edits_cannot_grow_a_body_past_max_output_bytes() {
+        let mut view = request(Access::Edit { max_bytes: 120 });
+        let size = view.value().to_string().len();
+        let room = 120 - size;
+        assert_eq!(view.set_texts(&[(0, "q".repeat(14 + room + 1))]), Err(EditError::TooLarge(121)));
+        view.set_texts(&[(0, "q".repeat(14 + room))]).unwrap();
+        // Characters JSON escapes count as what they cost.
+        assert!(matches!(view.set_texts(&[(0, "\n".repeat(14 + room))]), Err(EditError::TooLarge(_))));
+        assert!(matches!(view.set_body(&format!("{{\"a\":\"{}\"}}", "x".repeat(200))), Err(EditError::TooLarge(_))));
+    }
+
+    #[test]
+    fn a_body_must_stay_an_object() {
+        let mut view = request(EDIT);
+        assert!(matches!(view.set_body("[1]"), Err(EditError::Invalid(_))));
+        view.set_body(r#"{"model":"other","messages":[]}"#).unwrap();
+        assert_eq!(view.field("model").as_deref(), Some("\"other\""));
+    }
+
+    #[test]
+    fn headers_are_checked_and_the_last_value_of_a_name_wins() {
+        let mut view = request(EDIT);
+        view.set_header("X-Team", "blue").unwrap();
+        view.set_header("x-team", "red").unwrap();
+        assert!(view.set_header("content-length", "1").is_err());
+        assert!(view.set_header("bad name", "1").is_err());
+        assert!(view.set_header("x-ok", "line\r\nbreak").is_err());
+        for i in 0..MAX_SET_HEADERS - 1 {
+            view.set_header(&format!("x-h{i}"), "v").unwrap();
+        }
+        assert!(view.set_header("x-one-too-many", "v").is_err());
+        assert_eq!(view.set_headers()[0], ("x-team".to_owned(), "red".to_owned()));
+    }
+
+    #[test]
+    fn a_chunk_s_content_is_set_where_its_kind_keeps_it() {
+        let chunk = |value: Value| View::new(BodyKind::Chunk, Arc::new(Body::measured(value)), EDIT);
+        let mut chat = chunk(json!({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}));
+        assert_eq!(chat.finish_reason(0).as_deref(), Some("stop"));
+        assert_eq!(chat.finish_reason(1), None);
+        chat.set_content(0, "held back").unwrap();
+        assert_eq!(chat.value()["choices"][0]["delta"]["content"], "held back");
+        let mut completion = chunk(json!({"choices": [{"index": 0, "text": "Once"}]}));
+        completion.set_content(0, "Once upon").unwrap();
+        assert_eq!(completion.texts()[0].text, "Once upon");
+        assert!(matches!(completion.set_content(3, "x"), Err(EditError::Invalid(_))));
+        let mut read_only = View::new(BodyKind::Chunk, Arc::new(Body::measured(json!({"choices": []}))), Access::ReadOnly);
+        assert_eq!(read_only.set_content(0, "x"), Err(EditError::ReadOnly));
+        let (edited, _) = chat.finish();
+        let edited = edited.unwrap();
+        assert!(edited.size() >= edited.value().to_string().len(), "the size estimate never undercounts");
+    }
+
+    #[test]
+    fn json_string_lengths_match_serde_json() {
+        for text in ["", "plain", "quote\" and \\ slash", "tab\tnew\nline\r", "\u{1}\u{1f}", "é✓😀", "\u{7f}"] {
+            assert_eq!(json_string_len(text), serde_json::to_string(text).unwrap().len(), "{text:?}");
+        }
+    }
+}
