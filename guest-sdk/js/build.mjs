@@ -1,41 +1,44 @@
 #!/usr/bin/env node
-// Builds a hookgate plugin written in JavaScript into a WebAssembly component.
+// Builds a hookgate plugin written in JavaScript into a WebAssembly component of contract
+// hookgate:plugin@0.2 (wit/plugin.wit).
 //
 //   node guest-sdk/js/build.mjs <plugin.js> -o <out.wasm> [--keep-bundle <file.js>] [--stdio]
 //
-// 1. esbuild bundles a generated entry module: it imports the plugin's default export (a
-//    class, see src/index.js) and re-exports the ten functions of the `plugin` world from
-//    the SDK's adapter. `hookgate-sdk` resolves to this directory's src/index.js, the host
-//    interfaces (`hookgate:plugin/*`) stay imports, and npm packages the plugin imports
-//    are bundled in.
-// 2. componentize-js turns that one module into a component of the world `plugin` in
-//    ../../wit, with the WASI features the host does not provide disabled (http,
-//    fetch-event), and stdio too unless --stdio: console output would otherwise be a
-//    proxy log line per call, and an uncaught error's stack a line per frame.
+// 1. Which hooks: esbuild bundles the plugin with the SDK, the host's interfaces
+//    (`hookgate:plugin/*`) pointed at the SDK's node fakes (src/testing/host/); node
+//    evaluates that bundle and the SDK reads the hook methods off the default-exported
+//    class (its prototype chain below `Plugin`), as the component will.
+// 2. The world: a copy of wit/plugin.wit in a temporary directory, with a world appended
+//    that includes `imports` and exports `setup` plus exactly those hook interfaces (as
+//    the Rust SDK's attribute does), so the component exports nothing else.
+// 3. The component's module: esbuild bundles a generated entry that calls the SDK's
+//    `exportPlugin(PluginClass)` and exports `setup` and each hook's interface object
+//    under the contract's qualified names (`hookgate:plugin/pre-call@0.2.0`); the host's
+//    interfaces stay imports, npm packages the plugin imports are bundled in.
+// 4. componentize-js turns that module into a component of the generated world, with the
+//    WASI features the host does not provide disabled (http, fetch-event), and stdio too
+//    unless --stdio: console output would otherwise be a proxy log line per call.
 //
 // Needs `npm ci` in this directory first.
 
-import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat, writeFile, mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, extname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const witPath = resolve(here, '../../wit');
-const sdkPath = resolve(here, 'src/index.js');
-
-const WORLD_FUNCTIONS = [
-  ['describe', ''],
-  ['init', 'config'],
-  ['preCall', 'req'],
-  ['moderation', 'req'],
-  ['postCallSuccess', 'req, resp'],
-  ['postCallFailure', 'req, failure'],
-  ['streamChunk', 'ctx, chunk'],
-  ['streamEnd', 'ctx, text'],
-  ['logSuccess', 'payload'],
-  ['logFailure', 'payload'],
-];
+const witFile = resolve(here, '../../wit/plugin.wit');
+const sdk = {
+  index: resolve(here, 'src/index.js'),
+  testing: resolve(here, 'src/testing/index.js'),
+  export: resolve(here, 'src/export.js'),
+  plugin: resolve(here, 'src/plugin.js'),
+  fakeHost: resolve(here, 'src/testing/host'),
+};
+/** The contract version the SDK's imports name (src/host.js). */
+const SDK_CONTRACT = '0.2';
+/** The world the generated WIT adds. */
+const WORLD = 'hookgate-export';
 
 const USAGE = `usage: node ${basename(fileURLToPath(import.meta.url))} <plugin.js> -o <out.wasm> [--keep-bundle <file.js>] [--stdio]
 
@@ -74,46 +77,107 @@ async function importDependency(name) {
   try {
     return await import(name);
   } catch (error) {
-    if (error?.code === 'ERR_MODULE_NOT_FOUND') {
-      throw new Error(`${name} is not installed: run \`npm ci\` in ${here}`);
-    }
+    if (error?.code === 'ERR_MODULE_NOT_FOUND') throw new Error(`${name} is not installed: run \`npm ci\` in ${here}`);
     throw error;
   }
 }
 
-function entryModule(source) {
-  const lines = [
-    `import PluginClass from ${JSON.stringify(source)};`,
-    `import { exportPlugin } from 'hookgate-sdk';`,
-    `const world = exportPlugin(PluginClass);`,
-  ];
-  for (const [fn, params] of WORLD_FUNCTIONS) {
-    lines.push(`export function ${fn}(${params}) { return world.${fn}(${params}); }`);
+/** The contract's package version, e.g. `0.2.0`, from wit/plugin.wit. */
+function packageVersion(wit) {
+  const match = /^\s*package\s+hookgate:plugin@([0-9A-Za-z.+-]+)\s*;/m.exec(wit);
+  if (!match) throw new Error(`${witFile} names no \`package hookgate:plugin@<version>\``);
+  const version = match[1];
+  if (!version.startsWith(`${SDK_CONTRACT}.`)) {
+    throw new Error(`${witFile} is hookgate:plugin@${version}; this SDK writes plugins for ${SDK_CONTRACT}.x`);
   }
-  return lines.join('\n') + '\n';
+  return version;
 }
 
-async function bundle(esbuild, source) {
-  const result = await esbuild.build({
-    stdin: { contents: entryModule(source), resolveDir: dirname(source), sourcefile: 'hookgate-entry.js', loader: 'js' },
+/** The contract interface of each hook method (the SDK's table, read from src/plugin.js). */
+async function interfaceNames() {
+  const { HOOKS } = await import(pathToFileURL(sdk.plugin).href);
+  return Object.fromEntries(HOOKS.map(([method, iface]) => [method, iface]));
+}
+
+/** esbuild options both bundles share: `hookgate-sdk` is this SDK; `resolveHost` places the host's interfaces. */
+function bundleOptions(source, contents, resolveHost) {
+  return {
+    stdin: { contents, resolveDir: dirname(source), sourcefile: 'hookgate-entry.js', loader: 'js' },
     bundle: true,
     write: false,
     format: 'esm',
     platform: 'neutral',
     mainFields: ['module', 'main'],
     target: 'es2022',
-    alias: { 'hookgate-sdk': sdkPath },
-    external: ['hookgate:plugin/*'],
+    alias: { 'hookgate-sdk/testing': sdk.testing, 'hookgate-sdk': sdk.index },
+    plugins: [{ name: 'hookgate-host', setup: (build) => build.onResolve({ filter: /^hookgate:plugin\// }, resolveHost) }],
     logLevel: 'silent',
     charset: 'utf8',
-  });
+  };
+}
+
+async function bundle(esbuild, what, options) {
+  let result;
+  try {
+    result = await esbuild.build(options);
+  } catch (error) {
+    const messages = error.errors ? (await esbuild.formatMessages(error.errors, { kind: 'error' })).join('') : `${error.message}\n`;
+    throw new Error(`bundling ${what} failed:\n${messages.trimEnd()}`);
+  }
   for (const warning of result.warnings) {
     console.error(`warning: ${(await esbuild.formatMessages([warning], { kind: 'warning' })).join('').trim()}`);
   }
   return result.outputFiles[0].text;
 }
 
-function kb(bytes) {
+/**
+ * The hook methods the plugin class defines: the plugin bundled with the node fakes of
+ * the host's interfaces and evaluated here (its top-level code runs, as it will at
+ * componentize time), then read by the SDK's `definedHooks`.
+ */
+async function definedHooks(esbuild, source, work, what) {
+  const entry = [`export { default } from ${JSON.stringify(source)};`, `export { definedHooks } from ${JSON.stringify(sdk.export)};`].join('\n');
+  const fake = (args) => {
+    const name = /^hookgate:plugin\/([a-z-]+)@/.exec(args.path)?.[1];
+    if (!['log', 'config', 'kv'].includes(name)) return { errors: [{ text: `the SDK does not provide ${args.path}` }] };
+    return { path: join(sdk.fakeHost, `${name}.js`) };
+  };
+  const code = await bundle(esbuild, what, bundleOptions(source, entry, fake));
+  const probe = join(work, 'probe.mjs');
+  await writeFile(probe, code);
+  let module;
+  try {
+    module = await import(pathToFileURL(probe).href);
+  } catch (error) {
+    throw new Error(`loading ${what} failed (its top-level code threw):\n${error?.stack ?? error}`);
+  }
+  if (module.default === undefined) throw new Error(`${what} has no default export: \`export default class ... extends Plugin\``);
+  return module.definedHooks(module.default);
+}
+
+/** The entry module of the component: the plugin's exports under the contract's names. */
+function entryModule(source, hooks, interfaces, version) {
+  const lines = [
+    `import PluginClass from ${JSON.stringify(source)};`,
+    `import { exportPlugin } from ${JSON.stringify(sdk.export)};`,
+    `const { interfaces } = exportPlugin(PluginClass, ${JSON.stringify(hooks)});`,
+    `const setup = interfaces.setup;`,
+    `export { setup as ${JSON.stringify(`hookgate:plugin/setup@${version}`)} };`,
+  ];
+  for (const method of hooks) {
+    lines.push(`const ${method} = interfaces.${method};`);
+    lines.push(`export { ${method} as ${JSON.stringify(`hookgate:plugin/${interfaces[method]}@${version}`)} };`);
+  }
+  return lines.join('\n') + '\n';
+}
+
+/** The world a component of `hooks` targets: the imports, `setup`, and exactly those hook interfaces. */
+function world(hooks, interfaces) {
+  const exports = hooks.map((method) => `    export ${interfaces[method]};\n`).join('');
+  return `\nworld ${WORLD} {\n    include imports;\n    export setup;\n${exports}}\n`;
+}
+
+function size(bytes) {
   return bytes >= 1024 * 1024 ? `${(bytes / 1024 / 1024).toFixed(1)} MiB` : `${(bytes / 1024).toFixed(1)} KiB`;
 }
 
@@ -126,43 +190,49 @@ async function main() {
   } catch {
     throw new Error(`plugin source ${source} does not exist`);
   }
+  const wit = await readFile(witFile, 'utf8');
+  const version = packageVersion(wit);
+  const interfaces = await interfaceNames();
 
   const esbuild = await importDependency('esbuild');
   const { componentize } = await importDependency('@bytecodealliance/componentize-js');
 
   const started = performance.now();
-  let code;
-  try {
-    code = await bundle(esbuild, source);
-  } catch (error) {
-    const messages = error.errors ? (await esbuild.formatMessages(error.errors, { kind: 'error' })).join('') : `${error.message}\n`;
-    throw new Error(`bundling ${args.source} failed:\n${messages.trimEnd()}`);
-  }
-  const bundled = performance.now();
-  if (args.keepBundle) await writeFile(resolve(args.keepBundle), code);
-
   const work = await mkdtemp(join(tmpdir(), 'hookgate-js-'));
   try {
-    // Named after the plugin: a fault's message points into it (`preCall@my-plugin.bundle.js:391:7`).
+    const hooks = await definedHooks(esbuild, source, work, args.source);
+    // The SDK imports the contract as @0.2.0; the component's imports are the WIT's 0.2.x.
+    const external = (resolveArgs) => ({ path: resolveArgs.path.replace(/@0\.2\.\d+$/, `@${version}`), external: true });
+    const code = await bundle(esbuild, args.source, bundleOptions(source, entryModule(source, hooks, interfaces, version), external));
+    const bundled = performance.now();
+    if (args.keepBundle) await writeFile(resolve(args.keepBundle), code);
+
+    // Named after the plugin: a failure's message points into it (`preCall@my-plugin.bundle.js:391:7`).
     let stem = basename(source, extname(source));
     if (stem === 'plugin' || stem === 'index') stem = basename(dirname(source));
     const sourcePath = join(work, `${stem}.bundle.js`);
     await writeFile(sourcePath, code);
+    const witDir = join(work, 'wit');
+    await mkdir(witDir);
+    await writeFile(join(witDir, 'plugin.wit'), wit + world(hooks, interfaces));
+
     // The host links WASI p2 without wasi:http: fetch() must go. Clocks and random stay
     // (without clocks, Date.now() aborts the engine; Math.random needs random).
     const disableFeatures = ['http', 'fetch-event'];
     if (!args.stdio) disableFeatures.push('stdio');
     let component;
     try {
-      ({ component } = await componentize({ sourcePath, witPath, worldName: 'plugin', disableFeatures }));
+      ({ component } = await componentize({ sourcePath, witPath: witDir, worldName: WORLD, disableFeatures }));
     } catch (error) {
       throw new Error(`componentize-js failed for ${args.source}:\n${String(error?.message ?? error).trimEnd()}`);
     }
     await writeFile(out, component);
     const done = performance.now();
+    const names = hooks.map((method) => interfaces[method]).join(', ') || 'none';
     console.log(
-      `wrote ${args.out}: ${kb(component.length)} (${component.length} bytes; bundle ${kb(Buffer.byteLength(code))}) ` +
-        `in ${((done - started) / 1000).toFixed(1)} s (bundle ${Math.round(bundled - started)} ms, componentize ${((done - bundled) / 1000).toFixed(1)} s)`,
+      `wrote ${args.out}: ${size(component.length)} (${component.length} bytes; bundle ${size(Buffer.byteLength(code))}), ` +
+        `hooks: ${names}; in ${((done - started) / 1000).toFixed(1)} s (bundle ${Math.round(bundled - started)} ms, ` +
+        `componentize ${((done - bundled) / 1000).toFixed(1)} s)`,
     );
   } finally {
     await rm(work, { recursive: true, force: true });

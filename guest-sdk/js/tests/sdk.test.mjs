@@ -1,45 +1,36 @@
-// Unit tests of the JavaScript SDK in node: no componentize-js, no host.
+// Unit tests of the JavaScript SDK in plain node: no componentize-js, no host.
 //
-// loader.mjs resolves the host interfaces (`hookgate:plugin/*`) to the fakes in host/, so the
-// SDK imports as it is; its exports are then driven the way the host drives a component.
-// The text helpers are checked against the vectors every SDK shares,
-// guest-sdk/conformance/text.json.
+// src/testing/register.js points the host's interfaces (`hookgate:plugin/*`) at the fakes
+// in src/testing/host/, so the SDK imports as it is; plugins are then driven through the
+// very glue a component runs (src/export.js), over the local stand-ins of the `content`
+// resources. The local stand-ins' texts, and `normalize`, are checked against the vectors
+// every SDK and the host share, guest-sdk/conformance/text.json.
 //
 //     node --test guest-sdk/js/tests/sdk.test.mjs     (Node.js 20.6 or newer)
 
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { register } from 'node:module';
 import { describe, it, beforeEach } from 'node:test';
 
-register('./loader.mjs', import.meta.url);
-const sdk = await import('../src/index.js');
-const { host } = await import('./host/state.mjs');
+await import('../src/testing/register.js');
+const sdk = await import('hookgate-sdk');
+const testing = await import('hookgate-sdk/testing');
+const { exportPlugin } = await import('../src/export.js');
 const { nfkc, UNICODE_VERSION } = await import('../src/nfkc.js');
+const { host, localRequest, localResponse, localChunk, component, callContext, logEntry, failure } = testing;
 
 const VECTORS = JSON.parse(readFileSync(new URL('../../conformance/text.json', import.meta.url), 'utf8'));
 
-const KEY = { alias: 'team', hash: 'ab12', userId: undefined, teamId: 't1', metadata: '{"tier": "gold"}' };
-const request = (body, headers = []) => ({
-  id: 'req-1',
-  callType: 'chat-completion',
-  model: 'm',
-  body: typeof body === 'string' ? body : JSON.stringify(body),
-  headers,
-  key: KEY,
+const chat = (...contents) => ({ model: 'm', messages: contents.map((content) => ({ role: 'user', content })) });
+const chunkOf = (...choices) => ({
+  id: 'c',
+  object: 'chat.completion.chunk',
+  choices: choices.map(([content, finish = null], index) => ({ index, delta: content === undefined ? {} : { content }, finish_reason: finish })),
 });
-const context = () => ({ id: 'req-1', callType: 'chat-completion', model: 'm', key: KEY });
-const response = (body) => ({ status: 200, body: JSON.stringify(body), headers: [] });
-const chunkText = (content, finish = null) =>
-  JSON.stringify({ id: 'c', choices: [{ index: 0, delta: content === undefined ? {} : { content }, finish_reason: finish }] });
+const ok = (val) => ({ tag: 'ok', val });
+const failed = (message) => ({ tag: 'err', val: { tag: 'fail', val: message } });
 
-/** The edit a map_texts vector names. */
-function editOf(spec) {
-  if (spec.wrap) return (t) => spec.wrap[0] + t + spec.wrap[1];
-  return (t) => t.replaceAll(spec.replace[0], spec.replace[1]);
-}
-
-/** What a world function threw (the WIT error side), or fails when it returned. */
+/** What `call()` threw, or fails when it returned. */
 function thrown(call) {
   try {
     call();
@@ -49,26 +40,25 @@ function thrown(call) {
   assert.fail('expected the call to throw');
 }
 
-/** The world for a plugin class, with the host's config text set. */
-function world(PluginClass, config = 'null') {
-  host.reset(config);
-  return sdk.exportPlugin(PluginClass);
-}
-
-/** A plugin whose hooks do what `Scripted.script[hook]` says: return it, or call it. */
+/** A plugin whose hooks do what `Scripted.script[hook]` says: return it, or call it with the hook's arguments. */
 class Scripted extends sdk.Plugin {
   static name = 'scripted';
   static version = '1.2.3';
   static script = {};
-  static created = 0;
+  static created = [];
 
   constructor(config) {
     super(config);
-    Scripted.created++;
-    if (config.refuse) throw new Error('`refuse` is set');
+    Scripted.created.push(config);
+    if (config?.refuse) throw new Error('`refuse` is set');
+  }
+
+  newCtx() {
+    return { seen: [] };
   }
 
   run(hook, args) {
+    args[0].seen.push(hook);
     const action = Scripted.script[hook];
     return typeof action === 'function' ? action(...args) : action;
   }
@@ -91,200 +81,363 @@ class Scripted extends sdk.Plugin {
   streamEnd(...args) {
     return this.run('streamEnd', args);
   }
+  logSuccess(...args) {
+    return this.run('logSuccess', args);
+  }
+  logFailure(...args) {
+    return this.run('logFailure', args);
+  }
 }
 
-function scripted(script, config) {
+function scripted(script, options) {
   Scripted.script = script;
-  Scripted.created = 0;
-  return world(Scripted, config);
+  Scripted.created = [];
+  host.reset();
+  return component(Scripted, options);
+}
+
+const ALL = ['preCall', 'moderation', 'postCallSuccess', 'postCallFailure', 'streamChunk', 'streamEnd', 'logSuccess', 'logFailure'];
+
+/** Runs `hook` of a component `c` with arguments that fit it, for request `id`. */
+function call(c, hook, id = 'r1') {
+  const req = localRequest(chat('hi'), { id });
+  const args = {
+    preCall: [req],
+    moderation: [req],
+    postCallSuccess: [req, localResponse({ choices: [{ message: { content: 'a' } }] })],
+    postCallFailure: [req, failure()],
+    streamChunk: [req, localChunk(chunkOf(['x']))],
+    streamEnd: [req, 'text'],
+    logSuccess: [req, localResponse({ choices: [] }), logEntry()],
+    logFailure: [req, logEntry({ statusCode: 500, failure: failure() })],
+  }[hook];
+  return c[hook](...args);
 }
 
 describe('exports', () => {
-  it('describe lists exactly the hooks the class defines', () => {
+  it('export setup and exactly the hooks the class defines, below Plugin', () => {
     class OnlyLogs extends sdk.Plugin {
       logSuccess() {}
+      helper() {}
     }
-    assert.deepEqual(world(OnlyLogs).describe(), { name: 'OnlyLogs', version: '0.0.0', hooks: ['log-success'] });
-    assert.deepEqual(world(Scripted).describe(), {
-      name: 'scripted',
-      version: '1.2.3',
-      hooks: ['pre-call', 'moderation', 'post-call-success', 'post-call-failure', 'stream-chunk', 'stream-end'],
-    });
-    class Fewer extends Scripted {
-      static hooks = ['preCall'];
+    const { interfaces, hooks } = exportPlugin(OnlyLogs);
+    assert.deepEqual(hooks, ['logSuccess']);
+    assert.deepEqual(Object.keys(interfaces), ['setup', 'logSuccess']);
+    assert.deepEqual(interfaces.setup.describe(), { name: 'OnlyLogs', version: '0.0.0' });
+    assert.deepEqual(exportPlugin(Scripted).hooks, ALL);
+    class Child extends OnlyLogs {
+      preCall() {}
     }
-    assert.deepEqual(world(Fewer).describe().hooks, ['pre-call']);
+    assert.deepEqual(exportPlugin(Child).hooks, ['preCall', 'logSuccess'], 'inherited hooks count, in the contract order');
+    assert.deepEqual(exportPlugin(class Bare extends sdk.Plugin {}).hooks, []);
+  });
+
+  it('refuses a misspelled hook, a class that is not one, and hooks that differ from the build', () => {
     class Misspelled extends sdk.Plugin {
       pre_call() {}
     }
-    assert.throws(() => world(Misspelled), /did you mean preCall/);
+    assert.throws(() => exportPlugin(Misspelled), /Misspelled.pre_call: .* did you mean preCall\?/);
+    class Shouting extends sdk.Plugin {
+      LogSuccess() {}
+    }
+    assert.throws(() => exportPlugin(Shouting), /did you mean logSuccess\?/);
+    assert.throws(() => exportPlugin({ preCall() {} }), /must `export default` a class/);
+    assert.throws(() => exportPlugin(Scripted, ['preCall']), /defines hooks .* at build time/);
   });
 
-  it('maps pre-call outcomes onto the WIT variant', () => {
-    const req = request({ model: 'm' });
-    assert.deepEqual(scripted({ preCall: undefined }).preCall(req), { tag: 'proceed' });
-    assert.deepEqual(scripted({ preCall: sdk.proceed() }).preCall(req), { tag: 'proceed' });
-    assert.deepEqual(scripted({ preCall: sdk.modify({ model: 'x' }) }).preCall(req), { tag: 'modify', val: '{"model":"x"}' });
-    assert.deepEqual(scripted({ preCall: sdk.modify('{"a": 1}') }).preCall(req), { tag: 'modify', val: '{"a": 1}' });
-    assert.deepEqual(scripted({ preCall: sdk.respond(42) }).preCall(req), { tag: 'respond', val: '42' });
+  it('init makes the plugin from the config: null when none, a message when refused', () => {
+    const c = scripted({});
+    assert.deepEqual(c.init('{"limit": 3}'), ok(undefined));
+    assert.deepEqual(c.init('null'), ok(undefined));
+    assert.deepEqual(c.init(''), ok(undefined));
+    assert.deepEqual(Scripted.created, [{ limit: 3 }, null, null]);
+    assert.deepEqual(c.init('{"refuse": true}'), { tag: 'err', val: '`refuse` is set' });
+    assert.match(c.init('{not json').val, /^invalid config: not JSON: /);
+    class ThrowsString extends sdk.Plugin {
+      constructor(config) {
+        super(config);
+        throw 'no, thanks'; // eslint-disable-line no-throw-literal
+      }
+    }
+    assert.deepEqual(component(ThrowsString).init('null'), { tag: 'err', val: 'no, thanks' });
   });
 
-  it('maps post-call and chunk outcomes', () => {
-    const req = request({});
-    const resp = response({});
-    assert.deepEqual(scripted({}).postCallSuccess(req, resp), { tag: 'proceed' });
-    assert.deepEqual(scripted({ postCallSuccess: sdk.addHeaders({ 'X-A': 1 }) }).postCallSuccess(req, resp), {
-      tag: 'modify',
-      val: { body: undefined, headers: [['x-a', '1']] },
+  it('makes one plugin per instance, from the host config, on the first hook', () => {
+    const c = scripted({}, { config: { a: 1 } });
+    for (const hook of ALL) assert.equal(call(c, hook).tag, 'ok', hook);
+    assert.deepEqual(Scripted.created, [{ a: 1 }]);
+    const refused = scripted({}, { config: { refuse: true } });
+    for (const hook of ['preCall', 'moderation']) {
+      const result = call(refused, hook);
+      assert.equal(result.val.tag, 'fail');
+      assert.match(result.val.val, /^plugin `scripted` refused at request time the config it accepted at load: Error: `refuse` is set/);
+    }
+    assert.match(call(refused, 'logSuccess').val, /^plugin `scripted` refused at request time/);
+  });
+
+  it('gives each request a fresh ctx, by request id, on one plugin object (instances: reuse)', () => {
+    const ctxs = [];
+    const c = scripted({ preCall: (ctx) => void ctxs.push(ctx), moderation: (ctx) => void ctxs.push(ctx), logSuccess: (ctx) => void ctxs.push(ctx) });
+    call(c, 'preCall', 'a');
+    call(c, 'moderation', 'a');
+    call(c, 'preCall', 'b');
+    call(c, 'logSuccess', 'b');
+    call(c, 'preCall', 'a2');
+    assert.equal(ctxs[0], ctxs[1], 'one request, one ctx');
+    assert.notEqual(ctxs[1], ctxs[2], 'another request id, another ctx');
+    assert.equal(ctxs[2], ctxs[3]);
+    assert.deepEqual(ctxs.map((ctx) => ctx.seen), [['preCall', 'moderation'], ['preCall', 'moderation'], ['preCall', 'logSuccess'], ['preCall', 'logSuccess'], ['preCall']]);
+    assert.equal(Scripted.created.length, 1, 'one plugin object for every request');
+    // init replaces the plugin object and forgets the context.
+    c.init('null');
+    call(c, 'preCall', 'a2');
+    assert.notEqual(ctxs[5], ctxs[4]);
+  });
+
+  it('newCtx defaults to {}; a throwing newCtx is a failure', () => {
+    const seen = [];
+    class Plain extends sdk.Plugin {
+      preCall(ctx) {
+        seen.push(ctx);
+      }
+    }
+    const c = component(Plain);
+    call(c, 'preCall');
+    assert.deepEqual(seen, [{}]);
+    class Broken extends sdk.Plugin {
+      newCtx() {
+        throw new Fail('no ctx');
+      }
+      preCall() {}
+    }
+    const { Fail } = sdk;
+    assert.deepEqual(call(component(Broken), 'preCall'), failed('newCtx failed: no ctx'));
+  });
+});
+
+describe('outcomes', () => {
+  it('maps what fits each hook onto the contract', () => {
+    assert.deepEqual(call(scripted({}), 'preCall'), ok({ tag: 'proceed' }));
+    assert.deepEqual(call(scripted({ preCall: null }), 'preCall'), ok({ tag: 'proceed' }));
+    assert.deepEqual(call(scripted({ preCall: sdk.respond('hi') }), 'preCall'), ok({ tag: 'respond', val: 'hi' }));
+    assert.deepEqual(call(scripted({}), 'streamChunk'), ok('proceed'));
+    assert.deepEqual(call(scripted({ streamChunk: sdk.drop() }), 'streamChunk'), ok('drop'));
+    for (const hook of ['moderation', 'postCallSuccess', 'postCallFailure', 'streamEnd', 'logSuccess', 'logFailure']) {
+      assert.deepEqual(call(scripted({}), hook), ok(undefined), hook);
+    }
+  });
+
+  it('fails, naming the hook and the value, for a return value that does not fit', () => {
+    assert.deepEqual(
+      call(scripted({ moderation: sdk.respond('x') }), 'moderation'),
+      failed('moderation returned respond("x"), which does not fit moderation: return nothing to approve, or throw a Rejection'),
+    );
+    assert.match(call(scripted({ preCall: sdk.drop() }), 'preCall').val.val, /^preCall returned drop\(\), which does not fit preCall: /);
+    assert.match(call(scripted({ streamChunk: sdk.respond('x') }), 'streamChunk').val.val, /^streamChunk returned respond\("x"\)/);
+    assert.match(call(scripted({ streamEnd: 42 }), 'streamEnd').val.val, /^streamEnd returned 42, which does not fit streamEnd/);
+    assert.match(call(scripted({ preCall: { tag: 'proceed' } }), 'preCall').val.val, /^preCall returned \{"tag":"proceed"\}/);
+    assert.match(call(scripted({ preCall: async () => undefined }), 'preCall').val.val, /returned a Promise.*hooks are synchronous/);
+    assert.deepEqual(call(scripted({ logSuccess: 'x' }), 'logSuccess'), {
+      tag: 'err',
+      val: 'logSuccess returned "x", which does not fit logSuccess: return nothing',
     });
-    assert.deepEqual(scripted({ postCallSuccess: sdk.replaceBody({ ok: true }, [['X-B', 'b']]) }).postCallSuccess(req, resp), {
-      tag: 'modify',
-      val: { body: '{"ok":true}', headers: [['x-b', 'b']] },
-    });
-    const shout = (ctx, chunk) => {
-      chunk.json.choices[0].delta.content = chunk.deltaText().toUpperCase();
-      return sdk.replaceChunk(chunk);
-    };
-    const replaced = scripted({ streamChunk: shout }).streamChunk(context(), chunkText('hi'));
-    assert.equal(replaced.tag, 'replace');
-    assert.equal(JSON.parse(replaced.val).choices[0].delta.content, 'HI');
-    assert.deepEqual(scripted({ streamChunk: sdk.dropChunk() }).streamChunk(context(), chunkText('x')), { tag: 'drop' });
-    assert.deepEqual(scripted({}).streamChunk(context(), chunkText('x')), { tag: 'proceed' });
+    assert.throws(() => sdk.respond(5), TypeError);
   });
 
-  it('throws a Rejection as the error side, with its status, message and code', () => {
+  it('a thrown Rejection is a reject with its status, message and code', () => {
     const rejection = sdk.Rejection.badRequest('no secrets', 'secret');
-    const calls = {
-      preCall: (w) => w.preCall(request({})),
-      moderation: (w) => w.moderation(request({})),
-      postCallSuccess: (w) => w.postCallSuccess(request({}), response({})),
-      postCallFailure: (w) => w.postCallFailure(request({}), { status: 502, errorType: 'api_error', message: 'down' }),
-      streamChunk: (w) => w.streamChunk(context(), chunkText('x')),
-      streamEnd: (w) => w.streamEnd(context(), 'text'),
-    };
-    for (const [hook, call] of Object.entries(calls)) {
-      const w = scripted({
+    for (const hook of ['preCall', 'moderation', 'postCallSuccess', 'postCallFailure', 'streamChunk', 'streamEnd']) {
+      const c = scripted({
         [hook]: () => {
           throw rejection;
         },
       });
-      assert.deepEqual(thrown(() => call(w)), { status: 400, message: 'no secrets', code: 'secret' }, hook);
+      assert.deepEqual(call(c, hook), { tag: 'err', val: { tag: 'reject', val: { status: 400, message: 'no secrets', code: 'secret' } } }, hook);
     }
+    const noCode = call(
+      scripted({
+        preCall: () => {
+          throw sdk.Rejection.tooManyRequests('slow down');
+        },
+      }),
+      'preCall',
+    );
+    assert.deepEqual(noCode.val.val, { status: 429, message: 'slow down', code: undefined });
     assert.deepEqual({ ...sdk.Rejection.forbidden('no').withCode('x') }, { name: 'Rejection', status: 403, code: 'x' });
-    assert.equal(sdk.Rejection.tooManyRequests('slow').status, 429);
   });
 
-  it('turns any other exception, fail(), a KvError or a wrong outcome into a fault (status 0)', () => {
-    const faults = [
-      [() => null.x, /^TypeError/],
+  it('anything else thrown is a fail with its message; the logging hooks fail with a string', () => {
+    const cases = [
+      [() => null.x, /^TypeError: .* \(at /],
       [() => sdk.fail('kv is down'), /^kv is down$/],
-      [() => {
-        throw new sdk.KvError('unavailable', 'redis');
-      }, /^kv store unavailable: redis$/],
-      [() => {
-        throw 'a string'; // eslint-disable-line no-throw-literal
-      }, /^a string$/],
-      [() => sdk.dropChunk(), /returned dropChunk\(\); expected nothing, proceed\(\), modify/],
-      [async () => undefined, /returned a Promise/],
+      [
+        () => {
+          throw new sdk.Fail('exactly this');
+        },
+        /^exactly this$/,
+      ],
+      [
+        () => {
+          throw new sdk.KvError('unavailable', 'redis');
+        },
+        /^kv store unavailable: redis$/,
+      ],
+      [
+        () => {
+          throw new sdk.EditError('read-only');
+        },
+        /^edit refused: this hook may not edit it$/,
+      ],
+      [
+        () => {
+          throw 'a string'; // eslint-disable-line no-throw-literal
+        },
+        /^a string$/,
+      ],
+      [
+        () => {
+          throw { why: 1 }; // eslint-disable-line no-throw-literal
+        },
+        /^\{"why":1\}$/,
+      ],
     ];
-    for (const [preCall, message] of faults) {
-      const error = thrown(() => scripted({ preCall }).preCall(request({})));
-      assert.equal(error.status, 0);
-      assert.match(error.message, message);
-      assert.equal(error.code, undefined);
+    for (const [action, message] of cases) {
+      const result = call(scripted({ preCall: action }), 'preCall');
+      assert.equal(result.tag, 'err');
+      assert.equal(result.val.tag, 'fail');
+      assert.match(result.val.val, message);
+      const logged = call(scripted({ logFailure: action }), 'logFailure');
+      assert.equal(typeof logged.val, 'string');
+      assert.match(logged.val, message);
     }
-  });
-
-  it('answers hooks the class does not define without creating it', () => {
-    class OnlyPreCall extends sdk.Plugin {
-      preCall() {
-        return sdk.respond('hi');
-      }
-    }
-    const w = world(OnlyPreCall);
-    assert.deepEqual(w.streamChunk(context(), chunkText('x')), { tag: 'proceed' });
-    assert.equal(w.moderation(request({})), undefined);
-    assert.deepEqual(w.preCall(request({})), { tag: 'respond', val: 'hi' });
-  });
-
-  it('init parses the config and refuses a bad one with a message', () => {
-    const w = scripted({});
-    assert.equal(w.init('{"limit": 3}'), undefined);
-    assert.equal(w.init('null'), undefined);
-    assert.equal(thrown(() => w.init('{"refuse": true}')), '`refuse` is set');
-    assert.match(thrown(() => w.init('{not json')), /^invalid config: not JSON: /);
-  });
-
-  it('creates the plugin once per instance, from the host config', () => {
-    const seen = [];
-    const w = scripted({ preCall: () => undefined, streamEnd: (ctx, text) => seen.push([ctx.id, text]) }, '{"a": 1}');
-    w.preCall(request({}));
-    w.streamEnd(context(), 'done');
-    assert.equal(Scripted.created, 1);
-    assert.deepEqual(seen, [['req-1', 'done']]);
-    const refused = scripted({}, '{"refuse": true}');
-    assert.match(thrown(() => refused.preCall(request({}))).message, /refused at request time the config it accepted at load/);
-  });
-
-  it('logging hooks get the payload parsed and as text; a throw traps after a log line', () => {
-    const got = [];
-    class Logger extends sdk.Plugin {
-      logSuccess(payload, raw) {
-        got.push([payload, raw]);
-      }
-      logFailure() {
-        throw new Error('boom');
-      }
-    }
-    const w = world(Logger);
-    w.logSuccess('{"id": "r1"}');
-    assert.deepEqual(got, [[{ id: 'r1' }, '{"id": "r1"}']]);
-    assert.throws(() => w.logFailure('{}'), /boom/);
-    assert.equal(host.lines.length, 1);
-    assert.match(host.lines[0][1], /^logFailure failed: uncaught exception: Error: boom/);
+    const rejected = call(
+      scripted({
+        logSuccess: () => {
+          throw sdk.Rejection.badRequest('no');
+        },
+      }),
+      'logSuccess',
+    );
+    assert.deepEqual(rejected, { tag: 'err', val: 'logSuccess threw Rejection(400, "no"): the logging hooks cannot reject' });
   });
 });
 
 describe('what hooks read', () => {
-  it('Request: fields, headers, json, texts', () => {
-    const req = new sdk.Request(request({ messages: [{ role: 'user', content: 'hi' }] }, [['x-team', 'blue']]));
-    assert.equal(req.header('X-Team'), 'blue');
+  beforeEach(() => host.reset());
+
+  it('Request: id, callType, stream, model, key, headers, fields, body', () => {
+    const req = localRequest(
+      { model: 'gpt', temperature: 0.2, messages: [{ role: 'user', content: 'hi' }] },
+      { id: 'req-9', stream: true, headers: [['X-Team', 'blue']], key: { alias: 'team', userId: 'u1', metadata: { tier: 'gold' } } },
+    );
+    assert.equal(req.id, 'req-9');
+    assert.equal(req.callType, 'chat_completion');
+    assert.equal(req.stream, true);
+    assert.equal(req.model, 'gpt');
+    assert.equal(req.header('x-team'), 'blue');
+    assert.equal(req.header('X-TEAM'), 'blue');
     assert.equal(req.header('x-other'), undefined);
-    assert.equal(req.json, req.json);
-    assert.deepEqual(req.texts(), ['hi']);
-    assert.deepEqual(req.key.metadata, { tier: 'gold' });
-    assert.equal(req.key.teamId, 't1');
-    assert.deepEqual(new sdk.Request(request('not json')).texts(), []);
+    assert.deepEqual(req.headers(), [['x-team', 'blue']]);
+    assert.deepEqual(req.fieldNames(), ['model', 'temperature', 'messages']);
+    assert.equal(req.field('temperature'), '0.2');
+    assert.equal(req.field('nope'), undefined);
+    assert.deepEqual(req.json(), { model: 'gpt', temperature: 0.2, messages: [{ role: 'user', content: 'hi' }] });
+    assert.deepEqual(JSON.parse(req.body()), req.json());
+    assert.deepEqual({ ...req.key.toJSON() }, { alias: 'team', id: '0'.repeat(64), userId: 'u1', teamId: null, metadata: { tier: 'gold' } });
   });
 
-  it('mapTexts returns a new body and leaves req.json alone', () => {
-    const req = new sdk.Request(request({ messages: [{ role: 'user', content: 'a secret' }, { role: 'user', content: 'b' }] }));
-    const before = JSON.stringify(req.json);
-    const body = req.mapTexts((t) => t.replace('secret', '***'));
-    assert.deepEqual(body, { messages: [{ role: 'user', content: 'a ***' }, { role: 'user', content: 'b' }] });
-    assert.equal(JSON.stringify(req.json), before);
-    assert.equal(body.messages[1], req.json.messages[1], 'unchanged parts are shared, not copied');
-    assert.equal(req.mapTexts((t) => t), undefined);
-    assert.throws(() => req.mapTexts(() => 5), /must return a string/);
+  it('callType: the three endpoints and any other by name', () => {
+    for (const [tag, name] of [['chat-completion', 'chat_completion'], ['text-completion', 'text_completion'], ['embedding', 'embedding']]) {
+      assert.equal(new sdk.Request({ ...callContext(), callType: { tag } }, null).callType, name);
+    }
+    assert.equal(new sdk.Request({ ...callContext(), callType: { tag: 'other', val: 'responses' } }, null).callType, 'responses');
+    assert.equal(localRequest(chat('x'), { callType: 'responses' }).callType, 'responses');
   });
 
-  it('Response, Chunk, CallContext, Failure', () => {
-    const resp = new sdk.Response(response({ choices: [{ message: { content: 'x' } }] }));
-    assert.deepEqual(resp.texts(), ['x']);
-    const chunk = new sdk.Chunk(chunkText('Hel'));
-    assert.equal(chunk.deltaText(), 'Hel');
-    assert.equal(chunk.finishReason, undefined);
-    assert.deepEqual(chunk.texts(), ['Hel']);
-    const last = new sdk.Chunk(chunkText(undefined, 'stop'));
-    assert.equal(last.deltaText(), undefined);
-    assert.equal(last.finishReason, 'stop');
-    assert.equal(new sdk.Chunk('not json').deltaText(), undefined);
-    assert.equal(new sdk.CallContext(context()).key.alias, 'team');
-    assert.equal(new sdk.Failure({ status: 503, errorType: 'api_error', message: 'm', code: undefined }).errorType, 'api_error');
+  it('key metadata is parsed once, on first use; {} when none or not an object', () => {
+    const key = (metadata) => new sdk.Request({ ...callContext(), key: { id: 'k', metadata } }, null).key;
+    const gold = key('{"tier": "gold", "n": 2}');
+    assert.deepEqual(gold.metadata, { tier: 'gold', n: 2 });
+    assert.equal(gold.metadata, gold.metadata, 'parsed once');
+    for (const none of ['{}', '', 'not json', '[1, 2]', 'null', '"x"', undefined]) assert.deepEqual(key(none).metadata, {}, String(none));
+    const bare = key('{}');
+    assert.equal(bare.alias, null);
+    assert.equal(bare.userId, null);
+    assert.equal(bare.teamId, null);
+  });
+
+  it('texts carry text, path, isKey, item and role; String(text) is the text', () => {
+    const req = localRequest({
+      model: 'm',
+      messages: [
+        { role: 'system', content: 'rules' },
+        { role: 'user', name: 'ann', content: [{ type: 'text', text: 'hi' }] },
+      ],
+      tools: [{ type: 'function', function: { name: 'f', parameters: { type: 'object', properties: { city: { type: 'string' } } } } }],
+    });
+    const texts = req.texts();
+    assert.deepEqual(
+      texts.map((t) => ({ ...t })),
+      [
+        { text: 'rules', path: '/messages/0/content', isKey: false, item: 0, role: 'system' },
+        { text: 'ann', path: '/messages/1/name', isKey: false, item: 1, role: 'user' },
+        { text: 'hi', path: '/messages/1/content/0/text', isKey: false, item: 1, role: 'user' },
+        { text: 'f', path: '/tools/0/function/name', isKey: false, item: null, role: null },
+        { text: 'object', path: '/tools/0/function/parameters/type', isKey: false, item: null, role: null },
+        { text: 'city', path: '/tools/0/function/parameters/properties/city', isKey: true, item: null, role: null },
+        { text: 'string', path: '/tools/0/function/parameters/properties/city/type', isKey: false, item: null, role: null },
+      ],
+    );
+    assert.equal(String(texts[0]), 'rules');
+    assert.equal(`${texts[2]}!`, 'hi!');
+    assert.equal(sdk.normalize(texts[0]), 'rules');
+  });
+
+  it('Response: status, texts, headers and setHeader', () => {
+    const resp = localResponse({ choices: [{ message: { content: 'x', refusal: 'no' } }, { text: 'y' }] }, { status: 201, headers: [['x-served-by', 'a']] });
+    assert.equal(resp.status, 201);
+    assert.deepEqual(resp.texts().map(String), ['x', 'no', 'y']);
+    assert.deepEqual(resp.texts().map((t) => [t.item, t.role]), [[0, 'assistant'], [0, 'assistant'], [1, 'assistant']]);
+    resp.setHeader('X-Served-By', 'b');
+    resp.setHeader('x-count', 3);
+    assert.deepEqual(resp.headers(), [['x-served-by', 'b'], ['x-count', '3']]);
+    assert.equal(resp.header('X-COUNT'), '3');
+    assert.equal(thrown(() => resp.setHeader('content-length', '1')).kind, 'invalid');
+    assert.equal(thrown(() => resp.setHeader('bad name', '1')).kind, 'invalid');
+  });
+
+  it('chunk.text() joins every choice\'s answer text; null when there is none', () => {
+    assert.equal(localChunk(chunkOf(['Hel'], ['lo'], [' there'])).text(), 'Hello there');
+    assert.equal(localChunk(chunkOf([undefined, 'stop'])).text(), null);
+    assert.equal(localChunk(chunkOf([''])).text(), '', 'a role-only chunk with empty content');
+    assert.equal(localChunk({ choices: [], usage: { total_tokens: 3 } }).text(), null);
+    const mixed = localChunk({
+      choices: [
+        { index: 0, delta: { refusal: 'nope', tool_calls: [{ index: 0, function: { name: 'f', arguments: '{"a"' } }] } },
+        { index: 1, delta: { content: [{ type: 'text', text: 'part' }] } },
+        { index: 2, text: 'completion' },
+      ],
+    });
+    assert.deepEqual(mixed.texts().map(String), ['nope', 'f', '{"a"', 'part', 'completion']);
+    assert.equal(mixed.text(), 'partcompletion', 'refusals and tool calls are not answer text');
+    assert.deepEqual(mixed.answerTexts().map((t) => t.item), [1, 2]);
+  });
+
+  it('chunk.finishReason and setContent', () => {
+    const chunk = localChunk(chunkOf(['a'], [undefined, 'stop']));
+    assert.equal(chunk.finishReason(0), null);
+    assert.equal(chunk.finishReason(1), 'stop');
+    assert.equal(chunk.finishReason(7), null);
+    chunk.setContent(1, 'held back');
+    assert.equal(chunk.text(), 'aheld back');
+    const completion = localChunk({ choices: [{ index: 0, text: 'Once' }] });
+    completion.setContent(0, 'Once upon');
+    assert.deepEqual(completion.json(), { choices: [{ index: 0, text: 'Once upon' }] });
+    assert.equal(thrown(() => completion.setContent(3, 'x')).kind, 'invalid');
+    assert.throws(() => completion.setContent(0, 5), TypeError);
   });
 
   it('log joins its values like console.log', () => {
-    host.reset();
     sdk.log.info('hello', { a: 1 }, 2n, new Error('x'));
     sdk.log.warn('w');
     assert.deepEqual(host.lines, [['info', 'hello {"a":1} "2" Error: x'], ['warn', 'w']]);
@@ -296,6 +449,124 @@ describe('what hooks read', () => {
     host.reset('null');
     assert.equal(sdk.config(), null);
   });
+
+  it('the failure and the log entry, in camelCase with null for what is absent', () => {
+    const seen = [];
+    class Observer extends sdk.Plugin {
+      postCallFailure(ctx, req, fail) {
+        seen.push(fail);
+      }
+      logSuccess(ctx, req, resp, entry) {
+        seen.push(entry);
+      }
+    }
+    const c = component(Observer);
+    const req = localRequest(chat('x'));
+    c.postCallFailure(req, { status: 502, errorType: 'api_error', message: 'down', code: undefined, rejectedBy: undefined });
+    const wit = {
+      model: 'm',
+      modelUsed: 'm-1',
+      apiBase: undefined,
+      endUser: undefined,
+      statusCode: 200,
+      usage: { promptTokens: 6n, completionTokens: 5n, totalTokens: 11n },
+      responseCost: 0.5,
+      startTime: 1,
+      endTime: 2,
+      completionStartTime: undefined,
+      failure: undefined,
+      decisions: [{ plugin: 'p', hook: 'pre-call', decision: 'proceed', cause: undefined, calls: 1, startedMs: 0.5, elapsedMs: 1.5 }],
+      truncated: ['request'],
+    };
+    c.logSuccess(req, localResponse({ choices: [] }), wit);
+    assert.deepEqual(seen[0], { status: 502, errorType: 'api_error', message: 'down', code: null, rejectedBy: null });
+    assert.deepEqual(seen[1], {
+      model: 'm',
+      modelUsed: 'm-1',
+      apiBase: null,
+      endUser: null,
+      statusCode: 200,
+      usage: { promptTokens: 6, completionTokens: 5, totalTokens: 11 },
+      responseCost: 0.5,
+      startTime: 1,
+      endTime: 2,
+      completionStartTime: null,
+      failure: null,
+      decisions: [{ plugin: 'p', hook: 'pre-call', decision: 'proceed', cause: null, calls: 1, startedMs: 0.5, elapsedMs: 1.5 }],
+      truncated: ['request'],
+    });
+    assert.doesNotThrow(() => JSON.stringify(seen[1]), 'no BigInt left');
+  });
+});
+
+describe('edits', () => {
+  it('setTexts, setText, mapTexts, setField, setBody', () => {
+    const req = localRequest({ model: 'm', temperature: 0.2, messages: [{ role: 'user', content: 'a secret' }, { role: 'user', content: 'b' }] });
+    req.setTexts([[1, 'B']]);
+    req.setText(0, 'a SECRET');
+    assert.deepEqual(req.texts().map(String), ['a SECRET', 'B']);
+    const parts = [];
+    assert.equal(req.mapTexts((t, part) => (parts.push(part.path), t.replace('SECRET', '***'))), true);
+    assert.deepEqual(parts, ['/messages/0/content', '/messages/1/content']);
+    assert.equal(req.mapTexts((t) => t), false);
+    req.setField('max_tokens', '64');
+    req.setField('temperature', undefined);
+    assert.deepEqual(req.json(), { model: 'm', messages: [{ role: 'user', content: 'a ***' }, { role: 'user', content: 'B' }], max_tokens: 64 });
+    req.setBody('{"model": "other", "messages": []}');
+    assert.equal(req.model, 'other');
+    assert.deepEqual(req.texts(), []);
+  });
+
+  it('a refused edit throws EditError and changes nothing', () => {
+    const req = localRequest(chat('a', 'b'));
+    let error = thrown(() => req.setTexts([[0, 'changed'], [5, 'x']]));
+    assert.ok(error instanceof sdk.EditError);
+    assert.equal(error.kind, 'no-such-text');
+    assert.equal(error.detail, 5);
+    assert.equal(error.message, 'no text at position 5');
+    assert.deepEqual(req.texts().map(String), ['a', 'b']);
+    error = thrown(() => req.setField('x', '{nope'));
+    assert.equal(error.kind, 'invalid');
+    assert.match(error.message, /^not valid JSON/);
+    assert.equal(thrown(() => req.setBody('[1]')).message, 'the body must be a JSON object');
+    const readOnly = localRequest(chat('a'), { readOnly: true });
+    for (const edit of [() => readOnly.setText(0, 'x'), () => readOnly.setField('t', '1'), () => readOnly.setBody('{}'), () => readOnly.mapTexts(() => 'x')]) {
+      error = thrown(edit);
+      assert.ok(error instanceof sdk.EditError);
+      assert.equal(error.kind, 'read-only');
+      assert.equal(error.message, 'this hook may not edit it');
+    }
+    assert.equal(thrown(() => localResponse({ choices: [] }, { readOnly: true }).setHeader('x-a', '1')).kind, 'read-only');
+    assert.equal(thrown(() => localChunk(chunkOf(['a']), { readOnly: true }).setContent(0, 'b')).kind, 'read-only');
+  });
+
+  it('the host\'s edit-error reaches the plugin as an EditError (too-large: bytes as a number)', () => {
+    const tooLarge = { setTexts: () => { throw Object.assign(new Error('x'), { payload: { tag: 'too-large', val: 123n } }); }, texts: () => [] };
+    const error = thrown(() => new sdk.Chunk(tooLarge).setTexts([[0, 'x']]));
+    assert.equal(error.kind, 'too-large');
+    assert.equal(error.detail, 123);
+    assert.equal(error.message, "the edited body would be 123 bytes, over the plugin's max_output_bytes");
+  });
+
+  it('bad arguments are TypeErrors', () => {
+    const req = localRequest(chat('a'));
+    assert.throws(() => req.setTexts('nope'), TypeError);
+    assert.throws(() => req.setTexts([[-1, 'x']]), TypeError);
+    assert.throws(() => req.setTexts([[0, 5]]), TypeError);
+    assert.throws(() => req.setField('t', 0.5), /JSON text/);
+    assert.throws(() => req.setBody({}), /JSON text/);
+    assert.throws(() => req.mapTexts(() => null), /must return a string, not null/);
+  });
+
+  it('an uncaught EditError fails the hook with `edit refused: ...`', () => {
+    class Editor extends sdk.Plugin {
+      moderation(ctx, req) {
+        req.setText(0, 'x');
+      }
+    }
+    const c = component(Editor);
+    assert.deepEqual(c.moderation(localRequest(chat('a'), { readOnly: true })), failed('edit refused: this hook may not edit it'));
+  });
 });
 
 describe('kv', () => {
@@ -305,18 +576,30 @@ describe('kv', () => {
     sdk.kv.set('a', 'x', 1500.2);
     assert.equal(sdk.kv.get('a'), 'x');
     assert.equal(sdk.kv.get('missing'), undefined);
-    assert.equal(sdk.kv.incr('n', 2), 2);
+    assert.equal(sdk.kv.incr('n', 2, 60_000), 2);
     assert.equal(sdk.kv.incr('n'), 3);
     sdk.kv.set('b', 7);
     assert.equal(sdk.kv.delete('a'), true);
     assert.equal(sdk.kv.delete('a'), false);
     assert.deepEqual(host.calls[0], ['set', 'a', 'x', 1501n]);
-    assert.deepEqual(host.calls[3], ['incr', 'n', 2n, undefined]);
+    assert.deepEqual(host.calls[3], ['incr', 'n', 2n, 60000n]);
+    assert.deepEqual(host.calls[4], ['incr', 'n', 1n, undefined]);
     assert.deepEqual(host.calls[5], ['set', 'b', '7', undefined]);
     assert.throws(() => sdk.kv.set('a', {}), TypeError);
     assert.throws(() => sdk.kv.set('a', 'x', 0), RangeError);
+    assert.throws(() => sdk.kv.set('a', 'x', -5), RangeError);
     assert.throws(() => sdk.kv.incr('n', 1.5), RangeError);
     assert.throws(() => sdk.kv.get(5), TypeError);
+  });
+
+  it('a TTL of 100 means 100 milliseconds', () => {
+    let now = 1_000;
+    host.now = () => now;
+    sdk.kv.set('ttl', 'set', 100);
+    now += 99;
+    assert.equal(sdk.kv.get('ttl'), 'set');
+    now += 1;
+    assert.equal(sdk.kv.get('ttl'), undefined);
   });
 
   it('maps the kv-error variant onto KvError', () => {
@@ -326,48 +609,119 @@ describe('kv', () => {
     assert.equal(error.kind, 'unavailable');
     assert.equal(error.unavailable, true);
     assert.equal(error.message, 'kv store unavailable: redis down');
-    host.kvError = { tag: 'invalid', val: 'not an integer' };
-    error = thrown(() => sdk.kv.get('n'));
+    host.kvError = undefined;
+    sdk.kv.set('s', 'x');
+    error = thrown(() => sdk.kv.incr('s'));
     assert.equal(error.unavailable, false);
-    assert.equal(error.message, 'invalid kv call: not an integer');
+    assert.match(error.message, /^invalid kv call: /);
   });
 });
 
-describe('conformance (guest-sdk/conformance/text.json)', () => {
+describe('HoldBack', () => {
+  it('holds back the last characters of a choice and releases them when it ends (the Rust doc test)', () => {
+    const hold = new sdk.HoldBack(4);
+    const first = localChunk({ choices: [{ index: 0, delta: { content: 'the sec' } }] });
+    assert.deepEqual(hold.unsent(first), ['the sec']);
+    hold.apply(first);
+    assert.equal(first.text(), 'the');
+    const second = localChunk({ choices: [{ index: 0, delta: { content: 'ret plan' } }] });
+    assert.deepEqual(hold.unsent(second), [' secret plan']);
+    hold.apply(second);
+    assert.equal(second.text(), ' secret ');
+    const last = localChunk({ choices: [{ index: 0, delta: {}, finish_reason: 'stop' }] });
+    hold.apply(last);
+    assert.equal(last.text(), 'plan');
+  });
+
+  it('keeps each choice apart, counts code points, and leaves a chunk alone when nothing changes', () => {
+    const hold = new sdk.HoldBack(2);
+    const first = localChunk(chunkOf(['ab😀c'], ['x']));
+    assert.deepEqual(hold.unsent(first), ['ab😀c', 'x']);
+    hold.apply(first);
+    assert.deepEqual(first.answerTexts().map(String), ['ab', '']);
+    assert.deepEqual(hold.held, ['😀c', 'x']);
+    const role = localChunk({ choices: [{ index: 0, delta: { role: 'assistant' } }] });
+    const before = role.body();
+    hold.apply(role);
+    assert.equal(role.body(), before, 'a chunk without answer text that ends nothing is not edited');
+    assert.deepEqual(hold.unsent(role), ['😀c', 'x']);
+    const end = localChunk(chunkOf(['d', 'stop'], [undefined, 'length']));
+    hold.apply(end);
+    assert.deepEqual(end.answerTexts().map(String), ['😀cd', 'x']);
+    assert.deepEqual(hold.held, ['', '']);
+    hold.held[0] = 'tail';
+    assert.equal(hold.finish(0), 'tail');
+    assert.equal(hold.finish(5), '');
+  });
+
+  it('an edit the host refuses is an EditError', () => {
+    const hold = new sdk.HoldBack(1);
+    const error = thrown(() => hold.apply(localChunk(chunkOf(['abc']), { readOnly: true })));
+    assert.equal(error.kind, 'read-only');
+    assert.throws(() => new sdk.HoldBack(-1), RangeError);
+  });
+});
+
+describe('hookgate-sdk/testing stand-ins (guest-sdk/conformance/text.json)', () => {
+  const editOf = (spec) => (spec.wrap ? (t) => spec.wrap[0] + t + spec.wrap[1] : (t) => t.replaceAll(spec.replace[0], spec.replace[1]));
+
   it('request texts', () => {
-    for (const { name, body, texts } of VECTORS.request) {
-      assert.deepEqual(new sdk.Request(request(body)).texts(), texts, name);
-      assert.deepEqual(sdk.requestTexts(body), texts, name);
+    for (const { name, body, texts } of VECTORS.request) assert.deepEqual(localRequest(body).texts().map(String), texts, name);
+  });
+
+  it('response and chunk texts, chunk.text()', () => {
+    for (const { name, body, texts } of VECTORS.response) assert.deepEqual(localResponse(body).texts().map(String), texts, name);
+    for (const { name, chunk, texts, delta_text: deltaText } of VECTORS.chunk) {
+      const local = localChunk(chunk);
+      assert.deepEqual(local.texts().map(String), texts, name);
+      assert.equal(local.text(), deltaText, name);
     }
   });
 
-  it('mapTexts visits exactly the texts, in order', () => {
+  it('mapTexts visits exactly the texts, in order, and edits as the vectors say', () => {
     for (const { name, body, texts } of VECTORS.request) {
       const seen = [];
-      assert.equal(sdk.mapRequestTexts(body, (t) => (seen.push(t), t)), undefined, name);
+      assert.equal(localRequest(body).mapTexts((t) => (seen.push(t), t)), false, name);
       assert.deepEqual(seen, texts, name);
     }
-  });
-
-  it('mapTexts', () => {
     for (const { name, body, edit, result } of VECTORS.map_texts) {
-      const got = new sdk.Request(request(body)).mapTexts(editOf(edit));
+      const req = localRequest(body);
+      const changed = req.mapTexts(editOf(edit));
       // Compared as text: key order is part of the promise.
-      assert.equal(JSON.stringify(got ?? null), JSON.stringify(result), name);
+      assert.equal(changed ? req.body() : null, result === null ? null : JSON.stringify(result), name);
+      assert.deepEqual(body, VECTORS.map_texts.find((v) => v.name === name).body, `${name}: the test's body is untouched`);
     }
   });
 
-  it('response and chunk texts, deltaText', () => {
-    for (const { name, body, texts } of VECTORS.response) {
-      assert.deepEqual(new sdk.Response(response(body)).texts(), texts, name);
-    }
-    for (const { name, chunk, texts, delta_text: deltaText } of VECTORS.chunk) {
-      const parsed = new sdk.Chunk(JSON.stringify(chunk));
-      assert.deepEqual(parsed.texts(), texts, name);
-      assert.equal(parsed.deltaText(), deltaText ?? undefined, name);
+  it('every path points at its text (or, for a property name, at that property)', () => {
+    const at = (value, path) => path.split('/').slice(1).map((t) => t.replaceAll('~1', '/').replaceAll('~0', '~')).reduce((v, t) => v?.[t], value);
+    for (const { name, body } of VECTORS.request) {
+      for (const part of localRequest(body).texts()) {
+        assert.notEqual(at(body, part.path), undefined, `${name}: ${part.path}`);
+        if (part.isKey) assert.equal(part.path.split('/').at(-1).replaceAll('~1', '/').replaceAll('~0', '~'), part.text, name);
+        else assert.equal(at(body, part.path), part.text, `${name}: ${part.path}`);
+      }
     }
   });
 
+  it('a property name is renamed in place; a collision keeps the first position with the later value', () => {
+    const body = { model: 'm', tools: [{ type: 'function', function: { name: 'f', parameters: { properties: { a: { type: 'string' }, b: { type: 'integer' } } } } }] };
+    const req = localRequest(body);
+    const keyAt = (name) => req.texts().findIndex((t) => t.isKey && t.text === name);
+    req.setText(keyAt('a'), 'z');
+    assert.deepEqual(Object.keys(req.json().tools[0].function.parameters.properties), ['z', 'b']);
+    req.setText(keyAt('z'), 'b');
+    assert.deepEqual(req.json().tools[0].function.parameters.properties, { b: { type: 'integer' } });
+  });
+
+  it('a position past the end is refused and nothing changes', () => {
+    const req = localRequest(chat('a'));
+    assert.equal(thrown(() => req.setTexts([[0, 'b'], [1, 'c']])).kind, 'no-such-text');
+    assert.deepEqual(req.json(), chat('a'));
+  });
+});
+
+describe('normalize (guest-sdk/conformance/text.json)', () => {
   it('normalize, also without String.prototype.normalize (as in a component)', () => {
     const native = String.prototype.normalize;
     delete String.prototype.normalize;
@@ -387,10 +741,8 @@ describe('conformance (guest-sdk/conformance/text.json)', () => {
     for (const ch of VECTORS.default_ignorable.yes) assert.ok(sdk.isDefaultIgnorable(ch), JSON.stringify(ch));
     for (const ch of VECTORS.default_ignorable.no) assert.ok(!sdk.isDefaultIgnorable(ch), JSON.stringify(ch));
   });
-});
 
-describe('nfkc', () => {
-  it(`agrees with ICU on every code point both know (tables: Unicode ${UNICODE_VERSION}, node: ${process.versions.unicode})`, () => {
+  it(`nfkc agrees with ICU on every code point both know (tables: Unicode ${UNICODE_VERSION}, node: ${process.versions.unicode})`, () => {
     const disagree = [];
     for (let cp = 0; cp < 0x110000; cp++) {
       if (cp >= 0xd800 && cp < 0xe000) continue;

@@ -1,0 +1,6 @@
+// `hookgate:plugin/config` in node tests: `host.config`.
+import { host } from '../state.js';
+
+export function get() {
+  return host.config;
+}

@@ -1,5 +1,0 @@
-import { host } from './state.mjs';
-
-export function get() {
-  return host.config;
-}

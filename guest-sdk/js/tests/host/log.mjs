@@ -1,5 +1,0 @@
-import { host } from './state.mjs';
-
-export function log(level, message) {
-  host.lines.push([level, message]);
-}
