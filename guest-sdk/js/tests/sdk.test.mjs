@@ -757,3 +757,86 @@ describe('normalize (guest-sdk/conformance/text.json)', () => {
     assert.equal(nfkc('\u1100\u1161\u11a8'), '\uac01');
   });
 });
+
+describe('the JavaScript guests, tested in plain node with hookgate-sdk/testing', () => {
+  const guest = async (path) => (await import(new URL(`../../../${path}`, import.meta.url))).default;
+
+  it('cost-logger: one line per request from the request and the typed log entry', async () => {
+    const CostLogger = await guest('plugins/cost-logger/plugin.js');
+    host.reset();
+    const c = component(CostLogger);
+    assert.deepEqual(c.hooks, ['logSuccess']);
+    assert.deepEqual(c.init('null'), ok(undefined));
+    const entry = logEntry({ model: 'priced', modelUsed: 'priced-1', usage: { promptTokens: 6n, completionTokens: 5n, totalTokens: 11n }, responseCost: 0.016, startTime: 10, endTime: 10.0013594 });
+    assert.deepEqual(c.logSuccess(localRequest(chat('x'), { id: 'r-1', key: { alias: 'master' } }), localResponse({ choices: [] }), entry), ok(undefined));
+    assert.deepEqual(host.logged('info').map((line) => JSON.parse(line)), [
+      { event: 'cost', request_id: 'r-1', model: 'priced', model_used: 'priced-1', key_alias: 'master', prompt_tokens: 6, completion_tokens: 5, total_tokens: 11, cost_usd: 0.016, latency_ms: 1.359 },
+    ]);
+    c.logSuccess(localRequest(chat('x'), { id: 'r-2', key: { alias: null } }), localResponse({}), logEntry({ startTime: 1, endTime: 1 }));
+    const second = JSON.parse(host.logged('info')[1]);
+    assert.deepEqual([second.key_alias, second.total_tokens, second.cost_usd, second.latency_ms], [null, null, null, 0]);
+    assert.deepEqual(c.init('{"event": "spend"}'), ok(undefined));
+    assert.deepEqual(c.init('{"evnt": "x"}'), { tag: 'err', val: 'invalid config: unknown field `evnt`, expected only `event`' });
+    assert.deepEqual(c.init('[1]'), { tag: 'err', val: 'invalid config: expected an object like {"event": "cost"}' });
+  });
+
+  it('js-probe: REJECT, CRASH, and " [js]" on the last text', async () => {
+    const JsProbe = await guest('tests/plugins-js/js-probe/plugin.js');
+    const c = component(JsProbe);
+    const req = localRequest({ model: 'm', messages: [{ role: 'system', content: 'rules' }, { role: 'user', content: 'hello' }] });
+    assert.deepEqual(c.preCall(req), ok({ tag: 'proceed' }));
+    assert.deepEqual(req.texts().map(String), ['rules', 'hello [js]']);
+    assert.deepEqual(c.preCall(localRequest(chat('please REJECT'))).val, { tag: 'reject', val: { status: 400, message: 'js-probe rejects', code: 'js_probe' } });
+    assert.match(c.preCall(localRequest(chat('CRASH now'))).val.val, /^TypeError: /);
+    assert.deepEqual(c.preCall(localRequest({ model: 'm', input: [] })), ok({ tag: 'proceed' }));
+  });
+
+  it('parity: the trail of one request across hooks, and the reports', async () => {
+    const Parity = await guest('tests/plugins-js/parity-js/plugin.js');
+    host.reset();
+    const c = component(Parity, { config: { x: 1 } });
+    assert.equal(c.hooks.length, 8);
+    const body = { model: 'gpt', temperature: 0.2, messages: [{ role: 'user', content: 'PARITY-STREAM' }] };
+    const req = localRequest(body, { id: 'p-1', stream: true });
+    assert.deepEqual(c.preCall(req), ok({ tag: 'proceed' }));
+    assert.deepEqual(c.streamChunk(req, localChunk(chunkOf(['He'], ['llo']))), ok('proceed'));
+    assert.deepEqual(c.streamChunk(req, localChunk(chunkOf([undefined, 'stop']))), ok('proceed'));
+    const end = c.streamEnd(req, 'Hello');
+    const report = JSON.parse(end.val.val.message);
+    assert.equal(end.val.val.code, 'parity');
+    assert.deepEqual(report, {
+      hook: 'stream-end',
+      same_request: true,
+      trail: ['pre-call', 'stream-chunk', 'stream-chunk', 'stream-end'],
+      call_type: 'chat_completion',
+      stream: true,
+      model: 'gpt',
+      key: { alias: 'test', id: '0'.repeat(64), user_id: null, team_id: null, metadata: {} },
+      texts: [{ text: 'PARITY-STREAM', path: '/messages/0/content', is_key: false, item: 0, role: 'user' }],
+      chunks: ['Hello', null],
+      text: 'Hello',
+    });
+    // The next request on the same instance starts afresh.
+    const next = localRequest({ ...body, messages: [{ role: 'user', content: 'PARITY-REPORT' }] }, { id: 'p-2', headers: [['x-parity', 'yes']] });
+    const fresh = JSON.parse(c.preCall(next).val.val.message);
+    assert.deepEqual([fresh.trail, fresh.same_request, fresh.config, fresh.fields, fresh.temperature, fresh.x_parity], [['pre-call'], true, { x: 1 }, ['model', 'temperature', 'messages'], '0.2', 'yes']);
+    assert.match(c.moderation(localRequest(chat('PARITY-WRONG-OUTCOME'))).val.val, /^moderation returned respond\("x"\), which does not fit moderation/);
+    assert.deepEqual(c.preCall(localRequest(chat('PARITY-FAIL'), { id: 'p-3' })), failed('parity fails on purpose'));
+    const edit = localRequest(chat('PARITY-EDIT'), { id: 'p-4' });
+    c.preCall(edit);
+    assert.deepEqual(edit.json(), { ...chat('PARITY-EDIT [edited]'), temperature: 0.5 });
+    assert.deepEqual(c.preCall(localRequest(chat('PARITY-RESPOND'), { id: 'p-5' })), ok({ tag: 'respond', val: 'parity answers' }));
+    assert.deepEqual(c.preCall(localRequest(chat('PARITY-KV-SET'), { id: 'p-6' })), ok({ tag: 'proceed' }));
+    assert.deepEqual(host.calls, [['set', 'ttl', 'set', 100n]]);
+    assert.deepEqual(JSON.parse(c.preCall(localRequest(chat('PARITY-KV-GET'), { id: 'p-7' })).val.val.message), { kv: 'set' });
+    const resp = localResponse({ choices: [{ message: { content: 'answer' } }] });
+    c.postCallSuccess(localRequest(chat('hi'), { id: 'p-8' }), resp);
+    const header = JSON.parse(resp.header('x-parity'));
+    assert.deepEqual([header.hook, header.status, header.response_texts], ['post-call-success', 200, ['answer']]);
+    const failure = JSON.parse(c.postCallFailure(localRequest(chat('PARITY-FAILURE'), { id: 'p-9' })).val.val.message).failure;
+    assert.deepEqual(failure, { status: 500, error_type: 'api_error', message: 'upstream failed', code: null, rejected_by: null });
+    c.logFailure(localRequest(chat('hi'), { id: 'p-10' }), logEntry({ statusCode: 503, failure: testing.failure({ status: 503 }), decisions: [{}, {}] }));
+    const line = JSON.parse(host.logged('info').at(-1).replace(/^parity-log /, ''));
+    assert.deepEqual([line.hook, line.status_code, line.failure_status, line.usage_total, line.decisions, line.response_texts], ['log-failure', 503, 503, null, 2, undefined]);
+  });
+});
