@@ -1,233 +1,20 @@
-"""The texts of requests, responses and stream chunks, and the normalization guardrails
-match them in.
+"""Matching text the way guardrails should, and catching what a stream splits.
 
-Pure functions over parsed JSON: nothing here calls the host, so it runs (and is tested)
-in plain CPython. The Rust SDK (``hookgate_sdk::text``) and the JavaScript SDK
-(``src/text.js``) implement the same locations, order and normalization; all three are
-tested against ``guest-sdk/conformance/text.json``.
+:func:`normalize` is the form to compare texts and keywords in, the same in the Rust,
+Python and JavaScript SDKs (all three are tested against
+``guest-sdk/conformance/text.json``). :class:`HoldBack` keeps the end of a stream's answer
+back so that a word split across chunks is still caught before the client sees it.
+Where the texts of a request or response are is the host's business (contract 0.2's
+``content`` resources; :meth:`hookgate_sdk.Request.texts`).
 
-**Request texts**, in this order (document order of the fields below; values of another
-type are skipped):
-
-- ``messages[]``, per message: ``name``; ``content`` (a string, or of a list of parts: the
-  ``text`` of every part that has a string ``text``, the ``refusal`` of ``refusal``
-  parts); ``refusal``; per ``tool_calls[]`` entry: ``function.name``,
-  ``function.arguments`` (JSON text, taken as text), ``custom.input``; the deprecated
-  ``function_call.name`` and ``function_call.arguments``.
-- ``tools[]``: a ``function`` tool (``type`` ``"function"`` or absent): ``function.name``,
-  ``function.description``, then the schema ``function.parameters``; a ``custom`` tool:
-  every string leaf of ``custom``.
-- the deprecated ``functions[]``: ``name``, ``description``, the schema ``parameters``.
-- ``response_format.json_schema``: ``name``, ``description``, the schema ``schema``.
-- ``prediction.content`` (a string or text parts).
-- ``prompt`` (a string or a list of strings; token-id prompts carry no text), ``suffix``.
-- ``input`` (a string or a list of strings).
-
-A *schema* contributes every string leaf, in document order, plus the keys of every
-``properties`` object in it (the property names, each before its schema). Image, audio
-and file parts carry no text.
-
-**Response texts**: per choice, ``message.content`` (string or parts),
-``message.refusal``, ``message.tool_calls[].function.name`` and ``.arguments``, and
-``text`` (completions). **Chunk texts**: per choice, ``delta.content``,
-``delta.refusal``, ``delta.tool_calls[].function.name`` and ``.arguments``.
+Pure functions over strings and the SDK's :class:`~hookgate_sdk.Chunk`: nothing here
+calls the host directly, so it runs (and is tested) in plain CPython.
 """
 
 import re
 import unicodedata
 
-__all__ = [
-    "request_texts",
-    "map_request_texts",
-    "response_texts",
-    "chunk_texts",
-    "normalize",
-    "is_white_space",
-    "is_default_ignorable",
-]
-
-
-class _Walk:
-    """Visits the texts of a body in order, calling ``f`` on each. A text ``f`` changes is
-    replaced copy-on-write: containers on the way to a change are shallow-copied, the rest
-    is shared, and the input is never modified. ``walk(value)`` returns the input object
-    itself when nothing changed."""
-
-    def __init__(self, f):
-        self.f = f
-
-    def text(self, value):
-        if not isinstance(value, str):
-            return value
-        new = self.f(value)
-        if not isinstance(new, str):
-            raise TypeError(f"map_texts: the function must return a string, not {type(new).__name__}")
-        return value if new == value else new
-
-    @staticmethod
-    def field(obj, key, visit):
-        """``obj`` with ``visit(obj[key])`` at ``key``: ``obj`` itself when that is unchanged."""
-        if not isinstance(obj, dict) or key not in obj:
-            return obj
-        old = obj[key]
-        new = visit(old)
-        if new is old:
-            return obj
-        obj = dict(obj)
-        obj[key] = new
-        return obj
-
-    @staticmethod
-    def items(value, visit):
-        """A list with ``visit`` applied to each item: the list itself when none changed."""
-        if not isinstance(value, list):
-            return value
-        out = None
-        for i, old in enumerate(value):
-            new = visit(old)
-            if new is not old:
-                if out is None:
-                    out = list(value)
-                out[i] = new
-        return value if out is None else out
-
-    def strings(self, value):
-        """A string, or the strings of a list (token ids are skipped)."""
-        if isinstance(value, list):
-            return self.items(value, self.text)
-        return self.text(value)
-
-    def part(self, part):
-        if not isinstance(part, dict):
-            return part
-        part = self.field(part, "text", self.text)
-        if part.get("type") == "refusal":
-            part = self.field(part, "refusal", self.text)
-        return part
-
-    def content(self, value):
-        """A message content: a string, or a list of parts."""
-        if isinstance(value, list):
-            return self.items(value, self.part)
-        return self.text(value)
-
-    def schema(self, value, names=False):
-        """Every string leaf in document order; with ``names``, ``value`` is a
-        ``properties`` object, whose keys (property names) are texts too."""
-        if isinstance(value, str):
-            return self.text(value)
-        if isinstance(value, list):
-            return self.items(value, self.schema)
-        if not isinstance(value, dict):
-            return value
-        out, changed = {}, False
-        for key, old in value.items():
-            new_key = self.text(key) if names else key
-            new = self.schema(old, names=not names and key == "properties")
-            changed |= new_key is not key or new is not old
-            out[new_key] = new  # a renamed key that collides: first position, last value
-        return out if changed else value
-
-    def function(self, function):
-        """``name``, ``description``, ``parameters``: a function tool or a legacy function."""
-        function = self.field(function, "name", self.text)
-        function = self.field(function, "description", self.text)
-        return self.field(function, "parameters", self.schema)
-
-    def call(self, function):
-        """``name`` and ``arguments`` of a (tool or legacy) function call."""
-        function = self.field(function, "name", self.text)
-        return self.field(function, "arguments", self.text)
-
-    def tool_call(self, call):
-        call = self.field(call, "function", self.call)
-        return self.field(call, "custom", lambda custom: self.field(custom, "input", self.text))
-
-    def message(self, message):
-        message = self.field(message, "name", self.text)
-        message = self.field(message, "content", self.content)
-        message = self.field(message, "refusal", self.text)
-        message = self.field(message, "tool_calls", lambda calls: self.items(calls, self.tool_call))
-        return self.field(message, "function_call", self.call)
-
-    def tool(self, tool):
-        if not isinstance(tool, dict):
-            return tool
-        kind = tool.get("type", "function")
-        if kind == "function":
-            return self.field(tool, "function", self.function)
-        if kind == "custom":
-            return self.field(tool, "custom", self.schema)
-        return tool
-
-    def json_schema(self, spec):
-        spec = self.field(spec, "name", self.text)
-        spec = self.field(spec, "description", self.text)
-        return self.field(spec, "schema", self.schema)
-
-    def request(self, body):
-        body = self.field(body, "messages", lambda messages: self.items(messages, self.message))
-        body = self.field(body, "tools", lambda tools: self.items(tools, self.tool))
-        body = self.field(body, "functions", lambda functions: self.items(functions, self.function))
-        body = self.field(body, "response_format", lambda rf: self.field(rf, "json_schema", self.json_schema))
-        body = self.field(body, "prediction", lambda prediction: self.field(prediction, "content", self.content))
-        body = self.field(body, "prompt", self.strings)
-        body = self.field(body, "suffix", self.text)
-        return self.field(body, "input", self.strings)
-
-    def response(self, body):
-        def choice(choice):
-            choice = self.field(choice, "message", self.reply)
-            return self.field(choice, "text", self.text)
-
-        return self.field(body, "choices", lambda choices: self.items(choices, choice))
-
-    def reply(self, message):
-        """A response message or a chunk delta: content, refusal, tool call functions."""
-        message = self.field(message, "content", self.content)
-        message = self.field(message, "refusal", self.text)
-        return self.field(
-            message, "tool_calls", lambda calls: self.items(calls, lambda c: self.field(c, "function", self.call))
-        )
-
-    def chunk(self, body):
-        return self.field(
-            body, "choices", lambda choices: self.items(choices, lambda c: self.field(c, "delta", self.reply))
-        )
-
-
-def _collect(visit, body):
-    texts = []
-
-    def keep(text):
-        texts.append(text)
-        return text
-
-    visit(_Walk(keep), body)
-    return texts
-
-
-def request_texts(body):
-    """Every text of a request body (a parsed JSON object) the model reads, in order."""
-    return _collect(_Walk.request, body)
-
-
-def map_request_texts(body, f):
-    """``body`` with every text :func:`request_texts` lists replaced by ``f(text)`` (a
-    string), in the same order; ``None`` when ``f`` changed none. ``body`` is not
-    modified: the result shares what did not change."""
-    new = _Walk(f).request(body)
-    return None if new is body else new
-
-
-def response_texts(body):
-    """Every generated text of a response body: content, refusal, tool calls, ``text``."""
-    return _collect(_Walk.response, body)
-
-
-def chunk_texts(chunk):
-    """Every text a stream chunk adds: the deltas' content, refusal and tool calls."""
-    return _collect(_Walk.chunk, chunk)
+__all__ = ["normalize", "is_white_space", "is_default_ignorable", "HoldBack"]
 
 
 # Unicode's Default_Ignorable_Code_Point (DerivedCoreProperties.txt): invisible characters
@@ -287,3 +74,98 @@ def normalize(text):
         text = unicodedata.normalize("NFKC", stripped)
     text = _WHITE_SPACE_RUN.sub(" ", text).strip(" ")
     return text.lower().replace("\u03c2", "\u03c3")
+
+
+class HoldBack:
+    """Holds back the end of a stream's answer text, so that a match split across chunks
+    is caught before any of it reaches the client.
+
+    A stream filter checks, for each chunk, the text not yet sent (:meth:`unsent`: what
+    is held plus what the chunk brings), then lets :meth:`apply` rewrite the chunk so that
+    it carries only what may go out now: everything but the last ``window`` characters
+    of each choice. The chunk that ends a choice (it has a ``finish_reason``) carries the
+    rest. Nothing is lost and nothing unchecked is sent::
+
+        hold = HoldBack(4)
+        chunk = testing.chunk({"choices": [{"index": 0, "delta": {"content": "the sec"}}]})
+        hold.unsent(chunk)          # ["the sec"]
+        hold.apply(chunk)           # chunk.text() == "the"
+        chunk = testing.chunk({"choices": [{"index": 0, "delta": {"content": "ret plan"}}]})
+        hold.unsent(chunk)          # [" secret plan"]
+        hold.apply(chunk)           # chunk.text() == " secret "
+        last = testing.chunk({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+        hold.apply(last)            # last.text() == "plan"
+
+    Keep one per stream: in the per-request context (``new_ctx``), which the SDK makes
+    fresh for every request. Characters are code points, as Rust's ``char``.
+    """
+
+    def __init__(self, window):
+        """Holds back the last ``window`` characters of each choice: one less than the
+        longest text to catch suffices for a plain match; a few more cover what
+        normalization joins (a letter and a combining mark in different chunks)."""
+        if isinstance(window, bool) or not isinstance(window, int) or window < 0:
+            raise ValueError(f"HoldBack: the window is a number of characters, not {window!r}")
+        self.window = window
+        self._held = []  # per choice, the text held back
+
+    def unsent(self, chunk):
+        """Per choice the chunk touches (by index, from 0), the text not yet sent once
+        this chunk is in: what is held plus what the chunk brings. What a check should
+        look at."""
+        incoming = _incoming(chunk)
+        choices = max(len(incoming), len(self._held))
+        return [
+            (self._held[c] if c < len(self._held) else "") + (incoming[c] if c < len(incoming) else "")
+            for c in range(choices)
+        ]
+
+    def apply(self, chunk):
+        """Takes the chunk's answer text into the window and rewrites the chunk to carry
+        what may be sent now; a choice that ends in this chunk gets everything still held.
+        Raises :class:`~hookgate_sdk.EditError` if the host refuses the edit."""
+        incoming = _incoming(chunk)
+        if len(self._held) < len(incoming):
+            self._held.extend([""] * (len(incoming) - len(self._held)))
+        for choice in range(len(self._held)):
+            brought = incoming[choice] if choice < len(incoming) else ""
+            ends = chunk.finish_reason(choice) is not None
+            if not brought and not ends:
+                continue
+            self._held[choice] += brought
+            if ends:
+                released, self._held[choice] = self._held[choice], ""
+            else:
+                released = self._release(choice)
+            if released != brought:
+                chunk.set_content(choice, released)
+
+    def finish(self, choice):
+        """Everything held for ``choice``, released (for a stream that ends without a
+        ``finish_reason``)."""
+        if choice >= len(self._held):
+            return ""
+        held, self._held[choice] = self._held[choice], ""
+        return held
+
+    def _release(self, choice):
+        held = self._held[choice]
+        if len(held) <= self.window:
+            return ""
+        cut = len(held) - self.window
+        self._held[choice] = held[cut:]
+        return held[:cut]
+
+    def __repr__(self):
+        return f"HoldBack({self.window}, held={self._held!r})"
+
+
+def _incoming(chunk):
+    """Per choice (by index), the answer text a chunk brings."""
+    per_choice = []
+    for text in chunk.answer_texts():
+        choice = text.item or 0
+        if len(per_choice) <= choice:
+            per_choice.extend([""] * (choice + 1 - len(per_choice)))
+        per_choice[choice] += text
+    return per_choice
