@@ -19,17 +19,22 @@ contents and names, tool calls, tool and schema descriptions, prompts, ...),
 ``post_call_success`` the response's texts, and ``stream_chunk`` the texts each chunk
 adds (with the stream's last ``longest`` normalized characters kept, so a keyword split
 across chunks is still found, even when the split falls inside a character that
-normalization composes, like ``cafe`` + U+0301). A rejection has code ``banned_keyword``.
+normalization composes, like ``cafe`` + U+0301). While streaming it also holds the end of
+the answer back (``HoldBack``, twice the longest keyword), so a keyword split across
+chunks is refused before any of it reaches the client. A rejection has code
+``banned_keyword``. The stream's state is per request (``new_ctx``).
 """
 
-from hookgate_sdk import Plugin, Rejection, export, is_default_ignorable, is_white_space, normalize
+import types
+
+from hookgate_sdk import HoldBack, Plugin, Rejection, export, is_default_ignorable, is_white_space, normalize
 
 FIELDS = ("keywords", "message", "status")
 
 
 class BannedKeywords(Plugin):
     name = "banned-keywords"
-    version = "0.1.0"
+    version = "0.2.0"
 
     def __init__(self, config):
         config = {} if config is None else config
@@ -56,7 +61,11 @@ class BannedKeywords(Plugin):
             raise ValueError("`keywords` must be a non-empty list of non-empty strings")
         self.longest = max(len(k) for k in self.keywords)
         self.message, self.status = message, status
-        self.tail = ""  # the stream's last `longest` characters, normalized
+
+    def new_ctx(self):
+        # tail: the stream's last `longest` characters, normalized; hold: the answer text
+        # not yet sent.
+        return types.SimpleNamespace(tail="", hold=HoldBack(2 * self.longest))
 
     def check(self, text, what):
         keyword = next((k for k in self.keywords if k in text), None)
@@ -64,32 +73,31 @@ class BannedKeywords(Plugin):
             message = self.message if self.message is not None else f"{what} contains a banned keyword: {keyword}"
             raise Rejection(self.status, message, code="banned_keyword")
 
-    def pre_call(self, req):
-        self.tail = ""  # a reused instance starts each request's stream afresh
+    def pre_call(self, ctx, req):
         for text in req.texts():
             self.check(normalize(text), "Request")
 
-    def post_call_success(self, req, resp):
+    def post_call_success(self, ctx, req, resp):
         for text in resp.texts():
             self.check(normalize(text), "Response")
 
-    def stream_chunk(self, ctx, chunk):
+    def stream_chunk(self, ctx, req, chunk):
         delta = "".join(chunk.texts())
-        if not delta:
-            return None
-        # The tail is normalized already; normalizing it again with the delta joins a
-        # keyword split across chunks. normalize() trims: text that ends in white space
-        # keeps one space, so that the next chunk's first word does not join this one's last.
-        text = self.tail + delta
-        window = normalize(text)
-        if window and ends_in_white_space(text):
-            window += " "
-        self.tail = ""
-        self.check(window, "Response")
-        # A keyword wholly in the tail was found already; keeping one character more than
-        # `longest - 1` covers a split that normalization merges (`cafe` + U+0301 = `café`).
-        self.tail = window[-self.longest :]
-        return None
+        if delta:
+            # The tail is normalized already; normalizing it again with the delta joins a
+            # keyword split across chunks. normalize() trims: text that ends in white space
+            # keeps one space, so that the next chunk's first word does not join this one's last.
+            text = ctx.tail + delta
+            window = normalize(text)
+            if window and ends_in_white_space(text):
+                window += " "
+            ctx.tail = ""
+            self.check(window, "Response")
+            # A keyword wholly in the tail was found already; keeping one character more than
+            # `longest - 1` covers a split that normalization merges (`cafe` + U+0301 = `café`).
+            ctx.tail = window[-self.longest :]
+        # Send only what cannot be the start of a keyword still arriving.
+        ctx.hold.apply(chunk)
 
 
 def ends_in_white_space(text):

@@ -7,10 +7,13 @@ On ``log_success`` it writes, through the proxy's log at info level, a JSON obje
      "key_alias":"team-blue","prompt_tokens":12,"completion_tokens":9,"total_tokens":21,
      "cost_usd":0.0000072,"latency_ms":1.359}
 
-``cost_usd`` is the payload's ``response_cost`` (null when the model has no price);
-token counts are null when the upstream reported no usage; ``latency_ms`` is
-end_time - start_time in milliseconds, rounded to 0.001. Numbers are written as
-JavaScript's JSON.stringify writes them, so the line matches the JS original's.
+From the request and the typed log entry: ``request_id`` is the request's id,
+``key_alias`` its key's alias; ``model`` the model the client asked for, ``model_used``
+the one sent upstream; ``cost_usd`` is the entry's ``response_cost`` (null when the model
+has no price); token counts are null when the upstream reported no usage;
+``latency_ms`` is end_time - start_time in milliseconds, rounded to 0.001. Numbers are
+written as JavaScript's JSON.stringify writes them, so the line matches the JS
+original's.
 
 Config (optional): ``{"event": "cost"}``: the value of the ``event`` field.
 """
@@ -55,7 +58,7 @@ def to_json(value):
 
 class CostLogger(Plugin):
     name = "cost-logger"
-    version = "0.1.0"
+    version = "0.2.0"
 
     def __init__(self, config):
         config = {} if config is None else config  # the JS SDK passes {} when none was set
@@ -69,21 +72,19 @@ class CostLogger(Plugin):
             raise ValueError("`event` must be a non-empty string")
         self.event = event
 
-    def log_success(self, payload):
-        payload = payload if isinstance(payload, dict) else {}
-        usage = payload.get("usage")
-        usage = usage if isinstance(usage, dict) else {}
-        start, end = number(payload.get("start_time")), number(payload.get("end_time"))
+    def log_success(self, ctx, req, resp, entry):
+        usage = entry.usage
+        start, end = number(entry.start_time), number(entry.end_time)
         line = {
             "event": self.event,
-            "request_id": payload.get("id"),
-            "model": payload.get("model"),
-            "model_used": payload.get("model_used"),
-            "key_alias": payload.get("key_alias"),
-            "prompt_tokens": number(usage.get("prompt_tokens")),
-            "completion_tokens": number(usage.get("completion_tokens")),
-            "total_tokens": number(usage.get("total_tokens")),
-            "cost_usd": number(payload.get("response_cost")),
+            "request_id": req.id,
+            "model": entry.model,
+            "model_used": entry.model_used,
+            "key_alias": req.key.alias,
+            "prompt_tokens": number(usage.prompt_tokens) if usage is not None else None,
+            "completion_tokens": number(usage.completion_tokens) if usage is not None else None,
+            "total_tokens": number(usage.total_tokens) if usage is not None else None,
+            "cost_usd": number(entry.response_cost),
             "latency_ms": math.floor((end - start) * 1e6 + 0.5) / 1000 if start is not None and end is not None else None,
         }
         log.info(to_json(line))

@@ -6,28 +6,22 @@ Config::
     {"headers": {"x-served-by": "hookgate", "x-policy": "v1"}}
 
 Header names must be HTTP tokens (RFC 9110 ``tchar``) and are sent lower-cased; values
-may not contain control characters other than tab. ``post_call_success`` is the only hook.
+may not contain control characters other than tab. ``post_call_success`` is the only hook:
+it sets each header on the response (``resp.set_header``), in name order, so of two names
+differing only in case the later one's value is sent, as in the Rust original.
 """
 
 import json
 import string
 
-from hookgate_sdk import Plugin, PostCall, export
+from hookgate_sdk import Plugin, export
 
 TCHARS = set(string.ascii_letters + string.digits + "!#$%&'*+-.^_`|~")
 
 
-class Pairs(list):
-    """(name, value) pairs that ``PostCall.edit`` reads like a dict: names differing only
-    in case are both sent, as the Rust original sends them."""
-
-    def items(self):
-        return self
-
-
 class HeaderInjector(Plugin):
     name = "header-injector"
-    version = "0.1.0"
+    version = "0.2.0"
 
     def __init__(self, config):
         config = {} if config is None else config
@@ -43,7 +37,7 @@ class HeaderInjector(Plugin):
             raise ValueError("`headers` must be an object of header names to string values")
         if not headers:
             raise ValueError("`headers` must name at least one header")
-        self.headers = Pairs()
+        self.headers = []
         for name, value in sorted(headers.items()):
             if not name or any(c not in TCHARS for c in name):
                 raise ValueError(f"`headers`: {json.dumps(name)} is not a valid HTTP header name")
@@ -51,8 +45,9 @@ class HeaderInjector(Plugin):
                 raise ValueError(f"`headers`: the value of {json.dumps(name)} contains control characters")
             self.headers.append((name.lower(), value))
 
-    def post_call_success(self, req, resp):
-        return PostCall.edit(headers=self.headers)
+    def post_call_success(self, ctx, req, resp):
+        for name, value in self.headers:
+            resp.set_header(name, value)
 
 
 WitWorld = export(HeaderInjector)
