@@ -321,9 +321,19 @@ impl PluginInstance {
     /// The guest reported its own failure (contract 0.2's `fail`, an SDK's uncaught
     /// exception, 0.1's status-0 rejection): a fault like a trap, and the instance goes.
     fn failed(&mut self, hook: Hook, message: &str) -> HookError {
-        self.live = None;
+        let kv_down = self.live.take().and_then(|live| live.store.into_data().kv_unavailable);
         let message = crate::text::truncate(message, MAX_FAULT_MESSAGE_BYTES);
-        let fault = Fault::new(&self.plugin.name, Some(hook), hook.name(), FaultKind::Failed, message.to_owned());
+        let fault = match kv_down {
+            // It gave up because its store is down: the store's fault, as after a trap.
+            Some(why) => Fault::new(
+                &self.plugin.name,
+                Some(hook),
+                hook.name(),
+                FaultKind::KvUnavailable,
+                format!("gave up after a kv call failed: {why}; {message}"),
+            ),
+            None => Fault::new(&self.plugin.name, Some(hook), hook.name(), FaultKind::Failed, message.to_owned()),
+        };
         let elapsed = self.last_call.map_or(Duration::ZERO, |stats| stats.elapsed);
         Fault { elapsed, ..fault }.into()
     }

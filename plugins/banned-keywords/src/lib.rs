@@ -15,11 +15,18 @@
 //! message contents and names, tool calls, tool and schema descriptions, prompts, ...),
 //! `post_call_success` the response's texts, and `stream_chunk` the texts each chunk adds,
 //! with the stream's last normalized characters kept so that a keyword split across
-//! chunks is still found. A rejection has the configured `status` (400 by default), code
-//! `banned_keyword`, and the configured `message` or one naming the (normalized) keyword.
+//! chunks is still found. While streaming it also holds the end of the answer back
+//! ([`HoldBack`], twice the longest keyword), so a keyword split across chunks is
+//! refused before any of it reaches the client. A rejection has the configured `status`
+//! (400 by default), code `banned_keyword`, and the configured `message` or one naming
+//! the (normalized) keyword.
+//!
+//! The plugin reads texts through the host's view of the request: it has no JSON parser
+//! of its own for bodies.
 
 use hookgate_sdk::prelude::*;
 use hookgate_sdk::text::{is_default_ignorable, is_white_space};
+use hookgate_sdk::Text;
 use serde::{de::Error as _, Deserialize, Deserializer};
 
 #[derive(Deserialize)]
@@ -52,15 +59,24 @@ struct BannedKeywords {
     keywords: Vec<String>,
     message: Option<String>,
     status: u16,
-    /// The end of the stream so far, normalized: its last `longest` characters, so that
-    /// a keyword split across two chunks is still found.
-    tail: String,
     /// Characters in the longest (normalized) keyword.
     longest: usize,
 }
 
+/// One streamed answer's state.
+#[derive(Default)]
+struct Stream {
+    /// The end of the stream so far, normalized: its last `longest` characters, so that
+    /// a keyword split across two chunks is still found.
+    tail: String,
+    /// The answer text not yet sent.
+    hold: Option<HoldBack>,
+}
+
 #[hookgate_sdk::plugin]
 impl Plugin for BannedKeywords {
+    type Ctx = Stream;
+
     fn new(config: Config) -> Result<Self, String> {
         let settings: Settings = config.parse()?;
         if !(400..=499).contains(&settings.status) {
@@ -71,45 +87,38 @@ impl Plugin for BannedKeywords {
             return Err("invalid config: `keywords` must be a non-empty list of non-empty strings".into());
         }
         let longest = keywords.iter().map(|k| k.chars().count()).max().unwrap_or(0);
-        Ok(BannedKeywords {
-            keywords,
-            message: settings.message,
-            status: settings.status,
-            tail: String::new(),
-            longest,
-        })
+        Ok(BannedKeywords { keywords, message: settings.message, status: settings.status, longest })
     }
 
-    fn pre_call(&mut self, req: &Request) -> Result<PreCall, Rejection> {
-        // A reused instance (`instances: reuse`) starts each request's stream afresh.
-        self.tail.clear();
+    fn pre_call(&self, _ctx: &mut Stream, req: &Request) -> HookResult<PreCall> {
         self.check_all(&req.texts(), "Request")?;
         Ok(PreCall::Proceed)
     }
 
-    fn post_call_success(&mut self, _req: &Request, resp: &Response) -> Result<PostCall, Rejection> {
+    fn post_call_success(&self, _ctx: &mut Stream, _req: &Request, resp: &Response) -> HookResult<()> {
         self.check_all(&resp.texts(), "Response")?;
-        Ok(PostCall::Proceed)
+        Ok(())
     }
 
-    fn stream_chunk(&mut self, _ctx: &CallContext, chunk: &Chunk) -> Result<ChunkOutcome, Rejection> {
-        let delta = chunk.texts().concat();
-        if delta.is_empty() {
-            return Ok(ChunkOutcome::Proceed);
+    fn stream_chunk(&self, stream: &mut Stream, _req: &Request, chunk: &Chunk) -> HookResult<ChunkOutcome> {
+        let delta: String = chunk.texts().iter().map(|text| text.text.as_str()).collect();
+        if !delta.is_empty() {
+            // The tail is normalized already; normalizing it again with the delta joins a
+            // keyword split across chunks. `normalize` trims: text that ends in white space
+            // keeps one space, so that the next chunk's first word does not join this one's last.
+            let text = std::mem::take(&mut stream.tail) + &delta;
+            let mut window = normalize(&text);
+            if !window.is_empty() && ends_in_white_space(&text) {
+                window.push(' ');
+            }
+            self.check(&window, "Response")?;
+            // A keyword wholly in the tail was found already; keeping one character more than
+            // `longest - 1` covers a split that normalization merges (`cafe` + U+0301 = `café`).
+            let skip = window.chars().count().saturating_sub(self.longest);
+            stream.tail = window.chars().skip(skip).collect();
         }
-        // The tail is normalized already; normalizing it again with the delta joins a
-        // keyword split across chunks. `normalize` trims: text that ends in white space
-        // keeps one space, so that the next chunk's first word does not join this one's last.
-        let text = std::mem::take(&mut self.tail) + &delta;
-        let mut window = normalize(&text);
-        if !window.is_empty() && ends_in_white_space(&text) {
-            window.push(' ');
-        }
-        self.check(&window, "Response")?;
-        // A keyword wholly in the tail was found already; keeping one character more than
-        // `longest - 1` covers a split that normalization merges (`cafe` + U+0301 = `café`).
-        let skip = window.chars().count().saturating_sub(self.longest);
-        self.tail = window.chars().skip(skip).collect();
+        // Send only what cannot be the start of a keyword still arriving.
+        stream.hold.get_or_insert_with(|| HoldBack::new(2 * self.longest)).apply(chunk)?;
         Ok(ChunkOutcome::Proceed)
     }
 }
@@ -120,7 +129,7 @@ fn ends_in_white_space(text: &str) -> bool {
 }
 
 impl BannedKeywords {
-    fn check_all(&self, texts: &[String], what: &str) -> Result<(), Rejection> {
+    fn check_all(&self, texts: &[Text], what: &str) -> Result<(), Rejection> {
         texts.iter().try_for_each(|text| self.check(&normalize(text), what))
     }
 
@@ -139,57 +148,82 @@ impl BannedKeywords {
 
 #[cfg(test)]
 mod tests {
+    use hookgate_sdk::serde_json::json;
+
     use super::*;
 
     fn plugin(keywords: &str) -> BannedKeywords {
         BannedKeywords::new(Config::from(format!(r#"{{"keywords": {keywords}}}"#))).unwrap()
     }
 
-    fn request(body: &str) -> Request {
-        let key = KeyInfo { alias: None, hash: String::new(), user_id: None, team_id: None, metadata: "{}".into() };
-        let call_type = CallType::ChatCompletion;
-        Request { id: "r".into(), call_type, model: "m".into(), body: body.into(), headers: vec![], key }
+    /// Streams `pieces` as chat chunks (then a finish chunk): the index of the chunk that
+    /// was rejected, if any, and the text that was forwarded before it.
+    fn stream(keywords: &str, pieces: &[&str]) -> (Option<usize>, String) {
+        let plugin = plugin(keywords);
+        let mut ctx = Stream::default();
+        let req = Request::local(json!({"model": "m", "messages": [{"role": "user", "content": "hi"}]}));
+        let mut sent = String::new();
+        let chunks = pieces
+            .iter()
+            .map(|piece| json!({"choices": [{"index": 0, "delta": {"content": piece}}]}))
+            .chain([json!({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})]);
+        for (index, chunk) in chunks.enumerate() {
+            let chunk = Chunk::local(chunk);
+            if plugin.stream_chunk(&mut ctx, &req, &chunk).is_err() {
+                return (Some(index), sent);
+            }
+            sent.push_str(&chunk.text().unwrap_or_default());
+        }
+        (None, sent)
     }
 
-    /// The index of the chunk that was rejected, if any.
-    fn stream(keywords: &str, pieces: &[&str]) -> Option<usize> {
-        let mut plugin = plugin(keywords);
-        let req = request("{}");
-        let ctx = CallContext { id: req.id, call_type: req.call_type, model: req.model, key: req.key };
-        pieces.iter().position(|piece| {
-            let piece = hookgate_sdk::serde_json::to_string(piece).unwrap();
-            let chunk = format!(r#"{{"choices": [{{"index": 0, "delta": {{"content": {piece}}}}}]}}"#);
-            plugin.stream_chunk(&ctx, &Chunk::new(chunk)).is_err()
-        })
+    fn rejection(result: HookResult<PreCall>) -> Rejection {
+        match result {
+            Err(HookError::Reject(rejection)) => rejection,
+            other => panic!("expected a rejection, got {other:?}"),
+        }
     }
 
     #[test]
     fn matches_normalized_text_everywhere_the_model_reads() {
-        let mut p = plugin(r#"["Secret Plan"]"#);
+        let p = plugin(r#"["Secret Plan"]"#);
         for body in [
-            r#"{"messages": [{"role": "user", "content": "the ｓｅｃｒｅｔ\u00a0PLAN"}]}"#,
-            r#"{"messages": [{"role": "user", "content": "the se\u200bcret\n\tplan"}]}"#,
-            r#"{"messages": [{"role": "user", "name": "secret plan", "content": "hi"}]}"#,
-            r#"{"messages": [{"role": "user", "content": "hi"}], "tools": [{"type": "function", "function": {"name": "f", "description": "the secret plan"}}]}"#,
+            json!({"messages": [{"role": "user", "content": "the ｓｅｃｒｅｔ\u{a0}PLAN"}]}),
+            json!({"messages": [{"role": "user", "content": "the se\u{200b}cret\n\tplan"}]}),
+            json!({"messages": [{"role": "user", "name": "secret plan", "content": "hi"}]}),
+            json!({"messages": [{"role": "user", "content": "hi"}], "tools": [{"type": "function", "function": {"name": "f", "description": "the secret plan"}}]}),
         ] {
-            let rejection = p.pre_call(&request(body)).unwrap_err();
+            let rejection = rejection(p.pre_call(&mut Stream::default(), &Request::local(body.clone())));
             assert_eq!((rejection.status, rejection.code.as_deref()), (400, Some("banned_keyword")), "{body}");
             assert_eq!(rejection.message, "Request contains a banned keyword: secret plan");
         }
-        assert_eq!(
-            p.pre_call(&request(r#"{"messages": [{"role": "user", "content": "s\u0435cret plan"}]}"#)),
-            Ok(PreCall::Proceed)
-        );
+        let cyrillic = Request::local(json!({"messages": [{"role": "user", "content": "s\u{435}cret plan"}]}));
+        assert_eq!(p.pre_call(&mut Stream::default(), &cyrillic), Ok(PreCall::Proceed));
     }
 
     #[test]
     fn finds_keywords_split_across_chunks() {
-        assert_eq!(stream(r#"["secret plan"]"#, &["the sec", "ret plan"]), Some(1));
-        assert_eq!(stream(r#"["secret plan"]"#, &["the secret ", "\u{200b}", "plan"]), Some(2));
-        assert_eq!(stream(r#"["secret plan"]"#, &["the SECRET\u{a0}", "ＰＬＡＮ"]), Some(1));
-        assert_eq!(stream(r#"["secret plan"]"#, &["the secret", "plan"]), None);
-        assert_eq!(stream(r#"["café"]"#, &["cafe", "\u{301}"]), Some(1));
-        assert_eq!(stream(r#"["xy"]"#, &["x", "y"]), Some(1));
+        assert_eq!(stream(r#"["secret plan"]"#, &["the sec", "ret plan"]).0, Some(1));
+        assert_eq!(stream(r#"["secret plan"]"#, &["the secret ", "\u{200b}", "plan"]).0, Some(2));
+        assert_eq!(stream(r#"["secret plan"]"#, &["the SECRET\u{a0}", "ＰＬＡＮ"]).0, Some(1));
+        assert_eq!(stream(r#"["secret plan"]"#, &["the secret", "plan"]).0, None);
+        assert_eq!(stream(r#"["café"]"#, &["cafe", "\u{301}"]).0, Some(1));
+        assert_eq!(stream(r#"["xy"]"#, &["x", "y"]).0, Some(1));
+    }
+
+    #[test]
+    fn no_part_of_a_split_keyword_reaches_the_client() {
+        let (rejected, sent) = stream(r#"["secret plan"]"#, &["Here is the sec", "ret plan in full"]);
+        assert_eq!(rejected, Some(1));
+        assert!(!sent.contains("sec"), "held back until checked: {sent:?}");
+    }
+
+    #[test]
+    fn a_clean_stream_arrives_whole_despite_the_hold_back() {
+        let pieces = ["The weather ", "is fine ", "today, ", "with some sun."];
+        let (rejected, sent) = stream(r#"["secret plan"]"#, &pieces);
+        assert_eq!(rejected, None);
+        assert_eq!(sent, pieces.concat(), "everything held back is released by the finish chunk");
     }
 
     #[test]

@@ -22,14 +22,14 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use hookgate_sdk::prelude::*;
-use hookgate_sdk::serde_json::{json, Value};
+use hookgate_sdk::serde_json::json;
 use hookgate_sdk::{kv, log};
 use serde::Deserialize;
 
 /// Buckets per window: the window slides in steps of a tenth.
 const BUCKETS: u64 = 10;
-/// How long the last alert of a model stays readable in kv.
-const ALERT_RECORD_TTL: Duration = Duration::from_secs(24 * 3600);
+/// How long the last alert of a model stays readable in kv, in milliseconds.
+const ALERT_RECORD_TTL_MS: u64 = 24 * 3600 * 1000;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -57,6 +57,8 @@ struct FailureAlerter {
 
 #[hookgate_sdk::plugin]
 impl Plugin for FailureAlerter {
+    type Ctx = ();
+
     fn new(config: Config) -> Result<Self, String> {
         let settings: Settings = config.parse()?;
         if settings.threshold == 0 {
@@ -72,27 +74,26 @@ impl Plugin for FailureAlerter {
         })
     }
 
-    fn log_failure(&mut self, payload: &LogPayload) {
-        let payload = payload.json();
-        let status = payload["status_code"].as_u64().unwrap_or(0);
-        if status < u64::from(self.min_status) || !payload["error"]["rejected_by"].is_null() {
-            return;
+    fn log_failure(&self, _ctx: &mut (), req: &Request, entry: &LogEntry) -> Result<(), String> {
+        let Some(failure) = &entry.failure else { return Ok(()) };
+        if failure.status < self.min_status || failure.rejected_by.is_some() {
+            return Ok(());
         }
-        let model = payload["model"].as_str().unwrap_or("").to_owned();
-        if let Err(error) = self.count(&model, &payload) {
-            log::debug(format!("failure of `{model}` not counted: {error}"));
+        if let Err(error) = self.count(&entry.model, req, entry, failure) {
+            log::debug(format!("failure of `{}` not counted: {error}", entry.model));
         }
+        Ok(())
     }
 }
 
 impl FailureAlerter {
-    fn count(&self, model: &str, payload: &Value) -> Result<(), kv::KvError> {
+    fn count(&self, model: &str, req: &Request, entry: &LogEntry, failure: &Failure) -> Result<(), kv::KvError> {
         let bucket_ms = (self.window.as_millis() as u64 / BUCKETS).max(1);
         let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_millis() as u64;
         let current = now_ms / bucket_ms;
         // A bucket is read for a whole window after it closes.
-        let bucket_ttl = self.window + Duration::from_millis(bucket_ms);
-        let mut failures = u64::try_from(kv::incr(&bucket_key(model, current), 1, Some(bucket_ttl))?).unwrap_or(0);
+        let bucket_ttl_ms = self.window.as_millis() as u64 + bucket_ms;
+        let mut failures = u64::try_from(kv::incr(&bucket_key(model, current), 1, Some(bucket_ttl_ms))?).unwrap_or(0);
         for older in current.saturating_sub(BUCKETS - 1)..current {
             failures += kv::get(&bucket_key(model, older))?.and_then(|n| n.parse::<u64>().ok()).unwrap_or(0);
         }
@@ -103,34 +104,34 @@ impl FailureAlerter {
         // (`incr` is atomic, so one replica wins); every later one pushes the quiet period
         // a window further.
         let quiet = format!("alerting:{model}");
-        let first = kv::incr(&quiet, 1, Some(self.window))? == 1;
-        kv::set(&quiet, "1", Some(self.window))?;
+        let window_ms = self.window.as_millis() as u64;
+        let first = kv::incr(&quiet, 1, Some(window_ms))? == 1;
+        kv::set(&quiet, "1", Some(window_ms))?;
         if first {
-            self.alert(model, failures, payload)?;
+            self.alert(model, failures, req, entry, failure)?;
         }
         Ok(())
     }
 
-    fn alert(&self, model: &str, failures: u64, payload: &Value) -> Result<(), kv::KvError> {
-        let error = &payload["error"];
+    fn alert(&self, model: &str, failures: u64, req: &Request, entry: &LogEntry, failure: &Failure) -> Result<(), kv::KvError> {
         let record = json!({
             "model": model,
             "failures": failures,
             "window_seconds": self.window.as_secs(),
             "threshold": self.threshold,
-            "at": payload["end_time"],
-            "last_status": payload["status_code"],
-            "last_error": error["message"],
-            "request_id": payload["id"],
+            "at": entry.end_time,
+            "last_status": failure.status,
+            "last_error": failure.message,
+            "request_id": req.id(),
         });
         log::error(format!(
             "ALERT model={model} failures={failures} window_s={} threshold={}: last error {} {}",
             self.window.as_secs(),
             self.threshold,
-            payload["status_code"],
-            error["message"].as_str().unwrap_or(""),
+            failure.status,
+            failure.message,
         ));
-        kv::set(&format!("alert:{model}"), &record.to_string(), Some(ALERT_RECORD_TTL))
+        kv::set(&format!("alert:{model}"), &record.to_string(), Some(ALERT_RECORD_TTL_MS))
     }
 }
 

@@ -21,6 +21,8 @@ struct HeaderInjector {
 
 #[hookgate_sdk::plugin]
 impl Plugin for HeaderInjector {
+    type Ctx = ();
+
     // `new` also runs when the host loads the plugin, so validating here makes a bad
     // config refuse the plugin at load instead of failing requests later.
     fn new(config: Config) -> Result<Self, String> {
@@ -41,9 +43,12 @@ impl Plugin for HeaderInjector {
         Ok(HeaderInjector { headers })
     }
 
-    // The only hook this plugin defines, so the only one the host calls.
-    fn post_call_success(&mut self, _req: &Request, _resp: &Response) -> Result<PostCall, Rejection> {
-        Ok(PostCall::add_headers(self.headers.clone()))
+    // The only hook this plugin defines, so the only one it exports.
+    fn post_call_success(&self, _ctx: &mut (), _req: &Request, resp: &Response) -> HookResult<()> {
+        for (name, value) in &self.headers {
+            resp.set_header(name, value)?;
+        }
+        Ok(())
     }
 }
 

@@ -21,11 +21,14 @@
 //! - When the kv store is unavailable the plugin cannot know the count, so it fails the
 //!   call and the operator's `on_error` decides: `fail-open` (the default) serves the
 //!   request unlimited, `fail-closed` answers 503.
+//! - Where the request stands is per-request state (`Ctx`): made fresh for every request,
+//!   so a reused instance never shows one request's standing on another.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use hookgate_sdk::kv;
 use hookgate_sdk::prelude::*;
+use hookgate_sdk::serde_json;
 use serde::Deserialize;
 
 #[derive(Deserialize)]
@@ -59,11 +62,12 @@ struct RateLimiter {
     limit: u64,
     window: Duration,
     per: Per,
-    standing: Option<Standing>,
 }
 
 #[hookgate_sdk::plugin]
 impl Plugin for RateLimiter {
+    type Ctx = Option<Standing>;
+
     fn new(config: Config) -> Result<Self, String> {
         let settings: Settings = config.parse()?;
         let (limit, window_seconds) = match (settings.requests_per_minute, settings.limit, settings.window_seconds) {
@@ -82,12 +86,10 @@ impl Plugin for RateLimiter {
         if window_seconds == 0 {
             return Err("invalid config: `window_seconds` must be at least 1".into());
         }
-        Ok(RateLimiter { limit, window: Duration::from_secs(window_seconds), per: settings.per, standing: None })
+        Ok(RateLimiter { limit, window: Duration::from_secs(window_seconds), per: settings.per })
     }
 
-    fn pre_call(&mut self, req: &Request) -> Result<PreCall, Rejection> {
-        // A reused instance (`instances: reuse`) must not show an earlier request's standing.
-        self.standing = None;
+    fn pre_call(&self, standing: &mut Option<Standing>, req: &Request) -> HookResult<PreCall> {
         let since_epoch = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
         let window_ms = self.window.as_millis();
         let index = since_epoch.as_millis() / window_ms;
@@ -95,7 +97,8 @@ impl Plugin for RateLimiter {
             Duration::from_millis(u64::try_from(window_ms - since_epoch.as_millis() % window_ms).unwrap_or(0));
         let counter = format!("{}:{index}", self.subject(req));
         // The counter outlives its window by a second, for clocks a little apart.
-        let count = kv::incr(&counter, 1, Some(resets_in + Duration::from_secs(1))).or_fail();
+        let ttl_ms = u64::try_from((resets_in + Duration::from_secs(1)).as_millis()).unwrap_or(u64::MAX);
+        let count = kv::incr(&counter, 1, Some(ttl_ms))?;
         let count = u64::try_from(count).unwrap_or(0);
         if count > self.limit {
             let seconds = resets_in.as_secs_f64().ceil();
@@ -105,21 +108,21 @@ impl Plugin for RateLimiter {
                 self.window.as_secs(),
                 self.per_text(),
             ))
-            .with_code("rate_limit_exceeded"));
+            .with_code("rate_limit_exceeded")
+            .into());
         }
-        self.standing = Some(Standing { remaining: self.limit - count, resets_in });
+        *standing = Some(Standing { remaining: self.limit - count, resets_in });
         Ok(PreCall::Proceed)
     }
 
-    fn post_call_success(&mut self, _req: &Request, _resp: &Response) -> Result<PostCall, Rejection> {
-        let Some(standing) = &self.standing else {
-            return Ok(PostCall::Proceed);
+    fn post_call_success(&self, standing: &mut Option<Standing>, _req: &Request, resp: &Response) -> HookResult<()> {
+        let Some(standing) = standing else {
+            return Ok(());
         };
-        Ok(PostCall::add_headers([
-            ("x-ratelimit-limit-requests", self.limit.to_string()),
-            ("x-ratelimit-remaining-requests", standing.remaining.to_string()),
-            ("x-ratelimit-reset-requests", format!("{}s", standing.resets_in.as_secs_f64().ceil())),
-        ]))
+        resp.set_header("x-ratelimit-limit-requests", &self.limit.to_string())?;
+        resp.set_header("x-ratelimit-remaining-requests", &standing.remaining.to_string())?;
+        resp.set_header("x-ratelimit-reset-requests", &format!("{}s", standing.resets_in.as_secs_f64().ceil()))?;
+        Ok(())
     }
 }
 
@@ -127,14 +130,16 @@ impl RateLimiter {
     /// The kv key prefix of whoever the request counts against.
     fn subject(&self, req: &Request) -> String {
         if let Per::User = self.per {
-            if let Some(user) = &req.key.user_id {
+            if let Some(user) = req.key().user_id() {
                 return format!("user:{user}");
             }
-            if let Some(user) = req.json()["user"].as_str().filter(|user| !user.is_empty()) {
-                return format!("end-user:{}", prefix(user, MAX_USER_BYTES));
+            // The body's `user` field, a JSON string (the request checks made sure).
+            let user = req.field("user").and_then(|json| serde_json::from_str::<String>(&json).ok());
+            if let Some(user) = user.filter(|user| !user.is_empty()) {
+                return format!("end-user:{}", prefix(&user, MAX_USER_BYTES));
             }
         }
-        format!("key:{}", req.key.hash)
+        format!("key:{}", req.key().id())
     }
 
     fn per_text(&self) -> &'static str {

@@ -79,7 +79,7 @@ export default class Parity extends Plugin {
 
   postCallFailure(ctx, req, failure) {
     this.enter(ctx, req, 'post-call-failure');
-    if (has(req, 'PARITY-FAILURE')) {
+    if (has(req, 'PARITY-RECOVER')) {
       throw reject({
         ...this.report(ctx, req, 'post-call-failure'),
         failure: {

@@ -99,7 +99,7 @@ class Parity(Plugin):
 
     def post_call_failure(self, ctx, req, failure):
         self.enter(ctx, req, "post-call-failure")
-        if has(req, "PARITY-FAILURE"):
+        if has(req, "PARITY-RECOVER"):
             report = self.report(ctx, req, "post-call-failure")
             report["failure"] = {
                 "status": failure.status,

@@ -9,24 +9,21 @@
 //!  "cost_usd":0.0000072,"latency_ms":1.359}
 //! ```
 //!
-//! `cost_usd` is the payload's `response_cost` (null when the model has no price, see
-//! docs/logging-payload.md); token counts are null when the upstream reported no usage;
-//! `latency_ms` is `end_time - start_time` in milliseconds, rounded to 0.001.
+//! `cost_usd` is the log entry's `response_cost` (null when the model has no price);
+//! token counts are null when the upstream reported no usage; `latency_ms` is
+//! `end_time - start_time` in milliseconds, rounded to 0.001.
 //!
 //! Config (optional): `{"event": "cost"}`: the value of the `event` field, to tell these
 //! lines apart in a log shipper.
 //!
 //! Numbers are printed as JavaScript prints them (`12`, not `12.0`; `0.0000072`, not
-//! `7.2e-6`), from the payload's number text parsed with correct rounding, as
-//! `JSON.parse` does; and only the fields the line needs are read from the payload, with
-//! the rest skipped unparsed.
+//! `7.2e-6`). Everything comes typed from the host's log entry: nothing is parsed.
 
 use std::fmt;
 
 use hookgate_sdk::prelude::*;
 use hookgate_sdk::serde_json;
-use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
-use serde_json::value::RawValue;
+use serde::de::{Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
 struct CostLogger {
     event: String,
@@ -34,6 +31,8 @@ struct CostLogger {
 
 #[hookgate_sdk::plugin(name = "cost-logger")]
 impl Plugin for CostLogger {
+    type Ctx = ();
+
     // `new` also runs when the host loads the plugin, so a bad config refuses the plugin.
     fn new(config: Config) -> Result<Self, String> {
         let text = config.as_str();
@@ -60,39 +59,32 @@ impl Plugin for CostLogger {
         Ok(CostLogger { event })
     }
 
-    fn log_success(&mut self, payload: &LogPayload) {
-        hookgate_sdk::log::info(self.line(payload.raw()));
+    fn log_success(&self, _ctx: &mut (), req: &Request, _resp: &Response, entry: &LogEntry) -> Result<(), String> {
+        hookgate_sdk::log::info(self.line(req.id(), req.key().alias(), entry));
+        Ok(())
     }
 }
 
-/// The fields of the payload the line reads.
-const PAYLOAD_FIELDS: [&str; 8] =
-    ["id", "model", "model_used", "key_alias", "usage", "response_cost", "start_time", "end_time"];
-const USAGE_FIELDS: [&str; 3] = ["prompt_tokens", "completion_tokens", "total_tokens"];
-
 impl CostLogger {
-    /// The log line for the logging payload `payload` (JSON text).
-    fn line(&self, payload: &str) -> String {
-        let [id, model, model_used, key_alias, usage, cost, start, end] = fields(payload, &PAYLOAD_FIELDS);
-        let [prompt, completion, total] = usage.map_or([None; 3], |usage| fields(usage, &USAGE_FIELDS));
-        let latency = match (number(start), number(end)) {
-            // `Math.round((end - start) * 1e6) / 1000`, in the same floating-point steps.
-            (Some(start), Some(end)) => Some(js_round((end - start) * 1e6) / 1000.0),
-            _ => None,
-        };
+    /// The log line for request `id` by the key `key_alias`, from its log entry.
+    fn line(&self, id: &str, key_alias: Option<&str>, entry: &LogEntry) -> String {
+        // `Math.round((end - start) * 1e6) / 1000`, in the same floating-point steps.
+        let latency = js_round((entry.end_time - entry.start_time) * 1e6) / 1000.0;
+        let text = |value: Option<&str>| value.map_or_else(|| "null".to_owned(), json_string);
         let mut line = String::with_capacity(256);
         line.push_str("{\"event\":");
         line.push_str(&json_string(&self.event));
-        for (name, value) in
-            [("request_id", id), ("model", model), ("model_used", model_used), ("key_alias", key_alias)]
-        {
-            push_field(&mut line, name, &value.map_or_else(|| "null".to_owned(), js_json));
-        }
-        for (name, value) in [("prompt_tokens", prompt), ("completion_tokens", completion), ("total_tokens", total)] {
-            push_field(&mut line, name, &js_number_json(number(value)));
-        }
-        push_field(&mut line, "cost_usd", &js_number_json(number(cost)));
-        push_field(&mut line, "latency_ms", &js_number_json(latency));
+        push_field(&mut line, "request_id", &json_string(id));
+        push_field(&mut line, "model", &json_string(&entry.model));
+        push_field(&mut line, "model_used", &text(entry.model_used.as_deref()));
+        push_field(&mut line, "key_alias", &text(key_alias));
+        let usage = entry.usage.as_ref();
+        let count = |pick: fn(&hookgate_sdk::Usage) -> u64| js_number_json(usage.map(|usage| pick(usage) as f64));
+        push_field(&mut line, "prompt_tokens", &count(|usage| usage.prompt_tokens));
+        push_field(&mut line, "completion_tokens", &count(|usage| usage.completion_tokens));
+        push_field(&mut line, "total_tokens", &count(|usage| usage.total_tokens));
+        push_field(&mut line, "cost_usd", &js_number_json(entry.response_cost));
+        push_field(&mut line, "latency_ms", &js_number_json(Some(latency)));
         line.push('}');
         line
     }
@@ -103,24 +95,6 @@ fn push_field(line: &mut String, name: &str, json: &str) {
     line.push_str(name);
     line.push_str("\":");
     line.push_str(json);
-}
-
-/// The raw JSON text of the fields `names` of the object `json`, each `None` when absent;
-/// all `None` when `json` is not an object (`payload?.x` of anything else is undefined)
-/// or not JSON (the SDK's `parseOrNull` makes it `null`).
-fn fields<'a, const N: usize>(json: &'a str, names: &'static [&'static str; N]) -> [Option<&'a str>; N] {
-    let mut deserializer = serde_json::Deserializer::from_str(json);
-    let found = Fields(names).deserialize(&mut deserializer).and_then(|found| deserializer.end().map(|()| found));
-    found.unwrap_or([None; N]).map(|raw| raw.map(RawValue::get))
-}
-
-/// `number()` of plugin.js: a JSON number that is finite as a JavaScript number (`1e400`
-/// parses to `Infinity`), else `None`. Rust's parser rounds correctly, as `JSON.parse`.
-fn number(raw: Option<&str>) -> Option<f64> {
-    raw.filter(|raw| raw.starts_with(|c: char| c == '-' || c.is_ascii_digit()))?
-        .parse::<f64>()
-        .ok()
-        .filter(|n| n.is_finite())
 }
 
 /// JavaScript's `Math.round`: halves go up (`-2.5` → `-2`), unlike Rust's `f64::round`.
@@ -184,24 +158,6 @@ fn shortest_digits(value: f64) -> String {
         rounded
     } else {
         shortest
-    }
-}
-
-/// `JSON.stringify` of a payload value (raw JSON text): strings, numbers, booleans and
-/// null as JavaScript writes them. The host sends strings or null in the fields this is
-/// used for; a list or object is written compact, with serde_json's key order.
-fn js_json(raw: &str) -> String {
-    match raw.as_bytes()[0] {
-        // Without escapes, a JSON string literal is already what `JSON.stringify` writes.
-        b'"' if !raw.contains('\\') => raw.to_owned(),
-        b'"' => match serde_json::from_str::<String>(raw) {
-            Ok(text) => json_string(&text),
-            // A lone surrogate escape: JavaScript keeps it as written.
-            Err(_) => raw.to_owned(),
-        },
-        b'-' | b'0'..=b'9' => js_number_json(number(Some(raw))),
-        b't' | b'f' | b'n' => raw.to_owned(),
-        _ => serde_json::from_str::<serde_json::Value>(raw).map_or_else(|_| "null".to_owned(), |v| v.to_string()),
     }
 }
 
@@ -283,58 +239,6 @@ impl<'de> Visitor<'de> for EntriesVisitor {
 
 /// Reads the fields `.0` of an object as raw JSON text, skipping every other field without
 /// building it; a repeated field's last value wins, as in `JSON.parse`.
-struct Fields<const N: usize>(&'static [&'static str; N]);
-
-impl<'de, const N: usize> DeserializeSeed<'de> for Fields<N> {
-    type Value = [Option<&'de RawValue>; N];
-
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
-        deserializer.deserialize_map(self)
-    }
-}
-
-impl<'de, const N: usize> Visitor<'de> for Fields<N> {
-    type Value = [Option<&'de RawValue>; N];
-
-    fn expecting(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
-        formatter.write_str("a JSON object")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut found = [None; N];
-        while let Some(index) = map.next_key_seed(FieldIndex(self.0))? {
-            match index {
-                Some(index) => found[index] = Some(map.next_value::<&RawValue>()?),
-                None => drop(map.next_value::<IgnoredAny>()?),
-            }
-        }
-        Ok(found)
-    }
-}
-
-/// Deserializes an object key into its position in `.0`, without copying it.
-struct FieldIndex(&'static [&'static str]);
-
-impl<'de> DeserializeSeed<'de> for FieldIndex {
-    type Value = Option<usize>;
-
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Option<usize>, D::Error> {
-        deserializer.deserialize_str(self)
-    }
-}
-
-impl Visitor<'_> for FieldIndex {
-    type Value = Option<usize>;
-
-    fn expecting(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
-        formatter.write_str("an object key")
-    }
-
-    fn visit_str<E>(self, key: &str) -> Result<Option<usize>, E> {
-        Ok(self.0.iter().position(|&name| name == key))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -343,26 +247,39 @@ mod tests {
         CostLogger::new(Config::from(config))
     }
 
+    fn entry() -> LogEntry {
+        LogEntry {
+            model: "gpt-4o-mini".into(),
+            model_used: Some("gpt-4o-mini".into()),
+            api_base: None,
+            end_user: None,
+            status_code: 200,
+            usage: Some(hookgate_sdk::Usage { prompt_tokens: 12, completion_tokens: 9, total_tokens: 21 }),
+            response_cost: Some(7.2e-6),
+            start_time: 1795460785.26622,
+            end_time: 1795460785.267579,
+            completion_start_time: None,
+            failure: None,
+            decisions: vec![],
+            truncated: vec![],
+        }
+    }
+
     #[test]
     fn writes_the_cost_line() {
-        let payload = r#"{"id": "req-1", "model": "gpt-4o-mini", "model_used": "gpt-4o-mini", "key_alias": "team-blue",
-            "messages": [{"role": "user", "content": "hi"}], "usage": {"prompt_tokens": 12, "completion_tokens": 9,
-            "total_tokens": 21}, "response_cost": 7.2e-6, "start_time": 1795460785.26622, "end_time": 1795460785.267579}"#;
         assert_eq!(
-            logger("null").unwrap().line(payload),
+            logger("null").unwrap().line("req-1", Some("team-blue"), &entry()),
             r#"{"event":"cost","request_id":"req-1","model":"gpt-4o-mini","model_used":"gpt-4o-mini","key_alias":"team-blue","prompt_tokens":12,"completion_tokens":9,"total_tokens":21,"cost_usd":0.0000072,"latency_ms":1.359}"#
         );
     }
 
     #[test]
     fn writes_null_for_what_is_missing() {
-        let line =
-            logger(r#"{"event": "spend"}"#).unwrap().line(r#"{"usage": null, "response_cost": null, "start_time": 1}"#);
+        let entry = LogEntry { model_used: None, usage: None, response_cost: None, end_time: 1.0, start_time: 1.0, ..entry() };
         assert_eq!(
-            line,
-            r#"{"event":"spend","request_id":null,"model":null,"model_used":null,"key_alias":null,"prompt_tokens":null,"completion_tokens":null,"total_tokens":null,"cost_usd":null,"latency_ms":null}"#
+            logger(r#"{"event": "spend"}"#).unwrap().line("r", None, &entry),
+            r#"{"event":"spend","request_id":"r","model":"gpt-4o-mini","model_used":null,"key_alias":null,"prompt_tokens":null,"completion_tokens":null,"total_tokens":null,"cost_usd":null,"latency_ms":0}"#
         );
-        assert_eq!(logger("null").unwrap().line("[1, 2]"), logger("null").unwrap().line("{}"));
     }
 
     #[test]
@@ -388,7 +305,7 @@ mod tests {
         assert_eq!(js_round(-2.5), -2.0);
         assert_eq!(js_round(2.5), 3.0);
         assert_eq!(js_round(0.49999999999999994), 0.0);
-        assert_eq!(js_number_json(number(Some("1e400"))), "null");
+        assert_eq!(js_number_json(Some(f64::INFINITY)), "null");
     }
 
     #[test]

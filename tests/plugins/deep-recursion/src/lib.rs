@@ -9,12 +9,14 @@ struct DeepRecursion;
 
 #[hookgate_sdk::plugin]
 impl Plugin for DeepRecursion {
+    type Ctx = ();
+
     fn new(_config: Config) -> Result<Self, String> {
         Ok(DeepRecursion)
     }
 
-    fn pre_call(&mut self, req: &Request) -> Result<PreCall, Rejection> {
-        if req.body.contains("TRIGGER") {
+    fn pre_call(&self, _ctx: &mut (), req: &Request) -> HookResult<PreCall> {
+        if req.body().contains("TRIGGER") {
             black_box(dive(0));
         }
         Ok(PreCall::Proceed)

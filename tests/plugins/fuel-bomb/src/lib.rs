@@ -10,12 +10,14 @@ struct FuelBomb;
 
 #[hookgate_sdk::plugin]
 impl Plugin for FuelBomb {
+    type Ctx = ();
+
     fn new(_config: Config) -> Result<Self, String> {
         Ok(FuelBomb)
     }
 
-    fn pre_call(&mut self, req: &Request) -> Result<PreCall, Rejection> {
-        if req.body.contains("TRIGGER") {
+    fn pre_call(&self, _ctx: &mut (), req: &Request) -> HookResult<PreCall> {
+        if req.body().contains("TRIGGER") {
             let mut acc = 0u64;
             for i in 0..10_000_000_000_000u64 {
                 acc = black_box(acc.wrapping_mul(31).wrapping_add(i));

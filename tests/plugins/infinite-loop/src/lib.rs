@@ -7,12 +7,14 @@ struct InfiniteLoop;
 
 #[hookgate_sdk::plugin]
 impl Plugin for InfiniteLoop {
+    type Ctx = ();
+
     fn new(_config: Config) -> Result<Self, String> {
         Ok(InfiniteLoop)
     }
 
-    fn pre_call(&mut self, req: &Request) -> Result<PreCall, Rejection> {
-        if req.body.contains("TRIGGER") {
+    fn pre_call(&self, _ctx: &mut (), req: &Request) -> HookResult<PreCall> {
+        if req.body().contains("TRIGGER") {
             // black_box keeps the optimizer from proving the loop does nothing.
             let mut spins = 0u64;
             loop {

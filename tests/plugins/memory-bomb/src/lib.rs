@@ -8,12 +8,14 @@ struct MemoryBomb;
 
 #[hookgate_sdk::plugin]
 impl Plugin for MemoryBomb {
+    type Ctx = ();
+
     fn new(_config: Config) -> Result<Self, String> {
         Ok(MemoryBomb)
     }
 
-    fn pre_call(&mut self, req: &Request) -> Result<PreCall, Rejection> {
-        if req.body.contains("TRIGGER") {
+    fn pre_call(&self, _ctx: &mut (), req: &Request) -> HookResult<PreCall> {
+        if req.body().contains("TRIGGER") {
             let mut hoard: Vec<Vec<u8>> = Vec::new();
             loop {
                 // Filled with ones, not zeros, so every page is really written.

@@ -2,7 +2,6 @@
 //! in its config (`{"addr": "127.0.0.1:PORT"}`). If it connects, it says so in the
 //! body; if the sandbox denies it, it panics saying so. Other requests proceed.
 
-use std::collections::BTreeMap;
 use std::net::TcpStream;
 
 use hookgate_sdk::prelude::*;
@@ -19,17 +18,22 @@ struct OpenSocket {
 
 #[hookgate_sdk::plugin]
 impl Plugin for OpenSocket {
+    type Ctx = ();
+
     fn new(config: Config) -> Result<Self, String> {
         let Settings { addr } = config.parse()?;
         Ok(OpenSocket { addr })
     }
 
-    fn pre_call(&mut self, req: &Request) -> Result<PreCall, Rejection> {
-        if !req.body.contains("TRIGGER") {
+    fn pre_call(&self, _ctx: &mut (), req: &Request) -> HookResult<PreCall> {
+        if !req.body().contains("TRIGGER") {
             return Ok(PreCall::Proceed);
         }
         match TcpStream::connect(&self.addr) {
-            Ok(_) => Ok(PreCall::modify_json(&BTreeMap::from([("leaked", "connected")]))),
+            Ok(_) => {
+                req.set_body(r#"{"leaked": "connected"}"#)?;
+                Ok(PreCall::Proceed)
+            }
             Err(e) => panic!("open-socket denied: {e}"),
         }
     }

@@ -10,12 +10,14 @@ struct Panic {
 
 #[hookgate_sdk::plugin]
 impl Plugin for Panic {
+    type Ctx = ();
+
     fn new(config: Config) -> Result<Self, String> {
         Ok(Panic { always: config.json()["always"].as_bool().unwrap_or(false) })
     }
 
-    fn pre_call(&mut self, req: &Request) -> Result<PreCall, Rejection> {
-        if self.always || req.body.contains("TRIGGER") {
+    fn pre_call(&self, _ctx: &mut (), req: &Request) -> HookResult<PreCall> {
+        if self.always || req.body().contains("TRIGGER") {
             panic!("panic plugin: exploding on purpose");
         }
         Ok(PreCall::Proceed)

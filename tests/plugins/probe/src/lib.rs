@@ -1,139 +1,170 @@
 //! Test plugin: well-behaved, and shows what each hook saw, so tests can check the
-//! plumbing of hook calls (per-request instances, outcomes, host imports, guest output).
+//! plumbing of hook calls (per-request context, outcomes, host imports, guest output).
 //!
-//! Triggers in the request body: `RESPOND` answers from pre-call; `REWRITE` replaces the
-//! last message with what the plugin knows of the caller; `MODERATE` is rejected by
+//! Triggers in the request's texts: `RESPOND` answers from pre-call; `REWRITE` replaces
+//! the last text with what the plugin knows of the caller; `MODERATE` is rejected by
 //! moderation (403), after spinning 300 ms for `MODERATE_SLOWLY`; a streamed chunk whose
 //! text is `DROPME` is dropped, others are upper-cased; a stream whose assembled text
-//! has `ENDREJECT` is rejected by stream-end. A failure of a request
-//! with `RECOVER` is answered with a 418 rejection. The logging hooks log the whole
-//! payload (`probe payload <json>`) of a request with `SHOWPAYLOAD`.
+//! has `ENDREJECT` is rejected by stream-end. A failure of a request with `RECOVER` is
+//! answered with a 418 rejection. The logging hooks log what they were told
+//! (`probe entry <json>`) for a request with `SHOWPAYLOAD`.
 //!
-//! Every hook counts itself in `calls`: state on `self` lives as long as the request's
-//! instance, so the count shows which hooks shared an instance. Config: optional
-//! `{"tag": "..."}`, echoed back in a response header.
+//! Every hook counts itself in the request's context (`calls`), so the count shows the
+//! hooks of one request and never another's. Pre-call sets the body field `probe_calls`.
+//! Config: optional `{"tag": "..."}`, echoed back in a response header.
 
 use hookgate_sdk::prelude::*;
+use hookgate_sdk::serde_json::{json, Value};
 use hookgate_sdk::{kv, log};
 
 struct Probe {
-    /// Hook calls this instance has served, this one included.
-    calls: u32,
     /// The config's `tag`, if any.
     tag: Option<String>,
 }
 
+/// One request's state.
+#[derive(Default)]
+struct Calls {
+    /// Hook calls of this request so far, this one included.
+    calls: u32,
+}
+
+fn mentions(req: &Request, marker: &str) -> bool {
+    req.texts().iter().any(|text| text.contains(marker))
+}
+
 #[hookgate_sdk::plugin]
 impl Plugin for Probe {
+    type Ctx = Calls;
+
     fn new(config: Config) -> Result<Self, String> {
         let tag = config.json()["tag"].as_str().map(str::to_owned);
-        Ok(Probe { calls: 0, tag })
+        Ok(Probe { tag })
     }
 
-    fn pre_call(&mut self, req: &Request) -> Result<PreCall, Rejection> {
-        self.calls += 1;
-        log::info(format!("probe pre-call {}", req.id));
-        println!("probe stdout {}", req.id);
-        if req.body.contains("RESPOND") {
+    fn pre_call(&self, ctx: &mut Calls, req: &Request) -> HookResult<PreCall> {
+        ctx.calls += 1;
+        log::info(format!("probe pre-call {}", req.id()));
+        println!("probe stdout {}", req.id());
+        if mentions(req, "RESPOND") {
             return Ok(PreCall::respond("probe responds"));
         }
-        let mut body = req.json();
-        body["probe_calls"] = self.calls.into();
-        if req.body.contains("REWRITE") {
-            // Replaces the last message, so an echoing upstream shows the edit.
-            if let Some(last) = body["messages"].as_array_mut().and_then(|messages| messages.last_mut()) {
-                let credentials = req.headers.iter().any(|(name, _)| name == "authorization" || name == "api-key");
-                last["content"] = format!(
-                    "rewritten by probe (key {}, user {}, team {}, hash {}, metadata {}, credentials {})",
-                    req.key.alias.as_deref().unwrap_or("-"),
-                    req.key.user_id.as_deref().unwrap_or("-"),
-                    req.key.team_id.as_deref().unwrap_or("-"),
-                    req.key.hash,
-                    req.key.metadata,
-                    if credentials { "visible" } else { "hidden" },
-                )
-                .into();
-            }
+        req.set_field("probe_calls", Some(&ctx.calls.to_string()))?;
+        if mentions(req, "REWRITE") {
+            // Replaces the last text, so an echoing upstream shows the edit.
+            let credentials = req.headers().iter().any(|(name, _)| name == "authorization" || name == "api-key");
+            let key = req.key();
+            let rewritten = format!(
+                "rewritten by probe (key {}, user {}, team {}, id {}, metadata {}, credentials {})",
+                key.alias().unwrap_or("-"),
+                key.user_id().unwrap_or("-"),
+                key.team_id().unwrap_or("-"),
+                key.id(),
+                key.metadata(),
+                if credentials { "visible" } else { "hidden" },
+            );
+            let last = req.texts().len().saturating_sub(1);
+            req.set_text(last, rewritten)?;
         }
-        Ok(PreCall::modify_json(&body))
+        Ok(PreCall::Proceed)
     }
 
-    fn moderation(&mut self, req: &Request) -> Result<(), Rejection> {
-        self.calls += 1;
-        if req.body.contains("MODERATE_SLOWLY") {
+    fn moderation(&self, ctx: &mut Calls, req: &Request) -> HookResult<()> {
+        ctx.calls += 1;
+        if mentions(req, "MODERATE_SLOWLY") {
             // Long enough for the upstream request to be on the wire before the verdict.
             let started = std::time::Instant::now();
             while started.elapsed() < std::time::Duration::from_millis(300) {
                 std::hint::spin_loop();
             }
         }
-        if req.body.contains("MODERATE") {
-            return Err(Rejection::forbidden("probe moderation: MODERATE found").with_code("probe_moderation"));
+        if mentions(req, "MODERATE") {
+            return Err(Rejection::forbidden("probe moderation: MODERATE found").with_code("probe_moderation").into());
         }
         Ok(())
     }
 
-    fn post_call_success(&mut self, req: &Request, _resp: &Response) -> Result<PostCall, Rejection> {
-        self.calls += 1;
-        let edit = PostCall::add_header("x-probe-calls", self.calls.to_string())
-            .with_header("x-probe-request-id", req.id.clone());
-        Ok(match &self.tag {
-            Some(tag) => edit.with_header("x-probe-config", tag.clone()),
-            None => edit,
-        })
-    }
-
-    fn post_call_failure(&mut self, req: &Request, failure: &Failure) -> Result<(), Rejection> {
-        self.calls += 1;
-        if req.body.contains("RECOVER") {
-            return Err(Rejection::new(418, format!("probe saw failure: {}", failure.message)));
+    fn post_call_success(&self, ctx: &mut Calls, req: &Request, resp: &Response) -> HookResult<()> {
+        ctx.calls += 1;
+        resp.set_header("x-probe-calls", &ctx.calls.to_string())?;
+        resp.set_header("x-probe-request-id", req.id())?;
+        if let Some(tag) = &self.tag {
+            resp.set_header("x-probe-config", tag)?;
         }
         Ok(())
     }
 
-    fn stream_chunk(&mut self, _ctx: &CallContext, chunk: &Chunk) -> Result<ChunkOutcome, Rejection> {
-        self.calls += 1;
-        if chunk.delta_text().as_deref().map(str::trim) == Some("DROPME") {
+    fn post_call_failure(&self, ctx: &mut Calls, req: &Request, failure: &Failure) -> HookResult<()> {
+        ctx.calls += 1;
+        if mentions(req, "RECOVER") {
+            return Err(Rejection::new(418, format!("probe saw failure: {}", failure.message)).into());
+        }
+        Ok(())
+    }
+
+    fn stream_chunk(&self, ctx: &mut Calls, _req: &Request, chunk: &Chunk) -> HookResult<ChunkOutcome> {
+        ctx.calls += 1;
+        if chunk.text().as_deref().map(str::trim) == Some("DROPME") {
             return Ok(ChunkOutcome::Drop);
         }
-        let Ok(mut parsed) = chunk.parse() else {
-            return Ok(ChunkOutcome::Proceed);
-        };
-        for content in parsed.choices.iter_mut().filter_map(|choice| choice.delta.content.as_mut()) {
-            *content = content.to_uppercase();
-        }
-        Ok(ChunkOutcome::replace_json(&parsed))
+        chunk.map_texts(|text| text.to_uppercase())?;
+        Ok(ChunkOutcome::Proceed)
     }
 
-    fn stream_end(&mut self, _ctx: &CallContext, text: &str) -> Result<(), Rejection> {
-        self.calls += 1;
+    fn stream_end(&self, ctx: &mut Calls, _req: &Request, text: &str) -> HookResult<()> {
+        ctx.calls += 1;
         if text.contains("ENDREJECT") {
-            return Err(Rejection::bad_request(format!("probe stream-end: {} chunk calls seen", self.calls - 1)));
+            return Err(Rejection::bad_request(format!("probe stream-end: {} chunk calls seen", ctx.calls - 2)).into());
         }
         Ok(())
     }
 
-    fn log_success(&mut self, payload: &LogPayload) {
-        self.count("log-success", payload);
+    fn log_success(&self, ctx: &mut Calls, req: &Request, resp: &Response, entry: &LogEntry) -> Result<(), String> {
+        let answer: Vec<String> = resp.texts().into_iter().map(|text| text.text).collect();
+        count(ctx, "log-success", req, entry, json!(answer));
+        Ok(())
     }
 
-    fn log_failure(&mut self, payload: &LogPayload) {
-        self.count("log-failure", payload);
+    fn log_failure(&self, ctx: &mut Calls, req: &Request, entry: &LogEntry) -> Result<(), String> {
+        count(ctx, "log-failure", req, entry, Value::Null);
+        Ok(())
     }
 }
 
-impl Probe {
-    /// Counts a logging hook in the kv store (which outlives the instance) and logs the
-    /// payload's request id (or the whole payload, when asked).
-    fn count(&mut self, counter: &str, payload: &LogPayload) {
-        if payload.raw().contains("SHOWPAYLOAD") {
-            log::info(format!("probe payload {}", payload.raw()));
-        }
-        self.calls += 1;
-        if let Err(e) = kv::incr(counter, 1, None) {
-            log::warn(format!("probe {counter}: {e}"));
-        }
-        let json = payload.json();
-        log::info(format!("probe {counter} {}", json["id"].as_str().unwrap_or("(no id)")));
+/// Counts a logging hook in the kv store (which outlives the instance) and logs the
+/// request id (and, when asked, what the hook was told).
+fn count(ctx: &mut Calls, counter: &str, req: &Request, entry: &LogEntry, answer: Value) {
+    ctx.calls += 1;
+    if mentions(req, "SHOWPAYLOAD") {
+        let failure = entry.failure.as_ref().map(|f| {
+            json!({"status": f.status, "error_type": f.error_type, "message": f.message, "code": f.code, "rejected_by": f.rejected_by})
+        });
+        let decisions: Vec<Value> = entry
+            .decisions
+            .iter()
+            .map(|d| json!({"plugin": d.plugin, "hook": d.hook, "decision": d.decision, "cause": d.cause, "calls": d.calls}))
+            .collect();
+        let shown = json!({
+            "request_id": req.id(),
+            "texts": req.texts().iter().map(|text| text.text.clone()).collect::<Vec<_>>(),
+            "answer": answer,
+            "model": entry.model,
+            "model_used": entry.model_used,
+            "end_user": entry.end_user,
+            "status_code": entry.status_code,
+            "usage": entry.usage.as_ref().map(|u| json!([u.prompt_tokens, u.completion_tokens, u.total_tokens])),
+            "response_cost": entry.response_cost,
+            "timed": entry.end_time >= entry.start_time,
+            "first_token": entry.completion_start_time.is_some(),
+            "failure": failure,
+            "decisions": decisions,
+            "truncated": entry.truncated,
+            "calls": ctx.calls,
+        });
+        log::info(format!("probe entry {shown}"));
     }
+    if let Err(e) = kv::incr(counter, 1, None) {
+        log::warn(format!("probe {counter}: {e}"));
+    }
+    log::info(format!("probe {counter} {}", req.id()));
 }

@@ -2,20 +2,20 @@
 //! any variable, it leaks them into the body; if the sandbox shows none, it panics
 //! saying so. Other requests proceed.
 
-use std::collections::BTreeMap;
-
 use hookgate_sdk::prelude::*;
 
 struct ReadEnv;
 
 #[hookgate_sdk::plugin]
 impl Plugin for ReadEnv {
+    type Ctx = ();
+
     fn new(_config: Config) -> Result<Self, String> {
         Ok(ReadEnv)
     }
 
-    fn pre_call(&mut self, req: &Request) -> Result<PreCall, Rejection> {
-        if !req.body.contains("TRIGGER") {
+    fn pre_call(&self, _ctx: &mut (), req: &Request) -> HookResult<PreCall> {
+        if !req.body().contains("TRIGGER") {
             return Ok(PreCall::Proceed);
         }
         let mut seen: Vec<String> = std::env::vars().map(|(name, value)| format!("{name}={value}")).collect();
@@ -26,6 +26,8 @@ impl Plugin for ReadEnv {
         if seen.is_empty() {
             panic!("read-env denied: no environment visible");
         }
-        Ok(PreCall::modify_json(&BTreeMap::from([("leaked", seen)])))
+        let leaked = hookgate_sdk::serde_json::json!({ "leaked": seen });
+        req.set_body(&leaked.to_string())?;
+        Ok(PreCall::Proceed)
     }
 }

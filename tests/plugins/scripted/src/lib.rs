@@ -7,96 +7,80 @@
 //! `stream-chunk`, `stream-end`, `log-success`, `log-failure`) to an action:
 //!
 //! ```json
-//! {"do": "proceed" | "reject" | "modify" | "respond" | "replace" | "drop" | "trap" | "spin",
+//! {"do": "proceed" | "reject" | "fail" | "modify" | "respond" | "replace" | "drop" | "trap" | "spin",
 //!  "status": 400, "message": "text", "message_repeat": 1, "code": "c",
-//!  "body": "raw text the hook returns (need not be JSON)",
+//!  "body": "raw text the hook sets as the body (need not be JSON)",
 //!  "headers": [["name", "value"]], "header_count": 0, "header_value_bytes": 1,
 //!  "log": "a line for the log import", "log_repeat": 1, "print": "a line for stdout",
 //!  "eprint": "a line for stderr", "keep_bytes": 0, "whoami": false}
 //! ```
 //!
-//! `trap` panics, `spin` loops until the deadline. The side effects run first, in this
-//! order: `keep_bytes` (allocate that many bytes and keep them on the instance, so its
-//! memory grows), `print`, `log` (`log_repeat` times), `eprint`, `whoami`; then `do`.
+//! `trap` panics, `spin` loops until the deadline, `fail` returns the contract's failure
+//! with `message`. `modify` sets the body (pre-call, post-call-success; an edit the host
+//! refuses makes the call a failure), and in post-call-success sets the `headers`;
+//! `replace` sets a chunk's body. The side effects run first, in this order:
+//! `keep_bytes` (allocate that many bytes and keep them on the instance, so its memory
+//! grows), `print`, `log` (`log_repeat` times), `eprint`, `whoami`; then `do`.
 //!
 //! `whoami` shows which instance served the hook, for tests of warm instances
 //! (`instances: reuse`): it logs `scripted instance <born> requests <n> kept <bytes>`
 //! through the log import, where `<born>` names the instance by its first hook call
 //! (`<request id>/<hook>`: no two instances serving requests share it), `<n>` counts the
 //! pre-call hooks it has run (one per request it served) and `<bytes>` is what
-//! `keep_bytes` made it keep. In `post-call-success` it also adds those three as the
+//! `keep_bytes` made it keep. In `post-call-success` it also sets those three as the
 //! response headers `x-scripted-instance`, `x-scripted-requests` and
-//! `x-scripted-kept-bytes` (so the hook's decision is `modify`, whatever `do` says).
+//! `x-scripted-kept-bytes`. (These describe the instance, so they live on the plugin
+//! value, which lives as long as the instance; a request's own state would go in `Ctx`.)
 //!
-//! The stream hooks and logging hooks see no request body: pre-call keeps the request's
-//! script for them (one instance serves the request's hooks); the logging hooks read it
-//! from the payload's messages when shown. A warm instance forgets the script of the
-//! request it served before.
+//! Every hook is given the request, so every hook reads the script from it.
 
-use hookgate_sdk::log;
+use std::cell::{Cell, RefCell};
+
 use hookgate_sdk::prelude::*;
-use hookgate_sdk::serde_json::Value;
+use hookgate_sdk::log;
+use hookgate_sdk::serde_json::{self, Value};
 
 #[derive(Default)]
 struct Scripted {
     /// The config's script, for every request.
     always: Value,
-    /// This request's script, kept by pre-call.
-    request: Value,
-    /// The id of the request `request` belongs to.
-    request_id: String,
     /// `<request id>/<hook>` of this instance's first hook call.
-    born: Option<String>,
+    born: RefCell<Option<String>>,
     /// Pre-call hooks this instance has run.
-    requests: u32,
+    requests: Cell<u32>,
     /// What `keep_bytes` allocated, kept for the instance's life.
-    kept: Vec<Vec<u8>>,
+    kept: RefCell<Vec<Vec<u8>>>,
 }
 
 impl Scripted {
-    fn action(&self, hook: &str) -> Value {
-        let from_request = &self.request[hook];
-        if !from_request.is_null() {
-            return from_request.clone();
+    /// The action for `hook` on `req`: the request's script, else the config's.
+    fn action(&self, req: &Request, hook: &str) -> Value {
+        if self.born.borrow().is_none() {
+            *self.born.borrow_mut() = Some(format!("{}/{hook}", req.id()));
         }
-        self.always[hook].clone()
-    }
-
-    /// Notes that `hook` runs for request `id`: names the instance on its first call,
-    /// and forgets the script of an earlier request.
-    fn enter(&mut self, id: &str, hook: &str) {
-        if self.born.is_none() {
-            self.born = Some(format!("{id}/{hook}"));
-        }
-        if self.request_id != id {
-            self.request_id = id.to_owned();
-            self.request = Value::Null;
-        }
-    }
-
-    fn remember(&mut self, req: &Request, hook: &str) {
-        self.enter(&req.id, hook);
-        if let Some(script) = req.json().get("hookgate_script") {
-            self.request = script.clone();
+        let script = req.field("hookgate_script").and_then(|json| serde_json::from_str::<Value>(&json).ok());
+        match script.as_ref().map(|script| &script[hook]) {
+            Some(action) if !action.is_null() => action.clone(),
+            _ => self.always[hook].clone(),
         }
     }
 
     fn kept_bytes(&self) -> usize {
-        self.kept.iter().map(Vec::len).sum()
+        self.kept.borrow().iter().map(Vec::len).sum()
     }
 
     fn identity_headers(&self) -> Vec<(String, String)> {
         vec![
-            ("x-scripted-instance".to_owned(), self.born.clone().unwrap_or_default()),
-            ("x-scripted-requests".to_owned(), self.requests.to_string()),
+            ("x-scripted-instance".to_owned(), self.born.borrow().clone().unwrap_or_default()),
+            ("x-scripted-requests".to_owned(), self.requests.get().to_string()),
             ("x-scripted-kept-bytes".to_owned(), self.kept_bytes().to_string()),
         ]
     }
 
-    /// Side effects the action asks for, then whether it rejects.
-    fn perform(&mut self, action: &Value) -> Result<(), Rejection> {
+    /// Side effects the action asks for, then whether it rejects or fails.
+    fn perform(&self, action: &Value) -> HookResult<()> {
         if let Some(bytes) = action["keep_bytes"].as_u64().filter(|&bytes| bytes > 0) {
-            self.kept.push(vec![0x5a; bytes as usize]);
+            self.kept.borrow_mut().push(vec![0x5a; bytes as usize]);
         }
         if let Some(line) = action["print"].as_str() {
             println!("{line}");
@@ -112,11 +96,15 @@ impl Scripted {
         if action["whoami"].as_bool() == Some(true) {
             log::info(format!(
                 "scripted instance {} requests {} kept {}",
-                self.born.as_deref().unwrap_or("-"),
-                self.requests,
+                self.born.borrow().as_deref().unwrap_or("-"),
+                self.requests.get(),
                 self.kept_bytes()
             ));
         }
+        let message = || {
+            let message = action["message"].as_str().unwrap_or("scripted rejection");
+            message.repeat(action["message_repeat"].as_u64().unwrap_or(1) as usize)
+        };
         match action["do"].as_str() {
             Some("trap") => panic!("scripted trap"),
             Some("spin") => {
@@ -125,15 +113,14 @@ impl Scripted {
                     spins = std::hint::black_box(spins.wrapping_add(1));
                 }
             }
+            Some("fail") => Err(fail(message())),
             Some("reject") => {
-                let message = action["message"].as_str().unwrap_or("scripted rejection");
-                let message = message.repeat(action["message_repeat"].as_u64().unwrap_or(1) as usize);
                 let status = action["status"].as_u64().unwrap_or(400) as u16;
-                let mut rejection = Rejection::new(status, message);
+                let mut rejection = Rejection::new(status, message());
                 if let Some(code) = action["code"].as_str() {
                     rejection = rejection.with_code(code);
                 }
-                Err(rejection)
+                Err(rejection.into())
             }
             _ => Ok(()),
         }
@@ -164,97 +151,80 @@ fn headers(action: &Value) -> Vec<(String, String)> {
 
 #[hookgate_sdk::plugin]
 impl Plugin for Scripted {
+    type Ctx = ();
+
     fn new(config: Config) -> Result<Self, String> {
         Ok(Scripted { always: config.json()["script"].clone(), ..Scripted::default() })
     }
 
-    fn pre_call(&mut self, req: &Request) -> Result<PreCall, Rejection> {
-        self.remember(req, "pre-call");
-        self.requests += 1;
-        let action = self.action("pre-call");
+    fn pre_call(&self, _ctx: &mut (), req: &Request) -> HookResult<PreCall> {
+        let action = self.action(req, "pre-call");
+        self.requests.set(self.requests.get() + 1);
         self.perform(&action)?;
         Ok(match action["do"].as_str() {
-            Some("modify") => PreCall::Modify(body(&action)),
+            Some("modify") => {
+                req.set_body(&body(&action))?;
+                PreCall::Proceed
+            }
             Some("respond") => PreCall::respond(body(&action)),
             _ => PreCall::Proceed,
         })
     }
 
-    fn moderation(&mut self, req: &Request) -> Result<(), Rejection> {
-        self.remember(req, "moderation");
-        let action = self.action("moderation");
+    fn moderation(&self, _ctx: &mut (), req: &Request) -> HookResult<()> {
+        let action = self.action(req, "moderation");
         self.perform(&action)
     }
 
-    fn post_call_success(&mut self, req: &Request, _resp: &Response) -> Result<PostCall, Rejection> {
-        self.remember(req, "post-call-success");
-        let action = self.action("post-call-success");
+    fn post_call_success(&self, _ctx: &mut (), req: &Request, resp: &Response) -> HookResult<()> {
+        let action = self.action(req, "post-call-success");
         self.perform(&action)?;
-        let mut added = match action["do"].as_str() {
-            Some("modify") => headers(&action),
-            _ => Vec::new(),
-        };
-        if action["whoami"].as_bool() == Some(true) {
-            added.extend(self.identity_headers());
-        }
-        Ok(match action["do"].as_str() {
-            Some("modify") => {
-                PostCall::Modify { body: (!action["body"].is_null()).then(|| body(&action)), headers: added }
+        let mut set = Vec::new();
+        if action["do"].as_str() == Some("modify") {
+            if !action["body"].is_null() {
+                resp.set_body(&body(&action))?;
             }
-            _ if !added.is_empty() => PostCall::Modify { body: None, headers: added },
-            _ => PostCall::Proceed,
-        })
+            set = headers(&action);
+        }
+        if action["whoami"].as_bool() == Some(true) {
+            set.extend(self.identity_headers());
+        }
+        for (name, value) in set {
+            resp.set_header(&name, &value)?;
+        }
+        Ok(())
     }
 
-    fn post_call_failure(&mut self, req: &Request, _failure: &Failure) -> Result<(), Rejection> {
-        self.remember(req, "post-call-failure");
-        let action = self.action("post-call-failure");
+    fn post_call_failure(&self, _ctx: &mut (), req: &Request, _failure: &Failure) -> HookResult<()> {
+        let action = self.action(req, "post-call-failure");
         self.perform(&action)
     }
 
-    fn stream_chunk(&mut self, ctx: &CallContext, _chunk: &Chunk) -> Result<ChunkOutcome, Rejection> {
-        self.enter(&ctx.id, "stream-chunk");
-        let action = self.action("stream-chunk");
+    fn stream_chunk(&self, _ctx: &mut (), req: &Request, chunk: &Chunk) -> HookResult<ChunkOutcome> {
+        let action = self.action(req, "stream-chunk");
         self.perform(&action)?;
         Ok(match action["do"].as_str() {
-            Some("replace") => ChunkOutcome::Replace(body(&action)),
+            Some("replace") => {
+                chunk.set_body(&body(&action))?;
+                ChunkOutcome::Proceed
+            }
             Some("drop") => ChunkOutcome::Drop,
             _ => ChunkOutcome::Proceed,
         })
     }
 
-    fn stream_end(&mut self, ctx: &CallContext, _text: &str) -> Result<(), Rejection> {
-        self.enter(&ctx.id, "stream-end");
-        let action = self.action("stream-end");
+    fn stream_end(&self, _ctx: &mut (), req: &Request, _text: &str) -> HookResult<()> {
+        let action = self.action(req, "stream-end");
         self.perform(&action)
     }
 
-    fn log_success(&mut self, payload: &LogPayload) {
-        self.logged(payload, "log-success");
+    fn log_success(&self, _ctx: &mut (), req: &Request, _resp: &Response, _entry: &LogEntry) -> Result<(), String> {
+        let action = self.action(req, "log-success");
+        self.perform(&action).map_err(|error| error.to_string())
     }
 
-    fn log_failure(&mut self, payload: &LogPayload) {
-        self.logged(payload, "log-failure");
+    fn log_failure(&self, _ctx: &mut (), req: &Request, _entry: &LogEntry) -> Result<(), String> {
+        let action = self.action(req, "log-failure");
+        self.perform(&action).map_err(|error| error.to_string())
     }
-}
-
-impl Scripted {
-    fn logged(&mut self, payload: &LogPayload, hook: &str) {
-        let json = payload.json();
-        self.enter(json["id"].as_str().unwrap_or("-"), hook);
-        self.request = script_in(&json);
-        let action = self.action(hook);
-        let _ = self.perform(&action);
-    }
-}
-
-/// The script of a logged request, when the payload shows its body (it shows the
-/// messages; a script for logging hooks is a message's `hookgate_script`).
-fn script_in(json: &Value) -> Value {
-    json["messages"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .find_map(|message| message.get("hookgate_script").cloned())
-        .unwrap_or(Value::Null)
 }

@@ -29,6 +29,8 @@ fn sleep(duration: Duration) {
 
 #[hookgate_sdk::plugin]
 impl Plugin for SlowHooks {
+    type Ctx = ();
+
     fn new(config: Config) -> Result<Self, String> {
         Ok(SlowHooks {
             pre_call: millis(&config, "pre_call_ms"),
@@ -37,25 +39,26 @@ impl Plugin for SlowHooks {
         })
     }
 
-    fn pre_call(&mut self, _req: &Request) -> Result<PreCall, Rejection> {
+    fn pre_call(&self, _ctx: &mut (), _req: &Request) -> HookResult<PreCall> {
         sleep(self.pre_call);
         Ok(PreCall::Proceed)
     }
 
-    fn moderation(&mut self, _req: &Request) -> Result<(), Rejection> {
+    fn moderation(&self, _ctx: &mut (), _req: &Request) -> HookResult<()> {
         sleep(self.moderation);
         Ok(())
     }
 
-    fn post_call_success(&mut self, _req: &Request, _resp: &Response) -> Result<PostCall, Rejection> {
+    fn post_call_success(&self, _ctx: &mut (), _req: &Request, _resp: &Response) -> HookResult<()> {
         sleep(self.post_call);
-        Ok(PostCall::Proceed)
+        Ok(())
     }
 
-    fn log_failure(&mut self, payload: &LogPayload) {
+    fn log_failure(&self, _ctx: &mut (), req: &Request, _entry: &LogEntry) -> Result<(), String> {
         if let Err(e) = kv::incr("log-failure", 1, None) {
             log::warn(format!("slow-hooks log-failure: {e}"));
         }
-        log::info(format!("slow-hooks log-failure {}", payload.json()["id"].as_str().unwrap_or("-")));
+        log::info(format!("slow-hooks log-failure {}", req.id()));
+        Ok(())
     }
 }

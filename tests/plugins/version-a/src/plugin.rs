@@ -10,22 +10,24 @@ struct Versioned;
 
 #[hookgate_sdk::plugin]
 impl Plugin for Versioned {
+    type Ctx = ();
+
     fn new(_config: Config) -> Result<Self, String> {
         Ok(Versioned)
     }
 
-    /// Prefixes the last message with the version, so an echoing upstream shows it.
-    fn pre_call(&mut self, req: &Request) -> Result<PreCall, Rejection> {
-        let mut body = req.json();
-        if let Some(last) = body["messages"].as_array_mut().and_then(|messages| messages.last_mut()) {
-            let text = last["content"].as_str().unwrap_or_default().to_owned();
-            last["content"] = format!("[{VERSION}] {text}").into();
+    /// Prefixes the last text with the version, so an echoing upstream shows it.
+    fn pre_call(&self, _ctx: &mut (), req: &Request) -> HookResult<PreCall> {
+        let texts = req.texts();
+        if let Some(last) = texts.last() {
+            req.set_text(texts.len() - 1, format!("[{VERSION}] {}", last.text))?;
         }
-        Ok(PreCall::modify_json(&body))
+        Ok(PreCall::Proceed)
     }
 
     /// Names the version in a response header.
-    fn post_call_success(&mut self, _req: &Request, _resp: &Response) -> Result<PostCall, Rejection> {
-        Ok(PostCall::add_header("x-plugin-version", VERSION))
+    fn post_call_success(&self, _ctx: &mut (), _req: &Request, resp: &Response) -> HookResult<()> {
+        resp.set_header("x-plugin-version", VERSION)?;
+        Ok(())
     }
 }
