@@ -11,9 +11,9 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use hookgate::capabilities::kv::Kv;
-use hookgate::plugins::{
-    CallType, EngineOptions, KeyInfo, LoadError, LoadedPlugin, PluginEngine, PluginSettings, Request,
-};
+use hookgate::content::{Body, RequestDoc, ResponseDoc};
+use hookgate::plugins::{EngineOptions, LoadError, LoadedPlugin, PluginEngine, PluginSettings};
+use hookgate::types::{CallInfo, CallType, KeyInfo};
 
 /// The longest prefix of `text` of at most `max` bytes, for quoting in a message.
 pub fn truncate(text: &str, max: usize) -> &str {
@@ -43,6 +43,11 @@ pub fn guest_wasm(crate_name: &str) -> Vec<u8> {
     std::fs::read(&path).unwrap_or_else(|e| {
         panic!("cannot read {} ({e}): build the guests first with `make guests` (or run `make test`)", path.display())
     })
+}
+
+/// A component built against contract 0.1, kept in `tests/fixtures/contract-0.1`.
+pub fn contract_0_1_fixture(name: &str) -> PathBuf {
+    workspace_root().join("tests/fixtures/contract-0.1").join(format!("{name}.wasm"))
 }
 
 /// The path of the `hookgate` binary: `$HOOKGATE_BIN` (the Makefile sets it to the one it
@@ -140,15 +145,46 @@ pub async fn load_on(
 pub fn test_key() -> KeyInfo {
     KeyInfo {
         alias: Some("test-key".into()),
-        hash: "ab".repeat(32),
+        id: "ab".repeat(32),
         user_id: Some("user-1".into()),
         team_id: Some("team-1".into()),
         metadata: "{}".into(),
     }
 }
 
+/// A request as the hooks of an in-process test get it: its context and its body.
+#[derive(Debug, Clone)]
+pub struct TestRequest {
+    /// What every hook is told about it.
+    pub info: CallInfo,
+    /// The request itself.
+    pub doc: RequestDoc,
+}
+
+impl TestRequest {
+    /// A request `id` on `call_type` with `body` (a JSON object).
+    pub fn new(id: &str, call_type: CallType, body: serde_json::Value) -> Self {
+        let serde_json::Value::Object(fields) = body else { panic!("a request body is an object") };
+        let stream = fields.get("stream").and_then(serde_json::Value::as_bool).unwrap_or(false);
+        let info = CallInfo { id: id.into(), call_type, key: test_key(), stream };
+        let size = serde_json::to_string(&fields).unwrap().len();
+        let doc = RequestDoc::new(fields, size, vec![("content-type".into(), "application/json".into())]);
+        Self { info, doc }
+    }
+
+    /// The request id.
+    pub fn id(&self) -> Arc<str> {
+        Arc::clone(&self.info.id)
+    }
+
+    /// The body, parsed.
+    pub fn body(&self) -> &serde_json::Value {
+        self.doc.body.value()
+    }
+}
+
 /// A chat completion request whose last user message is `text`.
-pub fn chat_request(id: &str, text: &str) -> Request {
+pub fn chat_request(id: &str, text: &str) -> TestRequest {
     let body = serde_json::json!({
         "model": "mock/echo",
         "messages": [
@@ -156,37 +192,30 @@ pub fn chat_request(id: &str, text: &str) -> Request {
             {"role": "user", "content": text}
         ]
     });
-    Request {
-        id: id.into(),
-        call_type: CallType::ChatCompletion,
-        model: "mock/echo".into(),
-        body: body.to_string(),
-        headers: vec![("content-type".into(), "application/json".into())],
-        key: test_key(),
-    }
+    TestRequest::new(id, CallType::ChatCompletion, body)
 }
 
 /// A chat completion response whose assistant message is `text`.
-pub fn chat_response_body(text: &str) -> String {
-    serde_json::json!({
+pub fn chat_response(text: &str) -> ResponseDoc {
+    let body = serde_json::json!({
         "id": "chatcmpl-1",
         "object": "chat.completion",
         "model": "mock/echo",
         "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
         "usage": {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5}
-    })
-    .to_string()
+    });
+    ResponseDoc { status: 200, body: Arc::new(Body::measured(body)), headers: vec![] }
 }
 
 /// One streamed chunk whose delta content is `text`.
-pub fn chunk(text: &str) -> String {
-    serde_json::json!({
+pub fn chunk(text: &str) -> Arc<Body> {
+    let chunk = serde_json::json!({
         "id": "chatcmpl-1",
         "object": "chat.completion.chunk",
         "model": "mock/echo",
         "choices": [{"index": 0, "delta": {"content": text}, "finish_reason": null}]
-    })
-    .to_string()
+    });
+    Arc::new(Body::measured(chunk))
 }
 
 /// Everything logged in this test process so far, as formatted lines.

@@ -38,7 +38,7 @@ pub struct Proxy {
 /// Builds a proxy: the config's YAML and the plugins to put in its directory.
 pub struct ProxyBuilder {
     yaml: String,
-    plugins: Vec<(String, String)>,
+    plugins: Vec<(String, PathBuf)>,
     settings: Vec<(String, String)>,
     plugins_extra: Vec<String>,
     sidecars: Vec<(String, String)>,
@@ -94,7 +94,17 @@ impl ProxyBuilder {
 
     /// Puts the built guest `crate_name` into the plugin directory as `<name>.wasm`.
     pub fn plugin(mut self, name: &str, crate_name: &str) -> Self {
-        self.plugins.push((name.to_owned(), crate_name.to_owned()));
+        let from = guest_dir().join(format!("{}.wasm", crate_name.replace('-', "_")));
+        self.plugins.push((name.to_owned(), from));
+        self
+    }
+
+    /// Puts the contract 0.1 component `fixture` (`tests/fixtures/contract-0.1/<fixture>.wasm`,
+    /// built before contract 0.2 and kept as it was) into the plugin directory as
+    /// `<name>.wasm`.
+    pub fn plugin_0_1(mut self, name: &str, fixture: &str) -> Self {
+        let from = crate::contract_0_1_fixture(fixture);
+        self.plugins.push((name.to_owned(), from));
         self
     }
 
@@ -108,9 +118,8 @@ impl ProxyBuilder {
         let dir = tempfile::tempdir().expect("temp dir");
         let plugin_dir = dir.path().join("plugins");
         std::fs::create_dir(&plugin_dir).expect("plugin dir");
-        for (name, crate_name) in &self.plugins {
-            let from = guest_dir().join(format!("{}.wasm", crate_name.replace('-', "_")));
-            std::fs::copy(&from, plugin_dir.join(format!("{name}.wasm")))
+        for (name, from) in &self.plugins {
+            std::fs::copy(from, plugin_dir.join(format!("{name}.wasm")))
                 .unwrap_or_else(|e| panic!("copy {} ({e}): run `make guests`", from.display()));
         }
         for (name, yaml) in &self.sidecars {

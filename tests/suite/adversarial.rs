@@ -29,16 +29,16 @@ async fn assert_contained(plugin: &str, settings: PluginSettings, expected: Faul
     let healthy = load_on(&engine, "probe", PluginSettings::default()).await.expect("probe loads");
     let request = chat_request(&format!("{plugin}-1"), "please TRIGGER the bad behaviour");
 
-    let mut bad_instance = bad.instance(request.id.clone());
-    let mut healthy_instance = healthy.instance(request.id.clone());
+    let mut bad_instance = bad.instance(request.id());
+    let mut healthy_instance = healthy.instance(request.id());
     let started = Instant::now();
     let (bad_result, healthy_result) = tokio::join!(
         async {
-            let result = bad_instance.pre_call(&request).await;
+            let result = bad_instance.pre_call(&request.info, &request.doc).await;
             (result, started.elapsed())
         },
         async {
-            let result = healthy_instance.pre_call(&request).await;
+            let result = healthy_instance.pre_call(&request.info, &request.doc).await;
             (result, started.elapsed())
         }
     );
@@ -61,7 +61,7 @@ async fn assert_contained(plugin: &str, settings: PluginSettings, expected: Faul
     // The healthy plugin answered the same request, on the same task, while the bad one ran.
     let (healthy_result, healthy_elapsed) = healthy_result;
     match healthy_result {
-        Ok(PreCallDecision::Modify(body)) => assert_eq!(body["probe_calls"], 1),
+        Ok(PreCallDecision::Modify(body)) => assert_eq!(body.value()["probe_calls"], 1),
         other => panic!("{plugin}: the healthy plugin was affected: {other:?}"),
     }
     // A plugin held until its deadline did not hold the healthy one up: it was done first.
@@ -72,8 +72,8 @@ async fn assert_contained(plugin: &str, settings: PluginSettings, expected: Faul
     // The same plugin serves the next request, and so does the faulted request's own
     // instance handle (with a fresh instance).
     let next = chat_request(&format!("{plugin}-2"), "an ordinary question");
-    assert_eq!(bad.instance(next.id.clone()).pre_call(&next).await.unwrap(), PreCallDecision::Proceed);
-    assert_eq!(bad_instance.pre_call(&next).await.unwrap(), PreCallDecision::Proceed);
+    assert_eq!(bad.instance(next.id()).pre_call(&next.info, &next.doc).await.unwrap(), PreCallDecision::Proceed);
+    assert_eq!(bad_instance.pre_call(&next.info, &next.doc).await.unwrap(), PreCallDecision::Proceed);
 
     assert_eq!(engine.free_slots(), 2, "{plugin}: only the two live instances hold slots");
     drop((bad_instance, healthy_instance));
@@ -122,10 +122,13 @@ async fn huge_output_is_bad_output() {
     assert!(fault.message.contains("max_output_bytes"), "{fault:?}");
 }
 
+/// The host refuses an edit that is not JSON; the plugin gives up on it (`?` on the
+/// `EditError`), which is its failure. (A 0.1 plugin returning such a body is a
+/// `bad_output` fault: `contract_0_1.rs`.)
 #[tokio::test]
-async fn non_json_body_is_bad_output() {
-    let fault = assert_contained("bad-output", settings(2_000), FaultKind::BadOutput).await;
-    assert!(fault.message.contains("not valid JSON"), "{fault:?}");
+async fn a_body_edit_that_is_not_json_is_refused_and_the_plugin_fails() {
+    let fault = assert_contained("bad-output", settings(2_000), FaultKind::Failed).await;
+    assert!(fault.message.contains("edit refused: not valid JSON"), "{fault:?}");
 }
 
 #[tokio::test]

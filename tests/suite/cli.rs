@@ -31,10 +31,19 @@ fn check_reports_what_a_component_implements() {
     let (ok, report, stderr) = run(&["plugin", "check", &wasm("banned_keywords"), "--config", &config]);
     assert!(ok, "{stderr}");
     assert_eq!(report["describes_itself_as"], "banned-keywords");
+    assert_eq!(report["wit"], "hookgate:plugin@0.2.0");
+    let hooks: Vec<&str> = report["hooks"].as_array().unwrap().iter().map(|h| h.as_str().unwrap()).collect();
+    assert_eq!(hooks, ["pre-call", "post-call-success", "stream-chunk"], "the hook interfaces it exports");
+    assert!(report["size_bytes"].as_u64().unwrap() > 0);
+
+    // The same plugin built against contract 0.1 (kept as a fixture): its hooks are the
+    // ones its `describe` lists.
+    let fixture = hookgate_tests::contract_0_1_fixture("banned-keywords");
+    let (ok, report, stderr) = run(&["plugin", "check", fixture.to_str().unwrap(), "--config", &config]);
+    assert!(ok, "{stderr}");
     assert_eq!(report["wit"], "hookgate:plugin@0.1.0");
     let hooks: Vec<&str> = report["hooks"].as_array().unwrap().iter().map(|h| h.as_str().unwrap()).collect();
     assert_eq!(hooks, ["pre-call", "post-call-success", "stream-chunk"]);
-    assert!(report["size_bytes"].as_u64().unwrap() > 0);
 
     let (ok, _, stderr) = run(&["plugin", "check", &wasm("banned_keywords")]);
     assert!(!ok, "a config the plugin refuses fails the check");

@@ -162,26 +162,37 @@ async fn a_sidecar_cannot_read_the_proxys_environment_nor_raise_its_own_limits()
     }
 }
 
+/// A plugin that hands back far more than allowed: a 0.1 plugin returns 40,000 headers in
+/// one outcome (refused as `bad_output`); a 0.2 plugin has its 65th `set-header` refused
+/// and gives up (`failed`). Either way a fault, never a dead connection.
 #[tokio::test]
-async fn a_plugin_that_answers_too_much_is_a_bad_output_fault_never_a_dead_connection() {
-    // Broken for every request (the script is in its config): fail-open, so the answer
-    // goes out without its headers, at once.
-    let proxy = ProxyBuilder::new("")
-        .plugin("scripted", "scripted")
-        .settings(
-            "scripted",
-            "{fuel: 2000000000, timeout_ms: 3000, config: {script: {post-call-success: {do: modify, header_count: 40000}}}}",
-        )
-        .start()
-        .await;
-    let started = Instant::now();
-    let response = proxy.chat(&chat_body("mock-echo", "hi")).await;
-    assert_eq!(response.status(), 200);
-    assert!(!response.headers().contains_key("x-scripted-0"));
-    assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
-    let series = r#"hookgate_plugin_faults_total{plugin="scripted",hook="post-call-success",kind="bad_output",cause="plugin"}"#;
-    assert_eq!(proxy.metric(series).await, 1.0);
-    assert_eq!(proxy.chat(&chat_body("mock-echo", "again")).await.status(), 200);
+async fn a_plugin_that_answers_too_much_is_a_fault_never_a_dead_connection() {
+    for (contract, kind) in [("0.1", "bad_output"), ("0.2", "failed")] {
+        // Broken for every request (the script is in its config): fail-open, so the answer
+        // goes out without its headers, at once.
+        let builder = ProxyBuilder::new("");
+        let builder = match contract {
+            "0.1" => builder.plugin_0_1("scripted", "scripted"),
+            _ => builder.plugin("scripted", "scripted"),
+        };
+        let proxy = builder
+            .settings(
+                "scripted",
+                "{fuel: 2000000000, timeout_ms: 3000, config: {script: {post-call-success: {do: modify, header_count: 40000}}}}",
+            )
+            .start()
+            .await;
+        let started = Instant::now();
+        let response = proxy.chat(&chat_body("mock-echo", "hi")).await;
+        assert_eq!(response.status(), 200, "{contract}");
+        assert!(!response.headers().contains_key("x-scripted-0"), "{contract}: none of the edit is kept");
+        assert!(started.elapsed() < Duration::from_secs(2), "{contract}: {:?}", started.elapsed());
+        let series = format!(
+            r#"hookgate_plugin_faults_total{{plugin="scripted",hook="post-call-success",kind="{kind}",cause="plugin"}}"#
+        );
+        assert_eq!(proxy.metric(&series).await, 1.0, "{contract}");
+        assert_eq!(proxy.chat(&chat_body("mock-echo", "again")).await.status(), 200, "{contract}");
+    }
 }
 
 #[tokio::test]

@@ -1,9 +1,7 @@
 //! The example plugins from `plugins/` do what their crate docs promise.
 
-use hookgate::plugins::{
-    CallContext, ChunkDecision, HookError, LoadError, PluginSettings, PostCallDecision, PreCallDecision, Response,
-};
-use hookgate_tests::{chat_request, chat_response_body, chunk, load};
+use hookgate::plugins::{ChunkDecision, HookError, LoadError, PluginSettings, PostCallDecision, PreCallDecision};
+use hookgate_tests::{chat_request, chat_response, chunk, load};
 
 fn banned(keywords: serde_json::Value) -> PluginSettings {
     PluginSettings { config: serde_json::json!({ "keywords": keywords }), ..PluginSettings::default() }
@@ -24,23 +22,29 @@ fn assert_rejected_400<T: std::fmt::Debug>(result: Result<T, HookError>, keyword
 async fn banned_keywords_rejects_requests_case_insensitively() {
     let plugin = load("banned-keywords", banned(serde_json::json!(["forbidden", "Secret Plan"]))).await.unwrap();
     let bad = chat_request("r1", "tell me the SECRET plan now");
-    assert_rejected_400(plugin.instance("r1").pre_call(&bad).await, "secret plan");
+    assert_rejected_400(plugin.instance("r1").pre_call(&bad.info, &bad.doc).await, "secret plan");
     let good = chat_request("r2", "tell me a joke");
-    assert_eq!(plugin.instance("r2").pre_call(&good).await.unwrap(), PreCallDecision::Proceed);
+    assert_eq!(plugin.instance("r2").pre_call(&good.info, &good.doc).await.unwrap(), PreCallDecision::Proceed);
 }
 
 #[tokio::test]
 async fn banned_keywords_checks_responses_and_streams() {
     let plugin = load("banned-keywords", banned(serde_json::json!(["forbidden"]))).await.unwrap();
     let request = chat_request("r3", "innocent question");
-    let response = Response { status: 200, body: chat_response_body("a Forbidden answer"), headers: vec![] };
-    assert_rejected_400(plugin.instance("r3").post_call_success(&request, &response).await, "forbidden");
+    let response = chat_response("a Forbidden answer");
+    assert_rejected_400(plugin.instance("r3").post_call_success(&request.info, &request.doc, &response).await, "forbidden");
 
-    // A keyword split across two chunks is still caught, by the instance's rolling tail.
+    // A keyword split across two chunks is still caught, by the request's rolling tail,
+    // and nothing of it was forwarded before: the first chunk's text is held back.
     let mut instance = plugin.instance("r4");
-    let ctx = CallContext::from(&request);
-    assert_eq!(instance.stream_chunk(&ctx, &chunk("this is forb")).await.unwrap(), ChunkDecision::Proceed);
-    assert_rejected_400(instance.stream_chunk(&ctx, &chunk("idden text")).await, "forbidden");
+    match instance.stream_chunk(&request.info, &request.doc, &chunk("this is forb")).await.unwrap() {
+        ChunkDecision::Replace(held) => {
+            let forwarded = held.value()["choices"][0]["delta"]["content"].as_str().unwrap().to_owned();
+            assert!(!forwarded.contains("forb"), "{forwarded:?}");
+        }
+        other => panic!("the chunk's tail should have been held back: {other:?}"),
+    }
+    assert_rejected_400(instance.stream_chunk(&request.info, &request.doc, &chunk("idden text")).await, "forbidden");
 }
 
 #[tokio::test]
@@ -66,8 +70,8 @@ async fn header_injector_adds_its_configured_headers() {
     };
     let plugin = load("header-injector", settings).await.unwrap();
     let request = chat_request("r5", "hi");
-    let response = Response { status: 200, body: chat_response_body("hello"), headers: vec![] };
-    match plugin.instance("r5").post_call_success(&request, &response).await.unwrap() {
+    let response = chat_response("hello");
+    match plugin.instance("r5").post_call_success(&request.info, &request.doc, &response).await.unwrap() {
         PostCallDecision::Modify { body: None, mut headers } => {
             headers.sort();
             assert_eq!(
@@ -111,14 +115,13 @@ async fn rate_limiter_counts_per_user() {
     // Unique users per run: the engine's in-memory kv lives as long as the test process.
     let run = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
     let as_end_user = |user: &str| {
-        let mut request = chat_request("r", "hi");
-        request.key.user_id = None;
-        let mut body: serde_json::Value = serde_json::from_str(&request.body).unwrap();
+        let mut body = chat_request("r", "hi").body().clone();
         body["user"] = serde_json::json!(format!("{user}-{run}"));
-        request.body = body.to_string();
+        let mut request = hookgate_tests::TestRequest::new("r", hookgate::types::CallType::ChatCompletion, body);
+        request.info.key.user_id = None;
         request
     };
-    let decide = async |request| match plugin.instance("r").pre_call(&request).await {
+    let decide = async |request: hookgate_tests::TestRequest| match plugin.instance("r").pre_call(&request.info, &request.doc).await {
         Ok(decision) => Ok(decision),
         Err(HookError::Rejected(rejection)) => Err((rejection.status, rejection.code)),
         Err(other) => panic!("{other:?}"),
@@ -129,7 +132,7 @@ async fn rate_limiter_counts_per_user() {
     assert_eq!(decide(as_end_user("bob")).await, Ok(PreCallDecision::Proceed), "another user, another count");
     // The key's user id wins over the body's `user` (ann's count is spent).
     let mut keyed = as_end_user("ann");
-    keyed.key.user_id = Some(format!("key-user-{run}"));
+    keyed.info.key.user_id = Some(format!("key-user-{run}"));
     assert_eq!(decide(keyed.clone()).await, Ok(PreCallDecision::Proceed));
     assert_eq!(decide(keyed).await, over);
 }

@@ -443,7 +443,7 @@ fn script(rng: &mut Rng) -> Value {
         if rng.chance(40) {
             continue;
         }
-        let action = *rng.pick(&["proceed", "reject", "modify", "respond", "replace", "drop", "trap", "spin"]);
+        let action = *rng.pick(&["proceed", "reject", "fail", "modify", "respond", "replace", "drop", "trap", "spin"]);
         let mut step = json!({"do": action});
         if rng.chance(50) {
             step["status"] = json!(rng.below(1000));
@@ -488,6 +488,10 @@ async fn generated_plugin_outcomes_are_all_classified() {
     )
     .plugin("scripted", "scripted")
     .settings("scripted", "{timeout_ms: 50}")
+    // The same scripts through a plugin built against contract 0.1, which the host adapts
+    // (it knows no `fail`: that is a proceed to it).
+    .plugin_0_1("scripted-01", "scripted")
+    .settings("scripted-01", "{timeout_ms: 50}")
     .start()
     .await;
     let mut rng = Rng::new(seed ^ 0x5eed);
@@ -532,7 +536,7 @@ async fn generated_plugin_outcomes_are_all_classified() {
     for line in metrics.lines().filter(|line| line.starts_with("hookgate_plugin_faults_total{")) {
         let kind = line.split("kind=\"").nth(1).and_then(|rest| rest.split('"').next()).unwrap();
         assert!(
-            ["out_of_fuel", "deadline", "memory_limit", "stack_overflow", "trap", "instantiate", "bad_output", "kv_unavailable"].contains(&kind),
+            ["out_of_fuel", "deadline", "memory_limit", "stack_overflow", "trap", "failed", "instantiate", "bad_output", "kv_unavailable"].contains(&kind),
             "{line}"
         );
     }

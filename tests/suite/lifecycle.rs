@@ -1,15 +1,10 @@
-//! The plumbing of hook calls, shown with the `probe` plugin: per-request instances,
-//! every hook's outcome reaching the host, host imports, and guest output in the log.
+//! The plumbing of hook calls, shown with the `probe` plugin: per-request state, every
+//! hook's outcome reaching the host, host imports, and guest output in the log.
 
-use hookgate::plugins::{
-    CallContext, ChunkDecision, Failure, Hook, HookError, PluginSettings, PostCallDecision, PreCallDecision,
-    Response,
-};
-use hookgate_tests::{captured_logs, chat_request, chat_response_body, chunk, engine, load};
-
-fn response(text: &str) -> Response {
-    Response { status: 200, body: chat_response_body(text), headers: vec![] }
-}
+use hookgate::pipeline::logging::LogRecord;
+use hookgate::plugins::{ChunkDecision, HookError, PluginSettings, PostCallDecision, PreCallDecision};
+use hookgate::types::{Failure, Hook};
+use hookgate_tests::{captured_logs, chat_request, chat_response as response, chunk, engine, load};
 
 #[tokio::test]
 async fn hooks_of_one_request_share_an_instance_and_requests_do_not() {
@@ -19,14 +14,16 @@ async fn hooks_of_one_request_share_an_instance_and_requests_do_not() {
     assert_eq!(probe.info().name, "probe");
 
     let first = chat_request("req-a", "hello");
-    let mut instance = probe.instance(first.id.clone());
+    let mut instance = probe.instance(first.id());
     assert!(!instance.is_instantiated(), "instantiation waits for the first hook");
-    let PreCallDecision::Modify(body) = instance.pre_call(&first).await.unwrap() else { panic!("probe modifies") };
-    assert_eq!(body["probe_calls"], 1);
-    assert_eq!(body["messages"][1]["content"], "hello", "unknown fields survive the guest's edit");
+    let PreCallDecision::Modify(body) = instance.pre_call(&first.info, &first.doc).await.unwrap() else {
+        panic!("probe modifies")
+    };
+    assert_eq!(body.value()["probe_calls"], 1);
+    assert_eq!(body.value()["messages"][1]["content"], "hello", "the rest of the body survives the guest's edit");
 
     let PostCallDecision::Modify { body: None, headers } =
-        instance.post_call_success(&first, &response("hi")).await.unwrap()
+        instance.post_call_success(&first.info, &first.doc, &response("hi")).await.unwrap()
     else {
         panic!("probe adds headers only")
     };
@@ -36,36 +33,43 @@ async fn hooks_of_one_request_share_an_instance_and_requests_do_not() {
     assert_eq!(header("x-probe-config"), Some("blue"), "config reached the guest");
 
     let second = chat_request("req-b", "hello again");
-    let PreCallDecision::Modify(body) = probe.instance(second.id.clone()).pre_call(&second).await.unwrap() else {
+    let PreCallDecision::Modify(body) = probe.instance(second.id()).pre_call(&second.info, &second.doc).await.unwrap() else {
         panic!("probe modifies")
     };
-    assert_eq!(body["probe_calls"], 1, "a new request starts from a fresh instance");
+    assert_eq!(body.value()["probe_calls"], 1, "a new request starts with a fresh context");
 }
 
 #[tokio::test]
 async fn every_hook_outcome_reaches_the_host() {
     let probe = load("probe", PluginSettings::default()).await.unwrap();
     let request = chat_request("req-hooks", "MODERATE me, then RECOVER");
-    let mut instance = probe.instance(request.id.clone());
+    let mut instance = probe.instance(request.id());
 
-    match instance.moderation(&request).await {
+    match instance.moderation(&request.info, &request.doc).await {
         Err(HookError::Rejected(r)) => {
             assert_eq!((r.status, r.code.as_deref()), (403, Some("probe_moderation")));
         }
         other => panic!("moderation should reject: {other:?}"),
     }
-    assert!(probe.instance("clean").moderation(&chat_request("clean", "fine")).await.is_ok());
+    let clean = chat_request("clean", "fine");
+    assert!(probe.instance("clean").moderation(&clean.info, &clean.doc).await.is_ok());
 
-    let ctx = CallContext::from(&request);
-    match instance.stream_chunk(&ctx, &chunk("shout")).await.unwrap() {
-        ChunkDecision::Replace(replaced) => assert_eq!(replaced["choices"][0]["delta"]["content"], "SHOUT"),
+    let (info, doc) = (&request.info, &request.doc);
+    match instance.stream_chunk(info, doc, &chunk("shout")).await.unwrap() {
+        ChunkDecision::Replace(replaced) => assert_eq!(replaced.value()["choices"][0]["delta"]["content"], "SHOUT"),
         other => panic!("probe upper-cases chunks: {other:?}"),
     }
-    assert_eq!(instance.stream_chunk(&ctx, &chunk("DROPME")).await.unwrap(), ChunkDecision::Drop);
-    assert!(instance.stream_end(&ctx, "SHOUT").await.is_ok());
+    assert_eq!(instance.stream_chunk(info, doc, &chunk("DROPME")).await.unwrap(), ChunkDecision::Drop);
+    assert!(instance.stream_end(info, doc, "SHOUT").await.is_ok());
 
-    let failure = Failure { status: 502, error_type: "api_error".into(), message: "upstream down".into(), code: None };
-    match instance.post_call_failure(&request, &failure).await {
+    let failure = Failure {
+        status: 502,
+        error_type: "api_error".into(),
+        message: "upstream down".into(),
+        code: None,
+        rejected_by: None,
+    };
+    match instance.post_call_failure(&request.info, &request.doc, &failure).await {
         Err(HookError::Rejected(r)) => {
             assert_eq!(r.status, 418);
             assert_eq!(r.message, "probe saw failure: upstream down");
@@ -78,9 +82,13 @@ async fn every_hook_outcome_reaches_the_host() {
 async fn logging_hooks_use_the_kv_store_namespaced_by_plugin() {
     let probe = load("probe", PluginSettings::default()).await.unwrap();
     let before = engine_kv_count("log-success").await;
-    let payload = serde_json::json!({"id": "req-log", "call_type": "chat-completion"}).to_string();
-    probe.instance("req-log").log_success(&payload).await.unwrap();
-    probe.instance("req-log-2").log_success(&payload).await.unwrap();
+    for id in ["req-log", "req-log-2"] {
+        let request = chat_request(id, "hi");
+        let mut record = LogRecord::start(&request.info, &request.doc, std::time::Duration::ZERO);
+        record.answered(&response("hello"));
+        let input = record.finish(Vec::new(), usize::MAX, false);
+        probe.instance(id).log_success(&input).await.unwrap();
+    }
     assert_eq!(engine_kv_count("log-success").await, before + 2);
     // Namespaced: the same key under another plugin's name is untouched.
     assert_eq!(engine().kv().get("banned-keywords", "log-success", far()).await.unwrap(), None);
@@ -95,7 +103,7 @@ async fn guest_stdout_and_log_calls_reach_the_host_log_with_the_plugin_name() {
     captured_logs();
     let probe = load("probe", PluginSettings::default()).await.unwrap();
     let request = chat_request("req-logs", "hi");
-    probe.instance(request.id.clone()).pre_call(&request).await.unwrap();
+    probe.instance(request.id()).pre_call(&request.info, &request.doc).await.unwrap();
 
     let logs = captured_logs();
     let line = |needle: &str| logs.lines().find(|line| line.contains(needle)).map(str::to_owned);
@@ -121,11 +129,11 @@ async fn plugins_that_skip_a_hook_are_not_instantiated_for_it() {
     .unwrap();
     assert!(!injector.implements(Hook::PreCall));
     let request = chat_request("req-skip", "hi");
-    let mut instance = injector.instance(request.id.clone());
-    assert_eq!(instance.pre_call(&request).await.unwrap(), PreCallDecision::Proceed);
+    let mut instance = injector.instance(request.id());
+    assert_eq!(instance.pre_call(&request.info, &request.doc).await.unwrap(), PreCallDecision::Proceed);
     assert!(!instance.is_instantiated(), "a hook the plugin lacks costs no instance");
     // A hook it has does instantiate it (so the above is the skip, not a lazy instance).
-    instance.post_call_success(&request, &response("hello")).await.unwrap();
+    instance.post_call_success(&request.info, &request.doc, &response("hello")).await.unwrap();
     assert!(instance.is_instantiated(), "post-call-success ran on an instance");
 }
 
@@ -147,10 +155,12 @@ async fn reused_pool_slots_never_leak_state_between_requests() {
     for i in 0..300 {
         let text = "word ".repeat(1 + (i * 37) % 4000);
         let request = chat_request(&format!("reuse-{i}"), &text);
-        let mut instance = probe.instance(request.id.clone());
-        let PreCallDecision::Modify(body) = instance.pre_call(&request).await.unwrap() else { panic!("modify") };
-        assert_eq!(body["probe_calls"], 1, "request {i} saw an earlier request's state");
-        let verdict = banned.instance(request.id.clone()).pre_call(&request).await;
+        let mut instance = probe.instance(request.id());
+        let PreCallDecision::Modify(body) = instance.pre_call(&request.info, &request.doc).await.unwrap() else {
+            panic!("modify")
+        };
+        assert_eq!(body.value()["probe_calls"], 1, "request {i} saw an earlier request's state");
+        let verdict = banned.instance(request.id()).pre_call(&request.info, &request.doc).await;
         assert_eq!(verdict.unwrap(), PreCallDecision::Proceed, "request {i}");
     }
     assert_eq!(engine.free_slots(), 2);

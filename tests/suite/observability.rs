@@ -159,7 +159,7 @@ keys:
 #[tokio::test]
 async fn a_logging_plugin_gets_the_payload_of_the_request_it_logs() {
     let proxy = ProxyBuilder::new(PRICED)
-        .plugin("probe", "probe")
+        .plugin_0_1("probe", "probe")
         .plugins_option("max_logged_field_bytes: 600")
         .arg("--log-format")
         .arg("json")

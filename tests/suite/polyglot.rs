@@ -63,7 +63,7 @@ async fn python_hooks_reject_with_their_message_and_exceptions_are_faults() {
     refused_by(&proxy, "py-probe", "CRASH now").await;
     let log = proxy.wait_for_log("py-probe crashed on purpose", Duration::from_secs(5)).await;
     assert!(log.contains("plugin fault"), "{log}");
-    assert_eq!(faults(&proxy, "py-probe", "trap", "input").await, 1.0);
+    assert_eq!(faults(&proxy, "py-probe", "failed", "input").await, 1.0);
 }
 
 #[tokio::test]
@@ -76,8 +76,8 @@ async fn js_hooks_reject_with_their_message_and_exceptions_are_faults() {
 
     // A TypeError is a fault, not a rejection that shows the client its text.
     refused_by(&proxy, "js-probe", "CRASH now").await;
-    assert_eq!(faults(&proxy, "js-probe", "trap", "input").await, 1.0);
-    let log = proxy.wait_for_log("uncaught exception", Duration::from_secs(5)).await;
+    assert_eq!(faults(&proxy, "js-probe", "failed", "input").await, 1.0);
+    let log = proxy.wait_for_log("TypeError", Duration::from_secs(5)).await;
     assert!(log.contains("js-probe"), "{log}");
 }
 

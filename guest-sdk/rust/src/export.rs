@@ -35,8 +35,10 @@ thread_local! {
 }
 
 /// Runs a hook on the plugin value, with the context of the request `call` belongs to
-/// (fresh if this is the first hook of that request on this instance).
-fn with<P: Exported, R>(call: &wit::CallContext, run: impl FnOnce(&P, &mut P::Ctx) -> R) -> R {
+/// (fresh if this is the first hook of that request on this instance). Public for the
+/// SDK's own tests of that guarantee.
+#[doc(hidden)]
+pub fn with<P: Exported, R>(call: &wit::CallContext, run: impl FnOnce(&P, &mut P::Ctx) -> R) -> R {
     INSTANCE.with_borrow_mut(|slot| {
         let instance = slot.get_or_insert_with(|| Box::new(Instance::<P>::new(create::<P>())));
         let instance = instance.downcast_mut::<Instance<P>>().expect("the slot holds the exported plugin type");

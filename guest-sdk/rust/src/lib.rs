@@ -27,6 +27,7 @@
 //!         Ok(PreCall::Proceed)
 //!     }
 //! }
+//! # fn main() {}
 //! ```
 //!
 //! Hooks read the request through [`Request`] (and the answer through [`Response`] and

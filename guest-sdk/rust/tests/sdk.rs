@@ -1,208 +1,82 @@
-//! What the SDK promises, natively (`cargo test -p hookgate-sdk`): the export glue driven
-//! as the host drives it, outcomes as WIT values, rejections versus faults, config parsing,
-//! and the request/response/chunk helpers. The host imports (log, config, kv) are never
-//! called: natively they are stubs that panic. The text helpers' shared vectors are checked
-//! in `src/text/tests.rs`.
+//! What the SDK promises, natively (`cargo test -p hookgate-sdk`): a fresh context per
+//! request whatever the instance served before, outcomes and errors as the contract's,
+//! config parsing, the request/response/chunk stand-ins (which run the host's own code),
+//! `HoldBack`, and `normalize` against the vectors every SDK shares. The host imports
+//! (log, config, kv) are never called: natively they are stubs.
 
-use std::process::Command;
-
-use hookgate_sdk::bindings::{wit, Guest};
-use hookgate_sdk::export::{Export, Exported};
+use hookgate_sdk::bindings::wit;
+use hookgate_sdk::export::{self, Exported};
 use hookgate_sdk::prelude::*;
-use hookgate_sdk::{fail, Hook};
+use hookgate_sdk::serde_json::{self, json, Value};
+use hookgate_sdk::text::{is_default_ignorable, is_white_space};
+use hookgate_sdk::{CallContext, EditError};
 
-fn key() -> KeyInfo {
-    KeyInfo { alias: Some("team".into()), hash: "ab12".into(), user_id: None, team_id: None, metadata: "{}".into() }
-}
+/// A plugin whose per-request context records the hooks it has seen.
+struct Counting;
 
-fn request(body: &str) -> Request {
-    Request {
-        id: "req-1".into(),
-        call_type: CallType::ChatCompletion,
-        model: "m".into(),
-        body: body.into(),
-        headers: vec![("x-team".into(), "blue".into())],
-        key: key(),
-    }
-}
+#[derive(Default)]
+struct Seen(Vec<&'static str>);
 
-fn context() -> CallContext {
-    CallContext { id: "req-1".into(), call_type: CallType::ChatCompletion, model: "m".into(), key: key() }
-}
+impl Plugin for Counting {
+    type Ctx = Seen;
 
-fn response(body: &str) -> Response {
-    Response { status: 200, body: body.into(), headers: Vec::new() }
-}
-
-fn chunk(content: &str) -> String {
-    format!(r#"{{"id": "c", "choices": [{{"index": 0, "delta": {{"content": "{content}"}}}}]}}"#)
-}
-
-/// A plugin whose hooks answer according to the request's text (or the chunk's).
-struct Scripted {
-    limit: u32,
-}
-
-impl Plugin for Scripted {
     fn new(config: Config) -> Result<Self, String> {
-        #[derive(serde::Deserialize)]
-        struct Settings {
-            #[serde(default = "ten")]
-            limit: u32,
-        }
-        fn ten() -> u32 {
-            10
-        }
-        let settings: Settings = config.parse()?;
-        if settings.limit == 0 {
-            return Err("invalid config: `limit` must be positive".into());
-        }
-        Ok(Scripted { limit: settings.limit })
-    }
-
-    fn pre_call(&mut self, req: &Request) -> Result<PreCall, Rejection> {
-        match req.texts().first().map(String::as_str) {
-            Some("reject") => Err(Rejection::forbidden("no").with_code("nope")),
-            Some("modify") => Ok(PreCall::modify_json(&serde_json::json!({"limit": self.limit}))),
-            Some("respond") => Ok(PreCall::respond("hi")),
-            Some("panic") => panic!("a bug"),
-            _ => Ok(PreCall::Proceed),
-        }
-    }
-
-    fn post_call_success(&mut self, _req: &Request, resp: &Response) -> Result<PostCall, Rejection> {
-        match resp.texts().first().map(String::as_str) {
-            Some("headers") => Ok(PostCall::add_header("X-A", "1").with_header("x-b", "2")),
-            Some("body") => Ok(PostCall::replace_body("{}").with_header("x-c", "3")),
-            Some("reject") => Err(Rejection::too_many_requests("slow down")),
-            _ => Ok(PostCall::Proceed),
-        }
-    }
-
-    fn stream_chunk(&mut self, _ctx: &CallContext, chunk: &Chunk) -> Result<ChunkOutcome, Rejection> {
-        match chunk.delta_text().as_deref() {
-            Some("drop") => Ok(ChunkOutcome::Drop),
-            Some("replace") => Ok(ChunkOutcome::replace_json(&serde_json::json!({"choices": []}))),
-            Some("reject") => Err(Rejection::bad_request("bad chunk")),
-            _ => Ok(ChunkOutcome::Proceed),
+        match config.json()["refuse"].as_bool() {
+            Some(true) => Err("invalid config: refused on purpose".into()),
+            _ => Ok(Counting),
         }
     }
 }
 
-impl Exported for Scripted {
-    const NAME: &'static str = "scripted";
+impl Exported for Counting {
+    const NAME: &'static str = "counting";
     const VERSION: &'static str = "1.2.3";
-    const HOOKS: &'static [Hook] = &[Hook::PreCall, Hook::PostCallSuccess, Hook::StreamChunk];
 }
 
-type World = Export<Scripted>;
-
-/// `init`s the instance's plugin (each test runs on its own thread, so its own instance):
-/// natively, creating it from the host's config would call the host.
-fn init() {
-    World::init("null".into()).expect("a null config is accepted");
+fn call(id: &str) -> CallContext {
+    CallContext { request_id: id.into(), ..CallContext::for_tests() }
 }
 
-fn chat(text: &str) -> Request {
-    request(&serde_json::json!({"model": "m", "messages": [{"role": "user", "content": text}]}).to_string())
-}
-
-#[test]
-fn describe_lists_the_declared_hooks() {
-    let info = World::describe();
-    assert_eq!((info.name.as_str(), info.version.as_str()), ("scripted", "1.2.3"));
-    assert_eq!(info.hooks, vec![Hook::PreCall, Hook::PostCallSuccess, Hook::StreamChunk]);
+/// The hooks the context of `id`'s request holds after this one.
+fn hook(id: &str, name: &'static str) -> Vec<&'static str> {
+    export::with::<Counting, _>(&call(id), |_plugin, seen| {
+        seen.0.push(name);
+        seen.0.clone()
+    })
 }
 
 #[test]
-fn init_parses_the_config_and_reports_what_is_wrong() {
-    assert_eq!(World::init(r#"{"limit": 3}"#.into()), Ok(()));
-    assert_eq!(World::init("null".into()), Ok(()));
-    assert_eq!(World::init(r#"{"limit": 0}"#.into()), Err("invalid config: `limit` must be positive".into()));
-    assert_eq!(
-        World::init(r#"{"limit": "x"}"#.into()),
-        Err("invalid config: invalid type: string \"x\", expected u32".into())
-    );
+fn every_request_gets_a_fresh_context_on_a_reused_instance() {
+    // Each test runs on its own thread: its own instance slot.
+    export::init::<Counting>("null".into()).unwrap();
+    assert_eq!(hook("a", "pre-call"), ["pre-call"]);
+    assert_eq!(hook("a", "moderation"), ["pre-call", "moderation"], "one request's hooks share it");
+    assert_eq!(hook("b", "pre-call"), ["pre-call"], "the next request on the same instance starts afresh");
+    assert_eq!(hook("b", "stream-chunk"), ["pre-call", "stream-chunk"]);
+    assert_eq!(hook("a", "log-success"), ["log-success"], "a logging hook of an earlier request: not b's context");
 }
 
 #[test]
-fn pre_call_outcomes_become_wit_variants() {
-    World::init(r#"{"limit": 7}"#.into()).unwrap();
-    assert_eq!(World::pre_call(chat("hello")), Ok(wit::PreCallOutcome::Proceed));
-    assert_eq!(World::pre_call(chat("modify")), Ok(wit::PreCallOutcome::Modify(r#"{"limit":7}"#.into())));
-    assert_eq!(World::pre_call(chat("respond")), Ok(wit::PreCallOutcome::Respond("hi".into())));
+fn describe_and_init_speak_for_the_plugin() {
+    assert_eq!(export::describe::<Counting>(), ("counting".to_owned(), "1.2.3".to_owned()));
+    assert_eq!(export::init::<Counting>(r#"{"refuse": true}"#.into()), Err("invalid config: refused on purpose".into()));
+    assert_eq!(export::init::<Counting>("null".into()), Ok(()));
 }
 
 #[test]
-fn post_call_and_chunk_outcomes_become_wit_variants() {
-    init();
-    let req = chat("x");
-    let answer = |text: &str| {
-        response(&serde_json::json!({"choices": [{"message": {"role": "assistant", "content": text}}]}).to_string())
-    };
-    assert_eq!(World::post_call_success(req.clone(), answer("fine")), Ok(wit::PostCallOutcome::Proceed));
-    assert_eq!(
-        World::post_call_success(req.clone(), answer("headers")),
-        Ok(wit::PostCallOutcome::Modify(wit::ResponseEdit {
-            body: None,
-            headers: vec![("x-a".into(), "1".into()), ("x-b".into(), "2".into())],
-        }))
-    );
-    assert_eq!(
-        World::post_call_success(req, answer("body")),
-        Ok(wit::PostCallOutcome::Modify(wit::ResponseEdit {
-            body: Some("{}".into()),
-            headers: vec![("x-c".into(), "3".into())]
-        }))
-    );
-    assert_eq!(World::stream_chunk(context(), chunk("hi")), Ok(wit::ChunkOutcome::Proceed));
-    assert_eq!(World::stream_chunk(context(), chunk("drop")), Ok(wit::ChunkOutcome::Drop));
-    assert_eq!(
-        World::stream_chunk(context(), chunk("replace")),
-        Ok(wit::ChunkOutcome::Replace(r#"{"choices":[]}"#.into()))
-    );
-}
-
-#[test]
-fn outcome_builders_map_one_to_one() {
-    assert_eq!(wit::PreCallOutcome::from(PreCall::Modify("{}".into())), wit::PreCallOutcome::Modify("{}".into()));
-    assert_eq!(
-        wit::PostCallOutcome::from(PostCall::add_headers([("X-Y", "z")])),
-        wit::PostCallOutcome::Modify(wit::ResponseEdit { body: None, headers: vec![("x-y".into(), "z".into())] })
-    );
-    assert_eq!(
-        PostCall::replace_body_json(&serde_json::json!({"a": 1})),
-        PostCall::Modify { body: Some(r#"{"a":1}"#.into()), headers: vec![] }
-    );
-    assert_eq!(wit::ChunkOutcome::from(ChunkOutcome::Replace("x".into())), wit::ChunkOutcome::Replace("x".into()));
-}
-
-#[test]
-fn a_rejection_is_the_error_side() {
-    init();
-    let forbidden = wit::Rejection { status: 403, message: "no".into(), code: Some("nope".into()) };
-    assert_eq!(World::pre_call(chat("reject")), Err(forbidden));
-    let answer = response(r#"{"choices": [{"message": {"content": "reject"}}]}"#);
-    assert_eq!(World::post_call_success(chat("x"), answer), Err(Rejection::new(429, "slow down")));
-    assert_eq!(World::stream_chunk(context(), chunk("reject")), Err(Rejection::bad_request("bad chunk")));
-    assert_eq!(Rejection::new(422, "m").code, None);
-}
-
-#[test]
-fn hooks_the_plugin_does_not_declare_are_no_ops() {
-    // Not even created: natively, creating it would call the host's config.
-    assert_eq!(World::moderation(chat("reject")), Ok(()));
-    let failure = wit::Failure { status: 502, error_type: "api_error".into(), message: "down".into(), code: None };
-    assert_eq!(World::post_call_failure(chat("x"), failure), Ok(()));
-    assert_eq!(World::stream_end(context(), "text".into()), Ok(()));
-    World::log_success("{}".into());
-}
-
-#[test]
-fn a_panic_in_a_hook_is_not_a_rejection() {
-    init();
-    let panicked = std::panic::catch_unwind(|| World::pre_call(chat("panic")));
-    assert!(panicked.is_err(), "a panic unwinds (in a component: traps, a fault), it is never an answer");
+fn rejections_and_failures_are_the_contract_s_two_errors() {
+    let rejection = Rejection::forbidden("no").with_code("nope");
+    assert_eq!((rejection.status, rejection.message.as_str(), rejection.code.as_deref()), (403, "no", Some("nope")));
+    assert_eq!(Rejection::bad_request("x").status, 400);
+    assert_eq!(Rejection::too_many_requests("x").status, 429);
+    let as_wit = |error: HookError| wit::HookError::from(error);
+    assert_eq!(as_wit(rejection.clone().into()), wit::HookError::Reject(rejection));
+    assert_eq!(as_wit(fail("the list is empty")), wit::HookError::Fail("the list is empty".into()));
+    // `?` on an edit the host refused, or a kv error, fails: it never rejects.
+    let edit: HookError = EditError::ReadOnly.into();
+    assert!(matches!(edit, HookError::Fail(ref reason) if reason.contains("edit refused")), "{edit:?}");
+    let kv: HookError = hookgate_sdk::kv::KvError::Unavailable("redis down".into()).into();
+    assert!(matches!(kv, HookError::Fail(ref reason) if reason.contains("redis down")), "{kv:?}");
 }
 
 #[test]
@@ -224,79 +98,98 @@ fn config_parsing() {
     assert!(Config::from(r#"{"keywords": [], "x": 1}"#).parse::<Settings>().unwrap_err().contains("unknown field `x`"));
     assert!(Config::from("{nope").parse::<Settings>().unwrap_err().starts_with("invalid config: "));
     assert!(Config::from("null").is_null() && Config::from("").is_null() && !Config::from("{}").is_null());
+    assert_eq!(Config::from("null").json(), Value::Null, "no config is null, as in every SDK");
     assert_eq!(Config::from(r#"{"a": 1}"#).json()["a"], 1);
-    assert_eq!(Config::from("{nope").json(), serde_json::Value::Null);
-    assert_eq!(Config::from("[1]").as_str(), "[1]");
-    #[derive(serde::Deserialize)]
-    struct Defaults {
-        #[serde(default)]
-        _n: u8,
+}
+
+#[test]
+fn requests_read_and_edit_as_the_host_does() {
+    let ctx = CallContext {
+        key: wit::KeyInfo { metadata: r#"{"tier": "gold"}"#.into(), ..CallContext::for_tests().key },
+        ..call("req-9")
+    };
+    let body = json!({"model": "m", "temperature": 0.2, "messages": [
+        {"role": "system", "content": "be brief"},
+        {"role": "user", "content": [{"type": "text", "text": "hi there"}]},
+    ]});
+    let req = Request::local_with(ctx, body, vec![("x-team".into(), "blue".into())]);
+    assert_eq!((req.id(), req.model(), req.is_stream()), ("req-9", "m".to_owned(), false));
+    assert_eq!(req.call_type(), &CallType::ChatCompletion);
+    assert_eq!(req.key().metadata(), json!({"tier": "gold"}), "metadata is parsed, as in every SDK");
+    assert_eq!(req.header("X-Team").as_deref(), Some("blue"));
+    let texts = req.texts();
+    assert_eq!(texts.iter().map(|t| t.text.as_str()).collect::<Vec<_>>(), ["be brief", "hi there"]);
+    assert_eq!((texts[1].item, texts[1].role.as_deref()), (Some(1), Some("user")));
+    assert_eq!(texts[1].path, "/messages/1/content/0/text");
+    assert_eq!(req.field("temperature").as_deref(), Some("0.2"));
+    assert!(req.map_texts(|text| text.to_uppercase()).unwrap());
+    assert!(!req.map_texts(|text| text.to_owned()).unwrap(), "no change, no edit");
+    req.set_field("temperature", None).unwrap();
+    assert_eq!(req.field_names(), ["model", "messages"]);
+    assert_eq!(req.set_text(7, "x"), Err(EditError::NoSuchText(7)));
+    assert!(matches!(req.set_body("[1]"), Err(EditError::Invalid(_))));
+    assert_eq!(req.json()["messages"][1]["content"][0]["text"], "HI THERE");
+}
+
+#[test]
+fn responses_set_headers_and_chunks_join_the_text_of_every_choice() {
+    let resp = Response::local(json!({"choices": [{"index": 0, "message": {"role": "assistant", "content": "yes"}}]}));
+    resp.set_header("X-A", "1").unwrap();
+    resp.set_header("x-a", "2").unwrap();
+    assert_eq!(resp.headers(), [("x-a".to_owned(), "2".to_owned())], "one value per name, the last");
+    assert!(resp.set_header("content-length", "1").is_err());
+    assert_eq!(resp.texts()[0].text, "yes");
+    let chunk = Chunk::local(json!({"choices": [{"index": 0, "delta": {"content": "a"}}, {"index": 1, "delta": {"content": "b"}}]}));
+    assert_eq!(chunk.text().as_deref(), Some("ab"));
+    let finish = Chunk::local(json!({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}));
+    assert_eq!((finish.text(), finish.finish_reason(0).as_deref()), (None, Some("stop")));
+}
+
+#[test]
+fn hold_back_keeps_a_window_per_choice_and_releases_it_at_the_end() {
+    let mut hold = HoldBack::new(3);
+    let chunk = |content: &str, finish: Option<&str>| {
+        Chunk::local(json!({"choices": [{"index": 0, "delta": {"content": content}, "finish_reason": finish}]}))
+    };
+    let first = chunk("abcdef", None);
+    assert_eq!(hold.unsent(&first), ["abcdef"]);
+    hold.apply(&first).unwrap();
+    assert_eq!(first.text().as_deref(), Some("abc"));
+    let second = chunk("gh", None);
+    assert_eq!(hold.unsent(&second), ["defgh"]);
+    hold.apply(&second).unwrap();
+    assert_eq!(second.text().as_deref(), Some("de"));
+    let last = chunk("i", Some("stop"));
+    hold.apply(&last).unwrap();
+    assert_eq!(last.text().as_deref(), Some("fghi"), "the choice's end releases everything held");
+    assert_eq!(hold.finish(0), "");
+}
+
+const VECTORS: &str = include_str!("../../conformance/text.json");
+
+#[test]
+fn normalize_follows_the_shared_vectors() {
+    let vectors: Value = serde_json::from_str(VECTORS).unwrap();
+    for case in vectors["normalize"].as_array().unwrap() {
+        let (input, output) = (case["input"].as_str().unwrap(), case["output"].as_str().unwrap());
+        assert_eq!(normalize(input), output, "{}", case["name"]);
+        assert_eq!(normalize(output), output, "{}: idempotent", case["name"]);
     }
-    assert!(Config::from("null").parse::<Defaults>().is_ok());
-}
-
-#[test]
-fn request_response_and_chunk_helpers() {
-    let req = chat("hi");
-    assert_eq!(req.header("X-Team"), Some("blue"));
-    assert_eq!(req.header("x-other"), None);
-    assert_eq!(req.texts(), vec!["hi".to_owned()]);
-    assert_eq!(req.chat().unwrap().messages[0].text(), "hi");
-    assert_eq!(req.json()["model"], "m");
-    // json! sorted the keys; map_texts keeps the order it was given.
-    assert_eq!(
-        req.map_texts(|t| t.to_uppercase()).unwrap(),
-        r#"{"messages":[{"content":"HI","role":"user"}],"model":"m"}"#
-    );
-    assert_eq!(req.map_texts(str::to_owned), None);
-    assert_eq!(request("not json").texts(), Vec::<String>::new());
-
-    let resp = response(r#"{"choices": [{"message": {"role": "assistant", "content": "a", "refusal": "b"}}]}"#);
-    assert_eq!(resp.texts(), vec!["a".to_owned(), "b".to_owned()]);
-    assert_eq!(resp.chat().unwrap().choices[0].message.text(), "a");
-
-    let c = Chunk::new(chunk("Hel"));
-    assert_eq!(c.delta_text().as_deref(), Some("Hel"));
-    assert_eq!(c.texts(), vec!["Hel".to_owned()]);
-    assert_eq!(c.parse().unwrap().choices[0].delta.content.as_deref(), Some("Hel"));
-    assert_eq!(Chunk::new(r#"{"choices": [{"delta": {}, "finish_reason": "stop"}]}"#).delta_text(), None);
-    assert_eq!(Chunk::new("not json").delta_text(), None);
-    assert_eq!(LogPayload::new(r#"{"id": "r"}"#).json()["id"], "r");
-    assert_eq!(key().metadata_json(), serde_json::json!({}));
-}
-
-#[test]
-fn normalize_is_exported_at_the_root() {
-    assert_eq!(normalize("Ｓｅｃｒｅｔ\u{a0}PLAN"), "secret plan");
-}
-
-/// `fail` and `or_fail` end the call as a fault: the process aborts with the reason on
-/// stderr (no newline, so the host keeps it as the fault's message). Run in a child
-/// process, this test binary itself, told by an environment variable which case to run.
-#[test]
-fn fail_and_or_fail_abort_with_the_reason() {
-    if let Ok(case) = std::env::var("HOOKGATE_SDK_FAIL_CASE") {
-        match case.as_str() {
-            "fail" => fail(format_args!("kv is {}", "down")),
-            _ => {
-                let ok: Result<u8, String> = Ok(1);
-                assert_eq!(ok.or_fail(), 1);
-                let err: Result<u8, String> = Err("store unavailable".into());
-                err.or_fail();
-            }
+    let one = |s: &Value| {
+        let mut chars = s.as_str().unwrap().chars();
+        let c = chars.next().unwrap();
+        assert!(chars.next().is_none());
+        c
+    };
+    for (class, test) in [("white_space", is_white_space as fn(char) -> bool), ("default_ignorable", is_default_ignorable)] {
+        for c in vectors[class]["yes"].as_array().unwrap().iter().map(one) {
+            assert!(test(c), "{class}: {c:?}");
         }
-        unreachable!("fail returned");
+        for c in vectors[class]["no"].as_array().unwrap().iter().map(one) {
+            assert!(!test(c), "{class}: not {c:?}");
+        }
     }
-    for (case, reason) in [("fail", "kv is down"), ("or_fail", "store unavailable")] {
-        let out = Command::new(std::env::current_exe().unwrap())
-            .args(["--exact", "fail_and_or_fail_abort_with_the_reason", "--nocapture", "--test-threads=1"])
-            .env("HOOKGATE_SDK_FAIL_CASE", case)
-            .output()
-            .unwrap();
-        assert!(!out.status.success(), "{case}: the child did not abort");
-        #[cfg(unix)]
-        assert_eq!(std::os::unix::process::ExitStatusExt::signal(&out.status), Some(6), "{case}: SIGABRT");
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(stderr.contains(reason), "{case}: {stderr}");
+    for c in (0..=0x10FFFF).filter_map(char::from_u32) {
+        assert_eq!(is_white_space(c), c.is_whitespace(), "{c:?}");
     }
 }

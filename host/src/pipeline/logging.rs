@@ -195,8 +195,8 @@ impl LogRecord {
         if truncate(&mut messages, max_field_bytes) {
             truncated.push("messages");
         }
+        // On a failure, what the client was sent before it (a stream cut off midway).
         let mut response = match (&self.response, &self.answer_text) {
-            _ if entry.failure.is_some() => Value::Null,
             (Some(response), _) => response.body.value().clone(),
             (None, Some(text)) => Value::String(text.clone()),
             (None, None) => Value::Null,

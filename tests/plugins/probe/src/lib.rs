@@ -27,6 +27,8 @@ struct Probe {
 struct Calls {
     /// Hook calls of this request so far, this one included.
     calls: u32,
+    /// `stream-chunk` calls of this request so far.
+    chunks: u32,
 }
 
 fn mentions(req: &Request, marker: &str) -> bool {
@@ -104,6 +106,7 @@ impl Plugin for Probe {
 
     fn stream_chunk(&self, ctx: &mut Calls, _req: &Request, chunk: &Chunk) -> HookResult<ChunkOutcome> {
         ctx.calls += 1;
+        ctx.chunks += 1;
         if chunk.text().as_deref().map(str::trim) == Some("DROPME") {
             return Ok(ChunkOutcome::Drop);
         }
@@ -114,7 +117,7 @@ impl Plugin for Probe {
     fn stream_end(&self, ctx: &mut Calls, _req: &Request, text: &str) -> HookResult<()> {
         ctx.calls += 1;
         if text.contains("ENDREJECT") {
-            return Err(Rejection::bad_request(format!("probe stream-end: {} chunk calls seen", ctx.calls - 2)).into());
+            return Err(Rejection::bad_request(format!("probe stream-end: {} chunk calls seen", ctx.chunks)).into());
         }
         Ok(())
     }
@@ -150,6 +153,7 @@ fn count(ctx: &mut Calls, counter: &str, req: &Request, entry: &LogEntry, answer
             "answer": answer,
             "model": entry.model,
             "model_used": entry.model_used,
+            "api_base": entry.api_base,
             "end_user": entry.end_user,
             "status_code": entry.status_code,
             "usage": entry.usage.as_ref().map(|u| json!([u.prompt_tokens, u.completion_tokens, u.total_tokens])),
