@@ -4,6 +4,7 @@
 mod adversarial;
 mod artifact_cache;
 mod cli;
+mod contract_0_1;
 mod documented;
 mod edges;
 mod example_plugins;
@@ -16,6 +17,7 @@ mod http_management;
 mod lifecycle;
 mod observability;
 mod openai_client;
+mod parity;
 mod polyglot;
 mod shared_state;
 mod soak;

@@ -21,7 +21,11 @@ export default class Parity extends Plugin {
 
   /** Every hook first: note the request id and the hook in `ctx`. */
   enter(ctx, req, hook) {
-    if (ctx.request_id === null) ctx.request_id = req.id;
+    if (ctx.request_id === null) {
+      ctx.request_id = req.id;
+      // Requests this instance has served: instance state, not per request.
+      this.requests = (this.requests ?? 0) + 1;
+    }
     ctx.trail.push(hook);
   }
 
@@ -31,6 +35,7 @@ export default class Parity extends Plugin {
       hook,
       same_request: ctx.request_id === req.id,
       trail: [...ctx.trail],
+      instance_requests: this.requests,
       call_type: req.callType,
       stream: req.stream,
       model: req.model,
@@ -52,9 +57,10 @@ export default class Parity extends Plugin {
     }
     if (has(req, 'PARITY-KV-SET')) {
       kv.set('ttl', 'set', 100);
+      kv.set('kept', 'set', 60000);
       return;
     }
-    if (has(req, 'PARITY-KV-GET')) throw reject({ kv: kv.get('ttl') ?? null });
+    if (has(req, 'PARITY-KV-GET')) throw reject({ kv: kv.get('ttl') ?? null, kept: kv.get('kept') ?? null });
     if (has(req, 'PARITY-FAIL')) fail('parity fails on purpose');
     if (has(req, 'PARITY-EDIT')) {
       const texts = req.texts();

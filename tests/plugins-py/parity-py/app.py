@@ -32,9 +32,12 @@ class Parity(Plugin):
     def new_ctx(self):
         return types.SimpleNamespace(trail=[], request_id=None, chunks=[])
 
+    requests = 0  # requests this instance has served (instance state, not per request)
+
     def enter(self, ctx, req, hook):
         if ctx.request_id is None:
             ctx.request_id = req.id
+            self.requests += 1
         ctx.trail.append(hook)
 
     def report(self, ctx, req, hook):
@@ -43,6 +46,7 @@ class Parity(Plugin):
             "hook": hook,
             "same_request": ctx.request_id == req.id,
             "trail": list(ctx.trail),
+            "instance_requests": self.requests,
             "call_type": req.call_type,
             "stream": req.stream,
             "model": req.model,
@@ -70,9 +74,10 @@ class Parity(Plugin):
             reject(compact(report))
         if has(req, "PARITY-KV-SET"):
             kv.set("ttl", "set", ttl_ms=100)
+            kv.set("kept", "set", ttl_ms=60000)
             return None
         if has(req, "PARITY-KV-GET"):
-            reject(compact({"kv": kv.get("ttl")}))
+            reject(compact({"kv": kv.get("ttl"), "kept": kv.get("kept")}))
         if has(req, "PARITY-FAIL"):
             raise Fail("parity fails on purpose")
         if has(req, "PARITY-EDIT"):

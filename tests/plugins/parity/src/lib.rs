@@ -6,12 +6,16 @@
 //! it was given. (`PARITY-WRONG-OUTCOME` has no Rust form: a hook that returns an outcome
 //! that does not fit it does not compile.)
 
+use std::cell::Cell;
+
 use hookgate_sdk::prelude::*;
 use hookgate_sdk::serde_json::{json, Map, Value};
 use hookgate_sdk::{kv, log, CallType};
 
 struct Parity {
     config: Value,
+    /// Requests this instance has served: instance state, not per request.
+    requests: Cell<u32>,
 }
 
 /// One request's context.
@@ -30,9 +34,30 @@ fn reject(message: Value) -> HookError {
     Rejection::bad_request(message.to_string()).with_code("parity").into()
 }
 
-fn enter(ctx: &mut Trail, req: &Request, hook: &'static str) {
-    ctx.request_id.get_or_insert_with(|| req.id().to_owned());
-    ctx.trail.push(hook);
+impl Parity {
+    fn enter(&self, ctx: &mut Trail, req: &Request, hook: &'static str) {
+        if ctx.request_id.is_none() {
+            ctx.request_id = Some(req.id().to_owned());
+            self.requests.set(self.requests.get() + 1);
+        }
+        ctx.trail.push(hook);
+    }
+
+    fn report(&self, ctx: &Trail, req: &Request, hook: &str) -> Map<String, Value> {
+        let mut report = report(ctx, req, hook);
+        report.insert("instance_requests".into(), json!(self.requests.get()));
+        report
+    }
+
+    fn logged(&self, ctx: &Trail, req: &Request, hook: &str, entry: &LogEntry) -> Map<String, Value> {
+        let mut line = self.report(ctx, req, hook);
+        line.insert("status_code".into(), json!(entry.status_code));
+        line.insert("entry_model".into(), json!(entry.model));
+        line.insert("failure_status".into(), json!(entry.failure.as_ref().map(|failure| failure.status)));
+        line.insert("usage_total".into(), json!(entry.usage.as_ref().map(|usage| usage.total_tokens)));
+        line.insert("decisions".into(), json!(entry.decisions.len()));
+        line
+    }
 }
 
 fn report(ctx: &Trail, req: &Request, hook: &str) -> Map<String, Value> {
@@ -74,13 +99,13 @@ impl Plugin for Parity {
     type Ctx = Trail;
 
     fn new(config: Config) -> Result<Self, String> {
-        Ok(Parity { config: config.json() })
+        Ok(Parity { config: config.json(), requests: Cell::new(0) })
     }
 
     fn pre_call(&self, ctx: &mut Trail, req: &Request) -> HookResult<PreCall> {
-        enter(ctx, req, "pre-call");
+        self.enter(ctx, req, "pre-call");
         if has(req, "PARITY-REPORT") {
-            let mut report = report(ctx, req, "pre-call");
+            let mut report = self.report(ctx, req, "pre-call");
             report.insert("config".into(), self.config.clone());
             report.insert("fields".into(), json!(req.field_names()));
             report.insert("temperature".into(), json!(req.field("temperature")));
@@ -89,10 +114,11 @@ impl Plugin for Parity {
         }
         if has(req, "PARITY-KV-SET") {
             kv::set("ttl", "set", Some(100))?;
+            kv::set("kept", "set", Some(60_000))?;
             return Ok(PreCall::Proceed);
         }
         if has(req, "PARITY-KV-GET") {
-            return Err(reject(json!({"kv": kv::get("ttl")?})));
+            return Err(reject(json!({"kv": kv::get("ttl")?, "kept": kv::get("kept")?})));
         }
         if has(req, "PARITY-FAIL") {
             return Err(fail("parity fails on purpose"));
@@ -111,13 +137,13 @@ impl Plugin for Parity {
     }
 
     fn moderation(&self, ctx: &mut Trail, req: &Request) -> HookResult<()> {
-        enter(ctx, req, "moderation");
+        self.enter(ctx, req, "moderation");
         Ok(())
     }
 
     fn post_call_success(&self, ctx: &mut Trail, req: &Request, resp: &Response) -> HookResult<()> {
-        enter(ctx, req, "post-call-success");
-        let mut report = report(ctx, req, "post-call-success");
+        self.enter(ctx, req, "post-call-success");
+        let mut report = self.report(ctx, req, "post-call-success");
         report.insert("status".into(), json!(resp.status()));
         report.insert("response_texts".into(), json!(texts_only(resp.texts())));
         resp.set_header("x-parity", &Value::Object(report).to_string())?;
@@ -125,9 +151,9 @@ impl Plugin for Parity {
     }
 
     fn post_call_failure(&self, ctx: &mut Trail, req: &Request, failure: &Failure) -> HookResult<()> {
-        enter(ctx, req, "post-call-failure");
+        self.enter(ctx, req, "post-call-failure");
         if has(req, "PARITY-RECOVER") {
-            let mut report = report(ctx, req, "post-call-failure");
+            let mut report = self.report(ctx, req, "post-call-failure");
             report.insert(
                 "failure".into(),
                 json!({"status": failure.status, "error_type": failure.error_type, "message": failure.message,
@@ -139,15 +165,15 @@ impl Plugin for Parity {
     }
 
     fn stream_chunk(&self, ctx: &mut Trail, req: &Request, chunk: &Chunk) -> HookResult<ChunkOutcome> {
-        enter(ctx, req, "stream-chunk");
+        self.enter(ctx, req, "stream-chunk");
         ctx.chunks.push(chunk.text());
         Ok(ChunkOutcome::Proceed)
     }
 
     fn stream_end(&self, ctx: &mut Trail, req: &Request, text: &str) -> HookResult<()> {
-        enter(ctx, req, "stream-end");
+        self.enter(ctx, req, "stream-end");
         if has(req, "PARITY-STREAM") {
-            let mut report = report(ctx, req, "stream-end");
+            let mut report = self.report(ctx, req, "stream-end");
             report.insert("chunks".into(), json!(ctx.chunks));
             report.insert("text".into(), json!(text));
             return Err(reject(Value::Object(report)));
@@ -156,26 +182,16 @@ impl Plugin for Parity {
     }
 
     fn log_success(&self, ctx: &mut Trail, req: &Request, resp: &Response, entry: &LogEntry) -> Result<(), String> {
-        enter(ctx, req, "log-success");
-        let mut line = logged(ctx, req, "log-success", entry);
+        self.enter(ctx, req, "log-success");
+        let mut line = self.logged(ctx, req, "log-success", entry);
         line.insert("response_texts".into(), json!(texts_only(resp.texts())));
         log::info(format!("parity-log {}", Value::Object(line)));
         Ok(())
     }
 
     fn log_failure(&self, ctx: &mut Trail, req: &Request, entry: &LogEntry) -> Result<(), String> {
-        enter(ctx, req, "log-failure");
-        log::info(format!("parity-log {}", Value::Object(logged(ctx, req, "log-failure", entry))));
+        self.enter(ctx, req, "log-failure");
+        log::info(format!("parity-log {}", Value::Object(self.logged(ctx, req, "log-failure", entry))));
         Ok(())
     }
-}
-
-fn logged(ctx: &Trail, req: &Request, hook: &str, entry: &LogEntry) -> Map<String, Value> {
-    let mut line = report(ctx, req, hook);
-    line.insert("status_code".into(), json!(entry.status_code));
-    line.insert("entry_model".into(), json!(entry.model));
-    line.insert("failure_status".into(), json!(entry.failure.as_ref().map(|failure| failure.status)));
-    line.insert("usage_total".into(), json!(entry.usage.as_ref().map(|usage| usage.total_tokens)));
-    line.insert("decisions".into(), json!(entry.decisions.len()));
-    line
 }
