@@ -36,7 +36,7 @@ impl ApiError {
     pub fn new(status: u16, message: impl Into<String>) -> Self {
         Self {
             status,
-            error_type: type_for_status(status).into(),
+            error_type: crate::types::error_type_for_status(status).into(),
             message: message.into(),
             param: None,
             code: Some(status.to_string()),
@@ -177,19 +177,6 @@ impl From<UpstreamError> for ApiError {
             rejected_by: None,
             retry_after: None,
         }
-    }
-}
-
-/// OpenAI's error type for a status, for errors that did not come with one of their own.
-pub fn type_for_status(status: u16) -> &'static str {
-    match status {
-        401 => "authentication_error",
-        403 => "permission_error",
-        404 => "not_found_error",
-        408 | 504 => "timeout",
-        429 => "rate_limit_error",
-        400..=499 => "invalid_request_error",
-        _ => "api_error",
     }
 }
 

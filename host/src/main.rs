@@ -13,13 +13,13 @@ use hookgate::capabilities::kv::Kv;
 use hookgate::config::Config;
 use hookgate::content::{Body, RequestDoc, ResponseDoc};
 use hookgate::error::ApiError;
-use hookgate::pipeline::logging::LogRecord;
+use hookgate::pipeline::log_record::LogRecord;
 use hookgate::plugins::{
     ChunkDecision, EngineOptions, Fault, HookError, LoadedPlugin, PluginEngine, PluginInstance, PluginSettings,
     PostCallDecision, PreCallDecision,
 };
-use hookgate::types::{CallInfo, CallType, Failure, Hook, KeyInfo};
 use hookgate::server;
+use hookgate::types::{CallInfo, CallType, Failure, Hook, KeyInfo};
 
 /// jemalloc rather than glibc's malloc: after a burst of large requests glibc keeps most
 /// of what it held at the peak (its arenas keep freed memory), jemalloc returns it within
@@ -225,7 +225,13 @@ fn request_from(path: &Path, call_type: CallTypeArg) -> Result<(CallInfo, Reques
             CallTypeArg::TextCompletion => CallType::TextCompletion,
             CallTypeArg::Embedding => CallType::Embedding,
         },
-        key: KeyInfo { alias: Some("cli".into()), id: "0".repeat(64), user_id: None, team_id: None, metadata: "{}".into() },
+        key: KeyInfo {
+            alias: Some("cli".into()),
+            id: "0".repeat(64),
+            user_id: None,
+            team_id: None,
+            metadata: "{}".into(),
+        },
         stream,
     };
     let size = serde_json::to_string(&fields)?.len();

@@ -163,6 +163,20 @@ pub struct LogEntry {
     pub truncated: Vec<&'static str>,
 }
 
+/// OpenAI's error type for an HTTP status, for errors that did not come with one of their
+/// own (`429` → `rate_limit_error`).
+pub fn error_type_for_status(status: u16) -> &'static str {
+    match status {
+        401 => "authentication_error",
+        403 => "permission_error",
+        404 => "not_found_error",
+        408 | 504 => "timeout",
+        429 => "rate_limit_error",
+        400..=499 => "invalid_request_error",
+        _ => "api_error",
+    }
+}
+
 /// SHA-256 of some bytes: identifies a plugin version and keys the artifact cache.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ContentHash([u8; 32]);

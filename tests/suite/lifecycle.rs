@@ -1,7 +1,7 @@
 //! The plumbing of hook calls, shown with the `probe` plugin: per-request state, every
 //! hook's outcome reaching the host, host imports, and guest output in the log.
 
-use hookgate::pipeline::logging::LogRecord;
+use hookgate::pipeline::log_record::LogRecord;
 use hookgate::plugins::{ChunkDecision, HookError, PluginSettings, PostCallDecision, PreCallDecision};
 use hookgate::types::{Failure, Hook};
 use hookgate_tests::{captured_logs, chat_request, chat_response as response, chunk, engine, load};
@@ -33,7 +33,8 @@ async fn hooks_of_one_request_share_an_instance_and_requests_do_not() {
     assert_eq!(header("x-probe-config"), Some("blue"), "config reached the guest");
 
     let second = chat_request("req-b", "hello again");
-    let PreCallDecision::Modify(body) = probe.instance(second.id()).pre_call(&second.info, &second.doc).await.unwrap() else {
+    let PreCallDecision::Modify(body) = probe.instance(second.id()).pre_call(&second.info, &second.doc).await.unwrap()
+    else {
         panic!("probe modifies")
     };
     assert_eq!(body.value()["probe_calls"], 1, "a new request starts with a fresh context");

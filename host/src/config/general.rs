@@ -106,7 +106,10 @@ pub(crate) fn build(
     }
     if let Some(secret) = &general.key_id_secret {
         if secret.expose().len() < 16 {
-            return Err(Invalid::at(at("key_id_secret"), "must be at least 16 characters of secret (e.g. os.environ/NAME)"));
+            return Err(Invalid::at(
+                at("key_id_secret"),
+                "must be at least 16 characters of secret (e.g. os.environ/NAME)",
+            ));
         }
     }
     let defaults = ServerLimits::default();
@@ -120,13 +123,23 @@ pub(crate) fn build(
             general.header_read_timeout_seconds,
             defaults.header_read_timeout,
         )?,
-        body_read_timeout: seconds("body_read_timeout_seconds", general.body_read_timeout_seconds, defaults.body_read_timeout)?,
+        body_read_timeout: seconds(
+            "body_read_timeout_seconds",
+            general.body_read_timeout_seconds,
+            defaults.body_read_timeout,
+        )?,
         stream_write_timeout: seconds(
             "stream_write_timeout_seconds",
             general.stream_write_timeout_seconds,
             defaults.stream_write_timeout,
         )?,
-        max_connections: within(&at("max_connections"), general.max_connections, defaults.max_connections, 1, 1_000_000)?,
+        max_connections: within(
+            &at("max_connections"),
+            general.max_connections,
+            defaults.max_connections,
+            1,
+            1_000_000,
+        )?,
         max_header_bytes: within(
             &at("max_header_bytes"),
             general.max_header_bytes,
@@ -172,7 +185,10 @@ fn megabytes_to_bytes(at: &str, megabytes: f64) -> Result<usize, Invalid> {
 /// A timeout in (possibly fractional) seconds, above 0 and at most an hour.
 fn bounded_seconds(at: &str, seconds: f64) -> Result<Duration, Invalid> {
     if !(seconds > 0.0 && seconds <= MAX_TIMEOUT_SECONDS) {
-        return Err(Invalid::at(at, format!("must be a number of seconds above 0 and at most {MAX_TIMEOUT_SECONDS} (got {seconds})")));
+        return Err(Invalid::at(
+            at,
+            format!("must be a number of seconds above 0 and at most {MAX_TIMEOUT_SECONDS} (got {seconds})"),
+        ));
     }
     Ok(Duration::from_secs_f64(seconds))
 }

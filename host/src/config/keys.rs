@@ -111,7 +111,10 @@ fn build_one(at: &str, raw: RawKey, rules: &KeyRules<'_>, warnings: &mut Warning
     let alias_at = path::key(at, "alias");
     let alias = match raw.alias {
         Some(alias) if alias.trim().eq_ignore_ascii_case(MASTER_ALIAS) => {
-            return Err(Invalid::at(&alias_at, format!("`{alias}` is reserved for the master key; choose another alias")))
+            return Err(Invalid::at(
+                &alias_at,
+                format!("`{alias}` is reserved for the master key; choose another alias"),
+            ))
         }
         Some(alias) if !alias.trim().is_empty() => alias,
         Some(_) => return Err(Invalid::at(&alias_at, "must not be empty")),

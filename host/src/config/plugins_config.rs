@@ -138,7 +138,13 @@ impl PluginsConfig {
             let set_by_sidecar = own.contains_key(key);
             let set_by_operator = entry.is_some_and(|entry| entry.contains_key(key));
             if set_by_sidecar && !set_by_operator && value > ceiling {
-                let shown = |v: u64| if key == "instances" { ["per-request", "reuse"][v as usize].to_owned() } else { v.to_string() };
+                let shown = |v: u64| {
+                    if key == "instances" {
+                        ["per-request", "reuse"][v as usize].to_owned()
+                    } else {
+                        v.to_string()
+                    }
+                };
                 return Err(ConfigError::from_invalid(
                     sidecar,
                     Invalid::at(
@@ -158,8 +164,8 @@ impl PluginsConfig {
         if let Some(entry) = entry {
             merged = merge(&merged, entry.clone());
         }
-        let settings: PluginSettings =
-            deserialize_at(Value::Mapping(merged), "").map_err(|invalid| ConfigError::from_invalid(sidecar, invalid))?;
+        let settings: PluginSettings = deserialize_at(Value::Mapping(merged), "")
+            .map_err(|invalid| ConfigError::from_invalid(sidecar, invalid))?;
         settings
             .check(MAX_MEMORY_MB)
             .map_err(|(key, why)| ConfigError::from_invalid(sidecar, Invalid::at(key, why)))?;
@@ -180,9 +186,9 @@ fn refuse_env_references(value: &Value, at: &str) -> Result<(), Invalid> {
         Value::Sequence(items) => {
             items.iter().enumerate().try_for_each(|(i, item)| refuse_env_references(item, &path::index(at, i)))
         }
-        Value::Mapping(entries) => entries
-            .iter()
-            .try_for_each(|(key, item)| refuse_env_references(item, &path::key(at, &path::label(key)))),
+        Value::Mapping(entries) => {
+            entries.iter().try_for_each(|(key, item)| refuse_env_references(item, &path::key(at, &path::label(key))))
+        }
         Value::Tagged(tagged) => refuse_env_references(&tagged.value, at),
         _ => Ok(()),
     }
@@ -200,7 +206,9 @@ pub(crate) fn build(
     let defaults_map = raw.defaults.unwrap_or_default();
     let defaults = checked(Value::Mapping(defaults_map.clone()), "plugins.defaults")?;
     let (ceilings, ceilings_from) = match &raw.limits {
-        Some(limits) => (checked(Value::Mapping(merge(&defaults_map, limits.clone())), "plugins.limits")?, "plugins.limits"),
+        Some(limits) => {
+            (checked(Value::Mapping(merge(&defaults_map, limits.clone())), "plugins.limits")?, "plugins.limits")
+        }
         None => (defaults.clone(), "plugins.defaults"),
     };
     let mut settings = BTreeMap::new();
@@ -289,4 +297,3 @@ fn resolve_path(value: Option<PathBuf>, base_dir: &Path, at: &str) -> Result<Opt
         None => Ok(None),
     }
 }
-

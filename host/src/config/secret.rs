@@ -27,7 +27,7 @@ impl Secret {
     /// Lower-case hex SHA-256 of the value: identifies a key in logs, metrics and stores
     /// without revealing it.
     pub fn sha256_hex(&self) -> String {
-        crate::auth::sha256_hex(&self.0)
+        crate::types::ContentHash::of(self.0.as_bytes()).to_string()
     }
 }
 

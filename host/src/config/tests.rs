@@ -290,7 +290,8 @@ fn insecure_virtual_key_is_refused() {
 
 #[test]
 fn duplicate_alias_is_refused() {
-    let err = parse_err(&with_master("keys:\n  - {key: sk-one-abc, alias: team}\n  - {key: sk-two-abc, alias: team}\n"));
+    let err =
+        parse_err(&with_master("keys:\n  - {key: sk-one-abc, alias: team}\n  - {key: sk-two-abc, alias: team}\n"));
     assert_eq!(err.key_path(), Some("keys[1].alias"), "{err}");
     assert!(err.message().contains("keys[0]"), "{err}");
 }
@@ -401,17 +402,15 @@ fn a_sidecar_may_not_raise_the_operators_limits_but_the_main_config_may() {
     }
     let lowered = sidecar(defaults, "p", "fuel: 10\ntimeout_ms: 5\npriority: 3").unwrap();
     assert_eq!((lowered.fuel, lowered.timeout_ms, lowered.priority), (10, 5, 3));
-    let raised_by_operator = sidecar(
-        "plugins: {defaults: {fuel: 1000000}, settings: {p: {fuel: 5000000}}}\n",
-        "p",
-        "fuel: 4000000",
-    )
-    .unwrap();
+    let raised_by_operator =
+        sidecar("plugins: {defaults: {fuel: 1000000}, settings: {p: {fuel: 5000000}}}\n", "p", "fuel: 4000000")
+            .unwrap();
     assert_eq!(raised_by_operator.fuel, 5_000_000, "the operator's entry wins");
     let within_limits =
         sidecar("plugins: {defaults: {fuel: 1000000}, limits: {fuel: 3000000}}\n", "p", "fuel: 2000000").unwrap();
     assert_eq!(within_limits.fuel, 2_000_000, "plugins.limits is the ceiling when set");
-    let err = sidecar("plugins: {defaults: {fuel: 1000000}, limits: {fuel: 3000000}}\n", "p", "fuel: 3000001").unwrap_err();
+    let err =
+        sidecar("plugins: {defaults: {fuel: 1000000}, limits: {fuel: 3000000}}\n", "p", "fuel: 3000001").unwrap_err();
     assert!(err.message().contains("plugins.limits.fuel"), "{err}");
 }
 

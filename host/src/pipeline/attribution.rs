@@ -34,7 +34,7 @@ use std::time::Instant;
 
 use serde_json::json;
 
-use super::logging::LogRecord;
+use super::log_record::LogRecord;
 use crate::content::{Body, RequestDoc, ResponseDoc};
 use crate::plugins::registry::{ActivePlugin, HealthChecks};
 use crate::plugins::{CallStats, ContractVersion, Fault, FaultCause, FaultKind, HookError, PluginInstance};
@@ -99,7 +99,8 @@ async fn probe(active: &ActivePlugin, hook: Hook, shape: &ProbeShape) -> bool {
     let answer = answers::completion(shape.call_type, &answers::id(shape.call_type, &id), &shape.model, HARMLESS, 1);
     let response = ResponseDoc { status: 200, body: Arc::new(Body::measured(answer)), headers: vec![] };
     let chunk = || {
-        let chunks = answers::chunks(shape.call_type, &answers::id(shape.call_type, &id), &shape.model, &[HARMLESS], None);
+        let chunks =
+            answers::chunks(shape.call_type, &answers::id(shape.call_type, &id), &shape.model, &[HARMLESS], None);
         // The first content chunk (chat streams open with a role-only chunk).
         let index = usize::from(shape.call_type == CallType::ChatCompletion);
         Arc::new(Body::measured(chunks[index.min(chunks.len() - 1)].clone()))
@@ -162,7 +163,13 @@ fn harmless_request(id: &Arc<str>, shape: &ProbeShape) -> (CallInfo, RequestDoc)
         CallType::TextCompletion => json!({"model": shape.model, "prompt": HARMLESS}),
         CallType::Embedding => json!({"model": shape.model, "input": HARMLESS}),
     };
-    let key = KeyInfo { alias: Some(PROBE_ALIAS.into()), id: "0".repeat(64), user_id: None, team_id: None, metadata: "{}".into() };
+    let key = KeyInfo {
+        alias: Some(PROBE_ALIAS.into()),
+        id: "0".repeat(64),
+        user_id: None,
+        team_id: None,
+        metadata: "{}".into(),
+    };
     let info = CallInfo { id: Arc::clone(id), call_type: shape.call_type, key, stream: false };
     let serde_json::Value::Object(fields) = body else { unreachable!("the harmless body is an object") };
     let size = serde_json::to_string(&fields).map_or(0, |json| json.len());
@@ -194,7 +201,9 @@ mod tests {
 
     #[test]
     fn a_plugin_that_fails_a_harmless_input_too_is_at_fault_whatever_happened() {
-        for fault in [fault(FaultKind::Trap, false), fault(FaultKind::Deadline, false), fault(FaultKind::Deadline, true)] {
+        for fault in
+            [fault(FaultKind::Trap, false), fault(FaultKind::Deadline, false), fault(FaultKind::Deadline, true)]
+        {
             assert_eq!(charge(false, &fault, ran(1, 100)), FaultCause::Plugin);
         }
     }

@@ -194,7 +194,11 @@ impl RequestPlugins {
 
     /// `post-call-success`, sequential: may edit the response (its body, its headers),
     /// or reject.
-    pub async fn post_call_success(&mut self, request: &RequestDoc, response: &mut ResponseDoc) -> Result<(), ApiError> {
+    pub async fn post_call_success(
+        &mut self,
+        request: &RequestDoc,
+        response: &mut ResponseDoc,
+    ) -> Result<(), ApiError> {
         for index in self.indices(Hook::PostCallSuccess) {
             let info = &self.info;
             let current = &*response;
@@ -223,7 +227,11 @@ impl RequestPlugins {
 
     /// `stream-chunk` for one chunk, through every plugin in order: the chunk to forward,
     /// or `None` when a plugin dropped it.
-    pub async fn stream_chunk(&mut self, request: &RequestDoc, chunk: Arc<Body>) -> Result<Option<Arc<Body>>, ApiError> {
+    pub async fn stream_chunk(
+        &mut self,
+        request: &RequestDoc,
+        chunk: Arc<Body>,
+    ) -> Result<Option<Arc<Body>>, ApiError> {
         let mut chunk = chunk;
         for index in self.indices(Hook::StreamChunk) {
             let info = &self.info;

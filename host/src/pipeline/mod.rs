@@ -21,6 +21,7 @@ mod attribution;
 pub mod disabling;
 mod events;
 mod hook_runner;
+pub mod log_record;
 pub mod logging;
 pub mod request;
 mod shapes;
@@ -43,7 +44,8 @@ use crate::types::{CallInfo, CallType, Hook, HookSet};
 use crate::upstream::{answers, Upstreams};
 use disabling::Disabled;
 use hook_runner::{PreCallResult, RequestPlugins};
-use logging::{LogRecord, LoggingQueue};
+use log_record::LogRecord;
+use logging::LoggingQueue;
 pub use request::ClientBody;
 
 /// A request that passed auth and the body checks.
@@ -241,7 +243,8 @@ impl Pipeline {
                 Err(error)
             }
         };
-        self.logging.submit(log, plugins);
+        let (decisions, plugins) = plugins.finish(log.hook());
+        self.logging.submit(log, decisions, plugins);
         Answer { reply, upstream_time }
     }
 
@@ -258,12 +261,11 @@ impl Pipeline {
             PreCallResult::Respond { text, plugin } => return Ok(Outcome::Respond { text, plugin }),
             PreCallResult::Proceed { modified: false } => plugins.info().stream,
             // Hooks rewrote the body: it must still be a valid request.
-            PreCallResult::Proceed { modified: true } => {
-                request::check(call_type, request.fields(), self.rules.body).map_err(|mut error| {
-                    error.message = format!("After the pre-call hooks: {}", error.message);
-                    error
-                })?
-            }
+            PreCallResult::Proceed { modified: true } => request::check(call_type, request.fields(), self.rules.body)
+                .map_err(|mut error| {
+                error.message = format!("After the pre-call hooks: {}", error.message);
+                error
+            })?,
         };
         let model = request.model().to_owned();
         let deployment = self.upstreams.resolve(&model).ok_or_else(|| self.unknown_model(&model, caller))?;
@@ -290,8 +292,11 @@ impl Pipeline {
         *upstream_time = elapsed;
         self.metrics.upstream_call(&model, elapsed);
         let response = response?;
-        let mut response =
-            ResponseDoc { status: response.status, body: Arc::new(Body::measured(response.body)), headers: response.headers };
+        let mut response = ResponseDoc {
+            status: response.status,
+            body: Arc::new(Body::measured(response.body)),
+            headers: response.headers,
+        };
         plugins.post_call_success(request, &mut response).await?;
         Ok(Outcome::Complete(response))
     }
@@ -319,8 +324,7 @@ impl Pipeline {
     /// The unknown-model error, listing only the models this caller may use: a key
     /// restricted to a few must not learn the rest of the deployment.
     fn unknown_model(&self, model: &str, caller: &Caller) -> ApiError {
-        let known: Vec<String> =
-            self.upstreams.model_names().into_iter().filter(|name| caller.may_use(name)).collect();
+        let known: Vec<String> = self.upstreams.model_names().into_iter().filter(|name| caller.may_use(name)).collect();
         let known = known.join(", ");
         ApiError {
             code: Some("model_not_found".into()),

@@ -134,7 +134,10 @@ mod tests {
             (r#"{"model":"m","messages":[]}"#, "must not be empty"),
             (r#"{"model":"m","messages":"hi"}"#, "array of message objects"),
             (r#"{"model":"m","messages":[{"content":"x"}]}"#, "messages[0].role"),
-            (r#"{"model":"m","messages":[{"role":"user","content":"x"}],"stream":"yes"}"#, "'stream': must be a boolean"),
+            (
+                r#"{"model":"m","messages":[{"role":"user","content":"x"}],"stream":"yes"}"#,
+                "'stream': must be a boolean",
+            ),
             (r#"{"model":"m","messages":[{"role":"user","content":"x"}],"user":7}"#, "'user': must be a string"),
             (r#"{"model":"m","messages":[{"role":"user","content":"x","content":"y"}]}"#, "duplicate key"),
         ];
@@ -166,8 +169,8 @@ mod tests {
 
     #[test]
     fn embeddings_do_not_stream() {
-        let error =
-            parse(CallType::Embedding, br#"{"model":"m","input":"a","stream":true}"#, BodyRules::default()).unwrap_err();
+        let error = parse(CallType::Embedding, br#"{"model":"m","input":"a","stream":true}"#, BodyRules::default())
+            .unwrap_err();
         assert_eq!(error.param.as_deref(), Some("stream"));
     }
 }

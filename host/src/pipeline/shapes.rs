@@ -97,10 +97,15 @@ fn check_message(at: &str, message: &Value) -> Result<(), ApiError> {
     let content = present(message, "content");
     match role {
         "system" | "developer" => check_content(&content_at, required(content, &content_at)?, &["text"])?,
-        "user" => check_content(&content_at, required(content, &content_at)?, &["text", "image_url", "input_audio", "file"])?,
+        "user" => {
+            check_content(&content_at, required(content, &content_at)?, &["text", "image_url", "input_audio", "file"])?
+        }
         "tool" => {
             check_content(&content_at, required(content, &content_at)?, &["text"])?;
-            string(required(present(message, "tool_call_id"), &format!("{at}.tool_call_id"))?, &format!("{at}.tool_call_id"))?;
+            string(
+                required(present(message, "tool_call_id"), &format!("{at}.tool_call_id"))?,
+                &format!("{at}.tool_call_id"),
+            )?;
         }
         "function" => {
             if let Some(content) = content {
@@ -167,11 +172,20 @@ fn check_content(at: &str, content: &Value, parts: &[&str]) -> Result<(), ApiErr
                 string(required(part.get("refusal"), &format!("{part_at}.refusal"))?, &format!("{part_at}.refusal"))?
             }
             "image_url" => {
-                let image = object(required(part.get("image_url"), &format!("{part_at}.image_url"))?, &format!("{part_at}.image_url"))?;
-                string(required(image.get("url"), &format!("{part_at}.image_url.url"))?, &format!("{part_at}.image_url.url"))?;
+                let image = object(
+                    required(part.get("image_url"), &format!("{part_at}.image_url"))?,
+                    &format!("{part_at}.image_url"),
+                )?;
+                string(
+                    required(image.get("url"), &format!("{part_at}.image_url.url"))?,
+                    &format!("{part_at}.image_url.url"),
+                )?;
             }
             "input_audio" => {
-                object(required(part.get("input_audio"), &format!("{part_at}.input_audio"))?, &format!("{part_at}.input_audio"))?;
+                object(
+                    required(part.get("input_audio"), &format!("{part_at}.input_audio"))?,
+                    &format!("{part_at}.input_audio"),
+                )?;
             }
             _ => {
                 object(required(part.get("file"), &format!("{part_at}.file"))?, &format!("{part_at}.file"))?;
@@ -184,16 +198,17 @@ fn check_content(at: &str, content: &Value, parts: &[&str]) -> Result<(), ApiErr
 fn check_tool_call(at: &str, call: &Value) -> Result<(), ApiError> {
     let call = object(call, at)?;
     match call.get("type").and_then(Value::as_str) {
-        None | Some("function") => check_function_call(
-            &format!("{at}.function"),
-            required(call.get("function"), &format!("{at}.function"))?,
-        ),
+        None | Some("function") => {
+            check_function_call(&format!("{at}.function"), required(call.get("function"), &format!("{at}.function"))?)
+        }
         Some("custom") => {
             let custom = object(required(call.get("custom"), &format!("{at}.custom"))?, &format!("{at}.custom"))?;
             string(required(custom.get("name"), &format!("{at}.custom.name"))?, &format!("{at}.custom.name"))?;
             string(required(custom.get("input"), &format!("{at}.custom.input"))?, &format!("{at}.custom.input"))
         }
-        Some(other) => Err(invalid(&format!("{at}.type"), &format!("`{other}` is not a tool call type (function, custom)"))),
+        Some(other) => {
+            Err(invalid(&format!("{at}.type"), &format!("`{other}` is not a tool call type (function, custom)")))
+        }
     }
 }
 
@@ -358,10 +373,19 @@ mod tests {
             (json!([{"role": "user"}]), "messages[0].content"),
             (json!([{"role": "user", "content": [{"type": "text"}]}]), "messages[0].content[0].text"),
             (json!([{"role": "user", "content": [{"type": "text", "text": 7}]}]), "messages[0].content[0].text"),
-            (json!([{"role": "user", "content": [{"type": "secret_channel", "data": "x"}]}]), "messages[0].content[0].type"),
-            (json!([{"role": "system", "content": [{"type": "image_url", "image_url": {"url": "x"}}]}]), "messages[0].content[0].type"),
+            (
+                json!([{"role": "user", "content": [{"type": "secret_channel", "data": "x"}]}]),
+                "messages[0].content[0].type",
+            ),
+            (
+                json!([{"role": "system", "content": [{"type": "image_url", "image_url": {"url": "x"}}]}]),
+                "messages[0].content[0].type",
+            ),
             (json!([{"role": "user", "content": "hi", "name": {"n": 1}}]), "messages[0].name"),
-            (json!([{"role": "assistant", "tool_calls": [{"type": "function", "function": {"name": "f", "arguments": {"a": 1}}}]}]), "messages[0].tool_calls[0].function.arguments"),
+            (
+                json!([{"role": "assistant", "tool_calls": [{"type": "function", "function": {"name": "f", "arguments": {"a": 1}}}]}]),
+                "messages[0].tool_calls[0].function.arguments",
+            ),
             (json!([{"role": "tool", "content": "x"}]), "messages[0].tool_call_id"),
             (json!([{"role": "user", "content": "hi", "tool_calls": []}]), "messages[0].tool_calls"),
             (json!([{"role": "assistant"}]), "messages[0].content"),
@@ -373,7 +397,10 @@ mod tests {
             assert_eq!(error.param.as_deref(), Some(param), "{messages}: {}", error.message);
         }
         let tools = json!({"model": "m", "messages": [{"role": "user", "content": "x"}], "tools": [{"type": "function", "function": {"name": "f", "description": 5}}]});
-        assert_eq!(check_chat(tools.as_object().unwrap(), 10).unwrap_err().param.as_deref(), Some("tools[0].function.description"));
+        assert_eq!(
+            check_chat(tools.as_object().unwrap(), 10).unwrap_err().param.as_deref(),
+            Some("tools[0].function.description")
+        );
         let mixed = json!({"prompt": ["a", 1]});
         assert_eq!(check_completion(mixed.as_object().unwrap()).unwrap_err().param.as_deref(), Some("prompt"));
     }

@@ -14,7 +14,8 @@ use tokio::sync::mpsc;
 
 use super::events;
 use super::hook_runner::RequestPlugins;
-use super::logging::{LogRecord, LoggingQueue};
+use super::log_record::LogRecord;
+use super::logging::LoggingQueue;
 use crate::content::{Body, RequestDoc};
 use crate::error::ApiError;
 use crate::types::{Hook, HookSet};
@@ -134,7 +135,8 @@ async fn pump(job: StreamJob, sender: mpsc::Sender<Bytes>) {
     }
     drop(sender);
     drop(admission);
-    logging.submit(log, plugins);
+    let (decisions, plugins) = plugins.finish(log.hook());
+    logging.submit(log, decisions, plugins);
 }
 
 /// An upstream chunk (JSON text, as the SSE reader checked it) as hooks read it; a chunk

@@ -219,7 +219,9 @@ mod tests {
 
     #[test]
     fn parsing_stops_at_the_message_cap_and_the_value_budget() {
-        let messages = |n: usize| format!(r#"{{"model":"m","messages":[{}]}}"#, vec![r#"{"role":"user","content":"x"}"#; n].join(","));
+        let messages = |n: usize| {
+            format!(r#"{{"model":"m","messages":[{}]}}"#, vec![r#"{"role":"user","content":"x"}"#; n].join(","))
+        };
         assert!(from_slice(messages(100).as_bytes()).is_ok());
         let error = from_slice(messages(101).as_bytes()).unwrap_err();
         assert!(error.to_string().contains("more than 100 messages"), "{error}");

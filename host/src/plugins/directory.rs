@@ -27,9 +27,9 @@ use super::engine::PluginEngine;
 use super::loaded::LoadedPlugin;
 use super::registry::{ActivePlugin, PluginSet, Registry};
 use super::settings::PluginSettings;
-use crate::types::ContentHash;
 use crate::config::PluginsConfig;
 use crate::metrics::{LoadResult, Metrics};
+use crate::types::ContentHash;
 
 /// Quiet time after the last file event before a rescan: a `cp` in progress emits many
 /// events, and the rescan should see the finished file.

@@ -10,11 +10,11 @@ use tokio::sync::Semaphore;
 use wasmtime::component::{Component, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
-use super::contract;
 use super::cache::{ArtifactCache, CacheOutcome};
+use super::contract;
 use super::state::GuestState;
-use crate::types::ContentHash;
 use crate::capabilities::kv::Kv;
+use crate::types::ContentHash;
 
 /// Engine-wide settings; per-plugin limits live in [`super::PluginSettings`].
 #[derive(Debug, Clone)]

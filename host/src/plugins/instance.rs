@@ -19,22 +19,20 @@
 //! is never called again, nor kept warm.
 //!
 //! A plugin with `instances: reuse` hands its healthy instances, when their request is
-//! done, to a small [`WarmPool`], and later requests take them from there instead of
+//! done, to a small warm pool (`live::WarmPool`), and later requests take them from there instead of
 //! instantiating.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::sync::OwnedSemaphorePermit;
 use wasmtime::{Store, UpdateDeadline};
 
-use super::contract::{Call, Guest, GuestError, LogInput, Reply};
+use super::contract::{Call, GuestError, LogInput, Reply};
 use super::fault::{classify, Fault, FaultKind};
+use super::live::Live;
 use super::loaded::LoadedPlugin;
-use super::outcome::{
-    ChunkDecision, HookError, OutputCheck, Overloaded, PostCallDecision, PreCallDecision, Rejection,
-};
-use super::settings::Instances;
+use super::outcome::{ChunkDecision, HookError, OutputCheck, Overloaded, PostCallDecision, PreCallDecision, Rejection};
 use super::state::{CallBudget, GuestState};
 use crate::capabilities::kv::Kv;
 use crate::capabilities::log::{LogScope, RequestIdCell};
@@ -82,55 +80,19 @@ pub struct PluginInstance {
     timeout: Duration,
 }
 
-/// An instantiated plugin: its store, its exports, and the pool slot it occupies.
-struct Live {
-    store: Store<GuestState>,
-    guest: Guest,
-    _slot: OwnedSemaphorePermit,
-    /// Requests this instance has served to the end (more than one only when reused).
-    served: u32,
-}
-
-/// How many idle warm instances a reused plugin keeps. Under load, instances come back
-/// about as fast as requests take them, so a few suffice; each idle one holds a pool
-/// slot and its memory.
-const MAX_IDLE_WARM: usize = 16;
-
-/// The idle instances of a plugin with `instances: reuse`.
-#[derive(Default)]
-pub(crate) struct WarmPool {
-    idle: Mutex<Vec<Live>>,
-}
-
-impl WarmPool {
-    fn take(&self) -> Option<Live> {
-        self.idle.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).pop()
-    }
-
-    /// Keeps `live` for a later request if the plugin reuses instances and this one is
-    /// still fit to serve; drops it (freeing its slot) otherwise.
-    fn put_back(&self, mut live: Live, plugin: &LoadedPlugin) {
-        let settings = &plugin.settings;
-        live.served = live.served.saturating_add(1);
-        let limiter = &live.store.data().limiter;
-        let fit = settings.instances == Instances::Reuse
-            && live.served < settings.max_reuse
-            && !limiter.hit
-            && limiter.total() <= settings.reuse_memory_bound();
-        if fit {
-            let mut idle = self.idle.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            if idle.len() < MAX_IDLE_WARM {
-                idle.push(live);
-            }
-        }
-    }
-}
-
 /// Where a call was when it failed: decides how the failure is classified.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Phase {
     Instantiating,
     Calling,
+}
+
+impl LoadedPlugin {
+    /// A fresh, not yet instantiated instance for one request; the first hook call
+    /// instantiates it.
+    pub fn instance(self: &Arc<Self>, request_id: impl Into<Arc<str>>) -> PluginInstance {
+        PluginInstance::new(Arc::clone(self), request_id.into())
+    }
 }
 
 impl PluginInstance {
@@ -190,7 +152,7 @@ impl PluginInstance {
     pub fn release(&mut self) {
         if let Some(live) = self.live.take() {
             if !std::mem::take(&mut self.mid_call) && self.keep_warm {
-                self.plugin.warm.put_back(live, &self.plugin);
+                self.plugin.warm.put_back(live, &self.plugin.settings);
             }
         }
     }
@@ -293,7 +255,9 @@ impl PluginInstance {
         }
         match unpack(self.invoke(call).await?) {
             Ok(outcome) => self.checked(hook, |checker| check(checker, outcome)),
-            Err(GuestError::Reject(rejection)) => Err(HookError::Rejected(Rejection::from_guest(&self.plugin.name, rejection))),
+            Err(GuestError::Reject(rejection)) => {
+                Err(HookError::Rejected(Rejection::from_guest(&self.plugin.name, rejection)))
+            }
             Err(GuestError::Fail(message)) => Err(self.failed(hook, &message)),
         }
     }
@@ -381,7 +345,10 @@ impl PluginInstance {
         let fault = |kind, message: String| Fault::new(&self.plugin.name, hook, hook_name, kind, message);
         let mut fault = match outcome {
             Ok(Ok((reply, fuel_used))) => {
-                let running = self.live.as_ref().map_or(Duration::ZERO, |live| live.running(&self.plugin));
+                let running = self
+                    .live
+                    .as_ref()
+                    .map_or(Duration::ZERO, |live| live.running(self.plugin.engine.options().epoch_tick));
                 self.last_call = Some(CallStats { elapsed: started.elapsed(), fuel_used, instantiated, running });
                 return Ok(reply);
             }
@@ -418,7 +385,7 @@ impl PluginInstance {
         if let Some(live) = self.live.take() {
             fault.guest_stderr = live.store.data().stderr.tail();
             fuel_used = live.fuel_used_by_call(self.plugin.settings.fuel);
-            running = live.running(&self.plugin);
+            running = live.running(self.plugin.engine.options().epoch_tick);
         }
         self.last_call = Some(CallStats { elapsed: fault.elapsed, fuel_used, instantiated, running });
         Err(fault.into())
@@ -518,19 +485,6 @@ impl PluginInstance {
         store.set_epoch_deadline(1);
         let guest = plugin.pre.instantiate(&mut store).await?;
         Ok(Live { store, guest, _slot: slot, served: 0 })
-    }
-}
-
-impl Live {
-    /// How long the guest ran during the current (or just ended) call.
-    fn running(&self, plugin: &LoadedPlugin) -> Duration {
-        plugin.engine.options().epoch_tick * self.store.data().ticks_running
-    }
-
-    /// The fuel the running (or just ended) call burned: each call starts with a full
-    /// tank of `budget`, so what is missing is this call's burn.
-    fn fuel_used_by_call(&self, budget: u64) -> u64 {
-        budget.saturating_sub(self.store.get_fuel().unwrap_or(0))
     }
 }
 

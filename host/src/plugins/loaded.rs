@@ -2,13 +2,12 @@
 //! instantiated once per request.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::cache::CacheOutcome;
-use super::contract::{GuestPre, Reply, Version};
+use super::contract::{GuestPre, Version};
 use super::engine::PluginEngine;
-use super::fault::Fault;
-use super::instance::{PluginInstance, WarmPool};
+use super::live::WarmPool;
 use super::settings::PluginSettings;
 use crate::types::{ContentHash, Hook, HookSet};
 
@@ -24,56 +23,6 @@ pub struct PluginInfo {
     pub hooks: HookSet,
 }
 
-/// Why a plugin could not be loaded. The old version, if any, keeps serving.
-#[derive(Debug, thiserror::Error)]
-pub enum LoadError {
-    /// The name cannot be used (it namespaces kv keys and appears in headers).
-    #[error("plugin name {0:?} is invalid: use 1-64 characters from A-Z a-z 0-9 . _ -")]
-    InvalidName(String),
-    /// The bytes are not a valid WebAssembly component.
-    #[error("plugin `{plugin}` is not a valid WebAssembly component: {detail}")]
-    Compile {
-        /// The plugin.
-        plugin: String,
-        /// wasmtime's explanation.
-        detail: String,
-    },
-    /// The component fits no `hookgate:plugin` contract (wrong imports or exports).
-    #[error("plugin `{plugin}` does not fit the hookgate:plugin contract: {detail}")]
-    Link {
-        /// The plugin.
-        plugin: String,
-        /// wasmtime's explanation.
-        detail: String,
-    },
-    /// `describe` or `init` faulted.
-    #[error("plugin `{}` faulted while loading: {fault}", fault.plugin)]
-    Fault {
-        /// The classified fault.
-        #[from]
-        fault: Fault,
-    },
-    /// No instance slot came free to run `describe` and `init`.
-    #[error("plugin could not be loaded now: {0}")]
-    Overloaded(#[from] super::outcome::Overloaded),
-    /// `describe` returned something unusable.
-    #[error("plugin `{plugin}` described itself wrongly: {detail}")]
-    BadDescription {
-        /// The plugin.
-        plugin: String,
-        /// What is wrong.
-        detail: String,
-    },
-    /// `init` refused the plugin's config.
-    #[error("plugin `{plugin}` refused its config: {message}")]
-    InitRefused {
-        /// The plugin.
-        plugin: String,
-        /// The guest's message.
-        message: String,
-    },
-}
-
 /// A validated plugin version. Share it as `Arc<LoadedPlugin>`; instantiate per request.
 pub struct LoadedPlugin {
     pub(crate) name: String,
@@ -84,79 +33,16 @@ pub struct LoadedPlugin {
     pub(crate) engine: PluginEngine,
     /// Idle instances kept for later requests (only with `instances: reuse`).
     pub(crate) warm: WarmPool,
-    hash: ContentHash,
-    size_bytes: usize,
-    compile_time: Duration,
-    cache: CacheOutcome,
-    version: Version,
+    pub(crate) hash: ContentHash,
+    pub(crate) size_bytes: usize,
+    pub(crate) compile_time: Duration,
+    pub(crate) cache: CacheOutcome,
+    pub(crate) version: Version,
     /// The exact package version the component names, e.g. `0.2.0`.
-    wit_version: Option<String>,
+    pub(crate) wit_version: Option<String>,
 }
 
 impl LoadedPlugin {
-    /// Compiles (through the cache), links and validates `wasm`, then calls `describe` and
-    /// `init(config)` in a throwaway instance under the plugin's limits.
-    ///
-    /// `name` is the plugin's registered name (its file stem); it namespaces its kv keys.
-    pub async fn load(
-        engine: &PluginEngine,
-        name: &str,
-        wasm: Vec<u8>,
-        settings: PluginSettings,
-    ) -> Result<Arc<Self>, LoadError> {
-        if !valid_name(name) {
-            return Err(LoadError::InvalidName(name.to_owned()));
-        }
-        let hash = ContentHash::of(&wasm);
-        let size_bytes = wasm.len();
-        let started = Instant::now();
-        let compiler = engine.clone();
-        let compiled = tokio::task::spawn_blocking(move || compiler.compile(&wasm, &hash))
-            .await
-            .map_err(|e| LoadError::Compile { plugin: name.to_owned(), detail: e.to_string() })?;
-        let (component, cache) =
-            compiled.map_err(|e| LoadError::Compile { plugin: name.to_owned(), detail: format!("{e:#}") })?;
-        let compile_time = started.elapsed();
-        let pre = GuestPre::new(engine.linker(), &component)
-            .map_err(|e| LoadError::Link { plugin: name.to_owned(), detail: e.to_string() })?;
-        let config_json: Arc<str> = settings.config.to_string().into();
-        let version = pre.version();
-        let wit_version = wit_version(engine, &component);
-        let mut plugin = Arc::new(Self {
-            name: name.to_owned(),
-            info: PluginInfo { name: String::new(), version: String::new(), hooks: HookSet::default() },
-            settings,
-            config_json,
-            pre,
-            engine: engine.clone(),
-            warm: WarmPool::default(),
-            hash,
-            size_bytes,
-            compile_time,
-            cache,
-            version,
-            wit_version,
-        });
-        let info = describe_and_init(&plugin).await?;
-        tracing::info!(
-            plugin = name,
-            version = %info.version,
-            hooks = ?info.hooks,
-            hash = %hash,
-            cache = ?cache,
-            compile_ms = compile_time.as_millis() as u64,
-            "plugin loaded"
-        );
-        Arc::get_mut(&mut plugin).expect("the load-time instance is dropped").info = info;
-        Ok(plugin)
-    }
-
-    /// A fresh, not yet instantiated instance for one request; the first hook call
-    /// instantiates it.
-    pub fn instance(self: &Arc<Self>, request_id: impl Into<Arc<str>>) -> PluginInstance {
-        PluginInstance::new(Arc::clone(self), request_id.into())
-    }
-
     /// The registered name (the file stem).
     pub fn name(&self) -> &str {
         &self.name
@@ -208,44 +94,6 @@ impl LoadedPlugin {
     pub fn cache_outcome(&self) -> CacheOutcome {
         self.cache
     }
-}
-
-/// Calls `describe` and `init` in a throwaway instance (dropped before this returns).
-async fn describe_and_init(plugin: &Arc<LoadedPlugin>) -> Result<PluginInfo, LoadError> {
-    let mut instance = PluginInstance::throwaway(Arc::clone(plugin), "load".into());
-    let Reply::Describe { name, version, hooks: described } = instance.describe().await? else {
-        unreachable!("describe returns a description")
-    };
-    let hooks = plugin.pre.exported_hooks().or(described).unwrap_or_default();
-    let info = PluginInfo { name, version, hooks };
-    if info.name.trim().is_empty() {
-        return Err(LoadError::BadDescription { plugin: plugin.name.clone(), detail: "empty name".into() });
-    }
-    instance.init(&plugin.config_json).await?.map_err(|message| LoadError::InitRefused {
-        plugin: plugin.name.clone(),
-        message: crate::text::truncate(&message, MAX_INIT_MESSAGE_BYTES).to_owned(),
-    })?;
-    Ok(info)
-}
-
-/// How much of an `init` refusal's message is kept (it is logged and shown in `/plugins`).
-const MAX_INIT_MESSAGE_BYTES: usize = 2048;
-
-impl From<super::outcome::HookError> for LoadError {
-    fn from(error: super::outcome::HookError) -> Self {
-        match error {
-            super::outcome::HookError::Fault(fault) => LoadError::Fault { fault: *fault },
-            super::outcome::HookError::Overloaded(overloaded) => LoadError::Overloaded(overloaded),
-            super::outcome::HookError::Rejected(_) => unreachable!("describe and init cannot reject"),
-        }
-    }
-}
-
-fn wit_version(engine: &PluginEngine, component: &wasmtime::component::Component) -> Option<String> {
-    let ty = component.component_type();
-    let version = |name: &str| name.strip_prefix("hookgate:plugin/")?.split_once('@').map(|(_, v)| v.to_owned());
-    let exported = ty.exports(engine.engine()).find_map(|(name, _)| version(name));
-    exported.or_else(|| ty.imports(engine.engine()).find_map(|(name, _)| version(name)))
 }
 
 /// Whether `name` can name a plugin: 1 to 64 of `[A-Za-z0-9._-]` (it namespaces kv keys

@@ -2,9 +2,10 @@
 //!
 //! - [`engine`]: the process's one wasmtime engine (pooling allocator, fuel, epochs).
 //! - [`cache`]: compiled components on disk, keyed by content hash.
+//! - [`load`]: compiling, linking, `describe` and `init`: how a version becomes loaded.
 //! - [`loaded`]: a validated plugin version, ready to instantiate per request.
 //! - [`instance`]: one instance per (plugin, request), fresh unless the plugin opts into
-//!   reuse, running hooks under limits.
+//!   reuse, running hooks under limits; `live`: an instantiated store and the warm pool.
 //! - `contract`: the plugin contracts (0.2, and 0.1 adapted) and the one shape of a call.
 //! - [`outcome`] and [`fault`]: what a hook call can end in.
 //! - [`settings`]: per-plugin limits and policies.
@@ -22,6 +23,8 @@ pub mod directory;
 pub mod engine;
 pub mod fault;
 pub mod instance;
+mod live;
+pub mod load;
 pub mod loaded;
 pub mod outcome;
 pub mod registry;
@@ -33,6 +36,7 @@ pub use contract::{LogInput, Version as ContractVersion};
 pub use engine::{EngineError, EngineOptions, PluginEngine};
 pub use fault::{Fault, FaultCause, FaultKind};
 pub use instance::{CallStats, PluginInstance};
-pub use loaded::{LoadError, LoadedPlugin, PluginInfo};
+pub use load::LoadError;
+pub use loaded::{LoadedPlugin, PluginInfo};
 pub use outcome::{ChunkDecision, HookError, Overloaded, PostCallDecision, PreCallDecision, Rejection};
 pub use settings::{Instances, OnError, PluginSettings};

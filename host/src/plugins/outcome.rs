@@ -182,7 +182,9 @@ impl OutputCheck {
     pub fn pre_call(&self, outcome: PreCallOut) -> Result<PreCallDecision, String> {
         Ok(match outcome {
             PreCallOut::Proceed => PreCallDecision::Proceed,
-            PreCallOut::ModifyJson(body) => PreCallDecision::Modify(self.json_object("the modified request body", body)?),
+            PreCallOut::ModifyJson(body) => {
+                PreCallDecision::Modify(self.json_object("the modified request body", body)?)
+            }
             PreCallOut::Edited(body) => PreCallDecision::Modify(body),
             PreCallOut::Respond(text) => PreCallDecision::Respond(self.text("the respond text", text)?),
         })
@@ -244,7 +246,11 @@ mod tests {
         let edit = |headers: Vec<(String, String)>| PostCallOut::ModifyJson { body: None, headers };
         let many = (0..=MAX_ADDED_HEADERS).map(|i| (format!("x-h{i}"), "v".to_owned())).collect();
         assert!(check().post_call(edit(many)).unwrap_err().contains("headers, over the limit"));
-        let big = vec![("x-big".to_owned(), "v".repeat(8000)), ("x-big2".to_owned(), "v".repeat(8000)), ("x-big3".to_owned(), "v".repeat(1000))];
+        let big = vec![
+            ("x-big".to_owned(), "v".repeat(8000)),
+            ("x-big2".to_owned(), "v".repeat(8000)),
+            ("x-big3".to_owned(), "v".repeat(1000)),
+        ];
         assert!(check().post_call(edit(big)).unwrap_err().contains("bytes of headers"));
         let fine = vec![("x-a".to_owned(), "1".to_owned())];
         assert!(check().post_call(edit(fine)).is_ok());

@@ -7,10 +7,10 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use super::fault::{FaultCause, FaultKind};
-use crate::types::Hook;
 use super::instance::CallStats;
 use super::loaded::LoadedPlugin;
 use crate::metrics::{Metrics, PluginMeters};
+use crate::types::Hook;
 
 /// When a plugin is quarantined and for how long.
 #[derive(Debug, Clone, Copy)]

@@ -115,7 +115,8 @@ impl AppState {
         let keys = KeyStore::from_config(config);
         let loopback_only = address.ip().is_loopback();
         if !keys.enabled() {
-            let admin = if loopback_only { "served on this loopback address only" } else { "refused (not a loopback bind)" };
+            let admin =
+                if loopback_only { "served on this loopback address only" } else { "refused (not a loopback bind)" };
             tracing::warn!(
                 "general_settings.master_key is not set: every request is accepted without a key; admin routes are {admin}"
             );

@@ -110,15 +110,13 @@ async fn prepare(
             return Err(ApiError::new(415, format!("Content-Type must be application/json, not {shown:?}.")));
         }
     }
-    let parallel = caller.admit().map_err(|limit| {
-        ApiError {
-            code: Some("max_parallel_requests".into()),
-            retry_after: Some(1),
-            ..ApiError::new(
-                429,
-                format!("This key already has {limit} requests in flight, its max_parallel_requests; retry when one ends."),
-            )
-        }
+    let parallel = caller.admit().map_err(|limit| ApiError {
+        code: Some("max_parallel_requests".into()),
+        retry_after: Some(1),
+        ..ApiError::new(
+            429,
+            format!("This key already has {limit} requests in flight, its max_parallel_requests; retry when one ends."),
+        )
     })?;
     let (bytes, memory) = read_body(state, &parts.headers, body).await?;
     let body = request::parse(call_type, &bytes, state.pipeline.body_rules())?;
@@ -158,7 +156,10 @@ async fn read_body(
         error_type: "service_unavailable".into(),
         code: Some("overloaded".into()),
         retry_after: Some(1),
-        ..ApiError::new(503, "The proxy is holding as many large requests as it may (max_inflight_request_mb); retry shortly.")
+        ..ApiError::new(
+            503,
+            "The proxy is holding as many large requests as it may (max_inflight_request_mb); retry shortly.",
+        )
     })?;
     let timeout = state.body_read_timeout;
     let bytes = match tokio::time::timeout(timeout, axum::body::to_bytes(body, limit)).await {

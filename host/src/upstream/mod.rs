@@ -75,7 +75,7 @@ impl UpstreamError {
     /// The OpenAI error type that goes with an HTTP status, for errors that did not come
     /// with one of their own.
     pub fn type_for_status(status: u16) -> &'static str {
-        crate::error::type_for_status(status)
+        crate::types::error_type_for_status(status)
     }
 }
 
@@ -284,12 +284,15 @@ mod tests {
 
     #[test]
     fn deployment_accessors() {
-        let ups = Upstreams::new(&[
-            mock("mock/echo", "x"),
-            http("fast", "gpt-4o-mini"),
-            // A model whose own name starts with `openai/` is sent as it is.
-            http("local", "openai/gpt-oss-20b"),
-        ], 1 << 20);
+        let ups = Upstreams::new(
+            &[
+                mock("mock/echo", "x"),
+                http("fast", "gpt-4o-mini"),
+                // A model whose own name starts with `openai/` is sent as it is.
+                http("local", "openai/gpt-oss-20b"),
+            ],
+            1 << 20,
+        );
         let m = ups.resolve("mock/echo").unwrap();
         assert_eq!(m.model_name(), "mock/echo");
         assert_eq!(m.upstream_model(), "mock/echo");

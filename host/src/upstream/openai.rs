@@ -214,7 +214,10 @@ impl OpenAiProvider {
             Ok(Some(body)) => error_from_body(status, &body),
             Ok(None) => UpstreamError::from_status(
                 status,
-                format!("upstream {} answered HTTP {status} with an error body over {MAX_ERROR_BODY_BYTES} bytes", self.shown_base),
+                format!(
+                    "upstream {} answered HTTP {status} with an error body over {MAX_ERROR_BODY_BYTES} bytes",
+                    self.shown_base
+                ),
             ),
             // The status alone still says what happened.
             Err(e) => UpstreamError::from_status(

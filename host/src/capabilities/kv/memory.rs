@@ -110,7 +110,14 @@ impl MemoryKv {
         Ok(entry.filter(|e| e.live(now)).map(|e| e.value.clone()))
     }
 
-    fn set_at(&self, namespace: &str, key: &str, value: String, ttl: Option<Duration>, now: Instant) -> Result<(), KvError> {
+    fn set_at(
+        &self,
+        namespace: &str,
+        key: &str,
+        value: String,
+        ttl: Option<Duration>,
+        now: Instant,
+    ) -> Result<(), KvError> {
         let mut store = self.lock();
         store.retire_due(now, EXPIRIES_PER_WRITE);
         store.put(namespace, key, value, ttl.map(|ttl| now + ttl), self.quota, now)
@@ -129,7 +136,10 @@ impl MemoryKv {
         let existing = store.entries.get(namespace).and_then(|entries| entries.get(key)).filter(|e| e.live(now));
         let (current, expires) = match existing {
             Some(entry) => (
-                entry.value.parse::<i64>().map_err(|_| KvError::Invalid(format!("value at {key:?} is not an integer")))?,
+                entry
+                    .value
+                    .parse::<i64>()
+                    .map_err(|_| KvError::Invalid(format!("value at {key:?} is not an integer")))?,
                 entry.expires,
             ),
             // A new key: the TTL applies now.
@@ -159,7 +169,8 @@ impl Store {
         quota: KvQuota,
         now: Instant,
     ) -> Result<(), KvError> {
-        let old_bytes = self.entries.get(namespace).and_then(|entries| entries.get(key)).map(|e| key.len() + e.value.len());
+        let old_bytes =
+            self.entries.get(namespace).and_then(|entries| entries.get(key)).map(|e| key.len() + e.value.len());
         let new_bytes = key.len() + value.len();
         let fits = |store: &Store| {
             let usage = store.usage.get(namespace).copied().unwrap_or_default();
@@ -313,7 +324,8 @@ mod tests {
         let kv = MemoryKv::default();
         let start = Instant::now();
         for i in 0..10_000 {
-            kv.set_at("p", "k", i.to_string(), Some(Duration::from_secs(60) + Duration::from_millis(i)), start).unwrap();
+            kv.set_at("p", "k", i.to_string(), Some(Duration::from_secs(60) + Duration::from_millis(i)), start)
+                .unwrap();
         }
         assert!(kv.lock().expiries.len() <= 2 * 1 + 1024 + 1, "{}", kv.lock().expiries.len());
     }

@@ -15,7 +15,6 @@ use redis::{Client, ErrorKind, RedisError, RedisResult, ServerErrorKind};
 
 use super::{BadRedisUrl, KvError, Reachability};
 
-
 /// A timeout shorter than this says more about the hook's budget than about Redis: it
 /// fails the call but does not declare an outage.
 const MIN_BUDGET_FOR_VERDICT: Duration = Duration::from_millis(5);

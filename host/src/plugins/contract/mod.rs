@@ -216,9 +216,15 @@ pub(crate) enum PreCallOut {
 pub(crate) enum PostCallOut {
     Proceed,
     /// 0.1: a replacement body as JSON text and headers to add.
-    ModifyJson { body: Option<String>, headers: Vec<Header> },
+    ModifyJson {
+        body: Option<String>,
+        headers: Vec<Header>,
+    },
     /// 0.2: the response body as the hook edited it, and the headers it set (checked).
-    Edited { body: Option<Body>, headers: Vec<Header> },
+    Edited {
+        body: Option<Body>,
+        headers: Vec<Header>,
+    },
 }
 
 /// What a `stream-chunk` returned, before it is checked.
@@ -234,7 +240,11 @@ pub(crate) enum ChunkOut {
 /// What a call returned, before it is checked.
 pub(crate) enum Reply {
     Done,
-    Describe { name: String, version: String, hooks: Option<HookSet> },
+    Describe {
+        name: String,
+        version: String,
+        hooks: Option<HookSet>,
+    },
     Init(Result<(), String>),
     PreCall(Result<PreCallOut, GuestError>),
     PostCall(Result<PostCallOut, GuestError>),

@@ -74,7 +74,9 @@ impl Guest {
                     wit::PreCallOutcome::Respond(text) => PreCallOut::Respond(text),
                 }))
             }
-            Call::Moderation(info, req) => Reply::Verdict(answer(guest.call_moderation(store, &request(info, req)).await?)),
+            Call::Moderation(info, req) => {
+                Reply::Verdict(answer(guest.call_moderation(store, &request(info, req)).await?))
+            }
             Call::PostCallSuccess(info, req, resp) => {
                 let response = wit::Response {
                     status: resp.status,
@@ -84,7 +86,9 @@ impl Guest {
                 let outcome = guest.call_post_call_success(store, &request(info, req), &response).await?;
                 Reply::PostCall(answer(outcome).map(|outcome| match outcome {
                     wit::PostCallOutcome::Proceed => PostCallOut::Proceed,
-                    wit::PostCallOutcome::Modify(edit) => PostCallOut::ModifyJson { body: edit.body, headers: edit.headers },
+                    wit::PostCallOutcome::Modify(edit) => {
+                        PostCallOut::ModifyJson { body: edit.body, headers: edit.headers }
+                    }
                 }))
             }
             Call::PostCallFailure(info, req, failure) => {
@@ -125,7 +129,11 @@ fn answer<T>(result: Result<T, wit::Rejection>) -> Result<T, GuestError> {
         if rejection.status == UNCAUGHT_EXCEPTION {
             GuestError::Fail(format!("uncaught exception: {}", rejection.message))
         } else {
-            GuestError::Reject(RawRejection { status: rejection.status, message: rejection.message, code: rejection.code })
+            GuestError::Reject(RawRejection {
+                status: rejection.status,
+                message: rejection.message,
+                code: rejection.code,
+            })
         }
     })
 }
@@ -142,7 +150,12 @@ fn request(info: &CallInfo, req: &crate::content::RequestDoc) -> wit::Request {
 }
 
 fn context(info: &CallInfo, model: &str) -> wit::CallContext {
-    wit::CallContext { id: info.id.to_string(), call_type: call_type(info.call_type), model: model.to_owned(), key: key(&info.key) }
+    wit::CallContext {
+        id: info.id.to_string(),
+        call_type: call_type(info.call_type),
+        model: model.to_owned(),
+        key: key(&info.key),
+    }
 }
 
 fn call_type(call_type: CallType) -> wit::CallType {

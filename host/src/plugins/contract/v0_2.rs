@@ -106,7 +106,11 @@ impl Pre {
         let exported = |hook: Hook| component.get_export_index(None, &export_name(hook.name())).is_some();
         macro_rules! optional {
             ($hook:expr, $module:ident) => {
-                if exported($hook) { Some(hooks::$module::GuestIndices::new(&instance_pre)?) } else { None }
+                if exported($hook) {
+                    Some(hooks::$module::GuestIndices::new(&instance_pre)?)
+                } else {
+                    None
+                }
             };
         }
         Ok(Self {
@@ -227,8 +231,9 @@ impl Guest {
             Call::PostCallFailure(info, req, failure) => {
                 let hook = export(&self.post_call_failure, Hook::PostCallFailure)?;
                 let lent = Lent::new(store, request_view(req, Access::ReadOnly))?;
-                let result =
-                    hook.call_post_call_failure(&mut *store, &context(info), lent.borrow(), &wit_failure(failure)).await;
+                let result = hook
+                    .call_post_call_failure(&mut *store, &context(info), lent.borrow(), &wit_failure(failure))
+                    .await;
                 lent.take_back(store)?;
                 Reply::Verdict(answer(result?))
             }
@@ -272,8 +277,7 @@ impl Guest {
                 let hook = export(&self.log_failure, Hook::LogFailure)?;
                 let request = Lent::new(store, request_view(&input.request, Access::ReadOnly))?;
                 let entry = log_entry(&input.entry);
-                let result =
-                    hook.call_log_failure(&mut *store, &context(&input.info), request.borrow(), &entry).await;
+                let result = hook.call_log_failure(&mut *store, &context(&input.info), request.borrow(), &entry).await;
                 request.take_back(store)?;
                 Reply::Logged(result?)
             }
@@ -295,9 +299,11 @@ fn response_view(resp: &ResponseDoc, access: Access) -> ResponseView {
 
 fn answer<T>(result: Result<T, wit::HookError>) -> Result<T, GuestError> {
     result.map_err(|error| match error {
-        wit::HookError::Reject(rejection) => {
-            GuestError::Reject(RawRejection { status: rejection.status, message: rejection.message, code: rejection.code })
-        }
+        wit::HookError::Reject(rejection) => GuestError::Reject(RawRejection {
+            status: rejection.status,
+            message: rejection.message,
+            code: rejection.code,
+        }),
         wit::HookError::Fail(message) => GuestError::Fail(message),
     })
 }
@@ -434,7 +440,11 @@ impl content::HostRequest for GuestState {
         Ok(self.table.get(&this)?.view.body_json())
     }
 
-    fn set_body(&mut self, this: Resource<RequestView>, json: String) -> wasmtime::Result<Result<(), content::EditError>> {
+    fn set_body(
+        &mut self,
+        this: Resource<RequestView>,
+        json: String,
+    ) -> wasmtime::Result<Result<(), content::EditError>> {
         Ok(self.table.get_mut(&this)?.view.set_body(&json).map_err(edit_error))
     }
 
@@ -486,7 +496,11 @@ impl content::HostResponse for GuestState {
         Ok(self.table.get(&this)?.view.body_json())
     }
 
-    fn set_body(&mut self, this: Resource<ResponseView>, json: String) -> wasmtime::Result<Result<(), content::EditError>> {
+    fn set_body(
+        &mut self,
+        this: Resource<ResponseView>,
+        json: String,
+    ) -> wasmtime::Result<Result<(), content::EditError>> {
         Ok(self.table.get_mut(&this)?.view.set_body(&json).map_err(edit_error))
     }
 
@@ -548,7 +562,11 @@ impl content::HostChunk for GuestState {
         Ok(self.table.get(&this)?.0.body_json())
     }
 
-    fn set_body(&mut self, this: Resource<ChunkView>, json: String) -> wasmtime::Result<Result<(), content::EditError>> {
+    fn set_body(
+        &mut self,
+        this: Resource<ChunkView>,
+        json: String,
+    ) -> wasmtime::Result<Result<(), content::EditError>> {
         Ok(self.table.get_mut(&this)?.0.set_body(&json).map_err(edit_error))
     }
 
