@@ -808,6 +808,7 @@ describe('the JavaScript guests, tested in plain node with hookgate-sdk/testing'
       hook: 'stream-end',
       same_request: true,
       trail: ['pre-call', 'stream-chunk', 'stream-chunk', 'stream-end'],
+      instance_requests: 1,
       call_type: 'chat_completion',
       stream: true,
       model: 'gpt',
@@ -827,13 +828,13 @@ describe('the JavaScript guests, tested in plain node with hookgate-sdk/testing'
     assert.deepEqual(edit.json(), { ...chat('PARITY-EDIT [edited]'), temperature: 0.5 });
     assert.deepEqual(c.preCall(localRequest(chat('PARITY-RESPOND'), { id: 'p-5' })), ok({ tag: 'respond', val: 'parity answers' }));
     assert.deepEqual(c.preCall(localRequest(chat('PARITY-KV-SET'), { id: 'p-6' })), ok({ tag: 'proceed' }));
-    assert.deepEqual(host.calls, [['set', 'ttl', 'set', 100n]]);
-    assert.deepEqual(JSON.parse(c.preCall(localRequest(chat('PARITY-KV-GET'), { id: 'p-7' })).val.val.message), { kv: 'set' });
+    assert.deepEqual(host.calls, [['set', 'ttl', 'set', 100n], ['set', 'kept', 'set', 60000n]]);
+    assert.deepEqual(JSON.parse(c.preCall(localRequest(chat('PARITY-KV-GET'), { id: 'p-7' })).val.val.message), { kv: 'set', kept: 'set' });
     const resp = localResponse({ choices: [{ message: { content: 'answer' } }] });
     c.postCallSuccess(localRequest(chat('hi'), { id: 'p-8' }), resp);
     const header = JSON.parse(resp.header('x-parity'));
     assert.deepEqual([header.hook, header.status, header.response_texts], ['post-call-success', 200, ['answer']]);
-    const failure = JSON.parse(c.postCallFailure(localRequest(chat('PARITY-FAILURE'), { id: 'p-9' })).val.val.message).failure;
+    const failure = JSON.parse(c.postCallFailure(localRequest(chat('PARITY-RECOVER'), { id: 'p-9' })).val.val.message).failure;
     assert.deepEqual(failure, { status: 500, error_type: 'api_error', message: 'upstream failed', code: null, rejected_by: null });
     c.logFailure(localRequest(chat('hi'), { id: 'p-10' }), logEntry({ statusCode: 503, failure: testing.failure({ status: 503 }), decisions: [{}, {}] }));
     const line = JSON.parse(host.logged('info').at(-1).replace(/^parity-log /, ''));

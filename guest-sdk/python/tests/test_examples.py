@@ -175,7 +175,7 @@ class Parity(Quiet):
         )  # fmt: skip
         report = self.report(lambda: run.pre_call(req))
         self.assertEqual(report, {
-            "hook": "pre-call", "same_request": True, "trail": ["pre-call"], "call_type": "chat_completion",
+            "hook": "pre-call", "same_request": True, "trail": ["pre-call"], "instance_requests": 1, "call_type": "chat_completion",
             "stream": False, "model": "m",
             "key": {"alias": "test", "id": "0" * 64, "user_id": None, "team_id": None, "metadata": {"team": "blue"}},
             "texts": [{"text": "PARITY-REPORT", "path": "/messages/0/content", "is_key": False, "item": 0, "role": "user"}],
@@ -185,10 +185,10 @@ class Parity(Quiet):
     def test_kv_edit_respond_fail_and_wrong_outcome(self):
         run = testing.Runner(parity.Parity, config={"c": 1})
         self.assertIsNone(run.pre_call(chat("PARITY-KV-SET")))
-        self.assertEqual(run.host.kv_calls, [("set", "ttl", "set", 100)])
-        self.assertEqual(self.report(lambda: run.pre_call(chat("PARITY-KV-GET"))), {"kv": "set"})
+        self.assertEqual(run.host.kv_calls, [("set", "ttl", "set", 100), ("set", "kept", "set", 60000)])
+        self.assertEqual(self.report(lambda: run.pre_call(chat("PARITY-KV-GET"))), {"kv": "set", "kept": "set"})
         run.host.advance(100)
-        self.assertEqual(self.report(lambda: run.pre_call(chat("PARITY-KV-GET"))), {"kv": None})
+        self.assertEqual(self.report(lambda: run.pre_call(chat("PARITY-KV-GET"))), {"kv": None, "kept": "set"})
         req = chat("a", "PARITY-EDIT", temperature=1)
         self.assertIsNone(run.pre_call(req))
         self.assertEqual((req.texts()[-1], req.field("temperature")), ("PARITY-EDIT [edited]", "0.5"))
@@ -221,7 +221,7 @@ class Parity(Quiet):
         header = json.loads(resp.header("x-parity"))
         self.assertEqual((header["status"], header["response_texts"], header["trail"]), (200, ["hi back"], ["post-call-success"]))
         failure = testing.failure(503, "api_error", "down", None, None)
-        report = self.report(lambda: run.post_call_failure(chat("PARITY-FAILURE", id="r2"), failure))
+        report = self.report(lambda: run.post_call_failure(chat("PARITY-RECOVER", id="r2"), failure))
         self.assertEqual(report["failure"], {"status": 503, "error_type": "api_error", "message": "down", "code": None, "rejected_by": None})
         self.assertIsNone(run.post_call_failure(chat("other", id="r3"), failure))
         entry = testing.log_entry("m", status_code=200, usage=testing.Usage(1, 2, 3), decisions=[testing.Decision("p", "pre-call", "proceed")])
