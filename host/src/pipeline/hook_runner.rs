@@ -1,27 +1,31 @@
 //! One request's plugins: calls each lifecycle point's hooks in order, turns outcomes into
 //! what the pipeline does next, applies `on_error` to faults, keeps the circuit breaker
 //! informed, and records every decision for the logging payload.
+//!
+//! It runs on any [`HookPlugin`]: the registry's plugins in production, fakes in its
+//! tests (`hook_runner/tests.rs`).
 
 use std::sync::Arc;
 use std::time::Instant;
 
 use futures_util::stream::{FuturesUnordered, StreamExt};
 
-use super::attribution::{self, ProbeShape};
+use super::attribution::ProbeShape;
 use super::disabling::Disabled;
+use super::plugin_calls::{HookInstance, HookPlugin};
 use crate::content::{Body, RequestDoc, ResponseDoc};
 use crate::error::ApiError;
 use crate::plugins::registry::{ActivePlugin, CallEnd, PluginSet, QuarantinePolicy};
 use crate::plugins::{
-    CallStats, ChunkDecision, Fault, FaultCause, HookError, OnError, Overloaded, PluginInstance, PostCallDecision,
-    PreCallDecision, Rejection,
+    CallStats, ChunkDecision, Fault, FaultCause, HookError, OnError, Overloaded, PostCallDecision, PreCallDecision,
+    Rejection,
 };
 use crate::types::{CallInfo, DecisionRecord, Hook, HookSet};
 
 /// A plugin of this request and its per-request instance.
-pub(crate) struct Slot {
-    pub active: Arc<ActivePlugin>,
-    pub instance: PluginInstance,
+pub(crate) struct Slot<P: HookPlugin> {
+    pub active: Arc<P>,
+    pub instance: P::Instance,
 }
 
 /// The decisions of one request so far, timed from its arrival.
@@ -56,17 +60,17 @@ struct Spent {
 }
 
 /// The plugins of one request.
-pub(crate) struct RequestPlugins {
+pub(crate) struct RequestPlugins<P: HookPlugin = ActivePlugin> {
     /// What every hook is told about the request.
     info: CallInfo,
-    slots: Vec<Slot>,
+    slots: Vec<Slot<P>>,
     decisions: DecisionLog,
     policy: QuarantinePolicy,
     /// What a probe of a faulting hook looks like (see `attribution`).
     shape: ProbeShape,
 }
 
-impl RequestPlugins {
+impl RequestPlugins<ActivePlugin> {
     /// One lazily instantiated instance per plugin of `set` that `disabled` lets run, for
     /// the request `info` to `model` that arrived at `received`.
     pub fn new(
@@ -77,10 +81,24 @@ impl RequestPlugins {
         policy: QuarantinePolicy,
         disabled: &Disabled,
     ) -> Self {
-        let slots = set
-            .iter()
-            .filter(|active| disabled.is_empty() || !disabled.skips(active))
-            .map(|active| Slot { active: Arc::clone(active), instance: active.plugin.instance(Arc::clone(&info.id)) })
+        let plugins = set.iter().filter(|active| disabled.is_empty() || !disabled.skips(active)).cloned();
+        Self::of(plugins, info, model, received, policy)
+    }
+}
+
+impl<P: HookPlugin> RequestPlugins<P> {
+    /// One lazily instantiated instance per plugin of `plugins` (in the order given: the
+    /// order hooks run in), for the request `info` to `model` that arrived at `received`.
+    pub fn of(
+        plugins: impl IntoIterator<Item = Arc<P>>,
+        info: &CallInfo,
+        model: &str,
+        received: Instant,
+        policy: QuarantinePolicy,
+    ) -> Self {
+        let slots = plugins
+            .into_iter()
+            .map(|active| Slot { instance: active.instance(Arc::clone(&info.id)), active })
             .collect();
         let shape = ProbeShape { call_type: info.call_type, model: model.to_owned() };
         let decisions = DecisionLog { records: Vec::new(), received };
@@ -109,7 +127,7 @@ impl RequestPlugins {
     /// never keep an instance alive: they get a fresh one when they run.)
     pub fn release_unless(&mut self, still_to_come: HookSet) {
         for slot in &mut self.slots {
-            if !slot.active.plugin.info().hooks.intersects(still_to_come) {
+            if !slot.active.hooks().intersects(still_to_come) {
                 slot.instance.release();
             }
         }
@@ -118,7 +136,7 @@ impl RequestPlugins {
     /// Ends the request's hook calls: its decisions, and the plugins implementing `hook`
     /// (for the logging queue, which gives them fresh instances). Every instance is
     /// released here, returning its pool slot.
-    pub fn finish(self, hook: Hook) -> (Vec<DecisionRecord>, Vec<Arc<ActivePlugin>>) {
+    pub fn finish(self, hook: Hook) -> (Vec<DecisionRecord>, Vec<Arc<P>>) {
         let plugins = self.slots.into_iter().map(|slot| slot.active).filter(|active| active.implements(hook)).collect();
         (self.decisions.records, plugins)
     }
@@ -173,7 +191,7 @@ impl RequestPlugins {
                 let called =
                     call(slot, Hook::Moderation, shape, async |instance| instance.moderation(info, request).await)
                         .await;
-                if !slot.active.plugin.info().hooks.intersects(after) {
+                if !slot.active.hooks().intersects(after) {
                     slot.instance.release();
                 }
                 (Arc::clone(&slot.active), called)
@@ -185,7 +203,7 @@ impl RequestPlugins {
             tokio::select! {
                 result = &mut upstream, if answer.is_none() => answer = Some(result),
                 Some((active, called)) = pending.next(), if !pending.is_empty() => {
-                    settle_into(decisions, *policy, &active, Hook::Moderation, called, |()| "proceed")?;
+                    settle_into(decisions, *policy, &*active, Hook::Moderation, called, |()| "proceed")?;
                 }
             }
         }
@@ -297,20 +315,20 @@ impl RequestPlugins {
         label: impl FnOnce(&T) -> &'static str,
     ) -> Result<Option<T>, ApiError> {
         let plugin = Arc::clone(&self.slots[index].active);
-        settle_into(&mut self.decisions, self.policy, &plugin, hook, called, label)
+        settle_into(&mut self.decisions, self.policy, &*plugin, hook, called, label)
     }
 }
 
 /// Calls one hook on a slot unless its plugin is quarantined, timing it; a fault is
 /// attributed (see `attribution`) before anything is decided about it.
-async fn call<T>(
-    slot: &mut Slot,
+async fn call<T, P: HookPlugin>(
+    slot: &mut Slot<P>,
     hook: Hook,
     shape: &ProbeShape,
-    run: impl AsyncFnOnce(&mut PluginInstance) -> Result<T, HookError>,
+    run: impl AsyncFnOnce(&mut P::Instance) -> Result<T, HookError>,
 ) -> (Called<T>, Spent) {
     let started = Instant::now();
-    if slot.active.health.quarantined_for().is_some() {
+    if slot.active.is_quarantined() {
         return (Called::Quarantined, Spent { started, stats: None });
     }
     let result = run(&mut slot.instance).await;
@@ -320,7 +338,7 @@ async fn call<T>(
         Err(HookError::Rejected(rejection)) => Called::Rejected(rejection),
         Err(HookError::Overloaded(overloaded)) => Called::Overloaded(overloaded),
         Err(HookError::Fault(fault)) => {
-            let cause = attribution::cause_of(&slot.active, hook, &fault, stats, shape).await;
+            let cause = slot.active.cause_of(hook, &fault, stats, shape).await;
             Called::Faulted(fault, cause)
         }
     };
@@ -338,16 +356,16 @@ async fn call<T>(
 /// - in an observing hook, none of those affects the request.
 ///
 /// `Ok(None)` means the plugin has no effect on this call.
-fn settle_into<T>(
+fn settle_into<T, P: HookPlugin>(
     decisions: &mut DecisionLog,
     policy: QuarantinePolicy,
-    active: &ActivePlugin,
+    active: &P,
     hook: Hook,
     (called, spent): (Called<T>, Spent),
     label: impl FnOnce(&T) -> &'static str,
 ) -> Result<Option<T>, ApiError> {
     let plugin = active.name();
-    let on_error = active.plugin.settings().on_error;
+    let on_error = active.on_error();
     let record_call = |end| active.record_call(hook, end, spent.stats, policy);
     let guards = hook.guards();
     let (decision, cause, result) = match called {
@@ -433,3 +451,6 @@ impl DecisionLog {
         });
     }
 }
+
+#[cfg(test)]
+mod tests;

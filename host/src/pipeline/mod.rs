@@ -23,6 +23,7 @@ mod events;
 mod hook_runner;
 pub mod log_record;
 pub mod logging;
+mod plugin_calls;
 pub mod request;
 mod shapes;
 mod stream;
