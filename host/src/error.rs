@@ -5,6 +5,8 @@
 //! `{"error":{"message","type","param","code"}}`, so OpenAI SDKs raise their usual
 //! exception types (`BadRequestError` for a 400, and so on).
 
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value};
 
 use crate::plugins::{Fault, Overloaded, Rejection};
@@ -165,6 +167,25 @@ impl ApiError {
         }})
     }
 }
+
+/// The error as clients get it: its status, OpenAI's JSON shape, and the headers that go
+/// with it (`x-hookgate-rejected-by`, `retry-after`).
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let mut response = (status, axum::Json(self.body())).into_response();
+        if let Some(plugin) = self.rejected_by.as_deref().and_then(|p| HeaderValue::from_str(p).ok()) {
+            response.headers_mut().insert(REJECTED_BY_HEADER, plugin);
+        }
+        if let Some(seconds) = self.retry_after {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        response
+    }
+}
+
+/// Names the plugin whose rejection (or failed check) the client got.
+pub const REJECTED_BY_HEADER: &str = "x-hookgate-rejected-by";
 
 impl From<UpstreamError> for ApiError {
     fn from(error: UpstreamError) -> Self {

@@ -331,9 +331,13 @@ impl Proxy {
     /// The entry of `plugin` in `GET /plugins`.
     pub async fn plugin_entry(&self, plugin: &str) -> Value {
         let listing = self.admin_get("/plugins").await;
-        listing["plugins"].as_array().unwrap().iter().find(|entry| entry["name"] == plugin).cloned().unwrap_or_else(
-            || panic!("no plugin `{plugin}` in {listing}"),
-        )
+        listing["plugins"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|entry| entry["name"] == plugin)
+            .cloned()
+            .unwrap_or_else(|| panic!("no plugin `{plugin}` in {listing}"))
     }
 
     /// True while the process runs.

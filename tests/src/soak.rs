@@ -126,14 +126,14 @@ impl Rng {
 async fn soak_proxy() -> (Proxy, tempfile::TempDir) {
     let plugins = tempfile::tempdir().expect("temp dir");
     let plugin_dir = plugins.path().to_owned();
-    for (name, file) in
-        [("panic", "panic"), ("infinite-loop", "infinite_loop"), ("memory-bomb", "memory_bomb")]
-    {
+    for (name, file) in [("panic", "panic"), ("infinite-loop", "infinite_loop"), ("memory-bomb", "memory_bomb")] {
         std::fs::copy(crate::guest_dir().join(format!("{file}.wasm")), plugin_dir.join(format!("{name}.wasm")))
             .unwrap_or_else(|e| panic!("{file}.wasm ({e}): build the guests first"));
     }
     let root = crate::workspace_root();
-    for plugin in ["rate-limiter", "pii-redactor", "banned-keywords", "header-injector", "failure-alerter", "cost-logger"] {
+    for plugin in
+        ["rate-limiter", "pii-redactor", "banned-keywords", "header-injector", "failure-alerter", "cost-logger"]
+    {
         std::fs::copy(root.join(format!("plugins/dist/{plugin}.wasm")), plugin_dir.join(format!("{plugin}.wasm")))
             .unwrap_or_else(|e| panic!("plugins/dist/{plugin}.wasm ({e}): run `make dist`"));
     }
@@ -206,7 +206,9 @@ pub async fn run(plan: Plan) -> Report {
     let log = proxy.log();
     let panics: Vec<&str> = log
         .lines()
-        .filter(|line| line.contains("panicked at") && !line.contains("hookgate::guest") && !line.contains("guest_stderr="))
+        .filter(|line| {
+            line.contains("panicked at") && !line.contains("hookgate::guest") && !line.contains("guest_stderr=")
+        })
         .collect();
     assert!(panics.is_empty(), "the proxy panicked: {panics:#?}");
     report
@@ -278,18 +280,25 @@ enum Verdict {
 async fn one(proxy: &Proxy, kind: &'static str, n: usize, rng: &mut Rng) -> Outcome {
     let chat = |text: &str| json!({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": text}]});
     let (key, body) = match kind {
-        "stream" => (README_MASTER_KEY, json!({"model": "mock-story", "stream": true, "messages": [{"role": "user", "content": "go"}]})),
+        "stream" => (
+            README_MASTER_KEY,
+            json!({"model": "mock-story", "stream": true, "messages": [{"role": "user", "content": "go"}]}),
+        ),
         "banned" => {
             let banned = BANNED[rng.below(BANNED.len())];
             let body = match rng.below(3) {
                 0 => chat(banned),
                 1 => json!({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}],
                             "tools": [{"type": "function", "function": {"name": "f", "description": banned}}]}),
-                _ => json!({"model": "gpt-4o-mini", "messages": [{"role": "user", "name": "x", "content": [{"type": "text", "text": banned}]}]}),
+                _ => {
+                    json!({"model": "gpt-4o-mini", "messages": [{"role": "user", "name": "x", "content": [{"type": "text", "text": banned}]}]})
+                }
             };
             (README_MASTER_KEY, body)
         }
-        "pii" => (README_MASTER_KEY, chat(&format!("write to user{n}@example.com or call +1 555 123 {:04}", n % 10_000))),
+        "pii" => {
+            (README_MASTER_KEY, chat(&format!("write to user{n}@example.com or call +1 555 123 {:04}", n % 10_000)))
+        }
         "padded" => {
             let filler = "lorem ipsum ".repeat((1 << 20) / 12 * (1 + rng.below(3)));
             let tail = if rng.below(2) == 0 { "tell me the secret plan" } else { "mail ann@example.com" };
@@ -299,11 +308,16 @@ async fn one(proxy: &Proxy, kind: &'static str, n: usize, rng: &mut Rng) -> Outc
             // Each adversarial plugin misbehaves on TRIGGER: a fault the input causes.
             (README_MASTER_KEY, chat(&format!("please TRIGGER number {n}")))
         }
-        "slow-reader" => (README_MASTER_KEY, json!({"model": "mock-long", "stream": true, "messages": [{"role": "user", "content": "go"}]})),
+        "slow-reader" => (
+            README_MASTER_KEY,
+            json!({"model": "mock-long", "stream": true, "messages": [{"role": "user", "content": "go"}]}),
+        ),
         "bad-input" => {
             let body = match rng.below(4) {
                 0 => json!({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": 5}]}),
-                1 => json!({"model": "gpt-4o-mini", "messages": [{"role": "wizard", "content": "tell me the secret plan"}]}),
+                1 => {
+                    json!({"model": "gpt-4o-mini", "messages": [{"role": "wizard", "content": "tell me the secret plan"}]})
+                }
                 2 => json!({"model": "no-such-model", "messages": [{"role": "user", "content": "hi"}]}),
                 _ => json!({"model": "gpt-4o-mini"}),
             };
@@ -365,7 +379,9 @@ fn judge(kind: &str, status: u16, rejected_by: Option<&str>, text: &str, n: usiz
         },
         "pii" => match status {
             200 => match content() {
-                Some(content) if content.contains("@example.com") || content.contains(&format!("{:04}", n % 10_000)) => {
+                Some(content)
+                    if content.contains("@example.com") || content.contains(&format!("{:04}", n % 10_000)) =>
+                {
                     Verdict::Bypass(format!("pii came back unmasked: {content}"))
                 }
                 Some(content) if content.contains("[EMAIL]") && content.contains("[PHONE]") => Verdict::Fine,
@@ -385,7 +401,10 @@ fn judge(kind: &str, status: u16, rejected_by: Option<&str>, text: &str, n: usiz
         },
         "faulting" => match status {
             400 if text.contains("plugin_check_failed") => Verdict::Fine,
-            200 => Verdict::Bypass(format!("a request that made a plugin fault was served: {}", crate::truncate(text, 200))),
+            200 => Verdict::Bypass(format!(
+                "a request that made a plugin fault was served: {}",
+                crate::truncate(text, 200)
+            )),
             _ => Verdict::Wrong(format!("faulting: {status} {}", crate::truncate(text, 300))),
         },
         "bad-input" => match status {
@@ -416,7 +435,10 @@ pub fn markdown(plan: &Plan, report: &Report) -> String {
         report.requests_per_second()
     ));
     out.push_str("| check | result | target |\n| --- | --: | --: |\n");
-    out.push_str(&format!("| guardrail bypasses (a banned prompt served, PII unmasked, a faulting request served) | {} | 0 |\n", report.bypasses.len()));
+    out.push_str(&format!(
+        "| guardrail bypasses (a banned prompt served, PII unmasked, a faulting request served) | {} | 0 |\n",
+        report.bypasses.len()
+    ));
     out.push_str(&format!("| unexpected 5xx | {} | 0 |\n", report.unexpected_5xx.len()));
     out.push_str(&format!("| other wrong answers | {} | 0 |\n", report.wrong.len()));
     out.push_str(&format!(
@@ -436,6 +458,9 @@ pub fn markdown(plan: &Plan, report: &Report) -> String {
     ));
     out.push_str(&format!("| plugin instances alive at the end | {} | 0 |\n", report.instances_at_end));
     out.push_str(&format!("| plugins quarantined at the end | {} | 0 |\n", report.quarantined_at_end));
-    out.push_str(&format!("\nTraffic by kind: {:?}\n\nAnswers by status: {:?}\n\nPlugin faults by cause: {:?}\n", report.by_kind, report.by_status, report.faults_by_cause));
+    out.push_str(&format!(
+        "\nTraffic by kind: {:?}\n\nAnswers by status: {:?}\n\nPlugin faults by cause: {:?}\n",
+        report.by_kind, report.by_status, report.faults_by_cause
+    ));
     out
 }

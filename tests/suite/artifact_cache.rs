@@ -24,7 +24,10 @@ async fn second_load_comes_from_the_cache_and_a_corrupt_artifact_is_replaced() {
     let second = load(&engine_with_cache(dir.path())).await;
     assert_eq!(second.cache_outcome(), CacheOutcome::Hit);
     let request = chat_request("cached", "hi");
-    assert!(matches!(second.instance("cached").pre_call(&request.info, &request.doc).await.unwrap(), PreCallDecision::Modify(_)));
+    assert!(matches!(
+        second.instance("cached").pre_call(&request.info, &request.doc).await.unwrap(),
+        PreCallDecision::Modify(_)
+    ));
 
     let artifacts: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().path()).collect();
     assert_eq!(artifacts.len(), 1, "{artifacts:?}");
@@ -32,5 +35,8 @@ async fn second_load_comes_from_the_cache_and_a_corrupt_artifact_is_replaced() {
     std::fs::write(&artifacts[0], b"not an artifact").unwrap();
     let third = load(&engine_with_cache(dir.path())).await;
     assert_eq!(third.cache_outcome(), CacheOutcome::Miss, "a damaged artifact is recompiled");
-    assert!(matches!(third.instance("again").pre_call(&request.info, &request.doc).await.unwrap(), PreCallDecision::Modify(_)));
+    assert!(matches!(
+        third.instance("again").pre_call(&request.info, &request.doc).await.unwrap(),
+        PreCallDecision::Modify(_)
+    ));
 }

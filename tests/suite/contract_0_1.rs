@@ -69,7 +69,6 @@ async fn example_plugins_built_for_0_1_reject_add_headers_and_rate_limit_as_befo
     assert_eq!(response.status(), 429);
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["error"]["code"], "rate_limit_exceeded");
-
 }
 
 #[tokio::test]

@@ -41,11 +41,10 @@ async fn tricklers(proxy: &Proxy, count: usize, pause: Duration, within: Duratio
 
 #[tokio::test]
 async fn trickling_clients_are_closed_by_the_header_timeout_while_others_are_served() {
-    let proxy = ProxyBuilder::new(&format!(
-        "general_settings: {{master_key: {MASTER_KEY}, header_read_timeout_seconds: 2}}\n"
-    ))
-    .start()
-    .await;
+    let proxy =
+        ProxyBuilder::new(&format!("general_settings: {{master_key: {MASTER_KEY}, header_read_timeout_seconds: 2}}\n"))
+            .start()
+            .await;
     let slow = tricklers(&proxy, 300, Duration::from_millis(500), Duration::from_secs(20));
     let served = async {
         tokio::time::sleep(Duration::from_millis(500)).await;
@@ -65,12 +64,11 @@ async fn trickling_clients_are_closed_by_the_header_timeout_while_others_are_ser
 
 #[tokio::test]
 async fn at_the_open_file_limit_the_proxy_refuses_extra_connections_and_keeps_serving() {
-    let proxy = ProxyBuilder::new(&format!(
-        "general_settings: {{master_key: {MASTER_KEY}, header_read_timeout_seconds: 2}}\n"
-    ))
-    .open_files(256)
-    .start()
-    .await;
+    let proxy =
+        ProxyBuilder::new(&format!("general_settings: {{master_key: {MASTER_KEY}, header_read_timeout_seconds: 2}}\n"))
+            .open_files(256)
+            .start()
+            .await;
     let slow = tricklers(&proxy, 300, Duration::from_millis(500), Duration::from_secs(20));
     let served = async {
         // While the tricklers hold every place, a request is answered at once (503), not
@@ -99,11 +97,10 @@ async fn at_the_open_file_limit_the_proxy_refuses_extra_connections_and_keeps_se
 
 #[tokio::test]
 async fn a_body_that_trickles_gets_a_408_and_broken_framing_a_400() {
-    let proxy = ProxyBuilder::new(&format!(
-        "general_settings: {{master_key: {MASTER_KEY}, body_read_timeout_seconds: 1}}\n"
-    ))
-    .start()
-    .await;
+    let proxy =
+        ProxyBuilder::new(&format!("general_settings: {{master_key: {MASTER_KEY}, body_read_timeout_seconds: 1}}\n"))
+            .start()
+            .await;
     let address = proxy.base.trim_start_matches("http://").to_owned();
     let exchange = |request: Vec<u8>, then: Option<Duration>| {
         let address = address.clone();
@@ -126,7 +123,8 @@ async fn a_body_that_trickles_gets_a_408_and_broken_framing_a_400() {
     assert!(stalled.starts_with("HTTP/1.1 408"), "{stalled}");
     assert!(stalled.contains("did not arrive within"), "{stalled}");
     // A chunk size that is not hexadecimal.
-    let malformed = exchange(format!("{}zz\r\nabc\r\n0\r\n\r\n", head("Transfer-Encoding: chunked\r\n")).into_bytes(), None).await;
+    let malformed =
+        exchange(format!("{}zz\r\nabc\r\n0\r\n\r\n", head("Transfer-Encoding: chunked\r\n")).into_bytes(), None).await;
     assert!(malformed.starts_with("HTTP/1.1 400"), "{malformed}");
     assert!(malformed.contains("could not be read"), "{malformed}");
     assert!(!malformed.contains("larger than the limit"), "{malformed}");
@@ -135,7 +133,8 @@ async fn a_body_that_trickles_gets_a_408_and_broken_framing_a_400() {
 
 #[tokio::test]
 async fn a_sidecar_cannot_read_the_proxys_environment_nor_raise_its_own_limits() {
-    let proxy = ProxyBuilder::new("").plugin("header-injector", "header-injector")
+    let proxy = ProxyBuilder::new("")
+        .plugin("header-injector", "header-injector")
         .sidecar("header-injector", "config: {headers: {x-served-by: hookgate}}\n")
         .start()
         .await;
@@ -210,7 +209,10 @@ async fn what_a_plugin_writes_to_the_log_is_bounded_and_cannot_forge_lines() {
     let message = answer["error"]["message"].as_str().unwrap();
     assert!(message.len() <= 4096, "the rejection message is cut: {} bytes", message.len());
     let log = proxy.wait_for_log("request rejected", Duration::from_secs(5)).await;
-    assert!(!log.lines().any(|line| line.starts_with("FORGED") || line.starts_with("2026-11-30T00:00:00Z ERROR")), "{log}");
+    assert!(
+        !log.lines().any(|line| line.starts_with("FORGED") || line.starts_with("2026-11-30T00:00:00Z ERROR")),
+        "{log}"
+    );
     let rejected = log.lines().find(|line| line.contains("request rejected")).unwrap();
     assert!(rejected.len() < 2048, "the logged rejection is cut: {} bytes", rejected.len());
     // The log import shares the instance's 64 KiB budget with stdout and stderr: of the
@@ -243,7 +245,9 @@ async fn upstream(answer: impl Fn(Value) -> Vec<u8> + Send + Sync + 'static) -> 
                     if let Some((head, body)) = text.split_once("\r\n\r\n") {
                         let length = head
                             .lines()
-                            .find_map(|line| line.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().to_owned()))
+                            .find_map(|line| {
+                                line.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().to_owned())
+                            })
                             .and_then(|v| v.parse::<usize>().ok())
                             .unwrap_or(0);
                         if body.len() >= length {
@@ -271,15 +275,20 @@ fn http(status: &str, content_type: &str, body: &[u8]) -> Vec<u8> {
 }
 
 fn stream(events: &str) -> Vec<u8> {
-    format!("HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\nconnection: close\r\n\r\n{events}").into_bytes()
+    let head = "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\nconnection: close\r\n\
+                x-request-id: req-upstream-7\r\nx-ratelimit-remaining-tokens: 99\r\nset-cookie: hop=1\r\n\r\n";
+    format!("{head}{events}").into_bytes()
 }
 
 #[tokio::test]
 async fn an_upstream_that_answers_too_much_or_malformed_gets_a_clean_502() {
-    let huge = upstream(|_| http("200 OK", "application/json", format!("{{\"x\":\"{}\"}}", "y".repeat(3 << 20)).as_bytes())).await;
+    let huge =
+        upstream(|_| http("200 OK", "application/json", format!("{{\"x\":\"{}\"}}", "y".repeat(3 << 20)).as_bytes()))
+            .await;
     let huge_error = upstream(|_| http("500 Internal Server Error", "text/plain", &vec![b'e'; 3 << 20])).await;
     let endless = upstream(|_| {
-        let chunk = format!("data: {{\"choices\":[{{\"index\":0,\"delta\":{{\"content\":\"{}\"}}}}]}}\n\n", "z".repeat(1000));
+        let chunk =
+            format!("data: {{\"choices\":[{{\"index\":0,\"delta\":{{\"content\":\"{}\"}}}}]}}\n\n", "z".repeat(1000));
         stream(&chunk.repeat(3000))
     })
     .await;
@@ -287,7 +296,9 @@ async fn an_upstream_that_answers_too_much_or_malformed_gets_a_clean_502() {
         stream("data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"one\"}}]}\n\ndata: {\"choices\":[]}\ndata:\ndata: data: [DONE]\n\ndata: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"never\"}}]}\n\ndata: [DONE]\n\n")
     })
     .await;
-    let model = |name: &str, base: &str| format!("  - {{model_name: {name}, litellm_params: {{model: openai/x, api_base: '{base}'}}}}\n");
+    let model = |name: &str, base: &str| {
+        format!("  - {{model_name: {name}, litellm_params: {{model: openai/x, api_base: '{base}'}}}}\n")
+    };
     let yaml = format!(
         "general_settings: {{master_key: {MASTER_KEY}, max_upstream_response_mb: 1}}\nmodel_list:\n  - {{model_name: mock-echo, litellm_params: {{model: mock/echo}}}}\n{}{}{}{}",
         model("huge", &huge),
@@ -313,7 +324,14 @@ async fn an_upstream_that_answers_too_much_or_malformed_gets_a_clean_502() {
 
     let mut streaming = chat_body("injecting", "hi");
     streaming["stream"] = json!(true);
-    let events = sse_events(proxy.chat(&streaming).await).await;
+    let response = proxy.chat(&streaming).await;
+    // A streamed answer keeps the upstream headers that describe it, not those of the hop.
+    let headers = response.headers().clone();
+    assert_eq!(headers.get("x-request-id").map(|v| v.to_str().unwrap()), Some("req-upstream-7"), "{headers:?}");
+    assert_eq!(headers.get("x-ratelimit-remaining-tokens").map(|v| v.to_str().unwrap()), Some("99"));
+    assert!(!headers.contains_key("set-cookie"), "{headers:?}");
+    assert!(headers.contains_key("x-hookgate-request-id"));
+    let events = sse_events(response).await;
     assert_eq!(streamed_text(&events), "one", "nothing after the refused event: {events:?}");
     assert_eq!(events.iter().filter(|event| *event == "[DONE]").count(), 1, "{events:?}");
     assert!(events.iter().any(|event| event.contains("several lines")), "{events:?}");
@@ -382,7 +400,11 @@ async fn stray_files_in_the_plugin_directory_are_skipped_not_fatal() {
     assert_eq!(names, ["probe"], "{listing}");
     let log = proxy.log();
     for file in ["._probe.wasm", "bad name!.wasm", "linked.wasm"] {
-        assert_eq!(log.lines().filter(|line| line.contains("skipped") && line.contains(file)).count(), 1, "{file}:\n{log}");
+        assert_eq!(
+            log.lines().filter(|line| line.contains("skipped") && line.contains(file)).count(),
+            1,
+            "{file}:\n{log}"
+        );
     }
 }
 

@@ -32,7 +32,10 @@ async fn banned_keywords_checks_responses_and_streams() {
     let plugin = load("banned-keywords", banned(serde_json::json!(["forbidden"]))).await.unwrap();
     let request = chat_request("r3", "innocent question");
     let response = chat_response("a Forbidden answer");
-    assert_rejected_400(plugin.instance("r3").post_call_success(&request.info, &request.doc, &response).await, "forbidden");
+    assert_rejected_400(
+        plugin.instance("r3").post_call_success(&request.info, &request.doc, &response).await,
+        "forbidden",
+    );
 
     // A keyword split across two chunks is still caught, by the request's rolling tail,
     // and nothing of it was forwarded before: the first chunk's text is held back.
@@ -121,7 +124,11 @@ async fn rate_limiter_counts_per_user() {
         request.info.key.user_id = None;
         request
     };
-    let decide = async |request: hookgate_tests::TestRequest| match plugin.instance("r").pre_call(&request.info, &request.doc).await {
+    let decide = async |request: hookgate_tests::TestRequest| match plugin
+        .instance("r")
+        .pre_call(&request.info, &request.doc)
+        .await
+    {
         Ok(decision) => Ok(decision),
         Err(HookError::Rejected(rejection)) => Err((rejection.status, rejection.code)),
         Err(other) => panic!("{other:?}"),

@@ -59,9 +59,32 @@ impl Rng {
 
     fn text(&mut self, max: usize) -> String {
         const PIECES: &[&str] = &[
-            "hello", " ", "secret plan", "forbidden", "ann@example.com", "+1 555 123 4567", "\u{a0}", "\u{200b}",
-            "é", "𝕏", "\n", "\r\n", "\t", "\"", "\\", "{", "}", "[", "]", "\u{0}", "\u{1b}[31m", "data: [DONE]",
-            "TRIGGER", "ＳＥＣＲＥＴ", "\u{feff}", "🙂",
+            "hello",
+            " ",
+            "secret plan",
+            "forbidden",
+            "ann@example.com",
+            "+1 555 123 4567",
+            "\u{a0}",
+            "\u{200b}",
+            "é",
+            "𝕏",
+            "\n",
+            "\r\n",
+            "\t",
+            "\"",
+            "\\",
+            "{",
+            "}",
+            "[",
+            "]",
+            "\u{0}",
+            "\u{1b}[31m",
+            "data: [DONE]",
+            "TRIGGER",
+            "ＳＥＣＲＥＴ",
+            "\u{feff}",
+            "🙂",
         ];
         let mut text = String::new();
         let pieces = self.below(max.max(1));
@@ -83,7 +106,8 @@ impl Rng {
             _ => {
                 let mut map = serde_json::Map::new();
                 for _ in 0..self.below(6) {
-                    let key = self.pick(&["role", "content", "model", "messages", "name", "type", "text", "x"]).to_string();
+                    let key =
+                        self.pick(&["role", "content", "model", "messages", "name", "type", "text", "x"]).to_string();
                     map.insert(key, self.json(depth - 1));
                 }
                 Value::Object(map)
@@ -114,7 +138,8 @@ impl Rng {
             }
             2 => {
                 // A field of the wrong type.
-                let field = self.pick(&["model", "messages", "stream", "user", "tools", "response_format", "n"]).to_string();
+                let field =
+                    self.pick(&["model", "messages", "stream", "user", "tools", "response_format", "n"]).to_string();
                 valid[field] = self.json(2);
                 valid.to_string().into_bytes()
             }
@@ -126,13 +151,15 @@ impl Rng {
             4 => {
                 // Deep nesting.
                 let depth = 1 + self.below(300);
-                format!(r#"{{"model":"gpt-4o-mini","messages":{}{}}}"#, "[".repeat(depth), "]".repeat(depth)).into_bytes()
+                format!(r#"{{"model":"gpt-4o-mini","messages":{}{}}}"#, "[".repeat(depth), "]".repeat(depth))
+                    .into_bytes()
             }
             5 => {
                 // A huge array.
                 let items = 1 + self.below(100_000);
                 let array = vec!["1"; items].join(",");
-                format!(r#"{{"model":"gpt-4o-mini","messages":[{{"role":"user","content":"x"}}],"stop":[{array}]}}"#).into_bytes()
+                format!(r#"{{"model":"gpt-4o-mini","messages":[{{"role":"user","content":"x"}}],"stop":[{array}]}}"#)
+                    .into_bytes()
             }
             6 => {
                 // Invalid UTF-8 and NUL bytes inside a string.
@@ -145,17 +172,21 @@ impl Rng {
             }
             7 => {
                 // Duplicate keys.
-                br#"{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi","content":"the secret plan"}]}"#.to_vec()
+                br#"{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi","content":"the secret plan"}]}"#
+                    .to_vec()
             }
             8 => {
                 // Many messages.
-                let messages: Vec<Value> = (0..1 + self.below(3000)).map(|_| json!({"role": "user", "content": "x"})).collect();
+                let messages: Vec<Value> =
+                    (0..1 + self.below(3000)).map(|_| json!({"role": "user", "content": "x"})).collect();
                 json!({"model": "gpt-4o-mini", "messages": messages}).to_string().into_bytes()
             }
             9 => {
                 // A long text.
                 let long = "lorem ipsum ".repeat(1 + self.below(50_000));
-                json!({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": long}]}).to_string().into_bytes()
+                json!({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": long}]})
+                    .to_string()
+                    .into_bytes()
             }
             10 => {
                 // Tools, schemas and names.
@@ -191,9 +222,10 @@ async fn exchange(proxy: &Proxy, rng: &mut Rng) -> Exchange {
     let started = Instant::now();
     let raw = rng.chance(20);
     let (sent, request) = if raw { raw_request(rng) } else { client_request(rng) };
-    let completion = !raw && ["/v1/chat/completions ", "/chat/completions ", "/v1/completions ", "/v1/embeddings "]
-        .iter()
-        .any(|route| sent.starts_with("POST ") && sent.contains(route));
+    let completion = !raw
+        && ["/v1/chat/completions ", "/chat/completions ", "/v1/completions ", "/v1/embeddings "]
+            .iter()
+            .any(|route| sent.starts_with("POST ") && sent.contains(route));
     let outcome = tokio::time::timeout(ANSWER_WITHIN, async {
         let mut socket = TcpStream::connect(&address).await.ok()?;
         let _ = socket.write_all(&request).await;
@@ -213,7 +245,14 @@ async fn exchange(proxy: &Proxy, rng: &mut Rng) -> Exchange {
         Ok(Some(answer)) => answer,
         Ok(None) => Vec::new(),
         Err(_) => {
-            return Exchange { sent, completion, status: None, body: b"(no answer in time)".to_vec(), took, raw_http: raw }
+            return Exchange {
+                sent,
+                completion,
+                status: None,
+                body: b"(no answer in time)".to_vec(),
+                took,
+                raw_http: raw,
+            }
         }
     };
     let text = String::from_utf8_lossy(&answer);
@@ -227,32 +266,29 @@ async fn exchange(proxy: &Proxy, rng: &mut Rng) -> Exchange {
 
 /// A well-formed HTTP request with a generated body, headers, method and path.
 fn client_request(rng: &mut Rng) -> (String, Vec<u8>) {
-    let method = if rng.chance(85) {
-        "POST"
+    let method = if rng.chance(85) { "POST" } else { *rng.pick(&["GET", "PUT", "DELETE", "OPTIONS", "PATCH", "HEAD"]) };
+    let path = if rng.chance(75) {
+        "/v1/chat/completions"
     } else {
-        *rng.pick(&["GET", "PUT", "DELETE", "OPTIONS", "PATCH", "HEAD"])
+        *rng.pick(&[
+            "/chat/completions",
+            "/v1/completions",
+            "/v1/embeddings",
+            "/v1/models",
+            "/plugins",
+            "/plugins/reload",
+            "/metrics",
+            "/health/readiness",
+            "/v1/chat/completions/../../plugins",
+            "/v1/%00",
+            "/nope",
+        ])
     };
-    let path = if rng.chance(75) { "/v1/chat/completions" } else { *rng.pick(&[
-        "/chat/completions",
-        "/v1/completions",
-        "/v1/embeddings",
-        "/v1/models",
-        "/plugins",
-        "/plugins/reload",
-        "/metrics",
-        "/health/readiness",
-        "/v1/chat/completions/../../plugins",
-        "/v1/%00",
-        "/nope",
-    ]) };
     let body = if method == "HEAD" || method == "GET" { Vec::new() } else { rng.body() };
     let mut headers = vec![("Host".to_owned(), "fuzz".to_owned()), ("Connection".to_owned(), "close".to_owned())];
     if !rng.chance(3) {
-        let key = if rng.chance(85) {
-            README_MASTER_KEY
-        } else {
-            *rng.pick(&["sk-team-blue-local-dev", "sk-wrong", ""])
-        };
+        let key =
+            if rng.chance(85) { README_MASTER_KEY } else { *rng.pick(&["sk-team-blue-local-dev", "sk-wrong", ""]) };
         headers.push(("Authorization".to_owned(), format!("Bearer {key}")));
     }
     if !rng.chance(3) {
@@ -264,7 +300,10 @@ fn client_request(rng: &mut Rng) -> (String, Vec<u8>) {
         headers.push(("Content-Type".to_owned(), content_type.to_owned()));
     }
     if rng.chance(10) {
-        headers.push(("x-litellm-disable-callbacks".to_owned(), rng.pick(&["banned-keywords", "pii-redactor, rate-limiter", ",,,"]).to_string()));
+        headers.push((
+            "x-litellm-disable-callbacks".to_owned(),
+            rng.pick(&["banned-keywords", "pii-redactor, rate-limiter", ",,,"]).to_string(),
+        ));
     }
     if rng.chance(5) {
         headers.push(("x-huge".to_owned(), "h".repeat(1 + rng.below(120_000))));
@@ -339,7 +378,9 @@ fn violation(exchange: &Exchange) -> Option<String> {
         200 if exchange.completion => {
             let json = serde_json::from_slice::<Value>(&exchange.body).is_ok_and(|body| body["object"].is_string());
             let stream = String::from_utf8_lossy(&exchange.body).contains("data: [DONE]");
-            (!json && !stream).then(|| format!("a 200 that is neither a completion nor a stream: {}", String::from_utf8_lossy(&exchange.body)))
+            (!json && !stream).then(|| {
+                format!("a 200 that is neither a completion nor a stream: {}", String::from_utf8_lossy(&exchange.body))
+            })
         }
         200 => None,
         400..=499 => {
@@ -431,7 +472,8 @@ async fn generated_requests_get_a_4xx_or_a_200_never_a_5xx_panic_or_hang() {
     // The generator reaches the whole proxy: served, refused by the checks, by a plugin.
     assert!(statuses.get(&200).is_some_and(|&n| n >= 1000), "seed {seed}: {statuses:?}");
     assert!(statuses.get(&400).is_some_and(|&n| n >= 500), "seed {seed}: {statuses:?}");
-    let rejections = proxy.metric(r#"hookgate_plugin_rejections_total{plugin="banned-keywords",hook="pre-call"}"#).await;
+    let rejections =
+        proxy.metric(r#"hookgate_plugin_rejections_total{plugin="banned-keywords",hook="pre-call"}"#).await;
     assert!(rejections >= 10.0, "seed {seed}: the guardrails saw the traffic ({rejections} rejections)");
     eprintln!("fuzzed {REQUESTS} requests in {took:?} (seed {seed}), {} MB resident: {statuses:?}", rss >> 20);
 }
@@ -459,14 +501,30 @@ fn script(rng: &mut Rng) -> Value {
             step["body"] = match rng.below(5) {
                 0 => json!(rng.text(20)),
                 1 => json!(rng.json(3).to_string()),
-                2 => json!({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": rng.text(5)}]}).to_string().into(),
+                2 => json!({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": rng.text(5)}]})
+                    .to_string()
+                    .into(),
                 3 => json!({"choices": [{"index": 0, "delta": {"content": rng.text(5)}}]}).to_string().into(),
                 _ => json!("x".repeat(rng.below(200_000))),
             };
         }
         if rng.chance(40) {
             let headers: Vec<Value> = (0..rng.below(8))
-                .map(|_| json!([rng.pick(&["x-ok", "content-length", "bad name", "", "x-\u{e9}", "set-cookie", "x-hookgate-rejected-by"]).to_string(), rng.text(5)]))
+                .map(|_| {
+                    json!([
+                        rng.pick(&[
+                            "x-ok",
+                            "content-length",
+                            "bad name",
+                            "",
+                            "x-\u{e9}",
+                            "set-cookie",
+                            "x-hookgate-rejected-by"
+                        ])
+                        .to_string(),
+                        rng.text(5)
+                    ])
+                })
                 .collect();
             step["headers"] = Value::Array(headers);
             step["header_count"] = json!(rng.below(100));
@@ -506,9 +564,9 @@ async fn generated_plugin_outcomes_are_all_classified() {
         if stream {
             body["stream"] = json!(true);
         }
-        let response = tokio::time::timeout(ANSWER_WITHIN, proxy.chat(&body)).await.unwrap_or_else(|_| {
-            panic!("seed {seed}: no answer in {ANSWER_WITHIN:?} to script {script}")
-        });
+        let response = tokio::time::timeout(ANSWER_WITHIN, proxy.chat(&body))
+            .await
+            .unwrap_or_else(|_| panic!("seed {seed}: no answer in {ANSWER_WITHIN:?} to script {script}"));
         let status = response.status().as_u16();
         *statuses.entry(status).or_default() += 1;
         let text = response.text().await.unwrap_or_default();
@@ -516,15 +574,22 @@ async fn generated_plugin_outcomes_are_all_classified() {
             200 if stream => {
                 assert!(text.ends_with("data: [DONE]\n\n") || text.is_empty(), "seed {seed}: {script}\n{text}");
                 for event in text.split("\n\n").filter_map(|event| event.strip_prefix("data: ")) {
-                    assert!(event == "[DONE]" || serde_json::from_str::<Value>(event).is_ok(), "seed {seed}: {script}\n{event}");
+                    assert!(
+                        event == "[DONE]" || serde_json::from_str::<Value>(event).is_ok(),
+                        "seed {seed}: {script}\n{event}"
+                    );
                 }
             }
             200 => {
                 serde_json::from_str::<Value>(&text).unwrap_or_else(|_| panic!("seed {seed}: {script}\n{text}"));
             }
             400..=499 => {
-                let error: Value = serde_json::from_str(&text).unwrap_or_else(|_| panic!("seed {seed}: {script}\n{text}"));
-                assert!(error["error"]["message"].as_str().is_some_and(|m| m.len() <= 4200), "seed {seed}: {script}\n{error}");
+                let error: Value =
+                    serde_json::from_str(&text).unwrap_or_else(|_| panic!("seed {seed}: {script}\n{text}"));
+                assert!(
+                    error["error"]["message"].as_str().is_some_and(|m| m.len() <= 4200),
+                    "seed {seed}: {script}\n{error}"
+                );
             }
             other => panic!("seed {seed}: status {other} for script {script}: {text}"),
         }
@@ -536,7 +601,18 @@ async fn generated_plugin_outcomes_are_all_classified() {
     for line in metrics.lines().filter(|line| line.starts_with("hookgate_plugin_faults_total{")) {
         let kind = line.split("kind=\"").nth(1).and_then(|rest| rest.split('"').next()).unwrap();
         assert!(
-            ["out_of_fuel", "deadline", "memory_limit", "stack_overflow", "trap", "failed", "instantiate", "bad_output", "kv_unavailable"].contains(&kind),
+            [
+                "out_of_fuel",
+                "deadline",
+                "memory_limit",
+                "stack_overflow",
+                "trap",
+                "failed",
+                "instantiate",
+                "bad_output",
+                "kv_unavailable"
+            ]
+            .contains(&kind),
             "{line}"
         );
     }

@@ -65,7 +65,8 @@ async fn padding_a_prompt_past_a_plugin_s_budget_gets_it_refused_never_through_a
         refused(&send(&proxy, README_MASTER_KEY, &padded(6 << 20, " the secret plan"), &[]).await, "padded");
     }
     all_active(&proxy).await;
-    let (status, by, _) = send(&proxy, README_MASTER_KEY, &chat_body("gpt-4o-mini", "tell me the secret plan"), &[]).await;
+    let (status, by, _) =
+        send(&proxy, README_MASTER_KEY, &chat_body("gpt-4o-mini", "tell me the secret plan"), &[]).await;
     assert_eq!((status, by.as_deref()), (400, Some("banned-keywords")), "the guardrail still holds");
     let quarantines = proxy.metric(r#"hookgate_plugins{state="quarantined"}"#).await;
     assert_eq!(quarantines, 0.0);
@@ -80,7 +81,8 @@ async fn a_virtual_key_cannot_switch_a_guardrail_off_by_header() {
         assert_eq!((status, by.as_deref()), (400, Some("banned-keywords")), "{header}");
     }
     // The example's guardrails are `required`: not even the master key switches them off.
-    let (status, by, _) = send(&proxy, README_MASTER_KEY, &body, &[("x-litellm-disable-callbacks", "banned-keywords")]).await;
+    let (status, by, _) =
+        send(&proxy, README_MASTER_KEY, &body, &[("x-litellm-disable-callbacks", "banned-keywords")]).await;
     assert_eq!((status, by.as_deref()), (400, Some("banned-keywords")));
 }
 
@@ -88,7 +90,10 @@ async fn a_virtual_key_cannot_switch_a_guardrail_off_by_header() {
 async fn starving_the_instance_pool_never_lets_a_request_through_and_is_no_plugin_s_fault() {
     let proxy = example_proxy(|config| {
         config
-            .replace("model_list:\n", "model_list:\n  - {model_name: slow, litellm_params: {model: mock/slow, mock_latency_ms: 3000}}\n")
+            .replace(
+                "model_list:\n",
+                "model_list:\n  - {model_name: slow, litellm_params: {model: mock/slow, mock_latency_ms: 3000}}\n",
+            )
             .replace("  cache_dir:", "  max_instances: 4\n  instance_wait_ms: 300\n  cache_dir:")
     })
     .await;
@@ -155,7 +160,8 @@ async fn a_plugin_broken_in_one_hook_is_quarantined_even_while_its_other_hooks_s
     // Three deadline faults of its own, then it was skipped: the other three requests
     // did not pay its timeout.
     assert_eq!(entry["faults"], 3, "{entry}");
-    let series = r#"hookgate_plugin_faults_total{plugin="slow-hooks",hook="post-call-success",kind="deadline",cause="plugin"}"#;
+    let series =
+        r#"hookgate_plugin_faults_total{plugin="slow-hooks",hook="post-call-success",kind="deadline",cause="plugin"}"#;
     assert_eq!(proxy.metric(series).await, 3.0);
 }
 
@@ -210,7 +216,8 @@ async fn shapes_the_guardrails_cannot_read_are_refused_naming_the_field() {
         assert_eq!(answer["error"]["type"], "invalid_request_error");
     }
     // Duplicate keys: a guardrail and the upstream must never read two different bodies.
-    let raw = r#"{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hello","content":"tell me the secret plan"}]}"#;
+    let raw =
+        r#"{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hello","content":"tell me the secret plan"}]}"#;
     let response = proxy
         .client()
         .post(format!("{}/v1/chat/completions", proxy.base))
@@ -246,7 +253,8 @@ async fn a_cancelled_call_s_instance_is_never_used_again() {
     assert_eq!(response.status(), 200);
     let entry = proxy.plugin_entry("slow-hooks").await;
     assert_eq!(entry["faults"], 0, "{entry}");
-    let decided = proxy.metric(r#"hookgate_plugin_hook_duration_seconds_count{plugin="slow-hooks",hook="pre-call"}"#).await;
+    let decided =
+        proxy.metric(r#"hookgate_plugin_hook_duration_seconds_count{plugin="slow-hooks",hook="pre-call"}"#).await;
     assert!(decided >= 1.0, "the normal request's pre-call ran");
 }
 
@@ -273,7 +281,8 @@ async fn a_moderation_rejection_cancels_the_other_moderation_calls_cleanly() {
 
 #[tokio::test]
 async fn a_plugin_that_cannot_load_is_retried_only_when_its_files_change() {
-    let proxy = ProxyBuilder::new("").plugin("banned-keywords", "banned-keywords")
+    let proxy = ProxyBuilder::new("")
+        .plugin("banned-keywords", "banned-keywords")
         .sidecar("banned-keywords", "config: {keywords: [alpha]}\n")
         .start()
         .await;
@@ -310,7 +319,8 @@ async fn admin_identity_is_the_master_key_itself_and_no_auth_is_never_a_silent_o
     assert!(log.contains("keys[0].alias") && log.contains("reserved"), "{log}");
 
     // Virtual keys without a master key: auth would be off and their limits void.
-    let keys_only = ProxyBuilder::new("general_settings: {}\nkeys:\n  - {key: sk-only-key, alias: only}\n").try_start().await;
+    let keys_only =
+        ProxyBuilder::new("general_settings: {}\nkeys:\n  - {key: sk-only-key, alias: only}\n").try_start().await;
     let log = keys_only.err().expect("keys without a master key are refused");
     assert!(log.contains("virtual keys need general_settings.master_key"), "{log}");
 

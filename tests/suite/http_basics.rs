@@ -97,9 +97,12 @@ async fn bad_input_gets_a_clear_4xx_and_the_proxy_keeps_serving() {
         (raw(r#"{"model":"mock-echo"}"#, "application/json").await.unwrap(), 400, "'messages'"),
         (raw(r#"{"model":7,"messages":[]}"#, "application/json").await.unwrap(), 400, "must be a string"),
         (
-            raw(r#"{"model":"mock-echo","messages":[{"role":"user","content":"x"}],"stream":"yes"}"#, "application/json")
-                .await
-                .unwrap(),
+            raw(
+                r#"{"model":"mock-echo","messages":[{"role":"user","content":"x"}],"stream":"yes"}"#,
+                "application/json",
+            )
+            .await
+            .unwrap(),
             400,
             "'stream'",
         ),
@@ -113,7 +116,14 @@ async fn bad_input_gets_a_clear_4xx_and_the_proxy_keeps_serving() {
         (proxy.client().get(&url).bearer_auth(MASTER_KEY).send().await.unwrap(), 405, "POST"),
         (proxy.client().post(format!("{}/v1/nothing", proxy.base)).send().await.unwrap(), 404, "Unknown route"),
     ];
+    let mut ids = std::collections::HashSet::new();
     for (response, status, expected) in cases {
+        // Every answer, 404 and 405 included, carries the proxy's own headers.
+        let headers = response.headers().clone();
+        let id = headers.get("x-hookgate-request-id").map(|v| v.to_str().unwrap().to_owned());
+        assert!(id.as_ref().is_some_and(|id| ids.insert(id.clone())), "{status}: a fresh request id: {headers:?}");
+        let overhead = headers.get("x-hookgate-overhead-duration-ms").map(|v| v.to_str().unwrap().parse::<f64>());
+        assert!(matches!(overhead, Some(Ok(ms)) if ms >= 0.0), "{status}: {headers:?}");
         let (got, body) = error_of(response).await;
         assert_eq!(got, status, "{body}");
         assert!(body["error"]["message"].as_str().unwrap().contains(expected), "{expected}: {body}");

@@ -72,9 +72,8 @@ async fn pre_call_modify_reaches_the_upstream_hooks_see_key_info_and_one_instanc
     let (status, headers, body) = json_of(proxy.chat(&chat_body("mock-echo", "REWRITE this")).await).await;
     assert_eq!(status, 200, "{body}");
     let master_hash = key_id(MASTER_KEY);
-    let expected = format!(
-        "rewritten by probe (key master, user -, team -, id {master_hash}, metadata {{}}, credentials hidden)"
-    );
+    let expected =
+        format!("rewritten by probe (key master, user -, team -, id {master_hash}, metadata {{}}, credentials hidden)");
     assert_eq!(body["choices"][0]["message"]["content"], expected.as_str());
     let blue = proxy.post("/v1/chat/completions", "sk-blue-team-key", &chat_body("mock-echo", "REWRITE")).await;
     let (_, _, body) = json_of(blue).await;
@@ -251,7 +250,8 @@ async fn post_call_failure_replaces_the_client_error() {
 /// its own fault, so `on_error` decides.
 #[tokio::test]
 async fn a_broken_plugin_fails_open_or_closed_as_configured() {
-    let open = ProxyBuilder::new("").plugin("panic", "panic").settings("panic", "{config: {always: true}}").start().await;
+    let open =
+        ProxyBuilder::new("").plugin("panic", "panic").settings("panic", "{config: {always: true}}").start().await;
     let (status, _, body) = json_of(open.chat(&chat_body("mock-echo", "hello")).await).await;
     assert_eq!(status, 200, "fail-open skips the broken plugin: {body}");
     assert_eq!(body["choices"][0]["message"]["content"], "hello");

@@ -67,7 +67,15 @@ async fn rejection(language: &str, response: reqwest::Response) -> Value {
 }
 
 async fn post(proxy: &Proxy, language: &str, path: &str, body: &Value) -> reqwest::Response {
-    proxy.client().post(format!("{}{path}", proxy.base)).bearer_auth(key(language)).header("x-parity", "from-the-client").json(body).send().await.unwrap()
+    proxy
+        .client()
+        .post(format!("{}{path}", proxy.base))
+        .bearer_auth(key(language))
+        .header("x-parity", "from-the-client")
+        .json(body)
+        .send()
+        .await
+        .unwrap()
 }
 
 /// The same `value` from every language (shown side by side when they differ).
@@ -109,7 +117,8 @@ async fn the_three_sdks_report_the_same_request_the_same_way() {
     });
     let mut reports = BTreeMap::new();
     for (language, _, _) in LANGUAGES {
-        reports.insert(language, rejection(language, post(&proxy, language, "/v1/chat/completions", &chat).await).await);
+        reports
+            .insert(language, rejection(language, post(&proxy, language, "/v1/chat/completions", &chat).await).await);
     }
     let report = agree("a chat request's pre-call report", reports);
     assert_eq!(report["call_type"], "chat_completion");
@@ -119,12 +128,19 @@ async fn the_three_sdks_report_the_same_request_the_same_way() {
     assert_eq!(report["x_parity"], "from-the-client");
     assert_eq!(report["fields"], json!(["model", "temperature", "messages", "tools"]));
     assert_eq!(report["texts"][0]["text"], "rules", "a message name is a text");
-    assert_eq!(report["texts"][2], json!({"text": "PARITY-REPORT please", "path": "/messages/1/content/0/text", "is_key": false, "item": 1, "role": "user"}));
+    assert_eq!(
+        report["texts"][2],
+        json!({"text": "PARITY-REPORT please", "path": "/messages/1/content/0/text", "is_key": false, "item": 1, "role": "user"})
+    );
     assert!(report["texts"].as_array().unwrap().iter().any(|t| t["is_key"] == true && t["text"] == "city"), "{report}");
 
     // Text completions and embeddings: the call type, and where their texts are.
     for (path, body, call_type) in [
-        ("/v1/completions", json!({"model": "mock-echo", "prompt": ["PARITY-REPORT a", "b"], "suffix": "end"}), "text_completion"),
+        (
+            "/v1/completions",
+            json!({"model": "mock-echo", "prompt": ["PARITY-REPORT a", "b"], "suffix": "end"}),
+            "text_completion",
+        ),
         ("/v1/embeddings", json!({"model": "mock-echo", "input": ["PARITY-REPORT x"]}), "embedding"),
     ] {
         let mut reports = BTreeMap::new();
@@ -144,7 +160,10 @@ async fn the_three_sdks_report_the_same_request_the_same_way() {
         assert_eq!(response.status(), 200, "{language}");
         let header: Value = serde_json::from_str(response.headers()["x-parity"].to_str().unwrap()).unwrap();
         let answer: Value = response.json().await.unwrap();
-        answers.insert(language, json!({"content": answer["choices"][0]["message"]["content"], "post_call": normalized(language, header)}));
+        answers.insert(
+            language,
+            json!({"content": answer["choices"][0]["message"]["content"], "post_call": normalized(language, header)}),
+        );
     }
     let answer = agree("an edited request", answers);
     assert_eq!(answer["content"], "PARITY-EDIT me [edited]");
@@ -156,10 +175,12 @@ async fn the_three_sdks_report_the_same_request_the_same_way() {
     for (language, _, _) in LANGUAGES {
         let respond = json!({"model": "mock-echo", "messages": [{"role": "user", "content": "PARITY-RESPOND"}]});
         let answered: Value = post(&proxy, language, "/v1/chat/completions", &respond).await.json().await.unwrap();
-        let stream = json!({"model": "words", "stream": true, "messages": [{"role": "user", "content": "PARITY-STREAM"}]});
+        let stream =
+            json!({"model": "words", "stream": true, "messages": [{"role": "user", "content": "PARITY-STREAM"}]});
         let events = sse_events(post(&proxy, language, "/v1/chat/completions", &stream).await).await;
         let error: Value = serde_json::from_str(&events[events.len() - 2]).unwrap();
-        let stream_end = normalized(language, serde_json::from_str(error["error"]["message"].as_str().unwrap()).unwrap());
+        let stream_end =
+            normalized(language, serde_json::from_str(error["error"]["message"].as_str().unwrap()).unwrap());
         let recover = json!({"model": "mock-down", "messages": [{"role": "user", "content": "PARITY-RECOVER"}]});
         let failure = rejection(language, post(&proxy, language, "/v1/chat/completions", &recover).await).await;
         outcomes.insert(
@@ -236,7 +257,8 @@ async fn under_reuse_no_hook_sees_another_request_s_context() {
         let mut reused = false;
         for round in 0..4 {
             // A plain request: post-call-success reports its trail in a header.
-            let plain = json!({"model": "mock-echo", "messages": [{"role": "user", "content": format!("hello {round}")}]});
+            let plain =
+                json!({"model": "mock-echo", "messages": [{"role": "user", "content": format!("hello {round}")}]});
             let response = post(&proxy, language, "/v1/chat/completions", &plain).await;
             assert_eq!(response.status(), 200, "{language}");
             let id = request_id(&response);
@@ -254,7 +276,8 @@ async fn under_reuse_no_hook_sees_another_request_s_context() {
             );
 
             // A stream: every chunk and the end on this request's context alone.
-            let stream = json!({"model": "words", "stream": true, "messages": [{"role": "user", "content": "PARITY-STREAM"}]});
+            let stream =
+                json!({"model": "words", "stream": true, "messages": [{"role": "user", "content": "PARITY-STREAM"}]});
             let events = sse_events(post(&proxy, language, "/v1/chat/completions", &stream).await).await;
             let error: Value = serde_json::from_str(&events[events.len() - 2]).unwrap();
             let end: Value = serde_json::from_str(error["error"]["message"].as_str().unwrap()).unwrap();
@@ -269,7 +292,8 @@ async fn under_reuse_no_hook_sees_another_request_s_context() {
             let failure = rejection(language, post(&proxy, language, "/v1/chat/completions", &recover).await).await;
             let trail = &failure["trail"];
             assert!(
-                *trail == json!(["pre-call", "moderation", "post-call-failure"]) || *trail == json!(["post-call-failure"]),
+                *trail == json!(["pre-call", "moderation", "post-call-failure"])
+                    || *trail == json!(["post-call-failure"]),
                 "{language}: {failure}"
             );
         }

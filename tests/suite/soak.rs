@@ -26,7 +26,12 @@ async fn soak_guardrails_hold_and_resources_come_back() {
     }
     let sample = |list: &[String]| list.iter().take(5).cloned().collect::<Vec<_>>().join("\n");
     assert!(report.bypasses.is_empty(), "{} guardrail bypasses:\n{}", report.bypasses.len(), sample(&report.bypasses));
-    assert!(report.unexpected_5xx.is_empty(), "{} unexpected 5xx:\n{}", report.unexpected_5xx.len(), sample(&report.unexpected_5xx));
+    assert!(
+        report.unexpected_5xx.is_empty(),
+        "{} unexpected 5xx:\n{}",
+        report.unexpected_5xx.len(),
+        sample(&report.unexpected_5xx)
+    );
     assert!(report.wrong.is_empty(), "{} wrong answers:\n{}", report.wrong.len(), sample(&report.wrong));
     assert!(report.overloaded * 100 <= plan.requests, "{} overload answers of {}", report.overloaded, plan.requests);
     assert!(report.rss_growth() < 50 << 20, "memory grew by {} MiB after warm-up", report.rss_growth() >> 20);
@@ -42,14 +47,20 @@ fn write_report(path: &str, section: &str) {
     let current = std::fs::read_to_string(&path).unwrap_or_default();
     let machine = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
-        .and_then(|info| info.lines().find(|line| line.starts_with("model name")).map(|line| line.split(':').nth(1).unwrap_or("").trim().to_owned()))
+        .and_then(|info| {
+            info.lines()
+                .find(|line| line.starts_with("model name"))
+                .map(|line| line.split(':').nth(1).unwrap_or("").trim().to_owned())
+        })
         .unwrap_or_default();
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     let measured = format!(
         "{BEGIN}\n_Measured by `make soak` on {cores} cores ({machine}), debug build of the proxy, the example plugins plus the adversarial `panic`, `infinite-loop` and `memory-bomb`._\n\n{section}{END}"
     );
     let updated = match (current.find(BEGIN), current.find(END)) {
-        (Some(begin), Some(end)) if begin < end => format!("{}{measured}{}", &current[..begin], &current[end + END.len()..]),
+        (Some(begin), Some(end)) if begin < end => {
+            format!("{}{measured}{}", &current[..begin], &current[end + END.len()..])
+        }
         _ => format!("{current}\n{measured}\n"),
     };
     std::fs::write(&path, updated).expect("write the soak report");

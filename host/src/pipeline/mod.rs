@@ -42,7 +42,7 @@ use crate::error::ApiError;
 use crate::metrics::Metrics;
 use crate::plugins::registry::{PluginSet, Registry};
 use crate::types::{CallInfo, CallType, Hook, HookSet};
-use crate::upstream::{answers, Upstreams};
+use crate::upstream::{answers, UpstreamStream, Upstreams};
 use disabling::Disabled;
 use hook_runner::{PreCallResult, RequestPlugins};
 use log_record::LogRecord;
@@ -110,7 +110,7 @@ pub struct Answer {
 enum Outcome {
     Complete(ResponseDoc),
     Respond { text: String, plugin: String },
-    Stream(crate::upstream::ChunkStream),
+    Stream(crate::upstream::UpstreamStream),
 }
 
 /// The request lifecycle, shared by every route.
@@ -205,7 +205,7 @@ impl Pipeline {
         let mut upstream_time = Duration::ZERO;
         let outcome = self.run(&mut plugins, &mut request, &caller, &mut log, &mut upstream_time).await;
         let reply = match outcome {
-            Ok(Outcome::Stream(chunks)) => {
+            Ok(Outcome::Stream(UpstreamStream { headers, chunks })) => {
                 let job = stream::StreamJob {
                     plugins,
                     request,
@@ -215,10 +215,7 @@ impl Pipeline {
                     write_timeout: self.rules.stream_write_timeout,
                     admission,
                 };
-                return Answer {
-                    reply: Ok(Reply::Stream { headers: vec![], events: stream::spawn(job) }),
-                    upstream_time,
-                };
+                return Answer { reply: Ok(Reply::Stream { headers, events: stream::spawn(job) }), upstream_time };
             }
             Ok(Outcome::Complete(response)) => {
                 log.answered(&response);

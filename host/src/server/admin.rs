@@ -5,14 +5,13 @@
 //! - `POST /plugins/reload`: rescan the plugin directory now.
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
+use axum::Json;
 use serde_json::{json, Value};
 
-use super::openai::{error_response, with_overhead};
 use super::AppState;
 use crate::error::ApiError;
 use crate::plugins::registry::ActivePlugin;
@@ -23,11 +22,8 @@ use crate::types::Hook;
 /// A plugin whose only logging-side hook is `log-success` is a `success` callback; one
 /// that only observes failures (`log-failure`, `post-call-failure`) is a `failure`
 /// callback; every other plugin (including call hooks like pre-call) runs on both paths.
-pub async fn callbacks_list(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
-    let started = Instant::now();
-    if let Err(error) = require_master(&state, &headers) {
-        return error_response(&error, started);
-    }
+pub async fn callbacks_list(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
+    require_master(&state, &headers)?;
     let (mut success, mut failure, mut both) = (vec![], vec![], vec![]);
     for plugin in state.pipeline.registry().snapshot().iter() {
         let name = plugin.name().to_owned();
@@ -37,18 +33,14 @@ pub async fn callbacks_list(State(state): State<Arc<AppState>>, headers: HeaderM
             CallbackKind::SuccessAndFailure => both.push(name),
         }
     }
-    let body = json!({"success": success, "failure": failure, "success_and_failure": both});
-    with_overhead(axum::Json(body).into_response(), started, Default::default())
+    Ok(Json(json!({"success": success, "failure": failure, "success_and_failure": both})))
 }
 
 /// `GET /plugins`: every active plugin in call order, then the plugins that failed to
 /// load and serve no older version. An active plugin whose new version failed carries
 /// that error as `load_error`.
-pub async fn plugins(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
-    let started = Instant::now();
-    if let Err(error) = require_master(&state, &headers) {
-        return error_response(&error, started);
-    }
+pub async fn plugins(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
+    require_master(&state, &headers)?;
     let failures = state.directory.as_ref().map(|directory| directory.failures()).unwrap_or_default();
     let active = state.pipeline.registry().snapshot();
     let mut plugins: Vec<Value> = active
@@ -64,11 +56,10 @@ pub async fn plugins(State(state): State<Arc<AppState>>, headers: HeaderMap) -> 
             plugins.push(json!({"name": name, "state": "failed-to-load", "load_error": error}));
         }
     }
-    let body = json!({"plugins": plugins, "logging": {
+    Ok(Json(json!({"plugins": plugins, "logging": {
         "queue_depth": state.pipeline.logging().depth(),
         "dropped": state.pipeline.logging().dropped(),
-    }});
-    with_overhead(axum::Json(body).into_response(), started, Default::default())
+    }})))
 }
 
 fn describe(active: &ActivePlugin) -> Value {
@@ -118,17 +109,14 @@ fn callback_kind(plugin: &ActivePlugin) -> CallbackKind {
 }
 
 /// `POST /plugins/reload`: rescans the plugin directory now; answers with what changed.
-pub async fn reload(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
-    let started = Instant::now();
-    if let Err(error) = require_master(&state, &headers) {
-        return error_response(&error, started);
-    }
+pub async fn reload(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Result<Response, ApiError> {
+    require_master(&state, &headers)?;
     let Some(directory) = &state.directory else {
-        return error_response(&ApiError::new(400, "No plugin directory is configured (plugins.dir)."), started);
+        return Err(ApiError::new(400, "No plugin directory is configured (plugins.dir)."));
     };
     match directory.rescan(crate::plugins::directory::Trigger::Explicit).await {
-        Ok(report) => with_overhead(axum::Json(report).into_response(), started, Default::default()),
-        Err(error) => error_response(&ApiError::new(500, error.to_string()), started),
+        Ok(report) => Ok(Json(report).into_response()),
+        Err(error) => Err(ApiError::new(500, error.to_string())),
     }
 }
 

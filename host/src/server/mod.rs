@@ -3,21 +3,23 @@
 //! - [`openai`]: the OpenAI-compatible routes.
 //! - [`admin`]: the management routes (master key only).
 //! - [`listener`]: accepting connections under the server's limits.
+//! - [`stamp`]: the request id and overhead headers, on every response.
 //! - health and `/metrics` live here: they are a few lines each.
 
 pub mod admin;
 pub mod listener;
 pub mod openai;
+pub mod stamp;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::extract::State;
 use axum::http::Method;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, MethodRouter};
-use axum::Router;
+use axum::{Json, Router};
 use serde_json::json;
 
 use crate::auth::KeyStore;
@@ -206,27 +208,26 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/health/readiness", only(Method::GET, get(readiness)))
         .route("/metrics", only(Method::GET, get(prometheus_metrics)))
         .fallback(not_found)
+        .layer(axum::middleware::from_fn(stamp::stamp))
         .with_state(state)
 }
 
 /// A route answering 405 in OpenAI's error shape for any method but `method`.
 fn only(method: Method, route: MethodRouter<Arc<AppState>>) -> MethodRouter<Arc<AppState>> {
     route.fallback(move || async move {
-        let error = ApiError::new(405, format!("Method not allowed: this route accepts {method} only."));
-        openai::error_response(&error, Instant::now())
+        ApiError::new(405, format!("Method not allowed: this route accepts {method} only."))
     })
 }
 
-async fn not_found(method: Method, uri: axum::http::Uri) -> Response {
-    let error = ApiError::new(404, format!("Unknown route: {method} {}", uri.path()));
-    openai::error_response(&error, Instant::now())
+async fn not_found(method: Method, uri: axum::http::Uri) -> ApiError {
+    ApiError::new(404, format!("Unknown route: {method} {}", uri.path()))
 }
 
-async fn liveliness() -> Response {
-    openai::with_overhead(axum::Json("I'm alive!").into_response(), Instant::now(), Default::default())
+async fn liveliness() -> Json<&'static str> {
+    Json("I'm alive!")
 }
 
-async fn readiness(State(state): State<Arc<AppState>>) -> Response {
+async fn readiness(State(state): State<Arc<AppState>>) -> Json<serde_json::Value> {
     let plugins = state.pipeline.registry().snapshot();
     let mut body = json!({
         "status": "healthy",
@@ -248,7 +249,7 @@ async fn readiness(State(state): State<Arc<AppState>>) -> Response {
             body["redis_down_for_s"] = json!(for_.as_secs());
         }
     }
-    openai::with_overhead(axum::Json(body).into_response(), Instant::now(), Default::default())
+    Json(body)
 }
 
 /// `GET /metrics`: Prometheus metrics in the OpenMetrics text format. Open unless
@@ -256,7 +257,7 @@ async fn readiness(State(state): State<Arc<AppState>>) -> Response {
 async fn prometheus_metrics(State(state): State<Arc<AppState>>, headers: axum::http::HeaderMap) -> Response {
     if state.metrics_need_auth {
         if let Err(error) = state.keys.authenticate(&headers) {
-            return openai::error_response(&ApiError::new(401, error.to_string()), Instant::now());
+            return ApiError::new(401, error.to_string()).into_response();
         }
     }
     let plugins = state.pipeline.registry().snapshot();

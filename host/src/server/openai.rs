@@ -8,22 +8,20 @@ use std::time::{Duration, Instant};
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
+use axum::Json;
+use serde_json::{json, Value};
 
+use super::stamp::{Overhead, Stamp};
 use super::AppState;
 use crate::auth::CREDENTIAL_HEADERS;
 use crate::error::ApiError;
 use crate::pipeline::{self, disabling, request, Admission, ClientCall, Reply};
 use crate::types::CallType;
 
-/// Sent on every response: time spent outside the upstream call, in milliseconds.
-pub const OVERHEAD_HEADER: &str = "x-hookgate-overhead-duration-ms";
-/// Names the plugin whose rejection the client got.
-pub const REJECTED_BY_HEADER: &str = "x-hookgate-rejected-by";
-/// The request id, as hooks and logs know it.
-pub const REQUEST_ID_HEADER: &str = "x-hookgate-request-id";
+pub use super::stamp::{OVERHEAD_HEADER, REQUEST_ID_HEADER};
+pub use crate::error::REJECTED_BY_HEADER;
 
 /// `POST /v1/chat/completions` and `POST /chat/completions`.
 pub async fn chat_completions(State(state): State<Arc<AppState>>, request: Request) -> Response {
@@ -41,12 +39,8 @@ pub async fn embeddings(State(state): State<Arc<AppState>>, request: Request) ->
 }
 
 /// `GET /v1/models`: the models this caller may use.
-pub async fn models(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
-    let started = Instant::now();
-    let caller = match state.keys.authenticate(&headers) {
-        Ok(caller) => caller,
-        Err(error) => return error_response(&ApiError::new(401, error.to_string()), started),
-    };
+pub async fn models(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
+    let caller = state.keys.authenticate(&headers).map_err(|error| ApiError::new(401, error.to_string()))?;
     let data: Vec<_> = state
         .pipeline
         .upstreams()
@@ -55,13 +49,12 @@ pub async fn models(State(state): State<Arc<AppState>>, headers: HeaderMap) -> R
         .filter(|model| caller.may_use(model))
         .map(|id| json!({"id": id, "object": "model", "created": 0, "owned_by": "hookgate"}))
         .collect();
-    with_overhead(axum::Json(json!({"object": "list", "data": data})).into_response(), started, Default::default())
+    Ok(Json(json!({"object": "list", "data": data})))
 }
 
 async fn serve(state: &AppState, call_type: CallType, http: Request) -> Response {
-    let started = Instant::now();
-    let id: Arc<str> = uuid::Uuid::new_v4().to_string().into();
-    let (mut response, model, upstream_time) = match prepare(state, call_type, http, &id, started).await {
+    let Stamp { id, received } = http.extensions().get::<Stamp>().cloned().unwrap_or_else(Stamp::now);
+    let (mut response, model, upstream_time) = match prepare(state, call_type, http, &id, received).await {
         Ok(call) => {
             // A label for metrics: only configured names, so clients cannot mint series.
             let asked = call.body.model();
@@ -69,18 +62,15 @@ async fn serve(state: &AppState, call_type: CallType, http: Request) -> Response
             let answer = state.pipeline.handle(call).await;
             let response = match answer.reply {
                 Ok(reply) => reply_response(reply),
-                Err(error) => error_response_body(&error),
+                Err(error) => error.into_response(),
             };
             (response, model, answer.upstream_time)
         }
-        Err(error) => (error_response_body(&error), String::new(), Duration::ZERO),
+        Err(error) => (error.into_response(), String::new(), Duration::ZERO),
     };
-    let overhead = pipeline::overhead(started, upstream_time);
+    let overhead = pipeline::overhead(received, upstream_time);
     state.pipeline.metrics().request(route_of(call_type), &model, response.status().as_u16(), overhead);
-    set_overhead(&mut response, overhead);
-    if let Ok(value) = HeaderValue::from_str(&id) {
-        response.headers_mut().insert(REQUEST_ID_HEADER, value);
-    }
+    response.extensions_mut().insert(Overhead(overhead));
     response
 }
 
@@ -228,35 +218,6 @@ fn reply_response(reply: Reply) -> Response {
             with_headers(response, &headers)
         }
     }
-}
-
-/// An error response with the overhead header, for routes outside the pipeline.
-pub fn error_response(error: &ApiError, started: Instant) -> Response {
-    with_overhead(error_response_body(error), started, Duration::ZERO)
-}
-
-/// An error in OpenAI's shape, naming the rejecting plugin if any.
-fn error_response_body(error: &ApiError) -> Response {
-    let status = StatusCode::from_u16(error.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let mut response = (status, axum::Json(error.body())).into_response();
-    if let Some(plugin) = error.rejected_by.as_deref().and_then(|p| HeaderValue::from_str(p).ok()) {
-        response.headers_mut().insert(REJECTED_BY_HEADER, plugin);
-    }
-    if let Some(seconds) = error.retry_after {
-        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
-    }
-    response
-}
-
-/// Adds the overhead header: the time since `started`, less `upstream_time`.
-pub fn with_overhead(mut response: Response, started: Instant, upstream_time: Duration) -> Response {
-    set_overhead(&mut response, pipeline::overhead(started, upstream_time));
-    response
-}
-
-fn set_overhead(response: &mut Response, overhead: Duration) {
-    let value = format!("{:.3}", overhead.as_secs_f64() * 1000.0);
-    response.headers_mut().insert(OVERHEAD_HEADER, HeaderValue::from_str(&value).expect("a number is a valid header"));
 }
 
 /// Adds upstream and hook headers (already validated), never replacing the proxy's own.

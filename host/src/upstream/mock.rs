@@ -12,7 +12,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use super::answers::{self, word_count};
-use super::{ChunkStream, UpstreamError, UpstreamResponse};
+use super::{ChunkStream, UpstreamError, UpstreamResponse, UpstreamStream};
 use crate::config::MockParams;
 use crate::types::CallType;
 
@@ -56,7 +56,7 @@ impl MockProvider {
         call_type: CallType,
         body: &Value,
         model_name: &str,
-    ) -> Result<ChunkStream, UpstreamError> {
+    ) -> Result<UpstreamStream, UpstreamError> {
         self.before_answering().await?;
         let model = requested_model(body, model_name);
         let Some((text, prompt_tokens)) = self.text_and_prompt_tokens(call_type, body) else {
@@ -74,7 +74,7 @@ impl MockProvider {
             .enumerate()
             .map(|(i, chunk)| (i > first_piece && i < first_piece + pieces.len(), chunk.to_string()))
             .collect();
-        Ok(paced(paced_chunks, self.params.chunk_delay))
+        Ok(UpstreamStream { headers: Vec::new(), chunks: paced(paced_chunks, self.params.chunk_delay) })
     }
 
     /// Waits out the configured latency, then fails if the mock is configured to.
@@ -306,6 +306,7 @@ mod tests {
             .stream(call_type, body, "configured-name")
             .await
             .unwrap()
+            .chunks
             .map(|c| serde_json::from_str(&c.unwrap()).unwrap())
             .collect()
             .await
@@ -517,7 +518,7 @@ mod tests {
         assert!(started.elapsed() >= Duration::from_millis(150));
 
         let started = Instant::now();
-        let mut stream = mock.stream(CallType::ChatCompletion, &json!({}), "m").await.unwrap();
+        let mut stream = mock.stream(CallType::ChatCompletion, &json!({}), "m").await.unwrap().chunks;
         assert!(started.elapsed() >= Duration::from_millis(150));
         let mut n = 0;
         while stream.next().await.is_some() {

@@ -32,6 +32,14 @@ use openai::OpenAiProvider;
 /// text, without `data: ` and without the final `[DONE]`). An `Err` ends the stream.
 pub type ChunkStream = Pin<Box<dyn futures_util::Stream<Item = Result<String, UpstreamError>> + Send>>;
 
+/// A streaming answer that began: the headers worth passing on, and its chunks.
+pub struct UpstreamStream {
+    /// As [`UpstreamResponse::headers`]: request ids, `openai-*`, `x-ratelimit-*`.
+    pub headers: Vec<(String, String)>,
+    /// The chunks, as they arrive.
+    pub chunks: ChunkStream,
+}
+
 /// A successful non-streaming answer, ready to be passed to the response hooks.
 #[derive(Debug, Clone)]
 pub struct UpstreamResponse {
@@ -211,7 +219,7 @@ impl Deployment {
     /// Resolves once the upstream has answered with a success status, so failures before
     /// the first byte are an `Err` here and can still become a normal JSON error. The
     /// stream then yields each chunk as it arrives and ends before `[DONE]`.
-    pub async fn stream(&self, call_type: CallType, body: &Value) -> Result<ChunkStream, UpstreamError> {
+    pub async fn stream(&self, call_type: CallType, body: &Value) -> Result<UpstreamStream, UpstreamError> {
         match &self.provider {
             Provider::Mock(p) => p.stream(call_type, body, &self.model_name).await,
             Provider::OpenAi(p) => p.stream(call_type, body).await,

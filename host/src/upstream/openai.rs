@@ -15,7 +15,7 @@ use reqwest::{Client, RequestBuilder, Response};
 use serde_json::Value;
 
 use super::sse::{self, SseError};
-use super::{ChunkStream, UpstreamError, UpstreamResponse};
+use super::{ChunkStream, UpstreamError, UpstreamResponse, UpstreamStream};
 use crate::config::{OpenAiParams, Secret};
 use crate::types::CallType;
 
@@ -126,7 +126,7 @@ impl OpenAiProvider {
 
     /// A streaming call. The deployment's timeout bounds the wait for the response head,
     /// then each wait for the next chunk.
-    pub(super) async fn stream(&self, call_type: CallType, body: &Value) -> Result<ChunkStream, UpstreamError> {
+    pub(super) async fn stream(&self, call_type: CallType, body: &Value) -> Result<UpstreamStream, UpstreamError> {
         if call_type == CallType::Embedding {
             return Err(UpstreamError::from_status(400, "embeddings cannot be streamed"));
         }
@@ -144,8 +144,10 @@ impl OpenAiProvider {
             Ok(response)
         };
         let response = tokio::time::timeout(self.timeout, head).await.map_err(|_| self.timed_out())??;
+        let headers = passthrough_headers(response.headers());
         let payloads = Box::pin(sse::data_payloads(Box::pin(response.bytes_stream())));
-        Ok(chunk_stream(payloads, self.timeout, Arc::clone(&self.shown_base), self.max_response_bytes))
+        let chunks = chunk_stream(payloads, self.timeout, Arc::clone(&self.shown_base), self.max_response_bytes);
+        Ok(UpstreamStream { headers, chunks })
     }
 
     /// Reads a body of at most `max` bytes: `Ok(None)` when it is larger (reading stops
@@ -515,7 +517,13 @@ mod tests {
             let chunk = rx.recv().await?;
             Some((Ok::<_, Infallible>(chunk), rx))
         });
-        let response = ([("content-type", "text/event-stream")], Body::from_stream(body));
+        let headers = [
+            ("content-type", "text/event-stream"),
+            ("x-request-id", "req-upstream-1"),
+            ("openai-processing-ms", "12"),
+            ("set-cookie", "hop=1"),
+        ];
+        let response = (headers, Body::from_stream(body));
         (response.into_response(), tx)
     }
 
@@ -706,6 +714,16 @@ mod tests {
         body: &Value,
         requests: &mut mpsc::Receiver<(Value, mpsc::Sender<Bytes>)>,
     ) -> (ChunkStream, Value, mpsc::Sender<Bytes>) {
+        let (stream, sent, tx) = open_stream_with_headers(p, call_type, body, requests).await;
+        (stream.chunks, sent, tx)
+    }
+
+    async fn open_stream_with_headers(
+        p: &OpenAiProvider,
+        call_type: CallType,
+        body: &Value,
+        requests: &mut mpsc::Receiver<(Value, mpsc::Sender<Bytes>)>,
+    ) -> (UpstreamStream, Value, mpsc::Sender<Bytes>) {
         let (stream, request) = tokio::join!(p.stream(call_type, body), async { requests.recv().await.unwrap() });
         let stream = stream.unwrap_or_else(|e| panic!("stream failed: {e}"));
         (stream, request.0, request.1)
@@ -716,8 +734,19 @@ mod tests {
         let (base, mut requests) = streaming_server().await;
         let p = provider(&base, PATIENCE);
         let body = json!({"model": "alias", "messages": []});
-        let (mut stream, sent, tx) = open_stream(&p, CallType::ChatCompletion, &body, &mut requests).await;
+        let (opened, sent, tx) = open_stream_with_headers(&p, CallType::ChatCompletion, &body, &mut requests).await;
         assert_eq!(sent, json!({"model": "gpt-4o-mini", "messages": [], "stream": true}));
+        // The headers that describe the answer are kept, those of the hop are not.
+        let mut headers = opened.headers;
+        headers.sort();
+        assert_eq!(
+            headers,
+            [
+                ("openai-processing-ms".to_owned(), "12".to_owned()),
+                ("x-request-id".to_owned(), "req-upstream-1".to_owned())
+            ]
+        );
+        let mut stream = opened.chunks;
 
         tx.send(Bytes::from_static(b": ping\n\ndata: {\"n\":1}\n\n")).await.unwrap();
         // The second chunk is sent only after the first was received.

@@ -96,14 +96,14 @@ pub(crate) struct Guest {
 impl Pre {
     /// True when `component` exports the 0.2 `setup` interface.
     pub fn claims(component: &Component) -> bool {
-        component.get_export_index(None, &export_name("setup")).is_some()
+        component.get_export_index(None, export_name("setup")).is_some()
     }
 
     pub fn new(linker: &Linker<GuestState>, component: &Component) -> wasmtime::Result<Self> {
         let instance_pre = linker.instantiate_pre(component)?;
         // A hook the component does not export is a hook it does not have; one it exports
         // must have the contract's signature.
-        let exported = |hook: Hook| component.get_export_index(None, &export_name(hook.name())).is_some();
+        let exported = |hook: Hook| component.get_export_index(None, export_name(hook.name())).is_some();
         macro_rules! optional {
             ($hook:expr, $module:ident) => {
                 if exported($hook) {

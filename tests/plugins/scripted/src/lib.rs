@@ -36,8 +36,8 @@
 
 use std::cell::{Cell, RefCell};
 
-use hookgate_sdk::prelude::*;
 use hookgate_sdk::log;
+use hookgate_sdk::prelude::*;
 use hookgate_sdk::serde_json::{self, Value};
 
 #[derive(Default)]

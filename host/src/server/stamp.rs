@@ -1,0 +1,54 @@
+//! The headers every response carries, set in one place: `x-hookgate-request-id` and
+//! `x-hookgate-overhead-duration-ms`, on answers, errors, 404s and 405s alike.
+//!
+//! [`stamp`] runs around every route. It gives the request its id (the one hooks and logs
+//! know it by) and notes when it arrived, as a [`Stamp`] in the request's extensions; on
+//! the way out it writes both headers. A handler that called an upstream leaves its
+//! [`Overhead`] in the response's extensions, so the header leaves the upstream's time out.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::extract::Request;
+use axum::http::HeaderValue;
+use axum::middleware::Next;
+use axum::response::Response;
+
+/// Sent on every response: time spent outside the upstream call, in milliseconds.
+pub const OVERHEAD_HEADER: &str = "x-hookgate-overhead-duration-ms";
+/// Sent on every response: the request id, as hooks and logs know it.
+pub const REQUEST_ID_HEADER: &str = "x-hookgate-request-id";
+
+/// A request's id and arrival time, from its first moment in the proxy.
+#[derive(Debug, Clone)]
+pub struct Stamp {
+    /// A fresh UUID; never repeats.
+    pub id: Arc<str>,
+    /// When the router received the request (after its head was read).
+    pub received: Instant,
+}
+
+impl Stamp {
+    /// A stamp for a request arriving now, for a handler called without the middleware.
+    pub fn now() -> Self {
+        Stamp { id: uuid::Uuid::new_v4().to_string().into(), received: Instant::now() }
+    }
+}
+
+/// The proxy's share of a response's time, as the handler measured it (upstream time left
+/// out). Responses without one get the time since the request arrived.
+#[derive(Debug, Clone, Copy)]
+pub struct Overhead(pub Duration);
+
+/// The middleware: stamps the request, then writes the two headers on its response.
+pub async fn stamp(mut request: Request, next: Next) -> Response {
+    let stamp = Stamp::now();
+    request.extensions_mut().insert(stamp.clone());
+    let mut response = next.run(request).await;
+    let overhead = response.extensions().get::<Overhead>().map_or_else(|| stamp.received.elapsed(), |o| o.0);
+    let headers = response.headers_mut();
+    let millis = format!("{:.3}", overhead.as_secs_f64() * 1000.0);
+    headers.insert(OVERHEAD_HEADER, HeaderValue::from_str(&millis).expect("a number is a valid header"));
+    headers.insert(REQUEST_ID_HEADER, HeaderValue::from_str(&stamp.id).expect("a UUID is a valid header"));
+    response
+}
