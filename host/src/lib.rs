@@ -1,7 +1,7 @@
 //! hookgate: an OpenAI-compatible LLM proxy whose callbacks are sandboxed WebAssembly
 //! components.
 //!
-//! The crate is laid out by concern (see `DESIGN.md`); data flows one way,
+//! The crate is laid out by concern (see `docs/architecture.md`); data flows one way,
 //! server → pipeline → (plugins, upstream) → server:
 //! - [`config`]: the YAML config (LiteLLM's keys plus hookgate's own).
 //! - [`server`]: the axum routes and start-up.
@@ -9,7 +9,8 @@
 //! - [`pipeline`]: the request lifecycle — hooks around the upstream call.
 //! - [`upstream`]: the mock and OpenAI-compatible providers.
 //! - [`plugins`]: the sandboxed plugin runtime — engine, limits, compiled-artifact cache,
-//!   loading, the registry, and one fresh instance per (plugin, request).
+//!   loading, the registry, and one instance per (plugin, request), fresh unless the
+//!   plugin opts into reuse.
 //! - [`capabilities`]: what the host offers guests through the WIT imports (log, kv).
 //! - [`error`]: the OpenAI-shaped errors clients see.
 //! - [`types`]: the vocabulary every part shares (call types, keys, hooks, failures): a

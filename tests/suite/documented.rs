@@ -1,4 +1,4 @@
-//! Behaviours the README and DESIGN.md promise, each shown over real HTTP against a real
+//! Behaviours the README and the design promise, each shown over real HTTP against a real
 //! `hookgate serve` (the list of promises and their tests is in docs/testing.md).
 
 use std::collections::BTreeSet;

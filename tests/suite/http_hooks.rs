@@ -1,5 +1,5 @@
 //! The request lifecycle over real HTTP with real plugins: one test per lifecycle point
-//! and outcome (DESIGN.md "The request lifecycle").
+//! and outcome (`docs/architecture.md`, "A request").
 
 use std::time::{Duration, Instant};
 

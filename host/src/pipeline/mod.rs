@@ -1,4 +1,4 @@
-//! The request lifecycle (DESIGN.md "The request lifecycle"), from an authenticated,
+//! The request lifecycle (`docs/architecture.md`, "A request"), from an authenticated,
 //! checked client body to the reply:
 //!
 //! ```text
