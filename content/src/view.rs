@@ -208,7 +208,8 @@ impl View {
         };
         // `"content":` and the string, in and out (an existing non-string content is
         // replaced; its length is not subtracted, which only overestimates).
-        let old_size = old.and_then(Value::as_str).map_or(0, |old| json_string_len(old) + json_string_len("content") + 2);
+        let old_size =
+            old.and_then(Value::as_str).map_or(0, |old| json_string_len(old) + json_string_len("content") + 2);
         let size = (self.size + json_string_len(text) + json_string_len("content") + 2).saturating_sub(old_size);
         if size > max {
             return Err(EditError::TooLarge(size as u64));
@@ -288,7 +289,8 @@ mod tests {
     use serde_json::json;
 
     fn request(access: Access) -> View {
-        let body = json!({"model": "m", "messages": [{"role": "user", "content": "my secret plan"}], "temperature": 0.2});
+        let body =
+            json!({"model": "m", "messages": [{"role": "user", "content": "my secret plan"}], "temperature": 0.2});
         View::new(BodyKind::Request, Arc::new(Body::measured(body)), access)
     }
 
@@ -387,7 +389,8 @@ mod tests {
         completion.set_content(0, "Once upon").unwrap();
         assert_eq!(completion.texts()[0].text, "Once upon");
         assert!(matches!(completion.set_content(3, "x"), Err(EditError::Invalid(_))));
-        let mut read_only = View::new(BodyKind::Chunk, Arc::new(Body::measured(json!({"choices": []}))), Access::ReadOnly);
+        let mut read_only =
+            View::new(BodyKind::Chunk, Arc::new(Body::measured(json!({"choices": []}))), Access::ReadOnly);
         assert_eq!(read_only.set_content(0, "x"), Err(EditError::ReadOnly));
         let (edited, _) = chat.finish();
         let edited = edited.unwrap();

@@ -81,7 +81,10 @@ fn message_texts_carry_their_message_and_role() {
     );
     let response = serde_json::json!({"choices": [{"message": {"content": "a"}}, {"message": {"content": "b"}}]});
     let parts = texts(BodyKind::Response, &response);
-    assert_eq!(parts.iter().map(|p| (p.item, p.role)).collect::<Vec<_>>(), [(Some(0), Some("assistant")), (Some(1), Some("assistant"))]);
+    assert_eq!(
+        parts.iter().map(|p| (p.item, p.role)).collect::<Vec<_>>(),
+        [(Some(0), Some("assistant")), (Some(1), Some("assistant"))]
+    );
 }
 
 /// `map_texts` in the SDKs was f applied to every text: here, `set_texts` with the texts f
@@ -120,6 +123,9 @@ fn edits_follow_the_map_texts_vectors() {
 fn a_position_past_the_end_is_refused_and_nothing_changes() {
     let mut body = serde_json::json!({"messages": [{"role": "user", "content": "a"}]});
     let before = body.clone();
-    assert_eq!(set_texts(BodyKind::Request, &mut body, &[(0, "b".into()), (1, "c".into())]), Err(TextEditError::NoSuchText(1)));
+    assert_eq!(
+        set_texts(BodyKind::Request, &mut body, &[(0, "b".into()), (1, "c".into())]),
+        Err(TextEditError::NoSuchText(1))
+    );
     assert_eq!(body, before);
 }

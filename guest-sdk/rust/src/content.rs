@@ -53,7 +53,13 @@ impl AsRef<str> for Text {
 
 impl From<host::TextPart> for Text {
     fn from(part: host::TextPart) -> Self {
-        Text { path: part.path, is_key: part.is_key, item: part.item.map(|i| i as usize), role: part.role, text: part.text }
+        Text {
+            path: part.path,
+            is_key: part.is_key,
+            item: part.item.map(|i| i as usize),
+            role: part.role,
+            text: part.text,
+        }
     }
 }
 
@@ -141,7 +147,8 @@ impl<H: HostDoc> Doc<'_, H> {
                 handle.set_texts(&edits).map_err(edit_error)
             }
             Doc::Local(view) => {
-                let edits: Vec<(u32, String)> = edits.into_iter().map(|(index, text)| (position(index), text)).collect();
+                let edits: Vec<(u32, String)> =
+                    edits.into_iter().map(|(index, text)| (position(index), text)).collect();
                 view.borrow_mut().set_texts(&edits)
             }
         }
@@ -471,8 +478,13 @@ impl<'a> Response<'a> {
             Doc::Host(handle) => handle.headers(),
             Doc::Local(view) => {
                 let set = view.borrow().set_headers().to_vec();
-                let mut headers: Vec<_> =
-                    self.local_headers.borrow().iter().filter(|(n, _)| !set.iter().any(|(s, _)| s == n)).cloned().collect();
+                let mut headers: Vec<_> = self
+                    .local_headers
+                    .borrow()
+                    .iter()
+                    .filter(|(n, _)| !set.iter().any(|(s, _)| s == n))
+                    .cloned()
+                    .collect();
                 headers.extend(set);
                 headers
             }

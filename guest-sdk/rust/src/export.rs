@@ -119,7 +119,11 @@ pub fn stream_chunk<P: Exported>(
 }
 
 /// The `stream-end` export.
-pub fn stream_end<P: Exported>(call: wit::CallContext, req: &host::Request, text: String) -> Result<(), wit::HookError> {
+pub fn stream_end<P: Exported>(
+    call: wit::CallContext,
+    req: &host::Request,
+    text: String,
+) -> Result<(), wit::HookError> {
     let req = Request::from_host(&call, req);
     with(&call, |plugin: &P, ctx| plugin.stream_end(ctx, &req, &text)).map_err(wit::HookError::from)
 }
@@ -136,7 +140,11 @@ pub fn log_success<P: Exported>(
 }
 
 /// The `log-failure` export.
-pub fn log_failure<P: Exported>(call: wit::CallContext, req: &host::Request, entry: wit::LogEntry) -> Result<(), String> {
+pub fn log_failure<P: Exported>(
+    call: wit::CallContext,
+    req: &host::Request,
+    entry: wit::LogEntry,
+) -> Result<(), String> {
     let req = Request::from_host(&call, req);
     with(&call, |plugin: &P, ctx| plugin.log_failure(ctx, &req, &entry))
 }

@@ -77,7 +77,13 @@ pub trait Plugin: Sized + 'static {
     /// Off the response path, after a success: the request, the answer and what happened,
     /// for metering, auditing and exporting. Read-only; it cannot change what the client
     /// got. An `Err` is logged as the plugin's failure.
-    fn log_success(&self, _ctx: &mut Self::Ctx, _req: &Request, _resp: &Response, _entry: &LogEntry) -> Result<(), String> {
+    fn log_success(
+        &self,
+        _ctx: &mut Self::Ctx,
+        _req: &Request,
+        _resp: &Response,
+        _entry: &LogEntry,
+    ) -> Result<(), String> {
         Ok(())
     }
 

@@ -59,7 +59,10 @@ fn every_request_gets_a_fresh_context_on_a_reused_instance() {
 #[test]
 fn describe_and_init_speak_for_the_plugin() {
     assert_eq!(export::describe::<Counting>(), ("counting".to_owned(), "1.2.3".to_owned()));
-    assert_eq!(export::init::<Counting>(r#"{"refuse": true}"#.into()), Err("invalid config: refused on purpose".into()));
+    assert_eq!(
+        export::init::<Counting>(r#"{"refuse": true}"#.into()),
+        Err("invalid config: refused on purpose".into())
+    );
     assert_eq!(export::init::<Counting>("null".into()), Ok(()));
 }
 
@@ -139,7 +142,9 @@ fn responses_set_headers_and_chunks_join_the_text_of_every_choice() {
     assert_eq!(resp.headers(), [("x-a".to_owned(), "2".to_owned())], "one value per name, the last");
     assert!(resp.set_header("content-length", "1").is_err());
     assert_eq!(resp.texts()[0].text, "yes");
-    let chunk = Chunk::local(json!({"choices": [{"index": 0, "delta": {"content": "a"}}, {"index": 1, "delta": {"content": "b"}}]}));
+    let chunk = Chunk::local(
+        json!({"choices": [{"index": 0, "delta": {"content": "a"}}, {"index": 1, "delta": {"content": "b"}}]}),
+    );
     assert_eq!(chunk.text().as_deref(), Some("ab"));
     let finish = Chunk::local(json!({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}));
     assert_eq!((finish.text(), finish.finish_reason(0).as_deref()), (None, Some("stop")));
@@ -181,7 +186,9 @@ fn normalize_follows_the_shared_vectors() {
         assert!(chars.next().is_none());
         c
     };
-    for (class, test) in [("white_space", is_white_space as fn(char) -> bool), ("default_ignorable", is_default_ignorable)] {
+    for (class, test) in
+        [("white_space", is_white_space as fn(char) -> bool), ("default_ignorable", is_default_ignorable)]
+    {
         for c in vectors[class]["yes"].as_array().unwrap().iter().map(one) {
             assert!(test(c), "{class}: {c:?}");
         }

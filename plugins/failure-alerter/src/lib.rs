@@ -113,7 +113,14 @@ impl FailureAlerter {
         Ok(())
     }
 
-    fn alert(&self, model: &str, failures: u64, req: &Request, entry: &LogEntry, failure: &Failure) -> Result<(), kv::KvError> {
+    fn alert(
+        &self,
+        model: &str,
+        failures: u64,
+        req: &Request,
+        entry: &LogEntry,
+        failure: &Failure,
+    ) -> Result<(), kv::KvError> {
         let record = json!({
             "model": model,
             "failures": failures,

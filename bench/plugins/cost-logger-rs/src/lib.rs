@@ -275,7 +275,8 @@ mod tests {
 
     #[test]
     fn writes_null_for_what_is_missing() {
-        let entry = LogEntry { model_used: None, usage: None, response_cost: None, end_time: 1.0, start_time: 1.0, ..entry() };
+        let entry =
+            LogEntry { model_used: None, usage: None, response_cost: None, end_time: 1.0, start_time: 1.0, ..entry() };
         assert_eq!(
             logger(r#"{"event": "spend"}"#).unwrap().line("r", None, &entry),
             r#"{"event":"spend","request_id":"r","model":"gpt-4o-mini","model_used":null,"key_alias":null,"prompt_tokens":null,"completion_tokens":null,"total_tokens":null,"cost_usd":null,"latency_ms":0}"#

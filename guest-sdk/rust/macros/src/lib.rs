@@ -80,7 +80,9 @@ fn expand(item: &ItemImpl, name: Option<LitStr>, version: Option<LitStr>) -> syn
     }
     world.push_str("}\n");
     let inline = LitStr::new(&format!("{WIT}{world}"), proc_macro2::Span::call_site());
-    let key = |interface: &str| LitStr::new(&format!("hookgate:plugin/{interface}@{package_version}"), proc_macro2::Span::call_site());
+    let key = |interface: &str| {
+        LitStr::new(&format!("hookgate:plugin/{interface}@{package_version}"), proc_macro2::Span::call_site())
+    };
     let (types, content, log, config, kv) = (key("types"), key("content"), key("log"), key("config"), key("kv"));
     let impls = hooks.iter().map(|(method, _)| hook_impl(method));
     let self_ty = &item.self_ty;
