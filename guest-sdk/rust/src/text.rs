@@ -32,7 +32,14 @@ use crate::Chunk;
 /// assert_eq!(hookgate_sdk::normalize(" ＳＥＣＲＥＴ\u{a0}pl\u{200b}an "), "secret plan");
 /// ```
 pub fn normalize(text: &str) -> String {
-    let mut composed: String = if text.is_ascii() { text.to_owned() } else { text.nfkc().collect() };
+    if text.is_ascii() {
+        return normalize_ascii(text);
+    }
+    normalize_composed(text.nfkc().collect())
+}
+
+/// Steps 2 to 4 of [`normalize`], on text in NFKC.
+fn normalize_composed(mut composed: String) -> String {
     if composed.chars().any(is_default_ignorable) {
         composed = composed.chars().filter(|&c| !is_default_ignorable(c)).nfkc().collect();
     }
@@ -55,6 +62,22 @@ pub fn normalize(text: &str) -> String {
     } else {
         lower
     }
+}
+
+/// [`normalize`] for ASCII, where the steps come down to bytes: NFKC changes nothing, no
+/// character is ignorable, White_Space is tab to carriage return and the space, and
+/// lower-casing is ASCII's. The common case (English prompts), and the one a padded
+/// prompt makes large.
+fn normalize_ascii(text: &str) -> String {
+    let mut normalized = String::with_capacity(text.len());
+    for word in text.split(|c: char| matches!(c, '\t'..='\r' | ' ')).filter(|word| !word.is_empty()) {
+        if !normalized.is_empty() {
+            normalized.push(' ');
+        }
+        normalized.push_str(word);
+    }
+    normalized.make_ascii_lowercase();
+    normalized
 }
 
 /// Whether `c` is a Default_Ignorable_Code_Point (Unicode's DerivedCoreProperties.txt).
@@ -183,4 +206,28 @@ fn incoming(chunk: &Chunk) -> Vec<String> {
         per_choice[choice].push_str(&text.text);
     }
     per_choice
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The ASCII fast path agrees with the general steps on every string of up to four
+    /// characters from an alphabet of each ASCII kind (every White_Space, other controls,
+    /// letters of both cases, a digit, punctuation).
+    #[test]
+    fn the_ascii_path_is_the_general_one() {
+        let alphabet = ['\t', '\n', '\u{b}', '\u{c}', '\r', ' ', '\0', '\u{1f}', '\u{7f}', 'A', 'z', '7', '.'];
+        let mut strings = vec![String::new()];
+        for _ in 0..4 {
+            let longer: Vec<String> = strings
+                .iter()
+                .flat_map(|s| alphabet.iter().map(move |&c| format!("{s}{c}")))
+                .collect();
+            for text in &longer {
+                assert_eq!(normalize_ascii(text), normalize_composed(text.clone()), "{text:?}");
+            }
+            strings = longer;
+        }
+    }
 }
