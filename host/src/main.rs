@@ -95,7 +95,8 @@ enum PluginCommand {
         /// For post-call-success and log-success: the upstream response body (JSON file).
         #[arg(long)]
         response: Option<PathBuf>,
-        /// For stream-chunk: one chunk (JSON file); for stream-end: the text (plain file).
+        /// For stream-chunk: one chunk, or a JSON array of chunks run in order on one
+        /// instance (a JSON file); for stream-end: the text (plain file).
         #[arg(long)]
         input: Option<PathBuf>,
         /// The endpoint the request arrived on.
@@ -283,12 +284,39 @@ async fn run_hook(
         }
         Hook::StreamChunk => {
             let text = input_text("a chunk JSON file")?;
-            let chunk = Arc::new(Body::measured(serde_json::from_str(&text).context("the chunk is not JSON")?));
-            instance.stream_chunk(info, request, &chunk).await.map(|decision| match decision {
-                ChunkDecision::Proceed => json!({"decision": "proceed"}),
-                ChunkDecision::Replace(chunk) => json!({"decision": "replace", "chunk": chunk.value()}),
-                ChunkDecision::Drop => json!({"decision": "drop"}),
-            })
+            let input: Value = serde_json::from_str(&text).context("the chunk file is not JSON")?;
+            // An array is a stream: its chunks go through one instance, as a served stream's
+            // do, so a filter's held-back text shows in the decisions.
+            let (chunks, one) = match input {
+                Value::Array(chunks) => (chunks, false),
+                chunk => (vec![chunk], true),
+            };
+            let mut decisions = Vec::new();
+            let mut ended = None;
+            for chunk in chunks {
+                let chunk = Arc::new(Body::measured(chunk));
+                match instance.stream_chunk(info, request, &chunk).await {
+                    Ok(decision) => decisions.push(match decision {
+                        ChunkDecision::Proceed => json!({"decision": "proceed"}),
+                        ChunkDecision::Replace(chunk) => json!({"decision": "replace", "chunk": chunk.value()}),
+                        ChunkDecision::Drop => json!({"decision": "drop"}),
+                    }),
+                    Err(error) => {
+                        ended = Some(error);
+                        break;
+                    }
+                }
+            }
+            match (one, ended) {
+                (true, None) => Ok(decisions.pop().expect("one chunk, one decision")),
+                (true, Some(error)) => Err(error),
+                (false, ended) => {
+                    if let Some(error) = ended {
+                        decisions.push(outcome_json(Err(error)));
+                    }
+                    Ok(json!({"decision": "stream", "chunks": decisions}))
+                }
+            }
         }
         Hook::StreamEnd => {
             let text = input_text("the assembled text")?;
@@ -311,14 +339,19 @@ async fn run_hook(
             logged.map(|()| json!({"decision": "logged"}))
         }
     };
-    Ok(match result {
+    Ok(outcome_json(result))
+}
+
+/// A hook's outcome as `plugin run` prints it.
+fn outcome_json(result: Result<Value, HookError>) -> Value {
+    match result {
         Ok(value) => value,
         Err(HookError::Rejected(r)) => {
             json!({"decision": "reject", "status": r.status, "message": r.message, "code": r.code})
         }
         Err(HookError::Fault(fault)) => fault_json(&fault),
         Err(HookError::Overloaded(overloaded)) => json!({"decision": "overloaded", "message": overloaded.to_string()}),
-    })
+    }
 }
 
 fn fault_json(fault: &Fault) -> Value {

@@ -99,9 +99,11 @@ fn newest_source() -> Option<(PathBuf, std::time::SystemTime)> {
     }
     let root = workspace_root();
     let mut newest = None;
+    // Everything the binary is built from: the host, the content crate, the contract.
     walk(&root.join("host/src"), &mut newest);
+    walk(&root.join("content/src"), &mut newest);
     walk(&root.join("wit"), &mut newest);
-    for file in ["host/Cargo.toml"] {
+    for file in ["host/Cargo.toml", "content/Cargo.toml"] {
         let path = root.join(file);
         if let Ok(changed) = std::fs::metadata(&path).and_then(|meta| meta.modified()) {
             if newest.as_ref().is_none_or(|(_, at)| changed > *at) {

@@ -91,6 +91,37 @@ fn run_prints_an_outcome_or_a_classified_fault() {
     assert!(["deadline", "out_of_fuel"].contains(&out["outcome"]["kind"].as_str().unwrap()), "{out}");
 }
 
+/// `plugin run --hook stream-chunk` with an array: the chunks go through one instance as a
+/// stream's do, so a keyword split across chunks is caught, and what a filter holds back
+/// shows in its decisions.
+#[test]
+fn run_streams_an_array_of_chunks_through_one_instance() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write(dir.path(), "cfg.json", serde_json::json!({"keywords": ["secret plan"]}));
+    let request = write(
+        dir.path(),
+        "req.json",
+        serde_json::json!({"model": "mock/echo", "stream": true, "messages": [{"role": "user", "content": "hi"}]}),
+    );
+    let chunk = |text: &str| serde_json::json!({"choices": [{"index": 0, "delta": {"content": text}}]});
+    let chunks = write(
+        dir.path(),
+        "chunks.json",
+        serde_json::json!([chunk("all is well, "), chunk("the sec"), chunk("ret plan")]),
+    );
+    let args = ["plugin", "run", &wasm("banned_keywords"), "--hook", "stream-chunk", "--request", &request];
+    let (ok, out, stderr) = run(&[&args[..], &["--config", &config, "--input", &chunks]].concat());
+    assert!(ok, "{stderr}");
+    let decisions = out["outcome"]["chunks"].as_array().unwrap_or_else(|| panic!("{out}"));
+    assert_eq!(decisions.len(), 3, "{out}");
+    // The first two chunks go out without what could start the keyword; the third is
+    // refused.
+    let sent = |d: &serde_json::Value| d["chunk"]["choices"][0]["delta"]["content"].as_str().unwrap_or("").to_owned();
+    let so_far = sent(&decisions[0]) + &sent(&decisions[1]);
+    assert!(!so_far.contains("sec"), "held back: {out}");
+    assert_eq!(decisions[2]["decision"], "reject", "{out}");
+}
+
 /// `hookgate serve` refuses a bad config before listening, naming the file, the key path
 /// and what is wrong.
 #[test]

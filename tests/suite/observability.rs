@@ -253,6 +253,77 @@ async fn a_logging_plugin_gets_the_payload_of_the_request_it_logs() {
     assert!(messages.starts_with(r#"[{"#) && messages.contains("SHOWPAYLOAD lorem lorem"), "{messages}");
 }
 
+/// What the 0.2 `probe` logged for request `id` (`probe entry <json>`).
+async fn entry_of(proxy: &Proxy, id: &str) -> Value {
+    proxy
+        .until("the logged entry", Duration::from_secs(10), || async {
+            json_lines(proxy).into_iter().find_map(|line| {
+                let entry: Value =
+                    serde_json::from_str(line["message"].as_str()?.strip_prefix("probe entry ")?).ok()?;
+                (entry["request_id"] == id).then_some(entry)
+            })
+        })
+        .await
+}
+
+#[tokio::test]
+async fn a_0_2_logging_plugin_gets_a_typed_entry_of_the_request_it_logs() {
+    let proxy = ProxyBuilder::new(PRICED)
+        .plugin("probe", "probe")
+        .plugins_option("max_logged_field_bytes: 600")
+        .arg("--log-format")
+        .arg("json")
+        .start()
+        .await;
+    let key = "sk-payload-test-key";
+    let mut body = chat_body("priced", "SHOWPAYLOAD hello there");
+    body["user"] = json!("end-user-7");
+    let response = proxy.post("/v1/chat/completions", key, &body).await;
+    assert_eq!(response.status(), 200);
+    let id = response.headers()["x-hookgate-request-id"].to_str().unwrap().to_owned();
+    let answer: Value = response.json().await.unwrap();
+    let entry = entry_of(&proxy, &id).await;
+    assert_eq!((&entry["model"], &entry["model_used"]), (&json!("priced"), &json!("priced")));
+    assert_eq!((&entry["api_base"], &entry["end_user"]), (&Value::Null, &json!("end-user-7")));
+    assert_eq!(entry["status_code"], 200);
+    let usage = &answer["usage"];
+    assert_eq!(entry["usage"], json!([usage["prompt_tokens"], usage["completion_tokens"], usage["total_tokens"]]));
+    let (prompt, completion) = (usage["prompt_tokens"].as_f64().unwrap(), usage["completion_tokens"].as_f64().unwrap());
+    let cost = entry["response_cost"].as_f64().expect("priced model: a cost");
+    assert!((cost - (prompt * 0.000001 + completion * 0.000002)).abs() < 1e-12, "{cost}");
+    assert_eq!((&entry["timed"], &entry["first_token"]), (&json!(true), &json!(true)));
+    assert_eq!((&entry["failure"], &entry["truncated"]), (&Value::Null, &json!([])));
+    // The request as sent upstream (after the probe's own pre-call edit), and the answer.
+    assert_eq!(entry["answer"], json!([answer["choices"][0]["message"]["content"]]), "{entry}");
+    let decisions: Vec<(&str, &str)> = entry["decisions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| (d["hook"].as_str().unwrap(), d["decision"].as_str().unwrap()))
+        .collect();
+    assert_eq!(decisions, [("pre-call", "modify"), ("moderation", "proceed"), ("post-call-success", "modify")]);
+    assert_eq!(entry["calls"], 1, "the logging hook's context is its own request's");
+
+    // A failure: the error the client got, no cost, no first token.
+    let response = proxy.post("/v1/chat/completions", key, &chat_body("down", "SHOWPAYLOAD anyone?")).await;
+    assert_eq!(response.status(), 503);
+    let id = response.headers()["x-hookgate-request-id"].to_str().unwrap().to_owned();
+    let client_error: Value = response.json().await.unwrap();
+    let entry = entry_of(&proxy, &id).await;
+    assert_eq!(entry["status_code"], 503);
+    let failure = &entry["failure"];
+    assert_eq!((&failure["status"], &failure["message"]), (&json!(503), &client_error["error"]["message"]));
+    assert_eq!(failure["error_type"], client_error["error"]["type"]);
+    assert_eq!((&entry["response_cost"], &entry["first_token"]), (&Value::Null, &json!(false)));
+
+    // Content over max_logged_field_bytes is cut and flagged.
+    let long = format!("SHOWPAYLOAD {}", "lorem ".repeat(200));
+    let response = proxy.post("/v1/chat/completions", key, &chat_body("priced", &long)).await;
+    let id = response.headers()["x-hookgate-request-id"].to_str().unwrap().to_owned();
+    let entry = entry_of(&proxy, &id).await;
+    assert_eq!(entry["truncated"], json!(["request", "response"]), "{entry}");
+}
+
 #[tokio::test]
 async fn guest_output_reaches_the_json_log_with_the_plugin_and_request() {
     let proxy = ProxyBuilder::new("").plugin("probe", "probe").arg("--log-format").arg("json").start().await;
