@@ -220,10 +220,8 @@ mod tests {
         let alphabet = ['\t', '\n', '\u{b}', '\u{c}', '\r', ' ', '\0', '\u{1f}', '\u{7f}', 'A', 'z', '7', '.'];
         let mut strings = vec![String::new()];
         for _ in 0..4 {
-            let longer: Vec<String> = strings
-                .iter()
-                .flat_map(|s| alphabet.iter().map(move |&c| format!("{s}{c}")))
-                .collect();
+            let longer: Vec<String> =
+                strings.iter().flat_map(|s| alphabet.iter().map(move |&c| format!("{s}{c}"))).collect();
             for text in &longer {
                 assert_eq!(normalize_ascii(text), normalize_composed(text.clone()), "{text:?}");
             }
