@@ -439,6 +439,14 @@ impl<'a> Response<'a> {
         self.doc.map_texts(f)
     }
 
+    /// The names of the body's top-level fields, in order.
+    pub fn field_names(&self) -> Vec<String> {
+        match &self.doc {
+            Doc::Host(handle) => handle.field_names(),
+            Doc::Local(view) => view.borrow().field_names(),
+        }
+    }
+
     /// A top-level field as JSON text (`usage` → `{"prompt_tokens":...}`).
     pub fn field(&self, name: &str) -> Option<String> {
         self.doc.field(name)
