@@ -136,6 +136,11 @@ fn serve_refuses_a_bad_config_with_file_and_key_path() {
         ("general_settings: {master_key: os.environ/HOOKGATE_TEST_UNSET_VAR}\n", "HOOKGATE_TEST_UNSET_VAR"),
         ("plugins: {dir: plugins, wacth: true}\n", "plugins.wacth"),
         ("litellm_settings: {callbacks: [absent]}\nplugins: {dir: .}\n", "absent.wasm"),
+        // LiteLLM's own form names a module and a handler: the error says how to build it.
+        (
+            "litellm_settings: {callbacks: custom_callbacks.proxy_handler_instance}\nplugins: {dir: .}\n",
+            "hookgate plugin build custom_callbacks.py --handler proxy_handler_instance",
+        ),
     ];
     // A plugin whose sidecar has a bad value: the error names the sidecar and the key.
     let plugins = dir.path().join("plugins");

@@ -101,7 +101,8 @@ pub(crate) fn build(
             "must be at least max_request_size_mb, or a request of the largest size could never be served",
         ));
     }
-    if let Some(callbacks) = &litellm.callbacks {
+    let callbacks = litellm.callbacks.map(super::raw::OneOrMany::into_vec);
+    if let Some(callbacks) = &callbacks {
         plugin_names::check_list(callbacks, "litellm_settings.callbacks")?;
     }
     if let Some(secret) = &general.key_id_secret {
@@ -153,7 +154,7 @@ pub(crate) fn build(
         enforce_user_param: general.enforce_user_param.unwrap_or(false),
         max_request_size_bytes,
         allow_insecure_master_key,
-        callbacks: litellm.callbacks,
+        callbacks,
         allow_dynamic_callback_disabling: litellm.allow_dynamic_callback_disabling.unwrap_or(true),
         require_auth_for_metrics_endpoint: litellm.require_auth_for_metrics_endpoint.unwrap_or(false),
         key_id_secret: general.key_id_secret,

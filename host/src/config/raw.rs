@@ -132,9 +132,28 @@ pub(crate) struct RawGeneral {
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, deny_unknown_fields, expecting = "a mapping")]
 pub(crate) struct RawLitellm {
-    pub(crate) callbacks: Option<Vec<String>>,
+    pub(crate) callbacks: Option<OneOrMany>,
     pub(crate) allow_dynamic_callback_disabling: Option<bool>,
     pub(crate) require_auth_for_metrics_endpoint: Option<bool>,
+}
+
+/// A value LiteLLM accepts as one string or a list of them (`callbacks:
+/// custom_callbacks.proxy_handler_instance` or `callbacks: [a, b]`).
+#[derive(Debug, Deserialize)]
+#[serde(untagged, expecting = "a string or a list of strings")]
+pub(crate) enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    /// The strings, in order.
+    pub(crate) fn into_vec(self) -> Vec<String> {
+        match self {
+            OneOrMany::One(one) => vec![one],
+            OneOrMany::Many(many) => many,
+        }
+    }
 }
 
 /// `plugins`: hookgate's own section, strict.

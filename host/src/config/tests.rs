@@ -549,3 +549,16 @@ fn unreadable_file_names_it() {
     let err = Config::load(&file).unwrap_err();
     assert!(err.to_string().starts_with(&format!("{}: cannot read", file.display())), "{err}");
 }
+
+#[test]
+fn callbacks_may_be_one_string_as_in_litellm_docs() {
+    let config = parse("litellm_settings: {callbacks: custom_callbacks.proxy_handler_instance}\n").unwrap();
+    assert_eq!(config.callbacks, Some(vec!["custom_callbacks.proxy_handler_instance".to_owned()]));
+    let config = parse("litellm_settings: {callbacks: [a, b]}\n").unwrap();
+    assert_eq!(config.callbacks, Some(vec!["a".to_owned(), "b".to_owned()]));
+    let message = parse_err("litellm_settings: {callbacks: 5}\n").to_string();
+    assert!(
+        message.contains("litellm_settings.callbacks") && message.contains("a string or a list of strings"),
+        "{message}"
+    );
+}

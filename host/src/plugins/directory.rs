@@ -293,7 +293,7 @@ impl PluginDirectory {
         let path = self.dir.join(format!("{name}.wasm"));
         let stamp = Stamp::of(&path);
         let wasm = std::fs::read(&path).map_err(|error| match error.kind() {
-            std::io::ErrorKind::NotFound => format!("{} does not exist", path.display()),
+            std::io::ErrorKind::NotFound => format!("{} does not exist{}", path.display(), build_hint(name, &self.dir)),
             _ => format!("cannot read {}: {error}", path.display()),
         })?;
         let settings = settings_of(&self.dir, name, &self.config)?;
@@ -377,4 +377,17 @@ pub fn watch(directory: Arc<PluginDirectory>) -> notify::Result<()> {
         }
     });
     Ok(())
+}
+
+/// For a missing plugin named like a LiteLLM callback (`custom_callbacks.proxy_handler_instance`:
+/// a module and a handler instance in it), how to build it into `dir`.
+fn build_hint(name: &str, dir: &Path) -> String {
+    match name.rsplit_once('.') {
+        Some((module, handler)) if !module.is_empty() && !handler.is_empty() => format!(
+            "; `{name}` looks like a LiteLLM callback (module.handler): build it into the plugin directory with \
+             `hookgate plugin build {module}.py --handler {handler} -o {}`",
+            dir.display()
+        ),
+        _ => String::new(),
+    }
 }
