@@ -19,6 +19,8 @@ use hookgate::plugins::{
     PostCallDecision, PreCallDecision,
 };
 use hookgate::server;
+
+mod plugin_build;
 use hookgate::types::{CallInfo, CallType, Failure, Hook, KeyInfo};
 
 /// jemalloc rather than glibc's malloc: after a burst of large requests glibc keeps most
@@ -81,6 +83,22 @@ enum PluginCommand {
         #[command(flatten)]
         settings: SettingsArgs,
     },
+    /// Builds a Python plugin, or LiteLLM callback handlers, into components (with the
+    /// Python SDK's build helper and componentize-py), then checks each as `check` does.
+    ///
+    /// `hookgate plugin build custom_callbacks.py --handler proxy_handler_instance -o plugins/`
+    /// writes `plugins/custom_callbacks.proxy_handler_instance.wasm`, the plugin
+    /// `litellm_settings.callbacks: custom_callbacks.proxy_handler_instance` names.
+    Build {
+        /// The Python file: a hookgate plugin module, or a LiteLLM callback module.
+        file: PathBuf,
+        /// A LiteLLM handler instance in the file (repeat for several): one component each.
+        #[arg(long)]
+        handler: Vec<String>,
+        /// The component to write, or the directory to write the components into.
+        #[arg(short, long)]
+        out: PathBuf,
+    },
     /// Runs one hook with the real limits and prints its outcome or its classified fault.
     Run {
         /// The plugin component.
@@ -123,6 +141,13 @@ struct SettingsArgs {
     memory_mb: Option<u64>,
 }
 
+impl SettingsArgs {
+    /// The proxy's defaults.
+    fn none() -> Self {
+        SettingsArgs { config: None, fuel: None, timeout_ms: None, memory_mb: None }
+    }
+}
+
 fn parse_hook(name: &str) -> Result<Hook, String> {
     Hook::from_name(name).ok_or_else(|| {
         let names: Vec<_> = Hook::ALL.iter().map(|hook| hook.name()).collect();
@@ -159,6 +184,13 @@ async fn main() -> Result<()> {
             server::serve(&config, SocketAddr::new(host, port)).await
         }
         Command::Plugin(PluginCommand::Check { file, settings }) => check(&file, settings).await,
+        Command::Plugin(PluginCommand::Build { file, handler, out }) => {
+            let request = plugin_build::BuildRequest { file, handlers: handler, out };
+            for built in plugin_build::build(&request)? {
+                check(&built, SettingsArgs::none()).await?;
+            }
+            Ok(())
+        }
         Command::Plugin(PluginCommand::Run { file, hook, request, response, input, call_type, settings }) => {
             let plugin = load(&file, settings).await?;
             let (info, request) = request_from(&request, call_type)?;
