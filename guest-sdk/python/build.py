@@ -15,6 +15,22 @@ module beside it. build.py writes, in a temporary folder, a copy of ``wit/plugin
 with a world ``hookgate-export`` that exports those interfaces, and an entry module that
 imports ``app`` and takes the classes componentize-py looks for from the SDK; inside
 componentize-py the SDK checks the hooks found against the class's real ones.
+
+**LiteLLM callback files** build unchanged, one component per handler instance::
+
+    python guest-sdk/python/build.py custom_callbacks.py --handler proxy_handler_instance -o x.wasm
+    python guest-sdk/python/build.py custom_callbacks.py --handler a --handler b -o plugins/
+
+With ``--handler`` the file is a LiteLLM ``custom_callbacks.py`` and ``NAME`` a
+module-level ``CustomLogger`` instance in it. ``-o`` is the component to write, or (for
+several handlers, or an existing directory) the folder to write ``<module>.<NAME>.wasm``
+into: the plugin name LiteLLM's ``callbacks: <module>.<NAME>`` names. The folder
+``compat/`` (hookgate's ``litellm`` and ``fastapi``) goes on the import path, and the
+entry module wraps the instance with ``hookgate_sdk.litellm.plugin_for``. The hooks are
+read from the source of the instance's class and its bases in the same module (or a
+module beside it): each supported override maps onto the hooks that run it (table in
+``hookgate_sdk/_litellm_api.py`` and docs/litellm-migration.md); an override hookgate
+cannot run, or a missing handler, is an error naming it.
 """
 
 import argparse
@@ -28,12 +44,15 @@ import time
 
 SDK = pathlib.Path(__file__).resolve().parent
 WIT = SDK.parent.parent / "wit" / "plugin.wit"
+COMPAT = SDK / "compat"  # hookgate's `litellm` and `fastapi`, for LiteLLM callback files
 ENTRY = "_hookgate_entry"
 # Module names the generated bindings, componentize-py or the SDK already use.
 RESERVED = {
     "wit_world", "hookgate_sdk", "componentize_py_types", "componentize_py_runtime",
     "componentize_py_async_support", "poll_loop", ENTRY,
 }  # fmt: skip
+# What compat/ provides: a LiteLLM callback module must not shadow it.
+RESERVED_LITELLM = {"litellm", "fastapi"}
 # The Plugin hook methods and the WIT interface each one exports, in the contract's order.
 HOOKS = {
     "pre_call": "pre-call",
@@ -171,42 +190,277 @@ def componentize_py():
     return found
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("app", type=pathlib.Path, help="the plugin module, e.g. app.py")
-    parser.add_argument("-o", "--output", type=pathlib.Path, required=True, help="the .wasm to write")
-    parser.add_argument("--sidecar", type=pathlib.Path, help="settings YAML to copy beside it as <name>.yaml")
-    args = parser.parse_args()
-    app = args.app.resolve()
-    if not app.is_file() or app.suffix != ".py":
-        sys.exit(f"{args.app}: not a Python file")
-    if app.stem in RESERVED or not app.stem.isidentifier():
-        sys.exit(f"{args.app}: rename the module; `{app.stem}` is not an importable name of its own")
+# -- LiteLLM callback files
+
+
+def _litellm_api():
+    """The table of LiteLLM's callback methods the SDK runs (shared with the SDK's adapter)."""
+    sys.path.insert(0, str(SDK))
     try:
-        class_name, hooks = find_hooks(app)
-    except (BuildError, SyntaxError) as error:
-        sys.exit(f"build.py: {error}")
-    output = args.output.resolve()
+        from hookgate_sdk import _litellm_api
+    finally:
+        sys.path.remove(str(SDK))
+    return _litellm_api
+
+
+def does_nothing(function):
+    """Whether a method's body does nothing (``pass``, ``...``, a docstring, a bare
+    ``return``): such an override changes nothing and is not exported. The SDK decides
+    the same from the compiled code inside the component."""
+    if any(not (isinstance(d, ast.Name) and d.id in ("staticmethod", "classmethod")) for d in function.decorator_list):
+        return False
+    for stmt in function.body:
+        if isinstance(stmt, ast.Pass) or (isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Constant)):
+            continue
+        # `return` / `return None`: what follows cannot run (the compiler drops it too).
+        return isinstance(stmt, ast.Return) and (stmt.value is None or (isinstance(stmt.value, ast.Constant) and stmt.value.value is None))
+    return True
+
+
+def signature_problem(function, offered):
+    """Why LiteLLM's keyword arguments ``offered`` cannot call ``function`` (a method), or
+    ``None``: a parameter without a default that is not one of them (or only
+    positional). The SDK's adapter checks the same with ``inspect.signature``."""
+    arguments = function.args
+    if arguments.kwarg is not None:
+        return None
+    positional = arguments.posonlyargs + arguments.args
+    required = positional[: len(positional) - len(arguments.defaults)]
+    if not any(isinstance(d, ast.Name) and d.id == "staticmethod" for d in function.decorator_list):
+        required = required[1:]  # self (or cls)
+    for argument in required:
+        if argument in arguments.posonlyargs or argument.arg not in offered:
+            return argument.arg
+    for argument, default in zip(arguments.kwonlyargs, arguments.kw_defaults):
+        if default is None and argument.arg not in offered:
+            return argument.arg
+    return None
+
+
+BASE = "base"  # what resolve_handler_class returns for LiteLLM's own base classes
+
+
+def resolve_handler_class(module, name, folder, seen, api):
+    """The (module, class node) class name ``name`` refers to in ``module``, or ``BASE``
+    for ``CustomLogger``/``CustomGuardrail``."""
+    if name in module.classes:
+        return module, module.classes[name]
+    if name in module.imported:
+        source, original = module.imported[name]
+        if source == "litellm" or source.startswith("litellm."):
+            if original in api.BASE_CLASSES:
+                return BASE
+            raise BuildError(
+                f"{module.path}: `{name}` comes from {source}, which hookgate's LiteLLM layer does not have as a base "
+                f"class; handlers subclass {' or '.join(api.BASE_CLASSES)}"
+            )
+        path = folder.joinpath(*source.split(".")).with_suffix(".py")
+        if path.is_file():
+            other = seen.setdefault(path, Module(path))
+            return resolve_handler_class(other, original, folder, seen, api)
+    raise BuildError(
+        f"{module.path}: cannot see class `{name}` (the handler's class or a base of it) without running code; "
+        "define it in the callback module or in a module beside it"
+    )
+
+
+def handler_methods(module, node, folder, seen, api, found, depth=0):
+    """Adds to ``found`` the callback methods class ``node`` and its bases define, each
+    name once, the first definition in method-resolution order winning: ``{name:
+    (where, does nothing, the def or None)}``."""
+    if depth > 32:
+        raise BuildError(f"{module.where(node)}: class bases nest too deep")
+    api_names = set(api.SUPPORTED) | set(api.UNSUPPORTED)
+    for stmt in node.body:
+        if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)) and stmt.name in api_names:
+            found.setdefault(stmt.name, (module.where(stmt), does_nothing(stmt), stmt))
+        elif isinstance(stmt, (ast.Assign, ast.AnnAssign)):
+            targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
+            for target in targets:
+                if isinstance(target, ast.Name) and target.id in api_names:
+                    found.setdefault(target.id, (module.where(stmt), False, None))
+    for base in node.bases:
+        if isinstance(base, ast.Attribute) and base.attr in api.BASE_CLASSES:
+            continue
+        if isinstance(base, ast.Name) and base.id == "object":
+            continue
+        if not isinstance(base, ast.Name):
+            raise BuildError(f"{module.where(node)}: a base class must be named plainly (`class H(CustomLogger)`)")
+        target = resolve_handler_class(module, base.id, folder, seen, api)
+        if target is not BASE:
+            handler_methods(*target, folder, seen, api, found, depth + 1)
+    return found
+
+
+def handler_instances(module):
+    """The module-level assignments ``name = SomeClass(...)``: ``{name: node}`` (the last
+    one of each name, as Python keeps)."""
+    found = {}
+    for stmt in module.tree.body:
+        if isinstance(stmt, ast.Assign):
+            targets, value = stmt.targets, stmt.value
+        elif isinstance(stmt, ast.AnnAssign) and stmt.value is not None:
+            targets, value = [stmt.target], stmt.value
+        else:
+            continue
+        for target in targets:
+            if isinstance(target, ast.Name):
+                found[target.id] = (stmt, value)
+    return found
+
+
+def find_litellm_hooks(app, handler):
+    """The class of LiteLLM handler instance ``handler`` in ``app`` and the hooks its
+    component exports, in the contract's order."""
+    api = _litellm_api()
+    module = Module(app)
+    assigned = handler_instances(module)
+    if handler not in assigned:
+        instances = sorted(
+            name for name, (_, value) in assigned.items()
+            if isinstance(value, ast.Call) and isinstance(value.func, ast.Name) and value.func.id in module.classes
+        )  # fmt: skip
+        known = f"; it makes {', '.join(f'`{name}`' for name in instances)}" if instances else ""
+        raise BuildError(f"{app}: no module-level `{handler} = SomeHandler(...)`{known}")
+    stmt, value = assigned[handler]
+    if isinstance(value, ast.Name) and value.id in module.classes:
+        raise BuildError(
+            f"{module.where(stmt)}: `{handler}` is the class {value.id}, not an instance of it; LiteLLM's callbacks "
+            f"name an instance (`{handler} = {value.id}()`)"
+        )
+    if not (isinstance(value, ast.Call) and isinstance(value.func, ast.Name)):
+        raise BuildError(
+            f"{module.where(stmt)}: build.py reads the handler's class from `{handler} = SomeHandler(...)`, a class "
+            "called by its name; it cannot see what this assignment makes without running the module"
+        )
+    class_name = value.func.id
+    seen = {app: module}
+    target = resolve_handler_class(module, class_name, app.parent, seen, api)
+    if target is BASE:
+        raise BuildError(f"{module.where(stmt)}: `{handler}` is a bare {class_name}: it overrides nothing, so it does nothing")
+    methods = handler_methods(*target, app.parent, seen, api, {})
+    overridden = [name for name, (_, quiet, _) in methods.items() if not quiet]
+    unsupported = [name for name in overridden if name in api.UNSUPPORTED]
+    if unsupported:
+        where = methods[unsupported[0]][0]
+        raise BuildError(api.unsupported_message(f"{where}: class {class_name}", unsupported))
+    for name in overridden:
+        where, _, function = methods[name]
+        offered = api.SUPPORTED[name][1]
+        missing = signature_problem(function, offered) if function is not None else None
+        if missing is not None:
+            raise BuildError(
+                f"{where}: {class_name}.{name} requires `{missing}`, which LiteLLM does not pass: "
+                f"it passes {', '.join(offered)}, by name"
+            )
+    return class_name, api.plugin_hooks([name for name in overridden if name in api.SUPPORTED])
+
+
+def litellm_entry(app, handler, plugin_name, hooks):
+    """The module componentize-py builds for a LiteLLM handler: the callback module, the
+    handler wrapped by the SDK's adapter, and the classes of the exports."""
+    names = ["Setup"] + ["".join(part.title() for part in hook.split("_")) for hook in hooks]
+    return (
+        f'"""Generated by guest-sdk/python/build.py for {app.name}, LiteLLM handler {handler}: the component\'s exports."""\n\n'
+        "import importlib\n\n"
+        "from hookgate_sdk import export\n"
+        "from hookgate_sdk.litellm import plugin_for\n\n"
+        f"_module = importlib.import_module({app.stem!r})\n"
+        f"if not hasattr(_module, {handler!r}):\n"
+        f"    raise AttributeError({f'{app.name} has no module-level {handler!r} after running'!r})\n"
+        f"export(plugin_for(getattr(_module, {handler!r}), name={plugin_name!r}))\n\n"
+        "from hookgate_sdk._component import exports  # noqa: E402\n\n"
+        f"{', '.join(names)} = exports({hooks!r})\n"
+    )
+
+
+def litellm_outputs(app, handlers, output):
+    """Where each handler's component goes: ``output`` itself for one handler when it
+    names a ``.wasm`` file; else the folder ``output`` (made if missing), as
+    ``output/<module>.<handler>.wasm``."""
+    if len(set(handlers)) != len(handlers):
+        raise BuildError("a --handler is named twice")
+    for handler in handlers:
+        if not handler.isidentifier():
+            raise BuildError(f"--handler {handler!r}: not a Python name")
+    if len(handlers) == 1 and output.suffix == ".wasm" and not output.is_dir():
+        return {handlers[0]: output}
+    if output.exists() and not output.is_dir():
+        raise BuildError(f"-o {output}: handlers are written into a folder (or, one handler, into a .wasm file)")
+    return {handler: output / f"{app.stem}.{handler}.wasm" for handler in handlers}
+
+
+# -- building
+
+
+def componentize(app, output, hooks, entry_text, paths):
+    """Runs componentize-py: ``entry_text`` as the entry module, ``paths`` on the import
+    path after it. Exits on failure."""
     output.parent.mkdir(parents=True, exist_ok=True)
-    started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="hookgate-build-") as temp:
         temp = pathlib.Path(temp)
         (temp / "wit").mkdir()
         (temp / "wit" / "plugin.wit").write_text(WIT.read_text(encoding="utf-8") + world(hooks), encoding="utf-8")
         (temp / "py").mkdir()
-        (temp / "py" / f"{ENTRY}.py").write_text(entry(app, class_name, hooks), encoding="utf-8")
-        command = [
-            componentize_py(), "-d", str(temp / "wit"), "-w", "hookgate-export", "componentize",
-            "-p", str(temp / "py"), "-p", str(app.parent), "-p", str(SDK), ENTRY, "-o", str(output),
-        ]  # fmt: skip
+        (temp / "py" / f"{ENTRY}.py").write_text(entry_text, encoding="utf-8")
+        command = [componentize_py(), "-d", str(temp / "wit"), "-w", "hookgate-export", "componentize", "-p", str(temp / "py")]
+        for path in paths:
+            command += ["-p", str(path)]
+        command += [ENTRY, "-o", str(output)]
         result = subprocess.run(command)
     if result.returncode != 0:
-        sys.exit(f"componentize-py failed (exit {result.returncode}) building {args.app}")
-    if args.sidecar:
-        shutil.copyfile(args.sidecar, output.with_suffix(".yaml"))
+        sys.exit(f"componentize-py failed (exit {result.returncode}) building {output.name} from {app}")
+
+
+def report(output, started, what, hooks):
     size = output.stat().st_size / 1e6
     exported = ", ".join(HOOKS[hook] for hook in hooks) or "no hooks"
-    print(f"built {output} ({size:.1f} MB) in {time.monotonic() - started:.1f} s: {class_name}, {exported}")
+    print(f"built {output} ({size:.1f} MB) in {time.monotonic() - started:.1f} s: {what}, {exported}")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("app", type=pathlib.Path, help="the plugin module, e.g. app.py (with --handler: a LiteLLM callback file)")
+    parser.add_argument("-o", "--output", type=pathlib.Path, required=True, help="the .wasm to write (with several --handler: a folder)")
+    parser.add_argument("--sidecar", type=pathlib.Path, help="settings YAML to copy beside each component as <name>.yaml")
+    parser.add_argument(
+        "--handler", action="append", default=[], metavar="NAME",
+        help="a LiteLLM CustomLogger instance in the file (repeat for several): one component each",
+    )  # fmt: skip
+    args = parser.parse_args()
+    app = args.app.resolve()
+    if not app.is_file() or app.suffix != ".py":
+        sys.exit(f"{args.app}: not a Python file")
+    reserved = RESERVED | (RESERVED_LITELLM if args.handler else set())
+    if app.stem in reserved or not app.stem.isidentifier():
+        sys.exit(f"{args.app}: rename the module; `{app.stem}` is not an importable name of its own")
+    output = args.output.resolve()
+    if args.handler:
+        try:
+            outputs = litellm_outputs(app, args.handler, output)
+            found = {handler: find_litellm_hooks(app, handler) for handler in args.handler}
+        except (BuildError, SyntaxError) as error:
+            sys.exit(f"build.py: {error}")
+        for handler, (class_name, hooks) in found.items():
+            started = time.monotonic()
+            target = outputs[handler]
+            plugin_name = f"{app.stem}.{handler}"
+            entry_text = litellm_entry(app, handler, plugin_name, hooks)
+            # compat/ before the file's folder: its `litellm` and `fastapi` are the ones to use.
+            componentize(app, target, hooks, entry_text, [COMPAT, app.parent, SDK])
+            if args.sidecar:
+                shutil.copyfile(args.sidecar, target.with_suffix(".yaml"))
+            report(target, started, f"{plugin_name} ({class_name})", hooks)
+        return
+    try:
+        class_name, hooks = find_hooks(app)
+    except (BuildError, SyntaxError) as error:
+        sys.exit(f"build.py: {error}")
+    started = time.monotonic()
+    componentize(app, output, hooks, entry(app, class_name, hooks), [app.parent, SDK])
+    if args.sidecar:
+        shutil.copyfile(args.sidecar, output.with_suffix(".yaml"))
+    report(output, started, class_name, hooks)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,5 @@
+"""LiteLLM's older import path for ``DualCache`` (``litellm.caching.caching``)."""
+
+from .dual_cache import DualCache
+
+__all__ = ["DualCache"]
