@@ -234,7 +234,7 @@ impl PluginDirectory {
         if !report.loaded.is_empty() || !report.removed.is_empty() {
             tracing::info!(loaded = ?report.loaded, removed = ?report.removed, "plugins swapped in");
         }
-        self.registry.replace(PluginSet::new(next));
+        self.registry.replace(PluginSet::new(next, self.enabled.as_deref()));
         let mut failures = report.failed.clone();
         failures.extend(report.refused.clone());
         failures.extend(still_failing);

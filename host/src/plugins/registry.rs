@@ -227,16 +227,18 @@ impl PluginHealth {
     }
 }
 
-/// An immutable set of active plugins in call order: priority, then name.
+/// An immutable set of active plugins in call order: priority, then the order of
+/// `litellm_settings.callbacks` (as LiteLLM calls its callbacks in list order), then name.
 #[derive(Default)]
 pub struct PluginSet {
     plugins: Vec<Arc<ActivePlugin>>,
 }
 
 impl PluginSet {
-    /// Orders `plugins` for calling.
-    pub fn new(mut plugins: Vec<Arc<ActivePlugin>>) -> Self {
-        plugins.sort_by(|a, b| (a.plugin.settings().priority, a.name()).cmp(&(b.plugin.settings().priority, b.name())));
+    /// Orders `plugins` for calling; `listed` is `litellm_settings.callbacks`, if set.
+    pub fn new(mut plugins: Vec<Arc<ActivePlugin>>, listed: Option<&[String]>) -> Self {
+        let position = |name: &str| listed.and_then(|names| names.iter().position(|n| n == name)).unwrap_or(usize::MAX);
+        plugins.sort_by_cached_key(|p| (p.plugin.settings().priority, position(p.name()), p.name().to_owned()));
         Self { plugins }
     }
 
