@@ -51,12 +51,15 @@ pub fn build(request: &BuildRequest) -> Result<Vec<PathBuf>> {
         bail!("{} does not exist or is not a file", file.display());
     }
     let module = file.file_stem().and_then(|stem| stem.to_str()).context("the file name is not valid UTF-8")?;
-    let into_dir = request.out.is_dir() || request.handlers.len() > 1;
-    if request.handlers.len() > 1 && !request.out.is_dir() {
-        bail!("-o {} must be an existing directory when several handlers are built", request.out.display());
+    // Handlers go into a folder (made if missing), unless one handler is built into a
+    // `.wasm` file: as build.py decides.
+    let names_a_component = request.out.extension().is_some_and(|ext| ext == "wasm") && !request.out.is_dir();
+    let into_dir = !request.handlers.is_empty() && !(request.handlers.len() == 1 && names_a_component);
+    if into_dir && request.out.exists() && !request.out.is_dir() {
+        bail!("-o {}: handlers are written into a folder (or, one handler, into a .wasm file)", request.out.display());
     }
     let targets: Vec<(Option<&str>, PathBuf)> = if request.handlers.is_empty() {
-        if into_dir {
+        if request.out.is_dir() {
             bail!("-o must name the component to write (a .wasm file) for a hookgate plugin");
         }
         vec![(None, request.out.clone())]
@@ -84,7 +87,8 @@ pub fn build(request: &BuildRequest) -> Result<Vec<PathBuf>> {
     let mut written = Vec::new();
     for (handler, out) in targets {
         let mut command = Command::new(&python);
-        command.arg(&helper).arg(file).arg("-o").arg(&out);
+        // The build's progress goes to stderr: stdout is for the reports of `check`.
+        command.arg(&helper).arg(file).arg("-o").arg(&out).stdout(std::io::stderr());
         if let Some(handler) = handler {
             command.arg("--handler").arg(handler);
         }
