@@ -4,8 +4,10 @@
 #   make run     the proxy on 127.0.0.1:4000 with examples/config.yaml (mock models, example plugins)
 #   make demo    the example plugins through `hookgate plugin run`, without a server
 #   make test    everything CI runs: installs the wasm target, a virtualenv (the Python test
-#                client, componentize-py), the JS SDK's npm packages and redis-server,
-#                builds the guests (Rust, Python, JS) and the proxy, runs every test
+#                client, componentize-py), the JS SDK's npm packages, redis-server and the
+#                bench's pinned LiteLLM (the LiteLLM callbacks run side by side with it),
+#                builds the guests (Rust, Python, JS, LiteLLM handlers) and the proxy, runs
+#                every test
 #   make bench   hookgate vs hookgate without plugins vs LiteLLM, side by side against one mock
 #                upstream (installs LiteLLM into a virtualenv; ~10 min); writes BENCHMARKS.md
 #   make bench-hooks   criterion micro-benchmark of hook calls (writes nothing; see BENCHMARKS.md)
@@ -29,6 +31,28 @@ JS_EXAMPLES   := cost-logger
 wasm_of        = $(GUEST_OUT)/$(subst -,_,$(notdir $(1))).wasm
 POLYGLOT_GUESTS := $(foreach dir,$(PY_GUEST_DIRS) $(JS_GUEST_DIRS),$(call wasm_of,$(dir)))
 JS_SDK_ENV    := guest-sdk/js/node_modules/.installed
+# LiteLLM callback files built unchanged, one component per handler instance, named
+# `<module>.<handler>.wasm` as LiteLLM's `callbacks: <module>.<handler>` names them: the
+# examples from LiteLLM's docs and the bench's callbacks (tests/suite/litellm_compat.rs).
+LITELLM_OUT      := $(GUEST_OUT)/litellm
+LITELLM_FIXTURES := guest-sdk/python/tests/plugins-litellm
+LITELLM_HANDLERS := \
+	$(LITELLM_FIXTURES)/call_hooks_quickstart.py:proxy_handler_instance \
+	$(LITELLM_FIXTURES)/reject_with_message.py:proxy_handler_instance \
+	$(LITELLM_FIXTURES)/reject_http_exception.py:proxy_handler_instance \
+	$(LITELLM_FIXTURES)/moderation.py:proxy_handler_instance \
+	$(LITELLM_FIXTURES)/custom_callback_class.py:customHandler \
+	$(LITELLM_FIXTURES)/side_by_side.py:moderation \
+	$(LITELLM_FIXTURES)/side_by_side.py:answering \
+	$(LITELLM_FIXTURES)/side_by_side.py:tagger \
+	bench/litellm/custom_callbacks.py:banned_keywords \
+	bench/litellm/custom_callbacks.py:pii_redactor \
+	bench/litellm/custom_callbacks.py:header_injector \
+	bench/litellm/custom_callbacks.py:cost_logger
+litellm_wasm      = $(LITELLM_OUT)/$(basename $(notdir $(word 1,$(subst :, ,$(1))))).$(word 2,$(subst :, ,$(1))).wasm
+LITELLM_GUESTS   := $(foreach handler,$(LITELLM_HANDLERS),$(call litellm_wasm,$(handler)))
+PY_SDK_SOURCES   := $(wildcard guest-sdk/python/hookgate_sdk/*.py)
+LITELLM_COMPAT   := $(shell find guest-sdk/python/compat -name '*.py')
 
 # `make bench` only: the Rust ports of the Python redactor and the JS cost-logger, the
 # Python ports of the Rust examples, and LiteLLM.
@@ -46,6 +70,8 @@ export HOOKGATE_GUEST_DIR := $(GUEST_OUT)
 # The proxy binary the end-to-end suite runs: the one `make test` has just built.
 export HOOKGATE_BIN := $(TARGET_DIR)/debug/hookgate
 export HOOKGATE_PYTHON := $(PYENV)/bin/python
+# The LiteLLM the side-by-side tests (tests/suite/litellm_compat.rs) run.
+export HOOKGATE_LITELLM_VENV := $(LITELLM_VENV)
 export HOOKGATE_MASTER_KEY
 
 .PHONY: soak build run demo test sdk-test guests toolchain pyenv jsenv redis dist bench bench-guests litellm bench-hooks clean
@@ -53,7 +79,7 @@ export HOOKGATE_MASTER_KEY
 toolchain:
 	@rustup target list --installed | grep -qx $(GUEST_TARGET) || rustup target add $(GUEST_TARGET)
 
-guests: toolchain $(POLYGLOT_GUESTS)
+guests: toolchain $(POLYGLOT_GUESTS) $(LITELLM_GUESTS)
 	$(CARGO) build --profile guest --target $(GUEST_TARGET) $(addprefix -p ,$(GUESTS))
 
 # One rule per Python or JS guest: rebuilt when its source, its SDK or the WIT changes.
@@ -65,7 +91,12 @@ define js_guest
 $(call wasm_of,$(1)): $(1)/plugin.js $(wildcard guest-sdk/js/src/*.js) guest-sdk/js/build.mjs wit/plugin.wit $(JS_SDK_ENV)
 	node guest-sdk/js/build.mjs $(1)/plugin.js -o $$@
 endef
+define litellm_guest
+$(call litellm_wasm,$(1)): $(word 1,$(subst :, ,$(1))) $(PY_SDK_SOURCES) $(LITELLM_COMPAT) guest-sdk/python/build.py wit/plugin.wit $(PYENV)/.installed
+	$(PYENV)/bin/python guest-sdk/python/build.py $(word 1,$(subst :, ,$(1))) --handler $(word 2,$(subst :, ,$(1))) -o $$@
+endef
 $(foreach dir,$(PY_GUEST_DIRS) $(BENCH_PY_DIRS),$(eval $(call python_guest,$(dir))))
+$(foreach handler,$(LITELLM_HANDLERS),$(eval $(call litellm_guest,$(handler))))
 $(foreach dir,$(JS_GUEST_DIRS),$(eval $(call js_guest,$(dir))))
 
 # The JS SDK's toolchain (componentize-js, esbuild), exactly as locked.
@@ -120,7 +151,7 @@ sdk-test:
 	@command -v node >/dev/null || (apt-get update -q && apt-get install -y -q nodejs npm)
 	node --test guest-sdk/js/tests/sdk.test.mjs
 
-test: dist pyenv redis sdk-test
+test: dist pyenv redis litellm sdk-test
 	@# The README's curl examples are run as written by the suite.
 	@command -v curl >/dev/null || (apt-get update -q && apt-get install -y -q curl)
 	$(CARGO) build -p hookgate

@@ -6,6 +6,7 @@ pub mod fixtures;
 pub mod proxy;
 pub mod redis;
 pub mod soak;
+pub mod upstream;
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock};

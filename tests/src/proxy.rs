@@ -99,6 +99,12 @@ impl ProxyBuilder {
         self
     }
 
+    /// Puts the component at `path` into the plugin directory as `<name>.wasm`.
+    pub fn plugin_file(mut self, name: &str, path: &Path) -> Self {
+        self.plugins.push((name.to_owned(), path.to_owned()));
+        self
+    }
+
     /// Puts the contract 0.1 component `fixture` (`tests/fixtures/contract-0.1/<fixture>.wasm`,
     /// built before contract 0.2 and kept as it was) into the plugin directory as
     /// `<name>.wasm`.
@@ -214,7 +220,9 @@ impl Proxy {
             }
         });
         let mut stdout = BufReader::new(child.stdout.take().expect("stdout piped")).lines();
-        let first = tokio::time::timeout(Duration::from_secs(120), stdout.next_line()).await;
+        // Long enough for a first start that compiles several Python components (each
+        // ~20 s of Cranelift on this 2-core machine; later starts read the cache).
+        let first = tokio::time::timeout(Duration::from_secs(300), stdout.next_line()).await;
         let base = match first {
             Ok(Ok(Some(line))) if line.starts_with("hookgate listening on ") => {
                 line.trim_start_matches("hookgate listening on ").to_owned()

@@ -160,3 +160,51 @@ fn serve_refuses_a_bad_config_with_file_and_key_path() {
         }
     }
 }
+
+/// `hookgate plugin build FILE.py --handler NAME...`: a LiteLLM callback file, unchanged,
+/// into one checked component per handler, named as LiteLLM's `callbacks:` names them;
+/// the built banned-keywords handler then refuses a banned prompt.
+#[test]
+fn plugin_build_turns_litellm_handlers_into_checked_components() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = hookgate_tests::workspace_root().join("bench/litellm/custom_callbacks.py");
+    let output = Command::new(hookgate_bin())
+        .args(["plugin", "build", file.to_str().unwrap(), "--handler", "banned_keywords", "--handler", "header_injector"])
+        .arg("-o")
+        .arg(dir.path())
+        .env("HOOKGATE_LOG", "warn")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    // One `plugin check` report per component, each naming its hooks.
+    let reports: Vec<serde_json::Value> =
+        serde_json::Deserializer::from_str(&stdout).into_iter().collect::<Result<_, _>>().unwrap();
+    let hooks: Vec<(&str, &serde_json::Value)> =
+        reports.iter().map(|report| (report["name"].as_str().unwrap(), &report["hooks"])).collect();
+    assert_eq!(
+        hooks,
+        [
+            ("custom_callbacks.banned_keywords", &serde_json::json!(["pre-call", "post-call-success", "stream-chunk", "stream-end"])),
+            ("custom_callbacks.header_injector", &serde_json::json!(["post-call-success"])),
+        ],
+        "{stdout}"
+    );
+    let built = dir.path().join("custom_callbacks.banned_keywords.wasm");
+    assert!(dir.path().join("custom_callbacks.header_injector.wasm").is_file());
+    let request = write(dir.path(), "req.json", serde_json::json!({"model": "m", "messages": [{"role": "user", "content": "the Secret Plan"}]}));
+    let (ok, out, stderr) = run(&["plugin", "run", built.to_str().unwrap(), "--hook", "pre-call", "--request", &request]);
+    assert!(ok, "{stderr}");
+    assert_eq!(out["outcome"]["decision"], "reject", "{out}");
+    assert_eq!(out["outcome"]["message"], "This request mentions a topic we do not serve.", "{out}");
+
+    // A handler the file does not have: the helper's error, and a failed command.
+    let output = Command::new(hookgate_bin())
+        .args(["plugin", "build", file.to_str().unwrap(), "--handler", "nope", "-o"])
+        .arg(dir.path().join("nope.wasm"))
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("no module-level `nope = SomeHandler(...)`"), "{stderr}");
+}

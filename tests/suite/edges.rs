@@ -5,6 +5,7 @@
 use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
+use hookgate_tests::upstream;
 use hookgate_tests::proxy::{chat_body, sse_events, streamed_text, Proxy, ProxyBuilder, MASTER_KEY};
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -223,57 +224,6 @@ async fn what_a_plugin_writes_to_the_log_is_bounded_and_cannot_forge_lines() {
     assert!(log.contains("guest output over the per-request cap"), "{log}");
 }
 
-/// A fake upstream: answers each request with what `answer` returns for its body.
-async fn upstream(answer: impl Fn(Value) -> Vec<u8> + Send + Sync + 'static) -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    let answer = std::sync::Arc::new(answer);
-    tokio::spawn(async move {
-        while let Ok((mut socket, _)) = listener.accept().await {
-            let answer = std::sync::Arc::clone(&answer);
-            tokio::spawn(async move {
-                let mut request = Vec::new();
-                let mut buffer = vec![0u8; 64 * 1024];
-                // Read the head and a Content-Length body.
-                loop {
-                    let Ok(n) = socket.read(&mut buffer).await else { return };
-                    if n == 0 {
-                        return;
-                    }
-                    request.extend_from_slice(&buffer[..n]);
-                    let text = String::from_utf8_lossy(&request).into_owned();
-                    if let Some((head, body)) = text.split_once("\r\n\r\n") {
-                        let length = head
-                            .lines()
-                            .find_map(|line| {
-                                line.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().to_owned())
-                            })
-                            .and_then(|v| v.parse::<usize>().ok())
-                            .unwrap_or(0);
-                        if body.len() >= length {
-                            let json = serde_json::from_str(body).unwrap_or(Value::Null);
-                            let _ = socket.write_all(&answer(json)).await;
-                            let _ = socket.shutdown().await;
-                            return;
-                        }
-                    }
-                }
-            });
-        }
-    });
-    format!("http://{address}/v1")
-}
-
-fn http(status: &str, content_type: &str, body: &[u8]) -> Vec<u8> {
-    let mut response = format!(
-        "HTTP/1.1 {status}\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
-        body.len()
-    )
-    .into_bytes();
-    response.extend_from_slice(body);
-    response
-}
-
 fn stream(events: &str) -> Vec<u8> {
     let head = "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\nconnection: close\r\n\
                 x-request-id: req-upstream-7\r\nx-ratelimit-remaining-tokens: 99\r\nset-cookie: hop=1\r\n\r\n";
@@ -283,16 +233,16 @@ fn stream(events: &str) -> Vec<u8> {
 #[tokio::test]
 async fn an_upstream_that_answers_too_much_or_malformed_gets_a_clean_502() {
     let huge =
-        upstream(|_| http("200 OK", "application/json", format!("{{\"x\":\"{}\"}}", "y".repeat(3 << 20)).as_bytes()))
+        upstream::serve(|_| upstream::http("200 OK", "application/json", format!("{{\"x\":\"{}\"}}", "y".repeat(3 << 20)).as_bytes()))
             .await;
-    let huge_error = upstream(|_| http("500 Internal Server Error", "text/plain", &vec![b'e'; 3 << 20])).await;
-    let endless = upstream(|_| {
+    let huge_error = upstream::serve(|_| upstream::http("500 Internal Server Error", "text/plain", &vec![b'e'; 3 << 20])).await;
+    let endless = upstream::serve(|_| {
         let chunk =
             format!("data: {{\"choices\":[{{\"index\":0,\"delta\":{{\"content\":\"{}\"}}}}]}}\n\n", "z".repeat(1000));
         stream(&chunk.repeat(3000))
     })
     .await;
-    let injecting = upstream(|_| {
+    let injecting = upstream::serve(|_| {
         stream("data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"one\"}}]}\n\ndata: {\"choices\":[]}\ndata:\ndata: data: [DONE]\n\ndata: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"never\"}}]}\n\ndata: [DONE]\n\n")
     })
     .await;

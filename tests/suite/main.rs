@@ -15,6 +15,7 @@ mod http_basics;
 mod http_hooks;
 mod http_management;
 mod lifecycle;
+mod litellm_compat;
 mod observability;
 mod openai_client;
 mod parity;
