@@ -26,9 +26,10 @@ PLUGIN_HOOKS = (
 SUPPORTED = {
     "async_pre_call_hook": (("pre_call",), ("user_api_key_dict", "cache", "data", "call_type")),
     # LiteLLM logs the call as it starts, after every pre-call hook: hookgate's moderation
-    # hook starts with the upstream call.
-    "log_pre_api_call": (("moderation",), ("model", "messages", "kwargs")),
-    "async_log_pre_api_call": (("moderation",), ("model", "messages", "kwargs")),
+    # hook starts with the upstream call. A request refused in pre-call is logged as a
+    # call all the same, in log-failure.
+    "log_pre_api_call": (("moderation", "log_failure"), ("model", "messages", "kwargs")),
+    "async_log_pre_api_call": (("moderation", "log_failure"), ("model", "messages", "kwargs")),
     "async_moderation_hook": (("moderation",), ("data", "user_api_key_dict", "call_type")),
     "async_post_call_success_hook": (("post_call_success",), ("data", "user_api_key_dict", "response")),
     "async_post_call_response_headers_hook": (
@@ -93,9 +94,10 @@ UNSUPPORTED = {
 # handler's overrides.
 BASE_CLASSES = ("CustomLogger", "CustomGuardrail")
 
-# Async twins. As LiteLLM's proxy: a success is logged with the async twin (the sync one
-# only for a class without it), a failure with both; log_pre_api_call is the sync one
-# (LiteLLM never calls async_log_pre_api_call; hookgate does for a class without the sync one).
+# Async twins. As LiteLLM's proxy: a success or failure is logged with the async twin (the
+# sync one only for a class without it), a request refused in pre-call with both;
+# log_pre_api_call is the sync one (LiteLLM never calls async_log_pre_api_call; hookgate
+# does for a class without the sync one).
 TWINS = {
     "log_pre_api_call": "async_log_pre_api_call",
     "log_success_event": "async_log_success_event",

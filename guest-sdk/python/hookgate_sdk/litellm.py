@@ -97,6 +97,14 @@ _CALL_TYPES = {"chat_completion": "acompletion", "text_completion": "atext_compl
 _REDACTED = "redacted-by-litellm"  # what LiteLLM writes for turn_off_message_logging
 
 
+_MASTER = "master"  # hookgate's alias of the master key (reserved: no virtual key has it)
+
+
+def _alias(key):
+    """The key's alias as LiteLLM has it: the master key has none."""
+    return None if key.alias == _MASTER else key.alias
+
+
 class HandlerError(TypeError):
     """The handler cannot run as a hookgate plugin (build.py and ``setup.init`` report it)."""
 
@@ -605,12 +613,12 @@ class LiteLLMPlugin(Plugin):
             ctx.key = UserAPIKeyAuth(
                 api_key=key.id,
                 token=key.id,
-                key_alias=key.alias,
+                key_alias=_alias(key),
                 user_id=key.user_id,
                 team_id=key.team_id,
                 metadata=key.metadata,
                 end_user_id=user if isinstance(user, str) else None,
-                user_role="proxy_admin" if key.alias == "master" else None,
+                user_role="proxy_admin" if key.alias == _MASTER else None,
             )
         return ctx.key
 
@@ -651,7 +659,7 @@ class LiteLLMPlugin(Plugin):
         metadata = {
             "user_api_key": key.id,
             "user_api_key_hash": key.id,
-            "user_api_key_alias": key.alias,
+            "user_api_key_alias": _alias(key),
             "user_api_key_user_id": key.user_id,
             "user_api_key_team_id": key.team_id,
             "user_api_key_metadata": key.metadata,
@@ -714,12 +722,7 @@ class LiteLLMPlugin(Plugin):
         """LiteLLM's call of the model: ``log_pre_api_call`` as it starts (after every
         pre-call hook, with the request as sent), ``async_moderation_hook`` beside it."""
         data = req.json()
-        # LiteLLM calls log_pre_api_call, never its async twin; hookgate runs that one only
-        # for a handler without the sync one.
-        for method in ("log_pre_api_call", "async_log_pre_api_call"):
-            if self._has(method):
-                self._observe(method, model=data.get("model"), messages=_messages(data), kwargs=self._call_details(req, data))
-                break
+        self._pre_api_call(req, data)
         if not self._has("async_moderation_hook") or not self._runs(ctx, "during_call", data):
             return None
         key = self._key(ctx, req, data)
@@ -887,12 +890,20 @@ class LiteLLMPlugin(Plugin):
 
     def _log_event(self, sync_method, kwargs, response_obj, entry, both=False):
         """The async twin of ``sync_method`` if the handler has it, else the sync one; with
-        ``both``, each the handler has, async first (LiteLLM's proxy logs a success with
-        the async twin only, a failure with both)."""
+        ``both``, each the handler has, async first (as LiteLLM's proxy logs a request its
+        pre-call hooks refused)."""
         async_method = TWINS[sync_method]
         methods = [m for m in (async_method, sync_method) if self._has(m)]
         for method in methods if both else methods[:1]:
             self._call(method, kwargs=kwargs, response_obj=response_obj, start_time=_time(entry.start_time), end_time=_time(entry.end_time))
+
+    def _pre_api_call(self, req, data):
+        """``log_pre_api_call``: LiteLLM calls it, never its async twin; hookgate runs that
+        one only for a handler without the sync one."""
+        for method in ("log_pre_api_call", "async_log_pre_api_call"):
+            if self._has(method):
+                self._observe(method, model=data.get("model"), messages=_messages(data), kwargs=self._call_details(req, data))
+                return
 
     def _post_api_call(self, kwargs, entry):
         """``log_post_api_call``, which LiteLLM runs once the model has answered, before the
@@ -939,7 +950,7 @@ class LiteLLMPlugin(Plugin):
             "api_base": entry.api_base or "",
             "metadata": {
                 "user_api_key_hash": req.key.id,
-                "user_api_key_alias": req.key.alias,
+                "user_api_key_alias": _alias(req.key),
                 "user_api_key_user_id": req.key.user_id,
                 "user_api_key_team_id": req.key.team_id,
                 "user_api_key_org_id": None,
@@ -1012,9 +1023,15 @@ class LiteLLMPlugin(Plugin):
 
     def _log_failure(self, ctx, req, entry):
         data = req.json()
+        # A request a pre-call hook refused never reached moderation, where hookgate runs
+        # log_pre_api_call; LiteLLM logs such a request as a call all the same, and with
+        # both failure twins (a failure after the call started: the async one only).
+        refused_in_pre_call = any(d.hook == "pre-call" and d.decision == "reject" for d in entry.decisions)
+        if refused_in_pre_call:
+            self._pre_api_call(req, data)
         exception = _exception_of(entry.failure, data.get("model")) if entry.failure is not None else None
         kwargs = self._log_kwargs(req, data, entry, "failure", exception=exception)
-        self._log_event("log_failure_event", kwargs, None, entry, both=True)
+        self._log_event("log_failure_event", kwargs, None, entry, both=refused_in_pre_call)
 
 
 _HOOK_METHODS = {

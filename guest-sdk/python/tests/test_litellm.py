@@ -289,7 +289,7 @@ class Exports(Quiet):
             "censor": ["stream_chunk"],
             "regrouper": ["stream_chunk", "stream_end"],
             "logger": ["moderation", "log_success", "log_failure"],
-            "sync_logger": ["moderation", "log_success"],
+            "sync_logger": ["moderation", "log_success", "log_failure"],
         }
         for name, hooks in expected.items():
             with self.subTest(name):
@@ -397,7 +397,7 @@ class PreCallHook(Quiet):
         self.assertEqual((caught.exception.status, caught.exception.message), (429, "quota of 2 requests used up"))
         other = testing.key(alias="master", id="cd" * 32)
         run.pre_call(testing.request({"model": "m", "prompt": "x"}, id="req-4", key=other, call_type="text_completion"))
-        self.assertEqual(handler.calls[-1][0].user_role, "proxy_admin")
+        self.assertEqual((handler.calls[-1][0].user_role, handler.calls[-1][0].key_alias), ("proxy_admin", None))  # as LiteLLM's master key
         self.assertEqual(handler.calls[-1][1], "atext_completion")
         run.pre_call(testing.request({"model": "m", "input": "x"}, id="req-5", key=other, call_type="embedding"))
         self.assertEqual(handler.calls[-1][1], "aembedding")
@@ -678,8 +678,8 @@ class Logging(Quiet):
         entry = self.entry(status_code=429, usage=None, response_cost=None, completion_start_time=None,
                            failure=testing.failure(429, "rate_limit_error", "slow down", code="rate_limit_exceeded"))  # fmt: skip
         runner(handler).log_failure(chat("hi"), entry)
-        ((what, kwargs, response_obj, start, end), sync) = handler.calls  # both twins, as LiteLLM's proxy
-        self.assertEqual((what, response_obj, kwargs["response_cost"], sync), ("failure", None, 0.0, ("sync failure",)))
+        ((what, kwargs, response_obj, start, end),) = handler.calls  # an upstream's error: the async twin only
+        self.assertEqual((what, response_obj, kwargs["response_cost"]), ("failure", None, 0.0))
         self.assertIsInstance(kwargs["exception"], litellm.RateLimitError)
         slo = kwargs["standard_logging_object"]
         self.assertEqual((slo["status"], slo["error_str"], slo["error_information"]["error_class"]), ("failure", "slow down", "RateLimitError"))
@@ -698,8 +698,12 @@ class Logging(Quiet):
             run.moderation(chat("hi"))
             run.log_success(chat("hi"), answer("hello"), self.entry())
             run.log_failure(chat("hi"), self.entry(failure=testing.failure(429, "rate_limit_error", "slow down")))
+            # Refused in pre-call: LiteLLM logs the call it never made, and both failure twins.
+            refused = [Decision("guard", "pre-call", "reject", None, 1, 0.1, 0.2)]
+            run.log_failure(chat("hi"), self.entry(failure=testing.failure(400, "invalid_request_error", "no"), decisions=refused))
         self.assertEqual(out.getvalue().splitlines(), [
-            "Pre-API Call", "Post-API Call", "On Async Success", "On Async Failure", "On Failure",
+            "Pre-API Call", "Post-API Call", "On Async Success", "On Async Failure",
+            "Pre-API Call", "On Async Failure", "On Failure",
         ])  # fmt: skip
 
     def test_an_answer_given_in_pre_call_is_not_logged(self):
