@@ -25,6 +25,14 @@ pub fn truncate(text: &str, max: usize) -> &str {
     &text[..end]
 }
 
+/// Held by the tests that load the whole machine (the fuzzer, the soak, LiteLLM run side
+/// by side): on two cores, one of them starves another's proxy of CPU, and a pool wait
+/// or a deadline that holds on a quiet machine then fails. Other tests run beside them.
+pub async fn machine_to_myself() -> tokio::sync::MutexGuard<'static, ()> {
+    static HEAVY: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    HEAVY.lock().await
+}
+
 /// The workspace root.
 pub fn workspace_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ has a parent").to_path_buf()

@@ -446,6 +446,7 @@ async fn run(proxy: &Arc<Proxy>, seed: u64, total: usize) -> (Vec<String>, std::
 
 #[tokio::test]
 async fn generated_requests_get_a_4xx_or_a_200_never_a_5xx_panic_or_hang() {
+    let _machine = hookgate_tests::machine_to_myself().await;
     let seed = seed();
     // The example config without its rate limit: the fuzzer must reach every plugin.
     // (Its `mock-down` model, whose 503 is configured, is never asked for.)
@@ -540,6 +541,7 @@ fn script(rng: &mut Rng) -> Value {
 
 #[tokio::test]
 async fn generated_plugin_outcomes_are_all_classified() {
+    let _machine = hookgate_tests::machine_to_myself().await;
     let seed = seed();
     let proxy = ProxyBuilder::new(
         "model_list:\n  - {model_name: mock-echo, litellm_params: {model: mock/echo}}\n  - {model_name: words, litellm_params: {model: mock/words, mock_response: one two three four five}}\n",

@@ -250,6 +250,7 @@ fn side_by_side(requests: &[Value], theirs: &[Value], ours: &[Value]) -> String 
 /// records from `standard_logging_object`.
 #[tokio::test]
 async fn litellm_s_documented_callbacks_behave_as_in_litellm() {
+    let _machine = hookgate_tests::machine_to_myself().await;
     let callbacks = [
         "call_hooks_quickstart.proxy_handler_instance",
         "reject_with_message.proxy_handler_instance",
@@ -328,6 +329,7 @@ fn added(before: &[String], mut after: Vec<String>) -> Vec<String> {
 /// appear, headers added, one cost record per request.
 #[tokio::test]
 async fn the_bench_s_callbacks_behave_as_in_litellm() {
+    let _machine = hookgate_tests::machine_to_myself().await;
     let callbacks = [
         "custom_callbacks.pii_redactor",
         "custom_callbacks.banned_keywords",
@@ -367,12 +369,31 @@ async fn the_bench_s_callbacks_behave_as_in_litellm() {
     assert_eq!(ours.len(), 3, "one per answered request: {ours:#?}");
 }
 
+/// A per-key quota kept in `cache` (`DualCache`): LiteLLM's is its in-process cache,
+/// hookgate's the kv store, which outlives the fresh instance each request gets. The
+/// third request of a key is refused with the handler's 429 on both.
+#[tokio::test]
+async fn a_quota_in_dual_cache_holds_across_requests_as_in_litellm() {
+    let _machine = hookgate_tests::machine_to_myself().await;
+    let callbacks = ["handlers.key_quota"];
+    let api_base = upstream::serve(upstream::echo_chat).await;
+    let config = config(&api_base, &callbacks);
+    let (litellm, proxy) = tokio::join!(LiteLlm::start(&config, &callbacks), hookgate(&config, &callbacks));
+    let requests = [chat("one"), chat("two"), chat("three"), chat("four")];
+    let (theirs, ours) = both(&litellm, &proxy, &requests, &[]).await;
+    assert_eq!(theirs, ours, "what the clients saw differs:\n{}", side_by_side(&requests, &theirs, &ours));
+    let statuses: Vec<u64> = ours.iter().map(|seen| seen["status"].as_u64().unwrap()).collect();
+    assert_eq!(statuses, [200, 200, 429, 429], "{ours:#?}");
+    assert_eq!(ours[2]["message"], "quota of 2 requests used up");
+}
+
 /// The moderation example as LiteLLM's docs print it (`async_moderation_hook(self,
 /// data)`) runs in hookgate, which passes a hook the arguments its signature names;
 /// LiteLLM 1.106.2 calls it with three and answers every request with a 500, so this one
 /// is checked against the docs, not side by side.
 #[tokio::test]
 async fn the_docs_moderation_example_refuses_in_moderation() {
+    let _machine = hookgate_tests::machine_to_myself().await;
     let callbacks = ["moderation.proxy_handler_instance"];
     let api_base = upstream::serve(upstream::echo_chat).await;
     let proxy = hookgate(&config(&api_base, &callbacks), &callbacks).await;

@@ -13,6 +13,7 @@ fn setting(name: &str, default: usize) -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn soak_guardrails_hold_and_resources_come_back() {
+    let _machine = hookgate_tests::machine_to_myself().await;
     let plan = Plan {
         requests: setting("HOOKGATE_SOAK_REQUESTS", 8000),
         concurrency: setting("HOOKGATE_SOAK_CONCURRENCY", 16),
