@@ -163,16 +163,19 @@ fn serve_refuses_a_bad_config_with_file_and_key_path() {
 
 /// `hookgate plugin build FILE.py --handler NAME...`: a LiteLLM callback file, unchanged,
 /// into one checked component per handler, named as LiteLLM's `callbacks:` names them;
-/// the built banned-keywords handler then refuses a banned prompt.
+/// the built banned-keywords handler then refuses a banned prompt. The module's top
+/// level runs at build time without the build machine's environment: the rate limiter
+/// reads `BENCH_RATE_LIMIT_RPM` there and keeps its default though the build had it set.
 #[test]
 fn plugin_build_turns_litellm_handlers_into_checked_components() {
     let dir = tempfile::tempdir().unwrap();
     let file = hookgate_tests::workspace_root().join("bench/litellm/custom_callbacks.py");
     let output = Command::new(hookgate_bin())
-        .args(["plugin", "build", file.to_str().unwrap(), "--handler", "banned_keywords", "--handler", "header_injector"])
+        .args(["plugin", "build", file.to_str().unwrap(), "--handler", "banned_keywords", "--handler", "rate_limiter"])
         .arg("-o")
-        .arg(dir.path())
+        .arg(dir.path().join("built"))
         .env("HOOKGATE_LOG", "warn")
+        .env("BENCH_RATE_LIMIT_RPM", "7")
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
@@ -185,18 +188,43 @@ fn plugin_build_turns_litellm_handlers_into_checked_components() {
     assert_eq!(
         hooks,
         [
-            ("custom_callbacks.banned_keywords", &serde_json::json!(["pre-call", "post-call-success", "stream-chunk", "stream-end"])),
-            ("custom_callbacks.header_injector", &serde_json::json!(["post-call-success"])),
+            (
+                "custom_callbacks.banned_keywords",
+                &serde_json::json!(["pre-call", "post-call-success", "stream-chunk", "stream-end"])
+            ),
+            ("custom_callbacks.rate_limiter", &serde_json::json!(["pre-call", "post-call-success"])),
         ],
         "{stdout}"
     );
-    let built = dir.path().join("custom_callbacks.banned_keywords.wasm");
-    assert!(dir.path().join("custom_callbacks.header_injector.wasm").is_file());
-    let request = write(dir.path(), "req.json", serde_json::json!({"model": "m", "messages": [{"role": "user", "content": "the Secret Plan"}]}));
-    let (ok, out, stderr) = run(&["plugin", "run", built.to_str().unwrap(), "--hook", "pre-call", "--request", &request]);
+    let built =
+        |handler: &str| dir.path().join(format!("built/custom_callbacks.{handler}.wasm")).to_str().unwrap().to_owned();
+    let request = write(
+        dir.path(),
+        "req.json",
+        serde_json::json!({"model": "m", "messages": [{"role": "user", "content": "the Secret Plan"}]}),
+    );
+    let (ok, out, stderr) =
+        run(&["plugin", "run", &built("banned_keywords"), "--hook", "pre-call", "--request", &request]);
     assert!(ok, "{stderr}");
     assert_eq!(out["outcome"]["decision"], "reject", "{out}");
     assert_eq!(out["outcome"]["message"], "This request mentions a topic we do not serve.", "{out}");
+    let response = hookgate_tests::workspace_root().join("examples/response.json");
+    let (ok, out, stderr) = run(&[
+        "plugin",
+        "run",
+        &built("rate_limiter"),
+        "--hook",
+        "post-call-success",
+        "--request",
+        &request,
+        "--response",
+        response.to_str().unwrap(),
+    ]);
+    assert!(ok, "{stderr}");
+    assert!(
+        out.to_string().contains(r#""x-ratelimit-limit-requests","100000000""#),
+        "the default, not the build's 7: {out}"
+    );
 
     // A handler the file does not have: the helper's error, and a failed command.
     let output = Command::new(hookgate_bin())

@@ -5,8 +5,8 @@
 use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
-use hookgate_tests::upstream;
 use hookgate_tests::proxy::{chat_body, sse_events, streamed_text, Proxy, ProxyBuilder, MASTER_KEY};
+use hookgate_tests::upstream;
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -232,10 +232,12 @@ fn stream(events: &str) -> Vec<u8> {
 
 #[tokio::test]
 async fn an_upstream_that_answers_too_much_or_malformed_gets_a_clean_502() {
-    let huge =
-        upstream::serve(|_| upstream::http("200 OK", "application/json", format!("{{\"x\":\"{}\"}}", "y".repeat(3 << 20)).as_bytes()))
-            .await;
-    let huge_error = upstream::serve(|_| upstream::http("500 Internal Server Error", "text/plain", &vec![b'e'; 3 << 20])).await;
+    let huge = upstream::serve(|_| {
+        upstream::http("200 OK", "application/json", format!("{{\"x\":\"{}\"}}", "y".repeat(3 << 20)).as_bytes())
+    })
+    .await;
+    let huge_error =
+        upstream::serve(|_| upstream::http("500 Internal Server Error", "text/plain", &vec![b'e'; 3 << 20])).await;
     let endless = upstream::serve(|_| {
         let chunk =
             format!("data: {{\"choices\":[{{\"index\":0,\"delta\":{{\"content\":\"{}\"}}}}]}}\n\n", "z".repeat(1000));

@@ -154,8 +154,10 @@ async fn seen(response: reqwest::Response, headers: &[&str]) -> Value {
     if streamed {
         let events = sse_events(response).await;
         let chunks: Vec<Value> = events.iter().filter_map(|event| serde_json::from_str(event).ok()).collect();
-        let text: String =
-            chunks.iter().filter_map(|chunk| chunk.pointer("/choices/0/delta/content").and_then(Value::as_str)).collect();
+        let text: String = chunks
+            .iter()
+            .filter_map(|chunk| chunk.pointer("/choices/0/delta/content").and_then(Value::as_str))
+            .collect();
         let finish = chunks.iter().filter_map(|chunk| chunk.pointer("/choices/0/finish_reason")).find(|v| !v.is_null());
         view["streamed"] = json!(text);
         view["finish_reason"] = finish.cloned().unwrap_or(Value::Null);
@@ -266,11 +268,11 @@ async fn litellm_s_documented_callbacks_behave_as_in_litellm() {
     let requests = [
         chat("hi there"),
         chat("shout please, and tag me"),
-        chat("Hello world"),                  // a str returned from the pre-call hook
-        chat("my password is hunter2"),       // HTTPException(400, {"error": ...})
-        chat("answer-return"),                // RejectedRequestError returned: the answer
-        chat("answer-raise"),                 // ... or raised
-        chat("a tuple"),                      // neither dict, str nor exception: ignored
+        chat("Hello world"),            // a str returned from the pre-call hook
+        chat("my password is hunter2"), // HTTPException(400, {"error": ...})
+        chat("answer-return"),          // RejectedRequestError returned: the answer
+        chat("answer-raise"),           // ... or raised
+        chat("a tuple"),                // neither dict, str nor exception: ignored
         streamed("hi there, streamed"),
         streamed("Hello world"),
     ];
@@ -290,7 +292,8 @@ async fn litellm_s_documented_callbacks_behave_as_in_litellm() {
     // On Async Failure, a failure record and On Failure. The two answered by the pre-call
     // hook log nothing.
     let keep = |line: &str| {
-        let known = ["Pre-API Call", "Post-API Call", "On Async Success", "On Async Failure", "On Success", "On Failure"];
+        let known =
+            ["Pre-API Call", "Post-API Call", "On Async Success", "On Async Failure", "On Success", "On Failure"];
         (known.contains(&line) || line.starts_with("SIDE-BY-SIDE ")).then(|| line.to_owned())
     };
     let (theirs_before, ours_before) = records(&litellm, &proxy, 4 * 4 + 3 * 4, &keep).await;
@@ -385,6 +388,27 @@ async fn a_quota_in_dual_cache_holds_across_requests_as_in_litellm() {
     let statuses: Vec<u64> = ours.iter().map(|seen| seen["status"].as_u64().unwrap()).collect();
     assert_eq!(statuses, [200, 200, 429, 429], "{ours:#?}");
     assert_eq!(ours[2]["message"], "quota of 2 requests used up");
+}
+
+/// A handler that raises something other than an HTTP error: LiteLLM answers 500 with
+/// the exception's text; in hookgate it is a plugin fault, attributed like any other.
+/// This input caused it (the handler passes a harmless one), so the request is refused
+/// with a 400 that keeps the exception's text in the log, and the proxy serves on.
+#[tokio::test]
+async fn a_handler_that_raises_is_a_plugin_fault_the_client_cannot_use() {
+    let _machine = hookgate_tests::machine_to_myself().await;
+    let callbacks = ["side_by_side.answering"];
+    let api_base = upstream::serve(upstream::echo_chat).await;
+    let proxy = hookgate(&config(&api_base, &callbacks), &callbacks).await;
+    let refused = proxy.chat(&chat("crash")).await;
+    assert_eq!(refused.status(), 400);
+    assert_eq!(refused.headers()["x-hookgate-rejected-by"], "side_by_side.answering");
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "plugin_check_failed", "{body}");
+    assert!(!body.to_string().contains("the callback crashed"), "the exception stays in the log: {body}");
+    proxy.wait_for_log("the callback crashed", Duration::from_secs(10)).await;
+    let served = proxy.chat(&chat("after the crash")).await;
+    assert_eq!(served.status(), 200);
 }
 
 /// The moderation example as LiteLLM's docs print it (`async_moderation_hook(self,
