@@ -8,8 +8,9 @@
 #                bench's pinned LiteLLM (the LiteLLM callbacks run side by side with it),
 #                builds the guests (Rust, Python, JS, LiteLLM handlers) and the proxy, runs
 #                every test
-#   make bench   hookgate vs hookgate without plugins vs LiteLLM, side by side against one mock
-#                upstream (installs LiteLLM into a virtualenv; ~10 min); writes BENCHMARKS.md
+#   make bench   hookgate vs hookgate without plugins vs LiteLLM (and LiteLLM's own callbacks
+#                file built into hookgate plugins), side by side against one mock upstream
+#                (installs LiteLLM into a virtualenv; ~12 min); writes BENCHMARKS.md
 #   make bench-hooks   criterion micro-benchmark of hook calls (writes nothing; see BENCHMARKS.md)
 #   make soak    20,000 mixed requests (normal, streamed, banned, PII, padded, faulting, slow readers,
 #                bad input) at concurrency 16; checks the guardrails held for every one and writes
@@ -50,6 +51,8 @@ LITELLM_HANDLERS := \
 	bench/litellm/custom_callbacks.py:pii_redactor \
 	bench/litellm/custom_callbacks.py:header_injector \
 	bench/litellm/custom_callbacks.py:cost_logger
+# `make bench` also runs the bench's five callbacks as hookgate plugins (scenarios h, i).
+BENCH_LITELLM_HANDLERS := bench/litellm/custom_callbacks.py:rate_limiter
 litellm_wasm      = $(LITELLM_OUT)/$(basename $(notdir $(word 1,$(subst :, ,$(1))))).$(word 2,$(subst :, ,$(1))).wasm
 LITELLM_GUESTS   := $(foreach handler,$(LITELLM_HANDLERS),$(call litellm_wasm,$(handler)))
 PY_SDK_SOURCES   := $(wildcard guest-sdk/python/hookgate_sdk/*.py)
@@ -97,7 +100,7 @@ $(call litellm_wasm,$(1)): $(word 1,$(subst :, ,$(1))) $(PY_SDK_SOURCES) $(LITEL
 	$(PYENV)/bin/python guest-sdk/python/build.py $(word 1,$(subst :, ,$(1))) --handler $(word 2,$(subst :, ,$(1))) -o $$@
 endef
 $(foreach dir,$(PY_GUEST_DIRS) $(BENCH_PY_DIRS),$(eval $(call python_guest,$(dir))))
-$(foreach handler,$(LITELLM_HANDLERS),$(eval $(call litellm_guest,$(handler))))
+$(foreach handler,$(LITELLM_HANDLERS) $(BENCH_LITELLM_HANDLERS),$(eval $(call litellm_guest,$(handler))))
 $(foreach dir,$(JS_GUEST_DIRS),$(eval $(call js_guest,$(dir))))
 
 # The JS SDK's toolchain (componentize-js, esbuild), exactly as locked.
@@ -167,7 +170,7 @@ soak: dist pyenv
 	HOOKGATE_SOAK_REQUESTS=20000 HOOKGATE_SOAK_REPORT=RELIABILITY.md \
 		$(CARGO) test -p hookgate-tests -- soak --nocapture
 
-bench-guests: guests $(BENCH_PY_GUESTS)
+bench-guests: guests $(BENCH_PY_GUESTS) $(foreach handler,$(BENCH_LITELLM_HANDLERS),$(call litellm_wasm,$(handler)))
 	$(CARGO) build --profile guest --target $(GUEST_TARGET) $(addprefix -p ,$(BENCH_RS_GUESTS))
 
 # LiteLLM and its proxy extras, pinned, in their own virtualenv (scenario e).

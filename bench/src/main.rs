@@ -89,8 +89,9 @@ struct StreamArgs {
 struct RunArgs {
     /// Scenarios to run, by letter: a direct, b hookgate without plugins, c five Rust
     /// plugins, d five Python plugins, e LiteLLM, f and g as c and d with `instances:
-    /// reuse`. Figures are only comparable within one run.
-    #[arg(long, default_value = "abcdefg")]
+    /// reuse`, h LiteLLM's own callbacks file built into hookgate plugins, i as h reused.
+    /// Figures are only comparable within one run.
+    #[arg(long, default_value = "abcdefghi")]
     scenarios: String,
     /// The markdown file whose `make bench` section is replaced (created if missing).
     #[arg(long, default_value = "BENCHMARKS.md")]
@@ -280,7 +281,15 @@ fn scenarios(letters: &str, paths: &Paths) -> Result<Vec<Scenario>> {
                     "hookgate, 5 Python plugins, `instances: reuse`",
                     Server::Hookgate { plugins: paths.plugins(python_component)?, reuse: true },
                 ),
-                other => bail!("unknown scenario {other:?}: use letters a to g"),
+                'h' => (
+                    "hookgate, LiteLLM's 5 callbacks built unchanged",
+                    Server::Hookgate { plugins: paths.litellm_handlers()?, reuse: false },
+                ),
+                'i' => (
+                    "hookgate, LiteLLM's 5 callbacks built unchanged, `instances: reuse`",
+                    Server::Hookgate { plugins: paths.litellm_handlers()?, reuse: true },
+                ),
+                other => bail!("unknown scenario {other:?}: use letters a to i"),
             };
             Ok(Scenario { id, label, server })
         })

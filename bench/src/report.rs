@@ -136,6 +136,8 @@ pub async fn section(results: &[(Scenario, Figures)], settings: &Settings, paths
         ('f', 'e', "Rust plugins, reused ÷ LiteLLM"),
         ('g', 'e', "Python plugins, reused ÷ LiteLLM"),
         ('f', 'b', "Rust plugins, reused ÷ no plugins"),
+        ('h', 'e', "LiteLLM's callbacks in hookgate ÷ in LiteLLM"),
+        ('i', 'e', "LiteLLM's callbacks in hookgate, reused ÷ in LiteLLM"),
     ];
     for (a, b, what) in pairs {
         let (Some(x), Some(y)) = (find(a), find(b)) else { continue };
@@ -273,7 +275,9 @@ fn method(settings: &Settings) -> String {
          (d) the Python builds (componentize-py), each on a fresh instance per request (the default); \
          (f) and (g) are (c) and (d) with every plugin set to `instances: reuse` (warm instances); (e) five `CustomLogger` callbacks doing the same \
          (`bench/litellm/custom_callbacks.py`), with LiteLLM run as its docs advise for throughput: \
-         `--num_workers 2` (one per core), `LITELLM_LOG=ERROR`, `LITELLM_LOCAL_MODEL_COST_MAP=True`. Each \
+         `--num_workers 2` (one per core), `LITELLM_LOG=ERROR`, `LITELLM_LOCAL_MODEL_COST_MAP=True`; \
+         (h) is that same file, unchanged, built by `hookgate plugin build --handler` into five plugins \
+         (docs/litellm-migration.md), and (i) is (h) with `instances: reuse`. Each \
          server is first checked: with plugins, the prompt's e-mail address comes back masked, \
          header-injector's and rate-limiter's headers are present and a banned prompt gets 400. \
          *Added* = the scenario's percentile minus the direct one. *c=1*: one client, {latency:.0} s. \

@@ -67,20 +67,35 @@ pub struct Paths {
     pub litellm_dir: PathBuf,
 }
 
+/// LiteLLM's five callbacks (`bench/litellm/custom_callbacks.py`, scenario e), each handler
+/// built unchanged into a hookgate plugin named as LiteLLM's `callbacks:` names it, in
+/// the order of [`PLUGINS`].
+pub const LITELLM_HANDLERS: [&str; 5] = [
+    "custom_callbacks.rate_limiter",
+    "custom_callbacks.pii_redactor",
+    "custom_callbacks.banned_keywords",
+    "custom_callbacks.header_injector",
+    "custom_callbacks.cost_logger",
+];
+
 impl Paths {
     /// The five plugins as built components in `guest_dir`; `file_of` maps a plugin's
     /// name to its component's file stem there (one language's build of it).
     pub fn plugins(&self, file_of: impl Fn(&str) -> String) -> Result<Vec<(&'static str, PathBuf)>> {
-        PLUGINS
-            .iter()
-            .map(|(name, _)| {
-                let path = self.guest_dir.join(format!("{}.wasm", file_of(name)));
-                if !path.is_file() {
-                    bail!("{} is not built (run `make bench`, which builds the guests first)", path.display());
-                }
-                Ok((*name, path))
-            })
-            .collect()
+        PLUGINS.iter().map(|(name, _)| self.built(name, format!("{}.wasm", file_of(name)))).collect()
+    }
+
+    /// LiteLLM's five callbacks as hookgate plugins (`guest_dir/litellm/<module>.<handler>.wasm`).
+    pub fn litellm_handlers(&self) -> Result<Vec<(&'static str, PathBuf)>> {
+        LITELLM_HANDLERS.iter().map(|name| self.built(name, format!("litellm/{name}.wasm"))).collect()
+    }
+
+    fn built(&self, name: &'static str, file: String) -> Result<(&'static str, PathBuf)> {
+        let path = self.guest_dir.join(file);
+        if !path.is_file() {
+            bail!("{} is not built (run `make bench`, which builds the guests first)", path.display());
+        }
+        Ok((name, path))
     }
 }
 
@@ -184,6 +199,9 @@ fn hookgate_config(
         ("cost-logger", "priority: 30"),
     ]
     .iter()
+    .copied()
+    // LiteLLM's handlers take no config: they run in the order of `callbacks`.
+    .chain(LITELLM_HANDLERS.iter().filter(|name| names.contains(name)).map(|name| (*name, "priority: 0")))
     // 500 ms, not the default 100: an interpreted guest's very first call after loading
     // can take longer than 100 ms while the machine is loaded; no measured call comes near it.
     .map(|(name, settings)| format!("    {name}: {{timeout_ms: 500, {instances}{settings}}}\n"))
