@@ -166,8 +166,10 @@ fn serve_refuses_a_bad_config_with_file_and_key_path() {
 /// the built banned-keywords handler then refuses a banned prompt. The module's top
 /// level runs at build time without the build machine's environment: the rate limiter
 /// reads `BENCH_RATE_LIMIT_RPM` there and keeps its default though the build had it set.
-#[test]
-fn plugin_build_turns_litellm_handlers_into_checked_components() {
+#[tokio::test]
+async fn plugin_build_turns_litellm_handlers_into_checked_components() {
+    // Two componentize-py builds and two compiles: not beside the fuzzer or the soak.
+    let _machine = hookgate_tests::machine_to_myself().await;
     let dir = tempfile::tempdir().unwrap();
     let file = hookgate_tests::workspace_root().join("bench/litellm/custom_callbacks.py");
     let output = Command::new(hookgate_bin())

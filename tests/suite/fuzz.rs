@@ -449,9 +449,17 @@ async fn generated_requests_get_a_4xx_or_a_200_never_a_5xx_panic_or_hang() {
     let _machine = hookgate_tests::machine_to_myself().await;
     let seed = seed();
     // The example config without its rate limit: the fuzzer must reach every plugin.
-    // (Its `mock-down` model, whose 503 is configured, is never asked for.)
+    // (Its `mock-down` model, whose 503 is configured, is never asked for.) A request
+    // waits up to 5 s for an instance slot, not 1 s: the other tests' compiles share the
+    // two cores, and this test is about answers, not capacity (pool starvation has its
+    // own tests in `guardrails`).
     let proxy = Arc::new(
-        example_proxy(|config| config.replace("requests_per_minute: 60", "requests_per_minute: 100000000")).await,
+        example_proxy(|config| {
+            config
+                .replace("requests_per_minute: 60", "requests_per_minute: 100000000")
+                .replace("plugins:\n  dir:", "plugins:\n  instance_wait_ms: 5000\n  dir:")
+        })
+        .await,
     );
     let started = Instant::now();
     let (problems, statuses) = run(&proxy, seed, REQUESTS).await;
