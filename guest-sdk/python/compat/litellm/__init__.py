@@ -25,37 +25,11 @@ naming this package, rather than pretending.
 """
 
 from . import _logging
+from . import exceptions as _exceptions
+from .types import utils as _types
 from ._logging import verbose_logger, verbose_proxy_logger, verbose_router_logger
-from .exceptions import (
-    APIConnectionError,
-    APIError,
-    AuthenticationError,
-    BadRequestError,
-    ContextWindowExceededError,
-    InternalServerError,
-    NotFoundError,
-    PermissionDeniedError,
-    RateLimitError,
-    RejectedRequestError,
-    ServiceUnavailableError,
-    Timeout,
-    UnprocessableEntityError,
-)
-from .types.utils import (
-    ChatCompletionDeltaToolCall,
-    ChatCompletionMessageToolCall,
-    Choices,
-    Delta,
-    EmbeddingResponse,
-    Function,
-    Message,
-    ModelResponse,
-    ModelResponseStream,
-    StreamingChoices,
-    TextChoices,
-    TextCompletionResponse,
-    Usage,
-)
+from .exceptions import *  # noqa: F401,F403 - LiteLLM's exceptions, at the top level as in LiteLLM
+from .types.utils import *  # noqa: F401,F403 - and its response objects
 
 __all__ = [
     "callbacks",
@@ -67,32 +41,8 @@ __all__ = [
     "verbose_logger",
     "verbose_proxy_logger",
     "verbose_router_logger",
-    "ModelResponse",
-    "ModelResponseStream",
-    "TextCompletionResponse",
-    "EmbeddingResponse",
-    "Choices",
-    "StreamingChoices",
-    "TextChoices",
-    "Message",
-    "Delta",
-    "Usage",
-    "Function",
-    "ChatCompletionMessageToolCall",
-    "ChatCompletionDeltaToolCall",
-    "APIError",
-    "BadRequestError",
-    "AuthenticationError",
-    "PermissionDeniedError",
-    "NotFoundError",
-    "Timeout",
-    "UnprocessableEntityError",
-    "ContextWindowExceededError",
-    "RateLimitError",
-    "InternalServerError",
-    "ServiceUnavailableError",
-    "APIConnectionError",
-    "RejectedRequestError",
+    *_types.__all__,
+    *_exceptions.__all__,
 ]
 
 callbacks = []

@@ -1,36 +1,10 @@
 """What LiteLLM callback files import from ``litellm.utils``: ``get_formatted_prompt``,
 ``print_verbose``, and the response objects LiteLLM re-exports here."""
 
-from .types.utils import (  # noqa: F401 - re-exported, as LiteLLM's utils does
-    ChatCompletionDeltaToolCall,
-    ChatCompletionMessageToolCall,
-    Choices,
-    Delta,
-    EmbeddingResponse,
-    Function,
-    Message,
-    ModelResponse,
-    ModelResponseStream,
-    StreamingChoices,
-    TextChoices,
-    TextCompletionResponse,
-    Usage,
-)
+from .types import utils as _types
+from .types.utils import *  # noqa: F401,F403 - re-exported, as LiteLLM's utils does
 
-__all__ = [
-    "get_formatted_prompt",
-    "print_verbose",
-    "ModelResponse",
-    "ModelResponseStream",
-    "TextCompletionResponse",
-    "EmbeddingResponse",
-    "Choices",
-    "StreamingChoices",
-    "TextChoices",
-    "Message",
-    "Delta",
-    "Usage",
-]
+__all__ = ["get_formatted_prompt", "print_verbose", *_types.__all__]
 
 
 def get_formatted_prompt(data, call_type):
