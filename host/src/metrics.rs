@@ -93,6 +93,50 @@ struct LoadLabels {
     result: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutboundLabels {
+    plugin: String,
+    destination: String,
+    result: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DestinationLabels {
+    plugin: String,
+    destination: String,
+}
+
+/// The meters of plugins' outbound calls: handed to the plugin engine, which counts
+/// every call a guest makes. `Default` meters count into families no registry shows
+/// (engines built outside a server, in tools and tests).
+#[derive(Clone, Debug)]
+pub struct OutboundMeters {
+    calls: Family<OutboundLabels, Counter>,
+    duration: HistogramFamily<DestinationLabels>,
+}
+
+impl Default for OutboundMeters {
+    fn default() -> Self {
+        Self {
+            calls: Family::default(),
+            duration: HistogramFamily::new_with_constructor(upstream_histogram as fn() -> Histogram),
+        }
+    }
+}
+
+impl OutboundMeters {
+    /// Counts one call, refused or made. `destination` is the allowed origin called, or
+    /// `refused` when the call never left (a guest-chosen host would be an unbounded label).
+    pub fn call(&self, plugin: &str, destination: &str, result: &'static str, elapsed: Option<Duration>) {
+        let (plugin, destination) = (plugin.to_owned(), destination.to_owned());
+        if let Some(elapsed) = elapsed {
+            let labels = DestinationLabels { plugin: plugin.clone(), destination: destination.clone() };
+            self.duration.get_or_create(&labels).observe(elapsed.as_secs_f64());
+        }
+        self.calls.get_or_create(&OutboundLabels { plugin, destination, result }).inc();
+    }
+}
+
 /// How a plugin load ended, as the `result` label of `hookgate_plugin_loads_total`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LoadResult {
@@ -126,6 +170,7 @@ pub struct Metrics {
     hook_faults: Family<FaultLabels, Counter>,
     quarantines: Family<PluginLabels, Counter>,
     loads: Family<LoadLabels, Counter>,
+    outbound: OutboundMeters,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -204,6 +249,20 @@ impl Metrics {
             "Plugin loads from the plugin directory, by plugin and result (loaded, failed, refused)",
             loads.clone(),
         );
+        let outbound = OutboundMeters::default();
+        registry.register(
+            "plugin_outbound_calls",
+            "Outbound HTTP calls by plugins, by plugin, destination (an allowed origin, or `refused`) and result \
+             (2xx..5xx, refused_no_grant, refused_destination, refused_address, refused_limit, refused_secret, \
+             timeout, too_large, error)",
+            outbound.calls.clone(),
+        );
+        registry.register_with_unit(
+            "plugin_outbound_duration",
+            "Time of plugins' outbound HTTP calls that reached their destination, by plugin and destination",
+            Unit::Seconds,
+            outbound.duration.clone(),
+        );
         Self {
             registry,
             requests,
@@ -215,7 +274,13 @@ impl Metrics {
             hook_faults,
             quarantines,
             loads,
+            outbound,
         }
+    }
+
+    /// The meters of plugins' outbound calls, for the plugin engine.
+    pub fn outbound(&self) -> OutboundMeters {
+        self.outbound.clone()
     }
 
     /// Counts one answered request. `model` is already bounded (see [`Metrics`]).

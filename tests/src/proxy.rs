@@ -43,6 +43,7 @@ pub struct ProxyBuilder {
     plugins_extra: Vec<String>,
     sidecars: Vec<(String, String)>,
     args: Vec<String>,
+    envs: Vec<(String, String)>,
     open_files: Option<u64>,
 }
 
@@ -58,6 +59,7 @@ impl ProxyBuilder {
             plugins_extra: Vec::new(),
             sidecars: Vec::new(),
             args: Vec::new(),
+            envs: Vec::new(),
             open_files: None,
         }
     }
@@ -71,6 +73,12 @@ impl ProxyBuilder {
     /// Extra command-line arguments for `hookgate`, e.g. `--log-format json`.
     pub fn arg(mut self, arg: &str) -> Self {
         self.args.push(arg.to_owned());
+        self
+    }
+
+    /// An environment variable of the proxy (for `os.environ/NAME` in the config).
+    pub fn env(mut self, name: &str, value: &str) -> Self {
+        self.envs.push((name.to_owned(), value.to_owned()));
         self
     }
 
@@ -134,7 +142,8 @@ impl ProxyBuilder {
         let config_path = dir.path().join("config.yaml");
         std::fs::write(&config_path, self.full_yaml()).expect("write config");
         let args: Vec<&str> = self.args.iter().map(String::as_str).collect();
-        Proxy::try_spawn(dir, &config_path, &args, &[], self.open_files).await
+        let envs: Vec<(&str, &str)> = self.envs.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+        Proxy::try_spawn(dir, &config_path, &args, &envs, self.open_files).await
     }
 
     fn full_yaml(&self) -> String {

@@ -1,6 +1,7 @@
-//! Fake upstreams on 127.0.0.1 that a proxy (hookgate or LiteLLM) forwards to: a scripted
-//! one ([`serve`]) whose every answer a test writes byte for byte, and an OpenAI-shaped
-//! echo model ([`echo_chat`]) for comparing two proxies on the same answers.
+//! Fake services on 127.0.0.1: upstreams that a proxy (hookgate or LiteLLM) forwards to,
+//! a scripted one ([`serve`]) whose every answer a test writes byte for byte, and an
+//! OpenAI-shaped echo model ([`echo_chat`]) for comparing two proxies on the same answers;
+//! and recording stand-ins ([`StandIn`]) for the services plugins call out to.
 
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -10,41 +11,118 @@ use tokio::net::TcpListener;
 /// returns for its JSON body (`Null` when the body is not JSON), one request per
 /// connection. Returns its `api_base`: `http://127.0.0.1:<port>/v1`.
 pub async fn serve(answer: impl Fn(Value) -> Vec<u8> + Send + Sync + 'static) -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    let answer = std::sync::Arc::new(answer);
-    tokio::spawn(async move {
-        while let Ok((mut socket, _)) = listener.accept().await {
-            let answer = std::sync::Arc::clone(&answer);
-            tokio::spawn(async move {
-                let mut request = Vec::new();
-                let mut buffer = vec![0u8; 64 * 1024];
-                // Read the head and a Content-Length body.
-                loop {
-                    let Ok(n) = socket.read(&mut buffer).await else { return };
-                    if n == 0 {
-                        return;
-                    }
-                    request.extend_from_slice(&buffer[..n]);
-                    let Some(head_end) = request.windows(4).position(|w| w == b"\r\n\r\n") else { continue };
-                    let head = String::from_utf8_lossy(&request[..head_end]).to_ascii_lowercase();
-                    let length = head
-                        .lines()
-                        .find_map(|line| line.strip_prefix("content-length:").map(|v| v.trim().to_owned()))
-                        .and_then(|v| v.parse::<usize>().ok())
-                        .unwrap_or(0);
-                    let body = &request[head_end + 4..];
-                    if body.len() >= length {
-                        let json = serde_json::from_slice(&body[..length]).unwrap_or(Value::Null);
-                        let _ = socket.write_all(&answer(json)).await;
-                        let _ = socket.shutdown().await;
-                        return;
-                    }
-                }
-            });
+    let stand_in = StandIn::start(move |request: &Received| answer(request.json())).await;
+    format!("{}/v1", stand_in.base)
+}
+
+/// A request a [`StandIn`] received.
+#[derive(Debug, Clone)]
+pub struct Received {
+    /// The method, e.g. `POST`.
+    pub method: String,
+    /// The request target: path and query.
+    pub path: String,
+    /// The headers as sent, names lower-case.
+    pub headers: Vec<(String, String)>,
+    /// The body.
+    pub body: Vec<u8>,
+}
+
+impl Received {
+    /// The first header named `name` (lower-case).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+    }
+
+    /// The body as JSON (`Null` when it is not).
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or(Value::Null)
+    }
+
+    /// The body as text.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+/// A local stand-in for a service on 127.0.0.1 (an upstream, PagerDuty, a moderation
+/// API) that records every request it receives and answers each with the raw HTTP
+/// response its `answer` returns, one request per connection, after `delay`.
+#[derive(Clone)]
+pub struct StandIn {
+    /// `http://127.0.0.1:<port>`.
+    pub base: String,
+    /// The port.
+    pub port: u16,
+    received: std::sync::Arc<std::sync::Mutex<Vec<Received>>>,
+}
+
+impl StandIn {
+    /// A stand-in that answers at once.
+    pub async fn start(answer: impl Fn(&Received) -> Vec<u8> + Send + Sync + 'static) -> Self {
+        Self::start_after(std::time::Duration::ZERO, answer).await
+    }
+
+    /// A stand-in that waits `delay` before each answer (a slow or hanging service).
+    pub async fn start_after(
+        delay: std::time::Duration,
+        answer: impl Fn(&Received) -> Vec<u8> + Send + Sync + 'static,
+    ) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let answer = std::sync::Arc::new(answer);
+        let received = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let log = std::sync::Arc::clone(&received);
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                let (answer, log) = (std::sync::Arc::clone(&answer), std::sync::Arc::clone(&log));
+                tokio::spawn(async move {
+                    let Some(request) = read_request(&mut socket).await else { return };
+                    log.lock().unwrap().push(request.clone());
+                    tokio::time::sleep(delay).await;
+                    let _ = socket.write_all(&answer(&request)).await;
+                    let _ = socket.shutdown().await;
+                });
+            }
+        });
+        Self { base: format!("http://{address}"), port: address.port(), received }
+    }
+
+    /// Every request received so far, in order.
+    pub fn received(&self) -> Vec<Received> {
+        self.received.lock().unwrap().clone()
+    }
+}
+
+/// Reads one request: the head and a `Content-Length` body.
+async fn read_request(socket: &mut tokio::net::TcpStream) -> Option<Received> {
+    let mut request = Vec::new();
+    let mut buffer = vec![0u8; 64 * 1024];
+    loop {
+        let n = socket.read(&mut buffer).await.ok()?;
+        if n == 0 {
+            return None;
         }
-    });
-    format!("http://{address}/v1")
+        request.extend_from_slice(&buffer[..n]);
+        let Some(head_end) = request.windows(4).position(|w| w == b"\r\n\r\n") else { continue };
+        let head = String::from_utf8_lossy(&request[..head_end]).into_owned();
+        let mut lines = head.split("\r\n");
+        let mut start = lines.next().unwrap_or_default().split(' ');
+        let (method, path) = (start.next().unwrap_or_default().to_owned(), start.next().unwrap_or_default().to_owned());
+        let headers: Vec<(String, String)> = lines
+            .filter_map(|line| line.split_once(':'))
+            .map(|(name, value)| (name.trim().to_ascii_lowercase(), value.trim().to_owned()))
+            .collect();
+        let length = headers
+            .iter()
+            .find(|(name, _)| name == "content-length")
+            .and_then(|(_, value)| value.parse::<usize>().ok())
+            .unwrap_or(0);
+        let body = &request[head_end + 4..];
+        if body.len() >= length {
+            return Some(Received { method, path, headers, body: body[..length].to_vec() });
+        }
+    }
 }
 
 /// A whole HTTP/1.1 response with this status line's status, content type and body.

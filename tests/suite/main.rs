@@ -18,6 +18,7 @@ mod lifecycle;
 mod litellm_compat;
 mod observability;
 mod openai_client;
+mod outbound;
 mod parity;
 mod polyglot;
 mod shared_state;

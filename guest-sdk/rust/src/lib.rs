@@ -48,6 +48,7 @@ mod content;
 mod error;
 #[doc(hidden)]
 pub mod export;
+pub mod http;
 pub mod kv;
 pub mod log;
 pub mod openai;

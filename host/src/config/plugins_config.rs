@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_yaml_ng::{Mapping, Value};
@@ -13,6 +14,8 @@ use super::path;
 use super::plugin_names;
 use super::raw::RawPlugins;
 use super::typed::deserialize_at;
+use crate::capabilities::outbound::grant::RawGrant;
+use crate::capabilities::outbound::OutboundGrant;
 use crate::plugins::settings::{limits_of, PluginSettings};
 
 const DEFAULT_QUARANTINE_AFTER: u32 = 5;
@@ -69,6 +72,8 @@ pub struct PluginsConfig {
     pub defaults: PluginSettings,
     /// Each `plugins.settings` entry merged over `defaults`, by plugin name.
     pub settings: BTreeMap<String, PluginSettings>,
+    /// `plugins.outbound`: each plugin's outbound grant, by plugin name.
+    pub outbound: BTreeMap<String, Arc<OutboundGrant>>,
     /// `plugins.defaults` and each entry as written, for layering a sidecar between them.
     defaults_raw: Mapping,
     entries_raw: BTreeMap<String, Mapping>,
@@ -96,6 +101,7 @@ impl Default for PluginsConfig {
             kv_max_bytes: DEFAULT_KV_MAX_BYTES,
             defaults: PluginSettings::default(),
             settings: BTreeMap::new(),
+            outbound: BTreeMap::new(),
             defaults_raw: Mapping::new(),
             entries_raw: BTreeMap::new(),
             ceilings: PluginSettings::default(),
@@ -107,7 +113,9 @@ impl Default for PluginsConfig {
 impl PluginsConfig {
     /// The settings plugin `name` runs under: its own entry if it has one, else the defaults.
     pub fn settings_for(&self, name: &str) -> PluginSettings {
-        self.settings.get(name).unwrap_or(&self.defaults).clone()
+        let mut settings = self.settings.get(name).unwrap_or(&self.defaults).clone();
+        settings.outbound = self.outbound.get(name).cloned();
+        settings
     }
 
     /// The settings plugin `name` runs under when its sidecar (`<name>.yaml` beside the
@@ -164,11 +172,12 @@ impl PluginsConfig {
         if let Some(entry) = entry {
             merged = merge(&merged, entry.clone());
         }
-        let settings: PluginSettings = deserialize_at(Value::Mapping(merged), "")
+        let mut settings: PluginSettings = deserialize_at(Value::Mapping(merged), "")
             .map_err(|invalid| ConfigError::from_invalid(sidecar, invalid))?;
         settings
             .check(MAX_MEMORY_MB)
             .map_err(|(key, why)| ConfigError::from_invalid(sidecar, Invalid::at(key, why)))?;
+        settings.outbound = self.outbound.get(name).cloned();
         Ok(settings)
     }
 }
@@ -226,6 +235,16 @@ pub(crate) fn build(
         settings.insert(name.clone(), checked(Value::Mapping(merged), &at)?);
         entries_raw.insert(name, own);
     }
+    let mut outbound = BTreeMap::new();
+    for (name, raw_grant) in raw.outbound.unwrap_or_default() {
+        let at = path::key("plugins.outbound", &name);
+        if !plugin_names::is_valid(&name) {
+            return Err(Invalid::at(at, plugin_names::invalid_message(&name)));
+        }
+        let raw_grant: RawGrant = deserialize_at(raw_grant, &at)?;
+        let grant = OutboundGrant::from_raw(raw_grant).map_err(|(key, why)| Invalid::at(path::key(&at, &key), why))?;
+        outbound.insert(name, Arc::new(grant));
+    }
     Ok(PluginsConfig {
         dir: resolve_path(raw.dir, base_dir, "plugins.dir")?,
         watch: raw.watch.unwrap_or(true),
@@ -265,6 +284,7 @@ pub(crate) fn build(
         kv_max_bytes: within("plugins.kv_max_bytes", raw.kv_max_bytes, DEFAULT_KV_MAX_BYTES, 1024, 1 << 40)?,
         defaults,
         settings,
+        outbound,
         defaults_raw: defaults_map,
         entries_raw,
         ceilings,

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use serde::Deserialize;
-use serde_yaml_ng::Mapping;
+use serde_yaml_ng::{Mapping, Value};
 
 use super::secret::Secret;
 
@@ -179,6 +179,8 @@ pub(crate) struct RawPlugins {
     pub(crate) limits: Option<Mapping>,
     /// A `null` entry (`my-plugin:` with nothing under it) means "defaults only".
     pub(crate) settings: Option<BTreeMap<String, Option<Mapping>>>,
+    /// Per plugin, where it may call out: checked into an `OutboundGrant`.
+    pub(crate) outbound: Option<BTreeMap<String, Value>>,
 }
 
 /// One `keys` entry: hookgate's own section, strict.

@@ -14,6 +14,7 @@ use super::cache::{ArtifactCache, CacheOutcome};
 use super::contract;
 use super::state::GuestState;
 use crate::capabilities::kv::Kv;
+use crate::metrics::OutboundMeters;
 use crate::types::ContentHash;
 
 /// Engine-wide settings; per-plugin limits live in [`super::PluginSettings`].
@@ -36,6 +37,8 @@ pub struct EngineOptions {
     /// Higher is faster for the next request and costs resident memory per warm slot;
     /// 0 returns everything (the slowest, leanest setting).
     pub keep_resident_bytes: usize,
+    /// Where plugins' outbound calls are counted (the server's `/metrics`).
+    pub outbound_meters: OutboundMeters,
 }
 
 impl Default for EngineOptions {
@@ -47,6 +50,7 @@ impl Default for EngineOptions {
             epoch_tick: Duration::from_millis(1),
             cache_dir: None,
             keep_resident_bytes: 1 << 20,
+            outbound_meters: OutboundMeters::default(),
         }
     }
 }
@@ -91,6 +95,10 @@ impl PluginEngine {
         let engine = Engine::new(&wasmtime_config(&options)).map_err(|e| EngineError::Engine(format!("{e:#}")))?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(|e| EngineError::Engine(format!("{e:#}")))?;
+        // Every plugin may import wasi:http; its instance's gate refuses all calls unless
+        // the operator granted the plugin destinations.
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
+            .map_err(|e| EngineError::Engine(format!("{e:#}")))?;
         contract::add_to_linker(&mut linker).map_err(|e| EngineError::Engine(format!("{e:#}")))?;
         let cache = options
             .cache_dir

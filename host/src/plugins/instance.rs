@@ -36,6 +36,7 @@ use super::outcome::{ChunkDecision, HookError, OutputCheck, Overloaded, PostCall
 use super::state::{CallBudget, GuestState};
 use crate::capabilities::kv::Kv;
 use crate::capabilities::log::{LogScope, RequestIdCell};
+use crate::capabilities::outbound::OutboundGate;
 use crate::content::{Body, RequestDoc, ResponseDoc};
 use crate::types::{CallInfo, Failure, Hook};
 
@@ -334,8 +335,9 @@ impl PluginInstance {
         };
         let started = Instant::now();
         let timeout = self.timeout;
-        let budget = CallBudget::new(started, timeout, self.plugin.engine.options().epoch_tick);
-        let wall = timeout * CallBudget::WALL_FACTOR;
+        let outbound = self.plugin.settings.outbound.as_ref().map_or(Duration::ZERO, |grant| grant.timeout);
+        let budget = CallBudget::new(started, timeout, self.plugin.engine.options().epoch_tick, outbound);
+        let wall = CallBudget::wall(timeout, outbound);
         let mut phase = Phase::Calling;
         self.mid_call = true;
         let outcome = tokio::time::timeout(wall + TIMEOUT_GRACE, self.run(call, budget, slot, &mut phase)).await;
@@ -370,10 +372,14 @@ impl PluginInstance {
                 ..fault(
                     FaultKind::Deadline,
                     format!(
-                        "blocked in a host call past {} ms ({}x its {} ms timeout)",
+                        "blocked in a host call past {} ms ({}x its {} ms timeout{})",
                         wall.as_millis(),
                         CallBudget::WALL_FACTOR,
-                        timeout.as_millis()
+                        timeout.as_millis(),
+                        match outbound.is_zero() {
+                            true => String::new(),
+                            false => format!(" + {} ms for outbound calls", outbound.as_millis()),
+                        }
                     ),
                 )
             },
@@ -462,12 +468,19 @@ impl PluginInstance {
         fuel: u64,
     ) -> wasmtime::Result<Live> {
         let engine = &plugin.engine;
+        let gate = OutboundGate::new(
+            Arc::clone(&scope.plugin),
+            scope.request_id.clone(),
+            plugin.settings.outbound.clone(),
+            engine.options().outbound_meters.clone(),
+        );
         let state = GuestState::new(
             scope.clone(),
             plugin.settings.memory_bytes(),
             Arc::clone(&plugin.config_json),
             kv,
             plugin.settings.timeout(),
+            gate,
         );
         let mut state = state;
         state.max_output_bytes = plugin.settings.max_output_bytes;

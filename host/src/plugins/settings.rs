@@ -3,9 +3,12 @@
 //! These are the keys of a plugin's sidecar `<name>.yaml` and of its entry in the proxy
 //! config; every key is optional and has a default that suits a small Rust plugin.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+
+use crate::capabilities::outbound::OutboundGrant;
 
 /// What happens to a request when a plugin faults (traps, runs out of fuel or time, ...).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -59,6 +62,11 @@ pub struct PluginSettings {
     /// With `instances: reuse`, how many requests one instance serves before it is
     /// replaced by a fresh one.
     pub max_reuse: u32,
+    /// Where the plugin may call out (`plugins.outbound.<name>` of the main config; never
+    /// a settings key, so neither a sidecar nor a settings entry can set it). `None`: every
+    /// outbound call is refused.
+    #[serde(skip)]
+    pub outbound: Option<Arc<OutboundGrant>>,
 }
 
 impl Default for PluginSettings {
@@ -76,6 +84,7 @@ impl Default for PluginSettings {
             config: serde_json::Value::Null,
             instances: Instances::PerRequest,
             max_reuse: 1000,
+            outbound: None,
         }
     }
 }

@@ -5,10 +5,12 @@ use std::time::{Duration, Instant};
 
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use super::fault::MemoryLimitExceeded;
 use crate::capabilities::kv::{Kv, KvError};
 use crate::capabilities::log::{self as guest_log, GuestOutput, Level, LogBudget, LogScope};
+use crate::capabilities::outbound::OutboundGate;
 
 /// Most WASI resources (streams, pollables) one instance may hold at once.
 const MAX_RESOURCES: usize = 4096;
@@ -19,6 +21,8 @@ const MAX_RESOURCES: usize = 4096;
 /// that waiting for a CPU on a busy machine does not count against it. A call is also cut
 /// off at [`CallBudget::WALL_FACTOR`] times `timeout_ms` of wall-clock time, whatever it
 /// is doing (waiting for a CPU, or blocked in a host call, where ticks are not counted).
+/// A plugin with an outbound grant gets the grant's network time on top of that, so a
+/// call out does not eat the time its guest may run.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct CallBudget {
     /// Epoch ticks the guest may run.
@@ -28,20 +32,32 @@ pub(crate) struct CallBudget {
     /// When a kv call must have answered: before the last quarter of `timeout_ms`, which
     /// leaves the plugin time to handle the error.
     pub kv_deadline: Instant,
+    /// When an outbound call must have answered: a quarter of `timeout_ms` before the
+    /// hard deadline, which leaves the plugin time to handle the error.
+    pub outbound_deadline: Instant,
 }
 
 impl CallBudget {
     /// How many times `timeout_ms` a call may last in wall-clock time.
     pub const WALL_FACTOR: u32 = 4;
 
-    /// The budget of a call starting at `started` under `timeout`, with epoch ticks of `tick`.
-    pub fn new(started: Instant, timeout: Duration, tick: Duration) -> Self {
+    /// The budget of a call starting at `started` under `timeout`, with epoch ticks of
+    /// `tick`, and `outbound` of network time (zero for a plugin without a grant).
+    pub fn new(started: Instant, timeout: Duration, tick: Duration, outbound: Duration) -> Self {
         let ticks = timeout.as_nanos().div_ceil(tick.as_nanos().max(1));
+        let hard_deadline = started + Self::wall(timeout, outbound);
         Self {
             run_ticks: u32::try_from(ticks).unwrap_or(u32::MAX).max(1),
-            hard_deadline: started + timeout * Self::WALL_FACTOR,
+            hard_deadline,
             kv_deadline: started + timeout - timeout / 4,
+            outbound_deadline: hard_deadline - timeout / 4,
         }
+    }
+
+    /// The wall-clock time a call may last: `timeout` times [`Self::WALL_FACTOR`], plus
+    /// the grant's network time.
+    pub fn wall(timeout: Duration, outbound: Duration) -> Duration {
+        timeout * Self::WALL_FACTOR + outbound
     }
 }
 
@@ -64,6 +80,9 @@ pub(crate) struct GuestState {
     pub log_budget: LogBudget,
     config_json: Arc<str>,
     kv: Kv,
+    http: WasiHttpCtx,
+    /// Every outbound call of the instance passes it.
+    pub outbound: OutboundGate,
 
     /// Why the last kv call of the running hook call found the store unavailable: a
     /// trap after it is classified `kv_unavailable`, the store's fault, not the plugin's.
@@ -74,7 +93,14 @@ impl GuestState {
     /// A locked-down WASI context: no files, no environment, no sockets, no name lookup;
     /// stdout/stderr go to the host log under the plugin's name. `hook_timeout` is the
     /// plugin's per-call budget: a kv call must answer before its last quarter begins.
-    pub fn new(scope: LogScope, memory_limit: usize, config_json: Arc<str>, kv: Kv, hook_timeout: Duration) -> Self {
+    pub fn new(
+        scope: LogScope,
+        memory_limit: usize,
+        config_json: Arc<str>,
+        kv: Kv,
+        hook_timeout: Duration,
+        outbound: OutboundGate,
+    ) -> Self {
         let log_budget = LogBudget::default();
         let stderr = GuestOutput::stderr(scope.clone(), log_budget.clone());
         let wasi = WasiCtx::builder()
@@ -95,13 +121,15 @@ impl GuestState {
             table,
             max_output_bytes: usize::MAX,
             limiter: MemoryLimiter::new(memory_limit),
-            budget: CallBudget::new(Instant::now(), hook_timeout, Duration::from_millis(1)),
+            budget: CallBudget::new(Instant::now(), hook_timeout, Duration::from_millis(1), Duration::ZERO),
             ticks_running: 0,
             scope,
             stderr,
             log_budget,
             config_json,
             kv,
+            http: WasiHttpCtx::new(),
+            outbound,
             kv_unavailable: None,
         }
     }
@@ -109,6 +137,7 @@ impl GuestState {
     /// Arms the state for one hook call with `budget`.
     pub fn begin_call(&mut self, budget: CallBudget) {
         self.budget = budget;
+        self.outbound.begin_call(budget.outbound_deadline);
         self.ticks_running = 0;
         self.kv_unavailable = None;
     }
@@ -176,6 +205,12 @@ impl WasiView for GuestState {
     }
 }
 
+impl WasiHttpView for GuestState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView { ctx: &mut self.http, table: &mut self.table, hooks: &mut self.outbound }
+    }
+}
+
 /// Caps the total size of all linear memories of one instance.
 ///
 /// wasmtime's `StoreLimits` caps each memory separately; Python and JS components have
@@ -222,7 +257,9 @@ mod tests {
     #[test]
     fn host_resources_and_memory_are_capped_per_instance() {
         let scope = LogScope { plugin: "p".into(), request_id: "r".into() };
-        let mut state = GuestState::new(scope, 1 << 20, "null".into(), Kv::in_memory(), Duration::from_millis(100));
+        let gate = OutboundGate::new("p".into(), "r".into(), None, Default::default());
+        let mut state =
+            GuestState::new(scope, 1 << 20, "null".into(), Kv::in_memory(), Duration::from_millis(100), gate);
         assert_eq!(state.table.max_capacity(), MAX_RESOURCES, "not wasmtime's default of a million");
         for _ in 0..MAX_RESOURCES {
             state.table.push(()).unwrap();

@@ -66,10 +66,12 @@ impl AppState {
     /// engine, the plugins (loaded now; a plugin that cannot load stops the start), the
     /// upstreams, the logging queue.
     pub async fn from_config(config: &Config, address: SocketAddr) -> anyhow::Result<Self> {
+        let metrics = Arc::new(Metrics::new());
         let options = EngineOptions {
             max_instances: config.plugins.max_instances,
             instance_wait: config.plugins.instance_wait,
             cache_dir: config.plugins.cache_dir.clone(),
+            outbound_meters: metrics.outbound(),
             ..EngineOptions::default()
         };
         let kv = kv_store(config).await?;
@@ -79,7 +81,6 @@ impl AppState {
             cooldown: config.plugins.quarantine_cooldown,
         };
         let registry = Arc::new(Registry::new(PluginSet::default(), policy));
-        let metrics = Arc::new(Metrics::new());
         let directory = match &config.plugins.dir {
             Some(dir) => {
                 let directory = PluginDirectory::new(

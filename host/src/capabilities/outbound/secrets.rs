@@ -1,0 +1,114 @@
+//! `${secret:<name>}` placeholders: filled in after a request leaves the guest, and put
+//! back wherever a response would show the value to the guest.
+
+use std::collections::BTreeMap;
+
+use super::grant::{BoundSecret, Target};
+
+const OPEN: &[u8] = b"${secret:";
+
+/// Why a request's placeholders could not be filled.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SecretError {
+    /// The plugin has no secret of that name.
+    #[error("it names ${{secret:{0}}}, which is not bound to this plugin (plugins.outbound.<plugin>.secrets)")]
+    Unknown(String),
+    /// The secret is bound, but not for this destination.
+    #[error("${{secret:{0}}} may not be sent to this destination (its `only` list)")]
+    NotForDestination(String),
+}
+
+/// `text` with every `${secret:<name>}` replaced by the secret's value, if each named
+/// secret is bound and may go to `target`. Text without placeholders is returned as is.
+pub fn fill(text: &[u8], secrets: &BTreeMap<String, BoundSecret>, target: &Target) -> Result<Vec<u8>, SecretError> {
+    let mut out = Vec::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = find(rest, OPEN) {
+        out.extend_from_slice(&rest[..start]);
+        let after = &rest[start + OPEN.len()..];
+        let Some(end) = after.iter().position(|&b| b == b'}') else {
+            // An unclosed `${secret:` is text, not a placeholder.
+            out.extend_from_slice(&rest[start..]);
+            return Ok(out);
+        };
+        let name = String::from_utf8_lossy(&after[..end]).into_owned();
+        let secret = secrets.get(&name).ok_or_else(|| SecretError::Unknown(name.clone()))?;
+        if let Some(only) = &secret.only {
+            if !only.iter().any(|destination| destination.allows(target)) {
+                return Err(SecretError::NotForDestination(name));
+            }
+        }
+        out.extend_from_slice(secret.value.expose().as_bytes());
+        rest = &after[end + 1..];
+    }
+    out.extend_from_slice(rest);
+    Ok(out)
+}
+
+/// `bytes` with every secret value replaced by its placeholder again: what a service
+/// echoes back reaches the guest as `${secret:<name>}`, never as the value.
+pub fn scrub(bytes: &[u8], secrets: &BTreeMap<String, BoundSecret>) -> Vec<u8> {
+    let mut out = bytes.to_vec();
+    for (name, secret) in secrets {
+        let value = secret.value.expose().as_bytes();
+        if value.is_empty() || find(&out, value).is_none() {
+            continue;
+        }
+        let placeholder = format!("${{secret:{name}}}");
+        let mut replaced = Vec::with_capacity(out.len());
+        let mut rest = out.as_slice();
+        while let Some(at) = find(rest, value) {
+            replaced.extend_from_slice(&rest[..at]);
+            replaced.extend_from_slice(placeholder.as_bytes());
+            rest = &rest[at + value.len()..];
+        }
+        replaced.extend_from_slice(rest);
+        out = replaced;
+    }
+    out
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    if needle.is_empty() || needle.len() > haystack.len() {
+        return None;
+    }
+    haystack.windows(needle.len()).position(|window| window == needle)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::capabilities::outbound::grant::Destination;
+    use crate::config::Secret;
+
+    fn secrets() -> BTreeMap<String, BoundSecret> {
+        let mut secrets = BTreeMap::new();
+        secrets.insert("key".to_owned(), BoundSecret { value: Secret::new("R0UT1NG"), only: None });
+        let only = Some(vec![Destination::parse("https://a.test/", false).unwrap()]);
+        secrets.insert("narrow".to_owned(), BoundSecret { value: Secret::new("N4RR0W"), only });
+        secrets
+    }
+
+    fn target(url: &str) -> Target {
+        Target::of(&url.parse().unwrap()).unwrap()
+    }
+
+    #[test]
+    fn placeholders_are_filled_for_allowed_destinations_only() {
+        let s = secrets();
+        let b = target("https://b.test/x");
+        assert_eq!(fill(br#"{"k":"${secret:key}"}"#, &s, &b).unwrap(), br#"{"k":"R0UT1NG"}"#);
+        assert_eq!(fill(b"no placeholder ${secret:", &s, &b).unwrap(), b"no placeholder ${secret:");
+        assert_eq!(fill(b"${secret:nope}", &s, &b), Err(SecretError::Unknown("nope".into())));
+        assert_eq!(fill(b"${secret:narrow}", &s, &b), Err(SecretError::NotForDestination("narrow".into())));
+        assert_eq!(fill(b"${secret:narrow}", &s, &target("https://a.test/y")).unwrap(), b"N4RR0W");
+    }
+
+    #[test]
+    fn echoed_values_go_back_to_placeholders() {
+        assert_eq!(
+            scrub(b"got R0UT1NG and R0UT1NG, N4RR0W", &secrets()),
+            b"got ${secret:key} and ${secret:key}, ${secret:narrow}"
+        );
+    }
+}
