@@ -21,7 +21,7 @@
 //
 // Needs `npm ci` in this directory first.
 
-import { mkdtemp, readFile, rm, stat, writeFile, mkdir } from 'node:fs/promises';
+import { cp, mkdtemp, readFile, rm, stat, writeFile, mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -215,6 +215,8 @@ async function main() {
     const witDir = join(work, 'wit');
     await mkdir(witDir);
     await writeFile(join(witDir, 'plugin.wit'), wit + world(hooks, interfaces));
+    // The WASI packages the contract imports (wasi:http and what it uses).
+    await cp(join(dirname(witFile), 'deps'), join(witDir, 'deps'), { recursive: true });
 
     // The host links WASI p2 without wasi:http: fetch() must go. Clocks and random stay
     // (without clocks, Date.now() aborts the engine; Math.random needs random).

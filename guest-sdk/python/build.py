@@ -400,6 +400,8 @@ def componentize(app, output, hooks, entry_text, paths):
     with tempfile.TemporaryDirectory(prefix="hookgate-build-") as temp:
         temp = pathlib.Path(temp)
         (temp / "wit").mkdir()
+        # The WASI packages the contract imports (wasi:http and what it uses).
+        shutil.copytree(WIT.parent / "deps", temp / "wit" / "deps")
         (temp / "wit" / "plugin.wit").write_text(WIT.read_text(encoding="utf-8") + world(hooks), encoding="utf-8")
         (temp / "py").mkdir()
         (temp / "py" / f"{ENTRY}.py").write_text(entry_text, encoding="utf-8")

@@ -9,18 +9,30 @@ use hookgate_tests::proxy::{chat_body, Proxy, ProxyBuilder};
 use hookgate_tests::upstream::{http, Received, StandIn};
 use serde_json::{json, Value};
 
+/// The caller plugin in each SDK that has an `http` helper: the same script, the same
+/// answers.
+const CALLERS: [&str; 2] = ["caller", "py-caller"];
+
 const ROUTING_KEY: &str = "R0UT1NG-KEY-0123456789abcdef0123";
 const TOKEN: &str = "t0ken-for-the-moderation-api";
 
-/// A proxy with the `caller` plugin; `grant` is its `plugins.outbound.caller` entry as
-/// inline YAML, if it has one. The secrets come from the proxy's environment.
-async fn proxy_with(grant: Option<&str>) -> Proxy {
-    let mut builder =
-        ProxyBuilder::new("").plugin("caller", "caller").env("TEST_ROUTING_KEY", ROUTING_KEY).env("TEST_TOKEN", TOKEN);
+/// A proxy with the caller plugin built from `crate_name`, named `caller`; `grant` is its
+/// `plugins.outbound.caller` entry as inline YAML, if it has one. The secrets come from
+/// the proxy's environment.
+async fn proxy_of(crate_name: &str, grant: Option<&str>) -> Proxy {
+    let mut builder = ProxyBuilder::new("")
+        .plugin("caller", crate_name)
+        .env("TEST_ROUTING_KEY", ROUTING_KEY)
+        .env("TEST_TOKEN", TOKEN);
     if let Some(grant) = grant {
         builder = builder.plugins_option("outbound:").plugins_option(&format!("  caller: {grant}"));
     }
     builder.start().await
+}
+
+/// [`proxy_of`] with the Rust caller.
+async fn proxy_with(grant: Option<&str>) -> Proxy {
+    proxy_of("caller", grant).await
 }
 
 /// Runs `calls` through the caller plugin; per call, the results of it and of the
@@ -50,24 +62,33 @@ fn refused_calls(result: &str) -> String {
 
 #[tokio::test]
 async fn a_plugin_without_a_grant_is_refused_and_nothing_leaves() {
-    let service = echoing_service().await;
-    let proxy = proxy_with(None).await;
-    let results = call_out(&proxy, json!([{"url": format!("{}/v2/enqueue", service.base), "body": "{}"}])).await;
-    assert_eq!(results[0][0]["error"], "denied", "{results:?}");
-    assert!(results[0][0]["message"].as_str().unwrap().contains("outbound grant"), "{results:?}");
-    assert!(service.received().is_empty(), "nothing reached the service");
-    assert_eq!(proxy.metric(&refused_calls("refused_no_grant")).await, 1.0);
-    proxy.wait_for_log("plugin outbound call refused", Duration::from_secs(5)).await;
+    for caller in CALLERS {
+        let service = echoing_service().await;
+        let proxy = proxy_of(caller, None).await;
+        let results = call_out(&proxy, json!([{"url": format!("{}/v2/enqueue", service.base), "body": "{}"}])).await;
+        assert_eq!(results[0][0]["error"], "denied", "{caller}: {results:?}");
+        assert!(results[0][0]["message"].as_str().unwrap().contains("outbound grant"), "{caller}: {results:?}");
+        assert!(service.received().is_empty(), "{caller}: nothing reached the service");
+        assert_eq!(proxy.metric(&refused_calls("refused_no_grant")).await, 1.0, "{caller}");
+        proxy.wait_for_log("plugin outbound call refused", Duration::from_secs(5)).await;
+    }
 }
 
 #[tokio::test]
 async fn secrets_are_filled_in_on_the_way_out_and_never_reach_the_guest_or_the_log() {
+    for caller in CALLERS {
+        eprintln!("secrets_are_filled_in_on_the_way_out_and_never_reach_the_guest_or_the_log: {caller}");
+        secrets_are_filled_in_on_the_way_out_and_never_reach_the_guest_or_the_log_in(caller).await;
+    }
+}
+
+async fn secrets_are_filled_in_on_the_way_out_and_never_reach_the_guest_or_the_log_in(caller: &str) {
     let service = echoing_service().await;
     let grant = format!(
         "{{allow: ['{}/v2/'], secrets: {{routing_key: os.environ/TEST_ROUTING_KEY, token: os.environ/TEST_TOKEN}}}}",
         service.base
     );
-    let proxy = proxy_with(Some(&grant)).await;
+    let proxy = proxy_of(caller, Some(&grant)).await;
     let body = json!({"routing_key": "${secret:routing_key}", "event_action": "trigger"}).to_string();
     let results = call_out(
         &proxy,
@@ -180,6 +201,13 @@ async fn metadata_and_private_addresses_are_refused_even_through_allowed_names()
 
 #[tokio::test]
 async fn calls_are_bounded_in_time_size_and_number() {
+    for caller in CALLERS {
+        eprintln!("calls_are_bounded_in_time_size_and_number: {caller}");
+        calls_are_bounded_in_time_size_and_number_in(caller).await;
+    }
+}
+
+async fn calls_are_bounded_in_time_size_and_number_in(caller: &str) {
     let slow = StandIn::start_after(Duration::from_secs(5), |_: &Received| http("200 OK", "text/plain", b"late")).await;
     let huge = StandIn::start(|_: &Received| http("200 OK", "text/plain", &vec![b'x'; 300_000])).await;
     let small = StandIn::start(|_: &Received| http("200 OK", "text/plain", b"ok")).await;
@@ -187,7 +215,7 @@ async fn calls_are_bounded_in_time_size_and_number() {
         "{{allow: ['{}/', '{}/', '{}/'], timeout_ms: 300, max_response_bytes: 100000, max_calls_per_hook: 3}}",
         slow.base, huge.base, small.base
     );
-    let proxy = proxy_with(Some(&grant)).await;
+    let proxy = proxy_of(caller, Some(&grant)).await;
     let started = Instant::now();
     let results = call_out(
         &proxy,

@@ -34,7 +34,7 @@ In plain CPython, :mod:`hookgate_sdk.testing` makes requests, responses and chun
 JSON bodies and runs hooks as the host would, for plugin unit tests.
 """
 
-from . import kv, log
+from . import http, kv, log
 from ._export import export
 from .content import CallContext, Chunk, Decision, Failure, Key, LogEntry, Request, Response, Text, Usage
 from .errors import EditError, Fail, KvError, Rejection
@@ -63,6 +63,7 @@ __all__ = [
     "Usage",
     "Decision",
     "LogEntry",
+    "http",
     "kv",
     "log",
     "normalize",

@@ -16,7 +16,10 @@ from wit_world.imports import config as _config  # noqa: F401 - imported while c
 from wit_world.imports import content as _content
 from wit_world.imports import kv as _kv  # noqa: F401 - builds, for the SDK to find at run time
 from wit_world.imports import log as _log  # noqa: F401
-from wit_world.imports import types as _wit
+from wit_world.imports import hookgate_plugin_types as _wit
+from wit_world.imports import outgoing_handler as _outgoing_handler  # noqa: F401 - for hookgate_sdk.http
+from wit_world.imports import streams as _streams  # noqa: F401
+from wit_world.imports import wasi_http_types as _wasi_http_types  # noqa: F401
 
 from ._export import ConfigRefused, HookFailed, registered
 from .content import CallContext, Chunk, Decision, Failure, Key, LogEntry, Request, Response, Usage

@@ -17,7 +17,7 @@ def _log(level, message):
     if _host.local is not None:
         _host.local.log(level.lower(), message)
         return
-    types = _host.imports("types")
+    types = _host.imports("hookgate_plugin_types")
     _host.imports("log").log(getattr(types.LogLevel, level), message)
 
 

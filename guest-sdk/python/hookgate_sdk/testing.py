@@ -230,7 +230,9 @@ class LocalHost:
       arguments (``("set", key, value, ttl_ms)``); keys expire by ``now_ms``, a clock
       that moves only with :meth:`advance`;
     - ``unavailable``: set to a message and every kv call raises an unavailable
-      :class:`~hookgate_sdk.KvError`.
+      :class:`~hookgate_sdk.KvError`;
+    - ``http``: answers the plugin's outbound calls (see :meth:`http_request`), which
+      are recorded in ``http_calls``.
     """
 
     def __init__(self, config=None):
@@ -241,9 +243,24 @@ class LocalHost:
         self.kv_calls = []
         self.now_ms = 0
         self.unavailable = None
+        self.http = None
+        self.http_calls = []
 
     def config(self):
         return self.config_text
+
+    def http_request(self, method, url, headers, body, timeout_ms):
+        """An outbound call: recorded in ``http_calls`` as ``(method, url, headers, body)``
+        and answered by ``http``, a function of the same arguments that returns an
+        :class:`~hookgate_sdk.http.HttpResponse` or raises
+        :class:`~hookgate_sdk.http.HttpError` (none set: every call is ``denied``, as the
+        proxy does without a grant)."""
+        from .http import HttpError
+
+        self.http_calls.append((method, url, headers, body))
+        if self.http is None:
+            raise HttpError("denied", "no outbound grant (LocalHost.http is not set)")
+        return self.http(method, url, headers, body, timeout_ms)
 
     def log(self, level, message):
         self.lines.append((level, message))

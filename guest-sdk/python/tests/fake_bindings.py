@@ -63,7 +63,7 @@ LogEntry = _record(
 )  # fmt: skip
 
 wit = _module(
-    "wit_world.imports.types",
+    "wit_world.imports.hookgate_plugin_types",
     CallType_ChatCompletion=_case("CallType_ChatCompletion", payload=False),
     CallType_TextCompletion=_case("CallType_TextCompletion", payload=False),
     CallType_Embedding=_case("CallType_Embedding", payload=False),
@@ -133,6 +133,11 @@ kv = _module(
     incr=_kv_call("incr", _incr),
     delete=_kv_call("delete", lambda key: Host.store.pop(key, None) is not None),
 )
+
+# wasi:http, which hookgate_sdk.http drives inside a component (the suite's py-caller
+# plugin tests it against the real host); here only importable.
+for _name in ("outgoing_handler", "streams", "wasi_http_types"):
+    _module(f"wit_world.imports.{_name}")
 
 setup = _module("wit_world.exports.setup", PluginInfo=_record("PluginInfo", ("name", str), ("version", str)))
 pre_call = _module(

@@ -672,6 +672,44 @@ class Testing(Quiet):
         self.assertEqual(run.ctx.trail, ["end"])
 
 
+class Http(unittest.TestCase):
+    def setUp(self):
+        self.host = testing.LocalHost()
+        _host.use(self.host)
+
+    def tearDown(self):
+        _host.use(None)
+
+    def test_without_a_responder_every_call_is_denied_as_without_a_grant(self):
+        with self.assertRaises(sdk.http.HttpError) as raised:
+            sdk.http.post("https://guard.test/analyze/prompt", {"Content-Type": "application/json"}, "{}")
+        self.assertEqual(raised.exception.kind, "denied")
+        self.assertEqual(self.host.http_calls, [("POST", "https://guard.test/analyze/prompt", [("content-type", "application/json")], b"{}")])
+
+    def test_a_responder_answers_and_errors_keep_their_kind(self):
+        def respond(method, url, headers, body, timeout_ms):
+            if url.endswith("/slow"):
+                raise sdk.http.HttpError("timeout", "no complete answer in time")
+            return sdk.http.HttpResponse(200, [("Content-Type", "application/json")], b'{"is_valid": true}')
+
+        self.host.http = respond
+        answer = sdk.http.get("http://127.0.0.1:8000/ok", [("x-a", "1")], timeout_ms=50)
+        self.assertEqual((answer.status, answer.header("content-type"), answer.json()), (200, "application/json", {"is_valid": True}))
+        with self.assertRaises(sdk.http.HttpError) as raised:
+            sdk.http.get("http://127.0.0.1:8000/slow")
+        self.assertEqual(raised.exception.kind, "timeout")
+        self.assertEqual(sdk.http.HttpResponse(200, [], b"x").text, "x")
+        with self.assertRaises(sdk.http.HttpError) as raised:
+            sdk.http.HttpResponse(200, [], b"not json").json()
+        self.assertEqual(raised.exception.kind, "failed")
+
+    def test_urls_must_be_http_or_https_with_a_host(self):
+        for url in ("ftp://x/", "https:///path", "nope"):
+            with self.assertRaises(sdk.http.HttpError) as raised:
+                sdk.http.get(url)
+            self.assertEqual(raised.exception.kind, "failed", url)
+
+
 class Outside(unittest.TestCase):
     def test_without_a_host_kv_says_what_to_do(self):
         saved = sys.modules.pop("wit_world.imports.kv")

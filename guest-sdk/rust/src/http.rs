@@ -155,11 +155,11 @@ impl<'a> Url<'a> {
 
 #[cfg(target_arch = "wasm32")]
 mod imp {
-    use wasip2::http::outgoing_handler;
-    use wasip2::http::types::{
+    use crate::bindings::wasi::http::outgoing_handler;
+    use crate::bindings::wasi::http::types::{
         ErrorCode, Fields, IncomingBody, Method, OutgoingBody, OutgoingRequest, RequestOptions, Scheme,
     };
-    use wasip2::io::streams::StreamError;
+    use crate::bindings::wasi::io::streams::StreamError;
 
     use super::{HttpError, HttpResponse, Url};
 

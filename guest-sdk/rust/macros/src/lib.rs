@@ -79,7 +79,15 @@ fn expand(item: &ItemImpl, name: Option<LitStr>, version: Option<LitStr>) -> syn
         world.push_str(&format!("    export {interface};\n"));
     }
     world.push_str("}\n");
-    let inline = LitStr::new(&format!("{WIT}{world}"), proc_macro2::Span::call_site());
+    // Inline WIT is one file and cannot reach `wit/deps`: the `wasi:` imports stay with
+    // the SDK's own bindings (`hookgate_sdk::bindings`), and the component gets them from
+    // there; the exports need only the contract's interfaces.
+    let contract: String = WIT
+        .lines()
+        .filter(|line| !line.trim_start().starts_with("import wasi:"))
+        .map(|line| format!("{line}\n"))
+        .collect();
+    let inline = LitStr::new(&format!("{contract}{world}"), proc_macro2::Span::call_site());
     let key = |interface: &str| {
         LitStr::new(&format!("hookgate:plugin/{interface}@{package_version}"), proc_macro2::Span::call_site())
     };

@@ -30,6 +30,10 @@ mod bindings {
             default: async,
         },
         with: {
+            // Linked by wasmtime-wasi-http (see `PluginEngine::new`).
+            "wasi:http": wasmtime_wasi_http::p2::bindings::http,
+            "wasi:io": wasmtime_wasi::p2::bindings::io,
+            "wasi:clocks": wasmtime_wasi::p2::bindings::clocks,
             "hookgate:plugin/content.request": super::RequestView,
             "hookgate:plugin/content.response": super::ResponseView,
             "hookgate:plugin/content.chunk": super::ChunkView,
@@ -38,7 +42,7 @@ mod bindings {
 }
 
 use bindings::exports::hookgate::plugin as hooks;
-use bindings::hookgate::plugin::{config, content, kv, log, types as wit};
+use bindings::hookgate::plugin::{config, content, kv, log, types, types as wit};
 
 /// The request as one hook call sees it.
 pub struct RequestView {
@@ -56,8 +60,15 @@ pub struct ResponseView {
 /// A stream chunk as one hook call sees it.
 pub struct ChunkView(View);
 
+/// Links the contract's own imports. `wasi:http` and what it uses are linked by the
+/// engine (wasmtime-wasi and wasmtime-wasi-http), so the world's `add_to_linker`, which
+/// would link them again, is not used.
 pub(crate) fn add_to_linker(linker: &mut Linker<GuestState>) -> wasmtime::Result<()> {
-    bindings::Plugin::add_to_linker::<_, HasSelf<_>>(linker, |state| state)
+    types::add_to_linker::<_, HasSelf<_>>(linker, |state| state)?;
+    log::add_to_linker::<_, HasSelf<_>>(linker, |state| state)?;
+    config::add_to_linker::<_, HasSelf<_>>(linker, |state| state)?;
+    kv::add_to_linker::<_, HasSelf<_>>(linker, |state| state)?;
+    content::add_to_linker::<_, HasSelf<_>>(linker, |state| state)
 }
 
 /// The export name of one of the contract's interfaces (semver-matched on lookup: a
