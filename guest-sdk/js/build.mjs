@@ -100,7 +100,7 @@ async function interfaceNames() {
 }
 
 /** esbuild options both bundles share: `hookgate-sdk` is this SDK; `resolveHost` places the host's interfaces. */
-function bundleOptions(source, contents, resolveHost) {
+function bundleOptions(source, contents, resolveHost, resolveWasi = (resolveArgs) => ({ path: resolveArgs.path, external: true })) {
   return {
     stdin: { contents, resolveDir: dirname(source), sourcefile: 'hookgate-entry.js', loader: 'js' },
     bundle: true,
@@ -110,7 +110,16 @@ function bundleOptions(source, contents, resolveHost) {
     mainFields: ['module', 'main'],
     target: 'es2022',
     alias: { 'hookgate-sdk/testing': sdk.testing, 'hookgate-sdk': sdk.index },
-    plugins: [{ name: 'hookgate-host', setup: (build) => build.onResolve({ filter: /^hookgate:plugin\// }, resolveHost) }],
+    plugins: [
+      {
+        name: 'hookgate-host',
+        setup: (build) => {
+          build.onResolve({ filter: /^hookgate:plugin\// }, resolveHost);
+          // WASI interfaces the contract imports: bound by componentize-js as they are named.
+          build.onResolve({ filter: /^wasi:/ }, resolveWasi);
+        },
+      },
+    ],
     logLevel: 'silent',
     charset: 'utf8',
   };
@@ -142,7 +151,8 @@ async function definedHooks(esbuild, source, work, what) {
     if (!['log', 'config', 'kv'].includes(name)) return { errors: [{ text: `the SDK does not provide ${args.path}` }] };
     return { path: join(sdk.fakeHost, `${name}.js`) };
   };
-  const code = await bundle(esbuild, what, bundleOptions(source, entry, fake));
+  const fakeWasi = () => ({ path: join(sdk.fakeHost, 'wasi-http.js') });
+  const code = await bundle(esbuild, what, bundleOptions(source, entry, fake, fakeWasi));
   const probe = join(work, 'probe.mjs');
   await writeFile(probe, code);
   let module;

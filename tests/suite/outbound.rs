@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 
 /// The caller plugin in each SDK that has an `http` helper: the same script, the same
 /// answers.
-const CALLERS: [&str; 2] = ["caller", "py-caller"];
+const CALLERS: [&str; 3] = ["caller", "py-caller", "js-caller"];
 
 const ROUTING_KEY: &str = "R0UT1NG-KEY-0123456789abcdef0123";
 const TOKEN: &str = "t0ken-for-the-moderation-api";

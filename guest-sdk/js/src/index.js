@@ -31,4 +31,5 @@ export { Rejection, Fail, fail, EditError, KvError } from './errors.js';
 export { respond, drop } from './outcome.js';
 export { Request, Response, Chunk, Text, Key } from './content.js';
 export { log, kv, config } from './host.js';
+export { http, HttpError, HttpResponse } from './http.js';
 export { normalize, isWhiteSpace, isDefaultIgnorable, HoldBack } from './text.js';

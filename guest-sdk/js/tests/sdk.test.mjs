@@ -841,3 +841,32 @@ describe('the JavaScript guests, tested in plain node with hookgate-sdk/testing'
     assert.deepEqual([line.hook, line.status_code, line.failure_status, line.usage_total, line.decisions, line.response_texts], ['log-failure', 503, 503, null, 2, undefined]);
   });
 });
+
+describe('http', () => {
+  beforeEach(() => host.reset());
+
+  it('is denied without a responder, as the proxy denies a plugin without a grant', () => {
+    assert.throws(
+      () => sdk.http.post('https://guard.test/analyze/prompt', { 'Content-Type': 'application/json' }, '{}'),
+      (error) => error instanceof sdk.HttpError && error.kind === 'denied',
+    );
+    assert.deepEqual(host.httpCalls, [['POST', 'https://guard.test/analyze/prompt', [['content-type', 'application/json']], '{}']]);
+  });
+
+  it('answers with status, headers and body, and keeps error kinds', () => {
+    host.http = (method, url) =>
+      url.endsWith('/slow') ? { error: 'HTTP-response-timeout' } : { status: 200, headers: [['content-type', 'application/json']], body: '{"is_valid":true}' };
+    const answer = sdk.http.get('http://127.0.0.1:8000/ok', [['x-a', '1']], { timeoutMs: 50 });
+    assert.equal(answer.status, 200);
+    assert.equal(answer.header('Content-Type'), 'application/json');
+    assert.deepEqual(answer.json(), { is_valid: true });
+    assert.throws(() => sdk.http.get('http://127.0.0.1:8000/slow'), (error) => error.kind === 'timeout');
+    assert.throws(() => new sdk.HttpResponse(200, [], new TextEncoder().encode('no')).json(), (error) => error.kind === 'failed');
+  });
+
+  it('takes only http:// and https:// URLs with a host', () => {
+    for (const url of ['ftp://x/', 'https:///path', 'nope']) {
+      assert.throws(() => sdk.http.get(url), (error) => error.kind === 'failed', url);
+    }
+  });
+});

@@ -10,6 +10,9 @@ const SDK = {
 export async function resolve(specifier, context, next) {
   const host = /^hookgate:plugin\/([a-z-]+)@0\.2\.\d+$/.exec(specifier);
   if (host && HOST.has(host[1])) return { url: new URL(`./host/${host[1]}.js`, import.meta.url).href, shortCircuit: true };
+  if (/^wasi:http\/(outgoing-handler|types)@0\.2\.\d+$/.test(specifier)) {
+    return { url: new URL('./host/wasi-http.js', import.meta.url).href, shortCircuit: true };
+  }
   if (specifier in SDK) return { url: SDK[specifier], shortCircuit: true };
   return next(specifier, context);
 }

@@ -19,6 +19,10 @@ export const host = {
   kvError: undefined,
   /** The kv store's clock in milliseconds; tests may replace it to expire keys. */
   now: () => Date.now(),
+  /** Answers outbound calls (see host/wasi-http.js); unset, every call is denied. */
+  http: undefined,
+  /** Every outbound call: [method, url, headers, body text]. */
+  httpCalls: [],
 
   /** Back to an empty host with `config` (JSON text, or a value to serialize). */
   reset(config = 'null') {
@@ -29,6 +33,8 @@ export const host = {
       calls: [],
       kvError: undefined,
       now: () => Date.now(),
+      http: undefined,
+      httpCalls: [],
     });
   },
 
