@@ -20,7 +20,7 @@ CARGO        ?= cargo
 TARGET_DIR   := $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)
 GUEST_TARGET := wasm32-wasip2
 GUEST_OUT    := $(TARGET_DIR)/$(GUEST_TARGET)/guest
-EXAMPLES     := banned-keywords header-injector rate-limiter failure-alerter
+EXAMPLES     := banned-keywords header-injector rate-limiter failure-alerter pagerduty-alerter
 TEST_GUESTS  := $(notdir $(wildcard tests/plugins/*))
 GUESTS       := $(EXAMPLES) $(TEST_GUESTS)
 # Guests in Python (componentize-py) and JavaScript (componentize-js): a folder each,

@@ -3,6 +3,7 @@
 
 mod adversarial;
 mod artifact_cache;
+mod calling_out;
 mod cli;
 mod contract_0_1;
 mod documented;

@@ -1,0 +1,130 @@
+//! The example plugins that call out, against local stand-ins of the services they call:
+//! `pagerduty-alerter` (PagerDuty's Events API v2), `remote-moderation` (an LLM Guard
+//! API) and `blocked-users` (with the proxy's `/user/block` routes). Several replicas
+//! share a real `redis-server` where the behaviour is about replicas.
+
+use std::time::Duration;
+
+use hookgate_tests::fixtures::{request_id, sentinel_logged};
+use hookgate_tests::proxy::{chat_body, Proxy, ProxyBuilder};
+use hookgate_tests::redis::RedisServer;
+use hookgate_tests::upstream::{http, Received, StandIn};
+use serde_json::{json, Value};
+
+/// A PagerDuty integration key: 32 characters, from the proxy's environment.
+const ROUTING_KEY: &str = "0123456789abcdef0123456789abcdef";
+
+/// A stand-in for PagerDuty's Events API: answers 202 as PagerDuty does.
+async fn pagerduty() -> StandIn {
+    StandIn::start(|request: &Received| {
+        let dedup_key = request.json()["dedup_key"].clone();
+        let answer = json!({"status": "success", "message": "Event processed", "dedup_key": dedup_key});
+        http("202 Accepted", "application/json", answer.to_string().as_bytes())
+    })
+    .await
+}
+
+/// A proxy with pagerduty-alerter granted the stand-in, and `probe` after it as the
+/// sentinel of its logging hooks; `top` is the start of the config (e.g. `redis_url`).
+fn alerting_proxy(top: &str, service: &StandIn) -> ProxyBuilder {
+    let models =
+        "\nmodel_list:\n  - {model_name: mock-down, litellm_params: {model: mock/down, mock_error_status: 503}}\n  \
+                  - {model_name: mock-slow, litellm_params: {model: mock/echo, mock_latency_ms: 1500}}\n  \
+                  - {model_name: mock-echo, litellm_params: {model: mock/echo}}\n";
+    let config = format!(
+        "{{config: {{events_url: '{}/v2/enqueue', routing_key: '${{secret:pagerduty_routing_key}}', \
+         failure_threshold: 5, failure_window_seconds: 600, hanging_threshold_seconds: 1}}}}",
+        service.base
+    );
+    let grant = format!(
+        "  pagerduty-alerter: {{allow: ['{}/v2/enqueue'], secrets: {{pagerduty_routing_key: os.environ/PD_ROUTING_KEY}}}}",
+        service.base
+    );
+    ProxyBuilder::new(&format!("{top}{models}"))
+        .plugin("pagerduty-alerter", "pagerduty-alerter")
+        .plugin("probe", "probe")
+        .settings("pagerduty-alerter", &config)
+        .settings("probe", "{priority: 10}")
+        .plugins_option("outbound:")
+        .plugins_option(&grant)
+        .env("PD_ROUTING_KEY", ROUTING_KEY)
+}
+
+/// Sends `count` requests for `model`, expecting `status`; their request ids.
+async fn send(proxy: &Proxy, model: &str, status: u16, count: usize) -> Vec<String> {
+    let mut ids = Vec::new();
+    for _ in 0..count {
+        let response = proxy.chat(&chat_body(model, "hi")).await;
+        assert_eq!(response.status(), status);
+        ids.push(request_id(&response));
+    }
+    ids
+}
+
+/// The events the stand-in has received, once it has `count` (waits up to 10 s), and
+/// after a further moment in which no more may arrive.
+async fn events(service: &StandIn, count: usize) -> Vec<Value> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while service.received().len() < count && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    service.received().iter().map(Received::json).collect()
+}
+
+#[tokio::test]
+async fn five_failures_across_two_replicas_page_once() {
+    let redis = RedisServer::start().await;
+    let service = pagerduty().await;
+    let top = format!("redis_url: {}\n", redis.url());
+    let replicas = [alerting_proxy(&top, &service).start().await, alerting_proxy(&top, &service).start().await];
+    // Three failures on one replica and two on the other: five of model mock-down.
+    for (proxy, count) in replicas.iter().zip([3, 2]) {
+        let ids = send(proxy, "mock-down", 503, count).await;
+        sentinel_logged(proxy, "log-failure", &ids).await;
+    }
+    let events = events(&service, 1).await;
+    assert_eq!(events.len(), 1, "exactly one event for five failures across two replicas: {events:?}");
+    let event = &events[0];
+    assert_eq!(event["routing_key"], ROUTING_KEY, "the secret arrived at PagerDuty");
+    assert_eq!(event["event_action"], "trigger");
+    assert!(event["dedup_key"].as_str().unwrap().starts_with("hookgate-failures-mock-down-"), "{event}");
+    let payload = &event["payload"];
+    assert_eq!((payload["severity"].as_str(), payload["source"].as_str()), (Some("critical"), Some("hookgate")));
+    assert!(payload["summary"].as_str().unwrap().contains("5 failures of model mock-down"), "{payload}");
+    assert_eq!(payload["custom_details"]["failures"], 5);
+    assert_eq!(payload["custom_details"]["last_status"], 503);
+    assert_eq!(service.received()[0].path, "/v2/enqueue");
+    // A sixth failure is part of the same burst: no second page.
+    let ids = send(&replicas[0], "mock-down", 503, 1).await;
+    sentinel_logged(&replicas[0], "log-failure", &ids).await;
+    assert_eq!(events_now(&service).len(), 1);
+    for proxy in &replicas {
+        assert!(!proxy.log().contains(ROUTING_KEY), "the routing key is in a log");
+    }
+    assert_eq!(replicas.iter().filter(|proxy| proxy.log().contains("paged: hookgate: 5 failures")).count(), 1);
+}
+
+fn events_now(service: &StandIn) -> Vec<Value> {
+    service.received().iter().map(Received::json).collect()
+}
+
+#[tokio::test]
+async fn a_hanging_request_pages_once() {
+    let service = pagerduty().await;
+    let proxy = alerting_proxy("", &service).start().await;
+    let ids = send(&proxy, "mock-echo", 200, 2).await;
+    sentinel_logged(&proxy, "log-success", &ids).await;
+    assert!(events_now(&service).is_empty(), "quick requests page nobody");
+    // 1.5 s against a threshold of 1 s.
+    let ids = send(&proxy, "mock-slow", 200, 1).await;
+    sentinel_logged(&proxy, "log-success", &ids).await;
+    let events = events(&service, 1).await;
+    assert_eq!(events.len(), 1, "{events:?}");
+    let payload = &events[0]["payload"];
+    assert_eq!(payload["class"], "hanging");
+    assert!(payload["summary"].as_str().unwrap().contains("a request to model mock-slow took"), "{payload}");
+    assert_eq!(payload["custom_details"]["request_id"], ids[0]);
+    assert!(payload["custom_details"]["seconds"].as_f64().unwrap() >= 1.5);
+    assert_eq!(events[0]["routing_key"], ROUTING_KEY);
+}
