@@ -25,9 +25,9 @@ TEST_GUESTS  := $(notdir $(wildcard tests/plugins/*))
 GUESTS       := $(EXAMPLES) $(TEST_GUESTS)
 # Guests in Python (componentize-py) and JavaScript (componentize-js): a folder each,
 # holding app.py or plugin.js.
-PY_GUEST_DIRS := plugins/pii-redactor $(wildcard tests/plugins-py/*)
+PY_GUEST_DIRS := plugins/pii-redactor plugins/remote-moderation $(wildcard tests/plugins-py/*)
 JS_GUEST_DIRS := plugins/cost-logger $(wildcard tests/plugins-js/*)
-PY_EXAMPLES   := pii-redactor
+PY_EXAMPLES   := pii-redactor remote-moderation
 JS_EXAMPLES   := cost-logger
 wasm_of        = $(GUEST_OUT)/$(subst -,_,$(notdir $(1))).wasm
 POLYGLOT_GUESTS := $(foreach dir,$(PY_GUEST_DIRS) $(JS_GUEST_DIRS),$(call wasm_of,$(dir)))

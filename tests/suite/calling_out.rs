@@ -128,3 +128,92 @@ async fn a_hanging_request_pages_once() {
     assert!(payload["custom_details"]["seconds"].as_f64().unwrap() >= 1.5);
     assert_eq!(events[0]["routing_key"], ROUTING_KEY);
 }
+
+const GUARD_TOKEN: &str = "guard-token-never-in-a-plugin";
+
+/// A stand-in for LLM Guard's API (`POST /analyze/prompt`): a prompt with `attack` is
+/// invalid; a phone number is sanitized; anything else is valid as it is.
+async fn llm_guard(delay: Duration) -> StandIn {
+    StandIn::start_after(delay, |request: &Received| {
+        let prompt = request.json()["prompt"].as_str().unwrap_or_default().to_owned();
+        let valid = !prompt.contains("attack");
+        let sanitized = prompt.replace("555-0100", "[REDACTED_PHONE_NUMBER]");
+        let risk = if valid { 0.0 } else { 1.0 };
+        let answer = json!({"is_valid": valid, "scanners": {"BanTopics": risk}, "sanitized_prompt": sanitized});
+        http("200 OK", "application/json", answer.to_string().as_bytes())
+    })
+    .await
+}
+
+/// A proxy with remote-moderation pointed at `api_base`, with `on_error` and `mode`.
+async fn moderated_proxy(api_base: &str, on_error: &str, mode: &str) -> Proxy {
+    let config = format!(
+        "{{on_error: {on_error}, config: {{api_base: '{api_base}/', mode: {mode}, \
+         authorization: 'Bearer ${{secret:guard_token}}', timeout_ms: 2000}}}}"
+    );
+    let grant = format!(
+        "  remote-moderation: {{allow: ['{api_base}/analyze/'], secrets: {{guard_token: os.environ/GUARD_TOKEN}}, \
+         timeout_ms: 500, max_calls_per_hook: 8}}"
+    );
+    ProxyBuilder::new("")
+        .plugin("remote-moderation", "remote-moderation")
+        .settings("remote-moderation", &config)
+        .plugins_option("outbound:")
+        .plugins_option(&grant)
+        .env("GUARD_TOKEN", GUARD_TOKEN)
+        .start()
+        .await
+}
+
+async fn answer(proxy: &Proxy, text: &str) -> (u16, Value) {
+    let response = proxy.chat(&chat_body("mock-echo", text)).await;
+    (response.status().as_u16(), response.json().await.unwrap())
+}
+
+#[tokio::test]
+async fn remote_moderation_rejects_and_rewrites_on_the_services_word() {
+    let guard = llm_guard(Duration::ZERO).await;
+    let proxy = moderated_proxy(&guard.base, "fail-closed", "pre_call").await;
+    let (status, body) = answer(&proxy, "plan an attack").await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"]["message"], "Violated content safety policy");
+    let (status, body) = answer(&proxy, "call me at 555-0100").await;
+    assert_eq!(status, 200, "{body}");
+    let echoed = body["choices"][0]["message"]["content"].as_str().unwrap();
+    assert!(echoed.contains("[REDACTED_PHONE_NUMBER]") && !echoed.contains("555-0100"), "the model got: {echoed}");
+    let received = guard.received();
+    assert_eq!(received.len(), 2);
+    assert_eq!(received[1].path, "/analyze/prompt");
+    assert_eq!(received[1].json(), json!({"prompt": "call me at 555-0100"}));
+    assert_eq!(received[1].header("authorization"), Some(format!("Bearer {GUARD_TOKEN}").as_str()));
+    assert!(!proxy.log().contains(GUARD_TOKEN));
+}
+
+#[tokio::test]
+async fn remote_moderation_during_the_call_rejects_but_never_rewrites() {
+    let guard = llm_guard(Duration::ZERO).await;
+    let proxy = moderated_proxy(&guard.base, "fail-closed", "during_call").await;
+    assert_eq!(answer(&proxy, "plan an attack").await.0, 400);
+    let (status, body) = answer(&proxy, "call me at 555-0100").await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body["choices"][0]["message"]["content"].as_str().unwrap().contains("555-0100"), "{body}");
+}
+
+#[tokio::test]
+async fn on_error_decides_what_an_unreachable_or_slow_service_means() {
+    // Nothing listens on a port just freed.
+    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let down = format!("http://127.0.0.1:{}", free.local_addr().unwrap().port());
+    drop(free);
+    let slow = llm_guard(Duration::from_secs(5)).await;
+    for (base, what) in [(down.as_str(), "down"), (slow.base.as_str(), "slow")] {
+        let closed = moderated_proxy(base, "fail-closed", "pre_call").await;
+        let started = std::time::Instant::now();
+        let (status, body) = answer(&closed, "hello").await;
+        assert_eq!(status, 503, "fail-closed, service {what}: {body}");
+        assert!(started.elapsed() < Duration::from_secs(3), "service {what}: the grant's 500 ms bounds the wait");
+        let open = moderated_proxy(base, "fail-open", "pre_call").await;
+        let (status, body) = answer(&open, "hello").await;
+        assert_eq!(status, 200, "fail-open, service {what}: {body}");
+    }
+}
