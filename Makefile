@@ -26,9 +26,9 @@ GUESTS       := $(EXAMPLES) $(TEST_GUESTS)
 # Guests in Python (componentize-py) and JavaScript (componentize-js): a folder each,
 # holding app.py or plugin.js.
 PY_GUEST_DIRS := plugins/pii-redactor plugins/remote-moderation $(wildcard tests/plugins-py/*)
-JS_GUEST_DIRS := plugins/cost-logger $(wildcard tests/plugins-js/*)
+JS_GUEST_DIRS := plugins/cost-logger plugins/blocked-users $(wildcard tests/plugins-js/*)
 PY_EXAMPLES   := pii-redactor remote-moderation
-JS_EXAMPLES   := cost-logger
+JS_EXAMPLES   := cost-logger blocked-users
 wasm_of        = $(GUEST_OUT)/$(subst -,_,$(notdir $(1))).wasm
 POLYGLOT_GUESTS := $(foreach dir,$(PY_GUEST_DIRS) $(JS_GUEST_DIRS),$(call wasm_of,$(dir)))
 JS_SDK_ENV    := guest-sdk/js/node_modules/.installed

@@ -217,3 +217,72 @@ async fn on_error_decides_what_an_unreachable_or_slow_service_means() {
         assert_eq!(status, 200, "fail-open, service {what}: {body}");
     }
 }
+
+/// A key whose configured user is `mallory`.
+const MALLORY_KEY: &str = "sk-mallory-key-0123456789";
+
+fn blocking_proxy(top: &str) -> ProxyBuilder {
+    ProxyBuilder::new(&format!("{top}keys:\n  - {{key: {MALLORY_KEY}, alias: mallorys-key, user_id: mallory}}\n"))
+        .plugin("blocked-users", "blocked-users")
+}
+
+async fn chat_as(proxy: &Proxy, key: &str, user: Option<&str>) -> (u16, Value) {
+    let mut body = chat_body("mock-echo", "hi");
+    if let Some(user) = user {
+        body["user"] = json!(user);
+    }
+    let response = proxy.post("/v1/chat/completions", key, &body).await;
+    (response.status().as_u16(), response.json().await.unwrap())
+}
+
+#[tokio::test]
+async fn user_block_holds_on_every_replica_and_unblock_lets_the_user_back() {
+    let redis = RedisServer::start().await;
+    let top = format!("redis_url: {}\n", redis.url());
+    let (a, b) = (blocking_proxy(&top).start().await, blocking_proxy(&top).start().await);
+    let master = hookgate_tests::proxy::MASTER_KEY;
+    assert_eq!(chat_as(&b, master, Some("mallory")).await.0, 200, "nobody is blocked yet");
+    let response = a.post("/user/block", master, &json!({"user_ids": ["mallory"]})).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.json::<Value>().await.unwrap(), json!({"blocked_users": ["mallory"]}));
+    for proxy in [&a, &b] {
+        // The body's `user`, and a key whose configured user is blocked.
+        let (status, body) = chat_as(proxy, master, Some("mallory")).await;
+        assert_eq!(status, 400, "{body}");
+        assert_eq!(body["error"]["message"], "User blocked from making LLM API Calls. User=mallory");
+        assert_eq!(body["error"]["code"], "user_blocked");
+        assert_eq!(chat_as(proxy, MALLORY_KEY, None).await.0, 400);
+        assert_eq!(chat_as(proxy, master, Some("alice")).await.0, 200, "others are not");
+    }
+    let response = b.post("/customer/unblock", master, &json!({"user_ids": ["mallory"]})).await;
+    assert_eq!(response.json::<Value>().await.unwrap(), json!({"unblocked_users": ["mallory"]}));
+    for proxy in [&a, &b] {
+        assert_eq!(chat_as(proxy, master, Some("mallory")).await.0, 200);
+        assert_eq!(chat_as(proxy, MALLORY_KEY, None).await.0, 200);
+    }
+}
+
+#[tokio::test]
+async fn the_block_routes_need_the_master_key_a_list_and_the_plugin() {
+    let proxy = blocking_proxy("").start().await;
+    let master = hookgate_tests::proxy::MASTER_KEY;
+    let cases = [
+        (MALLORY_KEY, json!({"user_ids": ["alice"]}), 401),
+        (master, json!({"user_ids": []}), 400),
+        (master, json!({"user_ids": "alice"}), 400),
+        (master, json!({"users": ["alice"]}), 400),
+        (master, json!({"user_ids": ["a\nb"]}), 400),
+    ];
+    for (key, body, status) in cases {
+        let response = proxy.post("/user/block", key, &body).await;
+        assert_eq!(response.status(), status, "{body}");
+        let error: Value = response.json().await.unwrap();
+        assert!(error["error"]["message"].is_string(), "an OpenAI error: {error}");
+    }
+    assert_eq!(chat_as(&proxy, MALLORY_KEY, None).await.0, 200, "the key's own block attempt blocked nobody");
+    // Without the plugin a block would be enforced by nobody: refused.
+    let bare = ProxyBuilder::new("").start().await;
+    let response = bare.post("/user/block", master, &json!({"user_ids": ["alice"]})).await;
+    assert_eq!(response.status(), 400);
+    assert!(response.text().await.unwrap().contains("Blocked user check was never set"));
+}

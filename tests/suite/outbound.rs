@@ -117,6 +117,9 @@ async fn secrets_are_filled_in_on_the_way_out_and_never_reach_the_guest_or_the_l
         assert!(!proxy.log().contains(secret), "a secret is in the log");
     }
     assert!(proxy.log().contains("caller sends POST"), "the guest's own log line is there");
+    let entry = proxy.plugin_entry("caller").await;
+    assert_eq!(entry["outbound"]["secrets"], json!(["routing_key", "token"]), "{entry}");
+    assert!(!entry.to_string().contains(ROUTING_KEY) && !entry.to_string().contains(TOKEN), "{entry}");
     let origin = format!("http://127.0.0.1:{}", service.port);
     let series =
         format!(r#"hookgate_plugin_outbound_calls_total{{plugin="caller",destination="{origin}",result="2xx"}}"#);

@@ -78,6 +78,12 @@ fn describe(active: &ActivePlugin) -> Value {
         "priority": settings.priority,
         "on_error": settings.on_error,
         "required": settings.required,
+        // Where it may call out, and the names (never the values) of its secrets.
+        "outbound": settings.outbound.as_ref().map(|grant| json!({
+            "allow": grant.allow.iter().map(|d| format!("{}://{}:{}{}", d.scheme, d.host, d.port, d.path_prefix)).collect::<Vec<_>>(),
+            "secrets": grant.secrets.keys().collect::<Vec<_>>(),
+            "timeout_ms": grant.timeout.as_millis() as u64,
+        })),
         "state": if quarantined.is_some() { "quarantined" } else { "active" },
         "quarantined_for_s": quarantined.map(|left| left.as_secs_f64()),
         "calls": counters.calls,
@@ -123,7 +129,7 @@ pub async fn reload(State(state): State<Arc<AppState>>, headers: HeaderMap) -> R
 /// Admin routes need the master key itself (never an alias). With auth off (no master
 /// key) they answer only when the proxy listens on a loopback address: anyone who can
 /// reach a public bind must not be able to reload or inspect plugins.
-fn require_master(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
+pub(super) fn require_master(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
     if !state.keys.enabled() {
         if state.loopback_only {
             return Ok(());

@@ -2,11 +2,13 @@
 //!
 //! - [`openai`]: the OpenAI-compatible routes.
 //! - [`admin`]: the management routes (master key only).
+//! - [`blocked_users`]: LiteLLM's `/user/block` and `/user/unblock` (master key only).
 //! - [`listener`]: accepting connections under the server's limits.
 //! - [`stamp`]: the request id and overhead headers, on every response.
 //! - health and `/metrics` live here: they are a few lines each.
 
 pub mod admin;
+pub mod blocked_users;
 pub mod listener;
 pub mod openai;
 pub mod stamp;
@@ -204,6 +206,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/callbacks/list", only(Method::GET, get(admin::callbacks_list)))
         .route("/plugins", only(Method::GET, get(admin::plugins)))
         .route("/plugins/reload", only(Method::POST, post(admin::reload)))
+        .route("/user/block", only(Method::POST, post(blocked_users::block)))
+        .route("/customer/block", only(Method::POST, post(blocked_users::block)))
+        .route("/user/unblock", only(Method::POST, post(blocked_users::unblock)))
+        .route("/customer/unblock", only(Method::POST, post(blocked_users::unblock)))
         .route("/health/liveliness", only(Method::GET, get(liveliness)))
         .route("/health/liveness", only(Method::GET, get(liveliness)))
         .route("/health/readiness", only(Method::GET, get(readiness)))

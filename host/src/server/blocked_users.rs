@@ -1,0 +1,107 @@
+//! LiteLLM's end-user block list routes (master key only), writing the kv store of the
+//! `blocked-users` plugin, which refuses blocked users' requests:
+//!
+//! - `POST /user/block`, `POST /customer/block`: `{"user_ids": [..]}` →
+//!   `{"blocked_users": [..]}`.
+//! - `POST /user/unblock`, `POST /customer/unblock`: `{"user_ids": [..]}` →
+//!   `{"unblocked_users": [..]}` (LiteLLM lists the users still blocked; kv cannot be
+//!   listed, so the answer names the ones unblocked).
+//!
+//! The entries live in the plugin's kv namespace (`blocked:<user>`), so with Redis a block
+//! written through one replica holds on all of them at once. Without a loaded
+//! `blocked-users` plugin the routes answer 400, as LiteLLM's do without its check: a
+//! block nobody enforces would only mislead.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::Json;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::admin::require_master;
+use super::AppState;
+use crate::error::ApiError;
+
+/// The plugin whose kv namespace holds the list.
+pub const PLUGIN: &str = "blocked-users";
+/// Most user ids one call may name.
+const MAX_USERS: usize = 1000;
+/// Longest user id.
+const MAX_USER_ID: usize = 256;
+/// How long a kv write may take before the call answers 503.
+const KV_DEADLINE: Duration = Duration::from_secs(2);
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BlockUsers {
+    user_ids: Vec<String>,
+}
+
+/// The kv key of `user`'s entry in the plugin's namespace.
+pub fn entry_key(user: &str) -> String {
+    format!("blocked:{user}")
+}
+
+/// `POST /user/block`.
+pub async fn block(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let users = checked(&state, &headers, &body)?;
+    let deadline = Instant::now() + KV_DEADLINE;
+    for user in &users {
+        state.kv.set(PLUGIN, &entry_key(user), "1".into(), None, deadline).await.map_err(unavailable)?;
+    }
+    tracing::info!(users = ?users, "users blocked");
+    Ok(Json(json!({"blocked_users": users})))
+}
+
+/// `POST /user/unblock`.
+pub async fn unblock(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let users = checked(&state, &headers, &body)?;
+    let deadline = Instant::now() + KV_DEADLINE;
+    for user in &users {
+        state.kv.delete(PLUGIN, &entry_key(user), deadline).await.map_err(unavailable)?;
+    }
+    tracing::info!(users = ?users, "users unblocked");
+    Ok(Json(json!({"unblocked_users": users})))
+}
+
+/// The master key, a loaded `blocked-users` plugin, and a body naming users.
+fn checked(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Vec<String>, ApiError> {
+    require_master(state, headers)?;
+    if !state.pipeline.registry().snapshot().iter().any(|plugin| plugin.name() == PLUGIN) {
+        return Err(ApiError::bad_request(format!(
+            "Blocked user check was never set. This call has no effect: load the {PLUGIN} plugin \
+             (plugins/dist/{PLUGIN}.wasm) to enforce the list."
+        )));
+    }
+    let request: BlockUsers = serde_json::from_slice(body)
+        .map_err(|error| ApiError::bad_request(format!("Expected {{\"user_ids\": [\"...\"]}}: {error}")))?;
+    if request.user_ids.is_empty() || request.user_ids.len() > MAX_USERS {
+        return Err(ApiError::bad_request(format!("user_ids must name between 1 and {MAX_USERS} users")));
+    }
+    if let Some(bad) = request
+        .user_ids
+        .iter()
+        .find(|user| user.is_empty() || user.len() > MAX_USER_ID || user.chars().any(char::is_control))
+    {
+        return Err(ApiError::bad_request(format!(
+            "user_ids: {bad:?} is not a user id (1 to {MAX_USER_ID} bytes, no control characters)"
+        )));
+    }
+    Ok(request.user_ids)
+}
+
+fn unavailable(error: crate::capabilities::kv::KvError) -> ApiError {
+    ApiError::new(503, format!("The block list's store is unavailable: {error}"))
+}
