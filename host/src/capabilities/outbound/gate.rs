@@ -88,6 +88,13 @@ impl OutboundGate {
                 "not an http(s) URL with a host".into(),
             ));
         };
+        if request.uri().authority().is_some_and(|authority| authority.as_str().contains('@')) {
+            return Err(refuse(
+                "refused_destination",
+                HttpError::HttpRequestUriInvalid,
+                "credentials in the URL (bind them as secrets and send them in a header)".into(),
+            ));
+        }
         if grant.destination_for(&target).is_none() {
             return Err(refuse(
                 "refused_destination",
@@ -231,8 +238,10 @@ impl Admitted {
                 why: format!("the body: {e}"),
             })
         })?;
-        // reqwest writes its own Host from the URL (the same authority).
+        // reqwest writes its own Host from the URL (the same authority), and the length of
+        // the body as sent: filling in secrets changed it, whatever the guest declared.
         parts.headers.remove(http::header::HOST);
+        parts.headers.remove(http::header::CONTENT_LENGTH);
         let response = self
             .grant
             .client()
@@ -325,5 +334,68 @@ impl WasiHttpHooks for OutboundGate {
                 Box::new(async move { Err(refused.error) })
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use http_body_util::Empty;
+
+    use super::*;
+    use crate::capabilities::outbound::grant::RawGrant;
+
+    fn grant(yaml: &str) -> Arc<OutboundGrant> {
+        let raw: RawGrant = serde_yaml_ng::from_str(yaml).unwrap();
+        Arc::new(OutboundGrant::from_raw(raw).unwrap())
+    }
+
+    fn gate(grant: Option<Arc<OutboundGrant>>) -> OutboundGate {
+        let mut gate = OutboundGate::new("p".into(), "request-1".into(), grant, OutboundMeters::default());
+        gate.begin_call(Instant::now() + std::time::Duration::from_secs(1));
+        gate
+    }
+
+    fn request(uri: &str, header: Option<&str>) -> http::Request<WasiBody> {
+        let mut request = http::Request::builder().method("POST").uri(uri);
+        if let Some(value) = header {
+            request = request.header("authorization", value);
+        }
+        request.body(Empty::new().map_err(|never| match never {}).boxed_unsync()).unwrap()
+    }
+
+    fn refusal(gate: &mut OutboundGate, uri: &str, header: Option<&str>) -> Option<&'static str> {
+        gate.admit(&mut request(uri, header), None).err().map(|refused| refused.result)
+    }
+
+    #[test]
+    fn the_gate_refuses_before_anything_leaves() {
+        assert_eq!(refusal(&mut gate(None), "http://127.0.0.1:9/x", None), Some("refused_no_grant"));
+        let grant = grant(
+            "{allow: ['http://127.0.0.1:9/ok/', 'http://169.254.169.254/'], secrets: {k: v4lue}, \
+             max_calls_per_hook: 2, max_calls_per_request: 3}",
+        );
+        let mut gate = gate(Some(grant));
+        assert_eq!(refusal(&mut gate, "http://127.0.0.1:9/other", None), Some("refused_destination"));
+        assert_eq!(refusal(&mut gate, "http://user:pw@127.0.0.1:9/ok/x", None), Some("refused_destination"));
+        assert_eq!(refusal(&mut gate, "http://169.254.169.254/latest", None), Some("refused_address"));
+        assert_eq!(
+            refusal(&mut gate, "http://127.0.0.1:9/ok/x", Some("Bearer ${secret:nope}")),
+            Some("refused_secret")
+        );
+        // Refusals are not calls: two calls are admitted, the third is over the hook's limit.
+        let mut admitted = request("http://127.0.0.1:9/ok/x", Some("Bearer ${secret:k}"));
+        assert!(gate.admit(&mut admitted, None).is_ok());
+        assert_eq!(admitted.headers()["authorization"], "Bearer v4lue", "filled in on the way out");
+        assert!(admitted.headers()["authorization"].is_sensitive());
+        assert_eq!(refusal(&mut gate, "http://127.0.0.1:9/ok/y", None), None);
+        assert_eq!(refusal(&mut gate, "http://127.0.0.1:9/ok/z", None), Some("refused_limit"));
+        // A new hook call of the same request: one more, then the request's limit.
+        gate.begin_call(Instant::now() + std::time::Duration::from_secs(1));
+        assert_eq!(refusal(&mut gate, "http://127.0.0.1:9/ok/z", None), None);
+        assert_eq!(refusal(&mut gate, "http://127.0.0.1:9/ok/z", None), Some("refused_limit"));
+        // Another request on a reused instance starts its own count.
+        gate.request_id.set("request-2".into());
+        gate.begin_call(Instant::now() + std::time::Duration::from_secs(1));
+        assert_eq!(refusal(&mut gate, "http://127.0.0.1:9/ok/z", None), None);
     }
 }
