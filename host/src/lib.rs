@@ -11,8 +11,10 @@
 //! - [`plugins`]: the sandboxed plugin runtime — engine, limits, compiled-artifact cache,
 //!   loading, the registry, and one instance per (plugin, request), fresh unless the
 //!   plugin opts into reuse.
-//! - [`capabilities`]: what the host offers guests through the WIT imports (log, kv).
+//! - [`capabilities`]: what the host offers guests through the WIT imports (log, kv,
+//!   outbound HTTP).
 //! - [`error`]: the OpenAI-shaped errors clients see.
+//! - [`secret`]: secret strings that never print: a leaf, like `types`.
 //! - [`types`]: the vocabulary every part shares (call types, keys, hooks, failures): a
 //!   leaf, so the parts above need not depend on each other for it.
 //! - [`content`]: the request, response and stream chunks as hooks read and edit them.
@@ -28,6 +30,7 @@ pub use hookgate_content as content;
 pub mod metrics;
 pub mod pipeline;
 pub mod plugins;
+pub mod secret;
 pub mod server;
 pub mod text;
 pub mod types;

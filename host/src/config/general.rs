@@ -7,7 +7,7 @@ use super::keys::check_guessable;
 use super::lenient::Warnings;
 use super::plugin_names;
 use super::raw::{RawGeneral, RawLitellm};
-use super::secret::Secret;
+use crate::secret::Secret;
 
 /// `max_request_size_mb` when unset.
 const DEFAULT_MAX_REQUEST_SIZE_MB: f64 = 8.0;

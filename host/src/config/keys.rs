@@ -7,7 +7,7 @@ use super::lenient::Warnings;
 use super::path;
 use super::plugin_names;
 use super::raw::RawKey;
-use super::secret::{is_publicly_known, Secret};
+use crate::secret::{is_publicly_known, Secret};
 
 /// A virtual key: a credential handed to one client or team, with its own limits.
 #[derive(Debug, Clone)]

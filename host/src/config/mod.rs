@@ -21,7 +21,6 @@ mod path;
 mod plugin_names;
 mod plugins_config;
 mod raw;
-mod secret;
 mod typed;
 
 #[cfg(test)]
@@ -40,8 +39,8 @@ use self::lenient::Warnings;
 pub use self::models::{MockError, MockParams, ModelDeployment, OpenAiParams, ProviderConfig, TokenPrice};
 pub use self::plugins_config::PluginsConfig;
 use self::raw::RawConfig;
-pub use self::secret::Secret;
 use crate::plugins::settings::PluginSettings;
+pub use crate::secret::Secret;
 
 /// The proxy's configuration, checked and with defaults applied.
 #[derive(Debug, Clone)]

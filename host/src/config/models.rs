@@ -6,7 +6,7 @@ use super::error::Invalid;
 use super::lenient::Warnings;
 use super::path;
 use super::raw::{RawModel, RawParams, RawPrice};
-use super::secret::Secret;
+use crate::secret::Secret;
 
 /// Where OpenAI-compatible requests go when `api_base` is not set (LiteLLM's default).
 pub(crate) const DEFAULT_API_BASE: &str = "https://api.openai.com/v1";

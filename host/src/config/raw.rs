@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use serde::Deserialize;
 use serde_yaml_ng::{Mapping, Value};
 
-use super::secret::Secret;
+use crate::secret::Secret;
 
 /// Top-level keys hookgate reads.
 pub(crate) const TOP_KEYS: &[&str] =

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::config::Secret;
+use crate::secret::Secret;
 
 /// Network time one hook call may spend in outbound calls, by default.
 const DEFAULT_TIMEOUT_MS: u64 = 1000;

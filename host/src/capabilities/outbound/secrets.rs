@@ -79,7 +79,7 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
 mod tests {
     use super::*;
     use crate::capabilities::outbound::grant::Destination;
-    use crate::config::Secret;
+    use crate::secret::Secret;
 
     fn secrets() -> BTreeMap<String, BoundSecret> {
         let mut secrets = BTreeMap::new();
