@@ -52,12 +52,7 @@ pub async fn block(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
-    let users = checked(&state, &headers, &body)?;
-    let deadline = Instant::now() + KV_DEADLINE;
-    for user in &users {
-        state.kv.set(PLUGIN, &entry_key(user), "1".into(), None, deadline).await.map_err(unavailable)?;
-    }
-    tracing::info!(users = ?users, "users blocked");
+    let users = update(&state, &headers, &body, true).await?;
     Ok(Json(json!({"blocked_users": users})))
 }
 
@@ -67,13 +62,23 @@ pub async fn unblock(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
-    let users = checked(&state, &headers, &body)?;
+    let users = update(&state, &headers, &body, false).await?;
+    Ok(Json(json!({"unblocked_users": users})))
+}
+
+/// Writes (`blocked`) or deletes the entries of the users the body names; those users.
+async fn update(state: &AppState, headers: &HeaderMap, body: &[u8], blocked: bool) -> Result<Vec<String>, ApiError> {
+    let users = checked(state, headers, body)?;
     let deadline = Instant::now() + KV_DEADLINE;
     for user in &users {
-        state.kv.delete(PLUGIN, &entry_key(user), deadline).await.map_err(unavailable)?;
+        let key = entry_key(user);
+        match blocked {
+            true => state.kv.set(PLUGIN, &key, "1".into(), None, deadline).await.map_err(unavailable)?,
+            false => state.kv.delete(PLUGIN, &key, deadline).await.map(drop).map_err(unavailable)?,
+        }
     }
-    tracing::info!(users = ?users, "users unblocked");
-    Ok(Json(json!({"unblocked_users": users})))
+    tracing::info!(users = ?users, blocked, "block list changed");
+    Ok(users)
 }
 
 /// The master key, a loaded `blocked-users` plugin, and a body naming users.
