@@ -6,6 +6,18 @@ use serde_json::Value;
 
 use crate::proxy::Proxy;
 
+/// Sends `count` chat requests for `model` with the master key, expecting `status`
+/// each time; their request ids.
+pub async fn send_chats(proxy: &Proxy, model: &str, status: u16, count: usize) -> Vec<String> {
+    let mut ids = Vec::new();
+    for _ in 0..count {
+        let response = proxy.chat(&crate::proxy::chat_body(model, "hi")).await;
+        assert_eq!(response.status(), status);
+        ids.push(request_id(&response));
+    }
+    ids
+}
+
 /// The `x-hookgate-request-id` of a response.
 pub fn request_id(response: &reqwest::Response) -> String {
     response.headers()["x-hookgate-request-id"].to_str().expect("an ASCII request id").to_owned()

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use hookgate_tests::fixtures::{request_id, sentinel_logged};
+use hookgate_tests::fixtures::{send_chats, sentinel_logged};
 use hookgate_tests::proxy::{chat_body, Proxy, ProxyBuilder};
 use hookgate_tests::redis::RedisServer;
 use hookgate_tests::upstream::{http, Received, StandIn};
@@ -50,17 +50,6 @@ fn alerting_proxy(top: &str, service: &StandIn) -> ProxyBuilder {
         .env("PD_ROUTING_KEY", ROUTING_KEY)
 }
 
-/// Sends `count` requests for `model`, expecting `status`; their request ids.
-async fn send(proxy: &Proxy, model: &str, status: u16, count: usize) -> Vec<String> {
-    let mut ids = Vec::new();
-    for _ in 0..count {
-        let response = proxy.chat(&chat_body(model, "hi")).await;
-        assert_eq!(response.status(), status);
-        ids.push(request_id(&response));
-    }
-    ids
-}
-
 /// The events the stand-in has received, once it has `count` (waits up to 10 s), and
 /// after a further moment in which no more may arrive.
 async fn events(service: &StandIn, count: usize) -> Vec<Value> {
@@ -80,7 +69,7 @@ async fn five_failures_across_two_replicas_page_once() {
     let replicas = [alerting_proxy(&top, &service).start().await, alerting_proxy(&top, &service).start().await];
     // Three failures on one replica and two on the other: five of model mock-down.
     for (proxy, count) in replicas.iter().zip([3, 2]) {
-        let ids = send(proxy, "mock-down", 503, count).await;
+        let ids = send_chats(proxy, "mock-down", 503, count).await;
         sentinel_logged(proxy, "log-failure", &ids).await;
     }
     let events = events(&service, 1).await;
@@ -96,7 +85,7 @@ async fn five_failures_across_two_replicas_page_once() {
     assert_eq!(payload["custom_details"]["last_status"], 503);
     assert_eq!(service.received()[0].path, "/v2/enqueue");
     // A sixth failure is part of the same burst: no second page.
-    let ids = send(&replicas[0], "mock-down", 503, 1).await;
+    let ids = send_chats(&replicas[0], "mock-down", 503, 1).await;
     sentinel_logged(&replicas[0], "log-failure", &ids).await;
     assert_eq!(events_now(&service).len(), 1);
     for proxy in &replicas {
@@ -113,11 +102,11 @@ fn events_now(service: &StandIn) -> Vec<Value> {
 async fn a_hanging_request_pages_once() {
     let service = pagerduty().await;
     let proxy = alerting_proxy("", &service).start().await;
-    let ids = send(&proxy, "mock-echo", 200, 2).await;
+    let ids = send_chats(&proxy, "mock-echo", 200, 2).await;
     sentinel_logged(&proxy, "log-success", &ids).await;
     assert!(events_now(&service).is_empty(), "quick requests page nobody");
     // 1.5 s against a threshold of 1 s.
-    let ids = send(&proxy, "mock-slow", 200, 1).await;
+    let ids = send_chats(&proxy, "mock-slow", 200, 1).await;
     sentinel_logged(&proxy, "log-success", &ids).await;
     let events = events(&service, 1).await;
     assert_eq!(events.len(), 1, "{events:?}");

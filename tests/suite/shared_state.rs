@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
 use hookgate::capabilities::kv::{Kv, KvError};
-use hookgate_tests::fixtures::{request_id, sentinel_logged};
+use hookgate_tests::fixtures::{send_chats, sentinel_logged};
 use hookgate_tests::proxy::{chat_body, Proxy, ProxyBuilder};
 use hookgate_tests::redis::RedisServer;
 use serde_json::{json, Value};
@@ -256,20 +256,9 @@ fn alerts(log: &str) -> usize {
     log.matches("ALERT model=mock-down").count()
 }
 
-/// Sends `count` requests to `model` through `proxy`, expecting `status`; their ids.
-async fn send(proxy: &Proxy, model: &str, status: u16, count: usize) -> Vec<String> {
-    let mut ids = Vec::new();
-    for _ in 0..count {
-        let response = proxy.chat(&chat_body(model, "hi")).await;
-        assert_eq!(response.status(), status);
-        ids.push(request_id(&response));
-    }
-    ids
-}
-
 /// Sends `count` requests to the failing model through `proxy`; their ids.
 async fn fail(proxy: &Proxy, count: usize) -> Vec<String> {
-    send(proxy, "mock-down", 503, count).await
+    send_chats(proxy, "mock-down", 503, count).await
 }
 
 /// Waits until the alerter's `log-failure` hooks have finished for every request in `ids`.
@@ -280,7 +269,7 @@ async fn logged(proxy: &Proxy, ids: &[String]) {
 async fn alerts_once_per_burst(store: Store) {
     let proxy = alerting_proxy(&store).start().await;
     // Client errors do not count: 400s for an unknown model.
-    let mut ids = send(&proxy, "no-such-model", 400, 4).await;
+    let mut ids = send_chats(&proxy, "no-such-model", 400, 4).await;
     ids.extend(fail(&proxy, 2).await);
     logged(&proxy, &ids).await;
     assert_eq!(alerts(&proxy.log()), 0, "below the threshold");
