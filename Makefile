@@ -78,7 +78,7 @@ export HOOKGATE_PYTHON := $(PYENV)/bin/python
 export HOOKGATE_LITELLM_VENV := $(LITELLM_VENV)
 export HOOKGATE_MASTER_KEY
 
-.PHONY: soak build run demo test sdk-test guests toolchain pyenv jsenv redis dist bench bench-guests litellm bench-hooks clean
+.PHONY: soak build run demo test sdk-test guests toolchain pyenv jsenv redis dist bench bench-guests litellm nginx bench-hooks clean
 
 toolchain:
 	@rustup target list --installed | grep -qx $(GUEST_TARGET) || rustup target add $(GUEST_TARGET)
@@ -181,8 +181,13 @@ litellm: $(LITELLM_VENV)/.installed
 $(LITELLM_VENV)/.installed: bench/litellm/requirements.txt bench/litellm/setup.sh
 	sh bench/litellm/setup.sh $(LITELLM_VENV)
 
+# nginx as a plain reverse proxy (scenario n): Debian's package, installed unless there.
+# The bench starts it itself, with its own config.
+nginx:
+	@sh bench/nginx/setup.sh
+
 # Every scenario against one mock upstream, in one run; see BENCHMARKS.md for the method.
-bench: bench-guests pyenv litellm
+bench: bench-guests pyenv litellm nginx
 	$(CARGO) build --release -p hookgate -p hookgate-bench
 	ulimit -n $$(ulimit -Hn) 2>/dev/null; $(TARGET_DIR)/release/hookgate-bench run --out BENCHMARKS.md
 
