@@ -1,10 +1,10 @@
 //! `hookgate-bench`: the side-by-side benchmark behind `make bench`.
 //!
 //! `hookgate-bench run` starts the mock upstream, then each scenario's server in turn
-//! (the mock alone, hookgate without plugins, with five Rust plugins, with the same five
-//! in Python, and LiteLLM with five equivalent callbacks), checks that it really runs
-//! its plugins, measures it with the built-in load generator, and writes the tables into
-//! BENCHMARKS.md. `hookgate-bench mock` serves the mock alone.
+//! (the mock alone, hookgate without plugins, nginx forwarding, hookgate with five Rust
+//! plugins, with the same five in Python, and LiteLLM with five equivalent callbacks),
+//! checks that it really runs its plugins, measures it with the built-in load generator,
+//! and writes the tables into BENCHMARKS.md. `hookgate-bench mock` serves the mock alone.
 
 mod figures;
 mod load;
@@ -87,11 +87,12 @@ struct StreamArgs {
 
 #[derive(clap::Args)]
 struct RunArgs {
-    /// Scenarios to run, by letter: a direct, b hookgate without plugins, c five Rust
-    /// plugins, d five Python plugins, e LiteLLM, f and g as c and d with `instances:
-    /// reuse`, h LiteLLM's own callbacks file built into hookgate plugins, i as h reused.
-    /// Figures are only comparable within one run.
-    #[arg(long, default_value = "abcdefghi")]
+    /// Scenarios to run, by letter, in this order: a direct, b hookgate without plugins,
+    /// c five Rust plugins, d five Python plugins, e LiteLLM, f and g as c and d with
+    /// `instances: reuse`, h LiteLLM's own callbacks file built into hookgate plugins, i as
+    /// h reused, n nginx forwarding. n runs (and is listed) right after b, the two proxies
+    /// without logic side by side. Figures are only comparable within one run.
+    #[arg(long, default_value = "abncdefghi")]
     scenarios: String,
     /// The markdown file whose `make bench` section is replaced (created if missing).
     #[arg(long, default_value = "BENCHMARKS.md")]
@@ -129,6 +130,10 @@ struct PathArgs {
     litellm_venv: PathBuf,
     #[arg(long, default_value = "bench/litellm")]
     litellm_dir: PathBuf,
+    /// The nginx binary (scenario n); by default `nginx` on PATH, else /usr/sbin/nginx,
+    /// where Debian installs it, off a normal user's PATH.
+    #[arg(long)]
+    nginx: Option<PathBuf>,
 }
 
 impl PathArgs {
@@ -141,8 +146,17 @@ impl PathArgs {
             cache_dir: absolute(&self.cache_dir)?,
             litellm_venv: absolute(&self.litellm_venv)?,
             litellm_dir: absolute(&self.litellm_dir)?,
+            nginx: match &self.nginx {
+                Some(path) => absolute(path)?,
+                None => on_path("nginx").unwrap_or_else(|| PathBuf::from("/usr/sbin/nginx")),
+            },
         })
     }
+}
+
+/// Where `program` is on PATH, if it is.
+fn on_path(program: &str) -> Option<PathBuf> {
+    std::env::split_paths(&std::env::var_os("PATH")?).map(|dir| dir.join(program)).find(|path| path.is_file())
 }
 
 fn main() -> Result<()> {
@@ -273,6 +287,7 @@ fn scenarios(letters: &str, paths: &Paths) -> Result<Vec<Scenario>> {
                     Server::Hookgate { plugins: paths.plugins(python_component)?, reuse: false },
                 ),
                 'e' => ("LiteLLM, 5 Python callbacks", Server::LiteLlm),
+                'n' => ("nginx reverse proxy, no logic", Server::Nginx),
                 'f' => (
                     "hookgate, 5 Rust plugins, `instances: reuse`",
                     Server::Hookgate { plugins: paths.plugins(rust_component)?, reuse: true },
@@ -289,7 +304,7 @@ fn scenarios(letters: &str, paths: &Paths) -> Result<Vec<Scenario>> {
                     "hookgate, LiteLLM's 5 callbacks built unchanged, `instances: reuse`",
                     Server::Hookgate { plugins: paths.litellm_handlers()?, reuse: true },
                 ),
-                other => bail!("unknown scenario {other:?}: use letters a to i"),
+                other => bail!("unknown scenario {other:?}: use letters a to i, or n"),
             };
             Ok(Scenario { id, label, server })
         })

@@ -130,6 +130,7 @@ pub async fn section(results: &[(Scenario, Figures)], settings: &Settings, paths
         );
     }
     let pairs = [
+        ('b', 'n', "hookgate without plugins ÷ nginx"),
         ('c', 'e', "Rust plugins ÷ LiteLLM"),
         ('d', 'e', "Python plugins ÷ LiteLLM"),
         ('c', 'b', "Rust plugins ÷ no plugins"),
@@ -271,7 +272,10 @@ fn method(settings: &Settings) -> String {
         "**How:** every scenario calls the same mock upstream (`hookgate-bench mock`, its own process) over \
          loopback HTTP/1.1; the load generator is `hookgate-bench` itself, one persistent connection per \
          client, clients sending back to back (closed loop). The load generator, the mock and the server \
-         under test share the machine's cores. The five plugins are {plugins}; (c) runs the Rust builds, \
+         under test share the machine's cores. (n) is nginx as a plain reverse proxy, no logic: \
+         `proxy_pass` to the mock through an `upstream` block with `keepalive 64`, HTTP/1.1 upstream, \
+         `proxy_buffering off`, `worker_processes 2`, no access log (the floor for a proxy's overhead). \
+         The five plugins are {plugins}; (c) runs the Rust builds, \
          (d) the Python builds (componentize-py), each on a fresh instance per request (the default); \
          (f) and (g) are (c) and (d) with every plugin set to `instances: reuse` (warm instances); (e) five `CustomLogger` callbacks doing the same \
          (`bench/litellm/custom_callbacks.py`), with LiteLLM run as its docs advise for throughput: \
@@ -308,7 +312,9 @@ async fn run_facts(paths: &Paths, took: Duration) -> String {
                 .await
                 .ok()
                 .filter(|out| out.status.success())
-                .map(|out| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+                // `nginx -v` writes its version to stderr.
+                .map(|out| if out.stdout.is_empty() { out.stderr } else { out.stdout })
+                .map(|text| String::from_utf8_lossy(&text).trim().to_owned())
                 .unwrap_or_else(|| "unknown".into())
         }
     };
@@ -332,9 +338,11 @@ async fn run_facts(paths: &Paths, took: Duration) -> String {
         ],
     )
     .await;
+    let nginx = output(paths.nginx.to_str().unwrap_or("nginx"), &["-v"]).await;
     format!(
         "**Run:** {date}, {cores} cores ({cpu}), {memory} RAM, Linux {kernel}; hookgate {rev}; LiteLLM {litellm}; \
-         the whole run took {took:.0} s.",
+         nginx {nginx}; the whole run took {took:.0} s.",
+        nginx = nginx.trim_start_matches("nginx version: nginx/"),
         date = output("date", &["-u", "+%Y-%m-%d %H:%M UTC"]).await,
         kernel = output("uname", &["-r"]).await,
         rev = output("git", &["describe", "--always", "--dirty"]).await,

@@ -1,5 +1,6 @@
 //! The scenarios: what serves the requests (the mock itself, hookgate with a set of
-//! plugins, or the LiteLLM proxy), started as real processes on loopback ports.
+//! plugins, the LiteLLM proxy, or nginx forwarding), started as real processes on
+//! loopback ports.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -31,12 +32,15 @@ pub enum Server {
     Hookgate { plugins: Vec<(&'static str, PathBuf)>, reuse: bool },
     /// The LiteLLM proxy with its five `CustomLogger` callbacks.
     LiteLlm,
+    /// nginx as a plain reverse proxy to the mock: what forwarding alone costs, the floor
+    /// for any proxy's overhead.
+    Nginx,
 }
 
 /// One column of the comparison.
 #[derive(Clone, Debug)]
 pub struct Scenario {
-    /// `a` to `e`, as in the issue and BENCHMARKS.md.
+    /// The scenario's letter, as in BENCHMARKS.md (see `run --scenarios`).
     pub id: char,
     pub label: &'static str,
     pub server: Server,
@@ -46,7 +50,7 @@ impl Scenario {
     /// Whether requests pass through the five plugins (or callbacks).
     pub fn has_plugins(&self) -> bool {
         match &self.server {
-            Server::Direct => false,
+            Server::Direct | Server::Nginx => false,
             Server::Hookgate { plugins, .. } => !plugins.is_empty(),
             Server::LiteLlm => true,
         }
@@ -65,6 +69,8 @@ pub struct Paths {
     pub litellm_venv: PathBuf,
     /// `bench/litellm`: its config and callbacks.
     pub litellm_dir: PathBuf,
+    /// The nginx binary; it may be missing when scenario n is not run.
+    pub nginx: PathBuf,
 }
 
 /// LiteLLM's five callbacks (`bench/litellm/custom_callbacks.py`, scenario e), each handler
@@ -123,6 +129,7 @@ pub async fn start(scenario: &Scenario, paths: &Paths, mock: std::net::SocketAdd
         }),
         Server::Hookgate { plugins, reuse } => start_hookgate(scenario, plugins, *reuse, paths, mock, log_dir).await,
         Server::LiteLlm => start_litellm(scenario, paths, mock, log_dir).await,
+        Server::Nginx => start_nginx(scenario, paths, mock, log_dir).await,
     }
 }
 
@@ -239,23 +246,125 @@ async fn start_litellm(
         .stdout(std::fs::File::create(&log)?)
         .stderr(std::fs::File::create(log.with_extension("err.log"))?);
     let child = spawn(command)?;
-    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
     let running = Running {
-        target: Arc::new(Target { addr, authorization: Some(format!("Bearer {MASTER_KEY}")) }),
+        target: Arc::new(Target {
+            addr: std::net::SocketAddr::from(([127, 0, 0, 1], port)),
+            authorization: Some(format!("Bearer {MASTER_KEY}")),
+        }),
         metrics: false,
         process: Some(child),
         _work: None,
     };
+    until_live(running, "/health/liveliness", Duration::from_secs(180), &log).await.context("LiteLLM did not start")
+}
+
+async fn start_nginx(
+    scenario: &Scenario,
+    paths: &Paths,
+    mock: std::net::SocketAddr,
+    log_dir: &Path,
+) -> Result<Running> {
+    if !paths.nginx.is_file() {
+        bail!(
+            "{} is not there: install nginx with `sh bench/nginx/setup.sh` (`make bench` does), or pass --nginx",
+            paths.nginx.display()
+        );
+    }
+    let work = tempfile::Builder::new().prefix("hookgate-bench-nginx-").tempdir()?;
+    // Started as root, nginx runs its workers as `nobody`, who must reach the temp paths.
+    std::fs::set_permissions(work.path(), std::os::unix::fs::PermissionsExt::from_mode(0o755))?;
+    let port = free_port()?;
+    let log = log_dir.join(format!("{}-nginx.log", scenario.id));
+    let config = work.path().join("nginx.conf");
+    std::fs::write(&config, nginx_config(work.path(), &log, port, mock))?;
+    let mut command = Command::new(&paths.nginx);
+    // `-e`: the log nginx writes to before it has read the config, which would otherwise
+    // be the one compiled in, under /var/log.
+    command.arg("-p").arg(work.path()).arg("-c").arg(&config).arg("-e").arg(&log);
+    command.args(["-g", "daemon off;"]);
+    command.stdout(Stdio::null()).stderr(std::fs::File::create(log.with_extension("err.log"))?);
+    let child = spawn(command)?;
+    let running = Running {
+        target: Arc::new(Target { addr: std::net::SocketAddr::from(([127, 0, 0, 1], port)), authorization: None }),
+        metrics: false,
+        process: Some(child),
+        _work: Some(work),
+    };
+    until_live(running, "/live", Duration::from_secs(30), &log).await.context("nginx did not start")
+}
+
+/// nginx's config for scenario n: forwarding to the mock as nginx's docs advise for a
+/// keep-alive upstream, no logic, and every file it writes under `work` (none under /var).
+fn nginx_config(work: &Path, log: &Path, port: u16, mock: std::net::SocketAddr) -> String {
+    format!(
+        r#"# Written by hookgate-bench for scenario n.
+# Two workers, as LiteLLM gets two (`--num_workers 2`).
+worker_processes 2;
+error_log {log} warn;
+pid {work}/nginx.pid;
+events {{
+    # The stream test holds up to --max-streams streams, two connections each (client and
+    # mock), possibly all in one worker.
+    worker_connections 4096;
+}}
+http {{
+    access_log off;
+    client_body_temp_path {work}/client_body;
+    proxy_temp_path {work}/proxy;
+    fastcgi_temp_path {work}/fastcgi;
+    uwsgi_temp_path {work}/uwsgi;
+    scgi_temp_path {work}/scgi;
+    # Each load client keeps one connection for the whole run; nginx's default closes it
+    # after 1000 requests, which the load generator would count as a failed request.
+    keepalive_requests 1000000;
+    upstream mock {{
+        server {mock};
+        # Idle connections to the mock kept per worker, reused as hookgate and LiteLLM
+        # reuse theirs.
+        keepalive 64;
+    }}
+    server {{
+        listen 127.0.0.1:{port};
+        # For the bench to see that nginx is up.
+        location = /live {{
+            return 204;
+        }}
+        location / {{
+            proxy_pass http://mock;
+            # Keep-alive to the upstream needs HTTP/1.1 without `Connection: close`.
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            # A stream's chunks go out as they arrive, not when a buffer fills.
+            proxy_buffering off;
+        }}
+    }}
+}}
+"#,
+        work = work.display(),
+        log = log.display(),
+    )
+}
+
+/// Waits until `running` answers `path` with a success, for at most `within`; gives up at
+/// once if its process exits (a bad config, a port taken), and stops it on failure.
+async fn until_live(mut running: Running, path: &str, within: Duration, log: &Path) -> Result<Running> {
     let began = Instant::now();
-    while began.elapsed() < Duration::from_secs(180) {
-        if let Ok((status, _)) = crate::load::get(addr, "/health/liveliness").await {
+    let failure = loop {
+        if let Ok((status, _)) = crate::load::get(running.target.addr, path).await {
             if status.is_success() {
                 return Ok(running);
             }
         }
+        if let Some(status) = running.process.as_mut().and_then(|child| child.try_wait().ok().flatten()) {
+            break format!("it exited ({status})");
+        }
+        if began.elapsed() >= within {
+            break format!("it did not answer {path} within {} s", within.as_secs());
+        }
         tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-    bail!("LiteLLM did not become live within 180 s; see {}", log.display())
+    };
+    running.stop().await;
+    bail!("{failure}; see {}", log.display())
 }
 
 /// Starts `command` in its own process group, so stopping it also stops its workers
