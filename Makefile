@@ -60,10 +60,13 @@ PY_SDK_SOURCES   := $(wildcard guest-sdk/python/hookgate_sdk/*.py)
 LITELLM_COMPAT   := $(shell find guest-sdk/python/compat -name '*.py')
 
 # `make bench` only: the Rust ports of the Python redactor and the JS cost-logger, the
-# Python ports of the Rust examples, and LiteLLM.
+# Python ports of the Rust examples, the JavaScript ports of the Rust examples and the
+# Python redactor, and LiteLLM.
 BENCH_RS_GUESTS := $(notdir $(wildcard bench/plugins/*))
 BENCH_PY_DIRS   := $(wildcard bench/plugins-py/*)
 BENCH_PY_GUESTS := $(foreach dir,$(BENCH_PY_DIRS),$(call wasm_of,$(dir)))
+BENCH_JS_DIRS   := $(wildcard bench/plugins-js/*)
+BENCH_JS_GUESTS := $(foreach dir,$(BENCH_JS_DIRS),$(call wasm_of,$(dir)))
 LITELLM_VENV    := $(TARGET_DIR)/litellm-venv
 
 PYENV        := $(TARGET_DIR)/pyenv
@@ -102,7 +105,7 @@ $(call litellm_wasm,$(1)): $(word 1,$(subst :, ,$(1))) $(PY_SDK_SOURCES) $(LITEL
 endef
 $(foreach dir,$(PY_GUEST_DIRS) $(BENCH_PY_DIRS),$(eval $(call python_guest,$(dir))))
 $(foreach handler,$(LITELLM_HANDLERS) $(BENCH_LITELLM_HANDLERS),$(eval $(call litellm_guest,$(handler))))
-$(foreach dir,$(JS_GUEST_DIRS),$(eval $(call js_guest,$(dir))))
+$(foreach dir,$(JS_GUEST_DIRS) $(BENCH_JS_DIRS),$(eval $(call js_guest,$(dir))))
 
 # The JS SDK's toolchain (componentize-js, esbuild), exactly as locked.
 jsenv: $(JS_SDK_ENV)
@@ -174,7 +177,7 @@ soak: dist pyenv
 	HOOKGATE_SOAK_REQUESTS=20000 HOOKGATE_SOAK_REPORT=RELIABILITY.md \
 		$(CARGO) test -p hookgate-tests -- soak --nocapture
 
-bench-guests: guests $(BENCH_PY_GUESTS) $(foreach handler,$(BENCH_LITELLM_HANDLERS),$(call litellm_wasm,$(handler)))
+bench-guests: guests $(BENCH_PY_GUESTS) $(BENCH_JS_GUESTS) $(foreach handler,$(BENCH_LITELLM_HANDLERS),$(call litellm_wasm,$(handler)))
 	$(CARGO) build --profile guest --target $(GUEST_TARGET) $(addprefix -p ,$(BENCH_RS_GUESTS))
 
 # LiteLLM and its proxy extras, pinned, in their own virtualenv (scenario e).

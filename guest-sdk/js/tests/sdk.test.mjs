@@ -842,6 +842,150 @@ describe('the JavaScript guests, tested in plain node with hookgate-sdk/testing'
   });
 });
 
+describe("the bench's JavaScript ports (bench/plugins-js), as test_examples.py tests the Python ones", () => {
+  const port = async (name) => (await import(new URL(`../../../bench/plugins-js/${name}/plugin.js`, import.meta.url))).default;
+  const rejected = (message, status, code) => ({ tag: 'err', val: { tag: 'reject', val: { status, message, code } } });
+  const answer = (content) => localResponse({ choices: [{ index: 0, message: { role: 'assistant', content } }] });
+  /** Streams `pieces` (the last one finishing, or a finish chunk of its own): what the client gets of each. */
+  const stream = (c, req, pieces, finishApart = false) => {
+    const bodies = pieces.map((piece) => chunkOf([piece]));
+    if (finishApart) bodies.push(chunkOf([undefined, 'stop']));
+    else bodies.at(-1).choices[0].finish_reason = 'stop';
+    return bodies.map((body) => {
+      const chunk = localChunk(body);
+      assert.deepEqual(c.streamChunk(req, chunk), ok('proceed'));
+      return chunk.text() ?? '';
+    });
+  };
+  beforeEach(() => host.reset());
+
+  it('banned-keywords: normalized matches in requests and across chunks, held back until checked', async () => {
+    const c = component(await port('banned-keywords-js'), { config: { keywords: ['Secret Plan'] } });
+    assert.deepEqual(c.init(), ok(undefined));
+    const message = 'Request contains a banned keyword: secret plan';
+    assert.deepEqual(c.preCall(localRequest(chat('the ｓｅｃｒｅｔ\u00a0PLAN'))), rejected(message, 400, 'banned_keyword'));
+    assert.deepEqual(c.preCall(localRequest(chat('nothing to see'))), ok({ tag: 'proceed' }));
+    const req = localRequest(chat('go'), { id: 's1' });
+    const first = localChunk(chunkOf(['the sec']));
+    assert.deepEqual(c.streamChunk(req, first), ok('proceed'));
+    assert.equal(c.streamChunk(req, localChunk(chunkOf(['ret plan']))).val.tag, 'reject');
+    assert.ok(!(first.text() ?? '').includes('sec'), first.text());
+    assert.equal(stream(c, localRequest(chat('go'), { id: 's2' }), ['all ', 'is ', 'well'], true).join(''), 'all is well');
+    assert.deepEqual(c.init('null'), { tag: 'err', val: 'invalid config: missing field `keywords`' });
+  });
+
+  it('header-injector: the configured headers, lower-cased, in name order', async () => {
+    const c = component(await port('header-injector-js'), { config: { headers: { 'X-Served-By': 'hookgate', 'x-policy': 'v1' } } });
+    const resp = answer('ok');
+    c.postCallSuccess(localRequest(chat('hi')), resp);
+    assert.deepEqual(resp.headers(), [['x-served-by', 'hookgate'], ['x-policy', 'v1']]);
+    assert.deepEqual(c.init('{"headers": {"bad name": "x"}}'), { tag: 'err', val: 'invalid config: `headers`: "bad name" is not a valid HTTP header name' });
+  });
+
+  it('rate-limiter: counts per key in kv, 429 over the limit, its headers from the request standing', async () => {
+    const c = component(await port('rate-limiter-js'), { config: { requests_per_minute: 2 } });
+    for (const number of [0, 1]) {
+      const req = localRequest(chat('hi'), { id: `r${number}` });
+      c.preCall(req);
+      const resp = answer('ok');
+      c.postCallSuccess(req, resp);
+      assert.equal(resp.header('x-ratelimit-remaining-requests'), String(1 - number));
+    }
+    const over = c.preCall(localRequest(chat('hi'), { id: 'r3' })).val.val;
+    assert.deepEqual([over.status, over.code], [429, 'rate_limit_exceeded']);
+    const [op, counter, delta, ttlMs] = host.calls[0];
+    assert.deepEqual([op, delta], ['incr', 1n]);
+    assert.ok(counter.startsWith(`key:${'0'.repeat(64)}:`), counter);
+    assert.ok(ttlMs > 1000n && ttlMs <= 61_000n, String(ttlMs));
+    const resp = answer('ok');
+    c.postCallSuccess(localRequest(chat('hi'), { id: 'r4' }), resp);
+    assert.equal(resp.header('x-ratelimit-limit-requests'), undefined, 'no standing from another request');
+    host.reset();
+    const perUser = component(await port('rate-limiter-js'), { config: { limit: 5, per: 'user' } });
+    perUser.preCall(localRequest({ ...chat('hi'), user: 'ann' }));
+    assert.ok(host.calls[0][1].startsWith('end-user:ann:'), host.calls[0][1]);
+    assert.deepEqual(perUser.init('{"requests_per_minute": 1, "window_seconds": 5}'), {
+      tag: 'err',
+      val: 'invalid config: give `requests_per_minute`, or `limit` with `window_seconds`, not both',
+    });
+  });
+
+  it('pii-redactor: masks every request text, and responses unless told not to', async () => {
+    const PiiRedactor = await port('pii-redactor-js');
+    const c = component(PiiRedactor, { config: null });
+    const req = localRequest({
+      model: 'm',
+      messages: [
+        { role: 'user', content: 'mail bob@example.com or ring +44 20 7946 0958, not 12 apples' },
+        { role: 'user', name: 'x', content: [{ type: 'text', text: '(555) 123-4567' }] },
+        { role: 'assistant', content: null, tool_calls: [{ id: 'c', type: 'function', function: { name: 'send', arguments: '{"to": "ann@example.org"}' } }] },
+      ],
+      max_tokens: 64,
+    });
+    assert.deepEqual(c.preCall(req), ok({ tag: 'proceed' }));
+    assert.deepEqual(req.texts().map(String), ['mail [EMAIL] or ring [PHONE], not 12 apples', 'x', '[PHONE]', 'send', '{"to": "[EMAIL]"}']);
+    const clean = localRequest(chat('12 apples in 2024'));
+    const body = clean.body();
+    c.preCall(clean);
+    assert.equal(clean.body(), body);
+    let resp = answer('call 555.123.4567');
+    c.postCallSuccess(localRequest(chat('hi')), resp);
+    assert.deepEqual(resp.texts().map(String), ['call [PHONE]']);
+    resp = answer('call 555.123.4567');
+    component(PiiRedactor, { config: { responses: false } }).postCallSuccess(localRequest(chat('hi')), resp);
+    assert.deepEqual(resp.texts().map(String), ['call 555.123.4567']);
+  });
+
+  it('pii-redactor: masks as re.sub reads them; config errors', async () => {
+    const PiiRedactor = await port('pii-redactor-js');
+    const c = component(PiiRedactor, { config: { mask_email: '<\\g<0>>', mask_phone: '#' } });
+    const req = localRequest(chat('a@b.co 555 123 4567'));
+    c.preCall(req);
+    assert.deepEqual(req.texts().map(String), ['<a@b.co> #']);
+    const refused = (config) => c.init(JSON.stringify(config)).val;
+    assert.equal(refused({ zeta: 1, alpha: 2 }), 'invalid config: unknown field(s): alpha, zeta');
+    assert.equal(refused([1]), 'invalid config: the config must be an object');
+    assert.equal(refused({ mask_email: '\\q' }), 'invalid config: `mask_email` "\\\\q": bad escape \\q');
+    assert.equal(refused({ mask_phone: 'x\\1' }), 'invalid config: `mask_phone` "x\\\\1": invalid group reference 1');
+    assert.equal(refused({ mask_phone: 'x\\' }), 'invalid config: `mask_phone` "x\\\\": bad escape (end of pattern)');
+    assert.deepEqual(c.init('{"mask_email": "\\\\101\\\\t\\\\[\\\\\\\\"}'), ok(undefined));
+    const escaped = localRequest(chat('a@b.co'));
+    c.preCall(escaped);
+    assert.deepEqual(escaped.texts().map(String), ['A\t\\[\\']);
+  });
+
+  it('pii-redactor: a split address or number is masked before any of it is sent', async () => {
+    const c = component(await port('pii-redactor-js'));
+    const story = 'Write to jane.doe@example.com or call +1 555 123 4567 today.';
+    const size = Math.ceil(story.length / 9);
+    const pieces = Array.from({ length: Math.ceil(story.length / size) }, (_, i) => story.slice(i * size, (i + 1) * size));
+    for (const finishApart of [false, true]) {
+      const sent = stream(c, localRequest(chat('go'), { id: `split-${finishApart}` }), pieces, finishApart);
+      assert.equal(sent.join(''), 'Write to [EMAIL] or call [PHONE] today.');
+      assert.ok(!sent.some((s) => s.includes('jane') || s.includes('4567') || s.includes('555')), sent);
+    }
+    const words = Array.from({ length: 40 }, (_, i) => `word${i} `);
+    const text = `${words.slice(0, 20).join('')}ann.lee@example.com ${words.slice(20).join('')}call (555) 123-4567 now`;
+    const sent = stream(c, localRequest(chat('go'), { id: 'long' }), text.match(/[\s\S]{1,7}/g));
+    assert.equal(sent.join(''), text.replace('ann.lee@example.com', '[EMAIL]').replace('(555) 123-4567', '[PHONE]'));
+    assert.ok(sent.slice(0, -1).some(Boolean), 'text is sent before the stream ends');
+    assert.ok(!sent.some((s) => s.includes('ann') || s.includes('lee@') || s.includes('4567')), sent);
+  });
+
+  it('pii-redactor: each request streams afresh; several choices', async () => {
+    const c = component(await port('pii-redactor-js'));
+    const first = localChunk({ choices: [{ index: 0, delta: { content: 'secret tail' } }] });
+    c.streamChunk(localRequest(chat('a'), { id: 'r1' }), first);
+    assert.equal(first.text(), '');
+    assert.deepEqual(stream(c, localRequest(chat('b'), { id: 'r2' }), ['x']), ['x']);
+    const req = localRequest(chat('go'), { id: 'r3' });
+    c.streamChunk(req, localChunk(chunkOf(['a@b.c'], ['x@y.z'])));
+    const last = localChunk(chunkOf(['om', 'stop'], [undefined, 'stop']));
+    c.streamChunk(req, last);
+    assert.deepEqual(last.answerTexts().map(String), ['[EMAIL]', 'x@y.z']);
+  });
+});
+
 describe('http', () => {
   beforeEach(() => host.reset());
 
