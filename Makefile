@@ -8,10 +8,11 @@
 #                bench's pinned LiteLLM (the LiteLLM callbacks run side by side with it),
 #                builds the guests (Rust, Python, JS, LiteLLM handlers) and the proxy, runs
 #                every test
-#   make bench   hookgate vs hookgate without plugins vs nginx as a plain reverse proxy vs
-#                LiteLLM (and LiteLLM's own callbacks file built into hookgate plugins), side
+#   make bench   hookgate (its plugins in Rust, Python and JavaScript, the last built with
+#                componentize-js) vs hookgate without plugins vs nginx as a plain reverse proxy
+#                vs LiteLLM (and LiteLLM's own callbacks file built into hookgate plugins), side
 #                by side against one mock upstream (installs LiteLLM into a virtualenv and
-#                nginx with apt-get; ~13 min); writes BENCHMARKS.md
+#                nginx with apt-get; ~16 min); writes BENCHMARKS.md
 #   make bench-hooks   criterion micro-benchmark of hook calls (writes nothing; see BENCHMARKS.md)
 #   make soak    20,000 mixed requests (normal, streamed, banned, PII, padded, faulting, slow readers,
 #                bad input) at concurrency 16; checks the guardrails held for every one and writes

@@ -2,7 +2,8 @@
 //!
 //! `hookgate-bench run` starts the mock upstream, then each scenario's server in turn
 //! (the mock alone, hookgate without plugins, nginx forwarding, hookgate with five Rust
-//! plugins, with the same five in Python, and LiteLLM with five equivalent callbacks),
+//! plugins, with the same five in Python and in JavaScript, and LiteLLM with five
+//! equivalent callbacks),
 //! checks that it really runs its plugins, measures it with the built-in load generator,
 //! and writes the tables into BENCHMARKS.md. `hookgate-bench mock` serves the mock alone.
 
@@ -26,7 +27,7 @@ use crate::scenario::{Paths, Scenario, Server};
 #[derive(Parser)]
 #[command(
     name = "hookgate-bench",
-    about = "hookgate vs no plugins vs LiteLLM, side by side, against one mock upstream"
+    about = "hookgate vs no plugins vs nginx vs LiteLLM, side by side, against one mock upstream"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -90,9 +91,10 @@ struct RunArgs {
     /// Scenarios to run, by letter, in this order: a direct, b hookgate without plugins,
     /// c five Rust plugins, d five Python plugins, e LiteLLM, f and g as c and d with
     /// `instances: reuse`, h LiteLLM's own callbacks file built into hookgate plugins, i as
-    /// h reused, n nginx forwarding. n runs (and is listed) right after b, the two proxies
-    /// without logic side by side. Figures are only comparable within one run.
-    #[arg(long, default_value = "abncdefghi")]
+    /// h reused, j five JavaScript plugins, k as j reused, n nginx forwarding. n runs (and
+    /// is listed) right after b, the two proxies without logic side by side. Figures are
+    /// only comparable within one run.
+    #[arg(long, default_value = "abncdefghijk")]
     scenarios: String,
     /// The markdown file whose `make bench` section is replaced (created if missing).
     #[arg(long, default_value = "BENCHMARKS.md")]
@@ -272,30 +274,20 @@ async fn start_mock(stream: StreamArgs) -> Result<(tokio::process::Child, std::n
 
 /// The scenarios picked by letter, in order.
 fn scenarios(letters: &str, paths: &Paths) -> Result<Vec<Scenario>> {
+    let plugins_in = |language: Language, reuse: bool| -> Result<Server> {
+        Ok(Server::Hookgate { plugins: paths.plugins(|name| language.component(name))?, reuse })
+    };
     letters
         .chars()
         .map(|id| {
             let (label, server) = match id {
                 'a' => ("direct to the mock", Server::Direct),
                 'b' => ("hookgate, no plugins", Server::Hookgate { plugins: Vec::new(), reuse: false }),
-                'c' => (
-                    "hookgate, 5 Rust plugins",
-                    Server::Hookgate { plugins: paths.plugins(rust_component)?, reuse: false },
-                ),
-                'd' => (
-                    "hookgate, 5 Python plugins",
-                    Server::Hookgate { plugins: paths.plugins(python_component)?, reuse: false },
-                ),
+                'c' => ("hookgate, 5 Rust plugins", plugins_in(Language::Rust, false)?),
+                'd' => ("hookgate, 5 Python plugins", plugins_in(Language::Python, false)?),
                 'e' => ("LiteLLM, 5 Python callbacks", Server::LiteLlm),
-                'n' => ("nginx reverse proxy, no logic", Server::Nginx),
-                'f' => (
-                    "hookgate, 5 Rust plugins, `instances: reuse`",
-                    Server::Hookgate { plugins: paths.plugins(rust_component)?, reuse: true },
-                ),
-                'g' => (
-                    "hookgate, 5 Python plugins, `instances: reuse`",
-                    Server::Hookgate { plugins: paths.plugins(python_component)?, reuse: true },
-                ),
+                'f' => ("hookgate, 5 Rust plugins, `instances: reuse`", plugins_in(Language::Rust, true)?),
+                'g' => ("hookgate, 5 Python plugins, `instances: reuse`", plugins_in(Language::Python, true)?),
                 'h' => (
                     "hookgate, LiteLLM's 5 callbacks built unchanged",
                     Server::Hookgate { plugins: paths.litellm_handlers()?, reuse: false },
@@ -304,27 +296,61 @@ fn scenarios(letters: &str, paths: &Paths) -> Result<Vec<Scenario>> {
                     "hookgate, LiteLLM's 5 callbacks built unchanged, `instances: reuse`",
                     Server::Hookgate { plugins: paths.litellm_handlers()?, reuse: true },
                 ),
-                other => bail!("unknown scenario {other:?}: use letters a to i, or n"),
+                'j' => ("hookgate, 5 JavaScript plugins", plugins_in(Language::JavaScript, false)?),
+                'k' => ("hookgate, 5 JavaScript plugins, `instances: reuse`", plugins_in(Language::JavaScript, true)?),
+                'n' => ("nginx reverse proxy, no logic", Server::Nginx),
+                other => bail!("unknown scenario {other:?}: use letters a to k, or n"),
             };
             Ok(Scenario { id, label, server })
         })
         .collect()
 }
 
-/// The Rust build of a plugin: the examples under `plugins/`, and the Rust ports of the
-/// Python redactor and the JS cost-logger under `bench/plugins/`.
-fn rust_component(name: &str) -> String {
-    match name {
-        "pii-redactor" | "cost-logger" => format!("{}_rs", name.replace('-', "_")),
-        _ => name.replace('-', "_"),
+/// The language a scenario's five plugins are written in.
+#[derive(Clone, Copy)]
+enum Language {
+    Rust,
+    Python,
+    JavaScript,
+}
+
+impl Language {
+    /// The file stem of a plugin's component in this language: the example under
+    /// `plugins/` where that is written in this language, else the bench's port of it,
+    /// `<name>_<rs|py|js>` (from `bench/plugins/`, `bench/plugins-py/`, `bench/plugins-js/`).
+    fn component(self, name: &str) -> String {
+        let (examples, suffix): (&[&str], &str) = match self {
+            Language::Rust => (&["rate-limiter", "banned-keywords", "header-injector"], "rs"),
+            Language::Python => (&["pii-redactor"], "py"),
+            Language::JavaScript => (&["cost-logger"], "js"),
+        };
+        let stem = name.replace('-', "_");
+        if examples.contains(&name) {
+            stem
+        } else {
+            format!("{stem}_{suffix}")
+        }
     }
 }
 
-/// The Python build of a plugin: the example redactor under `plugins/`, and the Python
-/// ports of the others under `bench/plugins-py/`.
-fn python_component(name: &str) -> String {
-    match name {
-        "pii-redactor" => "pii_redactor".to_owned(),
-        _ => format!("{}_py", name.replace('-', "_")),
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_language_takes_its_examples_and_ports_the_rest() {
+        let stems = |language: Language| scenario::PLUGINS.map(|(name, _)| language.component(name));
+        assert_eq!(
+            stems(Language::Rust),
+            ["rate_limiter", "pii_redactor_rs", "banned_keywords", "header_injector", "cost_logger_rs"]
+        );
+        assert_eq!(
+            stems(Language::Python),
+            ["rate_limiter_py", "pii_redactor", "banned_keywords_py", "header_injector_py", "cost_logger_py"]
+        );
+        assert_eq!(
+            stems(Language::JavaScript),
+            ["rate_limiter_js", "pii_redactor_js", "banned_keywords_js", "header_injector_js", "cost_logger"]
+        );
     }
 }

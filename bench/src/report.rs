@@ -95,7 +95,7 @@ pub async fn section(results: &[(Scenario, Figures)], settings: &Settings, paths
     let direct = find('a');
     let mut out = String::new();
     let _ = writeln!(out, "{BEGIN}");
-    let _ = writeln!(out, "## Side by side: hookgate, hookgate without plugins, LiteLLM (`make bench`)\n");
+    let _ = writeln!(out, "## Side by side: hookgate, hookgate without plugins, nginx, LiteLLM (`make bench`)\n");
     let _ = writeln!(out, "{}\n", run_facts(paths, took).await);
     let _ = writeln!(out, "{}\n", method(settings));
 
@@ -133,9 +133,11 @@ pub async fn section(results: &[(Scenario, Figures)], settings: &Settings, paths
         ('b', 'n', "hookgate without plugins ÷ nginx"),
         ('c', 'e', "Rust plugins ÷ LiteLLM"),
         ('d', 'e', "Python plugins ÷ LiteLLM"),
+        ('j', 'e', "JS plugins ÷ LiteLLM"),
         ('c', 'b', "Rust plugins ÷ no plugins"),
         ('f', 'e', "Rust plugins, reused ÷ LiteLLM"),
         ('g', 'e', "Python plugins, reused ÷ LiteLLM"),
+        ('k', 'e', "JS plugins, reused ÷ LiteLLM"),
         ('f', 'b', "Rust plugins, reused ÷ no plugins"),
         ('h', 'e', "LiteLLM's callbacks in hookgate ÷ in LiteLLM"),
         ('i', 'e', "LiteLLM's callbacks in hookgate, reused ÷ in LiteLLM"),
@@ -276,8 +278,11 @@ fn method(settings: &Settings) -> String {
          `proxy_pass` to the mock through an `upstream` block with `keepalive 64`, HTTP/1.1 upstream, \
          `proxy_buffering off`, `worker_processes 2`, no access log (the floor for a proxy's overhead). \
          The five plugins are {plugins}; (c) runs the Rust builds, \
-         (d) the Python builds (componentize-py), each on a fresh instance per request (the default); \
-         (f) and (g) are (c) and (d) with every plugin set to `instances: reuse` (warm instances); (e) five `CustomLogger` callbacks doing the same \
+         (d) the Python builds (componentize-py), (j) the JavaScript builds (componentize-js), each on a \
+         fresh instance per request (the default); where a plugin's original is in another language, \
+         the build is the bench's port of it, with the same config and behaviour (`bench/plugins`, \
+         `bench/plugins-py`, `bench/plugins-js`). (f), (g) and (k) are (c), (d) and (j) with every plugin \
+         set to `instances: reuse` (warm instances); (e) five `CustomLogger` callbacks doing the same \
          (`bench/litellm/custom_callbacks.py`), with LiteLLM run as its docs advise for throughput: \
          `--num_workers 2` (one per core), `LITELLM_LOG=ERROR`, `LITELLM_LOCAL_MODEL_COST_MAP=True`; \
          (h) is that same file, unchanged, built by `hookgate plugin build --handler` into five plugins \
