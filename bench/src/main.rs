@@ -88,12 +88,12 @@ struct StreamArgs {
 
 #[derive(clap::Args)]
 struct RunArgs {
-    /// Scenarios to run, by letter, in this order: a direct, b hookgate without plugins,
-    /// c five Rust plugins, d five Python plugins, e LiteLLM, f and g as c and d with
-    /// `instances: reuse`, h LiteLLM's own callbacks file built into hookgate plugins, i as
-    /// h reused, j five JavaScript plugins, k as j reused, n nginx forwarding. n runs (and
-    /// is listed) right after b, the two proxies without logic side by side. Figures are
-    /// only comparable within one run.
+    /// Scenarios to run, by letter, run and listed in the order given: a direct, b hookgate
+    /// without plugins, c five Rust plugins, d five Python plugins, e LiteLLM, f and g as c
+    /// and d with `instances: reuse`, h LiteLLM's own callbacks file built into hookgate
+    /// plugins, i as h reused, j five JavaScript plugins, k as j reused, n nginx forwarding.
+    /// The default puts n right after b: the two proxies without logic side by side.
+    /// Figures are only comparable within one run.
     #[arg(long, default_value = "abncdefghijk")]
     scenarios: String,
     /// The markdown file whose `make bench` section is replaced (created if missing).
