@@ -17,6 +17,7 @@ use super::typed::deserialize_at;
 use crate::capabilities::outbound::grant::RawGrant;
 use crate::capabilities::outbound::OutboundGrant;
 use crate::plugins::settings::{limits_of, PluginSettings};
+use crate::plugins::DEFAULT_KEEP_RESIDENT_BYTES;
 
 const DEFAULT_QUARANTINE_AFTER: u32 = 5;
 const DEFAULT_QUARANTINE_SECONDS: u64 = 30;
@@ -63,6 +64,10 @@ pub struct PluginsConfig {
     /// How long a hook call waits for a free instance slot before the request is
     /// answered 503 (overloaded).
     pub instance_wait: Duration,
+    /// Per instance memory, how much of what an instance dirtied is reset in place when
+    /// its pool slot is recycled, in bytes (`keep_resident_mb`): the rest goes back to
+    /// the kernel and is faulted in again by the slot's next instance.
+    pub keep_resident_bytes: usize,
     /// Most kv entries one plugin may hold (in memory).
     pub kv_max_entries: usize,
     /// Most kv bytes (keys and values) one plugin may hold (in memory).
@@ -97,6 +102,7 @@ impl Default for PluginsConfig {
             max_logged_field_bytes: DEFAULT_MAX_LOGGED_FIELD_BYTES,
             max_instances: DEFAULT_MAX_INSTANCES,
             instance_wait: Duration::from_millis(DEFAULT_INSTANCE_WAIT_MS),
+            keep_resident_bytes: DEFAULT_KEEP_RESIDENT_BYTES,
             kv_max_entries: DEFAULT_KV_MAX_ENTRIES,
             kv_max_bytes: DEFAULT_KV_MAX_BYTES,
             defaults: PluginSettings::default(),
@@ -280,6 +286,13 @@ pub(crate) fn build(
             1,
             600_000,
         )?),
+        keep_resident_bytes: within(
+            "plugins.keep_resident_mb",
+            raw.keep_resident_mb,
+            DEFAULT_KEEP_RESIDENT_BYTES >> 20,
+            0,
+            1024,
+        )? << 20,
         kv_max_entries: within("plugins.kv_max_entries", raw.kv_max_entries, DEFAULT_KV_MAX_ENTRIES, 1, 100_000_000)?,
         kv_max_bytes: within("plugins.kv_max_bytes", raw.kv_max_bytes, DEFAULT_KV_MAX_BYTES, 1024, 1 << 40)?,
         defaults,

@@ -170,6 +170,7 @@ pub(crate) struct RawPlugins {
     pub(crate) max_logged_field_bytes: Option<usize>,
     pub(crate) max_instances: Option<u32>,
     pub(crate) instance_wait_ms: Option<u64>,
+    pub(crate) keep_resident_mb: Option<usize>,
     pub(crate) kv_max_entries: Option<usize>,
     pub(crate) kv_max_bytes: Option<usize>,
     /// Kept untyped: merged key by key with each plugin's entry before becoming

@@ -40,6 +40,7 @@ plugins:
   max_plugins: 100           # default 100
   logging_queue: 1000        # capacity of the logging hooks' queue, default 1000 (>=1)
   max_instances: 1000        # instance pool size, default 1000 (>=1)
+  keep_resident_mb: 4        # per slot, dirtied memory reset in place, default 4 (0..1024)
   defaults:                  # PluginSettings keys applied to every plugin (partial)
     timeout_ms: 100
   settings:                  # per-plugin PluginSettings (partial), merged over defaults KEY BY KEY
@@ -132,6 +133,7 @@ fn full_example_parses() {
     assert_eq!(plugins.max_plugins, 100);
     assert_eq!(plugins.logging_queue, 1000);
     assert_eq!(plugins.max_instances, 1000);
+    assert_eq!(plugins.keep_resident_bytes, 4 << 20);
     let banned = config.plugin_settings("banned-keywords");
     assert_eq!(banned.priority, 10);
     assert_eq!(banned.timeout_ms, 100);
@@ -354,6 +356,7 @@ fn values_that_could_overflow_are_bounded_with_the_key_named() {
         ("plugins: {quarantine_seconds: 18446744073709551615}\n", "plugins.quarantine_seconds"),
         ("plugins: {max_instances: 4000000000}\n", "plugins.max_instances"),
         ("plugins: {instance_wait_ms: 0}\n", "plugins.instance_wait_ms"),
+        ("plugins: {keep_resident_mb: 1025}\n", "plugins.keep_resident_mb"),
         ("plugins: {defaults: {timeout_ms: 18446744073709551615}}\n", "plugins.defaults.timeout_ms"),
         ("plugins: {defaults: {memory_mb: 999999999}}\n", "plugins.defaults.memory_mb"),
         ("plugins: {settings: {p: {fuel: 0}}}\n", "plugins.settings.p.fuel"),
@@ -367,8 +370,12 @@ fn values_that_could_overflow_are_bounded_with_the_key_named() {
         let err = parse_err(&with_model(yaml));
         assert_eq!(err.key_path(), Some(path), "{yaml}: {err}");
     }
-    let config = parse(&with_model("plugins: {quarantine_seconds: 31536000, max_instances: 10000}\n")).unwrap();
+    let config = parse(&with_model(
+        "plugins: {quarantine_seconds: 31536000, max_instances: 10000, keep_resident_mb: 0}\n",
+    ))
+    .unwrap();
     assert_eq!(config.plugins.quarantine_cooldown.as_secs(), 31_536_000);
+    assert_eq!(config.plugins.keep_resident_bytes, 0);
 }
 
 fn sidecar(config_yaml: &str, name: &str, sidecar: &str) -> Result<crate::plugins::PluginSettings, ConfigError> {

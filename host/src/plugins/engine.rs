@@ -49,11 +49,21 @@ impl Default for EngineOptions {
             max_memory_mb: 1024,
             epoch_tick: Duration::from_millis(1),
             cache_dir: None,
-            keep_resident_bytes: 1 << 20,
+            keep_resident_bytes: DEFAULT_KEEP_RESIDENT_BYTES,
             outbound_meters: OutboundMeters::default(),
         }
     }
 }
+
+/// How much of what an instance dirtied its slot keeps, reset in place, by default.
+///
+/// A Rust guest dirties tens of KiB per request; a Python or JavaScript interpreter's
+/// heap about 1–2 MiB in hundreds of scattered runs. Below that, the rest is decommitted
+/// on every reset and re-faulted by the next instance, each copy-on-write fault with a
+/// TLB-shootdown IPI: 1 MiB served 5 Python plugins at ~95 req/s, 2–64 MiB at ~268
+/// (BENCHMARKS.md, "Fresh interpreters"). 4 MiB leaves room for larger heaps while
+/// bounding what an idle slot holds.
+pub const DEFAULT_KEEP_RESIDENT_BYTES: usize = 4 << 20;
 
 /// Why the engine could not be built.
 #[derive(Debug, thiserror::Error)]

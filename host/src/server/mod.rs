@@ -73,6 +73,7 @@ impl AppState {
             max_instances: config.plugins.max_instances,
             instance_wait: config.plugins.instance_wait,
             cache_dir: config.plugins.cache_dir.clone(),
+            keep_resident_bytes: config.plugins.keep_resident_bytes,
             outbound_meters: metrics.outbound(),
             ..EngineOptions::default()
         };
