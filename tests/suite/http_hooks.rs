@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use hookgate_tests::fixtures::{guest_line, json_line, json_lines, request_id};
-use hookgate_tests::proxy::{chat_body, key_id, sse_events, streamed_text, ProxyBuilder, SilentUpstream, MASTER_KEY};
+use hookgate_tests::proxy::{chat_body, key_id, sse_events, streamed_text, Proxy, ProxyBuilder, SilentUpstream, MASTER_KEY};
 use serde_json::{json, Value};
 
 const BANNED: &str = "{config: {keywords: [forbidden]}}";
@@ -63,6 +63,33 @@ async fn a_plugin_that_opts_into_reuse_gets_warm_instances_replaced_after_max_re
             assert_eq!(line["request_id"], id, "a reused instance logs for its current request: {line}");
         }
     }
+}
+
+/// Sends `SCATTER` requests one after another and returns what each found left over.
+async fn leftover_pages(proxy: &Proxy, requests: usize) -> Vec<usize> {
+    let mut found = Vec::new();
+    for _ in 0..requests {
+        let (status, headers, body) = json_of(proxy.chat(&chat_body("mock-echo", "SCATTER")).await).await;
+        assert_eq!(status, 200, "{body}");
+        found.push(headers["x-probe-leftover-pages"].to_str().unwrap().parse().unwrap());
+    }
+    found
+}
+
+#[tokio::test]
+async fn a_fresh_instance_never_sees_what_the_last_one_wrote_however_scattered() {
+    // The probe dirties every other page of two 128-page buffers (one in the memory
+    // image, one zeroed): 128 separate runs, more than one scan of the slot's dirty pages
+    // gathers (see vendor/README.md). The slot is reset and kept warm for the next
+    // instance of the same plugin; that instance must find both buffers as they start.
+    let fresh = ProxyBuilder::new("").plugin("probe", "probe").start().await;
+    let found = leftover_pages(&fresh, 8).await;
+    assert!(found.iter().all(|&pages| pages == 0), "a fresh instance saw an earlier one's pages: {found:?}");
+
+    // The same requests on a reused instance do find the pages: the probe can see them.
+    let reused = ProxyBuilder::new("").plugin("probe", "probe").settings("probe", "{instances: reuse}").start().await;
+    let found = leftover_pages(&reused, 8).await;
+    assert!(found.contains(&128), "a reused instance should find its own 128 pages: {found:?}");
 }
 
 #[tokio::test]

@@ -7,7 +7,11 @@
 //! text is `DROPME` is dropped, others are upper-cased; a stream whose assembled text
 //! has `ENDREJECT` is rejected by stream-end. A failure of a request with `RECOVER` is
 //! answered with a 418 rejection. The logging hooks log what they were told
-//! (`probe entry <json>`) for a request with `SHOWPAYLOAD`.
+//! (`probe entry <json>`) for a request with `SHOWPAYLOAD`. A request with `SCATTER`
+//! counts the pages of two buffers (one in the memory image, one zero-initialized) that
+//! differ from how the component starts, then dirties every other page of both: the
+//! count (`x-probe-leftover-pages`) must be 0 on a fresh instance however scattered what
+//! the last instance in the slot wrote.
 //!
 //! Every hook counts itself in the request's context (`calls`), so the count shows the
 //! hooks of one request and never another's. Pre-call sets the body field `probe_calls`.
@@ -29,6 +33,37 @@ struct Calls {
     calls: u32,
     /// `stream-chunk` calls of this request so far.
     chunks: u32,
+    /// For `SCATTER`: pages found changed before this request wrote any.
+    leftover_pages: Option<usize>,
+}
+
+const PAGE: usize = 4096;
+/// Pages in each scatter buffer: dirtying every other one makes 64 separate runs per
+/// buffer, more than the 32 a pool slot's reset gathers per scan.
+const SCATTER_PAGES: usize = 128;
+const IMAGE_BYTE: u8 = 0x5a;
+/// Starts as `IMAGE_BYTE`s: part of the component's memory image.
+static mut IMAGE_BUFFER: [u8; SCATTER_PAGES * PAGE] = [IMAGE_BYTE; SCATTER_PAGES * PAGE];
+/// Starts zeroed: memory the image does not cover.
+static mut ZERO_BUFFER: [u8; SCATTER_PAGES * PAGE] = [0; SCATTER_PAGES * PAGE];
+
+/// Counts the pages of both buffers that differ from their start, then dirties every
+/// other page of both.
+fn scatter() -> usize {
+    // SAFETY: a guest is single-threaded and nothing else holds references to these.
+    let (image, zero) = unsafe { (&mut *(&raw mut IMAGE_BUFFER), &mut *(&raw mut ZERO_BUFFER)) };
+    let mut leftover = 0;
+    for (buffer, start) in [(image, IMAGE_BYTE), (zero, 0)] {
+        for (index, page) in buffer.chunks_mut(PAGE).enumerate() {
+            if page.iter().any(|&byte| byte != start) {
+                leftover += 1;
+            }
+            if index % 2 == 0 {
+                page[index % PAGE] = start.wrapping_add(1);
+            }
+        }
+    }
+    leftover
 }
 
 fn mentions(req: &Request, marker: &str) -> bool {
@@ -52,6 +87,9 @@ impl Plugin for Probe {
             return Ok(PreCall::respond("probe responds"));
         }
         req.set_field("probe_calls", Some(&ctx.calls.to_string()))?;
+        if mentions(req, "SCATTER") {
+            ctx.leftover_pages = Some(scatter());
+        }
         if mentions(req, "REWRITE") {
             // Replaces the last text, so an echoing upstream shows the edit.
             let credentials = req.headers().iter().any(|(name, _)| name == "authorization" || name == "api-key");
@@ -90,6 +128,9 @@ impl Plugin for Probe {
         ctx.calls += 1;
         resp.set_header("x-probe-calls", &ctx.calls.to_string())?;
         resp.set_header("x-probe-request-id", req.id())?;
+        if let Some(pages) = ctx.leftover_pages {
+            resp.set_header("x-probe-leftover-pages", &pages.to_string())?;
+        }
         if let Some(tag) = &self.tag {
             resp.set_header("x-probe-config", tag)?;
         }
