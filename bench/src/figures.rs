@@ -9,6 +9,7 @@ use bytes::Bytes;
 use serde_json::{json, Value};
 
 use crate::load::{self, Run, StreamRound, Target, Timing};
+use crate::memory;
 use crate::scenario::{Running, Scenario};
 
 /// How long and how far each figure is measured.
@@ -49,9 +50,10 @@ pub struct Figures {
     /// The best step of the sweep with the instant mock.
     pub max: Option<Step>,
     pub max_sweep: Vec<Step>,
-    /// The most concurrent streams that all finished without a stall, and that round.
+    /// The most concurrent streams that all finished without a stall, and that round (with
+    /// the server's peak resident memory during it).
     pub streams: Option<StreamRound>,
-    /// The first round that stalled or failed, if any did.
+    /// The first round that stalled or failed, if any did (with its peak resident memory).
     pub streams_broke: Option<StreamRound>,
     /// hookgate's count of log events it dropped (its logging queue was full).
     pub logging_dropped: Option<u64>,
@@ -124,7 +126,7 @@ pub async fn measure(scenario: &Scenario, running: &Running, settings: &Settings
         sweep(&target, &body("mock-20ms", PROMPT, false), settings, (0..=10).map(|n| 1 << n), Some(SUSTAINED_P99))
             .await;
     let (max, max_sweep) = sweep(&target, &instant, settings, [4, 16, 64, 256], None).await;
-    let (streams, streams_broke) = stream_rounds(&target, settings).await;
+    let (streams, streams_broke) = stream_rounds(&target, running.pid, settings).await;
 
     let logging_dropped = if running.metrics { logging_dropped(&target).await } else { None };
     Ok(Figures {
@@ -171,13 +173,21 @@ async fn sweep(
     (best, steps)
 }
 
-/// Doubles the number of concurrent streams until a round stalls or fails.
-async fn stream_rounds(target: &Arc<Target>, settings: &Settings) -> (Option<StreamRound>, Option<StreamRound>) {
+/// Doubles the number of concurrent streams until a round stalls or fails, sampling the
+/// resident memory of `pid` (the server) and its workers during each round.
+async fn stream_rounds(
+    target: &Arc<Target>,
+    pid: Option<u32>,
+    settings: &Settings,
+) -> (Option<StreamRound>, Option<StreamRound>) {
     let paced = body("mock-paced", PROMPT, true);
     let mut clean = None;
     let mut streams = 1;
     while streams <= settings.max_streams {
-        let round = load::concurrent_streams(target.clone(), paced.clone(), streams, settings.stall()).await;
+        let (mut round, peak_rss) =
+            memory::peak_while(pid, load::concurrent_streams(target.clone(), paced.clone(), streams, settings.stall()))
+                .await;
+        round.peak_rss = peak_rss;
         if !round.clean() {
             return (clean, Some(round));
         }

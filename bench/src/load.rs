@@ -230,6 +230,9 @@ pub struct StreamRound {
     /// The 99th percentile of all pauses between chunks.
     pub gap_p99: Duration,
     pub first_failure: Option<String>,
+    /// The server's highest resident memory while the round ran, in bytes, as sampled by
+    /// whoever ran the round (see [`crate::memory::peak_while`]); `None` if not sampled.
+    pub peak_rss: Option<u64>,
 }
 
 impl StreamRound {

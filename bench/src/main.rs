@@ -9,6 +9,7 @@
 
 mod figures;
 mod load;
+mod memory;
 mod mock;
 mod report;
 mod scenario;
@@ -223,7 +224,7 @@ async fn run(args: RunArgs) -> Result<()> {
     let mut results = Vec::new();
     for scenario in &scenarios {
         eprintln!("== ({}) {}", scenario.id, scenario.label);
-        let running = scenario::start(scenario, &paths, mock_addr, &log_dir).await?;
+        let running = scenario::start(scenario, &paths, mock_addr, mock.id(), &log_dir).await?;
         let measured = figures::measure(scenario, &running, &settings).await;
         running.stop().await;
         let measured = measured.with_context(|| format!("scenario ({}) {}", scenario.id, scenario.label))?;
@@ -245,7 +246,7 @@ async fn serve(letter: char, paths: PathArgs, stream: StreamArgs) -> Result<()> 
         <[Scenario; 1]>::try_from(scenarios(&letter.to_string(), &paths)?).expect("one letter, one scenario");
     let log_dir = std::env::temp_dir();
     let (mut mock, mock_addr) = start_mock(stream).await?;
-    let running = scenario::start(&scenario, &paths, mock_addr, &log_dir).await?;
+    let running = scenario::start(&scenario, &paths, mock_addr, mock.id(), &log_dir).await?;
     println!("mock on {mock_addr}; ({}) {} on {}; Ctrl-C stops both", scenario.id, scenario.label, running.target.addr);
     tokio::signal::ctrl_c().await?;
     running.stop().await;

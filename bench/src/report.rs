@@ -9,6 +9,7 @@ use std::time::Duration;
 use anyhow::Result;
 
 use crate::figures::{Figures, Settings, Step, SUSTAINED_P99};
+use crate::memory;
 use crate::scenario::{Paths, Scenario, PLUGINS};
 
 const BEGIN: &str = "<!-- make bench: begin (written by hookgate-bench; edits here are overwritten) -->";
@@ -17,7 +18,7 @@ const END: &str = "<!-- make bench: end -->";
 /// A scenario's figures in one line, for the progress log.
 pub fn one_line(scenario: &Scenario, figures: &Figures) -> String {
     format!(
-        "({}) c=1 p50 {} p99 {} | TTFT p99 {} | sustained {} | max {} | streams {}",
+        "({}) c=1 p50 {} p99 {} | TTFT p99 {} | sustained {} | max {} | streams {} (peak RSS {})",
         scenario.id,
         ms(figures.serial.percentile(50.0)),
         ms(figures.serial.percentile(99.0)),
@@ -25,6 +26,7 @@ pub fn one_line(scenario: &Scenario, figures: &Figures) -> String {
         figures.sustained.as_ref().map_or("none".into(), step),
         figures.max.as_ref().map_or("none".into(), step),
         figures.streams.as_ref().map_or(0, |round| round.streams),
+        mib(figures.streams.as_ref().and_then(|round| round.peak_rss)),
     )
 }
 
@@ -41,6 +43,11 @@ fn ms(duration: Duration) -> String {
     }
 }
 
+/// Bytes in whole MiB, or n/a when not measured.
+fn mib(bytes: Option<u64>) -> String {
+    bytes.map_or("n/a".into(), |bytes| format!("{:.0} MiB", bytes as f64 / (1024.0 * 1024.0)))
+}
+
 /// The numbers each column of the main table is made of, per scenario.
 struct Row {
     p50: Duration,
@@ -49,6 +56,8 @@ struct Row {
     sustained: f64,
     max: f64,
     streams: usize,
+    /// The server's peak resident memory in the round of `streams`.
+    rss: Option<u64>,
 }
 
 impl Row {
@@ -60,6 +69,7 @@ impl Row {
             sustained: figures.sustained.as_ref().map_or(0.0, |step| step.rps),
             max: figures.max.as_ref().map_or(0.0, |step| step.rps),
             streams: figures.streams.as_ref().map_or(0, |round| round.streams),
+            rss: figures.streams.as_ref().and_then(|round| round.peak_rss),
         }
     }
 }
@@ -101,10 +111,10 @@ pub async fn section(results: &[(Scenario, Figures)], settings: &Settings, paths
 
     let _ = writeln!(
         out,
-        "| scenario | added latency p50, c=1 | added latency p99, c=1 | sustained req/s, 20 ms upstream, p99 < {} | max req/s, instant upstream | concurrent streams without a stall | added TTFT p99, c=1 |",
+        "| scenario | added latency p50, c=1 | added latency p99, c=1 | sustained req/s, 20 ms upstream, p99 < {} | max req/s, instant upstream | concurrent streams without a stall | RSS at the most clean streams | added TTFT p99, c=1 |",
         ms(SUSTAINED_P99)
     );
-    let _ = writeln!(out, "| --- | --: | --: | --: | --: | --: | --: |");
+    let _ = writeln!(out, "| --- | --: | --: | --: | --: | --: | --: | --: |");
     for (scenario, figures) in results {
         let row = Row::of(figures);
         let base = |pick: fn(&Row) -> Duration| direct.as_ref().filter(|_| scenario.id != 'a').map(pick);
@@ -125,8 +135,12 @@ pub async fn section(results: &[(Scenario, Figures)], settings: &Settings, paths
             if figures.streams_broke.is_none() { format!("≥ {}", row.streams) } else { row.streams.to_string() };
         let _ = writeln!(
             out,
-            "| ({}) {} | {p50} | {p99} | {:.0} | {:.0} | {streams} | {ttft} |",
-            scenario.id, scenario.label, row.sustained, row.max
+            "| ({}) {} | {p50} | {p99} | {:.0} | {:.0} | {streams} | {} | {ttft} |",
+            scenario.id,
+            scenario.label,
+            row.sustained,
+            row.max,
+            mib(row.rss)
         );
     }
     let pairs = [
@@ -147,9 +161,14 @@ pub async fn section(results: &[(Scenario, Figures)], settings: &Settings, paths
         let added_of = |row: &Row, pick: fn(&Row) -> Duration| {
             direct.as_ref().map_or(pick(row), |d| pick(row).saturating_sub(pick(d))).as_secs_f64()
         };
+        // Memory at different numbers of streams would compare the loads, not the servers.
+        let rss = match (x.rss, y.rss) {
+            (Some(x_rss), Some(y_rss)) if x.streams == y.streams => ratio(x_rss as f64, y_rss as f64),
+            _ => "n/a".into(),
+        };
         let _ = writeln!(
             out,
-            "| **({a}) ÷ ({b})**: {what} | {} | {} | {} | {} | {} | {} |",
+            "| **({a}) ÷ ({b})**: {what} | {} | {} | {} | {} | {} | {rss} | {} |",
             ratio(added_of(&x, |r| r.p50), added_of(&y, |r| r.p50)),
             ratio(added_of(&x, |r| r.p99), added_of(&y, |r| r.p99)),
             ratio(x.sustained, y.sustained),
@@ -158,7 +177,11 @@ pub async fn section(results: &[(Scenario, Figures)], settings: &Settings, paths
             ratio(added_of(&x, |r| r.ttft_p99), added_of(&y, |r| r.ttft_p99)),
         );
     }
-    let _ = writeln!(out, "\nLatency ratios below 1× and throughput ratios above 1× favour the left-hand scenario.\n");
+    let _ = writeln!(
+        out,
+        "\nLatency and memory ratios below 1× and throughput ratios above 1× favour the left-hand scenario; \
+         memory is compared only at the same number of streams.\n"
+    );
 
     targets(&mut out, &find);
     details(&mut out, results);
@@ -229,19 +252,21 @@ fn details(out: &mut String, results: &[(Scenario, Figures)]) {
         let streams = {
             let ok = figures.streams.as_ref().map_or("none clean".into(), |round| {
                 format!(
-                    "{} clean (longest pause {}, pause p99 {})",
+                    "{} clean (longest pause {}, pause p99 {}, peak RSS {})",
                     round.streams,
                     ms(round.max_gap),
-                    ms(round.gap_p99)
+                    ms(round.gap_p99),
+                    mib(round.peak_rss)
                 )
             });
             match &figures.streams_broke {
                 Some(round) => format!(
-                    "{ok}; at {}: {} stalled, {} failed (longest pause {}){}",
+                    "{ok}; at {}: {} stalled, {} failed (longest pause {}, peak RSS {}){}",
                     round.streams,
                     round.stalled,
                     round.failed,
                     ms(round.max_gap),
+                    mib(round.peak_rss),
                     round
                         .first_failure
                         .as_deref()
@@ -294,7 +319,11 @@ fn method(settings: &Settings) -> String {
          whose p99 stays under {bound}. *Max*: 4, 16, 64, 256 clients, instant upstream, the best req/s. \
          Sweeps stop once a step gains under 5%. *Streams*: rounds of 1, 2, 4, … concurrent streams of \
          {chunks} chunks {gap} apart, all started at once; a round is clean when every stream ends with \
-         `[DONE]` and no pause between its chunks exceeds {stall}. *TTFT*: one client streaming from the \
+         `[DONE]` and no pause between its chunks exceeds {stall}. *RSS*: the resident memory (VmRSS \
+         from /proc) of the server's process and its descendants, summed (nginx's and LiteLLM's workers; \
+         a page they share counts once per process), read every {sample} ms while a stream round runs, \
+         the highest reading kept: sampled, so a peak shorter than that can be missed. For (a) it is the \
+         mock's; elsewhere the mock is not counted. *TTFT*: one client streaming from the \
          instant upstream, time to the first chunk with text.",
         plugins = plugins.join(", "),
         latency = settings.latency.as_secs_f64(),
@@ -303,6 +332,7 @@ fn method(settings: &Settings) -> String {
         chunks = settings.chunks,
         gap = ms(settings.chunk_gap),
         stall = ms(settings.stall()),
+        sample = memory::SAMPLE_EVERY.as_millis(),
     )
 }
 

@@ -110,6 +110,9 @@ pub struct Running {
     pub target: Arc<Target>,
     /// hookgate's `/metrics`, to read how many log events it dropped.
     pub metrics: bool,
+    /// The process serving `target`, whose memory the stream test samples: the server's
+    /// own, or for (a) the mock's (started and stopped by the caller, not with the scenario).
+    pub pid: Option<u32>,
     process: Option<Child>,
     _work: Option<tempfile::TempDir>,
 }
@@ -118,12 +121,19 @@ pub struct Running {
 /// `sk-1234`).
 pub const MASTER_KEY: &str = "sk-bench-5e0c1f7a9b";
 
-/// Starts the scenario's server in front of the mock at `mock`.
-pub async fn start(scenario: &Scenario, paths: &Paths, mock: std::net::SocketAddr, log_dir: &Path) -> Result<Running> {
+/// Starts the scenario's server in front of the mock at `mock`, whose process is `mock_pid`.
+pub async fn start(
+    scenario: &Scenario,
+    paths: &Paths,
+    mock: std::net::SocketAddr,
+    mock_pid: Option<u32>,
+    log_dir: &Path,
+) -> Result<Running> {
     match &scenario.server {
         Server::Direct => Ok(Running {
             target: Arc::new(Target { addr: mock, authorization: None }),
             metrics: false,
+            pid: mock_pid,
             process: None,
             _work: None,
         }),
@@ -169,6 +179,7 @@ async fn start_hookgate(
     Ok(Running {
         target: Arc::new(Target { addr, authorization: Some(format!("Bearer {MASTER_KEY}")) }),
         metrics: true,
+        pid: child.id(),
         process: Some(child),
         _work: Some(work),
     })
@@ -252,6 +263,7 @@ async fn start_litellm(
             authorization: Some(format!("Bearer {MASTER_KEY}")),
         }),
         metrics: false,
+        pid: child.id(),
         process: Some(child),
         _work: None,
     };
@@ -287,6 +299,7 @@ async fn start_nginx(
     let running = Running {
         target: Arc::new(Target { addr: std::net::SocketAddr::from(([127, 0, 0, 1], port)), authorization: None }),
         metrics: false,
+        pid: child.id(),
         process: Some(child),
         _work: Some(work),
     };
