@@ -264,7 +264,10 @@ fn api_base(at: &str, base: &str) -> Result<String, Invalid> {
     let trimmed = base.trim().trim_end_matches('/');
     let rest = trimmed.strip_prefix("https://").or_else(|| trimmed.strip_prefix("http://"));
     match rest {
-        Some(host) if !host.is_empty() => Ok(trimmed.to_owned()),
+        Some(host) if !host.is_empty() => match reqwest::Url::parse(trimmed) {
+            Ok(_) => Ok(trimmed.to_owned()),
+            Err(why) => Err(Invalid::at(at, format!("`{base}` is not a valid URL: {why}"))),
+        },
         Some(_) => Err(Invalid::at(at, format!("`{base}` has no host"))),
         None => Err(Invalid::at(at, format!("must start with http:// or https:// (got `{base}`)"))),
     }
@@ -288,6 +291,8 @@ mod tests {
         assert!(api_base("x", "ftp://h").is_err());
         assert!(api_base("x", "h/v1").is_err());
         assert!(api_base("x", "https://").is_err());
+        assert!(api_base("x", "http://bad host/v1").is_err(), "caught at load, not on every request");
+        assert!(api_base("x", "http://h:99999/v1").is_err());
     }
 
     #[test]
