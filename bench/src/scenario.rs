@@ -186,8 +186,8 @@ async fn start_hookgate(
 }
 
 /// The hookgate config of a scenario: the mock's three models (priced, so cost-logger
-/// has a cost to log) and the plugins configured like `examples/config.yaml`, with a
-/// rate limit no run reaches.
+/// has a cost to log), the plugins configured like `examples/config.yaml` with a rate
+/// limit no run reaches, and room for the stall test's streams.
 fn hookgate_config(
     plugins: &[(&'static str, PathBuf)],
     reuse: bool,
@@ -224,11 +224,14 @@ fn hookgate_config(
     // can take longer than 100 ms while the machine is loaded; no measured call comes near it.
     .map(|(name, settings)| format!("    {name}: {{timeout_ms: 500, {instances}{settings}}}\n"))
     .collect::<String>();
+    // Sized for the stall test's 1,024 streams: the defaults admit 1,024 connections
+    // and 1,000 live plugin instances, and each stream holds one connection and, for the
+    // whole stream, one instance of each of its five plugins.
     format!(
         "model_list:\n{models}\
-         general_settings:\n  master_key: {MASTER_KEY}\n\
+         general_settings:\n  master_key: {MASTER_KEY}\n  max_connections: 4096\n\
          litellm_settings:\n  callbacks: {names:?}\n\
-         plugins:\n  dir: {dir}\n  cache_dir: {cache}\n  watch: false\n  settings:\n{settings}",
+         plugins:\n  dir: {dir}\n  cache_dir: {cache}\n  watch: false\n  max_instances: 8192\n  settings:\n{settings}",
         dir = plugin_dir.display(),
         cache = cache.display(),
     )
