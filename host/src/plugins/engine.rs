@@ -61,8 +61,8 @@ impl Default for EngineOptions {
 /// heap about 1–2 MiB in hundreds of scattered runs. Below that, the rest is decommitted
 /// on every reset and re-faulted by the next instance, each copy-on-write fault with a
 /// TLB-shootdown IPI: 1 MiB served 5 Python plugins at ~95 req/s, 2–64 MiB at ~268
-/// (BENCHMARKS.md, "Fresh interpreters"). 4 MiB leaves room for larger heaps while
-/// bounding what an idle slot holds.
+/// (BENCHMARKS.md, "Fresh interpreters: resetting a pool slot"). 4 MiB leaves room for
+/// larger heaps while bounding what an idle slot holds.
 pub const DEFAULT_KEEP_RESIDENT_BYTES: usize = 4 << 20;
 
 /// Why the engine could not be built.
