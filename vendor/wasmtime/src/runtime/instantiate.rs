@@ -11,7 +11,7 @@ use alloc::sync::Arc;
 use core::ops::Range;
 use core::str;
 use wasmtime_environ::{
-    CompiledFunctionsTable, CompiledModuleInfo, DefinedFuncIndex, FilePos, FuncIndex, FuncKey,
+    CompiledFunctionsTable, CompiledModuleInfo, DefinedFuncIndex, EntityRef, FilePos, FuncIndex, FuncKey,
     FunctionLoc, FunctionName, Metadata, Module, ModuleInternedTypeIndex, StaticModuleIndex,
 };
 
@@ -25,6 +25,41 @@ pub struct CompiledModule {
     index: Arc<CompiledFunctionsTable>,
     /// Sorted list, by function index, of names we have for this module.
     func_names: Vec<FunctionName>,
+    /// hookgate patch: for each defined function, where its body and its
+    /// array-to-wasm trampoline sit in the text section, resolved once here.
+    /// Every `ref.func` and every funcref an instantiation links resolves both;
+    /// through `CompiledFunctionsTable::func_loc` (two binary searches each) that
+    /// was ~20% of a proxy's CPU with fresh Python components, which take the
+    /// address of thousands of functions on every start. See `vendor/README.md`.
+    defined_function_ranges: Vec<DefinedFunctionRanges>,
+}
+
+/// Text-section ranges of one defined function (hookgate patch, see
+/// `CompiledModule::defined_function_ranges`); `u32::MAX` as a start marks a
+/// function without that piece of code, left to the general lookup.
+#[derive(Clone, Copy)]
+struct DefinedFunctionRanges {
+    wasm: (u32, u32),
+    array_to_wasm: (u32, u32),
+}
+
+impl DefinedFunctionRanges {
+    const ABSENT: (u32, u32) = (u32::MAX, 0);
+
+    fn of(index: &CompiledFunctionsTable, key: FuncKey) -> (u32, u32) {
+        match index.func_loc(key) {
+            Some(loc) if !loc.is_empty() => (loc.start, loc.length),
+            _ => Self::ABSENT,
+        }
+    }
+
+    fn range((start, length): (u32, u32)) -> Option<Range<usize>> {
+        if start == u32::MAX {
+            return None;
+        }
+        let start = usize::try_from(start).unwrap();
+        Some(start..start + usize::try_from(length).unwrap())
+    }
 }
 
 impl CompiledModule {
@@ -51,13 +86,28 @@ impl CompiledModule {
         index: Arc<CompiledFunctionsTable>,
         profiler: &dyn ProfilingAgent,
     ) -> Result<Self> {
+        let module = try_new::<Arc<_>>(info.module)?;
+        let defined_function_ranges = module
+            .defined_func_indices()
+            .map(|i| DefinedFunctionRanges {
+                wasm: DefinedFunctionRanges::of(
+                    &index,
+                    FuncKey::DefinedWasmFunction(module.module_index, i),
+                ),
+                array_to_wasm: DefinedFunctionRanges::of(
+                    &index,
+                    FuncKey::ArrayToWasmTrampoline(module.module_index, i),
+                ),
+            })
+            .collect();
         let mut ret = Self {
             unique_id: CompiledModuleId::new(),
             engine_code,
-            module: try_new::<Arc<_>>(info.module)?,
+            module,
             meta: info.meta,
             index,
             func_names: info.func_names,
+            defined_function_ranges,
         };
         ret.register_profiling(profiler)?;
 
@@ -125,6 +175,21 @@ impl CompiledModule {
     /// points to.
     #[inline]
     pub fn function_range(&self, key: FuncKey) -> Range<usize> {
+        // hookgate patch: this module's defined functions and their
+        // trampolines come from the table resolved at load.
+        let resolved = match key {
+            FuncKey::DefinedWasmFunction(module, i) if module == self.module_index() => {
+                self.defined_function_ranges.get(i.index()).map(|r| r.wasm)
+            }
+            FuncKey::ArrayToWasmTrampoline(module, i) if module == self.module_index() => {
+                self.defined_function_ranges.get(i.index()).map(|r| r.array_to_wasm)
+            }
+            _ => None,
+        };
+        if let Some(range) = resolved.and_then(DefinedFunctionRanges::range) {
+            debug_assert_eq!(range.start, usize::try_from(self.func_loc(key).start).unwrap());
+            return range;
+        }
         let loc = self.func_loc(key);
         let start = usize::try_from(loc.start).unwrap();
         let end = usize::try_from(loc.start + loc.length).unwrap();
