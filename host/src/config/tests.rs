@@ -40,7 +40,7 @@ plugins:
   max_plugins: 100           # default 100
   logging_queue: 1000        # capacity of the logging hooks' queue, default 1000 (>=1)
   max_instances: 1000        # instance pool size, default 1000 (>=1)
-  keep_resident_mb: 4        # per slot, dirtied memory reset in place, default 4 (0..1024)
+  keep_resident_mb: 4        # per slot, dirtied memory reset in place, default 2 (0..1024)
   defaults:                  # PluginSettings keys applied to every plugin (partial)
     timeout_ms: 100
   settings:                  # per-plugin PluginSettings (partial), merged over defaults KEY BY KEY

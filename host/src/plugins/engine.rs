@@ -61,9 +61,11 @@ impl Default for EngineOptions {
 /// heap about 1–2 MiB in hundreds of scattered runs. Below that, the rest is decommitted
 /// on every reset and re-faulted by the next instance, each copy-on-write fault with a
 /// TLB-shootdown IPI: 1 MiB served 5 Python plugins at ~95 req/s, 2–64 MiB at ~268
-/// (BENCHMARKS.md, "Fresh interpreters: resetting a pool slot"). 4 MiB leaves room for
-/// larger heaps while bounding what an idle slot holds.
-pub const DEFAULT_KEEP_RESIDENT_BYTES: usize = 4 << 20;
+/// (BENCHMARKS.md, "Fresh interpreters: resetting a pool slot"), and more bought nothing.
+/// Every slot ever used keeps this much, so the default is the smallest that served
+/// interpreters at full speed: 4 MiB made the soak's idle proxy grow past its 50 MiB
+/// bound as traffic reached new slots; an operator with larger heaps raises it.
+pub const DEFAULT_KEEP_RESIDENT_BYTES: usize = 2 << 20;
 
 /// Why the engine could not be built.
 #[derive(Debug, thiserror::Error)]
