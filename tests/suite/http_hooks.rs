@@ -4,7 +4,9 @@
 use std::time::{Duration, Instant};
 
 use hookgate_tests::fixtures::{guest_line, json_line, json_lines, request_id};
-use hookgate_tests::proxy::{chat_body, key_id, sse_events, streamed_text, Proxy, ProxyBuilder, SilentUpstream, MASTER_KEY};
+use hookgate_tests::proxy::{
+    chat_body, key_id, sse_events, streamed_text, Proxy, ProxyBuilder, SilentUpstream, MASTER_KEY,
+};
 use serde_json::{json, Value};
 
 const BANNED: &str = "{config: {keywords: [forbidden]}}";

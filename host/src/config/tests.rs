@@ -370,10 +370,9 @@ fn values_that_could_overflow_are_bounded_with_the_key_named() {
         let err = parse_err(&with_model(yaml));
         assert_eq!(err.key_path(), Some(path), "{yaml}: {err}");
     }
-    let config = parse(&with_model(
-        "plugins: {quarantine_seconds: 31536000, max_instances: 10000, keep_resident_mb: 0}\n",
-    ))
-    .unwrap();
+    let config =
+        parse(&with_model("plugins: {quarantine_seconds: 31536000, max_instances: 10000, keep_resident_mb: 0}\n"))
+            .unwrap();
     assert_eq!(config.plugins.quarantine_cooldown.as_secs(), 31_536_000);
     assert_eq!(config.plugins.keep_resident_bytes, 0);
 }

@@ -211,7 +211,9 @@ impl OpenAiProvider {
             .iter()
             .find_map(|(served, url)| (*served == call_type).then(|| url.clone()))
             .flatten()
-            .ok_or_else(|| UpstreamError::from_status(502, format!("upstream {} is not a valid URL", self.shown_base)))?;
+            .ok_or_else(|| {
+                UpstreamError::from_status(502, format!("upstream {} is not a valid URL", self.shown_base))
+            })?;
         let mut request = self.client.post(endpoint).json(&body);
         if stream {
             request = request.header(ACCEPT, "text/event-stream");
