@@ -62,9 +62,8 @@ impl Default for EngineOptions {
 /// on every reset and re-faulted by the next instance, each copy-on-write fault with a
 /// TLB-shootdown IPI: 1 MiB served 5 Python plugins at ~95 req/s, 2–64 MiB at ~268
 /// (BENCHMARKS.md, "Fresh interpreters: resetting a pool slot"), and more bought nothing.
-/// Every slot ever used keeps this much, so the default is the smallest that served
-/// interpreters at full speed: 4 MiB made the soak's idle proxy grow past its 50 MiB
-/// bound as traffic reached new slots; an operator with larger heaps raises it.
+/// Every slot ever used keeps up to this much, so the default is the smallest that served
+/// interpreters at full speed; an operator whose plugins have larger heaps raises it.
 pub const DEFAULT_KEEP_RESIDENT_BYTES: usize = 2 << 20;
 
 /// Why the engine could not be built.
