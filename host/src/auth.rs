@@ -34,9 +34,43 @@ pub struct Caller {
     pub may_disable_callbacks: bool,
     /// Callbacks never run for this caller's requests.
     pub disabled_callbacks: Vec<String>,
+    /// Callbacks that run for this caller's requests even when off by default.
+    pub callbacks: Vec<String>,
+    /// Per plugin name, the config (JSON text) its hooks get for this caller's requests,
+    /// when the caller's team or key sets one.
+    pub plugin_config: Arc<HashMap<String, Arc<str>>>,
+    /// Whether this caller's requests may opt in to plugins with `"guardrails": [...]`.
+    pub may_request_guardrails: bool,
     /// The key's `max_parallel_requests`: the limit, and a semaphore shared by its
     /// requests.
     pub(crate) parallel: Option<(u32, Arc<Semaphore>)>,
+    /// The team's `max_parallel_requests`: the limit, and a semaphore shared by the
+    /// requests of all the team's keys.
+    pub(crate) team_parallel: Option<(u32, Arc<Semaphore>)>,
+}
+
+/// Why a request was not admitted: a `max_parallel_requests` was reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Crowded {
+    /// The key's own limit.
+    Key(u32),
+    /// The team's limit, shared by its keys.
+    Team(u32),
+}
+
+/// The places a request holds among its key's and its team's `max_parallel_requests`.
+#[derive(Debug, Default)]
+pub struct Places {
+    _key: Option<OwnedSemaphorePermit>,
+    _team: Option<OwnedSemaphorePermit>,
+}
+
+impl Places {
+    /// How many places are held (0, 1 or 2).
+    #[cfg(test)]
+    fn held(&self) -> usize {
+        usize::from(self._key.is_some()) + usize::from(self._team.is_some())
+    }
 }
 
 impl Caller {
@@ -45,12 +79,22 @@ impl Caller {
         self.allowed_models.as_ref().is_none_or(|models| models.iter().any(|m| m == model))
     }
 
-    /// A place among the key's `max_parallel_requests`, held until the request (stream
-    /// included) is done: `Ok(None)` when the key has no such limit, `Err(limit)` when
-    /// all its places are taken.
-    pub fn admit(&self) -> Result<Option<OwnedSemaphorePermit>, u32> {
-        let Some((limit, places)) = &self.parallel else { return Ok(None) };
-        Arc::clone(places).try_acquire_owned().map(Some).map_err(|_| *limit)
+    /// A place among the key's and its team's `max_parallel_requests`, held until the
+    /// request (stream included) is done; refused when either is full.
+    pub fn admit(&self) -> Result<Places, Crowded> {
+        let take = |limit: &Option<(u32, Arc<Semaphore>)>, crowded: fn(u32) -> Crowded| match limit {
+            None => Ok(None),
+            Some((limit, places)) => Arc::clone(places).try_acquire_owned().map(Some).map_err(|_| crowded(*limit)),
+        };
+        let key = take(&self.parallel, Crowded::Key)?;
+        let team = take(&self.team_parallel, Crowded::Team)?;
+        Ok(Places { _key: key, _team: team })
+    }
+
+    /// The config (JSON text) plugin `name` gets for this caller's requests, when its team
+    /// or key sets one.
+    pub fn plugin_config(&self, name: &str) -> Option<&Arc<str>> {
+        self.plugin_config.get(name)
     }
 }
 
@@ -141,19 +185,22 @@ impl KeyStore {
                 team_id: None,
                 metadata: "{}".into(),
             };
-            let caller = Caller {
-                key,
-                is_master: true,
-                allowed_models: None,
-                may_disable_callbacks: true,
-                disabled_callbacks: vec![],
-                parallel: None,
-            };
+            let caller = Caller { key, is_master: true, may_disable_callbacks: true, ..anonymous(id.clone()) };
             by_id.insert(id, caller);
         }
+        let team_places: HashMap<&str, (u32, Arc<Semaphore>)> = config
+            .teams
+            .iter()
+            .filter_map(|team| {
+                let limit = team.max_parallel_requests?;
+                Some((team.team_id.as_str(), (limit, Arc::new(Semaphore::new(limit as usize)))))
+            })
+            .collect();
         for virtual_key in &config.keys {
             let id = ids.id(virtual_key.key.expose());
-            by_id.insert(id.clone(), caller_for(virtual_key, id));
+            let mut caller = caller_for(virtual_key, id.clone());
+            caller.team_parallel = virtual_key.team_id.as_deref().and_then(|team| team_places.get(team)).cloned();
+            by_id.insert(id, caller);
         }
         Self { by_id, ids, enabled: config.master_key.is_some() }
     }
@@ -196,7 +243,13 @@ fn caller_for(key: &VirtualKey, id: String) -> Caller {
         allowed_models: (!key.models.is_empty()).then(|| key.models.clone()),
         may_disable_callbacks: key.allow_disabling_callbacks,
         disabled_callbacks: key.disabled_callbacks.clone(),
+        callbacks: key.callbacks.clone(),
+        plugin_config: Arc::new(
+            key.plugin_config.iter().map(|(plugin, config)| (plugin.clone(), Arc::from(config.to_string()))).collect(),
+        ),
+        may_request_guardrails: key.allow_request_guardrails,
         parallel: key.max_parallel_requests.map(|limit| (limit, Arc::new(Semaphore::new(limit as usize)))),
+        team_parallel: None,
     }
 }
 
@@ -208,7 +261,12 @@ fn anonymous(id: String) -> Caller {
         allowed_models: None,
         may_disable_callbacks: false,
         disabled_callbacks: vec![],
+        callbacks: vec![],
+        plugin_config: Arc::default(),
+        // Without auth, LiteLLM's default: requests may opt in to guardrails.
+        may_request_guardrails: true,
         parallel: None,
+        team_parallel: None,
     }
 }
 
@@ -290,12 +348,35 @@ keys:
     fn max_parallel_requests_is_shared_by_the_key_s_requests() {
         let store = store(YAML);
         let blue = || store.authenticate(&headers(&[("authorization", "Bearer sk-blue")])).unwrap();
-        let first = blue().admit().unwrap().expect("a limited key gets a permit");
-        assert!(blue().admit().is_err(), "the key's one place is taken");
+        let first = blue().admit().unwrap();
+        assert_eq!(first.held(), 1, "a limited key gets a permit");
+        assert_eq!(blue().admit().unwrap_err(), Crowded::Key(1), "the key's one place is taken");
         drop(first);
-        assert!(blue().admit().unwrap().is_some());
+        assert_eq!(blue().admit().unwrap().held(), 1);
         let master = store.authenticate(&headers(&[("authorization", "Bearer sk-master-for-tests")])).unwrap();
-        assert!(master.admit().unwrap().is_none(), "no limit, no permit");
+        assert_eq!(master.admit().unwrap().held(), 0, "no limit, no permit");
+    }
+
+    #[test]
+    fn a_team_s_max_parallel_requests_counts_all_its_keys() {
+        let store = store(
+            "model_list: [{model_name: m, litellm_params: {model: mock/echo}}]
+general_settings: {master_key: sk-master-for-tests}
+teams: [{team_id: t1, max_parallel_requests: 2}]
+keys:
+  - {key: sk-one, alias: one, team_id: t1, max_parallel_requests: 1}
+  - {key: sk-two, alias: two, team_id: t1}
+",
+        );
+        let caller = |key: &str| store.authenticate(&headers(&[("authorization", &*format!("Bearer {key}"))])).unwrap();
+        let one = caller("sk-one").admit().unwrap();
+        assert_eq!(one.held(), 2, "the key's place and the team's");
+        assert_eq!(caller("sk-one").admit().unwrap_err(), Crowded::Key(1));
+        let two = caller("sk-two").admit().unwrap();
+        assert_eq!(caller("sk-two").admit().unwrap_err(), Crowded::Team(2), "the team's two places are taken");
+        drop(one);
+        assert!(caller("sk-two").admit().is_ok());
+        drop(two);
     }
 
     #[test]

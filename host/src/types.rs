@@ -312,6 +312,21 @@ impl HookSet {
     pub fn intersects(self, other: HookSet) -> bool {
         self.0 & other.0 != 0
     }
+
+    /// The hooks in either set.
+    pub fn union(self, other: HookSet) -> HookSet {
+        HookSet(self.0 | other.0)
+    }
+
+    /// The hooks in both sets.
+    pub fn intersection(self, other: HookSet) -> HookSet {
+        HookSet(self.0 & other.0)
+    }
+
+    /// Every hook.
+    pub fn all() -> HookSet {
+        Hook::ALL.into_iter().collect()
+    }
 }
 
 impl FromIterator<Hook> for HookSet {

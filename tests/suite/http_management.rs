@@ -53,8 +53,8 @@ async fn disabling_by_header_is_granted_per_key_case_insensitive_and_audited() {
     assert_eq!(banned_word(&proxy, MASTER_KEY, &header).await, "served", "the master key may; unknown names ignored");
     let alias = [("x-hookgate-disable-callbacks", "banned-keywords")];
     assert_eq!(banned_word(&proxy, MASTER_KEY, &alias).await, "served", "the hookgate alias works too");
-    let log = proxy.wait_for_log("a request asked to disable callbacks", Duration::from_secs(5)).await;
-    let audit = log.lines().find(|line| line.contains("a request asked to disable callbacks")).unwrap();
+    let log = proxy.wait_for_log("a request chose its plugins", Duration::from_secs(5)).await;
+    let audit = log.lines().find(|line| line.contains("a request chose its plugins")).unwrap();
     assert!(audit.contains("master") && audit.contains("banned-keywords"), "{audit}");
 
     // A virtual key may not switch a guardrail off unless the operator granted it.

@@ -21,6 +21,7 @@ mod observability;
 mod openai_client;
 mod outbound;
 mod parity;
+mod policies;
 mod polyglot;
 mod shared_state;
 mod soak;

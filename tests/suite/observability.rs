@@ -196,6 +196,7 @@ async fn a_logging_plugin_gets_the_payload_of_the_request_it_logs() {
     );
     assert_eq!((&payload["status"], &payload["status_code"]), (&json!("success"), &json!(200)));
     assert_eq!(payload["error"], Value::Null);
+    assert_eq!(payload["effective_plugins"], json!(["probe"]));
     assert_eq!(payload["truncated"], json!([]));
     let (start, first, end) = (
         payload["start_time"].as_f64().unwrap(),

@@ -1,15 +1,19 @@
 //! `keys`: virtual keys, and the rules every key (master or virtual) obeys.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use super::error::Invalid;
 use super::lenient::Warnings;
 use super::path;
 use super::plugin_names;
 use super::raw::RawKey;
+use super::teams::{self, Team};
 use crate::secret::{is_publicly_known, Secret};
 
 /// A virtual key: a credential handed to one client or team, with its own limits.
+///
+/// The plugin and model fields are effective values: the key's own settings refining its
+/// team's (see `teams` for the rule), so a request needs only its key.
 #[derive(Debug, Clone)]
 pub struct VirtualKey {
     /// The key clients send as `Authorization: Bearer`.
@@ -27,8 +31,15 @@ pub struct VirtualKey {
     /// Whether requests with this key may turn plugins off per request (off unless
     /// granted: a key holder must not be able to switch a guardrail off on its own).
     pub allow_disabling_callbacks: bool,
-    /// Plugins that never run for this key.
+    /// Plugins that never run for this key (its team's and its own).
     pub disabled_callbacks: Vec<String>,
+    /// Plugins that run for this key even when off by default (its team's and its own).
+    pub callbacks: Vec<String>,
+    /// Per plugin, the config its hooks get for this key's requests (the key's, else its
+    /// team's).
+    pub plugin_config: BTreeMap<String, serde_json::Value>,
+    /// Whether requests may opt in to plugins with `"guardrails": [...]`.
+    pub allow_request_guardrails: bool,
     /// Most requests this key may have in flight at once (LiteLLM's name); more get a 429.
     pub max_parallel_requests: Option<u32>,
 }
@@ -44,6 +55,12 @@ pub(crate) struct KeyRules<'a> {
     pub(crate) master_key: Option<&'a Secret>,
     /// `general_settings.allow_insecure_master_key`.
     pub(crate) allow_insecure: bool,
+    /// The teams keys may belong to.
+    pub(crate) teams: &'a [Team],
+    /// The plugins the proxy loads, when the config lists them.
+    pub(crate) loaded: Option<&'a [String]>,
+    /// The `guardrail_name`s, which `callbacks` may name as well as plugins.
+    pub(crate) guardrail_names: &'a [String],
 }
 
 /// Refuses a publicly known example key unless the operator opted in, in which case it
@@ -120,18 +137,30 @@ fn build_one(at: &str, raw: RawKey, rules: &KeyRules<'_>, warnings: &mut Warning
         Some(_) => return Err(Invalid::at(&alias_at, "must not be empty")),
         None => return Err(Invalid::at(&alias_at, "is required: a unique name that logs show instead of the key")),
     };
-    let models = raw.models.unwrap_or_default();
-    for (i, model) in models.iter().enumerate() {
-        if !rules.model_names.contains(model.as_str()) {
-            return Err(Invalid::at(
-                path::index(&path::key(at, "models"), i),
-                format!("`{model}` is not a model_name in model_list"),
-            ));
+    let team = match &raw.team_id {
+        Some(id) if !rules.teams.is_empty() => {
+            Some(rules.teams.iter().find(|team| &team.team_id == id).ok_or_else(|| {
+                let known: Vec<&str> = rules.teams.iter().map(|team| team.team_id.as_str()).collect();
+                Invalid::at(
+                    path::key(at, "team_id"),
+                    format!("`{id}` is not a team_id in teams ({})", known.join(", ")),
+                )
+            })?)
         }
-    }
-    let disabled_callbacks = raw.disabled_callbacks.unwrap_or_default();
-    plugin_names::check_list(&disabled_callbacks, &path::key(at, "disabled_callbacks"))?;
-    Ok(VirtualKey {
+        _ => None,
+    };
+    let models = raw.models.unwrap_or_default();
+    teams::check_models(&models, at, &rules.model_names)?;
+    let own_callbacks = raw.callbacks.unwrap_or_default();
+    teams::check_callbacks(&own_callbacks, &path::key(at, "callbacks"), rules.loaded, rules.guardrail_names)?;
+    let own_disabled = raw.disabled_callbacks.unwrap_or_default();
+    plugin_names::check_list(&own_disabled, &path::key(at, "disabled_callbacks"))?;
+    teams::check_disjoint(&own_callbacks, &own_disabled, at)?;
+    let own_config = raw.plugin_config.unwrap_or_default();
+    teams::check_plugin_config(&own_config, at, rules.loaded)?;
+    let max_parallel_requests =
+        teams::at_least_one(raw.max_parallel_requests, &path::key(at, "max_parallel_requests"))?;
+    let mut key = VirtualKey {
         key,
         alias,
         user_id: raw.user_id,
@@ -139,12 +168,86 @@ fn build_one(at: &str, raw: RawKey, rules: &KeyRules<'_>, warnings: &mut Warning
         metadata: raw.metadata.unwrap_or_default(),
         models,
         allow_disabling_callbacks: raw.allow_disabling_callbacks.unwrap_or(false),
-        disabled_callbacks,
-        max_parallel_requests: match raw.max_parallel_requests {
-            Some(0) => return Err(Invalid::at(path::key(at, "max_parallel_requests"), "must be at least 1")),
-            other => other,
-        },
-    })
+        disabled_callbacks: own_disabled,
+        callbacks: own_callbacks,
+        plugin_config: own_config,
+        allow_request_guardrails: raw.allow_request_guardrails.unwrap_or(true),
+        max_parallel_requests,
+    };
+    if let Some(team) = team {
+        let asked =
+            Asked { disabling: raw.allow_disabling_callbacks, request_guardrails: raw.allow_request_guardrails };
+        refine(&mut key, team, asked, at)?;
+    }
+    Ok(key)
+}
+
+/// Which permissions a key's entry set itself (unset ones come from its team).
+struct Asked {
+    disabling: Option<bool>,
+    request_guardrails: Option<bool>,
+}
+
+/// Makes `key`'s settings the effective ones under `team`, refusing what the team does
+/// not allow (the rule is in `teams`).
+fn refine(key: &mut VirtualKey, team: &Team, asked: Asked, at: &str) -> Result<(), Invalid> {
+    let team_at = format!("team `{}`", team.team_id);
+    if !team.models.is_empty() {
+        if key.models.is_empty() {
+            key.models = team.models.clone();
+        }
+        for (i, model) in key.models.iter().enumerate() {
+            if !team.models.contains(model) {
+                return Err(Invalid::at(
+                    path::index(&path::key(at, "models"), i),
+                    format!("`{model}` is not among the models of {team_at}; a key can only narrow its team's models"),
+                ));
+            }
+        }
+    }
+    let permission = |own: Option<bool>, team_allows: bool, name: &str| match own {
+        Some(true) if !team_allows => Err(Invalid::at(
+            path::key(at, name),
+            format!("{team_at} does not allow {name}; a key cannot grant itself more than its team has"),
+        )),
+        Some(own) => Ok(own),
+        None => Ok(team_allows),
+    };
+    key.allow_disabling_callbacks =
+        permission(asked.disabling, team.allow_disabling_callbacks, "allow_disabling_callbacks")?;
+    key.allow_request_guardrails =
+        permission(asked.request_guardrails, team.allow_request_guardrails, "allow_request_guardrails")?;
+    for (i, name) in key.callbacks.iter().enumerate() {
+        if team.disabled_callbacks.iter().any(|off| off.eq_ignore_ascii_case(name)) {
+            return Err(Invalid::at(
+                path::index(&path::key(at, "callbacks"), i),
+                format!("`{name}` is in the disabled_callbacks of {team_at}; a key cannot turn it back on"),
+            ));
+        }
+    }
+    if let (Some(own), Some(team_limit)) = (key.max_parallel_requests, team.max_parallel_requests) {
+        if own > team_limit {
+            return Err(Invalid::at(
+                path::key(at, "max_parallel_requests"),
+                format!("{own} is above the {team_limit} of {team_at}, which counts all its keys together"),
+            ));
+        }
+    }
+    merge_names(&mut key.callbacks, &team.callbacks);
+    merge_names(&mut key.disabled_callbacks, &team.disabled_callbacks);
+    for (plugin, config) in &team.plugin_config {
+        key.plugin_config.entry(plugin.clone()).or_insert_with(|| config.clone());
+    }
+    Ok(())
+}
+
+/// Adds the names of `inherited` that `own` lacks.
+fn merge_names(own: &mut Vec<String>, inherited: &[String]) {
+    for name in inherited {
+        if !own.iter().any(|mine| mine.eq_ignore_ascii_case(name)) {
+            own.push(name.clone());
+        }
+    }
 }
 
 /// Aliases identify keys in logs, and a key must map to exactly one entry.

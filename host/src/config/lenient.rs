@@ -52,9 +52,10 @@ impl Warnings {
             .into_iter()
             .map(|line| match line {
                 Line::Ignored { first, more: 0, .. } => ignored_message(&first),
-                Line::Ignored { first, more, .. } => {
+                Line::Ignored { first, more, pattern } => {
                     let entries = if more == 1 { "entry" } else { "entries" };
-                    format!("{} (also set in {more} other model_list {entries})", ignored_message(&first))
+                    let list = pattern.split('[').next().unwrap_or_default();
+                    format!("{} (also set in {more} other {list} {entries})", ignored_message(&first))
                 }
                 Line::Note(message) => message,
             })
@@ -74,6 +75,18 @@ pub(crate) fn prune(root: &mut Mapping, warnings: &mut Warnings) {
     for (section, known) in [("general_settings", raw::GENERAL_KEYS), ("litellm_settings", raw::LITELLM_KEYS)] {
         if let Some(Value::Mapping(entries)) = root.get_mut(section) {
             prune_mapping(entries, section, section, known, &[], warnings);
+        }
+    }
+    if let Some(Value::Sequence(guardrails)) = root.get_mut("guardrails") {
+        for (i, guardrail) in guardrails.iter_mut().enumerate() {
+            let Value::Mapping(guardrail) = guardrail else { continue };
+            let at = path::index("guardrails", i);
+            prune_mapping(guardrail, &at, "guardrails[*]", raw::GUARDRAIL_KEYS, &[], warnings);
+            if let Some(Value::Mapping(params)) = guardrail.get_mut("litellm_params") {
+                let at = path::key(&at, "litellm_params");
+                let pattern = "guardrails[*].litellm_params";
+                prune_mapping(params, &at, pattern, raw::GUARDRAIL_PARAMS_KEYS, &[], warnings);
+            }
         }
     }
     let Some(Value::Sequence(models)) = root.get_mut("model_list") else { return };

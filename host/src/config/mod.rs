@@ -14,6 +14,7 @@
 mod env;
 mod error;
 mod general;
+mod guardrails;
 mod keys;
 mod lenient;
 mod models;
@@ -21,12 +22,13 @@ mod path;
 mod plugin_names;
 mod plugins_config;
 mod raw;
+mod teams;
 mod typed;
 
 #[cfg(test)]
 mod tests;
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use serde_yaml_ng::{Mapping, Value};
@@ -34,11 +36,13 @@ use serde_yaml_ng::{Mapping, Value};
 pub use self::error::ConfigError;
 use self::error::Invalid;
 pub use self::general::ServerLimits;
+pub use self::guardrails::{Guardrail, GuardrailMode};
 pub use self::keys::{VirtualKey, MASTER_ALIAS};
 use self::lenient::Warnings;
 pub use self::models::{MockError, MockParams, ModelDeployment, OpenAiParams, ProviderConfig, TokenPrice};
 pub use self::plugins_config::PluginsConfig;
 use self::raw::RawConfig;
+pub use self::teams::Team;
 use crate::plugins::settings::PluginSettings;
 pub use crate::secret::Secret;
 
@@ -79,8 +83,12 @@ pub struct Config {
     pub require_auth_for_metrics_endpoint: bool,
     /// The `plugins` section.
     pub plugins: PluginsConfig,
-    /// `keys`: the virtual keys.
+    /// `keys`: the virtual keys, their settings refined by their teams'.
     pub keys: Vec<VirtualKey>,
+    /// `teams`: what the keys of a team share.
+    pub teams: Vec<Team>,
+    /// `guardrails`: LiteLLM's guardrail entries, each a plugin.
+    pub guardrails: Vec<Guardrail>,
     /// `redis_url`: shared state across replicas, when set.
     pub redis_url: Option<Secret>,
     /// `redis_prefix`: what every Redis key starts with (`<prefix>:<plugin>:<key>`), so
@@ -140,16 +148,50 @@ fn build(mut document: Value, source: &Path, env: &dyn Fn(&str) -> Option<String
     env::resolve(&mut document, "", env)?;
     let raw: RawConfig = typed::deserialize_at(document, "")?;
 
-    let general = general::build(raw.general_settings, raw.litellm_settings, &mut warnings)?;
+    let mut general = general::build(raw.general_settings, raw.litellm_settings, &mut warnings)?;
     let models = models::build(raw.model_list, &mut warnings)?;
+    let guardrails = guardrails::build(raw.guardrails)?;
+    // A guardrail's plugin is loaded whether or not `callbacks` lists it, as LiteLLM
+    // runs guardrails beside its callbacks.
+    if let Some(callbacks) = &mut general.callbacks {
+        for guardrail in &guardrails {
+            if !callbacks.contains(&guardrail.plugin) {
+                callbacks.push(guardrail.plugin.clone());
+            }
+        }
+    }
+    let model_names = models.iter().map(|m| m.model_name.as_str()).collect::<HashSet<_>>();
+    let guardrail_names: Vec<String> = guardrails.iter().map(|g| g.name.clone()).collect();
+    let team_rules = teams::TeamRules {
+        model_names: &model_names,
+        loaded: general.callbacks.as_deref(),
+        guardrail_names: &guardrail_names,
+    };
+    let teams = teams::build(raw.teams, &team_rules)?;
     let rules = keys::KeyRules {
-        model_names: models.iter().map(|m| m.model_name.as_str()).collect::<HashSet<_>>(),
+        model_names: model_names.clone(),
         master_key: general.master_key.as_ref(),
         allow_insecure: general.allow_insecure_master_key,
+        teams: &teams,
+        loaded: general.callbacks.as_deref(),
+        guardrail_names: &guardrail_names,
     };
     let keys = keys::build(raw.keys, &rules, &mut warnings)?;
     let base_dir = source.parent().unwrap_or(Path::new(""));
-    let plugins = plugins_config::build(raw.plugins, base_dir, general.callbacks.as_deref(), &mut warnings)?;
+    let mut plugins = plugins_config::build(raw.plugins, base_dir, general.callbacks.as_deref(), &mut warnings)?;
+    for (i, guardrail) in guardrails.iter().enumerate() {
+        if plugins.explicit_default_on(&guardrail.plugin).is_some() {
+            return Err(Invalid::at(
+                path::key(&path::key("plugins.settings", &guardrail.plugin), "default_on"),
+                format!(
+                    "plugin `{}` is a guardrail (guardrails[{i}]): whether it runs by default is each guardrails \
+                     entry's litellm_params.default_on",
+                    guardrail.plugin
+                ),
+            ));
+        }
+    }
+    plugins.config_overrides = config_overrides(&teams, &keys);
     if raw.redis_url.as_ref().is_some_and(|url| url.expose().trim().is_empty()) {
         return Err(Invalid::at("redis_url", "must not be empty; leave it out to run without Redis"));
     }
@@ -176,8 +218,27 @@ fn build(mut document: Value, source: &Path, env: &dyn Fn(&str) -> Option<String
         require_auth_for_metrics_endpoint: general.require_auth_for_metrics_endpoint,
         plugins,
         keys,
+        teams,
+        guardrails,
         redis_url: raw.redis_url,
         redis_prefix,
         warnings: warnings.into_lines(),
     })
+}
+
+/// Per plugin, the distinct configs teams and keys give it, each named by the first place
+/// that sets it (for `init`'s refusal message).
+fn config_overrides(teams: &[Team], keys: &[VirtualKey]) -> BTreeMap<String, Vec<(String, serde_json::Value)>> {
+    let mut overrides: BTreeMap<String, Vec<(String, serde_json::Value)>> = BTreeMap::new();
+    let from_teams = teams.iter().map(|team| (format!("teams `{}`", team.team_id), &team.plugin_config));
+    let from_keys = keys.iter().map(|key| (format!("keys `{}`", key.alias), &key.plugin_config));
+    for (source, configs) in from_teams.chain(from_keys) {
+        for (plugin, config) in configs {
+            let known = overrides.entry(plugin.clone()).or_default();
+            if !known.iter().any(|(_, seen)| seen == config) {
+                known.push((format!("{source}, plugin_config.{plugin}"), config.clone()));
+            }
+        }
+    }
+    overrides
 }

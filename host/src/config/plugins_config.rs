@@ -79,6 +79,14 @@ pub struct PluginsConfig {
     pub settings: BTreeMap<String, PluginSettings>,
     /// `plugins.outbound`: each plugin's outbound grant, by plugin name.
     pub outbound: BTreeMap<String, Arc<OutboundGrant>>,
+    /// `default_on` of each `plugins.settings` entry that sets it.
+    default_on: BTreeMap<String, bool>,
+    /// `plugins.defaults.default_on`: whether a plugin runs for requests that did not ask
+    /// for it, unless its own entry says otherwise (true unless set).
+    default_on_otherwise: bool,
+    /// Per plugin, the configs teams and keys give it (`plugin_config`), each with where
+    /// it comes from; checked by the plugin's `init` when it loads.
+    pub(crate) config_overrides: BTreeMap<String, Vec<(String, serde_json::Value)>>,
     /// `plugins.defaults` and each entry as written, for layering a sidecar between them.
     defaults_raw: Mapping,
     entries_raw: BTreeMap<String, Mapping>,
@@ -108,6 +116,9 @@ impl Default for PluginsConfig {
             defaults: PluginSettings::default(),
             settings: BTreeMap::new(),
             outbound: BTreeMap::new(),
+            default_on: BTreeMap::new(),
+            default_on_otherwise: true,
+            config_overrides: BTreeMap::new(),
             defaults_raw: Mapping::new(),
             entries_raw: BTreeMap::new(),
             ceilings: PluginSettings::default(),
@@ -120,8 +131,28 @@ impl PluginsConfig {
     /// The settings plugin `name` runs under: its own entry if it has one, else the defaults.
     pub fn settings_for(&self, name: &str) -> PluginSettings {
         let mut settings = self.settings.get(name).unwrap_or(&self.defaults).clone();
-        settings.outbound = self.outbound.get(name).cloned();
+        self.add_operator_only(name, &mut settings);
         settings
+    }
+
+    /// Whether plugin `name` runs for requests that did not ask for it (`default_on`):
+    /// its own entry's value, else `plugins.defaults`'. (A guardrail's plugin follows its
+    /// `guardrails` entries instead.)
+    pub fn default_on(&self, name: &str) -> bool {
+        self.default_on.get(name).copied().unwrap_or(self.default_on_otherwise)
+    }
+
+    /// Plugin `name`'s own `default_on`, when its settings entry sets one.
+    pub(crate) fn explicit_default_on(&self, name: &str) -> Option<bool> {
+        self.default_on.get(name).copied()
+    }
+
+    /// What only the main config gives a plugin: its outbound grant and the configs of
+    /// teams and keys.
+    fn add_operator_only(&self, name: &str, settings: &mut PluginSettings) {
+        settings.outbound = self.outbound.get(name).cloned();
+        settings.config_overrides =
+            self.config_overrides.get(name).map(|overrides| Arc::new(overrides.clone())).unwrap_or_default();
     }
 
     /// The settings plugin `name` runs under when its sidecar (`<name>.yaml` beside the
@@ -144,6 +175,17 @@ impl PluginsConfig {
             Value::Null => Mapping::new(),
             _ => return Err(ConfigError::whole(sidecar, "must be a mapping of plugin settings (priority, fuel, ...)")),
         };
+        if own.contains_key(DEFAULT_ON) {
+            return Err(ConfigError::from_invalid(
+                sidecar,
+                Invalid::at(
+                    DEFAULT_ON,
+                    format!(
+                        "whether a plugin runs by default is the operator's choice: set it in plugins.settings.{name},                          not in the plugin's sidecar"
+                    ),
+                ),
+            ));
+        }
         let entry = self.entries_raw.get(name);
         let authored: PluginSettings = deserialize_at(Value::Mapping(merge(&self.defaults_raw, own.clone())), "")
             .map_err(|invalid| ConfigError::from_invalid(sidecar, invalid))?;
@@ -183,8 +225,21 @@ impl PluginsConfig {
         settings
             .check(MAX_MEMORY_MB)
             .map_err(|(key, why)| ConfigError::from_invalid(sidecar, Invalid::at(key, why)))?;
-        settings.outbound = self.outbound.get(name).cloned();
+        self.add_operator_only(name, &mut settings);
         Ok(settings)
+    }
+}
+
+/// The settings key that says whether a plugin runs by default: read by the config, not
+/// by the plugin's settings (a sidecar may not set it).
+const DEFAULT_ON: &str = "default_on";
+
+/// Takes `default_on` out of a settings mapping at `at`.
+fn take_default_on(mapping: &mut Mapping, at: &str) -> Result<Option<bool>, Invalid> {
+    match mapping.remove(DEFAULT_ON) {
+        None => Ok(None),
+        Some(Value::Bool(on)) => Ok(Some(on)),
+        Some(_) => Err(Invalid::at(path::key(at, DEFAULT_ON), "must be true or false")),
     }
 }
 
@@ -218,7 +273,9 @@ pub(crate) fn build(
     warnings: &mut Warnings,
 ) -> Result<PluginsConfig, Invalid> {
     let Some(raw) = raw else { return Ok(PluginsConfig::default()) };
-    let defaults_map = raw.defaults.unwrap_or_default();
+    let mut defaults_map = raw.defaults.unwrap_or_default();
+    let default_on_otherwise = take_default_on(&mut defaults_map, "plugins.defaults")?.unwrap_or(true);
+    let mut default_on = BTreeMap::new();
     let defaults = checked(Value::Mapping(defaults_map.clone()), "plugins.defaults")?;
     let (ceilings, ceilings_from) = match &raw.limits {
         Some(limits) => {
@@ -236,7 +293,10 @@ pub(crate) fn build(
         if callbacks.is_some_and(|enabled| !enabled.contains(&name)) {
             warnings.note(format!("{at} configures a plugin that litellm_settings.callbacks does not enable"));
         }
-        let own = own.unwrap_or_default();
+        let mut own = own.unwrap_or_default();
+        if let Some(on) = take_default_on(&mut own, &at)? {
+            default_on.insert(name.clone(), on);
+        }
         let merged = merge(&defaults_map, own.clone());
         settings.insert(name.clone(), checked(Value::Mapping(merged), &at)?);
         entries_raw.insert(name, own);
@@ -298,6 +358,9 @@ pub(crate) fn build(
         defaults,
         settings,
         outbound,
+        default_on,
+        default_on_otherwise,
+        config_overrides: BTreeMap::new(),
         defaults_raw: defaults_map,
         entries_raw,
         ceilings,

@@ -17,8 +17,17 @@ use serde_yaml_ng::{Mapping, Value};
 use crate::secret::Secret;
 
 /// Top-level keys hookgate reads.
-pub(crate) const TOP_KEYS: &[&str] =
-    &["model_list", "general_settings", "litellm_settings", "plugins", "keys", "redis_url", "redis_prefix"];
+pub(crate) const TOP_KEYS: &[&str] = &[
+    "model_list",
+    "general_settings",
+    "litellm_settings",
+    "plugins",
+    "keys",
+    "teams",
+    "guardrails",
+    "redis_url",
+    "redis_prefix",
+];
 /// `general_settings` keys hookgate reads (LiteLLM's, then hookgate's own).
 pub(crate) const GENERAL_KEYS: &[&str] = &[
     "master_key",
@@ -38,6 +47,11 @@ pub(crate) const GENERAL_KEYS: &[&str] = &[
 /// `litellm_settings` keys hookgate reads.
 pub(crate) const LITELLM_KEYS: &[&str] =
     &["callbacks", "allow_dynamic_callback_disabling", "require_auth_for_metrics_endpoint"];
+/// `guardrails[]` keys hookgate reads.
+pub(crate) const GUARDRAIL_KEYS: &[&str] = &["guardrail_name", "litellm_params", "guardrail_info"];
+/// `guardrails[].litellm_params` keys hookgate reads; the others configure LiteLLM's
+/// integrations (`api_key`, `api_base`, ...), which a plugin does not use.
+pub(crate) const GUARDRAIL_PARAMS_KEYS: &[&str] = &["guardrail", "mode", "default_on", "hookgate_plugin"];
 /// `model_list[]` keys hookgate reads.
 pub(crate) const MODEL_KEYS: &[&str] = &["model_name", "litellm_params", "model_info"];
 /// `model_list[].model_info` keys hookgate reads; the others are descriptive metadata
@@ -69,6 +83,8 @@ pub(crate) struct RawConfig {
     pub(crate) litellm_settings: Option<RawLitellm>,
     pub(crate) plugins: Option<RawPlugins>,
     pub(crate) keys: Option<Vec<RawKey>>,
+    pub(crate) teams: Option<Vec<RawTeam>>,
+    pub(crate) guardrails: Option<Vec<RawGuardrail>>,
     pub(crate) redis_url: Option<Secret>,
     pub(crate) redis_prefix: Option<String>,
 }
@@ -197,4 +213,40 @@ pub(crate) struct RawKey {
     pub(crate) allow_disabling_callbacks: Option<bool>,
     pub(crate) disabled_callbacks: Option<Vec<String>>,
     pub(crate) max_parallel_requests: Option<u32>,
+    pub(crate) callbacks: Option<Vec<String>>,
+    pub(crate) plugin_config: Option<BTreeMap<String, serde_json::Value>>,
+    pub(crate) allow_request_guardrails: Option<bool>,
+}
+
+/// One `teams` entry: hookgate's own section, strict.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields, expecting = "a mapping")]
+pub(crate) struct RawTeam {
+    pub(crate) team_id: Option<String>,
+    pub(crate) models: Option<Vec<String>>,
+    pub(crate) callbacks: Option<Vec<String>>,
+    pub(crate) disabled_callbacks: Option<Vec<String>>,
+    pub(crate) plugin_config: Option<BTreeMap<String, serde_json::Value>>,
+    pub(crate) allow_disabling_callbacks: Option<bool>,
+    pub(crate) allow_request_guardrails: Option<bool>,
+    pub(crate) max_parallel_requests: Option<u32>,
+}
+
+/// One `guardrails` entry (LiteLLM's section), its unread keys already pruned.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields, expecting = "a mapping")]
+pub(crate) struct RawGuardrail {
+    pub(crate) guardrail_name: Option<String>,
+    pub(crate) litellm_params: Option<RawGuardrailParams>,
+    pub(crate) guardrail_info: Option<serde_json::Value>,
+}
+
+/// `guardrails[].litellm_params`, its unread keys already pruned.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields, expecting = "a mapping")]
+pub(crate) struct RawGuardrailParams {
+    pub(crate) guardrail: Option<String>,
+    pub(crate) mode: Option<OneOrMany>,
+    pub(crate) default_on: Option<bool>,
+    pub(crate) hookgate_plugin: Option<String>,
 }

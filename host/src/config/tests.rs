@@ -568,3 +568,100 @@ fn callbacks_may_be_one_string_as_in_litellm_docs() {
         "{message}"
     );
 }
+
+#[test]
+fn a_key_inherits_its_team_s_policy_and_refines_it() {
+    let config = parse(&with_master(
+        "teams:
+  - team_id: blue
+    models: [m]
+    callbacks: [pii]
+    disabled_callbacks: [logger]
+    plugin_config: {rate-limiter: {requests_per_minute: 600}, words: {keywords: [a]}}
+    allow_disabling_callbacks: true
+    max_parallel_requests: 4
+keys:
+  - {key: sk-one-abc, alias: one, team_id: blue, callbacks: [extra], plugin_config: {words: {keywords: [b]}}}
+  - {key: sk-two-abc, alias: two, team_id: blue, allow_disabling_callbacks: false, allow_request_guardrails: false}
+  - {key: sk-three-abc, alias: three, team_id: not-in-teams-is-an-error}
+",
+    ));
+    let error = config.unwrap_err();
+    assert_eq!(error.key_path(), Some("keys[2].team_id"), "{error}");
+    assert!(error.message().contains("blue"), "the known teams are listed: {error}");
+
+    let config = parse(&with_master(
+        "teams:
+  - team_id: blue
+    models: [m]
+    callbacks: [pii]
+    disabled_callbacks: [logger]
+    plugin_config: {rate-limiter: {requests_per_minute: 600}, words: {keywords: [a]}}
+    allow_disabling_callbacks: true
+keys:
+  - {key: sk-one-abc, alias: one, team_id: blue, callbacks: [extra], plugin_config: {words: {keywords: [b]}}}
+  - {key: sk-two-abc, alias: two, team_id: blue, allow_disabling_callbacks: false, allow_request_guardrails: false}
+",
+    ))
+    .unwrap();
+    let (one, two) = (&config.keys[0], &config.keys[1]);
+    assert_eq!(one.models, ["m"], "an empty list inherits the team's");
+    assert_eq!(one.callbacks, ["extra", "pii"]);
+    assert_eq!(one.disabled_callbacks, ["logger"]);
+    assert_eq!(one.plugin_config["words"], serde_json::json!({"keywords": ["b"]}), "the key's config wins");
+    assert_eq!(one.plugin_config["rate-limiter"], serde_json::json!({"requests_per_minute": 600}));
+    assert!(one.allow_disabling_callbacks && one.allow_request_guardrails, "inherited");
+    assert!(!two.allow_disabling_callbacks && !two.allow_request_guardrails, "a key may narrow");
+    let overrides = &config.plugins.config_overrides["words"];
+    assert_eq!(overrides.len(), 2, "one per distinct config: {overrides:?}");
+    assert_eq!(config.plugin_settings("words").config_overrides.len(), 2);
+}
+
+#[test]
+fn a_team_cannot_turn_on_a_plugin_the_proxy_does_not_load() {
+    let base = "litellm_settings: {callbacks: [words]}\n";
+    let err = parse_err(&with_master(&format!("{base}teams: [{{team_id: t, callbacks: [other]}}]\n")));
+    assert_eq!(err.key_path(), Some("teams[0].callbacks[0]"), "{err}");
+    let err = parse_err(&with_master(&format!("{base}teams: [{{team_id: t, plugin_config: {{other: {{}}}}}}]\n")));
+    assert_eq!(err.key_path(), Some("teams[0].plugin_config.other"), "{err}");
+    let err = parse_err(&with_master(&format!("{base}teams: [{{team_id: t, models: [nope]}}]\n")));
+    assert_eq!(err.key_path(), Some("teams[0].models[0]"), "{err}");
+    let err = parse_err(&with_master(&format!("{base}teams: [{{team_id: t}}, {{team_id: t}}]\n")));
+    assert_eq!(err.key_path(), Some("teams[1].team_id"), "{err}");
+    let err = parse_err(&with_master(&format!(
+        "{base}teams: [{{team_id: t, max_parallel_requests: 2}}]\nkeys: [{{key: sk-k-abcdef, alias: k, team_id: t, max_parallel_requests: 3}}]\n"
+    )));
+    assert_eq!(err.key_path(), Some("keys[0].max_parallel_requests"), "{err}");
+}
+
+#[test]
+fn guardrails_load_their_plugins_and_own_their_default_on() {
+    let yaml = "litellm_settings: {callbacks: [words]}
+guardrails:
+  - {guardrail_name: g, litellm_params: {guardrail: custom_guardrail.my_handler, mode: [pre_call, logging_only], api_key: os.environ/UNSET_KEY}}
+teams: [{team_id: t, callbacks: [g]}]
+";
+    let config = parse(&with_master(yaml)).unwrap();
+    assert_eq!(config.callbacks.as_deref(), Some(&["words".to_owned(), "custom_guardrail.my_handler".to_owned()][..]));
+    assert!(
+        config.warnings.iter().any(|w| w.starts_with("guardrails[0].litellm_params.api_key")),
+        "{:?}",
+        config.warnings
+    );
+    let conflicting = format!("{yaml}plugins: {{settings: {{custom_guardrail.my_handler: {{default_on: true}}}}}}\n");
+    let err = parse_err(&with_master(&conflicting));
+    assert_eq!(err.key_path(), Some("plugins.settings.custom_guardrail.my_handler.default_on"), "{err}");
+}
+
+#[test]
+fn default_on_is_the_operator_s_and_never_a_sidecar_s() {
+    let config =
+        parse(&with_master("plugins: {defaults: {default_on: false}, settings: {words: {default_on: true}}}\n"))
+            .unwrap();
+    assert!(config.plugins.default_on("words"));
+    assert!(!config.plugins.default_on("other"), "plugins.defaults.default_on applies to the rest");
+    let sidecar = config.plugins.settings_with_sidecar("other", Path::new("other.yaml"), "default_on: true\n");
+    let error = sidecar.unwrap_err();
+    assert_eq!(error.key_path(), Some("default_on"), "{error}");
+    assert!(error.message().contains("operator"), "{error}");
+}

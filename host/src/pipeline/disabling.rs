@@ -57,8 +57,14 @@ impl Disabled {
 
     /// True when `plugin` does not run for this request.
     pub fn skips(&self, plugin: &ActivePlugin) -> bool {
-        let name = plugin.name().to_ascii_lowercase();
-        self.by_key.contains(&name) || (self.by_request.contains(&name) && !plugin.plugin.settings().required)
+        self.skips_name(plugin.name(), plugin.plugin.settings().required)
+    }
+
+    /// True when what is named `name` (a plugin, or a guardrail of one) does not run for
+    /// this request; the header cannot turn off a `required` plugin.
+    pub fn skips_name(&self, name: &str, required: bool) -> bool {
+        let name = name.to_ascii_lowercase();
+        self.by_key.contains(&name) || (self.by_request.contains(&name) && !required)
     }
 }
 
@@ -89,7 +95,11 @@ mod tests {
             allowed_models: None,
             may_disable_callbacks: may,
             disabled_callbacks: vec!["Logger".into()],
+            callbacks: vec![],
+            plugin_config: Default::default(),
+            may_request_guardrails: true,
             parallel: None,
+            team_parallel: None,
         };
         let asked: BTreeSet<String> = ["probe".to_owned()].into();
         assert!(!Disabled::new(asked.clone(), &caller(true), true).by_request.is_empty());

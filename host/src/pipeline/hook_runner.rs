@@ -11,8 +11,8 @@ use std::time::Instant;
 use futures_util::stream::{FuturesUnordered, StreamExt};
 
 use super::attribution::ProbeShape;
-use super::disabling::Disabled;
-use super::plugin_calls::{HookInstance, HookPlugin};
+use super::plugin_calls::{Chosen, HookInstance, HookPlugin};
+use super::selection::Selection;
 use crate::content::{Body, RequestDoc, ResponseDoc};
 use crate::error::ApiError;
 use crate::plugins::registry::{ActivePlugin, CallEnd, PluginSet, QuarantinePolicy};
@@ -22,10 +22,25 @@ use crate::plugins::{
 };
 use crate::types::{CallInfo, DecisionRecord, Hook, HookSet};
 
+/// A plugin and the config it runs with for a request (when its team's or key's, not its
+/// own): what the logging queue needs to make it an instance later.
+pub(crate) type WithConfig<P> = (Arc<P>, Option<Arc<str>>);
+
 /// A plugin of this request and its per-request instance.
 pub(crate) struct Slot<P: HookPlugin> {
     pub active: Arc<P>,
     pub instance: P::Instance,
+    /// The plugin's hooks this request calls.
+    pub hooks: HookSet,
+    /// The config its instances run with, when not the plugin's own.
+    pub config: Option<Arc<str>>,
+}
+
+impl<P: HookPlugin> Slot<P> {
+    /// True when this request calls the plugin's `hook`.
+    fn implements(&self, hook: Hook) -> bool {
+        self.hooks.contains(hook)
+    }
 }
 
 /// The decisions of one request so far, timed from its arrival.
@@ -71,7 +86,7 @@ pub(crate) struct RequestPlugins<P: HookPlugin = ActivePlugin> {
 }
 
 impl RequestPlugins<ActivePlugin> {
-    /// One lazily instantiated instance per plugin of `set` that `disabled` lets run, for
+    /// One lazily instantiated instance per plugin of `set` that `selection` runs, for
     /// the request `info` to `model` that arrived at `received`.
     pub fn new(
         set: &PluginSet,
@@ -79,18 +94,19 @@ impl RequestPlugins<ActivePlugin> {
         model: &str,
         received: Instant,
         policy: QuarantinePolicy,
-        disabled: &Disabled,
+        selection: &Selection<'_>,
     ) -> Self {
-        let plugins = set.iter().filter(|active| disabled.is_empty() || !disabled.skips(active)).cloned();
+        let plugins = set.iter().filter_map(|active| Some((Arc::clone(active), selection.choose(active)?)));
         Self::of(plugins, info, model, received, policy)
     }
 }
 
 impl<P: HookPlugin> RequestPlugins<P> {
     /// One lazily instantiated instance per plugin of `plugins` (in the order given: the
-    /// order hooks run in), for the request `info` to `model` that arrived at `received`.
+    /// order hooks run in, each as chosen for this request), for the request `info` to
+    /// `model` that arrived at `received`.
     pub fn of(
-        plugins: impl IntoIterator<Item = Arc<P>>,
+        plugins: impl IntoIterator<Item = (Arc<P>, Chosen)>,
         info: &CallInfo,
         model: &str,
         received: Instant,
@@ -98,7 +114,12 @@ impl<P: HookPlugin> RequestPlugins<P> {
     ) -> Self {
         let slots = plugins
             .into_iter()
-            .map(|active| Slot { instance: active.instance(Arc::clone(&info.id)), active })
+            .map(|(active, Chosen { hooks, config })| Slot {
+                instance: active.instance(Arc::clone(&info.id), config.clone()),
+                hooks: hooks.intersection(active.hooks()),
+                config,
+                active,
+            })
             .collect();
         let shape = ProbeShape { call_type: info.call_type, model: model.to_owned() };
         let decisions = DecisionLog { records: Vec::new(), received };
@@ -116,9 +137,14 @@ impl<P: HookPlugin> RequestPlugins<P> {
         self.implements(Hook::LogSuccess) || self.implements(Hook::LogFailure)
     }
 
+    /// The names of the request's plugins, in the order they run.
+    pub fn names(&self) -> Vec<String> {
+        self.slots.iter().map(|slot| slot.active.name().to_owned()).collect()
+    }
+
     /// True when a plugin of the request implements `hook`.
     pub fn implements(&self, hook: Hook) -> bool {
-        self.slots.iter().any(|slot| slot.active.implements(hook))
+        self.slots.iter().any(|slot| slot.implements(hook))
     }
 
     /// Releases the instance of every plugin that implements none of `still_to_come`:
@@ -127,17 +153,22 @@ impl<P: HookPlugin> RequestPlugins<P> {
     /// never keep an instance alive: they get a fresh one when they run.)
     pub fn release_unless(&mut self, still_to_come: HookSet) {
         for slot in &mut self.slots {
-            if !slot.active.hooks().intersects(still_to_come) {
+            if !slot.hooks.intersects(still_to_come) {
                 slot.instance.release();
             }
         }
     }
 
     /// Ends the request's hook calls: its decisions, and the plugins implementing `hook`
-    /// (for the logging queue, which gives them fresh instances). Every instance is
-    /// released here, returning its pool slot.
-    pub fn finish(self, hook: Hook) -> (Vec<DecisionRecord>, Vec<Arc<P>>) {
-        let plugins = self.slots.into_iter().map(|slot| slot.active).filter(|active| active.implements(hook)).collect();
+    /// with their configs (for the logging queue, which gives them fresh instances).
+    /// Every instance is released here, returning its pool slot.
+    pub fn finish(self, hook: Hook) -> (Vec<DecisionRecord>, Vec<WithConfig<P>>) {
+        let plugins = self
+            .slots
+            .into_iter()
+            .filter(|slot| slot.implements(hook))
+            .map(|slot| (slot.active, slot.config))
+            .collect();
         (self.decisions.records, plugins)
     }
 
@@ -186,12 +217,12 @@ impl<P: HookPlugin> RequestPlugins<P> {
         let (info, shape) = (&*info, &*shape);
         let mut pending: FuturesUnordered<_> = slots
             .iter_mut()
-            .filter(|slot| slot.active.implements(Hook::Moderation))
+            .filter(|slot| slot.implements(Hook::Moderation))
             .map(|slot| async move {
                 let called =
                     call(slot, Hook::Moderation, shape, async |instance| instance.moderation(info, request).await)
                         .await;
-                if !slot.active.hooks().intersects(after) {
+                if !slot.hooks.intersects(after) {
                     slot.instance.release();
                 }
                 (Arc::clone(&slot.active), called)
@@ -304,7 +335,7 @@ impl<P: HookPlugin> RequestPlugins<P> {
     }
 
     fn indices(&self, hook: Hook) -> Vec<usize> {
-        (0..self.slots.len()).filter(|&index| self.slots[index].active.implements(hook)).collect()
+        (0..self.slots.len()).filter(|&index| self.slots[index].implements(hook)).collect()
     }
 
     fn settle<T>(

@@ -48,6 +48,8 @@ pub struct LogRecord {
     /// The upstream's `usage` object, as reported.
     usage: Value,
     price: Option<TokenPrice>,
+    /// The plugins the request ran with (after its team's, key's and its own choices).
+    effective_plugins: Vec<String>,
 }
 
 impl LogRecord {
@@ -69,7 +71,13 @@ impl LogRecord {
             answer_text: None,
             usage: Value::Null,
             price: None,
+            effective_plugins: Vec::new(),
         }
+    }
+
+    /// Records the plugins the request runs with, in order.
+    pub fn plugins(&mut self, names: Vec<String>) {
+        self.effective_plugins = names;
     }
 
     /// Records the deployment chosen: the model sent upstream, where, and its prices.
@@ -226,6 +234,7 @@ impl LogRecord {
             status_code: entry.status_code,
             error,
             plugins: &entry.decisions,
+            effective_plugins: &self.effective_plugins,
             truncated,
         };
         serde_json::to_string(&payload).expect("a logging payload serializes")
@@ -260,6 +269,7 @@ struct LogPayload<'a> {
     status_code: u16,
     error: Option<Value>,
     plugins: &'a [DecisionRecord],
+    effective_plugins: &'a [String],
     truncated: Vec<&'static str>,
 }
 

@@ -18,12 +18,16 @@ use crate::types::{DecisionRecord, Hook};
 /// How many logging jobs run at once; more wait in the queue.
 const CONCURRENT_JOBS: usize = 64;
 
+/// A plugin that logs a request, and the config it runs with for that request (when its
+/// team's or key's, not its own).
+pub(crate) type Logger = super::hook_runner::WithConfig<ActivePlugin>;
+
 /// One request's logging work: its payload and the plugins that log it (each gets a
 /// fresh instance when the job runs: no pool slot is held while the job waits).
 struct LogJob {
     input: LogInput,
     hook: Hook,
-    plugins: Vec<Arc<ActivePlugin>>,
+    plugins: Vec<Logger>,
 }
 
 /// The bounded queue in front of the logging hooks. Cheap to clone.
@@ -47,12 +51,12 @@ impl LoggingQueue {
     /// Closes a finished request's record, with the request's `decisions`, and queues it
     /// for `plugins` (those implementing its logging hook); never waits. Nothing is queued
     /// when no plugin logs.
-    pub(crate) fn submit(&self, record: LogRecord, decisions: Vec<DecisionRecord>, plugins: Vec<Arc<ActivePlugin>>) {
+    pub(crate) fn submit(&self, record: LogRecord, decisions: Vec<DecisionRecord>, plugins: Vec<Logger>) {
         let hook = record.hook();
         if plugins.is_empty() {
             return;
         }
-        let with_0_1 = plugins.iter().any(|active| active.plugin.contract() == ContractVersion::V0_1);
+        let with_0_1 = plugins.iter().any(|(active, _)| active.plugin.contract() == ContractVersion::V0_1);
         let input = record.finish(decisions, self.max_field_bytes, with_0_1);
         if let Err(error) = self.sender.try_send(LogJob { input, hook, plugins }) {
             let dropped = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
@@ -89,11 +93,11 @@ async fn drain(mut receiver: mpsc::Receiver<LogJob>, policy: QuarantinePolicy) {
 async fn run(job: LogJob, policy: QuarantinePolicy) {
     let LogJob { input, hook, plugins } = job;
     let shape = ProbeShape { call_type: input.info.call_type, model: input.entry.model.clone() };
-    for active in plugins {
+    for (active, config) in plugins {
         if active.health.quarantined_for().is_some() {
             continue;
         }
-        let mut instance = active.plugin.instance(Arc::clone(&input.info.id));
+        let mut instance = active.plugin.instance_with_config(Arc::clone(&input.info.id), config);
         let result = match hook {
             Hook::LogSuccess => instance.log_success(&input).await,
             _ => instance.log_failure(&input).await,

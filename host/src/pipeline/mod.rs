@@ -25,6 +25,7 @@ pub mod log_record;
 pub mod logging;
 mod plugin_calls;
 pub mod request;
+pub mod selection;
 mod shapes;
 mod stream;
 mod strict_json;
@@ -40,7 +41,7 @@ use crate::auth::Caller;
 use crate::content::{Body, RequestDoc, ResponseDoc};
 use crate::error::ApiError;
 use crate::metrics::Metrics;
-use crate::plugins::registry::{PluginSet, Registry};
+use crate::plugins::registry::Registry;
 use crate::types::{CallInfo, CallType, Hook, HookSet};
 use crate::upstream::{answers, UpstreamStream, Upstreams};
 use disabling::Disabled;
@@ -48,6 +49,7 @@ use hook_runner::{PreCallResult, RequestPlugins};
 use log_record::LogRecord;
 use logging::LoggingQueue;
 pub use request::ClientBody;
+use selection::{PluginPolicy, Selection};
 
 /// A request that passed auth and the body checks.
 pub struct ClientCall {
@@ -73,8 +75,8 @@ pub struct ClientCall {
 /// its key's `max_parallel_requests`, and its share of `max_inflight_request_mb`.
 #[derive(Debug, Default)]
 pub struct Admission {
-    /// The key's place, when the key has a limit.
-    pub parallel: Option<tokio::sync::OwnedSemaphorePermit>,
+    /// The key's and its team's places, when they have limits.
+    pub parallel: crate::auth::Places,
     /// The body's share of the in-flight budget, in KiB.
     pub memory: Option<tokio::sync::OwnedSemaphorePermit>,
 }
@@ -120,6 +122,7 @@ pub struct Pipeline {
     logging: LoggingQueue,
     rules: PipelineRules,
     metrics: Arc<Metrics>,
+    policy: PluginPolicy,
 }
 
 /// The request rules of `general_settings` and `litellm_settings` the pipeline applies.
@@ -163,7 +166,19 @@ impl Pipeline {
         rules: PipelineRules,
         metrics: Arc<Metrics>,
     ) -> Self {
-        Self { upstreams, registry, logging, rules, metrics }
+        Self { upstreams, registry, logging, rules, metrics, policy: PluginPolicy::default() }
+    }
+
+    /// The pipeline with `policy` deciding which plugins each request runs (the default:
+    /// every plugin, for every request).
+    pub fn with_policy(mut self, policy: PluginPolicy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// Which plugins run by default, the guardrails, and their modes.
+    pub fn policy(&self) -> &PluginPolicy {
+        &self.policy
     }
 
     /// The configured models.
@@ -195,13 +210,34 @@ impl Pipeline {
     pub async fn handle(&self, call: ClientCall) -> Answer {
         let ClientCall { id, call_type, body, headers, caller, disable, received, admission } = call;
         let plugins_now = self.registry.snapshot();
-        let disabled = self.disabled(&id, &caller, disable, &plugins_now);
+        let asked_off = !disable.is_empty();
+        let disabled = self.disabled(&caller, disable.clone());
+        let selection = match Selection::new(&self.policy, &caller, disabled, &body.guardrails, &plugins_now) {
+            Ok(selection) => selection,
+            Err(error) => return Answer { reply: Err(error), upstream_time: Duration::ZERO },
+        };
+        if asked_off || !selection.asked().is_empty() {
+            tracing::info!(
+                target: "hookgate::audit",
+                request_id = &*id,
+                key_alias = caller.key.alias.as_deref().unwrap_or("-"),
+                team_id = caller.key.team_id.as_deref().unwrap_or("-"),
+                asked_off = ?disable,
+                asked_on = ?selection.asked(),
+                plugins = ?selection.names(&plugins_now),
+                "a request chose its plugins"
+            );
+        }
         let info = CallInfo { id: Arc::clone(&id), call_type, key: caller.key.clone(), stream: body.stream };
         let asked = Asked { model: body.model().to_owned(), stream: body.stream };
         let policy = self.registry.policy();
-        let mut plugins = RequestPlugins::new(&plugins_now, &info, &asked.model, received, policy, &disabled);
+        let mut plugins = RequestPlugins::new(&plugins_now, &info, &asked.model, received, policy, &selection);
+        drop(selection);
         let mut request = RequestDoc::new(body.fields, body.size, headers);
         let mut log = LogRecord::start(&info, &request, received.elapsed());
+        if plugins.logs() {
+            log.plugins(plugins.names());
+        }
         let mut upstream_time = Duration::ZERO;
         let outcome = self.run(&mut plugins, &mut request, &caller, &mut log, &mut upstream_time).await;
         let reply = match outcome {
@@ -299,24 +335,12 @@ impl Pipeline {
         Ok(Outcome::Complete(response))
     }
 
-    /// The plugins this request runs without; a request that asked is audited.
-    fn disabled(&self, id: &str, caller: &Caller, asked: BTreeSet<String>, set: &PluginSet) -> Disabled {
+    /// The plugins this request runs without, by the caller's config and its header.
+    fn disabled(&self, caller: &Caller, asked: BTreeSet<String>) -> Disabled {
         if asked.is_empty() && caller.disabled_callbacks.is_empty() {
             return Disabled::default();
         }
-        let disabled = Disabled::new(asked.clone(), caller, self.rules.allow_dynamic_callback_disabling);
-        if !asked.is_empty() {
-            let skipped: Vec<&str> = set.iter().filter(|p| disabled.skips(p)).map(|p| p.name()).collect();
-            tracing::info!(
-                target: "hookgate::audit",
-                request_id = id,
-                key_alias = caller.key.alias.as_deref().unwrap_or("-"),
-                asked = ?asked,
-                disabled = ?skipped,
-                "a request asked to disable callbacks"
-            );
-        }
-        disabled
+        Disabled::new(asked, caller, self.rules.allow_dynamic_callback_disabling)
     }
 
     /// The unknown-model error, listing only the models this caller may use: a key

@@ -14,6 +14,16 @@ use crate::plugins::{
 };
 use crate::types::{CallInfo, Failure, Hook, HookSet};
 
+/// How a plugin runs for one request: the hooks it may run there (a guardrail's `mode`
+/// narrows them) and the config its team or key gives it, if any.
+#[derive(Debug, Clone)]
+pub(crate) struct Chosen {
+    /// The hooks called for this request.
+    pub hooks: HookSet,
+    /// The config (JSON text) instead of the plugin's own.
+    pub config: Option<Arc<str>>,
+}
+
 /// One plugin as every request sees it: its name, hooks and policy, its health, and how
 /// to get an instance of it for one request.
 pub(crate) trait HookPlugin: Send + Sync + 'static {
@@ -30,8 +40,9 @@ pub(crate) trait HookPlugin: Send + Sync + 'static {
     fn is_quarantined(&self) -> bool;
     /// Records how one call that ran ended (health, quarantine, metrics).
     fn record_call(&self, hook: Hook, end: CallEnd, stats: Option<CallStats>, policy: QuarantinePolicy);
-    /// A fresh, lazily instantiated instance for the request `request_id`.
-    fn instance(self: &Arc<Self>, request_id: Arc<str>) -> Self::Instance;
+    /// A fresh, lazily instantiated instance for the request `request_id`, running with
+    /// `config` instead of the plugin's own when given.
+    fn instance(self: &Arc<Self>, request_id: Arc<str>, config: Option<Arc<str>>) -> Self::Instance;
     /// Whom `fault` (raised by `hook`, whose call `stats` describe) is charged to.
     fn cause_of(
         &self,
@@ -40,11 +51,6 @@ pub(crate) trait HookPlugin: Send + Sync + 'static {
         stats: Option<CallStats>,
         shape: &ProbeShape,
     ) -> impl Future<Output = FaultCause> + Send;
-
-    /// True when the plugin implements `hook`.
-    fn implements(&self, hook: Hook) -> bool {
-        self.hooks().contains(hook)
-    }
 }
 
 /// A plugin's instance for one request: the guarding and observing hooks of the
@@ -115,8 +121,8 @@ impl HookPlugin for ActivePlugin {
         ActivePlugin::record_call(self, hook, end, stats, policy);
     }
 
-    fn instance(self: &Arc<Self>, request_id: Arc<str>) -> PluginInstance {
-        self.plugin.instance(request_id)
+    fn instance(self: &Arc<Self>, request_id: Arc<str>, config: Option<Arc<str>>) -> PluginInstance {
+        self.plugin.instance_with_config(request_id, config)
     }
 
     fn cause_of(

@@ -39,6 +39,9 @@ pub struct ClientBody {
     pub stream: bool,
     /// The body's length in bytes, as it arrived.
     pub size: usize,
+    /// The guardrails the request opted in to (`guardrails` at the top level or in
+    /// `metadata`), taken out of the body.
+    pub guardrails: Vec<String>,
 }
 
 impl ClientBody {
@@ -56,11 +59,12 @@ pub fn parse(call_type: CallType, bytes: &[u8], rules: BodyRules) -> Result<Clie
     let limits = strict_json::Limits { max_messages: rules.max_messages, max_values: MAX_JSON_VALUES };
     let value = strict_json::from_slice(bytes, limits)
         .map_err(|error| ApiError::bad_request(format!("The request body is not valid JSON: {error}")))?;
-    let Value::Object(fields) = value else {
+    let Value::Object(mut fields) = value else {
         return Err(ApiError::bad_request("The request body must be a JSON object."));
     };
+    let guardrails = super::selection::take_guardrails(&mut fields)?;
     let stream = check(call_type, &fields, rules)?;
-    Ok(ClientBody { fields, stream, size: bytes.len() })
+    Ok(ClientBody { fields, stream, size: bytes.len(), guardrails })
 }
 
 /// Checks a body object for `call_type`: also used on bodies that pre-call hooks rewrote.

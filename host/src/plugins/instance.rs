@@ -79,6 +79,10 @@ pub struct PluginInstance {
     scratch_kv: Option<Kv>,
     /// The wall-clock budget of each call: the plugin's `timeout_ms`, longer for a probe.
     timeout: Duration,
+    /// The config (JSON text) the instance's `config.get` returns: the plugin's own, or
+    /// the one the request's team or key gives it. An instance serves one config all its
+    /// life, so a plugin that reads its config once per instance stays right.
+    config: Arc<str>,
 }
 
 /// Where a call was when it failed: decides how the failure is classified.
@@ -94,11 +98,33 @@ impl LoadedPlugin {
     pub fn instance(self: &Arc<Self>, request_id: impl Into<Arc<str>>) -> PluginInstance {
         PluginInstance::new(Arc::clone(self), request_id.into())
     }
+
+    /// As [`instance`](Self::instance), running with `config` (JSON text) instead of the
+    /// plugin's own config when given: what a team's or key's `plugin_config` asks for.
+    pub fn instance_with_config(
+        self: &Arc<Self>,
+        request_id: impl Into<Arc<str>>,
+        config: Option<Arc<str>>,
+    ) -> PluginInstance {
+        let mut instance = PluginInstance::new(Arc::clone(self), request_id.into());
+        if let Some(config) = config {
+            instance.config = config;
+        }
+        instance
+    }
 }
 
 impl PluginInstance {
     pub(crate) fn new(plugin: Arc<LoadedPlugin>, request_id: Arc<str>) -> Self {
         Self::with(plugin, request_id, true, None)
+    }
+
+    /// A throwaway instance whose `config.get` returns `config`: how `init` checks a
+    /// team's or key's config at load.
+    pub(crate) fn throwaway_with_config(plugin: Arc<LoadedPlugin>, id: Arc<str>, config: Arc<str>) -> Self {
+        let mut instance = Self::with(plugin, id, false, None);
+        instance.config = config;
+        instance
     }
 
     /// A throwaway instance (the load-time `describe` and `init`): always fresh, never
@@ -120,7 +146,8 @@ impl PluginInstance {
     fn with(plugin: Arc<LoadedPlugin>, request_id: Arc<str>, keep_warm: bool, scratch_kv: Option<Kv>) -> Self {
         let scope = LogScope { plugin: plugin.name.as_str().into(), request_id: RequestIdCell::new(request_id) };
         let timeout = plugin.settings.timeout();
-        Self { plugin, scope, live: None, last_call: None, mid_call: false, keep_warm, scratch_kv, timeout }
+        let config = Arc::clone(&plugin.config_json);
+        Self { plugin, scope, live: None, last_call: None, mid_call: false, keep_warm, scratch_kv, timeout, config }
     }
 
     /// The plugin this instance runs.
@@ -402,7 +429,7 @@ impl PluginInstance {
         if !self.keep_warm {
             return false;
         }
-        let Some(live) = self.plugin.warm.take() else { return false };
+        let Some(live) = self.plugin.warm.take(&self.config) else { return false };
         // A reused instance: it now logs for this request, with a whole budget.
         live.store.data().scope.request_id.set(self.scope.request_id.get());
         live.store.data().log_budget.reset();
@@ -448,7 +475,8 @@ impl PluginInstance {
             Some(slot) => {
                 *phase = Phase::Instantiating;
                 let kv = self.scratch_kv.clone().unwrap_or_else(|| self.plugin.engine.kv().clone());
-                self.live = Some(Self::instantiate(&self.plugin, &self.scope, kv, slot, budget, fuel).await?);
+                let config = Arc::clone(&self.config);
+                self.live = Some(Self::instantiate(&self.plugin, &self.scope, config, kv, slot, budget, fuel).await?);
                 *phase = Phase::Calling;
             }
         }
@@ -462,6 +490,7 @@ impl PluginInstance {
     async fn instantiate(
         plugin: &LoadedPlugin,
         scope: &LogScope,
+        config: Arc<str>,
         kv: Kv,
         slot: OwnedSemaphorePermit,
         budget: CallBudget,
@@ -474,14 +503,8 @@ impl PluginInstance {
             plugin.settings.outbound.clone(),
             engine.options().outbound_meters.clone(),
         );
-        let state = GuestState::new(
-            scope.clone(),
-            plugin.settings.memory_bytes(),
-            Arc::clone(&plugin.config_json),
-            kv,
-            plugin.settings.timeout(),
-            gate,
-        );
+        let state =
+            GuestState::new(scope.clone(), plugin.settings.memory_bytes(), config, kv, plugin.settings.timeout(), gate);
         let mut state = state;
         state.max_output_bytes = plugin.settings.max_output_bytes;
         let mut store = Store::new(engine.engine(), state);

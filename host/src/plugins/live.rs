@@ -1,7 +1,7 @@
 //! A live plugin instance (its store and exports), and the warm pool that keeps idle ones
 //! of a plugin with `instances: reuse` for later requests.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::OwnedSemaphorePermit;
@@ -32,9 +32,16 @@ pub(crate) struct WarmPool {
 }
 
 impl WarmPool {
-    /// An idle instance, if one is kept.
-    pub(super) fn take(&self) -> Option<Live> {
-        self.idle.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).pop()
+    /// An idle instance running with `config`, if one is kept: an instance made for one
+    /// team's config never serves another's request.
+    pub(super) fn take(&self, config: &Arc<str>) -> Option<Live> {
+        let mut idle = self.idle.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let same = |live: &Live| {
+            let own = &live.store.data().config_json;
+            Arc::ptr_eq(own, config) || **own == **config
+        };
+        let index = idle.iter().rposition(same)?;
+        Some(idle.swap_remove(index))
     }
 
     /// Keeps `live` for a later request if the plugin reuses instances and this one is

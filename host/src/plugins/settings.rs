@@ -67,6 +67,11 @@ pub struct PluginSettings {
     /// outbound call is refused.
     #[serde(skip)]
     pub outbound: Option<Arc<OutboundGrant>>,
+    /// The configs teams and keys give the plugin (`plugin_config` in the main config;
+    /// never a settings key), each with where it comes from. `init` checks each when the
+    /// plugin loads; a request of such a team or key runs the plugin with that config.
+    #[serde(skip)]
+    pub config_overrides: Arc<Vec<(String, serde_json::Value)>>,
 }
 
 impl Default for PluginSettings {
@@ -85,6 +90,7 @@ impl Default for PluginSettings {
             instances: Instances::PerRequest,
             max_reuse: 1000,
             outbound: None,
+            config_overrides: Arc::default(),
         }
     }
 }

@@ -78,7 +78,7 @@ pub(crate) struct GuestState {
     pub stderr: GuestOutput,
     /// What the instance may still write to the log (stdout, stderr, `log` together).
     pub log_budget: LogBudget,
-    config_json: Arc<str>,
+    pub(super) config_json: Arc<str>,
     kv: Kv,
     http: WasiHttpCtx,
     /// Every outbound call of the instance passes it.

@@ -48,6 +48,7 @@ pub async fn plugins(State(state): State<Arc<AppState>>, headers: HeaderMap) -> 
         .map(|plugin| {
             let mut entry = describe(plugin);
             entry["load_error"] = json!(failures.get(plugin.name()));
+            entry["runs_for"] = state.pipeline.policy().where_on(plugin.name());
             entry
         })
         .collect();
@@ -94,6 +95,39 @@ fn describe(active: &ActivePlugin) -> Value {
         "rejections": counters.rejections,
         "quarantines": counters.quarantines,
     })
+}
+
+/// `GET /guardrails/list`: the `guardrails` entries in LiteLLM's shape (its
+/// `guardrail_endpoints.py`), each with hookgate's plugin and whether it is loaded. Like
+/// LiteLLM, any valid key may list them; nothing secret is in them.
+pub async fn guardrails_list(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
+    state.keys.authenticate(&headers).map_err(|error| ApiError::new(401, error.to_string()))?;
+    let active = state.pipeline.registry().snapshot();
+    let guardrails: Vec<Value> = state
+        .pipeline
+        .policy()
+        .guardrails()
+        .iter()
+        .map(|g| {
+            let loaded = active.iter().any(|plugin| plugin.name() == g.plugin);
+            json!({
+                "guardrail_id": null,
+                "guardrail_name": g.name,
+                "litellm_params": {
+                    "guardrail": g.guardrail,
+                    "mode": match g.modes.as_slice() {
+                        [one] => json!(one.name()),
+                        many => json!(many.iter().map(|m| m.name()).collect::<Vec<_>>()),
+                    },
+                    "default_on": g.default_on,
+                    "hookgate_plugin": g.plugin,
+                },
+                "guardrail_info": g.info.clone().unwrap_or_else(|| json!({})),
+                "hookgate": {"plugin": g.plugin, "loaded": loaded},
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "guardrails": guardrails })))
 }
 
 enum CallbackKind {

@@ -117,7 +117,8 @@ impl AppState {
             stream_write_timeout: config.server.stream_write_timeout,
         };
         let upstreams = Upstreams::new(&config.models, config.max_upstream_response_bytes);
-        let pipeline = Pipeline::new(upstreams, registry, logging, rules, metrics);
+        let pipeline = Pipeline::new(upstreams, registry, logging, rules, metrics)
+            .with_policy(crate::pipeline::selection::PluginPolicy::from_config(config));
         let keys = KeyStore::from_config(config);
         let loopback_only = address.ip().is_loopback();
         if !keys.enabled() {
@@ -206,6 +207,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/models", only(Method::GET, get(openai::models)))
         .route("/callbacks/list", only(Method::GET, get(admin::callbacks_list)))
         .route("/plugins", only(Method::GET, get(admin::plugins)))
+        .route("/guardrails/list", only(Method::GET, get(admin::guardrails_list)))
         .route("/plugins/reload", only(Method::POST, post(admin::reload)))
         .route("/user/block", only(Method::POST, post(blocked_users::block)))
         .route("/customer/block", only(Method::POST, post(blocked_users::block)))

@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 
 use super::stamp::{Overhead, Stamp};
 use super::AppState;
-use crate::auth::CREDENTIAL_HEADERS;
+use crate::auth::{Crowded, CREDENTIAL_HEADERS};
 use crate::error::ApiError;
 use crate::pipeline::{self, disabling, request, Admission, ClientCall, Reply};
 use crate::types::CallType;
@@ -100,13 +100,21 @@ async fn prepare(
             return Err(ApiError::new(415, format!("Content-Type must be application/json, not {shown:?}.")));
         }
     }
-    let parallel = caller.admit().map_err(|limit| ApiError {
-        code: Some("max_parallel_requests".into()),
-        retry_after: Some(1),
-        ..ApiError::new(
-            429,
-            format!("This key already has {limit} requests in flight, its max_parallel_requests; retry when one ends."),
-        )
+    let parallel = caller.admit().map_err(|crowded| {
+        let (whose, limit) = match crowded {
+            Crowded::Key(limit) => ("This key", limit),
+            Crowded::Team(limit) => ("This key's team", limit),
+        };
+        ApiError {
+            code: Some("max_parallel_requests".into()),
+            retry_after: Some(1),
+            ..ApiError::new(
+                429,
+                format!(
+                    "{whose} already has {limit} requests in flight, its max_parallel_requests; retry when one ends."
+                ),
+            )
+        }
     })?;
     let (bytes, memory) = read_body(state, &parts.headers, body).await?;
     let body = request::parse(call_type, &bytes, state.pipeline.body_rules())?;

@@ -10,7 +10,11 @@
 //!
 //! - `per: "key"` (default) counts per API key (its hash; plugins never see the key).
 //!   `per: "user"` counts per user: the key's configured `user_id`, else the request's
-//!   `user` field, else per key.
+//!   `user` field, else per key. `per: "team"` counts all the keys of a team together
+//!   (the key's configured `team_id`), else per key.
+//! - A team or key can have a limit of its own without loading the plugin twice: the
+//!   proxy's `teams[].plugin_config.rate-limiter` (or a key's) is this config for its
+//!   requests.
 //! - Windows are aligned to the clock (`[k·window, (k+1)·window)` in Unix time), like
 //!   LiteLLM's per-minute counters, so every replica agrees on which window a request
 //!   falls in.
@@ -47,6 +51,7 @@ enum Per {
     #[default]
     Key,
     User,
+    Team,
 }
 
 /// Longest part of a client-chosen `user` that names a counter: kv keys are bounded.
@@ -129,6 +134,11 @@ impl Plugin for RateLimiter {
 impl RateLimiter {
     /// The kv key prefix of whoever the request counts against.
     fn subject(&self, req: &Request) -> String {
+        if let Per::Team = self.per {
+            if let Some(team) = req.key().team_id() {
+                return format!("team:{team}");
+            }
+        }
         if let Per::User = self.per {
             if let Some(user) = req.key().user_id() {
                 return format!("user:{user}");
@@ -146,6 +156,7 @@ impl RateLimiter {
         match self.per {
             Per::Key => "per API key",
             Per::User => "per user",
+            Per::Team => "per team",
         }
     }
 }

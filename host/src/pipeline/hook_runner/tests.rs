@@ -16,7 +16,7 @@ use super::{PreCallResult, RequestPlugins};
 use crate::content::{Body, RequestDoc, ResponseDoc};
 use crate::error::ApiError;
 use crate::pipeline::attribution::ProbeShape;
-use crate::pipeline::plugin_calls::{HookInstance, HookPlugin};
+use crate::pipeline::plugin_calls::{Chosen, HookInstance, HookPlugin};
 use crate::plugins::registry::{CallEnd, QuarantinePolicy};
 use crate::plugins::{
     CallStats, ChunkDecision, Fault, FaultCause, FaultKind, HookError, OnError, Overloaded, PostCallDecision,
@@ -90,7 +90,7 @@ impl HookPlugin for Fake {
         self.ends.lock().unwrap().push((hook, end));
     }
 
-    fn instance(self: &Arc<Self>, _: Arc<str>) -> FakeInstance {
+    fn instance(self: &Arc<Self>, _: Arc<str>, _: Option<Arc<str>>) -> FakeInstance {
         FakeInstance { plugin: Arc::clone(self), called: false }
     }
 
@@ -285,7 +285,7 @@ fn request_plugins(plugins: &[&Arc<Fake>]) -> RequestPlugins<Fake> {
         },
         stream: false,
     };
-    let plugins = plugins.iter().map(|plugin| Arc::clone(plugin));
+    let plugins = plugins.iter().map(|plugin| (Arc::clone(plugin), Chosen { hooks: plugin.hooks(), config: None }));
     RequestPlugins::of(plugins, &info, "m", Instant::now(), QuarantinePolicy::default())
 }
 
@@ -585,5 +585,5 @@ async fn finish_hands_the_logging_queue_the_plugins_that_log() {
     let guards = scene.plugin("guards", Script { hooks: &[Hook::PreCall], ..Script::default() });
     let plugins = request_plugins(&[&logs, &guards]);
     let (_, logging) = plugins.finish(Hook::LogSuccess);
-    assert_eq!(logging.iter().map(|p| p.name).collect::<Vec<_>>(), ["logs"]);
+    assert_eq!(logging.iter().map(|(p, _)| p.name).collect::<Vec<_>>(), ["logs"]);
 }
