@@ -314,14 +314,14 @@ pub fn take_guardrails(fields: &mut serde_json::Map<String, serde_json::Value>) 
             _ => Err(invalid()),
         }
     };
-    if let Some(value) = fields.remove("guardrails") {
+    if let Some(value) = fields.shift_remove("guardrails") {
         read(value, "guardrails")?;
     }
     if let Some(Value::Object(metadata)) = fields.get_mut("metadata") {
-        if let Some(value) = metadata.remove("guardrails") {
+        if let Some(value) = metadata.shift_remove("guardrails") {
             let now_empty = metadata.is_empty();
             if now_empty {
-                fields.remove("metadata");
+                fields.shift_remove("metadata");
             }
             read(value, "metadata.guardrails")?;
         }
@@ -343,6 +343,11 @@ mod tests {
         let mut body = json!({"model": "m", "metadata": {"guardrails": ["b"], "trace": "t"}});
         take_guardrails(body.as_object_mut().unwrap()).unwrap();
         assert_eq!(body, json!({"model": "m", "metadata": {"trace": "t"}}));
+        // The rest keeps its order: the body is forwarded as the client wrote it.
+        let text = r#"{"model":"m","guardrails":["a"],"messages":[],"temperature":0.5,"top_p":1}"#;
+        let mut body: serde_json::Value = serde_json::from_str(text).unwrap();
+        take_guardrails(body.as_object_mut().unwrap()).unwrap();
+        assert_eq!(body.to_string(), r#"{"model":"m","messages":[],"temperature":0.5,"top_p":1}"#);
     }
 
     #[test]
