@@ -93,7 +93,7 @@ async fn rate_limiter_and_failure_alerter_refuse_bad_configs_at_load() {
         ("rate-limiter", serde_json::json!({"requests_per_minute": 0}), "at least 1 request"),
         ("rate-limiter", serde_json::json!({"requests_per_minute": 5, "limit": 5}), "not both"),
         ("rate-limiter", serde_json::json!({"limit": 5, "window_seconds": 0}), "`window_seconds`"),
-        ("rate-limiter", serde_json::json!({"requests_per_minute": 5, "per": "team"}), "unknown variant `team`"),
+        ("rate-limiter", serde_json::json!({"requests_per_minute": 5, "per": "org"}), "unknown variant `org`"),
         ("failure-alerter", serde_json::json!({}), "missing field `threshold`"),
         ("failure-alerter", serde_json::json!({"threshold": 0}), "`threshold` must be at least 1"),
         ("failure-alerter", serde_json::json!({"threshold": 2, "window": 5}), "unknown field `window`"),

@@ -268,9 +268,20 @@ async fn litellm_s_guardrails_section_runs_each_entry_s_mode_when_on() {
     let log = proxy.log();
     assert!(log.contains("api_key is not a hookgate setting"), "LiteLLM's integration keys are ignored aloud:\n{log}");
 
-    // pre_call is on by default: a banned prompt is refused.
+    // pre_call is on by default: a banned prompt is refused...
     let prompt = send(&proxy, MASTER_KEY, &chat_body("echo", "a forbidden prompt")).await;
     assert_eq!(prompt.status, 400, "{}", prompt.body);
+    // ... unless a key allowed to disable it turns that guardrail off by its name.
+    let disabled = proxy
+        .client()
+        .post(format!("{}/v1/chat/completions", proxy.base))
+        .bearer_auth(MASTER_KEY)
+        .header("x-litellm-disable-callbacks", "Custom-Pre-Guard")
+        .json(&chat_body("echo", "a forbidden prompt"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(disabled.status(), 200, "the master key may disable a guardrail by its name");
     // post_call is off unless asked for: the answer's banned word passes...
     let answer = send(&proxy, MASTER_KEY, &chat_body("gpt-3.5-turbo", "hi")).await;
     assert_eq!(answer.status, 200, "{}", answer.body);
