@@ -7,7 +7,9 @@
 //!   (`"guardrails": [...]`, when the caller may);
 //! - unless the caller's team or key turns it off (`disabled_callbacks`), or the request's
 //!   disabling header does (see [`disabling`](super::disabling));
-//! - a plugin that is a `guardrails` entry runs only the hooks of that entry's `mode`;
+//! - a plugin that is one or more `guardrails` entries runs only the hooks of the `mode`s
+//!   of its entries that are on for the request (`default_on`, or named by the team's or
+//!   key's `callbacks` or the request's `"guardrails"`; naming the plugin turns on all);
 //! - it runs with its team's or key's `plugin_config`, when one is set.
 
 use std::collections::{BTreeSet, HashMap};
