@@ -68,8 +68,8 @@ fn ignored_message(at: &str) -> String {
 }
 
 /// Removes the keys hookgate does not read from the top level, `general_settings`,
-/// `litellm_settings`, `model_list[]` and `model_list[].litellm_params`, with a warning
-/// for each. Sections of the wrong type are left for deserialization to report.
+/// `litellm_settings`, `model_list[]`, `guardrails[]` and their `litellm_params`, with a
+/// warning for each. Sections of the wrong type are left for deserialization to report.
 pub(crate) fn prune(root: &mut Mapping, warnings: &mut Warnings) {
     prune_mapping(root, "", "", raw::TOP_KEYS, &[], warnings);
     for (section, known) in [("general_settings", raw::GENERAL_KEYS), ("litellm_settings", raw::LITELLM_KEYS)] {
@@ -77,29 +77,27 @@ pub(crate) fn prune(root: &mut Mapping, warnings: &mut Warnings) {
             prune_mapping(entries, section, section, known, &[], warnings);
         }
     }
-    if let Some(Value::Sequence(guardrails)) = root.get_mut("guardrails") {
-        for (i, guardrail) in guardrails.iter_mut().enumerate() {
-            let Value::Mapping(guardrail) = guardrail else { continue };
-            let at = path::index("guardrails", i);
-            prune_mapping(guardrail, &at, "guardrails[*]", raw::GUARDRAIL_KEYS, &[], warnings);
-            if let Some(Value::Mapping(params)) = guardrail.get_mut("litellm_params") {
-                let at = path::key(&at, "litellm_params");
-                let pattern = "guardrails[*].litellm_params";
-                prune_mapping(params, &at, pattern, raw::GUARDRAIL_PARAMS_KEYS, &[], warnings);
-            }
-        }
-    }
+    prune_entries(root, "guardrails", raw::GUARDRAIL_KEYS, raw::GUARDRAIL_PARAMS_KEYS, warnings);
+    prune_entries(root, "model_list", raw::MODEL_KEYS, raw::PARAMS_KEYS, warnings);
     let Some(Value::Sequence(models)) = root.get_mut("model_list") else { return };
-    for (i, model) in models.iter_mut().enumerate() {
-        let Value::Mapping(model) = model else { continue };
-        let at = path::index("model_list", i);
-        prune_mapping(model, &at, "model_list[*]", raw::MODEL_KEYS, &[], warnings);
-        if let Some(Value::Mapping(params)) = model.get_mut("litellm_params") {
-            let at = path::key(&at, "litellm_params");
-            prune_mapping(params, &at, "model_list[*].litellm_params", raw::PARAMS_KEYS, &[], warnings);
-        }
+    for model in models {
         if let Some(Value::Mapping(info)) = model.get_mut("model_info") {
             info.retain(|key, _| key.as_str().is_some_and(|key| raw::MODEL_INFO_KEYS.contains(&key)));
+        }
+    }
+}
+
+/// Prunes each entry of the list `section` (LiteLLM's lists of `{..., litellm_params}`
+/// mappings) to `known`, and its `litellm_params` to `known_params`.
+fn prune_entries(root: &mut Mapping, section: &str, known: &[&str], known_params: &[&str], warnings: &mut Warnings) {
+    let Some(Value::Sequence(entries)) = root.get_mut(section) else { return };
+    let (pattern, params_pattern) = (format!("{section}[*]"), format!("{section}[*].litellm_params"));
+    for (i, entry) in entries.iter_mut().enumerate() {
+        let Value::Mapping(entry) = entry else { continue };
+        let at = path::index(section, i);
+        prune_mapping(entry, &at, &pattern, known, &[], warnings);
+        if let Some(Value::Mapping(params)) = entry.get_mut("litellm_params") {
+            prune_mapping(params, &path::key(&at, "litellm_params"), &params_pattern, known_params, &[], warnings);
         }
     }
 }

@@ -40,7 +40,7 @@ pub use self::guardrails::{Guardrail, GuardrailMode};
 pub use self::keys::{VirtualKey, MASTER_ALIAS};
 use self::lenient::Warnings;
 pub use self::models::{MockError, MockParams, ModelDeployment, OpenAiParams, ProviderConfig, TokenPrice};
-pub use self::plugins_config::PluginsConfig;
+pub use self::plugins_config::{DefaultOn, PluginsConfig};
 use self::raw::RawConfig;
 pub use self::teams::Team;
 use crate::plugins::settings::PluginSettings;
@@ -180,7 +180,7 @@ fn build(mut document: Value, source: &Path, env: &dyn Fn(&str) -> Option<String
     let base_dir = source.parent().unwrap_or(Path::new(""));
     let mut plugins = plugins_config::build(raw.plugins, base_dir, general.callbacks.as_deref(), &mut warnings)?;
     for (i, guardrail) in guardrails.iter().enumerate() {
-        if plugins.explicit_default_on(&guardrail.plugin).is_some() {
+        if plugins.default_on.explicit(&guardrail.plugin).is_some() {
             return Err(Invalid::at(
                 path::key(&path::key("plugins.settings", &guardrail.plugin), "default_on"),
                 format!(

@@ -79,11 +79,8 @@ pub struct PluginsConfig {
     pub settings: BTreeMap<String, PluginSettings>,
     /// `plugins.outbound`: each plugin's outbound grant, by plugin name.
     pub outbound: BTreeMap<String, Arc<OutboundGrant>>,
-    /// `default_on` of each `plugins.settings` entry that sets it.
-    default_on: BTreeMap<String, bool>,
-    /// `plugins.defaults.default_on`: whether a plugin runs for requests that did not ask
-    /// for it, unless its own entry says otherwise (true unless set).
-    default_on_otherwise: bool,
+    /// Which plugins run for requests that did not ask for them.
+    pub default_on: DefaultOn,
     /// Per plugin, the configs teams and keys give it (`plugin_config`), each with where
     /// it comes from; checked by the plugin's `init` when it loads.
     pub(crate) config_overrides: BTreeMap<String, Vec<(String, serde_json::Value)>>,
@@ -116,8 +113,7 @@ impl Default for PluginsConfig {
             defaults: PluginSettings::default(),
             settings: BTreeMap::new(),
             outbound: BTreeMap::new(),
-            default_on: BTreeMap::new(),
-            default_on_otherwise: true,
+            default_on: DefaultOn::default(),
             config_overrides: BTreeMap::new(),
             defaults_raw: Mapping::new(),
             entries_raw: BTreeMap::new(),
@@ -135,16 +131,9 @@ impl PluginsConfig {
         settings
     }
 
-    /// Whether plugin `name` runs for requests that did not ask for it (`default_on`):
-    /// its own entry's value, else `plugins.defaults`'. (A guardrail's plugin follows its
-    /// `guardrails` entries instead.)
+    /// Whether plugin `name` runs for requests that did not ask for it (see [`DefaultOn`]).
     pub fn default_on(&self, name: &str) -> bool {
-        self.default_on.get(name).copied().unwrap_or(self.default_on_otherwise)
-    }
-
-    /// Plugin `name`'s own `default_on`, when its settings entry sets one.
-    pub(crate) fn explicit_default_on(&self, name: &str) -> Option<bool> {
-        self.default_on.get(name).copied()
+        self.default_on.of(name)
     }
 
     /// What only the main config gives a plugin: its outbound grant and the configs of
@@ -230,6 +219,33 @@ impl PluginsConfig {
     }
 }
 
+/// `default_on`: whether a plugin runs for requests that did not ask for it. Its own
+/// `plugins.settings` entry's value, else `plugins.defaults`' (true unless set). A
+/// guardrail's plugin follows its `guardrails` entries instead.
+#[derive(Debug, Clone)]
+pub struct DefaultOn {
+    by_plugin: BTreeMap<String, bool>,
+    otherwise: bool,
+}
+
+impl Default for DefaultOn {
+    fn default() -> Self {
+        Self { by_plugin: BTreeMap::new(), otherwise: true }
+    }
+}
+
+impl DefaultOn {
+    /// Whether plugin `name` runs by default.
+    pub fn of(&self, name: &str) -> bool {
+        self.by_plugin.get(name).copied().unwrap_or(self.otherwise)
+    }
+
+    /// Plugin `name`'s own value, when its settings entry sets one.
+    pub(crate) fn explicit(&self, name: &str) -> Option<bool> {
+        self.by_plugin.get(name).copied()
+    }
+}
+
 /// The settings key that says whether a plugin runs by default: read by the config, not
 /// by the plugin's settings (a sidecar may not set it).
 const DEFAULT_ON: &str = "default_on";
@@ -274,8 +290,8 @@ pub(crate) fn build(
 ) -> Result<PluginsConfig, Invalid> {
     let Some(raw) = raw else { return Ok(PluginsConfig::default()) };
     let mut defaults_map = raw.defaults.unwrap_or_default();
-    let default_on_otherwise = take_default_on(&mut defaults_map, "plugins.defaults")?.unwrap_or(true);
-    let mut default_on = BTreeMap::new();
+    let otherwise = take_default_on(&mut defaults_map, "plugins.defaults")?.unwrap_or(true);
+    let mut default_on = DefaultOn { by_plugin: BTreeMap::new(), otherwise };
     let defaults = checked(Value::Mapping(defaults_map.clone()), "plugins.defaults")?;
     let (ceilings, ceilings_from) = match &raw.limits {
         Some(limits) => {
@@ -295,7 +311,7 @@ pub(crate) fn build(
         }
         let mut own = own.unwrap_or_default();
         if let Some(on) = take_default_on(&mut own, &at)? {
-            default_on.insert(name.clone(), on);
+            default_on.by_plugin.insert(name.clone(), on);
         }
         let merged = merge(&defaults_map, own.clone());
         settings.insert(name.clone(), checked(Value::Mapping(merged), &at)?);
@@ -359,7 +375,6 @@ pub(crate) fn build(
         settings,
         outbound,
         default_on,
-        default_on_otherwise,
         config_overrides: BTreeMap::new(),
         defaults_raw: defaults_map,
         entries_raw,

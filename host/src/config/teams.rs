@@ -130,33 +130,25 @@ pub(crate) fn check_callbacks(
     guardrail_names: &[String],
 ) -> Result<(), Invalid> {
     plugin_names::check_list(names, at)?;
-    for (i, name) in names.iter().enumerate() {
-        if guardrail_names.iter().any(|g| g.eq_ignore_ascii_case(name)) {
-            continue;
-        }
-        check_loaded(std::slice::from_ref(name), at, loaded).map_err(|mut invalid| {
-            invalid.path = Some(path::index(at, i));
-            invalid
-        })?;
-    }
-    Ok(())
+    let is_guardrail = |name: &str| guardrail_names.iter().any(|g| g.eq_ignore_ascii_case(name));
+    names
+        .iter()
+        .enumerate()
+        .filter(|(_, name)| !is_guardrail(name))
+        .try_for_each(|(i, name)| require_loaded(name, &path::index(at, i), loaded))
 }
 
-/// Each of `names` (at `at`) must be a plugin the proxy loads: a team or key cannot turn
-/// on what the global level does not have.
-pub(crate) fn check_loaded(names: &[String], at: &str, loaded: Option<&[String]>) -> Result<(), Invalid> {
-    plugin_names::check_list(names, at)?;
-    let Some(loaded) = loaded else { return Ok(()) };
-    for (i, name) in names.iter().enumerate() {
-        if !loaded.contains(name) {
-            return Err(Invalid::at(
-                path::index(at, i),
-                format!(
-                    "`{name}` is not a plugin this proxy loads (litellm_settings.callbacks or a guardrails entry); \
-                     it can only be turned on for a team or key once it is loaded"
-                ),
-            ));
-        }
+/// Plugin `name` (at `at`) must be one the proxy loads: a team or key cannot turn on what
+/// the global level does not have.
+fn require_loaded(name: &str, at: &str, loaded: Option<&[String]>) -> Result<(), Invalid> {
+    if loaded.is_some_and(|loaded| !loaded.iter().any(|plugin| plugin == name)) {
+        return Err(Invalid::at(
+            at,
+            format!(
+                "`{name}` is not a plugin this proxy loads (litellm_settings.callbacks or a guardrails entry); \
+                 it can only be turned on for a team or key once it is loaded"
+            ),
+        ));
     }
     Ok(())
 }
@@ -180,17 +172,12 @@ pub(crate) fn check_plugin_config(
     at: &str,
     loaded: Option<&[String]>,
 ) -> Result<(), Invalid> {
-    let names: Vec<String> = configs.keys().cloned().collect();
     let at = path::key(at, "plugin_config");
-    check_loaded(&names, &at, loaded).map_err(|mut invalid| {
-        // Name the entry rather than an index into a mapping.
-        if let Some(name) =
-            invalid.path.as_deref().and_then(|p| p.rsplit_once('[')).map(|(_, i)| i.trim_end_matches(']'))
-        {
-            if let Ok(i) = name.parse::<usize>() {
-                invalid.path = Some(path::key(&at, &names[i]));
-            }
+    configs.keys().try_for_each(|name| {
+        let entry_at = path::key(&at, name);
+        if !plugin_names::is_valid(name) {
+            return Err(Invalid::at(entry_at, plugin_names::invalid_message(name)));
         }
-        invalid
+        require_loaded(name, &entry_at, loaded)
     })
 }

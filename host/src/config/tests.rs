@@ -571,39 +571,24 @@ fn callbacks_may_be_one_string_as_in_litellm_docs() {
 
 #[test]
 fn a_key_inherits_its_team_s_policy_and_refines_it() {
-    let config = parse(&with_master(
-        "teams:
+    let teams_and_keys = "teams:
   - team_id: blue
     models: [m]
     callbacks: [pii]
     disabled_callbacks: [logger]
     plugin_config: {rate-limiter: {requests_per_minute: 600}, words: {keywords: [a]}}
     allow_disabling_callbacks: true
-    max_parallel_requests: 4
 keys:
   - {key: sk-one-abc, alias: one, team_id: blue, callbacks: [extra], plugin_config: {words: {keywords: [b]}}}
   - {key: sk-two-abc, alias: two, team_id: blue, allow_disabling_callbacks: false, allow_request_guardrails: false}
-  - {key: sk-three-abc, alias: three, team_id: not-in-teams-is-an-error}
-",
-    ));
-    let error = config.unwrap_err();
+";
+    let error = parse_err(&with_master(&format!(
+        "{teams_and_keys}  - {{key: sk-three-abc, alias: three, team_id: not-in-teams-is-an-error}}\n"
+    )));
     assert_eq!(error.key_path(), Some("keys[2].team_id"), "{error}");
     assert!(error.message().contains("blue"), "the known teams are listed: {error}");
 
-    let config = parse(&with_master(
-        "teams:
-  - team_id: blue
-    models: [m]
-    callbacks: [pii]
-    disabled_callbacks: [logger]
-    plugin_config: {rate-limiter: {requests_per_minute: 600}, words: {keywords: [a]}}
-    allow_disabling_callbacks: true
-keys:
-  - {key: sk-one-abc, alias: one, team_id: blue, callbacks: [extra], plugin_config: {words: {keywords: [b]}}}
-  - {key: sk-two-abc, alias: two, team_id: blue, allow_disabling_callbacks: false, allow_request_guardrails: false}
-",
-    ))
-    .unwrap();
+    let config = parse(&with_master(teams_and_keys)).unwrap();
     let (one, two) = (&config.keys[0], &config.keys[1]);
     assert_eq!(one.models, ["m"], "an empty list inherits the team's");
     assert_eq!(one.callbacks, ["extra", "pii"]);

@@ -16,7 +16,6 @@ use std::collections::BTreeSet;
 use axum::http::HeaderMap;
 
 use crate::auth::Caller;
-use crate::plugins::registry::ActivePlugin;
 
 /// The request headers that disable callbacks.
 pub const DISABLE_HEADERS: [&str; 2] = ["x-litellm-disable-callbacks", "x-hookgate-disable-callbacks"];
@@ -53,11 +52,6 @@ impl Disabled {
     /// True when nothing is disabled (the common case: no work per plugin).
     pub fn is_empty(&self) -> bool {
         self.by_request.is_empty() && self.by_key.is_empty()
-    }
-
-    /// True when `plugin` does not run for this request.
-    pub fn skips(&self, plugin: &ActivePlugin) -> bool {
-        self.skips_name(plugin.name(), plugin.plugin.settings().required)
     }
 
     /// True when what is named `name` (a plugin, or a guardrail of one) does not run for

@@ -97,7 +97,7 @@ async fn run(job: LogJob, policy: QuarantinePolicy) {
         if active.health.quarantined_for().is_some() {
             continue;
         }
-        let mut instance = active.plugin.instance_with_config(Arc::clone(&input.info.id), config);
+        let mut instance = active.plugin.instance(Arc::clone(&input.info.id)).with_config(config);
         let result = match hook {
             Hook::LogSuccess => instance.log_success(&input).await,
             _ => instance.log_failure(&input).await,

@@ -122,7 +122,7 @@ impl HookPlugin for ActivePlugin {
     }
 
     fn instance(self: &Arc<Self>, request_id: Arc<str>, config: Option<Arc<str>>) -> PluginInstance {
-        self.plugin.instance_with_config(request_id, config)
+        self.plugin.instance(request_id).with_config(config)
     }
 
     fn cause_of(

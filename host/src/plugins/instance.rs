@@ -98,20 +98,6 @@ impl LoadedPlugin {
     pub fn instance(self: &Arc<Self>, request_id: impl Into<Arc<str>>) -> PluginInstance {
         PluginInstance::new(Arc::clone(self), request_id.into())
     }
-
-    /// As [`instance`](Self::instance), running with `config` (JSON text) instead of the
-    /// plugin's own config when given: what a team's or key's `plugin_config` asks for.
-    pub fn instance_with_config(
-        self: &Arc<Self>,
-        request_id: impl Into<Arc<str>>,
-        config: Option<Arc<str>>,
-    ) -> PluginInstance {
-        let mut instance = PluginInstance::new(Arc::clone(self), request_id.into());
-        if let Some(config) = config {
-            instance.config = config;
-        }
-        instance
-    }
 }
 
 impl PluginInstance {
@@ -119,12 +105,13 @@ impl PluginInstance {
         Self::with(plugin, request_id, true, None)
     }
 
-    /// A throwaway instance whose `config.get` returns `config`: how `init` checks a
-    /// team's or key's config at load.
-    pub(crate) fn throwaway_with_config(plugin: Arc<LoadedPlugin>, id: Arc<str>, config: Arc<str>) -> Self {
-        let mut instance = Self::with(plugin, id, false, None);
-        instance.config = config;
-        instance
+    /// The instance, running with `config` (JSON text) instead of the plugin's own when
+    /// given: what a team's or key's `plugin_config` asks for. Set before the first call.
+    pub fn with_config(mut self, config: Option<Arc<str>>) -> Self {
+        if let Some(config) = config {
+            self.config = config;
+        }
+        self
     }
 
     /// A throwaway instance (the load-time `describe` and `init`): always fresh, never

@@ -142,7 +142,8 @@ async fn describe_and_init(plugin: &Arc<LoadedPlugin>) -> Result<PluginInfo, Loa
     // of its own (as requests will run it), so a typo there stops the load, not a request.
     for (source, config) in plugin.settings.config_overrides.iter() {
         let text: Arc<str> = config.to_string().into();
-        let mut instance = PluginInstance::throwaway_with_config(Arc::clone(plugin), "load".into(), Arc::clone(&text));
+        let mut instance =
+            PluginInstance::throwaway(Arc::clone(plugin), "load".into()).with_config(Some(Arc::clone(&text)));
         instance.init(&text).await?.map_err(|message| LoadError::InitRefused {
             plugin: plugin.name.clone(),
             message: format!("{source}: {}", crate::text::truncate(&message, MAX_INIT_MESSAGE_BYTES)),
