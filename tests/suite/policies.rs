@@ -186,6 +186,9 @@ async fn an_off_by_default_plugin_runs_only_where_a_team_or_request_asks_and_the
     assert!(refused.body["error"]["message"].as_str().unwrap().contains("`header-injector`"), "{}", refused.body);
     let mut unknown = plain.clone();
     unknown["guardrails"] = json!(["no-such-guard"]);
+    let refused = send(&proxy, "sk-blue-one-0001", &unknown).await;
+    assert_eq!(refused.status, 403, "a key that may not opt in learns no names: {}", refused.body);
+    assert!(!refused.body.to_string().contains("header-injector"), "{}", refused.body);
     let unknown = send(&proxy, MASTER_KEY, &unknown).await;
     assert_eq!(unknown.status, 400, "{}", unknown.body);
     assert!(unknown.body["error"]["message"].as_str().unwrap().contains("no-such-guard"), "{}", unknown.body);
@@ -201,7 +204,7 @@ async fn an_off_by_default_plugin_runs_only_where_a_team_or_request_asks_and_the
 
 #[tokio::test]
 async fn a_key_cannot_grant_itself_what_its_team_lacks() {
-    let base = "teams:\n  - {team_id: blue, disabled_callbacks: [header-injector]}\nkeys:\n";
+    let base = "teams:\n  - {team_id: blue, models: [mock-echo], allow_request_guardrails: false, disabled_callbacks: [header-injector]}\nmodel_list:\n  - {model_name: mock-echo, litellm_params: {model: mock/echo}}\n  - {model_name: other, litellm_params: {model: mock/echo}}\nkeys:\n";
     let cases = [
         (
             "  - {key: sk-a-000000001, alias: a, team_id: blue, allow_disabling_callbacks: true}\n",
@@ -209,6 +212,11 @@ async fn a_key_cannot_grant_itself_what_its_team_lacks() {
         ),
         ("  - {key: sk-a-000000001, alias: a, team_id: blue, callbacks: [header-injector]}\n", "keys[0].callbacks[0]"),
         ("  - {key: sk-a-000000001, alias: a, team_id: green}\n", "keys[0].team_id"),
+        (
+            "  - {key: sk-a-000000001, alias: a, team_id: blue, allow_request_guardrails: true}\n",
+            "keys[0].allow_request_guardrails",
+        ),
+        ("  - {key: sk-a-000000001, alias: a, team_id: blue, models: [other]}\n", "keys[0].models[0]"),
     ];
     for (key, path) in cases {
         let log = ProxyBuilder::new(&format!("{base}{key}"))

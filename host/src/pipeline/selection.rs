@@ -17,7 +17,7 @@ use std::collections::{BTreeSet, HashMap};
 use super::disabling::Disabled;
 use super::plugin_calls::Chosen;
 use crate::auth::Caller;
-use crate::config::{Config, Guardrail, PluginsConfig, Team};
+use crate::config::{Config, DefaultOn, Guardrail, Team};
 use crate::error::ApiError;
 use crate::plugins::registry::{ActivePlugin, PluginSet};
 use crate::types::HookSet;
@@ -25,8 +25,8 @@ use crate::types::HookSet;
 /// The plugin policy of the config: what every request's selection starts from.
 #[derive(Debug, Clone, Default)]
 pub struct PluginPolicy {
-    /// `default_on` per plugin (and the default for the rest).
-    plugins: PluginsConfig,
+    /// Which plugins run by default (those that are no guardrail).
+    default_on: DefaultOn,
     /// The `guardrails` entries.
     guardrails: Vec<Guardrail>,
     /// Each guardrail plugin's entries (indexes into `guardrails`), by plugin name.
@@ -51,10 +51,9 @@ fn config_team<'t>(teams: &'t [Team], team_id: Option<&str>) -> Option<&'t Team>
     teams.iter().find(|team| Some(team.team_id.as_str()) == team_id)
 }
 
-/// Whether `name` runs under `default_on`, turned on by `on` and off by `off`.
-fn runs(default_on: bool, on: &[String], off: &[String], name: &str) -> bool {
-    let listed = |names: &[String]| names.iter().any(|n| n.eq_ignore_ascii_case(name));
-    (default_on || listed(on)) && !listed(off)
+/// Whether `wanted` is among `names` (plugin and guardrail names are case-insensitive).
+fn listed(names: &[String], wanted: &str) -> bool {
+    names.iter().any(|name| name.eq_ignore_ascii_case(wanted))
 }
 
 impl PluginPolicy {
@@ -85,7 +84,7 @@ impl PluginPolicy {
             })
             .collect();
         Self {
-            plugins: config.plugins.clone(),
+            default_on: config.plugins.default_on.clone(),
             guardrails: config.guardrails.clone(),
             entries,
             teams: config.teams.clone(),
@@ -97,17 +96,14 @@ impl PluginPolicy {
     /// (before what a request asks), its guardrail entry, and who gives it a config of
     /// their own.
     pub fn where_on(&self, name: &str) -> serde_json::Value {
-        let default_on = self.default_on(name);
-        let teams: serde_json::Map<String, serde_json::Value> = self
-            .teams
-            .iter()
-            .map(|t| (t.team_id.clone(), runs(default_on, &t.callbacks, &t.disabled_callbacks, name).into()))
-            .collect();
-        let keys: serde_json::Map<String, serde_json::Value> = self
-            .keys
-            .iter()
-            .map(|k| (k.alias.clone(), runs(default_on, &k.callbacks, &k.disabled_callbacks, name).into()))
-            .collect();
+        let runs = |on: &[String], off: &[String]| -> serde_json::Value {
+            let hooks = self.hooks_of(name, |wanted, _| listed(on, wanted), |wanted| listed(off, wanted));
+            (!hooks.is_empty()).into()
+        };
+        let teams: serde_json::Map<String, serde_json::Value> =
+            self.teams.iter().map(|t| (t.team_id.clone(), runs(&t.callbacks, &t.disabled_callbacks))).collect();
+        let keys: serde_json::Map<String, serde_json::Value> =
+            self.keys.iter().map(|k| (k.alias.clone(), runs(&k.callbacks, &k.disabled_callbacks))).collect();
         let own_config: Vec<String> = self
             .teams
             .iter()
@@ -128,7 +124,7 @@ impl PluginPolicy {
             })
             .collect();
         serde_json::json!({
-            "default_on": default_on,
+            "default_on": self.default_on(name),
             "guardrails": guardrails,
             "teams": teams,
             "keys": keys,
@@ -144,9 +140,25 @@ impl PluginPolicy {
     /// Whether plugin `name` runs for requests that do not ask for it: for a guardrail's
     /// plugin, when one of its entries is `default_on`.
     pub fn default_on(&self, name: &str) -> bool {
+        !self.hooks_of(name, |_, _| false, |_| false).is_empty()
+    }
+
+    /// The rule itself: the hooks of plugin `name` that run where `on(n, entry)` says
+    /// whether the name `n` is turned on (the plugin's own, `entry` `None`, or one of its
+    /// guardrail entries') and `off(n)` whether it is turned off. Every request
+    /// ([`Selection::choose`]) and `/plugins` ([`where_on`](Self::where_on)) go by it.
+    fn hooks_of(&self, name: &str, on: impl Fn(&str, Option<usize>) -> bool, off: impl Fn(&str) -> bool) -> HookSet {
+        if off(name) {
+            return HookSet::default();
+        }
+        let whole = on(name, None);
         match self.entries.get(name) {
-            Some(_) => self.guardrails_of(name).any(|(_, g)| g.default_on),
-            None => self.plugins.default_on(name),
+            None if whole || self.default_on.of(name) => HookSet::all(),
+            None => HookSet::default(),
+            Some(_) => self
+                .guardrails_of(name)
+                .filter(|(i, g)| (g.default_on || whole || on(&g.name, Some(*i))) && !off(&g.name))
+                .fold(HookSet::default(), |hooks, (_, g)| hooks.union(g.hooks())),
         }
     }
 
@@ -165,11 +177,13 @@ impl PluginPolicy {
         set.iter().map(|p| p.name()).find(|name| name.eq_ignore_ascii_case(asked)).map(Asked::Plugin)
     }
 
-    /// The names a request may opt in to, for the message of an unknown one.
-    fn known_names(&self, set: &PluginSet) -> String {
-        let mut names: Vec<&str> = self.guardrails.iter().map(|g| g.name.as_str()).collect();
-        names.extend(set.iter().map(|p| p.name()).filter(|name| !self.guardrails.iter().any(|g| g.plugin == *name)));
-        names.join(", ")
+    /// The names `caller` may opt in to, for the message of an unknown one: never one
+    /// its team or key turned off (a restricted key learns no more of the deployment).
+    fn known_names(&self, set: &PluginSet, caller: &Caller) -> String {
+        let off = |name: &str| listed(&caller.disabled_callbacks, name);
+        let guardrails = self.guardrails.iter().filter(|g| !off(&g.name) && !off(&g.plugin)).map(|g| g.name.as_str());
+        let plugins = set.iter().map(|p| p.name()).filter(|name| !self.entries.contains_key(*name) && !off(name));
+        guardrails.chain(plugins).collect::<Vec<_>>().join(", ")
     }
 }
 
@@ -187,7 +201,7 @@ pub struct Selection<'a> {
     policy: &'a PluginPolicy,
     caller: &'a Caller,
     disabled: Disabled,
-    /// Plugins the request opted in to as a whole, lower-cased.
+    /// Plugins the request opted in to as a whole, by their names.
     opted_in: BTreeSet<String>,
     /// `guardrails` entries the request opted in to.
     opted_in_guardrails: BTreeSet<usize>,
@@ -214,24 +228,24 @@ impl<'a> Selection<'a> {
             opted_in_guardrails: BTreeSet::new(),
             asked: BTreeSet::new(),
         };
+        if let (Some(first), false) = (guardrails.first(), caller.may_request_guardrails) {
+            // Before any name is looked up: a key that may not opt in learns nothing.
+            return Err(refused(format!(
+                "This key's team may not change guardrails per request; `{first}` was asked for in `guardrails`."
+            )));
+        }
         for asked in guardrails {
             let Some(target) = policy.resolve(asked, set) else {
                 return Err(ApiError::bad_request(format!(
-                    "Unknown guardrail `{asked}` in `guardrails`; this proxy has: {}.",
-                    policy.known_names(set)
+                    "Unknown guardrail `{asked}` in `guardrails`; this key may ask for: {}.",
+                    policy.known_names(set, caller)
                 ))
                 .with_param("guardrails"));
             };
-            if !caller.may_request_guardrails {
-                return Err(refused(format!(
-                    "This key's team may not change guardrails per request; `{asked}` was asked for in `guardrails`."
-                )));
-            }
             let plugin = match target {
                 Asked::Guardrail(_, plugin) | Asked::Plugin(plugin) => plugin,
             };
-            let off = |name: &str| caller.disabled_callbacks.iter().any(|off| off.eq_ignore_ascii_case(name));
-            if off(plugin) || off(asked) {
+            if listed(&caller.disabled_callbacks, plugin) || listed(&caller.disabled_callbacks, asked) {
                 return Err(refused(format!(
                     "Guardrail `{asked}` is turned off for this key (its team's or its own disabled_callbacks); a \
                      request cannot turn it on."
@@ -239,7 +253,7 @@ impl<'a> Selection<'a> {
             }
             match target {
                 Asked::Guardrail(index, _) => selection.opted_in_guardrails.insert(index),
-                Asked::Plugin(plugin) => selection.opted_in.insert(plugin.to_ascii_lowercase()),
+                Asked::Plugin(plugin) => selection.opted_in.insert(plugin.to_owned()),
             };
             selection.asked.insert(asked.clone());
         }
@@ -250,28 +264,15 @@ impl<'a> Selection<'a> {
     pub(crate) fn choose(&self, plugin: &ActivePlugin) -> Option<Chosen> {
         let name = plugin.name();
         let required = plugin.plugin.settings().required;
-        let listed = |names: &[String], wanted: &str| names.iter().any(|n| n.eq_ignore_ascii_case(wanted));
-        let off = |wanted: &str| !self.disabled.is_empty() && self.disabled.skips_name(wanted, required);
-        if off(name) {
-            return None;
-        }
-        let whole = listed(&self.caller.callbacks, name) || self.opted_in.contains(&name.to_ascii_lowercase());
-        let hooks = match self.policy.entries.get(name) {
-            None if self.policy.plugins.default_on(name) || whole => HookSet::all(),
-            None => return None,
-            Some(_) => self
-                .policy
-                .guardrails_of(name)
-                .filter(|(i, g)| {
-                    let on = g.default_on
-                        || whole
-                        || listed(&self.caller.callbacks, &g.name)
-                        || self.opted_in_guardrails.contains(i);
-                    on && !off(&g.name)
-                })
-                .fold(HookSet::default(), |hooks, (_, g)| hooks.union(g.hooks())),
+        let on = |wanted: &str, entry: Option<usize>| {
+            listed(&self.caller.callbacks, wanted)
+                || match entry {
+                    None => self.opted_in.contains(wanted),
+                    Some(index) => self.opted_in_guardrails.contains(&index),
+                }
         };
-        let hooks = hooks.intersection(plugin.plugin.info().hooks);
+        let off = |wanted: &str| !self.disabled.is_empty() && self.disabled.skips_name(wanted, required);
+        let hooks = self.policy.hooks_of(name, on, off).intersection(plugin.plugin.info().hooks);
         if hooks.is_empty() {
             return None;
         }
