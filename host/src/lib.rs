@@ -11,6 +11,8 @@
 //! - [`plugins`]: the sandboxed plugin runtime — engine, limits, compiled-artifact cache,
 //!   loading, the registry, and one instance per (plugin, request), fresh unless the
 //!   plugin opts into reuse.
+//! - [`oci`]: OCI registries — references, pulling and pushing the wasm artifact layout,
+//!   cosign signatures and the trust policy.
 //! - [`capabilities`]: what the host offers guests through the WIT imports (log, kv,
 //!   outbound HTTP).
 //! - [`error`]: the OpenAI-shaped errors clients see.
@@ -28,6 +30,7 @@ pub mod error;
 /// `hookgate-content` crate, shared with the Rust SDK's test doubles).
 pub use hookgate_content as content;
 pub mod metrics;
+pub mod oci;
 pub mod pipeline;
 pub mod plugins;
 pub mod secret;

@@ -178,13 +178,30 @@ pub fn error_type_for_status(status: u16) -> &'static str {
 }
 
 /// SHA-256 of some bytes: identifies a plugin version and keys the artifact cache.
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ContentHash([u8; 32]);
 
 impl ContentHash {
     /// Hashes `bytes`.
     pub fn of(bytes: &[u8]) -> Self {
         Self(Sha256::digest(bytes).into())
+    }
+
+    /// The hash written as 64 lowercase or uppercase hex digits; `None` otherwise.
+    pub fn from_hex(hex: &str) -> Option<Self> {
+        let mut bytes = [0u8; 32];
+        hex::decode_to_slice(hex, &mut bytes).ok()?;
+        Some(Self(bytes))
+    }
+
+    /// `sha256:<hex>`, the way OCI and the trust allow-list write a digest.
+    pub fn parse_digest(text: &str) -> Option<Self> {
+        Self::from_hex(text.strip_prefix("sha256:")?)
+    }
+
+    /// `sha256:<hex>`.
+    pub fn digest_string(&self) -> String {
+        format!("sha256:{self}")
     }
 }
 
