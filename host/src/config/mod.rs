@@ -22,6 +22,7 @@ mod path;
 mod plugin_names;
 mod plugins_config;
 mod raw;
+mod registry;
 mod teams;
 mod typed;
 
@@ -42,6 +43,7 @@ use self::lenient::Warnings;
 pub use self::models::{MockError, MockParams, ModelDeployment, OpenAiParams, ProviderConfig, TokenPrice};
 pub use self::plugins_config::{DefaultOn, PluginsConfig};
 use self::raw::RawConfig;
+pub use self::registry::RegistryConfig;
 pub use self::teams::Team;
 use crate::plugins::settings::PluginSettings;
 pub use crate::secret::Secret;

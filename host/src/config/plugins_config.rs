@@ -84,6 +84,8 @@ pub struct PluginsConfig {
     /// Per plugin, the configs teams and keys give it (`plugin_config`), each with where
     /// it comes from; checked by the plugin's `init` when it loads.
     pub(crate) config_overrides: BTreeMap<String, Vec<(String, serde_json::Value)>>,
+    /// `plugins.sources`, `plugins.registry`, `plugins.trust`.
+    pub registry: super::registry::RegistryConfig,
     /// `plugins.defaults` and each entry as written, for layering a sidecar between them.
     defaults_raw: Mapping,
     entries_raw: BTreeMap<String, Mapping>,
@@ -115,6 +117,7 @@ impl Default for PluginsConfig {
             outbound: BTreeMap::new(),
             default_on: DefaultOn::default(),
             config_overrides: BTreeMap::new(),
+            registry: super::registry::RegistryConfig::default(),
             defaults_raw: Mapping::new(),
             entries_raw: BTreeMap::new(),
             ceilings: PluginSettings::default(),
@@ -327,7 +330,9 @@ pub(crate) fn build(
         let grant = OutboundGrant::from_raw(raw_grant).map_err(|(key, why)| Invalid::at(path::key(&at, &key), why))?;
         outbound.insert(name, Arc::new(grant));
     }
+    let registry = super::registry::build(raw.sources, raw.registry, raw.trust, base_dir)?;
     Ok(PluginsConfig {
+        registry,
         dir: resolve_path(raw.dir, base_dir, "plugins.dir")?,
         watch: raw.watch.unwrap_or(true),
         cache_dir: resolve_path(raw.cache_dir, base_dir, "plugins.cache_dir")?,

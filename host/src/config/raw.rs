@@ -198,6 +198,10 @@ pub(crate) struct RawPlugins {
     pub(crate) settings: Option<BTreeMap<String, Option<Mapping>>>,
     /// Per plugin, where it may call out: checked into an `OutboundGrant`.
     pub(crate) outbound: Option<BTreeMap<String, Value>>,
+    /// Plugin name -> `oci://` reference.
+    pub(crate) sources: Option<BTreeMap<String, String>>,
+    pub(crate) registry: Option<super::registry::RawRegistry>,
+    pub(crate) trust: Option<super::registry::RawTrust>,
 }
 
 /// One `keys` entry: hookgate's own section, strict.

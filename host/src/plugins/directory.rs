@@ -27,6 +27,7 @@ use super::engine::PluginEngine;
 use super::loaded::LoadedPlugin;
 use super::registry::{ActivePlugin, PluginSet, Registry};
 use super::settings::PluginSettings;
+use super::sources::RegistrySources;
 use crate::config::PluginsConfig;
 use crate::metrics::{LoadResult, Metrics};
 use crate::types::ContentHash;
@@ -63,7 +64,9 @@ pub struct DirError {
 /// The plugin directory and the registry it feeds.
 pub struct PluginDirectory {
     engine: PluginEngine,
-    dir: PathBuf,
+    /// `None` when every plugin comes from a registry.
+    dir: Option<PathBuf>,
+    sources: Arc<RegistrySources>,
     enabled: Option<Vec<String>>,
     config: PluginsConfig,
     registry: Arc<Registry>,
@@ -93,14 +96,17 @@ pub enum Trigger {
 struct PluginFiles {
     wasm: Stamp,
     sidecar: Stamp,
+    /// For a registry plugin, the manifest pulled.
+    artifact: Option<ContentHash>,
 }
 
 impl PluginDirectory {
-    /// The directory `dir` feeding `registry`; `enabled` (from `litellm_settings.callbacks`)
-    /// restricts which plugins load.
+    /// The directory `dir` and the registry `sources` feeding `registry`; `enabled` (from
+    /// `litellm_settings.callbacks`) restricts which plugins load.
     pub fn new(
         engine: PluginEngine,
-        dir: PathBuf,
+        dir: Option<PathBuf>,
+        sources: Arc<RegistrySources>,
         enabled: Option<Vec<String>>,
         config: PluginsConfig,
         registry: Arc<Registry>,
@@ -109,6 +115,7 @@ impl PluginDirectory {
         Self {
             engine,
             dir,
+            sources,
             enabled,
             config,
             registry,
@@ -121,10 +128,9 @@ impl PluginDirectory {
     }
 
     fn files_of(&self, name: &str) -> PluginFiles {
-        PluginFiles {
-            wasm: Stamp::of(&self.dir.join(format!("{name}.wasm"))),
-            sidecar: Stamp::of(&self.dir.join(format!("{name}.yaml"))),
-        }
+        let artifact = self.sources.has(name).then(|| self.sources.current(name).ok().map(|a| a.manifest)).flatten();
+        let stamp = |ext: &str| Stamp(self.dir.as_ref().and_then(|dir| Stamp::of(&dir.join(format!("{name}.{ext}"))).0));
+        PluginFiles { wasm: stamp("wasm"), sidecar: stamp("yaml"), artifact }
     }
 
     /// Logs `message` about `file` the first time only.
@@ -134,9 +140,19 @@ impl PluginDirectory {
         }
     }
 
-    /// The directory watched.
-    pub fn dir(&self) -> &Path {
-        &self.dir
+    /// The directory watched, if there is one.
+    pub fn dir(&self) -> Option<&Path> {
+        self.dir.as_deref()
+    }
+
+    /// Whether a trust policy checks the plugins (files by digest only).
+    pub fn trusts_files(&self) -> bool {
+        self.config.registry.trust.is_some()
+    }
+
+    /// The registry sources.
+    pub fn sources(&self) -> &Arc<RegistrySources> {
+        &self.sources
     }
 
     /// The plugins whose last load failed or was refused, with why (a failed one may still
@@ -150,6 +166,9 @@ impl PluginDirectory {
     /// the rescan is [`Trigger::Explicit`].
     pub async fn rescan(&self, trigger: Trigger) -> Result<RescanReport, DirError> {
         let _one_at_a_time = self.rescanning.lock().await;
+        if trigger == Trigger::Explicit {
+            self.sources.refresh_all().await;
+        }
         let names = self.names()?;
         let current = self.registry.snapshot();
         let previous_failures = self.failures();
@@ -248,20 +267,29 @@ impl PluginDirectory {
         if let Some(enabled) = &self.enabled {
             return Ok(enabled.clone());
         }
-        let entries = std::fs::read_dir(&self.dir).map_err(|source| DirError { dir: self.dir.clone(), source })?;
-        let mut names: Vec<String> = entries
-            .filter_map(Result::ok)
-            .map(|entry| entry.path())
-            .filter(|path| path.extension().is_some_and(|ext| ext == "wasm"))
-            .filter_map(|path| self.plugin_name(&path))
-            .collect();
+        let mut names: Vec<String> = self.sources.names().cloned().collect();
+        if let Some(dir) = &self.dir {
+            let entries = std::fs::read_dir(dir).map_err(|source| DirError { dir: dir.clone(), source })?;
+            for path in entries.filter_map(Result::ok).map(|entry| entry.path()) {
+                if !path.extension().is_some_and(|ext| ext == "wasm") {
+                    continue;
+                }
+                let Some(name) = self.plugin_name(dir, &path) else { continue };
+                if self.sources.has(&name) {
+                    let file = path.file_name().unwrap_or_default().to_string_lossy().into_owned();
+                    self.warn_once(&file, "ignored: plugins.sources names this plugin, and the registry's version wins");
+                    continue;
+                }
+                names.push(name);
+            }
+        }
         names.sort();
         Ok(names)
     }
 
     /// The plugin name of `path`, a `*.wasm` in the directory; `None` (with one warning)
     /// for a stray file: hidden, not a valid name, or a symlink leading out.
-    fn plugin_name(&self, path: &Path) -> Option<String> {
+    fn plugin_name(&self, dir: &Path, path: &Path) -> Option<String> {
         let file = path.file_name()?.to_string_lossy().into_owned();
         let Some(name) = path.file_stem().and_then(|stem| stem.to_str()) else {
             self.warn_once(&file, "skipped: the file name is not valid UTF-8");
@@ -276,7 +304,7 @@ impl PluginDirectory {
             return None;
         }
         if std::fs::symlink_metadata(path).is_ok_and(|meta| meta.file_type().is_symlink()) {
-            let inside = match (std::fs::canonicalize(path), std::fs::canonicalize(&self.dir)) {
+            let inside = match (std::fs::canonicalize(path), std::fs::canonicalize(dir)) {
                 (Ok(target), Ok(dir)) => target.starts_with(dir),
                 _ => false,
             };
@@ -289,23 +317,36 @@ impl PluginDirectory {
     }
 
     /// Reads a plugin's component and settings.
+    /// A registry plugin's settings are the config's alone: there is no sidecar to read.
     fn candidate(&self, name: &str) -> Result<Candidate, String> {
-        let path = self.dir.join(format!("{name}.wasm"));
+        if self.sources.has(name) {
+            let artifact = self.sources.current(name)?;
+            let wasm = artifact.wasm.as_ref().clone();
+            return Ok(Candidate { hash: ContentHash::of(&wasm), wasm, settings: self.config.settings_for(name), path: None });
+        }
+        let Some(dir) = &self.dir else {
+            return Err(format!("no plugins.dir and no plugins.sources entry for `{name}`"));
+        };
+        let path = dir.join(format!("{name}.wasm"));
         let stamp = Stamp::of(&path);
         let wasm = std::fs::read(&path).map_err(|error| match error.kind() {
-            std::io::ErrorKind::NotFound => format!("{} does not exist{}", path.display(), build_hint(name, &self.dir)),
+            std::io::ErrorKind::NotFound => format!("{} does not exist{}", path.display(), build_hint(name, dir)),
             _ => format!("cannot read {}: {error}", path.display()),
         })?;
-        let settings = settings_of(&self.dir, name, &self.config)?;
-        Ok(Candidate { hash: ContentHash::of(&wasm), wasm, settings, path, stamp })
+        let hash = ContentHash::of(&wasm);
+        if let Some(trust) = &self.config.registry.trust {
+            trust.check_file(&hash)?;
+        }
+        let settings = settings_of(dir, name, &self.config)?;
+        Ok(Candidate { hash, wasm, settings, path: Some((path, stamp)) })
     }
 
     /// Compiles and validates a candidate: `Err(None)` when the file changed meanwhile.
     async fn load(&self, name: &str, candidate: Candidate) -> Result<Arc<LoadedPlugin>, Option<String>> {
-        let Candidate { wasm, settings, path, stamp, .. } = candidate;
+        let Candidate { wasm, settings, path, .. } = candidate;
         match LoadedPlugin::load(&self.engine, name, wasm, settings).await {
             Ok(plugin) => Ok(plugin),
-            Err(_) if Stamp::of(&path) != stamp => Err(None),
+            Err(_) if path.is_some_and(|(path, stamp)| Stamp::of(&path) != stamp) => Err(None),
             Err(error) => Err(Some(error.to_string())),
         }
     }
@@ -316,8 +357,8 @@ struct Candidate {
     hash: ContentHash,
     wasm: Vec<u8>,
     settings: PluginSettings,
-    path: PathBuf,
-    stamp: Stamp,
+    /// A file's path and stamp as read; `None` for a registry plugin.
+    path: Option<(PathBuf, Stamp)>,
 }
 
 /// A file's size and modification time: tells a file still being written from a broken
@@ -366,7 +407,8 @@ pub fn watch(directory: Arc<PluginDirectory>) -> notify::Result<()> {
             let _ = changed.try_send(());
         }
     })?;
-    watcher.watch(directory.dir(), notify::RecursiveMode::NonRecursive)?;
+    let Some(dir) = directory.dir() else { return Ok(()) };
+    watcher.watch(dir, notify::RecursiveMode::NonRecursive)?;
     tokio::spawn(async move {
         let _watcher = watcher;
         while changes.recv().await.is_some() {

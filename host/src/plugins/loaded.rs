@@ -43,6 +43,16 @@ pub struct LoadedPlugin {
 }
 
 impl LoadedPlugin {
+    /// The names of what the component imports and exports (interfaces and functions),
+    /// as the wasm OCI artifact config lists them.
+    pub fn interface_names(&self) -> (Vec<String>, Vec<String>) {
+        let engine = self.engine.engine();
+        let kind = self.pre.component().component_type();
+        let imports = kind.imports(engine).map(|(name, _)| name.to_owned()).collect();
+        let exports = kind.exports(engine).map(|(name, _)| name.to_owned()).collect();
+        (imports, exports)
+    }
+
     /// The registered name (the file stem).
     pub fn name(&self) -> &str {
         &self.name

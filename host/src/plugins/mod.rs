@@ -11,6 +11,7 @@
 //! - [`settings`]: per-plugin limits and policies.
 //! - [`registry`]: the plugin set requests use, and each plugin's circuit breaker.
 //! - [`directory`]: the plugin directory feeding the registry (rescans, hot swap, watching).
+//! - [`sources`]: plugins pulled from OCI registries, verified and polled for new versions.
 //!
 //! ```text
 //! PluginEngine ──load(name, wasm, settings)──▶ Arc<LoadedPlugin> ──instance(request id)──▶ PluginInstance
@@ -29,6 +30,7 @@ pub mod loaded;
 pub mod outcome;
 pub mod registry;
 pub mod settings;
+pub mod sources;
 mod state;
 
 pub use cache::{ArtifactCache, CacheOutcome};

@@ -15,7 +15,8 @@ use serde_json::{json, Value};
 use super::AppState;
 use crate::error::ApiError;
 use crate::plugins::registry::ActivePlugin;
-use crate::types::Hook;
+use crate::oci::Verdict;
+use crate::types::{ContentHash, Hook};
 
 /// `GET /callbacks/list`: plugin names grouped as LiteLLM groups its callbacks.
 ///
@@ -47,6 +48,7 @@ pub async fn plugins(State(state): State<Arc<AppState>>, headers: HeaderMap) -> 
         .iter()
         .map(|plugin| {
             let mut entry = describe(plugin);
+            entry["source"] = source_of(&state, plugin.name(), Some(plugin.plugin.hash()));
             entry["load_error"] = json!(failures.get(plugin.name()));
             entry["runs_for"] = state.pipeline.policy().where_on(plugin.name());
             entry
@@ -54,13 +56,40 @@ pub async fn plugins(State(state): State<Arc<AppState>>, headers: HeaderMap) -> 
         .collect();
     for (name, error) in &failures {
         if !active.iter().any(|plugin| plugin.name() == name) {
-            plugins.push(json!({"name": name, "state": "failed-to-load", "load_error": error}));
+            plugins.push(json!({"name": name, "state": "failed-to-load", "load_error": error, "source": source_of(&state, name, None)}));
         }
     }
     Ok(Json(json!({"plugins": plugins, "logging": {
         "queue_depth": state.pipeline.logging().depth(),
         "dropped": state.pipeline.logging().dropped(),
     }})))
+}
+
+/// Where plugin `name` comes from: its file, or its registry reference with the digest
+/// serving, who signed it, when the registry was last asked and the last check's error.
+fn source_of(state: &AppState, name: &str, serving: Option<ContentHash>) -> Value {
+    let Some(directory) = &state.directory else { return Value::Null };
+    let sources = directory.sources();
+    let Some(reference) = sources.reference(name) else {
+        // A file is trusted only by its digest being listed.
+        let trusted_by = (directory.trusts_files() && serving.is_some()).then_some("digest allow-list");
+        let path = directory.dir().map(|dir| dir.join(format!("{name}.wasm")).display().to_string());
+        return json!({"kind": "file", "path": path, "trusted_by": trusted_by});
+    };
+    let status = sources.status(name);
+    let current = status.current.as_ref();
+    json!({
+        "kind": "oci",
+        "ref": reference.to_string(),
+        "digest": current.map(|artifact| artifact.manifest.digest_string()),
+        "trusted_by": current.and_then(|artifact| artifact.verdict.as_ref()).map(Verdict::describe),
+        "signer": current.and_then(|artifact| match &artifact.verdict {
+            Some(Verdict::SignedBy { id, name }) => Some(json!({"key_id": id, "key": name})),
+            _ => None,
+        }),
+        "last_checked": status.checked_at.map(crate::oci::artifact::rfc3339),
+        "error": status.error,
+    })
 }
 
 fn describe(active: &ActivePlugin) -> Value {

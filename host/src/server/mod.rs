@@ -32,6 +32,7 @@ use crate::metrics::{self, Metrics, Snapshot};
 use crate::pipeline::logging::LoggingQueue;
 use crate::pipeline::{Pipeline, PipelineRules};
 use crate::plugins::directory::{self, PluginDirectory};
+use crate::plugins::sources::RegistrySources;
 use crate::plugins::registry::{PluginSet, QuarantinePolicy, Registry};
 use crate::plugins::{EngineOptions, PluginEngine};
 use crate::upstream::Upstreams;
@@ -84,24 +85,37 @@ impl AppState {
             cooldown: config.plugins.quarantine_cooldown,
         };
         let registry = Arc::new(Registry::new(PluginSet::default(), policy));
-        let directory = match &config.plugins.dir {
-            Some(dir) => {
-                let directory = PluginDirectory::new(
-                    engine.clone(),
-                    dir.clone(),
-                    config.callbacks.clone(),
-                    config.plugins.clone(),
-                    Arc::clone(&registry),
-                    Arc::clone(&metrics),
-                );
-                let directory = Arc::new(start_directory(directory).await?);
-                keep_current(&directory, config.plugins.watch)?;
-                Some(directory)
-            }
-            None if config.callbacks.as_ref().is_some_and(|names| !names.is_empty()) => {
-                anyhow::bail!("litellm_settings.callbacks names plugins, but plugins.dir is not set: where are they?")
-            }
-            None => None,
+        let has_sources = !config.plugins.registry.sources.is_empty();
+        if config.plugins.registry.trust.is_none() && (config.plugins.dir.is_some() || has_sources) {
+            tracing::warn!("plugins.trust is not set: plugins are not verified (any component in the directory or at a source runs)");
+        }
+        let directory = if config.plugins.dir.is_some() || has_sources {
+            let sources = Arc::new(RegistrySources::new(&config.plugins.registry, config.plugins.cache_dir.as_deref()));
+            let directory = PluginDirectory::new(
+                engine.clone(),
+                config.plugins.dir.clone(),
+                Arc::clone(&sources),
+                config.callbacks.clone(),
+                config.plugins.clone(),
+                Arc::clone(&registry),
+                Arc::clone(&metrics),
+            );
+            let directory = Arc::new(start_directory(directory).await?);
+            keep_current(&directory, config.plugins.watch)?;
+            let polled = Arc::clone(&directory);
+            sources.poll(move || {
+                let directory = Arc::clone(&polled);
+                async move {
+                    if let Err(error) = directory.rescan(directory::Trigger::Watch).await {
+                        tracing::error!(%error, "plugin rescan after a source changed failed");
+                    }
+                }
+            });
+            Some(directory)
+        } else if config.callbacks.as_ref().is_some_and(|names| !names.is_empty()) {
+            anyhow::bail!("litellm_settings.callbacks names plugins, but neither plugins.dir nor plugins.sources is set: where are they?")
+        } else {
+            None
         };
         tracing::info!(
             plugins = ?registry.snapshot().iter().map(|p| p.name().to_owned()).collect::<Vec<_>>(),
@@ -170,7 +184,7 @@ async fn start_directory(directory: PluginDirectory) -> anyhow::Result<PluginDir
     let report = directory.rescan(directory::Trigger::Explicit).await?;
     if !report.failed.is_empty() {
         let lines: Vec<String> = report.failed.iter().map(|(name, why)| format!("  plugin `{name}`: {why}")).collect();
-        anyhow::bail!("plugins in {} could not be loaded:\n{}", directory.dir().display(), lines.join("\n"));
+        anyhow::bail!("plugins could not be loaded:\n{}", lines.join("\n"));
     }
     Ok(directory)
 }
@@ -179,7 +193,7 @@ async fn start_directory(directory: PluginDirectory) -> anyhow::Result<PluginDir
 fn keep_current(directory: &Arc<PluginDirectory>, watch: bool) -> anyhow::Result<()> {
     if watch {
         directory::watch(Arc::clone(directory))
-            .map_err(|error| anyhow::anyhow!("cannot watch {}: {error}", directory.dir().display()))?;
+            .map_err(|error| anyhow::anyhow!("cannot watch the plugin directory: {error}"))?;
     }
     let directory = Arc::clone(directory);
     let mut hangups = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;

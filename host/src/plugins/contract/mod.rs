@@ -51,6 +51,16 @@ pub(crate) enum GuestPre {
     V0_2(v0_2::Pre),
 }
 
+impl GuestPre {
+    /// The compiled component, for what it imports and exports.
+    pub(crate) fn component(&self) -> &wasmtime::component::Component {
+        match self {
+            Self::V0_1(pre) => pre.0.instance_pre().component(),
+            Self::V0_2(pre) => pre.instance_pre.component(),
+        }
+    }
+}
+
 /// Why a component does not fit a contract.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum LinkError {

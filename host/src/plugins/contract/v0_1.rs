@@ -35,7 +35,7 @@ pub(crate) fn add_to_linker(linker: &mut Linker<GuestState>) -> wasmtime::Result
 }
 
 /// A 0.1 component, linked.
-pub(crate) struct Pre(bindings::PluginPre<GuestState>);
+pub(crate) struct Pre(pub(super) bindings::PluginPre<GuestState>);
 
 /// A 0.1 instance's exports.
 pub(crate) struct Guest(bindings::Plugin);

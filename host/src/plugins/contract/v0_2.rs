@@ -79,7 +79,7 @@ fn export_name(interface: &str) -> String {
 
 /// A 0.2 component, linked, with the hook interfaces it exports.
 pub(crate) struct Pre {
-    instance_pre: InstancePre<GuestState>,
+    pub(super) instance_pre: InstancePre<GuestState>,
     setup: hooks::setup::GuestIndices,
     pre_call: Option<hooks::pre_call::GuestIndices>,
     moderation: Option<hooks::moderation::GuestIndices>,

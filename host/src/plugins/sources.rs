@@ -1,0 +1,271 @@
+//! Plugins pulled from OCI registries (`plugins.sources`): each is pulled, verified
+//! (digest, trust policy) and kept as the current version of its name; the directory's
+//! rescan loads it like a file.
+//!
+//! A tag is checked every `poll_interval` plus up to 20% jitter (so a fleet's replicas
+//! do not ask at the same instant); when it points at a new manifest, the new version is
+//! pulled and verified off the request path, and the directory swaps it in. A failed
+//! check — registry down, tampered blob, untrusted artifact — never unloads anything: the
+//! current version keeps serving and the error shows in `GET /plugins`. A digest
+//! reference is pulled once and never changes.
+//!
+//! Pulled components are kept by content hash under `<cache_dir>/oci/`, with the last
+//! verified version of each reference, so a restart while the registry is down still
+//! starts with what was last verified (for a signed one, only while its signer's key is
+//! still trusted).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::RegistryConfig;
+use crate::oci::{self, Credentials, Reference, RegistryClient, Trust, Verdict};
+use crate::types::ContentHash;
+
+/// A verified version of a source.
+#[derive(Debug, Clone)]
+pub struct Artifact {
+    /// The component.
+    pub wasm: Arc<Vec<u8>>,
+    /// The manifest digest pulled.
+    pub manifest: ContentHash,
+    /// How it was trusted (`None`: no trust policy).
+    pub verdict: Option<Verdict>,
+}
+
+/// What `/plugins` shows about a source.
+#[derive(Debug, Clone, Default)]
+pub struct SourceStatus {
+    /// The verified version serving (or to serve).
+    pub current: Option<Artifact>,
+    /// When the registry was last asked, successfully or not.
+    pub checked_at: Option<SystemTime>,
+    /// Why the last check failed; `None` after a good one.
+    pub error: Option<String>,
+}
+
+/// The sources and their state.
+pub struct RegistrySources {
+    client: RegistryClient,
+    sources: BTreeMap<String, Reference>,
+    trust: Option<Arc<Trust>>,
+    poll_interval: Duration,
+    store: Option<PathBuf>,
+    status: Mutex<BTreeMap<String, SourceStatus>>,
+}
+
+/// The last verified version of a reference, as recorded in the store.
+#[derive(Debug, Serialize, Deserialize)]
+struct Record {
+    manifest: String,
+    layer: String,
+    signer_id: Option<String>,
+    listed: bool,
+}
+
+impl RegistrySources {
+    /// The sources of `config`; pulled components are kept under `cache_dir/oci` when
+    /// there is a cache directory.
+    pub fn new(config: &RegistryConfig, cache_dir: Option<&std::path::Path>) -> Self {
+        let store = cache_dir.map(|dir| dir.join("oci"));
+        if let Some(store) = &store {
+            if let Err(error) = std::fs::create_dir_all(store) {
+                tracing::warn!(dir = %store.display(), %error, "cannot create the OCI store: pulled plugins are not kept on disk");
+            }
+        }
+        Self {
+            client: RegistryClient::new(config.insecure.clone(), Credentials::from_environment()),
+            sources: config.sources.clone(),
+            trust: config.trust.clone(),
+            poll_interval: config.poll_interval,
+            store,
+            status: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    /// The plugin names that come from a registry.
+    pub fn names(&self) -> impl Iterator<Item = &String> {
+        self.sources.keys()
+    }
+
+    /// Whether `name` comes from a registry.
+    pub fn has(&self, name: &str) -> bool {
+        self.sources.contains_key(name)
+    }
+
+    /// The reference `name` is pulled from.
+    pub fn reference(&self, name: &str) -> Option<&Reference> {
+        self.sources.get(name)
+    }
+
+    /// The status of `name`.
+    pub fn status(&self, name: &str) -> SourceStatus {
+        self.status.lock().unwrap_or_else(|e| e.into_inner()).get(name).cloned().unwrap_or_default()
+    }
+
+    /// The verified version of `name` to load, or why there is none.
+    pub fn current(&self, name: &str) -> Result<Artifact, String> {
+        let status = self.status(name);
+        status.current.ok_or_else(|| status.error.unwrap_or_else(|| "not pulled yet".to_owned()))
+    }
+
+    /// Checks every source now; true when any has a new verified version.
+    pub async fn refresh_all(&self) -> bool {
+        let mut changed = false;
+        for name in self.sources.keys() {
+            changed |= self.refresh(name).await;
+        }
+        changed
+    }
+
+    /// Checks `name`'s reference: pulls and verifies a new version if there is one.
+    /// True when the current version changed. A failure keeps the current version.
+    async fn refresh(&self, name: &str) -> bool {
+        let Some(reference) = self.sources.get(name) else { return false };
+        let current = self.status(name).current;
+        let outcome = self.check(reference, current.as_ref()).await;
+        let mut all = self.status.lock().unwrap_or_else(|e| e.into_inner());
+        let status = all.entry(name.to_owned()).or_default();
+        status.checked_at = Some(SystemTime::now());
+        match outcome {
+            Ok(None) => {
+                status.error = None;
+                false
+            }
+            Ok(Some(artifact)) => {
+                tracing::info!(plugin = name, source = %reference, digest = %artifact.manifest.digest_string(), "pulled a new plugin version");
+                status.error = None;
+                status.current = Some(artifact);
+                true
+            }
+            Err(error) => {
+                tracing::warn!(plugin = name, source = %reference, %error, "plugin source check failed; the current version keeps serving");
+                status.error = Some(error);
+                // A restart during an outage starts from the last verified version.
+                if status.current.is_none() {
+                    if let Some(artifact) = self.last_verified(reference) {
+                        status.current = Some(artifact);
+                        return true;
+                    }
+                }
+                false
+            }
+        }
+    }
+
+    /// A new verified version of `reference`, `None` when `current` is still it.
+    async fn check(&self, reference: &Reference, current: Option<&Artifact>) -> Result<Option<Artifact>, String> {
+        let manifest = match (reference.digest(), current) {
+            (Some(_), Some(_)) => return Ok(None), // pinned: never changes
+            (Some(digest), None) => *digest,
+            (None, _) => self
+                .client
+                .current_digest(reference)
+                .await
+                .map_err(|error| error.to_string())?
+                .ok_or_else(|| format!("{reference} does not exist in the registry"))?,
+        };
+        if current.is_some_and(|current| current.manifest == manifest) {
+            return Ok(None);
+        }
+        let pulled = oci::pull(&self.client, &reference.at(manifest), self.trust.as_deref(), |layer| self.stored(layer))
+            .await
+            .map_err(|error| error.to_string())?;
+        self.keep(reference, &pulled);
+        Ok(Some(Artifact { wasm: Arc::new(pulled.wasm), manifest: pulled.manifest, verdict: pulled.verdict }))
+    }
+
+    fn blob_path(&self, layer: &ContentHash) -> Option<PathBuf> {
+        Some(self.store.as_ref()?.join(format!("sha256-{layer}.wasm")))
+    }
+
+    fn record_path(&self, reference: &Reference) -> Option<PathBuf> {
+        let key = ContentHash::of(reference.to_string().as_bytes());
+        Some(self.store.as_ref()?.join(format!("ref-{key}.json")))
+    }
+
+    /// A stored component, checked against its hash.
+    fn stored(&self, layer: &ContentHash) -> Option<Vec<u8>> {
+        let wasm = std::fs::read(self.blob_path(layer)?).ok()?;
+        (ContentHash::of(&wasm) == *layer).then_some(wasm)
+    }
+
+    /// Stores a verified pull: the component by hash, and the reference's record.
+    fn keep(&self, reference: &Reference, pulled: &oci::Pulled) {
+        let layer = ContentHash::of(&pulled.wasm);
+        let (Some(blob), Some(record_path)) = (self.blob_path(&layer), self.record_path(reference)) else { return };
+        let record = Record {
+            manifest: pulled.manifest.digest_string(),
+            layer: layer.digest_string(),
+            signer_id: match &pulled.verdict {
+                Some(Verdict::SignedBy { id, .. }) => Some(id.clone()),
+                _ => None,
+            },
+            listed: pulled.verdict == Some(Verdict::Listed),
+        };
+        let written = write_atomically(&blob, &pulled.wasm)
+            .and_then(|()| write_atomically(&record_path, &serde_json::to_vec(&record).unwrap_or_default()));
+        if let Err(error) = written {
+            tracing::warn!(%error, "cannot keep a pulled plugin on disk");
+        }
+    }
+
+    /// The last verified version of `reference` from the store, if the trust policy
+    /// still allows it: its digest still listed, or its signer's key still trusted.
+    fn last_verified(&self, reference: &Reference) -> Option<Artifact> {
+        let record: Record = serde_json::from_slice(&std::fs::read(self.record_path(reference)?).ok()?).ok()?;
+        let manifest = ContentHash::parse_digest(&record.manifest)?;
+        let layer = ContentHash::parse_digest(&record.layer)?;
+        if reference.digest().is_some_and(|pinned| *pinned != manifest) {
+            return None;
+        }
+        let verdict = match self.trust.as_deref() {
+            None => None,
+            Some(trust) if trust.digests.contains(&manifest) || trust.digests.contains(&layer) => Some(Verdict::Listed),
+            Some(trust) => {
+                let key = trust.keys.iter().find(|key| Some(&key.id) == record.signer_id.as_ref())?;
+                Some(Verdict::SignedBy { id: key.id.clone(), name: key.name.clone() })
+            }
+        };
+        let wasm = self.stored(&layer)?;
+        tracing::warn!(source = %reference, digest = %record.manifest, "the registry is unreachable: starting with the last verified version");
+        Some(Artifact { wasm: Arc::new(wasm), manifest, verdict })
+    }
+
+    /// Checks the sources every poll interval (plus jitter) and calls `changed` when a
+    /// new version was pulled. Runs until the process ends.
+    pub fn poll<F, Fut>(self: Arc<Self>, changed: F)
+    where
+        F: Fn() -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = ()> + Send,
+    {
+        if self.sources.is_empty() {
+            return;
+        }
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(with_jitter(self.poll_interval)).await;
+                if self.refresh_all().await {
+                    changed().await;
+                }
+            }
+        });
+    }
+}
+
+/// `interval` plus a random 0–20%.
+fn with_jitter(interval: Duration) -> Duration {
+    use rand_core::RngCore;
+    let spread = interval.as_millis() as u64 / 5;
+    let extra = if spread == 0 { 0 } else { rand_core::OsRng.next_u64() % spread };
+    interval + Duration::from_millis(extra)
+}
+
+fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    let temporary = path.with_extension("tmp");
+    std::fs::write(&temporary, bytes)?;
+    std::fs::rename(&temporary, path)
+}
