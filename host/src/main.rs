@@ -21,6 +21,7 @@ use hookgate::plugins::{
 use hookgate::server;
 
 mod plugin_build;
+mod plugin_oci;
 use hookgate::types::{CallInfo, CallType, Failure, Hook, KeyInfo};
 
 /// jemalloc rather than glibc's malloc: after a burst of large requests glibc keeps most
@@ -123,6 +124,54 @@ enum PluginCommand {
         #[command(flatten)]
         settings: SettingsArgs,
     },
+    /// Checks a component as `check` does, then pushes it to an OCI registry in the wasm
+    /// artifact layout (`wkg oci pull` reads it). Prints the digest to pin.
+    ///
+    /// `hookgate plugin push pii-redactor.wasm oci://registry:5000/guards/pii-redactor:v2`
+    Push {
+        /// The plugin component.
+        file: PathBuf,
+        /// Where: `oci://registry/repository:tag`.
+        reference: String,
+        #[command(flatten)]
+        registry: RegistryArgs,
+    },
+    /// Signs a pushed plugin with a private key, in cosign's key-pair signature format
+    /// (`cosign verify --key` accepts it).
+    Sign {
+        /// What to sign: a tag (resolved to its digest now) or a digest reference.
+        reference: String,
+        /// The PEM private key (PKCS#8 or SEC1, P-256), e.g. from `hookgate plugin keygen`.
+        #[arg(long)]
+        key: PathBuf,
+        #[command(flatten)]
+        registry: RegistryArgs,
+    },
+    /// Pulls a plugin as the proxy would and checks its signature by one of the keys.
+    /// Exits non-zero if it is unsigned, wrongly signed or tampered with.
+    Verify {
+        /// The tag or digest reference.
+        reference: String,
+        /// A PEM public key whose signature suffices (repeat for several).
+        #[arg(long)]
+        key: Vec<PathBuf>,
+        #[command(flatten)]
+        registry: RegistryArgs,
+    },
+    /// Writes a new P-256 signing key pair: `<out>.key` (keep it secret) and `<out>.pub`
+    /// (list it in `plugins.trust.keys`).
+    Keygen {
+        /// The path without extension, e.g. `keys/release`.
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+#[derive(Args)]
+struct RegistryArgs {
+    /// A registry (`host:port`) spoken to over plain HTTP; loopback registries always are.
+    #[arg(long)]
+    insecure: Vec<String>,
 }
 
 #[derive(Args)]
@@ -184,6 +233,17 @@ async fn main() -> Result<()> {
             server::serve(&config, SocketAddr::new(host, port)).await
         }
         Command::Plugin(PluginCommand::Check { file, settings }) => check(&file, settings).await,
+        Command::Plugin(PluginCommand::Push { file, reference, registry }) => {
+            let plugin = load(&file, SettingsArgs::none()).await?;
+            plugin_oci::push(&file, &reference, registry.insecure, &plugin).await
+        }
+        Command::Plugin(PluginCommand::Sign { reference, key, registry }) => {
+            plugin_oci::sign(&reference, &key, registry.insecure).await
+        }
+        Command::Plugin(PluginCommand::Verify { reference, key, registry }) => {
+            plugin_oci::verify(&reference, &key, registry.insecure).await
+        }
+        Command::Plugin(PluginCommand::Keygen { out }) => plugin_oci::keygen(&out),
         Command::Plugin(PluginCommand::Build { file, handler, out }) => {
             let request = plugin_build::BuildRequest { file, handlers: handler, out };
             for built in plugin_build::build(&request)? {
