@@ -4,7 +4,8 @@
 #   make run     the proxy on 127.0.0.1:4000 with examples/config.yaml (mock models, example plugins)
 #   make demo    the example plugins through `hookgate plugin run`, without a server
 #   make test    everything CI runs: installs the wasm target, a virtualenv (the Python test
-#                client, componentize-py), the JS SDK's npm packages, redis-server and the
+#                client, componentize-py), the JS SDK's npm packages, redis-server, an OCI
+#                registry (docker-registry) and the
 #                bench's pinned LiteLLM (the LiteLLM callbacks run side by side with it),
 #                builds the guests (Rust, Python, JS, LiteLLM handlers) and the proxy, runs
 #                every test
@@ -83,7 +84,7 @@ export HOOKGATE_PYTHON := $(PYENV)/bin/python
 export HOOKGATE_LITELLM_VENV := $(LITELLM_VENV)
 export HOOKGATE_MASTER_KEY
 
-.PHONY: soak build run demo test sdk-test guests toolchain pyenv jsenv redis dist bench bench-guests litellm nginx bench-hooks clean
+.PHONY: soak build run demo test sdk-test guests toolchain pyenv jsenv redis registry dist bench bench-guests litellm nginx bench-hooks clean
 
 toolchain:
 	@rustup target list --installed | grep -qx $(GUEST_TARGET) || rustup target add $(GUEST_TARGET)
@@ -136,6 +137,11 @@ $(PYENV)/.installed: tests/python/requirements.txt guest-sdk/python/requirements
 redis:
 	@command -v redis-server >/dev/null || (apt-get update -q && apt-get install -y -q redis-server)
 
+# The fleet tests push plugins to a real OCI registry (Distribution 2.8, Debian's package);
+# each test starts its own on a free loopback port with its own config and storage.
+registry:
+	@command -v docker-registry >/dev/null || (apt-get update -q && apt-get install -y -q docker-registry)
+
 run: build
 	$(TARGET_DIR)/release/hookgate serve --config examples/config.yaml
 
@@ -160,7 +166,7 @@ sdk-test:
 	@command -v node >/dev/null || (apt-get update -q && apt-get install -y -q nodejs npm)
 	node --test guest-sdk/js/tests/sdk.test.mjs
 
-test: dist pyenv redis litellm sdk-test
+test: dist pyenv redis registry litellm sdk-test
 	@# The README's curl examples are run as written by the suite.
 	@command -v curl >/dev/null || (apt-get update -q && apt-get install -y -q curl)
 	$(CARGO) build -p hookgate

@@ -5,6 +5,7 @@
 pub mod fixtures;
 pub mod proxy;
 pub mod redis;
+pub mod registry;
 pub mod soak;
 pub mod upstream;
 

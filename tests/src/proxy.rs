@@ -45,6 +45,7 @@ pub struct ProxyBuilder {
     args: Vec<String>,
     envs: Vec<(String, String)>,
     open_files: Option<u64>,
+    private_cache: bool,
 }
 
 impl ProxyBuilder {
@@ -61,12 +62,20 @@ impl ProxyBuilder {
             args: Vec::new(),
             envs: Vec::new(),
             open_files: None,
+            private_cache: false,
         }
     }
 
     /// Runs the proxy with its open-file limit (`RLIMIT_NOFILE`, soft and hard) at `limit`.
     pub fn open_files(mut self, limit: u64) -> Self {
         self.open_files = Some(limit);
+        self
+    }
+
+    /// Gives the proxy a cache directory of its own (in its temporary folder) instead of
+    /// the run's shared one: for a test that must see what is fetched, not a cache hit.
+    pub fn private_cache(mut self) -> Self {
+        self.private_cache = true;
         self
     }
 
@@ -154,7 +163,8 @@ impl ProxyBuilder {
         if !yaml.contains("general_settings:") {
             yaml.push_str(&format!("\ngeneral_settings: {{master_key: {MASTER_KEY}}}\n"));
         }
-        yaml.push_str(&format!("\nplugins:\n  dir: plugins\n  cache_dir: '{}'\n", cache_dir().display()));
+        let cache = if self.private_cache { "cache".to_owned() } else { cache_dir().display().to_string() };
+        yaml.push_str(&format!("\nplugins:\n  dir: plugins\n  cache_dir: '{cache}'\n"));
         for line in &self.plugins_extra {
             yaml.push_str(&format!("  {line}\n"));
         }

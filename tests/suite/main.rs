@@ -23,5 +23,6 @@ mod outbound;
 mod parity;
 mod policies;
 mod polyglot;
+mod registry;
 mod shared_state;
 mod soak;
