@@ -245,3 +245,27 @@ async fn without_a_trust_section_plugins_load_with_a_start_up_warning() {
 fn sha256_hex(bytes: &[u8]) -> String {
     hookgate::types::ContentHash::of(bytes).to_string()
 }
+
+#[tokio::test]
+async fn a_version_that_fails_to_load_keeps_the_old_one_serving_and_named() {
+    let registry = RegistryServer::start().await;
+    let tag = registry.reference("guards/versioned:stable");
+    let first = push("version-a", &tag);
+    let proxy = fleet_proxy(&tag).start().await;
+    // Another tool pushes something that is not a component (the CLI would refuse it).
+    let client = hookgate::oci::RegistryClient::new(vec![], hookgate::oci::Credentials::default());
+    let reference = hookgate::oci::Reference::parse(&tag).unwrap();
+    let broken = hookgate::oci::push(&client, &reference, b"\0asm not a component", vec![], vec![], "broken.wasm")
+        .await
+        .expect("the registry takes any bytes");
+    let entry = proxy
+        .until("the load error in /plugins", SWAP_WAIT, || async {
+            let entry = proxy.plugin_entry("versioned").await;
+            entry["load_error"].is_string().then_some(entry)
+        })
+        .await;
+    assert_eq!(entry["state"], "active", "{entry}");
+    assert_eq!(entry["source"]["digest"], first, "the digest shown is the one serving: {entry}");
+    assert_eq!(entry["source"]["latest_verified"], broken.digest_string(), "{entry}");
+    assert_eq!(version_served(&proxy).await.as_deref(), Ok("version-a"));
+}

@@ -32,19 +32,35 @@ pub struct Artifact {
     pub wasm: Arc<Vec<u8>>,
     /// The manifest digest pulled.
     pub manifest: ContentHash,
+    /// The component's own SHA-256 (the layer digest).
+    pub component: ContentHash,
     /// How it was trusted (`None`: no trust policy).
     pub verdict: Option<Verdict>,
 }
 
+/// How many earlier verified versions of a source are remembered, so `/plugins` can
+/// name the one still serving when a newer one failed to load.
+const REMEMBERED: usize = 4;
+
 /// What `/plugins` shows about a source.
 #[derive(Debug, Clone, Default)]
 pub struct SourceStatus {
-    /// The verified version serving (or to serve).
+    /// The latest verified version: the one serving, unless it failed to load.
     pub current: Option<Artifact>,
+    /// Earlier verified versions, newest first (at most a few).
+    earlier: Vec<Artifact>,
     /// When the registry was last asked, successfully or not.
     pub checked_at: Option<SystemTime>,
     /// Why the last check failed; `None` after a good one.
     pub error: Option<String>,
+}
+
+impl SourceStatus {
+    /// The verified version whose component hashes to `component`: which one is
+    /// serving, when the directory's plugin has that hash.
+    pub fn version_with(&self, component: &ContentHash) -> Option<&Artifact> {
+        self.current.iter().chain(&self.earlier).find(|artifact| artifact.component == *component)
+    }
 }
 
 /// The sources and their state.
@@ -138,7 +154,10 @@ impl RegistrySources {
             Ok(Some(artifact)) => {
                 tracing::info!(plugin = name, source = %reference, digest = %artifact.manifest.digest_string(), "pulled a new plugin version");
                 status.error = None;
-                status.current = Some(artifact);
+                if let Some(previous) = status.current.replace(artifact) {
+                    status.earlier.insert(0, previous);
+                    status.earlier.truncate(REMEMBERED);
+                }
                 true
             }
             Err(error) => {
@@ -175,7 +194,8 @@ impl RegistrySources {
             .await
             .map_err(|error| error.to_string())?;
         self.keep(reference, &pulled);
-        Ok(Some(Artifact { wasm: Arc::new(pulled.wasm), manifest: pulled.manifest, verdict: pulled.verdict }))
+        let component = ContentHash::of(&pulled.wasm);
+        Ok(Some(Artifact { wasm: Arc::new(pulled.wasm), manifest: pulled.manifest, component, verdict: pulled.verdict }))
     }
 
     fn blob_path(&self, layer: &ContentHash) -> Option<PathBuf> {
@@ -232,7 +252,7 @@ impl RegistrySources {
         };
         let wasm = self.stored(&layer)?;
         tracing::warn!(source = %reference, digest = %record.manifest, "the registry is unreachable: starting with the last verified version");
-        Some(Artifact { wasm: Arc::new(wasm), manifest, verdict })
+        Some(Artifact { wasm: Arc::new(wasm), manifest, component: layer, verdict })
     }
 
     /// Checks the sources every poll interval (plus jitter) and calls `changed` when a

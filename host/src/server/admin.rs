@@ -77,11 +77,17 @@ fn source_of(state: &AppState, name: &str, serving: Option<ContentHash>) -> Valu
         return json!({"kind": "file", "path": path, "trusted_by": trusted_by});
     };
     let status = sources.status(name);
-    let current = status.current.as_ref();
+    // What serves: the version whose component the loaded plugin is (an older one when
+    // the newest failed to load); for a plugin not loaded, the newest verified.
+    let current = match serving {
+        Some(component) => status.version_with(&component),
+        None => status.current.as_ref(),
+    };
     json!({
         "kind": "oci",
         "ref": reference.to_string(),
         "digest": current.map(|artifact| artifact.manifest.digest_string()),
+        "latest_verified": status.current.as_ref().map(|artifact| artifact.manifest.digest_string()),
         "trusted_by": current.and_then(|artifact| artifact.verdict.as_ref()).map(Verdict::describe),
         "signer": current.and_then(|artifact| match &artifact.verdict {
             Some(Verdict::SignedBy { id, name }) => Some(json!({"key_id": id, "key": name})),
