@@ -650,3 +650,30 @@ fn default_on_is_the_operator_s_and_never_a_sidecar_s() {
     assert_eq!(error.key_path(), Some("default_on"), "{error}");
     assert!(error.message().contains("operator"), "{error}");
 }
+
+#[test]
+fn registry_sources_and_trust_are_checked_at_load_naming_the_key() {
+    let hex = "ab".repeat(32);
+    let config = parse(&with_model(&format!(
+        "plugins:\n  sources: {{guard: 'oci://127.0.0.1:5000/guards/g:stable', pinned: 'oci://r.example/p@sha256:{hex}'}}\n  registry: {{poll_seconds: 5, insecure: [r.example]}}\n  trust: {{digests: ['sha256:{hex}']}}\n"
+    )))
+    .unwrap();
+    let registry = &config.plugins.registry;
+    assert_eq!(registry.sources["guard"].to_string(), "oci://127.0.0.1:5000/guards/g:stable");
+    assert!(registry.sources["pinned"].digest().is_some());
+    assert_eq!(registry.poll_interval, std::time::Duration::from_secs(5));
+    assert_eq!(registry.trust.as_ref().unwrap().digests.len(), 1);
+    for (yaml, key, says) in [
+        ("sources: {g: 'https://r.example/g'}", "plugins.sources.g", "oci://"),
+        ("sources: {g: 'oci://r.example/G:v1'}", "plugins.sources.g", "lowercase"),
+        ("sources: {'bad name': 'oci://r.example/g:v1'}", "plugins.sources.bad name", "name"),
+        ("registry: {poll_seconds: 0}", "plugins.registry.poll_seconds", "between"),
+        ("trust: {}", "plugins.trust", "neither digests nor keys"),
+        ("trust: {digests: ['md5:abc']}", "plugins.trust.digests[0]", "sha256"),
+        ("trust: {keys: [/nonexistent/release.pub]}", "plugins.trust.keys[0]", "cannot read"),
+    ] {
+        let err = parse_err(&with_model(&format!("plugins:\n  {yaml}\n")));
+        assert_eq!(err.key_path(), Some(key), "{yaml}: {err}");
+        assert!(err.message().contains(says), "{yaml}: {err}");
+    }
+}
