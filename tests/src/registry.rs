@@ -13,16 +13,28 @@ pub struct RegistryServer {
     port: u16,
     storage: tempfile::TempDir,
     child: Option<Child>,
+    /// An htpasswd line (`user:bcrypt`) when the registry requires Basic auth.
+    htpasswd: Option<String>,
 }
 
 impl RegistryServer {
     /// Starts a registry with no auth on a free port and waits until `/v2/` answers.
     pub async fn start() -> Self {
+        Self::start_with(None).await
+    }
+
+    /// Starts a registry that requires Basic auth for the user of `htpasswd_line`
+    /// (`user:<bcrypt hash>`, as `htpasswd -B` writes it).
+    pub async fn start_with_basic_auth(htpasswd_line: &str) -> Self {
+        Self::start_with(Some(htpasswd_line.to_owned())).await
+    }
+
+    async fn start_with(htpasswd: Option<String>) -> Self {
         let port = {
             let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port");
             listener.local_addr().unwrap().port()
         };
-        let mut server = Self { port, storage: tempfile::tempdir().expect("temp dir"), child: None };
+        let mut server = Self { port, storage: tempfile::tempdir().expect("temp dir"), child: None, htpasswd };
         server.restart().await;
         server
     }
@@ -41,11 +53,16 @@ impl RegistryServer {
     pub async fn restart(&mut self) {
         assert!(self.child.is_none(), "already running");
         let config = self.storage.path().join("config.yml");
-        let yaml = format!(
+        let mut yaml = format!(
             "version: 0.1\nlog: {{level: error}}\nstorage: {{filesystem: {{rootdirectory: {}}}, delete: {{enabled: true}}}}\nhttp: {{addr: '127.0.0.1:{}'}}\n",
             self.storage.path().join("data").display(),
             self.port
         );
+        if let Some(line) = &self.htpasswd {
+            let file = self.storage.path().join("htpasswd");
+            std::fs::write(&file, format!("{line}\n")).expect("write htpasswd");
+            yaml.push_str(&format!("auth: {{htpasswd: {{realm: hookgate-test, path: {}}}}}\n", file.display()));
+        }
         std::fs::write(&config, yaml).expect("write the registry config");
         let child = Command::new("docker-registry")
             .arg("serve")
@@ -58,8 +75,9 @@ impl RegistryServer {
         self.child = Some(child);
         let client = reqwest::Client::new();
         for _ in 0..250 {
+            // 401 is an answer too: the registry is up and asks for credentials.
             let answer = client.get(format!("http://{}/v2/", self.host())).send().await;
-            if answer.is_ok_and(|response| response.status() == 200) {
+            if answer.is_ok_and(|response| response.status() == 200 || response.status() == 401) {
                 return;
             }
             tokio::time::sleep(Duration::from_millis(20)).await;

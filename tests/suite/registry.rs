@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use base64::Engine as _;
 use hookgate_tests::proxy::{chat_body, Proxy, ProxyBuilder};
 use hookgate_tests::registry::RegistryServer;
 use hookgate_tests::{guest_dir, hookgate_bin};
@@ -24,7 +25,19 @@ fn component(crate_name: &str) -> PathBuf {
 
 /// Runs `hookgate <args>`: (success, stdout as JSON, stderr).
 fn hookgate(args: &[&str]) -> (bool, Value, String) {
-    let output = Command::new(hookgate_bin()).args(args).env("HOOKGATE_LOG", "warn").output().expect("run hookgate");
+    hookgate_with(args, &[])
+}
+
+/// As [`hookgate`], with `envs` added to its environment.
+fn hookgate_with(args: &[&str], envs: &[(&str, &str)]) -> (bool, Value, String) {
+    let output = Command::new(hookgate_bin())
+        .args(args)
+        .env("HOOKGATE_LOG", "warn")
+        .env_remove("HOOKGATE_REGISTRY_USERNAME")
+        .env_remove("HOOKGATE_REGISTRY_PASSWORD")
+        .envs(envs.iter().copied())
+        .output()
+        .expect("run hookgate");
     let json = serde_json::from_slice(&output.stdout).unwrap_or(Value::Null);
     (output.status.success(), json, String::from_utf8_lossy(&output.stderr).into_owned())
 }
@@ -267,5 +280,46 @@ async fn a_version_that_fails_to_load_keeps_the_old_one_serving_and_named() {
     assert_eq!(entry["state"], "active", "{entry}");
     assert_eq!(entry["source"]["digest"], first, "the digest shown is the one serving: {entry}");
     assert_eq!(entry["source"]["latest_verified"], broken.digest_string(), "{entry}");
+    assert_eq!(version_served(&proxy).await.as_deref(), Ok("version-a"));
+}
+
+/// A test user's htpasswd line: `fleet` with the password [`PASSWORD`], bcrypt cost 5.
+const HTPASSWD: &str = "fleet:$2b$05$7UFrFikcEMAcVUuxLnBFQuoT9RkK3ELrlaYnIpL5bRPXW25.yLefG";
+const PASSWORD: &str = "fleet-test-password";
+
+#[tokio::test]
+async fn registry_credentials_come_from_the_environment_or_a_docker_config_and_never_show() {
+    let registry = RegistryServer::start_with_basic_auth(HTPASSWD).await;
+    let tag = registry.reference("guards/versioned:stable");
+    let file = component("version-a");
+    let push_args = ["plugin", "push", file.to_str().unwrap(), tag.as_str()];
+
+    let (ok, _, stderr) = hookgate_with(&push_args, &[]);
+    assert!(!ok && stderr.contains("401") && stderr.contains("HOOKGATE_REGISTRY_USERNAME"), "{stderr}");
+    let from_env = [("HOOKGATE_REGISTRY_USERNAME", "fleet"), ("HOOKGATE_REGISTRY_PASSWORD", PASSWORD)];
+    let (ok, _, stderr) = hookgate_with(&push_args, &from_env);
+    assert!(ok, "{stderr}");
+
+    // A proxy without credentials cannot pull, and says where credentials come from.
+    let refused = fleet_proxy(&tag).private_cache().try_start().await.err().expect("no credentials");
+    assert!(refused.contains("HOOKGATE_REGISTRY_USERNAME"), "{refused}");
+
+    // From the environment.
+    let proxy = fleet_proxy(&tag)
+        .private_cache()
+        .env("HOOKGATE_REGISTRY_USERNAME", "fleet")
+        .env("HOOKGATE_REGISTRY_PASSWORD", PASSWORD)
+        .start()
+        .await;
+    assert_eq!(version_served(&proxy).await.as_deref(), Ok("version-a"));
+    let listing = proxy.admin_get("/plugins").await.to_string();
+    assert!(!listing.contains(PASSWORD) && !proxy.log().contains(PASSWORD), "the password never shows");
+
+    // From a Docker config file, as `docker login` writes it.
+    let docker = tempfile::tempdir().unwrap();
+    let auth = base64::engine::general_purpose::STANDARD.encode(format!("fleet:{PASSWORD}"));
+    let config = format!(r#"{{"auths": {{"{}": {{"auth": "{auth}"}}}}}}"#, registry.host());
+    std::fs::write(docker.path().join("config.json"), config).unwrap();
+    let proxy = fleet_proxy(&tag).private_cache().env("DOCKER_CONFIG", docker.path().to_str().unwrap()).start().await;
     assert_eq!(version_served(&proxy).await.as_deref(), Ok("version-a"));
 }

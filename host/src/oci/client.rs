@@ -153,6 +153,9 @@ pub struct RegistryClient {
     credentials: Credentials,
     /// Bearer tokens by registry and scope, from the registry's token service.
     tokens: Mutex<HashMap<(String, String), String>>,
+    /// Registries that asked for Basic credentials: sent up front from then on, saving a
+    /// round trip per call.
+    basic: Mutex<std::collections::HashSet<String>>,
 }
 
 impl RegistryClient {
@@ -164,7 +167,7 @@ impl RegistryClient {
             .timeout(Duration::from_secs(120))
             .build()
             .expect("a reqwest client with rustls builds");
-        Self { http, insecure, credentials, tokens: Mutex::new(HashMap::new()) }
+        Self { http, insecure, credentials, tokens: Mutex::new(HashMap::new()), basic: Mutex::default() }
     }
 
     fn base(&self, registry: &str) -> String {
@@ -184,21 +187,24 @@ impl RegistryClient {
     ) -> Result<reqwest::Response, RegistryError> {
         let unreachable = |source| RegistryError::Unreachable { registry: registry.to_owned(), source };
         let cached = self.tokens.lock().unwrap_or_else(|e| e.into_inner()).get(&(registry.to_owned(), scope.to_owned())).cloned();
-        let first = match &cached {
-            Some(token) => build(&self.http).bearer_auth(token),
-            None => build(&self.http),
+        let login = self.credentials.for_registry(registry);
+        let basic_known = self.basic.lock().unwrap_or_else(|e| e.into_inner()).contains(registry);
+        let first = match (&cached, login) {
+            (Some(token), _) => build(&self.http).bearer_auth(token),
+            (None, Some(login)) if basic_known => build(&self.http).basic_auth(&login.username, Some(&login.password)),
+            _ => build(&self.http),
         };
         let response = first.send().await.map_err(unreachable)?;
         if response.status() != StatusCode::UNAUTHORIZED {
             return Ok(response);
         }
         let challenge = response.headers().get(WWW_AUTHENTICATE).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
-        let login = self.credentials.for_registry(registry);
         let retry = if challenge.to_ascii_lowercase().starts_with("bearer") {
             let token = self.token(registry, scope, &challenge, login).await?;
             self.tokens.lock().unwrap_or_else(|e| e.into_inner()).insert((registry.to_owned(), scope.to_owned()), token.clone());
             build(&self.http).bearer_auth(token)
-        } else if let Some(login) = login {
+        } else if let Some(login) = login.filter(|_| !basic_known) {
+            self.basic.lock().unwrap_or_else(|e| e.into_inner()).insert(registry.to_owned());
             build(&self.http).basic_auth(&login.username, Some(&login.password))
         } else {
             return Ok(response);
@@ -350,8 +356,13 @@ async fn checked(registry: &str, what: &str, response: reqwest::Response) -> Res
     }
     let status = response.status();
     let body = response.text().await.unwrap_or_default();
-    let body: String = body.chars().take(300).collect();
-    Err(RegistryError::Status { registry: registry.to_owned(), status, what: what.to_owned(), body: body.trim().to_owned() })
+    let mut body: String = body.chars().take(300).collect::<String>().trim().to_owned();
+    if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
+        body.push_str(
+            " (credentials come from HOOKGATE_REGISTRY_USERNAME and HOOKGATE_REGISTRY_PASSWORD, or the Docker config file's auths)",
+        );
+    }
+    Err(RegistryError::Status { registry: registry.to_owned(), status, what: what.to_owned(), body })
 }
 
 /// The body of `response`, refused past `max` bytes without reading more.
