@@ -5,7 +5,7 @@
 #   make demo    the example plugins through `hookgate plugin run`, without a server
 #   make test    everything CI runs: installs the wasm target, a virtualenv (the Python test
 #                client, componentize-py), the JS SDK's npm packages, redis-server, an OCI
-#                registry (docker-registry) and the
+#                registry (docker-registry), headless Chromium with chromedriver and the
 #                bench's pinned LiteLLM (the LiteLLM callbacks run side by side with it),
 #                builds the guests (Rust, Python, JS, LiteLLM handlers) and the proxy, runs
 #                every test
@@ -84,7 +84,7 @@ export HOOKGATE_PYTHON := $(PYENV)/bin/python
 export HOOKGATE_LITELLM_VENV := $(LITELLM_VENV)
 export HOOKGATE_MASTER_KEY
 
-.PHONY: soak build run demo test sdk-test guests toolchain pyenv jsenv redis registry dist bench bench-guests litellm nginx bench-hooks clean
+.PHONY: soak build run demo test sdk-test guests toolchain pyenv jsenv redis registry browser dist bench bench-guests litellm nginx bench-hooks clean
 
 toolchain:
 	@rustup target list --installed | grep -qx $(GUEST_TARGET) || rustup target add $(GUEST_TARGET)
@@ -142,6 +142,10 @@ redis:
 registry:
 	@command -v docker-registry >/dev/null || (apt-get update -q && apt-get install -y -q docker-registry)
 
+# The console test drives a real headless Chromium through chromedriver.
+browser:
+	@command -v chromedriver >/dev/null || (apt-get update -q && apt-get install -y -q chromium chromium-driver)
+
 run: build
 	$(TARGET_DIR)/release/hookgate serve --config examples/config.yaml
 
@@ -166,7 +170,7 @@ sdk-test:
 	@command -v node >/dev/null || (apt-get update -q && apt-get install -y -q nodejs npm)
 	node --test guest-sdk/js/tests/sdk.test.mjs
 
-test: dist pyenv redis registry litellm sdk-test
+test: dist pyenv redis registry browser litellm sdk-test
 	@# The README's curl examples are run as written by the suite.
 	@command -v curl >/dev/null || (apt-get update -q && apt-get install -y -q curl)
 	$(CARGO) build -p hookgate

@@ -4,6 +4,7 @@
 
 pub mod fixtures;
 pub mod proxy;
+pub mod browser;
 pub mod redis;
 pub mod registry;
 pub mod soak;

@@ -5,6 +5,7 @@ mod adversarial;
 mod artifact_cache;
 mod calling_out;
 mod cli;
+mod console;
 mod contract_0_1;
 mod documented;
 mod edges;

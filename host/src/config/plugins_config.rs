@@ -84,6 +84,9 @@ pub struct PluginsConfig {
     /// Per plugin, the configs teams and keys give it (`plugin_config`), each with where
     /// it comes from; checked by the plugin's `init` when it loads.
     pub(crate) config_overrides: BTreeMap<String, Vec<(String, serde_json::Value)>>,
+    /// Whether the console's recent decisions show rejection messages (off: a plugin may
+    /// quote the prompt in them).
+    pub recent_messages: bool,
     /// `plugins.sources`, `plugins.registry`, `plugins.trust`.
     pub registry: super::registry::RegistryConfig,
     /// `plugins.defaults` and each entry as written, for layering a sidecar between them.
@@ -118,6 +121,7 @@ impl Default for PluginsConfig {
             default_on: DefaultOn::default(),
             config_overrides: BTreeMap::new(),
             registry: super::registry::RegistryConfig::default(),
+            recent_messages: false,
             defaults_raw: Mapping::new(),
             entries_raw: BTreeMap::new(),
             ceilings: PluginSettings::default(),
@@ -333,6 +337,7 @@ pub(crate) fn build(
     let registry = super::registry::build(raw.sources, raw.registry, raw.trust, base_dir)?;
     Ok(PluginsConfig {
         registry,
+        recent_messages: raw.recent_messages.unwrap_or(false),
         dir: resolve_path(raw.dir, base_dir, "plugins.dir")?,
         watch: raw.watch.unwrap_or(true),
         cache_dir: resolve_path(raw.cache_dir, base_dir, "plugins.cache_dir")?,

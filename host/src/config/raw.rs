@@ -202,6 +202,7 @@ pub(crate) struct RawPlugins {
     pub(crate) sources: Option<BTreeMap<String, String>>,
     pub(crate) registry: Option<super::registry::RawRegistry>,
     pub(crate) trust: Option<super::registry::RawTrust>,
+    pub(crate) recent_messages: Option<bool>,
 }
 
 /// One `keys` entry: hookgate's own section, strict.

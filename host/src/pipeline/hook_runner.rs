@@ -12,6 +12,7 @@ use futures_util::stream::{FuturesUnordered, StreamExt};
 
 use super::attribution::ProbeShape;
 use super::plugin_calls::{Chosen, HookInstance, HookPlugin};
+use super::recent::RecentEvents;
 use super::selection::Selection;
 use crate::content::{Body, RequestDoc, ResponseDoc};
 use crate::error::ApiError;
@@ -47,6 +48,9 @@ impl<P: HookPlugin> Slot<P> {
 struct DecisionLog {
     records: Vec<DecisionRecord>,
     received: Instant,
+    /// The console's ring of recent decisions, when the pipeline keeps one.
+    recent: Option<Arc<RecentEvents>>,
+    request_id: Arc<str>,
 }
 
 /// The result of the pre-call phase.
@@ -122,8 +126,14 @@ impl<P: HookPlugin> RequestPlugins<P> {
             })
             .collect();
         let shape = ProbeShape { call_type: info.call_type, model: model.to_owned() };
-        let decisions = DecisionLog { records: Vec::new(), received };
+        let decisions = DecisionLog { records: Vec::new(), received, recent: None, request_id: Arc::clone(&info.id) };
         Self { info: info.clone(), slots, decisions, policy, shape }
+    }
+
+    /// Also keeps this request's decisions (all but pass-through ones) in `recent`.
+    pub fn with_recent(mut self, recent: &Arc<RecentEvents>) -> Self {
+        self.decisions.recent = Some(Arc::clone(recent));
+        self
     }
 
     /// What every hook is told about the request.
@@ -399,6 +409,9 @@ fn settle_into<T, P: HookPlugin>(
     let on_error = active.on_error();
     let record_call = |end| active.record_call(hook, end, spent.stats, policy);
     let guards = hook.guards();
+    // What the console's recent decisions show: a fault's message, or a rejection's
+    // (marked, as it is the plugin's text).
+    let mut said: Option<(String, bool)> = None;
     let (decision, cause, result) = match called {
         Called::Done(value) => {
             record_call(CallEnd::Done);
@@ -408,9 +421,15 @@ fn settle_into<T, P: HookPlugin>(
             record_call(CallEnd::Rejected);
             let message = crate::text::for_log(&rejection.message, LOGGED_REJECTION_BYTES);
             tracing::info!(plugin, hook = hook.name(), status = rejection.status, %message, "request rejected");
+            if decisions.recent.is_some() {
+                said = Some((rejection.message.clone(), true));
+            }
             ("reject".to_owned(), None, Err(ApiError::rejected(plugin, &rejection)))
         }
         Called::Faulted(fault, cause) => {
+            if decisions.recent.is_some() {
+                said = Some((fault.message.clone(), false));
+            }
             record_call(CallEnd::Faulted(fault.kind, cause));
             let result = match (guards, cause, on_error) {
                 (false, _, _) => {
@@ -451,6 +470,10 @@ fn settle_into<T, P: HookPlugin>(
             ("quarantined".to_owned(), None, result)
         }
     };
+    if let Some(recent) = decisions.recent.as_ref().filter(|_| decision != "proceed") {
+        let message = said.as_ref().map(|(text, rejection)| (text.as_str(), *rejection));
+        recent.record(&decisions.request_id, plugin, hook, &decision, cause, message);
+    }
     decisions.record(plugin, hook, decision, cause, &spent);
     result
 }

@@ -24,6 +24,7 @@ mod hook_runner;
 pub mod log_record;
 pub mod logging;
 mod plugin_calls;
+pub mod recent;
 pub mod request;
 pub mod selection;
 mod shapes;
@@ -123,6 +124,7 @@ pub struct Pipeline {
     rules: PipelineRules,
     metrics: Arc<Metrics>,
     policy: PluginPolicy,
+    recent: Arc<recent::RecentEvents>,
 }
 
 /// The request rules of `general_settings` and `litellm_settings` the pipeline applies.
@@ -135,11 +137,15 @@ pub struct PipelineRules {
     /// How long a streamed answer waits for a client that does not read before it is
     /// dropped (releasing its plugin instances and upstream connection).
     pub stream_write_timeout: Duration,
+    /// Whether the console's recent decisions show rejection messages
+    /// (`plugins.recent_messages`): a plugin may put prompt text in them.
+    pub recent_messages: bool,
 }
 
 impl Default for PipelineRules {
     fn default() -> Self {
         Self {
+            recent_messages: false,
             body: request::BodyRules::default(),
             allow_dynamic_callback_disabling: true,
             stream_write_timeout: Duration::from_secs(30),
@@ -166,7 +172,13 @@ impl Pipeline {
         rules: PipelineRules,
         metrics: Arc<Metrics>,
     ) -> Self {
-        Self { upstreams, registry, logging, rules, metrics, policy: PluginPolicy::default() }
+        let recent = Arc::new(recent::RecentEvents::new(rules.recent_messages));
+        Self { upstreams, registry, logging, rules, metrics, policy: PluginPolicy::default(), recent }
+    }
+
+    /// The most recent hook decisions and faults, for the console.
+    pub fn recent(&self) -> &Arc<recent::RecentEvents> {
+        &self.recent
     }
 
     /// The pipeline with `policy` deciding which plugins each request runs (the default:
@@ -231,7 +243,8 @@ impl Pipeline {
         let info = CallInfo { id: Arc::clone(&id), call_type, key: caller.key.clone(), stream: body.stream };
         let asked = Asked { model: body.model().to_owned(), stream: body.stream };
         let policy = self.registry.policy();
-        let mut plugins = RequestPlugins::new(&plugins_now, &info, &asked.model, received, policy, &selection);
+        let mut plugins = RequestPlugins::new(&plugins_now, &info, &asked.model, received, policy, &selection)
+            .with_recent(&self.recent);
         drop(selection);
         let mut request = RequestDoc::new(body.fields, body.size, headers);
         let mut log = LogRecord::start(&info, &request, received.elapsed());

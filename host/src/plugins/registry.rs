@@ -213,6 +213,23 @@ impl PluginHealth {
         };
     }
 
+    /// Quarantines the plugin now for `cooldown`, as an operator asked (the console):
+    /// counted as a quarantine. A hot swap brings a new version out of it.
+    pub fn quarantine_by_hand(&self, cooldown: Duration) {
+        let mut until = self.quarantined_until.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let now = Instant::now();
+        *until = Some(now.checked_add(cooldown).unwrap_or(now + Duration::from_secs(86_400 * 365)));
+        self.quarantines.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Ends a quarantine now, with every hook's fault count back at zero.
+    pub fn release(&self) {
+        *self.quarantined_until.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = None;
+        for count in &self.consecutive_faults {
+            count.store(0, Ordering::Relaxed);
+        }
+    }
+
     /// The counters so far.
     pub fn counters(&self) -> HealthCounters {
         HealthCounters {

@@ -9,6 +9,7 @@
 
 pub mod admin;
 pub mod blocked_users;
+pub mod console;
 pub mod listener;
 pub mod openai;
 pub mod stamp;
@@ -129,6 +130,7 @@ impl AppState {
             },
             allow_dynamic_callback_disabling: config.allow_dynamic_callback_disabling,
             stream_write_timeout: config.server.stream_write_timeout,
+            recent_messages: config.plugins.recent_messages,
         };
         let upstreams = Upstreams::new(&config.models, config.max_upstream_response_bytes);
         let pipeline = Pipeline::new(upstreams, registry, logging, rules, metrics)
@@ -223,6 +225,18 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/plugins", only(Method::GET, get(admin::plugins)))
         .route("/guardrails/list", only(Method::GET, get(admin::guardrails_list)))
         .route("/plugins/reload", only(Method::POST, post(admin::reload)))
+        .route("/plugins/{name}/quarantine", only(Method::POST, post(console::quarantine)))
+        .route("/plugins/{name}/release", only(Method::POST, post(console::release)))
+        .route("/plugins/{name}/settings", only(Method::PUT, axum::routing::put(console::upload_settings)))
+        .route(
+            "/plugins/{name}",
+            only(Method::PUT, axum::routing::put(console::upload))
+                .layer(axum::extract::DefaultBodyLimit::max(console::MAX_UPLOAD_BYTES)),
+        )
+        .route("/ui", only(Method::GET, get(console::page)))
+        .route("/ui/", only(Method::GET, get(console::page)))
+        .route("/ui/console.js", only(Method::GET, get(console::script)))
+        .route("/ui/api/events", only(Method::GET, get(console::events)))
         .route("/user/block", only(Method::POST, post(blocked_users::block)))
         .route("/customer/block", only(Method::POST, post(blocked_users::block)))
         .route("/user/unblock", only(Method::POST, post(blocked_users::unblock)))
