@@ -15,6 +15,7 @@
 //!   cosign signatures and the trust policy.
 //! - [`capabilities`]: what the host offers guests through the WIT imports (log, kv,
 //!   outbound HTTP).
+//! - [`traces`]: OpenTelemetry spans of requests, hook calls and upstream calls (OTLP).
 //! - [`error`]: the OpenAI-shaped errors clients see.
 //! - [`secret`]: secret strings that never print: a leaf, like `types`.
 //! - [`types`]: the vocabulary every part shares (call types, keys, hooks, failures): a
@@ -36,5 +37,6 @@ pub mod plugins;
 pub mod secret;
 pub mod server;
 pub mod text;
+pub mod traces;
 pub mod types;
 pub mod upstream;

@@ -32,6 +32,15 @@ impl CallType {
             CallType::Embedding => "embedding",
         }
     }
+
+    /// The route, as the metrics' `route` label and the trace's span name say it.
+    pub fn route(self) -> &'static str {
+        match self {
+            CallType::ChatCompletion => "chat/completions",
+            CallType::TextCompletion => "completions",
+            CallType::Embedding => "embeddings",
+        }
+    }
 }
 
 impl fmt::Display for CallType {

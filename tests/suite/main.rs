@@ -27,3 +27,4 @@ mod polyglot;
 mod registry;
 mod shared_state;
 mod soak;
+mod traces;

@@ -96,6 +96,8 @@ pub struct Config {
     /// `redis_prefix`: what every Redis key starts with (`<prefix>:<plugin>:<key>`), so
     /// that two deployments (staging, production) can share one Redis apart.
     pub redis_prefix: String,
+    /// `traces`: OpenTelemetry export, when an endpoint is set.
+    pub traces: Option<crate::traces::TracesConfig>,
     /// Things worth telling the operator that do not stop the proxy (ignored LiteLLM
     /// settings, insecure opt-ins), one line each.
     pub warnings: Vec<String>,
@@ -204,7 +206,9 @@ fn build(mut document: Value, source: &Path, env: &dyn Fn(&str) -> Option<String
             return Err(Invalid::at("redis_prefix", format!("`{prefix}` must be 1 to 64 characters without spaces")))
         }
     };
+    let traces = raw.traces.map(traces_of).transpose()?.flatten();
     Ok(Config {
+        traces,
         source: source.to_owned(),
         models,
         master_key: general.master_key,
@@ -226,6 +230,25 @@ fn build(mut document: Value, source: &Path, env: &dyn Fn(&str) -> Option<String
         redis_prefix,
         warnings: warnings.into_lines(),
     })
+}
+
+/// `traces`, checked: `None` without an endpoint (traces off).
+fn traces_of(raw: raw::RawTraces) -> Result<Option<crate::traces::TracesConfig>, Invalid> {
+    let Some(endpoint) = raw.endpoint else { return Ok(None) };
+    if !(endpoint.starts_with("http://") || endpoint.starts_with("https://")) {
+        return Err(Invalid::at("traces.endpoint", format!("`{endpoint}` is not an http(s) URL (OTLP/HTTP, e.g. http://127.0.0.1:4318/v1/traces)")));
+    }
+    let sample_ratio = raw.sample_ratio.unwrap_or(1.0);
+    if !(0.0..=1.0).contains(&sample_ratio) {
+        return Err(Invalid::at("traces.sample_ratio", format!("must be between 0 and 1 (got {sample_ratio})")));
+    }
+    let export_delay_ms = general::within("traces.export_delay_ms", raw.export_delay_ms, 5000, 10, 600_000)?;
+    Ok(Some(crate::traces::TracesConfig {
+        endpoint,
+        sample_ratio,
+        export_delay: std::time::Duration::from_millis(export_delay_ms),
+        service_name: raw.service_name.unwrap_or_else(|| "hookgate".to_owned()),
+    }))
 }
 
 /// Per plugin, the distinct configs teams and keys give it, each named by the first place

@@ -27,6 +27,7 @@ pub(crate) const TOP_KEYS: &[&str] = &[
     "guardrails",
     "redis_url",
     "redis_prefix",
+    "traces",
 ];
 /// `general_settings` keys hookgate reads (LiteLLM's, then hookgate's own).
 pub(crate) const GENERAL_KEYS: &[&str] = &[
@@ -87,6 +88,17 @@ pub(crate) struct RawConfig {
     pub(crate) guardrails: Option<Vec<RawGuardrail>>,
     pub(crate) redis_url: Option<Secret>,
     pub(crate) redis_prefix: Option<String>,
+    pub(crate) traces: Option<RawTraces>,
+}
+
+/// `traces`: hookgate's own section, strict.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields, expecting = "a mapping")]
+pub(crate) struct RawTraces {
+    pub(crate) endpoint: Option<String>,
+    pub(crate) sample_ratio: Option<f64>,
+    pub(crate) export_delay_ms: Option<u64>,
+    pub(crate) service_name: Option<String>,
 }
 
 /// One `model_list` entry.

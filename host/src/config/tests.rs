@@ -677,3 +677,23 @@ fn registry_sources_and_trust_are_checked_at_load_naming_the_key() {
         assert!(err.message().contains(says), "{yaml}: {err}");
     }
 }
+
+#[test]
+fn traces_are_off_without_an_endpoint_and_checked_with_one() {
+    assert!(parse(&with_model("")).unwrap().traces.is_none());
+    assert!(parse(&with_model("traces: {sample_ratio: 0.5}\n")).unwrap().traces.is_none());
+    let traces = parse(&with_model("traces: {endpoint: 'http://127.0.0.1:4318/v1/traces', sample_ratio: 0.25}\n"))
+        .unwrap()
+        .traces
+        .unwrap();
+    assert_eq!((traces.sample_ratio, traces.service_name.as_str()), (0.25, "hookgate"));
+    for (yaml, key) in [
+        ("traces: {endpoint: 'grpc://x:4317'}", "traces.endpoint"),
+        ("traces: {endpoint: 'http://x/v1/traces', sample_ratio: 2}", "traces.sample_ratio"),
+        ("traces: {endpoint: 'http://x/v1/traces', export_delay_ms: 0}", "traces.export_delay_ms"),
+        ("traces: {endpoint: 'http://x/v1/traces', sampel_ratio: 1}", "traces"),
+    ] {
+        let err = parse_err(&with_model(&format!("{yaml}\n")));
+        assert!(err.key_path().is_some_and(|path| path.starts_with(key)), "{yaml}: {err}");
+    }
+}

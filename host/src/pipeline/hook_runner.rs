@@ -13,6 +13,7 @@ use futures_util::stream::{FuturesUnordered, StreamExt};
 use super::attribution::ProbeShape;
 use super::plugin_calls::{Chosen, HookInstance, HookPlugin};
 use super::recent::RecentEvents;
+use crate::traces::{HookSpan, RequestTrace};
 use super::selection::Selection;
 use crate::content::{Body, RequestDoc, ResponseDoc};
 use crate::error::ApiError;
@@ -51,6 +52,8 @@ struct DecisionLog {
     /// The console's ring of recent decisions, when the pipeline keeps one.
     recent: Option<Arc<RecentEvents>>,
     request_id: Arc<str>,
+    /// The request's trace: each hook call becomes a span of it.
+    trace: RequestTrace,
 }
 
 /// The result of the pre-call phase.
@@ -126,8 +129,25 @@ impl<P: HookPlugin> RequestPlugins<P> {
             })
             .collect();
         let shape = ProbeShape { call_type: info.call_type, model: model.to_owned() };
-        let decisions = DecisionLog { records: Vec::new(), received, recent: None, request_id: Arc::clone(&info.id) };
+        let decisions = DecisionLog {
+            records: Vec::new(),
+            received,
+            recent: None,
+            request_id: Arc::clone(&info.id),
+            trace: RequestTrace::default(),
+        };
         Self { info: info.clone(), slots, decisions, policy, shape }
+    }
+
+    /// Records each hook call as a span of `trace`; ends `trace` when the request is done.
+    pub fn with_trace(mut self, trace: RequestTrace) -> Self {
+        self.decisions.trace = trace;
+        self
+    }
+
+    /// The request's trace.
+    pub fn trace(&self) -> &RequestTrace {
+        &self.decisions.trace
     }
 
     /// Also keeps this request's decisions (all but pass-through ones) in `recent`.
@@ -173,6 +193,7 @@ impl<P: HookPlugin> RequestPlugins<P> {
     /// with their configs (for the logging queue, which gives them fresh instances).
     /// Every instance is released here, returning its pool slot.
     pub fn finish(self, hook: Hook) -> (Vec<DecisionRecord>, Vec<WithConfig<P>>) {
+        self.decisions.trace.end();
         let plugins = self
             .slots
             .into_iter()
@@ -470,6 +491,16 @@ fn settle_into<T, P: HookPlugin>(
             ("quarantined".to_owned(), None, result)
         }
     };
+    decisions.trace.hook(HookSpan {
+        plugin,
+        hook: hook.name(),
+        decision: &decision,
+        cause,
+        fuel: spent.stats.map_or(0, |stats| stats.fuel_used),
+        instantiated: spent.stats.is_some_and(|stats| stats.instantiated),
+        reuse: active.reuses_instances(),
+        elapsed: spent.stats.map_or(std::time::Duration::ZERO, |stats| stats.elapsed),
+    });
     if let Some(recent) = decisions.recent.as_ref().filter(|_| decision != "proceed") {
         let message = said.as_ref().map(|(text, rejection)| (text.as_str(), *rejection));
         recent.record(&decisions.request_id, plugin, hook, &decision, cause, message);

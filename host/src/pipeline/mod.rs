@@ -125,6 +125,7 @@ pub struct Pipeline {
     metrics: Arc<Metrics>,
     policy: PluginPolicy,
     recent: Arc<recent::RecentEvents>,
+    traces: crate::traces::Traces,
 }
 
 /// The request rules of `general_settings` and `litellm_settings` the pipeline applies.
@@ -173,7 +174,19 @@ impl Pipeline {
         metrics: Arc<Metrics>,
     ) -> Self {
         let recent = Arc::new(recent::RecentEvents::new(rules.recent_messages));
-        Self { upstreams, registry, logging, rules, metrics, policy: PluginPolicy::default(), recent }
+        let traces = crate::traces::Traces::default();
+        Self { upstreams, registry, logging, rules, metrics, policy: PluginPolicy::default(), recent, traces }
+    }
+
+    /// The pipeline recording each request as a trace in `traces`.
+    pub fn with_traces(mut self, traces: crate::traces::Traces) -> Self {
+        self.traces = traces;
+        self
+    }
+
+    /// The traces requests are recorded in.
+    pub fn traces(&self) -> &crate::traces::Traces {
+        &self.traces
     }
 
     /// The most recent hook decisions and faults, for the console.
@@ -243,8 +256,10 @@ impl Pipeline {
         let info = CallInfo { id: Arc::clone(&id), call_type, key: caller.key.clone(), stream: body.stream };
         let asked = Asked { model: body.model().to_owned(), stream: body.stream };
         let policy = self.registry.policy();
+        let trace = self.traces.request(call_type.route(), &id, &headers);
         let mut plugins = RequestPlugins::new(&plugins_now, &info, &asked.model, received, policy, &selection)
-            .with_recent(&self.recent);
+            .with_recent(&self.recent)
+            .with_trace(trace);
         drop(selection);
         let mut request = RequestDoc::new(body.fields, body.size, headers);
         let mut log = LogRecord::start(&info, &request, received.elapsed());
@@ -264,6 +279,7 @@ impl Pipeline {
                     write_timeout: self.rules.stream_write_timeout,
                     admission,
                 };
+                job.plugins.trace().status(200);
                 return Answer { reply: Ok(Reply::Stream { headers, events: stream::spawn(job) }), upstream_time };
             }
             Ok(Outcome::Complete(response)) => {
@@ -290,6 +306,10 @@ impl Pipeline {
                 Err(error)
             }
         };
+        plugins.trace().status(match &reply {
+            Ok(_) => 200,
+            Err(error) => error.status,
+        });
         let (decisions, plugins) = plugins.finish(log.hook());
         self.logging.submit(log, decisions, plugins);
         Answer { reply, upstream_time }
@@ -327,17 +347,21 @@ impl Pipeline {
         let upstream_body = request.body.value();
         let after = after_upstream(stream);
         plugins.release_unless(after.with(Hook::Moderation));
+        let traced = plugins.trace().upstream(deployment.upstream_model());
+        let traceparent = traced.traceparent.clone();
         if stream {
-            let started = stream::timed(deployment.stream(call_type, upstream_body));
+            let started = stream::timed(deployment.stream_traced(call_type, upstream_body, traceparent.as_deref()));
             let (chunks, elapsed) = plugins.moderate_while(request, after, started).await?;
             *upstream_time = elapsed;
             self.metrics.upstream_call(&model, elapsed);
+            traced.end(chunks.is_ok());
             return Ok(Outcome::Stream(chunks?));
         }
-        let answered = stream::timed(deployment.call(call_type, upstream_body));
+        let answered = stream::timed(deployment.call_traced(call_type, upstream_body, traceparent.as_deref()));
         let (response, elapsed) = plugins.moderate_while(request, after, answered).await?;
         *upstream_time = elapsed;
         self.metrics.upstream_call(&model, elapsed);
+        traced.end(response.is_ok());
         let response = response?;
         let mut response = ResponseDoc {
             status: response.status,

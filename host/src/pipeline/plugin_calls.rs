@@ -38,6 +38,10 @@ pub(crate) trait HookPlugin: Send + Sync + 'static {
     fn on_error(&self) -> OnError;
     /// True while the circuit breaker keeps the plugin out.
     fn is_quarantined(&self) -> bool;
+    /// True when its instances may serve later requests (`instances: reuse`); for traces.
+    fn reuses_instances(&self) -> bool {
+        false
+    }
     /// Records how one call that ran ended (health, quarantine, metrics).
     fn record_call(&self, hook: Hook, end: CallEnd, stats: Option<CallStats>, policy: QuarantinePolicy);
     /// A fresh, lazily instantiated instance for the request `request_id`, running with
@@ -111,6 +115,10 @@ impl HookPlugin for ActivePlugin {
 
     fn on_error(&self) -> OnError {
         self.plugin.settings().on_error
+    }
+
+    fn reuses_instances(&self) -> bool {
+        self.plugin.settings().instances == crate::plugins::Instances::Reuse
     }
 
     fn is_quarantined(&self) -> bool {

@@ -133,8 +133,17 @@ impl AppState {
             recent_messages: config.plugins.recent_messages,
         };
         let upstreams = Upstreams::new(&config.models, config.max_upstream_response_bytes);
+        let traces = match &config.traces {
+            Some(traces) => {
+                tracing::info!(endpoint = %traces.endpoint, sample_ratio = traces.sample_ratio, "exporting traces (OTLP/HTTP)");
+                let traces = traces.clone();
+                tokio::task::spawn_blocking(move || crate::traces::Traces::start(&traces)).await??
+            }
+            None => crate::traces::Traces::default(),
+        };
         let pipeline = Pipeline::new(upstreams, registry, logging, rules, metrics)
-            .with_policy(crate::pipeline::selection::PluginPolicy::from_config(config));
+            .with_policy(crate::pipeline::selection::PluginPolicy::from_config(config))
+            .with_traces(traces);
         let keys = KeyStore::from_config(config);
         let loopback_only = address.ip().is_loopback();
         if !keys.enabled() {
@@ -331,7 +340,10 @@ pub async fn serve(config: &Config, address: SocketAddr) -> anyhow::Result<()> {
     println!("hookgate listening on http://{bound}");
     tracing::info!(%bound, "listening");
     let connections = Arc::clone(&state.connections);
+    let traces = state.pipeline.traces().clone();
     listener::serve(listener, router(state), config.server, connections, shutdown_signal()).await;
+    // The last batch of spans, sent off the async runtime (the exporter blocks).
+    let _ = tokio::task::spawn_blocking(move || traces.shutdown()).await;
     Ok(())
 }
 

@@ -69,18 +69,9 @@ async fn serve(state: &AppState, call_type: CallType, http: Request) -> Response
         Err(error) => (error.into_response(), String::new(), Duration::ZERO),
     };
     let overhead = pipeline::overhead(received, upstream_time);
-    state.pipeline.metrics().request(route_of(call_type), &model, response.status().as_u16(), overhead);
+    state.pipeline.metrics().request(call_type.route(), &model, response.status().as_u16(), overhead);
     response.extensions_mut().insert(Overhead(overhead));
     response
-}
-
-/// The `route` label of a call type.
-fn route_of(call_type: CallType) -> &'static str {
-    match call_type {
-        CallType::ChatCompletion => "chat/completions",
-        CallType::TextCompletion => "completions",
-        CallType::Embedding => "embeddings",
-    }
 }
 
 /// Auth and body checks: everything before the first hook.

@@ -208,9 +208,19 @@ impl Deployment {
     /// HTTP provider sends it with `model` replaced by [`Self::upstream_model`], while the
     /// mock answers with the body's own `model`, as the client asked for it.
     pub async fn call(&self, call_type: CallType, body: &Value) -> Result<UpstreamResponse, UpstreamError> {
+        self.call_traced(call_type, body, None).await
+    }
+
+    /// [`Self::call`], passing `traceparent` (W3C trace context) to an HTTP upstream.
+    pub async fn call_traced(
+        &self,
+        call_type: CallType,
+        body: &Value,
+        traceparent: Option<&str>,
+    ) -> Result<UpstreamResponse, UpstreamError> {
         match &self.provider {
             Provider::Mock(p) => p.call(call_type, body, &self.model_name).await,
-            Provider::OpenAi(p) => p.call(call_type, body).await,
+            Provider::OpenAi(p) => p.call_traced(call_type, body, traceparent).await,
         }
     }
 
@@ -220,9 +230,19 @@ impl Deployment {
     /// the first byte are an `Err` here and can still become a normal JSON error. The
     /// stream then yields each chunk as it arrives and ends before `[DONE]`.
     pub async fn stream(&self, call_type: CallType, body: &Value) -> Result<UpstreamStream, UpstreamError> {
+        self.stream_traced(call_type, body, None).await
+    }
+
+    /// [`Self::stream`], passing `traceparent` (W3C trace context) to an HTTP upstream.
+    pub async fn stream_traced(
+        &self,
+        call_type: CallType,
+        body: &Value,
+        traceparent: Option<&str>,
+    ) -> Result<UpstreamStream, UpstreamError> {
         match &self.provider {
             Provider::Mock(p) => p.stream(call_type, body, &self.model_name).await,
-            Provider::OpenAi(p) => p.stream(call_type, body).await,
+            Provider::OpenAi(p) => p.stream_traced(call_type, body, traceparent).await,
         }
     }
 }

@@ -115,8 +115,19 @@ impl OpenAiProvider {
     }
 
     /// One non-streaming call; the deployment's timeout bounds all of it, body included.
+    #[cfg(test)]
     pub(super) async fn call(&self, call_type: CallType, body: &Value) -> Result<UpstreamResponse, UpstreamError> {
-        let request = self.request(call_type, body, false)?;
+        self.call_traced(call_type, body, None).await
+    }
+
+    /// [`Self::call`], sending `traceparent` (W3C trace context) with the request.
+    pub(super) async fn call_traced(
+        &self,
+        call_type: CallType,
+        body: &Value,
+        traceparent: Option<&str>,
+    ) -> Result<UpstreamResponse, UpstreamError> {
+        let request = self.request(call_type, body, false, traceparent)?;
         let exchange = async {
             let response = request.send().await.map_err(|e| self.transport_error(e))?;
             let status = response.status().as_u16();
@@ -139,11 +150,22 @@ impl OpenAiProvider {
 
     /// A streaming call. The deployment's timeout bounds the wait for the response head,
     /// then each wait for the next chunk.
+    #[cfg(test)]
     pub(super) async fn stream(&self, call_type: CallType, body: &Value) -> Result<UpstreamStream, UpstreamError> {
+        self.stream_traced(call_type, body, None).await
+    }
+
+    /// [`Self::stream`], sending `traceparent` (W3C trace context) with the request.
+    pub(super) async fn stream_traced(
+        &self,
+        call_type: CallType,
+        body: &Value,
+        traceparent: Option<&str>,
+    ) -> Result<UpstreamStream, UpstreamError> {
         if call_type == CallType::Embedding {
             return Err(UpstreamError::from_status(400, "embeddings cannot be streamed"));
         }
-        let request = self.request(call_type, body, true)?;
+        let request = self.request(call_type, body, true, traceparent)?;
         let head = async {
             let response = request.send().await.map_err(|e| self.transport_error(e))?;
             if !response.status().is_success() {
@@ -192,7 +214,13 @@ impl OpenAiProvider {
     }
 
     /// The HTTP request for `body`, with the deployment's model and key.
-    fn request(&self, call_type: CallType, body: &Value, stream: bool) -> Result<RequestBuilder, UpstreamError> {
+    fn request(
+        &self,
+        call_type: CallType,
+        body: &Value,
+        stream: bool,
+        traceparent: Option<&str>,
+    ) -> Result<RequestBuilder, UpstreamError> {
         let mut body = body.clone();
         let fields = body
             .as_object_mut()
@@ -217,6 +245,9 @@ impl OpenAiProvider {
         let mut request = self.client.post(endpoint).json(&body);
         if stream {
             request = request.header(ACCEPT, "text/event-stream");
+        }
+        if let Some(traceparent) = traceparent {
+            request = request.header("traceparent", traceparent);
         }
         if let Some(key) = &self.api_key {
             // reqwest marks the header sensitive, keeping it out of its own debug output.
