@@ -91,9 +91,16 @@ impl ArtifactCache {
     /// Writes atomically: a reader never sees a half-written artifact.
     fn store(&self, path: &Path, component: &Component) -> anyhow::Result<()> {
         let bytes = component.serialize().map_err(|e| anyhow::anyhow!("{e:#}"))?;
-        let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-        std::fs::write(&tmp, bytes)?;
-        std::fs::rename(&tmp, path)?;
+        write_atomically(path, &bytes)?;
         Ok(())
     }
+}
+
+/// Writes `bytes` to `path` through a temporary file of this process and a rename: a
+/// reader (another replica sharing the directory included) sees the old file or the new
+/// one, never half of one.
+pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    std::fs::write(&tmp, bytes)?;
+    std::fs::rename(&tmp, path)
 }

@@ -21,6 +21,7 @@ use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
+use super::cache::write_atomically;
 use crate::config::RegistryConfig;
 use crate::oci::{self, Credentials, Reference, RegistryClient, Trust, Verdict};
 use crate::types::ContentHash;
@@ -282,10 +283,4 @@ fn with_jitter(interval: Duration) -> Duration {
     let spread = interval.as_millis() as u64 / 5;
     let extra = if spread == 0 { 0 } else { rand_core::OsRng.next_u64() % spread };
     interval + Duration::from_millis(extra)
-}
-
-fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
-    let temporary = path.with_extension("tmp");
-    std::fs::write(&temporary, bytes)?;
-    std::fs::rename(&temporary, path)
 }
