@@ -431,7 +431,7 @@ fn settle_into<T, P: HookPlugin>(
     let record_call = |end| active.record_call(hook, end, spent.stats, policy);
     let guards = hook.guards();
     // What the console's recent decisions show: a fault's message, or a rejection's
-    // (marked, as it is the plugin's text).
+    // (marked when it is the plugin's own text, shown only if the operator allows).
     let mut said: Option<(String, bool)> = None;
     let (decision, cause, result) = match called {
         Called::Done(value) => {
@@ -449,7 +449,8 @@ fn settle_into<T, P: HookPlugin>(
         }
         Called::Faulted(fault, cause) => {
             if decisions.recent.is_some() {
-                said = Some((fault.message.clone(), false));
+                // A `failed` fault's message is the plugin's own text, like a rejection's.
+                said = Some((fault.message.clone(), fault.kind == crate::plugins::FaultKind::Failed));
             }
             record_call(CallEnd::Faulted(fault.kind, cause));
             let result = match (guards, cause, on_error) {

@@ -37,7 +37,8 @@ pub struct RecentEvent {
     /// For a fault: whom it was charged to.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cause: Option<&'static str>,
-    /// The fault's message, or the rejection's when messages are shown.
+    /// The fault's message; a rejection's, or a plugin's own failure message, only when
+    /// messages are shown.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
 }
@@ -59,8 +60,9 @@ impl RecentEvents {
         Self { ring: Mutex::new((0, VecDeque::with_capacity(CAPACITY))), show_rejection_messages }
     }
 
-    /// Keeps one event (dropping the oldest when full). `rejection` marks `message` as
-    /// a plugin's rejection text, kept only when messages are shown.
+    /// Keeps one event (dropping the oldest when full). The flag with `message` marks it
+    /// as the plugin's own text (a rejection, a `failed` fault), kept only when messages
+    /// are shown.
     pub fn record(
         &self,
         request_id: &Arc<str>,
