@@ -28,7 +28,7 @@ pub fn truncate(text: &str, max: usize) -> &str {
 }
 
 /// Held by the tests that load the whole machine (the fuzzer, the soak, LiteLLM run side
-/// by side): on two cores, one of them starves another's proxy of CPU, and a pool wait
+/// by side, a browser, two replicas under load): on two cores, one of them starves another's proxy of CPU, and a pool wait
 /// or a deadline that holds on a quiet machine then fails. Other tests run beside them.
 pub async fn machine_to_myself() -> tokio::sync::MutexGuard<'static, ()> {
     static HEAVY: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());

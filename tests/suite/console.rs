@@ -34,6 +34,8 @@ fn screenshot(name: &str) -> std::path::PathBuf {
 
 #[tokio::test]
 async fn the_console_shows_plugins_figures_and_faults_and_its_actions_work_in_a_real_browser() {
+    // Chromium takes both cores while it starts and renders: alone with the other heavy tests.
+    let _machine = hookgate_tests::machine_to_myself().await;
     let proxy = console_proxy().start().await;
     for _ in 0..5 {
         assert_eq!(chat(&proxy, &chat_body("mock-echo", "hello")).await.0, 200);

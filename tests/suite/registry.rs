@@ -81,6 +81,8 @@ fn fleet_proxy(reference: &str) -> ProxyBuilder {
 
 #[tokio::test]
 async fn a_moved_tag_reaches_both_replicas_under_load_and_an_outage_unloads_nothing() {
+    // Two proxies under a steady load: alone with the other heavy tests.
+    let _machine = hookgate_tests::machine_to_myself().await;
     let mut registry = RegistryServer::start().await;
     let tag = registry.reference("guards/versioned:stable");
     let first = push("version-a", &tag);
@@ -177,8 +179,10 @@ async fn trust_refuses_unsigned_wrongly_signed_tampered_and_unlisted_plugins() {
     let wrongly = registry.reference("guards/versioned:wrongly-signed");
     push("version-a", &signed);
     sign(&signed, &release_key);
+    // Different components: the same one pushed twice within a second is the same
+    // manifest (same `created`), and a signature of it would sign both tags.
     push("version-b", &unsigned);
-    push("version-b", &wrongly);
+    push("scripted", &wrongly);
     sign(&wrongly, &stranger_key);
     let trust = format!("trust: {{keys: ['{}']}}", release_pub.display());
 
