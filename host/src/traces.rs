@@ -90,7 +90,7 @@ impl Traces {
             .with_kind(SpanKind::Server)
             .with_attributes([KeyValue::new("hookgate.request_id", request_id.to_owned()), KeyValue::new("http.route", route)])
             .start_with_context(tracer, &parent);
-        RequestTrace { tracer: Some(tracer.clone()), cx: Some(parent.with_span(span)) }
+        RequestTrace { tracer: Some(tracer.clone()), cx: Some(parent.with_span(span)), chunks: Vec::new() }
     }
 }
 
@@ -100,6 +100,22 @@ impl Traces {
 pub struct RequestTrace {
     tracer: Option<SdkTracer>,
     cx: Option<Context>,
+    /// Per plugin, its stream-chunk calls so far: one span each at the end, not one per
+    /// chunk (which would bury the trace).
+    chunks: Vec<ChunkCalls>,
+}
+
+/// A plugin's stream-chunk calls of one request, summed.
+#[derive(Clone)]
+struct ChunkCalls {
+    plugin: String,
+    reuse: bool,
+    calls: u32,
+    changed: u32,
+    fuel: u64,
+    busy: Duration,
+    first_start: SystemTime,
+    last_end: SystemTime,
 }
 
 /// What a hook span records.
@@ -124,10 +140,37 @@ pub struct HookSpan<'a> {
 }
 
 impl RequestTrace {
-    /// Records one finished hook call as a child span.
-    pub fn hook(&self, call: HookSpan<'_>) {
+    /// Records one finished hook call as a child span. Stream-chunk calls that did not
+    /// fault are summed per plugin into one span, written when the request ends.
+    pub fn hook(&mut self, call: HookSpan<'_>) {
         let (Some(tracer), Some(cx)) = (&self.tracer, &self.cx) else { return };
         let end = SystemTime::now();
+        if call.hook == "stream-chunk" && !call.decision.starts_with("fault") {
+            let start = end.checked_sub(call.elapsed).unwrap_or(end);
+            let index = match self.chunks.iter().position(|sum| sum.plugin == call.plugin) {
+                Some(index) => index,
+                None => {
+                    self.chunks.push(ChunkCalls {
+                        plugin: call.plugin.to_owned(),
+                        reuse: call.reuse,
+                        calls: 0,
+                        changed: 0,
+                        fuel: 0,
+                        busy: Duration::ZERO,
+                        first_start: start,
+                        last_end: end,
+                    });
+                    self.chunks.len() - 1
+                }
+            };
+            let sum = &mut self.chunks[index];
+            sum.calls += 1;
+            sum.changed += u32::from(call.decision != "proceed");
+            sum.fuel += call.fuel;
+            sum.busy += call.elapsed;
+            sum.last_end = end;
+            return;
+        }
         let mut attributes = vec![
             KeyValue::new("hookgate.plugin", call.plugin.to_owned()),
             KeyValue::new("hookgate.hook", call.hook),
@@ -175,11 +218,29 @@ impl RequestTrace {
         }
     }
 
-    /// Ends the request's span: when its answer (or stream) is done.
-    pub fn end(&self) {
-        if let Some(cx) = &self.cx {
-            cx.span().end();
+    /// Ends the request's span (with the summed stream-chunk spans): when its answer, or
+    /// its stream, is done.
+    pub fn end(&mut self) {
+        let (Some(tracer), Some(cx)) = (&self.tracer, &self.cx) else { return };
+        for sum in self.chunks.drain(..) {
+            let mut span = tracer
+                .span_builder("hook stream-chunk")
+                .with_kind(SpanKind::Internal)
+                .with_start_time(sum.first_start)
+                .with_attributes([
+                    KeyValue::new("hookgate.plugin", sum.plugin),
+                    KeyValue::new("hookgate.hook", "stream-chunk"),
+                    KeyValue::new("hookgate.decision", if sum.changed == 0 { "proceed" } else { "modify" }),
+                    KeyValue::new("hookgate.calls", i64::from(sum.calls)),
+                    KeyValue::new("hookgate.chunks_changed", i64::from(sum.changed)),
+                    KeyValue::new("hookgate.fuel", sum.fuel as i64),
+                    KeyValue::new("hookgate.busy_ms", sum.busy.as_secs_f64() * 1000.0),
+                    KeyValue::new("hookgate.instance_mode", if sum.reuse { "reuse" } else { "fresh" }),
+                ])
+                .start_with_context(tracer, cx);
+            span.end_with_timestamp(sum.last_end);
         }
+        cx.span().end();
     }
 }
 

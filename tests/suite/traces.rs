@@ -150,6 +150,33 @@ async fn a_request_is_a_span_tree_continuing_the_clients_traceparent_and_passing
     assert_eq!(response.status(), 400);
     let spans = spans_of_trace(&collector, &[0xab; 16], 2).await;
     assert!(spans.iter().any(|span| span.name == "hook pre-call" && text(span, "hookgate.decision") == "reject"));
+
+    // A stream: the request's span ends with the stream; banned-keywords' chunk calls are
+    // one span with their count (one per chunk would bury the trace).
+    let mut streamed = chat_body("gpt-traced", "tell me a long story about a proxy");
+    streamed["stream"] = Value::Bool(true);
+    let response = proxy
+        .client()
+        .post(format!("{}/v1/chat/completions", proxy.base))
+        .bearer_auth(&proxy.admin_key)
+        .header("traceparent", format!("00-{}-{CLIENT_SPAN}-01", "cd".repeat(16)))
+        .json(&streamed)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(response.text().await.unwrap().contains("[DONE]"));
+    let spans = spans_of_trace(&collector, &[0xcd; 16], 5).await;
+    assert!(spans.iter().any(|span| span.name == "chat/completions"), "the stream's request span: {spans:#?}");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let spans = spans_of_trace(&collector, &[0xcd; 16], 5).await;
+    let chunks: Vec<&Span> = spans.iter().filter(|s| s.name == "hook stream-chunk").collect();
+    assert_eq!(chunks.len(), 1, "one span for the plugin's chunk calls: {chunks:#?}");
+    assert_eq!(text(chunks[0], "hookgate.plugin"), "banned-keywords");
+    match attribute(chunks[0], "hookgate.calls") {
+        Some(AnyValue::IntValue(calls)) => assert!(calls >= 5, "one call per streamed word: {calls}"),
+        other => panic!("hookgate.calls: {other:?}"),
+    }
 }
 
 #[tokio::test]

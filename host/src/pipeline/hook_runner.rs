@@ -192,7 +192,7 @@ impl<P: HookPlugin> RequestPlugins<P> {
     /// Ends the request's hook calls: its decisions, and the plugins implementing `hook`
     /// with their configs (for the logging queue, which gives them fresh instances).
     /// Every instance is released here, returning its pool slot.
-    pub fn finish(self, hook: Hook) -> (Vec<DecisionRecord>, Vec<WithConfig<P>>) {
+    pub fn finish(mut self, hook: Hook) -> (Vec<DecisionRecord>, Vec<WithConfig<P>>) {
         self.decisions.trace.end();
         let plugins = self
             .slots
