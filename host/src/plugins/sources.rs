@@ -85,9 +85,9 @@ struct Record {
 
 impl RegistrySources {
     /// The sources of `config`; pulled components are kept under `cache_dir/oci` when
-    /// there is a cache directory.
+    /// there is a cache directory (created only when there are sources).
     pub fn new(config: &RegistryConfig, cache_dir: Option<&std::path::Path>) -> Self {
-        let store = cache_dir.map(|dir| dir.join("oci"));
+        let store = cache_dir.filter(|_| !config.sources.is_empty()).map(|dir| dir.join("oci"));
         if let Some(store) = &store {
             if let Err(error) = std::fs::create_dir_all(store) {
                 tracing::warn!(dir = %store.display(), %error, "cannot create the OCI store: pulled plugins are not kept on disk");
