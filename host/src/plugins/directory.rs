@@ -163,12 +163,14 @@ impl PluginDirectory {
 
     /// Reads the directory and swaps in what it holds now. One rescan runs at a time.
     /// A plugin that failed to load is retried only when its files changed since, unless
-    /// the rescan is [`Trigger::Explicit`].
+    /// the rescan is [`Trigger::Explicit`], which also asks every registry source first.
     pub async fn rescan(&self, trigger: Trigger) -> Result<RescanReport, DirError> {
-        let _one_at_a_time = self.rescanning.lock().await;
+        // Outside the lock: a slow or hanging registry must not hold up the directory's
+        // own rescans (a watched file change, another reload) while it is asked.
         if trigger == Trigger::Explicit {
             self.sources.refresh_all().await;
         }
+        let _one_at_a_time = self.rescanning.lock().await;
         let names = self.names()?;
         let current = self.registry.snapshot();
         let previous_failures = self.failures();
