@@ -116,19 +116,11 @@ impl Browser {
     async fn element(&self, css: &str) -> String {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            let url = format!("{}/session/{}/element", self.base, self.session);
-            let answer: Value = self
-                .http
-                .post(url)
-                .json(&json!({"using": "css selector", "value": css}))
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            if let Some(id) = answer["value"][ELEMENT].as_str() {
-                return id.to_owned();
+            let query = json!({"using": "css selector", "value": css});
+            if let Ok(found) = self.try_call(reqwest::Method::POST, "/element", Some(query)).await {
+                if let Some(id) = found[ELEMENT].as_str() {
+                    return id.to_owned();
+                }
             }
             assert!(Instant::now() < deadline, "no element `{css}` within 10 s");
             tokio::time::sleep(Duration::from_millis(100)).await;

@@ -33,6 +33,12 @@ async fn traced_proxy(collector: &StandIn, upstream: &StandIn, sample_ratio: f64
         .await
 }
 
+/// A chat call carrying the client's `traceparent`.
+async fn traced_chat(proxy: &Proxy, traceparent: &str, body: &Value) -> reqwest::Response {
+    let url = format!("{}/v1/chat/completions", proxy.base);
+    proxy.client().post(url).bearer_auth(&proxy.admin_key).header("traceparent", traceparent).json(body).send().await.unwrap()
+}
+
 fn collector() -> impl Fn(&hookgate_tests::upstream::Received) -> Vec<u8> {
     |_| http("200 OK", "application/x-protobuf", b"")
 }
@@ -79,15 +85,7 @@ async fn a_request_is_a_span_tree_continuing_the_clients_traceparent_and_passing
     let collector = StandIn::start(collector()).await;
     let upstream = StandIn::start(|request| echo_chat(request.json())).await;
     let proxy = traced_proxy(&collector, &upstream, 1.0).await;
-    let response = proxy
-        .client()
-        .post(format!("{}/v1/chat/completions", proxy.base))
-        .bearer_auth(&proxy.admin_key)
-        .header("traceparent", format!("00-{CLIENT_TRACE}-{CLIENT_SPAN}-01"))
-        .json(&chat_body("gpt-traced", "hello"))
-        .send()
-        .await
-        .unwrap();
+    let response = traced_chat(&proxy, &format!("00-{CLIENT_TRACE}-{CLIENT_SPAN}-01"), &chat_body("gpt-traced", "hello")).await;
     assert_eq!(response.status(), 200);
     let body: Value = response.json().await.unwrap();
     assert!(body["choices"][0]["message"]["content"].as_str().unwrap().contains("hello"));
@@ -138,15 +136,7 @@ async fn a_request_is_a_span_tree_continuing_the_clients_traceparent_and_passing
     // A rejected request: the rejection is the hook span's decision, the status the request's.
     let mut rejected = chat_body("gpt-traced", "a forbidden topic");
     rejected["user"] = Value::from("someone");
-    let response = proxy
-        .client()
-        .post(format!("{}/v1/chat/completions", proxy.base))
-        .bearer_auth(&proxy.admin_key)
-        .header("traceparent", format!("00-{}-{CLIENT_SPAN}-01", "ab".repeat(16)))
-        .json(&rejected)
-        .send()
-        .await
-        .unwrap();
+    let response = traced_chat(&proxy, &format!("00-{}-{CLIENT_SPAN}-01", "ab".repeat(16)), &rejected).await;
     assert_eq!(response.status(), 400);
     let spans = spans_of_trace(&collector, &[0xab; 16], 2).await;
     assert!(spans.iter().any(|span| span.name == "hook pre-call" && text(span, "hookgate.decision") == "reject"));
@@ -155,15 +145,7 @@ async fn a_request_is_a_span_tree_continuing_the_clients_traceparent_and_passing
     // one span with their count (one per chunk would bury the trace).
     let mut streamed = chat_body("gpt-traced", "tell me a long story about a proxy");
     streamed["stream"] = Value::Bool(true);
-    let response = proxy
-        .client()
-        .post(format!("{}/v1/chat/completions", proxy.base))
-        .bearer_auth(&proxy.admin_key)
-        .header("traceparent", format!("00-{}-{CLIENT_SPAN}-01", "cd".repeat(16)))
-        .json(&streamed)
-        .send()
-        .await
-        .unwrap();
+    let response = traced_chat(&proxy, &format!("00-{}-{CLIENT_SPAN}-01", "cd".repeat(16)), &streamed).await;
     assert_eq!(response.status(), 200);
     assert!(response.text().await.unwrap().contains("[DONE]"));
     let spans = spans_of_trace(&collector, &[0xcd; 16], 5).await;
@@ -187,15 +169,7 @@ async fn sampling_follows_the_clients_flag_and_the_ratio_for_the_rest() {
     // Not sampled by ratio 0: no spans, but the upstream still gets a (not sampled) context.
     assert_eq!(proxy.chat(&chat_body("gpt-traced", "hello")).await.status(), 200);
     // A client that samples its trace is followed.
-    let sampled = proxy
-        .client()
-        .post(format!("{}/v1/chat/completions", proxy.base))
-        .bearer_auth(&proxy.admin_key)
-        .header("traceparent", format!("00-{CLIENT_TRACE}-{CLIENT_SPAN}-01"))
-        .json(&chat_body("gpt-traced", "hello"))
-        .send()
-        .await
-        .unwrap();
+    let sampled = traced_chat(&proxy, &format!("00-{CLIENT_TRACE}-{CLIENT_SPAN}-01"), &chat_body("gpt-traced", "hello")).await;
     assert_eq!(sampled.status(), 200);
     let trace_id = hex::decode(CLIENT_TRACE).unwrap();
     spans_of_trace(&collector, &trace_id, 7).await;

@@ -80,7 +80,6 @@ struct Record {
     manifest: String,
     layer: String,
     signer_id: Option<String>,
-    listed: bool,
 }
 
 impl RegistrySources {
@@ -225,7 +224,6 @@ impl RegistrySources {
                 Some(Verdict::SignedBy { id, .. }) => Some(id.clone()),
                 _ => None,
             },
-            listed: pulled.verdict == Some(Verdict::Listed),
         };
         let written = write_atomically(&blob, &pulled.wasm)
             .and_then(|()| write_atomically(&record_path, &serde_json::to_vec(&record).unwrap_or_default()));
