@@ -432,7 +432,7 @@ fn settle_into<T, P: HookPlugin>(
     let guards = hook.guards();
     // What the console's recent decisions show: a fault's message, or a rejection's
     // (marked when it is the plugin's own text, shown only if the operator allows).
-    let mut said: Option<(String, bool)> = None;
+    let mut said: Option<String> = None;
     let (decision, cause, result) = match called {
         Called::Done(value) => {
             record_call(CallEnd::Done);
@@ -442,16 +442,13 @@ fn settle_into<T, P: HookPlugin>(
             record_call(CallEnd::Rejected);
             let message = crate::text::for_log(&rejection.message, LOGGED_REJECTION_BYTES);
             tracing::info!(plugin, hook = hook.name(), status = rejection.status, %message, "request rejected");
-            if decisions.recent.is_some() {
-                said = Some((rejection.message.clone(), true));
-            }
+            said = decisions.recent.as_ref().and_then(|recent| recent.message(&rejection.message, true));
             ("reject".to_owned(), None, Err(ApiError::rejected(plugin, &rejection)))
         }
         Called::Faulted(fault, cause) => {
-            if decisions.recent.is_some() {
-                // A `failed` fault's message is the plugin's own text, like a rejection's.
-                said = Some((fault.message.clone(), fault.kind == crate::plugins::FaultKind::Failed));
-            }
+            // A `failed` fault's message is the plugin's own text, like a rejection's.
+            let plugins_own = fault.kind == crate::plugins::FaultKind::Failed;
+            said = decisions.recent.as_ref().and_then(|recent| recent.message(&fault.message, plugins_own));
             record_call(CallEnd::Faulted(fault.kind, cause));
             let result = match (guards, cause, on_error) {
                 (false, _, _) => {
@@ -503,8 +500,7 @@ fn settle_into<T, P: HookPlugin>(
         elapsed: spent.stats.map_or(std::time::Duration::ZERO, |stats| stats.elapsed),
     });
     if let Some(recent) = decisions.recent.as_ref().filter(|_| decision != "proceed") {
-        let message = said.as_ref().map(|(text, rejection)| (text.as_str(), *rejection));
-        recent.record(&decisions.request_id, plugin, hook, &decision, cause, message);
+        recent.record(&decisions.request_id, plugin, hook, &decision, cause, said);
     }
     decisions.record(plugin, hook, decision, cause, &spent);
     result

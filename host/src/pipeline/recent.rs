@@ -60,9 +60,14 @@ impl RecentEvents {
         Self { ring: Mutex::new((0, VecDeque::with_capacity(CAPACITY))), show_rejection_messages }
     }
 
-    /// Keeps one event (dropping the oldest when full). The flag with `message` marks it
-    /// as the plugin's own text (a rejection, a `failed` fault), kept only when messages
-    /// are shown.
+    /// What an event keeps of `text`: cut and escaped, or nothing when it is the
+    /// plugin's own text (a rejection's, a `failed` fault's) and messages are not shown.
+    pub fn message(&self, text: &str, plugins_own: bool) -> Option<String> {
+        (!plugins_own || self.show_rejection_messages).then(|| crate::text::for_log(text, MESSAGE_BYTES).into_owned())
+    }
+
+    /// Keeps one event (dropping the oldest when full), with a message from
+    /// [`Self::message`].
     pub fn record(
         &self,
         request_id: &Arc<str>,
@@ -70,11 +75,8 @@ impl RecentEvents {
         hook: Hook,
         decision: &str,
         cause: Option<&'static str>,
-        message: Option<(&str, bool)>,
+        message: Option<String>,
     ) {
-        let message = message
-            .filter(|(_, rejection)| !rejection || self.show_rejection_messages)
-            .map(|(text, _)| crate::text::for_log(text, MESSAGE_BYTES).into_owned());
         let at_ms = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
         let mut ring = self.ring.lock().unwrap_or_else(|e| e.into_inner());
         ring.0 += 1;
@@ -109,14 +111,17 @@ mod tests {
     fn the_ring_keeps_the_newest_and_hides_rejection_text_unless_asked() {
         let id: Arc<str> = Arc::from("req-1");
         let hidden = RecentEvents::new(false);
-        hidden.record(&id, "banned", Hook::PreCall, "reject", None, Some(("you said: secret plan", true)));
-        hidden.record(&id, "pii", Hook::PreCall, "fault:deadline", Some("plugin"), Some(("ran past 100 ms", false)));
+        let said = hidden.message("you said: secret plan", true);
+        hidden.record(&id, "banned", Hook::PreCall, "reject", None, said);
+        let fault = hidden.message("ran past 100 ms", false);
+        hidden.record(&id, "pii", Hook::PreCall, "fault:deadline", Some("plugin"), fault);
         let events = hidden.after(0);
         assert_eq!(events[0].message, None, "a rejection's text is not kept by default");
         assert_eq!(events[1].message.as_deref(), Some("ran past 100 ms"));
         assert_eq!(hidden.after(1).len(), 1);
         let shown = RecentEvents::new(true);
-        shown.record(&id, "banned", Hook::PreCall, "reject", None, Some(("you said: secret plan", true)));
+        let said = shown.message("you said: secret plan", true);
+        shown.record(&id, "banned", Hook::PreCall, "reject", None, said);
         assert_eq!(shown.after(0)[0].message.as_deref(), Some("you said: secret plan"));
         for _ in 0..CAPACITY + 10 {
             shown.record(&id, "p", Hook::PreCall, "modify", None, None);
