@@ -173,20 +173,23 @@ sdk-test:
 test: dist pyenv redis registry browser litellm sdk-test
 	@# The README's curl examples are run as written by the suite.
 	@command -v curl >/dev/null || (apt-get update -q && apt-get install -y -q curl)
-	$(CARGO) build -p hookgate
+	@# Every command here selects the same packages (the workspace's default members), so
+	@# cargo resolves one feature set and builds wasmtime, the proxy and the suite once:
+	@# a `-p` on one of them would unify features differently and build them all again.
+	$(CARGO) build
 	$(CARGO) test -- --skip soak::
 	@# The soak reads the proxy's memory, which other tests' load distorts (pool slots
 	@# touched under contention stay resident): it runs next, alone on the machine.
-	$(CARGO) test -p hookgate-tests -- soak::
+	$(CARGO) test --test suite -- soak::
 	@# The example plugins and the bench's Rust plugin ports carry their own unit tests
 	@# (they run natively).
 	$(CARGO) test $(addprefix -p ,$(EXAMPLES) $(BENCH_RS_GUESTS))
 
 # The soak run in full (see tests/src/soak.rs); the short variant is part of `make test`.
 soak: dist pyenv
-	$(CARGO) build -p hookgate
+	$(CARGO) build
 	HOOKGATE_SOAK_REQUESTS=20000 HOOKGATE_SOAK_REPORT=RELIABILITY.md \
-		$(CARGO) test -p hookgate-tests -- soak --nocapture
+		$(CARGO) test --test suite -- soak --nocapture
 
 bench-guests: guests $(BENCH_PY_GUESTS) $(BENCH_JS_GUESTS) $(foreach handler,$(BENCH_LITELLM_HANDLERS),$(call litellm_wasm,$(handler)))
 	$(CARGO) build --profile guest --target $(GUEST_TARGET) $(addprefix -p ,$(BENCH_RS_GUESTS))
