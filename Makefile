@@ -173,10 +173,11 @@ sdk-test:
 test: dist pyenv redis registry browser litellm sdk-test
 	@# The README's curl examples are run as written by the suite.
 	@command -v curl >/dev/null || (apt-get update -q && apt-get install -y -q curl)
-	@# Every command here selects the same packages (the workspace's default members), so
-	@# cargo resolves one feature set and builds wasmtime, the proxy and the suite once:
-	@# a `-p` on one of them would unify features differently and build them all again.
-	$(CARGO) build
+	@# Every command here selects the same packages (the workspace's default members) and
+	@# the dev-dependencies with them (`--tests`), so cargo resolves one feature set and
+	@# builds wasmtime, the proxy and the suite once: a `-p` on one of them, or a build
+	@# without the tests, would unify features differently and build them all again.
+	$(CARGO) build --bins --tests
 	$(CARGO) test -- --skip soak::
 	@# The soak reads the proxy's memory, which other tests' load distorts (pool slots
 	@# touched under contention stay resident): it runs next, alone on the machine.
@@ -187,7 +188,7 @@ test: dist pyenv redis registry browser litellm sdk-test
 
 # The soak run in full (see tests/src/soak.rs); the short variant is part of `make test`.
 soak: dist pyenv
-	$(CARGO) build
+	$(CARGO) build --bins --tests
 	HOOKGATE_SOAK_REQUESTS=20000 HOOKGATE_SOAK_REPORT=RELIABILITY.md \
 		$(CARGO) test --test suite -- soak --nocapture
 

@@ -78,12 +78,12 @@ pub fn hookgate_bin() -> PathBuf {
                 target.join("debug/hookgate")
             });
             let built = std::fs::metadata(&bin).and_then(|meta| meta.modified()).unwrap_or_else(|error| {
-                panic!("{} ({error}): build it with `cargo build` at the root (make test does)", bin.display())
+                panic!("{} ({error}): build it with `cargo build --bins --tests` at the root (make test does)", bin.display())
             });
             if let Some((source, changed)) = newest_source() {
                 assert!(
                     changed <= built,
-                    "{} is older than {}: rebuild it with `cargo build` at the root (make test does)",
+                    "{} is older than {}: rebuild it with `cargo build --bins --tests` at the root (make test does)",
                     bin.display(),
                     source.display()
                 );

@@ -225,7 +225,7 @@ impl Proxy {
             }
         }
         let mut child = command.spawn().unwrap_or_else(|e| {
-            panic!("start {} ({e}): build it with `cargo build` at the root", hookgate_bin().display())
+            panic!("start {} ({e}): build it with `cargo build --bins --tests` at the root", hookgate_bin().display())
         });
         let log = Arc::new(Mutex::new(String::new()));
         let stderr = child.stderr.take().expect("stderr piped");

@@ -6,7 +6,7 @@ use hookgate_tests::{guest_dir, hookgate_bin};
 
 fn run(args: &[&str]) -> (bool, serde_json::Value, String) {
     let output = Command::new(hookgate_bin()).args(args).env("HOOKGATE_LOG", "warn").output().unwrap_or_else(|e| {
-        panic!("running {}: {e} (build it with `cargo build` at the root)", hookgate_bin().display())
+        panic!("running {}: {e} (build it with `cargo build --bins --tests` at the root)", hookgate_bin().display())
     });
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
