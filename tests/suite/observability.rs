@@ -343,3 +343,29 @@ async fn guest_output_reaches_the_json_log_with_the_plugin_and_request() {
         assert_eq!(line["target"], "hookgate::guest", "{line}");
     }
 }
+
+/// `HOOKGATE_WASM_PROFILER=perfmap` (README, "Benchmarks") names the guests' compiled
+/// functions for `perf` in `/tmp/perf-<pid>.map`; a misspelt profiler stops the start
+/// with the variable named, rather than profiling silently without names.
+#[tokio::test]
+async fn the_wasm_profiler_names_guest_functions_for_perf_and_a_misspelt_one_stops_the_start() {
+    let proxy = ProxyBuilder::new("")
+        .plugin("banned-keywords", "banned-keywords")
+        .settings("banned-keywords", "{config: {keywords: [forbidden]}}")
+        .env("HOOKGATE_WASM_PROFILER", "perfmap")
+        .start()
+        .await;
+    let map = std::path::PathBuf::from(format!("/tmp/perf-{}.map", proxy.pid()));
+    let text = std::fs::read_to_string(&map).unwrap_or_else(|e| panic!("{} ({e})", map.display()));
+    let _ = std::fs::remove_file(&map);
+    // Each line is `<address> <size> <name>`; the plugin's own code is there by name.
+    let named = text.lines().filter(|line| line.split(' ').nth(2).is_some_and(|name| name.contains("banned_keywords")));
+    assert!(named.count() > 0, "no function of the plugin named in {}:\n{}", map.display(), &text[..text.len().min(2000)]);
+    // It still serves.
+    let response = proxy.chat(&chat_body("mock-echo", "a forbidden word")).await;
+    assert_eq!(response.status(), 400);
+
+    let refused = ProxyBuilder::new("").env("HOOKGATE_WASM_PROFILER", "PerfMap").try_start().await;
+    let log = refused.err().expect("a misspelt profiler stops the start");
+    assert!(log.contains("HOOKGATE_WASM_PROFILER=\"PerfMap\"") && log.contains("expected perfmap"), "{log}");
+}

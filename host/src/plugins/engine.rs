@@ -39,6 +39,53 @@ pub struct EngineOptions {
     pub keep_resident_bytes: usize,
     /// Where plugins' outbound calls are counted (the server's `/metrics`).
     pub outbound_meters: OutboundMeters,
+    /// Which profiler learns the names of the guests' compiled functions, so that `perf`
+    /// shows plugin code by function rather than as one anonymous JIT region.
+    pub profiler: GuestProfiler,
+}
+
+/// How guests' compiled code is made visible to a native profiler.
+///
+/// Set with `HOOKGATE_WASM_PROFILER` (`perfmap` or `jitdump`; README, "Benchmarks"): a
+/// diagnostic, off by default, since each writes a file per proxy process and keeps
+/// adding to it for every plugin loaded.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum GuestProfiler {
+    /// Guest code shows as `[JIT]` addresses.
+    #[default]
+    None,
+    /// `/tmp/perf-<pid>.map`, read by `perf report` as is.
+    PerfMap,
+    /// `jit-<pid>.dump`, for `perf inject --jit` (keeps code bytes: annotated disassembly).
+    JitDump,
+}
+
+impl GuestProfiler {
+    /// The variable that selects the profiler.
+    pub const ENV: &'static str = "HOOKGATE_WASM_PROFILER";
+
+    /// The profiler `HOOKGATE_WASM_PROFILER` names; unset or empty is none.
+    pub fn from_env() -> Result<Self, String> {
+        Self::parse(&std::env::var(Self::ENV).unwrap_or_default())
+    }
+
+    /// The profiler `value` names (`perfmap`, `jitdump`, `none` or empty).
+    pub fn parse(value: &str) -> Result<Self, String> {
+        match value {
+            "" | "none" => Ok(Self::None),
+            "perfmap" => Ok(Self::PerfMap),
+            "jitdump" => Ok(Self::JitDump),
+            other => Err(format!("{}={other:?}: expected perfmap, jitdump or none", Self::ENV)),
+        }
+    }
+
+    fn strategy(self) -> wasmtime::ProfilingStrategy {
+        match self {
+            Self::None => wasmtime::ProfilingStrategy::None,
+            Self::PerfMap => wasmtime::ProfilingStrategy::PerfMap,
+            Self::JitDump => wasmtime::ProfilingStrategy::JitDump,
+        }
+    }
 }
 
 impl Default for EngineOptions {
@@ -51,6 +98,7 @@ impl Default for EngineOptions {
             cache_dir: None,
             keep_resident_bytes: DEFAULT_KEEP_RESIDENT_BYTES,
             outbound_meters: OutboundMeters::default(),
+            profiler: GuestProfiler::None,
         }
     }
 }
@@ -219,6 +267,7 @@ fn wasmtime_config(options: &EngineOptions) -> Config {
         .consume_fuel(true)
         .epoch_interruption(true)
         .wasm_backtrace_details(wasmtime::WasmBacktraceDetails::Disable)
+        .profiler(options.profiler.strategy())
         .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     config
 }
@@ -266,5 +315,20 @@ impl EpochTicker {
 impl Drop for EpochTicker {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::GuestProfiler;
+
+    #[test]
+    fn the_profiler_variable_names_one_of_three_profilers_and_refuses_anything_else() {
+        assert_eq!(GuestProfiler::parse(""), Ok(GuestProfiler::None));
+        assert_eq!(GuestProfiler::parse("none"), Ok(GuestProfiler::None));
+        assert_eq!(GuestProfiler::parse("perfmap"), Ok(GuestProfiler::PerfMap));
+        assert_eq!(GuestProfiler::parse("jitdump"), Ok(GuestProfiler::JitDump));
+        let error = GuestProfiler::parse("PerfMap").unwrap_err();
+        assert!(error.contains("HOOKGATE_WASM_PROFILER=\"PerfMap\"") && error.contains("expected perfmap"), "{error}");
     }
 }

@@ -35,7 +35,7 @@ mod state;
 
 pub use cache::{ArtifactCache, CacheOutcome};
 pub use contract::{LogInput, Version as ContractVersion};
-pub use engine::{EngineError, EngineOptions, PluginEngine, DEFAULT_KEEP_RESIDENT_BYTES};
+pub use engine::{EngineError, EngineOptions, GuestProfiler, PluginEngine, DEFAULT_KEEP_RESIDENT_BYTES};
 pub use fault::{Fault, FaultCause, FaultKind};
 pub use instance::{CallStats, PluginInstance};
 pub use load::LoadError;

@@ -35,7 +35,7 @@ use crate::pipeline::{Pipeline, PipelineRules};
 use crate::plugins::directory::{self, PluginDirectory};
 use crate::plugins::sources::RegistrySources;
 use crate::plugins::registry::{PluginSet, QuarantinePolicy, Registry};
-use crate::plugins::{EngineOptions, PluginEngine};
+use crate::plugins::{EngineOptions, GuestProfiler, PluginEngine};
 use crate::upstream::Upstreams;
 
 /// What every handler shares.
@@ -77,6 +77,7 @@ impl AppState {
             cache_dir: config.plugins.cache_dir.clone(),
             keep_resident_bytes: config.plugins.keep_resident_bytes,
             outbound_meters: metrics.outbound(),
+            profiler: GuestProfiler::from_env().map_err(anyhow::Error::msg)?,
             ..EngineOptions::default()
         };
         let kv = kv_store(config).await?;
