@@ -431,7 +431,7 @@ fn settle_into<T, P: HookPlugin>(
     let record_call = |end| active.record_call(hook, end, spent.stats, policy);
     let guards = hook.guards();
     // What the console's recent decisions show: a fault's message, or a rejection's
-    // (marked when it is the plugin's own text, shown only if the operator allows).
+    // (the plugin's own text, which the ring keeps only if the operator allows).
     let mut said: Option<String> = None;
     let (decision, cause, result) = match called {
         Called::Done(value) => {
