@@ -96,11 +96,43 @@ impl ArtifactCache {
     }
 }
 
-/// Writes `bytes` to `path` through a temporary file of this process and a rename: a
-/// reader (another replica sharing the directory included) sees the old file or the new
-/// one, never half of one.
+/// Writes `bytes` to `path` through a temporary file of this process and thread and a
+/// rename: a reader (another replica sharing the directory included) sees the old file or
+/// the new one, never half of one. The thread is in the name because two writers of one
+/// process may race for the same path (a registry poll and an explicit rescan pulling the
+/// same version); this function never yields, so one thread is one writer at a time.
 pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    let thread: String = format!("{:?}", std::thread::current().id()).chars().filter(char::is_ascii_digit).collect();
+    let tmp = path.with_extension(format!("tmp{}-{thread}", std::process::id()));
     std::fs::write(&tmp, bytes)?;
     std::fs::rename(&tmp, path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::write_atomically;
+
+    #[test]
+    fn two_threads_writing_one_path_each_finish_and_leave_a_whole_file() {
+        let dir = std::env::temp_dir().join(format!("hookgate-write-atomically-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("blob.wasm");
+        let writers: Vec<_> = [b'a', b'b']
+            .into_iter()
+            .map(|byte| {
+                let path = path.clone();
+                std::thread::spawn(move || {
+                    let bytes = vec![byte; 256 << 10];
+                    (0..200).map(|_| write_atomically(&path, &bytes)).collect::<std::io::Result<Vec<()>>>()
+                })
+            })
+            .collect();
+        for writer in writers {
+            writer.join().unwrap().expect("every write lands");
+        }
+        let written = std::fs::read(&path).unwrap();
+        assert_eq!(written.len(), 256 << 10);
+        assert!(written.iter().all(|&b| b == written[0]), "one writer's bytes, whole");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }
