@@ -89,7 +89,7 @@ impl UpstreamError {
 
 /// Every configured deployment, by the model name clients use.
 ///
-/// All HTTP deployments share one pooled `reqwest::Client`, so connections (and TLS
+/// All HTTP deployments share one pooled HTTP client, so connections (and TLS
 /// sessions) to the same upstream are reused across deployments and requests.
 #[derive(Debug)]
 pub struct Upstreams {

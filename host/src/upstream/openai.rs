@@ -5,23 +5,35 @@
 //! deployment's model and key; every way the upstream can fail becomes an
 //! [`UpstreamError`] a client can be shown.
 
+use std::error::Error as StdError;
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use base64::Engine as _;
+use bytes::Bytes;
 use futures_util::StreamExt;
-use reqwest::header::{HeaderMap, ACCEPT, CONTENT_TYPE};
-use reqwest::{Client, RequestBuilder, Response, Url};
-use serde_json::Value;
+use http::header::{HeaderMap, HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE};
+use http::{Request, Response, Uri};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+use serde::ser::{Serialize, SerializeMap, Serializer};
+use serde_json::{Map, Value};
 
 use super::sse::{self, SseError};
 use super::{ChunkStream, UpstreamError, UpstreamResponse, UpstreamStream};
-use crate::config::{OpenAiParams, Secret};
+use crate::config::OpenAiParams;
 use crate::types::CallType;
 
 /// How long establishing a connection may take, separately from the deployment's timeout,
 /// so an unreachable host fails fast even when the model is allowed to think for minutes.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long an unused pooled connection is kept open for the next request.
+const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 
 /// The most of a non-JSON error body that is quoted back to clients.
 const MAX_QUOTED_CHARS: usize = 1000;
@@ -30,19 +42,41 @@ const MAX_QUOTED_CHARS: usize = 1000;
 /// that answers an error with gigabytes is not read to the end.
 const MAX_ERROR_BODY_BYTES: usize = 64 * 1024;
 
-/// The HTTP client all deployments share, so connections are pooled across them.
+/// The HTTP client all deployments share, so connections (and TLS sessions) are pooled
+/// across them.
+///
+/// It is hyper's pooled client, called directly. reqwest, used before, wrapped every call
+/// in layers the proxy does not need (its redirect layer alone parsed the URL again on
+/// every request), and a third of the no-plugin proxy's CPU ran under it against a
+/// quarter under the hyper client it wraps (BENCHMARKS.md). Nothing here follows
+/// redirects, reads `HTTP(S)_PROXY` (the upstream is the operator's choice in the config;
+/// an environment variable should not silently reroute, and see, every prompt) or
+/// decompresses.
+pub(super) type HttpClient = hyper_util::client::legacy::Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
+
+/// Builds the [`HttpClient`]: TLS with rustls and the bundled webpki roots, HTTP/2 where
+/// the server offers it (ALPN), HTTP/1.1 otherwise.
 ///
 /// # Panics
 ///
 /// If the TLS backend cannot initialise, which a working build never does.
-pub(super) fn build_client() -> Client {
-    Client::builder()
-        .connect_timeout(CONNECT_TIMEOUT)
-        // The upstream is the operator's choice in the config; an HTTP(S)_PROXY in the
-        // environment should not silently reroute (and see) every prompt.
-        .no_proxy()
-        .build()
-        .expect("the HTTP client builds with the bundled rustls and webpki roots")
+pub(super) fn build_client() -> HttpClient {
+    let mut tcp = HttpConnector::new();
+    tcp.set_connect_timeout(Some(CONNECT_TIMEOUT));
+    tcp.set_nodelay(true);
+    // The TLS connector takes `https://` URLs; plain TCP gets the rest.
+    tcp.enforce_http(false);
+    let connector = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_provider_and_webpki_roots(rustls::crypto::ring::default_provider())
+        .expect("rustls with ring supports its own default protocol versions")
+        .https_or_http()
+        .enable_all_versions()
+        .wrap_connector(tcp);
+    hyper_util::client::legacy::Client::builder(TokioExecutor::new())
+        .pool_idle_timeout(POOL_IDLE_TIMEOUT)
+        .pool_timer(TokioTimer::new())
+        .timer(TokioTimer::new())
+        .build(connector)
 }
 
 /// Where `call_type` is served under an OpenAI-compatible `api_base`.
@@ -56,12 +90,13 @@ fn endpoint_path(call_type: CallType) -> &'static str {
 
 /// A deployment served by an OpenAI-compatible API.
 pub(super) struct OpenAiProvider {
-    client: Client,
+    client: HttpClient,
     /// `{api_base}/chat/completions`, `/completions` and `/embeddings`, parsed once:
     /// parsing the URL string on every request was ~6% of a proxied request's CPU
-    /// without plugins. `None` where `api_base` does not make a URL (the config checks
-    /// it does; a provider built around that is answered with a 502 per request).
-    endpoints: [(CallType, Option<Url>); 3],
+    /// without plugins. Without the userinfo, which travels as `authorization` instead.
+    /// `None` where `api_base` does not make a URL (the config checks it does; a
+    /// provider built around that is answered with a 502 per request).
+    endpoints: [(CallType, Option<Uri>); 3],
     /// `api_base` as clients, plugins and logs may see it: without credentials in its
     /// userinfo or query.
     shown_base: Arc<str>,
@@ -69,7 +104,9 @@ pub(super) struct OpenAiProvider {
     max_response_bytes: usize,
     /// The model name sent upstream (the config has already dropped LiteLLM's `openai/`).
     model: String,
-    api_key: Option<Secret>,
+    /// `Bearer <api_key>`, or `Basic` from credentials in `api_base`'s userinfo, built
+    /// once and marked sensitive so no debug output of a request shows it.
+    authorization: Option<HeaderValue>,
     timeout: Duration,
 }
 
@@ -79,7 +116,7 @@ impl fmt::Debug for OpenAiProvider {
         f.debug_struct("OpenAiProvider")
             .field("api_base", &self.shown_base)
             .field("model", &self.model)
-            .field("has_api_key", &self.api_key.is_some())
+            .field("has_authorization", &self.authorization.is_some())
             .field("timeout", &self.timeout)
             .finish()
     }
@@ -88,17 +125,36 @@ impl fmt::Debug for OpenAiProvider {
 impl OpenAiProvider {
     /// A provider calling `params.api_base` through the shared `client`, reading answers
     /// of at most `max_response_bytes`.
-    pub(super) fn new(client: Client, params: &OpenAiParams, max_response_bytes: usize) -> Self {
+    pub(super) fn new(client: HttpClient, params: &OpenAiParams, max_response_bytes: usize) -> Self {
         // Config gives it without, but a stray `/` must not double in the URL.
         let api_base = params.api_base.trim_end_matches('/');
-        let endpoint = |call_type| (call_type, Url::parse(&format!("{api_base}{}", endpoint_path(call_type))).ok());
+        let mut userinfo = None;
+        let mut endpoint = |call_type| {
+            let mut url = reqwest::Url::parse(&format!("{api_base}{}", endpoint_path(call_type))).ok()?;
+            if !url.username().is_empty() || url.password().is_some() {
+                userinfo = Some(basic_credentials(url.username(), url.password()));
+                url.set_username("").ok()?;
+                url.set_password(None).ok()?;
+            }
+            url.as_str().parse::<Uri>().ok()
+        };
+        let endpoints = [CallType::ChatCompletion, CallType::TextCompletion, CallType::Embedding]
+            .map(|call_type| (call_type, endpoint(call_type)));
+        let authorization = match &params.api_key {
+            Some(key) => HeaderValue::try_from(format!("Bearer {}", key.expose())).ok(),
+            None => userinfo.and_then(|basic| HeaderValue::try_from(basic).ok()),
+        }
+        .map(|mut value| {
+            value.set_sensitive(true);
+            value
+        });
         OpenAiProvider {
             client,
-            endpoints: [CallType::ChatCompletion, CallType::TextCompletion, CallType::Embedding].map(endpoint),
+            endpoints,
             shown_base: redacted_url(api_base).into(),
             max_response_bytes,
             model: params.model.clone(),
-            api_key: params.api_key.clone(),
+            authorization,
             timeout: params.timeout,
         }
     }
@@ -129,7 +185,7 @@ impl OpenAiProvider {
     ) -> Result<UpstreamResponse, UpstreamError> {
         let request = self.request(call_type, body, false, traceparent)?;
         let exchange = async {
-            let response = request.send().await.map_err(|e| self.transport_error(e))?;
+            let response = self.client.request(request).await.map_err(|e| self.send_error(&e))?;
             let status = response.status().as_u16();
             if !response.status().is_success() {
                 return Err(self.error_response(response).await);
@@ -167,7 +223,7 @@ impl OpenAiProvider {
         }
         let request = self.request(call_type, body, true, traceparent)?;
         let head = async {
-            let response = request.send().await.map_err(|e| self.transport_error(e))?;
+            let response = self.client.request(request).await.map_err(|e| self.send_error(&e))?;
             if !response.status().is_success() {
                 return Err(self.error_response(response).await);
             }
@@ -180,19 +236,28 @@ impl OpenAiProvider {
         };
         let response = tokio::time::timeout(self.timeout, head).await.map_err(|_| self.timed_out())??;
         let headers = passthrough_headers(response.headers());
-        let payloads = Box::pin(sse::data_payloads(Box::pin(response.bytes_stream())));
+        let bytes = response.into_body().into_data_stream();
+        let payloads = Box::pin(sse::data_payloads(bytes));
         let chunks = chunk_stream(payloads, self.timeout, Arc::clone(&self.shown_base), self.max_response_bytes);
         Ok(UpstreamStream { headers, chunks })
     }
 
     /// Reads a body of at most `max` bytes: `Ok(None)` when it is larger (reading stops
     /// there).
-    async fn read_capped(&self, mut response: Response, max: usize) -> Result<Option<Vec<u8>>, UpstreamError> {
-        if response.content_length().is_some_and(|length| length > max as u64) {
+    async fn read_capped(&self, response: Response<Incoming>, max: usize) -> Result<Option<Vec<u8>>, UpstreamError> {
+        let announced = response
+            .headers()
+            .get(CONTENT_LENGTH)
+            .and_then(|length| length.to_str().ok()?.parse::<u64>().ok());
+        if announced.is_some_and(|length| length > max as u64) {
             return Ok(None);
         }
-        let mut body = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(|e| self.transport_error(e))? {
+        // The announced length sizes the buffer once, within the cap.
+        let mut body = Vec::with_capacity(announced.map_or(0, |length| length as usize));
+        let mut incoming = response.into_body();
+        while let Some(frame) = incoming.frame().await {
+            let frame = frame.map_err(|e| transport_error(&e, false, &self.shown_base))?;
+            let Ok(chunk) = frame.into_data() else { continue }; // trailers
             if body.len() + chunk.len() > max {
                 return Ok(None);
             }
@@ -220,44 +285,40 @@ impl OpenAiProvider {
         body: &Value,
         stream: bool,
         traceparent: Option<&str>,
-    ) -> Result<RequestBuilder, UpstreamError> {
-        let mut body = body.clone();
+    ) -> Result<Request<Full<Bytes>>, UpstreamError> {
         let fields = body
-            .as_object_mut()
+            .as_object()
             .ok_or_else(|| UpstreamError::from_status(400, "the request body must be a JSON object"))?;
-        fields.insert("model".into(), Value::String(self.model.clone()));
-        if stream {
-            fields.insert("stream".into(), Value::Bool(true));
-        } else if fields.get("stream") == Some(&Value::Bool(true)) {
-            // The caller wants one JSON answer; an event stream would not parse as one.
-            // OpenAI refuses `stream_options` without `stream`, so it goes too.
-            fields.insert("stream".into(), Value::Bool(false));
-            fields.remove("stream_options");
-        }
+        let outgoing = OutgoingBody { fields, model: &self.model, stream };
+        let body = serde_json::to_vec(&outgoing)
+            .map_err(|e| UpstreamError::from_status(400, format!("the request body could not be serialized: {e}")))?;
         let endpoint = self
             .endpoints
             .iter()
-            .find_map(|(served, url)| (*served == call_type).then(|| url.clone()))
+            .find_map(|(served, uri)| (*served == call_type).then(|| uri.clone()))
             .flatten()
             .ok_or_else(|| {
                 UpstreamError::from_status(502, format!("upstream {} is not a valid URL", self.shown_base))
             })?;
-        let mut request = self.client.post(endpoint).json(&body);
+        let mut request = Request::post(endpoint).header(CONTENT_TYPE, "application/json");
         if stream {
             request = request.header(ACCEPT, "text/event-stream");
         }
-        if let Some(traceparent) = traceparent {
+        // The proxy makes the value itself; one that is not a valid header is left out
+        // rather than failing the request.
+        if let Some(traceparent) = traceparent.and_then(|t| HeaderValue::from_str(t).ok()) {
             request = request.header("traceparent", traceparent);
         }
-        if let Some(key) = &self.api_key {
-            // reqwest marks the header sensitive, keeping it out of its own debug output.
-            request = request.bearer_auth(key.expose());
+        if let Some(authorization) = &self.authorization {
+            request = request.header(AUTHORIZATION, authorization.clone());
         }
-        Ok(request)
+        request
+            .body(Full::new(Bytes::from(body)))
+            .map_err(|e| UpstreamError::from_status(502, format!("the request to upstream {} could not be built: {e}", self.shown_base)))
     }
 
     /// The error for a non-2xx answer, from (at most the first 64 KiB of) its body.
-    async fn error_response(&self, response: Response) -> UpstreamError {
+    async fn error_response(&self, response: Response<Incoming>) -> UpstreamError {
         let status = response.status().as_u16();
         match self.read_capped(response, MAX_ERROR_BODY_BYTES).await {
             Ok(Some(body)) => error_from_body(status, &body),
@@ -277,7 +338,7 @@ impl OpenAiProvider {
     }
 
     /// The error for a JSON body where an event stream was expected.
-    async fn json_instead_of_stream(&self, response: Response) -> UpstreamError {
+    async fn json_instead_of_stream(&self, response: Response<Incoming>) -> UpstreamError {
         let body = match self.read_capped(response, MAX_ERROR_BODY_BYTES).await {
             Ok(Some(body)) => body,
             Ok(None) => return self.too_large(),
@@ -294,9 +355,10 @@ impl OpenAiProvider {
         }
     }
 
-    /// The error for a request that could not be sent or whose answer could not be read.
-    fn transport_error(&self, e: reqwest::Error) -> UpstreamError {
-        transport_error(e, &self.shown_base)
+    /// The error for a request that could not be sent, or whose answer's head could not
+    /// be read.
+    fn send_error(&self, e: &hyper_util::client::legacy::Error) -> UpstreamError {
+        transport_error(e, e.is_connect(), &self.shown_base)
     }
 
     fn timed_out(&self) -> UpstreamError {
@@ -308,6 +370,61 @@ impl OpenAiProvider {
     }
 }
 
+/// The client's request body as sent upstream: its fields in their order, with the
+/// deployment's `model`, and `stream` set to what the proxy will read.
+///
+/// Serialized straight from the client's body: copying the whole request to change two
+/// fields cost a deep clone of every message per call.
+struct OutgoingBody<'a> {
+    fields: &'a Map<String, Value>,
+    model: &'a str,
+    /// True for a streaming call. False asks for one JSON answer: a client's
+    /// `stream: true` becomes `false` (an event stream would not parse as one), and
+    /// `stream_options` goes with it, as OpenAI refuses it without `stream`.
+    stream: bool,
+}
+
+impl Serialize for OutgoingBody<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let client_streams = self.fields.get("stream") == Some(&Value::Bool(true));
+        let mut map = serializer.serialize_map(None)?;
+        let mut model_written = false;
+        let mut stream_written = false;
+        for (name, value) in self.fields {
+            match name.as_str() {
+                "model" => {
+                    map.serialize_entry("model", self.model)?;
+                    model_written = true;
+                }
+                "stream" if self.stream => {
+                    map.serialize_entry("stream", &true)?;
+                    stream_written = true;
+                }
+                "stream" if client_streams => {
+                    map.serialize_entry("stream", &false)?;
+                    stream_written = true;
+                }
+                "stream_options" if !self.stream && client_streams => {}
+                _ => map.serialize_entry(name, value)?,
+            }
+        }
+        if !model_written {
+            map.serialize_entry("model", self.model)?;
+        }
+        if self.stream && !stream_written {
+            map.serialize_entry("stream", &true)?;
+        }
+        map.end()
+    }
+}
+
+/// The `authorization` value for credentials in a URL's userinfo (percent-encoded there).
+fn basic_credentials(username: &str, password: Option<&str>) -> String {
+    let decode = |part: &str| percent_encoding::percent_decode_str(part).decode_utf8_lossy().into_owned();
+    let pair = format!("{}:{}", decode(username), password.map(decode).unwrap_or_default());
+    format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(pair))
+}
+
 /// Turns the SSE payloads into chunks: an idle timeout between them, at most `max_bytes`
 /// of payload in all, in-band errors as `Err`, and nothing after the first `Err`.
 ///
@@ -317,7 +434,7 @@ impl OpenAiProvider {
 /// anything else with a line break ends the stream as invalid.
 fn chunk_stream<S>(payloads: S, idle: Duration, api_base: Arc<str>, max_bytes: usize) -> ChunkStream
 where
-    S: futures_util::Stream<Item = Result<String, SseError<reqwest::Error>>> + Unpin + Send + 'static,
+    S: futures_util::Stream<Item = Result<String, SseError<hyper::Error>>> + Unpin + Send + 'static,
 {
     let invalid = |api_base: &str, why: String| {
         UpstreamError::new(502, "upstream_error", format!("upstream {api_base} sent an invalid stream: {why}"))
@@ -346,7 +463,7 @@ where
                         }
                     }
                 }
-                Ok(Some(Err(SseError::Transport(e)))) => Err(transport_error(e, &api_base)),
+                Ok(Some(Err(SseError::Transport(e)))) => Err(transport_error(&e, false, &api_base)),
                 Ok(Some(Err(e @ SseError::EventTooLarge))) => Err(invalid(&api_base, e.to_string())),
                 Err(_) => Err(UpstreamError::new(
                     504,
@@ -385,26 +502,24 @@ fn in_band_error(data: &str) -> Option<UpstreamError> {
 }
 
 /// The error for a failed request, naming the upstream (and never the key, which only
-/// travels in a header).
-fn transport_error(e: reqwest::Error, api_base: &str) -> UpstreamError {
+/// travels in a header). `connecting` says the connection was never made.
+fn transport_error(e: &(dyn StdError + 'static), connecting: bool, api_base: &str) -> UpstreamError {
     // The whole chain for operators; clients get its gist below.
     tracing::debug!(api_base, error = ?e, "upstream request failed");
-    if e.is_timeout() {
+    if causes(e).any(|cause| {
+        cause.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut)
+    }) {
         return UpstreamError::new(504, "timeout", format!("upstream {api_base} timed out"));
     }
-    let what = if e.is_connect() { "could not connect to" } else { "lost the connection to" };
-    UpstreamError::new(502, "api_connection_error", format!("{what} upstream {api_base}: {}", root_cause(e)))
+    let what = if connecting { "could not connect to" } else { "lost the connection to" };
+    let root_cause = causes(e).last().map(ToString::to_string).unwrap_or_default();
+    UpstreamError::new(502, "api_connection_error", format!("{what} upstream {api_base}: {root_cause}"))
 }
 
-/// The innermost cause of `e` (e.g. "Connection refused (os error 111)"): the part that
-/// says what went wrong, without reqwest's wrapping or the URL.
-fn root_cause(e: reqwest::Error) -> String {
-    let e = e.without_url();
-    let mut cause: &(dyn std::error::Error + 'static) = &e;
-    while let Some(inner) = cause.source() {
-        cause = inner;
-    }
-    cause.to_string()
+/// `e` and its sources, outermost first. The innermost (e.g. "Connection refused (os
+/// error 111)") is the part that says what went wrong; hyper's errors never hold the URL.
+fn causes<'e>(e: &'e (dyn StdError + 'static)) -> impl Iterator<Item = &'e (dyn StdError + 'static)> {
+    std::iter::successors(Some(e), |&cause| cause.source())
 }
 
 /// The error for a non-2xx answer: from OpenAI error JSON when the body is that, else
@@ -517,6 +632,7 @@ mod tests {
     use tokio::sync::{mpsc, oneshot};
 
     use super::*;
+    use crate::config::Secret;
 
     /// Long enough never to fire in a healthy test, short enough to fail a broken one.
     const PATIENCE: Duration = Duration::from_secs(5);
@@ -653,9 +769,47 @@ mod tests {
         };
         let base = serve(Router::new().fallback(post(handler))).await;
         let mut p = provider(&base, PATIENCE);
-        p.api_key = None;
+        p.authorization = None;
         let answer = p.call(CallType::Embedding, &json!({})).await.unwrap();
         assert_eq!(answer.body, json!({"authorized": false}));
+    }
+
+    #[tokio::test]
+    async fn credentials_in_api_base_travel_as_basic_auth_and_never_in_the_url() {
+        type Seen = Arc<Mutex<Vec<(String, Option<String>, Option<String>)>>>;
+        let seen: Seen = Arc::default();
+        let log = seen.clone();
+        let handler = move |uri: axum::http::Uri, headers: HeaderMap| {
+            let log = log.clone();
+            async move {
+                let header = |name| headers.get(name).map(|v: &axum::http::HeaderValue| v.to_str().unwrap().to_string());
+                log.lock().unwrap().push((uri.to_string(), header("authorization"), header("host")));
+                axum::Json(json!({}))
+            }
+        };
+        let base = serve(Router::new().fallback(post(handler))).await;
+        let with_userinfo = base.replace("http://", "http://us%65r:p%40ss@");
+        let params = OpenAiParams {
+            model: "m".into(),
+            api_base: with_userinfo.clone(),
+            api_key: None,
+            timeout: PATIENCE,
+        };
+        let keyless = OpenAiProvider::new(build_client(), &params, 1 << 20);
+        assert!(!format!("{keyless:?}").contains("p%40ss"));
+        keyless.call(CallType::ChatCompletion, &json!({})).await.unwrap();
+        // A key in the config wins over the userinfo.
+        provider(&with_userinfo, PATIENCE).call(CallType::Embedding, &json!({})).await.unwrap();
+
+        let seen = seen.lock().unwrap();
+        // `user:p@ss`, percent-decoded, in base64.
+        assert_eq!(seen[0].1.as_deref(), Some("Basic dXNlcjpwQHNz"));
+        assert_eq!(seen[1].1.as_deref(), Some("Bearer sk-test-123"));
+        let host = base.trim_start_matches("http://").trim_end_matches("/v1");
+        for (uri, _, sent_host) in seen.iter() {
+            assert!(!uri.contains("p%40ss") && !uri.contains('@'), "{uri}");
+            assert_eq!(sent_host.as_deref(), Some(host));
+        }
     }
 
     #[tokio::test]
