@@ -248,7 +248,13 @@ async fn serve(letter: char, paths: PathArgs, stream: StreamArgs) -> Result<()> 
     let (mut mock, mock_addr) = start_mock(stream).await?;
     let running = scenario::start(&scenario, &paths, mock_addr, mock.id(), &log_dir).await?;
     println!("mock on {mock_addr}; ({}) {} on {}; Ctrl-C stops both", scenario.id, scenario.label, running.target.addr);
-    tokio::signal::ctrl_c().await?;
+    // A script stops `serve` with SIGTERM more often than a person with Ctrl-C; dying of
+    // it would leave the server (in its own process group) and the mock running.
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        interrupted = tokio::signal::ctrl_c() => interrupted?,
+        _ = terminate.recv() => {}
+    }
     running.stop().await;
     mock.kill().await?;
     Ok(())
