@@ -878,6 +878,30 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn https_goes_through_tls_and_a_failed_handshake_is_a_502() {
+        // A server that answers in plain HTTP where TLS is expected: the client's
+        // handshake must fail cleanly (the URL is taken as TLS, not refused or sent in
+        // clear).
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("https://{}/v1", listener.local_addr().unwrap());
+        let (saw_tx, saw) = oneshot::channel::<Vec<u8>>();
+        tokio::spawn(async move {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut first = vec![0u8; 5];
+            socket.read_exact(&mut first).await.unwrap();
+            let _ = saw_tx.send(first);
+            let _ = socket.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}").await;
+        });
+        let err = provider(&base, PATIENCE).call(CallType::ChatCompletion, &json!({})).await.unwrap_err();
+        assert_eq!((err.status, err.error_type.as_str()), (502, "api_connection_error"), "{err:?}");
+        assert!(err.message.starts_with(&format!("could not connect to upstream {base}")), "{err:?}");
+        // A TLS record of type handshake (22), version 3.x: a ClientHello, not HTTP.
+        let first = tokio::time::timeout(PATIENCE, saw).await.unwrap().unwrap();
+        assert_eq!(&first[..2], &[22, 3], "{first:?}");
+    }
+
+    #[tokio::test]
     async fn slow_upstream_is_504() {
         let handler = || async {
             tokio::time::sleep(PATIENCE).await;
