@@ -320,6 +320,18 @@ impl OpenAiProvider {
     /// The error for a non-2xx answer, from (at most the first 64 KiB of) its body.
     async fn error_response(&self, response: Response<Incoming>) -> UpstreamError {
         let status = response.status().as_u16();
+        if response.status().is_redirection() {
+            // Not followed: a prompt goes only where the config says. Passing the 3xx on
+            // would tell the client to resend its request to an address it never chose.
+            return UpstreamError::new(
+                502,
+                "upstream_error",
+                format!(
+                    "upstream {} answered HTTP {status}, a redirect, which is not followed; set api_base to the final URL",
+                    self.shown_base
+                ),
+            );
+        }
         match self.read_capped(response, MAX_ERROR_BODY_BYTES).await {
             Ok(Some(body)) => error_from_body(status, &body),
             Ok(None) => UpstreamError::from_status(
@@ -852,6 +864,31 @@ mod tests {
         let err = provider(&base, PATIENCE).stream(CallType::ChatCompletion, &json!({})).await.err().unwrap();
         assert_eq!(err.status, 500);
         assert_eq!(err.message.chars().count(), 1000);
+    }
+
+    #[tokio::test]
+    async fn a_redirect_is_a_502_and_is_not_followed() {
+        let followed = Arc::new(Mutex::new(0));
+        let seen = followed.clone();
+        let target = serve(Router::new().fallback(post(move || {
+            *seen.lock().unwrap() += 1;
+            async { axum::Json(json!({"choices": []})) }
+        })))
+        .await;
+        let handler = move || {
+            let location = format!("{target}/chat/completions");
+            async move { (StatusCode::TEMPORARY_REDIRECT, [("location", location)], "") }
+        };
+        let base = serve(Router::new().fallback(post(handler))).await;
+        let p = provider(&base, PATIENCE);
+        for err in [
+            p.call(CallType::ChatCompletion, &json!({})).await.unwrap_err(),
+            p.stream(CallType::ChatCompletion, &json!({})).await.err().unwrap(),
+        ] {
+            assert_eq!((err.status, err.error_type.as_str()), (502, "upstream_error"), "{err:?}");
+            assert!(err.message.contains("HTTP 307, a redirect, which is not followed"), "{err:?}");
+        }
+        assert_eq!(*followed.lock().unwrap(), 0);
     }
 
     #[tokio::test]
