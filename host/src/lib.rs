@@ -18,6 +18,8 @@
 //! - [`traces`]: OpenTelemetry spans of requests, hook calls and upstream calls (OTLP).
 //! - [`error`]: the OpenAI-shaped errors clients see.
 //! - [`secret`]: secret strings that never print: a leaf, like `types`.
+//! - `strict_json`: JSON without duplicate keys, for client bodies and upstream answers:
+//!   a leaf.
 //! - [`types`]: the vocabulary every part shares (call types, keys, hooks, failures): a
 //!   leaf, so the parts above need not depend on each other for it.
 //! - [`content`]: the request, response and stream chunks as hooks read and edit them.
@@ -36,6 +38,7 @@ pub mod pipeline;
 pub mod plugins;
 pub mod secret;
 pub mod server;
+pub(crate) mod strict_json;
 pub mod text;
 pub mod traces;
 pub mod types;

@@ -454,3 +454,69 @@ async fn a_full_logging_queue_drops_logging_and_never_holds_a_response() {
     }
     assert!(!json_lines(&proxy).iter().any(sleeper_log_success_ended), "the logging hooks are still blocked");
 }
+
+/// An answer no hook edits reaches the client byte for byte as the upstream wrote it,
+/// whether or not hooks read it; one a hook edits is made anew.
+#[tokio::test]
+async fn an_answer_no_hook_edits_is_passed_on_as_sent_and_an_edited_one_is_made_anew() {
+    // Spacing, a number's spelling and an escape that serializing the parse would change.
+    let sent = "{\n  \"id\": \"chatcmpl-raw\",\n  \"object\": \"chat.completion\",\n  \"n\": 1.50,\n  \"choices\": [{\"index\": 0, \"message\": {\"role\": \"assistant\", \"content\": \"caf\\u00e9 at ann@example.com\"}, \"finish_reason\": \"stop\"}]\n}\n";
+    let api_base = hookgate_tests::upstream::serve(move |_| {
+        hookgate_tests::upstream::http("200 OK", "application/json", sent.as_bytes())
+    })
+    .await;
+    let yaml = format!("model_list:\n  - {{model_name: raw, litellm_params: {{model: openai/raw, api_base: '{api_base}'}}}}\n");
+
+    // No plugins, then one whose post-call hook reads the answer and leaves it alone.
+    let bare = ProxyBuilder::new(&yaml).start().await;
+    let read = ProxyBuilder::new(&yaml)
+        .plugin("banned-keywords", "banned-keywords")
+        .settings("banned-keywords", BANNED)
+        .start()
+        .await;
+    for proxy in [&bare, &read] {
+        let response = proxy.chat(&chat_body("raw", "hi")).await;
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.text().await.unwrap(), sent);
+    }
+    let hook = "hookgate_plugin_hook_duration_seconds_count{plugin=\"banned-keywords\",hook=\"post-call-success\"}";
+    assert_eq!(read.metric(hook).await, 1.0, "the hook read the answer");
+
+    // pii-redactor masks the address: the client gets the edit, made from the parse.
+    let edited = ProxyBuilder::new(&yaml).plugin("pii-redactor", "pii-redactor").start().await;
+    let response = edited.chat(&chat_body("raw", "hi")).await;
+    assert_eq!(response.status(), 200);
+    let text = response.text().await.unwrap();
+    let (made, original): (Value, Value) = (serde_json::from_str(&text).unwrap(), serde_json::from_str(sent).unwrap());
+    assert_ne!(made["choices"][0]["message"]["content"], original["choices"][0]["message"]["content"], "{text}");
+    assert!(!text.contains("ann@example.com"), "{text}");
+    assert_eq!(made["n"], original["n"]);
+}
+
+/// A stream chunk is forwarded as the upstream wrote it, so one that parsers read two
+/// ways (a duplicated key) ends the stream before its text reaches the client.
+#[tokio::test]
+async fn a_stream_chunk_with_a_duplicated_key_ends_the_stream_unforwarded() {
+    let api_base = hookgate_tests::upstream::serve(|_| {
+        let events = concat!(
+            "data: {\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"hello \"}}]}\n\n",
+            "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"forbidden\",\"content\":\"fine\"}}]}\n\n",
+            "data: [DONE]\n\n",
+        );
+        format!("HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\nconnection: close\r\n\r\n{events}").into_bytes()
+    })
+    .await;
+    let yaml = format!("model_list:\n  - {{model_name: twice, litellm_params: {{model: openai/twice, api_base: '{api_base}'}}}}\n");
+    let proxy = ProxyBuilder::new(&yaml).plugin("banned-keywords", "banned-keywords").settings("banned-keywords", BANNED).start().await;
+    let response = proxy.chat(&streaming(chat_body("twice", "hi"))).await;
+    assert_eq!(response.status(), 200);
+    let events = sse_events(response).await;
+    // The first chunk went on (its text held back by banned-keywords, and not sent once
+    // the stream failed); the second did not.
+    assert!(events[0].contains("\"role\":\"assistant\""), "{events:?}");
+    assert!(events.iter().all(|event| !event.contains("forbidden") && !event.contains("fine")), "{events:?}");
+    let error: Value = serde_json::from_str(&events[events.len() - 2]).unwrap();
+    assert_eq!(error["error"]["type"], "upstream_error", "{events:?}");
+    assert!(error["error"]["message"].as_str().unwrap().contains("duplicate key `content`"), "{events:?}");
+    assert_eq!(events.last().map(String::as_str), Some("[DONE]"));
+}

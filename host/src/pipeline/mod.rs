@@ -9,7 +9,8 @@
 //! ```
 //!
 //! - [`request`]: the checks a body passes before any hook sees it (with `shapes`, OpenAI's
-//!   shapes of every text the model reads, and `strict_json`, JSON without duplicate keys).
+//!   shapes of every text the model reads, and `crate::strict_json`, JSON without
+//!   duplicate keys).
 //! - `hook_runner`: one request's plugins, outcomes and `on_error`.
 //! - `attribution`: whom a plugin fault is charged to (the plugin, or its input).
 //! - [`disabling`]: which plugins a request runs without.
@@ -29,7 +30,6 @@ pub mod request;
 pub mod selection;
 mod shapes;
 mod stream;
-mod strict_json;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -363,11 +363,14 @@ impl Pipeline {
         self.metrics.upstream_call(&model, elapsed);
         traced.end(response.is_ok());
         let response = response?;
-        let mut response = ResponseDoc {
-            status: response.status,
-            body: Arc::new(Body::measured(response.body)),
-            headers: response.headers,
+        // Unless a hook edits it, the client gets the upstream's own text, not a second
+        // serialization: the strict parse refused any text that parsers read two ways, so
+        // it means what the hooks read. An edit makes a new body.
+        let body = match response.json {
+            Some(json) => Body::with_json(response.body, json),
+            None => Body::measured(response.body),
         };
+        let mut response = ResponseDoc { status: response.status, body: Arc::new(body), headers: response.headers };
         plugins.post_call_success(request, &mut response).await?;
         Ok(Outcome::Complete(response))
     }

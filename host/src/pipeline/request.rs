@@ -6,7 +6,7 @@
 use serde_json::{Map, Value};
 
 use super::shapes::{self, invalid as field_error, missing};
-use super::strict_json;
+use crate::strict_json;
 use crate::error::ApiError;
 use crate::types::CallType;
 

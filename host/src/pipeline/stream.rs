@@ -19,7 +19,7 @@ use super::logging::LoggingQueue;
 use crate::content::{Body, RequestDoc};
 use crate::error::ApiError;
 use crate::types::{Hook, HookSet};
-use crate::upstream::{answers, ChunkStream};
+use crate::upstream::{answers, ChunkStream, UpstreamError};
 
 /// Events buffered between the stream task and the client connection: enough to absorb
 /// scheduling jitter, small enough that a slow client slows the upstream read.
@@ -92,7 +92,10 @@ async fn pump(job: StreamJob, sender: mpsc::Sender<Bytes>) {
             }
             continue;
         }
-        let parsed = Arc::new(parse(chunk));
+        let parsed = match parse(chunk) {
+            Ok(parsed) => Arc::new(parsed),
+            Err(error) => break Err(error),
+        };
         let forwarded = match filter {
             false => parsed,
             true => match plugins.stream_chunk(&request, parsed).await {
@@ -140,10 +143,19 @@ async fn pump(job: StreamJob, sender: mpsc::Sender<Bytes>) {
 }
 
 /// An upstream chunk (JSON text, as the SSE reader checked it) as hooks read it; a chunk
-/// that is not JSON after all has no texts and is forwarded as it came.
-fn parse(chunk: String) -> Body {
-    let value = serde_json::from_str(&chunk).unwrap_or(serde_json::Value::Null);
-    Body::with_json(value, chunk)
+/// that is not JSON after all has no texts and is forwarded as it came. A chunk with a
+/// duplicated key ends the stream: it is forwarded as it came, so it must mean to the
+/// client what it meant to the hooks.
+fn parse(chunk: String) -> Result<Body, ApiError> {
+    match crate::strict_json::from_slice(chunk.as_bytes(), crate::strict_json::Limits::NONE) {
+        Ok(value) => Ok(Body::with_json(value, chunk)),
+        Err(error) if error.is_data() => Err(ApiError::from(UpstreamError::new(
+            502,
+            "upstream_error",
+            format!("the upstream sent a stream chunk that parsers read differently: {error}"),
+        ))),
+        Err(_) => Ok(Body::with_json(serde_json::Value::Null, chunk)),
+    }
 }
 
 /// A complete stream of pre-made events (a `respond` answer), already closed.

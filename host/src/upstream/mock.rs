@@ -46,7 +46,7 @@ impl MockProvider {
             }
             None => embeddings(model, body)?,
         };
-        Ok(UpstreamResponse { status: 200, body, headers: Vec::new() })
+        Ok(UpstreamResponse { status: 200, body, json: None, headers: Vec::new() })
     }
 
     /// A streaming answer: the configured latency and error apply before the stream is

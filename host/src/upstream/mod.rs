@@ -47,6 +47,10 @@ pub struct UpstreamResponse {
     pub status: u16,
     /// The answer's JSON body, as the upstream sent it.
     pub body: Value,
+    /// `body`'s JSON text byte for byte as it arrived, when there was a text (not for
+    /// the mock): what the client gets unless a hook edits the answer, instead of
+    /// serializing `body` again.
+    pub json: Option<String>,
     /// The upstream headers worth passing on to clients (request ids, `openai-*`,
     /// `x-ratelimit-*`), names in lower case. Everything else (content-length, cookies,
     /// connection headers) describes the upstream hop, not the answer.

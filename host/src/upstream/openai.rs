@@ -192,14 +192,17 @@ impl OpenAiProvider {
             }
             let headers = passthrough_headers(response.headers());
             let bytes = self.read_capped(response, self.max_response_bytes).await?.ok_or_else(|| self.too_large())?;
-            let body = serde_json::from_slice(&bytes).map_err(|e| {
+            // Strict: the client may get this very text, which must mean what hooks read.
+            let body = crate::strict_json::from_slice(&bytes, crate::strict_json::Limits::NONE).map_err(|e| {
                 UpstreamError::new(
                     502,
                     "upstream_error",
                     format!("upstream {} answered with invalid JSON: {e}", self.shown_base),
                 )
             })?;
-            Ok(UpstreamResponse { status, body, headers })
+            // Valid JSON is UTF-8 text, so this only fails on a body that did not parse.
+            let json = String::from_utf8(bytes).ok();
+            Ok(UpstreamResponse { status, body, json, headers })
         };
         tokio::time::timeout(self.timeout, exchange).await.map_err(|_| self.timed_out())?
     }
@@ -896,6 +899,12 @@ mod tests {
         let base = answering(200, "text/html", "<html>login page</html>").await;
         let err = provider(&base, PATIENCE).call(CallType::ChatCompletion, &json!({})).await.unwrap_err();
         assert_eq!((err.status, err.error_type.as_str()), (502, "upstream_error"));
+        // Read one way by a hook and another by a client's parser: refused too.
+        let twice = r#"{"choices":[{"message":{"content":"the secret plan","content":"fine"}}]}"#;
+        let base = answering(200, "application/json", twice).await;
+        let err = provider(&base, PATIENCE).call(CallType::ChatCompletion, &json!({})).await.unwrap_err();
+        assert_eq!((err.status, err.error_type.as_str()), (502, "upstream_error"));
+        assert!(err.message.contains("duplicate key `content`"), "{err:?}");
     }
 
     #[tokio::test]

@@ -4,7 +4,10 @@
 //! depends on the parser: serde_json keeps the last value, other parsers the first. A
 //! guardrail and the upstream must never read two different requests, so a client body
 //! with a duplicated key is refused outright. (The upstream also always gets the body
-//! re-serialized from what the hooks saw, never the client's raw bytes.)
+//! re-serialized from what the hooks saw, never the client's raw bytes.) Answers go the
+//! other way: an upstream's answer, or a stream chunk that hooks or the log read, with a
+//! duplicated key is a 502, so the text a client gets as it was sent means what the hooks
+//! read.
 //!
 //! A parsed body takes many times its size in memory (an 8 MB body of tiny messages is
 //! some 100 MB of values), so parsing stops early: at the `max_messages`-th + 1 entry of
@@ -23,6 +26,12 @@ pub(crate) struct Limits {
     pub max_messages: usize,
     /// Most JSON values (every object, array, string, number...) in all.
     pub max_values: usize,
+}
+
+impl Limits {
+    /// No limit but the duplicate keys: for upstream answers, which
+    /// `max_upstream_response_mb` already bounds.
+    pub const NONE: Limits = Limits { max_messages: usize::MAX, max_values: usize::MAX };
 }
 
 /// Parses `bytes` as JSON, failing on a duplicated key in any object and past `limits`.
