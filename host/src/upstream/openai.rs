@@ -105,8 +105,10 @@ pub(super) struct OpenAiProvider {
     /// The model name sent upstream (the config has already dropped LiteLLM's `openai/`).
     model: String,
     /// `Bearer <api_key>`, or `Basic` from credentials in `api_base`'s userinfo, built
-    /// once and marked sensitive so no debug output of a request shows it.
-    authorization: Option<HeaderValue>,
+    /// once and marked sensitive so no debug output of a request shows it. An error when
+    /// they hold what no header may (a line break): each request is then a 502, never
+    /// sent without its credentials.
+    authorization: Result<Option<HeaderValue>, UnsendableCredentials>,
     timeout: Duration,
 }
 
@@ -116,7 +118,7 @@ impl fmt::Debug for OpenAiProvider {
         f.debug_struct("OpenAiProvider")
             .field("api_base", &self.shown_base)
             .field("model", &self.model)
-            .field("has_authorization", &self.authorization.is_some())
+            .field("has_authorization", &matches!(self.authorization, Ok(Some(_))))
             .field("timeout", &self.timeout)
             .finish()
     }
@@ -128,26 +130,27 @@ impl OpenAiProvider {
     pub(super) fn new(client: HttpClient, params: &OpenAiParams, max_response_bytes: usize) -> Self {
         // Config gives it without, but a stray `/` must not double in the URL.
         let api_base = params.api_base.trim_end_matches('/');
-        let mut userinfo = None;
-        let mut endpoint = |call_type| {
-            let mut url = reqwest::Url::parse(&format!("{api_base}{}", endpoint_path(call_type))).ok()?;
-            if !url.username().is_empty() || url.password().is_some() {
-                userinfo = Some(basic_credentials(url.username(), url.password()));
-                url.set_username("").ok()?;
-                url.set_password(None).ok()?;
+        let (base, userinfo) = match reqwest::Url::parse(api_base) {
+            Ok(url) => {
+                let (base, userinfo) = without_userinfo(url);
+                (Some(base), userinfo)
             }
-            url.as_str().parse::<Uri>().ok()
+            Err(_) => (None, None),
         };
-        let endpoints = [CallType::ChatCompletion, CallType::TextCompletion, CallType::Embedding]
-            .map(|call_type| (call_type, endpoint(call_type)));
-        let authorization = match &params.api_key {
-            Some(key) => HeaderValue::try_from(format!("Bearer {}", key.expose())).ok(),
-            None => userinfo.and_then(|basic| HeaderValue::try_from(basic).ok()),
-        }
-        .map(|mut value| {
-            value.set_sensitive(true);
-            value
+        let endpoints = [CallType::ChatCompletion, CallType::TextCompletion, CallType::Embedding].map(|call_type| {
+            let uri = base.as_ref().and_then(|base| format!("{base}{}", endpoint_path(call_type)).parse::<Uri>().ok());
+            (call_type, uri)
         });
+        let authorization = match &params.api_key {
+            Some(key) => Some(format!("Bearer {}", key.expose())),
+            None => userinfo,
+        }
+        .map(|value| {
+            let mut value = HeaderValue::try_from(value).map_err(|_| UnsendableCredentials)?;
+            value.set_sensitive(true);
+            Ok(value)
+        })
+        .transpose();
         OpenAiProvider {
             client,
             endpoints,
@@ -312,7 +315,13 @@ impl OpenAiProvider {
         if let Some(traceparent) = traceparent.and_then(|t| HeaderValue::from_str(t).ok()) {
             request = request.header("traceparent", traceparent);
         }
-        if let Some(authorization) = &self.authorization {
+        let authorization = self.authorization.as_ref().map_err(|_| {
+            UpstreamError::from_status(
+                502,
+                format!("the credentials for upstream {} cannot be sent: they hold characters no HTTP header may", self.shown_base),
+            )
+        })?;
+        if let Some(authorization) = authorization {
             request = request.header(AUTHORIZATION, authorization.clone());
         }
         request
@@ -433,11 +442,22 @@ impl Serialize for OutgoingBody<'_> {
     }
 }
 
-/// The `authorization` value for credentials in a URL's userinfo (percent-encoded there).
-fn basic_credentials(username: &str, password: Option<&str>) -> String {
-    let decode = |part: &str| percent_encoding::percent_decode_str(part).decode_utf8_lossy().into_owned();
-    let pair = format!("{}:{}", decode(username), password.map(decode).unwrap_or_default());
-    format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(pair))
+/// Credentials that cannot travel in a header.
+#[derive(Debug, Clone, Copy)]
+struct UnsendableCredentials;
+
+/// `url` as the connection sees it, without a trailing `/` and without its userinfo; and
+/// the userinfo (percent-encoded in the URL) as a Basic `authorization` value.
+fn without_userinfo(mut url: reqwest::Url) -> (String, Option<String>) {
+    let userinfo = (!url.username().is_empty() || url.password().is_some()).then(|| {
+        let decode = |part: &str| percent_encoding::percent_decode_str(part).decode_utf8_lossy().into_owned();
+        let pair = format!("{}:{}", decode(url.username()), url.password().map(decode).unwrap_or_default());
+        format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(pair))
+    });
+    // A URL with a host always takes these; one without is no upstream anyway.
+    let _ = url.set_username("");
+    let _ = url.set_password(None);
+    (url.as_str().trim_end_matches('/').to_owned(), userinfo)
 }
 
 /// Turns the SSE payloads into chunks: an idle timeout between them, at most `max_bytes`
@@ -784,9 +804,36 @@ mod tests {
         };
         let base = serve(Router::new().fallback(post(handler))).await;
         let mut p = provider(&base, PATIENCE);
-        p.authorization = None;
+        p.authorization = Ok(None);
         let answer = p.call(CallType::Embedding, &json!({})).await.unwrap();
         assert_eq!(answer.body, json!({"authorized": false}));
+    }
+
+    #[tokio::test]
+    async fn a_key_no_header_can_carry_is_a_502_and_nothing_is_sent_without_it() {
+        let sent = Arc::new(Mutex::new(0));
+        let count = sent.clone();
+        let handler = move || {
+            *count.lock().unwrap() += 1;
+            async { axum::Json(json!({})) }
+        };
+        let base = serve(Router::new().fallback(post(handler))).await;
+        let params = OpenAiParams {
+            model: "m".into(),
+            api_base: base,
+            api_key: Some(Secret::new("sk-test-123\nx-injected: 1")),
+            timeout: PATIENCE,
+        };
+        let p = OpenAiProvider::new(build_client(), &params, 1 << 20);
+        for err in [
+            p.call(CallType::ChatCompletion, &json!({})).await.unwrap_err(),
+            p.stream(CallType::ChatCompletion, &json!({})).await.err().unwrap(),
+        ] {
+            assert_eq!(err.status, 502, "{err:?}");
+            assert!(err.message.contains("cannot be sent"), "{err:?}");
+            assert!(!err.message.contains("sk-test"), "{err:?}");
+        }
+        assert_eq!(*sent.lock().unwrap(), 0);
     }
 
     #[tokio::test]
