@@ -258,8 +258,9 @@ impl OpenAiProvider {
         if announced.is_some_and(|length| length > max as u64) {
             return Ok(None);
         }
-        // The announced length sizes the buffer once, within the cap.
-        let mut body = Vec::with_capacity(announced.map_or(0, |length| length as usize));
+        // Not sized by the announced length: an upstream could make every call reserve
+        // the whole cap and then send nothing.
+        let mut body = Vec::new();
         let mut incoming = response.into_body();
         while let Some(frame) = incoming.frame().await {
             let frame = frame.map_err(|e| transport_error(&e, false, &self.shown_base))?;
