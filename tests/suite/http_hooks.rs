@@ -520,3 +520,31 @@ async fn a_stream_chunk_with_a_duplicated_key_ends_the_stream_unforwarded() {
     assert!(error["error"]["message"].as_str().unwrap().contains("duplicate key `content`"), "{events:?}");
     assert_eq!(events.last().map(String::as_str), Some("[DONE]"));
 }
+
+/// What the response guardrails cannot read does not reach the client: a whole answer
+/// with a duplicated key, and a stream chunk that is no JSON at all.
+#[tokio::test]
+async fn an_upstream_cannot_pass_text_the_guardrails_could_not_read() {
+    let api_base = hookgate_tests::upstream::serve(|request| {
+        if request["stream"] == json!(true) {
+            let events = "data: {\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"}}]}\n\ndata: forbidden words in plain text\n\ndata: [DONE]\n\n";
+            return format!("HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\nconnection: close\r\n\r\n{events}").into_bytes();
+        }
+        let twice = r#"{"choices":[{"index":0,"message":{"role":"assistant","content":"forbidden","content":"fine"},"finish_reason":"stop"}]}"#;
+        hookgate_tests::upstream::http("200 OK", "application/json", twice.as_bytes())
+    })
+    .await;
+    let yaml = format!("model_list:\n  - {{model_name: sly, litellm_params: {{model: openai/sly, api_base: '{api_base}'}}}}\n");
+    let proxy = ProxyBuilder::new(&yaml).plugin("banned-keywords", "banned-keywords").settings("banned-keywords", BANNED).start().await;
+
+    let response = proxy.chat(&chat_body("sly", "hi")).await;
+    assert_eq!(response.status(), 502);
+    let text = response.text().await.unwrap();
+    assert!(text.contains("duplicate key `content`") && !text.contains("forbidden"), "{text}");
+
+    let events = sse_events(proxy.chat(&streaming(chat_body("sly", "hi"))).await).await;
+    assert!(events.iter().all(|event| !event.contains("forbidden")), "{events:?}");
+    let error: Value = serde_json::from_str(&events[events.len() - 2]).unwrap();
+    assert!(error["error"]["message"].as_str().unwrap().contains("cannot read as one JSON value"), "{events:?}");
+    assert_eq!(events.last().map(String::as_str), Some("[DONE]"));
+}

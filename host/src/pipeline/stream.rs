@@ -142,19 +142,21 @@ async fn pump(job: StreamJob, sender: mpsc::Sender<Bytes>) {
     logging.submit(log, decisions, plugins);
 }
 
-/// An upstream chunk (JSON text, as the SSE reader checked it) as hooks read it; a chunk
-/// that is not JSON after all has no texts and is forwarded as it came. A chunk with a
-/// duplicated key ends the stream: it is forwarded as it came, so it must mean to the
-/// client what it meant to the hooks.
+/// An upstream chunk as hooks read it. It is forwarded as it came, so it must mean to the
+/// client what it meant to the hooks: a chunk that is not JSON (whose text the hooks could
+/// not read) or has a duplicated key (which parsers read two ways) ends the stream. A
+/// blank one holds nothing to read or hide.
 fn parse(chunk: String) -> Result<Body, ApiError> {
+    if chunk.trim().is_empty() {
+        return Ok(Body::with_json(serde_json::Value::Null, chunk));
+    }
     match crate::strict_json::from_slice(chunk.as_bytes(), crate::strict_json::Limits::NONE) {
         Ok(value) => Ok(Body::with_json(value, chunk)),
-        Err(error) if error.is_data() => Err(ApiError::from(UpstreamError::new(
+        Err(error) => Err(ApiError::from(UpstreamError::new(
             502,
             "upstream_error",
-            format!("the upstream sent a stream chunk that parsers read differently: {error}"),
+            format!("the upstream sent a stream chunk the hooks cannot read as one JSON value: {error}"),
         ))),
-        Err(_) => Ok(Body::with_json(serde_json::Value::Null, chunk)),
     }
 }
 
