@@ -187,6 +187,11 @@ pub fn echo_chat(request: Value) -> Vec<u8> {
         events.push_str(&format!("data: {chunk}\n\n"));
     }
     events.push_str("data: [DONE]\n\n");
-    let head = "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\nconnection: close\r\n\r\n";
-    format!("{head}{events}").into_bytes()
+    event_stream(&events)
+}
+
+/// A whole HTTP/1.1 event-stream response carrying `events` (SSE text), ended by closing
+/// the connection, as streaming upstreams answer.
+pub fn event_stream(events: &str) -> Vec<u8> {
+    format!("HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\nconnection: close\r\n\r\n{events}").into_bytes()
 }

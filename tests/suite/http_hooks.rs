@@ -503,7 +503,7 @@ async fn a_stream_chunk_with_a_duplicated_key_ends_the_stream_unforwarded() {
             "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"forbidden\",\"content\":\"fine\"}}]}\n\n",
             "data: [DONE]\n\n",
         );
-        format!("HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\nconnection: close\r\n\r\n{events}").into_bytes()
+        hookgate_tests::upstream::event_stream(events)
     })
     .await;
     let yaml = format!("model_list:\n  - {{model_name: twice, litellm_params: {{model: openai/twice, api_base: '{api_base}'}}}}\n");
@@ -528,7 +528,7 @@ async fn an_upstream_cannot_pass_text_the_guardrails_could_not_read() {
     let api_base = hookgate_tests::upstream::serve(|request| {
         if request["stream"] == json!(true) {
             let events = "data: {\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"}}]}\n\ndata: forbidden words in plain text\n\ndata: [DONE]\n\n";
-            return format!("HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\nconnection: close\r\n\r\n{events}").into_bytes();
+            return hookgate_tests::upstream::event_stream(events);
         }
         let twice = r#"{"choices":[{"index":0,"message":{"role":"assistant","content":"forbidden","content":"fine"},"finish_reason":"stop"}]}"#;
         hookgate_tests::upstream::http("200 OK", "application/json", twice.as_bytes())
