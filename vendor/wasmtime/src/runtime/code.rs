@@ -428,9 +428,16 @@ impl<'a> ModuleWithCode<'a> {
         self.module
     }
 
+    /// The whole text section of this module's code in the store
+    /// (hookgate patch: cached per instance, see `Instance::store_code_text`).
+    pub fn text(&self) -> &'a [u8] {
+        self.store_code.text()
+    }
+
     /// Returns the slice in the text section of the function that
     /// `key` points to.
     #[inline]
+    #[allow(dead_code, reason = "hookgate patch: funcrefs now slice the text cached per instance")]
     pub fn function(&self, key: FuncKey) -> &[u8] {
         let range = self.module.compiled_module().function_range(key);
         &self.store_code.text()[range]

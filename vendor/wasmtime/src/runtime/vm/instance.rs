@@ -144,6 +144,15 @@ pub struct Instance {
     /// cross-thread stuff used in `InstancePre`)
     store: Option<VMStoreRawPtr>,
 
+    /// hookgate patch (see vendor/README.md): the text section of this
+    /// instance's module as registered in its store, found on the first
+    /// funcref this instance initialises. Every later funcref used to look it
+    /// up again in the store's module registry (two B-tree searches), and a
+    /// CPython guest initialises thousands per instantiation. The store's
+    /// code for a module never moves or goes away while the store, and so
+    /// this instance, lives.
+    store_code_text: Option<SendSyncPtr<[u8]>>,
+
     /// Additional context used by compiled wasm code. This field is last, and
     /// represents a dynamically-sized array that extends beyond the nominal
     /// end of the struct (similar to a flexible array member).
@@ -209,6 +218,7 @@ impl Instance {
             #[cfg(feature = "wmemcheck")]
             wmemcheck_state,
             store: None,
+            store_code_text: None,
             vmctx: OwnedVMContext::new(),
         })?;
 
@@ -932,7 +942,7 @@ impl Instance {
     /// functions here. Effectively all the arguments here must be "logically
     /// correct" for the `VMFuncRef` being initialized.
     unsafe fn initialize_and_return_funcref(
-        self: Pin<&mut Self>,
+        mut self: Pin<&mut Self>,
         registry: &ModuleRegistry,
         type_index: VMSharedTypeIndex,
         vmctx_offset: u32,
@@ -960,20 +970,46 @@ impl Instance {
         // it's better for instantiation performance if we don't have to track
         // "is-initialized" state at all!
 
-        let module_with_code = ModuleWithCode::in_store(
-            registry,
-            self.runtime_module()
-                .expect("funcref impossible in fake module"),
-        )
-        .expect("module not in store");
+        // hookgate patch: the store's text for this module is looked up once
+        // per instance (see `store_code_text`).
+        let text = match self.store_code_text {
+            Some(text) => text,
+            None => {
+                let module = self
+                    .runtime_module()
+                    .expect("funcref impossible in fake module");
+                let text = SendSyncPtr::from(
+                    ModuleWithCode::in_store(registry, module)
+                        .expect("module not in store")
+                        .text(),
+                );
+                // SAFETY: only this cache field is written; nothing pinned moves.
+                unsafe { self.as_mut().get_unchecked_mut() }.store_code_text = Some(text);
+                text
+            }
+        };
+        // SAFETY: `text` is the store's code for this instance's module, which
+        // outlives this instance and never moves.
+        let text: &[u8] = unsafe { text.as_ref() };
+        let module = self
+            .runtime_module()
+            .expect("funcref impossible in fake module");
+        debug_assert_eq!(
+            text.as_ptr(),
+            ModuleWithCode::in_store(registry, module)
+                .expect("module not in store")
+                .text()
+                .as_ptr()
+        );
+        let compiled = module.compiled_module();
 
-        let array_call =
-            VmPtr::from(NonNull::from(module_with_code.function(array_to_wasm_key)).cast());
+        let array_call = VmPtr::from(
+            NonNull::from(&text[compiled.function_range(array_to_wasm_key)]).cast(),
+        );
 
         let wasm_call = Some(VmPtr::from(
             NonNull::new(
-                module_with_code
-                    .function(wasm_key)
+                text[compiled.function_range(wasm_key)]
                     .as_ptr()
                     .cast::<VMWasmCallFunction>()
                     .cast_mut(),
