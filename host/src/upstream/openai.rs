@@ -137,10 +137,8 @@ impl OpenAiProvider {
             }
             Err(_) => (None, None),
         };
-        let endpoints = [CallType::ChatCompletion, CallType::TextCompletion, CallType::Embedding].map(|call_type| {
-            let uri = base.as_ref().and_then(|base| format!("{base}{}", endpoint_path(call_type)).parse::<Uri>().ok());
-            (call_type, uri)
-        });
+        let endpoints = [CallType::ChatCompletion, CallType::TextCompletion, CallType::Embedding]
+            .map(|call_type| (call_type, base.as_ref().and_then(|base| endpoint_uri(base, call_type))));
         let authorization = match &params.api_key {
             Some(key) => Some(format!("Bearer {}", key.expose())),
             None => userinfo,
@@ -449,7 +447,7 @@ struct UnsendableCredentials;
 
 /// `url` as the connection sees it, without a trailing `/` and without its userinfo; and
 /// the userinfo (percent-encoded in the URL) as a Basic `authorization` value.
-fn without_userinfo(mut url: reqwest::Url) -> (String, Option<String>) {
+fn without_userinfo(mut url: reqwest::Url) -> (reqwest::Url, Option<String>) {
     let userinfo = (!url.username().is_empty() || url.password().is_some()).then(|| {
         let decode = |part: &str| percent_encoding::percent_decode_str(part).decode_utf8_lossy().into_owned();
         let pair = format!("{}:{}", decode(url.username()), url.password().map(decode).unwrap_or_default());
@@ -458,7 +456,18 @@ fn without_userinfo(mut url: reqwest::Url) -> (String, Option<String>) {
     // A URL with a host always takes these; one without is no upstream anyway.
     let _ = url.set_username("");
     let _ = url.set_password(None);
-    (url.as_str().trim_end_matches('/').to_owned(), userinfo)
+    (url, userinfo)
+}
+
+/// Where `call_type` is sent under `base`: its path, then the endpoint's, then `base`'s
+/// query as it was (Azure-style bases carry `?api-version=...`, which must stay after the
+/// path rather than swallow it). A fragment is never sent.
+fn endpoint_uri(base: &reqwest::Url, call_type: CallType) -> Option<Uri> {
+    let mut url = base.clone();
+    let path = format!("{}{}", url.path().trim_end_matches('/'), endpoint_path(call_type));
+    url.set_path(&path);
+    url.set_fragment(None);
+    url.as_str().parse().ok()
 }
 
 /// Turns the SSE payloads into chunks: an idle timeout between them, at most `max_bytes`
@@ -873,6 +882,33 @@ mod tests {
             assert!(!uri.contains("p%40ss") && !uri.contains('@'), "{uri}");
             assert_eq!(sent_host.as_deref(), Some(host));
         }
+    }
+
+    #[tokio::test]
+    async fn a_query_in_api_base_stays_after_the_endpoint_path() {
+        let seen: Arc<Mutex<Vec<String>>> = Arc::default();
+        let log = seen.clone();
+        let handler = move |uri: axum::http::Uri| {
+            let log = log.clone();
+            async move {
+                log.lock().unwrap().push(uri.to_string());
+                axum::Json(json!({}))
+            }
+        };
+        let base = serve(Router::new().fallback(post(handler))).await;
+        let azure_style = format!("{base}/openai/deployments/gpt/?api-version=2024-02-01#ignored");
+        let p = provider(&azure_style, PATIENCE);
+        p.call(CallType::ChatCompletion, &json!({})).await.unwrap();
+        p.call(CallType::Embedding, &json!({})).await.unwrap();
+        assert_eq!(
+            *seen.lock().unwrap(),
+            [
+                "/v1/openai/deployments/gpt/chat/completions?api-version=2024-02-01",
+                "/v1/openai/deployments/gpt/embeddings?api-version=2024-02-01",
+            ]
+        );
+        // Shown without the query, which may hold a key.
+        assert!(p.api_base().ends_with("/gpt/?[redacted]"), "{}", p.api_base());
     }
 
     #[tokio::test]
