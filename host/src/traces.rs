@@ -111,11 +111,29 @@ struct ChunkCalls {
     plugin: String,
     reuse: bool,
     calls: u32,
-    changed: u32,
+    replaced: u32,
+    dropped: u32,
+    /// A call rejected the chunk (which ends the stream).
+    rejected: bool,
     fuel: u64,
     busy: Duration,
     first_start: SystemTime,
     last_end: SystemTime,
+}
+
+impl ChunkCalls {
+    /// The summed span's decision: the rejection that ended the stream if one did, else
+    /// what the calls did to the chunks (`replace`, `drop`, both as `replace+drop`), else
+    /// `proceed`. The counts say how many of each.
+    fn decision(&self) -> &'static str {
+        match (self.rejected, self.replaced > 0, self.dropped > 0) {
+            (true, _, _) => "reject",
+            (false, true, true) => "replace+drop",
+            (false, true, false) => "replace",
+            (false, false, true) => "drop",
+            (false, false, false) => "proceed",
+        }
+    }
 }
 
 /// What a hook span records.
@@ -154,7 +172,9 @@ impl RequestTrace {
                         plugin: call.plugin.to_owned(),
                         reuse: call.reuse,
                         calls: 0,
-                        changed: 0,
+                        replaced: 0,
+                        dropped: 0,
+                        rejected: false,
                         fuel: 0,
                         busy: Duration::ZERO,
                         first_start: start,
@@ -165,7 +185,12 @@ impl RequestTrace {
             };
             let sum = &mut self.chunks[index];
             sum.calls += 1;
-            sum.changed += u32::from(call.decision != "proceed");
+            match call.decision {
+                "replace" => sum.replaced += 1,
+                "drop" => sum.dropped += 1,
+                "reject" => sum.rejected = true,
+                _ => {}
+            }
             sum.fuel += call.fuel;
             sum.busy += call.elapsed;
             sum.last_end = end;
@@ -223,6 +248,7 @@ impl RequestTrace {
     pub fn end(&mut self) {
         let (Some(tracer), Some(cx)) = (&self.tracer, &self.cx) else { return };
         for sum in self.chunks.drain(..) {
+            let decision = sum.decision();
             let mut span = tracer
                 .span_builder("hook stream-chunk")
                 .with_kind(SpanKind::Internal)
@@ -230,9 +256,11 @@ impl RequestTrace {
                 .with_attributes([
                     KeyValue::new("hookgate.plugin", sum.plugin),
                     KeyValue::new("hookgate.hook", "stream-chunk"),
-                    KeyValue::new("hookgate.decision", if sum.changed == 0 { "proceed" } else { "modify" }),
+                    KeyValue::new("hookgate.decision", decision),
                     KeyValue::new("hookgate.calls", i64::from(sum.calls)),
-                    KeyValue::new("hookgate.chunks_changed", i64::from(sum.changed)),
+                    KeyValue::new("hookgate.chunks_changed", i64::from(sum.replaced + sum.dropped)),
+                    KeyValue::new("hookgate.chunks_replaced", i64::from(sum.replaced)),
+                    KeyValue::new("hookgate.chunks_dropped", i64::from(sum.dropped)),
                     KeyValue::new("hookgate.fuel", sum.fuel as i64),
                     KeyValue::new("hookgate.busy_ms", sum.busy.as_secs_f64() * 1000.0),
                     KeyValue::new("hookgate.instance_mode", if sum.reuse { "reuse" } else { "fresh" }),

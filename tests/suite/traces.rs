@@ -179,3 +179,55 @@ async fn sampling_follows_the_clients_flag_and_the_ratio_for_the_rest() {
     let first = upstream.received()[0].header("traceparent").map(str::to_owned).expect("a context even when not sampled");
     assert!(first.ends_with("-00"), "not sampled: {first}");
 }
+
+/// A plugin's summed stream-chunk span says what its calls did to the chunks (replaced,
+/// dropped, or the rejection that ended the stream), with a count of each, rather than
+/// one label for all of them.
+#[tokio::test]
+async fn a_summed_stream_chunk_span_says_what_its_calls_did() {
+    let collector = StandIn::start(collector()).await;
+    let upstream = StandIn::start(|request| echo_chat(request.json())).await;
+    let yaml = format!(
+        "model_list:\n  - {{model_name: gpt-traced, litellm_params: {{model: openai/gpt-x, api_base: '{}/v1'}}}}\n\
+         traces: {{endpoint: '{}/v1/traces', sample_ratio: 1.0, export_delay_ms: 50}}\n",
+        upstream.base, collector.base
+    );
+    let proxy = ProxyBuilder::new(&yaml).plugin("scripted", "scripted").start().await;
+    let replacement = r#"{"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"content":"X"}}]}"#;
+    let cases = [
+        (serde_json::json!({"do": "replace", "body": replacement}), "replace", "replaced"),
+        (serde_json::json!({"do": "drop"}), "drop", "dropped"),
+        (serde_json::json!({"do": "reject", "message": "not this stream"}), "reject", "rejected"),
+    ];
+    for (case, (action, decision, done)) in cases.into_iter().enumerate() {
+        let mut body = chat_body("gpt-traced", "tell me a long story about a proxy");
+        body["stream"] = Value::Bool(true);
+        body["hookgate_script"] = serde_json::json!({ "stream-chunk": action });
+        let trace_id = [0x10 + case as u8; 16];
+        let response = traced_chat(&proxy, &format!("00-{}-{CLIENT_SPAN}-01", hex::encode(trace_id)), &body).await;
+        let answer = response.text().await.unwrap();
+        match done {
+            "replaced" => assert!(answer.contains(r#""content":"X""#) && !answer.contains("proxy"), "{answer}"),
+            "dropped" => assert!(!answer.contains("proxy") && answer.contains("[DONE]"), "{answer}"),
+            _ => assert!(answer.contains("not this stream"), "{answer}"),
+        }
+        spans_of_trace(&collector, &trace_id, 3).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let spans = spans_of_trace(&collector, &trace_id, 3).await;
+        let chunks: Vec<&Span> = spans.iter().filter(|s| s.name == "hook stream-chunk").collect();
+        assert_eq!(chunks.len(), 1, "{done}: one span for the plugin's chunk calls: {chunks:#?}");
+        assert_eq!(text(chunks[0], "hookgate.decision"), decision, "{done}");
+        let count = |key| match attribute(chunks[0], key) {
+            Some(AnyValue::IntValue(n)) => n,
+            other => panic!("{done}: {key}: {other:?}"),
+        };
+        let calls = count("hookgate.calls");
+        let (replaced, dropped) = (count("hookgate.chunks_replaced"), count("hookgate.chunks_dropped"));
+        match done {
+            "replaced" => assert!(calls >= 5 && replaced == calls && dropped == 0, "{calls} {replaced} {dropped}"),
+            "dropped" => assert!(calls >= 5 && dropped == calls && replaced == 0, "{calls} {replaced} {dropped}"),
+            _ => assert!(calls == 1 && replaced == 0 && dropped == 0, "{calls} {replaced} {dropped}"),
+        }
+        assert_eq!(count("hookgate.chunks_changed"), replaced + dropped, "{done}");
+    }
+}
