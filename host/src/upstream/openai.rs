@@ -445,8 +445,8 @@ impl Serialize for OutgoingBody<'_> {
 #[derive(Debug, Clone, Copy)]
 struct UnsendableCredentials;
 
-/// `url` as the connection sees it, without a trailing `/` and without its userinfo; and
-/// the userinfo (percent-encoded in the URL) as a Basic `authorization` value.
+/// `url` without its userinfo, and the userinfo (percent-encoded in the URL) as a Basic
+/// `authorization` value. [`endpoint_uri`] then appends each endpoint's path.
 fn without_userinfo(mut url: reqwest::Url) -> (reqwest::Url, Option<String>) {
     let userinfo = (!url.username().is_empty() || url.password().is_some()).then(|| {
         let decode = |part: &str| percent_encoding::percent_decode_str(part).decode_utf8_lossy().into_owned();
