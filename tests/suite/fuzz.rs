@@ -9,9 +9,11 @@
 //!
 //! The oracle: every answer to a well-formed HTTP request is a 200 or a 4xx in OpenAI's
 //! error shape (a request that is not HTTP at all may instead get hyper's bare 4xx or a
-//! close); none takes longer than a generous bound; the process never panics and its
-//! memory stays bounded. The generator is seeded: the seed is printed on failure and
-//! `HOOKGATE_FUZZ_SEED` replays it.
+//! close), or a 503 overload answer where the machine was too busy to finish a check,
+//! which a client's retries turn into one of those (see [`run`]); none takes longer than
+//! a generous bound; the process never panics and its memory stays bounded. The
+//! generator is seeded: the seed is printed on failure and `HOOKGATE_FUZZ_SEED` replays
+//! it.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -205,30 +207,80 @@ impl Rng {
     }
 }
 
-/// One generated exchange: what was sent (for the failure message), and the answer.
+/// One generated exchange: what was sent, and the answer.
 struct Exchange {
+    /// The request's start, for a failure message.
     sent: String,
+    request: Vec<u8>,
     /// True for a request to a completion or embedding route.
     completion: bool,
+    raw_http: bool,
     status: Option<u16>,
     body: Vec<u8>,
     took: Duration,
-    raw_http: bool,
+    /// How many overload answers (503, `retry-after`) came before this one.
+    overloads: usize,
 }
+
+/// Retries of an overload answer in a row before the answer stands.
+const OVERLOAD_RETRIES: usize = 4;
+/// Requests still overloaded after their retries that are sent again after the run; more
+/// is a failure in itself.
+const MAX_REPLAYED: usize = 50;
 
 /// Sends one generated request, as an HTTP client would or (one in five) as raw bytes.
 async fn exchange(proxy: &Proxy, rng: &mut Rng) -> Exchange {
-    let address = proxy.base.trim_start_matches("http://").to_owned();
-    let started = Instant::now();
     let raw = rng.chance(20);
     let (sent, request) = if raw { raw_request(rng) } else { client_request(rng) };
     let completion = !raw
         && ["/v1/chat/completions ", "/chat/completions ", "/v1/completions ", "/v1/embeddings "]
             .iter()
             .any(|route| sent.starts_with("POST ") && sent.contains(route));
+    let mut exchange = Exchange {
+        sent,
+        request,
+        completion,
+        raw_http: raw,
+        status: None,
+        body: vec![],
+        took: Duration::ZERO,
+        overloads: 0,
+    };
+    exchange.send(proxy).await;
+    exchange
+}
+
+impl Exchange {
+    /// Sends the request and keeps the answer. An overload answer is what a saturated
+    /// machine owes a client, with `retry-after: 1`: as a client would, the request is
+    /// sent again a second later, up to [`OVERLOAD_RETRIES`] times.
+    async fn send(&mut self, proxy: &Proxy) {
+        let address = proxy.base.trim_start_matches("http://");
+        for retry in 0..=OVERLOAD_RETRIES {
+            if retry > 0 {
+                self.overloads += 1;
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            (self.status, self.body, self.took) = send(address, &self.request, self.raw_http).await;
+            if !self.is_overload() {
+                return;
+            }
+        }
+    }
+
+    /// The proxy's retryable answer to a machine too busy to finish a check in time.
+    fn is_overload(&self) -> bool {
+        self.status == Some(503) && String::from_utf8_lossy(&self.body).contains(r#""code":"overloaded""#)
+    }
+}
+
+/// One try: the answer's status and body (none for a close without an HTTP answer, or
+/// for no answer within [`ANSWER_WITHIN`]), and how long it took.
+async fn send(address: &str, request: &[u8], raw: bool) -> (Option<u16>, Vec<u8>, Duration) {
+    let started = Instant::now();
     let outcome = tokio::time::timeout(ANSWER_WITHIN, async {
-        let mut socket = TcpStream::connect(&address).await.ok()?;
-        let _ = socket.write_all(&request).await;
+        let mut socket = TcpStream::connect(address).await.ok()?;
+        let _ = socket.write_all(request).await;
         if raw {
             // Bytes that may not be a whole request: say there is no more (hyper then
             // answers what it could parse, or closes). A client request says
@@ -244,16 +296,7 @@ async fn exchange(proxy: &Proxy, rng: &mut Rng) -> Exchange {
     let answer = match outcome {
         Ok(Some(answer)) => answer,
         Ok(None) => Vec::new(),
-        Err(_) => {
-            return Exchange {
-                sent,
-                completion,
-                status: None,
-                body: b"(no answer in time)".to_vec(),
-                took,
-                raw_http: raw,
-            }
-        }
+        Err(_) => return (None, b"(no answer in time)".to_vec(), took),
     };
     let text = String::from_utf8_lossy(&answer);
     let status = text.strip_prefix("HTTP/1.1 ").and_then(|rest| rest.get(..3)).and_then(|code| code.parse().ok());
@@ -261,7 +304,7 @@ async fn exchange(proxy: &Proxy, rng: &mut Rng) -> Exchange {
         Some(end) => answer[end + 4..].to_vec(),
         None => Vec::new(),
     };
-    Exchange { sent, completion, status, body, took, raw_http: raw }
+    (status, body, took)
 }
 
 /// A well-formed HTTP request with a generated body, headers, method and path.
@@ -372,9 +415,10 @@ fn violation(exchange: &Exchange) -> Option<String> {
         return Some(format!("took {:?}", exchange.took));
     }
     match status {
-        // A check the saturated machine could not finish in time: retryable, and counted
-        // (the run fails if these are more than 1 % of the answers).
-        503 if String::from_utf8_lossy(&exchange.body).contains(r#""code":"overloaded""#) => None,
+        // Still overloaded when sent again alone, after the run (see `run`).
+        503 if exchange.is_overload() => {
+            Some(format!("overloaded {} times, the last ones alone", exchange.overloads + 1))
+        }
         200 if exchange.completion => {
             let json = serde_json::from_slice::<Value>(&exchange.body).is_ok_and(|body| body["object"].is_string());
             let stream = String::from_utf8_lossy(&exchange.body).contains("data: [DONE]");
@@ -414,23 +458,47 @@ fn seed() -> u64 {
     })
 }
 
-/// Sends `total` exchanges from `SENDERS` tasks; the violations, with their inputs, and
-/// how many answers had each status.
-async fn run(proxy: &Arc<Proxy>, seed: u64, total: usize) -> (Vec<String>, std::collections::BTreeMap<u16, usize>) {
+/// What [`run`] saw: the violations, with their inputs; how many final answers had each
+/// status; how many overload answers were retried.
+#[derive(Default)]
+struct Run {
+    problems: Vec<String>,
+    statuses: std::collections::BTreeMap<u16, usize>,
+    retried_overloads: usize,
+}
+
+impl Run {
+    /// Counts `exchange`'s final answer, and notes what is wrong with it.
+    fn judge(&mut self, exchange: &Exchange) {
+        *self.statuses.entry(exchange.status.unwrap_or(0)).or_insert(0) += 1;
+        self.retried_overloads += exchange.overloads;
+        if let Some(problem) = violation(exchange) {
+            self.problems.push(format!("{problem}\n  sent ({} bytes): {}", exchange.request.len(), exchange.sent));
+        }
+    }
+}
+
+/// Sends `total` exchanges from `SENDERS` tasks. A request still overloaded after its
+/// retries is sent again once the senders are done: a heavy input (Python's pii-redactor
+/// on a thousand short messages) can need most of its check's budget even alone, and
+/// while 16 senders and whatever else shares the two cores keep the machine saturated
+/// it may never get that much CPU in time. Alone it must get an answer.
+async fn run(proxy: &Arc<Proxy>, seed: u64, total: usize) -> Run {
     let next = Arc::new(AtomicUsize::new(0));
-    let problems = Arc::new(Mutex::new(Vec::new()));
-    let statuses = Arc::new(Mutex::new(std::collections::BTreeMap::new()));
+    let seen = Arc::new(Mutex::new(Run::default()));
+    let deferred = Arc::new(Mutex::new(Vec::new()));
     let senders: Vec<_> = (0..SENDERS)
         .map(|sender| {
-            let (proxy, next, problems) = (Arc::clone(proxy), Arc::clone(&next), Arc::clone(&problems));
-            let statuses = Arc::clone(&statuses);
+            let (proxy, next) = (Arc::clone(proxy), Arc::clone(&next));
+            let (seen, deferred) = (Arc::clone(&seen), Arc::clone(&deferred));
             tokio::spawn(async move {
                 let mut rng = Rng::new(seed.wrapping_mul(31).wrapping_add(sender as u64 + 1));
                 while next.fetch_add(1, Ordering::Relaxed) < total {
                     let exchange = exchange(&proxy, &mut rng).await;
-                    *statuses.lock().unwrap().entry(exchange.status.unwrap_or(0)).or_insert(0) += 1;
-                    if let Some(problem) = violation(&exchange) {
-                        problems.lock().unwrap().push(format!("{problem}\n  sent: {}", exchange.sent));
+                    if exchange.is_overload() {
+                        deferred.lock().unwrap().push(exchange);
+                    } else {
+                        seen.lock().unwrap().judge(&exchange);
                     }
                 }
             })
@@ -439,9 +507,17 @@ async fn run(proxy: &Arc<Proxy>, seed: u64, total: usize) -> (Vec<String>, std::
     for sender in senders {
         sender.await.unwrap();
     }
-    let problems = problems.lock().unwrap().clone();
-    let statuses = statuses.lock().unwrap().clone();
-    (problems, statuses)
+    let deferred = std::mem::take(&mut *deferred.lock().unwrap());
+    let mut seen = std::mem::take(&mut *seen.lock().unwrap());
+    // Bounded: each replay may take its retries' seconds.
+    if deferred.len() > MAX_REPLAYED {
+        seen.problems.push(format!("{} requests still overloaded after their retries", deferred.len()));
+    }
+    for mut exchange in deferred.into_iter().take(MAX_REPLAYED) {
+        exchange.send(proxy).await;
+        seen.judge(&exchange);
+    }
+    seen
 }
 
 #[tokio::test]
@@ -462,7 +538,7 @@ async fn generated_requests_get_a_4xx_or_a_200_never_a_5xx_panic_or_hang() {
         .await,
     );
     let started = Instant::now();
-    let (problems, statuses) = run(&proxy, seed, REQUESTS).await;
+    let Run { problems, statuses, retried_overloads } = run(&proxy, seed, REQUESTS).await;
     let took = started.elapsed();
     assert!(
         problems.is_empty(),
@@ -476,15 +552,22 @@ async fn generated_requests_get_a_4xx_or_a_200_never_a_5xx_panic_or_hang() {
     let still = hookgate_tests::proxy::chat_body("gpt-4o-mini", "still serving");
     let answer = proxy.post("/v1/chat/completions", README_MASTER_KEY, &still).await;
     assert_eq!(answer.status(), 200, "the proxy still serves");
-    let overloaded = statuses.get(&503).copied().unwrap_or(0);
-    assert!(overloaded * 100 <= REQUESTS, "seed {seed}: {overloaded} overload answers");
+    // Overload is the machine's answer, not the input's: how much of it a run sees
+    // depends on what else shares the two cores (on CI, the other tests). Retried, each
+    // was answered (above); bounded here so that a proxy answering everything with an
+    // overload fails loudly. (Heavy inputs under 16 senders: 0.2-0.5% alone, 1.2% with
+    // three CPU hogs beside the test.)
+    assert!(retried_overloads * 10 <= REQUESTS, "seed {seed}: {retried_overloads} overload answers");
     // The generator reaches the whole proxy: served, refused by the checks, by a plugin.
     assert!(statuses.get(&200).is_some_and(|&n| n >= 1000), "seed {seed}: {statuses:?}");
     assert!(statuses.get(&400).is_some_and(|&n| n >= 500), "seed {seed}: {statuses:?}");
     let rejections =
         proxy.metric(r#"hookgate_plugin_rejections_total{plugin="banned-keywords",hook="pre-call"}"#).await;
     assert!(rejections >= 10.0, "seed {seed}: the guardrails saw the traffic ({rejections} rejections)");
-    eprintln!("fuzzed {REQUESTS} requests in {took:?} (seed {seed}), {} MB resident: {statuses:?}", rss >> 20);
+    eprintln!(
+        "fuzzed {REQUESTS} requests in {took:?} (seed {seed}), {} MB resident: {statuses:?}, {retried_overloads} overloads retried",
+        rss >> 20
+    );
 }
 
 /// A generated script for the `scripted` plugin: an outcome for every hook.
