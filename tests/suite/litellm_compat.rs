@@ -297,7 +297,14 @@ async fn litellm_s_documented_callbacks_behave_as_in_litellm() {
         (known.contains(&line) || line.starts_with("SIDE-BY-SIDE ")).then(|| line.to_owned())
     };
     let (theirs_before, ours_before) = records(&litellm, &proxy, 4 * 4 + 3 * 4, &keep).await;
-    assert_eq!(theirs_before, ours_before, "the callbacks logged differently");
+    // Except On Failure on LiteLLM's side: LiteLLM runs that sync log on a thread of its
+    // own per refusal, racing the request's other logging, and under load (CI, 2026-12-02)
+    // printed it for two refusals of three. hookgate's count is exact.
+    let on_failure = |lines: &[String]| lines.iter().filter(|line| *line == "On Failure").count();
+    let others = |lines: &[String]| lines.iter().filter(|line| *line != "On Failure").cloned().collect::<Vec<_>>();
+    assert_eq!(others(&theirs_before), others(&ours_before), "the callbacks logged differently");
+    assert_eq!(on_failure(&ours_before), 3, "{ours_before:#?}");
+    assert!((1..=3).contains(&on_failure(&theirs_before)), "{theirs_before:#?}");
     assert_eq!(ours_before.len(), 4 * 4 + 3 * 4, "{ours_before:#?}");
 
     // Refused by the moderation hook, beside the model call: the same answer, and On Async
