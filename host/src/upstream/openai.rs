@@ -13,7 +13,7 @@ use std::time::Duration;
 use base64::Engine as _;
 use bytes::Bytes;
 use futures_util::StreamExt;
-use http::header::{HeaderMap, HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE};
+use http::header::{HeaderMap, HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, HOST};
 use http::{Request, Response, Uri};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
@@ -97,6 +97,9 @@ pub(super) struct OpenAiProvider {
     /// `None` where `api_base` does not make a URL (the config checks it does; a
     /// provider built around that is answered with a 502 per request).
     endpoints: [(CallType, Option<Uri>); 3],
+    /// The `Host` header of every request, made once: left to the client, it is formatted
+    /// afresh for each request (a profile of five reused plugins named it).
+    host: Option<HeaderValue>,
     /// `api_base` as clients, plugins and logs may see it: without credentials in its
     /// userinfo or query.
     shown_base: Arc<str>,
@@ -139,6 +142,7 @@ impl OpenAiProvider {
         };
         let endpoints = [CallType::ChatCompletion, CallType::TextCompletion, CallType::Embedding]
             .map(|call_type| (call_type, base.as_ref().and_then(|base| endpoint_uri(base, call_type))));
+        let host = endpoints.iter().find_map(|(_, uri)| uri.as_ref()).and_then(host_header);
         let authorization = match &params.api_key {
             Some(key) => Some(format!("Bearer {}", key.expose())),
             None => userinfo,
@@ -152,6 +156,7 @@ impl OpenAiProvider {
         OpenAiProvider {
             client,
             endpoints,
+            host,
             shown_base: redacted_url(api_base).into(),
             max_response_bytes,
             model: params.model.clone(),
@@ -306,6 +311,9 @@ impl OpenAiProvider {
                 UpstreamError::from_status(502, format!("upstream {} is not a valid URL", self.shown_base))
             })?;
         let mut request = Request::post(endpoint).header(CONTENT_TYPE, "application/json");
+        if let Some(host) = &self.host {
+            request = request.header(HOST, host.clone());
+        }
         if stream {
             request = request.header(ACCEPT, "text/event-stream");
         }
@@ -462,6 +470,22 @@ fn without_userinfo(mut url: reqwest::Url) -> (reqwest::Url, Option<String>) {
 /// Where `call_type` is sent under `base`: its path, then the endpoint's, then `base`'s
 /// query as it was (Azure-style bases carry `?api-version=...`, which must stay after the
 /// path rather than swallow it). A fragment is never sent.
+/// The `Host` header hyper's client would make for `uri`: the host, with the port unless
+/// it is the scheme's default.
+fn host_header(uri: &Uri) -> Option<HeaderValue> {
+    let host = uri.host()?;
+    let default_port = match uri.scheme_str() {
+        Some("https") => Some(443),
+        Some("http") => Some(80),
+        _ => None,
+    };
+    let value = match uri.port_u16() {
+        Some(port) if Some(port) != default_port => format!("{host}:{port}"),
+        _ => host.to_owned(),
+    };
+    HeaderValue::try_from(value).ok()
+}
+
 fn endpoint_uri(base: &reqwest::Url, call_type: CallType) -> Option<Uri> {
     let mut url = base.clone();
     let path = format!("{}{}", url.path().trim_end_matches('/'), endpoint_path(call_type));
@@ -737,6 +761,39 @@ mod tests {
 
     async fn next_chunk(stream: &mut ChunkStream) -> Option<Result<String, UpstreamError>> {
         tokio::time::timeout(PATIENCE, stream.next()).await.expect("the chunk arrives")
+    }
+
+    #[test]
+    fn the_host_header_is_the_one_hyper_would_make() {
+        let host = |uri: &str| host_header(&uri.parse().unwrap()).map(|value| value.to_str().unwrap().to_owned());
+        assert_eq!(host("http://127.0.0.1:8080/v1/chat/completions").as_deref(), Some("127.0.0.1:8080"));
+        assert_eq!(host("http://example.com:80/v1/embeddings").as_deref(), Some("example.com"));
+        assert_eq!(host("https://api.openai.com/v1/completions").as_deref(), Some("api.openai.com"));
+        assert_eq!(host("https://api.openai.com:8443/v1").as_deref(), Some("api.openai.com:8443"));
+        assert_eq!(host("http://[::1]:9000/v1").as_deref(), Some("[::1]:9000"));
+    }
+
+    #[tokio::test]
+    async fn the_upstream_sees_one_host_header_with_its_port() {
+        let (seen, heard) = oneshot::channel();
+        let seen = Arc::new(Mutex::new(Some(seen)));
+        let handler = move |headers: HeaderMap| {
+            let seen = seen.clone();
+            async move {
+                let hosts: Vec<String> =
+                    headers.get_all("host").iter().map(|value| value.to_str().unwrap().to_owned()).collect();
+                if let Some(seen) = seen.lock().unwrap().take() {
+                    let _ = seen.send(hosts);
+                }
+                ([("content-type", "application/json")], r#"{"id":"x","choices":[]}"#)
+            }
+        };
+        let api_base = serve(Router::new().fallback(post(handler))).await;
+        let port = api_base.trim_start_matches("http://127.0.0.1:").split('/').next().unwrap().to_owned();
+        let body = json!({"model": "m", "messages": [{"role": "user", "content": "hi"}]});
+        provider(&api_base, PATIENCE).call(CallType::ChatCompletion, &body).await.unwrap();
+        let hosts = tokio::time::timeout(PATIENCE, heard).await.unwrap().unwrap();
+        assert_eq!(hosts, vec![format!("127.0.0.1:{port}")]);
     }
 
     #[tokio::test]
