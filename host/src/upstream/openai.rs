@@ -97,8 +97,11 @@ pub(super) struct OpenAiProvider {
     /// `None` where `api_base` does not make a URL (the config checks it does; a
     /// provider built around that is answered with a 502 per request).
     endpoints: [(CallType, Option<Uri>); 3],
-    /// The `Host` header of every request, made once: left to the client, it is formatted
-    /// afresh for each request (a profile of five reused plugins named it).
+    /// The `Host` header of every request to a plain `http://` base, made once: left to the
+    /// client, it is formatted afresh for each request (a profile of five reused plugins
+    /// named it). `None` for `https://`, which may negotiate HTTP/2, where the client sends
+    /// `:authority` instead and a `host` beside it is refused by some servers (nginx answers
+    /// 400, hyperium/hyper#3298): there the client adds it for HTTP/1 connections only.
     host: Option<HeaderValue>,
     /// `api_base` as clients, plugins and logs may see it: without credentials in its
     /// userinfo or query.
@@ -142,7 +145,7 @@ impl OpenAiProvider {
         };
         let endpoints = [CallType::ChatCompletion, CallType::TextCompletion, CallType::Embedding]
             .map(|call_type| (call_type, base.as_ref().and_then(|base| endpoint_uri(base, call_type))));
-        let host = endpoints.iter().find_map(|(_, uri)| uri.as_ref()).and_then(host_header);
+        let host = base.as_ref().and_then(http1_host_header);
         let authorization = match &params.api_key {
             Some(key) => Some(format!("Bearer {}", key.expose())),
             None => userinfo,
@@ -467,25 +470,24 @@ fn without_userinfo(mut url: reqwest::Url) -> (reqwest::Url, Option<String>) {
     (url, userinfo)
 }
 
-/// Where `call_type` is sent under `base`: its path, then the endpoint's, then `base`'s
-/// query as it was (Azure-style bases carry `?api-version=...`, which must stay after the
-/// path rather than swallow it). A fragment is never sent.
-/// The `Host` header hyper's client would make for `uri`: the host, with the port unless
-/// it is the scheme's default.
-fn host_header(uri: &Uri) -> Option<HeaderValue> {
-    let host = uri.host()?;
-    let default_port = match uri.scheme_str() {
-        Some("https") => Some(443),
-        Some("http") => Some(80),
-        _ => None,
-    };
-    let value = match uri.port_u16() {
-        Some(port) if Some(port) != default_port => format!("{host}:{port}"),
-        _ => host.to_owned(),
+/// The `Host` header hyper's client would make for a plain `http://` `base` (always
+/// HTTP/1 here: HTTP/2 is negotiated only over TLS): the host, with the port unless it is
+/// the default (`Url::port` leaves that out). `None` for any other scheme.
+fn http1_host_header(base: &reqwest::Url) -> Option<HeaderValue> {
+    if base.scheme() != "http" {
+        return None;
+    }
+    let host = base.host_str()?;
+    let value = match base.port() {
+        Some(port) => format!("{host}:{port}"),
+        None => host.to_owned(),
     };
     HeaderValue::try_from(value).ok()
 }
 
+/// Where `call_type` is sent under `base`: its path, then the endpoint's, then `base`'s
+/// query as it was (Azure-style bases carry `?api-version=...`, which must stay after the
+/// path rather than swallow it). A fragment is never sent.
 fn endpoint_uri(base: &reqwest::Url, call_type: CallType) -> Option<Uri> {
     let mut url = base.clone();
     let path = format!("{}{}", url.path().trim_end_matches('/'), endpoint_path(call_type));
@@ -764,13 +766,16 @@ mod tests {
     }
 
     #[test]
-    fn the_host_header_is_the_one_hyper_would_make() {
-        let host = |uri: &str| host_header(&uri.parse().unwrap()).map(|value| value.to_str().unwrap().to_owned());
-        assert_eq!(host("http://127.0.0.1:8080/v1/chat/completions").as_deref(), Some("127.0.0.1:8080"));
-        assert_eq!(host("http://example.com:80/v1/embeddings").as_deref(), Some("example.com"));
-        assert_eq!(host("https://api.openai.com/v1/completions").as_deref(), Some("api.openai.com"));
-        assert_eq!(host("https://api.openai.com:8443/v1").as_deref(), Some("api.openai.com:8443"));
+    fn the_host_header_is_the_one_hyper_would_make_and_only_for_plain_http() {
+        let host = |base: &str| {
+            http1_host_header(&reqwest::Url::parse(base).unwrap()).map(|value| value.to_str().unwrap().to_owned())
+        };
+        assert_eq!(host("http://127.0.0.1:8080/v1").as_deref(), Some("127.0.0.1:8080"));
+        assert_eq!(host("http://example.com:80/v1").as_deref(), Some("example.com"));
         assert_eq!(host("http://[::1]:9000/v1").as_deref(), Some("[::1]:9000"));
+        // HTTPS may be HTTP/2, where a `host` beside `:authority` is refused: the client's.
+        assert_eq!(host("https://api.openai.com/v1"), None);
+        assert_eq!(host("https://api.openai.com:8443/v1"), None);
     }
 
     #[tokio::test]
