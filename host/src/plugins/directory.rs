@@ -242,10 +242,6 @@ impl PluginDirectory {
                 failed_files.insert(name.clone(), self.files_of(name));
             }
         }
-        let loaded = report.loaded.iter().map(|name| (name, LoadResult::Loaded));
-        let failed = report.failed.keys().map(|name| (name, LoadResult::Failed));
-        let refused = report.refused.keys().map(|name| (name, LoadResult::Refused));
-        loaded.chain(failed).chain(refused).for_each(|(name, result)| self.metrics.plugin_load(name, result));
         for (name, error) in &report.failed {
             tracing::error!(plugin = %name, error = %error, "plugin not loaded");
         }
@@ -260,6 +256,12 @@ impl PluginDirectory {
         failures.extend(report.refused.clone());
         failures.extend(still_failing);
         *self.failures.lock().expect("failures lock") = failures;
+        // Counted only once the state above is published: a scrape that sees a load's
+        // count must also see its outcome in `hookgate_plugins{state=...}`.
+        let loaded = report.loaded.iter().map(|name| (name, LoadResult::Loaded));
+        let failed = report.failed.keys().map(|name| (name, LoadResult::Failed));
+        let refused = report.refused.keys().map(|name| (name, LoadResult::Refused));
+        loaded.chain(failed).chain(refused).for_each(|(name, result)| self.metrics.plugin_load(name, result));
         Ok(report)
     }
 
