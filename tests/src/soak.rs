@@ -40,6 +40,8 @@ pub struct Report {
     /// Retryable 503 `overloaded` answers: a check that could not run (or finish) in
     /// time because the machine was saturated. Never a bypass; reported, and bounded.
     pub overloaded: usize,
+    /// Of those, by kind of request: which traffic the saturated machine could not check.
+    pub overloaded_by_kind: std::collections::BTreeMap<&'static str, usize>,
     /// Resident memory of the idle proxy after warm-up (a tenth of the run).
     pub rss_after_warmup: u64,
     /// Resident memory at the end, after the run settled.
@@ -250,7 +252,10 @@ async fn traffic(proxy: &Arc<Proxy>, report: &Arc<Mutex<Report>>, plan: Plan, ra
                         Verdict::Bypass(why) => report.bypasses.push(why),
                         Verdict::Unexpected5xx(why) => report.unexpected_5xx.push(why),
                         Verdict::Wrong(why) => report.wrong.push(why),
-                        Verdict::Overloaded => report.overloaded += 1,
+                        Verdict::Overloaded => {
+                            report.overloaded += 1;
+                            *report.overloaded_by_kind.entry(kind).or_default() += 1;
+                        }
                     }
                 }
             })
@@ -470,8 +475,8 @@ pub fn markdown(plan: &Plan, report: &Report) -> String {
     out.push_str(&format!("| plugin instances alive at the end | {} | 0 |\n", report.instances_at_end));
     out.push_str(&format!("| plugins quarantined at the end | {} | 0 |\n", report.quarantined_at_end));
     out.push_str(&format!(
-        "\nTraffic by kind: {:?}\n\nAnswers by status: {:?}\n\nPlugin faults by cause: {:?}\n",
-        report.by_kind, report.by_status, report.faults_by_cause
+        "\nTraffic by kind: {:?}\n\nAnswers by status: {:?}\n\nOverload answers by kind: {:?}\n\nPlugin faults by cause: {:?}\n",
+        report.by_kind, report.by_status, report.overloaded_by_kind, report.faults_by_cause
     ));
     out
 }
