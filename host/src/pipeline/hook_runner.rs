@@ -192,15 +192,24 @@ impl<P: HookPlugin> RequestPlugins<P> {
     /// Ends the request's hook calls: its decisions, and the plugins implementing `hook`
     /// with their configs (for the logging queue, which gives them fresh instances).
     /// Every instance is released here, returning its pool slot.
-    pub fn finish(mut self, hook: Hook) -> (Vec<DecisionRecord>, Vec<WithConfig<P>>) {
+    pub fn finish(self, hook: Hook) -> (Vec<DecisionRecord>, Vec<WithConfig<P>>) {
+        let (records, loggers, _instances) = self.finish_handing_over(hook);
+        (records, loggers)
+    }
+
+    /// [`finish`](Self::finish), but the instances are handed to the caller, whose drop
+    /// of them releases them: so that it can do that off the response's path.
+    pub fn finish_handing_over(mut self, hook: Hook) -> (Vec<DecisionRecord>, Vec<WithConfig<P>>, Vec<P::Instance>) {
         self.decisions.trace.end();
-        let plugins = self
-            .slots
-            .into_iter()
-            .filter(|slot| slot.implements(hook))
-            .map(|slot| (slot.active, slot.config))
-            .collect();
-        (self.decisions.records, plugins)
+        let mut loggers = Vec::new();
+        let mut instances = Vec::with_capacity(self.slots.len());
+        for slot in self.slots {
+            if slot.implements(hook) {
+                loggers.push((slot.active, slot.config));
+            }
+            instances.push(slot.instance);
+        }
+        (self.decisions.records, loggers, instances)
     }
 
     /// `pre-call`, sequential in priority order; each hook sees the previous one's edits,

@@ -172,6 +172,16 @@ impl PluginInstance {
         }
     }
 
+    /// Releases the instance now if its plugin keeps instances warm (cheap, and a later
+    /// request may want it). True when it still holds an instance whose teardown (its
+    /// pool slot's reset) is left for whoever drops it.
+    pub fn release_if_kept_warm(&mut self) -> bool {
+        if self.plugin.settings.instances == super::settings::Instances::Reuse {
+            self.release();
+        }
+        self.live.is_some()
+    }
+
     /// Runs `pre-call`. A plugin that does not implement it proceeds.
     pub async fn pre_call(&mut self, info: &CallInfo, req: &RequestDoc) -> Result<PreCallDecision, HookError> {
         let unpack = |reply| match reply {
