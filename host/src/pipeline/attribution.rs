@@ -23,7 +23,10 @@
 //!   ran for less than a quarter of that time (it was waiting for a CPU, not computing,
 //!   nor blocked in a host call) did not run out of work but out of time: on a plugin that
 //!   works, that is the machine's load ([`FaultCause::Load`]), answered as the proxy's
-//!   overload (503, retryable), not held against the input or the plugin.
+//!   overload (503, retryable), not held against the input or the plugin. A guest that
+//!   gave up after a kv answer the busy proxy heard too late (`KvError::Late`) faults as a
+//!   deadline and is charged by the same rule; only Redis's silence is `kv_unavailable`,
+//!   an outage outside the plugin, where `on_error` applies.
 //!
 //! One probe runs at a time per (plugin, hook) and its verdict stands for
 //! [`HealthChecks::FRESH`]: a burst of faults costs one probe, and a client sending bad

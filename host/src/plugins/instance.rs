@@ -34,11 +34,28 @@ use super::live::Live;
 use super::loaded::LoadedPlugin;
 use super::outcome::{ChunkDecision, HookError, OutputCheck, Overloaded, PostCallDecision, PreCallDecision, Rejection};
 use super::state::{CallBudget, GuestState};
-use crate::capabilities::kv::Kv;
+use crate::capabilities::kv::{Kv, KvError};
 use crate::capabilities::log::{LogScope, RequestIdCell};
 use crate::capabilities::outbound::OutboundGate;
 use crate::content::{Body, RequestDoc, ResponseDoc};
 use crate::types::{CallInfo, Failure, Hook};
+
+/// The fault of a guest that gave up (trapped, or failed) with `message` after a kv call
+/// got no answer: the store's outage (`kv_unavailable`: `on_error` applies), or the
+/// proxy's own lateness (`deadline`: charged like any call that ran out of time, so a
+/// client who loads the proxy gets a retryable 503, never a fail-open pass). `None` when no
+/// kv call failed that way.
+fn gave_up_on_kv(trouble: Option<&KvError>, message: &str) -> Option<(FaultKind, String)> {
+    match trouble? {
+        KvError::Unavailable(why) => {
+            Some((FaultKind::KvUnavailable, format!("gave up after a kv call failed: {why}; {message}")))
+        }
+        KvError::Late(why) => {
+            Some((FaultKind::Deadline, format!("gave up after a kv call got no answer in time ({why}); {message}")))
+        }
+        KvError::Invalid(_) => None,
+    }
+}
 
 /// Time past the wall-clock limit the tokio timeout waits, so that a guest computing past
 /// its limit is stopped (and classified) by the epoch interrupt rather than cut off.
@@ -310,19 +327,11 @@ impl PluginInstance {
     /// The guest reported its own failure (contract 0.2's `fail`, an SDK's uncaught
     /// exception, 0.1's status-0 rejection): a fault like a trap, and the instance goes.
     fn failed(&mut self, hook: Hook, message: &str) -> HookError {
-        let kv_down = self.live.take().and_then(|live| live.store.into_data().kv_unavailable);
+        let kv_trouble = self.live.take().and_then(|live| live.store.into_data().kv_trouble);
         let message = crate::text::truncate(message, MAX_FAULT_MESSAGE_BYTES);
-        let fault = match kv_down {
-            // It gave up because its store is down: the store's fault, as after a trap.
-            Some(why) => Fault::new(
-                &self.plugin.name,
-                Some(hook),
-                hook.name(),
-                FaultKind::KvUnavailable,
-                format!("gave up after a kv call failed: {why}; {message}"),
-            ),
-            None => Fault::new(&self.plugin.name, Some(hook), hook.name(), FaultKind::Failed, message.to_owned()),
-        };
+        let (kind, message) =
+            gave_up_on_kv(kv_trouble.as_ref(), message).unwrap_or((FaultKind::Failed, message.to_owned()));
+        let fault = Fault::new(&self.plugin.name, Some(hook), hook.name(), kind, message);
         let elapsed = self.last_call.map_or(Duration::ZERO, |stats| stats.elapsed);
         Fault { elapsed, ..fault }.into()
     }
@@ -382,14 +391,12 @@ impl PluginInstance {
                 let state = self.live.as_ref().map(|live| live.store.data());
                 let memory_limit_hit = state.is_some_and(|state| state.limiter.hit);
                 let (kind, message, backtrace) = classify(&error, memory_limit_hit, phase == Phase::Instantiating);
-                match state.and_then(|state| state.kv_unavailable.as_deref()) {
-                    // The guest gave up because the store is down: the store's fault.
-                    Some(why) if kind == FaultKind::Trap => Fault {
-                        backtrace,
-                        ..fault(FaultKind::KvUnavailable, format!("gave up after a kv call failed: {why}; {message}"))
-                    },
-                    _ => Fault { backtrace, ..fault(kind, message) },
-                }
+                let gave_up = match kind {
+                    FaultKind::Trap => gave_up_on_kv(state.and_then(|state| state.kv_trouble.as_ref()), &message),
+                    _ => None,
+                };
+                let (kind, message) = gave_up.unwrap_or((kind, message));
+                Fault { backtrace, ..fault(kind, message) }
             }
             Err(_) => Fault {
                 in_host_call: true,
@@ -525,5 +532,26 @@ impl Drop for PluginInstance {
     /// The request is done with the instance: a reused plugin keeps it warm.
     fn drop(&mut self) {
         self.release();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn giving_up_on_kv_is_an_outage_only_when_the_store_was_silent() {
+        let outage = KvError::Unavailable("redis at r is unreachable".into());
+        let (kind, message) = gave_up_on_kv(Some(&outage), "no count").unwrap();
+        assert_eq!(kind, FaultKind::KvUnavailable);
+        assert!(message.contains("unreachable") && message.contains("no count"), "{message}");
+        // The proxy was too busy to hear the answer: a deadline, which attribution charges
+        // to the load (or the input), never to the store's outage and `on_error`.
+        let late = KvError::Late("redis at r answers, but it answered a later call first".into());
+        let (kind, message) = gave_up_on_kv(Some(&late), "no count").unwrap();
+        assert_eq!(kind, FaultKind::Deadline);
+        assert!(message.contains("later call"), "{message}");
+        assert_eq!(gave_up_on_kv(Some(&KvError::Invalid("bad key".into())), "x"), None);
+        assert_eq!(gave_up_on_kv(None, "x"), None);
     }
 }

@@ -29,9 +29,13 @@ pub(crate) struct CallBudget {
     pub run_ticks: u32,
     /// When the call is cut off whatever it is doing.
     pub hard_deadline: Instant,
-    /// When a kv call must have answered: before the last quarter of `timeout_ms`, which
+    /// How long one kv call may wait for its answer: three quarters of `timeout_ms`,
+    /// from when the call starts (a hook that waited for a CPU before its kv call still
+    /// gives Redis a fair chance), ...
+    pub kv_wait: Duration,
+    /// ... but never past a quarter of `timeout_ms` before the hard deadline, which
     /// leaves the plugin time to handle the error.
-    pub kv_deadline: Instant,
+    pub kv_cutoff: Instant,
     /// When an outbound call must have answered: a quarter of `timeout_ms` before the
     /// hard deadline, which leaves the plugin time to handle the error.
     pub outbound_deadline: Instant,
@@ -49,9 +53,15 @@ impl CallBudget {
         Self {
             run_ticks: u32::try_from(ticks).unwrap_or(u32::MAX).max(1),
             hard_deadline,
-            kv_deadline: started + timeout - timeout / 4,
+            kv_wait: timeout - timeout / 4,
+            kv_cutoff: hard_deadline - timeout / 4,
             outbound_deadline: hard_deadline - timeout / 4,
         }
+    }
+
+    /// When a kv call starting at `now` must have answered.
+    pub fn kv_deadline(&self, now: Instant) -> Instant {
+        (now + self.kv_wait).min(self.kv_cutoff)
     }
 
     /// The wall-clock time a call may last: `timeout` times [`Self::WALL_FACTOR`], plus
@@ -84,15 +94,17 @@ pub(crate) struct GuestState {
     /// Every outbound call of the instance passes it.
     pub outbound: OutboundGate,
 
-    /// Why the last kv call of the running hook call found the store unavailable: a
-    /// trap after it is classified `kv_unavailable`, the store's fault, not the plugin's.
-    pub kv_unavailable: Option<String>,
+    /// Why the last kv call of the running hook call failed for want of an answer
+    /// ([`KvError::Unavailable`] or [`KvError::Late`]): a trap or failure after it is the
+    /// store's outage (`kv_unavailable`) or the proxy's lateness (`deadline`), not the
+    /// plugin's bug.
+    pub kv_trouble: Option<KvError>,
 }
 
 impl GuestState {
     /// A locked-down WASI context: no files, no environment, no sockets, no name lookup;
     /// stdout/stderr go to the host log under the plugin's name. `hook_timeout` is the
-    /// plugin's per-call budget: a kv call must answer before its last quarter begins.
+    /// plugin's per-call budget, which bounds its kv calls (see [`CallBudget::kv_deadline`]).
     pub fn new(
         scope: LogScope,
         memory_limit: usize,
@@ -130,7 +142,7 @@ impl GuestState {
             kv,
             http: WasiHttpCtx::new(),
             outbound,
-            kv_unavailable: None,
+            kv_trouble: None,
         }
     }
 
@@ -139,12 +151,13 @@ impl GuestState {
         self.budget = budget;
         self.outbound.begin_call(budget.outbound_deadline);
         self.ticks_running = 0;
-        self.kv_unavailable = None;
+        self.kv_trouble = None;
     }
 
-    /// When a kv call must have answered: early enough for the guest to handle an error.
+    /// When a kv call starting now must have answered: early enough for the guest to
+    /// handle an error.
     fn kv_deadline(&self) -> Instant {
-        self.budget.kv_deadline
+        self.budget.kv_deadline(Instant::now())
     }
 
     /// Whether the running call has spent its budget (called at every epoch tick the
@@ -154,10 +167,10 @@ impl GuestState {
         self.ticks_running >= self.budget.run_ticks || Instant::now() >= self.budget.hard_deadline
     }
 
-    /// Notes a kv call's failure: a trap after an unavailable store is the store's fault.
+    /// Notes a kv call's failure to get an answer, which explains a trap after it.
     fn noted<T>(&mut self, result: Result<T, KvError>) -> Result<T, KvError> {
-        if let Err(KvError::Unavailable(message)) = &result {
-            self.kv_unavailable = Some(message.clone());
+        if let Err(error @ (KvError::Unavailable(_) | KvError::Late(_))) = &result {
+            self.kv_trouble = Some(error.clone());
         }
         result
     }
@@ -269,5 +282,19 @@ mod tests {
         assert!(state.limiter.memory_growing(0, 1 << 20, None).unwrap());
         assert!(state.limiter.memory_growing(1 << 20, (1 << 20) + 1, None).is_err());
         assert!(state.limiter.hit);
+    }
+
+    #[test]
+    fn a_kv_call_gets_a_fair_wait_however_late_the_hook_reaches_it_but_never_the_last_quarter() {
+        let started = Instant::now();
+        let ms = Duration::from_millis;
+        let budget = CallBudget::new(started, ms(100), ms(1), Duration::ZERO);
+        // Early in the call: three quarters of timeout_ms from the kv call's start.
+        assert_eq!(budget.kv_deadline(started), started + ms(75));
+        // A hook that waited 200 ms for a CPU before its kv call still gives Redis 75 ms.
+        assert_eq!(budget.kv_deadline(started + ms(200)), started + ms(275));
+        // Never later than a quarter of timeout_ms before the 400 ms cut-off.
+        assert_eq!(budget.kv_deadline(started + ms(350)), started + ms(375));
+        assert_eq!(budget.hard_deadline, started + ms(400));
     }
 }

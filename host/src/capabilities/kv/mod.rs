@@ -8,7 +8,8 @@
 //!   rate-limit and alerting state.
 //!
 //! Every call takes a deadline: a kv call never holds a hook past it, whatever the backend
-//! is doing. Past it, the call is [`KvError::Unavailable`].
+//! is doing. Past it, the call is [`KvError::Unavailable`] when the backend gave no sign
+//! of life, or [`KvError::Late`] when the proxy itself was too busy to hear the answer.
 
 mod memory;
 mod redis;
@@ -27,9 +28,17 @@ pub const MAX_VALUE_BYTES: usize = 1024 * 1024;
 /// Why a kv call failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum KvError {
-    /// The backend could not be reached or did not answer in time.
+    /// The backend could not be reached, or gave no sign of life before the deadline:
+    /// an outage, where the calling plugin's `on_error` decides.
     #[error("kv unavailable: {0}")]
     Unavailable(String),
+    /// The backend answers, but this call's answer was not heard before its deadline
+    /// because the proxy was too busy (its timer fired late, a later call was answered
+    /// first, or the hook reached the call with no time left). Not an outage: a client
+    /// who loads the proxy must not turn a fail-open plugin off this way. Plugins see it
+    /// as `unavailable`; the host charges the hook's failure like a deadline.
+    #[error("kv call late: {0}")]
+    Late(String),
     /// The call was wrong: bad key, value too large, `incr` on a non-integer.
     #[error("invalid kv call: {0}")]
     Invalid(String),

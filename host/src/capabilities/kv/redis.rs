@@ -5,8 +5,14 @@
 //! unreachable, one call at a time goes through as a probe and the others fail at once,
 //! so an outage costs a request nothing but the plugin's `on_error`; the first successful
 //! call ends the outage. The log says so once when an outage starts and once when it ends.
+//!
+//! A call that got no answer in time is an outage only when Redis gave no sign of life.
+//! When the proxy was the slow one (its timer fired late, Redis answered a call sent after
+//! this one, or the hook reached the call with almost no time left) the call is
+//! [`KvError::Late`]: a client that loads the proxy must not be able to turn a fail-open
+//! rate limiter off that way.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -141,27 +147,60 @@ impl RedisKv {
         call: impl AsyncFnOnce(ConnectionManager) -> RedisResult<T>,
     ) -> Result<T, KvError> {
         let (health, target) = (&self.inner.health, self.inner.target.as_str());
-        let budget = deadline.saturating_duration_since(Instant::now());
+        let started = Instant::now();
+        let budget = deadline.saturating_duration_since(started);
         if budget.is_zero() {
-            return Err(KvError::Unavailable("no time left before the hook's deadline".into()));
+            return Err(match health.down.load(Ordering::Acquire) {
+                true => KvError::Unavailable(format!("redis at {target} is unreachable, and no time is left")),
+                false => KvError::Late("the hook reached its kv call with no time left before its deadline".into()),
+            });
         }
         let answer = tokio::time::timeout(budget, call(self.inner.connection.clone())).await;
         match answer.ok() {
             Some(Ok(value)) => {
-                health.answered(target);
+                health.answered(target, started);
                 Ok(value)
             }
             Some(Err(error)) if is_call_error(&error) => {
-                health.answered(target);
+                health.answered(target, started);
                 Err(KvError::Invalid(error.to_string()))
             }
             Some(Err(error)) => Err(health.failed(target, error.to_string())),
-            None if budget < MIN_BUDGET_FOR_VERDICT => Err(KvError::Unavailable(format!(
-                "redis at {target} did not answer within the {} ms left before the hook's deadline",
-                budget.as_millis()
-            ))),
-            None => Err(health.failed(target, format!("no answer within {} ms", budget.as_millis()))),
+            None => {
+                let heard_later_call = health.answered_a_call_started_after(started);
+                match lateness(budget, started.elapsed(), heard_later_call) {
+                    Some(why) => Err(KvError::Late(format!("redis at {target} answers, but {why}"))),
+                    None => Err(health.failed(target, format!("no answer within {} ms", budget.as_millis()))),
+                }
+            }
         }
+    }
+}
+
+/// Why a call that got no answer within `budget` (noticed after `waited`) says more about
+/// the proxy than about Redis, if it does; `None` means Redis gave no sign of life.
+///
+/// Redis answers one connection's calls in order, so an answer to a call sent later means
+/// this one's answer came too, unheard. A timer that fires half its budget late means the
+/// process was not running. And a budget under [`MIN_BUDGET_FOR_VERDICT`] was spent before
+/// the call, not waiting on Redis.
+fn lateness(budget: Duration, waited: Duration, heard_later_call: bool) -> Option<String> {
+    let late_by = waited.saturating_sub(budget);
+    if budget < MIN_BUDGET_FOR_VERDICT {
+        Some(format!("the hook reached its kv call with {} ms left before its deadline", budget.as_millis()))
+    } else if late_by >= budget / 2 {
+        Some(format!(
+            "the proxy noticed the {} ms deadline {} ms late: it was too busy to hear the answer",
+            budget.as_millis(),
+            late_by.as_millis()
+        ))
+    } else if heard_later_call {
+        Some(format!(
+            "it answered a later call first: the proxy was too busy to hear this one within {} ms",
+            budget.as_millis()
+        ))
+    } else {
+        None
     }
 }
 
@@ -181,13 +220,29 @@ fn millis(ttl: Duration) -> u64 {
 }
 
 /// What this process knows of Redis's reachability, and the probe gate.
-#[derive(Default)]
 struct Health {
     /// Fast path for the common case: Redis is up and no lock is taken.
     down: AtomicBool,
     outage: Mutex<Option<Outage>>,
     /// Set while one call probes a Redis known to be down.
     probing: AtomicBool,
+    /// What [`Health::latest_answered_start`] counts from.
+    epoch: Instant,
+    /// When the latest-started call that Redis answered started, in nanoseconds since
+    /// `epoch`: a late call started before it was not waiting on Redis.
+    latest_answered_start: AtomicU64,
+}
+
+impl Default for Health {
+    fn default() -> Self {
+        Self {
+            down: AtomicBool::new(false),
+            outage: Mutex::new(None),
+            probing: AtomicBool::new(false),
+            epoch: Instant::now(),
+            latest_answered_start: AtomicU64::new(0),
+        }
+    }
 }
 
 struct Outage {
@@ -222,7 +277,18 @@ impl Health {
         Ok(Probe(Some(&self.probing)))
     }
 
-    fn answered(&self, target: &str) {
+    fn since_epoch(&self, at: Instant) -> u64 {
+        u64::try_from(at.saturating_duration_since(self.epoch).as_nanos()).unwrap_or(u64::MAX)
+    }
+
+    /// Whether Redis answered a call that started after `started`.
+    fn answered_a_call_started_after(&self, started: Instant) -> bool {
+        self.latest_answered_start.load(Ordering::Acquire) > self.since_epoch(started)
+    }
+
+    /// Redis answered a call that started at `started`.
+    fn answered(&self, target: &str, started: Instant) {
+        self.latest_answered_start.fetch_max(self.since_epoch(started), Ordering::AcqRel);
         if !self.down.load(Ordering::Acquire) {
             return;
         }
@@ -276,8 +342,37 @@ mod tests {
         assert!(refused.to_string().contains("refused"), "{refused}");
         drop(probe);
         assert!(health.admit("t").is_ok(), "the probe ended: the next call probes");
-        health.answered("t");
+        health.answered("t", Instant::now());
         assert_eq!(health.reachability(), Reachability::Connected);
         let _both = (health.admit("t").unwrap(), health.admit("t").unwrap());
+    }
+
+    #[test]
+    fn an_answer_to_a_later_call_means_the_proxy_was_late_not_redis() {
+        let health = Health::default();
+        let (first, second) = (Instant::now(), Instant::now() + Duration::from_millis(1));
+        assert!(!health.answered_a_call_started_after(first), "nothing answered yet");
+        health.answered("t", first);
+        assert!(!health.answered_a_call_started_after(first), "its own answer is no later call's");
+        health.answered("t", second);
+        assert!(health.answered_a_call_started_after(first));
+        health.answered("t", first);
+        assert!(health.answered_a_call_started_after(first), "an older answer does not hide a newer one");
+        assert!(!health.answered_a_call_started_after(second));
+    }
+
+    #[test]
+    fn a_timeout_is_an_outage_only_when_redis_gave_no_sign_of_life() {
+        let ms = Duration::from_millis;
+        // Redis silent, the timer on time: an outage.
+        assert_eq!(lateness(ms(75), ms(76), false), None);
+        assert_eq!(lateness(ms(75), ms(110), false), None, "a little late is still Redis's silence");
+        // The proxy was the slow one.
+        let late_timer = lateness(ms(75), ms(113), false).expect("fired half its budget late");
+        assert!(late_timer.contains("38 ms late"), "{late_timer}");
+        let later = lateness(ms(75), ms(76), true).expect("a later call was answered");
+        assert!(later.contains("later call"), "{later}");
+        let spent = lateness(ms(3), ms(4), false).expect("the budget was spent before the call");
+        assert!(spent.contains("3 ms left"), "{spent}");
     }
 }

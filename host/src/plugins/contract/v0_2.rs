@@ -611,7 +611,7 @@ impl config::Host for GuestState {
 
 fn kv_error(error: KvError) -> kv::KvError {
     match error {
-        KvError::Unavailable(message) => kv::KvError::Unavailable(message),
+        KvError::Unavailable(message) | KvError::Late(message) => kv::KvError::Unavailable(message),
         KvError::Invalid(message) => kv::KvError::Invalid(message),
     }
 }
