@@ -284,7 +284,7 @@ impl Proxy {
 
     /// Sends SIGHUP to the proxy (it rescans its plugin directory).
     pub async fn hangup(&self) {
-        let pid = self.child.id().expect("the proxy runs").to_string();
+        let pid = self.pid().to_string();
         let status = Command::new("kill").args(["-HUP", &pid]).status().await.expect("kill runs");
         assert!(status.success());
     }

@@ -2,9 +2,15 @@
 //! killed and restarted on the same port by the test. `make test` installs redis-server.
 
 use std::process::Stdio;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
 use tokio::process::{Child, Command};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
 
 /// A running (or stopped) `redis-server` owned by one test; killed on drop.
 pub struct RedisServer {
@@ -100,4 +106,123 @@ impl Drop for RedisServer {
             let _ = child.start_kill();
         }
     }
+}
+
+/// A relay in front of a [`RedisServer`] that makes a proxy too busy to hear Redis, on cue:
+/// the moment a connection sends a chosen command, it stops the proxy's process (SIGSTOP)
+/// for a while, passes the command on, and delivers Redis's answers on that connection
+/// only just after the proxy resumes. The proxy wakes to find its kv deadline long past on
+/// a Redis that answered: what a saturated machine does to a kv call, made exact.
+pub struct FreezingRelay {
+    port: u16,
+    cue: Arc<Mutex<Option<Freeze>>>,
+    fired: Arc<AtomicBool>,
+    accepting: JoinHandle<()>,
+}
+
+#[derive(Clone, Copy)]
+struct Freeze {
+    pid: u32,
+    command: &'static [u8],
+    stopped_for: Duration,
+}
+
+/// How long after the proxy resumes a held answer is delivered: long enough that its
+/// timers run first.
+const HELD_PAST_RESUME: Duration = Duration::from_millis(50);
+
+impl FreezingRelay {
+    /// A relay on a free loopback port, forwarding every connection to `redis`.
+    pub async fn start(redis: &RedisServer) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind a free port");
+        let port = listener.local_addr().unwrap().port();
+        let (cue, fired) = (Arc::new(Mutex::new(None)), Arc::new(AtomicBool::new(false)));
+        let redis_port = redis.port;
+        let (cue_for_task, fired_for_task) = (Arc::clone(&cue), Arc::clone(&fired));
+        let accepting = tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                tokio::spawn(relay(client, redis_port, Arc::clone(&cue_for_task), Arc::clone(&fired_for_task)));
+            }
+        });
+        Self { port, cue, fired, accepting }
+    }
+
+    /// `redis://127.0.0.1:<relay port>`.
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// The next time a connection sends `command` (e.g. `b"INCRBY"`), stops process `pid`
+    /// for `stopped_for` and holds that connection's answers until just after it resumes.
+    pub fn freeze_on(&self, command: &'static [u8], pid: u32, stopped_for: Duration) {
+        self.fired.store(false, Ordering::SeqCst);
+        *self.cue.lock().unwrap() = Some(Freeze { pid, command, stopped_for });
+    }
+
+    /// Whether the last cue was met (the process was stopped and resumed).
+    pub fn fired(&self) -> bool {
+        self.fired.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for FreezingRelay {
+    fn drop(&mut self) {
+        self.accepting.abort();
+    }
+}
+
+fn signal(pid: u32, signal: libc::c_int) {
+    let pid = libc::pid_t::try_from(pid).expect("a pid");
+    // SAFETY: kill(2) has no memory-safety preconditions.
+    assert_eq!(unsafe { libc::kill(pid, signal) }, 0, "kill({pid}, {signal})");
+}
+
+/// Copies one connection both ways, freezing the client on cue (see [`FreezingRelay`]).
+async fn relay(client: TcpStream, redis_port: u16, cue: Arc<Mutex<Option<Freeze>>>, fired: Arc<AtomicBool>) {
+    let Ok(server) = TcpStream::connect(("127.0.0.1", redis_port)).await else { return };
+    let ((mut from_client, mut to_client), (mut from_server, mut to_server)) =
+        (client.into_split(), server.into_split());
+    let held_until: Arc<Mutex<Option<Instant>>> = Arc::default();
+    let held = Arc::clone(&held_until);
+    let requests = async move {
+        let mut buffer = vec![0u8; 64 * 1024];
+        while let Ok(read @ 1..) = from_client.read(&mut buffer).await {
+            let chunk = &buffer[..read];
+            let freeze = {
+                let mut cue = cue.lock().unwrap();
+                match *cue {
+                    Some(freeze) if chunk.windows(freeze.command.len()).any(|w| w == freeze.command) => cue.take(),
+                    _ => None,
+                }
+            };
+            let Some(freeze) = freeze else {
+                if to_server.write_all(chunk).await.is_err() {
+                    return;
+                }
+                continue;
+            };
+            signal(freeze.pid, libc::SIGSTOP);
+            *held.lock().unwrap() = Some(Instant::now() + freeze.stopped_for + HELD_PAST_RESUME);
+            let forwarded = to_server.write_all(chunk).await;
+            tokio::time::sleep(freeze.stopped_for).await;
+            signal(freeze.pid, libc::SIGCONT);
+            fired.store(true, Ordering::SeqCst);
+            if forwarded.is_err() {
+                return;
+            }
+        }
+    };
+    let answers = async move {
+        let mut buffer = vec![0u8; 64 * 1024];
+        while let Ok(read @ 1..) = from_server.read(&mut buffer).await {
+            let hold = *held_until.lock().unwrap();
+            if let Some(until) = hold {
+                tokio::time::sleep_until(until).await;
+            }
+            if to_client.write_all(&buffer[..read]).await.is_err() {
+                return;
+            }
+        }
+    };
+    tokio::join!(requests, answers);
 }

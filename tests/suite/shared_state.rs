@@ -11,7 +11,7 @@ use futures_util::future::join_all;
 use hookgate::capabilities::kv::{Kv, KvError};
 use hookgate_tests::fixtures::{send_chats, sentinel_logged};
 use hookgate_tests::proxy::{chat_body, Proxy, ProxyBuilder};
-use hookgate_tests::redis::RedisServer;
+use hookgate_tests::redis::{FreezingRelay, RedisServer};
 use serde_json::{json, Value};
 
 /// Where the proxies of a test keep their kv state.
@@ -105,8 +105,12 @@ async fn kv_backends_answer_alike() {
 /// boundary can fall inside a test of this one.
 const WINDOW_SECONDS: u64 = 3_153_600_000;
 
+/// The limiter of the concurrency tests, which are about counting (no update lost between
+/// concurrent requests or replicas): a 2 s hook gives each kv call 1.5 s, so that the load
+/// of the rest of the suite cannot make the proxy hear an answer late. What a late answer
+/// does is `a_kv_answer_the_busy_proxy_heard_late_is_overload_never_a_fail_open_pass`.
 fn limiter_config(limit: u32) -> String {
-    format!("{{config: {{limit: {limit}, window_seconds: {WINDOW_SECONDS}}}}}")
+    format!("{{timeout_ms: 2000, config: {{limit: {limit}, window_seconds: {WINDOW_SECONDS}}}}}")
 }
 
 /// Sends `total` requests at once, spread round-robin over `proxies`; the statuses and
@@ -454,6 +458,53 @@ async fn a_redis_outage_applies_on_error_without_hanging_and_service_recovers() 
         );
         assert!(metrics.contains("hookgate_redis_up 1"), "{metrics}");
     }
+}
+
+/// A client who loads the proxy until it hears Redis's answers late must not get past a
+/// fail-open rate limiter that way: an answer the busy proxy did not hear in time is its
+/// own overload (a retryable 503), not Redis's outage, where `on_error` would let the
+/// request through. The load comes on cue: a relay stops the proxy (SIGSTOP) the moment
+/// it sends its `INCRBY`, and delivers Redis's answer just after it resumes.
+#[tokio::test]
+async fn a_kv_answer_the_busy_proxy_heard_late_is_overload_never_a_fail_open_pass() {
+    let server = RedisServer::start().await;
+    let relay = FreezingRelay::start(&server).await;
+    // A 400 ms hook: each kv call waits up to 300 ms, and the call is cut off at 1,600 ms.
+    // An 800 ms stop overruns the first, not the second.
+    let proxy = ProxyBuilder::new(&format!("redis_url: {}\n", relay.url()))
+        .plugin("rate-limiter", "rate-limiter")
+        .settings(
+            "rate-limiter",
+            &format!(
+                "{{on_error: fail-open, timeout_ms: 400, config: {{limit: 1, window_seconds: {WINDOW_SECONDS}}}}}"
+            ),
+        )
+        .start()
+        .await;
+    assert_eq!(timed(&proxy).await.0, 200, "the one request the limit allows");
+    for _ in 0..2 {
+        relay.freeze_on(b"INCRBY", proxy.pid(), Duration::from_millis(800));
+        let response = proxy.chat(&chat_body("mock-echo", "hi")).await;
+        assert!(relay.fired(), "the proxy was stopped mid-call");
+        let (status, retry_after) = (response.status(), response.headers().get("retry-after").cloned());
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(status, 503, "never a fail-open pass: {body}\n{}", proxy.log());
+        assert_eq!(body["error"]["code"], "overloaded", "{body}");
+        assert!(retry_after.is_some(), "a retryable answer says when");
+    }
+    // Redis never looked unreachable, and neither the plugin nor the input was blamed.
+    let log = proxy.log();
+    assert!(!log.contains("redis is unreachable"), "{log}");
+    assert_eq!(proxy.metric("hookgate_redis_up").await, 1.0);
+    assert_eq!(limiter_faults(&proxy, "kv_unavailable").await, 0.0, "{log}");
+    let metrics = proxy.client().get(format!("{}/metrics", proxy.base)).send().await.unwrap().text().await.unwrap();
+    let load = r#"hookgate_plugin_faults_total{plugin="rate-limiter",hook="pre-call",kind="deadline",cause="load"} 2"#;
+    assert!(metrics.contains(load), "{metrics}");
+    let limiter = &proxy.admin_get("/plugins").await["plugins"][0];
+    assert_eq!((&limiter["state"], &limiter["quarantines"]), (&json!("active"), &json!(0)), "{limiter}");
+    // Unfrozen, the limit holds.
+    let (status, _, body) = timed(&proxy).await;
+    assert_eq!(status, 429, "{body}");
 }
 
 #[tokio::test]
