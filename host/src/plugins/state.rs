@@ -31,14 +31,11 @@ pub(crate) struct CallBudget {
     pub hard_deadline: Instant,
     /// How long one kv call may wait for its answer: three quarters of `timeout_ms`,
     /// from when the call starts (a hook that waited for a CPU before its kv call still
-    /// gives Redis a fair chance), ...
+    /// gives Redis a fair chance), but never past `answer_cutoff`.
     pub kv_wait: Duration,
-    /// ... but never past a quarter of `timeout_ms` before the hard deadline, which
-    /// leaves the plugin time to handle the error.
-    pub kv_cutoff: Instant,
-    /// When an outbound call must have answered: a quarter of `timeout_ms` before the
-    /// hard deadline, which leaves the plugin time to handle the error.
-    pub outbound_deadline: Instant,
+    /// When any kv or outbound call must have answered: a quarter of `timeout_ms`
+    /// before the hard deadline, which leaves the plugin time to handle the error.
+    pub answer_cutoff: Instant,
 }
 
 impl CallBudget {
@@ -54,14 +51,13 @@ impl CallBudget {
             run_ticks: u32::try_from(ticks).unwrap_or(u32::MAX).max(1),
             hard_deadline,
             kv_wait: timeout - timeout / 4,
-            kv_cutoff: hard_deadline - timeout / 4,
-            outbound_deadline: hard_deadline - timeout / 4,
+            answer_cutoff: hard_deadline - timeout / 4,
         }
     }
 
     /// When a kv call starting at `now` must have answered.
     pub fn kv_deadline(&self, now: Instant) -> Instant {
-        (now + self.kv_wait).min(self.kv_cutoff)
+        (now + self.kv_wait).min(self.answer_cutoff)
     }
 
     /// The wall-clock time a call may last: `timeout` times [`Self::WALL_FACTOR`], plus
@@ -149,7 +145,7 @@ impl GuestState {
     /// Arms the state for one hook call with `budget`.
     pub fn begin_call(&mut self, budget: CallBudget) {
         self.budget = budget;
-        self.outbound.begin_call(budget.outbound_deadline);
+        self.outbound.begin_call(budget.answer_cutoff);
         self.ticks_running = 0;
         self.kv_trouble = None;
     }

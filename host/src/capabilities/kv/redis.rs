@@ -152,7 +152,7 @@ impl RedisKv {
         if budget.is_zero() {
             return Err(match health.down.load(Ordering::Acquire) {
                 true => KvError::Unavailable(format!("redis at {target} is unreachable, and no time is left")),
-                false => KvError::Late("the hook reached its kv call with no time left before its deadline".into()),
+                false => KvError::Late(too_little_left(budget)),
             });
         }
         let answer = tokio::time::timeout(budget, call(self.inner.connection.clone())).await;
@@ -187,7 +187,7 @@ impl RedisKv {
 fn lateness(budget: Duration, waited: Duration, heard_later_call: bool) -> Option<String> {
     let late_by = waited.saturating_sub(budget);
     if budget < MIN_BUDGET_FOR_VERDICT {
-        Some(format!("the hook reached its kv call with {} ms left before its deadline", budget.as_millis()))
+        Some(too_little_left(budget))
     } else if late_by >= budget / 2 {
         Some(format!(
             "the proxy noticed the {} ms deadline {} ms late: it was too busy to hear the answer",
@@ -202,6 +202,11 @@ fn lateness(budget: Duration, waited: Duration, heard_later_call: bool) -> Optio
     } else {
         None
     }
+}
+
+/// Why a kv call with only `budget` left before its deadline proves nothing about Redis.
+fn too_little_left(budget: Duration) -> String {
+    format!("the hook reached its kv call with {} ms left before its deadline", budget.as_millis())
 }
 
 /// Errors that are the call's fault (`INCRBY` on text, an overflow), not Redis's.
