@@ -70,3 +70,11 @@ pub async fn sentinel_logged(proxy: &Proxy, hook: &str, ids: &[String]) {
         proxy.wait_for_log(&format!("probe {hook} {id}"), Duration::from_secs(20)).await;
     }
 }
+
+/// Sends `signal` (e.g. `libc::SIGSTOP`) to process `pid`: how tests stop a proxy
+/// mid-call, as an overloaded machine would.
+pub fn signal(pid: u32, signal: libc::c_int) {
+    let pid = libc::pid_t::try_from(pid).expect("a pid");
+    // SAFETY: kill(2) has no memory-safety preconditions.
+    assert_eq!(unsafe { libc::kill(pid, signal) }, 0, "kill({pid}, {signal})");
+}

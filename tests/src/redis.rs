@@ -12,6 +12,8 @@ use tokio::process::{Child, Command};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+use crate::fixtures::signal;
+
 /// A running (or stopped) `redis-server` owned by one test; killed on drop.
 pub struct RedisServer {
     port: u16,
@@ -169,12 +171,6 @@ impl Drop for FreezingRelay {
     fn drop(&mut self) {
         self.accepting.abort();
     }
-}
-
-fn signal(pid: u32, signal: libc::c_int) {
-    let pid = libc::pid_t::try_from(pid).expect("a pid");
-    // SAFETY: kill(2) has no memory-safety preconditions.
-    assert_eq!(unsafe { libc::kill(pid, signal) }, 0, "kill({pid}, {signal})");
 }
 
 /// Copies one connection both ways, freezing the client on cue (see [`FreezingRelay`]).

@@ -3,9 +3,11 @@
 //! API) and `blocked-users` (with the proxy's `/user/block` routes). Several replicas
 //! share a real `redis-server` where the behaviour is about replicas.
 
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
-use hookgate_tests::fixtures::{send_chats, sentinel_logged};
+use hookgate_tests::fixtures::{send_chats, sentinel_logged, signal};
 use hookgate_tests::proxy::{chat_body, Proxy, ProxyBuilder};
 use hookgate_tests::redis::RedisServer;
 use hookgate_tests::upstream::{http, Received, StandIn};
@@ -134,10 +136,12 @@ async fn llm_guard(delay: Duration) -> StandIn {
     .await
 }
 
-/// A proxy with remote-moderation pointed at `api_base`, with `on_error` and `mode`.
+/// A proxy with remote-moderation pointed at `api_base`, with `on_error` and `mode`. The
+/// hook may last 4 s (four times its 1,000 ms `timeout_ms`), its call out 500 ms (the
+/// grant's).
 async fn moderated_proxy(api_base: &str, on_error: &str, mode: &str) -> Proxy {
     let config = format!(
-        "{{on_error: {on_error}, config: {{api_base: '{api_base}/', mode: {mode}, \
+        "{{on_error: {on_error}, timeout_ms: 1000, config: {{api_base: '{api_base}/', mode: {mode}, \
          authorization: 'Bearer ${{secret:guard_token}}', timeout_ms: 2000}}}}"
     );
     let grant = format!(
@@ -205,6 +209,51 @@ async fn on_error_decides_what_an_unreachable_or_slow_service_means() {
         let (status, body) = answer(&open, "hello").await;
         assert_eq!(status, 200, "fail-open, service {what}: {body}");
     }
+}
+
+/// An answer the busy proxy heard too late is the proxy's overload (a retryable 503): not
+/// the service's failure, which `on_error` is about (a fail-open pass for a client who
+/// loads the proxy), nor the input's (a 400 telling an honest client to shrink its prompt).
+#[tokio::test]
+async fn an_answer_the_busy_proxy_heard_late_is_overload_not_the_services_or_the_inputs_fault() {
+    let (proxy_pid, freeze_next) = (Arc::new(AtomicU32::new(0)), Arc::new(AtomicBool::new(false)));
+    let (pid, freeze) = (Arc::clone(&proxy_pid), Arc::clone(&freeze_next));
+    // On cue, the proxy stops for 1.5 s as soon as its call arrives (three times the
+    // grant's 500 ms) and the verdict comes just after it resumes: its timer runs first.
+    let guard = StandIn::start(move |_request: &Received| {
+        if freeze.swap(false, Ordering::SeqCst) {
+            let pid = pid.load(Ordering::SeqCst);
+            signal(pid, libc::SIGSTOP);
+            std::thread::sleep(Duration::from_millis(1500));
+            signal(pid, libc::SIGCONT);
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let answer = json!({"is_valid": false, "scanners": {"BanTopics": 1.0}, "sanitized_prompt": ""});
+        http("200 OK", "application/json", answer.to_string().as_bytes())
+    })
+    .await;
+    let proxy = moderated_proxy(&guard.base, "fail-open", "pre_call").await;
+    proxy_pid.store(proxy.pid(), Ordering::SeqCst);
+    for _ in 0..2 {
+        freeze_next.store(true, Ordering::SeqCst);
+        let response = proxy.chat(&chat_body("mock-echo", "plan an attack")).await;
+        assert!(!freeze_next.load(Ordering::SeqCst), "the proxy was stopped mid-call");
+        let (status, retry_after) = (response.status(), response.headers().get("retry-after").cloned());
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(status, 503, "the proxy's overload: {body}\n{}", proxy.log());
+        assert_eq!(body["error"]["code"], "overloaded", "{body}");
+        assert!(retry_after.is_some(), "a retryable answer says when");
+    }
+    let log = proxy.log();
+    assert!(log.contains("too busy to hear the answer"), "{log}");
+    let metrics = proxy.client().get(format!("{}/metrics", proxy.base)).send().await.unwrap().text().await.unwrap();
+    let load =
+        r#"hookgate_plugin_faults_total{plugin="remote-moderation",hook="pre-call",kind="deadline",cause="load"} 2"#;
+    assert!(metrics.contains(load), "{metrics}");
+    let plugin = &proxy.admin_get("/plugins").await["plugins"][0];
+    assert_eq!((&plugin["state"], &plugin["quarantines"]), (&json!("active"), &json!(0)), "{plugin}");
+    // Heard in time, the service's verdict holds.
+    assert_eq!(answer(&proxy, "plan an attack").await.0, 400);
 }
 
 /// A key whose configured user is `mallory`.

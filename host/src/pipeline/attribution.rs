@@ -24,9 +24,10 @@
 //!   nor blocked in a host call) did not run out of work but out of time: on a plugin that
 //!   works, that is the machine's load ([`FaultCause::Load`]), answered as the proxy's
 //!   overload (503, retryable), not held against the input or the plugin. A guest that
-//!   gave up after a kv answer the busy proxy heard too late (`KvError::Late`) faults as a
-//!   deadline and is charged by the same rule; only Redis's silence is `kv_unavailable`,
-//!   an outage outside the plugin, where `on_error` applies.
+//!   gave up after a kv or outbound answer the busy proxy heard too late
+//!   ([`crate::capabilities::lateness`]) faults as a deadline and is charged by the same
+//!   rule; only Redis's silence is `kv_unavailable`, an outage outside the plugin, where
+//!   `on_error` applies, and a service's own slowness follows `on_error` as well.
 //!
 //! One probe runs at a time per (plugin, hook) and its verdict stands for
 //! [`HealthChecks::FRESH`]: a burst of faults costs one probe, and a client sending bad

@@ -40,20 +40,26 @@ use crate::capabilities::outbound::OutboundGate;
 use crate::content::{Body, RequestDoc, ResponseDoc};
 use crate::types::{CallInfo, Failure, Hook};
 
-/// The fault of a guest that gave up (trapped, or failed) with `message` after a kv call
-/// got no answer: the store's outage (`kv_unavailable`: `on_error` applies), or the
-/// proxy's own lateness (`deadline`: charged like any call that ran out of time, so a
-/// client who loads the proxy gets a retryable 503, never a fail-open pass). `None` when no
-/// kv call failed that way.
-fn gave_up_on_kv(trouble: Option<&KvError>, message: &str) -> Option<(FaultKind, String)> {
-    match trouble? {
-        KvError::Unavailable(why) => {
+/// The fault of a guest that gave up (trapped, or failed) with `message` after a call to a
+/// dependency got no answer: the proxy's own lateness (a kv call [`KvError::Late`], or an
+/// outbound call the gate heard late: `deadline`, charged like any call that ran out of
+/// time, so a client who loads the proxy gets a retryable 503, never a fail-open pass), or
+/// the kv store's outage (`kv_unavailable`: `on_error` applies). The proxy's lateness wins
+/// when both happened. `None` when no call failed either way.
+fn gave_up_on_a_dependency(state: &GuestState, message: &str) -> Option<(FaultKind, String)> {
+    let late = match (&state.kv_trouble, state.outbound.heard_late()) {
+        (Some(KvError::Late(why)), _) => Some(format!("a kv call got no answer in time ({why})")),
+        (_, Some(why)) => Some(format!("an outbound call got no answer in time ({why})")),
+        _ => None,
+    };
+    if let Some(late) = late {
+        return Some((FaultKind::Deadline, format!("gave up after {late}; {message}")));
+    }
+    match &state.kv_trouble {
+        Some(KvError::Unavailable(why)) => {
             Some((FaultKind::KvUnavailable, format!("gave up after a kv call failed: {why}; {message}")))
         }
-        KvError::Late(why) => {
-            Some((FaultKind::Deadline, format!("gave up after a kv call got no answer in time ({why}); {message}")))
-        }
-        KvError::Invalid(_) => None,
+        _ => None,
     }
 }
 
@@ -327,10 +333,9 @@ impl PluginInstance {
     /// The guest reported its own failure (contract 0.2's `fail`, an SDK's uncaught
     /// exception, 0.1's status-0 rejection): a fault like a trap, and the instance goes.
     fn failed(&mut self, hook: Hook, message: &str) -> HookError {
-        let kv_trouble = self.live.take().and_then(|live| live.store.into_data().kv_trouble);
         let message = crate::text::truncate(message, MAX_FAULT_MESSAGE_BYTES);
-        let (kind, message) =
-            gave_up_on_kv(kv_trouble.as_ref(), message).unwrap_or((FaultKind::Failed, message.to_owned()));
+        let gave_up = self.live.take().and_then(|live| gave_up_on_a_dependency(live.store.data(), message));
+        let (kind, message) = gave_up.unwrap_or((FaultKind::Failed, message.to_owned()));
         let fault = Fault::new(&self.plugin.name, Some(hook), hook.name(), kind, message);
         let elapsed = self.last_call.map_or(Duration::ZERO, |stats| stats.elapsed);
         Fault { elapsed, ..fault }.into()
@@ -392,7 +397,7 @@ impl PluginInstance {
                 let memory_limit_hit = state.is_some_and(|state| state.limiter.hit);
                 let (kind, message, backtrace) = classify(&error, memory_limit_hit, phase == Phase::Instantiating);
                 let gave_up = match kind {
-                    FaultKind::Trap => gave_up_on_kv(state.and_then(|state| state.kv_trouble.as_ref()), &message),
+                    FaultKind::Trap => state.and_then(|state| gave_up_on_a_dependency(state, &message)),
                     _ => None,
                 };
                 let (kind, message) = gave_up.unwrap_or((kind, message));
@@ -539,19 +544,38 @@ impl Drop for PluginInstance {
 mod tests {
     use super::*;
 
+    fn state(kv_trouble: Option<KvError>, outbound_heard_late: Option<&str>) -> GuestState {
+        let scope = LogScope { plugin: "p".into(), request_id: RequestIdCell::new("r".into()) };
+        let gate = OutboundGate::new("p".into(), scope.request_id.clone(), None, Default::default());
+        if let Some(why) = outbound_heard_late {
+            gate.note_heard_late(why);
+        }
+        let mut state =
+            GuestState::new(scope, 1 << 20, "null".into(), Kv::in_memory(), Duration::from_millis(100), gate);
+        state.kv_trouble = kv_trouble;
+        state
+    }
+
     #[test]
-    fn giving_up_on_kv_is_an_outage_only_when_the_store_was_silent() {
+    fn giving_up_on_a_dependency_is_an_outage_only_when_it_was_silent() {
         let outage = KvError::Unavailable("redis at r is unreachable".into());
-        let (kind, message) = gave_up_on_kv(Some(&outage), "no count").unwrap();
+        let (kind, message) = gave_up_on_a_dependency(&state(Some(outage.clone()), None), "no count").unwrap();
         assert_eq!(kind, FaultKind::KvUnavailable);
         assert!(message.contains("unreachable") && message.contains("no count"), "{message}");
         // The proxy was too busy to hear the answer: a deadline, which attribution charges
         // to the load (or the input), never to the store's outage and `on_error`.
         let late = KvError::Late("redis at r answers, but it answered a later call first".into());
-        let (kind, message) = gave_up_on_kv(Some(&late), "no count").unwrap();
+        let (kind, message) = gave_up_on_a_dependency(&state(Some(late), None), "no count").unwrap();
         assert_eq!(kind, FaultKind::Deadline);
         assert!(message.contains("later call"), "{message}");
-        assert_eq!(gave_up_on_kv(Some(&KvError::Invalid("bad key".into())), "x"), None);
-        assert_eq!(gave_up_on_kv(None, "x"), None);
+        // The same for an outbound call, and the proxy's lateness wins over an outage.
+        for kv in [None, Some(outage)] {
+            let heard_late = state(kv, Some("the proxy noticed the 500 ms deadline 900 ms late"));
+            let (kind, message) = gave_up_on_a_dependency(&heard_late, "no verdict").unwrap();
+            assert_eq!(kind, FaultKind::Deadline);
+            assert!(message.contains("outbound call") && message.contains("900 ms late"), "{message}");
+        }
+        assert_eq!(gave_up_on_a_dependency(&state(Some(KvError::Invalid("bad key".into())), None), "x"), None);
+        assert_eq!(gave_up_on_a_dependency(&state(None, None), "x"), None);
     }
 }

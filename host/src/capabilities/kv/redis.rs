@@ -20,10 +20,7 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{Client, ErrorKind, RedisError, RedisResult, ServerErrorKind};
 
 use super::{BadRedisUrl, KvError, Reachability};
-
-/// A timeout shorter than this says more about the hook's budget than about Redis: it
-/// fails the call but does not declare an outage.
-const MIN_BUDGET_FOR_VERDICT: Duration = Duration::from_millis(5);
+use crate::capabilities::lateness::{proxy_was_late, too_little_left};
 
 #[derive(Clone)]
 pub(super) struct RedisKv {
@@ -180,33 +177,18 @@ impl RedisKv {
 /// Why a call that got no answer within `budget` (noticed after `waited`) says more about
 /// the proxy than about Redis, if it does; `None` means Redis gave no sign of life.
 ///
-/// Redis answers one connection's calls in order, so an answer to a call sent later means
-/// this one's answer came too, unheard. A timer that fires half its budget late means the
-/// process was not running. And a budget under [`MIN_BUDGET_FOR_VERDICT`] was spent before
-/// the call, not waiting on Redis.
+/// Beside a late timer or a budget spent before the call ([`proxy_was_late`]): Redis
+/// answers one connection's calls in order, so an answer to a call sent later means this
+/// one's answer came too, unheard.
 fn lateness(budget: Duration, waited: Duration, heard_later_call: bool) -> Option<String> {
-    let late_by = waited.saturating_sub(budget);
-    if budget < MIN_BUDGET_FOR_VERDICT {
-        Some(too_little_left(budget))
-    } else if late_by >= budget / 2 {
-        Some(format!(
-            "the proxy noticed the {} ms deadline {} ms late: it was too busy to hear the answer",
-            budget.as_millis(),
-            late_by.as_millis()
-        ))
-    } else if heard_later_call {
-        Some(format!(
-            "it answered a later call first: the proxy was too busy to hear this one within {} ms",
-            budget.as_millis()
-        ))
-    } else {
-        None
-    }
-}
-
-/// Why a kv call with only `budget` left before its deadline proves nothing about Redis.
-fn too_little_left(budget: Duration) -> String {
-    format!("the hook reached its kv call with {} ms left before its deadline", budget.as_millis())
+    proxy_was_late(budget, waited).or_else(|| {
+        heard_later_call.then(|| {
+            format!(
+                "it answered a later call first: the proxy was too busy to hear this one within {} ms",
+                budget.as_millis()
+            )
+        })
+    })
 }
 
 /// Errors that are the call's fault (`INCRBY` on text, an overflow), not Redis's.

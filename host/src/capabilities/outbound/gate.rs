@@ -3,7 +3,7 @@
 //! in secrets, sends it within the hook's deadline and the grant's caps, and counts it.
 
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -13,6 +13,7 @@ use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody, WasiHttpH
 use super::address::{self, RefusedAddress};
 use super::grant::{OutboundGrant, Target};
 use super::secrets;
+use crate::capabilities::lateness::proxy_was_late;
 use crate::capabilities::log::RequestIdCell;
 use crate::metrics::OutboundMeters;
 
@@ -26,6 +27,9 @@ pub struct OutboundGate {
     meters: OutboundMeters,
     /// When the running hook call's outbound calls must have answered.
     deadline: Instant,
+    /// Why a call of the running hook timed out through the proxy's own lateness, if one
+    /// did (see [`crate::capabilities::lateness`]); the call's future sets it.
+    heard_late: Arc<Mutex<Option<String>>>,
     calls_in_hook: u32,
     /// The request the per-request count is for (a reused instance serves several).
     counted_request: String,
@@ -54,6 +58,7 @@ impl OutboundGate {
             grant,
             meters,
             deadline: Instant::now(),
+            heard_late: Arc::default(),
             calls_in_hook: 0,
             counted_request: String::new(),
             calls_in_request: 0,
@@ -64,6 +69,20 @@ impl OutboundGate {
     pub fn begin_call(&mut self, deadline: Instant) {
         self.deadline = deadline;
         self.calls_in_hook = 0;
+        *lock(&self.heard_late) = None;
+    }
+
+    /// Why one of the running hook call's outbound calls timed out because the proxy was
+    /// too busy to hear its answer, not because the service was slow; `None` if none did.
+    pub fn heard_late(&self) -> Option<String> {
+        lock(&self.heard_late).clone()
+    }
+
+    /// Marks the running hook call as having heard an outbound answer late, as a timed-out
+    /// call does: for tests of what the fault becomes.
+    #[cfg(test)]
+    pub(crate) fn note_heard_late(&self, why: &str) {
+        *lock(&self.heard_late) = Some(why.to_owned());
     }
 
     /// Decides on a call before anything leaves: the grant, the destination, the address
@@ -159,8 +178,13 @@ impl OutboundGate {
             meters: self.meters.clone(),
             started,
             deadline,
+            heard_late: Arc::clone(&self.heard_late),
         })
     }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// A call the gate let through, on its way out.
@@ -173,6 +197,7 @@ struct Admitted {
     meters: OutboundMeters,
     started: Instant,
     deadline: Instant,
+    heard_late: Arc<Mutex<Option<String>>>,
 }
 
 /// How a call that left ended, for metrics and the log.
@@ -188,14 +213,15 @@ impl Admitted {
         let elapsed = self.started.elapsed();
         let outcome = match outcome {
             Ok(outcome) => outcome,
-            Err(_) => Err(Failure::Failed {
-                result: "timeout",
-                error: HttpError::HttpResponseTimeout,
-                why: format!(
-                    "no complete answer within {} ms",
-                    self.deadline.saturating_duration_since(self.started).as_millis()
-                ),
-            }),
+            Err(_) => {
+                let budget = self.deadline.saturating_duration_since(self.started);
+                let mut why = format!("no complete answer within {} ms", budget.as_millis());
+                if let Some(late) = proxy_was_late(budget, elapsed) {
+                    why = format!("{why}, but {late}");
+                    *lock(&self.heard_late) = Some(late);
+                }
+                Err(Failure::Failed { result: "timeout", error: HttpError::HttpResponseTimeout, why })
+            }
         };
         match outcome {
             Ok(response) => {
