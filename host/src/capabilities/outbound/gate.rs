@@ -13,7 +13,7 @@ use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody, WasiHttpH
 use super::address::{self, RefusedAddress};
 use super::grant::{OutboundGrant, Target};
 use super::secrets;
-use crate::capabilities::lateness::proxy_was_late;
+use crate::capabilities::lateness::{proxy_was_late, MIN_BUDGET_FOR_VERDICT};
 use crate::capabilities::log::RequestIdCell;
 use crate::metrics::OutboundMeters;
 
@@ -169,6 +169,7 @@ impl OutboundGate {
         if let Some(first_byte) = options.and_then(|options| options.first_byte_timeout) {
             deadline = deadline.min(started + first_byte);
         }
+        let cut_by_hook = deadline == self.deadline;
         Ok(Admitted {
             plugin: Arc::clone(&self.plugin),
             request_id: request_id.to_string(),
@@ -178,8 +179,20 @@ impl OutboundGate {
             meters: self.meters.clone(),
             started,
             deadline,
+            cut_by_hook,
             heard_late: Arc::clone(&self.heard_late),
         })
+    }
+}
+
+/// Why a call that timed out after `waited`, on a wait of `budget`, was the proxy's
+/// lateness rather than the service's slowness, if it was. A wait shorter than
+/// [`MIN_BUDGET_FOR_VERDICT`] that the guest or the grant chose proves nothing either way:
+/// its timeout is the plugin's doing, as a slow service's is, and `on_error` applies.
+fn heard_late(budget: std::time::Duration, waited: std::time::Duration, cut_by_hook: bool) -> Option<String> {
+    match budget >= MIN_BUDGET_FOR_VERDICT || cut_by_hook {
+        true => proxy_was_late(budget, waited),
+        false => None,
     }
 }
 
@@ -197,6 +210,9 @@ struct Admitted {
     meters: OutboundMeters,
     started: Instant,
     deadline: Instant,
+    /// Whether `deadline` is the hook's cutoff rather than a wait the grant or the guest
+    /// chose.
+    cut_by_hook: bool,
     heard_late: Arc<Mutex<Option<String>>>,
 }
 
@@ -216,7 +232,7 @@ impl Admitted {
             Err(_) => {
                 let budget = self.deadline.saturating_duration_since(self.started);
                 let mut why = format!("no complete answer within {} ms", budget.as_millis());
-                if let Some(late) = proxy_was_late(budget, elapsed) {
+                if let Some(late) = heard_late(budget, elapsed, self.cut_by_hook) {
                     why = format!("{why}, but {late}");
                     *lock(&self.heard_late) = Some(late);
                 }
@@ -423,5 +439,16 @@ mod tests {
         gate.request_id.set("request-2".into());
         gate.begin_call(Instant::now() + std::time::Duration::from_secs(1));
         assert_eq!(refusal(&mut gate, "http://127.0.0.1:9/ok/z", None), None);
+    }
+
+    #[test]
+    fn a_timeout_is_the_proxys_lateness_only_on_a_wait_that_can_tell() {
+        let ms = std::time::Duration::from_millis;
+        assert_eq!(heard_late(ms(500), ms(510), false), None, "on time: the service was slow");
+        assert!(heard_late(ms(500), ms(1500), false).is_some(), "a second late: the proxy was busy");
+        // A 2 ms wait the guest asked for is its own choice, however late the timer;
+        // 2 ms left before the hook's cutoff is the proxy's lateness.
+        assert_eq!(heard_late(ms(2), ms(9), false), None);
+        assert!(heard_late(ms(2), ms(2), true).is_some());
     }
 }
