@@ -78,3 +78,13 @@ pub fn signal(pid: u32, signal: libc::c_int) {
     // SAFETY: kill(2) has no memory-safety preconditions.
     assert_eq!(unsafe { libc::kill(pid, signal) }, 0, "kill({pid}, {signal})");
 }
+
+/// Asserts that `response` is the proxy's own overload: a 503 `overloaded` that says when
+/// to retry (never a pass, never the client's fault). `log` is shown when it is not.
+pub async fn assert_overloaded(response: reqwest::Response, log: &str) {
+    let (status, retry_after) = (response.status(), response.headers().get("retry-after").cloned());
+    let body: Value = response.json().await.expect("an OpenAI error body");
+    assert_eq!(status, 503, "the proxy's overload: {body}\n{log}");
+    assert_eq!(body["error"]["code"], "overloaded", "{body}");
+    assert!(retry_after.is_some(), "a retryable answer says when: {body}");
+}

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use hookgate_tests::fixtures::{send_chats, sentinel_logged, signal};
+use hookgate_tests::fixtures::{assert_overloaded, send_chats, sentinel_logged, signal};
 use hookgate_tests::proxy::{chat_body, Proxy, ProxyBuilder};
 use hookgate_tests::redis::RedisServer;
 use hookgate_tests::upstream::{http, Received, StandIn};
@@ -238,19 +238,14 @@ async fn an_answer_the_busy_proxy_heard_late_is_overload_not_the_services_or_the
         freeze_next.store(true, Ordering::SeqCst);
         let response = proxy.chat(&chat_body("mock-echo", "plan an attack")).await;
         assert!(!freeze_next.load(Ordering::SeqCst), "the proxy was stopped mid-call");
-        let (status, retry_after) = (response.status(), response.headers().get("retry-after").cloned());
-        let body: Value = response.json().await.unwrap();
-        assert_eq!(status, 503, "the proxy's overload: {body}\n{}", proxy.log());
-        assert_eq!(body["error"]["code"], "overloaded", "{body}");
-        assert!(retry_after.is_some(), "a retryable answer says when");
+        assert_overloaded(response, &proxy.log()).await;
     }
     let log = proxy.log();
     assert!(log.contains("too busy to hear the answer"), "{log}");
-    let metrics = proxy.client().get(format!("{}/metrics", proxy.base)).send().await.unwrap().text().await.unwrap();
     let load =
-        r#"hookgate_plugin_faults_total{plugin="remote-moderation",hook="pre-call",kind="deadline",cause="load"} 2"#;
-    assert!(metrics.contains(load), "{metrics}");
-    let plugin = &proxy.admin_get("/plugins").await["plugins"][0];
+        r#"hookgate_plugin_faults_total{plugin="remote-moderation",hook="pre-call",kind="deadline",cause="load"}"#;
+    assert_eq!(proxy.metric(load).await, 2.0, "{log}");
+    let plugin = &proxy.plugin_entry("remote-moderation").await;
     assert_eq!((&plugin["state"], &plugin["quarantines"]), (&json!("active"), &json!(0)), "{plugin}");
     // Heard in time, the service's verdict holds.
     assert_eq!(answer(&proxy, "plan an attack").await.0, 400);
