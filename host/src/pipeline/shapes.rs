@@ -10,9 +10,43 @@
 //!
 //! The shapes follow OpenAI's API reference (chat completions, completions, embeddings).
 
+use std::fmt;
+
 use serde_json::{Map, Value};
 
 use crate::error::ApiError;
+
+/// Where a checked value sits in the body (`messages[2].content`), written out only when a
+/// check fails: a valid body's shapes are checked without formatting or allocating.
+#[derive(Clone, Copy)]
+enum At<'a> {
+    /// A top-level field, or a fixed path from the top.
+    Top(&'a str),
+    /// A field of an object.
+    Field(&'a At<'a>, &'a str),
+    /// An item of an array.
+    Item(&'a At<'a>, usize),
+}
+
+impl<'a> At<'a> {
+    fn field(&'a self, name: &'a str) -> At<'a> {
+        At::Field(self, name)
+    }
+
+    fn item(&'a self, index: usize) -> At<'a> {
+        At::Item(self, index)
+    }
+}
+
+impl fmt::Display for At<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            At::Top(path) => f.write_str(path),
+            At::Field(parent, name) => write!(f, "{parent}.{name}"),
+            At::Item(parent, index) => write!(f, "{parent}[{index}]"),
+        }
+    }
+}
 
 /// The roles a chat message may have.
 const ROLES: [&str; 6] = ["system", "developer", "user", "assistant", "tool", "function"];
@@ -33,27 +67,27 @@ pub(crate) fn check_chat(fields: &Map<String, Value>, max_messages: usize) -> Re
         None => return Err(missing("messages")),
     };
     for (index, message) in messages.iter().enumerate() {
-        check_message(&format!("messages[{index}]"), message)?;
+        check_message(&At::Top("messages").item(index), message)?;
     }
     if let Some(tools) = present(fields, "tools") {
-        let tools = array(tools, "tools", "must be an array of tool objects")?;
+        let tools = array(tools, &At::Top("tools"), "must be an array of tool objects")?;
         for (index, tool) in tools.iter().enumerate() {
-            check_tool(&format!("tools[{index}]"), tool)?;
+            check_tool(&At::Top("tools").item(index), tool)?;
         }
     }
     if let Some(functions) = present(fields, "functions") {
-        let functions = array(functions, "functions", "must be an array of function objects")?;
+        let functions = array(functions, &At::Top("functions"), "must be an array of function objects")?;
         for (index, function) in functions.iter().enumerate() {
-            check_function_definition(&format!("functions[{index}]"), function)?;
+            check_function_definition(&At::Top("functions").item(index), function)?;
         }
     }
     if let Some(format) = present(fields, "response_format") {
         check_response_format(format)?;
     }
     if let Some(prediction) = present(fields, "prediction") {
-        let prediction = object(prediction, "prediction")?;
+        let prediction = object(prediction, &At::Top("prediction"))?;
         match prediction.get("content") {
-            Some(content) => check_content("prediction.content", content, &["text"])?,
+            Some(content) => check_content(&At::Top("prediction.content"), content, &["text"])?,
             None => return Err(missing("prediction.content")),
         }
     }
@@ -63,11 +97,11 @@ pub(crate) fn check_chat(fields: &Map<String, Value>, max_messages: usize) -> Re
 /// Checks a completion's `prompt` (text, or token ids) and `suffix`.
 pub(crate) fn check_completion(fields: &Map<String, Value>) -> Result<(), ApiError> {
     match fields.get("prompt") {
-        Some(prompt) => check_text_or_tokens("prompt", prompt)?,
+        Some(prompt) => check_text_or_tokens(&At::Top("prompt"), prompt)?,
         None => return Err(missing("prompt")),
     }
     if let Some(suffix) = present(fields, "suffix") {
-        string(suffix, "suffix")?;
+        string(suffix, &At::Top("suffix"))?;
     }
     Ok(())
 }
@@ -75,25 +109,25 @@ pub(crate) fn check_completion(fields: &Map<String, Value>) -> Result<(), ApiErr
 /// Checks an embedding's `input` (text, or token ids).
 pub(crate) fn check_embedding(fields: &Map<String, Value>) -> Result<(), ApiError> {
     match fields.get("input") {
-        Some(input) => check_text_or_tokens("input", input),
+        Some(input) => check_text_or_tokens(&At::Top("input"), input),
         None => Err(missing("input")),
     }
 }
 
-fn check_message(at: &str, message: &Value) -> Result<(), ApiError> {
+fn check_message(at: &At<'_>, message: &Value) -> Result<(), ApiError> {
     let message = object(message, at)?;
     let role = match message.get("role") {
         Some(Value::String(role)) if ROLES.contains(&role.as_str()) => role.as_str(),
         Some(Value::String(role)) => {
-            return Err(invalid(&format!("{at}.role"), &format!("`{role}` is not one of {}", ROLES.join(", "))))
+            return Err(invalid(&at.field("role"), &format!("`{role}` is not one of {}", ROLES.join(", "))))
         }
-        Some(_) => return Err(invalid(&format!("{at}.role"), "must be a string")),
-        None => return Err(missing(&format!("{at}.role"))),
+        Some(_) => return Err(invalid(&at.field("role"), "must be a string")),
+        None => return Err(missing(&at.field("role"))),
     };
     if let Some(name) = present(message, "name") {
-        string(name, &format!("{at}.name"))?;
+        string(name, &at.field("name"))?;
     }
-    let content_at = format!("{at}.content");
+    let content_at = at.field("content");
     let content = present(message, "content");
     match role {
         "system" | "developer" => check_content(&content_at, required(content, &content_at)?, &["text"])?,
@@ -102,16 +136,13 @@ fn check_message(at: &str, message: &Value) -> Result<(), ApiError> {
         }
         "tool" => {
             check_content(&content_at, required(content, &content_at)?, &["text"])?;
-            string(
-                required(present(message, "tool_call_id"), &format!("{at}.tool_call_id"))?,
-                &format!("{at}.tool_call_id"),
-            )?;
+            string(required(present(message, "tool_call_id"), &at.field("tool_call_id"))?, &at.field("tool_call_id"))?;
         }
         "function" => {
             if let Some(content) = content {
                 string(content, &content_at)?;
             }
-            string(required(present(message, "name"), &format!("{at}.name"))?, &format!("{at}.name"))?;
+            string(required(present(message, "name"), &at.field("name"))?, &at.field("name"))?;
         }
         _ => {
             // assistant: content may be absent when the message calls tools.
@@ -122,23 +153,23 @@ fn check_message(at: &str, message: &Value) -> Result<(), ApiError> {
                 None => return Err(missing(&content_at)),
             }
             if let Some(refusal) = present(message, "refusal") {
-                string(refusal, &format!("{at}.refusal"))?;
+                string(refusal, &at.field("refusal"))?;
             }
             if let Some(calls) = present(message, "tool_calls") {
-                let calls = array(calls, &format!("{at}.tool_calls"), "must be an array of tool calls")?;
+                let calls = array(calls, &at.field("tool_calls"), "must be an array of tool calls")?;
                 for (index, call) in calls.iter().enumerate() {
-                    check_tool_call(&format!("{at}.tool_calls[{index}]"), call)?;
+                    check_tool_call(&at.field("tool_calls").item(index), call)?;
                 }
             }
             if let Some(call) = present(message, "function_call") {
-                check_function_call(&format!("{at}.function_call"), call)?;
+                check_function_call(&at.field("function_call"), call)?;
             }
         }
     }
     if role != "assistant" {
         for field in ["tool_calls", "function_call", "refusal"] {
             if present(message, field).is_some() {
-                return Err(invalid(&format!("{at}.{field}"), "is only allowed on assistant messages"));
+                return Err(invalid(&at.field(field), "is only allowed on assistant messages"));
             }
         }
     }
@@ -146,7 +177,7 @@ fn check_message(at: &str, message: &Value) -> Result<(), ApiError> {
 }
 
 /// A message content: a string, or a non-empty array of parts whose types are in `parts`.
-fn check_content(at: &str, content: &Value, parts: &[&str]) -> Result<(), ApiError> {
+fn check_content(at: &At<'_>, content: &Value, parts: &[&str]) -> Result<(), ApiError> {
     let items = match content {
         Value::String(_) => return Ok(()),
         Value::Array(items) if items.is_empty() => return Err(invalid(at, "must not be an empty array")),
@@ -154,117 +185,109 @@ fn check_content(at: &str, content: &Value, parts: &[&str]) -> Result<(), ApiErr
         _ => return Err(invalid(at, "must be a string or an array of content parts")),
     };
     for (index, part) in items.iter().enumerate() {
-        let part_at = format!("{at}[{index}]");
+        let part_at = at.item(index);
         let part = object(part, &part_at)?;
         let kind = match part.get("type") {
             Some(Value::String(kind)) if parts.contains(&kind.as_str()) => kind.as_str(),
             Some(Value::String(kind)) => {
                 return Err(invalid(
-                    &format!("{part_at}.type"),
+                    &part_at.field("type"),
                     &format!("`{kind}` is not a content part allowed here ({})", parts.join(", ")),
                 ))
             }
-            _ => return Err(missing(&format!("{part_at}.type"))),
+            _ => return Err(missing(&part_at.field("type"))),
         };
         match kind {
-            "text" => string(required(part.get("text"), &format!("{part_at}.text"))?, &format!("{part_at}.text"))?,
-            "refusal" => {
-                string(required(part.get("refusal"), &format!("{part_at}.refusal"))?, &format!("{part_at}.refusal"))?
-            }
+            "text" => string(required(part.get("text"), &part_at.field("text"))?, &part_at.field("text"))?,
+            "refusal" => string(required(part.get("refusal"), &part_at.field("refusal"))?, &part_at.field("refusal"))?,
             "image_url" => {
-                let image = object(
-                    required(part.get("image_url"), &format!("{part_at}.image_url"))?,
-                    &format!("{part_at}.image_url"),
-                )?;
-                string(
-                    required(image.get("url"), &format!("{part_at}.image_url.url"))?,
-                    &format!("{part_at}.image_url.url"),
-                )?;
+                let image =
+                    object(required(part.get("image_url"), &part_at.field("image_url"))?, &part_at.field("image_url"))?;
+                string(required(image.get("url"), &part_at.field("image_url.url"))?, &part_at.field("image_url.url"))?;
             }
             "input_audio" => {
                 object(
-                    required(part.get("input_audio"), &format!("{part_at}.input_audio"))?,
-                    &format!("{part_at}.input_audio"),
+                    required(part.get("input_audio"), &part_at.field("input_audio"))?,
+                    &part_at.field("input_audio"),
                 )?;
             }
             _ => {
-                object(required(part.get("file"), &format!("{part_at}.file"))?, &format!("{part_at}.file"))?;
+                object(required(part.get("file"), &part_at.field("file"))?, &part_at.field("file"))?;
             }
         }
     }
     Ok(())
 }
 
-fn check_tool_call(at: &str, call: &Value) -> Result<(), ApiError> {
+fn check_tool_call(at: &At<'_>, call: &Value) -> Result<(), ApiError> {
     let call = object(call, at)?;
     match call.get("type").and_then(Value::as_str) {
         None | Some("function") => {
-            check_function_call(&format!("{at}.function"), required(call.get("function"), &format!("{at}.function"))?)
+            check_function_call(&at.field("function"), required(call.get("function"), &at.field("function"))?)
         }
         Some("custom") => {
-            let custom = object(required(call.get("custom"), &format!("{at}.custom"))?, &format!("{at}.custom"))?;
-            string(required(custom.get("name"), &format!("{at}.custom.name"))?, &format!("{at}.custom.name"))?;
-            string(required(custom.get("input"), &format!("{at}.custom.input"))?, &format!("{at}.custom.input"))
+            let custom = object(required(call.get("custom"), &at.field("custom"))?, &at.field("custom"))?;
+            string(required(custom.get("name"), &at.field("custom.name"))?, &at.field("custom.name"))?;
+            string(required(custom.get("input"), &at.field("custom.input"))?, &at.field("custom.input"))
         }
         Some(other) => {
-            Err(invalid(&format!("{at}.type"), &format!("`{other}` is not a tool call type (function, custom)")))
+            Err(invalid(&at.field("type"), &format!("`{other}` is not a tool call type (function, custom)")))
         }
     }
 }
 
 /// `{name, arguments}`, both strings (arguments is JSON text the model wrote).
-fn check_function_call(at: &str, call: &Value) -> Result<(), ApiError> {
+fn check_function_call(at: &At<'_>, call: &Value) -> Result<(), ApiError> {
     let call = object(call, at)?;
-    string(required(call.get("name"), &format!("{at}.name"))?, &format!("{at}.name"))?;
-    string(required(call.get("arguments"), &format!("{at}.arguments"))?, &format!("{at}.arguments"))
+    string(required(call.get("name"), &at.field("name"))?, &at.field("name"))?;
+    string(required(call.get("arguments"), &at.field("arguments"))?, &at.field("arguments"))
 }
 
-fn check_tool(at: &str, tool: &Value) -> Result<(), ApiError> {
+fn check_tool(at: &At<'_>, tool: &Value) -> Result<(), ApiError> {
     let tool = object(tool, at)?;
     match tool.get("type").and_then(Value::as_str) {
-        Some("function") => check_function_definition(
-            &format!("{at}.function"),
-            required(tool.get("function"), &format!("{at}.function"))?,
-        ),
+        Some("function") => {
+            check_function_definition(&at.field("function"), required(tool.get("function"), &at.field("function"))?)
+        }
         Some("custom") => {
-            let custom = object(required(tool.get("custom"), &format!("{at}.custom"))?, &format!("{at}.custom"))?;
-            string(required(custom.get("name"), &format!("{at}.custom.name"))?, &format!("{at}.custom.name"))?;
+            let custom = object(required(tool.get("custom"), &at.field("custom"))?, &at.field("custom"))?;
+            string(required(custom.get("name"), &at.field("custom.name"))?, &at.field("custom.name"))?;
             if let Some(description) = present(custom, "description") {
-                string(description, &format!("{at}.custom.description"))?;
+                string(description, &at.field("custom.description"))?;
             }
             Ok(())
         }
-        Some(other) => Err(invalid(&format!("{at}.type"), &format!("`{other}` is not a tool type (function, custom)"))),
-        None => Err(missing(&format!("{at}.type"))),
+        Some(other) => Err(invalid(&at.field("type"), &format!("`{other}` is not a tool type (function, custom)"))),
+        None => Err(missing(&at.field("type"))),
     }
 }
 
 /// `{name, description?, parameters?}` of a tool or a (deprecated) function.
-fn check_function_definition(at: &str, function: &Value) -> Result<(), ApiError> {
+fn check_function_definition(at: &At<'_>, function: &Value) -> Result<(), ApiError> {
     let function = object(function, at)?;
-    string(required(function.get("name"), &format!("{at}.name"))?, &format!("{at}.name"))?;
+    string(required(function.get("name"), &at.field("name"))?, &at.field("name"))?;
     if let Some(description) = present(function, "description") {
-        string(description, &format!("{at}.description"))?;
+        string(description, &at.field("description"))?;
     }
     if let Some(parameters) = present(function, "parameters") {
-        object(parameters, &format!("{at}.parameters"))?;
+        object(parameters, &at.field("parameters"))?;
     }
     Ok(())
 }
 
 fn check_response_format(format: &Value) -> Result<(), ApiError> {
-    let format = object(format, "response_format")?;
+    let format = object(format, &At::Top("response_format"))?;
     match format.get("type").and_then(Value::as_str) {
         Some("text" | "json_object") => Ok(()),
         Some("json_schema") => {
-            let at = "response_format.json_schema";
+            let at = &At::Top("response_format.json_schema");
             let schema = object(required(format.get("json_schema"), at)?, at)?;
-            string(required(schema.get("name"), &format!("{at}.name"))?, &format!("{at}.name"))?;
+            string(required(schema.get("name"), &at.field("name"))?, &at.field("name"))?;
             if let Some(description) = present(schema, "description") {
-                string(description, &format!("{at}.description"))?;
+                string(description, &at.field("description"))?;
             }
             if let Some(inner) = present(schema, "schema") {
-                object(inner, &format!("{at}.schema"))?;
+                object(inner, &at.field("schema"))?;
             }
             Ok(())
         }
@@ -278,7 +301,7 @@ fn check_response_format(format: &Value) -> Result<(), ApiError> {
 
 /// A string, a non-empty array of strings, or token ids (an array of integers, or of
 /// arrays of integers).
-fn check_text_or_tokens(at: &str, value: &Value) -> Result<(), ApiError> {
+fn check_text_or_tokens(at: &At<'_>, value: &Value) -> Result<(), ApiError> {
     let items = match value {
         Value::String(_) => return Ok(()),
         Value::Array(items) if items.is_empty() => return Err(invalid(at, "must not be an empty array")),
@@ -298,19 +321,19 @@ fn present<'a>(fields: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
     fields.get(key).filter(|value| !value.is_null())
 }
 
-fn required<'a>(value: Option<&'a Value>, at: &str) -> Result<&'a Value, ApiError> {
+fn required<'a>(value: Option<&'a Value>, at: &At<'_>) -> Result<&'a Value, ApiError> {
     value.filter(|value| !value.is_null()).ok_or_else(|| missing(at))
 }
 
-fn object<'a>(value: &'a Value, at: &str) -> Result<&'a Map<String, Value>, ApiError> {
+fn object<'a>(value: &'a Value, at: &At<'_>) -> Result<&'a Map<String, Value>, ApiError> {
     value.as_object().ok_or_else(|| invalid(at, "must be an object"))
 }
 
-fn array<'a>(value: &'a Value, at: &str, what: &str) -> Result<&'a Vec<Value>, ApiError> {
+fn array<'a>(value: &'a Value, at: &At<'_>, what: &str) -> Result<&'a Vec<Value>, ApiError> {
     value.as_array().ok_or_else(|| invalid(at, what))
 }
 
-fn string(value: &Value, at: &str) -> Result<(), ApiError> {
+fn string(value: &Value, at: &At<'_>) -> Result<(), ApiError> {
     if value.is_string() {
         Ok(())
     } else {
@@ -318,11 +341,13 @@ fn string(value: &Value, at: &str) -> Result<(), ApiError> {
     }
 }
 
-pub(crate) fn missing(field: &str) -> ApiError {
+pub(crate) fn missing(field: impl fmt::Display) -> ApiError {
+    let field = field.to_string();
     ApiError::bad_request(format!("Missing required parameter: '{field}'.")).with_param(field)
 }
 
-pub(crate) fn invalid(field: &str, what: &str) -> ApiError {
+pub(crate) fn invalid(field: impl fmt::Display, what: &str) -> ApiError {
+    let field = field.to_string();
     ApiError::bad_request(format!("Invalid parameter '{field}': {what}.")).with_param(field)
 }
 
