@@ -31,7 +31,8 @@ pub struct Stamp {
 impl Stamp {
     /// A stamp for a request arriving now, for a handler called without the middleware.
     pub fn now() -> Self {
-        Stamp { id: uuid::Uuid::new_v4().to_string().into(), received: Instant::now() }
+        let id = uuid::Uuid::new_v4();
+        Stamp { id: id.hyphenated().encode_lower(&mut uuid::Uuid::encode_buffer()).into(), received: Instant::now() }
     }
 }
 
@@ -47,8 +48,36 @@ pub async fn stamp(mut request: Request, next: Next) -> Response {
     let mut response = next.run(request).await;
     let overhead = response.extensions().get::<Overhead>().map_or_else(|| stamp.received.elapsed(), |o| o.0);
     let headers = response.headers_mut();
-    let millis = format!("{:.3}", overhead.as_secs_f64() * 1000.0);
+    let millis = milliseconds(overhead);
     headers.insert(OVERHEAD_HEADER, HeaderValue::from_str(&millis).expect("a number is a valid header"));
     headers.insert(REQUEST_ID_HEADER, HeaderValue::from_str(&stamp.id).expect("a UUID is a valid header"));
     response
+}
+
+/// `duration` in milliseconds to the microsecond (`12.345`). Integer arithmetic: formatting
+/// a float to a precision cost about 1,000 instructions a request
+/// (`bench/instructions/count.sh`).
+fn milliseconds(duration: Duration) -> String {
+    let micros = duration.as_micros();
+    format!("{}.{:03}", micros / 1000, micros % 1000)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_overhead_is_milliseconds_to_the_microsecond() {
+        assert_eq!(milliseconds(Duration::from_nanos(1_234_567_999)), "1234.567");
+        assert_eq!(milliseconds(Duration::from_micros(5)), "0.005");
+        assert_eq!(milliseconds(Duration::ZERO), "0.000");
+        assert_eq!(milliseconds(Duration::from_millis(20)).parse::<f64>().unwrap(), 20.0);
+    }
+
+    #[test]
+    fn a_request_id_is_a_lower_case_hyphenated_uuid() {
+        let id = Stamp::now().id;
+        assert_eq!(uuid::Uuid::parse_str(&id).unwrap().hyphenated().to_string(), *id);
+        assert_ne!(Stamp::now().id, id);
+    }
 }
