@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# Instructions per request, counted by valgrind's callgrind: a figure that does not move
+# with this shared machine's speed, for changes too small for req/s to show.
+#
+#   bench/instructions/count.sh [component.wasm ...]
+#
+# Serves the proxy (HOOKGATE_BIN, default the release build) with the given components as
+# plugins (each `instances: reuse`; none given: no plugins) against the bench's mock, and
+# sends it 100 and then 600 sequential chat requests (the bench's prompt, one keep-alive
+# connection) in two runs under callgrind. The difference between the runs' totals, over
+# 500, is what one request costs, start-up excluded. Prints that, and keeps the second
+# run's profile for `callgrind_annotate` (path printed). Needs `make build` (or a release
+# build of hookgate and hookgate-bench) first; installs valgrind with apt-get if missing.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+root=$PWD
+target=${CARGO_TARGET_DIR:-$root/target}
+bin=${HOOKGATE_BIN:-$target/release/hookgate}
+out=${OUT_DIR:-$target/instructions}
+command -v valgrind >/dev/null || { apt-get update -qq && apt-get install -y -qq valgrind >/dev/null; }
+mkdir -p "$out"
+work=$(mktemp -d)
+mock_port=$((30000 + RANDOM % 10000))
+"$target/release/hookgate-bench" mock --port "$mock_port" >"$work/mock.log" 2>&1 &
+mock=$!
+trap 'kill $mock 2>/dev/null; rm -rf "$work"' EXIT
+
+mkdir -p "$work/plugins"
+callbacks=()
+for component in "$@"; do
+    name=$(basename "$component" .wasm | tr _ -)
+    cp "$component" "$work/plugins/$name.wasm"
+    callbacks+=("\"$name\"")
+done
+{
+    echo "model_list:"
+    echo "  - {model_name: mock-instant, litellm_params: {model: openai/mock-instant, api_base: \"http://127.0.0.1:$mock_port/v1\", api_key: sk-mock}}"
+    echo "general_settings: {master_key: sk-instructions-0001}"
+    echo "litellm_settings: {callbacks: [$(IFS=,; echo "${callbacks[*]}")]}"
+    echo "plugins:"
+    echo "  dir: $work/plugins"
+    echo "  cache_dir: $target/hookgate-bench-cache"
+    echo "  watch: false"
+    # callgrind cannot reserve the address space of a large instance pool.
+    echo "  max_instances: 4"
+    echo "  defaults: {instances: reuse}"
+} >"$work/config.yaml"
+
+cat >"$work/client.py" <<'EOF'
+import http.client, json, sys
+port, count = int(sys.argv[1]), int(sys.argv[2])
+prompt = ("Hi, this is alice@example.com. Please summarize in two sentences: a proxy that runs "
+    "its callbacks as WebAssembly components can enforce policies, redact personal data and log costs "
+    "without slowing requests down, because each hook runs in a fresh sandbox with its own fuel and deadline.")
+body = json.dumps({"model": "mock-instant", "max_tokens": 64, "stream": False, "messages": [
+    {"role": "system", "content": "You are a concise assistant."}, {"role": "user", "content": prompt}]})
+headers = {"Authorization": "Bearer sk-instructions-0001", "Content-Type": "application/json"}
+connection = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+for _ in range(count):
+    connection.request("POST", "/v1/chat/completions", body, headers)
+    response = connection.getresponse()
+    text = response.read()
+    if response.status != 200:
+        sys.exit(f"status {response.status}: {text[:300]!r}")
+EOF
+
+# Serves `$1` requests under callgrind; prints the run's total instruction count.
+run() {
+    local port=$((20000 + RANDOM % 10000)) profile="$out/callgrind.$1.out"
+    # One tokio worker: how two workers share the work (parking, stealing) varies run to
+    # run and would move the count.
+    TOKIO_WORKER_THREADS=1 valgrind --tool=callgrind --smc-check=all-non-file --callgrind-out-file="$profile" \
+        "$bin" serve --port "$port" --config "$work/config.yaml" >"$work/proxy.log" 2>&1 &
+    local proxy=$!
+    for _ in $(seq 1 300); do
+        kill -0 $proxy 2>/dev/null || { cat "$work/proxy.log" >&2; exit 1; }
+        curl -s -o /dev/null "http://127.0.0.1:$port/health/liveliness" && break
+        sleep 0.5
+    done
+    python3 "$work/client.py" "$port" "$1"
+    kill -INT $proxy
+    wait $proxy 2>/dev/null || true
+    awk '/^summary:/ { print $2 }' "$profile"
+}
+
+run 1 >/dev/null # compiles the components into the artifact cache, off the count
+few=$(run 100)
+many=$(run 600)
+echo "instructions per request: $(((many - few) / 500)) (plugins: ${*:-none})"
+echo "profile of 600 requests: $out/callgrind.600.out"
