@@ -87,7 +87,7 @@ pub(crate) fn check_chat(fields: &Map<String, Value>, max_messages: usize) -> Re
     if let Some(prediction) = present(fields, "prediction") {
         let prediction = object(prediction, &At::Top("prediction"))?;
         match prediction.get("content") {
-            Some(content) => check_content(&At::Top("prediction.content"), content, &["text"])?,
+            Some(content) => check_content(&At::Top("prediction").field("content"), content, &["text"])?,
             None => return Err(missing("prediction.content")),
         }
     }
@@ -136,13 +136,13 @@ fn check_message(at: &At<'_>, message: &Value) -> Result<(), ApiError> {
         }
         "tool" => {
             check_content(&content_at, required(content, &content_at)?, &["text"])?;
-            string(required(present(message, "tool_call_id"), &at.field("tool_call_id"))?, &at.field("tool_call_id"))?;
+            required_string(message, at, "tool_call_id")?;
         }
         "function" => {
             if let Some(content) = content {
                 string(content, &content_at)?;
             }
-            string(required(present(message, "name"), &at.field("name"))?, &at.field("name"))?;
+            required_string(message, at, "name")?;
         }
         _ => {
             // assistant: content may be absent when the message calls tools.
@@ -198,21 +198,17 @@ fn check_content(at: &At<'_>, content: &Value, parts: &[&str]) -> Result<(), Api
             _ => return Err(missing(&part_at.field("type"))),
         };
         match kind {
-            "text" => string(required(part.get("text"), &part_at.field("text"))?, &part_at.field("text"))?,
-            "refusal" => string(required(part.get("refusal"), &part_at.field("refusal"))?, &part_at.field("refusal"))?,
+            "text" => required_string(part, &part_at, "text")?,
+            "refusal" => required_string(part, &part_at, "refusal")?,
             "image_url" => {
-                let image =
-                    object(required(part.get("image_url"), &part_at.field("image_url"))?, &part_at.field("image_url"))?;
-                string(required(image.get("url"), &part_at.field("image_url.url"))?, &part_at.field("image_url.url"))?;
+                let image = required_object(part, &part_at, "image_url")?;
+                required_string(image, &part_at.field("image_url"), "url")?;
             }
             "input_audio" => {
-                object(
-                    required(part.get("input_audio"), &part_at.field("input_audio"))?,
-                    &part_at.field("input_audio"),
-                )?;
+                required_object(part, &part_at, "input_audio")?;
             }
             _ => {
-                object(required(part.get("file"), &part_at.field("file"))?, &part_at.field("file"))?;
+                required_object(part, &part_at, "file")?;
             }
         }
     }
@@ -226,9 +222,9 @@ fn check_tool_call(at: &At<'_>, call: &Value) -> Result<(), ApiError> {
             check_function_call(&at.field("function"), required(call.get("function"), &at.field("function"))?)
         }
         Some("custom") => {
-            let custom = object(required(call.get("custom"), &at.field("custom"))?, &at.field("custom"))?;
-            string(required(custom.get("name"), &at.field("custom.name"))?, &at.field("custom.name"))?;
-            string(required(custom.get("input"), &at.field("custom.input"))?, &at.field("custom.input"))
+            let custom = required_object(call, at, "custom")?;
+            required_string(custom, &at.field("custom"), "name")?;
+            required_string(custom, &at.field("custom"), "input")
         }
         Some(other) => {
             Err(invalid(&at.field("type"), &format!("`{other}` is not a tool call type (function, custom)")))
@@ -239,8 +235,8 @@ fn check_tool_call(at: &At<'_>, call: &Value) -> Result<(), ApiError> {
 /// `{name, arguments}`, both strings (arguments is JSON text the model wrote).
 fn check_function_call(at: &At<'_>, call: &Value) -> Result<(), ApiError> {
     let call = object(call, at)?;
-    string(required(call.get("name"), &at.field("name"))?, &at.field("name"))?;
-    string(required(call.get("arguments"), &at.field("arguments"))?, &at.field("arguments"))
+    required_string(call, at, "name")?;
+    required_string(call, at, "arguments")
 }
 
 fn check_tool(at: &At<'_>, tool: &Value) -> Result<(), ApiError> {
@@ -250,10 +246,10 @@ fn check_tool(at: &At<'_>, tool: &Value) -> Result<(), ApiError> {
             check_function_definition(&at.field("function"), required(tool.get("function"), &at.field("function"))?)
         }
         Some("custom") => {
-            let custom = object(required(tool.get("custom"), &at.field("custom"))?, &at.field("custom"))?;
-            string(required(custom.get("name"), &at.field("custom.name"))?, &at.field("custom.name"))?;
+            let custom = required_object(tool, at, "custom")?;
+            required_string(custom, &at.field("custom"), "name")?;
             if let Some(description) = present(custom, "description") {
-                string(description, &at.field("custom.description"))?;
+                string(description, &at.field("custom").field("description"))?;
             }
             Ok(())
         }
@@ -265,7 +261,7 @@ fn check_tool(at: &At<'_>, tool: &Value) -> Result<(), ApiError> {
 /// `{name, description?, parameters?}` of a tool or a (deprecated) function.
 fn check_function_definition(at: &At<'_>, function: &Value) -> Result<(), ApiError> {
     let function = object(function, at)?;
-    string(required(function.get("name"), &at.field("name"))?, &at.field("name"))?;
+    required_string(function, at, "name")?;
     if let Some(description) = present(function, "description") {
         string(description, &at.field("description"))?;
     }
@@ -280,9 +276,9 @@ fn check_response_format(format: &Value) -> Result<(), ApiError> {
     match format.get("type").and_then(Value::as_str) {
         Some("text" | "json_object") => Ok(()),
         Some("json_schema") => {
-            let at = &At::Top("response_format.json_schema");
-            let schema = object(required(format.get("json_schema"), at)?, at)?;
-            string(required(schema.get("name"), &at.field("name"))?, &at.field("name"))?;
+            let at = &At::Top("response_format").field("json_schema");
+            let schema = required_object(format, &At::Top("response_format"), "json_schema")?;
+            required_string(schema, at, "name")?;
             if let Some(description) = present(schema, "description") {
                 string(description, &at.field("description"))?;
             }
@@ -323,6 +319,22 @@ fn present<'a>(fields: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
 
 fn required<'a>(value: Option<&'a Value>, at: &At<'_>) -> Result<&'a Value, ApiError> {
     value.filter(|value| !value.is_null()).ok_or_else(|| missing(at))
+}
+
+/// `object[key]` as an object, required: the error names `at.key`.
+fn required_object<'a>(
+    object: &'a Map<String, Value>,
+    at: &At<'_>,
+    key: &str,
+) -> Result<&'a Map<String, Value>, ApiError> {
+    let at = at.field(key);
+    self::object(required(object.get(key), &at)?, &at)
+}
+
+/// `object[key]` as a string, required: the error names `at.key`.
+fn required_string(object: &Map<String, Value>, at: &At<'_>, key: &str) -> Result<(), ApiError> {
+    let at = at.field(key);
+    string(required(object.get(key), &at)?, &at)
 }
 
 fn object<'a>(value: &'a Value, at: &At<'_>) -> Result<&'a Map<String, Value>, ApiError> {
@@ -428,6 +440,50 @@ mod tests {
         );
         let mixed = json!({"prompt": ["a", 1]});
         assert_eq!(check_completion(mixed.as_object().unwrap()).unwrap_err().param.as_deref(), Some("prompt"));
+    }
+
+    #[test]
+    fn nested_fields_are_named_by_their_whole_path() {
+        let user = json!({"role": "user", "content": "x"});
+        let cases = [
+            (
+                json!({"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {}}]}]}),
+                "messages[0].content[0].image_url.url",
+            ),
+            (
+                json!({"messages": [{"role": "user", "content": [{"type": "input_audio"}]}]}),
+                "messages[0].content[0].input_audio",
+            ),
+            (
+                json!({"messages": [{"role": "user", "content": [{"type": "file", "file": "f"}]}]}),
+                "messages[0].content[0].file",
+            ),
+            (
+                json!({"messages": [{"role": "assistant", "content": [{"type": "refusal", "refusal": 1}]}]}),
+                "messages[0].content[0].refusal",
+            ),
+            (json!({"messages": [{"role": "function", "content": "x"}]}), "messages[0].name"),
+            (
+                json!({"messages": [{"role": "assistant", "tool_calls": [{"type": "custom", "custom": {"name": "c"}}]}]}),
+                "messages[0].tool_calls[0].custom.input",
+            ),
+            (
+                json!({"messages": [user], "tools": [{"type": "custom", "custom": {"name": "c", "description": 2}}]}),
+                "tools[0].custom.description",
+            ),
+            (json!({"messages": [user], "tools": [{"type": "custom"}]}), "tools[0].custom"),
+            (json!({"messages": [user], "functions": [{"description": "d"}]}), "functions[0].name"),
+            (json!({"messages": [user], "response_format": {"type": "json_schema"}}), "response_format.json_schema"),
+            (
+                json!({"messages": [user], "response_format": {"type": "json_schema", "json_schema": {}}}),
+                "response_format.json_schema.name",
+            ),
+            (json!({"messages": [user], "prediction": {"content": [{"type": "text"}]}}), "prediction.content[0].text"),
+        ];
+        for (fields, param) in cases {
+            let error = check_chat(fields.as_object().unwrap(), 10).unwrap_err();
+            assert_eq!(error.param.as_deref(), Some(param), "{fields}: {}", error.message);
+        }
     }
 
     #[test]
