@@ -9,21 +9,23 @@
 # sends it 100 and then 600 sequential chat requests (the bench's prompt, one keep-alive
 # connection) in two runs under callgrind. The difference between the runs' totals, over
 # 500, is what one request costs, start-up excluded. Prints that, and keeps the second
-# run's profile for `callgrind_annotate` (path printed). Needs `make build` (or a release
-# build of hookgate and hookgate-bench) first; installs valgrind with apt-get if missing.
+# run's profile for `callgrind_annotate` (path printed). Builds hookgate and hookgate-bench
+# (release) if they are not current; installs valgrind with apt-get if missing.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$PWD
 target=${CARGO_TARGET_DIR:-$root/target}
 bin=${HOOKGATE_BIN:-$target/release/hookgate}
 out=${OUT_DIR:-$target/instructions}
+cargo build -q --release -p hookgate -p hookgate-bench
 command -v valgrind >/dev/null || { apt-get update -qq && apt-get install -y -qq valgrind >/dev/null; }
 mkdir -p "$out"
 work=$(mktemp -d)
 mock_port=$((30000 + RANDOM % 10000))
 "$target/release/hookgate-bench" mock --port "$mock_port" >"$work/mock.log" 2>&1 &
 mock=$!
-trap 'kill $mock 2>/dev/null; rm -rf "$work"' EXIT
+proxy=
+trap 'kill $mock $proxy 2>/dev/null; rm -rf "$work"' EXIT
 
 mkdir -p "$work/plugins"
 callbacks=()
@@ -64,14 +66,15 @@ for _ in range(count):
         sys.exit(f"status {response.status}: {text[:300]!r}")
 EOF
 
-# Serves `$1` requests under callgrind; prints the run's total instruction count.
+# Serves `$1` requests under callgrind; sets `total` to the run's instruction count. Runs
+# in this shell (not a subshell), so the exit trap can stop a proxy a failed run leaves.
 run() {
     local port=$((20000 + RANDOM % 10000)) profile="$out/callgrind.$1.out"
     # One tokio worker: how two workers share the work (parking, stealing) varies run to
     # run and would move the count.
     TOKIO_WORKER_THREADS=1 valgrind --tool=callgrind --smc-check=all-non-file --callgrind-out-file="$profile" \
         "$bin" serve --port "$port" --config "$work/config.yaml" >"$work/proxy.log" 2>&1 &
-    local proxy=$!
+    proxy=$!
     for _ in $(seq 1 300); do
         kill -0 $proxy 2>/dev/null || { cat "$work/proxy.log" >&2; exit 1; }
         curl -s -o /dev/null "http://127.0.0.1:$port/health/liveliness" && break
@@ -80,11 +83,14 @@ run() {
     python3 "$work/client.py" "$port" "$1"
     kill -INT $proxy
     wait $proxy 2>/dev/null || true
-    awk '/^summary:/ { print $2 }' "$profile"
+    proxy=
+    total=$(awk '/^summary:/ { print $2 }' "$profile")
 }
 
-run 1 >/dev/null # compiles the components into the artifact cache, off the count
-few=$(run 100)
-many=$(run 600)
+run 1 # compiles the components into the artifact cache, off the count
+run 100
+few=$total
+run 600
+many=$total
 echo "instructions per request: $(((many - few) / 500)) (plugins: ${*:-none})"
 echo "profile of 600 requests: $out/callgrind.600.out"
