@@ -24,8 +24,9 @@ use crate::types::{ContentHash, KeyInfo};
 /// A caller the proxy recognised.
 #[derive(Debug, Clone)]
 pub struct Caller {
-    /// What hooks learn about the caller (alias, key id, user, team, metadata).
-    pub key: KeyInfo,
+    /// What hooks learn about the caller (alias, key id, user, team, metadata); shared,
+    /// because every request and every hook call of the caller's tells it.
+    pub key: Arc<KeyInfo>,
     /// True only for the master key itself: admin routes need it.
     pub is_master: bool,
     /// The model names this caller may use; `None` means every configured model.
@@ -168,7 +169,7 @@ impl KeyIds {
 #[derive(Debug, Clone)]
 pub struct KeyStore {
     /// Callers by the id of their key. Empty when auth is off.
-    by_id: HashMap<String, Caller>,
+    by_id: HashMap<String, Arc<Caller>>,
     ids: KeyIds,
     /// False when the config has no master key: like LiteLLM, every request is accepted
     /// (the config refuses virtual keys then, and admin routes answer on loopback only).
@@ -189,8 +190,9 @@ impl KeyStore {
                 team_id: None,
                 metadata: "{}".into(),
             };
-            let caller = Caller { key, is_master: true, may_disable_callbacks: true, ..anonymous(id.clone()) };
-            by_id.insert(id, caller);
+            let caller =
+                Caller { key: Arc::new(key), is_master: true, may_disable_callbacks: true, ..anonymous(id.clone()) };
+            by_id.insert(id, Arc::new(caller));
         }
         let team_places: HashMap<&str, (u32, Arc<Semaphore>)> = config
             .teams
@@ -204,7 +206,7 @@ impl KeyStore {
             let id = ids.id(virtual_key.key.expose());
             let mut caller = caller_for(virtual_key, id.clone());
             caller.team_parallel = virtual_key.team_id.as_deref().and_then(|team| team_places.get(team)).cloned();
-            by_id.insert(id, caller);
+            by_id.insert(id, Arc::new(caller));
         }
         Self { by_id, ids, enabled: config.master_key.is_some() }
     }
@@ -216,12 +218,15 @@ impl KeyStore {
 
     /// The caller behind the request's credentials: `Authorization: Bearer <key>`, or the
     /// `api-key` header Azure OpenAI clients send.
-    pub fn authenticate(&self, headers: &HeaderMap) -> Result<Caller, AuthError> {
+    ///
+    /// The caller is shared, not copied: its strings and lists are the same for each of its
+    /// requests.
+    pub fn authenticate(&self, headers: &HeaderMap) -> Result<Arc<Caller>, AuthError> {
         let presented = bearer(headers);
         if !self.enabled {
             // Auth is off: still tell hooks which key was presented, by id only. Nobody
             // is the master, and nobody may disable callbacks.
-            return Ok(anonymous(self.ids.id(presented.unwrap_or_default())));
+            return Ok(Arc::new(anonymous(self.ids.id(presented.unwrap_or_default()))));
         }
         let presented = presented.ok_or(AuthError::Missing)?;
         let id = self.ids.id(presented);
@@ -236,13 +241,13 @@ impl KeyStore {
 
 fn caller_for(key: &VirtualKey, id: String) -> Caller {
     Caller {
-        key: KeyInfo {
+        key: Arc::new(KeyInfo {
             alias: Some(key.alias.clone()),
             id,
             user_id: key.user_id.clone(),
             team_id: key.team_id.clone(),
             metadata: serde_json::Value::Object(key.metadata.clone()).to_string(),
-        },
+        }),
         is_master: false,
         allowed_models: (!key.models.is_empty()).then(|| key.models.clone()),
         may_disable_callbacks: key.allow_disabling_callbacks,
@@ -260,7 +265,7 @@ fn caller_for(key: &VirtualKey, id: String) -> Caller {
 fn anonymous(id: String) -> Caller {
     let key = KeyInfo { alias: None, id, user_id: None, team_id: None, metadata: "{}".into() };
     Caller {
-        key,
+        key: Arc::new(key),
         is_master: false,
         allowed_models: None,
         may_disable_callbacks: false,

@@ -324,7 +324,8 @@ fn request_from(path: &Path, call_type: CallTypeArg) -> Result<(CallInfo, Reques
             user_id: None,
             team_id: None,
             metadata: "{}".into(),
-        },
+        }
+        .into(),
         stream,
     };
     let size = serde_json::to_string(&fields)?.len();

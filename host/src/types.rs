@@ -74,8 +74,8 @@ pub struct CallInfo {
     pub id: Arc<str>,
     /// The endpoint.
     pub call_type: CallType,
-    /// The caller.
-    pub key: KeyInfo,
+    /// The caller, shared with the key store.
+    pub key: Arc<KeyInfo>,
     /// Whether the client asked for a streamed answer.
     pub stream: bool,
 }

@@ -179,7 +179,7 @@ impl TestRequest {
     pub fn new(id: &str, call_type: CallType, body: serde_json::Value) -> Self {
         let serde_json::Value::Object(fields) = body else { panic!("a request body is an object") };
         let stream = fields.get("stream").and_then(serde_json::Value::as_bool).unwrap_or(false);
-        let info = CallInfo { id: id.into(), call_type, key: test_key(), stream };
+        let info = CallInfo { id: id.into(), call_type, key: test_key().into(), stream };
         let size = serde_json::to_string(&fields).unwrap().len();
         let doc = RequestDoc::new(fields, size, vec![("content-type".into(), "application/json".into())]);
         Self { info, doc }

@@ -1,5 +1,7 @@
 //! The example plugins from `plugins/` do what their crate docs promise.
 
+use std::sync::Arc;
+
 use hookgate::plugins::{ChunkDecision, HookError, LoadError, PluginSettings, PostCallDecision, PreCallDecision};
 use hookgate_tests::{chat_request, chat_response, chunk, load};
 
@@ -121,7 +123,7 @@ async fn rate_limiter_counts_per_user() {
         let mut body = chat_request("r", "hi").body().clone();
         body["user"] = serde_json::json!(format!("{user}-{run}"));
         let mut request = hookgate_tests::TestRequest::new("r", hookgate::types::CallType::ChatCompletion, body);
-        request.info.key.user_id = None;
+        Arc::make_mut(&mut request.info.key).user_id = None;
         request
     };
     let decide = async |request: hookgate_tests::TestRequest| match plugin
@@ -139,7 +141,7 @@ async fn rate_limiter_counts_per_user() {
     assert_eq!(decide(as_end_user("bob")).await, Ok(PreCallDecision::Proceed), "another user, another count");
     // The key's user id wins over the body's `user` (ann's count is spent).
     let mut keyed = as_end_user("ann");
-    keyed.info.key.user_id = Some(format!("key-user-{run}"));
+    Arc::make_mut(&mut keyed.info.key).user_id = Some(format!("key-user-{run}"));
     assert_eq!(decide(keyed.clone()).await, Ok(PreCallDecision::Proceed));
     assert_eq!(decide(keyed).await, over);
 }

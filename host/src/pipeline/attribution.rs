@@ -167,13 +167,13 @@ fn harmless_request(id: &Arc<str>, shape: &ProbeShape) -> (CallInfo, RequestDoc)
         CallType::TextCompletion => json!({"model": shape.model, "prompt": HARMLESS}),
         CallType::Embedding => json!({"model": shape.model, "input": HARMLESS}),
     };
-    let key = KeyInfo {
+    let key = Arc::new(KeyInfo {
         alias: Some(PROBE_ALIAS.into()),
         id: "0".repeat(64),
         user_id: None,
         team_id: None,
         metadata: "{}".into(),
-    };
+    });
     let info = CallInfo { id: Arc::clone(id), call_type: shape.call_type, key, stream: false };
     let serde_json::Value::Object(fields) = body else { unreachable!("the harmless body is an object") };
     let size = serde_json::to_string(&fields).map_or(0, |json| json.len());

@@ -84,7 +84,8 @@ mod tests {
                 user_id: None,
                 team_id: None,
                 metadata: "{}".into(),
-            },
+            }
+            .into(),
             is_master: false,
             allowed_models: None,
             may_disable_callbacks: may,

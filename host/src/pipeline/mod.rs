@@ -63,7 +63,7 @@ pub struct ClientCall {
     /// The client's headers as hooks see them (credentials removed, names lower-case).
     pub headers: Vec<(String, String)>,
     /// Who is calling.
-    pub caller: Caller,
+    pub caller: Arc<Caller>,
     /// Plugin names the request's headers ask to disable (lower-case).
     pub disable: BTreeSet<String>,
     /// When the request arrived.
@@ -253,7 +253,7 @@ impl Pipeline {
                 "a request chose its plugins"
             );
         }
-        let info = CallInfo { id: Arc::clone(&id), call_type, key: caller.key.clone(), stream: body.stream };
+        let info = CallInfo { id: Arc::clone(&id), call_type, key: Arc::clone(&caller.key), stream: body.stream };
         let asked = Asked { model: body.model().to_owned(), stream: body.stream };
         let policy = self.registry.policy();
         let trace = self.traces.request(call_type.route(), &id, &headers);

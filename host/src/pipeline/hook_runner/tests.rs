@@ -282,7 +282,8 @@ fn request_plugins(plugins: &[&Arc<Fake>]) -> RequestPlugins<Fake> {
             user_id: None,
             team_id: None,
             metadata: "{}".into(),
-        },
+        }
+        .into(),
         stream: false,
     };
     let plugins = plugins.iter().map(|plugin| (Arc::clone(plugin), Chosen { hooks: plugin.hooks(), config: None }));
