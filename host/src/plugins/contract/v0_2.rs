@@ -29,10 +29,6 @@ mod bindings {
         exports: {
             default: async,
         },
-        // The values hooks are called with (the call context, a failure, a log entry) are
-        // borrowed from the host's own: a hook call copies each string once, into the
-        // guest, not first into an owned record.
-        ownership: Borrowing { duplicate_if_necessary: true },
         with: {
             // Linked by wasmtime-wasi-http (see `PluginEngine::new`).
             "wasi:http": wasmtime_wasi_http::p2::bindings::http,
@@ -215,7 +211,7 @@ impl Guest {
             Call::PreCall(info, req) => {
                 let hook = export(&self.pre_call, Hook::PreCall)?;
                 let lent = Lent::new(store, request_view(req, edit))?;
-                let result = hook.call_pre_call(&mut *store, context(info), lent.borrow()).await;
+                let result = hook.call_pre_call(&mut *store, &context(info), lent.borrow()).await;
                 let (edited, _) = lent.take_back(store)?.view.finish();
                 Reply::PreCall(answer(result?).map(|outcome| match (outcome, edited) {
                     (hooks::pre_call::PreCallOutcome::Respond(text), _) => PreCallOut::Respond(text),
@@ -226,7 +222,7 @@ impl Guest {
             Call::Moderation(info, req) => {
                 let hook = export(&self.moderation, Hook::Moderation)?;
                 let lent = Lent::new(store, request_view(req, Access::ReadOnly))?;
-                let result = hook.call_moderation(&mut *store, context(info), lent.borrow()).await;
+                let result = hook.call_moderation(&mut *store, &context(info), lent.borrow()).await;
                 lent.take_back(store)?;
                 Reply::Verdict(answer(result?))
             }
@@ -235,7 +231,7 @@ impl Guest {
                 let request = Lent::new(store, request_view(req, Access::ReadOnly))?;
                 let response = Lent::new(store, response_view(resp, edit))?;
                 let result =
-                    hook.call_post_call_success(&mut *store, context(info), request.borrow(), response.borrow()).await;
+                    hook.call_post_call_success(&mut *store, &context(info), request.borrow(), response.borrow()).await;
                 request.take_back(store)?;
                 let (body, headers) = response.take_back(store)?.view.finish();
                 Reply::PostCall(answer(result?).map(|()| match (body, headers.is_empty()) {
@@ -246,8 +242,9 @@ impl Guest {
             Call::PostCallFailure(info, req, failure) => {
                 let hook = export(&self.post_call_failure, Hook::PostCallFailure)?;
                 let lent = Lent::new(store, request_view(req, Access::ReadOnly))?;
-                let result =
-                    hook.call_post_call_failure(&mut *store, context(info), lent.borrow(), wit_failure(failure)).await;
+                let result = hook
+                    .call_post_call_failure(&mut *store, &context(info), lent.borrow(), &wit_failure(failure))
+                    .await;
                 lent.take_back(store)?;
                 Reply::Verdict(answer(result?))
             }
@@ -255,7 +252,7 @@ impl Guest {
                 let hook = export(&self.stream_chunk, Hook::StreamChunk)?;
                 let request = Lent::new(store, request_view(req, Access::ReadOnly))?;
                 let lent = Lent::new(store, ChunkView(View::new(BodyKind::Chunk, Arc::clone(chunk), edit)))?;
-                let result = hook.call_stream_chunk(&mut *store, context(info), request.borrow(), lent.borrow()).await;
+                let result = hook.call_stream_chunk(&mut *store, &context(info), request.borrow(), lent.borrow()).await;
                 request.take_back(store)?;
                 let (edited, _) = lent.take_back(store)?.0.finish();
                 Reply::Chunk(answer(result?).map(|outcome| match (outcome, edited) {
@@ -267,7 +264,7 @@ impl Guest {
             Call::StreamEnd(info, req, text) => {
                 let hook = export(&self.stream_end, Hook::StreamEnd)?;
                 let lent = Lent::new(store, request_view(req, Access::ReadOnly))?;
-                let result = hook.call_stream_end(&mut *store, context(info), lent.borrow(), text).await;
+                let result = hook.call_stream_end(&mut *store, &context(info), lent.borrow(), text).await;
                 lent.take_back(store)?;
                 Reply::Verdict(answer(result?))
             }
@@ -279,10 +276,9 @@ impl Guest {
                     None => return Err(wasmtime::format_err!("log-success without a response")),
                 };
                 let response = Lent::new(store, response)?;
-                let lists = LogLists::of(&input.entry);
-                let entry = log_entry(&input.entry, &lists);
+                let entry = log_entry(&input.entry);
                 let result = hook
-                    .call_log_success(&mut *store, context(&input.info), request.borrow(), response.borrow(), entry)
+                    .call_log_success(&mut *store, &context(&input.info), request.borrow(), response.borrow(), &entry)
                     .await;
                 request.take_back(store)?;
                 response.take_back(store)?;
@@ -291,9 +287,8 @@ impl Guest {
             Call::LogFailure(input) => {
                 let hook = export(&self.log_failure, Hook::LogFailure)?;
                 let request = Lent::new(store, request_view(&input.request, Access::ReadOnly))?;
-                let lists = LogLists::of(&input.entry);
-                let entry = log_entry(&input.entry, &lists);
-                let result = hook.call_log_failure(&mut *store, context(&input.info), request.borrow(), entry).await;
+                let entry = log_entry(&input.entry);
+                let result = hook.call_log_failure(&mut *store, &context(&input.info), request.borrow(), &entry).await;
                 request.take_back(store)?;
                 Reply::Logged(result?)
             }
@@ -324,68 +319,53 @@ fn answer<T>(result: Result<T, wit::HookError>) -> Result<T, GuestError> {
     })
 }
 
-fn context(info: &CallInfo) -> wit::CallContext<'_> {
+fn context(info: &CallInfo) -> wit::CallContext {
     wit::CallContext {
-        request_id: &info.id,
+        request_id: info.id.to_string(),
         call_type: match info.call_type {
             CallType::ChatCompletion => wit::CallType::ChatCompletion,
             CallType::TextCompletion => wit::CallType::TextCompletion,
             CallType::Embedding => wit::CallType::Embedding,
         },
         key: wit::KeyInfo {
-            alias: info.key.alias.as_deref(),
-            id: &info.key.id,
-            user_id: info.key.user_id.as_deref(),
-            team_id: info.key.team_id.as_deref(),
-            metadata: &info.key.metadata,
+            alias: info.key.alias.clone(),
+            id: info.key.id.clone(),
+            user_id: info.key.user_id.clone(),
+            team_id: info.key.team_id.clone(),
+            metadata: info.key.metadata.clone(),
         },
         stream: info.stream,
     }
 }
 
-fn wit_failure(failure: &Failure) -> wit::Failure<'_> {
+fn wit_failure(failure: &Failure) -> wit::Failure {
     wit::Failure {
         status: failure.status,
-        error_type: &failure.error_type,
-        message: &failure.message,
-        code: failure.code.as_deref(),
-        rejected_by: failure.rejected_by.as_deref(),
+        error_type: failure.error_type.clone(),
+        message: failure.message.clone(),
+        code: failure.code.clone(),
+        rejected_by: failure.rejected_by.clone(),
     }
 }
 
-fn decision(record: &DecisionRecord) -> wit::Decision<'_> {
+fn decision(record: &DecisionRecord) -> wit::Decision {
     wit::Decision {
-        plugin: &record.plugin,
-        hook: record.hook,
-        decision: &record.decision,
-        cause: record.cause,
+        plugin: record.plugin.clone(),
+        hook: record.hook.to_owned(),
+        decision: record.decision.clone(),
+        cause: record.cause.map(str::to_owned),
         calls: record.calls,
         started_ms: record.started_ms,
         elapsed_ms: record.elapsed_ms,
     }
 }
 
-/// A log entry's lists, borrowed by the [`wit::LogEntry`] that [`log_entry`] makes.
-struct LogLists<'a> {
-    decisions: Vec<wit::Decision<'a>>,
-    truncated: Vec<&'a str>,
-}
-
-impl<'a> LogLists<'a> {
-    fn of(entry: &'a LogEntry) -> Self {
-        Self {
-            decisions: entry.decisions.iter().map(decision).collect(),
-            truncated: entry.truncated.iter().copied().collect(),
-        }
-    }
-}
-
-fn log_entry<'a>(entry: &'a LogEntry, lists: &'a LogLists<'a>) -> wit::LogEntry<'a> {
+fn log_entry(entry: &LogEntry) -> wit::LogEntry {
     wit::LogEntry {
-        model: &entry.model,
-        model_used: entry.model_used.as_deref(),
-        api_base: entry.api_base.as_deref(),
-        end_user: entry.end_user.as_deref(),
+        model: entry.model.clone(),
+        model_used: entry.model_used.clone(),
+        api_base: entry.api_base.clone(),
+        end_user: entry.end_user.clone(),
         status_code: entry.status_code,
         usage: entry.usage.map(|usage| wit::Usage {
             prompt_tokens: usage.prompt_tokens,
@@ -397,8 +377,8 @@ fn log_entry<'a>(entry: &'a LogEntry, lists: &'a LogLists<'a>) -> wit::LogEntry<
         end_time: entry.end_time,
         completion_start_time: entry.completion_start_time,
         failure: entry.failure.as_ref().map(wit_failure),
-        decisions: &lists.decisions,
-        truncated: &lists.truncated,
+        decisions: entry.decisions.iter().map(decision).collect(),
+        truncated: entry.truncated.iter().map(|field| (*field).to_owned()).collect(),
     }
 }
 
