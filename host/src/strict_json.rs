@@ -17,6 +17,7 @@ use std::cell::Cell;
 use std::fmt;
 
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde_json::map::Entry;
 use serde_json::{Map, Number, Value};
 
 /// How much a body may hold.
@@ -206,11 +207,16 @@ impl<'de> Visitor<'de> for Strict<'_> {
             } else {
                 entries.next_value_seed(self.inner())?
             };
-            if map.contains_key(&key) {
-                let shown = crate::text::truncate(&key, 64);
-                return Err(de::Error::custom(format!("duplicate key `{shown}` in an object")));
+            // One lookup both finds a duplicate and places the value.
+            match map.entry(key) {
+                Entry::Vacant(slot) => {
+                    slot.insert(value);
+                }
+                Entry::Occupied(taken) => {
+                    let shown = crate::text::truncate(taken.key(), 64);
+                    return Err(de::Error::custom(format!("duplicate key `{shown}` in an object")));
+                }
             }
-            map.insert(key, value);
         }
         Ok(Value::Object(map))
     }
