@@ -59,7 +59,10 @@ async fn serve(state: &AppState, call_type: CallType, http: Request) -> Response
             // A label for metrics: only configured names, so clients cannot mint series.
             let asked = call.body.model();
             let model = if state.pipeline.upstreams().knows(asked) { asked.to_owned() } else { "unknown".to_owned() };
-            let answer = state.pipeline.handle(call).await;
+            // Boxed where it starts: the lifecycle's future is many kilobytes, and inline
+            // it made this handler's future as large, which the router boxes, and so
+            // copies, before the request is read at all.
+            let answer = Box::pin(state.pipeline.handle(call)).await;
             let response = match answer.reply {
                 Ok(reply) => reply_response(reply),
                 Err(error) => error.into_response(),
