@@ -7,12 +7,14 @@
 //!   normally.
 //! - [`texts`]: where the texts a model reads or wrote are, and how they are replaced.
 //! - [`fit`]: a body cut to a byte budget, for the logging hooks.
+//! - [`json`]: a body's compact JSON text, made faster than serde_json makes it.
 //!
 //! Nothing here knows about wasm: the host's contract adapters map the WIT resources onto
 //! these types and its pipeline passes them from hook to hook; the Rust SDK runs the same
 //! code as the native test double of those resources.
 
 pub mod fit;
+pub mod json;
 pub mod texts;
 mod view;
 
@@ -70,7 +72,7 @@ impl Body {
 
     /// The JSON text, made on first use.
     pub fn json(&self) -> &str {
-        self.json.get_or_init(|| self.value.to_string())
+        self.json.get_or_init(|| json::to_string(&self.value))
     }
 
     /// The length of the JSON text.
@@ -124,7 +126,7 @@ impl RequestDoc {
 
     /// The body's `model`.
     pub fn model(&self) -> &str {
-        self.fields().get("model").and_then(Value::as_str).unwrap_or_default()
+        json::field(self.fields(), "model").and_then(Value::as_str).unwrap_or_default()
     }
 }
 

@@ -256,6 +256,9 @@ fn parse(json: &str, max: usize) -> Result<Value, EditError> {
 
 /// The length of `text` as a JSON string, quotes included, escaped as serde_json does.
 pub fn json_string_len(text: &str) -> usize {
+    if !crate::json::needs_escaping(text) {
+        return text.len() + 2;
+    }
     2 + text
         .chars()
         .map(|c| match c {
@@ -329,7 +332,7 @@ mod tests {
     }
 
     #[test]
-    fn fields_read_and_edit_as_json_text() {
+    fn fields_read_and_edit_as_json() {
         let mut view = request(EDIT);
         assert_eq!(view.field("temperature").as_deref(), Some("0.2"));
         assert_eq!(view.field("nope"), None);

@@ -14,6 +14,7 @@ use std::fmt;
 
 use serde_json::{Map, Value};
 
+use crate::content::json;
 use crate::error::ApiError;
 
 /// Where a checked value sits in the body (`messages[2].content`), written out only when a
@@ -54,7 +55,7 @@ const ROLES: [&str; 6] = ["system", "developer", "user", "assistant", "tool", "f
 /// Checks the chat `messages` (at most `max_messages`) and the other text-carrying chat
 /// fields (`tools`, `functions`, `response_format`, `prediction`).
 pub(crate) fn check_chat(fields: &Map<String, Value>, max_messages: usize) -> Result<(), ApiError> {
-    let messages = match lookup(fields, "messages") {
+    let messages = match json::field(fields, "messages") {
         Some(Value::Array(messages)) if messages.is_empty() => return Err(invalid("messages", "must not be empty")),
         Some(Value::Array(messages)) if messages.len() > max_messages => {
             return Err(invalid(
@@ -86,7 +87,7 @@ pub(crate) fn check_chat(fields: &Map<String, Value>, max_messages: usize) -> Re
     }
     if let Some(prediction) = present(fields, "prediction") {
         let prediction = object(prediction, &At::Top("prediction"))?;
-        match lookup(prediction, "content") {
+        match json::field(prediction, "content") {
             Some(content) => check_content(&At::Top("prediction").field("content"), content, &["text"])?,
             None => return Err(missing("prediction.content")),
         }
@@ -96,7 +97,7 @@ pub(crate) fn check_chat(fields: &Map<String, Value>, max_messages: usize) -> Re
 
 /// Checks a completion's `prompt` (text, or token ids) and `suffix`.
 pub(crate) fn check_completion(fields: &Map<String, Value>) -> Result<(), ApiError> {
-    match lookup(fields, "prompt") {
+    match json::field(fields, "prompt") {
         Some(prompt) => check_text_or_tokens(&At::Top("prompt"), prompt)?,
         None => return Err(missing("prompt")),
     }
@@ -108,7 +109,7 @@ pub(crate) fn check_completion(fields: &Map<String, Value>) -> Result<(), ApiErr
 
 /// Checks an embedding's `input` (text, or token ids).
 pub(crate) fn check_embedding(fields: &Map<String, Value>) -> Result<(), ApiError> {
-    match lookup(fields, "input") {
+    match json::field(fields, "input") {
         Some(input) => check_text_or_tokens(&At::Top("input"), input),
         None => Err(missing("input")),
     }
@@ -116,7 +117,7 @@ pub(crate) fn check_embedding(fields: &Map<String, Value>) -> Result<(), ApiErro
 
 fn check_message(at: &At<'_>, message: &Value) -> Result<(), ApiError> {
     let message = object(message, at)?;
-    let role = match lookup(message, "role") {
+    let role = match json::field(message, "role") {
         Some(Value::String(role)) if ROLES.contains(&role.as_str()) => role.as_str(),
         Some(Value::String(role)) => {
             return Err(invalid(&at.field("role"), &format!("`{role}` is not one of {}", ROLES.join(", "))))
@@ -187,7 +188,7 @@ fn check_content(at: &At<'_>, content: &Value, parts: &[&str]) -> Result<(), Api
     for (index, part) in items.iter().enumerate() {
         let part_at = at.item(index);
         let part = object(part, &part_at)?;
-        let kind = match lookup(part, "type") {
+        let kind = match json::field(part, "type") {
             Some(Value::String(kind)) if parts.contains(&kind.as_str()) => kind.as_str(),
             Some(Value::String(kind)) => {
                 return Err(invalid(
@@ -217,9 +218,9 @@ fn check_content(at: &At<'_>, content: &Value, parts: &[&str]) -> Result<(), Api
 
 fn check_tool_call(at: &At<'_>, call: &Value) -> Result<(), ApiError> {
     let call = object(call, at)?;
-    match lookup(call, "type").and_then(Value::as_str) {
+    match json::field(call, "type").and_then(Value::as_str) {
         None | Some("function") => {
-            check_function_call(&at.field("function"), required(lookup(call, "function"), &at.field("function"))?)
+            check_function_call(&at.field("function"), required(json::field(call, "function"), &at.field("function"))?)
         }
         Some("custom") => {
             let custom = required_object(call, at, "custom")?;
@@ -241,10 +242,11 @@ fn check_function_call(at: &At<'_>, call: &Value) -> Result<(), ApiError> {
 
 fn check_tool(at: &At<'_>, tool: &Value) -> Result<(), ApiError> {
     let tool = object(tool, at)?;
-    match lookup(tool, "type").and_then(Value::as_str) {
-        Some("function") => {
-            check_function_definition(&at.field("function"), required(lookup(tool, "function"), &at.field("function"))?)
-        }
+    match json::field(tool, "type").and_then(Value::as_str) {
+        Some("function") => check_function_definition(
+            &at.field("function"),
+            required(json::field(tool, "function"), &at.field("function"))?,
+        ),
         Some("custom") => {
             let custom = required_object(tool, at, "custom")?;
             required_string(custom, &at.field("custom"), "name")?;
@@ -273,7 +275,7 @@ fn check_function_definition(at: &At<'_>, function: &Value) -> Result<(), ApiErr
 
 fn check_response_format(format: &Value) -> Result<(), ApiError> {
     let format = object(format, &At::Top("response_format"))?;
-    match lookup(format, "type").and_then(Value::as_str) {
+    match json::field(format, "type").and_then(Value::as_str) {
         Some("text" | "json_object") => Ok(()),
         Some("json_schema") => {
             let at = &At::Top("response_format").field("json_schema");
@@ -314,22 +316,7 @@ fn check_text_or_tokens(at: &At<'_>, value: &Value) -> Result<(), ApiError> {
 
 /// The field's value unless it is absent or `null`.
 fn present<'a>(fields: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
-    lookup(fields, key).filter(|value| !value.is_null())
-}
-
-/// Objects up to this many keys are searched by comparing keys, not by hashing the name.
-const SCANNED_UP_TO: usize = 16;
-
-/// `fields[key]`. The checks look up every field they know of in each message, part and
-/// tool, most of them absent; an object in a request holds a few short keys, and comparing
-/// those costs a fraction of hashing the name (the map's SipHash) for every lookup. A
-/// larger object, which a client may send on purpose, is searched by its hash.
-fn lookup<'a>(fields: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
-    if fields.len() <= SCANNED_UP_TO {
-        fields.iter().find_map(|(name, value)| (name == key).then_some(value))
-    } else {
-        fields.get(key)
-    }
+    json::field(fields, key).filter(|value| !value.is_null())
 }
 
 fn required<'a>(value: Option<&'a Value>, at: &At<'_>) -> Result<&'a Value, ApiError> {
@@ -343,13 +330,13 @@ fn required_object<'a>(
     key: &str,
 ) -> Result<&'a Map<String, Value>, ApiError> {
     let at = at.field(key);
-    self::object(required(lookup(object, key), &at)?, &at)
+    self::object(required(json::field(object, key), &at)?, &at)
 }
 
 /// `object[key]` as a string, required: the error names `at.key`.
 fn required_string(object: &Map<String, Value>, at: &At<'_>, key: &str) -> Result<(), ApiError> {
     let at = at.field(key);
-    string(required(lookup(object, key), &at)?, &at)
+    string(required(json::field(object, key), &at)?, &at)
 }
 
 fn object<'a>(value: &'a Value, at: &At<'_>) -> Result<&'a Map<String, Value>, ApiError> {
@@ -461,7 +448,7 @@ mod tests {
     fn objects_past_the_scanned_size_are_checked_the_same() {
         // A client can pad any object with unknown keys; the checks must find every field
         // whether the object is searched by comparing keys or by hashing.
-        for padding in [0, SCANNED_UP_TO - 2, SCANNED_UP_TO, 3 * SCANNED_UP_TO] {
+        for padding in [0, json::SCANNED_UP_TO - 2, json::SCANNED_UP_TO, 3 * json::SCANNED_UP_TO] {
             let mut message = Map::new();
             for index in 0..padding {
                 message.insert(format!("x_pad_{index}"), json!(index));

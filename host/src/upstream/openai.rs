@@ -20,12 +20,12 @@ use hyper::body::Incoming;
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
-use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::{Map, Value};
 
 use super::sse::{self, SseError};
 use super::{ChunkStream, UpstreamError, UpstreamResponse, UpstreamStream};
 use crate::config::OpenAiParams;
+use crate::content::json::{self, ObjectText};
 use crate::types::CallType;
 
 /// How long establishing a connection may take, separately from the deployment's timeout,
@@ -302,9 +302,7 @@ impl OpenAiProvider {
         let fields = body
             .as_object()
             .ok_or_else(|| UpstreamError::from_status(400, "the request body must be a JSON object"))?;
-        let outgoing = OutgoingBody { fields, model: &self.model, stream };
-        let body = serde_json::to_vec(&outgoing)
-            .map_err(|e| UpstreamError::from_status(400, format!("the request body could not be serialized: {e}")))?;
+        let body = outgoing_body(fields, &self.model, stream);
         let endpoint = self
             .endpoints
             .iter()
@@ -405,51 +403,41 @@ impl OpenAiProvider {
 }
 
 /// The client's request body as sent upstream: its fields in their order, with the
-/// deployment's `model`, and `stream` set to what the proxy will read.
+/// deployment's `model`, and `stream` set to what the proxy will read. `stream` is true
+/// for a streaming call; false asks for one JSON answer, so a client's `stream: true`
+/// becomes `false` (an event stream would not parse as one), and `stream_options` goes
+/// with it, as OpenAI refuses it without `stream`.
 ///
-/// Serialized straight from the client's body: copying the whole request to change two
+/// Written straight from the client's body: copying the whole request to change two
 /// fields cost a deep clone of every message per call.
-struct OutgoingBody<'a> {
-    fields: &'a Map<String, Value>,
-    model: &'a str,
-    /// True for a streaming call. False asks for one JSON answer: a client's
-    /// `stream: true` becomes `false` (an event stream would not parse as one), and
-    /// `stream_options` goes with it, as OpenAI refuses it without `stream`.
-    stream: bool,
-}
-
-impl Serialize for OutgoingBody<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let client_streams = self.fields.get("stream") == Some(&Value::Bool(true));
-        let mut map = serializer.serialize_map(None)?;
-        let mut model_written = false;
-        let mut stream_written = false;
-        for (name, value) in self.fields {
-            match name.as_str() {
-                "model" => {
-                    map.serialize_entry("model", self.model)?;
-                    model_written = true;
-                }
-                "stream" if self.stream => {
-                    map.serialize_entry("stream", &true)?;
-                    stream_written = true;
-                }
-                "stream" if client_streams => {
-                    map.serialize_entry("stream", &false)?;
-                    stream_written = true;
-                }
-                "stream_options" if !self.stream && client_streams => {}
-                _ => map.serialize_entry(name, value)?,
+fn outgoing_body(fields: &Map<String, Value>, model: &str, stream: bool) -> String {
+    let client_streams = json::field(fields, "stream") == Some(&Value::Bool(true));
+    let mut text = String::with_capacity(512);
+    let mut object = ObjectText::start(&mut text);
+    let mut model_written = false;
+    let mut stream_written = false;
+    for (name, value) in fields {
+        match name.as_str() {
+            "model" => {
+                json::write_str(object.key("model"), model);
+                model_written = true;
             }
+            "stream" if stream || client_streams => {
+                object.key("stream").push_str(if stream { "true" } else { "false" });
+                stream_written = true;
+            }
+            "stream_options" if !stream && client_streams => {}
+            _ => json::write_value(object.key(name), value),
         }
-        if !model_written {
-            map.serialize_entry("model", self.model)?;
-        }
-        if self.stream && !stream_written {
-            map.serialize_entry("stream", &true)?;
-        }
-        map.end()
     }
+    if !model_written {
+        json::write_str(object.key("model"), model);
+    }
+    if stream && !stream_written {
+        object.key("stream").push_str("true");
+    }
+    object.finish();
+    text
 }
 
 /// Credentials that cannot travel in a header.
@@ -776,6 +764,30 @@ mod tests {
         // HTTPS may be HTTP/2, where a `host` beside `:authority` is refused: the client's.
         assert_eq!(host("https://api.openai.com/v1"), None);
         assert_eq!(host("https://api.openai.com:8443/v1"), None);
+    }
+
+    #[test]
+    fn the_upstream_gets_the_clients_fields_in_order_with_its_own_model_and_stream() {
+        let fields = |body: Value| body.as_object().unwrap().clone();
+        let client = fields(json!({
+            "model": "alias", "stream": true, "stream_options": {"include_usage": true},
+            "messages": [{"role": "user", "content": "say \"hi\"\n"}], "temperature": 0.5,
+        }));
+        assert_eq!(
+            outgoing_body(&client, "gpt-4o-mini", false),
+            r#"{"model":"gpt-4o-mini","stream":false,"messages":[{"role":"user","content":"say \"hi\"\n"}],"temperature":0.5}"#
+        );
+        assert_eq!(
+            outgoing_body(&client, "gpt-4o-mini", true),
+            r#"{"model":"gpt-4o-mini","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"say \"hi\"\n"}],"temperature":0.5}"#
+        );
+        // No `model` or `stream` from the client: both are added at the end.
+        let bare = fields(json!({"input": "x", "stream": false}));
+        assert_eq!(outgoing_body(&bare, "m", false), r#"{"input":"x","stream":false,"model":"m"}"#);
+        assert_eq!(
+            outgoing_body(&fields(json!({"input": "x"})), "m", true),
+            r#"{"input":"x","model":"m","stream":true}"#
+        );
     }
 
     #[tokio::test]
