@@ -14,7 +14,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::config::TokenPrice;
-use crate::content::{fit::fit, Body, RequestDoc, ResponseDoc};
+use crate::content::{fit::fit, json, Body, RequestDoc, ResponseDoc};
 use crate::error::ApiError;
 use crate::plugins::LogInput;
 use crate::types::{CallInfo, DecisionRecord, Hook, LogEntry, Usage};
@@ -58,7 +58,7 @@ impl LogRecord {
         let fields = request.fields();
         let entry = LogEntry {
             model: request.model().to_owned(),
-            end_user: fields.get("user").and_then(Value::as_str).map(str::to_owned),
+            end_user: json::field(fields, "user").and_then(Value::as_str).map(str::to_owned),
             status_code: 200,
             start_time: unix_now() - age.as_secs_f64(),
             ..LogEntry::default()
@@ -94,7 +94,8 @@ impl LogRecord {
 
     /// Records a complete answer and its usage.
     pub fn answered(&mut self, response: &ResponseDoc) {
-        self.usage = response.body.value().get("usage").cloned().unwrap_or(Value::Null);
+        self.usage =
+            response.body.fields().and_then(|fields| json::field(fields, "usage")).cloned().unwrap_or(Value::Null);
         self.response = Some(response.clone());
     }
 

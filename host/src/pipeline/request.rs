@@ -6,8 +6,9 @@
 use serde_json::{Map, Value};
 
 use super::shapes::{self, invalid as field_error, missing};
-use crate::strict_json;
+use crate::content::json;
 use crate::error::ApiError;
+use crate::strict_json;
 use crate::types::CallType;
 
 /// Most JSON values a body may hold (strings, numbers, objects... in all): far above any
@@ -47,7 +48,7 @@ pub struct ClientBody {
 impl ClientBody {
     /// The `model` field (checked to be a non-empty string).
     pub fn model(&self) -> &str {
-        self.fields.get("model").and_then(Value::as_str).unwrap_or_default()
+        json::field(&self.fields, "model").and_then(Value::as_str).unwrap_or_default()
     }
 }
 
@@ -71,7 +72,7 @@ pub fn parse(call_type: CallType, bytes: &[u8], rules: BodyRules) -> Result<Clie
 /// Returns whether the body asks for a stream.
 pub fn check(call_type: CallType, fields: &Map<String, Value>, rules: BodyRules) -> Result<bool, ApiError> {
     let enforce_user_param = rules.enforce_user_param;
-    match fields.get("model") {
+    match json::field(fields, "model") {
         Some(Value::String(model)) if !model.trim().is_empty() => {}
         Some(Value::String(_)) => return Err(field_error("model", "must not be empty")),
         Some(_) => return Err(field_error("model", "must be a string")),
@@ -82,7 +83,7 @@ pub fn check(call_type: CallType, fields: &Map<String, Value>, rules: BodyRules)
         CallType::TextCompletion => shapes::check_completion(fields)?,
         CallType::Embedding => shapes::check_embedding(fields)?,
     }
-    let stream = match fields.get("stream") {
+    let stream = match json::field(fields, "stream") {
         None | Some(Value::Null) => false,
         Some(Value::Bool(stream)) => *stream,
         Some(_) => return Err(field_error("stream", "must be a boolean")),
@@ -90,7 +91,7 @@ pub fn check(call_type: CallType, fields: &Map<String, Value>, rules: BodyRules)
     if stream && call_type == CallType::Embedding {
         return Err(field_error("stream", "is not supported for embeddings"));
     }
-    match fields.get("user") {
+    match json::field(fields, "user") {
         Some(Value::String(user)) if !user.is_empty() => {}
         None | Some(Value::Null) | Some(Value::String(_)) if enforce_user_param => {
             return Err(ApiError::bad_request(

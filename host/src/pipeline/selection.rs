@@ -297,6 +297,7 @@ fn refused(message: String) -> ApiError {
 /// The request body's `guardrails` lists: what LiteLLM reads at the top level and in
 /// `metadata`. Both are taken out of the body (the upstream never sees them).
 pub fn take_guardrails(fields: &mut serde_json::Map<String, serde_json::Value>) -> Result<Vec<String>, ApiError> {
+    use crate::content::json;
     use serde_json::Value;
     let mut names = Vec::new();
     let mut read = |value: Value, param: &str| -> Result<(), ApiError> {
@@ -317,11 +318,11 @@ pub fn take_guardrails(fields: &mut serde_json::Map<String, serde_json::Value>) 
             _ => Err(invalid()),
         }
     };
-    if let Some(value) = fields.shift_remove("guardrails") {
+    if let Some(value) = json::remove(fields, "guardrails") {
         read(value, "guardrails")?;
     }
-    if let Some(Value::Object(metadata)) = fields.get_mut("metadata") {
-        if let Some(value) = metadata.shift_remove("guardrails") {
+    if let Some(Value::Object(metadata)) = json::field_mut(fields, "metadata") {
+        if let Some(value) = json::remove(metadata, "guardrails") {
             let now_empty = metadata.is_empty();
             if now_empty {
                 fields.shift_remove("metadata");
