@@ -9,14 +9,17 @@
 # sends it 100 and then 600 sequential chat requests (the bench's prompt, one keep-alive
 # connection) in two runs under callgrind. The difference between the runs' totals, over
 # 500, is what one request costs, start-up excluded. Prints that, and keeps the second
-# run's profile for `callgrind_annotate` (path printed). Builds hookgate and hookgate-bench
+# run's profile for `callgrind_annotate` (path printed; PROFILE_DIR chooses the directory,
+# HOOKGATE_BIN another proxy binary to count). Builds hookgate and hookgate-bench
 # (release) if they are not current; installs valgrind with apt-get if missing.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$PWD
 target=${CARGO_TARGET_DIR:-$root/target}
 bin=${HOOKGATE_BIN:-$target/release/hookgate}
-out=${OUT_DIR:-$target/instructions}
+# Not OUT_DIR: cargo build sees the variable too, and rebuilt everything each time it
+# changed (a new directory per count).
+out=${PROFILE_DIR:-$target/instructions}
 cargo build -q --release -p hookgate -p hookgate-bench
 command -v valgrind >/dev/null || { apt-get update -qq && apt-get install -y -qq valgrind >/dev/null; }
 mkdir -p "$out"
