@@ -378,7 +378,11 @@ impl PluginInstance {
         let wall = CallBudget::wall(timeout, outbound);
         let mut phase = Phase::Calling;
         self.mid_call = true;
-        let outcome = tokio::time::timeout(wall + TIMEOUT_GRACE, self.run(call, budget, slot, &mut phase)).await;
+        // Boxed where it is made: the call's future (instantiation and the guest call) is
+        // large, and passing it into the timeout and storing that in this future copied it
+        // each time (bench/instructions/count.sh).
+        let run = Box::pin(self.run(call, budget, slot, &mut phase));
+        let outcome = tokio::time::timeout(wall + TIMEOUT_GRACE, run).await;
         self.mid_call = false;
         // A warm instance taken from the pool has served requests before; a new one not.
         let instantiated = !had_instance && self.live.as_ref().is_none_or(|live| live.served == 0);
