@@ -37,7 +37,25 @@ impl Limits {
 
 /// Parses `bytes` as JSON, failing on a duplicated key in any object and past `limits`.
 pub(crate) fn from_slice(bytes: &[u8], limits: Limits) -> Result<Value, serde_json::Error> {
-    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    // Parsing bytes, serde_json checks every string for UTF-8 on its own: counted, about
+    // 100 instructions per string, some 3,400 a request. Checking the whole text once
+    // and parsing it as a `str` costs a fraction of that. Bytes that are not UTF-8 are
+    // parsed as bytes, so that the error says where the bad byte is.
+    match std::str::from_utf8(bytes) {
+        Ok(text) => from_str(text, limits),
+        Err(_) => parse(serde_json::Deserializer::from_slice(bytes), limits),
+    }
+}
+
+/// Parses `text` as JSON, like [`from_slice`].
+pub(crate) fn from_str(text: &str, limits: Limits) -> Result<Value, serde_json::Error> {
+    parse(serde_json::Deserializer::from_str(text), limits)
+}
+
+fn parse<'de, R: serde_json::de::Read<'de>>(
+    mut deserializer: serde_json::Deserializer<R>,
+    limits: Limits,
+) -> Result<Value, serde_json::Error> {
     let budget = Cell::new(limits.max_values);
     let value = Strict { budget: &budget, limits, top: true }.deserialize(&mut deserializer)?;
     deserializer.end()?;
@@ -246,6 +264,21 @@ mod tests {
         let nested = r#"{"x":{"messages":[1,2,3]}}"#;
         let tight = Limits { max_messages: 1, max_values: 100 };
         assert!(super::from_slice(nested.as_bytes(), tight).is_ok(), "only the top-level messages are capped");
+    }
+
+    #[test]
+    fn bytes_that_are_not_utf8_are_refused_with_where_they_are() {
+        let bytes = b"{\"content\":\"ab\xff\"}";
+        let error = from_slice(bytes).unwrap_err();
+        assert_eq!(error.to_string(), serde_json::from_slice::<Value>(bytes).unwrap_err().to_string());
+        assert!(error.to_string().contains("column"), "{error}");
+        // Escapes are decoded the same on either path, lone surrogates refused alike.
+        for text in [r#"{"a":"\u00e9\ud83d\ude00\n"}"#, r#"{"a":"\ud800"}"#, r#"{"a":1,"a":2}"#] {
+            let as_str = super::from_str(text, ROOMY).map_err(|error| error.to_string());
+            let as_bytes = super::parse(serde_json::Deserializer::from_slice(text.as_bytes()), ROOMY)
+                .map_err(|error| error.to_string());
+            assert_eq!(as_str, as_bytes, "{text}");
+        }
     }
 
     #[test]

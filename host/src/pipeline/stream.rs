@@ -150,7 +150,7 @@ fn parse(chunk: String) -> Result<Body, ApiError> {
     if chunk.trim().is_empty() {
         return Ok(Body::with_json(serde_json::Value::Null, chunk));
     }
-    match crate::strict_json::from_slice(chunk.as_bytes(), crate::strict_json::Limits::NONE) {
+    match crate::strict_json::from_str(&chunk, crate::strict_json::Limits::NONE) {
         Ok(value) => Ok(Body::with_json(value, chunk)),
         Err(error) => Err(ApiError::from(UpstreamError::new(
             502,
