@@ -13,7 +13,7 @@ use std::time::Duration;
 use base64::Engine as _;
 use bytes::Bytes;
 use futures_util::StreamExt;
-use http::header::{HeaderMap, HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, HOST};
+use http::header::{HeaderMap, HeaderName, HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, HOST};
 use http::{Request, Response, Uri};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
@@ -321,7 +321,7 @@ impl OpenAiProvider {
         // The proxy makes the value itself; one that is not a valid header is left out
         // rather than failing the request.
         if let Some(traceparent) = traceparent.and_then(|t| HeaderValue::from_str(t).ok()) {
-            request = request.header("traceparent", traceparent);
+            request = request.header(TRACEPARENT, traceparent);
         }
         let authorization = self.authorization.as_ref().map_err(|_| {
             UpstreamError::from_status(
@@ -401,6 +401,9 @@ impl OpenAiProvider {
         )
     }
 }
+
+/// The W3C trace context header, named at compile time rather than parsed per request.
+const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
 
 /// The client's request body as sent upstream: its fields in their order, with the
 /// deployment's `model`, and `stream` set to what the proxy will read. `stream` is true
