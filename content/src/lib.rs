@@ -7,7 +7,8 @@
 //!   normally.
 //! - [`texts`]: where the texts a model reads or wrote are, and how they are replaced.
 //! - [`fit`]: a body cut to a byte budget, for the logging hooks.
-//! - [`json`]: a body's compact JSON text, made faster than serde_json makes it.
+//! - [`json`]: finding a field and writing compact JSON text, cheaper than serde_json's
+//!   general-purpose paths.
 //!
 //! Nothing here knows about wasm: the host's contract adapters map the WIT resources onto
 //! these types and its pipeline passes them from hook to hook; the Rust SDK runs the same

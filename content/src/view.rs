@@ -332,7 +332,7 @@ mod tests {
     }
 
     #[test]
-    fn fields_read_and_edit_as_json() {
+    fn fields_read_and_edit_as_json_text() {
         let mut view = request(EDIT);
         assert_eq!(view.field("temperature").as_deref(), Some("0.2"));
         assert_eq!(view.field("nope"), None);
