@@ -4,16 +4,14 @@
 //! - [`field`]: a request checks and reads some twenty fields of its body, most of them
 //!   absent. A `Map` finds a key by hashing it (SipHash); comparing the few short keys an
 //!   object has costs a fraction of that.
-//! - [`to_string`] and [`write_value`]: byte for byte what `serde_json::to_string` makes.
+//! - [`to_vec`] and [`write_value`]: byte for byte what `serde_json::to_vec` makes.
 //!   serde_json escapes a string by looking each of its bytes up in a table; counted
 //!   (`bench/instructions/count.sh`), writing the upstream's copy of a request that way
 //!   cost about 5,500 instructions for the bench's 400-byte prompt. A prompt rarely holds
 //!   a quote, a backslash or a control character, so each string is first checked for
 //!   those sixteen bytes at a time, which the compiler does in vector registers, and
-//!   copied whole when it has none. A string with any is escaped by serde_json itself, so
-//!   the escaping rules stay serde_json's and the two texts cannot differ.
-
-use std::fmt::Write as _;
+//!   copied whole when it has none. A string with any, and every number, is written by
+//!   serde_json itself, so the rules stay serde_json's and the two texts cannot differ.
 
 use serde_json::{Map, Value};
 
@@ -49,50 +47,53 @@ pub fn remove(fields: &mut Map<String, Value>, key: &str) -> Option<Value> {
     fields.shift_remove(key)
 }
 
-/// `value` as compact JSON text: what `serde_json::to_string(value)` returns.
-pub fn to_string(value: &Value) -> String {
-    let mut out = String::with_capacity(256);
+/// `value` as compact JSON text: what `serde_json::to_vec(value)` returns.
+pub fn to_vec(value: &Value) -> Vec<u8> {
+    let mut out = Vec::with_capacity(256);
     write_value(&mut out, value);
     out
 }
 
+/// `value` as compact JSON text: what `serde_json::to_string(value)` returns.
+pub fn to_string(value: &Value) -> String {
+    String::from_utf8(to_vec(value)).expect("JSON text is UTF-8")
+}
+
 /// Appends `value` as compact JSON text to `out`.
-pub fn write_value(out: &mut String, value: &Value) {
+pub fn write_value(out: &mut Vec<u8>, value: &Value) {
     match value {
-        Value::Null => out.push_str("null"),
-        Value::Bool(true) => out.push_str("true"),
-        Value::Bool(false) => out.push_str("false"),
-        // serde_json's `Display` for a number is its JSON text (itoa and ryu, as when it
-        // serializes one); the tests hold the two to the same bytes.
-        Value::Number(number) => write!(out, "{number}").expect("writing to a String cannot fail"),
+        Value::Null => out.extend_from_slice(b"null"),
+        Value::Bool(true) => out.extend_from_slice(b"true"),
+        Value::Bool(false) => out.extend_from_slice(b"false"),
+        Value::Number(number) => serde_json::to_writer(&mut *out, number).expect("a number serializes"),
         Value::String(text) => write_str(out, text),
         Value::Array(items) => {
-            out.push('[');
+            out.push(b'[');
             for (index, item) in items.iter().enumerate() {
                 if index > 0 {
-                    out.push(',');
+                    out.push(b',');
                 }
                 write_value(out, item);
             }
-            out.push(']');
+            out.push(b']');
         }
         Value::Object(fields) => write_object(out, fields),
     }
 }
 
 /// Appends `text` as a JSON string, quotes included.
-pub fn write_str(out: &mut String, text: &str) {
+pub fn write_str(out: &mut Vec<u8>, text: &str) {
     if needs_escaping(text) {
-        out.push_str(&serde_json::to_string(text).expect("a string serializes"));
+        serde_json::to_writer(&mut *out, text).expect("a string serializes");
     } else {
         out.reserve(text.len() + 2);
-        out.push('"');
-        out.push_str(text);
-        out.push('"');
+        out.push(b'"');
+        out.extend_from_slice(text.as_bytes());
+        out.push(b'"');
     }
 }
 
-fn write_object(out: &mut String, fields: &Map<String, Value>) {
+fn write_object(out: &mut Vec<u8>, fields: &Map<String, Value>) {
     let mut object = ObjectText::start(out);
     for (name, value) in fields {
         write_value(object.key(name), value);
@@ -103,32 +104,32 @@ fn write_object(out: &mut String, fields: &Map<String, Value>) {
 /// A JSON object written field by field, for a caller that changes some fields on the
 /// way (the upstream's copy of a request sets its own `model`).
 pub struct ObjectText<'a> {
-    out: &'a mut String,
+    out: &'a mut Vec<u8>,
     empty: bool,
 }
 
 impl<'a> ObjectText<'a> {
     /// Opens an object at the end of `out`.
-    pub fn start(out: &'a mut String) -> Self {
-        out.push('{');
+    pub fn start(out: &'a mut Vec<u8>) -> Self {
+        out.push(b'{');
         Self { out, empty: true }
     }
 
     /// Writes the field name `name` and returns the text for the caller to append the
     /// field's value to, with [`write_value`], [`write_str`] or a literal.
-    pub fn key(&mut self, name: &str) -> &mut String {
+    pub fn key(&mut self, name: &str) -> &mut Vec<u8> {
         if !self.empty {
-            self.out.push(',');
+            self.out.push(b',');
         }
         self.empty = false;
         write_str(self.out, name);
-        self.out.push(':');
+        self.out.push(b':');
         self.out
     }
 
     /// Closes the object.
     pub fn finish(self) {
-        self.out.push('}');
+        self.out.push(b'}');
     }
 }
 
@@ -261,15 +262,15 @@ mod tests {
 
     #[test]
     fn an_object_written_field_by_field_is_valid_json_in_order() {
-        let mut out = String::new();
+        let mut out = Vec::new();
         let mut object = ObjectText::start(&mut out);
         write_str(object.key("b\""), "x");
-        object.key("a").push_str("true");
+        object.key("a").extend_from_slice(b"true");
         write_value(object.key("c"), &json!([1, {"d": null}]));
         object.finish();
-        assert_eq!(out, r#"{"b\"":"x","a":true,"c":[1,{"d":null}]}"#);
-        let mut empty = String::new();
+        assert_eq!(out, br#"{"b\"":"x","a":true,"c":[1,{"d":null}]}"#);
+        let mut empty = Vec::new();
         ObjectText::start(&mut empty).finish();
-        assert_eq!(empty, "{}");
+        assert_eq!(empty, b"{}");
     }
 }

@@ -413,9 +413,9 @@ const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
 ///
 /// Written straight from the client's body: copying the whole request to change two
 /// fields cost a deep clone of every message per call.
-fn outgoing_body(fields: &Map<String, Value>, model: &str, stream: bool) -> String {
+fn outgoing_body(fields: &Map<String, Value>, model: &str, stream: bool) -> Vec<u8> {
     let client_streams = json::field(fields, "stream") == Some(&Value::Bool(true));
-    let mut text = String::with_capacity(512);
+    let mut text = Vec::with_capacity(512);
     let mut object = ObjectText::start(&mut text);
     let mut model_written = false;
     let mut stream_written = false;
@@ -426,7 +426,7 @@ fn outgoing_body(fields: &Map<String, Value>, model: &str, stream: bool) -> Stri
                 model_written = true;
             }
             "stream" if stream || client_streams => {
-                object.key("stream").push_str(if stream { "true" } else { "false" });
+                object.key("stream").extend_from_slice(if stream { b"true" } else { b"false" });
                 stream_written = true;
             }
             "stream_options" if !stream && client_streams => {}
@@ -437,7 +437,7 @@ fn outgoing_body(fields: &Map<String, Value>, model: &str, stream: bool) -> Stri
         json::write_str(object.key("model"), model);
     }
     if stream && !stream_written {
-        object.key("stream").push_str("true");
+        object.key("stream").extend_from_slice(b"true");
     }
     object.finish();
     text
@@ -772,23 +772,26 @@ mod tests {
     #[test]
     fn the_upstream_gets_the_clients_fields_in_order_with_its_own_model_and_stream() {
         let fields = |body: Value| body.as_object().unwrap().clone();
+        let text = |fields: &Map<String, Value>, model: &str, stream: bool| {
+            String::from_utf8(outgoing_body(fields, model, stream)).unwrap()
+        };
         let client = fields(json!({
             "model": "alias", "stream": true, "stream_options": {"include_usage": true},
             "messages": [{"role": "user", "content": "say \"hi\"\n"}], "temperature": 0.5,
         }));
         assert_eq!(
-            outgoing_body(&client, "gpt-4o-mini", false),
+            text(&client, "gpt-4o-mini", false),
             r#"{"model":"gpt-4o-mini","stream":false,"messages":[{"role":"user","content":"say \"hi\"\n"}],"temperature":0.5}"#
         );
         assert_eq!(
-            outgoing_body(&client, "gpt-4o-mini", true),
+            text(&client, "gpt-4o-mini", true),
             r#"{"model":"gpt-4o-mini","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"say \"hi\"\n"}],"temperature":0.5}"#
         );
         // No `model` or `stream` from the client: both are added at the end.
         let bare = fields(json!({"input": "x", "stream": false}));
-        assert_eq!(outgoing_body(&bare, "m", false), r#"{"input":"x","stream":false,"model":"m"}"#);
+        assert_eq!(text(&bare, "m", false), r#"{"input":"x","stream":false,"model":"m"}"#);
         assert_eq!(
-            outgoing_body(&fields(json!({"input": "x"})), "m", true),
+            text(&fields(json!({"input": "x"})), "m", true),
             r#"{"input":"x","model":"m","stream":true}"#
         );
     }
