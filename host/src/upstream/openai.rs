@@ -202,15 +202,20 @@ impl OpenAiProvider {
             let headers = passthrough_headers(response.headers());
             let bytes = self.read_capped(response, self.max_response_bytes).await?.ok_or_else(|| self.too_large())?;
             // Strict: the client may get this very text, which must mean what hooks read.
-            let body = crate::strict_json::from_slice(&bytes, crate::strict_json::Limits::NONE).map_err(|e| {
+            // The text is checked for UTF-8 once, here, and parsed as text; bytes that are
+            // not UTF-8 go to the byte parser only to say where the bad byte is.
+            let limits = crate::strict_json::Limits::NONE;
+            let (body, json) = match String::from_utf8(bytes) {
+                Ok(text) => (crate::strict_json::from_str(&text, limits), Some(text)),
+                Err(not_text) => (crate::strict_json::from_slice(not_text.as_bytes(), limits), None),
+            };
+            let body = body.map_err(|e| {
                 UpstreamError::new(
                     502,
                     "upstream_error",
                     format!("upstream {} answered with invalid JSON: {e}", self.shown_base),
                 )
             })?;
-            // Valid JSON is UTF-8 text, so this only fails on a body that did not parse.
-            let json = String::from_utf8(bytes).ok();
             Ok(UpstreamResponse { status, body, json, headers })
         };
         tokio::time::timeout(self.timeout, exchange).await.map_err(|_| self.timed_out())?
@@ -1069,6 +1074,16 @@ mod tests {
         let err = provider(&base, PATIENCE).call(CallType::ChatCompletion, &json!({})).await.unwrap_err();
         assert_eq!((err.status, err.error_type.as_str()), (502, "upstream_error"));
         assert!(err.message.contains("duplicate key `content`"), "{err:?}");
+    }
+
+    #[tokio::test]
+    async fn an_answer_that_is_not_utf8_is_502_saying_where() {
+        let bytes: &'static [u8] = b"{\"choices\":[{\"message\":{\"content\":\"ab\xff\"}}]}";
+        let handler = move || async move { ([("content-type", "application/json")], Bytes::from_static(bytes)) };
+        let base = serve(Router::new().fallback(post(handler))).await;
+        let err = provider(&base, PATIENCE).call(CallType::ChatCompletion, &json!({})).await.unwrap_err();
+        assert_eq!((err.status, err.error_type.as_str()), (502, "upstream_error"));
+        assert!(err.message.contains("invalid JSON") && err.message.contains("column"), "{err:?}");
     }
 
     #[tokio::test]
