@@ -351,19 +351,14 @@ impl Pipeline {
         let traced = plugins.trace().upstream(deployment.upstream_model());
         let traceparent = traced.traceparent.clone();
         if stream {
-            let started =
-                stream::timed(Box::pin(deployment.stream_traced(call_type, upstream_body, traceparent.as_deref())));
+            let started = stream::timed(deployment.stream_traced(call_type, upstream_body, traceparent.as_deref()));
             let (chunks, elapsed) = plugins.moderate_while(request, after, started).await?;
             *upstream_time = elapsed;
             self.metrics.upstream_call(&model, elapsed);
             traced.end(chunks.is_ok());
             return Ok(Outcome::Stream(chunks?));
         }
-        // The upstream call's future (the HTTP client's) is boxed where it is made, so that
-        // timing it and running it beside the moderation hooks moves a pointer, not a copy
-        // of it (bench/instructions/count.sh).
-        let answered =
-            stream::timed(Box::pin(deployment.call_traced(call_type, upstream_body, traceparent.as_deref())));
+        let answered = stream::timed(deployment.call_traced(call_type, upstream_body, traceparent.as_deref()));
         let (response, elapsed) = plugins.moderate_while(request, after, answered).await?;
         *upstream_time = elapsed;
         self.metrics.upstream_call(&model, elapsed);
