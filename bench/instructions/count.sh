@@ -5,13 +5,13 @@
 #   bench/instructions/count.sh [component.wasm ...]
 #
 # Serves the proxy (HOOKGATE_BIN, default the release build) with the given components as
-# plugins (each `instances: reuse`, or INSTANCES=per-request; none given: no plugins) against the
-# bench's mock, and sends it 100 and then 600 sequential chat requests (the bench's prompt,
-# one keep-alive connection) in two runs under callgrind. The difference between the runs'
-# totals, over 500, is what one request costs, start-up excluded. Prints that, and keeps
-# the second run's profile for `callgrind_annotate` (path printed; PROFILE_DIR chooses the
-# directory, HOOKGATE_BIN another proxy binary to count). Builds hookgate and
-# hookgate-bench (release) if they are not current; installs valgrind with apt-get if
+# plugins (each `instances: reuse`, or INSTANCES=per-request for fresh instances; none
+# given: no plugins) against the bench's mock, and sends it 100 and then 600 sequential
+# chat requests (the bench's prompt, one keep-alive connection) in two runs under
+# callgrind. The difference between the runs' totals, over 500, is what one request
+# costs, start-up excluded. Prints that, and keeps the second run's profile for
+# `callgrind_annotate` (path printed; PROFILE_DIR chooses the directory). Builds hookgate
+# and hookgate-bench (release) if they are not current; installs valgrind with apt-get if
 # missing.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
