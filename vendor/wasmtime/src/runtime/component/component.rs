@@ -92,6 +92,12 @@ struct ComponentInner {
     /// for this component.
     index: Arc<CompiledFunctionsTable>,
 
+    /// hookgate patch (see vendor/README.md): where each trampoline's Wasm-ABI and
+    /// array-ABI bodies sit in the text section, looked up in `index` once here.
+    /// Every instantiation sets every trampoline's pointers; found through `index`
+    /// they cost two binary searches each, per instance.
+    trampoline_locs: PrimaryMap<TrampolineIndex, [FunctionLoc; 2]>,
+
     /// A cached handle to the `wasmtime::FuncType` for the canonical ABI's
     /// `realloc`, to avoid the need to look up types in the registry and take
     /// locks when calling `realloc` via `TypedFunc::call_raw`.
@@ -471,6 +477,22 @@ impl Component {
             [ValType::I32],
         ));
 
+        let trampoline_locs = info
+            .component
+            .trampolines
+            .keys()
+            .map(|trampoline| {
+                let loc = |abi| {
+                    let key = FuncKey::ComponentTrampoline(abi, trampoline);
+                    index
+                        .func_loc(key)
+                        .copied()
+                        .expect("every trampoline is compiled")
+                };
+                [loc(Abi::Wasm), loc(Abi::Array)]
+            })
+            .collect();
+
         Ok(Component {
             inner: Arc::new(ComponentInner {
                 id: CompiledModuleId::new(),
@@ -480,6 +502,7 @@ impl Component {
                 code,
                 info,
                 index,
+                trampoline_locs,
                 realloc_func_type,
                 checksum,
             }),
@@ -518,14 +541,18 @@ impl Component {
     }
 
     pub(crate) fn trampoline_ptrs(&self, index: TrampolineIndex) -> AllCallFuncPointers {
-        let wasm_call = self
-            .store_invariant_func(FuncKey::ComponentTrampoline(Abi::Wasm, index))
-            .unwrap()
-            .cast();
-        let array_call = self
-            .store_invariant_func(FuncKey::ComponentTrampoline(Abi::Array, index))
-            .unwrap()
-            .cast();
+        // hookgate patch: from the locations cached in `trampoline_locs`.
+        let [wasm_loc, array_loc] = &self.inner.trampoline_locs[index];
+        debug_assert_eq!(
+            Some(self.func_loc_to_pointer(wasm_loc)),
+            self.store_invariant_func(FuncKey::ComponentTrampoline(Abi::Wasm, index))
+        );
+        debug_assert_eq!(
+            Some(self.func_loc_to_pointer(array_loc)),
+            self.store_invariant_func(FuncKey::ComponentTrampoline(Abi::Array, index))
+        );
+        let wasm_call = self.func_loc_to_pointer(wasm_loc).cast();
+        let array_call = self.func_loc_to_pointer(array_loc).cast();
         AllCallFuncPointers {
             wasm_call,
             array_call,
