@@ -69,6 +69,29 @@ async fn a_full_instance_pool_makes_requests_wait_not_fail() {
     assert_eq!(proxy.plugin_entry("slow-hooks").await["faults"], 0);
 }
 
+/// README "How a plugin runs": a plugin with no hook after pre-call does not hold its
+/// slot through the upstream wait (its fresh instance is torn down on a task of its
+/// own). One slot, a pre-call-only plugin, two requests whose upstream takes 1 s each and
+/// a 300 ms wait for a slot: both are served, their upstream waits side by side.
+#[tokio::test]
+async fn a_plugin_done_after_pre_call_frees_its_slot_for_the_upstream_wait() {
+    let yaml = "model_list:\n  - {model_name: mock-slow, litellm_params: {model: mock/echo, mock_latency_ms: 1000}}\n";
+    let proxy = ProxyBuilder::new(yaml)
+        .plugin("noop", "noop")
+        .plugins_option("max_instances: 1")
+        .plugins_option("instance_wait_ms: 300")
+        .start()
+        .await;
+    let (one, two) = (chat_body("mock-slow", "first"), chat_body("mock-slow", "second"));
+    let started = Instant::now();
+    let (first, second) = tokio::join!(proxy.chat(&one), proxy.chat(&two));
+    let took = started.elapsed();
+    assert_eq!((first.status().as_u16(), second.status().as_u16()), (200, 200));
+    assert_eq!(proxy.metric("hookgate_plugin_instance_waits_timed_out_total").await, 0.0);
+    // In turn, the two upstream waits would take 2 s.
+    assert!(took < Duration::from_millis(1900), "the second request waited for the first's upstream: {took:?}");
+}
+
 /// README "Configuration": several `model_list` entries with one `model_name` share its
 /// traffic round-robin.
 #[tokio::test]

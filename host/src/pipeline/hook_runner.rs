@@ -20,7 +20,7 @@ use crate::error::ApiError;
 use crate::plugins::registry::{ActivePlugin, CallEnd, PluginSet, QuarantinePolicy};
 use crate::plugins::{
     CallStats, ChunkDecision, Fault, FaultCause, HookError, OnError, Overloaded, PostCallDecision, PreCallDecision,
-    Rejection,
+    Rejection, Teardown,
 };
 use crate::types::{CallInfo, DecisionRecord, Hook, HookSet};
 
@@ -181,12 +181,15 @@ impl<P: HookPlugin> RequestPlugins<P> {
     /// the request has no more use for it, so its pool slot goes back now rather than
     /// after the upstream wait or the stream. (`post-call-failure` and the logging hooks
     /// never keep an instance alive: they get a fresh one when they run.)
+    /// Their teardown runs on a task of its own ([`Teardown::later`]).
     pub fn release_unless(&mut self, still_to_come: HookSet) {
+        let mut teardown = Teardown::default();
         for slot in &mut self.slots {
             if !slot.hooks.intersects(still_to_come) {
-                slot.instance.release();
+                slot.instance.release_into(&mut teardown);
             }
         }
+        teardown.later();
     }
 
     /// Ends the request's hook calls: its decisions, and the plugins implementing `hook`
@@ -268,7 +271,9 @@ impl<P: HookPlugin> RequestPlugins<P> {
                     call(slot, Hook::Moderation, shape, async |instance| instance.moderation(info, request).await)
                         .await;
                 if !slot.hooks.intersects(after) {
-                    slot.instance.release();
+                    let mut teardown = Teardown::default();
+                    slot.instance.release_into(&mut teardown);
+                    teardown.later();
                 }
                 (Arc::clone(&slot.active), called)
             })

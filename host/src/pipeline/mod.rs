@@ -43,6 +43,7 @@ use crate::content::{Body, RequestDoc, ResponseDoc};
 use crate::error::ApiError;
 use crate::metrics::Metrics;
 use crate::plugins::registry::Registry;
+use crate::plugins::Teardown;
 use crate::types::{CallInfo, CallType, Hook, HookSet};
 use crate::upstream::{answers, UpstreamStream, Upstreams};
 use disabling::Disabled;
@@ -397,16 +398,16 @@ impl Pipeline {
     }
 }
 
-/// Drops a finished request's fresh instances on a task of their own, so the answer does
-/// not wait for them: tearing one down resets its pool slot (the pages it dirtied copied
-/// back from the image, a `PAGEMAP_SCAN` ioctl), about a tenth of a request's CPU with five
-/// fresh Rust plugins, measured (BENCHMARKS.md). A reused plugin's instance goes back
-/// to its warm pool here and now, ready for the next request.
-fn tear_down_later(mut instances: Vec<crate::plugins::PluginInstance>) {
-    instances.retain_mut(|instance| instance.release_if_kept_warm());
-    if !instances.is_empty() {
-        tokio::spawn(async move { drop(instances) });
+/// Releases a finished request's instances. A reused plugin's goes back to its warm pool
+/// here and now, ready for the next request; the fresh ones are torn down on a task of
+/// their own, so the answer does not wait for them ([`Teardown`]): with five fresh Rust
+/// plugins, about a tenth of a request's CPU, measured (BENCHMARKS.md).
+fn tear_down_later(instances: Vec<crate::plugins::PluginInstance>) {
+    let mut teardown = Teardown::default();
+    for mut instance in instances {
+        instance.release_into(&mut teardown);
     }
+    teardown.later();
 }
 
 /// What the client asked for, as it arrived (a `respond` answer follows it).

@@ -11,6 +11,7 @@ use crate::content::{Body, RequestDoc, ResponseDoc};
 use crate::plugins::registry::{ActivePlugin, CallEnd, QuarantinePolicy};
 use crate::plugins::{
     CallStats, ChunkDecision, Fault, FaultCause, HookError, OnError, PluginInstance, PostCallDecision, PreCallDecision,
+    Teardown,
 };
 use crate::types::{CallInfo, Failure, Hook, HookSet};
 
@@ -98,8 +99,10 @@ pub(crate) trait HookInstance: Send {
     ) -> impl Future<Output = Result<(), HookError>> + Send;
     /// The cost of the last call, if one ran.
     fn last_call(&self) -> Option<CallStats>;
-    /// The request is done with the instance for now (its pool slot goes back).
-    fn release(&mut self);
+    /// The request is done with the instance for now (its pool slot goes back): a
+    /// reused plugin's goes back to its warm pool now; one to tear down goes into
+    /// `teardown`, for the caller to drop off the request's path.
+    fn release_into(&mut self, teardown: &mut Teardown);
 }
 
 impl HookPlugin for ActivePlugin {
@@ -197,7 +200,7 @@ impl HookInstance for PluginInstance {
         PluginInstance::last_call(self)
     }
 
-    fn release(&mut self) {
-        PluginInstance::release(self);
+    fn release_into(&mut self, teardown: &mut Teardown) {
+        PluginInstance::release_into(self, teardown);
     }
 }

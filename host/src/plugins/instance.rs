@@ -185,24 +185,23 @@ impl PluginInstance {
     }
 
     /// The request is done with this plugin for now: its instance goes (back to the warm
-    /// pool of a plugin with `instances: reuse`, else away), returning its pool slot. A
-    /// later hook call instantiates afresh.
+    /// pool of a plugin with `instances: reuse`, else away, torn down here), returning its
+    /// pool slot. A later hook call instantiates afresh.
     pub fn release(&mut self) {
+        self.release_into(&mut Teardown::default());
+    }
+
+    /// [`release`](Self::release), but an instance that is not kept warm goes into
+    /// `teardown` instead of being torn down here, for the caller to drop off the
+    /// request's path ([`Teardown::later`]).
+    pub fn release_into(&mut self, teardown: &mut Teardown) {
         if let Some(live) = self.live.take() {
             if !std::mem::take(&mut self.mid_call) && self.keep_warm {
                 self.plugin.warm.put_back(live, &self.plugin.settings);
+            } else {
+                teardown.0.push(live);
             }
         }
-    }
-
-    /// Releases the instance now if its plugin keeps instances warm (cheap, and a later
-    /// request may want it). True when it still holds an instance whose teardown (its
-    /// pool slot's reset) is left for whoever drops it.
-    pub fn release_if_kept_warm(&mut self) -> bool {
-        if self.plugin.settings.instances == super::settings::Instances::Reuse {
-            self.release();
-        }
-        self.live.is_some()
     }
 
     /// Runs `pre-call`. A plugin that does not implement it proceeds.
@@ -534,6 +533,28 @@ impl PluginInstance {
         store.set_epoch_deadline(1);
         let guest = plugin.pre.instantiate(&mut store).await?;
         Ok(Live { store, guest, _slot: slot, served: 0 })
+    }
+}
+
+/// Instances a request is done with, torn down together off its path: dropping a fresh
+/// instance resets its pool slot (the pages it dirtied copied back from the image, a
+/// `PAGEMAP_SCAN` ioctl), several microseconds of CPU each (BENCHMARKS.md). Dropped
+/// without [`later`](Self::later), they are torn down on the spot.
+#[derive(Default)]
+pub struct Teardown(Vec<Live>);
+
+impl Teardown {
+    /// Drops the instances on a task of their own, so the request goes on (to the
+    /// upstream, or to its answer) without waiting for them. Outside a tokio runtime
+    /// they are dropped here.
+    pub fn later(self) {
+        if self.0.is_empty() {
+            return;
+        }
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => drop(runtime.spawn(async move { drop(self) })),
+            Err(_) => drop(self),
+        }
     }
 }
 

@@ -37,7 +37,7 @@ pub use cache::{ArtifactCache, CacheOutcome};
 pub use contract::{LogInput, Version as ContractVersion};
 pub use engine::{EngineError, EngineOptions, GuestProfiler, PluginEngine, DEFAULT_KEEP_RESIDENT_BYTES};
 pub use fault::{Fault, FaultCause, FaultKind};
-pub use instance::{CallStats, PluginInstance};
+pub use instance::{CallStats, PluginInstance, Teardown};
 pub use load::LoadError;
 pub use loaded::{LoadedPlugin, PluginInfo};
 pub use outcome::{ChunkDecision, HookError, Overloaded, PostCallDecision, PreCallDecision, Rejection};

@@ -20,7 +20,7 @@ use crate::pipeline::plugin_calls::{Chosen, HookInstance, HookPlugin};
 use crate::plugins::registry::{CallEnd, QuarantinePolicy};
 use crate::plugins::{
     CallStats, ChunkDecision, Fault, FaultCause, FaultKind, HookError, OnError, Overloaded, PostCallDecision,
-    PreCallDecision, Rejection,
+    PreCallDecision, Rejection, Teardown,
 };
 use crate::types::{CallInfo, CallType, Failure, Hook, HookSet, KeyInfo};
 
@@ -210,7 +210,7 @@ impl HookInstance for FakeInstance {
         })
     }
 
-    fn release(&mut self) {
+    fn release_into(&mut self, _: &mut Teardown) {
         self.plugin.released.fetch_add(1, Ordering::Relaxed);
     }
 }
