@@ -14,6 +14,14 @@ fn streaming(mut body: Value) -> Value {
     body
 }
 
+/// Sends two chats to `model` at once: their statuses, and how long the pair took.
+async fn two_chats_at_once(proxy: &Proxy, model: &str) -> ((u16, u16), Duration) {
+    let (one, two) = (chat_body(model, "first"), chat_body(model, "second"));
+    let started = Instant::now();
+    let (first, second) = tokio::join!(proxy.chat(&one), proxy.chat(&two));
+    ((first.status().as_u16(), second.status().as_u16()), started.elapsed())
+}
+
 /// A chat body for `model` whose `hookgate_script` drives the `scripted` plugin.
 fn scripted_body(model: &str, text: &str, script: Value) -> Value {
     let mut body = chat_body(model, text);
@@ -58,11 +66,8 @@ async fn a_full_instance_pool_makes_requests_wait_not_fail() {
         .plugins_option("instance_wait_ms: 60000")
         .start()
         .await;
-    let (one, two) = (chat_body("mock-echo", "first"), chat_body("mock-echo", "second"));
-    let started = Instant::now();
-    let (first, second) = tokio::join!(proxy.chat(&one), proxy.chat(&two));
-    let took = started.elapsed();
-    assert_eq!((first.status().as_u16(), second.status().as_u16()), (200, 200));
+    let (statuses, took) = two_chats_at_once(&proxy, "mock-echo").await;
+    assert_eq!(statuses, (200, 200));
     // With one slot the two 300 ms pre-calls cannot overlap: the second waited.
     assert!(took >= Duration::from_millis(600), "both pre-calls ran at once: {took:?}");
     assert_eq!(proxy.metric("hookgate_plugin_instance_waits_timed_out_total").await, 0.0);
@@ -82,11 +87,8 @@ async fn a_plugin_done_after_pre_call_frees_its_slot_for_the_upstream_wait() {
         .plugins_option("instance_wait_ms: 300")
         .start()
         .await;
-    let (one, two) = (chat_body("mock-slow", "first"), chat_body("mock-slow", "second"));
-    let started = Instant::now();
-    let (first, second) = tokio::join!(proxy.chat(&one), proxy.chat(&two));
-    let took = started.elapsed();
-    assert_eq!((first.status().as_u16(), second.status().as_u16()), (200, 200));
+    let (statuses, took) = two_chats_at_once(&proxy, "mock-slow").await;
+    assert_eq!(statuses, (200, 200));
     assert_eq!(proxy.metric("hookgate_plugin_instance_waits_timed_out_total").await, 0.0);
     // In turn, the two upstream waits would take 2 s.
     assert!(took < Duration::from_millis(1900), "the second request waited for the first's upstream: {took:?}");
