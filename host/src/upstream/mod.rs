@@ -93,8 +93,9 @@ impl UpstreamError {
 
 /// Every configured deployment, by the model name clients use.
 ///
-/// All HTTP deployments share one pooled HTTP client, so connections (and TLS
-/// sessions) to the same upstream are reused across deployments and requests.
+/// All HTTP deployments share one pooled HTTP client per serving thread, so connections
+/// (and TLS sessions) to the same upstream are reused across deployments and requests
+/// on that thread, and a request never waits on a connection another thread drives.
 #[derive(Debug)]
 pub struct Upstreams {
     by_name: HashMap<String, Group>,
@@ -110,22 +111,18 @@ struct Group {
 }
 
 impl Upstreams {
-    /// Builds every deployment of the configuration.
-    ///
-    /// # Panics
-    ///
-    /// If the HTTP client cannot be built, which only happens when the TLS backend cannot
-    /// initialise (a broken build, not a configuration or runtime condition).
+    /// Builds every deployment of the configuration. Each thread's HTTP client is built
+    /// at that thread's first upstream call.
     pub fn new(models: &[ModelDeployment], max_response_bytes: usize) -> Self {
-        let mut client = None;
+        let mut clients = None;
         let mut by_name: HashMap<String, Group> = HashMap::new();
         let mut names = Vec::new();
         for model in models {
             let provider = match &model.provider {
                 ProviderConfig::Mock(params) => Provider::Mock(MockProvider::new(params.clone())),
                 ProviderConfig::OpenAi(params) => {
-                    let client = client.get_or_insert_with(openai::build_client).clone();
-                    Provider::OpenAi(OpenAiProvider::new(client, params, max_response_bytes))
+                    let clients = Arc::clone(clients.get_or_insert_with(Arc::default));
+                    Provider::OpenAi(OpenAiProvider::new(clients, params, max_response_bytes))
                 }
             };
             let deployment =

@@ -54,13 +54,36 @@ const MAX_ERROR_BODY_BYTES: usize = 64 * 1024;
 /// decompresses.
 pub(super) type HttpClient = hyper_util::client::legacy::Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
 
+/// One [`HttpClient`] per thread that calls upstreams, made on the thread's first call.
+///
+/// A pooled connection is served by a task on the runtime that opened it, so with one
+/// pool shared by the serving threads (`server::serving`) a request on one thread would
+/// often borrow a connection driven by another, and every read and write of the call
+/// would wake that other thread. Each thread keeps its own pool instead; connections to
+/// the same upstream are still reused across deployments and requests on that thread.
+#[derive(Default)]
+pub(super) struct HttpClients(thread_local::ThreadLocal<HttpClient>);
+
+impl HttpClients {
+    /// This thread's client.
+    fn here(&self) -> &HttpClient {
+        self.0.get_or(build_client)
+    }
+}
+
+impl fmt::Debug for HttpClients {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("HttpClients")
+    }
+}
+
 /// Builds the [`HttpClient`]: TLS with rustls and the bundled webpki roots, HTTP/2 where
 /// the server offers it (ALPN), HTTP/1.1 otherwise.
 ///
 /// # Panics
 ///
 /// If the TLS backend cannot initialise, which a working build never does.
-pub(super) fn build_client() -> HttpClient {
+fn build_client() -> HttpClient {
     let mut tcp = HttpConnector::new();
     tcp.set_connect_timeout(Some(CONNECT_TIMEOUT));
     tcp.set_nodelay(true);
@@ -90,7 +113,7 @@ fn endpoint_path(call_type: CallType) -> &'static str {
 
 /// A deployment served by an OpenAI-compatible API.
 pub(super) struct OpenAiProvider {
-    client: HttpClient,
+    clients: Arc<HttpClients>,
     /// `{api_base}/chat/completions`, `/completions` and `/embeddings`, parsed once:
     /// parsing the URL string on every request was ~6% of a proxied request's CPU
     /// without plugins. Without the userinfo, which travels as `authorization` instead.
@@ -131,9 +154,9 @@ impl fmt::Debug for OpenAiProvider {
 }
 
 impl OpenAiProvider {
-    /// A provider calling `params.api_base` through the shared `client`, reading answers
+    /// A provider calling `params.api_base` through the shared `clients`, reading answers
     /// of at most `max_response_bytes`.
-    pub(super) fn new(client: HttpClient, params: &OpenAiParams, max_response_bytes: usize) -> Self {
+    pub(super) fn new(clients: Arc<HttpClients>, params: &OpenAiParams, max_response_bytes: usize) -> Self {
         // Config gives it without, but a stray `/` must not double in the URL.
         let api_base = params.api_base.trim_end_matches('/');
         let (base, userinfo) = match reqwest::Url::parse(api_base) {
@@ -157,7 +180,7 @@ impl OpenAiProvider {
         })
         .transpose();
         OpenAiProvider {
-            client,
+            clients,
             endpoints,
             host,
             shown_base: redacted_url(api_base).into(),
@@ -194,7 +217,7 @@ impl OpenAiProvider {
     ) -> Result<UpstreamResponse, UpstreamError> {
         let request = self.request(call_type, body, false, traceparent)?;
         let exchange = async {
-            let response = self.client.request(request).await.map_err(|e| self.send_error(&e))?;
+            let response = self.clients.here().request(request).await.map_err(|e| self.send_error(&e))?;
             let status = response.status().as_u16();
             if !response.status().is_success() {
                 return Err(self.error_response(response).await);
@@ -240,7 +263,7 @@ impl OpenAiProvider {
         }
         let request = self.request(call_type, body, true, traceparent)?;
         let head = async {
-            let response = self.client.request(request).await.map_err(|e| self.send_error(&e))?;
+            let response = self.clients.here().request(request).await.map_err(|e| self.send_error(&e))?;
             if !response.status().is_success() {
                 return Err(self.error_response(response).await);
             }
@@ -718,7 +741,7 @@ mod tests {
 
     fn capped_provider(api_base: &str, timeout: Duration, max_response_bytes: usize) -> OpenAiProvider {
         OpenAiProvider::new(
-            build_client(),
+            Arc::default(),
             &OpenAiParams {
                 model: "gpt-4o-mini".into(),
                 api_base: format!("{api_base}/"),
@@ -919,7 +942,7 @@ mod tests {
             api_key: Some(Secret::new("sk-test-123\nx-injected: 1")),
             timeout: PATIENCE,
         };
-        let p = OpenAiProvider::new(build_client(), &params, 1 << 20);
+        let p = OpenAiProvider::new(Arc::default(), &params, 1 << 20);
         for err in [
             p.call(CallType::ChatCompletion, &json!({})).await.unwrap_err(),
             p.stream(CallType::ChatCompletion, &json!({})).await.err().unwrap(),
@@ -952,7 +975,7 @@ mod tests {
             api_key: None,
             timeout: PATIENCE,
         };
-        let keyless = OpenAiProvider::new(build_client(), &params, 1 << 20);
+        let keyless = OpenAiProvider::new(Arc::default(), &params, 1 << 20);
         assert!(!format!("{keyless:?}").contains("p%40ss"));
         keyless.call(CallType::ChatCompletion, &json!({})).await.unwrap();
         // A key in the config wins over the userinfo.
