@@ -7,7 +7,7 @@
 use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
-use hookgate_tests::proxy::{chat_body, example_proxy, Proxy, ProxyBuilder, README_MASTER_KEY};
+use hookgate_tests::proxy::{chat_body, example_proxy, Proxy, ProxyBuilder, MASTER_KEY, README_MASTER_KEY};
 use serde_json::{json, Value};
 
 /// The example config's virtual key.
@@ -348,4 +348,43 @@ async fn a_config_value_that_would_overflow_stops_the_start_naming_its_key() {
     let log = ProxyBuilder::new("").plugins_option("quarantine_seconds: 18446744073709551615").try_start().await.err();
     let log = log.expect("an absurd cool-down is refused");
     assert!(log.contains("plugins.quarantine_seconds"), "{log}");
+}
+
+/// A client cannot stall other clients by making a plugin spin: with one serving thread,
+/// every connection shares the thread of a guest spinning to its 2 s deadline, and the
+/// other clients' requests (through the same plugin) are still answered meanwhile,
+/// because the guest yields to them every epoch tick and every slice of fuel
+/// (`server::serving`; with both yields off, this fails).
+#[tokio::test]
+async fn a_plugin_spinning_to_its_deadline_does_not_hold_up_other_clients_on_its_thread() {
+    let proxy = ProxyBuilder::new(&format!("general_settings: {{master_key: {MASTER_KEY}, serving_threads: 1}}\n"))
+        .plugin("infinite-loop", "infinite-loop")
+        .settings("infinite-loop", "{timeout_ms: 2000, fuel: 1000000000000}")
+        .start()
+        .await;
+    let spinning = async {
+        let started = Instant::now();
+        let response = proxy.chat(&chat_body("mock-echo", "TRIGGER the loop")).await;
+        let status = response.status().as_u16();
+        (status, started.elapsed(), response.text().await.unwrap())
+    };
+    let others = async {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let mut took = Vec::new();
+        for i in 0..5 {
+            let started = Instant::now();
+            let response = proxy.chat(&chat_body("mock-echo", &format!("an ordinary question {i}"))).await;
+            assert_eq!(response.status(), 200, "{:?}", response.text().await);
+            took.push(started.elapsed());
+        }
+        took
+    };
+    let ((status, spun, body), took) = tokio::join!(spinning, others);
+    // Its own request is refused, as any a plugin could not check in time.
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("plugin_check_failed") && body.contains("deadline"), "{body}");
+    assert!(spun >= Duration::from_secs(2), "it spun to its deadline: {spun:?}");
+    // All five were answered well inside the spin (200 ms in, 2 s long).
+    let total: Duration = took.iter().sum();
+    assert!(total < Duration::from_millis(1500), "the other requests waited for the spinning guest: {took:?}");
 }

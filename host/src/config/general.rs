@@ -41,7 +41,13 @@ pub struct ServerLimits {
     pub max_connections: usize,
     /// Largest request head (request line and headers), in bytes; larger gets a 431.
     pub max_header_bytes: usize,
+    /// Threads that serve connections, each with its own runtime (`server::serving`);
+    /// by default one per CPU the process may use.
+    pub serving_threads: usize,
 }
+
+/// The most serving threads a config may ask for: far more than any machine's cores.
+const MAX_SERVING_THREADS: usize = 1024;
 
 impl Default for ServerLimits {
     fn default() -> Self {
@@ -51,6 +57,7 @@ impl Default for ServerLimits {
             stream_write_timeout: Duration::from_secs(30),
             max_connections: 1024,
             max_header_bytes: 64 * 1024,
+            serving_threads: std::thread::available_parallelism().map_or(1, |cpus| cpus.get()),
         }
     }
 }
@@ -147,6 +154,13 @@ pub(crate) fn build(
             defaults.max_header_bytes,
             8192,
             16 * 1024 * 1024,
+        )?,
+        serving_threads: within(
+            &at("serving_threads"),
+            general.serving_threads,
+            defaults.serving_threads,
+            1,
+            MAX_SERVING_THREADS,
         )?,
     };
     Ok(General {

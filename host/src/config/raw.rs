@@ -44,6 +44,7 @@ pub(crate) const GENERAL_KEYS: &[&str] = &[
     "stream_write_timeout_seconds",
     "max_connections",
     "max_header_bytes",
+    "serving_threads",
 ];
 /// `litellm_settings` keys hookgate reads.
 pub(crate) const LITELLM_KEYS: &[&str] =
@@ -154,6 +155,7 @@ pub(crate) struct RawGeneral {
     pub(crate) stream_write_timeout_seconds: Option<f64>,
     pub(crate) max_connections: Option<usize>,
     pub(crate) max_header_bytes: Option<usize>,
+    pub(crate) serving_threads: Option<usize>,
 }
 
 /// `litellm_settings`.

@@ -363,6 +363,8 @@ fn values_that_could_overflow_are_bounded_with_the_key_named() {
         ("general_settings: {max_request_size_mb: 1e300}\n", "general_settings.max_request_size_mb"),
         ("general_settings: {header_read_timeout_seconds: 1e30}\n", "general_settings.header_read_timeout_seconds"),
         ("general_settings: {max_header_bytes: 10}\n", "general_settings.max_header_bytes"),
+        ("general_settings: {serving_threads: 0}\n", "general_settings.serving_threads"),
+        ("general_settings: {serving_threads: 1025}\n", "general_settings.serving_threads"),
         ("general_settings: {key_id_secret: short}\n", "general_settings.key_id_secret"),
         ("redis_prefix: 'has space'\n", "redis_prefix"),
     ];
@@ -375,6 +377,9 @@ fn values_that_could_overflow_are_bounded_with_the_key_named() {
             .unwrap();
     assert_eq!(config.plugins.quarantine_cooldown.as_secs(), 31_536_000);
     assert_eq!(config.plugins.keep_resident_bytes, 0);
+    let cpus = std::thread::available_parallelism().unwrap().get();
+    assert_eq!(parse(&with_model("")).unwrap().server.serving_threads, cpus, "one serving thread per CPU by default");
+    assert_eq!(parse(&with_model("general_settings: {serving_threads: 3}\n")).unwrap().server.serving_threads, 3);
 }
 
 fn sidecar(config_yaml: &str, name: &str, sidecar: &str) -> Result<crate::plugins::PluginSettings, ConfigError> {

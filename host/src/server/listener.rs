@@ -3,7 +3,8 @@
 //! `axum::serve` runs hyper without a timer (so hyper's header-read timeout is off) and
 //! with no connection cap; a few hundred clients trickling one header byte a second would
 //! hold their sockets forever, and past the open-file limit the proxy stops accepting at
-//! all. So the proxy runs its own accept loop on hyper's HTTP/1 server:
+//! all. So the proxy runs its own accept loop on hyper's HTTP/1 server, and hands each
+//! connection it accepts to a serving thread (`serving`):
 //!
 //! - **Header-read timeout** (`general_settings.header_read_timeout_seconds`): from
 //!   accept, or from the end of the previous response on a kept-alive connection, to a
@@ -30,6 +31,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 
+use super::serving::ServingThreads;
 use crate::config::ServerLimits;
 
 /// Open files kept back from connections: upstream sockets take as many as the client
@@ -101,14 +103,17 @@ fn raise_open_file_limit() -> u64 {
 }
 
 /// Serves `router` on `listener` under `limits` until `shutdown` resolves, then lets the
-/// open connections finish (for at most [`SHUTDOWN_GRACE`]).
+/// open connections finish (for at most [`SHUTDOWN_GRACE`]). Each connection is served
+/// on one of `limits.serving_threads` threads (`server::serving`); this task only
+/// accepts. Fails only when the threads cannot be started.
 pub async fn serve(
     listener: TcpListener,
     router: axum::Router,
     limits: ServerLimits,
     stats: Arc<ConnectionStats>,
     shutdown: impl std::future::Future<Output = ()>,
-) {
+) -> std::io::Result<()> {
+    let threads = ServingThreads::start(limits.serving_threads)?;
     let cap = connection_cap(limits.max_connections);
     stats.cap.store(cap as u64, Ordering::Relaxed);
     let places = Arc::new(Semaphore::new(cap));
@@ -149,22 +154,43 @@ pub async fn serve(
         if let Err(error) = tcp.set_nodelay(true) {
             tracing::debug!(%error, "could not set TCP_NODELAY");
         }
-        let service = TowerToHyperService::new(router.clone());
-        let connection = graceful.watch(builder.serve_connection(TokioIo::new(tcp), service));
-        let stats = Arc::clone(&stats);
-        stats.open.fetch_add(1, Ordering::Relaxed);
-        tokio::spawn(async move {
-            if let Err(error) = connection.await {
-                tracing::debug!(%peer, %error, "connection ended with an error");
+        // Moved to a serving thread's runtime, whose reactor drives its I/O from now on.
+        let tcp = match tcp.into_std() {
+            Ok(tcp) => tcp,
+            Err(error) => {
+                tracing::debug!(%peer, %error, "could not hand a connection over");
+                continue;
             }
-            stats.open.fetch_sub(1, Ordering::Relaxed);
-            drop(place);
+        };
+        let service = TowerToHyperService::new(router.clone());
+        let watcher = graceful.watcher();
+        let builder = builder.clone();
+        let stats = Arc::clone(&stats);
+        threads.hand(move |open| {
+            let tcp = match TcpStream::from_std(tcp) {
+                Ok(tcp) => tcp,
+                Err(error) => {
+                    tracing::debug!(%peer, %error, "could not take a connection over");
+                    return;
+                }
+            };
+            let connection = watcher.watch(builder.serve_connection(TokioIo::new(tcp), service));
+            stats.open.fetch_add(1, Ordering::Relaxed);
+            tokio::spawn(async move {
+                if let Err(error) = connection.await {
+                    tracing::debug!(%peer, %error, "connection ended with an error");
+                }
+                stats.open.fetch_sub(1, Ordering::Relaxed);
+                drop((place, open));
+            });
         });
     }
     drop(listener);
     if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown()).await.is_err() {
         tracing::warn!("connections still open after the shutdown grace period; closing them");
     }
+    let _ = tokio::task::spawn_blocking(move || threads.stop()).await;
+    Ok(())
 }
 
 /// Answers a connection over the cap with a 503 in OpenAI's error shape, then closes it.

@@ -12,6 +12,7 @@ pub mod blocked_users;
 pub mod console;
 pub mod listener;
 pub mod openai;
+mod serving;
 pub mod stamp;
 
 use std::net::SocketAddr;
@@ -342,7 +343,9 @@ pub async fn serve(config: &Config, address: SocketAddr) -> anyhow::Result<()> {
     tracing::info!(%bound, "listening");
     let connections = Arc::clone(&state.connections);
     let traces = state.pipeline.traces().clone();
-    listener::serve(listener, router(state), config.server, connections, shutdown_signal()).await;
+    listener::serve(listener, router(state), config.server, connections, shutdown_signal())
+        .await
+        .map_err(|error| anyhow::anyhow!("cannot start the serving threads: {error}"))?;
     // The last batch of spans, sent off the async runtime (the exporter blocks).
     let _ = tokio::task::spawn_blocking(move || traces.shutdown()).await;
     Ok(())
