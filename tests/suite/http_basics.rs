@@ -1,6 +1,8 @@
 //! The proxy over real HTTP without plugins: routes, auth, bad input, the overhead header.
 
 use hookgate_tests::proxy::{chat_body, ProxyBuilder, MASTER_KEY};
+use std::time::{Duration, Instant};
+
 use serde_json::{json, Value};
 
 const KEYS: &str = "
@@ -245,5 +247,29 @@ async fn the_readme_curl_examples_work_against_the_example_config() {
         for needle in expected {
             assert!(stdout.contains(needle), "{command}\nexpected {needle:?} in:\n{stdout}");
         }
+    }
+}
+
+/// On SIGTERM the proxy stops accepting, lets the requests in flight on its serving
+/// threads finish, and exits.
+#[tokio::test]
+async fn sigterm_lets_the_request_in_flight_finish_then_the_proxy_exits() {
+    let yaml = "model_list:\n  - {model_name: mock-slow, litellm_params: {model: mock/echo, mock_latency_ms: 1000}}\n";
+    let mut proxy = ProxyBuilder::new(yaml).start().await;
+    let body = chat_body("mock-slow", "still answered");
+    let in_flight = proxy.chat(&body);
+    let terminate = async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        // SAFETY: kill only sends a signal to the child process the test started.
+        assert_eq!(unsafe { libc::kill(proxy.pid() as i32, libc::SIGTERM) }, 0);
+    };
+    let (response, ()) = tokio::join!(in_flight, terminate);
+    assert_eq!(response.status(), 200);
+    let answer: Value = response.json().await.unwrap();
+    assert_eq!(answer["choices"][0]["message"]["content"], "still answered", "{answer}");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while proxy.is_running() {
+        assert!(Instant::now() < deadline, "the proxy still runs 15 s after SIGTERM with nothing in flight");
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
