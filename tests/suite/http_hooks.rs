@@ -437,17 +437,17 @@ async fn a_full_logging_queue_drops_logging_and_never_holds_a_response() {
     // Every answer came back whole while the logging jobs of the first requests were
     // still blocked: no response waited for a logging hook.
     assert!(!json_lines(&proxy).iter().any(sleeper_log_success_ended), "{}", proxy.log());
-    // At most 64 running jobs, one waiting for them and one in the queue were kept: the
-    // rest were dropped, counted and said.
+    // At most 64 running jobs and one waiting for them were kept: the rest were dropped,
+    // counted and said.
     let dropped = proxy.metric("hookgate_logging_dropped_total").await;
-    assert!(dropped >= 34.0, "{dropped} dropped");
+    assert!(dropped >= 35.0, "{dropped} dropped");
     proxy.wait_for_log("logging hooks skipped for a request: the logging queue is full", Duration::from_secs(5)).await;
     // While the logging hooks stay blocked, later requests are still served and, once
     // the queue is full again (the burst may not have filled every place), their logging
     // is dropped too.
     let mut more = 0;
     while proxy.metric("hookgate_logging_dropped_total").await == dropped {
-        assert!(more < 70, "70 more requests and none dropped: the queue holds at most 66");
+        assert!(more < 70, "70 more requests and none dropped: the queue holds at most 65");
         let (status, _, _) = json_of(proxy.chat(&chat_body("mock-echo", "LOGSLOW still serving")).await).await;
         assert_eq!(status, 200);
         more += 1;

@@ -1,13 +1,14 @@
 //! The bounded queue that runs `log-success`/`log-failure` off the response path.
 //!
-//! The response never waits for logging: a request's logging job is queued with
-//! `try_send`, and when the queue is full the job is dropped and counted. What the hooks
+//! The response never waits for logging: a request's logging job is queued without
+//! waiting, and when the queue is full the job is dropped and counted. What the hooks
 //! are told is built by [`LogRecord`](super::log_record::LogRecord).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use tokio::sync::{mpsc, Semaphore};
+use tokio::runtime::Handle;
+use tokio::sync::Semaphore;
 
 use super::attribution::{self, ProbeShape};
 use super::log_record::LogRecord;
@@ -31,21 +32,34 @@ struct LogJob {
 }
 
 /// The bounded queue in front of the logging hooks. Cheap to clone.
+///
+/// A job is a task spawned where the request finished (its serving thread), so running
+/// it wakes no other thread; two semaphores make the queue: a place among the
+/// `capacity` waiting jobs, taken when the job is submitted and given back when it
+/// starts, and one of [`CONCURRENT_JOBS`] places to run, handed out in turn.
 #[derive(Clone)]
 pub struct LoggingQueue {
-    sender: mpsc::Sender<LogJob>,
+    waiting: Arc<Semaphore>,
+    running: Arc<Semaphore>,
+    capacity: usize,
     dropped: Arc<AtomicU64>,
     max_field_bytes: usize,
+    policy: QuarantinePolicy,
 }
 
 impl LoggingQueue {
-    /// A queue holding up to `capacity` jobs, drained by a background task (which stops
-    /// when the last queue handle is dropped). Payload fields longer than
+    /// A queue holding up to `capacity` waiting jobs. Payload fields longer than
     /// `max_field_bytes` are truncated.
-    pub fn start(capacity: usize, max_field_bytes: usize, policy: QuarantinePolicy) -> Self {
-        let (sender, receiver) = mpsc::channel(capacity.max(1));
-        tokio::spawn(drain(receiver, policy));
-        Self { sender, dropped: Arc::new(AtomicU64::new(0)), max_field_bytes }
+    pub fn new(capacity: usize, max_field_bytes: usize, policy: QuarantinePolicy) -> Self {
+        let capacity = capacity.max(1);
+        Self {
+            waiting: Arc::new(Semaphore::new(capacity)),
+            running: Arc::new(Semaphore::new(CONCURRENT_JOBS)),
+            capacity,
+            dropped: Arc::new(AtomicU64::new(0)),
+            max_field_bytes,
+            policy,
+        }
     }
 
     /// Closes a finished request's record, with the request's `decisions`, and queues it
@@ -56,16 +70,26 @@ impl LoggingQueue {
         if plugins.is_empty() {
             return;
         }
+        let (place, runtime) = match (Arc::clone(&self.waiting).try_acquire_owned(), Handle::try_current()) {
+            (Ok(place), Ok(runtime)) => (place, runtime),
+            (place, runtime) => {
+                let dropped = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+                let reason = if place.is_err() { "the logging queue is full" } else { "no runtime to run them on" };
+                drop(runtime);
+                tracing::warn!(dropped_total = dropped, "logging hooks skipped for a request: {reason}");
+                return;
+            }
+        };
         let with_0_1 = plugins.iter().any(|(active, _)| active.plugin.contract() == ContractVersion::V0_1);
-        let input = record.finish(decisions, self.max_field_bytes, with_0_1);
-        if let Err(error) = self.sender.try_send(LogJob { input, hook, plugins }) {
-            let dropped = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
-            let reason = match error {
-                mpsc::error::TrySendError::Full(_) => "the logging queue is full",
-                mpsc::error::TrySendError::Closed(_) => "the logging queue is closed",
-            };
-            tracing::warn!(dropped_total = dropped, "logging hooks skipped for a request: {reason}");
-        }
+        let job = LogJob { input: record.finish(decisions, self.max_field_bytes, with_0_1), hook, plugins };
+        let running = Arc::clone(&self.running);
+        let policy = self.policy;
+        drop(runtime.spawn(async move {
+            let Ok(turn) = running.acquire_owned().await else { return };
+            drop(place);
+            run(job, policy).await;
+            drop(turn);
+        }));
     }
 
     /// Jobs dropped because the queue was full.
@@ -75,18 +99,7 @@ impl LoggingQueue {
 
     /// Jobs waiting in the queue.
     pub fn depth(&self) -> usize {
-        self.sender.max_capacity() - self.sender.capacity()
-    }
-}
-
-async fn drain(mut receiver: mpsc::Receiver<LogJob>, policy: QuarantinePolicy) {
-    let running = Arc::new(Semaphore::new(CONCURRENT_JOBS));
-    while let Some(job) = receiver.recv().await {
-        let Ok(permit) = Arc::clone(&running).acquire_owned().await else { return };
-        tokio::spawn(async move {
-            run(job, policy).await;
-            drop(permit);
-        });
+        self.capacity - self.waiting.available_permits()
     }
 }
 

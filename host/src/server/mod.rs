@@ -124,7 +124,7 @@ impl AppState {
             plugins = ?registry.snapshot().iter().map(|p| p.name().to_owned()).collect::<Vec<_>>(),
             "plugins active"
         );
-        let logging = LoggingQueue::start(config.plugins.logging_queue, config.plugins.max_logged_field_bytes, policy);
+        let logging = LoggingQueue::new(config.plugins.logging_queue, config.plugins.max_logged_field_bytes, policy);
         let rules = PipelineRules {
             body: crate::pipeline::request::BodyRules {
                 enforce_user_param: config.enforce_user_param,
