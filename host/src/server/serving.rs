@@ -11,9 +11,10 @@
 //! second for a fifth less CPU each (BENCHMARKS.md, "One runtime per serving thread").
 //!
 //! What a thread cannot do is lend its idle time to another's connections. A guest
-//! running long still yields to the other connections of its thread every epoch tick
-//! (`plugins::instance`), as it yielded to other tasks before, so a slow hook slows them
-//! down, it does not stop them; and new connections go to the thread with the fewest open.
+//! running long still yields to the other connections of its thread every epoch tick and
+//! every slice of fuel (`plugins::instance`), as it yielded to other tasks before, so a
+//! slow hook slows them down, it does not stop them; and new connections go to the
+//! thread with the fewest open.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
