@@ -1,8 +1,9 @@
 //! The proxy over real HTTP without plugins: routes, auth, bad input, the overhead header.
 
-use hookgate_tests::proxy::{chat_body, ProxyBuilder, MASTER_KEY};
 use std::time::{Duration, Instant};
 
+use hookgate_tests::fixtures::signal;
+use hookgate_tests::proxy::{chat_body, ProxyBuilder, MASTER_KEY};
 use serde_json::{json, Value};
 
 const KEYS: &str = "
@@ -260,8 +261,7 @@ async fn sigterm_lets_the_request_in_flight_finish_then_the_proxy_exits() {
     let in_flight = proxy.chat(&body);
     let terminate = async {
         tokio::time::sleep(Duration::from_millis(300)).await;
-        // SAFETY: kill only sends a signal to the child process the test started.
-        assert_eq!(unsafe { libc::kill(proxy.pid() as i32, libc::SIGTERM) }, 0);
+        signal(proxy.pid(), libc::SIGTERM);
     };
     let (response, ()) = tokio::join!(in_flight, terminate);
     assert_eq!(response.status(), 200);
