@@ -70,15 +70,11 @@ impl LoggingQueue {
         if plugins.is_empty() {
             return;
         }
-        let (place, runtime) = match (Arc::clone(&self.waiting).try_acquire_owned(), Handle::try_current()) {
-            (Ok(place), Ok(runtime)) => (place, runtime),
-            (place, runtime) => {
-                let dropped = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
-                let reason = if place.is_err() { "the logging queue is full" } else { "no runtime to run them on" };
-                drop(runtime);
-                tracing::warn!(dropped_total = dropped, "logging hooks skipped for a request: {reason}");
-                return;
-            }
+        let Ok(place) = Arc::clone(&self.waiting).try_acquire_owned() else {
+            return self.skip("the logging queue is full");
+        };
+        let Ok(runtime) = Handle::try_current() else {
+            return self.skip("no runtime to run them on");
         };
         let with_0_1 = plugins.iter().any(|(active, _)| active.plugin.contract() == ContractVersion::V0_1);
         let job = LogJob { input: record.finish(decisions, self.max_field_bytes, with_0_1), hook, plugins };
@@ -90,6 +86,12 @@ impl LoggingQueue {
             run(job, policy).await;
             drop(turn);
         }));
+    }
+
+    /// Counts and says a request whose logging hooks will not run.
+    fn skip(&self, reason: &str) {
+        let dropped = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+        tracing::warn!(dropped_total = dropped, "logging hooks skipped for a request: {reason}");
     }
 
     /// Jobs dropped because the queue was full.

@@ -71,12 +71,6 @@ impl HttpClients {
     }
 }
 
-impl fmt::Debug for HttpClients {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("HttpClients")
-    }
-}
-
 /// Builds the [`HttpClient`]: TLS with rustls and the bundled webpki roots, HTTP/2 where
 /// the server offers it (ALPN), HTTP/1.1 otherwise.
 ///
