@@ -75,6 +75,20 @@ enum Command {
         #[arg(long)]
         auth: bool,
     },
+    /// Runs one round of the stall test at one address: `count` paced streams started at
+    /// the same moment, and how many paused longer than four chunk gaps.
+    Streams {
+        /// `host:port` serving `/v1/chat/completions`.
+        addr: std::net::SocketAddr,
+        #[arg(long, default_value_t = 1024)]
+        count: usize,
+        /// Send the bench's master key (for a proxy).
+        #[arg(long)]
+        auth: bool,
+        /// The pace the served mock streams at (`serve --chunk-gap-ms`).
+        #[arg(long, default_value_t = 25)]
+        chunk_gap_ms: u64,
+    },
 }
 
 #[derive(clap::Args, Clone, Copy)]
@@ -196,6 +210,26 @@ fn main() -> Result<()> {
                 run.percentile(99.0),
                 run.failed,
                 run.first_failure.map(|failure| format!(" (first: {failure})")).unwrap_or_default()
+            );
+            Ok(())
+        }),
+        Command::Streams { addr, count, auth, chunk_gap_ms } => runtime.block_on(async move {
+            let target = Arc::new(load::Target {
+                addr,
+                authorization: auth.then(|| format!("Bearer {}", scenario::MASTER_KEY)),
+            });
+            let paced = figures::body("mock-paced", figures::PROMPT, true);
+            let stall = Duration::from_millis(chunk_gap_ms) * 4;
+            let round = load::concurrent_streams(target, paced, count, stall).await;
+            println!(
+                "{} streams: {} clean, {} stalled, {} failed; longest pause {:?}, pause p99 {:?}{}",
+                round.streams,
+                round.smooth,
+                round.stalled,
+                round.failed,
+                round.max_gap,
+                round.gap_p99,
+                round.first_failure.map(|failure| format!(" (first failure: {failure})")).unwrap_or_default()
             );
             Ok(())
         }),
