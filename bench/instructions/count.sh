@@ -9,7 +9,9 @@
 # given: no plugins) against the bench's mock, and sends it 100 and then 600 sequential
 # chat requests (the bench's prompt, one keep-alive connection) in two runs under
 # callgrind. The difference between the runs' totals, over 500, is what one request
-# costs, start-up excluded. Prints that, and keeps the second run's profile for
+# costs, start-up excluded. With STREAM=1 each request is a streamed answer of the mock's
+# 20 paced chunks instead (model mock-paced; 20 and 120 requests, as each takes half a
+# second): what a stream costs, its chunks and their hooks included. Prints that, and keeps the second run's profile for
 # `callgrind_annotate` (path printed; PROFILE_DIR chooses the directory). Builds hookgate
 # and hookgate-bench (release) if they are not current; installs valgrind with apt-get if
 # missing.
@@ -40,8 +42,11 @@ for component in "$@"; do
 done
 {
     echo "model_list:"
-    echo "  - {model_name: mock-instant, litellm_params: {model: openai/mock-instant, api_base: \"http://127.0.0.1:$mock_port/v1\", api_key: sk-mock}}"
-    echo "general_settings: {master_key: sk-instructions-0001}"
+    for model in mock-instant mock-paced; do
+        echo "  - {model_name: $model, litellm_params: {model: openai/$model, api_base: \"http://127.0.0.1:$mock_port/v1\", api_key: sk-mock}}"
+    done
+    # One serving thread: how two share the connections would move the count.
+    echo "general_settings: {master_key: sk-instructions-0001, serving_threads: 1}"
     echo "litellm_settings: {callbacks: [$(IFS=,; echo "${callbacks[*]}")]}"
     echo "plugins:"
     echo "  dir: $work/plugins"
@@ -54,11 +59,11 @@ done
 
 cat >"$work/client.py" <<'EOF'
 import http.client, json, sys
-port, count = int(sys.argv[1]), int(sys.argv[2])
+port, count, stream = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3] == "1"
 prompt = ("Hi, this is alice@example.com. Please summarize in two sentences: a proxy that runs "
     "its callbacks as WebAssembly components can enforce policies, redact personal data and log costs "
     "without slowing requests down, because each hook runs in a fresh sandbox with its own fuel and deadline.")
-body = json.dumps({"model": "mock-instant", "max_tokens": 64, "stream": False, "messages": [
+body = json.dumps({"model": "mock-paced" if stream else "mock-instant", "max_tokens": 64, "stream": stream, "messages": [
     {"role": "system", "content": "You are a concise assistant."}, {"role": "user", "content": prompt}]})
 headers = {"Authorization": "Bearer sk-instructions-0001", "Content-Type": "application/json"}
 connection = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
@@ -68,6 +73,8 @@ for _ in range(count):
     text = response.read()
     if response.status != 200:
         sys.exit(f"status {response.status}: {text[:300]!r}")
+    if stream and not text.rstrip().endswith(b"data: [DONE]"):
+        sys.exit(f"the stream did not end with [DONE]: {text[-300:]!r}")
 EOF
 
 # Serves `$1` requests under callgrind; sets `total` to the run's instruction count. Runs
@@ -84,17 +91,22 @@ run() {
         curl -s -o /dev/null "http://127.0.0.1:$port/health/liveliness" && break
         sleep 0.5
     done
-    python3 "$work/client.py" "$port" "$1"
+    python3 "$work/client.py" "$port" "$1" "${STREAM:-0}"
     kill -INT $proxy
     wait $proxy 2>/dev/null || true
     proxy=
     total=$(awk '/^summary:/ { print $2 }' "$profile")
 }
 
+if [ "${STREAM:-0}" = 1 ]; then
+    few_requests=20 many_requests=120 what="streamed request (20 chunks)"
+else
+    few_requests=100 many_requests=600 what=request
+fi
 run 1 # compiles the components into the artifact cache, off the count
-run 100
+run $few_requests
 few=$total
-run 600
+run $many_requests
 many=$total
-echo "instructions per request: $(((many - few) / 500)) (plugins: ${*:-none})"
-echo "profile of 600 requests: $out/callgrind.600.out"
+echo "instructions per $what: $(((many - few) / (many_requests - few_requests))) (plugins: ${*:-none})"
+echo "profile of $many_requests requests: $out/callgrind.$many_requests.out"
