@@ -133,6 +133,56 @@ async fn a_body_that_trickles_gets_a_408_and_broken_framing_a_400() {
 }
 
 #[tokio::test]
+async fn a_client_that_stops_reading_a_stream_is_dropped_and_the_stream_never_finishes_for_it() {
+    // An echo of a 600 KB prompt in 30,000 chunks, some 8 MB of events: far more than the
+    // sockets between proxy and client hold once the client stops reading (its receive
+    // buffer is kept small), so the proxy's writes wait.
+    let proxy = ProxyBuilder::new(&format!(
+        "general_settings: {{master_key: {MASTER_KEY}, stream_write_timeout_seconds: 1}}\n\
+         model_list:\n  - {{model_name: mock-huge, litellm_params: {{model: mock/huge, mock_stream_chunks: 30000}}}}\n"
+    ))
+    .start()
+    .await;
+    let address = proxy.base.trim_start_matches("http://").to_owned();
+    let prompt = "many words ".repeat(60_000);
+    let body =
+        json!({"model": "mock-huge", "stream": true, "messages": [{"role": "user", "content": prompt}]}).to_string();
+    let client = tokio::net::TcpSocket::new_v4().unwrap();
+    client.set_recv_buffer_size(16 * 1024).unwrap();
+    let mut socket = client.connect(address.parse().unwrap()).await.unwrap();
+    let request = format!(
+        "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {MASTER_KEY}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    socket.write_all(request.as_bytes()).await.unwrap();
+    let mut first = [0u8; 4096];
+    let read = socket.read(&mut first).await.unwrap();
+    assert!(first[..read].starts_with(b"HTTP/1.1 200"), "{}", String::from_utf8_lossy(&first[..read]));
+    let while_streaming = open_connections(&proxy).await;
+    // Reads nothing for three times the write timeout, then all there is.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let mut rest = Vec::new();
+    let ended = tokio::time::timeout(Duration::from_secs(30), socket.read_to_end(&mut rest)).await;
+    assert!(ended.is_ok(), "the proxy closed the connection: the rest arrived and then the end");
+    let tail = String::from_utf8_lossy(&rest[rest.len().saturating_sub(300)..]).into_owned();
+    assert!(!rest.is_empty(), "what the sockets held still arrives");
+    assert!(!tail.contains("[DONE]"), "the stream was cut off, not finished: {tail}");
+    assert!(!tail.ends_with("0\r\n\r\n"), "the chunked body was not ended either: {tail}");
+    // The proxy serves on, and counts the dropped connection closed.
+    assert_eq!(proxy.chat(&chat_body("mock-huge", "still serving")).await.status(), 200);
+    let after = open_connections(&proxy).await;
+    assert!(after < while_streaming, "open connections: {while_streaming} while streaming, {after} after");
+}
+
+/// `hookgate_connections_open` from `/metrics`.
+async fn open_connections(proxy: &Proxy) -> u64 {
+    let metrics = proxy.client().get(format!("{}/metrics", proxy.base)).send().await.unwrap().text().await.unwrap();
+    let line = metrics.lines().find(|line| line.starts_with("hookgate_connections_open ")).expect("the gauge is there");
+    line.rsplit(' ').next().unwrap().parse().unwrap()
+}
+
+#[tokio::test]
 async fn a_sidecar_cannot_read_the_proxys_environment_nor_raise_its_own_limits() {
     let proxy = ProxyBuilder::new("")
         .plugin("header-injector", "header-injector")

@@ -34,7 +34,8 @@ pub struct ServerLimits {
     pub header_read_timeout: Duration,
     /// To read a whole request body; longer gets a 408.
     pub body_read_timeout: Duration,
-    /// How long one streamed event waits for a client that does not read.
+    /// How long a write to a client that reads nothing may wait before the connection
+    /// is closed (a stream it held ends as the client's departure, 499).
     pub stream_write_timeout: Duration,
     /// Most connections open at once (also kept below the process's open-file limit);
     /// more are answered 503 and closed.

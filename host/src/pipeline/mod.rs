@@ -36,7 +36,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use tokio::sync::mpsc;
 
 use crate::auth::Caller;
 use crate::content::{Body, RequestDoc, ResponseDoc};
@@ -96,8 +95,8 @@ pub enum Reply {
     Stream {
         /// Headers from the upstream.
         headers: Vec<(String, String)>,
-        /// The events, as they are produced.
-        events: mpsc::Receiver<Bytes>,
+        /// The events, produced as the connection asks for them.
+        events: stream::Events,
     },
 }
 
@@ -136,9 +135,6 @@ pub struct PipelineRules {
     pub body: request::BodyRules,
     /// Requests may disable callbacks with `x-litellm-disable-callbacks`.
     pub allow_dynamic_callback_disabling: bool,
-    /// How long a streamed answer waits for a client that does not read before it is
-    /// dropped (releasing its plugin instances and upstream connection).
-    pub stream_write_timeout: Duration,
     /// Whether the console's recent decisions show rejection messages
     /// (`plugins.recent_messages`): a plugin may put prompt text in them.
     pub recent_messages: bool,
@@ -146,12 +142,7 @@ pub struct PipelineRules {
 
 impl Default for PipelineRules {
     fn default() -> Self {
-        Self {
-            recent_messages: false,
-            body: request::BodyRules::default(),
-            allow_dynamic_callback_disabling: true,
-            stream_write_timeout: Duration::from_secs(30),
-        }
+        Self { recent_messages: false, body: request::BodyRules::default(), allow_dynamic_callback_disabling: true }
     }
 }
 
@@ -271,17 +262,9 @@ impl Pipeline {
         let outcome = self.run(&mut plugins, &mut request, &caller, &mut log, &mut upstream_time).await;
         let reply = match outcome {
             Ok(Outcome::Stream(UpstreamStream { headers, chunks })) => {
-                let job = stream::StreamJob {
-                    plugins,
-                    request,
-                    log,
-                    chunks,
-                    logging: self.logging.clone(),
-                    write_timeout: self.rules.stream_write_timeout,
-                    admission,
-                };
+                let job = stream::StreamJob { plugins, request, log, chunks, logging: self.logging.clone(), admission };
                 job.plugins.trace().status(200);
-                return Answer { reply: Ok(Reply::Stream { headers, events: stream::spawn(job) }), upstream_time };
+                return Answer { reply: Ok(Reply::Stream { headers, events: stream::events(job) }), upstream_time };
             }
             Ok(Outcome::Complete(response)) => {
                 log.answered(&response);

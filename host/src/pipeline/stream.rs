@@ -1,16 +1,24 @@
 //! Streamed answers: forwards each upstream chunk through the `stream-chunk` hooks to the
 //! client as it arrives, then runs `stream-end` and the logging hooks.
 //!
-//! The stream runs in its own task and writes SSE events into a small channel that is
-//! the response body. When the client goes away the channel closes, the task stops, and
-//! dropping the upstream stream cancels the upstream request.
+//! The stream is the response body itself ([`Events`]): the client connection's task
+//! polls it, reads the next upstream chunk, runs the hooks and writes the event, so a
+//! chunk costs that one task a wake-up. (A task of its own, writing into a channel the
+//! body read, woke two tasks per chunk: BENCHMARKS.md, "Streams without a hop".) A client
+//! that stops reading stops the stream with it, and the connection's write timeout
+//! (`server::write_timeout`) drops a client that reads nothing for
+//! `stream_write_timeout_seconds`. When the client goes away the connection drops the
+//! body: the upstream stream is dropped, which cancels the upstream request, and
+//! [`Ending`] logs the request as the client's departure (499).
 
-use std::sync::Arc;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures_util::StreamExt;
-use tokio::sync::mpsc;
+use futures_util::{Stream, StreamExt};
 
 use super::events;
 use super::hook_runner::RequestPlugins;
@@ -21,9 +29,9 @@ use crate::error::ApiError;
 use crate::types::{Hook, HookSet};
 use crate::upstream::{answers, ChunkStream, UpstreamError};
 
-/// Events buffered between the stream task and the client connection: enough to absorb
-/// scheduling jitter, small enough that a slow client slows the upstream read.
-const BUFFERED_EVENTS: usize = 16;
+/// A streamed answer's SSE events, each item one or more complete events: the response
+/// body, produced as the connection polls it.
+pub type Events = Pin<Box<dyn Stream<Item = Bytes> + Send>>;
 
 /// Everything a streamed answer needs after the response head is sent.
 pub(crate) struct StreamJob {
@@ -32,49 +40,122 @@ pub(crate) struct StreamJob {
     pub log: LogRecord,
     pub chunks: ChunkStream,
     pub logging: LoggingQueue,
-    /// How long one event may wait for the client to take it.
-    pub write_timeout: Duration,
     /// What the request holds (its key's place, its memory share): freed when the stream
     /// ends.
     pub admission: super::Admission,
 }
 
-/// Starts forwarding `job`'s stream; the receiver yields the SSE body.
-pub(crate) fn spawn(job: StreamJob) -> mpsc::Receiver<Bytes> {
-    let (sender, receiver) = mpsc::channel(BUFFERED_EVENTS);
-    tokio::spawn(pump(job, sender));
-    receiver
+/// The body that forwards `job`'s stream.
+pub(crate) fn events(job: StreamJob) -> Events {
+    let outbox = Arc::new(Outbox::default());
+    Box::pin(Forwarded { pump: Some(Box::pin(pump(job, Arc::clone(&outbox)))), outbox })
 }
 
-/// The client went away mid-stream: logged as the request's failure.
+/// The one event the pump has made and the body has not yet handed to the connection.
+#[derive(Default)]
+struct Outbox(Mutex<Option<Bytes>>);
+
+impl Outbox {
+    fn slot(&self) -> std::sync::MutexGuard<'_, Option<Bytes>> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Hands `event` to the connection, and returns once it has taken it: the pump goes
+    /// on only when the connection asks for the next event.
+    async fn send(&self, event: Bytes) {
+        *self.slot() = Some(event);
+        std::future::poll_fn(|_| if self.slot().is_none() { Poll::Ready(()) } else { Poll::Pending }).await
+    }
+
+    /// Hands `event` to the connection without waiting: the pump's last.
+    fn send_last(&self, event: Bytes) {
+        *self.slot() = Some(event);
+    }
+}
+
+/// The pump, polled by the connection: each poll runs it until it has an event (or is
+/// waiting for the upstream), then hands that event over.
+struct Forwarded<F> {
+    pump: Option<Pin<Box<F>>>,
+    outbox: Arc<Outbox>,
+}
+
+impl<F: Future<Output = ()>> Stream for Forwarded<F> {
+    type Item = Bytes;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Bytes>> {
+        let this = &mut *self;
+        if let Some(pump) = &mut this.pump {
+            if pump.as_mut().poll(cx).is_ready() {
+                this.pump = None;
+            }
+        }
+        // A pending pump with no event waits for the upstream (which wakes this task);
+        // one with an event waits for it to be taken, which happens now.
+        match this.outbox.slot().take() {
+            Some(event) => Poll::Ready(Some(event)),
+            None if this.pump.is_none() => Poll::Ready(None),
+            None => Poll::Pending,
+        }
+    }
+}
+
+/// The client went away mid-stream: it closed the connection, or read nothing for the
+/// write timeout and was dropped. Logged as the request's failure.
 fn client_gone() -> ApiError {
     ApiError {
         error_type: "client_disconnected".into(),
-        ..ApiError::new(499, "the client closed the connection mid-stream")
+        ..ApiError::new(
+            499,
+            "the client closed the connection mid-stream, or read nothing for stream_write_timeout_seconds and was dropped",
+        )
     }
 }
 
-/// The client stopped reading mid-stream: dropped like one that left, so that it cannot
-/// hold its plugin instances and the upstream connection forever.
-fn client_stalled(waited: Duration) -> ApiError {
-    ApiError {
-        error_type: "client_disconnected".into(),
-        ..ApiError::new(499, format!("the client read nothing for {} s mid-stream; dropped", waited.as_secs()))
+/// What a stream holds until it ends: its plugins' instances, its log record and its
+/// admission. The pump ends it when the stream runs out; if the connection drops the
+/// body first (the client left), dropping this ends it as the client's departure.
+struct Ending {
+    open: Option<Open>,
+    logging: LoggingQueue,
+    /// The answer's text as the client got it, for `stream-end` and logging.
+    text: String,
+}
+
+/// What [`Ending`] gives back when the stream ends.
+struct Open {
+    plugins: RequestPlugins,
+    log: LogRecord,
+    admission: super::Admission,
+}
+
+impl Ending {
+    /// Releases the instances and the admission, and submits the log record (with the
+    /// logging hooks' instances), once.
+    fn end(&mut self, error: Option<&ApiError>) {
+        let Some(Open { mut plugins, mut log, admission }) = self.open.take() else { return };
+        log.answered_text(std::mem::take(&mut self.text));
+        if let Some(error) = error {
+            log.failed(error);
+        }
+        plugins.release_unless(HookSet::default());
+        drop(admission);
+        let (decisions, plugins) = plugins.finish(log.hook());
+        self.logging.submit(log, decisions, plugins);
     }
 }
 
-/// Hands `event` to the client, waiting at most `timeout` for it to read.
-async fn send(sender: &mpsc::Sender<Bytes>, event: Bytes, timeout: Duration) -> Result<(), ApiError> {
-    match tokio::time::timeout(timeout, sender.send(event)).await {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(_)) => Err(client_gone()),
-        Err(_) => Err(client_stalled(timeout)),
+impl Drop for Ending {
+    fn drop(&mut self) {
+        self.end(Some(&client_gone()));
     }
 }
 
-async fn pump(job: StreamJob, sender: mpsc::Sender<Bytes>) {
-    let StreamJob { mut plugins, request, mut log, mut chunks, logging, write_timeout, admission } = job;
-    let mut text = String::new();
+async fn pump(job: StreamJob, outbox: Arc<Outbox>) {
+    let StreamJob { plugins, request, log, mut chunks, logging, admission } = job;
+    let mut ending = Ending { open: Some(Open { plugins, log, admission }), logging, text: String::new() };
+    let Ending { open, text, .. } = &mut ending;
+    let Open { plugins, log, .. } = open.as_mut().expect("the stream has not ended");
     // Chunks are parsed only for the hooks that read them: stream-chunk, and stream-end
     // and logging (the assembled text and usage).
     let filter = plugins.implements(Hook::StreamChunk);
@@ -87,9 +168,7 @@ async fn pump(job: StreamJob, sender: mpsc::Sender<Bytes>) {
         };
         log.first_token();
         if !filter && !assemble {
-            if let Err(gone) = send(&sender, events::data(&chunk), write_timeout).await {
-                break Err(gone);
-            }
+            outbox.send(events::data(&chunk)).await;
             continue;
         }
         let parsed = match parse(chunk) {
@@ -110,36 +189,26 @@ async fn pump(job: StreamJob, sender: mpsc::Sender<Bytes>) {
                 log.streamed_usage(usage);
             }
         }
-        if let Err(gone) = send(&sender, events::data(forwarded.json()), write_timeout).await {
-            break Err(gone);
-        }
+        outbox.send(events::data(forwarded.json())).await;
     };
     // Stop reading (and cancel) the upstream before the end hooks run.
     drop(chunks);
     if outcome.is_ok() {
-        outcome = plugins.stream_end(&request, &text).await;
+        outcome = plugins.stream_end(&request, text).await;
     }
-    log.answered_text(text);
-    plugins.release_unless(HookSet::default());
     match outcome {
         Ok(()) => {
-            let _ = send(&sender, events::done(), write_timeout).await;
+            ending.end(None);
+            outbox.send_last(events::done());
         }
         Err(error) => {
-            let client_left = error.status == 499;
-            let error = if client_left { error } else { plugins.post_call_failure(&request, error).await };
-            if !client_left {
-                // OpenAI's in-band error event, then the end of the stream.
-                let _ = send(&sender, events::data(&error.body().to_string()), write_timeout).await;
-                let _ = send(&sender, events::done(), write_timeout).await;
-            }
-            log.failed(&error);
+            let error = plugins.post_call_failure(&request, error).await;
+            // OpenAI's in-band error event, then the end of the stream.
+            outbox.send(events::data(&error.body().to_string())).await;
+            ending.end(Some(&error));
+            outbox.send_last(events::done());
         }
     }
-    drop(sender);
-    drop(admission);
-    let (decisions, plugins) = plugins.finish(log.hook());
-    logging.submit(log, decisions, plugins);
 }
 
 /// An upstream chunk as hooks read it. It is forwarded as it came, so it must mean to the
@@ -160,13 +229,9 @@ fn parse(chunk: String) -> Result<Body, ApiError> {
     }
 }
 
-/// A complete stream of pre-made events (a `respond` answer), already closed.
-pub(crate) fn canned(events: Vec<Bytes>) -> mpsc::Receiver<Bytes> {
-    let (sender, receiver) = mpsc::channel(events.len().max(1));
-    for event in events {
-        sender.try_send(event).expect("the channel holds every event");
-    }
-    receiver
+/// A complete stream of pre-made events (a `respond` answer).
+pub(crate) fn canned(events: Vec<Bytes>) -> Events {
+    Box::pin(futures_util::stream::iter(events))
 }
 
 /// The time an upstream call took, beside its result.

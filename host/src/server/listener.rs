@@ -16,8 +16,11 @@
 //!   files and logs): a connection over it is answered `503` at once and closed, and the
 //!   refusal is counted and logged (once a second at most). The accept loop itself never
 //!   fails on the file limit.
-//! - The body-read timeout and the stream write timeout are applied where the body is read
-//!   and where a stream is written (`openai`, `pipeline::stream`).
+//! - **Write timeout** (`stream_write_timeout_seconds`): a write that waits that long for
+//!   a client that reads nothing closes the connection (`write_timeout`); a stream is
+//!   produced as it is written, so this is what frees a stream's plugin instances and
+//!   upstream call from a client that stopped reading.
+//! - The body-read timeout is applied where the body is read (`openai`).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -32,6 +35,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 
 use super::serving::ServingThreads;
+use super::write_timeout::WriteTimeout;
 use crate::config::ServerLimits;
 
 /// Open files kept back from connections: upstream sockets take as many as the client
@@ -166,6 +170,7 @@ pub async fn serve(
         let watcher = graceful.watcher();
         let builder = builder.clone();
         let stats = Arc::clone(&stats);
+        let write_limit = limits.stream_write_timeout;
         threads.hand(move |open| {
             let tcp = match TcpStream::from_std(tcp) {
                 Ok(tcp) => tcp,
@@ -174,6 +179,7 @@ pub async fn serve(
                     return;
                 }
             };
+            let tcp = WriteTimeout::new(tcp, write_limit);
             let connection = watcher.watch(builder.serve_connection(TokioIo::new(tcp), service));
             stats.open.fetch_add(1, Ordering::Relaxed);
             tokio::spawn(async move {

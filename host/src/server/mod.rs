@@ -14,6 +14,7 @@ pub mod listener;
 pub mod openai;
 mod serving;
 pub mod stamp;
+mod write_timeout;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -131,7 +132,6 @@ impl AppState {
                 max_messages: config.max_request_messages,
             },
             allow_dynamic_callback_disabling: config.allow_dynamic_callback_disabling,
-            stream_write_timeout: config.server.stream_write_timeout,
             recent_messages: config.plugins.recent_messages,
         };
         let upstreams = Upstreams::new(&config.models, config.max_upstream_response_bytes);

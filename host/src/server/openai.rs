@@ -11,6 +11,7 @@ use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use futures_util::StreamExt;
 use serde_json::{json, Value};
 
 use super::stamp::{Overhead, Stamp};
@@ -207,11 +208,7 @@ fn reply_response(reply: Reply) -> Response {
             with_headers(response, &headers)
         }
         Reply::Stream { headers, events } => {
-            let events = futures_util::stream::unfold(events, |mut events| async move {
-                let event = events.recv().await?;
-                Some((Ok::<_, std::convert::Infallible>(event), events))
-            });
-            let body = Body::from_stream(events);
+            let body = Body::from_stream(events.map(Ok::<_, std::convert::Infallible>));
             let response = Response::builder()
                 .header(header::CONTENT_TYPE, "text/event-stream")
                 .header(header::CACHE_CONTROL, "no-cache")
