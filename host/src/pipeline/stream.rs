@@ -203,9 +203,10 @@ async fn pump(job: StreamJob, outbox: Arc<Outbox>) {
         }
         Err(error) => {
             let error = plugins.post_call_failure(&request, error).await;
+            // Logged as this failure even if the client leaves before it reads the error.
+            ending.end(Some(&error));
             // OpenAI's in-band error event, then the end of the stream.
             outbox.send(events::data(&error.body().to_string())).await;
-            ending.end(Some(&error));
             outbox.send_last(events::done());
         }
     }
