@@ -159,7 +159,7 @@ async fn a_client_that_stops_reading_a_stream_is_dropped_and_the_stream_never_fi
     let mut first = [0u8; 4096];
     let read = socket.read(&mut first).await.unwrap();
     assert!(first[..read].starts_with(b"HTTP/1.1 200"), "{}", String::from_utf8_lossy(&first[..read]));
-    let while_streaming = open_connections(&proxy).await;
+    let while_streaming = proxy.metric("hookgate_connections_open").await;
     // Reads nothing for three times the write timeout, then all there is.
     tokio::time::sleep(Duration::from_secs(3)).await;
     let mut rest = Vec::new();
@@ -171,15 +171,8 @@ async fn a_client_that_stops_reading_a_stream_is_dropped_and_the_stream_never_fi
     assert!(!tail.ends_with("0\r\n\r\n"), "the chunked body was not ended either: {tail}");
     // The proxy serves on, and counts the dropped connection closed.
     assert_eq!(proxy.chat(&chat_body("mock-huge", "still serving")).await.status(), 200);
-    let after = open_connections(&proxy).await;
+    let after = proxy.metric("hookgate_connections_open").await;
     assert!(after < while_streaming, "open connections: {while_streaming} while streaming, {after} after");
-}
-
-/// `hookgate_connections_open` from `/metrics`.
-async fn open_connections(proxy: &Proxy) -> u64 {
-    let metrics = proxy.client().get(format!("{}/metrics", proxy.base)).send().await.unwrap().text().await.unwrap();
-    let line = metrics.lines().find(|line| line.starts_with("hookgate_connections_open ")).expect("the gauge is there");
-    line.rsplit(' ').next().unwrap().parse().unwrap()
 }
 
 #[tokio::test]
