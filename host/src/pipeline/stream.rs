@@ -147,7 +147,10 @@ impl Ending {
 
 impl Drop for Ending {
     fn drop(&mut self) {
-        self.end(Some(&client_gone()));
+        // Still open: the connection dropped the body before the stream ran out.
+        if self.open.is_some() {
+            self.end(Some(&client_gone()));
+        }
     }
 }
 
