@@ -11,10 +11,10 @@
 # callgrind. The difference between the runs' totals, over 500, is what one request
 # costs, start-up excluded. With STREAM=1 each request is a streamed answer of the mock's
 # 20 paced chunks instead (model mock-paced; 20 and 120 requests, as each takes half a
-# second): what a stream costs, its chunks and their hooks included. Prints that, and keeps the second run's profile for
-# `callgrind_annotate` (path printed; PROFILE_DIR chooses the directory). Builds hookgate
-# and hookgate-bench (release) if they are not current; installs valgrind with apt-get if
-# missing.
+# second): what a stream costs, its chunks and their hooks included. Prints that, and
+# keeps the second run's profile for `callgrind_annotate` (path printed; PROFILE_DIR
+# chooses the directory). Builds hookgate and hookgate-bench (release) if they are not
+# current; installs valgrind with apt-get if missing.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$PWD

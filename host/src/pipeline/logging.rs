@@ -71,10 +71,10 @@ impl LoggingQueue {
             return;
         }
         let Ok(place) = Arc::clone(&self.waiting).try_acquire_owned() else {
-            return self.skip("the logging queue is full");
+            return self.drop_job("the logging queue is full");
         };
         let Ok(runtime) = Handle::try_current() else {
-            return self.skip("no runtime to run them on");
+            return self.drop_job("no runtime to run them on");
         };
         let with_0_1 = plugins.iter().any(|(active, _)| active.plugin.contract() == ContractVersion::V0_1);
         let job = LogJob { input: record.finish(decisions, self.max_field_bytes, with_0_1), hook, plugins };
@@ -88,8 +88,9 @@ impl LoggingQueue {
         }));
     }
 
-    /// Counts and says a request whose logging hooks will not run.
-    fn skip(&self, reason: &str) {
+    /// Counts (`hookgate_logging_dropped_total`) and logs a request whose logging hooks
+    /// will not run.
+    fn drop_job(&self, reason: &str) {
         let dropped = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
         tracing::warn!(dropped_total = dropped, "logging hooks skipped for a request: {reason}");
     }
