@@ -10,6 +10,7 @@ failure back.
 """
 
 import importlib
+import weakref
 
 from componentize_py_types import Err
 from wit_world.imports import config as _config  # noqa: F401 - imported while componentize-py
@@ -27,6 +28,14 @@ from .errors import EditError, Rejection
 from .plugin import HOOKS
 
 _U32 = 2**32 - 1
+
+# componentize-py wraps every resource the host lends a hook (the request, the response, a
+# chunk) in a `weakref.finalize`, and the first finalize of a process imports `atexit` to
+# register itself: an import through importlib's Python code that cost each fresh instance
+# about 90 µs of the 500 a do-nothing Python plugin costs (BENCHMARKS.md, "A fresh Python
+# instance"). One finalize made and detached here, while componentize-py pre-initializes
+# the component, leaves that registration in the snapshot every instance starts from.
+weakref.finalize(Err, int).detach()
 
 
 def _edit_error(error):
