@@ -273,3 +273,46 @@ async fn sigterm_lets_the_request_in_flight_finish_then_the_proxy_exits() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// On SIGTERM the proxy also lets the logging hooks of the requests it answered run to
+/// their end before it exits: a request answered just before a shutdown is still logged.
+/// (Before, stopping the serving threads dropped the logging jobs still running.)
+#[tokio::test]
+async fn sigterm_lets_the_logging_hooks_of_answered_requests_finish_then_the_proxy_exits() {
+    let mut proxy = ProxyBuilder::new("")
+        .plugin("slow-hooks", "slow-hooks")
+        .settings("slow-hooks", "{timeout_ms: 5000, config: {log_success_ms: 1500}}")
+        .start()
+        .await;
+    let response = proxy.chat(&chat_body("mock-echo", "log me")).await;
+    assert_eq!(response.status(), 200);
+    let id = response.headers()["x-hookgate-request-id"].to_str().unwrap().to_owned();
+    // The log-success hook is asleep now, and stays so for 1.5 s.
+    signal(proxy.pid(), libc::SIGTERM);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while proxy.is_running() {
+        assert!(Instant::now() < deadline, "the proxy still runs 15 s after SIGTERM");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    proxy.wait_for_log(&format!("slow-hooks log-success {id}"), Duration::from_secs(2)).await;
+    assert!(!proxy.log().contains("go unlogged"), "{}", proxy.log());
+}
+
+/// The wait for logging hooks at shutdown is bounded: a log-success hook asleep for 30 s
+/// (its deadline a minute) holds the exit 10 s, and the proxy says the request went
+/// unlogged.
+#[tokio::test]
+async fn sigterm_waits_for_logging_hooks_for_10_seconds_at_most() {
+    let mut proxy =
+        ProxyBuilder::new("").plugin("sleeper", "sleeper").settings("sleeper", "{timeout_ms: 60000}").start().await;
+    let response = proxy.chat(&chat_body("mock-echo", "LOGSLOW")).await;
+    assert_eq!(response.status(), 200);
+    signal(proxy.pid(), libc::SIGTERM);
+    let signalled = Instant::now();
+    while proxy.is_running() {
+        assert!(signalled.elapsed() < Duration::from_secs(20), "the proxy still runs 20 s after SIGTERM");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(signalled.elapsed() >= Duration::from_secs(9), "exited {:?} after SIGTERM", signalled.elapsed());
+    proxy.wait_for_log("their requests go unlogged", Duration::from_secs(2)).await;
+}

@@ -1,14 +1,15 @@
 //! The bounded queue that runs `log-success`/`log-failure` off the response path.
 //!
 //! The response never waits for logging: a request's logging job is queued without
-//! waiting, and when the queue is full the job is dropped and counted. What the hooks
-//! are told is built by [`LogRecord`](super::log_record::LogRecord).
+//! waiting, and when the queue is full the job is dropped and counted. A proxy shutting
+//! down waits for the jobs it queued ([`LoggingQueue::settled`]). What the hooks are told
+//! is built by [`LogRecord`](super::log_record::LogRecord).
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use tokio::runtime::Handle;
-use tokio::sync::Semaphore;
+use tokio::sync::{Notify, Semaphore};
 
 use super::attribution::{self, ProbeShape};
 use super::log_record::LogRecord;
@@ -43,8 +44,37 @@ pub struct LoggingQueue {
     running: Arc<Semaphore>,
     capacity: usize,
     dropped: Arc<AtomicU64>,
+    unfinished: Arc<Unfinished>,
     max_field_bytes: usize,
     policy: QuarantinePolicy,
+}
+
+/// The jobs queued and not yet finished, waiting or running: what a shutdown waits for.
+#[derive(Default)]
+struct Unfinished {
+    count: AtomicUsize,
+    /// Woken when `count` reaches zero.
+    none_left: Notify,
+}
+
+/// One unfinished job, counted until dropped: when the job ends, and also when its task
+/// is dropped unfinished (its serving thread stopped), so a shutdown never waits for a
+/// job that can no longer run.
+struct Counted(Arc<Unfinished>);
+
+impl Counted {
+    fn new(unfinished: &Arc<Unfinished>) -> Self {
+        unfinished.count.fetch_add(1, Ordering::AcqRel);
+        Self(Arc::clone(unfinished))
+    }
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        if self.0.count.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.0.none_left.notify_waiters();
+        }
+    }
 }
 
 impl LoggingQueue {
@@ -57,6 +87,7 @@ impl LoggingQueue {
             running: Arc::new(Semaphore::new(CONCURRENT_JOBS)),
             capacity,
             dropped: Arc::new(AtomicU64::new(0)),
+            unfinished: Arc::default(),
             max_field_bytes,
             policy,
         }
@@ -80,12 +111,35 @@ impl LoggingQueue {
         let job = LogJob { input: record.finish(decisions, self.max_field_bytes, with_0_1), hook, plugins };
         let running = Arc::clone(&self.running);
         let policy = self.policy;
+        let counted = Counted::new(&self.unfinished);
         drop(runtime.spawn(async move {
             let Ok(turn) = running.acquire_owned().await else { return };
             drop(place);
             run(job, policy).await;
-            drop(turn);
+            drop((turn, counted));
         }));
+    }
+
+    /// Resolves once every job queued so far has finished (at once when none is
+    /// unfinished). The shutdown waits for it, bounded, before it stops the serving
+    /// threads whose runtimes run the jobs: a request answered just before a SIGTERM is
+    /// still logged.
+    pub async fn settled(&self) {
+        loop {
+            let none_left = self.unfinished.none_left.notified();
+            let mut none_left = std::pin::pin!(none_left);
+            // Registered before the count is read, so a last job ending in between wakes it.
+            none_left.as_mut().enable();
+            if self.unfinished() == 0 {
+                return;
+            }
+            none_left.await;
+        }
+    }
+
+    /// Jobs queued and not yet finished, waiting or running.
+    pub fn unfinished(&self) -> usize {
+        self.unfinished.count.load(Ordering::Acquire)
     }
 
     /// Counts (`hookgate_logging_dropped_total`) and logs a request whose logging hooks
@@ -134,5 +188,30 @@ async fn run(job: LogJob, policy: QuarantinePolicy) {
             Err(HookError::Rejected(_)) => unreachable!("logging hooks cannot reject"),
         };
         active.record_call(hook, end, stats, policy);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn settled_waits_for_every_unfinished_job_and_no_longer() {
+        let queue = LoggingQueue::new(4, 1024, QuarantinePolicy::default());
+        // Nothing queued: settled at once.
+        tokio::time::timeout(Duration::from_secs(5), queue.settled()).await.expect("settled with no jobs");
+        let first = Counted::new(&queue.unfinished);
+        let second = Counted::new(&queue.unfinished);
+        assert_eq!(queue.unfinished(), 2);
+        let mut settled = std::pin::pin!(queue.settled());
+        assert!(tokio::time::timeout(Duration::from_millis(50), settled.as_mut()).await.is_err(), "two jobs left");
+        drop(first);
+        assert!(tokio::time::timeout(Duration::from_millis(50), settled.as_mut()).await.is_err(), "one job left");
+        // The last one, dropped from another task (a job ends on its serving thread).
+        tokio::spawn(async move { drop(second) }).await.unwrap();
+        tokio::time::timeout(Duration::from_secs(5), settled).await.expect("settled once the last job ended");
+        assert_eq!(queue.unfinished(), 0);
     }
 }

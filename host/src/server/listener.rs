@@ -107,15 +107,18 @@ fn raise_open_file_limit() -> u64 {
 }
 
 /// Serves `router` on `listener` under `limits` until `shutdown` resolves, then lets the
-/// open connections finish (for at most [`SHUTDOWN_GRACE`]). Each connection is served
-/// on one of `limits.serving_threads` threads (`server::serving`); this task only
-/// accepts. Fails only when the threads cannot be started.
+/// open connections finish (for at most [`SHUTDOWN_GRACE`]) and awaits `settle` (work the
+/// requests left behind on the serving threads, such as logging jobs; the caller bounds
+/// it) before stopping the threads, whose runtimes drop whatever tasks are left. Each
+/// connection is served on one of `limits.serving_threads` threads (`server::serving`);
+/// this task only accepts. Fails only when the threads cannot be started.
 pub async fn serve(
     listener: TcpListener,
     router: axum::Router,
     limits: ServerLimits,
     stats: Arc<ConnectionStats>,
     shutdown: impl std::future::Future<Output = ()>,
+    settle: impl std::future::Future<Output = ()>,
 ) -> std::io::Result<()> {
     let threads = ServingThreads::start(limits.serving_threads)?;
     let cap = connection_cap(limits.max_connections);
@@ -195,6 +198,7 @@ pub async fn serve(
     if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown()).await.is_err() {
         tracing::warn!("connections still open after the shutdown grace period; closing them");
     }
+    settle.await;
     let _ = tokio::task::spawn_blocking(move || threads.stop()).await;
     Ok(())
 }

@@ -331,8 +331,13 @@ async fn prometheus_metrics(State(state): State<Arc<AppState>>, headers: axum::h
     ([(axum::http::header::CONTENT_TYPE, metrics::CONTENT_TYPE)], body).into_response()
 }
 
-/// Serves `config` on `address` until ctrl-c or SIGTERM. Prints the bound address on
-/// stdout (useful with port 0).
+/// How long a shutdown waits, once its connections have closed, for the logging hooks of
+/// requests already answered.
+const LOGGING_GRACE: Duration = Duration::from_secs(10);
+
+/// Serves `config` on `address` until ctrl-c or SIGTERM, then lets the requests in flight
+/// finish and their logging hooks run (each bounded) before it returns. Prints the bound
+/// address on stdout (useful with port 0).
 pub async fn serve(config: &Config, address: SocketAddr) -> anyhow::Result<()> {
     let state = Arc::new(AppState::from_config(config, address).await?);
     let listener = tokio::net::TcpListener::bind(address)
@@ -343,7 +348,16 @@ pub async fn serve(config: &Config, address: SocketAddr) -> anyhow::Result<()> {
     tracing::info!(%bound, "listening");
     let connections = Arc::clone(&state.connections);
     let traces = state.pipeline.traces().clone();
-    listener::serve(listener, router(state), config.server, connections, shutdown_signal())
+    let logging = state.pipeline.logging().clone();
+    let logged = async move {
+        if tokio::time::timeout(LOGGING_GRACE, logging.settled()).await.is_err() {
+            tracing::warn!(
+                unfinished = logging.unfinished(),
+                "logging hooks still running after the shutdown grace period; their requests go unlogged"
+            );
+        }
+    };
+    listener::serve(listener, router(state), config.server, connections, shutdown_signal(), logged)
         .await
         .map_err(|error| anyhow::anyhow!("cannot start the serving threads: {error}"))?;
     // The last batch of spans, sent off the async runtime (the exporter blocks).

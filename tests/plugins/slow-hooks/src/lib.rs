@@ -1,10 +1,12 @@
 //! Test plugin: each hook sleeps (blocked in a WASI host call) for as long as its config
-//! says, then proceeds: `{"pre_call_ms": 50, "moderation_ms": 200, "post_call_ms": 10000}`
-//! (each optional, 0 by default). A hook whose sleep outlasts the plugin's `timeout_ms`
+//! says, then proceeds: `{"pre_call_ms": 50, "moderation_ms": 200, "post_call_ms": 10000,
+//! "log_success_ms": 1000}` (each optional, 0 by default). A hook whose sleep outlasts the plugin's `timeout_ms`
 //! always ends in a `deadline` fault: a plugin broken in that hook alone.
 //!
 //! `log-failure` counts itself in kv (`log-failure`) and logs `slow-hooks log-failure <id>`,
 //! so tests can see it ran cleanly on a request whose other hooks were cancelled.
+//! `log-success` logs `slow-hooks log-success <id>` after its sleep, so tests can see that
+//! a slow logging hook ran to its end.
 
 use std::time::Duration;
 
@@ -15,6 +17,7 @@ struct SlowHooks {
     pre_call: Duration,
     moderation: Duration,
     post_call: Duration,
+    log_success: Duration,
 }
 
 fn millis(config: &Config, key: &str) -> Duration {
@@ -36,6 +39,7 @@ impl Plugin for SlowHooks {
             pre_call: millis(&config, "pre_call_ms"),
             moderation: millis(&config, "moderation_ms"),
             post_call: millis(&config, "post_call_ms"),
+            log_success: millis(&config, "log_success_ms"),
         })
     }
 
@@ -51,6 +55,12 @@ impl Plugin for SlowHooks {
 
     fn post_call_success(&self, _ctx: &mut (), _req: &Request, _resp: &Response) -> HookResult<()> {
         sleep(self.post_call);
+        Ok(())
+    }
+
+    fn log_success(&self, _ctx: &mut (), req: &Request, _resp: &Response, _entry: &LogEntry) -> Result<(), String> {
+        sleep(self.log_success);
+        log::info(format!("slow-hooks log-success {}", req.id()));
         Ok(())
     }
 
