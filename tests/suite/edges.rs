@@ -175,6 +175,58 @@ async fn a_client_that_stops_reading_a_stream_is_dropped_and_the_stream_never_fi
     assert!(after < while_streaming, "open connections: {while_streaming} while streaming, {after} after");
 }
 
+/// The write timeout covers every answer, not only streams: a client that asks for a large
+/// answer and never reads it holds its connection only until the timeout, then the proxy
+/// closes it and serves on.
+#[tokio::test]
+async fn a_client_that_never_reads_a_large_answer_is_dropped_after_the_write_timeout() {
+    // 8 MB of answer: more than the sockets between proxy and client hold once the
+    // client, its receive buffer kept small, stops reading.
+    let answer = "x".repeat(8 * 1024 * 1024);
+    let proxy = ProxyBuilder::new(&format!(
+        "general_settings: {{master_key: {MASTER_KEY}, stream_write_timeout_seconds: 1}}\n\
+         model_list:\n  - {{model_name: mock-echo, litellm_params: {{model: mock/echo}}}}\n  \
+         - {{model_name: mock-large, litellm_params: {{model: mock/fixed, mock_response: {answer}}}}}\n"
+    ))
+    .start()
+    .await;
+    let address = proxy.base.trim_start_matches("http://").to_owned();
+    let body = json!({"model": "mock-large", "messages": [{"role": "user", "content": "the long one"}]}).to_string();
+    let client = tokio::net::TcpSocket::new_v4().unwrap();
+    client.set_recv_buffer_size(16 * 1024).unwrap();
+    let mut socket = client.connect(address.parse().unwrap()).await.unwrap();
+    let request = format!(
+        "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {MASTER_KEY}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    socket.write_all(request.as_bytes()).await.unwrap();
+    let mut first = [0u8; 4096];
+    let read = socket.read(&mut first).await.unwrap();
+    let head = String::from_utf8_lossy(&first[..read]).into_owned();
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    let length: usize = head
+        .lines()
+        .find_map(|line| line.to_ascii_lowercase().strip_prefix("content-length: ").map(str::to_owned))
+        .expect("a non-streamed answer has a length")
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(length > answer.len(), "the answer is the whole text: {length} bytes");
+    let while_waiting = proxy.metric("hookgate_connections_open").await;
+    // Reads nothing for three times the write timeout, then all there is. A connection the
+    // proxy kept would never end (keep-alive), and the read would time out.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let mut rest = Vec::new();
+    let ended = tokio::time::timeout(Duration::from_secs(30), socket.read_to_end(&mut rest)).await;
+    assert!(ended.is_ok(), "the proxy closed the connection: the rest arrived and then the end");
+    let received = read + rest.len();
+    assert!(received < length, "the answer was cut off: {received} of {length} bytes (and the head)");
+    assert_eq!(proxy.chat(&chat_body("mock-echo", "still serving")).await.status(), 200);
+    let after = proxy.metric("hookgate_connections_open").await;
+    assert!(after < while_waiting, "open connections: {while_waiting} while waiting, {after} after");
+}
+
 #[tokio::test]
 async fn a_sidecar_cannot_read_the_proxys_environment_nor_raise_its_own_limits() {
     let proxy = ProxyBuilder::new("")
