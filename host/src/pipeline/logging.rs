@@ -5,11 +5,12 @@
 //! down waits for the jobs it queued ([`LoggingQueue::settled`]). What the hooks are told
 //! is built by [`LogRecord`](super::log_record::LogRecord).
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use tokio::runtime::Handle;
-use tokio::sync::{Notify, Semaphore};
+use tokio::sync::Semaphore;
+use tokio_util::task::TaskTracker;
 
 use super::attribution::{self, ProbeShape};
 use super::log_record::LogRecord;
@@ -44,37 +45,12 @@ pub struct LoggingQueue {
     running: Arc<Semaphore>,
     capacity: usize,
     dropped: Arc<AtomicU64>,
-    unfinished: Arc<Unfinished>,
+    /// The jobs queued and not yet finished, waiting or running: what a shutdown waits
+    /// for. A job whose task is dropped unfinished (its serving thread stopped) counts no
+    /// more, so a shutdown never waits for a job that can no longer run.
+    unfinished: TaskTracker,
     max_field_bytes: usize,
     policy: QuarantinePolicy,
-}
-
-/// The jobs queued and not yet finished, waiting or running: what a shutdown waits for.
-#[derive(Default)]
-struct Unfinished {
-    count: AtomicUsize,
-    /// Woken when `count` reaches zero.
-    none_left: Notify,
-}
-
-/// One unfinished job, counted until dropped: when the job ends, and also when its task
-/// is dropped unfinished (its serving thread stopped), so a shutdown never waits for a
-/// job that can no longer run.
-struct Counted(Arc<Unfinished>);
-
-impl Counted {
-    fn new(unfinished: &Arc<Unfinished>) -> Self {
-        unfinished.count.fetch_add(1, Ordering::AcqRel);
-        Self(Arc::clone(unfinished))
-    }
-}
-
-impl Drop for Counted {
-    fn drop(&mut self) {
-        if self.0.count.fetch_sub(1, Ordering::AcqRel) == 1 {
-            self.0.none_left.notify_waiters();
-        }
-    }
 }
 
 impl LoggingQueue {
@@ -87,7 +63,7 @@ impl LoggingQueue {
             running: Arc::new(Semaphore::new(CONCURRENT_JOBS)),
             capacity,
             dropped: Arc::new(AtomicU64::new(0)),
-            unfinished: Arc::default(),
+            unfinished: TaskTracker::new(),
             max_field_bytes,
             policy,
         }
@@ -111,13 +87,15 @@ impl LoggingQueue {
         let job = LogJob { input: record.finish(decisions, self.max_field_bytes, with_0_1), hook, plugins };
         let running = Arc::clone(&self.running);
         let policy = self.policy;
-        let counted = Counted::new(&self.unfinished);
-        drop(runtime.spawn(async move {
-            let Ok(turn) = running.acquire_owned().await else { return };
-            drop(place);
-            run(job, policy).await;
-            drop((turn, counted));
-        }));
+        drop(self.unfinished.spawn_on(
+            async move {
+                let Ok(turn) = running.acquire_owned().await else { return };
+                drop(place);
+                run(job, policy).await;
+                drop(turn);
+            },
+            &runtime,
+        ));
     }
 
     /// Resolves once every job queued so far has finished (at once when none is
@@ -125,21 +103,15 @@ impl LoggingQueue {
     /// threads whose runtimes run the jobs: a request answered just before a SIGTERM is
     /// still logged.
     pub async fn settled(&self) {
-        loop {
-            let none_left = self.unfinished.none_left.notified();
-            let mut none_left = std::pin::pin!(none_left);
-            // Registered before the count is read, so a last job ending in between wakes it.
-            none_left.as_mut().enable();
-            if self.unfinished() == 0 {
-                return;
-            }
-            none_left.await;
-        }
+        // A closed tracker still counts the jobs queued after it; closing only lets
+        // `wait` resolve once none is left.
+        self.unfinished.close();
+        self.unfinished.wait().await;
     }
 
     /// Jobs queued and not yet finished, waiting or running.
     pub fn unfinished(&self) -> usize {
-        self.unfinished.count.load(Ordering::Acquire)
+        self.unfinished.len()
     }
 
     /// Counts (`hookgate_logging_dropped_total`) and logs a request whose logging hooks
@@ -202,8 +174,8 @@ mod tests {
         let queue = LoggingQueue::new(4, 1024, QuarantinePolicy::default());
         // Nothing queued: settled at once.
         tokio::time::timeout(Duration::from_secs(5), queue.settled()).await.expect("settled with no jobs");
-        let first = Counted::new(&queue.unfinished);
-        let second = Counted::new(&queue.unfinished);
+        let first = queue.unfinished.token();
+        let second = queue.unfinished.token();
         assert_eq!(queue.unfinished(), 2);
         let mut settled = std::pin::pin!(queue.settled());
         assert!(tokio::time::timeout(Duration::from_millis(50), settled.as_mut()).await.is_err(), "two jobs left");
