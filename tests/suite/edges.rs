@@ -132,6 +132,38 @@ async fn a_body_that_trickles_gets_a_408_and_broken_framing_a_400() {
     assert_eq!(proxy.chat(&chat_body("mock-echo", "fine")).await.status(), 200);
 }
 
+/// A client with a small receive buffer (so that the sockets between it and the proxy
+/// soon fill) that sends `body` to chat completions and reads only the first bytes of the
+/// answer: the connection, and those bytes (a 200's head).
+async fn send_then_stop_reading(proxy: &Proxy, body: &Value) -> (TcpStream, Vec<u8>) {
+    let address = proxy.base.trim_start_matches("http://").to_owned();
+    let body = body.to_string();
+    let client = tokio::net::TcpSocket::new_v4().unwrap();
+    client.set_recv_buffer_size(16 * 1024).unwrap();
+    let mut socket = client.connect(address.parse().unwrap()).await.unwrap();
+    let request = format!(
+        "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {MASTER_KEY}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    socket.write_all(request.as_bytes()).await.unwrap();
+    let mut first = vec![0u8; 4096];
+    let read = socket.read(&mut first).await.unwrap();
+    first.truncate(read);
+    assert!(first.starts_with(b"HTTP/1.1 200"), "{}", String::from_utf8_lossy(&first));
+    (socket, first)
+}
+
+/// Reads nothing for three times the write timeout the tests set (1 s), then all there
+/// is; panics unless the proxy has closed the connection by then.
+async fn read_after_the_write_timeout(socket: &mut TcpStream) -> Vec<u8> {
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let mut rest = Vec::new();
+    let ended = tokio::time::timeout(Duration::from_secs(30), socket.read_to_end(&mut rest)).await;
+    assert!(ended.is_ok(), "the proxy closed the connection: the rest arrived and then the end");
+    rest
+}
+
 #[tokio::test]
 async fn a_client_that_stops_reading_a_stream_is_dropped_and_the_stream_never_finishes_for_it() {
     // An echo of a 600 KB prompt in 30,000 chunks, some 8 MB of events: far more than the
@@ -143,28 +175,11 @@ async fn a_client_that_stops_reading_a_stream_is_dropped_and_the_stream_never_fi
     ))
     .start()
     .await;
-    let address = proxy.base.trim_start_matches("http://").to_owned();
     let prompt = "many words ".repeat(60_000);
-    let body =
-        json!({"model": "mock-huge", "stream": true, "messages": [{"role": "user", "content": prompt}]}).to_string();
-    let client = tokio::net::TcpSocket::new_v4().unwrap();
-    client.set_recv_buffer_size(16 * 1024).unwrap();
-    let mut socket = client.connect(address.parse().unwrap()).await.unwrap();
-    let request = format!(
-        "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {MASTER_KEY}\r\n\
-         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    );
-    socket.write_all(request.as_bytes()).await.unwrap();
-    let mut first = [0u8; 4096];
-    let read = socket.read(&mut first).await.unwrap();
-    assert!(first[..read].starts_with(b"HTTP/1.1 200"), "{}", String::from_utf8_lossy(&first[..read]));
+    let body = json!({"model": "mock-huge", "stream": true, "messages": [{"role": "user", "content": prompt}]});
+    let (mut socket, _) = send_then_stop_reading(&proxy, &body).await;
     let while_streaming = proxy.metric("hookgate_connections_open").await;
-    // Reads nothing for three times the write timeout, then all there is.
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    let mut rest = Vec::new();
-    let ended = tokio::time::timeout(Duration::from_secs(30), socket.read_to_end(&mut rest)).await;
-    assert!(ended.is_ok(), "the proxy closed the connection: the rest arrived and then the end");
+    let rest = read_after_the_write_timeout(&mut socket).await;
     let tail = String::from_utf8_lossy(&rest[rest.len().saturating_sub(300)..]).into_owned();
     assert!(!rest.is_empty(), "what the sockets held still arrives");
     assert!(!tail.contains("[DONE]"), "the stream was cut off, not finished: {tail}");
@@ -190,21 +205,9 @@ async fn a_client_that_never_reads_a_large_answer_is_dropped_after_the_write_tim
     ))
     .start()
     .await;
-    let address = proxy.base.trim_start_matches("http://").to_owned();
-    let body = json!({"model": "mock-large", "messages": [{"role": "user", "content": "the long one"}]}).to_string();
-    let client = tokio::net::TcpSocket::new_v4().unwrap();
-    client.set_recv_buffer_size(16 * 1024).unwrap();
-    let mut socket = client.connect(address.parse().unwrap()).await.unwrap();
-    let request = format!(
-        "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {MASTER_KEY}\r\n\
-         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    );
-    socket.write_all(request.as_bytes()).await.unwrap();
-    let mut first = [0u8; 4096];
-    let read = socket.read(&mut first).await.unwrap();
-    let head = String::from_utf8_lossy(&first[..read]).into_owned();
-    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    let body = json!({"model": "mock-large", "messages": [{"role": "user", "content": "the long one"}]});
+    let (mut socket, first) = send_then_stop_reading(&proxy, &body).await;
+    let head = String::from_utf8_lossy(&first).into_owned();
     let length: usize = head
         .lines()
         .find_map(|line| line.to_ascii_lowercase().strip_prefix("content-length: ").map(str::to_owned))
@@ -214,13 +217,9 @@ async fn a_client_that_never_reads_a_large_answer_is_dropped_after_the_write_tim
         .unwrap();
     assert!(length > answer.len(), "the answer is the whole text: {length} bytes");
     let while_waiting = proxy.metric("hookgate_connections_open").await;
-    // Reads nothing for three times the write timeout, then all there is. A connection the
-    // proxy kept would never end (keep-alive), and the read would time out.
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    let mut rest = Vec::new();
-    let ended = tokio::time::timeout(Duration::from_secs(30), socket.read_to_end(&mut rest)).await;
-    assert!(ended.is_ok(), "the proxy closed the connection: the rest arrived and then the end");
-    let received = read + rest.len();
+    // A connection the proxy kept would never end (keep-alive): the read would time out.
+    let rest = read_after_the_write_timeout(&mut socket).await;
+    let received = first.len() + rest.len();
     assert!(received < length, "the answer was cut off: {received} of {length} bytes (and the head)");
     assert_eq!(proxy.chat(&chat_body("mock-echo", "still serving")).await.status(), 200);
     let after = proxy.metric("hookgate_connections_open").await;
