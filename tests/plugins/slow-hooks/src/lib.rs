@@ -1,7 +1,8 @@
 //! Test plugin: each hook sleeps (blocked in a WASI host call) for as long as its config
 //! says, then proceeds: `{"pre_call_ms": 50, "moderation_ms": 200, "post_call_ms": 10000,
-//! "log_success_ms": 1000}` (each optional, 0 by default). A hook whose sleep outlasts the plugin's `timeout_ms`
-//! always ends in a `deadline` fault: a plugin broken in that hook alone.
+//! "log_success_ms": 1000}` (each optional, 0 by default). A hook whose sleep outlasts the
+//! plugin's `timeout_ms` always ends in a `deadline` fault: a plugin broken in that hook
+//! alone.
 //!
 //! `log-failure` counts itself in kv (`log-failure`) and logs `slow-hooks log-failure <id>`,
 //! so tests can see it ran cleanly on a request whose other hooks were cancelled.
