@@ -35,7 +35,7 @@ impl Settings {
 
 /// The sustained-throughput figure's latency bound.
 pub const SUSTAINED_P99: Duration = Duration::from_millis(100);
-const WARMUP: Duration = Duration::from_millis(500);
+pub const WARMUP: Duration = Duration::from_millis(500);
 
 /// One scenario's figures.
 #[derive(Debug)]

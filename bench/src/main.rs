@@ -7,6 +7,7 @@
 //! checks that it really runs its plugins, measures it with the built-in load generator,
 //! and writes the tables into BENCHMARKS.md. `hookgate-bench mock` serves the mock alone.
 
+mod alternation;
 mod figures;
 mod load;
 mod memory;
@@ -265,9 +266,10 @@ async fn run(args: RunArgs) -> Result<()> {
         eprintln!("{}", report::one_line(scenario, &measured));
         results.push((scenario.clone(), measured));
     }
+    let alternation = alternation::run(&results, &paths, mock_addr, mock.id(), &log_dir, &settings).await?;
     mock.kill().await?;
 
-    let section = report::section(&results, &settings, &paths, began.elapsed()).await;
+    let section = report::section(&results, &alternation, &settings, &paths, began.elapsed()).await;
     report::write_section(&args.out, &section)?;
     println!("{section}");
     eprintln!("written to {} in {:.0} s", args.out.display(), began.elapsed().as_secs_f64());

@@ -1,0 +1,174 @@
+//! Alternated rounds: the figures issue 18's closest targets are judged on, measured
+//! again with the scenarios taking turns.
+//!
+//! Each scenario's sweep runs minutes after the one it is compared with, and this
+//! machine's speed drifts over minutes: two runs of the same code gave hookgate without
+//! plugins 74% and 83% of nginx. So, after the sweeps, the scenarios whose ratios sit
+//! near a target's line (the direct baseline, both proxies without plugins, and five Rust
+//! plugins fresh and reused) are served again one after another for a few rounds, each
+//! measured for its one-client latency and its throughput at the concurrency its sweep
+//! found best. A ratio is then taken within each round, where the two sides ran seconds
+//! apart, and the median of the rounds is the figure the targets are judged on.
+
+use std::time::Duration;
+
+use anyhow::Result;
+
+use crate::figures::{self, Figures, Settings, PROMPT};
+use crate::load::{self, Timing};
+use crate::scenario::{self, Paths, Scenario};
+
+/// Rounds of alternation: the median of three survives one round the machine disturbs.
+pub const ROUNDS: usize = 3;
+
+/// The scenarios served again, in the order each round serves them.
+pub const SCENARIOS: [char; 5] = ['a', 'b', 'n', 'c', 'f'];
+
+/// One scenario's figures in one round.
+#[derive(Clone, Copy, Debug)]
+pub struct Sample {
+    /// Non-streamed, instant mock, one client.
+    pub p50: Duration,
+    /// Instant mock, at the concurrency of the scenario's best step in its sweep.
+    pub rps: f64,
+}
+
+/// The rounds, per scenario: `samples[i]` is round `i`.
+#[derive(Debug, Default)]
+pub struct Alternation {
+    pub scenarios: Vec<(char, usize, Vec<Sample>)>,
+}
+
+impl Alternation {
+    fn samples(&self, id: char) -> Option<&[Sample]> {
+        self.scenarios.iter().find(|(each, _, _)| *each == id).map(|(_, _, samples)| samples.as_slice())
+    }
+
+    /// The concurrency `id`'s throughput was measured at.
+    pub fn concurrency(&self, id: char) -> Option<usize> {
+        self.scenarios.iter().find(|(each, _, _)| *each == id).map(|(_, concurrency, _)| *concurrency)
+    }
+
+    /// `x`'s req/s over `of`'s, per round.
+    pub fn max_ratios(&self, x: char, of: char) -> Option<Vec<f64>> {
+        let (x, of) = (self.samples(x)?, self.samples(of)?);
+        let ratios: Vec<f64> = x.iter().zip(of).filter(|(_, of)| of.rps > 0.0).map(|(x, of)| x.rps / of.rps).collect();
+        (!ratios.is_empty()).then_some(ratios)
+    }
+
+    /// `x`'s p50 at one client minus the direct one's, per round (zero when below it).
+    pub fn added_p50s(&self, x: char) -> Option<Vec<Duration>> {
+        let (x, direct) = (self.samples(x)?, self.samples('a')?);
+        Some(x.iter().zip(direct).map(|(x, direct)| x.p50.saturating_sub(direct.p50)).collect())
+    }
+
+    /// Every round's samples of `id`.
+    pub fn rounds(&self, id: char) -> Option<&[Sample]> {
+        self.samples(id)
+    }
+}
+
+/// The median of `values` (the lower middle one of an even count); `None` when empty.
+pub fn median<T: PartialOrd + Copy>(values: &[T]) -> Option<T> {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
+    sorted.get(sorted.len().saturating_sub(1) / 2).copied()
+}
+
+/// Serves each of [`SCENARIOS`] that ran (and whose sweep found a best step) again,
+/// [`ROUNDS`] times in turn, one server at a time, as the sweeps did. Nothing is measured
+/// when fewer than two of them ran.
+pub async fn run(
+    results: &[(Scenario, Figures)],
+    paths: &Paths,
+    mock: std::net::SocketAddr,
+    mock_pid: Option<u32>,
+    log_dir: &std::path::Path,
+    settings: &Settings,
+) -> Result<Alternation> {
+    let chosen: Vec<(&Scenario, usize)> = SCENARIOS
+        .iter()
+        .filter_map(|id| {
+            let (scenario, figures) = results.iter().find(|(scenario, _)| scenario.id == *id)?;
+            Some((scenario, figures.max.as_ref()?.concurrency))
+        })
+        .collect();
+    let mut alternation = Alternation::default();
+    if chosen.len() < 2 {
+        return Ok(alternation);
+    }
+    alternation.scenarios =
+        chosen.iter().map(|(scenario, concurrency)| (scenario.id, *concurrency, Vec::new())).collect();
+    let instant = figures::body("mock-instant", PROMPT, false);
+    for round in 1..=ROUNDS {
+        for (index, (scenario, concurrency)) in chosen.iter().enumerate() {
+            eprintln!("== alternated round {round} of {ROUNDS}: ({})", scenario.id);
+            let running = scenario::start(scenario, paths, mock, mock_pid, log_dir).await?;
+            let target = running.target.clone();
+            // As before each sweep: pools, lazily made state, each plugin's first instances.
+            load::closed_loop(
+                target.clone(),
+                instant.clone(),
+                Timing::Whole,
+                4,
+                Duration::ZERO,
+                Duration::from_secs(1),
+            )
+            .await;
+            let serial =
+                load::closed_loop(target.clone(), instant.clone(), Timing::Whole, 1, figures::WARMUP, settings.step)
+                    .await;
+            let max =
+                load::closed_loop(target, instant.clone(), Timing::Whole, *concurrency, figures::WARMUP, settings.step)
+                    .await;
+            running.stop().await;
+            let failed = serial.failed + max.failed;
+            anyhow::ensure!(
+                failed == 0,
+                "({}) failed {failed} requests in alternated round {round}: {:?}",
+                scenario.id,
+                serial.first_failure.or(max.first_failure)
+            );
+            let sample = Sample { p50: serial.percentile(50.0), rps: max.rps() };
+            alternation.scenarios[index].2.push(sample);
+        }
+    }
+    Ok(alternation)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(p50_us: u64, rps: f64) -> Sample {
+        Sample { p50: Duration::from_micros(p50_us), rps }
+    }
+
+    #[test]
+    fn ratios_are_taken_within_each_round_and_the_median_is_the_middle_round() {
+        let alternation = Alternation {
+            scenarios: vec![
+                ('a', 64, vec![sample(40, 90_000.0), sample(50, 80_000.0), sample(45, 85_000.0)]),
+                ('b', 64, vec![sample(90, 40_000.0), sample(95, 30_000.0), sample(100, 44_000.0)]),
+                ('n', 64, vec![sample(80, 50_000.0), sample(85, 40_000.0), sample(80, 50_000.0)]),
+            ],
+        };
+        // Per round: 0.8, 0.75, 0.88; a drift that slows both sides in round 2 cancels.
+        let ratios = alternation.max_ratios('b', 'n').unwrap();
+        assert_eq!(ratios, vec![0.8, 0.75, 0.88]);
+        assert_eq!(median(&ratios), Some(0.8));
+        let added = alternation.added_p50s('b').unwrap();
+        assert_eq!(added, vec![Duration::from_micros(50), Duration::from_micros(45), Duration::from_micros(55)]);
+        assert_eq!(median(&added), Some(Duration::from_micros(50)));
+        // A scenario that did not run has no figure, rather than a zero.
+        assert!(alternation.max_ratios('c', 'b').is_none());
+        assert!(alternation.added_p50s('f').is_none());
+    }
+
+    #[test]
+    fn the_median_of_an_even_count_is_the_lower_middle_and_of_none_is_none() {
+        assert_eq!(median(&[3.0, 1.0, 4.0, 2.0]), Some(2.0));
+        assert_eq!(median::<f64>(&[]), None);
+        assert_eq!(median(&[7]), Some(7));
+    }
+}
