@@ -339,7 +339,13 @@ fn alternated(out: &mut String, rounds: &Alternation, settings: &Settings) {
     for id in alternation::SCENARIOS {
         let (Some(samples), Some(clients)) = (rounds.rounds(id), rounds.concurrency(id)) else { continue };
         let p50s: Vec<String> = samples.iter().map(|sample| ms(sample.p50)).collect();
-        let rps: Vec<String> = samples.iter().map(|sample| format!("{:.0}", sample.rps)).collect();
+        let rps: Vec<String> = samples
+            .iter()
+            .map(|sample| match sample.failed {
+                0 => format!("{:.0}", sample.rps),
+                failed => format!("{:.0} ({failed} failed)", sample.rps),
+            })
+            .collect();
         let _ = writeln!(out, "| ({id}) | {} | {} | {clients} |", p50s.join(" / "), rps.join(" / "));
     }
     let _ = writeln!(out);
@@ -580,7 +586,7 @@ mod tests {
 
         // With alternated rounds of (a), (b) and (n), the targets on those pairs are judged
         // on the median round, not on the sweeps; the others stay as they were.
-        let sample = |p50_us: u64, rps: f64| Sample { p50: Duration::from_micros(p50_us), rps };
+        let sample = |p50_us: u64, rps: f64| Sample { p50: Duration::from_micros(p50_us), rps, failed: 0 };
         let rounds = Alternation {
             scenarios: vec![
                 ('a', 64, vec![sample(20, 40_000.0), sample(30, 40_000.0), sample(25, 40_000.0)]),
