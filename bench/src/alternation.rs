@@ -35,38 +35,43 @@ pub struct Sample {
     pub failed: u64,
 }
 
-/// The rounds, per scenario: `samples[i]` is round `i`.
+/// One scenario served in the rounds.
+#[derive(Debug)]
+pub struct Served {
+    pub id: char,
+    /// The clients its throughput was measured with: its sweep's best step.
+    pub clients: usize,
+    /// `rounds[i]` is round `i`.
+    pub rounds: Vec<Sample>,
+}
+
+/// The scenarios served in the rounds, in the order each round served them.
 #[derive(Debug, Default)]
 pub struct Alternation {
-    pub scenarios: Vec<(char, usize, Vec<Sample>)>,
+    pub scenarios: Vec<Served>,
 }
 
 impl Alternation {
-    fn samples(&self, id: char) -> Option<&[Sample]> {
-        self.scenarios.iter().find(|(each, _, _)| *each == id).map(|(_, _, samples)| samples.as_slice())
+    /// Every round's sample of `id`, in order; `None` when it was not served.
+    pub fn rounds(&self, id: char) -> Option<&[Sample]> {
+        self.served(id).map(|served| served.rounds.as_slice())
     }
 
-    /// The concurrency `id`'s throughput was measured at.
-    pub fn concurrency(&self, id: char) -> Option<usize> {
-        self.scenarios.iter().find(|(each, _, _)| *each == id).map(|(_, concurrency, _)| *concurrency)
+    fn served(&self, id: char) -> Option<&Served> {
+        self.scenarios.iter().find(|served| served.id == id)
     }
 
     /// `x`'s req/s over `of`'s, per round.
     pub fn max_ratios(&self, x: char, of: char) -> Option<Vec<f64>> {
-        let (x, of) = (self.samples(x)?, self.samples(of)?);
+        let (x, of) = (self.rounds(x)?, self.rounds(of)?);
         let ratios: Vec<f64> = x.iter().zip(of).filter(|(_, of)| of.rps > 0.0).map(|(x, of)| x.rps / of.rps).collect();
         (!ratios.is_empty()).then_some(ratios)
     }
 
     /// `x`'s p50 at one client minus the direct one's, per round (zero when below it).
     pub fn added_p50s(&self, x: char) -> Option<Vec<Duration>> {
-        let (x, direct) = (self.samples(x)?, self.samples('a')?);
+        let (x, direct) = (self.rounds(x)?, self.rounds('a')?);
         Some(x.iter().zip(direct).map(|(x, direct)| x.p50.saturating_sub(direct.p50)).collect())
-    }
-
-    /// Every round's samples of `id`.
-    pub fn rounds(&self, id: char) -> Option<&[Sample]> {
-        self.samples(id)
     }
 }
 
@@ -99,8 +104,10 @@ pub async fn run(
     if chosen.len() < 2 {
         return Ok(alternation);
     }
-    alternation.scenarios =
-        chosen.iter().map(|(scenario, concurrency)| (scenario.id, *concurrency, Vec::new())).collect();
+    alternation.scenarios = chosen
+        .iter()
+        .map(|(scenario, clients)| Served { id: scenario.id, clients: *clients, rounds: Vec::new() })
+        .collect();
     let instant = figures::body("mock-instant", PROMPT, false);
     for round in 1..=ROUNDS {
         for (index, (scenario, concurrency)) in chosen.iter().enumerate() {
@@ -131,7 +138,7 @@ pub async fn run(
                 eprintln!("({}) failed {failed} requests in alternated round {round}; the first: {first}", scenario.id);
             }
             let sample = Sample { p50: serial.percentile(50.0), rps: max.rps(), failed };
-            alternation.scenarios[index].2.push(sample);
+            alternation.scenarios[index].rounds.push(sample);
         }
     }
     Ok(alternation)
@@ -149,9 +156,21 @@ mod tests {
     fn ratios_are_taken_within_each_round_and_the_median_is_the_middle_round() {
         let alternation = Alternation {
             scenarios: vec![
-                ('a', 64, vec![sample(40, 90_000.0), sample(50, 80_000.0), sample(45, 85_000.0)]),
-                ('b', 64, vec![sample(90, 40_000.0), sample(95, 30_000.0), sample(100, 44_000.0)]),
-                ('n', 64, vec![sample(80, 50_000.0), sample(85, 40_000.0), sample(80, 50_000.0)]),
+                Served {
+                    id: 'a',
+                    clients: 64,
+                    rounds: vec![sample(40, 90_000.0), sample(50, 80_000.0), sample(45, 85_000.0)],
+                },
+                Served {
+                    id: 'b',
+                    clients: 64,
+                    rounds: vec![sample(90, 40_000.0), sample(95, 30_000.0), sample(100, 44_000.0)],
+                },
+                Served {
+                    id: 'n',
+                    clients: 64,
+                    rounds: vec![sample(80, 50_000.0), sample(85, 40_000.0), sample(80, 50_000.0)],
+                },
             ],
         };
         // Per round: 0.8, 0.75, 0.88; a drift that slows both sides in round 2 cancels.

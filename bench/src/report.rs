@@ -336,17 +336,17 @@ fn alternated(out: &mut String, rounds: &Alternation, settings: &Settings) {
     );
     let _ =
         writeln!(out, "| scenario | p50, c=1, per round | max req/s per round | clients |\n| --- | --: | --: | --: |");
-    for id in alternation::SCENARIOS {
-        let (Some(samples), Some(clients)) = (rounds.rounds(id), rounds.concurrency(id)) else { continue };
-        let p50s: Vec<String> = samples.iter().map(|sample| ms(sample.p50)).collect();
-        let rps: Vec<String> = samples
+    for served in &rounds.scenarios {
+        let p50s: Vec<String> = served.rounds.iter().map(|sample| ms(sample.p50)).collect();
+        let rps: Vec<String> = served
+            .rounds
             .iter()
             .map(|sample| match sample.failed {
                 0 => format!("{:.0}", sample.rps),
                 failed => format!("{:.0} ({failed} failed)", sample.rps),
             })
             .collect();
-        let _ = writeln!(out, "| ({id}) | {} | {} | {clients} |", p50s.join(" / "), rps.join(" / "));
+        let _ = writeln!(out, "| ({}) | {} | {} | {} |", served.id, p50s.join(" / "), rps.join(" / "), served.clients);
     }
     let _ = writeln!(out);
 }
@@ -541,7 +541,7 @@ pub fn write_section(path: &Path, section: &str) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::alternation::Sample;
+    use crate::alternation::{Sample, Served};
 
     #[test]
     fn targets_show_only_what_ran_each_as_the_issue_measures_it() {
@@ -589,10 +589,26 @@ mod tests {
         let sample = |p50_us: u64, rps: f64| Sample { p50: Duration::from_micros(p50_us), rps, failed: 0 };
         let rounds = Alternation {
             scenarios: vec![
-                ('a', 64, vec![sample(20, 40_000.0), sample(30, 40_000.0), sample(25, 40_000.0)]),
-                ('b', 64, vec![sample(80, 16_000.0), sample(90, 17_000.0), sample(85, 15_000.0)]),
-                ('c', 16, vec![sample(200, 8_000.0), sample(240, 8_000.0), sample(215, 8_000.0)]),
-                ('n', 64, vec![sample(60, 20_000.0), sample(70, 20_000.0), sample(65, 20_000.0)]),
+                Served {
+                    id: 'a',
+                    clients: 64,
+                    rounds: vec![sample(20, 40_000.0), sample(30, 40_000.0), sample(25, 40_000.0)],
+                },
+                Served {
+                    id: 'b',
+                    clients: 64,
+                    rounds: vec![sample(80, 16_000.0), sample(90, 17_000.0), sample(85, 15_000.0)],
+                },
+                Served {
+                    id: 'c',
+                    clients: 16,
+                    rounds: vec![sample(200, 8_000.0), sample(240, 8_000.0), sample(215, 8_000.0)],
+                },
+                Served {
+                    id: 'n',
+                    clients: 64,
+                    rounds: vec![sample(60, 20_000.0), sample(70, 20_000.0), sample(65, 20_000.0)],
+                },
             ],
         };
         let mut judged = String::new();
