@@ -75,6 +75,24 @@ impl Alternation {
     }
 }
 
+#[cfg(test)]
+impl Alternation {
+    /// Rounds as tests write them: per scenario its id, its clients and each round's p50
+    /// in µs and req/s.
+    pub fn of(served: &[(char, usize, [(u64, f64); ROUNDS])]) -> Self {
+        let sample = |&(p50_us, rps): &(u64, f64)| Sample { p50: Duration::from_micros(p50_us), rps, failed: 0 };
+        let scenarios = served
+            .iter()
+            .map(|(id, clients, rounds)| Served {
+                id: *id,
+                clients: *clients,
+                rounds: rounds.iter().map(sample).collect(),
+            })
+            .collect();
+        Self { scenarios }
+    }
+}
+
 /// The median of `values` (the lower middle one of an even count); `None` when empty.
 pub fn median<T: PartialOrd + Copy>(values: &[T]) -> Option<T> {
     let mut sorted = values.to_vec();
@@ -83,8 +101,7 @@ pub fn median<T: PartialOrd + Copy>(values: &[T]) -> Option<T> {
 }
 
 /// Serves each of [`SCENARIOS`] that ran (and whose sweep found a best step) again,
-/// [`ROUNDS`] times in turn, one server at a time, as the sweeps did. Nothing is measured
-/// when fewer than two of them ran.
+/// [`ROUNDS`] times in turn, one server at a time, as the sweeps did.
 pub async fn run(
     results: &[(Scenario, Figures)],
     paths: &Paths,
@@ -100,14 +117,12 @@ pub async fn run(
             Some((scenario, figures.max.as_ref()?.concurrency))
         })
         .collect();
-    let mut alternation = Alternation::default();
-    if chosen.len() < 2 {
-        return Ok(alternation);
-    }
-    alternation.scenarios = chosen
-        .iter()
-        .map(|(scenario, clients)| Served { id: scenario.id, clients: *clients, rounds: Vec::new() })
-        .collect();
+    let mut alternation = Alternation {
+        scenarios: chosen
+            .iter()
+            .map(|(scenario, clients)| Served { id: scenario.id, clients: *clients, rounds: Vec::new() })
+            .collect(),
+    };
     let instant = figures::body("mock-instant", PROMPT, false);
     for round in 1..=ROUNDS {
         for (index, (scenario, concurrency)) in chosen.iter().enumerate() {
@@ -148,31 +163,13 @@ pub async fn run(
 mod tests {
     use super::*;
 
-    fn sample(p50_us: u64, rps: f64) -> Sample {
-        Sample { p50: Duration::from_micros(p50_us), rps, failed: 0 }
-    }
-
     #[test]
     fn ratios_are_taken_within_each_round_and_the_median_is_the_middle_round() {
-        let alternation = Alternation {
-            scenarios: vec![
-                Served {
-                    id: 'a',
-                    clients: 64,
-                    rounds: vec![sample(40, 90_000.0), sample(50, 80_000.0), sample(45, 85_000.0)],
-                },
-                Served {
-                    id: 'b',
-                    clients: 64,
-                    rounds: vec![sample(90, 40_000.0), sample(95, 30_000.0), sample(100, 44_000.0)],
-                },
-                Served {
-                    id: 'n',
-                    clients: 64,
-                    rounds: vec![sample(80, 50_000.0), sample(85, 40_000.0), sample(80, 50_000.0)],
-                },
-            ],
-        };
+        let alternation = Alternation::of(&[
+            ('a', 64, [(40, 90_000.0), (50, 80_000.0), (45, 85_000.0)]),
+            ('b', 64, [(90, 40_000.0), (95, 30_000.0), (100, 44_000.0)]),
+            ('n', 64, [(80, 50_000.0), (85, 40_000.0), (80, 50_000.0)]),
+        ]);
         // Per round: 0.8, 0.75, 0.88; a drift that slows both sides in round 2 cancels.
         let ratios = alternation.max_ratios('b', 'n').unwrap();
         assert_eq!(ratios, vec![0.8, 0.75, 0.88]);

@@ -541,7 +541,6 @@ pub fn write_section(path: &Path, section: &str) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::alternation::{Sample, Served};
 
     #[test]
     fn targets_show_only_what_ran_each_as_the_issue_measures_it() {
@@ -586,31 +585,12 @@ mod tests {
 
         // With alternated rounds of (a), (b) and (n), the targets on those pairs are judged
         // on the median round, not on the sweeps; the others stay as they were.
-        let sample = |p50_us: u64, rps: f64| Sample { p50: Duration::from_micros(p50_us), rps, failed: 0 };
-        let rounds = Alternation {
-            scenarios: vec![
-                Served {
-                    id: 'a',
-                    clients: 64,
-                    rounds: vec![sample(20, 40_000.0), sample(30, 40_000.0), sample(25, 40_000.0)],
-                },
-                Served {
-                    id: 'b',
-                    clients: 64,
-                    rounds: vec![sample(80, 16_000.0), sample(90, 17_000.0), sample(85, 15_000.0)],
-                },
-                Served {
-                    id: 'c',
-                    clients: 16,
-                    rounds: vec![sample(200, 8_000.0), sample(240, 8_000.0), sample(215, 8_000.0)],
-                },
-                Served {
-                    id: 'n',
-                    clients: 64,
-                    rounds: vec![sample(60, 20_000.0), sample(70, 20_000.0), sample(65, 20_000.0)],
-                },
-            ],
-        };
+        let rounds = Alternation::of(&[
+            ('a', 64, [(20, 40_000.0), (30, 40_000.0), (25, 40_000.0)]),
+            ('b', 64, [(80, 16_000.0), (90, 17_000.0), (85, 15_000.0)]),
+            ('c', 16, [(200, 8_000.0), (240, 8_000.0), (215, 8_000.0)]),
+            ('n', 64, [(60, 20_000.0), (70, 20_000.0), (65, 20_000.0)]),
+        ]);
         let mut judged = String::new();
         targets(&mut judged, &find, &rounds);
         let lines: Vec<&str> = judged.lines().filter(|line| line.starts_with("| ")).skip(2).collect();
