@@ -178,10 +178,13 @@ test: dist pyenv redis registry browser litellm sdk-test
 	@# builds wasmtime, the proxy and the suite once: a `-p` on one of them, or a build
 	@# without the tests, would unify features differently and build them all again.
 	$(CARGO) build --bins --tests
-	$(CARGO) test -- --skip soak::
+	$(CARGO) test -- --skip soak:: --skip bench::
 	@# The soak reads the proxy's memory, which other tests' load distorts (pool slots
 	@# touched under contention stay resident): it runs next, alone on the machine.
 	$(CARGO) test --test suite -- soak::
+	@# A short `make bench` run loads both cores: alone too, so no other test's timing
+	@# pays for it.
+	$(CARGO) test --test suite -- bench::
 	@# The example plugins and the bench's Rust plugin ports carry their own unit tests
 	@# (they run natively).
 	$(CARGO) test $(addprefix -p ,$(EXAMPLES) $(BENCH_RS_GUESTS))

@@ -3,6 +3,7 @@
 
 mod adversarial;
 mod artifact_cache;
+mod bench;
 mod calling_out;
 mod cli;
 mod console;
