@@ -6,9 +6,10 @@
 #
 # Serves the proxy (HOOKGATE_BIN, default the release build) with the given components as
 # plugins (each `instances: reuse`, or INSTANCES=per-request for fresh instances; none
-# given: no plugins) against the bench's mock, and sends it 100 and then 600 sequential
-# chat requests (the bench's prompt, one keep-alive connection) in two runs under
-# callgrind. The difference between the runs' totals, over 500, is what one request
+# given: no plugins; PLUGIN_SETTINGS, a YAML flow mapping by plugin name, configures
+# them) against the bench's mock, and sends it 100 and then 600 sequential chat requests
+# (the bench's prompt, one keep-alive connection) in two runs under callgrind. The
+# difference between the runs' totals, over 500, is what one request
 # costs, start-up excluded. With STREAM=1 each request is a streamed answer of the mock's
 # 20 paced chunks instead (model mock-paced; 20 and 120 requests, as each takes half a
 # second): what a stream costs, its chunks and their hooks included. Prints that, and
@@ -55,6 +56,9 @@ done
     # callgrind cannot reserve the address space of a large instance pool.
     echo "  max_instances: 4"
     echo "  defaults: {instances: ${INSTANCES:-reuse}}"
+    # Per-plugin settings, a YAML flow mapping by plugin name: the configs some plugins
+    # require (as `hookgate-bench serve` writes them).
+    [ -z "${PLUGIN_SETTINGS:-}" ] || echo "  settings: $PLUGIN_SETTINGS"
 } >"$work/config.yaml"
 
 cat >"$work/client.py" <<'EOF'
