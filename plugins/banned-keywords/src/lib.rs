@@ -27,6 +27,7 @@
 use hookgate_sdk::prelude::*;
 use hookgate_sdk::text::{is_default_ignorable, is_white_space};
 use hookgate_sdk::Text;
+use memchr::memmem::Finder;
 use serde::{de::Error as _, Deserialize, Deserializer};
 
 #[derive(Deserialize)]
@@ -55,8 +56,9 @@ fn keyword_list<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<String
 }
 
 struct BannedKeywords {
-    /// Normalized, to match normalized text.
-    keywords: Vec<String>,
+    /// Normalized, to match normalized text, each with its searcher (linear in the text
+    /// searched, whatever a client sends).
+    keywords: Vec<(String, Finder<'static>)>,
     message: Option<String>,
     status: u16,
     /// Characters in the longest (normalized) keyword.
@@ -87,6 +89,13 @@ impl Plugin for BannedKeywords {
             return Err("invalid config: `keywords` must be a non-empty list of non-empty strings".into());
         }
         let longest = keywords.iter().map(|k| k.chars().count()).max().unwrap_or(0);
+        let keywords = keywords
+            .into_iter()
+            .map(|keyword| {
+                let finder = Finder::new(&keyword).into_owned();
+                (keyword, finder)
+            })
+            .collect();
         Ok(BannedKeywords { keywords, message: settings.message, status: settings.status, longest })
     }
 
@@ -135,7 +144,7 @@ impl BannedKeywords {
 
     /// Rejects `text` (normalized) if it contains a keyword; `what` names its source.
     fn check(&self, text: &str, what: &str) -> Result<(), Rejection> {
-        let Some(keyword) = self.keywords.iter().find(|k| text.contains(k.as_str())) else {
+        let Some((keyword, _)) = self.keywords.iter().find(|(_, finder)| finder.find(text.as_bytes()).is_some()) else {
             return Ok(());
         };
         let message = match &self.message {
