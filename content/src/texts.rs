@@ -22,6 +22,8 @@
 
 use serde_json::{Map, Value};
 
+use crate::json;
+
 /// Which kind of body a walk reads: the places texts are differ.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BodyKind {
@@ -128,7 +130,8 @@ fn split_last(path: &str) -> (&str, String) {
 
 /// A walk over one body, keeping the path to where it is.
 struct Walk<'a> {
-    path: Vec<String>,
+    /// Written out as a JSON pointer only for a text found: most steps lead to none.
+    path: Vec<Step<'a>>,
     item: Option<u32>,
     role: Option<&'a str>,
     found: Vec<TextPart<'a>>,
@@ -136,15 +139,33 @@ struct Walk<'a> {
 
 type Visit<'a> = fn(&mut Walk<'a>, &'a Value);
 
+/// One step of a walk's path: an object's key or an array's index.
+#[derive(Clone, Copy)]
+enum Step<'a> {
+    Key(&'a str),
+    Index(usize),
+}
+
+/// `value[key]` when `value` is an object, found as [`json::field`] finds it: without
+/// hashing the key in the small objects bodies are made of.
+fn get<'v>(value: &'v Value, key: &str) -> Option<&'v Value> {
+    value.as_object().and_then(|object| json::field(object, key))
+}
+
 impl<'a> Walk<'a> {
     fn pointer(&self) -> String {
-        let mut pointer = String::with_capacity(self.path.iter().map(|token| token.len() + 1).sum());
-        for token in &self.path {
+        let mut pointer = String::with_capacity(16 * self.path.len());
+        for step in &self.path {
             pointer.push('/');
-            if token.contains(['~', '/']) {
-                pointer.push_str(&token.replace('~', "~0").replace('/', "~1"));
-            } else {
-                pointer.push_str(token);
+            match *step {
+                Step::Key(key) if key.contains(['~', '/']) => {
+                    pointer.push_str(&key.replace('~', "~0").replace('/', "~1"));
+                }
+                Step::Key(key) => pointer.push_str(key),
+                Step::Index(index) => {
+                    use std::fmt::Write as _;
+                    write!(pointer, "{index}").expect("writing to a String does not fail");
+                }
             }
         }
         pointer
@@ -156,9 +177,9 @@ impl<'a> Walk<'a> {
     }
 
     /// Runs `visit` on `object[key]` when present.
-    fn field(&mut self, object: &'a Value, key: &str, visit: Visit<'a>) {
-        if let Some(inner) = object.as_object().and_then(|object| object.get(key)) {
-            self.path.push(key.to_owned());
+    fn field(&mut self, object: &'a Value, key: &'a str, visit: Visit<'a>) {
+        if let Some(inner) = get(object, key) {
+            self.path.push(Step::Key(key));
             visit(self, inner);
             self.path.pop();
         }
@@ -168,7 +189,7 @@ impl<'a> Walk<'a> {
     fn items(&mut self, value: &'a Value, visit: Visit<'a>) {
         if let Value::Array(items) = value {
             for (index, item) in items.iter().enumerate() {
-                self.path.push(index.to_string());
+                self.path.push(Step::Index(index));
                 visit(self, item);
                 self.path.pop();
             }
@@ -191,7 +212,7 @@ impl<'a> Walk<'a> {
 
     fn part(&mut self, value: &'a Value) {
         self.field(value, "text", Walk::text);
-        if value.get("type").and_then(Value::as_str) == Some("refusal") {
+        if get(value, "type").and_then(Value::as_str) == Some("refusal") {
             self.field(value, "refusal", Walk::text);
         }
     }
@@ -215,14 +236,14 @@ impl<'a> Walk<'a> {
             Value::String(text) => self.push(text, false),
             Value::Array(items) => {
                 for (index, item) in items.iter().enumerate() {
-                    self.path.push(index.to_string());
+                    self.path.push(Step::Index(index));
                     self.schema_of(item, false);
                     self.path.pop();
                 }
             }
             Value::Object(entries) => {
                 for (key, inner) in entries {
-                    self.path.push(key.clone());
+                    self.path.push(Step::Key(key));
                     if names {
                         self.push(key, true);
                     }
@@ -253,7 +274,7 @@ impl<'a> Walk<'a> {
     }
 
     fn message(&mut self, value: &'a Value) {
-        self.role = value.get("role").and_then(Value::as_str);
+        self.role = get(value, "role").and_then(Value::as_str);
         self.field(value, "name", Walk::text);
         self.field(value, "content", Walk::content);
         self.field(value, "refusal", Walk::text);
@@ -262,7 +283,7 @@ impl<'a> Walk<'a> {
     }
 
     fn tool(&mut self, value: &'a Value) {
-        match value.get("type") {
+        match get(value, "type") {
             None => self.field(value, "function", Walk::function),
             Some(Value::String(kind)) if kind == "function" => self.field(value, "function", Walk::function),
             Some(Value::String(kind)) if kind == "custom" => self.field(value, "custom", Walk::schema),
@@ -277,9 +298,9 @@ impl<'a> Walk<'a> {
     }
 
     fn request(&mut self, body: &'a Map<String, Value>) {
-        let at = |walk: &mut Self, key: &str, visit: Visit<'a>| {
-            if let Some(inner) = body.get(key) {
-                walk.path.push(key.to_owned());
+        let at = |walk: &mut Self, key: &'a str, visit: Visit<'a>| {
+            if let Some(inner) = json::field(body, key) {
+                walk.path.push(Step::Key(key));
                 visit(walk, inner);
                 walk.path.pop();
             }
@@ -288,7 +309,7 @@ impl<'a> Walk<'a> {
             if let Value::Array(items) = messages {
                 for (index, message) in items.iter().enumerate() {
                     walk.item = u32::try_from(index).ok();
-                    walk.path.push(index.to_string());
+                    walk.path.push(Step::Index(index));
                     walk.message(message);
                     walk.path.pop();
                 }
@@ -326,12 +347,12 @@ impl<'a> Walk<'a> {
     }
 
     fn choices(&mut self, body: &'a Map<String, Value>, visit: Visit<'a>) {
-        let Some(Value::Array(choices)) = body.get("choices") else { return };
-        self.path.push("choices".to_owned());
+        let Some(Value::Array(choices)) = json::field(body, "choices") else { return };
+        self.path.push(Step::Key("choices"));
         self.role = Some("assistant");
         for (index, choice) in choices.iter().enumerate() {
             self.item = u32::try_from(index).ok();
-            self.path.push(index.to_string());
+            self.path.push(Step::Index(index));
             visit(self, choice);
             self.path.pop();
         }
