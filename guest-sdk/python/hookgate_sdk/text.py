@@ -68,6 +68,18 @@ def normalize(text):
     Latin ``e``. The Unicode version is the runtime's (``unicodedata.unidata_version``):
     results agree across the SDKs for characters assigned in all their versions.
     """
+    if text.isascii():
+        # NFKC leaves ASCII as it is, no ASCII character is ignorable, and its White_Space
+        # is tab to carriage return and the space: text with single spaces only needs no
+        # regular expression, whose scans were most of a keyword guardrail's time.
+        if "  " in text or not text.isprintable():
+            text = _WHITE_SPACE_RUN.sub(" ", text)
+        return text.strip(" ").lower()
+    return _normalize_any(text)
+
+
+def _normalize_any(text):
+    """:func:`normalize`'s steps for any text (its ASCII shortcut is tested against this)."""
     text = unicodedata.normalize("NFKC", text)
     stripped = _IGNORABLE.sub("", text)
     if len(stripped) != len(text):  # "e<ZWSP><U+0301>": now adjacent, they compose

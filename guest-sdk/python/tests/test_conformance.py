@@ -7,6 +7,7 @@ plugin unit tests run on) against the places and order the host finds texts in.
 
 import json
 import pathlib
+import random
 import sys
 import unittest
 
@@ -14,6 +15,7 @@ HERE = pathlib.Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
 from hookgate_sdk import Text, is_default_ignorable, is_white_space, normalize, testing  # noqa: E402
+from hookgate_sdk.text import _normalize_any  # noqa: E402
 
 VECTORS = json.loads((HERE.parent.parent / "conformance" / "text.json").read_text(encoding="utf-8"))
 
@@ -103,6 +105,15 @@ class Normalize(unittest.TestCase):
             with self.subTest(case["name"]):
                 self.assertEqual(normalize(case["input"]), case["output"])
                 self.assertEqual(normalize(case["output"]), case["output"], "the output is its own normal form")
+
+    def test_the_ascii_shortcut_is_the_general_path(self):
+        # 50,000 pseudo-random ASCII strings, most of them letters and spaces (as prose
+        # is), every ASCII character among them many times.
+        rng = random.Random(7)
+        alphabet = [chr(c) for c in range(128)] + [" "] * 40 + list("AZaz.") * 8
+        for _ in range(50_000):
+            text = "".join(rng.choice(alphabet) for _ in range(rng.randrange(0, 30)))
+            self.assertEqual(normalize(text), _normalize_any(text), repr(text))
 
     def test_character_classes(self):
         for ch in VECTORS["white_space"]["yes"]:
