@@ -21,6 +21,8 @@ const OTHER_WHITE_SPACE = '\\t-\\r\\u0085\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u
 // would cost a replacement per word in a component.
 const WHITE_SPACE_RUN = new RegExp(`[${WHITE_SPACE}]*[${OTHER_WHITE_SPACE}][${WHITE_SPACE}]*| {2,}`, 'g');
 const EDGE_SPACES = /^ | $/g;
+// What keeps a text off normalize's shortcut: anything but printable ASCII, or two spaces.
+const NOT_PLAIN_ASCII = /[^\x20-\x7E]| {2}/;
 const ONE_IGNORABLE = new RegExp(`^(?:${IGNORABLE.source})$`);
 const ONE_WHITE_SPACE = new RegExp(`^[${WHITE_SPACE}]$`, 'u');
 
@@ -53,6 +55,16 @@ export function isWhiteSpace(ch) {
  * `e`. NFKC follows nfkc-data.js's Unicode version; lower-casing, the engine's.
  */
 export function normalize(text) {
+  text = String(text);
+  // NFKC leaves ASCII as it is and no ASCII character is ignorable: printable ASCII with
+  // no run of spaces only needs its ends trimmed and lower-casing, without the passes of
+  // the general steps' regular expressions over it.
+  if (!NOT_PLAIN_ASCII.test(text)) return text.replace(EDGE_SPACES, '').toLowerCase();
+  return normalizeAny(text);
+}
+
+/** `normalize`'s steps for any text (its ASCII shortcut is tested against this). */
+export function normalizeAny(text) {
   text = nfkc(String(text));
   const stripped = text.replace(IGNORABLE, '');
   if (stripped.length !== text.length) text = nfkc(stripped);

@@ -17,6 +17,7 @@ const sdk = await import('hookgate-sdk');
 const testing = await import('hookgate-sdk/testing');
 const { exportPlugin } = await import('../src/export.js');
 const { nfkc, UNICODE_VERSION } = await import('../src/nfkc.js');
+const { normalizeAny } = await import('../src/text.js');
 const { host, localRequest, localResponse, localChunk, component, callContext, logEntry, failure } = testing;
 
 const VECTORS = JSON.parse(readFileSync(new URL('../../conformance/text.json', import.meta.url), 'utf8'));
@@ -732,6 +733,23 @@ describe('normalize (guest-sdk/conformance/text.json)', () => {
       }
     } finally {
       String.prototype.normalize = native; // eslint-disable-line no-extend-native
+    }
+  });
+
+  it('the ASCII shortcut is the general path', () => {
+    // 50,000 pseudo-random ASCII strings, most of them letters and spaces (as prose is),
+    // every ASCII character among them many times.
+    let state = 7;
+    const next = (n) => {
+      state = (state * 1103515245 + 12345) % 2147483648;
+      return state % n;
+    };
+    const alphabet = [...Array(128).keys()].map((c) => String.fromCharCode(c));
+    alphabet.push(...Array(40).fill(' '), ...'AZaz.'.repeat(8));
+    for (let i = 0; i < 50000; i++) {
+      let text = '';
+      for (let length = next(30); length > 0; length--) text += alphabet[next(alphabet.length)];
+      assert.equal(sdk.normalize(text), normalizeAny(text), JSON.stringify(text));
     }
   });
 
