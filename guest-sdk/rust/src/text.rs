@@ -70,8 +70,8 @@ fn normalize_composed(mut composed: String) -> String {
 /// prompt makes large.
 ///
 /// Eight bytes at a time where they need no more than lower-casing: in a guest every
-/// loop pass is metered (fuel, the epoch check), and a byte at a time cost some 40
-/// instructions a byte, most of a keyword guardrail's time on a long prompt.
+/// loop pass is metered (fuel, the epoch check), and splitting into words a character at
+/// a time cost some 40 instructions a byte, most of a keyword guardrail's time.
 fn normalize_ascii(text: &str) -> String {
     // Built with single spaces between words and possibly one at the end, trimmed last.
     let mut normalized = Vec::with_capacity(text.len());
