@@ -32,6 +32,8 @@ from hookgate_sdk import HoldBack, Plugin, export
 EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
 # International or North American numbers: +44 20 7946 0958, (555) 123-4567, 555.123.4567.
 PHONE = re.compile(r"(?<![\w+])(?:\+\d{1,3}[ .-]?)?(?:\(\d{2,4}\)[ .-]?|\d{2,4}[ .-])\d{3,4}[ .-]?\d{3,4}(?!\w)")
+# What every PHONE match holds (the same `\d`: any Unicode decimal digit).
+DIGIT = re.compile(r"\d")
 # Characters of each streamed choice held back: longer than any phone number and nearly
 # every e-mail address (64 is the longest local part RFC 5321 allows).
 HOLD = 64
@@ -58,7 +60,14 @@ class PiiRedactor(Plugin):
         return types.SimpleNamespace(hold=HoldBack(HOLD), pending=[], before=[])
 
     def mask(self, text):
-        return PHONE.sub(self.mask_phone, EMAIL.sub(self.mask_email, text))
+        # Each pattern is tried at every position of the text; a text without an `@` or
+        # without a digit (most prompts and answers) cannot hold a match, and one C-level
+        # search says so for a fraction of a scan.
+        if "@" in text:
+            text = EMAIL.sub(self.mask_email, text)
+        if DIGIT.search(text):
+            text = PHONE.sub(self.mask_phone, text)
+        return text
 
     def pre_call(self, ctx, req):
         req.map_texts(self.mask)
