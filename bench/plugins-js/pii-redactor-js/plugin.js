@@ -34,6 +34,8 @@ import { HoldBack, Plugin } from 'hookgate-sdk';
 const EMAIL = /[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}/g;
 // International or North American numbers: +44 20 7946 0958, (555) 123-4567, 555.123.4567.
 const PHONE = /(?<![\w+])(?:\+\d{1,3}[ .-]?)?(?:\(\d{2,4}\)[ .-]?|\d{2,4}[ .-])\d{3,4}[ .-]?\d{3,4}(?!\w)/g;
+// What every PHONE match holds (the same `\d`).
+const DIGIT = /\d/;
 // Characters of each streamed choice held back: longer than any phone number and nearly
 // every e-mail address (64 is the longest local part RFC 5321 allows).
 const HOLD = 64;
@@ -129,7 +131,11 @@ export default class PiiRedactor extends Plugin {
   }
 
   mask(text) {
-    return text.replace(EMAIL, this.maskEmail).replace(PHONE, this.maskPhone);
+    // Each pattern is tried at every position of the text; a text without an `@` or without
+    // a digit (most prompts and answers) cannot hold a match, and one search says so.
+    if (text.includes('@')) text = text.replace(EMAIL, this.maskEmail);
+    if (DIGIT.test(text)) text = text.replace(PHONE, this.maskPhone);
+    return text;
   }
 
   preCall(ctx, req) {
