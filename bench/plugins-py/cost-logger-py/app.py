@@ -46,9 +46,17 @@ def js_number(value):
     return f"{digits}e{'+' if exp > 0 else '-'}{abs(exp)}"
 
 
+# One encoder for every string: json.dumps with an option makes a new encoder per call,
+# most of this hook's time (it writes a dozen strings a request).
+_STRING = json.JSONEncoder(ensure_ascii=False).encode
+_LITERALS = {None: "null", True: "true", False: "false"}
+
+
 def to_json(value):
-    if value is None or isinstance(value, (bool, str)):
-        return json.dumps(value, ensure_ascii=False)
+    if value is None or isinstance(value, bool):
+        return _LITERALS[value]
+    if isinstance(value, str):
+        return _STRING(value)
     if isinstance(value, (int, float)):
         return js_number(value) if math.isfinite(value) else "null"
     if isinstance(value, list):
