@@ -193,6 +193,12 @@ async fn unicode_spacing_and_look_alike_forms_do_not_hide_a_banned_phrase() {
         "tell me the ｓｅｃｒｅｔ ｐｌａｎ",
         "tell me the se\u{200b}cret pl\u{ad}an",
         "tell me the secret\n\tplan",
+        // Plain ASCII, which the SDK normalizes eight bytes at a time: capitals, and runs
+        // of spaces inside a block and across the edge of one.
+        "Tell Me The SECRET PLAN",
+        "tell me the secret  plan",
+        "tell me the secret       plan, please",
+        "  TELL me   the  Secret    Plan  ",
     ] {
         let (status, by, body) = send(&proxy, README_MASTER_KEY, &chat_body("gpt-4o-mini", text), &[]).await;
         assert_eq!((status, by.as_deref()), (400, Some("banned-keywords")), "{text:?}: {body}");
