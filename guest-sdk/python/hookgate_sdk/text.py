@@ -68,7 +68,7 @@ def normalize(text):
     Latin ``e``. The Unicode version is the runtime's (``unicodedata.unidata_version``):
     results agree across the SDKs for characters assigned in all their versions.
     """
-    if text.isascii():
+    if isinstance(text, str) and text.isascii():
         # NFKC leaves ASCII as it is, no ASCII character is ignorable, and its White_Space
         # is tab to carriage return and the space: text with single spaces only needs no
         # regular expression, whose scans were most of a keyword guardrail's time.
