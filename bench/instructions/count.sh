@@ -9,8 +9,8 @@
 # given: no plugins; PLUGIN_SETTINGS, a YAML flow mapping by plugin name, configures
 # them) against the bench's mock, and sends it 100 and then 600 sequential chat requests
 # (the bench's prompt, one keep-alive connection) in two runs under callgrind. The
-# difference between the runs' totals, over 500, is what one request
-# costs, start-up excluded. With STREAM=1 each request is a streamed answer of the mock's
+# difference between the runs' totals, over 500, is what one request costs, start-up
+# excluded. With STREAM=1 each request is a streamed answer of the mock's
 # 20 paced chunks instead (model mock-paced; 20 and 120 requests, as each takes half a
 # second): what a stream costs, its chunks and their hooks included. Prints that, and
 # keeps the second run's profile for `callgrind_annotate` (path printed; PROFILE_DIR
