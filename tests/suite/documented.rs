@@ -74,6 +74,24 @@ async fn a_full_instance_pool_makes_requests_wait_not_fail() {
     assert_eq!(proxy.plugin_entry("slow-hooks").await["faults"], 0);
 }
 
+/// README "How a plugin runs": the same with `instances: reuse`. The first request's
+/// instance comes back while the second waits for the one slot: it is dropped, not kept
+/// idle in the slot the second request waits for, so both are served.
+#[tokio::test]
+async fn a_full_instance_pool_makes_requests_wait_not_fail_with_warm_instances_too() {
+    let proxy = ProxyBuilder::new("")
+        .plugin("slow-hooks", "slow-hooks")
+        .settings("slow-hooks", "{instances: reuse, timeout_ms: 5000, config: {pre_call_ms: 300}}")
+        .plugins_option("max_instances: 1")
+        .plugins_option("instance_wait_ms: 3000")
+        .start()
+        .await;
+    let (statuses, took) = two_chats_at_once(&proxy, "mock-echo").await;
+    assert_eq!(statuses, (200, 200));
+    assert!(took >= Duration::from_millis(600), "both pre-calls ran at once: {took:?}");
+    assert_eq!(proxy.metric("hookgate_plugin_instance_waits_timed_out_total").await, 0.0);
+}
+
 /// README "How a plugin runs": a plugin with no hook after pre-call does not hold its
 /// slot through the upstream wait (its fresh instance is torn down on a task of its
 /// own). One slot, a pre-call-only plugin, two requests whose upstream takes 1 s each and

@@ -7,6 +7,7 @@
 use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
+use hookgate_tests::fixtures::guest_line;
 use hookgate_tests::proxy::{chat_body, example_proxy, Proxy, ProxyBuilder, MASTER_KEY, README_MASTER_KEY};
 use serde_json::{json, Value};
 
@@ -135,6 +136,43 @@ async fn starving_the_instance_pool_never_lets_a_request_through_and_is_no_plugi
             (proxy.metric("hookgate_plugin_instances").await == 0.0).then_some(())
         })
         .await;
+}
+
+/// Idle warm instances hold pool slots, but never against an instance that needs one.
+/// One slot and three plugins, each needing it in turn: `noop` (pre-call, reused),
+/// `header-injector` (post-call, reused) and `cost-logger` (logging, fresh). Each idle
+/// warm instance must give the slot up to the next plugin. Before they did, the first
+/// request's post-call waited out `instance_wait` behind the idle `noop` and got a 503,
+/// and so did every request after it for as long as the proxy ran (with a free slot for
+/// post-call, the logging was skipped instead).
+#[tokio::test]
+async fn idle_warm_instances_give_their_pool_slots_to_a_plugin_that_needs_one() {
+    let proxy = ProxyBuilder::new("")
+        .plugin("noop", "noop")
+        .plugin("header-injector", "header_injector")
+        .plugin("cost-logger", "cost_logger")
+        .settings("noop", "{instances: reuse}")
+        .settings("header-injector", "{instances: reuse, config: {headers: {x-served-by: hookgate}}}")
+        .plugins_option("max_instances: 1")
+        .plugins_option("instance_wait_ms: 300")
+        .arg("--log-format")
+        .arg("json")
+        .start()
+        .await;
+    for i in 0..4 {
+        let response = proxy.chat(&chat_body("mock-echo", &format!("hello {i}"))).await;
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(status, 200, "request {i}: {body}");
+        assert_eq!(headers["x-served-by"], "hookgate", "request {i}");
+        // Its logging ran too: nothing skipped for want of a slot.
+        let id = headers["x-hookgate-request-id"].to_str().unwrap();
+        let line = guest_line(&proxy, id, r#"{"event":"cost""#).await;
+        assert_eq!(line["plugin"], "cost-logger", "{line}");
+    }
+    assert_eq!(proxy.metric("hookgate_plugin_instance_waits_timed_out_total").await, 0.0);
+    assert!(!proxy.log().contains("no free plugin instance slot"), "{}", proxy.log());
 }
 
 #[tokio::test]

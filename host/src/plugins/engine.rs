@@ -6,12 +6,12 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::Semaphore;
 use wasmtime::component::{Component, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 use super::cache::{ArtifactCache, CacheOutcome};
 use super::contract;
+use super::slots::InstanceSlots;
 use super::state::GuestState;
 use crate::capabilities::kv::Kv;
 use crate::metrics::OutboundMeters;
@@ -139,7 +139,7 @@ pub struct PluginEngine {
 struct EngineInner {
     engine: Engine,
     linker: Linker<GuestState>,
-    slots: Arc<Semaphore>,
+    slots: InstanceSlots,
     /// Hook calls that gave up waiting for a slot.
     overloads: AtomicU64,
     cache: Option<ArtifactCache>,
@@ -165,7 +165,7 @@ impl PluginEngine {
             .map(|dir| ArtifactCache::new(dir).map_err(|source| EngineError::Cache { dir: dir.clone(), source }))
             .transpose()?;
         let ticker = EpochTicker::start(&engine, options.epoch_tick);
-        let slots = Arc::new(Semaphore::new(options.max_instances as usize));
+        let slots = InstanceSlots::new(options.max_instances as usize);
         let overloads = AtomicU64::new(0);
         Ok(Self {
             inner: Arc::new(EngineInner { engine, linker, slots, overloads, cache, kv, options, _ticker: ticker }),
@@ -185,7 +185,7 @@ impl PluginEngine {
     /// How many more plugin instances can be alive right now: `max_instances` minus the
     /// instances of in-flight requests. Back at the maximum when the proxy is idle.
     pub fn free_slots(&self) -> usize {
-        self.inner.slots.available_permits()
+        self.inner.slots.available()
     }
 
     /// Plugin instances alive now (pool slots taken), idle warm ones included.
@@ -206,7 +206,7 @@ impl PluginEngine {
         &self.inner.linker
     }
 
-    pub(crate) fn slots(&self) -> &Arc<Semaphore> {
+    pub(crate) fn slots(&self) -> &InstanceSlots {
         &self.inner.slots
     }
 

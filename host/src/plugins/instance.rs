@@ -5,9 +5,10 @@
 //! the request's way to the client (or with the `PluginInstance`), so a plugin's globals
 //! carry state between the hooks of one request and never between requests.
 //!
-//! A new instance needs a slot of the engine's pool. Waiting for one is bounded by the
-//! engine's `instance_wait` and is not part of any hook's deadline: past it the call
-//! ends as [`Overloaded`], the proxy's overload and never the plugin's fault.
+//! A new instance needs a slot of the engine's pool (an idle warm instance gives its slot
+//! up first: `slots`). Waiting for one is bounded by the engine's `instance_wait` and is
+//! not part of any hook's deadline: past it the call ends as [`Overloaded`], the proxy's
+//! overload and never the plugin's fault.
 //!
 //! Every call runs under three limits: fuel (a deterministic CPU budget), `timeout_ms` of
 //! running time (counted in epoch ticks while the guest runs; it yields to tokio at every
@@ -196,11 +197,11 @@ impl PluginInstance {
     /// request's path ([`Teardown::later`]).
     pub fn release_into(&mut self, teardown: &mut Teardown) {
         if let Some(live) = self.live.take() {
-            if !std::mem::take(&mut self.mid_call) && self.keep_warm {
-                self.plugin.warm.put_back(live, &self.plugin.settings);
-            } else {
-                teardown.0.push(live);
-            }
+            let not_kept = match !std::mem::take(&mut self.mid_call) && self.keep_warm {
+                true => self.plugin.warm.put_back(live, &self.plugin.settings),
+                false => Some(live),
+            };
+            teardown.0.extend(not_kept);
         }
     }
 
@@ -449,20 +450,17 @@ impl PluginInstance {
         true
     }
 
-    /// A pool slot for a new instance of `plugin`, waiting at most the engine's
-    /// `instance_wait`. (Takes the plugin rather than `&self`: `PluginInstance` is not
+    /// A pool slot for a new instance of `plugin` (an idle warm instance's, if none is
+    /// free), waiting at most the engine's `instance_wait`. (Takes the plugin rather than `&self`: `PluginInstance` is not
     /// `Sync`, and the future must stay `Send`.)
     async fn wait_for_slot(plugin: &LoadedPlugin) -> Result<OwnedSemaphorePermit, Overloaded> {
         let engine = &plugin.engine;
         let wait = engine.options().instance_wait;
-        let slots = Arc::clone(engine.slots());
-        let overloaded = || Overloaded { plugin: plugin.name.clone(), waited: wait };
-        match tokio::time::timeout(wait, slots.acquire_owned()).await {
-            Ok(Ok(slot)) => Ok(slot),
-            // A closed semaphore (the engine is going away) is overload too.
-            Ok(Err(_)) | Err(_) => {
+        match engine.slots().acquire(wait).await {
+            Some(slot) => Ok(slot),
+            None => {
                 engine.count_overload();
-                Err(overloaded())
+                Err(Overloaded { plugin: plugin.name.clone(), waited: wait })
             }
         }
     }

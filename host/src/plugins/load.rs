@@ -8,7 +8,6 @@ use super::contract::{GuestPre, Reply};
 use super::engine::PluginEngine;
 use super::fault::Fault;
 use super::instance::PluginInstance;
-use super::live::WarmPool;
 use super::loaded::{valid_name, LoadedPlugin, PluginInfo};
 use super::settings::PluginSettings;
 use crate::types::{ContentHash, HookSet};
@@ -99,7 +98,7 @@ impl LoadedPlugin {
             config_json,
             pre,
             engine: engine.clone(),
-            warm: WarmPool::default(),
+            warm: engine.slots().warm_pool(),
             hash,
             size_bytes,
             compile_time,

@@ -32,7 +32,7 @@ pub struct LoadedPlugin {
     pub(crate) pre: GuestPre,
     pub(crate) engine: PluginEngine,
     /// Idle instances kept for later requests (only with `instances: reuse`).
-    pub(crate) warm: WarmPool,
+    pub(crate) warm: Arc<WarmPool>,
     pub(crate) hash: ContentHash,
     pub(crate) size_bytes: usize,
     pub(crate) compile_time: Duration,

@@ -5,7 +5,8 @@
 //! - [`load`]: compiling, linking, `describe` and `init`: how a version becomes loaded.
 //! - [`loaded`]: a validated plugin version, ready to instantiate per request.
 //! - [`instance`]: one instance per (plugin, request), fresh unless the plugin opts into
-//!   reuse, running hooks under limits; `live`: an instantiated store and the warm pool.
+//!   reuse, running hooks under limits; `live`: an instantiated store and the warm pool;
+//!   `slots`: the pool's instance slots, which idle warm instances give up when needed.
 //! - `contract`: the plugin contracts (0.2, and 0.1 adapted) and the one shape of a call.
 //! - [`outcome`] and [`fault`]: what a hook call can end in.
 //! - [`settings`]: per-plugin limits and policies.
@@ -30,6 +31,7 @@ pub mod loaded;
 pub mod outcome;
 pub mod registry;
 pub mod settings;
+mod slots;
 pub mod sources;
 mod state;
 
