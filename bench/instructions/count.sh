@@ -53,8 +53,10 @@ done
     echo "  dir: $work/plugins"
     echo "  cache_dir: $target/hookgate-bench-cache"
     echo "  watch: false"
-    # callgrind cannot reserve the address space of a large instance pool.
-    echo "  max_instances: 4"
+    # callgrind cannot reserve the address space of a large instance pool; but with fewer
+    # slots than plugins (and one to spare), reused instances would give their slots to
+    # each other on every request, and the count would measure that churn.
+    echo "  max_instances: $(($# + 2 > 4 ? $# + 2 : 4))"
     echo "  defaults: {instances: ${INSTANCES:-reuse}}"
     # Per-plugin settings, a YAML flow mapping by plugin name: the configs some plugins
     # require (as `hookgate-bench serve` writes them).
