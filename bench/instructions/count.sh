@@ -101,6 +101,11 @@ run() {
     kill -INT $proxy
     wait $proxy 2>/dev/null || true
     proxy=
+    # A hook that never ran costs nothing: a count with one skipped is wrong, not low.
+    if grep -E "no free plugin instance slot|logging skipped| ERROR " "$work/proxy.log" >&2; then
+        echo "count.sh: the proxy skipped work (above); the count would not be the request's" >&2
+        exit 1
+    fi
     total=$(awk '/^summary:/ { print $2 }' "$profile")
 }
 
