@@ -476,6 +476,16 @@ impl Instance {
         Some(instance.runtime_memory(memory))
     }
 
+    /// hookgate patch: where the memory `options` names is defined, for a lowering
+    /// context to keep (`LowerContext::as_slice_mut`); `None` when the options name none.
+    pub(crate) fn options_memory_definition(
+        &self,
+        store: &StoreOpaque,
+        options: OptionsIndex,
+    ) -> Option<NonNull<vm::VMMemoryDefinition>> {
+        self.options_memory_raw(store, options)
+    }
+
     pub(crate) fn options_memory<'a>(
         &self,
         store: &'a StoreOpaque,

@@ -52,6 +52,14 @@ pub struct LowerContext<'a, T: 'static> {
 
     /// Whether to allow `options.realloc` to be used when lowering.
     allow_realloc: bool,
+
+    /// hookgate patch: the definition of the memory `options` names, resolved once.
+    /// Lowering a string looks at memory several times (after `realloc`, to bounds-check,
+    /// to copy), and resolving it each time (the store's instance, the options, the
+    /// runtime memory) was the largest item of wasmtime's lowering in hookgate's counts.
+    /// The definition stays where it is for the instance's life; its base and length,
+    /// which `realloc` may change by growing memory, are read at each use.
+    memory: Option<NonNull<crate::runtime::vm::VMMemoryDefinition>>,
 }
 
 #[doc(hidden)]
@@ -68,6 +76,7 @@ impl<'a, T: 'static> LowerContext<'a, T> {
         if cfg!(debug_assertions) && !store.0.can_block() {
             store.0.validate_sync_call().unwrap();
         }
+        let memory = instance.options_memory_definition(store.0, options);
         let (component, store) = instance.component_and_store_mut(store.0);
         LowerContext {
             store: StoreContextMut(store),
@@ -75,6 +84,7 @@ impl<'a, T: 'static> LowerContext<'a, T> {
             types: component.types(),
             instance,
             allow_realloc: true,
+            memory,
         }
     }
 
@@ -92,6 +102,7 @@ impl<'a, T: 'static> LowerContext<'a, T> {
         options: OptionsIndex,
         instance: Instance,
     ) -> LowerContext<'a, T> {
+        let memory = instance.options_memory_definition(store.0, options);
         let (component, store) = instance.component_and_store_mut(store.0);
         LowerContext {
             store: StoreContextMut(store),
@@ -99,6 +110,7 @@ impl<'a, T: 'static> LowerContext<'a, T> {
             types: component.types(),
             instance,
             allow_realloc: false,
+            memory,
         }
     }
 
@@ -129,7 +141,22 @@ impl<'a, T: 'static> LowerContext<'a, T> {
     /// This will panic if memory has not been configured for this lowering
     /// (e.g. it wasn't present during the specification of canonical options).
     pub fn as_slice_mut(&mut self) -> &mut [u8] {
-        self.instance.options_memory_mut(self.store.0, self.options)
+        // hookgate patch: the definition resolved in `new`, not resolved again here.
+        debug_assert_eq!(
+            self.memory,
+            self.instance.options_memory_definition(self.store.0, self.options),
+            "the options' memory moved"
+        );
+        match self.memory {
+            // SAFETY: as in `Instance::options_memory_mut`: the memory belongs to the
+            // instance this context lowers into, which the store (borrowed mutably by
+            // `self` for as long as the slice lives) owns; base and length are read now.
+            Some(memory) => unsafe {
+                let memory = memory.as_ref();
+                core::slice::from_raw_parts_mut(memory.base.as_ptr(), memory.current_length())
+            },
+            None => &mut [],
+        }
     }
 
     /// Invokes the memory allocation function (which is style after `realloc`)
