@@ -64,6 +64,14 @@ impl Report {
         self.by_status.values().sum::<usize>() as f64 / self.elapsed.as_secs_f64()
     }
 
+    /// Overload answers to `padded` requests, and to every other kind together. A padded
+    /// request's check runs at its plugin's budget by design, so a saturated machine may
+    /// not finish it in time; any other check is short.
+    pub fn overloaded_padded_and_rest(&self) -> (usize, usize) {
+        let padded = self.overloaded_by_kind.get("padded").copied().unwrap_or(0);
+        (padded, self.overloaded - padded)
+    }
+
     /// Resident memory growth from warm-up to the end, in bytes (0 if it shrank).
     pub fn rss_growth(&self) -> u64 {
         self.rss_at_end.saturating_sub(self.rss_after_warmup)
@@ -457,10 +465,11 @@ pub fn markdown(plan: &Plan, report: &Report) -> String {
     ));
     out.push_str(&format!("| unexpected 5xx | {} | 0 |\n", report.unexpected_5xx.len()));
     out.push_str(&format!("| other wrong answers | {} | 0 |\n", report.wrong.len()));
+    let (padded, rest) = report.overloaded_padded_and_rest();
     out.push_str(&format!(
-        "| retryable overload answers (503 `overloaded`: a check the saturated machine could not finish in time) | {} | ≤ 1 % |\n",
-        report.overloaded
+        "| retryable overload answers (503 `overloaded`: a check the saturated machine could not finish in time), padded requests | {padded} | ≤ half of them |\n"
     ));
+    out.push_str(&format!("| the same, every other kind | {rest} | ≤ 1 % of all |\n"));
     out.push_str(&format!(
         "| resident memory after warm-up → at the end | {:.0} → {:.0} MiB (+{:.1}) | growth < 50 MiB |\n",
         mib(report.rss_after_warmup),
