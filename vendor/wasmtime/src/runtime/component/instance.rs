@@ -458,7 +458,9 @@ impl Instance {
         &self.id.get(store).component().env_component().options[options]
     }
 
-    fn options_memory_raw(
+    /// hookgate patch (was private): where the memory `options` names is defined, for a
+    /// lowering context to keep (`LowerContext::as_slice_mut`); `None` when none is named.
+    pub(crate) fn options_memory_raw(
         &self,
         store: &StoreOpaque,
         options: OptionsIndex,
@@ -474,16 +476,6 @@ impl Instance {
         };
 
         Some(instance.runtime_memory(memory))
-    }
-
-    /// hookgate patch: where the memory `options` names is defined, for a lowering
-    /// context to keep (`LowerContext::as_slice_mut`); `None` when the options name none.
-    pub(crate) fn options_memory_definition(
-        &self,
-        store: &StoreOpaque,
-        options: OptionsIndex,
-    ) -> Option<NonNull<vm::VMMemoryDefinition>> {
-        self.options_memory_raw(store, options)
     }
 
     pub(crate) fn options_memory<'a>(

@@ -76,7 +76,7 @@ impl<'a, T: 'static> LowerContext<'a, T> {
         if cfg!(debug_assertions) && !store.0.can_block() {
             store.0.validate_sync_call().unwrap();
         }
-        let memory = instance.options_memory_definition(store.0, options);
+        let memory = instance.options_memory_raw(store.0, options);
         let (component, store) = instance.component_and_store_mut(store.0);
         LowerContext {
             store: StoreContextMut(store),
@@ -102,7 +102,7 @@ impl<'a, T: 'static> LowerContext<'a, T> {
         options: OptionsIndex,
         instance: Instance,
     ) -> LowerContext<'a, T> {
-        let memory = instance.options_memory_definition(store.0, options);
+        let memory = instance.options_memory_raw(store.0, options);
         let (component, store) = instance.component_and_store_mut(store.0);
         LowerContext {
             store: StoreContextMut(store),
@@ -144,7 +144,7 @@ impl<'a, T: 'static> LowerContext<'a, T> {
         // hookgate patch: the definition resolved in `new`, not resolved again here.
         debug_assert_eq!(
             self.memory,
-            self.instance.options_memory_definition(self.store.0, self.options),
+            self.instance.options_memory_raw(self.store.0, self.options),
             "the options' memory moved"
         );
         match self.memory {
