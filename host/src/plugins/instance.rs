@@ -451,8 +451,8 @@ impl PluginInstance {
     }
 
     /// A pool slot for a new instance of `plugin` (an idle warm instance's, if none is
-    /// free), waiting at most the engine's `instance_wait`. (Takes the plugin rather than `&self`: `PluginInstance` is not
-    /// `Sync`, and the future must stay `Send`.)
+    /// free), waiting at most the engine's `instance_wait`. (Takes the plugin rather than
+    /// `&self`: `PluginInstance` is not `Sync`, and the future must stay `Send`.)
     async fn wait_for_slot(plugin: &LoadedPlugin) -> Result<OwnedSemaphorePermit, Overloaded> {
         let engine = &plugin.engine;
         let wait = engine.options().instance_wait;
