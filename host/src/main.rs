@@ -211,19 +211,48 @@ enum CallTypeArg {
     Embedding,
 }
 
+/// Logs to stderr, filtered by `HOOKGATE_LOG` (default `info`).
+///
+/// Guest lines go through a layer of their own that does not sanitize them: they arrive
+/// escaped whole (`hookgate::capabilities::log::write`), and tracing's sanitizer, which
+/// writes a text field a character at a time, was about 12,000 instructions per guest
+/// line (BENCHMARKS.md). Every other event is sanitized as tracing does by default.
+fn init_logs(format: LogFormat) {
+    use tracing_subscriber::filter::filter_fn;
+    use tracing_subscriber::fmt;
+    use tracing_subscriber::prelude::*;
+
+    let filter = tracing_subscriber::EnvFilter::try_from_env("HOOKGATE_LOG").unwrap_or_else(|_| "info".into());
+    let ansi = std::io::stderr().is_terminal();
+    let is_guest = |meta: &tracing::Metadata<'_>| meta.target() == hookgate::capabilities::log::TARGET;
+    let logs = tracing_subscriber::registry().with(filter);
+    match format {
+        LogFormat::Text => logs
+            .with(
+                fmt::layer()
+                    .with_writer(std::io::stderr)
+                    .with_ansi(ansi)
+                    .with_ansi_sanitization(false)
+                    .with_filter(filter_fn(is_guest)),
+            )
+            .with(
+                fmt::layer()
+                    .with_writer(std::io::stderr)
+                    .with_ansi(ansi)
+                    .with_filter(filter_fn(move |meta| !is_guest(meta))),
+            )
+            .init(),
+        // Event fields at the top level (`plugin`, `request_id`, ...), as log shippers
+        // expect. tracing's JSON format has no sanitizer to skip (JSON escapes line
+        // breaks itself), so one layer serves every event.
+        LogFormat::Json => logs.with(fmt::layer().with_writer(std::io::stderr).json().flatten_event(true)).init(),
+    }
+}
+
 #[tokio::main]
 async fn main() -> Result<()> {
     let cli = Cli::parse();
-    let filter = tracing_subscriber::EnvFilter::try_from_env("HOOKGATE_LOG").unwrap_or_else(|_| "info".into());
-    let logs = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal());
-    match cli.log_format {
-        LogFormat::Text => logs.init(),
-        // Event fields at the top level (`plugin`, `request_id`, ...), as log shippers expect.
-        LogFormat::Json => logs.json().flatten_event(true).init(),
-    }
+    init_logs(cli.log_format);
     match cli.command {
         Command::Serve { config, host, port } => {
             let config = Config::load(&config)?;

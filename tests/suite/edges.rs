@@ -292,9 +292,12 @@ async fn a_plugin_that_answers_too_much_is_a_fault_never_a_dead_connection() {
 #[tokio::test]
 async fn what_a_plugin_writes_to_the_log_is_bounded_and_cannot_forge_lines() {
     let proxy = ProxyBuilder::new("").plugin("scripted", "scripted").start().await;
+    // A new line, and terminal escapes (ESC and the one-character CSI, U+009B) that would
+    // clear an operator's screen or recolour what follows.
+    let logged = "innocent\u{1b}[2J\u{9b}31m\n2026-11-30T00:00:00Z ERROR hookgate::server: forged line";
     let script = json!({"pre-call": {
-        "do": "reject", "status": 403, "message": "no\nFORGED ERROR hookgate: fake ", "message_repeat": 100_000,
-        "log": "innocent\n2026-11-30T00:00:00Z ERROR hookgate::server: forged line", "log_repeat": 3000
+        "do": "reject", "status": 403, "message": "no\u{1b}[2J\nFORGED ERROR hookgate: fake ", "message_repeat": 100_000,
+        "log": logged, "log_repeat": 3000
     }});
     let mut body = chat_body("mock-echo", "hi");
     body["hookgate_script"] = script;
@@ -308,11 +311,15 @@ async fn what_a_plugin_writes_to_the_log_is_bounded_and_cannot_forge_lines() {
         !log.lines().any(|line| line.starts_with("FORGED") || line.starts_with("2026-11-30T00:00:00Z ERROR")),
         "{log}"
     );
+    assert!(
+        !log.chars().any(|c| c.is_control() && c != '\n' && c != '\t'),
+        "a control character reached the log: {log:?}"
+    );
     let rejected = log.lines().find(|line| line.contains("request rejected")).unwrap();
     assert!(rejected.len() < 2048, "the logged rejection is cut: {} bytes", rejected.len());
     // The log import shares the instance's 64 KiB budget with stdout and stderr: of the
     // 3000 lines asked for, only what fits in 64 KiB was written.
-    let line = "innocent\n2026-11-30T00:00:00Z ERROR hookgate::server: forged line".len();
+    let line = logged.len();
     let written = log.lines().filter(|l| l.contains("innocent")).count();
     assert!(written >= 10 && written <= 64 * 1024 / line + 1, "{written} lines of {line} bytes");
     assert!(log.contains("guest output over the per-request cap"), "{log}");

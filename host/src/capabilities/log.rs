@@ -20,6 +20,9 @@ use wasmtime_wasi::p2::{OutputStream, Pollable, StreamResult};
 pub const MAX_LINE_BYTES: usize = 4096;
 /// Most stdout+stderr bytes one plugin instance may write to the log.
 pub const MAX_BYTES_PER_INSTANCE: usize = 64 * 1024;
+/// The `tracing` target of every guest line. Each of its events is escaped whole by
+/// [`write`] (message and fields), so a log subscriber need not sanitize it again.
+pub const TARGET: &str = "hookgate::guest";
 /// How many of the last stderr lines are kept to explain a fault.
 const TAIL_LINES: usize = 8;
 
@@ -117,17 +120,19 @@ impl From<&str> for RequestIdCell {
 }
 
 /// Writes one guest log line (from the `log` import or a captured stream), cut at
-/// [`MAX_LINE_BYTES`] and with control characters escaped.
-pub fn write(scope: &LogScope, level: Level, source: &str, message: &str) {
+/// [`MAX_LINE_BYTES`] and with control characters escaped. The other fields are strings,
+/// which tracing writes with `Debug`, escaped; so no field of a [`TARGET`] event carries
+/// a control character.
+pub fn write(scope: &LogScope, level: Level, source: &'static str, message: &str) {
     let message = crate::text::for_log(message, MAX_LINE_BYTES);
     let request_id = scope.request_id.get();
     let (plugin, request_id) = (&*scope.plugin, &*request_id);
     match level {
-        Level::Trace => tracing::trace!(target: "hookgate::guest", plugin, request_id, source, "{message}"),
-        Level::Debug => tracing::debug!(target: "hookgate::guest", plugin, request_id, source, "{message}"),
-        Level::Info => tracing::info!(target: "hookgate::guest", plugin, request_id, source, "{message}"),
-        Level::Warn => tracing::warn!(target: "hookgate::guest", plugin, request_id, source, "{message}"),
-        Level::Error => tracing::error!(target: "hookgate::guest", plugin, request_id, source, "{message}"),
+        Level::Trace => tracing::trace!(target: TARGET, plugin, request_id, source, "{message}"),
+        Level::Debug => tracing::debug!(target: TARGET, plugin, request_id, source, "{message}"),
+        Level::Info => tracing::info!(target: TARGET, plugin, request_id, source, "{message}"),
+        Level::Warn => tracing::warn!(target: TARGET, plugin, request_id, source, "{message}"),
+        Level::Error => tracing::error!(target: TARGET, plugin, request_id, source, "{message}"),
     }
 }
 
@@ -272,7 +277,8 @@ mod tests {
         assert!(tail.ends_with("line 19\nunterminated"), "{tail}");
     }
 
-    /// Captures the lines `write` emits, via a thread-local subscriber.
+    /// Captures the lines `write` emits, via a thread-local subscriber that, like the
+    /// proxy's for [`TARGET`], leaves the escaping to `write`.
     fn logged(run: impl FnOnce()) -> Vec<String> {
         #[derive(Clone, Default)]
         struct Lines(Arc<Mutex<Vec<u8>>>);
@@ -290,6 +296,7 @@ mod tests {
         let subscriber = tracing_subscriber::fmt()
             .with_writer(move || writer.clone())
             .with_ansi(false)
+            .with_ansi_sanitization(false)
             .with_max_level(tracing::Level::TRACE)
             .finish();
         tracing::subscriber::with_default(subscriber, run);
@@ -337,5 +344,24 @@ mod tests {
         });
         assert_eq!(lines.len(), 1, "{lines:?}");
         assert!(lines[0].contains("innocent\\n2026-01-01T00:00:00Z ERROR hookgate: forged\\rline"), "{lines:?}");
+    }
+
+    #[test]
+    fn no_field_of_a_guest_line_carries_a_control_character() {
+        let controls = "\u{1b}[2J\u{7}\u{8}\u{c}\u{7f}\u{9b}31m\u{85}";
+        let scope = LogScope {
+            plugin: format!("plugin{controls}").into(),
+            request_id: RequestIdCell::new(format!("req{controls}").into()),
+        };
+        let lines = logged(|| write(&scope, Level::Info, "log", &format!("message{controls}")));
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        let line = &lines[0];
+        assert!(!line.chars().any(|c| c.is_control()), "{line:?}");
+        for field in ["message", "plugin", "req"] {
+            assert!(
+                line.contains(&format!("{field}\\u{{1b}}[2J\\u{{7}}\\u{{8}}\\u{{c}}\\u{{7f}}\\u{{9b}}31m\\u{{85}}")),
+                "{line:?}"
+            );
+        }
     }
 }
