@@ -223,6 +223,10 @@ fn init_logs(format: LogFormat) {
     use tracing_subscriber::prelude::*;
 
     let filter = tracing_subscriber::EnvFilter::try_from_env("HOOKGATE_LOG").unwrap_or_else(|_| "info".into());
+    // The split by target must keep the filter's level as the subscriber's hint: without
+    // one, `log` records (wasmtime's, at trace level, dozens per fresh instance) all
+    // reached the filter to be turned down, some 30,000 instructions a request.
+    let most = filter.max_level_hint().unwrap_or(tracing_subscriber::filter::LevelFilter::TRACE);
     let ansi = std::io::stderr().is_terminal();
     let is_guest = |meta: &tracing::Metadata<'_>| meta.target() == hookgate::capabilities::log::TARGET;
     let logs = tracing_subscriber::registry().with(filter);
@@ -233,13 +237,13 @@ fn init_logs(format: LogFormat) {
                     .with_writer(std::io::stderr)
                     .with_ansi(ansi)
                     .with_ansi_sanitization(false)
-                    .with_filter(filter_fn(is_guest)),
+                    .with_filter(filter_fn(is_guest).with_max_level_hint(most)),
             )
             .with(
                 fmt::layer()
                     .with_writer(std::io::stderr)
                     .with_ansi(ansi)
-                    .with_filter(filter_fn(move |meta| !is_guest(meta))),
+                    .with_filter(filter_fn(move |meta| !is_guest(meta)).with_max_level_hint(most)),
             )
             .init(),
         // Event fields at the top level (`plugin`, `request_id`, ...), as log shippers
