@@ -42,6 +42,7 @@
 
 #![warn(missing_docs)]
 
+pub mod allocator;
 pub mod bindings;
 pub mod config;
 mod content;
@@ -57,6 +58,12 @@ mod plugin;
 pub mod prelude;
 pub mod text;
 mod types;
+
+/// The plugin's allocator on single-threaded wasm32 (a `wasm32-wasip2` plugin): see
+/// [`allocator`]. Off with `default-features = false`, for a plugin that sets its own.
+#[cfg(all(feature = "size-class-allocator", target_arch = "wasm32", not(target_feature = "atomics")))]
+#[global_allocator]
+static ALLOCATOR: allocator::SizeClasses = allocator::SizeClasses::new();
 
 pub use config::Config;
 pub use content::{Chunk, EditError, Key, Request, Response, Text};
