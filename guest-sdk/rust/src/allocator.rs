@@ -17,7 +17,9 @@
 //!
 //! Installed as the global allocator by the `size-class-allocator` feature (on by default)
 //! on single-threaded wasm32 targets only, which is what lets the lists go without a lock.
-//! A plugin with a global allocator of its own turns the feature off.
+//! A plugin with a global allocator of its own turns the feature off. The type is not
+//! public: its `Sync` holds only where this module installs it (and in its tests, one
+//! instance per test), so no one else may install it on a target with threads.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::UnsafeCell;
@@ -32,28 +34,28 @@ const CLASSES: usize = (MAX_SHIFT - MIN_SHIFT + 1) as usize;
 const ALIGN: usize = 1 << MIN_SHIFT;
 
 /// A size-class allocator for single-threaded guests. See the module documentation.
-pub struct SizeClasses(UnsafeCell<State>);
+pub(crate) struct SizeClasses(UnsafeCell<State>);
 
 struct State {
     /// The head of each class's free list; a free block's first word links to the next.
     free: [*mut u8; CLASSES],
 }
 
-// SAFETY: installed only on targets without threads (see `lib.rs`); the unit tests use
-// one instance per test thread.
+// SAFETY: this module is compiled only where it installs the allocator, a target without
+// threads (see `lib.rs`), and for its tests, which use one instance per test.
 unsafe impl Sync for SizeClasses {}
+
+/// The plugin's global allocator (this module is compiled outside tests only where it is
+/// installed).
+#[cfg(not(test))]
+#[global_allocator]
+static ALLOCATOR: SizeClasses = SizeClasses::new();
 
 impl SizeClasses {
     /// An allocator with empty lists: each class's first blocks come from the system
     /// allocator.
-    pub const fn new() -> Self {
+    pub(crate) const fn new() -> Self {
         Self(UnsafeCell::new(State { free: [ptr::null_mut(); CLASSES] }))
-    }
-}
-
-impl Default for SizeClasses {
-    fn default() -> Self {
-        Self::new()
     }
 }
 

@@ -42,7 +42,11 @@
 
 #![warn(missing_docs)]
 
-pub mod allocator;
+/// The plugin's global allocator on single-threaded wasm32 (a `wasm32-wasip2` plugin),
+/// with the `size-class-allocator` feature (on by default; a plugin that sets its own
+/// turns it off with `default-features = false`). Compiled nowhere else but its tests.
+#[cfg(any(test, all(feature = "size-class-allocator", target_arch = "wasm32", not(target_feature = "atomics"))))]
+mod allocator;
 pub mod bindings;
 pub mod config;
 mod content;
@@ -58,12 +62,6 @@ mod plugin;
 pub mod prelude;
 pub mod text;
 mod types;
-
-/// The plugin's allocator on single-threaded wasm32 (a `wasm32-wasip2` plugin): see
-/// [`allocator`]. Off with `default-features = false`, for a plugin that sets its own.
-#[cfg(all(feature = "size-class-allocator", target_arch = "wasm32", not(target_feature = "atomics")))]
-#[global_allocator]
-static ALLOCATOR: allocator::SizeClasses = allocator::SizeClasses::new();
 
 pub use config::Config;
 pub use content::{Chunk, EditError, Key, Request, Response, Text};
