@@ -232,25 +232,34 @@ fn init_logs(format: LogFormat) {
     let logs = tracing_subscriber::registry().with(filter);
     match format {
         LogFormat::Text => logs
-            .with(
-                fmt::layer()
-                    .with_writer(std::io::stderr)
-                    .with_ansi(ansi)
-                    .with_ansi_sanitization(false)
-                    .with_filter(filter_fn(is_guest).with_max_level_hint(most)),
-            )
-            .with(
-                fmt::layer()
-                    .with_writer(std::io::stderr)
-                    .with_ansi(ansi)
-                    .with_filter(filter_fn(move |meta| !is_guest(meta)).with_max_level_hint(most)),
-            )
+            .with(text_layer(ansi, false).with_filter(filter_fn(is_guest).with_max_level_hint(most)))
+            .with(text_layer(ansi, true).with_filter(filter_fn(move |meta| !is_guest(meta)).with_max_level_hint(most)))
             .init(),
         // Event fields at the top level (`plugin`, `request_id`, ...), as log shippers
         // expect. tracing's JSON format has no sanitizer to skip (JSON escapes line
         // breaks itself), so one layer serves every event.
         LogFormat::Json => logs.with(fmt::layer().with_writer(std::io::stderr).json().flatten_event(true)).init(),
     }
+}
+
+/// A text log layer on stderr (coloured when `ansi`), sanitizing what it writes unless
+/// told its events arrive escaped.
+fn text_layer<S>(
+    ansi: bool,
+    sanitize: bool,
+) -> tracing_subscriber::fmt::Layer<
+    S,
+    tracing_subscriber::fmt::format::DefaultFields,
+    tracing_subscriber::fmt::format::Format,
+    fn() -> std::io::Stderr,
+>
+where
+    S: tracing::Subscriber + for<'span> tracing_subscriber::registry::LookupSpan<'span>,
+{
+    tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr as fn() -> std::io::Stderr)
+        .with_ansi(ansi)
+        .with_ansi_sanitization(sanitize)
 }
 
 #[tokio::main]

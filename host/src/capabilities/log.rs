@@ -123,7 +123,7 @@ impl From<&str> for RequestIdCell {
 /// [`MAX_LINE_BYTES`] and with control characters escaped. The other fields are strings,
 /// which tracing writes with `Debug`, escaped; so no field of a [`TARGET`] event carries
 /// a control character.
-pub fn write(scope: &LogScope, level: Level, source: &'static str, message: &str) {
+pub fn write(scope: &LogScope, level: Level, source: &str, message: &str) {
     let message = crate::text::for_log(message, MAX_LINE_BYTES);
     let request_id = scope.request_id.get();
     let (plugin, request_id) = (&*scope.plugin, &*request_id);
