@@ -129,7 +129,7 @@ pub struct DecisionRecord {
     pub hook: &'static str,
     /// `proceed`, `modify`, `respond`, `reject`, `replace` (a chunk), `drop`, `fault:<kind>`,
     /// `overloaded` or `quarantined`.
-    pub decision: String,
+    pub decision: &'static str,
     /// For a fault: whom it was charged to (`plugin`, `input`, `load` or `outside`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cause: Option<&'static str>,

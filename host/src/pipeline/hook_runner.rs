@@ -13,7 +13,6 @@ use futures_util::stream::{FuturesUnordered, StreamExt};
 use super::attribution::ProbeShape;
 use super::plugin_calls::{Chosen, HookInstance, HookPlugin};
 use super::recent::RecentEvents;
-use crate::traces::{HookSpan, RequestTrace};
 use super::selection::Selection;
 use crate::content::{Body, RequestDoc, ResponseDoc};
 use crate::error::ApiError;
@@ -22,6 +21,7 @@ use crate::plugins::{
     CallStats, ChunkDecision, Fault, FaultCause, HookError, OnError, Overloaded, PostCallDecision, PreCallDecision,
     Rejection, Teardown,
 };
+use crate::traces::{HookSpan, RequestTrace};
 use crate::types::{CallInfo, DecisionRecord, Hook, HookSet};
 
 /// A plugin and the config it runs with for a request (when its team's or key's, not its
@@ -455,14 +455,14 @@ fn settle_into<T, P: HookPlugin>(
     let (decision, cause, result) = match called {
         Called::Done(value) => {
             record_call(CallEnd::Done);
-            (label(&value).to_owned(), None, Ok(Some(value)))
+            (label(&value), None, Ok(Some(value)))
         }
         Called::Rejected(rejection) => {
             record_call(CallEnd::Rejected);
             let message = crate::text::for_log(&rejection.message, LOGGED_REJECTION_BYTES);
             tracing::info!(plugin, hook = hook.name(), status = rejection.status, %message, "request rejected");
             said = decisions.recent.as_ref().and_then(|recent| recent.message(&rejection.message, true));
-            ("reject".to_owned(), None, Err(ApiError::rejected(plugin, &rejection)))
+            ("reject", None, Err(ApiError::rejected(plugin, &rejection)))
         }
         Called::Faulted(fault, cause) => {
             // A `failed` fault's message is the plugin's own text, like a rejection's.
@@ -491,12 +491,12 @@ fn settle_into<T, P: HookPlugin>(
                     Err(ApiError::plugin_fault(&fault))
                 }
             };
-            (format!("fault:{}", fault.kind.name()), Some(cause.name()), result)
+            (fault.kind.decision(), Some(cause.name()), result)
         }
         Called::Overloaded(overloaded) => {
             tracing::warn!(plugin, hook = hook.name(), "{overloaded}");
             let result = if guards { Err(ApiError::overloaded(&overloaded)) } else { Ok(None) };
-            ("overloaded".to_owned(), None, result)
+            ("overloaded", None, result)
         }
         Called::Quarantined => {
             let result = match (guards, on_error) {
@@ -505,13 +505,13 @@ fn settle_into<T, P: HookPlugin>(
                 }
                 _ => Ok(None),
             };
-            ("quarantined".to_owned(), None, result)
+            ("quarantined", None, result)
         }
     };
     decisions.trace.hook(HookSpan {
         plugin,
         hook: hook.name(),
-        decision: &decision,
+        decision,
         cause,
         fuel: spent.stats.map_or(0, |stats| stats.fuel_used),
         instantiated: spent.stats.is_some_and(|stats| stats.instantiated),
@@ -519,7 +519,7 @@ fn settle_into<T, P: HookPlugin>(
         elapsed: spent.stats.map_or(std::time::Duration::ZERO, |stats| stats.elapsed),
     });
     if let Some(recent) = decisions.recent.as_ref().filter(|_| decision != "proceed") {
-        recent.record(&decisions.request_id, plugin, hook, &decision, cause, said);
+        recent.record(&decisions.request_id, plugin, hook, decision, cause, said);
     }
     decisions.record(plugin, hook, decision, cause, &spent);
     result
@@ -529,7 +529,7 @@ fn settle_into<T, P: HookPlugin>(
 const LOGGED_REJECTION_BYTES: usize = 512;
 
 impl DecisionLog {
-    fn record(&mut self, plugin: &str, hook: Hook, decision: String, cause: Option<&'static str>, spent: &Spent) {
+    fn record(&mut self, plugin: &str, hook: Hook, decision: &'static str, cause: Option<&'static str>, spent: &Spent) {
         let elapsed_ms = spent.stats.map_or(0.0, |stats| stats.elapsed.as_secs_f64() * 1000.0);
         if hook == Hook::StreamChunk {
             if let Some(existing) =

@@ -33,7 +33,7 @@ pub struct RecentEvent {
     pub hook: &'static str,
     /// `reject`, `modify`, `respond`, `replace`, `drop`, `fault:<kind>`, `overloaded`,
     /// `quarantined`.
-    pub decision: String,
+    pub decision: &'static str,
     /// For a fault: whom it was charged to.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cause: Option<&'static str>,
@@ -73,7 +73,7 @@ impl RecentEvents {
         request_id: &Arc<str>,
         plugin: &str,
         hook: Hook,
-        decision: &str,
+        decision: &'static str,
         cause: Option<&'static str>,
         message: Option<String>,
     ) {
@@ -86,7 +86,7 @@ impl RecentEvents {
             request_id: Arc::clone(request_id),
             plugin: plugin.to_owned(),
             hook: hook.name(),
-            decision: decision.to_owned(),
+            decision,
             cause,
             message,
         };

@@ -36,20 +36,38 @@ pub enum FaultKind {
     KvUnavailable,
 }
 
-impl FaultKind {
-    /// The kind's stable name, as in logs and metrics: `out_of_fuel`, `deadline`, ...
-    pub fn name(self) -> &'static str {
-        match self {
-            FaultKind::OutOfFuel => "out_of_fuel",
-            FaultKind::Deadline => "deadline",
-            FaultKind::MemoryLimit => "memory_limit",
-            FaultKind::StackOverflow => "stack_overflow",
-            FaultKind::Trap => "trap",
-            FaultKind::Failed => "failed",
-            FaultKind::Instantiate => "instantiate",
-            FaultKind::BadOutput => "bad_output",
-            FaultKind::KvUnavailable => "kv_unavailable",
+/// A fault kind's two spellings from one list: its name, and the decision a faulted call
+/// records (`fault:` and the name, a constant so that recording one allocates nothing).
+macro_rules! names {
+    ($($kind:ident => $name:literal,)*) => {
+        /// The kind's stable name, as in logs and metrics: `out_of_fuel`, `deadline`, ...
+        pub fn name(self) -> &'static str {
+            match self {
+                $(FaultKind::$kind => $name,)*
+            }
         }
+
+        /// The decision a call that faulted this way records (`fault:<name>`), in the
+        /// logging payload, traces and the console's recent events.
+        pub fn decision(self) -> &'static str {
+            match self {
+                $(FaultKind::$kind => concat!("fault:", $name),)*
+            }
+        }
+    };
+}
+
+impl FaultKind {
+    names! {
+        OutOfFuel => "out_of_fuel",
+        Deadline => "deadline",
+        MemoryLimit => "memory_limit",
+        StackOverflow => "stack_overflow",
+        Trap => "trap",
+        Failed => "failed",
+        Instantiate => "instantiate",
+        BadOutput => "bad_output",
+        KvUnavailable => "kv_unavailable",
     }
 
     /// Whether a fault of this kind could be the plugin's own (and so count towards its

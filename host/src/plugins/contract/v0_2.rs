@@ -352,7 +352,7 @@ fn decision(record: &DecisionRecord) -> wit::Decision {
     wit::Decision {
         plugin: record.plugin.clone(),
         hook: record.hook.to_owned(),
-        decision: record.decision.clone(),
+        decision: record.decision.to_owned(),
         cause: record.cause.map(str::to_owned),
         calls: record.calls,
         started_ms: record.started_ms,
