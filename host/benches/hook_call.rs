@@ -61,8 +61,10 @@ fn request(bytes: usize) -> Req {
             user_id: None,
             team_id: None,
             metadata: "{}".into(),
-        },
+        }
+        .into(),
         stream: false,
+        lowered: Default::default(),
     };
     let headers = vec![("content-type".into(), "application/json".into())];
     Req { info, doc: RequestDoc::new(fields, size, headers) }

@@ -369,6 +369,7 @@ fn request_from(path: &Path, call_type: CallTypeArg) -> Result<(CallInfo, Reques
         }
         .into(),
         stream,
+        lowered: Default::default(),
     };
     let size = serde_json::to_string(&fields)?.len();
     let headers = vec![("content-type".into(), "application/json".into())];

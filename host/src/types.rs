@@ -6,8 +6,9 @@
 //! The plugin contracts' generated types convert from these at the sandbox's edge
 //! (`plugins::contract`).
 
+use std::any::Any;
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use sha2::{Digest, Sha256};
 
@@ -78,6 +79,38 @@ pub struct CallInfo {
     pub key: Arc<KeyInfo>,
     /// Whether the client asked for a streamed answer.
     pub stream: bool,
+    /// The context as a plugin contract passes it to hooks, made from the fields above on
+    /// the request's first hook call (`plugins::contract`); start it empty.
+    pub lowered: PerRequest,
+}
+
+/// Something made from a [`CallInfo`] on the first hook call of its request and lent to
+/// the others: building the context each call copied its strings again, some 1,000
+/// instructions a hook call. Type-erased, so that this module stays a leaf.
+///
+/// A clone starts empty, so a copy changed after cloning never carries what was made from
+/// the original; a [`CallInfo`] is not changed in place once hooks have seen it.
+#[derive(Default)]
+pub struct PerRequest(OnceLock<Box<dyn Any + Send + Sync>>);
+
+impl PerRequest {
+    /// What `make` makes, made on the first call; `None` if a value of another type was
+    /// made first.
+    pub fn get_or_make<T: Any + Send + Sync>(&self, make: impl FnOnce() -> T) -> Option<&T> {
+        self.0.get_or_init(|| Box::new(make())).downcast_ref()
+    }
+}
+
+impl Clone for PerRequest {
+    fn clone(&self) -> Self {
+        Self::default()
+    }
+}
+
+impl fmt::Debug for PerRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.0.get().is_some() { "PerRequest(made)" } else { "PerRequest(empty)" })
+    }
 }
 
 /// An error on its way to the client, as `post-call-failure` hooks and the logging hooks

@@ -2,9 +2,9 @@
 //! are, one engine per test process, request builders, and ([`proxy`]) a real proxy
 //! process to talk to over HTTP.
 
+pub mod browser;
 pub mod fixtures;
 pub mod proxy;
-pub mod browser;
 pub mod redis;
 pub mod registry;
 pub mod soak;
@@ -78,7 +78,10 @@ pub fn hookgate_bin() -> PathBuf {
                 target.join("debug/hookgate")
             });
             let built = std::fs::metadata(&bin).and_then(|meta| meta.modified()).unwrap_or_else(|error| {
-                panic!("{} ({error}): build it with `cargo build --bins --tests` at the root (make test does)", bin.display())
+                panic!(
+                    "{} ({error}): build it with `cargo build --bins --tests` at the root (make test does)",
+                    bin.display()
+                )
             });
             if let Some((source, changed)) = newest_source() {
                 assert!(
@@ -179,7 +182,7 @@ impl TestRequest {
     pub fn new(id: &str, call_type: CallType, body: serde_json::Value) -> Self {
         let serde_json::Value::Object(fields) = body else { panic!("a request body is an object") };
         let stream = fields.get("stream").and_then(serde_json::Value::as_bool).unwrap_or(false);
-        let info = CallInfo { id: id.into(), call_type, key: test_key().into(), stream };
+        let info = CallInfo { id: id.into(), call_type, key: test_key().into(), stream, lowered: Default::default() };
         let size = serde_json::to_string(&fields).unwrap().len();
         let doc = RequestDoc::new(fields, size, vec![("content-type".into(), "application/json".into())]);
         Self { info, doc }

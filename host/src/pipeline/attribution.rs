@@ -174,7 +174,8 @@ fn harmless_request(id: &Arc<str>, shape: &ProbeShape) -> (CallInfo, RequestDoc)
         team_id: None,
         metadata: "{}".into(),
     });
-    let info = CallInfo { id: Arc::clone(id), call_type: shape.call_type, key, stream: false };
+    let info =
+        CallInfo { id: Arc::clone(id), call_type: shape.call_type, key, stream: false, lowered: Default::default() };
     let serde_json::Value::Object(fields) = body else { unreachable!("the harmless body is an object") };
     let size = serde_json::to_string(&fields).map_or(0, |json| json.len());
     let headers = vec![("content-type".to_owned(), "application/json".to_owned())];

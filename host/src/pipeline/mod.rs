@@ -245,7 +245,13 @@ impl Pipeline {
                 "a request chose its plugins"
             );
         }
-        let info = CallInfo { id: Arc::clone(&id), call_type, key: Arc::clone(&caller.key), stream: body.stream };
+        let info = CallInfo {
+            id: Arc::clone(&id),
+            call_type,
+            key: Arc::clone(&caller.key),
+            stream: body.stream,
+            lowered: Default::default(),
+        };
         let asked = Asked { model: body.model().to_owned(), stream: body.stream };
         let policy = self.registry.policy();
         let trace = self.traces.request(call_type.route(), &id, &headers);

@@ -285,6 +285,7 @@ fn request_plugins(plugins: &[&Arc<Fake>]) -> RequestPlugins<Fake> {
         }
         .into(),
         stream: false,
+        lowered: Default::default(),
     };
     let plugins = plugins.iter().map(|plugin| (Arc::clone(plugin), Chosen { hooks: plugin.hooks(), config: None }));
     RequestPlugins::of(plugins, &info, "m", Instant::now(), QuarantinePolicy::default())

@@ -6,6 +6,7 @@
 //! into the store's resource table, passes the guest a borrowed handle, and takes the view
 //! back when the call returns, keeping its edits only if the hook returned normally.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use wasmtime::component::{Component, HasSelf, InstancePre, Linker, Resource};
@@ -319,7 +320,15 @@ fn answer<T>(result: Result<T, wit::HookError>) -> Result<T, GuestError> {
     })
 }
 
-fn context(info: &CallInfo) -> wit::CallContext {
+/// The request's context for a hook: made on its first hook call, lent to the rest.
+fn context(info: &CallInfo) -> Cow<'_, wit::CallContext> {
+    match info.lowered.get_or_make(|| make_context(info)) {
+        Some(context) => Cow::Borrowed(context),
+        None => Cow::Owned(make_context(info)),
+    }
+}
+
+fn make_context(info: &CallInfo) -> wit::CallContext {
     wit::CallContext {
         request_id: info.id.to_string(),
         call_type: match info.call_type {
