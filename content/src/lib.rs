@@ -7,6 +7,7 @@
 //!   normally.
 //! - [`texts`]: where the texts a model reads or wrote are, and how they are replaced.
 //! - [`fit`]: a body cut to a byte budget, for the logging hooks.
+//! - [`chars`]: the control characters no log line or header value may carry.
 //! - [`json`]: finding a field and writing compact JSON text, cheaper than serde_json's
 //!   general-purpose paths.
 //!
@@ -14,6 +15,7 @@
 //! these types and its pipeline passes them from hook to hook; the Rust SDK runs the same
 //! code as the native test double of those resources.
 
+pub mod chars;
 pub mod fit;
 pub mod json;
 pub mod texts;
