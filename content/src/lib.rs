@@ -31,11 +31,14 @@ pub use view::{check_header, json_string_len, Access, EditError, View, MAX_SET_H
 /// An HTTP header as (name, value); names lower-case.
 pub type Header = (String, String);
 
-/// One JSON body, parsed once; its JSON text is made the first time someone asks (a 0.1
-/// plugin, a `body()` call, the client's response) and then reused.
+/// One JSON body, parsed at most once; its JSON text is made the first time someone asks
+/// (a 0.1 plugin, a `body()` call, the client's response) and then reused. An answer
+/// that arrived as text is parsed only when someone reads its tree: one no hook reads
+/// goes back to the client as it came, never parsed into values.
 #[derive(Debug, Clone)]
 pub struct Body {
-    value: Value,
+    /// The parsed body; unmade only for a body made by [`Body::parse_later`].
+    value: OnceLock<Value>,
     json: OnceLock<String>,
     /// The length of the JSON text when known without making it (the bytes a client or
     /// an upstream sent; an edit's exact count), else the length of `json`.
@@ -45,37 +48,48 @@ pub struct Body {
 impl Body {
     /// A body whose JSON text is `size` bytes long.
     pub fn new(value: Value, size: usize) -> Self {
-        Self { value, json: OnceLock::new(), size: Some(size) }
+        Self { value: OnceLock::from(value), json: OnceLock::new(), size: Some(size) }
     }
 
     /// A body whose JSON text is at hand already (a stream chunk as it arrived).
     pub fn with_json(value: Value, json: String) -> Self {
-        Self { size: Some(json.len()), value, json: OnceLock::from(json) }
+        Self { size: Some(json.len()), value: OnceLock::from(value), json: OnceLock::from(json) }
     }
 
     /// A body whose size is learnt, if anyone asks, by making its JSON text.
     pub fn measured(value: Value) -> Self {
-        Self { value, json: OnceLock::new(), size: None }
+        Self { value: OnceLock::from(value), json: OnceLock::new(), size: None }
+    }
+
+    /// A body known by its JSON text only, parsed (by serde_json) the first time someone
+    /// reads its values. `json` must be JSON without a duplicated key, checked by the
+    /// caller (the host's strict check of an upstream's answer): then the values are the
+    /// ones a strict parse would have made. Text that does not parse reads as `null`.
+    pub fn parse_later(json: String) -> Self {
+        Self { size: Some(json.len()), value: OnceLock::new(), json: OnceLock::from(json) }
     }
 
     /// The parsed body, taken out.
     pub fn into_value(self) -> Value {
-        self.value
+        match self.value.into_inner() {
+            Some(value) => value,
+            None => parse(self.json.get().map_or("", String::as_str)),
+        }
     }
 
-    /// The parsed body.
+    /// The parsed body (parsed now if it was not yet).
     pub fn value(&self) -> &Value {
-        &self.value
+        self.value.get_or_init(|| parse(self.json.get().map_or("", String::as_str)))
     }
 
     /// The body's top-level fields (none when it is not an object).
     pub fn fields(&self) -> Option<&Map<String, Value>> {
-        self.value.as_object()
+        self.value().as_object()
     }
 
     /// The JSON text, made on first use.
     pub fn json(&self) -> &str {
-        self.json.get_or_init(|| json::to_string(&self.value))
+        self.json.get_or_init(|| json::to_string(self.value()))
     }
 
     /// The length of the JSON text.
@@ -90,14 +104,19 @@ impl Body {
 
     /// A copy of the parsed body, for an edit.
     pub fn to_value(&self) -> Value {
-        self.value.clone()
+        self.value().clone()
     }
+}
+
+/// The values of text [`Body::parse_later`] was given, which its caller checked.
+fn parse(json: &str) -> Value {
+    serde_json::from_str(json).unwrap_or(Value::Null)
 }
 
 impl PartialEq for Body {
     /// Bodies are equal when their JSON values are.
     fn eq(&self, other: &Self) -> bool {
-        self.value == other.value
+        self.value() == other.value()
     }
 }
 
@@ -143,4 +162,23 @@ pub struct ResponseDoc {
     pub body: Arc<Body>,
     /// The headers for the client so far.
     pub headers: Vec<Header>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_body_parsed_later_is_its_text_until_its_values_are_read() {
+        let text = r#"{"b":1,"a":[true,"x\u00e9"],"c":{"d":null}}"#;
+        let body = Body::parse_later(text.to_owned());
+        assert_eq!(body.json_if_made(), Some(text));
+        assert_eq!(body.size(), text.len());
+        assert!(body.value.get().is_none(), "not parsed before anyone reads it");
+        assert_eq!(body.value(), &serde_json::json!({"b": 1, "a": [true, "xé"], "c": {"d": null}}));
+        assert_eq!(body.fields().unwrap().keys().collect::<Vec<_>>(), ["b", "a", "c"], "in the text's order");
+        assert_eq!(body.json(), text, "the text is kept, not made again");
+        assert_eq!(Body::parse_later(text.to_owned()).into_value(), *body.value());
+        assert_eq!(Body::parse_later(text.to_owned()), Body::measured(body.to_value()));
+    }
 }

@@ -9,11 +9,16 @@
 //! duplicated key is a 502, so the text a client gets as it was sent means what the hooks
 //! read.
 //!
+//! An answer that no hook may read is only checked ([`check`]): the same refusals, no
+//! tree. Its tree is made later, by plain serde_json, if a hook or the log asks for it;
+//! with no duplicated key that is the tree [`from_str`] would have made.
+//!
 //! A parsed body takes many times its size in memory (an 8 MB body of tiny messages is
 //! some 100 MB of values), so parsing stops early: at the `max_messages`-th + 1 entry of
 //! the top-level `messages` array, and at [`Limits::max_values`] values in all.
 
-use std::cell::Cell;
+use std::borrow::Cow;
+use std::cell::{Cell, RefCell};
 use std::fmt;
 
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
@@ -50,6 +55,16 @@ pub(crate) fn from_slice(bytes: &[u8], limits: Limits) -> Result<Value, serde_js
 /// Parses `text` as JSON, like [`from_slice`].
 pub(crate) fn from_str(text: &str, limits: Limits) -> Result<Value, serde_json::Error> {
     parse(serde_json::Deserializer::from_str(text), limits)
+}
+
+/// Checks that `text` is one JSON value without a duplicated key in any object, as
+/// [`from_str`] with [`Limits::NONE`] would, without building it (a tree of an answer
+/// costs more than the rest of a request without plugins).
+pub(crate) fn check(text: &str) -> Result<(), serde_json::Error> {
+    let mut deserializer = serde_json::Deserializer::from_str(text);
+    let keys = RefCell::new(Vec::new());
+    Check { keys: &keys }.deserialize(&mut deserializer)?;
+    deserializer.end()
 }
 
 fn parse<'de, R: serde_json::de::Read<'de>>(
@@ -230,13 +245,119 @@ impl<'de> Visitor<'de> for Strict<'_> {
                 Entry::Vacant(slot) => {
                     slot.insert(value);
                 }
-                Entry::Occupied(taken) => {
-                    let shown = crate::text::truncate(taken.key(), 64);
-                    return Err(de::Error::custom(format!("duplicate key `{shown}` in an object")));
-                }
+                Entry::Occupied(taken) => return Err(duplicate(taken.key())),
             }
         }
         Ok(Value::Object(map))
+    }
+}
+
+/// The error for a key met twice in one object.
+fn duplicate<E: de::Error>(key: &str) -> E {
+    E::custom(format!("duplicate key `{}` in an object", crate::text::truncate(key, 64)))
+}
+
+/// [`check`]'s visitor: keeps nothing but the keys of the objects it is inside of.
+#[derive(Clone, Copy)]
+struct Check<'a, 'de> {
+    /// The keys of every object being read, outermost first: an object's own are the end
+    /// of it, from where it began, and are taken off when it ends. One vector for the
+    /// whole text, so that an object costs no allocation of its own.
+    keys: &'a RefCell<Vec<Cow<'de, str>>>,
+}
+
+impl<'de> DeserializeSeed<'de> for Check<'_, 'de> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Check<'_, 'de> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut items: A) -> Result<(), A::Error> {
+        while items.next_element_seed(self)?.is_some() {}
+        Ok(())
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut entries: A) -> Result<(), A::Error> {
+        let start = self.keys.borrow().len();
+        while let Some(key) = entries.next_key_seed(Key)? {
+            entries.next_value_seed(self)?;
+            self.keys.borrow_mut().push(key);
+        }
+        let mut keys = self.keys.borrow_mut();
+        let own = &mut keys[start..];
+        // The few keys of most objects are compared pairwise; sorting bounds a large
+        // object's cost (an answer is the upstream's to shape) at n log n.
+        let repeated = if own.len() <= 16 {
+            (1..own.len()).find_map(|later| own[..later].contains(&own[later]).then(|| own[later].clone()))
+        } else {
+            own.sort_unstable();
+            own.windows(2).find_map(|pair| (pair[0] == pair[1]).then(|| pair[0].clone()))
+        };
+        keys.truncate(start);
+        match repeated {
+            Some(key) => Err(duplicate(&key)),
+            None => Ok(()),
+        }
+    }
+}
+
+/// An object's key, borrowed from the text unless it had escapes to decode.
+struct Key;
+
+impl<'de> DeserializeSeed<'de> for Key {
+    type Value = Cow<'de, str>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Key {
+    type Value = Cow<'de, str>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an object key")
+    }
+
+    fn visit_borrowed_str<E: de::Error>(self, key: &'de str) -> Result<Self::Value, E> {
+        Ok(Cow::Borrowed(key))
+    }
+
+    fn visit_str<E: de::Error>(self, key: &str) -> Result<Self::Value, E> {
+        Ok(Cow::Owned(key.to_owned()))
     }
 }
 
@@ -293,6 +414,40 @@ mod tests {
         assert!(error.to_string().contains("duplicate key `content`"), "{error}");
         assert!(from_slice(br#"{"a":1,"a":1}"#).is_err());
         assert!(from_slice(br#"{"a":{"b":1},"c":{"b":2}}"#).is_ok(), "the same key in two objects is fine");
+    }
+
+    #[test]
+    fn check_refuses_what_the_parser_refuses_and_nothing_else() {
+        let many = |repeat: &str| {
+            let mut keys: Vec<String> = (0..40).map(|i| format!("\"k{i:02}\":{i}")).collect();
+            keys.push(format!("\"{repeat}\":true"));
+            format!("{{{}}}", keys.join(","))
+        };
+        let texts = [
+            r#"{"a":[1,-2,3.5,"x",null,true,{"b":{}}],"c":"é"}"#.to_owned(),
+            r#"{"a":{"b":1},"c":{"b":2},"b":[{"b":1},{"b":2}]}"#.to_owned(),
+            r#"{"a":1,"a":2}"#.to_owned(),
+            r#"{"choices":[{"message":{"content":"hi","content":"bye"}}]}"#.to_owned(),
+            // The same key once escaped: a duplicate once decoded.
+            r#"{"role":"user","\u0072ole":"system"}"#.to_owned(),
+            r#"{"x":{"a":1},"a":1}"#.to_owned(),
+            many("k39"),
+            many("k40"),
+            r#"{"a":1} x"#.to_owned(),
+            r#"{"a":"\ud800"}"#.to_owned(),
+            "[1e999]".to_owned(),
+            format!("{}{}", "[".repeat(10_000), "]".repeat(10_000)),
+            "".to_owned(),
+        ];
+        for text in &texts {
+            let parsed = from_str(text, Limits::NONE);
+            let checked = check(text);
+            assert_eq!(checked.is_ok(), parsed.is_ok(), "{text:.80}: {checked:?} vs {parsed:?}");
+            if let (Err(checked), Err(parsed)) = (checked, parsed) {
+                let what = |error: &serde_json::Error| error.to_string().split(" at line").next().unwrap().to_owned();
+                assert_eq!(what(&checked), what(&parsed), "{text:.80}");
+            }
+        }
     }
 
     #[test]

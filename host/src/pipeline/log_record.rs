@@ -45,7 +45,9 @@ pub struct LogRecord {
     response: Option<ResponseDoc>,
     /// A text answer: a stream's assembled text, or a `respond`.
     answer_text: Option<String>,
-    /// The upstream's `usage` object, as reported.
+    /// The `usage` object a stream reported (a complete answer's is read from
+    /// `response` when the record is finished: only logging hooks need it, and reading
+    /// it parses the answer).
     usage: Value,
     price: Option<TokenPrice>,
     /// The plugins the request ran with (after its team's, key's and its own choices).
@@ -92,10 +94,8 @@ impl LogRecord {
         self.request = request.clone();
     }
 
-    /// Records a complete answer and its usage.
+    /// Records a complete answer (and so its usage).
     pub fn answered(&mut self, response: &ResponseDoc) {
-        self.usage =
-            response.body.fields().and_then(|fields| json::field(fields, "usage")).cloned().unwrap_or(Value::Null);
         self.response = Some(response.clone());
     }
 
@@ -146,6 +146,11 @@ impl LogRecord {
             // As LiteLLM: a non-streamed answer's first token is its end.
             entry.completion_start_time = Some(entry.end_time);
         }
+        if let Some(response) = &self.response {
+            self.usage =
+                response.body.fields().and_then(|fields| json::field(fields, "usage")).cloned().unwrap_or(Value::Null);
+        }
+        let entry = &mut self.entry;
         entry.usage = Usage::from_json(&self.usage);
         entry.response_cost = self.price.and_then(|price| price.cost(&self.usage));
         entry.decisions = decisions;

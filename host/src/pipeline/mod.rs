@@ -355,13 +355,10 @@ impl Pipeline {
         traced.end(response.is_ok());
         let response = response?;
         // Unless a hook edits it, the client gets the upstream's own text, not a second
-        // serialization: the strict parse refused any text that parsers read two ways, so
+        // serialization: the strict check refused any text that parsers read two ways, so
         // it means what the hooks read. An edit makes a new body.
-        let body = match response.json {
-            Some(json) => Body::with_json(response.body, json),
-            None => Body::measured(response.body),
-        };
-        let mut response = ResponseDoc { status: response.status, body: Arc::new(body), headers: response.headers };
+        let mut response =
+            ResponseDoc { status: response.status, body: Arc::new(response.body), headers: response.headers };
         plugins.post_call_success(request, &mut response).await?;
         Ok(Outcome::Complete(response))
     }

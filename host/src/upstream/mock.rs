@@ -14,6 +14,7 @@ use serde_json::{json, Value};
 use super::answers::{self, word_count};
 use super::{ChunkStream, UpstreamError, UpstreamResponse, UpstreamStream};
 use crate::config::MockParams;
+use crate::content::Body;
 use crate::types::CallType;
 
 /// How many dimensions the mock's embeddings have: enough to tell inputs apart.
@@ -46,7 +47,7 @@ impl MockProvider {
             }
             None => embeddings(model, body)?,
         };
-        Ok(UpstreamResponse { status: 200, body, json: None, headers: Vec::new() })
+        Ok(UpstreamResponse { status: 200, body: Body::measured(body), headers: Vec::new() })
     }
 
     /// A streaming answer: the configured latency and error apply before the stream is
@@ -298,7 +299,12 @@ mod tests {
     }
 
     async fn chat(params: MockParams, body: &Value) -> Value {
-        MockProvider::new(params).call(CallType::ChatCompletion, body, "configured-name").await.unwrap().body
+        MockProvider::new(params)
+            .call(CallType::ChatCompletion, body, "configured-name")
+            .await
+            .unwrap()
+            .body
+            .into_value()
     }
 
     async fn chunks(params: MockParams, call_type: CallType, body: &Value) -> Vec<Value> {
@@ -378,7 +384,8 @@ mod tests {
             .call(CallType::TextCompletion, &json!({"model": "m", "prompt": ["say this", "not this"]}), "m")
             .await
             .unwrap()
-            .body;
+            .body
+            .into_value();
         assert_eq!(body["object"], "text_completion");
         assert!(body["id"].as_str().unwrap().starts_with("cmpl-mock-"));
         assert_eq!(
@@ -394,7 +401,7 @@ mod tests {
         let embed = |input: Value| {
             let body = json!({"model": "embed", "input": input});
             let mock = &mock;
-            async move { mock.call(CallType::Embedding, &body, "embed").await.map(|r| r.body) }
+            async move { mock.call(CallType::Embedding, &body, "embed").await.map(|r| r.body.into_value()) }
         };
         let body = embed(json!(["alpha", "beta", "alpha"])).await.unwrap();
         assert_eq!(body["object"], "list");

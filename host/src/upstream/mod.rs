@@ -23,6 +23,7 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use crate::config::{ModelDeployment, ProviderConfig, TokenPrice};
+use crate::content::Body;
 use crate::types::CallType;
 
 use mock::MockProvider;
@@ -45,12 +46,10 @@ pub struct UpstreamStream {
 pub struct UpstreamResponse {
     /// The upstream's HTTP status (a 2xx).
     pub status: u16,
-    /// The answer's JSON body, as the upstream sent it.
-    pub body: Value,
-    /// `body`'s JSON text byte for byte as it arrived, when there was a text (not for
-    /// the mock): what the client gets unless a hook edits the answer, instead of
-    /// serializing `body` again.
-    pub json: Option<String>,
+    /// The answer's JSON body. An upstream's is its text byte for byte as it arrived,
+    /// checked strictly and parsed only if a hook or the log reads it: the client gets
+    /// that text unless a hook edits the answer. The mock's is values.
+    pub body: Body,
     /// The upstream headers worth passing on to clients (request ids, `openai-*`,
     /// `x-ratelimit-*`), names in lower case. Everything else (content-length, cookies,
     /// connection headers) describes the upstream hop, not the answer.
@@ -285,7 +284,7 @@ mod tests {
 
     async fn answer(d: &Deployment) -> String {
         let r = d.call(CallType::ChatCompletion, &json!({"messages": []})).await.unwrap();
-        r.body["choices"][0]["message"]["content"].as_str().unwrap().to_string()
+        r.body.value()["choices"][0]["message"]["content"].as_str().unwrap().to_string()
     }
 
     #[tokio::test]

@@ -26,6 +26,7 @@ use super::sse::{self, SseError};
 use super::{ChunkStream, UpstreamError, UpstreamResponse, UpstreamStream};
 use crate::config::OpenAiParams;
 use crate::content::json::{self, ObjectText};
+use crate::content::Body;
 use crate::types::CallType;
 
 /// How long establishing a connection may take, separately from the deployment's timeout,
@@ -219,12 +220,13 @@ impl OpenAiProvider {
             let headers = passthrough_headers(response.headers());
             let bytes = self.read_capped(response, self.max_response_bytes).await?.ok_or_else(|| self.too_large())?;
             // Strict: the client may get this very text, which must mean what hooks read.
-            // The text is checked for UTF-8 once, here, and parsed as text; bytes that are
-            // not UTF-8 go to the byte parser only to say where the bad byte is.
-            let limits = crate::strict_json::Limits::NONE;
-            let (body, json) = match String::from_utf8(bytes) {
-                Ok(text) => (crate::strict_json::from_str(&text, limits), Some(text)),
-                Err(not_text) => (crate::strict_json::from_slice(not_text.as_bytes(), limits), None),
+            // Checked without a tree, which is made only if a hook or the log reads the
+            // answer. The text is checked for UTF-8 once, here; bytes that are not UTF-8
+            // go to the byte parser only to say where the bad byte is.
+            let body = match String::from_utf8(bytes) {
+                Ok(text) => crate::strict_json::check(&text).map(|()| Body::parse_later(text)),
+                Err(not_text) => crate::strict_json::from_slice(not_text.as_bytes(), crate::strict_json::Limits::NONE)
+                    .map(Body::measured),
             };
             let body = body.map_err(|e| {
                 UpstreamError::new(
@@ -233,7 +235,7 @@ impl OpenAiProvider {
                     format!("upstream {} answered with invalid JSON: {e}", self.shown_base),
                 )
             })?;
-            Ok(UpstreamResponse { status, body, json, headers })
+            Ok(UpstreamResponse { status, body, headers })
         };
         tokio::time::timeout(self.timeout, exchange).await.map_err(|_| self.timed_out())?
     }
@@ -877,7 +879,7 @@ mod tests {
         });
         let answer = p.call(CallType::ChatCompletion, &body).await.unwrap();
         assert_eq!(answer.status, 200);
-        assert_eq!(answer.body["object"], "chat.completion");
+        assert_eq!(answer.body.value()["object"], "chat.completion");
         let mut headers = answer.headers.clone();
         headers.sort();
         assert_eq!(
@@ -918,7 +920,7 @@ mod tests {
         let mut p = provider(&base, PATIENCE);
         p.authorization = Ok(None);
         let answer = p.call(CallType::Embedding, &json!({})).await.unwrap();
-        assert_eq!(answer.body, json!({"authorized": false}));
+        assert_eq!(*answer.body.value(), json!({"authorized": false}));
     }
 
     #[tokio::test]
