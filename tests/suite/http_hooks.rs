@@ -541,6 +541,13 @@ async fn an_upstream_cannot_pass_text_the_guardrails_could_not_read() {
     assert_eq!(response.status(), 502);
     let text = response.text().await.unwrap();
     assert!(text.contains("duplicate key `content`") && !text.contains("forbidden"), "{text}");
+    // Without a hook that reads answers the answer is only checked, not parsed: the
+    // same refusal.
+    let bare = ProxyBuilder::new(&yaml).start().await;
+    let response = bare.chat(&chat_body("sly", "hi")).await;
+    assert_eq!(response.status(), 502);
+    let text = response.text().await.unwrap();
+    assert!(text.contains("duplicate key `content`") && !text.contains("forbidden"), "{text}");
 
     let events = sse_events(proxy.chat(&streaming(chat_body("sly", "hi"))).await).await;
     assert!(events.iter().all(|event| !event.contains("forbidden")), "{events:?}");

@@ -44,7 +44,7 @@ use crate::metrics::Metrics;
 use crate::plugins::registry::Registry;
 use crate::plugins::Teardown;
 use crate::types::{CallInfo, CallType, Hook, HookSet};
-use crate::upstream::{answers, UpstreamStream, Upstreams};
+use crate::upstream::{answers, AnswerUse, UpstreamStream, Upstreams};
 use disabling::Disabled;
 use hook_runner::{PreCallResult, RequestPlugins};
 use log_record::LogRecord;
@@ -348,7 +348,13 @@ impl Pipeline {
             traced.end(chunks.is_ok());
             return Ok(Outcome::Stream(chunks?));
         }
-        let answered = stream::timed(deployment.call_traced(call_type, upstream_body, traceparent.as_deref()));
+        let answer_use = if plugins.implements(Hook::PostCallSuccess) || plugins.logs() {
+            AnswerUse::Read
+        } else {
+            AnswerUse::Passed
+        };
+        let answered =
+            stream::timed(deployment.call_traced(call_type, upstream_body, traceparent.as_deref(), answer_use));
         let (response, elapsed) = plugins.moderate_while(request, after, answered).await?;
         *upstream_time = elapsed;
         self.metrics.upstream_call(&model, elapsed);

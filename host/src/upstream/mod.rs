@@ -56,6 +56,18 @@ pub struct UpstreamResponse {
     pub headers: Vec<(String, String)>,
 }
 
+/// Whether hooks are going to read a non-streamed answer's values (the response and
+/// logging hooks do). One only passed on to the client is checked, not parsed: its tree
+/// would cost more than the rest of a request without plugins. One that hooks read is
+/// parsed as it arrives, since checking it first would do the work twice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AnswerUse {
+    /// Hooks read it: parsed at once.
+    Read,
+    /// Passed on as it came: checked, and parsed only if something reads it after all.
+    Passed,
+}
+
 /// Why an upstream call failed, in the shape of an OpenAI error so the pipeline can hand
 /// it to clients as `{"error": {...}}` with `status` as the HTTP status.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -208,19 +220,21 @@ impl Deployment {
     /// HTTP provider sends it with `model` replaced by [`Self::upstream_model`], while the
     /// mock answers with the body's own `model`, as the client asked for it.
     pub async fn call(&self, call_type: CallType, body: &Value) -> Result<UpstreamResponse, UpstreamError> {
-        self.call_traced(call_type, body, None).await
+        self.call_traced(call_type, body, None, AnswerUse::Read).await
     }
 
-    /// [`Self::call`], passing `traceparent` (W3C trace context) to an HTTP upstream.
+    /// [`Self::call`], passing `traceparent` (W3C trace context) to an HTTP upstream, and
+    /// parsing the answer by its `answer_use`.
     pub async fn call_traced(
         &self,
         call_type: CallType,
         body: &Value,
         traceparent: Option<&str>,
+        answer_use: AnswerUse,
     ) -> Result<UpstreamResponse, UpstreamError> {
         match &self.provider {
             Provider::Mock(p) => p.call(call_type, body, &self.model_name).await,
-            Provider::OpenAi(p) => p.call_traced(call_type, body, traceparent).await,
+            Provider::OpenAi(p) => p.call_traced(call_type, body, traceparent, answer_use).await,
         }
     }
 

@@ -23,7 +23,7 @@ use hyper_util::rt::{TokioExecutor, TokioTimer};
 use serde_json::{Map, Value};
 
 use super::sse::{self, SseError};
-use super::{ChunkStream, UpstreamError, UpstreamResponse, UpstreamStream};
+use super::{AnswerUse, ChunkStream, UpstreamError, UpstreamResponse, UpstreamStream};
 use crate::config::OpenAiParams;
 use crate::content::json::{self, ObjectText};
 use crate::content::Body;
@@ -200,15 +200,17 @@ impl OpenAiProvider {
     /// One non-streaming call; the deployment's timeout bounds all of it, body included.
     #[cfg(test)]
     pub(super) async fn call(&self, call_type: CallType, body: &Value) -> Result<UpstreamResponse, UpstreamError> {
-        self.call_traced(call_type, body, None).await
+        self.call_traced(call_type, body, None, AnswerUse::Read).await
     }
 
-    /// [`Self::call`], sending `traceparent` (W3C trace context) with the request.
+    /// [`Self::call`], sending `traceparent` (W3C trace context) with the request, and
+    /// parsing the answer by its `answer_use`.
     pub(super) async fn call_traced(
         &self,
         call_type: CallType,
         body: &Value,
         traceparent: Option<&str>,
+        answer_use: AnswerUse,
     ) -> Result<UpstreamResponse, UpstreamError> {
         let request = self.request(call_type, body, false, traceparent)?;
         let exchange = async {
@@ -220,13 +222,15 @@ impl OpenAiProvider {
             let headers = passthrough_headers(response.headers());
             let bytes = self.read_capped(response, self.max_response_bytes).await?.ok_or_else(|| self.too_large())?;
             // Strict: the client may get this very text, which must mean what hooks read.
-            // Checked without a tree, which is made only if a hook or the log reads the
-            // answer. The text is checked for UTF-8 once, here; bytes that are not UTF-8
-            // go to the byte parser only to say where the bad byte is.
-            let body = match String::from_utf8(bytes) {
-                Ok(text) => crate::strict_json::check(&text).map(|()| Body::parse_later(text)),
-                Err(not_text) => crate::strict_json::from_slice(not_text.as_bytes(), crate::strict_json::Limits::NONE)
-                    .map(Body::measured),
+            // The text is checked for UTF-8 once, here; bytes that are not UTF-8 go to the
+            // byte parser only to say where the bad byte is.
+            let limits = crate::strict_json::Limits::NONE;
+            let body = match (String::from_utf8(bytes), answer_use) {
+                (Ok(text), AnswerUse::Read) => {
+                    crate::strict_json::from_str(&text, limits).map(|value| Body::with_json(value, text))
+                }
+                (Ok(text), AnswerUse::Passed) => crate::strict_json::check(&text).map(|()| Body::parse_later(text)),
+                (Err(not_text), _) => crate::strict_json::from_slice(not_text.as_bytes(), limits).map(Body::measured),
             };
             let body = body.map_err(|e| {
                 UpstreamError::new(
