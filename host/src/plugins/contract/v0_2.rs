@@ -9,7 +9,12 @@
 use std::borrow::Cow;
 use std::sync::Arc;
 
-use wasmtime::component::{Component, HasSelf, InstancePre, Linker, Resource};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use wasmtime::component::{
+    Component, ComponentExportIndex, ComponentNamedList, HasSelf, Instance, InstancePre, Lift, Linker, Lower, Resource,
+    TypedFunc,
+};
 use wasmtime::Store;
 
 use super::{Call, ChunkOut, GuestError, PostCallOut, PreCallOut, RawRejection, Reply};
@@ -78,31 +83,63 @@ fn export_name(interface: &str) -> String {
     format!("hookgate:plugin/{interface}@0.2.0")
 }
 
-/// A 0.2 component, linked, with the hook interfaces it exports.
+/// A 0.2 component, linked, with the contract functions it exports.
 pub(crate) struct Pre {
     pub(super) instance_pre: InstancePre<GuestState>,
-    setup: hooks::setup::GuestIndices,
-    pre_call: Option<hooks::pre_call::GuestIndices>,
-    moderation: Option<hooks::moderation::GuestIndices>,
-    post_call_success: Option<hooks::post_call_success::GuestIndices>,
-    post_call_failure: Option<hooks::post_call_failure::GuestIndices>,
-    stream_chunk: Option<hooks::stream_chunk::GuestIndices>,
-    stream_end: Option<hooks::stream_end::GuestIndices>,
-    log_success: Option<hooks::log_success::GuestIndices>,
-    log_failure: Option<hooks::log_failure::GuestIndices>,
+    exports: Arc<Exports>,
 }
 
-/// A 0.2 instance's exports: `setup`, and the hooks the component has.
+/// A 0.2 instance: its contract functions are looked up when called.
 pub(crate) struct Guest {
-    setup: hooks::setup::Guest,
-    pre_call: Option<hooks::pre_call::Guest>,
-    moderation: Option<hooks::moderation::Guest>,
-    post_call_success: Option<hooks::post_call_success::Guest>,
-    post_call_failure: Option<hooks::post_call_failure::Guest>,
-    stream_chunk: Option<hooks::stream_chunk::Guest>,
-    stream_end: Option<hooks::stream_end::Guest>,
-    log_success: Option<hooks::log_success::Guest>,
-    log_failure: Option<hooks::log_failure::Guest>,
+    instance: Instance,
+    exports: Arc<Exports>,
+}
+
+/// The contract's functions: `setup`'s two, then one per hook, in [`Hook::ALL`]'s order.
+#[derive(Debug, Clone, Copy)]
+enum ContractFunc {
+    Describe,
+    Init,
+    Hook(Hook),
+}
+
+impl ContractFunc {
+    const COUNT: usize = 2 + Hook::ALL.len();
+
+    fn slot(self) -> usize {
+        match self {
+            ContractFunc::Describe => 0,
+            ContractFunc::Init => 1,
+            ContractFunc::Hook(hook) => 2 + Hook::ALL.iter().position(|&h| h == hook).expect("every hook is in ALL"),
+        }
+    }
+
+    /// The exported interface and the function's name in it.
+    fn names(self) -> (&'static str, &'static str) {
+        match self {
+            ContractFunc::Describe => ("setup", "describe"),
+            ContractFunc::Init => ("setup", "init"),
+            ContractFunc::Hook(hook) => (hook.name(), hook.name()),
+        }
+    }
+}
+
+/// Where a component's contract functions are, found once per component, and whether
+/// their types were checked.
+///
+/// wasmtime type-checks a typed function each time one is made from an instance's export,
+/// and bindgen's generated `load` made one of every export of every new instance: about
+/// 26,000 instructions a request (3%) with the bench's five Rust plugins on fresh
+/// instances (`bench/instructions/count.sh`). Every instance of one `InstancePre` has the
+/// same types, so the functions are checked on the component's first instance (the
+/// load's, before any request) and used unchecked on the later ones; and a function is
+/// looked up only when called, as a fresh instance calls few of them.
+struct Exports {
+    /// Per [`ContractFunc::slot`], the function's export, `None` for a hook not exported.
+    funcs: [Option<ComponentExportIndex>; ContractFunc::COUNT],
+    /// Set once every exported function passed wasmtime's type check, with the
+    /// signatures of [`Guest`]'s accessors.
+    checked: AtomicBool,
 }
 
 impl Pre {
@@ -113,65 +150,42 @@ impl Pre {
 
     pub fn new(linker: &Linker<GuestState>, component: &Component) -> wasmtime::Result<Self> {
         let instance_pre = linker.instantiate_pre(component)?;
-        // A hook the component does not export is a hook it does not have; one it exports
-        // must have the contract's signature.
-        let exported = |hook: Hook| component.get_export_index(None, export_name(hook.name())).is_some();
-        macro_rules! optional {
-            ($hook:expr, $module:ident) => {
-                if exported($hook) {
-                    Some(hooks::$module::GuestIndices::new(&instance_pre)?)
-                } else {
-                    None
-                }
+        // A hook the component does not export is a hook it does not have; an interface it
+        // exports must have its function (and, checked on the first instance, its type).
+        let find = |func: ContractFunc| -> wasmtime::Result<Option<ComponentExportIndex>> {
+            let (interface, name) = func.names();
+            let interface_name = export_name(interface);
+            let Some(exported) = component.get_export_index(None, &interface_name) else {
+                return match func {
+                    ContractFunc::Hook(_) => Ok(None),
+                    _ => Err(wasmtime::format_err!("no exported instance named `{interface_name}`")),
+                };
             };
+            component.get_export_index(Some(&exported), name).map(Some).ok_or_else(|| {
+                wasmtime::format_err!("instance export `{interface_name}` does not have export `{name}`")
+            })
+        };
+        let mut funcs = [None; ContractFunc::COUNT];
+        let every = [ContractFunc::Describe, ContractFunc::Init].into_iter().chain(Hook::ALL.map(ContractFunc::Hook));
+        for func in every {
+            funcs[func.slot()] = find(func)?;
         }
-        Ok(Self {
-            setup: hooks::setup::GuestIndices::new(&instance_pre)?,
-            pre_call: optional!(Hook::PreCall, pre_call),
-            moderation: optional!(Hook::Moderation, moderation),
-            post_call_success: optional!(Hook::PostCallSuccess, post_call_success),
-            post_call_failure: optional!(Hook::PostCallFailure, post_call_failure),
-            stream_chunk: optional!(Hook::StreamChunk, stream_chunk),
-            stream_end: optional!(Hook::StreamEnd, stream_end),
-            log_success: optional!(Hook::LogSuccess, log_success),
-            log_failure: optional!(Hook::LogFailure, log_failure),
-            instance_pre,
-        })
+        Ok(Self { instance_pre, exports: Arc::new(Exports { funcs, checked: AtomicBool::new(false) }) })
     }
 
     /// The hooks the component exports.
     pub fn hooks(&self) -> HookSet {
-        let present = [
-            (Hook::PreCall, self.pre_call.is_some()),
-            (Hook::Moderation, self.moderation.is_some()),
-            (Hook::PostCallSuccess, self.post_call_success.is_some()),
-            (Hook::PostCallFailure, self.post_call_failure.is_some()),
-            (Hook::StreamChunk, self.stream_chunk.is_some()),
-            (Hook::StreamEnd, self.stream_end.is_some()),
-            (Hook::LogSuccess, self.log_success.is_some()),
-            (Hook::LogFailure, self.log_failure.is_some()),
-        ];
-        present.into_iter().filter(|(_, present)| *present).map(|(hook, _)| hook).collect()
+        Hook::ALL.into_iter().filter(|&hook| self.exports.funcs[ContractFunc::Hook(hook).slot()].is_some()).collect()
     }
 
     pub async fn instantiate(&self, store: &mut Store<GuestState>) -> wasmtime::Result<Guest> {
         let instance = self.instance_pre.instantiate_async(&mut *store).await?;
-        macro_rules! load {
-            ($field:ident) => {
-                self.$field.as_ref().map(|indices| indices.load(&mut *store, &instance)).transpose()?
-            };
+        let guest = Guest { instance, exports: Arc::clone(&self.exports) };
+        if !self.exports.checked.load(Ordering::Acquire) {
+            guest.check(store)?;
+            self.exports.checked.store(true, Ordering::Release);
         }
-        Ok(Guest {
-            setup: self.setup.load(&mut *store, &instance)?,
-            pre_call: load!(pre_call),
-            moderation: load!(moderation),
-            post_call_success: load!(post_call_success),
-            post_call_failure: load!(post_call_failure),
-            stream_chunk: load!(stream_chunk),
-            stream_end: load!(stream_end),
-            log_success: load!(log_success),
-            log_failure: load!(log_failure),
-        })
+        Ok(guest)
     }
 }
 
@@ -194,25 +208,148 @@ impl<T: Send + 'static> Lent<T> {
     }
 }
 
-/// The export a hook call needs, which the component declared by exporting it.
-fn export<T>(export: &Option<T>, hook: Hook) -> wasmtime::Result<&T> {
-    export.as_ref().ok_or_else(|| wasmtime::format_err!("the plugin does not export `{hook}`"))
-}
+/// A hook's result, as the contract types it.
+type HookResult<T> = (Result<T, wit::HookError>,);
+
+/// A logging hook's result.
+type LogResult = (Result<(), String>,);
 
 impl Guest {
+    /// Type-checks every function the component exports against the accessors below.
+    fn check(&self, store: &mut Store<GuestState>) -> wasmtime::Result<()> {
+        self.describe(store)?;
+        self.init(store)?;
+        for hook in Hook::ALL {
+            if self.exports.funcs[ContractFunc::Hook(hook).slot()].is_none() {
+                continue; // not exported: a hook the plugin does not have
+            }
+            match hook {
+                Hook::PreCall => self.pre_call(store).map(drop)?,
+                Hook::Moderation => self.moderation(store).map(drop)?,
+                Hook::PostCallSuccess => self.post_call_success(store).map(drop)?,
+                Hook::PostCallFailure => self.post_call_failure(store).map(drop)?,
+                Hook::StreamChunk => self.stream_chunk(store).map(drop)?,
+                Hook::StreamEnd => self.stream_end(store).map(drop)?,
+                Hook::LogSuccess => self.log_success(store).map(drop)?,
+                Hook::LogFailure => self.log_failure(store).map(drop)?,
+            }
+        }
+        Ok(())
+    }
+
+    /// The function `func` of this instance with the signature `P -> R`: type-checked
+    /// until the component's first instance has checked all of them, unchecked after.
+    ///
+    /// Only the accessors below call this, one per function, so a function is always
+    /// asked for with the same signature: the one its check passed with.
+    fn typed<P, R>(&self, store: &mut Store<GuestState>, func: ContractFunc) -> wasmtime::Result<TypedFunc<P, R>>
+    where
+        P: ComponentNamedList + Lower,
+        R: ComponentNamedList + Lift,
+    {
+        let missing = || wasmtime::format_err!("the plugin does not export `{}`", func.names().1);
+        let index = self.exports.funcs[func.slot()].as_ref().ok_or_else(missing)?;
+        let found = self.instance.get_func(&mut *store, index).ok_or_else(missing)?;
+        if self.exports.checked.load(Ordering::Acquire) {
+            // SAFETY: `P -> R` is the signature `func` passed wasmtime's type check with on
+            // an instance of the same `InstancePre` (see above), and every instance of one
+            // `InstancePre` has the same component and resource types.
+            Ok(unsafe { TypedFunc::new_unchecked(found) })
+        } else {
+            found.typed::<P, R>(&*store)
+        }
+    }
+
+    fn describe(&self, store: &mut Store<GuestState>) -> wasmtime::Result<TypedFunc<(), (hooks::setup::PluginInfo,)>> {
+        self.typed(store, ContractFunc::Describe)
+    }
+
+    fn init<'a>(&self, store: &mut Store<GuestState>) -> wasmtime::Result<TypedFunc<(&'a str,), LogResult>> {
+        self.typed(store, ContractFunc::Init)
+    }
+
+    fn pre_call<'a>(
+        &self,
+        store: &mut Store<GuestState>,
+    ) -> wasmtime::Result<
+        TypedFunc<(&'a wit::CallContext, Resource<RequestView>), HookResult<hooks::pre_call::PreCallOutcome>>,
+    > {
+        self.typed(store, ContractFunc::Hook(Hook::PreCall))
+    }
+
+    fn moderation<'a>(
+        &self,
+        store: &mut Store<GuestState>,
+    ) -> wasmtime::Result<TypedFunc<(&'a wit::CallContext, Resource<RequestView>), HookResult<()>>> {
+        self.typed(store, ContractFunc::Hook(Hook::Moderation))
+    }
+
+    fn post_call_success<'a>(
+        &self,
+        store: &mut Store<GuestState>,
+    ) -> wasmtime::Result<
+        TypedFunc<(&'a wit::CallContext, Resource<RequestView>, Resource<ResponseView>), HookResult<()>>,
+    > {
+        self.typed(store, ContractFunc::Hook(Hook::PostCallSuccess))
+    }
+
+    fn post_call_failure<'a>(
+        &self,
+        store: &mut Store<GuestState>,
+    ) -> wasmtime::Result<TypedFunc<(&'a wit::CallContext, Resource<RequestView>, &'a wit::Failure), HookResult<()>>>
+    {
+        self.typed(store, ContractFunc::Hook(Hook::PostCallFailure))
+    }
+
+    fn stream_chunk<'a>(
+        &self,
+        store: &mut Store<GuestState>,
+    ) -> wasmtime::Result<
+        TypedFunc<
+            (&'a wit::CallContext, Resource<RequestView>, Resource<ChunkView>),
+            HookResult<hooks::stream_chunk::ChunkOutcome>,
+        >,
+    > {
+        self.typed(store, ContractFunc::Hook(Hook::StreamChunk))
+    }
+
+    fn stream_end<'a>(
+        &self,
+        store: &mut Store<GuestState>,
+    ) -> wasmtime::Result<TypedFunc<(&'a wit::CallContext, Resource<RequestView>, &'a str), HookResult<()>>> {
+        self.typed(store, ContractFunc::Hook(Hook::StreamEnd))
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn log_success<'a>(
+        &self,
+        store: &mut Store<GuestState>,
+    ) -> wasmtime::Result<
+        TypedFunc<(&'a wit::CallContext, Resource<RequestView>, Resource<ResponseView>, &'a wit::LogEntry), LogResult>,
+    > {
+        self.typed(store, ContractFunc::Hook(Hook::LogSuccess))
+    }
+
+    fn log_failure<'a>(
+        &self,
+        store: &mut Store<GuestState>,
+    ) -> wasmtime::Result<TypedFunc<(&'a wit::CallContext, Resource<RequestView>, &'a wit::LogEntry), LogResult>> {
+        self.typed(store, ContractFunc::Hook(Hook::LogFailure))
+    }
+
     pub async fn call(&self, store: &mut Store<GuestState>, call: Call<'_>) -> wasmtime::Result<Reply> {
         let edit = Access::Edit { max_bytes: store.data().max_output_bytes };
         Ok(match call {
             Call::Prepare => Reply::Done,
             Call::Describe => {
-                let info = self.setup.call_describe(&mut *store).await?;
+                let info = call_one(self.describe(store)?, store, ()).await?;
                 Reply::Describe { name: info.name, version: info.version, hooks: None }
             }
-            Call::Init(config) => Reply::Init(self.setup.call_init(&mut *store, config).await?),
+            Call::Init(config) => Reply::Init(call_one(self.init(store)?, store, (config,)).await?),
             Call::PreCall(info, req) => {
-                let hook = export(&self.pre_call, Hook::PreCall)?;
+                let hook = self.pre_call(store)?;
                 let lent = Lent::new(store, request_view(req, edit))?;
-                let result = hook.call_pre_call(&mut *store, &context(info), lent.borrow()).await;
+                let result = call_one(hook, store, (&context(info), lent.borrow())).await;
                 let (edited, _) = lent.take_back(store)?.view.finish();
                 Reply::PreCall(answer(result?).map(|outcome| match (outcome, edited) {
                     (hooks::pre_call::PreCallOutcome::Respond(text), _) => PreCallOut::Respond(text),
@@ -221,18 +358,17 @@ impl Guest {
                 }))
             }
             Call::Moderation(info, req) => {
-                let hook = export(&self.moderation, Hook::Moderation)?;
+                let hook = self.moderation(store)?;
                 let lent = Lent::new(store, request_view(req, Access::ReadOnly))?;
-                let result = hook.call_moderation(&mut *store, &context(info), lent.borrow()).await;
+                let result = call_one(hook, store, (&context(info), lent.borrow())).await;
                 lent.take_back(store)?;
                 Reply::Verdict(answer(result?))
             }
             Call::PostCallSuccess(info, req, resp) => {
-                let hook = export(&self.post_call_success, Hook::PostCallSuccess)?;
+                let hook = self.post_call_success(store)?;
                 let request = Lent::new(store, request_view(req, Access::ReadOnly))?;
                 let response = Lent::new(store, response_view(resp, edit))?;
-                let result =
-                    hook.call_post_call_success(&mut *store, &context(info), request.borrow(), response.borrow()).await;
+                let result = call_one(hook, store, (&context(info), request.borrow(), response.borrow())).await;
                 request.take_back(store)?;
                 let (body, headers) = response.take_back(store)?.view.finish();
                 Reply::PostCall(answer(result?).map(|()| match (body, headers.is_empty()) {
@@ -241,19 +377,18 @@ impl Guest {
                 }))
             }
             Call::PostCallFailure(info, req, failure) => {
-                let hook = export(&self.post_call_failure, Hook::PostCallFailure)?;
+                let hook = self.post_call_failure(store)?;
                 let lent = Lent::new(store, request_view(req, Access::ReadOnly))?;
-                let result = hook
-                    .call_post_call_failure(&mut *store, &context(info), lent.borrow(), &wit_failure(failure))
-                    .await;
+                let failure = wit_failure(failure);
+                let result = call_one(hook, store, (&context(info), lent.borrow(), &failure)).await;
                 lent.take_back(store)?;
                 Reply::Verdict(answer(result?))
             }
             Call::StreamChunk(info, req, chunk) => {
-                let hook = export(&self.stream_chunk, Hook::StreamChunk)?;
+                let hook = self.stream_chunk(store)?;
                 let request = Lent::new(store, request_view(req, Access::ReadOnly))?;
                 let lent = Lent::new(store, ChunkView(View::new(BodyKind::Chunk, Arc::clone(chunk), edit)))?;
-                let result = hook.call_stream_chunk(&mut *store, &context(info), request.borrow(), lent.borrow()).await;
+                let result = call_one(hook, store, (&context(info), request.borrow(), lent.borrow())).await;
                 request.take_back(store)?;
                 let (edited, _) = lent.take_back(store)?.0.finish();
                 Reply::Chunk(answer(result?).map(|outcome| match (outcome, edited) {
@@ -263,14 +398,14 @@ impl Guest {
                 }))
             }
             Call::StreamEnd(info, req, text) => {
-                let hook = export(&self.stream_end, Hook::StreamEnd)?;
+                let hook = self.stream_end(store)?;
                 let lent = Lent::new(store, request_view(req, Access::ReadOnly))?;
-                let result = hook.call_stream_end(&mut *store, &context(info), lent.borrow(), text).await;
+                let result = call_one(hook, store, (&context(info), lent.borrow(), text)).await;
                 lent.take_back(store)?;
                 Reply::Verdict(answer(result?))
             }
             Call::LogSuccess(input) => {
-                let hook = export(&self.log_success, Hook::LogSuccess)?;
+                let hook = self.log_success(store)?;
                 let request = Lent::new(store, request_view(&input.request, Access::ReadOnly))?;
                 let response = match &input.response {
                     Some(response) => response_view(response, Access::ReadOnly),
@@ -278,23 +413,31 @@ impl Guest {
                 };
                 let response = Lent::new(store, response)?;
                 let entry = log_entry(&input.entry);
-                let result = hook
-                    .call_log_success(&mut *store, &context(&input.info), request.borrow(), response.borrow(), &entry)
-                    .await;
+                let result =
+                    call_one(hook, store, (&context(&input.info), request.borrow(), response.borrow(), &entry)).await;
                 request.take_back(store)?;
                 response.take_back(store)?;
                 Reply::Logged(result?)
             }
             Call::LogFailure(input) => {
-                let hook = export(&self.log_failure, Hook::LogFailure)?;
+                let hook = self.log_failure(store)?;
                 let request = Lent::new(store, request_view(&input.request, Access::ReadOnly))?;
                 let entry = log_entry(&input.entry);
-                let result = hook.call_log_failure(&mut *store, &context(&input.info), request.borrow(), &entry).await;
+                let result = call_one(hook, store, (&context(&input.info), request.borrow(), &entry)).await;
                 request.take_back(store)?;
                 Reply::Logged(result?)
             }
         })
     }
+}
+
+/// Calls `func` with `params`: its one result.
+async fn call_one<P, R>(func: TypedFunc<P, (R,)>, store: &mut Store<GuestState>, params: P) -> wasmtime::Result<R>
+where
+    P: ComponentNamedList + Lower + Send + Sync,
+    (R,): ComponentNamedList + Lift + Send + Sync + 'static,
+{
+    Ok(func.call_async(store, params).await?.0)
 }
 
 fn request_view(req: &RequestDoc, access: Access) -> RequestView {
@@ -640,5 +783,66 @@ impl kv::Host for GuestState {
 
     async fn delete(&mut self, key: String) -> Result<bool, kv::KvError> {
         self.kv_delete(&key).await.map_err(kv_error)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::capabilities::kv::Kv;
+    use crate::plugins::engine::{EngineOptions, PluginEngine};
+    use crate::plugins::{LoadedPlugin, PluginSettings};
+
+    /// A 0.2 component (WebAssembly text) whose `setup` is the contract's, with a
+    /// `pre-call` of the type `pre_call` if given.
+    fn component(pre_call: Option<&str>) -> Vec<u8> {
+        let (pre_call, exported) = match pre_call {
+            Some(ty) => (ty, r#"(export "hookgate:plugin/pre-call@0.2.0" (instance $pre))"#),
+            None => ("(result u32)", ""),
+        };
+        let wat = format!(
+            r#"(component
+                (core module $m
+                    (memory (export "memory") 1)
+                    ;; describe's plugin-info: the name at 100 (3 bytes), the version at 103 (1).
+                    (data (i32.const 0) "\64\00\00\00\03\00\00\00\67\00\00\00\01\00\00\00")
+                    (data (i32.const 100) "wat0")
+                    (func (export "describe") (result i32) (i32.const 0))
+                    ;; init's result<_, string>: `ok`, the zeroed bytes at 200.
+                    (func (export "init") (param i32 i32) (result i32) (i32.const 200))
+                    (func (export "pre-call") (result i32) (i32.const 0))
+                    (func (export "realloc") (param i32 i32 i32 i32) (result i32) (i32.const 1024)))
+                (core instance $i (instantiate $m))
+                (type $info' (record (field "name" string) (field "version" string)))
+                (export $info "plugin-info" (type $info'))
+                (func $describe (result $info) (canon lift (core func $i "describe") (memory (core memory $i "memory"))))
+                (func $init (param "config" string) (result (result (error string)))
+                    (canon lift (core func $i "init") (memory (core memory $i "memory")) (realloc (core func $i "realloc"))))
+                (func $pre-call {pre_call} (canon lift (core func $i "pre-call")))
+                (instance $setup
+                    (export "plugin-info" (type $info))
+                    (export "describe" (func $describe))
+                    (export "init" (func $init)))
+                (instance $pre (export "pre-call" (func $pre-call)))
+                (export "hookgate:plugin/setup@0.2.0" (instance $setup))
+                {exported})"#
+        );
+        wat.into_bytes()
+    }
+
+    /// The unchecked calls rest on the load-time instance's check of every function the
+    /// component exports: a hook of the wrong type is refused when the plugin is loaded,
+    /// not called.
+    #[tokio::test]
+    async fn a_hook_of_the_wrong_type_is_refused_at_load() {
+        let engine = PluginEngine::new(EngineOptions::default(), Kv::in_memory()).unwrap();
+        let plugin = LoadedPlugin::load(&engine, "setup-only", component(None), PluginSettings::default()).await;
+        assert!(plugin.is_ok_and(|plugin| plugin.info.name == "wat"), "the component's setup is the contract's");
+        let error =
+            LoadedPlugin::load(&engine, "wrong-type", component(Some("(result u32)")), PluginSettings::default())
+                .await
+                .err()
+                .expect("refused");
+        let error = format!("{error:#}");
+        assert!(error.contains("wrong-type") && error.contains("type mismatch"), "{error}");
     }
 }
