@@ -158,6 +158,15 @@ async fn sweep(
         let run =
             load::closed_loop(target.clone(), body.clone(), Timing::Whole, concurrency, WARMUP, settings.step).await;
         let step = Step::of(concurrency, &run);
+        if step.failed > 0 {
+            // It ends the sweep (and keeps a scenario without a max out of the rounds):
+            // the progress log says why, or a run that lost one request cannot be read.
+            eprintln!(
+                "   {} requests failed at {concurrency} clients, the first: {}",
+                step.failed,
+                step.first_failure.as_deref().unwrap_or("?")
+            );
+        }
         let acceptable = step.failed == 0 && p99_bound.is_none_or(|bound| step.p99 < bound);
         let best_rps = best.map_or(0.0, |index| steps[index].rps);
         let gains = step.rps > best_rps * 1.05;
