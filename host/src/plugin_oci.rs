@@ -20,7 +20,12 @@ fn reference(text: &str) -> Result<Reference> {
 
 /// Pushes `file` (checked as the proxy would load it first) to `target`; prints the
 /// digest to pin.
-pub async fn push(file: &Path, target: &str, insecure: Vec<String>, plugin: &hookgate::plugins::LoadedPlugin) -> Result<()> {
+pub async fn push(
+    file: &Path,
+    target: &str,
+    insecure: Vec<String>,
+    plugin: &hookgate::plugins::LoadedPlugin,
+) -> Result<()> {
     let target = reference(target)?;
     if target.digest().is_some() {
         bail!("push to a tag (oci://registry/repository:tag); the digest is printed after the push");

@@ -88,7 +88,10 @@ impl Traces {
         let span = tracer
             .span_builder(route)
             .with_kind(SpanKind::Server)
-            .with_attributes([KeyValue::new("hookgate.request_id", request_id.to_owned()), KeyValue::new("http.route", route)])
+            .with_attributes([
+                KeyValue::new("hookgate.request_id", request_id.to_owned()),
+                KeyValue::new("http.route", route),
+            ])
             .start_with_context(tracer, &parent);
         RequestTrace { tracer: Some(tracer.clone()), cx: Some(parent.with_span(span)), chunks: Vec::new() }
     }

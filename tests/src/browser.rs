@@ -70,7 +70,8 @@ impl Browser {
         }}});
         let answer: Value =
             http.post(format!("{base}/session")).json(&capabilities).send().await.unwrap().json().await.unwrap();
-        let session = answer["value"]["sessionId"].as_str().unwrap_or_else(|| panic!("no session: {answer}")).to_owned();
+        let session =
+            answer["value"]["sessionId"].as_str().unwrap_or_else(|| panic!("no session: {answer}")).to_owned();
         Self { base, session, http, _driver: driver, _profile: profile }
     }
 
@@ -143,7 +144,13 @@ impl Browser {
     }
 
     /// Waits until the text of `css` satisfies `check` (up to `timeout`); returns it.
-    pub async fn wait_for_text(&self, css: &str, what: &str, timeout: Duration, check: impl Fn(&str) -> bool) -> String {
+    pub async fn wait_for_text(
+        &self,
+        css: &str,
+        what: &str,
+        timeout: Duration,
+        check: impl Fn(&str) -> bool,
+    ) -> String {
         let deadline = Instant::now() + timeout;
         loop {
             let text = self.text(css).await;

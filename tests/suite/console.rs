@@ -62,7 +62,9 @@ async fn the_console_shows_plugins_figures_and_faults_and_its_actions_work_in_a_
     let calls = browser.text(r#"#plugins tr[data-plugin="banned-keywords"] td[data-role="calls"]"#).await;
     assert!(calls.parse::<u64>().unwrap() >= 6, "banned-keywords ran for every request: {calls}");
     let hooks = browser
-        .wait_for_text("#hooks", "per-hook figures", SEEN, |text| text.contains("banned-keywords") && text.contains("pre-call"))
+        .wait_for_text("#hooks", "per-hook figures", SEEN, |text| {
+            text.contains("banned-keywords") && text.contains("pre-call")
+        })
         .await;
     assert!(hooks.contains("≤"), "p50 and p99 from the histogram: {hooks}");
     let events = browser.wait_for_text("#events", "the rejection", SEEN, |text| text.contains("reject")).await;
@@ -87,17 +89,23 @@ async fn the_console_shows_plugins_figures_and_faults_and_its_actions_work_in_a_
     // Quarantine by hand, then release: requests skip it meanwhile.
     browser.click(r#"#plugins tr[data-plugin="header-injector"] button"#).await;
     browser
-        .wait_for_text(r#"#plugins tr[data-plugin="header-injector"] td[data-role="state"]"#, "quarantined", SEEN, |t| {
-            t.contains("quarantined")
-        })
+        .wait_for_text(
+            r#"#plugins tr[data-plugin="header-injector"] td[data-role="state"]"#,
+            "quarantined",
+            SEEN,
+            |t| t.contains("quarantined"),
+        )
         .await;
     let (_, headers) = chat(&proxy, &chat_body("mock-echo", "hello")).await;
     assert!(headers.get("x-served-by").is_none(), "a quarantined plugin is skipped");
     browser.click(r#"#plugins tr[data-plugin="header-injector"] button"#).await;
     browser
-        .wait_for_text(r#"#plugins tr[data-plugin="header-injector"] td[data-role="state"]"#, "active again", SEEN, |t| {
-            t.contains("active")
-        })
+        .wait_for_text(
+            r#"#plugins tr[data-plugin="header-injector"] td[data-role="state"]"#,
+            "active again",
+            SEEN,
+            |t| t.contains("active"),
+        )
         .await;
     assert_eq!(chat(&proxy, &chat_body("mock-echo", "hello")).await.1.get("x-served-by").unwrap(), "hookgate");
 
@@ -138,8 +146,13 @@ async fn console_routes_need_the_master_key_and_refuse_bad_uploads() {
     ] {
         // A client of its own per call: the proxy answers 401 without reading the body and
         // then closes the connection, which a pooled client could be writing to again.
-        let response =
-            reqwest::Client::new().request(method.clone(), url(path)).bearer_auth("sk-wrong").body(wasm.clone()).send().await.unwrap();
+        let response = reqwest::Client::new()
+            .request(method.clone(), url(path))
+            .bearer_auth("sk-wrong")
+            .body(wasm.clone())
+            .send()
+            .await
+            .unwrap();
         assert_eq!(response.status(), 401, "{method} {path}");
     }
     assert!(!proxy.plugin_dir().join("sneaky.wasm").exists(), "nothing was written");

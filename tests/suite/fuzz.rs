@@ -417,9 +417,7 @@ fn violation(exchange: &Exchange) -> Option<String> {
     }
     match status {
         // Still overloaded when sent again alone, after the run (see `run`).
-        503 if exchange.is_overload() => {
-            Some(format!("overloaded {} times, the last ones alone", exchange.overloads))
-        }
+        503 if exchange.is_overload() => Some(format!("overloaded {} times, the last ones alone", exchange.overloads)),
         200 if exchange.completion => {
             let json = serde_json::from_slice::<Value>(&exchange.body).is_ok_and(|body| body["object"].is_string());
             let stream = String::from_utf8_lossy(&exchange.body).contains("data: [DONE]");

@@ -465,7 +465,9 @@ async fn an_answer_no_hook_edits_is_passed_on_as_sent_and_an_edited_one_is_made_
         hookgate_tests::upstream::http("200 OK", "application/json", sent.as_bytes())
     })
     .await;
-    let yaml = format!("model_list:\n  - {{model_name: raw, litellm_params: {{model: openai/raw, api_base: '{api_base}'}}}}\n");
+    let yaml = format!(
+        "model_list:\n  - {{model_name: raw, litellm_params: {{model: openai/raw, api_base: '{api_base}'}}}}\n"
+    );
 
     // No plugins, then one whose post-call hook reads the answer and leaves it alone.
     let bare = ProxyBuilder::new(&yaml).start().await;
@@ -506,8 +508,14 @@ async fn a_stream_chunk_with_a_duplicated_key_ends_the_stream_unforwarded() {
         hookgate_tests::upstream::event_stream(events)
     })
     .await;
-    let yaml = format!("model_list:\n  - {{model_name: twice, litellm_params: {{model: openai/twice, api_base: '{api_base}'}}}}\n");
-    let proxy = ProxyBuilder::new(&yaml).plugin("banned-keywords", "banned-keywords").settings("banned-keywords", BANNED).start().await;
+    let yaml = format!(
+        "model_list:\n  - {{model_name: twice, litellm_params: {{model: openai/twice, api_base: '{api_base}'}}}}\n"
+    );
+    let proxy = ProxyBuilder::new(&yaml)
+        .plugin("banned-keywords", "banned-keywords")
+        .settings("banned-keywords", BANNED)
+        .start()
+        .await;
     let response = proxy.chat(&streaming(chat_body("twice", "hi"))).await;
     assert_eq!(response.status(), 200);
     let events = sse_events(response).await;
@@ -534,8 +542,14 @@ async fn an_upstream_cannot_pass_text_the_guardrails_could_not_read() {
         hookgate_tests::upstream::http("200 OK", "application/json", twice.as_bytes())
     })
     .await;
-    let yaml = format!("model_list:\n  - {{model_name: sly, litellm_params: {{model: openai/sly, api_base: '{api_base}'}}}}\n");
-    let proxy = ProxyBuilder::new(&yaml).plugin("banned-keywords", "banned-keywords").settings("banned-keywords", BANNED).start().await;
+    let yaml = format!(
+        "model_list:\n  - {{model_name: sly, litellm_params: {{model: openai/sly, api_base: '{api_base}'}}}}\n"
+    );
+    let proxy = ProxyBuilder::new(&yaml)
+        .plugin("banned-keywords", "banned-keywords")
+        .settings("banned-keywords", BANNED)
+        .start()
+        .await;
 
     let response = proxy.chat(&chat_body("sly", "hi")).await;
     assert_eq!(response.status(), 502);

@@ -360,7 +360,12 @@ async fn the_wasm_profiler_names_guest_functions_for_perf_and_a_misspelt_one_sto
     let _ = std::fs::remove_file(&map);
     // Each line is `<address> <size> <name>`; the plugin's own code is there by name.
     let named = text.lines().filter(|line| line.split(' ').nth(2).is_some_and(|name| name.contains("banned_keywords")));
-    assert!(named.count() > 0, "no function of the plugin named in {}:\n{}", map.display(), &text[..text.len().min(2000)]);
+    assert!(
+        named.count() > 0,
+        "no function of the plugin named in {}:\n{}",
+        map.display(),
+        &text[..text.len().min(2000)]
+    );
     // It still serves.
     let response = proxy.chat(&chat_body("mock-echo", "a forbidden word")).await;
     assert_eq!(response.status(), 400);

@@ -69,7 +69,9 @@ async fn version_served(proxy: &Proxy) -> Result<String, String> {
     let version = response.headers().get("x-plugin-version").and_then(|v| v.to_str().ok()).map(str::to_owned);
     match (status, version) {
         (200, Some(version)) => Ok(version),
-        (status, version) => Err(format!("{status} with version {version:?}: {}", response.text().await.unwrap_or_default())),
+        (status, version) => {
+            Err(format!("{status} with version {version:?}: {}", response.text().await.unwrap_or_default()))
+        }
     }
 }
 
@@ -242,7 +244,13 @@ async fn trust_refuses_unsigned_wrongly_signed_tampered_and_unlisted_plugins() {
 
     // Files in the plugin directory: allowed only when their digest is listed.
     let noop_digest = format!("sha256:{noop_hex}");
-    let refused = ProxyBuilder::new("").plugin("noop", "noop").plugins_option(&trust).try_start().await.err().expect("an unlisted file");
+    let refused = ProxyBuilder::new("")
+        .plugin("noop", "noop")
+        .plugins_option(&trust)
+        .try_start()
+        .await
+        .err()
+        .expect("an unlisted file");
     assert!(refused.contains("not in plugins.trust.digests"), "{refused}");
     let listed = ProxyBuilder::new("")
         .plugin("noop", "noop")

@@ -36,7 +36,15 @@ async fn traced_proxy(collector: &StandIn, upstream: &StandIn, sample_ratio: f64
 /// A chat call carrying the client's `traceparent`.
 async fn traced_chat(proxy: &Proxy, traceparent: &str, body: &Value) -> reqwest::Response {
     let url = format!("{}/v1/chat/completions", proxy.base);
-    proxy.client().post(url).bearer_auth(&proxy.admin_key).header("traceparent", traceparent).json(body).send().await.unwrap()
+    proxy
+        .client()
+        .post(url)
+        .bearer_auth(&proxy.admin_key)
+        .header("traceparent", traceparent)
+        .json(body)
+        .send()
+        .await
+        .unwrap()
 }
 
 fn collector() -> impl Fn(&hookgate_tests::upstream::Received) -> Vec<u8> {
@@ -85,7 +93,8 @@ async fn a_request_is_a_span_tree_continuing_the_clients_traceparent_and_passing
     let collector = StandIn::start(collector()).await;
     let upstream = StandIn::start(|request| echo_chat(request.json())).await;
     let proxy = traced_proxy(&collector, &upstream, 1.0).await;
-    let response = traced_chat(&proxy, &format!("00-{CLIENT_TRACE}-{CLIENT_SPAN}-01"), &chat_body("gpt-traced", "hello")).await;
+    let response =
+        traced_chat(&proxy, &format!("00-{CLIENT_TRACE}-{CLIENT_SPAN}-01"), &chat_body("gpt-traced", "hello")).await;
     assert_eq!(response.status(), 200);
     let body: Value = response.json().await.unwrap();
     assert!(body["choices"][0]["message"]["content"].as_str().unwrap().contains("hello"));
@@ -126,8 +135,13 @@ async fn a_request_is_a_span_tree_continuing_the_clients_traceparent_and_passing
     let upstream_span = spans.iter().find(|span| span.name == "upstream").expect("the upstream call's span");
     assert_eq!(upstream_span.parent_span_id, request.span_id);
     assert_eq!(upstream_span.kind, 3, "a client span");
-    let sent = upstream.received().last().unwrap().header("traceparent").expect("traceparent to the upstream").to_owned();
-    assert_eq!(sent, format!("00-{CLIENT_TRACE}-{}-01", hex::encode(&upstream_span.span_id)), "the upstream continues the same trace");
+    let sent =
+        upstream.received().last().unwrap().header("traceparent").expect("traceparent to the upstream").to_owned();
+    assert_eq!(
+        sent,
+        format!("00-{CLIENT_TRACE}-{}-01", hex::encode(&upstream_span.span_id)),
+        "the upstream continues the same trace"
+    );
     match attribute(request, "http.response.status_code") {
         Some(AnyValue::IntValue(200)) => {}
         other => panic!("status on the request span: {other:?}"),
@@ -169,14 +183,17 @@ async fn sampling_follows_the_clients_flag_and_the_ratio_for_the_rest() {
     // Not sampled by ratio 0: no spans, but the upstream still gets a (not sampled) context.
     assert_eq!(proxy.chat(&chat_body("gpt-traced", "hello")).await.status(), 200);
     // A client that samples its trace is followed.
-    let sampled = traced_chat(&proxy, &format!("00-{CLIENT_TRACE}-{CLIENT_SPAN}-01"), &chat_body("gpt-traced", "hello")).await;
+    let sampled =
+        traced_chat(&proxy, &format!("00-{CLIENT_TRACE}-{CLIENT_SPAN}-01"), &chat_body("gpt-traced", "hello")).await;
     assert_eq!(sampled.status(), 200);
     let trace_id = hex::decode(CLIENT_TRACE).unwrap();
     spans_of_trace(&collector, &trace_id, 7).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let others: Vec<String> = spans(&collector).into_iter().filter(|s| s.trace_id != trace_id).map(|s| s.name).collect();
+    let others: Vec<String> =
+        spans(&collector).into_iter().filter(|s| s.trace_id != trace_id).map(|s| s.name).collect();
     assert!(others.is_empty(), "ratio 0 traces nothing else: {others:?}");
-    let first = upstream.received()[0].header("traceparent").map(str::to_owned).expect("a context even when not sampled");
+    let first =
+        upstream.received()[0].header("traceparent").map(str::to_owned).expect("a context even when not sampled");
     assert!(first.ends_with("-00"), "not sampled: {first}");
 }
 

@@ -236,7 +236,10 @@ fn build(mut document: Value, source: &Path, env: &dyn Fn(&str) -> Option<String
 fn traces_of(raw: raw::RawTraces) -> Result<Option<crate::traces::TracesConfig>, Invalid> {
     let Some(endpoint) = raw.endpoint else { return Ok(None) };
     if !(endpoint.starts_with("http://") || endpoint.starts_with("https://")) {
-        return Err(Invalid::at("traces.endpoint", format!("`{endpoint}` is not an http(s) URL (OTLP/HTTP, e.g. http://127.0.0.1:4318/v1/traces)")));
+        return Err(Invalid::at(
+            "traces.endpoint",
+            format!("`{endpoint}` is not an http(s) URL (OTLP/HTTP, e.g. http://127.0.0.1:4318/v1/traces)"),
+        ));
     }
     let sample_ratio = raw.sample_ratio.unwrap_or(1.0);
     if !(0.0..=1.0).contains(&sample_ratio) {

@@ -154,7 +154,13 @@ mod tests {
 
     #[test]
     fn a_packaged_component_is_a_valid_artifact() {
-        let packaged = package(b"\0asm\x0d\0\x01\0", vec!["wasi:io/streams@0.2.0".into()], vec!["describe".into()], "2026-12-01T00:00:00Z", "x.wasm");
+        let packaged = package(
+            b"\0asm\x0d\0\x01\0",
+            vec!["wasi:io/streams@0.2.0".into()],
+            vec!["describe".into()],
+            "2026-12-01T00:00:00Z",
+            "x.wasm",
+        );
         let layer = component_layer(&packaged.manifest).unwrap();
         assert_eq!(layer.hash(), Some(ContentHash::of(b"\0asm\x0d\0\x01\0")));
         let config: serde_json::Value = serde_json::from_slice(&packaged.config).unwrap();

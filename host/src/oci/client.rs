@@ -96,10 +96,11 @@ impl Credentials {
     /// Reads the environment and the Docker config file. A file that cannot be read or
     /// parsed is ignored with a warning: anonymous pulls may still work.
     pub fn from_environment() -> Self {
-        let everywhere = match (std::env::var("HOOKGATE_REGISTRY_USERNAME"), std::env::var("HOOKGATE_REGISTRY_PASSWORD")) {
-            (Ok(username), Ok(password)) => Some(Login { username, password }),
-            _ => None,
-        };
+        let everywhere =
+            match (std::env::var("HOOKGATE_REGISTRY_USERNAME"), std::env::var("HOOKGATE_REGISTRY_PASSWORD")) {
+                (Ok(username), Ok(password)) => Some(Login { username, password }),
+                _ => None,
+            };
         let docker_config = std::env::var_os("DOCKER_CONFIG")
             .map(std::path::PathBuf::from)
             .or_else(|| std::env::var_os("HOME").map(|home| std::path::Path::new(&home).join(".docker")))
@@ -171,7 +172,10 @@ impl RegistryClient {
     }
 
     fn base(&self, registry: &str) -> String {
-        let host = registry.rsplit_once(':').filter(|(_, port)| port.chars().all(|c| c.is_ascii_digit())).map_or(registry, |(host, _)| host);
+        let host = registry
+            .rsplit_once(':')
+            .filter(|(_, port)| port.chars().all(|c| c.is_ascii_digit()))
+            .map_or(registry, |(host, _)| host);
         let loopback = host == "localhost" || host == "[::1]" || host.starts_with("127.");
         let scheme = if loopback || self.insecure.iter().any(|listed| listed == registry) { "http" } else { "https" };
         format!("{scheme}://{registry}")
@@ -186,7 +190,12 @@ impl RegistryClient {
         build: impl Fn(&reqwest::Client) -> reqwest::RequestBuilder,
     ) -> Result<reqwest::Response, RegistryError> {
         let unreachable = |source| RegistryError::Unreachable { registry: registry.to_owned(), source };
-        let cached = self.tokens.lock().unwrap_or_else(|e| e.into_inner()).get(&(registry.to_owned(), scope.to_owned())).cloned();
+        let cached = self
+            .tokens
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&(registry.to_owned(), scope.to_owned()))
+            .cloned();
         let login = self.credentials.for_registry(registry);
         let basic_known = self.basic.lock().unwrap_or_else(|e| e.into_inner()).contains(registry);
         let first = match (&cached, login) {
@@ -201,7 +210,10 @@ impl RegistryClient {
         let challenge = response.headers().get(WWW_AUTHENTICATE).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
         let retry = if challenge.to_ascii_lowercase().starts_with("bearer") {
             let token = self.token(registry, scope, &challenge, login).await?;
-            self.tokens.lock().unwrap_or_else(|e| e.into_inner()).insert((registry.to_owned(), scope.to_owned()), token.clone());
+            self.tokens
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert((registry.to_owned(), scope.to_owned()), token.clone());
             build(&self.http).bearer_auth(token)
         } else if let Some(login) = login.filter(|_| !basic_known) {
             self.basic.lock().unwrap_or_else(|e| e.into_inner()).insert(registry.to_owned());
@@ -214,10 +226,17 @@ impl RegistryClient {
 
     /// A Bearer token for `scope` from the token service of `challenge`
     /// (`Bearer realm="…",service="…"`).
-    async fn token(&self, registry: &str, scope: &str, challenge: &str, login: Option<&Login>) -> Result<String, RegistryError> {
+    async fn token(
+        &self,
+        registry: &str,
+        scope: &str,
+        challenge: &str,
+        login: Option<&Login>,
+    ) -> Result<String, RegistryError> {
         let protocol = |why: String| RegistryError::Protocol { registry: registry.to_owned(), why };
         let params = challenge_params(challenge);
-        let realm = params.get("realm").ok_or_else(|| protocol(format!("a Bearer challenge without a realm: {challenge}")))?;
+        let realm =
+            params.get("realm").ok_or_else(|| protocol(format!("a Bearer challenge without a realm: {challenge}")))?;
         let mut request = self.http.get(realm).query(&[("scope", scope)]);
         if let Some(service) = params.get("service") {
             request = request.query(&[("service", service)]);
@@ -225,9 +244,13 @@ impl RegistryClient {
         if let Some(login) = login {
             request = request.basic_auth(&login.username, Some(&login.password));
         }
-        let response = request.send().await.map_err(|source| RegistryError::Unreachable { registry: registry.to_owned(), source })?;
+        let response = request
+            .send()
+            .await
+            .map_err(|source| RegistryError::Unreachable { registry: registry.to_owned(), source })?;
         let response = checked(registry, "a token", response).await?;
-        let body: serde_json::Value = response.json().await.map_err(|error| protocol(format!("token answer: {error}")))?;
+        let body: serde_json::Value =
+            response.json().await.map_err(|error| protocol(format!("token answer: {error}")))?;
         body["token"]
             .as_str()
             .or_else(|| body["access_token"].as_str())
@@ -237,15 +260,25 @@ impl RegistryClient {
 
     /// The manifest `reference` names, checked against its digest when it is pinned.
     pub async fn manifest(&self, reference: &Reference) -> Result<FetchedManifest, RegistryError> {
-        let url = format!("{}/v2/{}/manifests/{}", self.base(&reference.registry), reference.repository, reference.api_target());
+        let url = format!(
+            "{}/v2/{}/manifests/{}",
+            self.base(&reference.registry),
+            reference.repository,
+            reference.api_target()
+        );
         let scope = pull_scope(reference);
-        let response = self.send(&reference.registry, &scope, |http| http.get(&url).header(ACCEPT, OCI_MANIFEST)).await?;
+        let response =
+            self.send(&reference.registry, &scope, |http| http.get(&url).header(ACCEPT, OCI_MANIFEST)).await?;
         let response = checked(&reference.registry, &format!("the manifest of {reference}"), response).await?;
         let bytes = limited_body(&reference.registry, response, MAX_MANIFEST_BYTES).await?;
         let digest = ContentHash::of(&bytes);
         if let Some(expected) = reference.digest() {
             if *expected != digest {
-                return Err(RegistryError::DigestMismatch { what: reference.to_string(), expected: *expected, actual: digest });
+                return Err(RegistryError::DigestMismatch {
+                    what: reference.to_string(),
+                    expected: *expected,
+                    actual: digest,
+                });
             }
         }
         Ok(FetchedManifest { bytes, digest })
@@ -254,14 +287,24 @@ impl RegistryClient {
     /// The digest a tag points at now, `None` when the tag does not exist. Asks with
     /// `HEAD` (cheap enough to poll), then with `GET` if the registry does not say.
     pub async fn current_digest(&self, reference: &Reference) -> Result<Option<ContentHash>, RegistryError> {
-        let url = format!("{}/v2/{}/manifests/{}", self.base(&reference.registry), reference.repository, reference.api_target());
+        let url = format!(
+            "{}/v2/{}/manifests/{}",
+            self.base(&reference.registry),
+            reference.repository,
+            reference.api_target()
+        );
         let scope = pull_scope(reference);
-        let response = self.send(&reference.registry, &scope, |http| http.head(&url).header(ACCEPT, OCI_MANIFEST)).await?;
+        let response =
+            self.send(&reference.registry, &scope, |http| http.head(&url).header(ACCEPT, OCI_MANIFEST)).await?;
         if response.status() == StatusCode::NOT_FOUND {
             return Ok(None);
         }
         let response = checked(&reference.registry, &format!("the manifest of {reference}"), response).await?;
-        let said = response.headers().get("docker-content-digest").and_then(|v| v.to_str().ok()).and_then(ContentHash::parse_digest);
+        let said = response
+            .headers()
+            .get("docker-content-digest")
+            .and_then(|v| v.to_str().ok())
+            .and_then(ContentHash::parse_digest);
         match said {
             Some(digest) => Ok(Some(digest)),
             None => Ok(Some(self.manifest(reference).await?.digest)),
@@ -270,7 +313,12 @@ impl RegistryClient {
 
     /// The blob `digest` of `reference`'s repository, at most `max` bytes, checked
     /// against the digest.
-    pub async fn blob(&self, reference: &Reference, digest: &ContentHash, max: usize) -> Result<Vec<u8>, RegistryError> {
+    pub async fn blob(
+        &self,
+        reference: &Reference,
+        digest: &ContentHash,
+        max: usize,
+    ) -> Result<Vec<u8>, RegistryError> {
         let url = format!("{}/v2/{}/blobs/sha256:{digest}", self.base(&reference.registry), reference.repository);
         let response = self.send(&reference.registry, &pull_scope(reference), |http| http.get(&url)).await?;
         let what = format!("blob sha256:{digest} of {reference}");
@@ -295,13 +343,13 @@ impl RegistryClient {
             return Ok(digest);
         }
         let start_url = format!("{base}/v2/{}/blobs/uploads/", reference.repository);
-        let started = self.send(&reference.registry, &scope, |http| http.post(&start_url).header(reqwest::header::CONTENT_LENGTH, 0)).await?;
+        let started = self
+            .send(&reference.registry, &scope, |http| http.post(&start_url).header(reqwest::header::CONTENT_LENGTH, 0))
+            .await?;
         let started = checked(&reference.registry, "starting an upload", started).await?;
-        let location = started
-            .headers()
-            .get(LOCATION)
-            .and_then(|v| v.to_str().ok())
-            .ok_or_else(|| RegistryError::Protocol { registry: reference.registry.clone(), why: "an upload without a Location".into() })?;
+        let location = started.headers().get(LOCATION).and_then(|v| v.to_str().ok()).ok_or_else(|| {
+            RegistryError::Protocol { registry: reference.registry.clone(), why: "an upload without a Location".into() }
+        })?;
         let mut upload = if location.starts_with('/') { format!("{base}{location}") } else { location.to_owned() };
         upload.push(if upload.contains('?') { '&' } else { '?' });
         upload.push_str(&format!("digest=sha256:{digest}"));
@@ -318,7 +366,12 @@ impl RegistryClient {
     /// Stores `manifest` (an OCI image manifest) under `reference`'s tag or digest;
     /// returns its digest.
     pub async fn push_manifest(&self, reference: &Reference, manifest: &[u8]) -> Result<ContentHash, RegistryError> {
-        let url = format!("{}/v2/{}/manifests/{}", self.base(&reference.registry), reference.repository, reference.api_target());
+        let url = format!(
+            "{}/v2/{}/manifests/{}",
+            self.base(&reference.registry),
+            reference.repository,
+            reference.api_target()
+        );
         let body = manifest.to_vec();
         let response = self
             .send(&reference.registry, &push_scope(reference), |http| {
@@ -367,12 +420,15 @@ async fn checked(registry: &str, what: &str, response: reqwest::Response) -> Res
 
 /// The body of `response`, refused past `max` bytes without reading more.
 async fn limited_body(registry: &str, mut response: reqwest::Response, max: usize) -> Result<Vec<u8>, RegistryError> {
-    let too_large = || RegistryError::Protocol { registry: registry.to_owned(), why: format!("an answer larger than {max} bytes") };
+    let too_large =
+        || RegistryError::Protocol { registry: registry.to_owned(), why: format!("an answer larger than {max} bytes") };
     if response.content_length().is_some_and(|length| length > max as u64) {
         return Err(too_large());
     }
     let mut bytes = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(|source| RegistryError::Unreachable { registry: registry.to_owned(), source })? {
+    while let Some(chunk) =
+        response.chunk().await.map_err(|source| RegistryError::Unreachable { registry: registry.to_owned(), source })?
+    {
         if bytes.len() + chunk.len() > max {
             return Err(too_large());
         }
@@ -397,7 +453,9 @@ mod tests {
 
     #[test]
     fn bearer_challenges_parse() {
-        let params = challenge_params(r#"Bearer realm="https://auth.example/token",service="registry.example",scope="repository:a:pull""#);
+        let params = challenge_params(
+            r#"Bearer realm="https://auth.example/token",service="registry.example",scope="repository:a:pull""#,
+        );
         assert_eq!(params["realm"], "https://auth.example/token");
         assert_eq!(params["service"], "registry.example");
     }

@@ -57,7 +57,12 @@ pub async fn pull(
     let layer = artifact::component_layer(&manifest.bytes)?;
     let layer_digest = layer.hash().expect("component_layer checked the digest");
     let verdict = match trust {
-        Some(trust) => Some(trust.check_artifact(client, reference, &manifest.digest, &layer_digest).await.map_err(PullError::Untrusted)?),
+        Some(trust) => Some(
+            trust
+                .check_artifact(client, reference, &manifest.digest, &layer_digest)
+                .await
+                .map_err(PullError::Untrusted)?,
+        ),
         None => None,
     };
     let wasm = match known(&layer_digest).filter(|wasm| ContentHash::of(wasm) == layer_digest) {
@@ -87,7 +92,11 @@ pub async fn push(
 /// Signs the manifest `reference` names (resolving a tag first) with `key`, adding the
 /// signature to cosign's `.sig` tag beside any there already. Returns the signed digest
 /// and the signature tag.
-pub async fn sign(client: &RegistryClient, reference: &Reference, key: &PrivateKey) -> Result<(ContentHash, Reference), RegistryError> {
+pub async fn sign(
+    client: &RegistryClient,
+    reference: &Reference,
+    key: &PrivateKey,
+) -> Result<(ContentHash, Reference), RegistryError> {
     let digest = match reference.digest() {
         Some(digest) => *digest,
         None => client.current_digest(reference).await?.ok_or_else(|| RegistryError::Protocol {
@@ -100,7 +109,9 @@ pub async fn sign(client: &RegistryClient, reference: &Reference, key: &PrivateK
     layer.annotations = Some([(SIGNATURE_ANNOTATION.to_owned(), json!(key.sign(&payload)))].into_iter().collect());
     let at = reference.signature_tag(&digest);
     let mut layers: Vec<Descriptor> = match client.current_digest(&at).await? {
-        Some(_) => serde_json::from_slice::<Manifest>(&client.manifest(&at).await?.bytes).map(|m| m.layers).unwrap_or_default(),
+        Some(_) => {
+            serde_json::from_slice::<Manifest>(&client.manifest(&at).await?.bytes).map(|m| m.layers).unwrap_or_default()
+        }
         None => Vec::new(),
     };
     layers.push(layer);

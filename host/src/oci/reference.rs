@@ -47,7 +47,10 @@ impl Reference {
         let (repository, target) = match path.split_once('@') {
             Some((repository, digest)) => {
                 let hex = digest.strip_prefix("sha256:").ok_or_else(|| bad("only sha256 digests are supported"))?;
-                (repository, Target::Digest(ContentHash::from_hex(hex).ok_or_else(|| bad("a sha256 digest is 64 hex digits"))?))
+                (
+                    repository,
+                    Target::Digest(ContentHash::from_hex(hex).ok_or_else(|| bad("a sha256 digest is 64 hex digits"))?),
+                )
             }
             None => match path.rsplit_once(':') {
                 Some((repository, tag)) => (repository, Target::Tag(tag.to_owned())),
@@ -56,7 +59,8 @@ impl Reference {
         };
         let valid_repository = !repository.is_empty()
             && repository.split('/').all(|part| {
-                !part.is_empty() && part.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-".contains(c))
+                !part.is_empty()
+                    && part.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-".contains(c))
             });
         if !valid_repository {
             return Err(bad("a repository is lowercase letters, digits, `._-`, in `/`-separated parts"));
@@ -136,7 +140,16 @@ mod tests {
 
     #[test]
     fn malformed_references_are_refused() {
-        for bad in ["oci://", "oci://host", "oci://host/", "oci://host/Repo:v1", "oci://host/r@sha256:12", "oci://host/r@md5:ab", "oci://host/r:-x", "oci://ho st/r:v1"] {
+        for bad in [
+            "oci://",
+            "oci://host",
+            "oci://host/",
+            "oci://host/Repo:v1",
+            "oci://host/r@sha256:12",
+            "oci://host/r@md5:ab",
+            "oci://host/r:-x",
+            "oci://ho st/r:v1",
+        ] {
             assert!(Reference::parse(bad).is_err(), "{bad} should be refused");
         }
     }

@@ -126,7 +126,12 @@ pub fn payload(reference: &Reference, digest: &ContentHash) -> Vec<u8> {
 /// payload is a cosign payload for `digest`. The identity (`docker-reference`) is not
 /// checked, as cosign does not: an artifact copied to another registry keeps its
 /// signature.
-pub fn verify<'k>(keys: &'k [TrustedKey], digest: &ContentHash, payload: &[u8], signature_b64: &str) -> Result<&'k TrustedKey, String> {
+pub fn verify<'k>(
+    keys: &'k [TrustedKey],
+    digest: &ContentHash,
+    payload: &[u8],
+    signature_b64: &str,
+) -> Result<&'k TrustedKey, String> {
     let parsed: serde_json::Value =
         serde_json::from_slice(payload).map_err(|_| "a signature payload that is not JSON".to_owned())?;
     if parsed["critical"]["type"] != PAYLOAD_TYPE {
@@ -175,7 +180,8 @@ mod tests {
         let key = PrivateKey::generate();
         let again = PrivateKey::from_pem(&key.to_pem()).unwrap();
         assert_eq!(again.id(), key.id());
-        let encrypted = "-----BEGIN ENCRYPTED SIGSTORE PRIVATE KEY-----\nabc\n-----END ENCRYPTED SIGSTORE PRIVATE KEY-----";
+        let encrypted =
+            "-----BEGIN ENCRYPTED SIGSTORE PRIVATE KEY-----\nabc\n-----END ENCRYPTED SIGSTORE PRIVATE KEY-----";
         assert!(PrivateKey::from_pem(encrypted).err().unwrap().to_string().contains("cosign sign --key"));
         assert!(TrustedKey::from_pem("x.pub", "not a key").is_err());
     }

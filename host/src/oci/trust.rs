@@ -12,10 +12,10 @@
 
 use std::collections::BTreeSet;
 
+use super::artifact::Manifest;
 use super::client::RegistryClient;
 use super::reference::Reference;
 use super::signature::{self, TrustedKey, SIGNATURE_ANNOTATION, SIMPLE_SIGNING};
-use super::artifact::Manifest;
 use crate::types::ContentHash;
 
 /// The largest signature payload read: cosign's are a few hundred bytes.
@@ -83,7 +83,9 @@ impl Trust {
             return Ok(Verdict::Listed);
         }
         if self.keys.is_empty() {
-            return Err(format!("not trusted: neither sha256:{manifest} nor its layer sha256:{layer} is in plugins.trust.digests"));
+            return Err(format!(
+                "not trusted: neither sha256:{manifest} nor its layer sha256:{layer} is in plugins.trust.digests"
+            ));
         }
         let key = signed_by(client, reference, manifest, &self.keys).await?;
         Ok(Verdict::SignedBy { id: key.id.clone(), name: key.name.clone() })
@@ -109,7 +111,9 @@ pub async fn signed_by<'k>(
         serde_json::from_slice(&fetched.bytes).map_err(|error| format!("not trusted: {at} does not parse: {error}"))?;
     let mut why = Vec::new();
     for layer in signatures.layers.iter().filter(|layer| layer.media_type == SIMPLE_SIGNING).take(MAX_SIGNATURES) {
-        let Some(signature) = layer.annotations.as_ref().and_then(|a| a.get(SIGNATURE_ANNOTATION)).and_then(|v| v.as_str()) else {
+        let Some(signature) =
+            layer.annotations.as_ref().and_then(|a| a.get(SIGNATURE_ANNOTATION)).and_then(|v| v.as_str())
+        else {
             continue;
         };
         let Some(digest) = layer.hash() else { continue };

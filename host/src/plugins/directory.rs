@@ -129,7 +129,8 @@ impl PluginDirectory {
 
     fn files_of(&self, name: &str) -> PluginFiles {
         let artifact = self.sources.has(name).then(|| self.sources.current(name).ok().map(|a| a.manifest)).flatten();
-        let stamp = |ext: &str| Stamp(self.dir.as_ref().and_then(|dir| Stamp::of(&dir.join(format!("{name}.{ext}"))).0));
+        let stamp =
+            |ext: &str| Stamp(self.dir.as_ref().and_then(|dir| Stamp::of(&dir.join(format!("{name}.{ext}"))).0));
         PluginFiles { wasm: stamp("wasm"), sidecar: stamp("yaml"), artifact }
     }
 
@@ -281,7 +282,10 @@ impl PluginDirectory {
                 let Some(name) = self.plugin_name(dir, &path) else { continue };
                 if self.sources.has(&name) {
                     let file = path.file_name().unwrap_or_default().to_string_lossy().into_owned();
-                    self.warn_once(&file, "ignored: plugins.sources names this plugin, and the registry's version wins");
+                    self.warn_once(
+                        &file,
+                        "ignored: plugins.sources names this plugin, and the registry's version wins",
+                    );
                     continue;
                 }
                 names.push(name);
@@ -326,7 +330,12 @@ impl PluginDirectory {
         if self.sources.has(name) {
             let artifact = self.sources.current(name)?;
             let wasm = artifact.wasm.as_ref().clone();
-            return Ok(Candidate { hash: ContentHash::of(&wasm), wasm, settings: self.config.settings_for(name), path: None });
+            return Ok(Candidate {
+                hash: ContentHash::of(&wasm),
+                wasm,
+                settings: self.config.settings_for(name),
+                path: None,
+            });
         }
         let Some(dir) = &self.dir else {
             return Err(format!("no plugins.dir and no plugins.sources entry for `{name}`"));

@@ -190,12 +190,18 @@ impl RegistrySources {
         if current.is_some_and(|current| current.manifest == manifest) {
             return Ok(None);
         }
-        let pulled = oci::pull(&self.client, &reference.at(manifest), self.trust.as_deref(), |layer| self.stored(layer))
-            .await
-            .map_err(|error| error.to_string())?;
+        let pulled =
+            oci::pull(&self.client, &reference.at(manifest), self.trust.as_deref(), |layer| self.stored(layer))
+                .await
+                .map_err(|error| error.to_string())?;
         self.keep(reference, &pulled);
         let component = ContentHash::of(&pulled.wasm);
-        Ok(Some(Artifact { wasm: Arc::new(pulled.wasm), manifest: pulled.manifest, component, verdict: pulled.verdict }))
+        Ok(Some(Artifact {
+            wasm: Arc::new(pulled.wasm),
+            manifest: pulled.manifest,
+            component,
+            verdict: pulled.verdict,
+        }))
     }
 
     fn blob_path(&self, layer: &ContentHash) -> Option<PathBuf> {

@@ -14,8 +14,8 @@ use serde_json::{json, Value};
 
 use super::AppState;
 use crate::error::ApiError;
-use crate::plugins::registry::ActivePlugin;
 use crate::oci::Verdict;
+use crate::plugins::registry::ActivePlugin;
 use crate::types::{ContentHash, Hook};
 
 /// `GET /callbacks/list`: plugin names grouped as LiteLLM groups its callbacks.

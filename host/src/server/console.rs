@@ -133,13 +133,22 @@ pub async fn release(
 fn upload_dir(state: &AppState, name: &str) -> Result<std::path::PathBuf, ApiError> {
     // A hidden name would be written but never loaded (the directory skips hidden files).
     if name.starts_with('.') || !crate::plugins::loaded::valid_name(name) {
-        return Err(ApiError::new(400, format!("`{name}` is not a valid plugin name (1 to 64 of A-Z a-z 0-9 . _ -, not starting with a dot).")));
+        return Err(ApiError::new(
+            400,
+            format!("`{name}` is not a valid plugin name (1 to 64 of A-Z a-z 0-9 . _ -, not starting with a dot)."),
+        ));
     }
     let directory = state.directory.as_ref().ok_or_else(|| ApiError::new(409, "No plugins.dir to upload into."))?;
     if directory.sources().has(name) {
-        return Err(ApiError::new(409, format!("`{name}` comes from a registry (plugins.sources): publish it there instead.")));
+        return Err(ApiError::new(
+            409,
+            format!("`{name}` comes from a registry (plugins.sources): publish it there instead."),
+        ));
     }
-    directory.dir().map(std::path::Path::to_path_buf).ok_or_else(|| ApiError::new(409, "No plugins.dir to upload into."))
+    directory
+        .dir()
+        .map(std::path::Path::to_path_buf)
+        .ok_or_else(|| ApiError::new(409, "No plugins.dir to upload into."))
 }
 
 /// Writes `bytes` to `dir/file` through a hidden temporary file and a rename: a rescan

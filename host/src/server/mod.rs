@@ -35,8 +35,8 @@ use crate::metrics::{self, Metrics, Snapshot};
 use crate::pipeline::logging::LoggingQueue;
 use crate::pipeline::{Pipeline, PipelineRules};
 use crate::plugins::directory::{self, PluginDirectory};
-use crate::plugins::sources::RegistrySources;
 use crate::plugins::registry::{PluginSet, QuarantinePolicy, Registry};
+use crate::plugins::sources::RegistrySources;
 use crate::plugins::{EngineOptions, GuestProfiler, PluginEngine};
 use crate::upstream::Upstreams;
 

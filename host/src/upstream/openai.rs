@@ -285,10 +285,8 @@ impl OpenAiProvider {
     /// Reads a body of at most `max` bytes: `Ok(None)` when it is larger (reading stops
     /// there).
     async fn read_capped(&self, response: Response<Incoming>, max: usize) -> Result<Option<Vec<u8>>, UpstreamError> {
-        let announced = response
-            .headers()
-            .get(CONTENT_LENGTH)
-            .and_then(|length| length.to_str().ok()?.parse::<u64>().ok());
+        let announced =
+            response.headers().get(CONTENT_LENGTH).and_then(|length| length.to_str().ok()?.parse::<u64>().ok());
         if announced.is_some_and(|length| length > max as u64) {
             return Ok(None);
         }
@@ -354,15 +352,21 @@ impl OpenAiProvider {
         let authorization = self.authorization.as_ref().map_err(|_| {
             UpstreamError::from_status(
                 502,
-                format!("the credentials for upstream {} cannot be sent: they hold characters no HTTP header may", self.shown_base),
+                format!(
+                    "the credentials for upstream {} cannot be sent: they hold characters no HTTP header may",
+                    self.shown_base
+                ),
             )
         })?;
         if let Some(authorization) = authorization {
             request = request.header(AUTHORIZATION, authorization.clone());
         }
-        request
-            .body(Full::new(Bytes::from(body)))
-            .map_err(|e| UpstreamError::from_status(502, format!("the request to upstream {} could not be built: {e}", self.shown_base)))
+        request.body(Full::new(Bytes::from(body))).map_err(|e| {
+            UpstreamError::from_status(
+                502,
+                format!("the request to upstream {} could not be built: {e}", self.shown_base),
+            )
+        })
     }
 
     /// The error for a non-2xx answer, from (at most the first 64 KiB of) its body.
@@ -596,9 +600,9 @@ fn in_band_error(data: &str) -> Option<UpstreamError> {
 fn transport_error(e: &(dyn StdError + 'static), connecting: bool, api_base: &str) -> UpstreamError {
     // The whole chain for operators; clients get its gist below.
     tracing::debug!(api_base, error = ?e, "upstream request failed");
-    if causes(e).any(|cause| {
-        cause.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut)
-    }) {
+    if causes(e)
+        .any(|cause| cause.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut))
+    {
         return UpstreamError::new(504, "timeout", format!("upstream {api_base} timed out"));
     }
     let what = if connecting { "could not connect to" } else { "lost the connection to" };
@@ -818,10 +822,7 @@ mod tests {
         // No `model` or `stream` from the client: both are added at the end.
         let bare = fields(json!({"input": "x", "stream": false}));
         assert_eq!(text(&bare, "m", false), r#"{"input":"x","stream":false,"model":"m"}"#);
-        assert_eq!(
-            text(&fields(json!({"input": "x"})), "m", true),
-            r#"{"input":"x","model":"m","stream":true}"#
-        );
+        assert_eq!(text(&fields(json!({"input": "x"})), "m", true), r#"{"input":"x","model":"m","stream":true}"#);
     }
 
     #[tokio::test]
@@ -962,19 +963,16 @@ mod tests {
         let handler = move |uri: axum::http::Uri, headers: HeaderMap| {
             let log = log.clone();
             async move {
-                let header = |name| headers.get(name).map(|v: &axum::http::HeaderValue| v.to_str().unwrap().to_string());
+                let header =
+                    |name| headers.get(name).map(|v: &axum::http::HeaderValue| v.to_str().unwrap().to_string());
                 log.lock().unwrap().push((uri.to_string(), header("authorization"), header("host")));
                 axum::Json(json!({}))
             }
         };
         let base = serve(Router::new().fallback(post(handler))).await;
         let with_userinfo = base.replace("http://", "http://us%65r:p%40ss@");
-        let params = OpenAiParams {
-            model: "m".into(),
-            api_base: with_userinfo.clone(),
-            api_key: None,
-            timeout: PATIENCE,
-        };
+        let params =
+            OpenAiParams { model: "m".into(), api_base: with_userinfo.clone(), api_key: None, timeout: PATIENCE };
         let keyless = OpenAiProvider::new(Arc::default(), &params, 1 << 20);
         assert!(!format!("{keyless:?}").contains("p%40ss"));
         keyless.call(CallType::ChatCompletion, &json!({})).await.unwrap();
