@@ -73,13 +73,13 @@ impl Body {
     pub fn into_value(self) -> Value {
         match self.value.into_inner() {
             Some(value) => value,
-            None => parse(self.json.get().map_or("", String::as_str)),
+            None => parse(&self.json),
         }
     }
 
     /// The parsed body (parsed now if it was not yet).
     pub fn value(&self) -> &Value {
-        self.value.get_or_init(|| parse(self.json.get().map_or("", String::as_str)))
+        self.value.get_or_init(|| parse(&self.json))
     }
 
     /// The body's top-level fields (none when it is not an object).
@@ -108,9 +108,9 @@ impl Body {
     }
 }
 
-/// The values of text [`Body::parse_later`] was given, which its caller checked.
-fn parse(json: &str) -> Value {
-    serde_json::from_str(json).unwrap_or(Value::Null)
+/// The values of the text [`Body::parse_later`] was given, which its caller checked.
+fn parse(json: &OnceLock<String>) -> Value {
+    serde_json::from_str(json.get().map_or("", String::as_str)).unwrap_or(Value::Null)
 }
 
 impl PartialEq for Body {

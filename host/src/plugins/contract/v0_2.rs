@@ -7,9 +7,8 @@
 //! back when the call returns, keeping its edits only if the hook returned normally.
 
 use std::borrow::Cow;
-use std::sync::Arc;
-
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use wasmtime::component::{
     Component, ComponentExportIndex, ComponentNamedList, HasSelf, Instance, InstancePre, Lift, Linker, Lower, Resource,
