@@ -207,6 +207,18 @@ impl<T: Send + 'static> Lent<T> {
     }
 }
 
+/// A contract function of one instance, typed, or why it is not there.
+type Typed<P, R> = wasmtime::Result<TypedFunc<P, R>>;
+
+/// What every hook is passed first: the request's context.
+type Context<'a> = &'a wit::CallContext;
+
+/// The request, lent.
+type LentRequest = Resource<RequestView>;
+
+/// The response, lent.
+type LentResponse = Resource<ResponseView>;
+
 /// A hook's result, as the contract types it.
 type HookResult<T> = (Result<T, wit::HookError>,);
 
@@ -241,7 +253,7 @@ impl Guest {
     ///
     /// Only the accessors below call this, one per function, so a function is always
     /// asked for with the same signature: the one its check passed with.
-    fn typed<P, R>(&self, store: &mut Store<GuestState>, func: ContractFunc) -> wasmtime::Result<TypedFunc<P, R>>
+    fn typed<P, R>(&self, store: &mut Store<GuestState>, func: ContractFunc) -> Typed<P, R>
     where
         P: ComponentNamedList + Lower,
         R: ComponentNamedList + Lift,
@@ -259,80 +271,64 @@ impl Guest {
         }
     }
 
-    fn describe(&self, store: &mut Store<GuestState>) -> wasmtime::Result<TypedFunc<(), (hooks::setup::PluginInfo,)>> {
+    fn describe(&self, store: &mut Store<GuestState>) -> Typed<(), (hooks::setup::PluginInfo,)> {
         self.typed(store, ContractFunc::Describe)
     }
 
-    fn init<'a>(&self, store: &mut Store<GuestState>) -> wasmtime::Result<TypedFunc<(&'a str,), LogResult>> {
+    fn init<'a>(&self, store: &mut Store<GuestState>) -> Typed<(&'a str,), LogResult> {
         self.typed(store, ContractFunc::Init)
     }
 
     fn pre_call<'a>(
         &self,
         store: &mut Store<GuestState>,
-    ) -> wasmtime::Result<
-        TypedFunc<(&'a wit::CallContext, Resource<RequestView>), HookResult<hooks::pre_call::PreCallOutcome>>,
-    > {
+    ) -> Typed<(Context<'a>, LentRequest), HookResult<hooks::pre_call::PreCallOutcome>> {
         self.typed(store, ContractFunc::Hook(Hook::PreCall))
     }
 
-    fn moderation<'a>(
-        &self,
-        store: &mut Store<GuestState>,
-    ) -> wasmtime::Result<TypedFunc<(&'a wit::CallContext, Resource<RequestView>), HookResult<()>>> {
+    fn moderation<'a>(&self, store: &mut Store<GuestState>) -> Typed<(Context<'a>, LentRequest), HookResult<()>> {
         self.typed(store, ContractFunc::Hook(Hook::Moderation))
     }
 
     fn post_call_success<'a>(
         &self,
         store: &mut Store<GuestState>,
-    ) -> wasmtime::Result<
-        TypedFunc<(&'a wit::CallContext, Resource<RequestView>, Resource<ResponseView>), HookResult<()>>,
-    > {
+    ) -> Typed<(Context<'a>, LentRequest, LentResponse), HookResult<()>> {
         self.typed(store, ContractFunc::Hook(Hook::PostCallSuccess))
     }
 
     fn post_call_failure<'a>(
         &self,
         store: &mut Store<GuestState>,
-    ) -> wasmtime::Result<TypedFunc<(&'a wit::CallContext, Resource<RequestView>, &'a wit::Failure), HookResult<()>>>
-    {
+    ) -> Typed<(Context<'a>, LentRequest, &'a wit::Failure), HookResult<()>> {
         self.typed(store, ContractFunc::Hook(Hook::PostCallFailure))
     }
 
     fn stream_chunk<'a>(
         &self,
         store: &mut Store<GuestState>,
-    ) -> wasmtime::Result<
-        TypedFunc<
-            (&'a wit::CallContext, Resource<RequestView>, Resource<ChunkView>),
-            HookResult<hooks::stream_chunk::ChunkOutcome>,
-        >,
-    > {
+    ) -> Typed<(Context<'a>, LentRequest, Resource<ChunkView>), HookResult<hooks::stream_chunk::ChunkOutcome>> {
         self.typed(store, ContractFunc::Hook(Hook::StreamChunk))
     }
 
     fn stream_end<'a>(
         &self,
         store: &mut Store<GuestState>,
-    ) -> wasmtime::Result<TypedFunc<(&'a wit::CallContext, Resource<RequestView>, &'a str), HookResult<()>>> {
+    ) -> Typed<(Context<'a>, LentRequest, &'a str), HookResult<()>> {
         self.typed(store, ContractFunc::Hook(Hook::StreamEnd))
     }
 
-    #[allow(clippy::type_complexity)]
     fn log_success<'a>(
         &self,
         store: &mut Store<GuestState>,
-    ) -> wasmtime::Result<
-        TypedFunc<(&'a wit::CallContext, Resource<RequestView>, Resource<ResponseView>, &'a wit::LogEntry), LogResult>,
-    > {
+    ) -> Typed<(Context<'a>, LentRequest, LentResponse, &'a wit::LogEntry), LogResult> {
         self.typed(store, ContractFunc::Hook(Hook::LogSuccess))
     }
 
     fn log_failure<'a>(
         &self,
         store: &mut Store<GuestState>,
-    ) -> wasmtime::Result<TypedFunc<(&'a wit::CallContext, Resource<RequestView>, &'a wit::LogEntry), LogResult>> {
+    ) -> Typed<(Context<'a>, LentRequest, &'a wit::LogEntry), LogResult> {
         self.typed(store, ContractFunc::Hook(Hook::LogFailure))
     }
 
