@@ -135,11 +135,21 @@ fn same_text(a: &str, b: &str) -> bool {
 
 /// A body in the host, or (in native tests) in this process.
 enum Doc<'a, H> {
-    Host(&'a H),
+    /// The host's body, and its texts as last read: a hook that reads them twice (a
+    /// chunk's `text()`, then a `HoldBack`) crosses into the host once. Only this call's
+    /// own edits change the body, and every edit forgets them.
+    Host {
+        handle: &'a H,
+        texts: RefCell<Option<Vec<Text>>>,
+    },
     Local(RefCell<View>),
 }
 
-impl<H: HostDoc> Doc<'_, H> {
+impl<'a, H: HostDoc> Doc<'a, H> {
+    fn host(handle: &'a H) -> Self {
+        Doc::Host { handle, texts: RefCell::new(None) }
+    }
+
     fn local(kind: BodyKind, body: Value) -> Self {
         let body = std::sync::Arc::new(Body::measured(body));
         Doc::Local(RefCell::new(View::new(kind, body, Access::Edit { max_bytes: usize::MAX })))
@@ -147,25 +157,45 @@ impl<H: HostDoc> Doc<'_, H> {
 
     fn texts(&self) -> Vec<Text> {
         match self {
-            Doc::Host(handle) => handle.texts().into_iter().map(Text::from).collect(),
+            Doc::Host { handle, texts } => {
+                texts.borrow_mut().get_or_insert_with(|| handle.texts().into_iter().map(Text::from).collect()).clone()
+            }
             Doc::Local(view) => view.borrow().texts().into_iter().map(Text::from).collect(),
+        }
+    }
+
+    /// Edits the body with `edit`: through the host's resource, or the local view;
+    /// either way the texts read so far are forgotten.
+    fn edit<E>(
+        &self,
+        edit: E,
+        host: impl FnOnce(&H, E) -> Result<(), host::EditError>,
+        local: impl FnOnce(&mut View, E) -> Result<(), EditError>,
+    ) -> Result<(), EditError> {
+        match self {
+            Doc::Host { handle, texts } => {
+                texts.take();
+                host(handle, edit).map_err(edit_error)
+            }
+            Doc::Local(view) => local(&mut view.borrow_mut(), edit),
         }
     }
 
     fn set_texts(&self, edits: Vec<(usize, String)>) -> Result<(), EditError> {
         let position = |index: usize| u32::try_from(index).unwrap_or(u32::MAX);
-        match self {
-            Doc::Host(handle) => {
+        self.edit(
+            edits,
+            |handle, edits| {
                 let edits: Vec<host::TextEdit> =
                     edits.into_iter().map(|(index, text)| host::TextEdit { index: position(index), text }).collect();
-                handle.set_texts(&edits).map_err(edit_error)
-            }
-            Doc::Local(view) => {
+                handle.set_texts(&edits)
+            },
+            |view, edits| {
                 let edits: Vec<(u32, String)> =
                     edits.into_iter().map(|(index, text)| (position(index), text)).collect();
-                view.borrow_mut().set_texts(&edits)
-            }
-        }
+                view.set_texts(&edits)
+            },
+        )
     }
 
     fn map_texts(&self, mut f: impl FnMut(&str) -> String) -> Result<bool, EditError> {
@@ -187,23 +217,20 @@ impl<H: HostDoc> Doc<'_, H> {
 
     fn field(&self, name: &str) -> Option<String> {
         match self {
-            Doc::Host(handle) => handle.field(name),
+            Doc::Host { handle, .. } => handle.field(name),
             Doc::Local(view) => view.borrow().field(name),
         }
     }
 
     fn body(&self) -> String {
         match self {
-            Doc::Host(handle) => handle.body(),
+            Doc::Host { handle, .. } => handle.body(),
             Doc::Local(view) => view.borrow().body_json(),
         }
     }
 
     fn set_body(&self, json: &str) -> Result<(), EditError> {
-        match self {
-            Doc::Host(handle) => handle.set_body(json).map_err(edit_error),
-            Doc::Local(view) => view.borrow_mut().set_body(json),
-        }
+        self.edit(json, |handle, json| handle.set_body(json), |view, json| view.set_body(json))
     }
 
     fn json(&self) -> Value {
@@ -276,7 +303,7 @@ impl<'a> Request<'a> {
     /// The request the host lent to this hook call (the export glue makes it).
     #[doc(hidden)]
     pub fn from_host(ctx: &'a CallContext, handle: &'a host::Request) -> Self {
-        Request { ctx: Cow::Borrowed(ctx), doc: Doc::Host(handle), local_headers: Vec::new() }
+        Request { ctx: Cow::Borrowed(ctx), doc: Doc::host(handle), local_headers: Vec::new() }
     }
 
     /// A request made of `body` (a JSON object), for native unit tests: it reads and edits
@@ -318,7 +345,7 @@ impl<'a> Request<'a> {
     /// The body's `model`.
     pub fn model(&self) -> String {
         match &self.doc {
-            Doc::Host(handle) => handle.model(),
+            Doc::Host { handle, .. } => handle.model(),
             Doc::Local(view) => view.borrow().value().get("model").and_then(Value::as_str).unwrap_or_default().into(),
         }
     }
@@ -351,7 +378,7 @@ impl<'a> Request<'a> {
     /// The names of the body's top-level fields, in order.
     pub fn field_names(&self) -> Vec<String> {
         match &self.doc {
-            Doc::Host(handle) => handle.field_names(),
+            Doc::Host { handle, .. } => handle.field_names(),
             Doc::Local(view) => view.borrow().field_names(),
         }
     }
@@ -363,10 +390,7 @@ impl<'a> Request<'a> {
 
     /// Sets a top-level field to JSON text, or removes it with `None`.
     pub fn set_field(&self, name: &str, json: Option<&str>) -> Result<(), EditError> {
-        match &self.doc {
-            Doc::Host(handle) => handle.set_field(name, json).map_err(edit_error),
-            Doc::Local(view) => view.borrow_mut().set_field(name, json),
-        }
+        self.doc.edit(json, |handle, json| handle.set_field(name, json), |view, json| view.set_field(name, json))
     }
 
     /// The whole body as JSON text.
@@ -393,7 +417,7 @@ impl<'a> Request<'a> {
     /// The client's headers (credentials removed), names lower-case.
     pub fn headers(&self) -> Vec<(String, String)> {
         match &self.doc {
-            Doc::Host(handle) => handle.headers(),
+            Doc::Host { handle, .. } => handle.headers(),
             Doc::Local(_) => self.local_headers.clone(),
         }
     }
@@ -416,7 +440,7 @@ impl<'a> Response<'a> {
     /// The response the host lent to this hook call (the export glue makes it).
     #[doc(hidden)]
     pub fn from_host(handle: &'a host::Response) -> Self {
-        Response { doc: Doc::Host(handle), local_headers: RefCell::new(Vec::new()) }
+        Response { doc: Doc::host(handle), local_headers: RefCell::new(Vec::new()) }
     }
 
     /// A response made of `body`, for native unit tests.
@@ -427,7 +451,7 @@ impl<'a> Response<'a> {
     /// The upstream's HTTP status.
     pub fn status(&self) -> u16 {
         match &self.doc {
-            Doc::Host(handle) => handle.status(),
+            Doc::Host { handle, .. } => handle.status(),
             Doc::Local(_) => 200,
         }
     }
@@ -456,7 +480,7 @@ impl<'a> Response<'a> {
     /// The names of the body's top-level fields, in order.
     pub fn field_names(&self) -> Vec<String> {
         match &self.doc {
-            Doc::Host(handle) => handle.field_names(),
+            Doc::Host { handle, .. } => handle.field_names(),
             Doc::Local(view) => view.borrow().field_names(),
         }
     }
@@ -468,10 +492,7 @@ impl<'a> Response<'a> {
 
     /// Sets a top-level field to JSON text, or removes it with `None`.
     pub fn set_field(&self, name: &str, json: Option<&str>) -> Result<(), EditError> {
-        match &self.doc {
-            Doc::Host(handle) => handle.set_field(name, json).map_err(edit_error),
-            Doc::Local(view) => view.borrow_mut().set_field(name, json),
-        }
+        self.doc.edit(json, |handle, json| handle.set_field(name, json), |view, json| view.set_field(name, json))
     }
 
     /// The whole body as JSON text.
@@ -497,7 +518,7 @@ impl<'a> Response<'a> {
     /// The headers the client will get so far, names lower-case.
     pub fn headers(&self) -> Vec<(String, String)> {
         match &self.doc {
-            Doc::Host(handle) => handle.headers(),
+            Doc::Host { handle, .. } => handle.headers(),
             Doc::Local(view) => {
                 let set = view.borrow().set_headers().to_vec();
                 let mut headers: Vec<_> = self
@@ -521,7 +542,7 @@ impl<'a> Response<'a> {
     /// Sets a header of the client's response, replacing any of that name.
     pub fn set_header(&self, name: &str, value: &str) -> Result<(), EditError> {
         match &self.doc {
-            Doc::Host(handle) => handle.set_header(name, value).map_err(edit_error),
+            Doc::Host { handle, .. } => handle.set_header(name, value).map_err(edit_error),
             Doc::Local(view) => view.borrow_mut().set_header(name, value),
         }
     }
@@ -536,7 +557,7 @@ impl<'a> Chunk<'a> {
     /// The chunk the host lent to this hook call (the export glue makes it).
     #[doc(hidden)]
     pub fn from_host(handle: &'a host::Chunk) -> Self {
-        Chunk { doc: Doc::Host(handle) }
+        Chunk { doc: Doc::host(handle) }
     }
 
     /// A chunk made of `body`, for native unit tests.
@@ -567,7 +588,7 @@ impl<'a> Chunk<'a> {
     /// The `finish_reason` of `choices[choice]`, when this chunk ends that choice.
     pub fn finish_reason(&self, choice: u32) -> Option<String> {
         match &self.doc {
-            Doc::Host(handle) => handle.finish_reason(choice),
+            Doc::Host { handle, .. } => handle.finish_reason(choice),
             Doc::Local(view) => view.borrow().finish_reason(choice),
         }
     }
@@ -575,10 +596,11 @@ impl<'a> Chunk<'a> {
     /// Sets the answer text of `choices[choice]` (its `delta.content`, or `text` in a
     /// text completion chunk), adding it when absent.
     pub fn set_content(&self, choice: u32, text: &str) -> Result<(), EditError> {
-        match &self.doc {
-            Doc::Host(handle) => handle.set_content(choice, text).map_err(edit_error),
-            Doc::Local(view) => view.borrow_mut().set_content(choice, text),
-        }
+        self.doc.edit(
+            text,
+            |handle, text| handle.set_content(choice, text),
+            |view, text| view.set_content(choice, text),
+        )
     }
 
     /// Replaces texts by their position in [`Chunk::texts`]; all or nothing.

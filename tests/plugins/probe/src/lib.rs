@@ -152,6 +152,10 @@ impl Plugin for Probe {
             return Ok(ChunkOutcome::Drop);
         }
         chunk.map_texts(|text| text.to_uppercase())?;
+        // The SDK keeps the texts it read; an edit must make it read them again.
+        if chunk.texts().iter().any(|text| text.text != text.text.to_uppercase()) {
+            return Err(fail("probe stream-chunk: the texts read after the edit are the ones before it"));
+        }
         Ok(ChunkOutcome::Proceed)
     }
 
