@@ -11,6 +11,22 @@ use serde_json::{json, Value};
 
 const BANNED: &str = "{config: {keywords: [forbidden]}}";
 
+/// A config serving one model, `name`, from the test upstream at `api_base`.
+fn one_model(name: &str, api_base: &str) -> String {
+    format!(
+        "model_list:\n  - {{model_name: {name}, litellm_params: {{model: openai/{name}, api_base: '{api_base}'}}}}\n"
+    )
+}
+
+/// A proxy on `yaml` with `banned-keywords` refusing [`BANNED`]'s keywords.
+async fn with_banned_keywords(yaml: &str) -> Proxy {
+    ProxyBuilder::new(yaml)
+        .plugin("banned-keywords", "banned-keywords")
+        .settings("banned-keywords", BANNED)
+        .start()
+        .await
+}
+
 fn streaming(mut body: Value) -> Value {
     body["stream"] = json!(true);
     body
@@ -175,10 +191,7 @@ async fn pre_call_rejection_is_a_400_naming_the_plugin_and_priority_orders_the_h
 #[tokio::test]
 async fn a_moderation_rejection_cancels_the_upstream_request() {
     let upstream = SilentUpstream::start().await;
-    let yaml = format!(
-        "model_list:\n  - {{model_name: slow, litellm_params: {{model: openai/slow, api_base: '{}'}}}}\n",
-        upstream.api_base
-    );
+    let yaml = one_model("slow", &upstream.api_base);
     let proxy = ProxyBuilder::new(&yaml)
         .plugin("probe", "probe")
         .settings("probe", "{timeout_ms: 5000, fuel: 100000000000}")
@@ -465,17 +478,11 @@ async fn an_answer_no_hook_edits_is_passed_on_as_sent_and_an_edited_one_is_made_
         hookgate_tests::upstream::http("200 OK", "application/json", sent.as_bytes())
     })
     .await;
-    let yaml = format!(
-        "model_list:\n  - {{model_name: raw, litellm_params: {{model: openai/raw, api_base: '{api_base}'}}}}\n"
-    );
+    let yaml = one_model("raw", &api_base);
 
     // No plugins, then one whose post-call hook reads the answer and leaves it alone.
     let bare = ProxyBuilder::new(&yaml).start().await;
-    let read = ProxyBuilder::new(&yaml)
-        .plugin("banned-keywords", "banned-keywords")
-        .settings("banned-keywords", BANNED)
-        .start()
-        .await;
+    let read = with_banned_keywords(&yaml).await;
     for proxy in [&bare, &read] {
         let response = proxy.chat(&chat_body("raw", "hi")).await;
         assert_eq!(response.status(), 200);
@@ -508,14 +515,8 @@ async fn a_stream_chunk_with_a_duplicated_key_ends_the_stream_unforwarded() {
         hookgate_tests::upstream::event_stream(events)
     })
     .await;
-    let yaml = format!(
-        "model_list:\n  - {{model_name: twice, litellm_params: {{model: openai/twice, api_base: '{api_base}'}}}}\n"
-    );
-    let proxy = ProxyBuilder::new(&yaml)
-        .plugin("banned-keywords", "banned-keywords")
-        .settings("banned-keywords", BANNED)
-        .start()
-        .await;
+    let yaml = one_model("twice", &api_base);
+    let proxy = with_banned_keywords(&yaml).await;
     let response = proxy.chat(&streaming(chat_body("twice", "hi"))).await;
     assert_eq!(response.status(), 200);
     let events = sse_events(response).await;
@@ -542,14 +543,8 @@ async fn an_upstream_cannot_pass_text_the_guardrails_could_not_read() {
         hookgate_tests::upstream::http("200 OK", "application/json", twice.as_bytes())
     })
     .await;
-    let yaml = format!(
-        "model_list:\n  - {{model_name: sly, litellm_params: {{model: openai/sly, api_base: '{api_base}'}}}}\n"
-    );
-    let proxy = ProxyBuilder::new(&yaml)
-        .plugin("banned-keywords", "banned-keywords")
-        .settings("banned-keywords", BANNED)
-        .start()
-        .await;
+    let yaml = one_model("sly", &api_base);
+    let proxy = with_banned_keywords(&yaml).await;
 
     // Without a hook that reads answers (`bare`) the answer is only checked, not parsed:
     // the same refusal.
