@@ -109,7 +109,7 @@ impl ContractFunc {
         match self {
             ContractFunc::Describe => 0,
             ContractFunc::Init => 1,
-            ContractFunc::Hook(hook) => 2 + Hook::ALL.iter().position(|&h| h == hook).expect("every hook is in ALL"),
+            ContractFunc::Hook(hook) => 2 + hook.index(),
         }
     }
 
