@@ -17,7 +17,7 @@ use super::typed::deserialize_at;
 use crate::capabilities::outbound::grant::RawGrant;
 use crate::capabilities::outbound::OutboundGrant;
 use crate::plugins::settings::{limits_of, PluginSettings};
-use crate::plugins::DEFAULT_KEEP_RESIDENT_BYTES;
+use crate::plugins::{DEFAULT_CACHE_MAX_BYTES, DEFAULT_KEEP_RESIDENT_BYTES};
 
 const DEFAULT_QUARANTINE_AFTER: u32 = 5;
 const DEFAULT_QUARANTINE_SECONDS: u64 = 30;
@@ -48,6 +48,9 @@ pub struct PluginsConfig {
     pub watch: bool,
     /// Directory for compiled-artifact caching, resolved like `dir`; `None` disables it.
     pub cache_dir: Option<PathBuf>,
+    /// Most bytes of compiled artifacts `cache_dir` keeps (`cache_max_mb`); past it, the
+    /// least recently used are removed.
+    pub cache_max_bytes: u64,
     /// Consecutive faults after which a plugin is quarantined (at least 1).
     pub quarantine_after: u32,
     /// How long a quarantined plugin stays out.
@@ -105,6 +108,7 @@ impl Default for PluginsConfig {
             dir: None,
             watch: true,
             cache_dir: None,
+            cache_max_bytes: DEFAULT_CACHE_MAX_BYTES,
             quarantine_after: DEFAULT_QUARANTINE_AFTER,
             quarantine_cooldown: Duration::from_secs(DEFAULT_QUARANTINE_SECONDS),
             max_plugins: DEFAULT_MAX_PLUGINS,
@@ -341,6 +345,8 @@ pub(crate) fn build(
         dir: resolve_path(raw.dir, base_dir, "plugins.dir")?,
         watch: raw.watch.unwrap_or(true),
         cache_dir: resolve_path(raw.cache_dir, base_dir, "plugins.cache_dir")?,
+        cache_max_bytes: within("plugins.cache_max_mb", raw.cache_max_mb, DEFAULT_CACHE_MAX_BYTES >> 20, 1, 1 << 20)?
+            << 20,
         quarantine_after: within(
             "plugins.quarantine_after",
             raw.quarantine_after,

@@ -193,6 +193,7 @@ pub(crate) struct RawPlugins {
     pub(crate) dir: Option<PathBuf>,
     pub(crate) watch: Option<bool>,
     pub(crate) cache_dir: Option<PathBuf>,
+    pub(crate) cache_max_mb: Option<u64>,
     pub(crate) quarantine_after: Option<u32>,
     pub(crate) quarantine_seconds: Option<u64>,
     pub(crate) max_plugins: Option<usize>,

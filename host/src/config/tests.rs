@@ -35,6 +35,7 @@ plugins:
   dir: plugins/dist          # relative paths are relative to the config FILE's directory
   watch: true                # default true
   cache_dir: .hookgate-cache # optional, relative to config file dir; default none
+  cache_max_mb: 512          # most compiled artifacts kept, least recently used dropped, default 2048
   quarantine_after: 5        # consecutive faults before quarantine, default 5 (>=1)
   quarantine_seconds: 30     # cool-down, default 30
   max_plugins: 100           # default 100
@@ -128,6 +129,7 @@ fn full_example_parses() {
     assert_eq!(plugins.dir.as_deref(), Some(Path::new("/etc/hookgate/plugins/dist")));
     assert!(plugins.watch);
     assert_eq!(plugins.cache_dir.as_deref(), Some(Path::new("/etc/hookgate/.hookgate-cache")));
+    assert_eq!(plugins.cache_max_bytes, 512 << 20);
     assert_eq!(plugins.quarantine_after, 5);
     assert_eq!(plugins.quarantine_cooldown, Duration::from_secs(30));
     assert_eq!(plugins.max_plugins, 100);
@@ -357,6 +359,7 @@ fn values_that_could_overflow_are_bounded_with_the_key_named() {
         ("plugins: {max_instances: 4000000000}\n", "plugins.max_instances"),
         ("plugins: {instance_wait_ms: 0}\n", "plugins.instance_wait_ms"),
         ("plugins: {keep_resident_mb: 1025}\n", "plugins.keep_resident_mb"),
+        ("plugins: {cache_max_mb: 0}\n", "plugins.cache_max_mb"),
         ("plugins: {defaults: {timeout_ms: 18446744073709551615}}\n", "plugins.defaults.timeout_ms"),
         ("plugins: {defaults: {memory_mb: 999999999}}\n", "plugins.defaults.memory_mb"),
         ("plugins: {settings: {p: {fuel: 0}}}\n", "plugins.settings.p.fuel"),

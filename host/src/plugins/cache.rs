@@ -3,10 +3,16 @@
 //! Compiling an 18 MB Python component takes seconds; loading its serialized artifact
 //! takes milliseconds. The key also covers the engine's compatibility hash, so a new
 //! wasmtime or different engine settings never load a stale artifact.
+//!
+//! Every new version of a plugin (a rebuild dropped into the directory, a new tag pulled
+//! from a registry) adds an artifact, up to ~45 MB for a Python one, and an upgrade of
+//! the proxy orphans them all. So the cache keeps at most `max_bytes` of artifacts,
+//! dropping the least recently used first: a load that hits touches its artifact.
 
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
+use std::time::SystemTime;
 
 use wasmtime::component::Component;
 use wasmtime::Engine;
@@ -20,7 +26,12 @@ use crate::types::ContentHash;
 #[derive(Debug, Clone)]
 pub struct ArtifactCache {
     dir: PathBuf,
+    max_bytes: u64,
 }
+
+/// How many bytes of artifacts a cache keeps by default: room for ~45 Python artifacts
+/// (~45 MB each) or hundreds of Rust ones (~1–2 MB).
+pub const DEFAULT_CACHE_MAX_BYTES: u64 = 2 << 30;
 
 /// Whether a component came from the cache or was compiled now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,8 +45,9 @@ pub enum CacheOutcome {
 }
 
 impl ArtifactCache {
-    /// Uses (and creates) `dir`.
-    pub fn new(dir: impl Into<PathBuf>) -> std::io::Result<Self> {
+    /// Uses (and creates) `dir`, keeping at most `max_bytes` of artifacts in it (the one
+    /// written last is kept even when it alone is larger).
+    pub fn new(dir: impl Into<PathBuf>, max_bytes: u64) -> std::io::Result<Self> {
         let dir = dir.into();
         std::fs::create_dir_all(&dir)?;
         #[cfg(unix)]
@@ -43,7 +55,7 @@ impl ArtifactCache {
             use std::os::unix::fs::PermissionsExt;
             std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))?;
         }
-        Ok(Self { dir })
+        Ok(Self { dir, max_bytes })
     }
 
     /// The cache directory.
@@ -75,7 +87,10 @@ impl ArtifactCache {
             // `Component::serialize`, in a directory only the proxy's user can write;
             // wasmtime checks the header and engine compatibility before using them.
             Ok(bytes) => match unsafe { Component::deserialize(engine, &bytes) } {
-                Ok(component) => return Ok((component, CacheOutcome::Hit)),
+                Ok(component) => {
+                    touch(&path);
+                    return Ok((component, CacheOutcome::Hit));
+                }
                 Err(error) => tracing::warn!(path = %path.display(), "discarding unusable cached artifact: {error:#}"),
             },
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
@@ -92,8 +107,83 @@ impl ArtifactCache {
     fn store(&self, path: &Path, component: &Component) -> anyhow::Result<()> {
         let bytes = component.serialize().map_err(|e| anyhow::anyhow!("{e:#}"))?;
         write_atomically(path, &bytes)?;
+        let evicted = evict_least_recently_used(&self.dir, self.max_bytes, path)?;
+        if evicted.count > 0 {
+            tracing::info!(
+                dir = %self.dir.display(),
+                evicted = evicted.count,
+                freed_mib = evicted.bytes >> 20,
+                max_mib = self.max_bytes >> 20,
+                "dropped the least recently used compiled artifacts to keep the cache under its size",
+            );
+        }
         Ok(())
     }
+}
+
+/// Marks an artifact as just used. The modification time is the cache's clock of use:
+/// access times are often not kept (`noatime`, `relatime`).
+fn touch(path: &Path) {
+    let touched = std::fs::File::options().write(true).open(path).and_then(|file| file.set_modified(SystemTime::now()));
+    if let Err(error) = touched {
+        tracing::debug!(path = %path.display(), "cannot mark a cached artifact as used: {error}");
+    }
+}
+
+/// What an eviction removed.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Evicted {
+    count: usize,
+    bytes: u64,
+}
+
+/// Removes the least recently modified artifacts in `dir` until the artifacts left total
+/// at most `max_bytes`, never `keep`. Only files named as this cache names them count;
+/// anything else in the directory (the registry's `oci/` store, an operator's file, a
+/// write in progress) is neither counted nor touched.
+fn evict_least_recently_used(dir: &Path, max_bytes: u64, keep: &Path) -> std::io::Result<Evicted> {
+    let mut artifacts = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        if !entry.file_name().to_str().is_some_and(is_artifact_name) {
+            continue;
+        }
+        // Another replica sharing the directory may remove a file between listing and
+        // reading it: a file gone is a file not counted.
+        let Ok(metadata) = entry.metadata() else { continue };
+        if metadata.is_file() {
+            artifacts.push((metadata.modified().unwrap_or(SystemTime::UNIX_EPOCH), metadata.len(), entry.path()));
+        }
+    }
+    let mut total: u64 = artifacts.iter().map(|(_, len, _)| len).sum();
+    artifacts.sort();
+    let mut evicted = Evicted::default();
+    for (_, len, path) in artifacts {
+        if total <= max_bytes {
+            break;
+        }
+        if path == keep {
+            continue;
+        }
+        match std::fs::remove_file(&path) {
+            Ok(()) => {
+                evicted.count += 1;
+                evicted.bytes += len;
+                total -= len;
+            }
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => total -= len,
+            Err(error) => tracing::warn!(path = %path.display(), "cannot remove a cached artifact: {error}"),
+        }
+    }
+    Ok(evicted)
+}
+
+/// `<64 hex digits>-<16 hex digits>.cwasm`: the names [`ArtifactCache`] writes.
+fn is_artifact_name(name: &str) -> bool {
+    let Some(stem) = name.strip_suffix(".cwasm") else { return false };
+    let Some((content, engine)) = stem.split_once('-') else { return false };
+    let hex = |part: &str, len: usize| part.len() == len && part.bytes().all(|b| b.is_ascii_hexdigit());
+    hex(content, 64) && hex(engine, 16)
 }
 
 /// Writes `bytes` to `path` through a temporary file of this process and thread and a
@@ -110,7 +200,67 @@ pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()>
 
 #[cfg(test)]
 mod tests {
-    use super::write_atomically;
+    use std::path::Path;
+    use std::time::{Duration, SystemTime};
+
+    use super::{evict_least_recently_used, is_artifact_name, write_atomically, Evicted};
+
+    /// Writes `len` bytes at `dir/name`, last modified `age_seconds` ago.
+    fn file(dir: &Path, name: &str, len: usize, age_seconds: u64) -> std::path::PathBuf {
+        let path = dir.join(name);
+        std::fs::write(&path, vec![0u8; len]).unwrap();
+        let file = std::fs::File::options().write(true).open(&path).unwrap();
+        file.set_modified(SystemTime::now() - Duration::from_secs(age_seconds)).unwrap();
+        path
+    }
+
+    fn artifact(content: char, engine: char) -> String {
+        format!("{}-{}.cwasm", content.to_string().repeat(64), engine.to_string().repeat(16))
+    }
+
+    #[test]
+    fn eviction_drops_the_least_recently_used_artifacts_and_nothing_else() {
+        let dir = tempfile::tempdir().unwrap();
+        let oldest = file(dir.path(), &artifact('a', '1'), 400, 300);
+        let older = file(dir.path(), &artifact('b', '2'), 400, 200);
+        let recent = file(dir.path(), &artifact('c', '1'), 400, 100);
+        let written = file(dir.path(), &artifact('d', '1'), 400, 0);
+        let foreign = [
+            file(dir.path(), "notes.cwasm", 10_000, 1_000),
+            file(dir.path(), &format!("{}.tmp42-1", artifact('e', '1').trim_end_matches(".cwasm")), 10_000, 1_000),
+        ];
+        std::fs::create_dir(dir.path().join("oci")).unwrap();
+
+        let evicted = evict_least_recently_used(dir.path(), 900, &written).unwrap();
+        assert_eq!(evicted, Evicted { count: 2, bytes: 800 });
+        assert!(!oldest.exists() && !older.exists());
+        assert!(recent.exists() && written.exists());
+        assert!(foreign.iter().all(|path| path.exists()), "files the cache did not name are not its to remove");
+        assert!(dir.path().join("oci").is_dir());
+
+        // Under the cap, nothing goes.
+        assert_eq!(evict_least_recently_used(dir.path(), 800, &written).unwrap(), Evicted::default());
+    }
+
+    #[test]
+    fn the_artifact_just_written_stays_even_over_the_cap() {
+        let dir = tempfile::tempdir().unwrap();
+        let older = file(dir.path(), &artifact('a', '1'), 100, 100);
+        // Written now, yet with an older clock than its neighbour (a clock step back).
+        let written = file(dir.path(), &artifact('b', '1'), 5_000, 500);
+        let evicted = evict_least_recently_used(dir.path(), 1_000, &written).unwrap();
+        assert_eq!(evicted, Evicted { count: 1, bytes: 100 });
+        assert!(written.exists() && !older.exists());
+    }
+
+    #[test]
+    fn artifact_names_are_exactly_the_ones_the_cache_writes() {
+        assert!(is_artifact_name(&artifact('a', 'f')));
+        assert!(!is_artifact_name(&artifact('a', 'f').replace(".cwasm", ".wasm")));
+        assert!(!is_artifact_name(&format!("{}-{}.cwasm", "a".repeat(63), "f".repeat(16))));
+        assert!(!is_artifact_name(&format!("{}-{}.cwasm", "g".repeat(64), "f".repeat(16))));
+        assert!(!is_artifact_name("sha256-x.wasm"));
+    }
 
     #[test]
     fn two_threads_writing_one_path_each_finish_and_leave_a_whole_file() {

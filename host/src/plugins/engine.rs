@@ -9,7 +9,7 @@ use std::time::Duration;
 use wasmtime::component::{Component, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
-use super::cache::{ArtifactCache, CacheOutcome};
+use super::cache::{ArtifactCache, CacheOutcome, DEFAULT_CACHE_MAX_BYTES};
 use super::contract;
 use super::slots::InstanceSlots;
 use super::state::GuestState;
@@ -32,6 +32,8 @@ pub struct EngineOptions {
     pub epoch_tick: Duration,
     /// Where compiled components are cached; `None` compiles on every load.
     pub cache_dir: Option<PathBuf>,
+    /// Most bytes of artifacts `cache_dir` keeps; the least recently used go first.
+    pub cache_max_bytes: u64,
     /// Per memory, how many bytes of the pages an instance dirtied are reset in place
     /// (and stay mapped) when its slot is recycled; the rest is returned to the kernel.
     /// Higher is faster for the next request and costs resident memory per warm slot;
@@ -96,6 +98,7 @@ impl Default for EngineOptions {
             max_memory_mb: 1024,
             epoch_tick: Duration::from_millis(1),
             cache_dir: None,
+            cache_max_bytes: DEFAULT_CACHE_MAX_BYTES,
             keep_resident_bytes: DEFAULT_KEEP_RESIDENT_BYTES,
             outbound_meters: OutboundMeters::default(),
             profiler: GuestProfiler::None,
@@ -162,7 +165,10 @@ impl PluginEngine {
         let cache = options
             .cache_dir
             .as_ref()
-            .map(|dir| ArtifactCache::new(dir).map_err(|source| EngineError::Cache { dir: dir.clone(), source }))
+            .map(|dir| {
+                ArtifactCache::new(dir, options.cache_max_bytes)
+                    .map_err(|source| EngineError::Cache { dir: dir.clone(), source })
+            })
             .transpose()?;
         let ticker = EpochTicker::start(&engine, options.epoch_tick);
         let slots = InstanceSlots::new(options.max_instances as usize);

@@ -35,7 +35,7 @@ mod slots;
 pub mod sources;
 mod state;
 
-pub use cache::{ArtifactCache, CacheOutcome};
+pub use cache::{ArtifactCache, CacheOutcome, DEFAULT_CACHE_MAX_BYTES};
 pub use contract::{LogInput, Version as ContractVersion};
 pub use engine::{EngineError, EngineOptions, GuestProfiler, PluginEngine, DEFAULT_KEEP_RESIDENT_BYTES};
 pub use fault::{Fault, FaultCause, FaultKind};

@@ -12,10 +12,11 @@
 //! Pulled components are kept by content hash under `<cache_dir>/oci/`, with the last
 //! verified version of each reference, so a restart while the registry is down still
 //! starts with what was last verified (for a signed one, only while its signer's key is
-//! still trusted).
+//! still trusted). A component no record names any more (the version a tag moved away
+//! from) is removed, so a tag that moves every day does not fill the disk.
 
-use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
@@ -63,6 +64,10 @@ impl SourceStatus {
         self.current.iter().chain(&self.earlier).find(|artifact| artifact.component == *component)
     }
 }
+
+/// How long a component no record names is left in the store: a replica sharing the
+/// store writes a component before the record that names it.
+const UNNAMED_BLOB_GRACE: Duration = Duration::from_secs(600);
 
 /// The sources and their state.
 pub struct RegistrySources {
@@ -205,7 +210,7 @@ impl RegistrySources {
     }
 
     fn blob_path(&self, layer: &ContentHash) -> Option<PathBuf> {
-        Some(self.store.as_ref()?.join(format!("sha256-{layer}.wasm")))
+        Some(self.store.as_ref()?.join(blob_name(layer)))
     }
 
     fn record_path(&self, reference: &Reference) -> Option<PathBuf> {
@@ -235,6 +240,15 @@ impl RegistrySources {
             .and_then(|()| write_atomically(&record_path, &serde_json::to_vec(&record).unwrap_or_default()));
         if let Err(error) = written {
             tracing::warn!(%error, "cannot keep a pulled plugin on disk");
+            return;
+        }
+        let Some(store) = &self.store else { return };
+        match drop_unnamed_blobs(store, UNNAMED_BLOB_GRACE) {
+            Ok(0) => {}
+            Ok(dropped) => {
+                tracing::info!(dir = %store.display(), dropped, "removed pulled plugins no source names any more")
+            }
+            Err(error) => tracing::warn!(dir = %store.display(), %error, "cannot tidy the OCI store"),
         }
     }
 
@@ -287,4 +301,97 @@ fn with_jitter(interval: Duration) -> Duration {
     let spread = interval.as_millis() as u64 / 5;
     let extra = if spread == 0 { 0 } else { rand_core::OsRng.next_u64() % spread };
     interval + Duration::from_millis(extra)
+}
+
+/// A component's file name in the store.
+fn blob_name(layer: &ContentHash) -> String {
+    format!("sha256-{layer}.wasm")
+}
+
+/// Removes the components in `store` that no record names and that were written more
+/// than `grace` ago; returns how many. A record that cannot be read is an error and
+/// nothing is removed (what it names is unknown); files the store did not name are left
+/// alone.
+fn drop_unnamed_blobs(store: &Path, grace: Duration) -> std::io::Result<usize> {
+    let mut named = HashSet::new();
+    let mut blobs = Vec::new();
+    for entry in std::fs::read_dir(store)? {
+        let entry = entry?;
+        let file_name = entry.file_name();
+        let Some(name) = file_name.to_str() else { continue };
+        if name.starts_with("ref-") && name.ends_with(".json") {
+            let record: Option<Record> =
+                std::fs::read(entry.path()).ok().and_then(|bytes| serde_json::from_slice(&bytes).ok());
+            let Some(layer) = record.and_then(|record| ContentHash::parse_digest(&record.layer)) else {
+                let why = format!("{} is not a record; nothing is removed while it is there", entry.path().display());
+                return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, why));
+            };
+            named.insert(blob_name(&layer));
+        } else if name.starts_with("sha256-") && name.ends_with(".wasm") {
+            blobs.push((name.to_owned(), entry.path()));
+        }
+    }
+    let mut dropped = 0;
+    for (name, path) in blobs {
+        let age = std::fs::metadata(&path).and_then(|m| m.modified()).ok().and_then(|at| at.elapsed().ok());
+        if named.contains(&name) || age.is_none_or(|age| age < grace) {
+            continue;
+        }
+        if std::fs::remove_file(&path).is_ok() {
+            dropped += 1;
+        }
+    }
+    Ok(dropped)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+    use std::time::{Duration, SystemTime};
+
+    use super::{blob_name, drop_unnamed_blobs, Record};
+    use crate::types::ContentHash;
+
+    fn aged(path: &Path, bytes: &[u8], age_seconds: u64) {
+        std::fs::write(path, bytes).unwrap();
+        let file = std::fs::File::options().write(true).open(path).unwrap();
+        file.set_modified(SystemTime::now() - Duration::from_secs(age_seconds)).unwrap();
+    }
+
+    fn record(store: &Path, name: &str, layer: &ContentHash) {
+        let record = Record { manifest: layer.digest_string(), layer: layer.digest_string(), signer_id: None };
+        aged(&store.join(name), &serde_json::to_vec(&record).unwrap(), 3_600);
+    }
+
+    #[test]
+    fn components_no_record_names_go_once_past_the_grace() {
+        let store = tempfile::tempdir().unwrap();
+        let [current, shared, moved_from, just_written] =
+            ["current", "shared", "moved from", "just written"].map(|what| ContentHash::of(what.as_bytes()));
+        record(store.path(), "ref-a.json", &current);
+        record(store.path(), "ref-b.json", &shared);
+        record(store.path(), "ref-c.json", &shared);
+        for (layer, age) in [(&current, 3_600), (&shared, 3_600), (&moved_from, 3_600), (&just_written, 5)] {
+            aged(&store.path().join(blob_name(layer)), b"\0asm", age);
+        }
+        aged(&store.path().join("notes.wasm"), b"operator's", 3_600);
+
+        assert_eq!(drop_unnamed_blobs(store.path(), Duration::from_secs(600)).unwrap(), 1);
+        assert!(!store.path().join(blob_name(&moved_from)).exists());
+        for kept in [&current, &shared, &just_written] {
+            assert!(store.path().join(blob_name(kept)).exists());
+        }
+        assert!(store.path().join("notes.wasm").exists());
+    }
+
+    #[test]
+    fn an_unreadable_record_stops_the_tidying() {
+        let store = tempfile::tempdir().unwrap();
+        let old = ContentHash::of(b"old");
+        aged(&store.path().join(blob_name(&old)), b"\0asm", 3_600);
+        aged(&store.path().join("ref-x.json"), b"{ half", 3_600);
+        let error = drop_unnamed_blobs(store.path(), Duration::from_secs(600)).unwrap_err();
+        assert!(error.to_string().contains("ref-x.json is not a record"), "{error}");
+        assert!(store.path().join(blob_name(&old)).exists());
+    }
 }

@@ -77,6 +77,7 @@ impl AppState {
             max_instances: config.plugins.max_instances,
             instance_wait: config.plugins.instance_wait,
             cache_dir: config.plugins.cache_dir.clone(),
+            cache_max_bytes: config.plugins.cache_max_bytes,
             keep_resident_bytes: config.plugins.keep_resident_bytes,
             outbound_meters: metrics.outbound(),
             profiler: GuestProfiler::from_env().map_err(anyhow::Error::msg)?,
