@@ -177,7 +177,8 @@ test: dist pyenv redis registry browser litellm sdk-test
 	@# the dev-dependencies with them (`--tests`), so cargo resolves one feature set and
 	@# builds wasmtime, the proxy and the suite once: a `-p` on one of them, or a build
 	@# without the tests, would unify features differently and build them all again.
-	$(CARGO) build --bins --tests
+	@# `--benches` keeps the criterion benches compiling (seconds, in this profile).
+	$(CARGO) build --bins --tests --benches
 	$(CARGO) test -- --skip soak:: --skip bench::
 	@# The soak reads the proxy's memory, which other tests' load distorts (pool slots
 	@# touched under contention stay resident): it runs next, alone on the machine.
