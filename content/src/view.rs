@@ -13,6 +13,7 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use super::chars::has_control_character;
+use super::json;
 use super::texts::{self, BodyKind, TextPart};
 use super::Body;
 use super::Header;
@@ -190,22 +191,22 @@ impl View {
 
     /// A chunk's `choices[choice].finish_reason`, when it has one.
     pub fn finish_reason(&self, choice: u32) -> Option<String> {
-        let choice = self.value().get("choices")?.get(choice as usize)?;
-        choice.get("finish_reason")?.as_str().map(str::to_owned)
+        let choice = json::get(self.value(), "choices")?.get(choice as usize)?;
+        json::get(choice, "finish_reason")?.as_str().map(str::to_owned)
     }
 
     /// Sets the answer text of a chunk's `choices[choice]`: `text` when the choice has one
     /// (a text completion chunk), else `delta.content`, adding the delta when missing.
     pub fn set_content(&mut self, choice: u32, text: &str) -> Result<(), EditError> {
         let max = self.max_bytes()?;
-        let target = self.value().get("choices").and_then(|choices| choices.get(choice as usize));
+        let target = json::get(self.value(), "choices").and_then(|choices| choices.get(choice as usize));
         let Some(Value::Object(fields)) = target else {
             return Err(EditError::Invalid(format!("the chunk has no choice {choice}")));
         };
-        let completion = fields.get("text").is_some_and(Value::is_string);
+        let completion = json::field(fields, "text").is_some_and(Value::is_string);
         let old = match completion {
-            true => fields.get("text"),
-            false => fields.get("delta").and_then(|delta| delta.get("content")),
+            true => json::field(fields, "text"),
+            false => json::field(fields, "delta").and_then(|delta| json::get(delta, "content")),
         };
         // `"content":` and the string, in and out (an existing non-string content is
         // replaced; its length is not subtracted, which only overestimates).
@@ -215,14 +216,21 @@ impl View {
         if size > max {
             return Err(EditError::TooLarge(size as u64));
         }
-        let choice = &mut self.edit()["choices"][choice as usize];
+        let edited = self.edit().as_object_mut().and_then(|body| json::field_mut(body, "choices"));
+        // The body to edit is the one read above: the choice is there.
+        let Some(Value::Object(choice)) = edited.and_then(|choices| choices.get_mut(choice as usize)) else {
+            return Err(EditError::Invalid(format!("the chunk has no choice {choice}")));
+        };
+        let text = Value::String(text.to_owned());
         if completion {
-            choice["text"] = Value::String(text.to_owned());
+            json::set(choice, "text", text);
         } else {
-            if !choice.get("delta").is_some_and(Value::is_object) {
-                choice["delta"] = Value::Object(Default::default());
+            if !json::field(choice, "delta").is_some_and(Value::is_object) {
+                json::set(choice, "delta", Value::Object(Default::default()));
             }
-            choice["delta"]["content"] = Value::String(text.to_owned());
+            if let Some(Value::Object(delta)) = json::field_mut(choice, "delta") {
+                json::set(delta, "content", text);
+            }
         }
         self.size = size;
         Ok(())
@@ -411,6 +419,15 @@ mod tests {
         completion.set_content(0, "Once upon").unwrap();
         assert_eq!(completion.texts()[0].text, "Once upon");
         assert!(matches!(completion.set_content(3, "x"), Err(EditError::Invalid(_))));
+        let mut odd = chunk(json!({"choices": [{"delta": null, "index": 0}, {"delta": {"role": "assistant"}}]}));
+        odd.set_content(0, "a").unwrap();
+        odd.set_content(1, "b").unwrap();
+        odd.set_content(1, "c").unwrap();
+        assert_eq!(
+            odd.value().to_string(),
+            r#"{"choices":[{"delta":{"content":"a"},"index":0},{"delta":{"role":"assistant","content":"c"}}]}"#,
+            "a delta that is not an object is replaced in place, content goes last and is replaced in place"
+        );
         let mut read_only =
             View::new(BodyKind::Chunk, Arc::new(Body::measured(json!({"choices": []}))), Access::ReadOnly);
         assert_eq!(read_only.set_content(0, "x"), Err(EditError::ReadOnly));

@@ -24,7 +24,7 @@ use super::events;
 use super::hook_runner::RequestPlugins;
 use super::log_record::LogRecord;
 use super::logging::LoggingQueue;
-use crate::content::{Body, RequestDoc};
+use crate::content::{json, Body, RequestDoc};
 use crate::error::ApiError;
 use crate::types::{Hook, HookSet};
 use crate::upstream::{answers, ChunkStream, UpstreamError};
@@ -188,7 +188,7 @@ async fn pump(job: StreamJob, outbox: Arc<Outbox>) {
         };
         if assemble {
             text.push_str(&answers::chunk_text(forwarded.value()));
-            if let Some(usage) = forwarded.value().get("usage").filter(|usage| !usage.is_null()) {
+            if let Some(usage) = json::get(forwarded.value(), "usage").filter(|usage| !usage.is_null()) {
                 log.streamed_usage(usage);
             }
         }

@@ -6,6 +6,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::{json, Map, Value};
 
+use crate::content::json;
 use crate::types::CallType;
 
 /// An answer id with the prefix OpenAI uses for the call type (`chatcmpl-…`, `cmpl-…`).
@@ -100,7 +101,7 @@ pub fn chunks(call_type: CallType, id: &str, model: &str, pieces: &[&str], usage
 
 /// The assistant text in a chunk (chat `delta.content` or text-completion `text`).
 pub fn chunk_text(chunk: &Value) -> String {
-    let Some(choices) = chunk.get("choices").and_then(Value::as_array) else {
+    let Some(choices) = json::get(chunk, "choices").and_then(Value::as_array) else {
         return String::new();
     };
     choices
@@ -108,10 +109,9 @@ pub fn chunk_text(chunk: &Value) -> String {
         // Not `pointer("/delta/content")`: that parses its path and allocates for each of
         // its tokens, for every chunk of every stream (bench/instructions/count.sh).
         .filter_map(|choice| {
-            choice
-                .get("delta")
-                .and_then(|delta| delta.get("content"))
-                .or_else(|| choice.get("text"))
+            json::get(choice, "delta")
+                .and_then(|delta| json::get(delta, "content"))
+                .or_else(|| json::get(choice, "text"))
                 .and_then(Value::as_str)
         })
         .collect()
