@@ -244,7 +244,7 @@ mod tests {
         let mut state = 0x9E37_79B9_7F4A_7C15_u64;
         for case in 0..4_000 {
             let length = (next(&mut state) % 70) as usize;
-            let plain = next(&mut state) % 2 == 0;
+            let plain = next(&mut state).is_multiple_of(2);
             let text: String = (0..length)
                 .map(|_| {
                     let pick = (next(&mut state) % alphabet.len() as u64) as usize;

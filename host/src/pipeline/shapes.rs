@@ -120,10 +120,10 @@ fn check_message(at: &At<'_>, message: &Value) -> Result<(), ApiError> {
     let role = match json::field(message, "role") {
         Some(Value::String(role)) if ROLES.contains(&role.as_str()) => role.as_str(),
         Some(Value::String(role)) => {
-            return Err(invalid(&at.field("role"), &format!("`{role}` is not one of {}", ROLES.join(", "))))
+            return Err(invalid(at.field("role"), &format!("`{role}` is not one of {}", ROLES.join(", "))))
         }
-        Some(_) => return Err(invalid(&at.field("role"), "must be a string")),
-        None => return Err(missing(&at.field("role"))),
+        Some(_) => return Err(invalid(at.field("role"), "must be a string")),
+        None => return Err(missing(at.field("role"))),
     };
     if let Some(name) = present(message, "name") {
         string(name, &at.field("name"))?;
@@ -151,7 +151,7 @@ fn check_message(at: &At<'_>, message: &Value) -> Result<(), ApiError> {
             match content {
                 Some(content) => check_content(&content_at, content, &["text", "refusal"])?,
                 None if calls || present(message, "audio").is_some() => {}
-                None => return Err(missing(&content_at)),
+                None => return Err(missing(content_at)),
             }
             if let Some(refusal) = present(message, "refusal") {
                 string(refusal, &at.field("refusal"))?;
@@ -170,7 +170,7 @@ fn check_message(at: &At<'_>, message: &Value) -> Result<(), ApiError> {
     if role != "assistant" {
         for field in ["tool_calls", "function_call", "refusal"] {
             if present(message, field).is_some() {
-                return Err(invalid(&at.field(field), "is only allowed on assistant messages"));
+                return Err(invalid(at.field(field), "is only allowed on assistant messages"));
             }
         }
     }
@@ -192,11 +192,11 @@ fn check_content(at: &At<'_>, content: &Value, parts: &[&str]) -> Result<(), Api
             Some(Value::String(kind)) if parts.contains(&kind.as_str()) => kind.as_str(),
             Some(Value::String(kind)) => {
                 return Err(invalid(
-                    &part_at.field("type"),
+                    part_at.field("type"),
                     &format!("`{kind}` is not a content part allowed here ({})", parts.join(", ")),
                 ))
             }
-            _ => return Err(missing(&part_at.field("type"))),
+            _ => return Err(missing(part_at.field("type"))),
         };
         match kind {
             "text" => required_string(part, &part_at, "text")?,
@@ -227,9 +227,7 @@ fn check_tool_call(at: &At<'_>, call: &Value) -> Result<(), ApiError> {
             required_string(custom, &at.field("custom"), "name")?;
             required_string(custom, &at.field("custom"), "input")
         }
-        Some(other) => {
-            Err(invalid(&at.field("type"), &format!("`{other}` is not a tool call type (function, custom)")))
-        }
+        Some(other) => Err(invalid(at.field("type"), &format!("`{other}` is not a tool call type (function, custom)"))),
     }
 }
 
@@ -255,8 +253,8 @@ fn check_tool(at: &At<'_>, tool: &Value) -> Result<(), ApiError> {
             }
             Ok(())
         }
-        Some(other) => Err(invalid(&at.field("type"), &format!("`{other}` is not a tool type (function, custom)"))),
-        None => Err(missing(&at.field("type"))),
+        Some(other) => Err(invalid(at.field("type"), &format!("`{other}` is not a tool type (function, custom)"))),
+        None => Err(missing(at.field("type"))),
     }
 }
 

@@ -276,7 +276,7 @@ impl PluginDirectory {
         if let Some(dir) = &self.dir {
             let entries = std::fs::read_dir(dir).map_err(|source| DirError { dir: dir.clone(), source })?;
             for path in entries.filter_map(Result::ok).map(|entry| entry.path()) {
-                if !path.extension().is_some_and(|ext| ext == "wasm") {
+                if path.extension().is_none_or(|ext| ext != "wasm") {
                     continue;
                 }
                 let Some(name) = self.plugin_name(dir, &path) else { continue };

@@ -327,6 +327,6 @@ mod tests {
             kv.set_at("p", "k", i.to_string(), Some(Duration::from_secs(60) + Duration::from_millis(i)), start)
                 .unwrap();
         }
-        assert!(kv.lock().expiries.len() <= 2 * 1 + 1024 + 1, "{}", kv.lock().expiries.len());
+        assert!(kv.lock().expiries.len() <= 2 + 1024 + 1, "{}", kv.lock().expiries.len());
     }
 }
