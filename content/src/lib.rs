@@ -106,6 +106,16 @@ impl Body {
     pub fn to_value(&self) -> Value {
         self.value().clone()
     }
+
+    /// The parsed body, moved out for an edit, when the body keeps its JSON text: the
+    /// body is then what [`Body::parse_later`] makes of that text, still the same body to
+    /// anyone who reads it, and the edit costs no copy. `None` (nothing taken) for a body
+    /// without its text, which only a copy can leave whole.
+    pub fn take_value_keeping_text(&mut self) -> Option<Value> {
+        let json = self.json.get()?;
+        self.size = Some(json.len());
+        Some(self.value.take().unwrap_or_else(|| parse(&self.json)))
+    }
 }
 
 /// The values of the text [`Body::parse_later`] was given, which its caller checked.

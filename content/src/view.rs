@@ -2,7 +2,9 @@
 //!
 //! The view holds the shared body and copies it on the first edit only, so a hook that
 //! reads costs no copy and a rejected or failed hook leaves nothing behind: the caller
-//! keeps the edits only when the hook returned normally ([`View::finish`]).
+//! keeps the edits only when the hook returned normally ([`View::finish`]). A body lent
+//! to the view alone (a stream chunk) that keeps its JSON text is not copied: the edit
+//! takes its value, and the body stays behind as that text ([`Body::take_value_keeping_text`]).
 //!
 //! Edits are bounded by the plugin's `max_output_bytes`: the view keeps the size of the
 //! body's JSON text up to date as it is edited (exactly for the text that changed, so a
@@ -249,9 +251,20 @@ impl View {
         }
     }
 
-    /// The body to edit: copied from the shared one on the first edit.
+    /// Like [`View::finish`], and the body the view was made with, as it was.
+    pub fn finish_keeping_base(self) -> (Option<Body>, Arc<Body>) {
+        let edited = self.edited.map(|value| Body::new(value, self.size));
+        (edited, self.base)
+    }
+
+    /// The body to edit: on the first edit, the base's value moved out when this view is
+    /// the base's only holder and the base keeps its text, else a copy.
     fn edit(&mut self) -> &mut Value {
-        self.edited.get_or_insert_with(|| self.base.to_value())
+        if self.edited.is_none() {
+            let moved = Arc::get_mut(&mut self.base).and_then(Body::take_value_keeping_text);
+            self.edited = Some(moved.unwrap_or_else(|| self.base.to_value()));
+        }
+        self.edited.as_mut().expect("set just above")
     }
 }
 
@@ -405,6 +418,34 @@ mod tests {
         }
         assert!(view.set_header("x-one-too-many", "v").is_err());
         assert_eq!(view.set_headers()[0], ("x-team".to_owned(), "red".to_owned()));
+    }
+
+    #[test]
+    fn a_body_lent_to_the_view_alone_is_edited_without_a_copy_and_left_as_it_was() {
+        let text = r#"{"choices":[{"index":0,"delta":{"content":"secret"}}]}"#;
+        let original: Value = serde_json::from_str(text).unwrap();
+        for shared in [false, true] {
+            let base = Arc::new(Body::with_json(original.clone(), text.to_owned()));
+            let other_holder = shared.then(|| Arc::clone(&base));
+            let mut view = View::new(BodyKind::Chunk, base, EDIT);
+            view.set_content(0, "******").unwrap();
+            assert_eq!(view.value()["choices"][0]["delta"]["content"], "******");
+            let (edited, base) = view.finish_keeping_base();
+            assert_eq!(edited.unwrap().value()["choices"][0]["delta"]["content"], "******");
+            // Moved out (lent alone) or copied (shared): either way the base reads as before.
+            assert_eq!(base.json_if_made(), Some(text), "shared: {shared}");
+            assert_eq!(*base.value(), original, "shared: {shared}");
+            assert_eq!(base.size(), text.len());
+            if let Some(other) = other_holder {
+                assert!(Arc::ptr_eq(&other, &base));
+            }
+        }
+        // A body without its text cannot be left whole without a copy: it is copied.
+        let base = Arc::new(Body::measured(original.clone()));
+        let mut view = View::new(BodyKind::Chunk, base, EDIT);
+        view.set_content(0, "x").unwrap();
+        let (_, base) = view.finish_keeping_base();
+        assert_eq!(*base.value(), original);
     }
 
     #[test]

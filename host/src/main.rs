@@ -15,8 +15,8 @@ use hookgate::content::{Body, RequestDoc, ResponseDoc};
 use hookgate::error::ApiError;
 use hookgate::pipeline::log_record::LogRecord;
 use hookgate::plugins::{
-    ChunkDecision, EngineOptions, Fault, HookError, LoadedPlugin, PluginEngine, PluginInstance, PluginSettings,
-    PostCallDecision, PreCallDecision,
+    ChunkDecision, ChunkLoan, EngineOptions, Fault, HookError, LoadedPlugin, PluginEngine, PluginInstance,
+    PluginSettings, PostCallDecision, PreCallDecision,
 };
 use hookgate::server;
 
@@ -430,7 +430,7 @@ async fn run_hook(
             let mut decisions = Vec::new();
             let mut ended = None;
             for chunk in chunks {
-                let chunk = Arc::new(Body::measured(chunk));
+                let chunk = ChunkLoan::new(Arc::new(Body::measured(chunk)));
                 match instance.stream_chunk(info, request, &chunk).await {
                     Ok(decision) => decisions.push(match decision {
                         ChunkDecision::Proceed => json!({"decision": "proceed"}),

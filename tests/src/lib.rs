@@ -223,7 +223,8 @@ pub fn chat_response(text: &str) -> ResponseDoc {
     ResponseDoc { status: 200, body: Arc::new(Body::measured(body)), headers: vec![] }
 }
 
-/// One streamed chunk whose delta content is `text`.
+/// One streamed chunk whose delta content is `text`, with the JSON text it was read from
+/// (as the proxy makes a chunk it received).
 pub fn chunk(text: &str) -> Arc<Body> {
     let chunk = serde_json::json!({
         "id": "chatcmpl-1",
@@ -231,7 +232,7 @@ pub fn chunk(text: &str) -> Arc<Body> {
         "model": "mock/echo",
         "choices": [{"index": 0, "delta": {"content": text}, "finish_reason": null}]
     });
-    Arc::new(Body::measured(chunk))
+    Arc::new(Body::with_json(chunk.clone(), chunk.to_string()))
 }
 
 /// Everything logged in this test process so far, as formatted lines.

@@ -2,7 +2,9 @@
 
 use std::sync::Arc;
 
-use hookgate::plugins::{ChunkDecision, HookError, LoadError, PluginSettings, PostCallDecision, PreCallDecision};
+use hookgate::plugins::{
+    ChunkDecision, ChunkLoan, HookError, LoadError, PluginSettings, PostCallDecision, PreCallDecision,
+};
 use hookgate_tests::{chat_request, chat_response, chunk, load};
 
 fn banned(keywords: serde_json::Value) -> PluginSettings {
@@ -42,14 +44,17 @@ async fn banned_keywords_checks_responses_and_streams() {
     // A keyword split across two chunks is still caught, by the request's rolling tail,
     // and nothing of it was forwarded before: the first chunk's text is held back.
     let mut instance = plugin.instance("r4");
-    match instance.stream_chunk(&request.info, &request.doc, &chunk("this is forb")).await.unwrap() {
+    match instance.stream_chunk(&request.info, &request.doc, &ChunkLoan::new(chunk("this is forb"))).await.unwrap() {
         ChunkDecision::Replace(held) => {
             let forwarded = held.value()["choices"][0]["delta"]["content"].as_str().unwrap().to_owned();
             assert!(!forwarded.contains("forb"), "{forwarded:?}");
         }
         other => panic!("the chunk's tail should have been held back: {other:?}"),
     }
-    assert_rejected_400(instance.stream_chunk(&request.info, &request.doc, &chunk("idden text")).await, "forbidden");
+    assert_rejected_400(
+        instance.stream_chunk(&request.info, &request.doc, &ChunkLoan::new(chunk("idden text"))).await,
+        "forbidden",
+    );
 }
 
 #[tokio::test]

@@ -253,6 +253,22 @@ async fn stream_chunks_are_replaced_dropped_and_forwarded_in_order() {
 }
 
 #[tokio::test]
+async fn a_chunk_hook_that_fails_after_an_edit_passes_the_chunk_on_as_it_came() {
+    // probe upper-cases every chunk and then fails: a fault of the plugin's own (it fails
+    // on any input), so `on_error: fail-open` passes each chunk on unedited.
+    let yaml =
+        "model_list:\n  - {model_name: words, litellm_params: {model: mock/words, mock_response: hello quiet world}}\n";
+    let proxy = ProxyBuilder::new(yaml)
+        .plugin("probe", "probe")
+        .plugins_option("settings: {probe: {on_error: fail-open, config: {fail_after_edit: true}}}")
+        .start()
+        .await;
+    let events = sse_events(proxy.chat(&streaming(chat_body("words", "x"))).await).await;
+    assert_eq!(streamed_text(&events), "hello quiet world");
+    assert_eq!(events.last().map(String::as_str), Some("[DONE]"));
+}
+
+#[tokio::test]
 async fn a_stream_rejection_ends_the_stream_with_an_error_event() {
     let yaml = "model_list:\n  - {model_name: words, litellm_params: {model: mock/words, mock_response: this is forbidden talk, mock_chunk_delay_ms: 5}}\n  - {model_name: end, litellm_params: {model: mock/end, mock_response: all fine until ENDREJECT}}\n";
     let proxy = ProxyBuilder::new(yaml)

@@ -2,7 +2,7 @@
 //! hook's outcome reaching the host, host imports, and guest output in the log.
 
 use hookgate::pipeline::log_record::LogRecord;
-use hookgate::plugins::{ChunkDecision, HookError, PluginSettings, PostCallDecision, PreCallDecision};
+use hookgate::plugins::{ChunkDecision, ChunkLoan, HookError, PluginSettings, PostCallDecision, PreCallDecision};
 use hookgate::types::{Failure, Hook};
 use hookgate_tests::{captured_logs, chat_request, chat_response as response, chunk, engine, load};
 
@@ -56,11 +56,20 @@ async fn every_hook_outcome_reaches_the_host() {
     assert!(probe.instance("clean").moderation(&clean.info, &clean.doc).await.is_ok());
 
     let (info, doc) = (&request.info, &request.doc);
-    match instance.stream_chunk(info, doc, &chunk("shout")).await.unwrap() {
+    match instance.stream_chunk(info, doc, &ChunkLoan::new(chunk("shout"))).await.unwrap() {
         ChunkDecision::Replace(replaced) => assert_eq!(replaced.value()["choices"][0]["delta"]["content"], "SHOUT"),
         other => panic!("probe upper-cases chunks: {other:?}"),
     }
-    assert_eq!(instance.stream_chunk(info, doc, &chunk("DROPME")).await.unwrap(), ChunkDecision::Drop);
+    assert_eq!(instance.stream_chunk(info, doc, &ChunkLoan::new(chunk("DROPME"))).await.unwrap(), ChunkDecision::Drop);
+    // A hook that edits and then fails gives back the chunk it was lent as it was lent.
+    let failing = PluginSettings { config: serde_json::json!({"fail_after_edit": true}), ..PluginSettings::default() };
+    let failing = load("probe", failing).await.unwrap();
+    let loan = ChunkLoan::new(chunk("quiet"));
+    match failing.instance(request.id()).stream_chunk(info, doc, &loan).await {
+        Err(HookError::Fault(fault)) => assert!(fault.message.contains("failing after an edit"), "{fault:?}"),
+        other => panic!("probe fails after editing the chunk: {other:?}"),
+    }
+    assert_eq!(*loan.into_chunk().expect("given back").value(), *chunk("quiet").value());
     assert!(instance.stream_end(info, doc, "SHOUT").await.is_ok());
 
     let failure = Failure {

@@ -41,7 +41,7 @@ use serde_json::json;
 use super::log_record::LogRecord;
 use crate::content::{Body, RequestDoc, ResponseDoc};
 use crate::plugins::registry::{ActivePlugin, HealthChecks};
-use crate::plugins::{CallStats, ContractVersion, Fault, FaultCause, FaultKind, HookError, PluginInstance};
+use crate::plugins::{CallStats, ChunkLoan, ContractVersion, Fault, FaultCause, FaultKind, HookError, PluginInstance};
 use crate::types::{CallInfo, CallType, Failure, Hook, KeyInfo};
 use crate::upstream::answers;
 
@@ -131,11 +131,13 @@ async fn probe(active: &ActivePlugin, hook: Hook, shape: &ProbeShape) -> bool {
             };
             instance.post_call_failure(&info, &request, &failure).await
         }
-        Hook::StreamChunk | Hook::StreamEnd => match instance.stream_chunk(&info, &request, &chunk()).await {
-            Err(HookError::Fault(_)) => return false,
-            _ if hook == Hook::StreamChunk => Ok(()),
-            _ => instance.stream_end(&info, &request, HARMLESS).await,
-        },
+        Hook::StreamChunk | Hook::StreamEnd => {
+            match instance.stream_chunk(&info, &request, &ChunkLoan::new(chunk())).await {
+                Err(HookError::Fault(_)) => return false,
+                _ if hook == Hook::StreamChunk => Ok(()),
+                _ => instance.stream_end(&info, &request, HARMLESS).await,
+            }
+        }
         Hook::LogSuccess | Hook::LogFailure => {
             let mut record = LogRecord::start(&info, &request, std::time::Duration::ZERO);
             if hook == Hook::LogSuccess {

@@ -16,10 +16,11 @@ use super::recent::RecentEvents;
 use super::selection::Selection;
 use crate::content::{Body, RequestDoc, ResponseDoc};
 use crate::error::ApiError;
+use crate::plugins::loan::Kept;
 use crate::plugins::registry::{ActivePlugin, CallEnd, PluginSet, QuarantinePolicy};
 use crate::plugins::{
-    CallStats, ChunkDecision, Fault, FaultCause, HookError, OnError, Overloaded, PostCallDecision, PreCallDecision,
-    Rejection, Teardown,
+    CallStats, ChunkDecision, ChunkLoan, Fault, FaultCause, HookError, OnError, Overloaded, PostCallDecision,
+    PreCallDecision, Rejection, Teardown,
 };
 use crate::traces::{HookSpan, RequestTrace};
 use crate::types::{CallInfo, DecisionRecord, Hook, HookSet};
@@ -334,11 +335,14 @@ impl<P: HookPlugin> RequestPlugins<P> {
         let mut chunk = chunk;
         for index in self.indices(Hook::StreamChunk) {
             let info = &self.info;
-            let current = &chunk;
+            // Lent, not shared, so that an edit need not copy it (plugins::loan).
+            let kept = Kept::of(&chunk);
+            let loan = ChunkLoan::new(chunk);
             let called = call(&mut self.slots[index], Hook::StreamChunk, &self.shape, async |instance| {
-                instance.stream_chunk(info, request, current).await
+                instance.stream_chunk(info, request, &loan).await
             })
             .await;
+            chunk = loan.into_chunk().unwrap_or_else(|| kept.into_chunk());
             let label = |decision: &ChunkDecision| match decision {
                 ChunkDecision::Proceed => "proceed",
                 ChunkDecision::Replace(_) => "replace",

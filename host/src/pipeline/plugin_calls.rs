@@ -7,11 +7,11 @@ use std::future::Future;
 use std::sync::Arc;
 
 use super::attribution::{self, ProbeShape};
-use crate::content::{Body, RequestDoc, ResponseDoc};
+use crate::content::{RequestDoc, ResponseDoc};
 use crate::plugins::registry::{ActivePlugin, CallEnd, QuarantinePolicy};
 use crate::plugins::{
-    CallStats, ChunkDecision, Fault, FaultCause, HookError, OnError, PluginInstance, PostCallDecision, PreCallDecision,
-    Teardown,
+    CallStats, ChunkDecision, ChunkLoan, Fault, FaultCause, HookError, OnError, PluginInstance, PostCallDecision,
+    PreCallDecision, Teardown,
 };
 use crate::types::{CallInfo, Failure, Hook, HookSet};
 
@@ -88,7 +88,7 @@ pub(crate) trait HookInstance: Send {
         &mut self,
         info: &CallInfo,
         req: &RequestDoc,
-        chunk: &Arc<Body>,
+        chunk: &ChunkLoan,
     ) -> impl Future<Output = Result<ChunkDecision, HookError>> + Send;
     /// `stream-end`.
     fn stream_end(
@@ -182,7 +182,7 @@ impl HookInstance for PluginInstance {
         &mut self,
         info: &CallInfo,
         req: &RequestDoc,
-        chunk: &Arc<Body>,
+        chunk: &ChunkLoan,
     ) -> impl Future<Output = Result<ChunkDecision, HookError>> + Send {
         PluginInstance::stream_chunk(self, info, req, chunk)
     }

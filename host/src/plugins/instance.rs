@@ -33,12 +33,13 @@ use super::contract::{Call, GuestError, LogInput, Reply};
 use super::fault::{classify, Fault, FaultKind};
 use super::live::Live;
 use super::loaded::LoadedPlugin;
+use super::loan::ChunkLoan;
 use super::outcome::{ChunkDecision, HookError, OutputCheck, Overloaded, PostCallDecision, PreCallDecision, Rejection};
 use super::state::{CallBudget, GuestState};
 use crate::capabilities::kv::{Kv, KvError};
 use crate::capabilities::log::{LogScope, RequestIdCell};
 use crate::capabilities::outbound::OutboundGate;
-use crate::content::{Body, RequestDoc, ResponseDoc};
+use crate::content::{RequestDoc, ResponseDoc};
 use crate::types::{CallInfo, Failure, Hook};
 
 /// The fault of a guest that gave up (trapped, or failed) with `message` after a call to a
@@ -251,7 +252,7 @@ impl PluginInstance {
         &mut self,
         info: &CallInfo,
         req: &RequestDoc,
-        chunk: &Arc<Body>,
+        chunk: &ChunkLoan,
     ) -> Result<ChunkDecision, HookError> {
         let unpack = |reply| match reply {
             Reply::Chunk(result) => result,

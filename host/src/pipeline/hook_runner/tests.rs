@@ -19,8 +19,8 @@ use crate::pipeline::attribution::ProbeShape;
 use crate::pipeline::plugin_calls::{Chosen, HookInstance, HookPlugin};
 use crate::plugins::registry::{CallEnd, QuarantinePolicy};
 use crate::plugins::{
-    CallStats, ChunkDecision, Fault, FaultCause, FaultKind, HookError, OnError, Overloaded, PostCallDecision,
-    PreCallDecision, Rejection, Teardown,
+    CallStats, ChunkDecision, ChunkLoan, Fault, FaultCause, FaultKind, HookError, OnError, Overloaded,
+    PostCallDecision, PreCallDecision, Rejection, Teardown,
 };
 use crate::types::{CallInfo, CallType, Failure, Hook, HookSet, KeyInfo};
 
@@ -185,10 +185,15 @@ impl HookInstance for FakeInstance {
         &mut self,
         _: &CallInfo,
         _: &RequestDoc,
-        chunk: &Arc<Body>,
+        loan: &ChunkLoan,
     ) -> Result<ChunkDecision, HookError> {
+        // Taken as a real call takes it, and given back only when the call returns: a
+        // fault here strands it, as a call cancelled at its wall-clock deadline does.
+        let chunk = loan.take().expect("the runner lends the chunk");
         let seen = chunk.value()["choices"][0]["delta"]["content"].as_str().unwrap_or_default().to_owned();
-        Ok(match self.act(Hook::StreamChunk, Some(seen)).await? {
+        let act = self.act(Hook::StreamChunk, Some(seen)).await?;
+        loan.give_back(chunk);
+        Ok(match act {
             Act::Edit(content) => ChunkDecision::Replace(Body::measured(
                 json!({"choices": [{"index": 0, "delta": {"content": content}}]}),
             )),
@@ -302,8 +307,10 @@ fn answer() -> ResponseDoc {
     ResponseDoc { status: 200, body: Arc::new(Body::measured(body)), headers: Vec::new() }
 }
 
+/// A chunk as the pump makes one: its value, and the text it was read from.
 fn chunk(content: &str) -> Arc<Body> {
-    Arc::new(Body::measured(json!({"choices": [{"index": 0, "delta": {"content": content}}]})))
+    let value = json!({"choices": [{"index": 0, "delta": {"content": content}}]});
+    Arc::new(Body::with_json(value.clone(), value.to_string()))
 }
 
 /// The decisions recorded so far, as `plugin:hook:decision`.
@@ -490,6 +497,31 @@ async fn a_stream_chunk_passes_each_plugin_s_replacement_on_and_a_drop_stops_it(
     plugins.stream_chunk(&request("hi"), chunk("y")).await.unwrap();
     let (records, _) = plugins.finish(Hook::LogSuccess);
     assert_eq!((records.len(), records[0].calls), (1, 2));
+}
+
+#[tokio::test]
+async fn a_chunk_a_failed_call_never_gave_back_passes_on_as_it_came() {
+    // A fault of a fail-open plugin passes the chunk on unedited, even when the call kept
+    // the chunk it was lent (a call cancelled at its deadline leaves it in the store):
+    // the runner reads it again from the text it kept. Whether the chunk has that text
+    // or not (an earlier plugin's edit has none) makes no difference to the next plugin.
+    for (first, content) in [(Act::Proceed, "a@b.c"), (Act::Edit("[masked]"), "[masked]")] {
+        let scene = Scene::default();
+        let editor = scene.acting("editor", Hook::StreamChunk, first);
+        let faulty = scene.acting("faulty", Hook::StreamChunk, Act::Fault(FaultKind::Trap));
+        let last = scene.plugin("last", Script::default());
+        let mut plugins = request_plugins(&[&editor, &faulty, &last]);
+        let forwarded = plugins.stream_chunk(&request("hi"), chunk("a@b.c")).await.unwrap().expect("forwarded");
+        assert_eq!(forwarded.value()["choices"][0]["delta"]["content"], content);
+        assert_eq!(
+            scene.trail(),
+            [
+                "editor:stream-chunk(a@b.c)".to_owned(),
+                format!("faulty:stream-chunk({content})"),
+                format!("last:stream-chunk({content})")
+            ]
+        );
+    }
 }
 
 /// A future that never completes and says when it is dropped: the upstream call, as the

@@ -144,7 +144,7 @@ pub(crate) enum Call<'a> {
     Moderation(&'a CallInfo, &'a RequestDoc),
     PostCallSuccess(&'a CallInfo, &'a RequestDoc, &'a ResponseDoc),
     PostCallFailure(&'a CallInfo, &'a RequestDoc, &'a Failure),
-    StreamChunk(&'a CallInfo, &'a RequestDoc, &'a std::sync::Arc<Body>),
+    StreamChunk(&'a CallInfo, &'a RequestDoc, &'a super::ChunkLoan),
     StreamEnd(&'a CallInfo, &'a RequestDoc, &'a str),
     LogSuccess(&'a LogInput),
     LogFailure(&'a LogInput),

@@ -100,8 +100,9 @@ impl Guest {
                 };
                 Reply::Verdict(answer(guest.call_post_call_failure(store, &request(info, req), &failure).await?))
             }
-            Call::StreamChunk(info, req, chunk) => {
-                let outcome = guest.call_stream_chunk(store, &context(info, req.model()), chunk.json()).await?;
+            Call::StreamChunk(info, req, loan) => {
+                let chunk = loan.json().ok_or_else(|| wasmtime::format_err!("stream-chunk without a chunk"))?;
+                let outcome = guest.call_stream_chunk(store, &context(info, req.model()), &chunk).await?;
                 Reply::Chunk(answer(outcome).map(|outcome| match outcome {
                     wit::ChunkOutcome::Proceed => ChunkOut::Proceed,
                     wit::ChunkOutcome::Replace(chunk) => ChunkOut::ReplaceJson(chunk),

@@ -379,13 +379,16 @@ impl Guest {
                 lent.take_back(store)?;
                 Reply::Verdict(answer(result?))
             }
-            Call::StreamChunk(info, req, chunk) => {
+            Call::StreamChunk(info, req, loan) => {
                 let hook = self.stream_chunk(store)?;
                 let request = Lent::new(store, request_view(req, Access::ReadOnly))?;
-                let lent = Lent::new(store, ChunkView(View::new(BodyKind::Chunk, Arc::clone(chunk), edit)))?;
+                let chunk = loan.take().ok_or_else(|| wasmtime::format_err!("stream-chunk without a chunk"))?;
+                let lent = Lent::new(store, ChunkView(View::new(BodyKind::Chunk, chunk, edit)))?;
                 let result = call_one(hook, store, (&context(info), request.borrow(), lent.borrow())).await;
                 request.take_back(store)?;
-                let (edited, _) = lent.take_back(store)?.0.finish();
+                // The chunk as lent goes back whatever the call did; an edit is a new body.
+                let (edited, lent_chunk) = lent.take_back(store)?.0.finish_keeping_base();
+                loan.give_back(lent_chunk);
                 Reply::Chunk(answer(result?).map(|outcome| match (outcome, edited) {
                     (hooks::stream_chunk::ChunkOutcome::Drop, _) => ChunkOut::Drop,
                     (hooks::stream_chunk::ChunkOutcome::Proceed, Some(body)) => ChunkOut::Edited(body),

@@ -15,7 +15,8 @@
 //!
 //! Every hook counts itself in the request's context (`calls`), so the count shows the
 //! hooks of one request and never another's. Pre-call sets the body field `probe_calls`.
-//! Config: optional `{"tag": "..."}`, echoed back in a response header.
+//! Config: optional `{"tag": "..."}`, echoed back in a response header; with
+//! `"fail_after_edit": true`, stream-chunk fails after upper-casing every chunk.
 
 use hookgate_sdk::prelude::*;
 use hookgate_sdk::serde_json::{json, Value};
@@ -24,6 +25,8 @@ use hookgate_sdk::{kv, log};
 struct Probe {
     /// The config's `tag`, if any.
     tag: Option<String>,
+    /// Whether stream-chunk fails after its edit.
+    fail_after_edit: bool,
 }
 
 /// One request's state.
@@ -76,7 +79,8 @@ impl Plugin for Probe {
 
     fn new(config: Config) -> Result<Self, String> {
         let tag = config.json()["tag"].as_str().map(str::to_owned);
-        Ok(Probe { tag })
+        let fail_after_edit = config.json()["fail_after_edit"] == json!(true);
+        Ok(Probe { tag, fail_after_edit })
     }
 
     fn pre_call(&self, ctx: &mut Calls, req: &Request) -> HookResult<PreCall> {
@@ -152,6 +156,10 @@ impl Plugin for Probe {
             return Ok(ChunkOutcome::Drop);
         }
         chunk.map_texts(|text| text.to_uppercase())?;
+        if self.fail_after_edit {
+            // A fault after an edit: the chunk must go on as it came, not as edited.
+            return Err(fail("probe stream-chunk: failing after an edit"));
+        }
         // The SDK keeps the texts it read; an edit must make it read them again.
         if chunk.texts().iter().any(|text| text.text != text.text.to_uppercase()) {
             return Err(fail("probe stream-chunk: the texts read after the edit are the ones before it"));
