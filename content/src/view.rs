@@ -260,11 +260,11 @@ impl View {
     /// The body to edit: on the first edit, the base's value moved out when this view is
     /// the base's only holder and the base keeps its text, else a copy.
     fn edit(&mut self) -> &mut Value {
-        if self.edited.is_none() {
-            let moved = Arc::get_mut(&mut self.base).and_then(Body::take_value_keeping_text);
-            self.edited = Some(moved.unwrap_or_else(|| self.base.to_value()));
-        }
-        self.edited.as_mut().expect("set just above")
+        let base = &mut self.base;
+        self.edited.get_or_insert_with(|| match Arc::get_mut(base).and_then(Body::take_value_keeping_text) {
+            Some(moved) => moved,
+            None => base.to_value(),
+        })
     }
 }
 
