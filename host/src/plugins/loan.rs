@@ -33,12 +33,6 @@ impl ChunkLoan {
         *self.chunk.lock().unwrap_or_else(PoisonError::into_inner) = Some(chunk);
     }
 
-    /// The chunk's JSON text, without taking it (a 0.1 plugin reads only that).
-    pub(crate) fn json(&self) -> Option<String> {
-        let chunk = self.chunk.lock().unwrap_or_else(PoisonError::into_inner);
-        chunk.as_ref().map(|chunk| chunk.json().to_owned())
-    }
-
     /// The chunk, if it came back (or was never taken).
     pub fn into_chunk(self) -> Option<Arc<Body>> {
         self.chunk.into_inner().unwrap_or_else(PoisonError::into_inner)

@@ -101,8 +101,10 @@ impl Guest {
                 Reply::Verdict(answer(guest.call_post_call_failure(store, &request(info, req), &failure).await?))
             }
             Call::StreamChunk(info, req, loan) => {
-                let chunk = loan.json().ok_or_else(|| wasmtime::format_err!("stream-chunk without a chunk"))?;
-                let outcome = guest.call_stream_chunk(store, &context(info, req.model()), &chunk).await?;
+                let chunk = loan.take().ok_or_else(|| wasmtime::format_err!("stream-chunk without a chunk"))?;
+                let outcome = guest.call_stream_chunk(store, &context(info, req.model()), chunk.json()).await;
+                loan.give_back(chunk);
+                let outcome = outcome?;
                 Reply::Chunk(answer(outcome).map(|outcome| match outcome {
                     wit::ChunkOutcome::Proceed => ChunkOut::Proceed,
                     wit::ChunkOutcome::Replace(chunk) => ChunkOut::ReplaceJson(chunk),
