@@ -124,10 +124,14 @@ impl ArtifactCache {
 /// Marks an artifact as just used. The modification time is the cache's clock of use:
 /// access times are often not kept (`noatime`, `relatime`).
 fn touch(path: &Path) {
-    let touched = std::fs::File::options().write(true).open(path).and_then(|file| file.set_modified(SystemTime::now()));
-    if let Err(error) = touched {
+    if let Err(error) = set_modified(path, SystemTime::now()) {
         tracing::debug!(path = %path.display(), "cannot mark a cached artifact as used: {error}");
     }
+}
+
+/// Sets when `path` was last modified (what eviction and the OCI store's tidying go by).
+pub(crate) fn set_modified(path: &Path, at: SystemTime) -> std::io::Result<()> {
+    std::fs::File::options().write(true).open(path)?.set_modified(at)
 }
 
 /// What an eviction removed.
@@ -199,18 +203,22 @@ pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()>
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::path::Path;
     use std::time::{Duration, SystemTime};
 
-    use super::{evict_least_recently_used, is_artifact_name, write_atomically, Evicted};
+    use super::{evict_least_recently_used, is_artifact_name, set_modified, write_atomically, Evicted};
+
+    /// Writes `bytes` at `path`, last modified `age_seconds` ago.
+    pub(crate) fn write_aged(path: &Path, bytes: &[u8], age_seconds: u64) {
+        std::fs::write(path, bytes).unwrap();
+        set_modified(path, SystemTime::now() - Duration::from_secs(age_seconds)).unwrap();
+    }
 
     /// Writes `len` bytes at `dir/name`, last modified `age_seconds` ago.
     fn file(dir: &Path, name: &str, len: usize, age_seconds: u64) -> std::path::PathBuf {
         let path = dir.join(name);
-        std::fs::write(&path, vec![0u8; len]).unwrap();
-        let file = std::fs::File::options().write(true).open(&path).unwrap();
-        file.set_modified(SystemTime::now() - Duration::from_secs(age_seconds)).unwrap();
+        write_aged(&path, &vec![0u8; len], age_seconds);
         path
     }
 

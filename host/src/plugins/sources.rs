@@ -347,16 +347,11 @@ fn drop_unnamed_blobs(store: &Path, grace: Duration) -> std::io::Result<usize> {
 #[cfg(test)]
 mod tests {
     use std::path::Path;
-    use std::time::{Duration, SystemTime};
+    use std::time::Duration;
 
     use super::{blob_name, drop_unnamed_blobs, Record};
+    use crate::plugins::cache::tests::write_aged as aged;
     use crate::types::ContentHash;
-
-    fn aged(path: &Path, bytes: &[u8], age_seconds: u64) {
-        std::fs::write(path, bytes).unwrap();
-        let file = std::fs::File::options().write(true).open(path).unwrap();
-        file.set_modified(SystemTime::now() - Duration::from_secs(age_seconds)).unwrap();
-    }
 
     fn record(store: &Path, name: &str, layer: &ContentHash) {
         let record = Record { manifest: layer.digest_string(), layer: layer.digest_string(), signer_id: None };
