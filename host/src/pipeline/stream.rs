@@ -187,7 +187,7 @@ async fn pump(job: StreamJob, outbox: Arc<Outbox>) {
             },
         };
         if assemble {
-            text.push_str(&answers::chunk_text(forwarded.value()));
+            answers::push_chunk_text(text, forwarded.value());
             if let Some(usage) = json::get(forwarded.value(), "usage").filter(|usage| !usage.is_null()) {
                 log.streamed_usage(usage);
             }

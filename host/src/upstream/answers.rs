@@ -99,22 +99,22 @@ pub fn chunks(call_type: CallType, id: &str, model: &str, pieces: &[&str], usage
     chunks
 }
 
-/// The assistant text in a chunk (chat `delta.content` or text-completion `text`).
-pub fn chunk_text(chunk: &Value) -> String {
+/// Appends the assistant text in a chunk (chat `delta.content` or text-completion
+/// `text`) to `text`: the streamed answer is assembled chunk by chunk, without a string
+/// of its own for each.
+pub fn push_chunk_text(text: &mut String, chunk: &Value) {
     let Some(choices) = json::get(chunk, "choices").and_then(Value::as_array) else {
-        return String::new();
+        return;
     };
-    choices
-        .iter()
-        // Not `pointer("/delta/content")`: that parses its path and allocates for each of
-        // its tokens, for every chunk of every stream (bench/instructions/count.sh).
-        .filter_map(|choice| {
-            json::get(choice, "delta")
-                .and_then(|delta| json::get(delta, "content"))
-                .or_else(|| json::get(choice, "text"))
-                .and_then(Value::as_str)
-        })
-        .collect()
+    // Not `pointer("/delta/content")`: that parses its path and allocates for each of
+    // its tokens, for every chunk of every stream (bench/instructions/count.sh).
+    let texts = choices.iter().filter_map(|choice| {
+        json::get(choice, "delta")
+            .and_then(|delta| json::get(delta, "content"))
+            .or_else(|| json::get(choice, "text"))
+            .and_then(Value::as_str)
+    });
+    texts.for_each(|part| text.push_str(part));
 }
 
 #[cfg(test)]
@@ -124,7 +124,10 @@ mod tests {
     #[test]
     fn streamed_chunks_carry_the_text_once() {
         for call_type in [CallType::ChatCompletion, CallType::TextCompletion] {
-            let text: String = chunks(call_type, "x", "m", &["can", "ned"], None).iter().map(chunk_text).collect();
+            let mut text = String::new();
+            chunks(call_type, "x", "m", &["can", "ned"], None)
+                .iter()
+                .for_each(|chunk| push_chunk_text(&mut text, chunk));
             assert_eq!(text, "canned");
         }
     }

@@ -574,7 +574,7 @@ where
 /// `data` as one line: unchanged when it has no line break, re-serialized when it is JSON
 /// spread over lines (JSON text never needs a raw line break), refused otherwise.
 fn one_line(data: String) -> Result<String, String> {
-    if !data.contains(['\n', '\r']) {
+    if memchr::memchr2(b'\n', b'\r', data.as_bytes()).is_none() {
         return Ok(data);
     }
     match serde_json::from_str::<Value>(&data) {
@@ -1254,6 +1254,9 @@ mod tests {
         // JSON spread over two data lines: forwarded on one line.
         tx.send(Bytes::from_static(b"data: {\"a\":\ndata: 1}\n\n")).await.unwrap();
         assert_eq!(next_chunk(&mut stream).await.unwrap().unwrap(), r#"{"a":1}"#);
+        // A bare carriage return, which some clients read as a line break, likewise.
+        tx.send(Bytes::from_static(b"data: {\"b\":\r2}\n\n")).await.unwrap();
+        assert_eq!(next_chunk(&mut stream).await.unwrap().unwrap(), r#"{"b":2}"#);
         // A payload that smuggles a blank line and a [DONE] event: refused.
         tx.send(Bytes::from_static(b"data: {\"a\":2}\ndata:\ndata: data: [DONE]\n\n")).await.unwrap();
         let err = next_chunk(&mut stream).await.unwrap().unwrap_err();

@@ -89,7 +89,7 @@ impl Parser {
     fn feed<E>(&mut self, chunk: &[u8], out: &mut VecDeque<String>) -> Result<(), SseError<E>> {
         let mut rest = chunk;
         while !self.done {
-            let Some(newline) = rest.iter().position(|&b| b == b'\n') else {
+            let Some(newline) = memchr::memchr(b'\n', rest) else {
                 break;
             };
             let (head, tail) = rest.split_at(newline);
@@ -148,7 +148,11 @@ impl Parser {
         }
         // Payloads are JSON, which is UTF-8; a broken byte becomes U+FFFD and fails to parse
         // later, rather than failing here.
-        let value = String::from_utf8_lossy(value);
+        // (`from_utf8` first: it checks ASCII a word at a time, the lossy walk a byte.)
+        let value = match std::str::from_utf8(value) {
+            Ok(text) => std::borrow::Cow::Borrowed(text),
+            Err(_) => String::from_utf8_lossy(value),
+        };
         match &mut self.data {
             Some(data) => {
                 data.push('\n');
@@ -202,6 +206,12 @@ mod tests {
     async fn events_split_anywhere() {
         let input = b"data: {\"a\":1}\n\ndata: {\"b\":\"\xc3\xa9\"}\r\n\r\n: keep-alive\n\ndata: [DONE]\n\n";
         assert_eq!(parse_all_splits(input).await, ["{\"a\":1}", "{\"b\":\"\u{e9}\"}"]);
+    }
+
+    #[tokio::test]
+    async fn a_byte_that_is_not_utf8_becomes_the_replacement_character() {
+        let input = b"data: {\"a\":\"\xff\"}\n\ndata: {\"b\":\"\xc3\xa9\"}\n\n";
+        assert_eq!(parse_all_splits(input).await, ["{\"a\":\"\u{fffd}\"}", "{\"b\":\"\u{e9}\"}"]);
     }
 
     #[tokio::test]
