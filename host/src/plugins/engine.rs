@@ -2,7 +2,7 @@
 //! the linker with the host imports, the instance-slot semaphore and the artifact cache.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -148,7 +148,7 @@ struct EngineInner {
     cache: Option<ArtifactCache>,
     kv: Kv,
     options: EngineOptions,
-    _ticker: EpochTicker,
+    ticker: EpochTicker,
 }
 
 impl PluginEngine {
@@ -173,9 +173,7 @@ impl PluginEngine {
         let ticker = EpochTicker::start(&engine, options.epoch_tick);
         let slots = InstanceSlots::new(options.max_instances as usize);
         let overloads = AtomicU64::new(0);
-        Ok(Self {
-            inner: Arc::new(EngineInner { engine, linker, slots, overloads, cache, kv, options, _ticker: ticker }),
-        })
+        Ok(Self { inner: Arc::new(EngineInner { engine, linker, slots, overloads, cache, kv, options, ticker }) })
     }
 
     /// The wasmtime engine.
@@ -206,6 +204,12 @@ impl PluginEngine {
 
     pub(crate) fn count_overload(&self) {
         self.inner.overloads.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Marks a guest call (or instantiation) in flight until the guard drops: the epoch
+    /// ticker, which interrupts and times running guests, ticks while any is.
+    pub(crate) fn ticking(&self) -> Ticking {
+        self.inner.ticker.ticking()
     }
 
     pub(crate) fn linker(&self) -> &Linker<GuestState> {
@@ -292,41 +296,133 @@ const MAX_UNUSED_WARM_SLOTS: u32 = 16;
 /// never pause for it.
 pub const FUEL_SLICE: u64 = 1_000_000;
 
-/// Advances the engine's epoch every tick on a background thread.
+/// How many ticks in a row with no guest call in flight before the ticker parks.
+///
+/// A tick is a wake-up of its own thread (about 25 µs of CPU on this project's 2-core VM,
+/// and a preempted serving thread when both cores are busy): ticking through idle
+/// moments cost an idle proxy 2.5% of a core, and a proxy without plugins as much. Ten
+/// ticks bound the wake-ups a call pays to unpark it to one per ten ticks of quiet.
+const IDLE_TICKS_BEFORE_PARKING: u32 = 10;
+
+/// Advances the engine's epoch every tick on a background thread, while guest code may
+/// be running: it parks once no call has been in flight for
+/// [`IDLE_TICKS_BEFORE_PARKING`] ticks, and the next call to start wakes it.
+///
+/// Epochs only matter to a store running guest code (its deadline is set relative to the
+/// current epoch when a call starts, and checked as the guest runs), so an epoch that
+/// stands still while nothing runs changes no deadline.
 struct EpochTicker {
-    stop: Arc<AtomicBool>,
+    shared: Arc<TickerShared>,
+    thread: std::thread::Thread,
+}
+
+#[derive(Default)]
+struct TickerShared {
+    /// Guest calls (instantiation included) in flight.
+    calls: AtomicUsize,
+    stop: AtomicBool,
+    /// Ticks so far, for the tests that watch the ticker park and wake.
+    #[cfg(test)]
+    ticks: AtomicU64,
+}
+
+/// A guest call in flight: the ticker ticks until the last one ends.
+#[must_use = "the ticker may park as soon as this is dropped"]
+pub(crate) struct Ticking(Arc<TickerShared>);
+
+impl Drop for Ticking {
+    fn drop(&mut self) {
+        self.0.calls.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl EpochTicker {
     fn start(engine: &Engine, tick: Duration) -> Self {
-        let stop = Arc::new(AtomicBool::new(false));
+        let shared = Arc::new(TickerShared::default());
         let weak = engine.weak();
-        let stopped = Arc::clone(&stop);
-        std::thread::Builder::new()
+        let ticker = Arc::clone(&shared);
+        let handle = std::thread::Builder::new()
             .name("hookgate-epoch".into())
             .spawn(move || {
-                while !stopped.load(Ordering::Relaxed) {
+                let mut idle = 0;
+                while !ticker.stop.load(Ordering::Relaxed) {
                     std::thread::sleep(tick);
                     match weak.upgrade() {
                         Some(engine) => engine.increment_epoch(),
                         None => break,
                     }
+                    #[cfg(test)]
+                    ticker.ticks.fetch_add(1, Ordering::Relaxed);
+                    idle = if ticker.calls.load(Ordering::SeqCst) == 0 { idle + 1 } else { 0 };
+                    if idle >= IDLE_TICKS_BEFORE_PARKING {
+                        // A call that starts after this load unparks the thread (see
+                        // `ticking`); one that started before it is seen here.
+                        while ticker.calls.load(Ordering::SeqCst) == 0 && !ticker.stop.load(Ordering::Relaxed) {
+                            std::thread::park();
+                        }
+                        idle = 0;
+                    }
                 }
             })
             .expect("spawning the epoch ticker thread");
-        Self { stop }
+        Self { shared, thread: handle.thread().clone() }
+    }
+
+    /// Marks a guest call in flight until the guard drops, waking the ticker if it parked.
+    fn ticking(&self) -> Ticking {
+        if self.shared.calls.fetch_add(1, Ordering::SeqCst) == 0 {
+            // Only an atomic swap unless the thread is parked (std's `unpark`).
+            self.thread.unpark();
+        }
+        Ticking(Arc::clone(&self.shared))
     }
 }
 
 impl Drop for EpochTicker {
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
+        self.shared.stop.store(true, Ordering::Relaxed);
+        self.thread.unpark();
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::GuestProfiler;
+    use std::time::{Duration, Instant};
+
+    use super::{EpochTicker, GuestProfiler, Ordering};
+
+    /// The ticker's count once it has stood still for 200 ms (checked for at most 10 s).
+    fn settled(ticker: &EpochTicker) -> u64 {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let before = ticker.shared.ticks.load(Ordering::Relaxed);
+            std::thread::sleep(Duration::from_millis(200));
+            let after = ticker.shared.ticks.load(Ordering::Relaxed);
+            if before == after {
+                return after;
+            }
+            assert!(Instant::now() < deadline, "the ticker never parked with no call in flight");
+        }
+    }
+
+    #[test]
+    fn the_ticker_parks_with_no_call_in_flight_and_ticks_while_one_is() {
+        let engine = wasmtime::Engine::new(wasmtime::Config::new().epoch_interruption(true)).unwrap();
+        let ticker = EpochTicker::start(&engine, Duration::from_millis(1));
+        let parked_at = settled(&ticker);
+        std::thread::sleep(Duration::from_millis(200));
+        assert_eq!(ticker.shared.ticks.load(Ordering::Relaxed), parked_at, "a parked ticker ticked");
+        // A call in flight wakes it, and it keeps ticking for as long as the call lasts.
+        let call = ticker.ticking();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while ticker.shared.ticks.load(Ordering::Relaxed) < parked_at + 3 * super::IDLE_TICKS_BEFORE_PARKING as u64 {
+            assert!(Instant::now() < deadline, "a call in flight did not keep the ticker ticking");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        drop(call);
+        let parked_again = settled(&ticker);
+        assert!(parked_again > parked_at);
+    }
 
     #[test]
     fn the_profiler_variable_names_one_of_three_profilers_and_refuses_anything_else() {

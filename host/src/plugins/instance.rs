@@ -378,12 +378,16 @@ impl PluginInstance {
         let budget = CallBudget::new(started, timeout, self.plugin.engine.options().epoch_tick, outbound);
         let wall = CallBudget::wall(timeout, outbound);
         let mut phase = Phase::Calling;
+        // Guest code runs from here (instantiation included) until the call returns or
+        // is cut off: the epoch ticker must tick for its deadlines and its timing.
+        let ticking = self.plugin.engine.ticking();
         self.mid_call = true;
         // Boxed where it is made: the call's future (instantiation and the guest call) is
         // large, and passing it into the timeout and storing that in this future copied it
         // each time (bench/instructions/count.sh).
         let run = Box::pin(self.run(call, budget, slot, &mut phase));
         let outcome = tokio::time::timeout(wall + TIMEOUT_GRACE, run).await;
+        drop(ticking);
         self.mid_call = false;
         // A warm instance taken from the pool has served requests before; a new one not.
         let instantiated = !had_instance && self.live.as_ref().is_none_or(|live| live.served == 0);
