@@ -300,7 +300,7 @@ pub const FUEL_SLICE: u64 = 1_000_000;
 ///
 /// A tick is a wake-up of its own thread (about 25 µs of CPU on this project's 2-core VM,
 /// and a preempted serving thread when both cores are busy): ticking through idle
-/// moments cost an idle proxy 2.5% of a core, and a proxy without plugins as much. Ten
+/// moments cost an idle proxy about 2% of a core, and a proxy without plugins as much. Ten
 /// ticks bound the wake-ups a call pays to unpark it to one per ten ticks of quiet.
 const IDLE_TICKS_BEFORE_PARKING: u32 = 10;
 
