@@ -74,7 +74,10 @@ pub(crate) async fn cause_of(
     let healthy = match *verdict {
         Some((at, healthy)) if at.elapsed() < HealthChecks::FRESH => healthy,
         _ => {
-            let healthy = probe(active, hook, shape).await;
+            // Boxed: the probe's future (a throwaway instance and a call into it) is
+            // about 2.7 KB, and inline it made every hook call's future that large,
+            // fault or not; each await moves a future, so every call copied it.
+            let healthy = Box::pin(probe(active, hook, shape)).await;
             *verdict = Some((Instant::now(), healthy));
             healthy
         }
