@@ -14,7 +14,7 @@ use base64::Engine as _;
 use bytes::Bytes;
 use futures_util::StreamExt;
 use http::header::{HeaderMap, HeaderName, HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, HOST};
-use http::{Request, Response, Uri};
+use http::{Method, Request, Response, Uri};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper_rustls::HttpsConnector;
@@ -328,7 +328,6 @@ impl OpenAiProvider {
         let fields = body
             .as_object()
             .ok_or_else(|| UpstreamError::from_status(400, "the request body must be a JSON object"))?;
-        let body = outgoing_body(fields, &self.model, stream);
         let endpoint = self
             .endpoints
             .iter()
@@ -337,18 +336,6 @@ impl OpenAiProvider {
             .ok_or_else(|| {
                 UpstreamError::from_status(502, format!("upstream {} is not a valid URL", self.shown_base))
             })?;
-        let mut request = Request::post(endpoint).header(CONTENT_TYPE, "application/json");
-        if let Some(host) = &self.host {
-            request = request.header(HOST, host.clone());
-        }
-        if stream {
-            request = request.header(ACCEPT, "text/event-stream");
-        }
-        // The proxy makes the value itself; one that is not a valid header is left out
-        // rather than failing the request.
-        if let Some(traceparent) = traceparent.and_then(|t| HeaderValue::from_str(t).ok()) {
-            request = request.header(TRACEPARENT, traceparent);
-        }
         let authorization = self.authorization.as_ref().map_err(|_| {
             UpstreamError::from_status(
                 502,
@@ -358,15 +345,30 @@ impl OpenAiProvider {
                 ),
             )
         })?;
-        if let Some(authorization) = authorization {
-            request = request.header(AUTHORIZATION, authorization.clone());
+        // Filled in place rather than through `http::request::Builder`, whose every step
+        // moves the request's parts (a `Result` of them) again: every name and value here
+        // is already typed, so nothing is left for the builder to check.
+        let mut request = Request::new(Full::new(Bytes::from(outgoing_body(fields, &self.model, stream))));
+        *request.method_mut() = Method::POST;
+        *request.uri_mut() = endpoint;
+        let headers = request.headers_mut();
+        headers.reserve(5);
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        if let Some(host) = &self.host {
+            headers.insert(HOST, host.clone());
         }
-        request.body(Full::new(Bytes::from(body))).map_err(|e| {
-            UpstreamError::from_status(
-                502,
-                format!("the request to upstream {} could not be built: {e}", self.shown_base),
-            )
-        })
+        if stream {
+            headers.insert(ACCEPT, HeaderValue::from_static("text/event-stream"));
+        }
+        // The proxy makes the value itself; one that is not a valid header is left out
+        // rather than failing the request.
+        if let Some(traceparent) = traceparent.and_then(|t| HeaderValue::from_str(t).ok()) {
+            headers.insert(TRACEPARENT, traceparent);
+        }
+        if let Some(authorization) = authorization {
+            headers.insert(AUTHORIZATION, authorization.clone());
+        }
+        Ok(request)
     }
 
     /// The error for a non-2xx answer, from (at most the first 64 KiB of) its body.
