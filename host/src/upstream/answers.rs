@@ -108,13 +108,13 @@ pub fn push_chunk_text(text: &mut String, chunk: &Value) {
     };
     // Not `pointer("/delta/content")`: that parses its path and allocates for each of
     // its tokens, for every chunk of every stream (bench/instructions/count.sh).
-    let texts = choices.iter().filter_map(|choice| {
-        json::get(choice, "delta")
+    for choice in choices {
+        let part = json::get(choice, "delta")
             .and_then(|delta| json::get(delta, "content"))
             .or_else(|| json::get(choice, "text"))
-            .and_then(Value::as_str)
-    });
-    texts.for_each(|part| text.push_str(part));
+            .and_then(Value::as_str);
+        text.push_str(part.unwrap_or_default());
+    }
 }
 
 #[cfg(test)]
