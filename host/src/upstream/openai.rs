@@ -1268,6 +1268,20 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_bare_carriage_return_cannot_smuggle_an_event() {
+        let (base, mut requests) = streaming_server().await;
+        let p = provider(&base, PATIENCE);
+        let (mut stream, _, tx) = open_stream(&p, CallType::ChatCompletion, &json!({}), &mut requests).await;
+        // One `data:` line to this parser, but a `[DONE]` event of its own to a client that
+        // ends lines at a bare `\r`: refused, and nothing after it is forwarded.
+        tx.send(Bytes::from_static(b"data: {\"a\":2}\r\rdata: [DONE]\n\n")).await.unwrap();
+        let err = next_chunk(&mut stream).await.unwrap().unwrap_err();
+        assert_eq!(err.status, 502);
+        assert!(err.message.contains("several lines"), "{err:?}");
+        assert!(next_chunk(&mut stream).await.is_none());
+    }
+
+    #[tokio::test]
     async fn a_stream_over_the_response_cap_ends_with_a_502() {
         let (base, mut requests) = streaming_server().await;
         let p = capped_provider(&base, PATIENCE, 100);
