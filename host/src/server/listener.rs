@@ -103,7 +103,9 @@ fn raise_open_file_limit() -> u64 {
             }
         }
     }
-    limit.rlim_cur as u64
+    #[expect(clippy::unnecessary_cast, reason = "rlim_t is u64 here but 32 bits wide on 32-bit Linux")]
+    let soft = limit.rlim_cur as u64;
+    soft
 }
 
 /// Serves `router` on `listener` under `limits` until `shutdown` resolves, then lets the

@@ -179,6 +179,10 @@ pub struct Deployment {
 
 /// The providers a deployment can use.
 #[derive(Debug)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "one per deployment, made once from the config; a box would add a pointer to follow on every request"
+)]
 enum Provider {
     Mock(MockProvider),
     OpenAi(OpenAiProvider),

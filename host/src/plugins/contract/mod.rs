@@ -135,6 +135,7 @@ impl Guest {
 }
 
 /// One call into a plugin, with host values.
+#[expect(clippy::enum_variant_names, reason = "the variants are the contract's hooks, named as in the WIT")]
 pub(crate) enum Call<'a> {
     /// No call: only instantiate.
     Prepare,
