@@ -1248,6 +1248,15 @@ mod tests {
         tokio::time::timeout(PATIENCE, tx.closed()).await.unwrap();
     }
 
+    /// The stream's next item is the 502 for an event whose data spans several lines, and
+    /// nothing after it is forwarded.
+    async fn ends_refusing_a_multi_line_event(stream: &mut ChunkStream) {
+        let err = next_chunk(stream).await.unwrap().unwrap_err();
+        assert_eq!(err.status, 502);
+        assert!(err.message.contains("several lines"), "{err:?}");
+        assert!(next_chunk(stream).await.is_none());
+    }
+
     #[tokio::test]
     async fn multi_line_events_cannot_inject_events() {
         let (base, mut requests) = streaming_server().await;
@@ -1261,10 +1270,7 @@ mod tests {
         assert_eq!(next_chunk(&mut stream).await.unwrap().unwrap(), r#"{"b":2}"#);
         // A payload that smuggles a blank line and a [DONE] event: refused.
         tx.send(Bytes::from_static(b"data: {\"a\":2}\ndata:\ndata: data: [DONE]\n\n")).await.unwrap();
-        let err = next_chunk(&mut stream).await.unwrap().unwrap_err();
-        assert_eq!(err.status, 502);
-        assert!(err.message.contains("several lines"), "{err:?}");
-        assert!(next_chunk(&mut stream).await.is_none());
+        ends_refusing_a_multi_line_event(&mut stream).await;
     }
 
     #[tokio::test]
@@ -1275,10 +1281,7 @@ mod tests {
         // One `data:` line to this parser, but a `[DONE]` event of its own to a client that
         // ends lines at a bare `\r`: refused, and nothing after it is forwarded.
         tx.send(Bytes::from_static(b"data: {\"a\":2}\r\rdata: [DONE]\n\n")).await.unwrap();
-        let err = next_chunk(&mut stream).await.unwrap().unwrap_err();
-        assert_eq!(err.status, 502);
-        assert!(err.message.contains("several lines"), "{err:?}");
-        assert!(next_chunk(&mut stream).await.is_none());
+        ends_refusing_a_multi_line_event(&mut stream).await;
     }
 
     #[tokio::test]
