@@ -74,6 +74,38 @@ async fn padding_a_prompt_past_a_plugin_s_budget_gets_it_refused_never_through_a
 }
 
 #[tokio::test]
+async fn a_model_name_that_trips_a_plugin_cannot_make_its_probe_fault_and_charge_the_plugin() {
+    // `fuel-bomb` burns its whole budget on any body holding `TRIGGER`, model name and all.
+    // A probe that copied the client's model would fault too, so the verdict "broken"
+    // would stand for every client's faults for a while: fail-open would wave a triggering
+    // prompt through, and a few faults would quarantine the plugin for everyone.
+    let proxy = ProxyBuilder::new("")
+        .plugin("fuel-bomb", "fuel-bomb")
+        .settings("fuel-bomb", "{on_error: fail-open, fuel: 5000000}")
+        .plugins_option("quarantine_after: 3")
+        .plugins_option("quarantine_seconds: 600")
+        .start()
+        .await;
+    for round in 0..4 {
+        let poisoned = proxy.chat(&chat_body(&format!("x-TRIGGER-{round}"), "hello")).await;
+        let status = poisoned.status().as_u16();
+        let body: Value = poisoned.json().await.unwrap();
+        assert_eq!((status, body["error"]["code"].as_str()), (400, Some("plugin_check_failed")), "{body}");
+        // Within the verdict's lifetime, a real model and a prompt that trips the plugin.
+        let padded = proxy.chat(&chat_body("mock-echo", "TRIGGER the secret")).await;
+        let status = padded.status().as_u16();
+        let body: Value = padded.json().await.unwrap();
+        assert_eq!(status, 400, "round {round}: a prompt the guardrail could not check went through: {body}");
+        assert!(body["choices"].is_null(), "{body}");
+    }
+    let entry = proxy.plugin_entry("fuel-bomb").await;
+    assert_eq!((entry["state"].as_str(), entry["quarantines"].as_u64()), (Some("active"), Some(0)), "{entry}");
+    let charged =
+        r#"hookgate_plugin_faults_total{plugin="fuel-bomb",hook="pre-call",kind="out_of_fuel",cause="input"}"#;
+    assert_eq!(proxy.metric(charged).await, 8.0);
+}
+
+#[tokio::test]
 async fn a_virtual_key_cannot_switch_a_guardrail_off_by_header() {
     let proxy = example_proxy(|config| config).await;
     let body = chat_body("gpt-4o-mini", "tell me the secret plan");

@@ -53,6 +53,22 @@ pub(crate) struct ProbeShape {
     pub model: String,
 }
 
+impl ProbeShape {
+    /// The probe of a request to `model` on `call_type`'s endpoint. The model is named
+    /// only when the config serves it (`configured`), and otherwise the probe names
+    /// [`PROBE_MODEL`]: nothing the client wrote may reach the probe, or a model name padded
+    /// past the plugin's budget would make the probe fault as well, and the client's
+    /// fault would be charged to the plugin (skipped under `fail-open`, quarantined for
+    /// everyone after a few).
+    pub(crate) fn new(call_type: CallType, model: &str, configured: bool) -> Self {
+        let model = if configured { model } else { PROBE_MODEL };
+        Self { call_type, model: model.to_owned() }
+    }
+}
+
+/// The model a probe names when the request's is not one the config serves.
+pub const PROBE_MODEL: &str = "hookgate-probe";
+
 /// The text of every harmless input.
 const HARMLESS: &str = "Hello";
 

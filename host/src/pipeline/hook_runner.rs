@@ -95,28 +95,28 @@ pub(crate) struct RequestPlugins<P: HookPlugin = ActivePlugin> {
 
 impl RequestPlugins<ActivePlugin> {
     /// One lazily instantiated instance per plugin of `set` that `selection` runs, for
-    /// the request `info` to `model` that arrived at `received`.
+    /// the request `info` that arrived at `received`, whose faults are probed as `shape`.
     pub fn new(
         set: &PluginSet,
         info: &CallInfo,
-        model: &str,
+        shape: ProbeShape,
         received: Instant,
         policy: QuarantinePolicy,
         selection: &Selection<'_>,
     ) -> Self {
         let plugins = set.iter().filter_map(|active| Some((Arc::clone(active), selection.choose(active)?)));
-        Self::of(plugins, info, model, received, policy)
+        Self::of(plugins, info, shape, received, policy)
     }
 }
 
 impl<P: HookPlugin> RequestPlugins<P> {
     /// One lazily instantiated instance per plugin of `plugins` (in the order given: the
-    /// order hooks run in, each as chosen for this request), for the request `info` to
-    /// `model` that arrived at `received`.
+    /// order hooks run in, each as chosen for this request), for the request `info` that
+    /// arrived at `received`, whose faults are probed as `shape`.
     pub fn of(
         plugins: impl IntoIterator<Item = (Arc<P>, Chosen)>,
         info: &CallInfo,
-        model: &str,
+        shape: ProbeShape,
         received: Instant,
         policy: QuarantinePolicy,
     ) -> Self {
@@ -129,7 +129,6 @@ impl<P: HookPlugin> RequestPlugins<P> {
                 active,
             })
             .collect();
-        let shape = ProbeShape { call_type: info.call_type, model: model.to_owned() };
         let decisions = DecisionLog {
             records: Vec::new(),
             received,

@@ -45,6 +45,7 @@ use crate::plugins::registry::Registry;
 use crate::plugins::Teardown;
 use crate::types::{CallInfo, CallType, Hook, HookSet};
 use crate::upstream::{answers, AnswerUse, UpstreamStream, Upstreams};
+use attribution::ProbeShape;
 use disabling::Disabled;
 use hook_runner::{PreCallResult, RequestPlugins};
 use log_record::LogRecord;
@@ -255,7 +256,8 @@ impl Pipeline {
         let asked = Asked { model: body.model().to_owned(), stream: body.stream };
         let policy = self.registry.policy();
         let trace = self.traces.request(call_type.route(), &id, &headers);
-        let mut plugins = RequestPlugins::new(&plugins_now, &info, &asked.model, received, policy, &selection)
+        let shape = ProbeShape::new(call_type, &asked.model, self.upstreams.resolve(&asked.model).is_some());
+        let mut plugins = RequestPlugins::new(&plugins_now, &info, shape, received, policy, &selection)
             .with_recent(&self.recent)
             .with_trace(trace);
         drop(selection);

@@ -293,7 +293,8 @@ fn request_plugins(plugins: &[&Arc<Fake>]) -> RequestPlugins<Fake> {
         lowered: Default::default(),
     };
     let plugins = plugins.iter().map(|plugin| (Arc::clone(plugin), Chosen { hooks: plugin.hooks(), config: None }));
-    RequestPlugins::of(plugins, &info, "m", Instant::now(), QuarantinePolicy::default())
+    let shape = ProbeShape::new(info.call_type, "m", true);
+    RequestPlugins::of(plugins, &info, shape, Instant::now(), QuarantinePolicy::default())
 }
 
 fn request(text: &str) -> RequestDoc {
