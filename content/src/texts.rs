@@ -14,8 +14,9 @@
 //! - a *schema* contributes every string in it, in document order, and the keys of its
 //!   `properties` objects (each property name before its schema).
 //! - response: per `choices[]` entry `message.content`, `message.refusal`,
-//!   `message.tool_calls[].function.name` and `.arguments`, and `text`; a chunk the same
-//!   of each choice's `delta`.
+//!   `message.tool_calls[].function.name` and `.arguments` (or `.custom.input`), the
+//!   deprecated `message.function_call.name` and `.arguments`,
+//!   `message.audio.transcript`, and `text`; a chunk the same of each choice's `delta`.
 //!
 //! Values of another type than the one named are skipped, never an error: the request
 //! checks (`pipeline::shapes`) have refused malformed client bodies before any hook runs.
@@ -325,15 +326,14 @@ impl<'a> Walk<'a> {
         at(self, "input", Walk::strings);
     }
 
-    fn reply_call(&mut self, value: &'a Value) {
-        self.field(value, "function", Walk::call);
-    }
-
-    /// A response message or a chunk delta: content, refusal, tool call functions.
+    /// A response message or a chunk delta: everything the model wrote into it (a
+    /// client reads a tool call's arguments or a transcript as surely as the content).
     fn reply(&mut self, value: &'a Value) {
         self.field(value, "content", Walk::content);
         self.field(value, "refusal", Walk::text);
-        self.field(value, "tool_calls", |walk, calls| walk.items(calls, Walk::reply_call));
+        self.field(value, "tool_calls", |walk, calls| walk.items(calls, Walk::tool_call));
+        self.field(value, "function_call", Walk::call);
+        self.field(value, "audio", |walk, audio| walk.field(audio, "transcript", Walk::text));
     }
 
     fn response_choice(&mut self, value: &'a Value) {

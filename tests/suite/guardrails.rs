@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use futures_util::future::join_all;
 use hookgate_tests::fixtures::guest_line;
 use hookgate_tests::proxy::{chat_body, example_proxy, Proxy, ProxyBuilder, MASTER_KEY, README_MASTER_KEY};
+use hookgate_tests::upstream;
 use serde_json::{json, Value};
 
 /// The example config's virtual key.
@@ -251,6 +252,71 @@ async fn text_hidden_where_only_the_model_looks_is_still_checked() {
     for body in hidden {
         let (status, by, answer) = send(&proxy, README_MASTER_KEY, &body, &[]).await;
         assert_eq!((status, by.as_deref()), (400, Some("banned-keywords")), "{body}: {answer}");
+    }
+}
+
+#[tokio::test]
+async fn text_a_model_writes_outside_content_is_checked_too() {
+    // Each upstream writes the banned phrase where a client reads it, but not in `content`.
+    let messages = [
+        json!({"role": "assistant", "content": null,
+               "function_call": {"name": "say", "arguments": "{\"t\": \"the secret plan\"}"}}),
+        json!({"role": "assistant", "content": null,
+               "tool_calls": [{"id": "c", "type": "custom", "custom": {"name": "shell", "input": "the secret plan"}}]}),
+        json!({"role": "assistant", "content": null,
+               "audio": {"id": "a", "data": "", "expires_at": 0, "transcript": "the secret plan"}}),
+    ];
+    let mut models = String::from("model_list:\n");
+    for (index, message) in messages.iter().enumerate() {
+        let answer = json!({"id": "chatcmpl-x", "object": "chat.completion", "created": 0, "model": "x",
+                            "choices": [{"index": 0, "message": message, "finish_reason": "stop"}]})
+        .to_string();
+        let base = upstream::serve(move |_| upstream::http("200 OK", "application/json", answer.as_bytes())).await;
+        models.push_str(&format!(
+            "  - {{model_name: writer-{index}, litellm_params: {{model: openai/x, api_base: '{base}'}}}}\n"
+        ));
+    }
+    let proxy = ProxyBuilder::new(&models)
+        .plugin("banned-keywords", "banned-keywords")
+        .settings("banned-keywords", "{config: {keywords: [secret plan]}}")
+        .start()
+        .await;
+    for (index, message) in messages.iter().enumerate() {
+        let (status, by, body) = send(&proxy, MASTER_KEY, &chat_body(&format!("writer-{index}"), "hello"), &[]).await;
+        assert_eq!((status, by.as_deref()), (400, Some("banned-keywords")), "{message}: {body}");
+    }
+}
+
+#[tokio::test]
+async fn token_ids_are_refused_while_a_plugin_checks_requests() {
+    let guarded = example_proxy(|config| config).await;
+    // Without plugins, the request goes upstream as it came: this one answers any body.
+    let base =
+        upstream::serve(|_| upstream::http("200 OK", "application/json", br#"{"object": "list", "data": []}"#)).await;
+    let plain = ProxyBuilder::new(&format!(
+        "model_list:\n  - {{model_name: any, litellm_params: {{model: openai/x, api_base: '{base}'}}}}\n"
+    ))
+    .start()
+    .await;
+    let asks = [
+        ("completions", "prompt", json!({"model": "MODEL", "prompt": [40, 1390, 279]})),
+        ("completions", "prompt", json!({"model": "MODEL", "prompt": [[40, 1390], [279]]})),
+        ("embeddings", "input", json!({"model": "MODEL", "input": [[40, 1390, 279]]})),
+    ];
+    for (endpoint, field, body) in asks {
+        let post = |proxy: &Proxy, key: &str, model: &str| {
+            let mut body = body.clone();
+            body["model"] = json!(model);
+            proxy.client().post(format!("{}/v1/{endpoint}", proxy.base)).bearer_auth(key).json(&body).send()
+        };
+        let response = post(&guarded, README_MASTER_KEY, "gpt-4o-mini").await.unwrap();
+        assert_eq!(response.status().as_u16(), 400, "{endpoint} {body}");
+        let error: Value = response.json().await.unwrap();
+        assert_eq!(error["error"]["param"], field, "{error}");
+        assert!(error["error"]["message"].as_str().unwrap().contains("token ids"), "{error}");
+        // Without plugins to read it, the same request is served.
+        let response = post(&plain, MASTER_KEY, "any").await.unwrap();
+        assert_eq!(response.status().as_u16(), 200, "{endpoint} {body}: {}", response.text().await.unwrap());
     }
 }
 

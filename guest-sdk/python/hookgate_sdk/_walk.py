@@ -14,8 +14,9 @@ deprecated ``functions[]``; ``response_format.json_schema``'s ``name``, ``descri
 ``schema``; ``prediction.content``; ``prompt`` and ``suffix``; ``input``. A schema gives
 every string in it and the keys of its ``properties`` objects (``is_key``). Response:
 per ``choices[]`` entry ``message.content``, ``message.refusal``,
-``message.tool_calls[].function.name``/``.arguments`` and ``text``; a chunk the same of
-each choice's ``delta``, and ``text``.
+``message.tool_calls[].function.name``/``.arguments`` (or ``.custom.input``), the
+deprecated ``message.function_call.name``/``.arguments``, ``message.audio.transcript``
+and ``text``; a chunk the same of each choice's ``delta``, and ``text``.
 """
 
 REQUEST, RESPONSE, CHUNK = "request", "response", "chunk"
@@ -153,13 +154,12 @@ class _Walk:
         self.field(body, "suffix", self.text)
         self.field(body, "input", self.strings)
 
-    def reply_call(self, value):
-        self.field(value, "function", self.call)
-
     def reply(self, value):
         self.field(value, "content", self.content)
         self.field(value, "refusal", self.text)
-        self.field(value, "tool_calls", lambda calls: self.items(calls, self.reply_call))
+        self.field(value, "tool_calls", lambda calls: self.items(calls, self.tool_call))
+        self.field(value, "function_call", self.call)
+        self.field(value, "audio", lambda audio: self.field(audio, "transcript", self.text))
 
     def response_choice(self, value):
         self.field(value, "message", self.reply)

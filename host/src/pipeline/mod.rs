@@ -317,6 +317,14 @@ impl Pipeline {
         upstream_time: &mut Duration,
     ) -> Result<Outcome, ApiError> {
         let call_type = plugins.info().call_type;
+        if plugins.implements(Hook::PreCall) || plugins.implements(Hook::Moderation) {
+            if let Some(field) = shapes::token_ids(request.fields()) {
+                return Err(ApiError::bad_request(format!(
+                    "`{field}` is given as token ids, which this proxy's guardrails cannot read: send it as text."
+                ))
+                .with_param(field));
+            }
+        }
         let stream = match plugins.pre_call(request).await? {
             PreCallResult::Respond { text, plugin } => return Ok(Outcome::Respond { text, plugin }),
             PreCallResult::Proceed { modified: false } => plugins.info().stream,

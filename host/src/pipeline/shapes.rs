@@ -312,6 +312,20 @@ fn check_text_or_tokens(at: &At<'_>, value: &Value) -> Result<(), ApiError> {
     Err(invalid(at, "must be a string, an array of strings, or token ids (not a mix)"))
 }
 
+/// The field of a body that gives its text as token ids (`prompt`, `input`), if any. No
+/// hook can read token ids, so a request whose plugins check requests is refused rather
+/// than sent on unread (`Pipeline::run`).
+pub(super) fn token_ids(fields: &Map<String, Value>) -> Option<&'static str> {
+    let token = |v: &Value| v.as_u64().is_some();
+    let ids = |v: &Value| match v {
+        Value::Array(items) => {
+            items.iter().any(|item| token(item) || item.as_array().is_some_and(|ids| ids.iter().any(token)))
+        }
+        _ => false,
+    };
+    ["prompt", "input"].into_iter().find(|key| present(fields, key).is_some_and(ids))
+}
+
 /// The field's value unless it is absent or `null`.
 fn present<'a>(fields: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
     json::field(fields, key).filter(|value| !value.is_null())

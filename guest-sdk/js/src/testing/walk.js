@@ -13,8 +13,9 @@
 // - a schema contributes every string in it, in document order, and the keys of its
 //   `properties` objects (each property name, as an `isKey` text, before its schema).
 // - response: per `choices[]` entry `message.content`, `message.refusal`,
-//   `message.tool_calls[].function.name` and `.arguments`, and `text`; a chunk the same
-//   of each choice's `delta`, and its `text`.
+//   `message.tool_calls[].function.name` and `.arguments` (or `.custom.input`), the
+//   deprecated `message.function_call.name` and `.arguments`, `message.audio.transcript`,
+//   and `text`; a chunk the same of each choice's `delta`, and its `text`.
 //
 // One difference no port can remove: JavaScript objects list integer-like keys ("0",
 // "12") first, so a property so named comes first here, not in document order.
@@ -163,15 +164,13 @@ class Walk {
     this.field(body, 'input', this.strings);
   }
 
-  replyCall(value) {
-    this.field(value, 'function', this.call);
-  }
-
-  /** A response message or a chunk delta: content, refusal, tool call functions. */
+  /** A response message or a chunk delta: everything the model wrote into it. */
   reply(value) {
     this.field(value, 'content', this.content);
     this.field(value, 'refusal', this.text);
-    this.field(value, 'tool_calls', (calls) => this.items(calls, this.replyCall));
+    this.field(value, 'tool_calls', (calls) => this.items(calls, this.toolCall));
+    this.field(value, 'function_call', this.call);
+    this.field(value, 'audio', (audio) => this.field(audio, 'transcript', this.text));
   }
 
   responseChoice(value) {
