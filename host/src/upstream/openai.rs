@@ -522,7 +522,9 @@ fn endpoint_uri(base: &reqwest::Url, call_type: CallType) -> Option<Uri> {
 }
 
 /// Turns the SSE payloads into chunks: an idle timeout between them, at most `max_bytes`
-/// of payload in all, in-band errors as `Err`, and nothing after the first `Err`.
+/// in all (each event counted as the client gets it, framing included, so that a stream
+/// of empty events is bounded too), in-band errors as `Err`, and nothing after the first
+/// `Err`.
 ///
 /// A payload is forwarded to the client as one `data:` line, so it must hold no line
 /// break: an upstream could otherwise inject events (`[DONE]` among them) that the
@@ -543,7 +545,7 @@ where
             let item = match tokio::time::timeout(idle, payloads.next()).await {
                 Ok(None) => return None,
                 Ok(Some(Ok(data))) => {
-                    total += data.len();
+                    total += data.len() + EVENT_FRAMING;
                     if total > max_bytes {
                         Err(invalid(
                             &api_base,
@@ -572,6 +574,9 @@ where
         }
     }))
 }
+
+/// The bytes around an event's payload as the client gets it: `data: ` and a blank line.
+const EVENT_FRAMING: usize = "data: \n\n".len();
 
 /// `data` as one line: unchanged when it has no line break, re-serialized when it is JSON
 /// spread over lines (JSON text never needs a raw line break), refused otherwise.
@@ -1287,7 +1292,8 @@ mod tests {
     #[tokio::test]
     async fn a_stream_over_the_response_cap_ends_with_a_502() {
         let (base, mut requests) = streaming_server().await;
-        let p = capped_provider(&base, PATIENCE, 100);
+        // Each event counts 56 bytes: its 48 of payload and the 8 of `data: ` and `\n\n`.
+        let p = capped_provider(&base, PATIENCE, 120);
         let (mut stream, _, tx) = open_stream(&p, CallType::ChatCompletion, &json!({}), &mut requests).await;
         let event = format!("data: {{\"t\":\"{}\"}}\n\n", "x".repeat(40));
         tx.send(Bytes::from(event.clone())).await.unwrap();
@@ -1297,6 +1303,35 @@ mod tests {
         let err = next_chunk(&mut stream).await.unwrap().unwrap_err();
         assert_eq!(err.status, 502);
         assert!(err.message.contains("max_upstream_response_mb"), "{err:?}");
+    }
+
+    #[tokio::test]
+    async fn empty_events_count_against_the_cap_so_a_stream_of_them_ends() {
+        let (base, mut requests) = streaming_server().await;
+        let p = capped_provider(&base, PATIENCE, 1000);
+        let (mut stream, _, tx) = open_stream(&p, CallType::ChatCompletion, &json!({}), &mut requests).await;
+        // Empty payloads, as `data` (no colon) and `data:` make them: 8 bytes each to the client.
+        tokio::spawn(async move {
+            for _ in 0..1000 {
+                if tx.send(Bytes::from_static(b"data\n\ndata:\n\n")).await.is_err() {
+                    break;
+                }
+            }
+        });
+        let mut forwarded = 0;
+        let err = loop {
+            match next_chunk(&mut stream).await.expect("the stream ends with an error, not silently") {
+                Ok(data) => {
+                    assert_eq!(data, "");
+                    forwarded += 1;
+                }
+                Err(err) => break err,
+            }
+        };
+        assert_eq!(forwarded, 1000 / EVENT_FRAMING);
+        assert_eq!(err.status, 502);
+        assert!(err.message.contains("max_upstream_response_mb"), "{err:?}");
+        assert!(next_chunk(&mut stream).await.is_none());
     }
 
     #[tokio::test]
