@@ -117,6 +117,20 @@ async fn a_0_1_guest_s_own_failures_are_faults_as_before() {
     assert_eq!(proxy.chat(&body).await.status(), 400);
     let series = r#"hookgate_plugin_faults_total{plugin="scripted",hook="pre-call",kind="bad_output",cause="input"}"#;
     assert_eq!(proxy.metric(series).await, 1.0);
+    // JSON with a duplicated key is parsed as strictly as a client's: `bad_output` too.
+    let twice = r#"{"model": "mock-echo", "messages": [{"role": "user", "content": "BAD"}], "messages": []}"#;
+    body["hookgate_script"] = json!({"pre-call": {"do": "modify", "body": twice}});
+    assert_eq!(proxy.chat(&body).await.status(), 400);
+    assert_eq!(proxy.metric(series).await, 2.0);
+    // A replacement chunk written over several lines reaches the client as one event.
+    let mut streamed = chat_body("mock-echo", "hi");
+    streamed["stream"] = json!(true);
+    let pretty = "{\n  \"choices\": [\n    {\"index\": 0, \"delta\": {\"content\": \"swapped\"}}\n  ]\n}";
+    streamed["hookgate_script"] = json!({"stream-chunk": {"do": "replace", "body": pretty}});
+    let events = sse_events(proxy.chat(&streamed).await).await;
+    assert!(events.iter().all(|event| !event.contains('\n')), "{events:?}");
+    assert_eq!(events.last().map(String::as_str), Some("[DONE]"), "{events:?}");
+    assert!(streamed_text(&events).starts_with("swapped"), "{events:?}");
     assert_eq!(proxy.chat(&chat_body("mock-echo", "fine")).await.status(), 200, "and it goes on serving");
 }
 

@@ -143,11 +143,14 @@ impl OutputCheck {
         Ok(())
     }
 
-    /// A JSON object no bigger than allowed.
+    /// A JSON object no bigger than allowed, parsed as strictly as a client's body (a
+    /// duplicated key is refused, so no reader can take another value than the hooks
+    /// did). The plugin's text is not kept: what goes on is serialized by the host, on
+    /// one line, as a stream's `data:` line needs.
     pub fn json_object(&self, what: &str, text: String) -> Result<Body, String> {
         self.size(what, &text)?;
-        match serde_json::from_str::<serde_json::Value>(&text) {
-            Ok(value @ serde_json::Value::Object(_)) => Ok(Body::with_json(value, text)),
+        match crate::strict_json::from_str(&text, crate::strict_json::Limits::NONE) {
+            Ok(value @ serde_json::Value::Object(_)) => Ok(Body::measured(value)),
             Ok(_) => Err(format!("{what} is JSON but not an object")),
             Err(error) => Err(format!("{what} is not valid JSON: {error}")),
         }
@@ -226,8 +229,17 @@ mod tests {
         assert!(check().json_object("body", r#"{"a":1}"#.into()).is_ok());
         assert!(check().json_object("body", "[1]".into()).unwrap_err().contains("not an object"));
         assert!(check().json_object("body", "nope".into()).unwrap_err().contains("not valid JSON"));
+        let twice = check().json_object("body", r#"{"a":"BAD","a":"ok"}"#.into()).unwrap_err();
+        assert!(twice.contains("duplicate key `a`"), "{twice}");
         let big = format!(r#"{{"a":"{}"}}"#, "x".repeat(100));
         assert!(check().json_object("body", big).unwrap_err().contains("max_output_bytes"));
+    }
+
+    #[test]
+    fn a_json_object_goes_on_as_the_host_serializes_it_on_one_line() {
+        let body = check().json_object("chunk", "{\n  \"a\" : 1,\n  \"b\": [ 2 ]\n}".into()).unwrap();
+        assert_eq!(body.json(), r#"{"a":1,"b":[2]}"#);
+        assert_eq!(body.size(), body.json().len());
     }
 
     #[test]
