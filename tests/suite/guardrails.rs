@@ -321,6 +321,25 @@ async fn token_ids_are_refused_while_a_plugin_checks_requests() {
 }
 
 #[tokio::test]
+async fn several_streamed_choices_are_refused_while_a_plugin_checks_streams() {
+    // Each streamed chunk carries one choice, first in `choices` whichever it is: hooks
+    // would see two answers' pieces interleaved as one, and miss a phrase split across
+    // one answer's chunks.
+    let proxy = example_proxy(|config| config).await;
+    let mut body = chat_body("gpt-4o-mini", "hello");
+    body["n"] = json!(2);
+    body["stream"] = json!(true);
+    let (status, _, error) = send(&proxy, README_MASTER_KEY, &body, &[]).await;
+    assert_eq!((status, error["error"]["param"].as_str()), (400, Some("n")), "{error}");
+    body["n"] = json!(1);
+    assert_eq!(send(&proxy, README_MASTER_KEY, &body, &[]).await.0, 200);
+    // Not streamed, each choice is a text of its own (`item`): served.
+    body["n"] = json!(2);
+    body["stream"] = json!(false);
+    assert_eq!(send(&proxy, README_MASTER_KEY, &body, &[]).await.0, 200);
+}
+
+#[tokio::test]
 async fn unicode_spacing_and_look_alike_forms_do_not_hide_a_banned_phrase() {
     let proxy = example_proxy(|config| config).await;
     for text in [

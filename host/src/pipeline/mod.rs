@@ -317,13 +317,8 @@ impl Pipeline {
         upstream_time: &mut Duration,
     ) -> Result<Outcome, ApiError> {
         let call_type = plugins.info().call_type;
-        if plugins.implements(Hook::PreCall) || plugins.implements(Hook::Moderation) {
-            if let Some(field) = shapes::token_ids(request.fields()) {
-                return Err(ApiError::bad_request(format!(
-                    "`{field}` is given as token ids, which this proxy's guardrails cannot read: send it as text."
-                ))
-                .with_param(field));
-            }
+        if let Some(error) = unreadable(plugins, request) {
+            return Err(error);
         }
         let stream = match plugins.pre_call(request).await? {
             PreCallResult::Respond { text, plugin } => return Ok(Outcome::Respond { text, plugin }),
@@ -420,6 +415,31 @@ struct Asked {
 
 /// A `respond(text)` answer: a completion (streamed if asked), or `None` for call types
 /// that have no text answer.
+/// The refusal of a request its plugins could only let through unread: text given as
+/// token ids to plugins that check requests, or several streamed choices to plugins that
+/// check streams (a chunk carries one choice, always first in its `choices`, so hooks
+/// could not tell the choices' texts apart, and a keyword split across one choice's
+/// chunks would be missed).
+fn unreadable(plugins: &RequestPlugins, request: &RequestDoc) -> Option<ApiError> {
+    let fields = request.fields();
+    if plugins.implements(Hook::PreCall) || plugins.implements(Hook::Moderation) {
+        if let Some(field) = shapes::token_ids(fields) {
+            let why =
+                format!("`{field}` is given as token ids, which this proxy's guardrails cannot read: send it as text.");
+            return Some(ApiError::bad_request(why).with_param(field));
+        }
+    }
+    let choices = crate::content::json::field(fields, "n").and_then(serde_json::Value::as_u64).unwrap_or(1);
+    if plugins.info().stream
+        && choices > 1
+        && (plugins.implements(Hook::StreamChunk) || plugins.implements(Hook::StreamEnd))
+    {
+        let why = "Streaming several choices (`n` over 1) cannot be checked by this proxy's stream guardrails: ask for one, or without `stream`.";
+        return Some(ApiError::bad_request(why).with_param("n"));
+    }
+    None
+}
+
 fn respond(call_type: CallType, id: &str, asked: &Asked, text: &str) -> Option<Reply> {
     if call_type == CallType::Embedding {
         return None;
