@@ -116,9 +116,11 @@ impl View {
         let max = self.max_bytes()?;
         let parts = self.texts();
         let mut size = self.size as i128;
+        let mut choices = Vec::new();
         for (index, text) in edits {
             let part = parts.get(*index as usize).ok_or(EditError::NoSuchText(*index))?;
             size += json_string_len(text) as i128 - json_string_len(part.text) as i128;
+            choices.extend(part.item.map(|item| item as usize));
         }
         drop(parts);
         let size = usize::try_from(size.max(0)).unwrap_or(usize::MAX);
@@ -129,8 +131,27 @@ impl View {
         texts::set_texts(kind, self.edit(), edits).map_err(|error| match error {
             texts::TextEditError::NoSuchText(index) => EditError::NoSuchText(index),
         })?;
+        if kind != BodyKind::Request {
+            self.forget_logprobs(choices);
+        }
         self.size = size;
         Ok(())
+    }
+
+    /// Drops the `logprobs` of each of `choices` (positions in `choices`): they list the
+    /// tokens of the text the model wrote, so after an edit of that text they would show
+    /// the client what the edit took out (a redacted address, token by token). Only
+    /// shrinks the body, so the size kept stays an upper bound.
+    fn forget_logprobs(&mut self, choices: Vec<usize>) {
+        let body = self.edit().as_object_mut().and_then(|body| json::field_mut(body, "choices"));
+        let Some(Value::Array(list)) = body else { return };
+        for index in choices {
+            if let Some(Value::Object(choice)) = list.get_mut(index) {
+                if json::field(choice, "logprobs").is_some_and(|logprobs| !logprobs.is_null()) {
+                    json::set(choice, "logprobs", Value::Null);
+                }
+            }
+        }
     }
 
     /// Sets a top-level field to `json`, or removes it.
@@ -200,6 +221,7 @@ impl View {
     /// Sets the answer text of a chunk's `choices[choice]`: `text` when the choice has one
     /// (a text completion chunk), else `delta.content`, adding the delta when missing.
     pub fn set_content(&mut self, choice: u32, text: &str) -> Result<(), EditError> {
+        let choice_index = choice as usize;
         let max = self.max_bytes()?;
         let target = json::get(self.value(), "choices").and_then(|choices| choices.get(choice as usize));
         let Some(Value::Object(fields)) = target else {
@@ -234,6 +256,7 @@ impl View {
                 json::set(delta, "content", text);
             }
         }
+        self.forget_logprobs(vec![choice_index]);
         self.size = size;
         Ok(())
     }
@@ -446,6 +469,29 @@ mod tests {
         view.set_content(0, "x").unwrap();
         let (_, base) = view.finish_keeping_base();
         assert_eq!(*base.value(), original);
+    }
+
+    #[test]
+    fn an_edited_choice_loses_its_logprobs_and_the_others_keep_theirs() {
+        let logprobs =
+            json!({"content": [{"token": "ann", "logprob": -0.1}, {"token": "@example.com", "logprob": -0.2}]});
+        let answer = json!({"choices": [
+            {"index": 0, "message": {"content": "mail ann@example.com"}, "logprobs": logprobs},
+            {"index": 1, "message": {"content": "no address"}, "logprobs": logprobs},
+        ]});
+        let mut view = View::new(BodyKind::Response, Arc::new(Body::measured(answer)), EDIT);
+        view.set_texts(&[(0, "mail [EMAIL]".into())]).unwrap();
+        assert_eq!(view.value()["choices"][0]["logprobs"], Value::Null);
+        assert_eq!(view.value()["choices"][1]["logprobs"], logprobs);
+        let chunk = json!({"choices": [{"index": 0, "delta": {"content": "ann@"}, "logprobs": logprobs}]});
+        let mut view = View::new(BodyKind::Chunk, Arc::new(Body::measured(chunk)), EDIT);
+        view.set_content(0, "").unwrap();
+        assert_eq!(view.value()["choices"][0]["logprobs"], Value::Null);
+        // A request has no logprobs to forget; its edits leave the rest as it was.
+        let request = json!({"messages": [{"role": "user", "content": "hi"}], "logprobs": true});
+        let mut view = View::new(BodyKind::Request, Arc::new(Body::measured(request)), EDIT);
+        view.set_texts(&[(0, "hello".into())]).unwrap();
+        assert_eq!(view.value()["logprobs"], true);
     }
 
     #[test]

@@ -321,6 +321,29 @@ async fn token_ids_are_refused_while_a_plugin_checks_requests() {
 }
 
 #[tokio::test]
+async fn a_redacted_answer_does_not_come_back_through_its_logprobs() {
+    // The answer's tokens, as `logprobs: true` asks for: the address the redactor masks
+    // in `content` is there too, token by token.
+    let tokens = json!({"content": [{"token": "mail ", "logprob": -0.1, "bytes": null, "top_logprobs": []},
+                                    {"token": "ann@example.com", "logprob": -0.2, "bytes": null, "top_logprobs": []}]});
+    let answer = json!({"id": "chatcmpl-x", "object": "chat.completion", "created": 0, "model": "x",
+                        "choices": [{"index": 0, "message": {"role": "assistant", "content": "mail ann@example.com"},
+                                     "logprobs": tokens, "finish_reason": "stop"}]})
+    .to_string();
+    let base = upstream::serve(move |_| upstream::http("200 OK", "application/json", answer.as_bytes())).await;
+    let model =
+        format!("model_list:\n  - {{model_name: tokens, litellm_params: {{model: openai/x, api_base: '{base}'}}}}\n");
+    let proxy = example_proxy(|config| config.replacen("model_list:\n", &model, 1)).await;
+    let mut body = chat_body("tokens", "hello");
+    body["logprobs"] = json!(true);
+    let (status, _, answer) = send(&proxy, README_MASTER_KEY, &body, &[]).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["choices"][0]["message"]["content"], "mail [EMAIL]", "{answer}");
+    assert!(!answer.to_string().contains("ann@"), "{answer}");
+    assert_eq!(answer["choices"][0]["logprobs"], Value::Null, "{answer}");
+}
+
+#[tokio::test]
 async fn several_streamed_choices_are_refused_while_a_plugin_checks_streams() {
     // Each streamed chunk carries one choice, first in `choices` whichever it is: hooks
     // would see two answers' pieces interleaved as one, and miss a phrase split across
