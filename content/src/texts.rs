@@ -61,14 +61,26 @@ pub enum TextEditError {
 
 /// Every text of `body`, in document order (none when it is not an object).
 pub fn texts(kind: BodyKind, body: &Value) -> Vec<TextPart<'_>> {
-    let Value::Object(body) = body else { return Vec::new() };
-    let mut walk = Walk { path: Vec::new(), item: None, role: None, found: Vec::new() };
+    texts_within(kind, body, usize::MAX).unwrap_or_default()
+}
+
+/// [`texts`], unless the texts with their paths and roles come to more than `max_bytes`:
+/// then `Err` with the bytes counted when the walk gave up. A path is as long as its text
+/// is deep, so a body can hold far more bytes of paths than of text (a million one-letter
+/// strings a hundred arrays deep in a tool's schema: some 300 MB of paths from an 8 MB
+/// body); a caller that hands the list on bounds it by what the receiver may hold.
+pub fn texts_within(kind: BodyKind, body: &Value, max_bytes: usize) -> Result<Vec<TextPart<'_>>, usize> {
+    let Value::Object(body) = body else { return Ok(Vec::new()) };
+    let mut walk = Walk { path: Vec::new(), item: None, role: None, found: Vec::new(), room: max_bytes, spent: 0 };
     match kind {
         BodyKind::Request => walk.request(body),
         BodyKind::Response => walk.choices(body, Walk::response_choice),
         BodyKind::Chunk => walk.choices(body, Walk::chunk_choice),
     }
-    walk.found
+    match walk.spent > walk.room {
+        true => Err(walk.spent),
+        false => Ok(walk.found),
+    }
 }
 
 /// Replaces texts of `body` by their position in [`texts`]' list; all or nothing. A later
@@ -136,6 +148,10 @@ struct Walk<'a> {
     item: Option<u32>,
     role: Option<&'a str>,
     found: Vec<TextPart<'a>>,
+    /// The bytes the texts found may take, and what they take so far: once past it, the
+    /// walk keeps no more.
+    room: usize,
+    spent: usize,
 }
 
 type Visit<'a> = fn(&mut Walk<'a>, &'a Value);
@@ -155,7 +171,17 @@ fn get<'v>(value: &'v Value, key: &str) -> Option<&'v Value> {
 
 impl<'a> Walk<'a> {
     fn pointer(&self) -> String {
-        let mut pointer = String::with_capacity(16 * self.path.len());
+        // Allocated to its exact length: a deep text's path is long, and a guess per step
+        // made every path of a deep body several times the bytes it holds.
+        let length: usize = self
+            .path
+            .iter()
+            .map(|step| match *step {
+                Step::Key(key) => 1 + key.len() + key.matches(['~', '/']).count(),
+                Step::Index(index) => 1 + index.checked_ilog10().map_or(1, |digits| digits as usize + 1),
+            })
+            .sum();
+        let mut pointer = String::with_capacity(length);
         for step in &self.path {
             pointer.push('/');
             match *step {
@@ -173,7 +199,17 @@ impl<'a> Walk<'a> {
     }
 
     fn push(&mut self, text: &'a str, is_key: bool) {
+        if self.spent > self.room {
+            return;
+        }
         let path = self.pointer();
+        debug_assert_eq!(path.len(), path.capacity(), "{path}");
+        let size = path.len() + text.len() + self.role.map_or(0, str::len) + std::mem::size_of::<TextPart<'_>>();
+        self.spent = self.spent.saturating_add(size);
+        if self.spent > self.room {
+            self.found = Vec::new();
+            return;
+        }
         self.found.push(TextPart { path, is_key, item: self.item, role: self.role, text });
     }
 

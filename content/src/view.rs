@@ -88,6 +88,12 @@ impl View {
         texts::texts(self.kind, self.value())
     }
 
+    /// [`View::texts`], unless they take more than `max_bytes` with their paths
+    /// ([`texts::texts_within`]).
+    pub fn texts_within(&self, max_bytes: usize) -> Result<Vec<TextPart<'_>>, usize> {
+        texts::texts_within(self.kind, self.value(), max_bytes)
+    }
+
     /// The names of the body's top-level fields, in order.
     pub fn field_names(&self) -> Vec<String> {
         self.value().as_object().map(|fields| fields.keys().cloned().collect()).unwrap_or_default()

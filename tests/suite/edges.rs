@@ -514,6 +514,38 @@ async fn two_deployments_on_one_redis_keep_apart_by_prefix() {
     assert!(redis.keys("hookgate:*").await.is_empty());
 }
 
+/// A text's path is as long as the text is deep: a body of one-letter strings a hundred
+/// arrays deep holds some sixty times its size in paths. The host builds a hook's list of
+/// texts only up to what the plugin's memory could still take, so such a body costs the
+/// proxy about that much, not the list whole; the plugin faults (its memory limit) on
+/// the input, and the request is refused.
+#[tokio::test]
+async fn a_body_whose_texts_sit_deep_costs_no_more_than_the_plugin_could_hold() {
+    let proxy = ProxyBuilder::new("")
+        .plugin("banned-keywords", "banned-keywords")
+        .settings("banned-keywords", "{config: {keywords: [forbidden]}}")
+        .start()
+        .await;
+    // 900,000 strings: 3.6 MB of body, some 200 MB of paths.
+    let mut deep = json!(vec!["a"; 900_000]);
+    for _ in 0..100 {
+        deep = json!([deep]);
+    }
+    let mut body = chat_body("mock-echo", "hi");
+    body["tools"] =
+        json!([{"type": "function", "function": {"name": "f", "parameters": {"type": "object", "deep": deep}}}]);
+    let before = proxy.status_bytes("VmHWM");
+    let response = proxy.chat(&body).await;
+    assert_eq!(response.status().as_u16(), 400);
+    let error: Value = response.json().await.unwrap();
+    assert_eq!(error["error"]["code"], "plugin_check_failed", "{error}");
+    let grown = proxy.status_bytes("VmHWM").saturating_sub(before);
+    // The parsed body (about 90 MiB of values, as much as without plugins), and the list
+    // up to the plugin's 64 MiB: well under the 300 MB the whole list would take.
+    assert!(grown < 200 << 20, "the proxy's peak grew by {} MiB", grown >> 20);
+    assert_eq!(proxy.chat(&chat_body("mock-echo", "hello")).await.status(), 200, "and it goes on serving");
+}
+
 /// Sixteen concurrent 8 MB bodies, twice: of tiny messages (refused early, at the message
 /// cap, before they grow) and of 2,000 messages of 4 KB (parsed and given to the plugins).
 /// What the proxy holds stays bounded, and goes back after the burst.

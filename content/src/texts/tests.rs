@@ -1,7 +1,7 @@
 //! The shared vectors, `guest-sdk/conformance/text.json`: the places and order of texts
 //! every SDK documents, now found by the host for all of them.
 
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use super::*;
 
@@ -47,6 +47,27 @@ fn chunk_texts_follow_the_vectors() {
 }
 
 /// Every path points at its text (or, for a property name, at that property).
+#[test]
+fn a_list_of_texts_stops_at_its_bytes_and_says_how_far_it_got() {
+    let mut deep = json!(["a", "b", "c"]);
+    for _ in 0..50 {
+        deep = json!([deep]);
+    }
+    let body = json!({"messages": [{"role": "user", "content": "hi"}], "tools": [{"type": "function",
+                      "function": {"name": "f", "parameters": {"deep": deep}}}]});
+    let all = texts(BodyKind::Request, &body);
+    assert_eq!(texts_within(BodyKind::Request, &body, usize::MAX).unwrap(), all);
+    let bytes: usize = all
+        .iter()
+        .map(|part| {
+            part.path.len() + part.text.len() + part.role.map_or(0, str::len) + std::mem::size_of::<TextPart<'_>>()
+        })
+        .sum();
+    assert_eq!(texts_within(BodyKind::Request, &body, bytes).unwrap(), all);
+    let short = texts_within(BodyKind::Request, &body, bytes - 1).unwrap_err();
+    assert!(short > bytes - 1 && short <= bytes, "{short} of {bytes}");
+}
+
 #[test]
 fn every_path_points_at_its_text() {
     for (name, case) in cases("request") {

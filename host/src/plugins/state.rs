@@ -241,6 +241,11 @@ impl MemoryLimiter {
     pub fn total(&self) -> usize {
         self.total
     }
+
+    /// How much more the instance's memories may grow.
+    pub fn room(&self) -> usize {
+        self.limit.saturating_sub(self.total)
+    }
 }
 
 impl wasmtime::ResourceLimiter for MemoryLimiter {

@@ -20,6 +20,7 @@ use super::{Call, ChunkOut, GuestError, PostCallOut, PreCallOut, RawRejection, R
 use crate::capabilities::kv::KvError;
 use crate::capabilities::log::Level;
 use crate::content::{Access, BodyKind, EditError, RequestDoc, ResponseDoc, View};
+use crate::plugins::fault::MemoryLimitExceeded;
 use crate::plugins::state::GuestState;
 use crate::types::{CallInfo, CallType, DecisionRecord, Failure, Header, Hook, HookSet, LogEntry};
 
@@ -543,8 +544,14 @@ fn edit_error(error: EditError) -> content::EditError {
     }
 }
 
-fn text_parts(view: &View) -> Vec<content::TextPart> {
-    view.texts()
+/// The view's texts as the guest receives them, unless they would not fit in the memory
+/// it may still grow (`room` bytes): that is its memory limit's fault, raised before the
+/// host builds a list as large as the body's paths can make it.
+fn text_parts(view: &View, room: usize) -> wasmtime::Result<Vec<content::TextPart>> {
+    let parts = view
+        .texts_within(room)
+        .map_err(|requested| wasmtime::Error::new(MemoryLimitExceeded { limit: room, requested }))?;
+    Ok(parts
         .into_iter()
         .map(|part| content::TextPart {
             path: part.path,
@@ -553,7 +560,7 @@ fn text_parts(view: &View) -> Vec<content::TextPart> {
             role: part.role.map(str::to_owned),
             text: part.text.to_owned(),
         })
-        .collect()
+        .collect())
 }
 
 fn text_edits(edits: Vec<content::TextEdit>) -> Vec<(u32, String)> {
@@ -569,7 +576,7 @@ impl content::HostRequest for GuestState {
     }
 
     fn texts(&mut self, this: Resource<RequestView>) -> wasmtime::Result<Vec<content::TextPart>> {
-        Ok(text_parts(&self.table.get(&this)?.view))
+        text_parts(&self.table.get(&this)?.view, self.limiter.room())
     }
 
     fn set_texts(
@@ -625,7 +632,7 @@ impl content::HostResponse for GuestState {
     }
 
     fn texts(&mut self, this: Resource<ResponseView>) -> wasmtime::Result<Vec<content::TextPart>> {
-        Ok(text_parts(&self.table.get(&this)?.view))
+        text_parts(&self.table.get(&this)?.view, self.limiter.room())
     }
 
     fn set_texts(
@@ -691,7 +698,7 @@ impl content::HostResponse for GuestState {
 
 impl content::HostChunk for GuestState {
     fn texts(&mut self, this: Resource<ChunkView>) -> wasmtime::Result<Vec<content::TextPart>> {
-        Ok(text_parts(&self.table.get(&this)?.0))
+        text_parts(&self.table.get(&this)?.0, self.limiter.room())
     }
 
     fn set_texts(
