@@ -126,7 +126,9 @@ impl View {
         for (index, text) in edits {
             let part = parts.get(*index as usize).ok_or(EditError::NoSuchText(*index))?;
             size += json_string_len(text) as i128 - json_string_len(part.text) as i128;
-            choices.extend(part.item.map(|item| item as usize));
+            if part.text != text {
+                choices.extend(part.item.map(|item| item as usize));
+            }
         }
         drop(parts);
         let size = usize::try_from(size.max(0)).unwrap_or(usize::MAX);
@@ -225,7 +227,8 @@ impl View {
     }
 
     /// Sets the answer text of a chunk's `choices[choice]`: `text` when the choice has one
-    /// (a text completion chunk), else `delta.content`, adding the delta when missing.
+    /// (a text completion chunk), `delta.content` when it has a delta or no `text`
+    /// (adding the delta when missing); and drops the choice's `logprobs`.
     pub fn set_content(&mut self, choice: u32, text: &str) -> Result<(), EditError> {
         let choice_index = choice as usize;
         let max = self.max_bytes()?;
@@ -233,16 +236,22 @@ impl View {
         let Some(Value::Object(fields)) = target else {
             return Err(EditError::Invalid(format!("the chunk has no choice {choice}")));
         };
+        // A text completion's choice keeps its text in `text`, a chat one in `delta`. An
+        // upstream may write both, and a client reads only its own: then both get the
+        // text, so the edit reaches the client whichever it reads.
         let completion = json::field(fields, "text").is_some_and(Value::is_string);
-        let old = match completion {
-            true => json::field(fields, "text"),
-            false => json::field(fields, "delta").and_then(|delta| json::get(delta, "content")),
-        };
-        // `"content":` and the string, in and out (an existing non-string content is
-        // replaced; its length is not subtracted, which only overestimates).
-        let old_size =
-            old.and_then(Value::as_str).map_or(0, |old| json_string_len(old) + json_string_len("content") + 2);
-        let size = (self.size + json_string_len(text) + json_string_len("content") + 2).saturating_sub(old_size);
+        let chat = !completion || json::field(fields, "delta").is_some_and(Value::is_object);
+        let olds = [
+            completion.then(|| json::field(fields, "text")).flatten(),
+            chat.then(|| json::field(fields, "delta").and_then(|delta| json::get(delta, "content"))).flatten(),
+        ];
+        // `"content":` and the string, in and out, for each place written (an existing
+        // non-string content is replaced; its length is not subtracted, which only
+        // overestimates, as `"text"` counted as `"content"` does).
+        let entry = |text: &str| json_string_len(text) + json_string_len("content") + 2;
+        let old_size: usize = olds.iter().flatten().filter_map(|old| old.as_str()).map(entry).sum();
+        let written = usize::from(completion) + usize::from(chat);
+        let size = (self.size + written * entry(text)).saturating_sub(old_size);
         if size > max {
             return Err(EditError::TooLarge(size as u64));
         }
@@ -253,8 +262,9 @@ impl View {
         };
         let text = Value::String(text.to_owned());
         if completion {
-            json::set(choice, "text", text);
-        } else {
+            json::set(choice, "text", text.clone());
+        }
+        if chat {
             if !json::field(choice, "delta").is_some_and(Value::is_object) {
                 json::set(choice, "delta", Value::Object(Default::default()));
             }
@@ -512,6 +522,12 @@ mod tests {
         completion.set_content(0, "Once upon").unwrap();
         assert_eq!(completion.texts()[0].text, "Once upon");
         assert!(matches!(completion.set_content(3, "x"), Err(EditError::Invalid(_))));
+        // An upstream that writes both: each place gets the edit, as each kind of client
+        // reads one of them.
+        let mut both = chunk(json!({"choices": [{"index": 0, "delta": {"content": "ann@example.com"}, "text": ""}]}));
+        both.set_content(0, "[EMAIL]").unwrap();
+        assert_eq!(both.value()["choices"][0]["delta"]["content"], "[EMAIL]");
+        assert_eq!(both.value()["choices"][0]["text"], "[EMAIL]");
         let mut odd = chunk(json!({"choices": [{"delta": null, "index": 0}, {"delta": {"role": "assistant"}}]}));
         odd.set_content(0, "a").unwrap();
         odd.set_content(1, "b").unwrap();

@@ -438,6 +438,21 @@ describe('what hooks read', () => {
     assert.throws(() => completion.setContent(0, 5), TypeError);
   });
 
+  it('an edit writes every place a client reads and drops the choice\'s logprobs', () => {
+    const tokens = { content: [{ token: 'ann@', logprob: -0.1 }] };
+    const both = localChunk({ choices: [{ index: 0, delta: { content: 'ann@' }, text: '', logprobs: tokens }] });
+    both.setContent(0, '[EMAIL]');
+    assert.deepEqual(both.json().choices[0], { index: 0, delta: { content: '[EMAIL]' }, text: '[EMAIL]', logprobs: null });
+    const resp = localResponse({
+      choices: [
+        { index: 0, message: { content: 'ann@x.io' }, logprobs: tokens },
+        { index: 1, message: { content: 'fine' }, logprobs: tokens },
+      ],
+    });
+    resp.mapTexts((text) => text.replace('ann@x.io', '[EMAIL]'));
+    assert.deepEqual(resp.json().choices.map((c) => c.logprobs), [null, tokens]);
+  });
+
   it('log joins its values like console.log', () => {
     sdk.log.info('hello', { a: 1 }, 2n, new Error('x'));
     sdk.log.warn('w');

@@ -221,6 +221,13 @@ def _rename(obj, old, new):
         obj[key] = value  # a repeated key keeps its first position, takes the later value
 
 
+def _forget_logprobs(body, item):
+    """An edited choice loses its ``logprobs``: they list the old text's tokens."""
+    choice = body["choices"][item]
+    if choice.get("logprobs") is not None:
+        choice["logprobs"] = None
+
+
 def set_texts(kind, body, edits):
     """Replaces texts of ``body`` in place by their position in :func:`texts`; ``edits``
     are (position, text) pairs. Returns the first position out of range (nothing
@@ -235,6 +242,8 @@ def set_texts(kind, body, edits):
         if part.text == text:
             continue
         (keys if part.is_key else values).append((index, part.path, text))
+        if kind != REQUEST and part.item is not None:
+            _forget_logprobs(body, part.item)
     for _, path, text in values:
         tokens = _tokens(path)
         parent = _resolve(body, tokens[:-1])

@@ -173,12 +173,17 @@ class LocalDoc:
             raise EditError("invalid", f"the chunk has no choice {choice}")
         edited = copy.deepcopy(self.value)
         target = edited["choices"][choice]
-        if isinstance(target.get("text"), str):
+        # As the host does: `text` for a completion, `delta.content` for chat, both when
+        # an upstream wrote both; the choice's logprobs go.
+        completion = isinstance(target.get("text"), str)
+        if completion:
             target["text"] = text
-        else:
+        if not completion or isinstance(target.get("delta"), dict):
             if not isinstance(target.get("delta"), dict):
                 target["delta"] = {}
             target["delta"]["content"] = text
+        if target.get("logprobs") is not None:
+            target["logprobs"] = None
         self._fits(edited)
         self.value = edited
 

@@ -474,6 +474,17 @@ class Chunks(unittest.TestCase):
         with self.assertRaises(sdk.EditError):
             chunk.set_content(5, "z")
 
+    def test_an_edit_writes_every_place_a_client_reads_and_drops_the_choice_s_logprobs(self):
+        tokens = {"content": [{"token": "ann@", "logprob": -0.1}]}
+        both = testing.chunk({"choices": [{"index": 0, "delta": {"content": "ann@"}, "text": "", "logprobs": tokens}]})
+        both.set_content(0, "[EMAIL]")
+        choice = both.json()["choices"][0]
+        self.assertEqual((choice["delta"]["content"], choice["text"], choice["logprobs"]), ("[EMAIL]", "[EMAIL]", None))
+        resp = testing.response({"choices": [{"index": 0, "message": {"content": "ann@x.io"}, "logprobs": tokens},
+                                             {"index": 1, "message": {"content": "fine"}, "logprobs": tokens}]})
+        resp.map_texts(lambda text: text.replace("ann@x.io", "[EMAIL]"))
+        self.assertEqual([c["logprobs"] for c in resp.json()["choices"]], [None, tokens])
+
 
 class HoldBackTests(unittest.TestCase):
     def chunk(self, content=None, finish=None, index=0):

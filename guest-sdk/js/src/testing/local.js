@@ -146,12 +146,15 @@ export class LocalChunk extends LocalDoc {
     if (this.readOnly) throw hostError({ tag: 'read-only' });
     const target = Array.isArray(this.value.choices) ? this.value.choices[choice] : undefined;
     if (!isObject(target)) throw hostError({ tag: 'invalid', val: `the chunk has no choice ${choice}` });
-    if (typeof target.text === 'string') {
-      target.text = text;
-    } else {
+    // As the host does: `text` for a completion, `delta.content` for chat, both when an
+    // upstream wrote both; the choice's logprobs go.
+    const completion = typeof target.text === 'string';
+    if (completion) target.text = text;
+    if (!completion || isObject(target.delta)) {
       if (!isObject(target.delta)) target.delta = {};
       target.delta.content = text;
     }
+    if (target.logprobs !== undefined && target.logprobs !== null) target.logprobs = null;
   }
 
   // A chunk has no field names and no setField in the contract.

@@ -250,6 +250,9 @@ export function setTexts(kind, body, edits) {
     const part = parts[index];
     if (part.text === text) continue;
     (part.isKey ? keys : values).push({ index, path: part.path, text });
+    // An edited choice loses its logprobs: they list the old text's tokens.
+    const choice = kind !== 'request' && part.item != null ? body.choices[part.item] : undefined;
+    if (choice && choice.logprobs !== undefined && choice.logprobs !== null) choice.logprobs = null;
   }
   for (const { path, text } of values) {
     const found = resolve(body, path);
