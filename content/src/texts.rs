@@ -10,7 +10,9 @@
 //!   `function_call`; per `tools[]` entry a function's `name`, `description` and
 //!   `parameters` schema (or every string of a `custom` tool); the deprecated
 //!   `functions[]`; `response_format.json_schema`'s `name`, `description`, `schema`;
-//!   `prediction.content`; `prompt` (a string or strings) and `suffix`; `input`.
+//!   `prediction.content`; `prompt` (a string or strings) and `suffix`; `input`; and,
+//!   after those, every string of any other field of a message or of a function or
+//!   custom tool, as a schema's (`role`, `tool_call_id` and `audio` excepted).
 //! - a *schema* contributes every string in it, in document order, and the keys of its
 //!   `properties` objects (each property name before its schema).
 //! - response: per `choices[]` entry `message.content`, `message.refusal`,
@@ -140,6 +142,12 @@ fn split_last(path: &str) -> (&str, String) {
     let token = &path[(cut + 1).min(path.len())..];
     (&path[..cut], token.replace("~1", "/").replace("~0", "~"))
 }
+
+/// The fields of a message the walk reads as what they are (or that hold no text a model
+/// reads: its role, the id of the call a tool message answers, an earlier audio answer's
+/// id); every string of any other field is read as text.
+const MESSAGE_FIELDS: &[&str] =
+    &["role", "name", "content", "refusal", "tool_calls", "function_call", "tool_call_id", "audio"];
 
 /// A walk over one body, keeping the path to where it is.
 struct Walk<'a> {
@@ -297,6 +305,22 @@ impl<'a> Walk<'a> {
         self.field(value, "name", Walk::text);
         self.field(value, "description", Walk::text);
         self.field(value, "parameters", Walk::schema);
+        self.rest(value, &["name", "description", "parameters", "strict"]);
+    }
+
+    /// Every string of each field of `value` not in `known`, as a schema's: a model's
+    /// template may render a message or a tool whole (`tool | tojson`, a message's
+    /// `reasoning_content`), so a field this walk does not know is read as text too.
+    fn rest(&mut self, value: &'a Value, known: &[&str]) {
+        if let Value::Object(entries) = value {
+            for (key, inner) in entries {
+                if !known.contains(&key.as_str()) {
+                    self.path.push(Step::Key(key));
+                    self.schema(inner);
+                    self.path.pop();
+                }
+            }
+        }
     }
 
     /// `name` and `arguments` of a (tool or legacy) function call.
@@ -317,15 +341,19 @@ impl<'a> Walk<'a> {
         self.field(value, "refusal", Walk::text);
         self.field(value, "tool_calls", |walk, calls| walk.items(calls, Walk::tool_call));
         self.field(value, "function_call", Walk::call);
+        self.rest(value, MESSAGE_FIELDS);
     }
 
     fn tool(&mut self, value: &'a Value) {
+        // A built-in tool (`web_search_preview`, ...) is the upstream's to run, not text
+        // for the model; a function or custom tool is rendered for it, whole.
         match get(value, "type") {
             None => self.field(value, "function", Walk::function),
             Some(Value::String(kind)) if kind == "function" => self.field(value, "function", Walk::function),
             Some(Value::String(kind)) if kind == "custom" => self.field(value, "custom", Walk::schema),
-            Some(_) => {}
+            Some(_) => return,
         }
+        self.rest(value, &["type", "function", "custom"]);
     }
 
     fn json_schema(&mut self, value: &'a Value) {

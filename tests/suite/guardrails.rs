@@ -248,6 +248,12 @@ async fn text_hidden_where_only_the_model_looks_is_still_checked() {
         json!({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"},
                {"role": "assistant", "content": null, "tool_calls": [{"id": "c", "type": "function", "function": {"name": "f", "arguments": "{\"q\": \"forbidden\"}"}}]},
                {"role": "tool", "tool_call_id": "c", "content": "ok"}]}),
+        // Fields the proxy does not know, which a model's chat template may render.
+        json!({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"},
+               {"role": "assistant", "content": "ok", "reasoning_content": "the secret plan"},
+               {"role": "user", "content": "go on"}]}),
+        json!({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}],
+               "tools": [{"type": "function", "function": {"name": "f", "x_examples": ["the forbidden one"]}}]}),
     ];
     for body in hidden {
         let (status, by, answer) = send(&proxy, README_MASTER_KEY, &body, &[]).await;

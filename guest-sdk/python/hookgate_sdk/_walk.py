@@ -21,6 +21,10 @@ and ``text``; a chunk the same of each choice's ``delta``, and ``text``.
 
 REQUEST, RESPONSE, CHUNK = "request", "response", "chunk"
 
+# The fields of a message read as what they are (or holding no text a model reads);
+# every string of any other field is read as text.
+MESSAGE_FIELDS = ("role", "name", "content", "refusal", "tool_calls", "function_call", "tool_call_id", "audio")
+
 
 class Part:
     """One text and where it is (the shape of the contract's ``text-part``)."""
@@ -103,6 +107,16 @@ class _Walk:
         self.field(value, "name", self.text)
         self.field(value, "description", self.text)
         self.field(value, "parameters", self.schema)
+        self.rest(value, ("name", "description", "parameters", "strict"))
+
+    def rest(self, value, known):
+        """Every string of each field of ``value`` not in ``known``, as a schema's."""
+        if isinstance(value, dict):
+            for key, inner in value.items():
+                if key not in known:
+                    self.path.append(key)
+                    self.schema(inner)
+                    self.path.pop()
 
     def call(self, value):
         self.field(value, "name", self.text)
@@ -120,6 +134,7 @@ class _Walk:
         self.field(value, "refusal", self.text)
         self.field(value, "tool_calls", lambda calls: self.items(calls, self.tool_call))
         self.field(value, "function_call", self.call)
+        self.rest(value, MESSAGE_FIELDS)
 
     def tool(self, value):
         if not isinstance(value, dict):
@@ -129,6 +144,9 @@ class _Walk:
             self.field(value, "function", self.function)
         elif kind == "custom":
             self.field(value, "custom", self.schema)
+        else:
+            return
+        self.rest(value, ("type", "function", "custom"))
 
     def json_schema(self, value):
         self.field(value, "name", self.text)

@@ -22,6 +22,9 @@
 
 const isObject = (value) => typeof value === 'object' && value !== null && !Array.isArray(value);
 const has = (object, key) => Object.prototype.hasOwnProperty.call(object, key);
+// The fields of a message read as what they are (or holding no text a model reads);
+// every string of any other field is read as text.
+const MESSAGE_FIELDS = ['role', 'name', 'content', 'refusal', 'tool_calls', 'function_call', 'tool_call_id', 'audio'];
 
 /** A JSON pointer token: `~` → `~0`, `/` → `~1`. */
 const escape = (token) => token.replaceAll('~', '~0').replaceAll('/', '~1');
@@ -109,6 +112,18 @@ class Walk {
     this.field(value, 'name', this.text);
     this.field(value, 'description', this.text);
     this.field(value, 'parameters', this.schema);
+    this.rest(value, ['name', 'description', 'parameters', 'strict']);
+  }
+
+  /** Every string of each field of `value` not in `known`, as a schema's. */
+  rest(value, known) {
+    if (!isObject(value)) return;
+    for (const [key, inner] of Object.entries(value)) {
+      if (known.includes(key)) continue;
+      this.path.push(key);
+      this.schema(inner);
+      this.path.pop();
+    }
   }
 
   /** `name` and `arguments` of a (tool or legacy) function call. */
@@ -129,12 +144,15 @@ class Walk {
     this.field(value, 'refusal', this.text);
     this.field(value, 'tool_calls', (calls) => this.items(calls, this.toolCall));
     this.field(value, 'function_call', this.call);
+    this.rest(value, MESSAGE_FIELDS);
   }
 
   tool(value) {
     if (!isObject(value)) return;
     if (!has(value, 'type') || value.type === 'function') this.field(value, 'function', this.function);
     else if (value.type === 'custom') this.field(value, 'custom', this.schema);
+    else return;
+    this.rest(value, ['type', 'function', 'custom']);
   }
 
   jsonSchema(value) {
