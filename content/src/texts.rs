@@ -185,7 +185,7 @@ impl<'a> Walk<'a> {
             .path
             .iter()
             .map(|step| match *step {
-                Step::Key(key) => 1 + key.len() + key.matches(['~', '/']).count(),
+                Step::Key(key) => 1 + key.len() + key.bytes().filter(|&byte| byte == b'~' || byte == b'/').count(),
                 Step::Index(index) => 1 + index.checked_ilog10().map_or(1, |digits| digits as usize + 1),
             })
             .sum();
@@ -193,7 +193,7 @@ impl<'a> Walk<'a> {
         for step in &self.path {
             pointer.push('/');
             match *step {
-                Step::Key(key) if key.contains(['~', '/']) => {
+                Step::Key(key) if key.bytes().any(|byte| byte == b'~' || byte == b'/') => {
                     pointer.push_str(&key.replace('~', "~0").replace('/', "~1"));
                 }
                 Step::Key(key) => pointer.push_str(key),
