@@ -358,8 +358,12 @@ async fn several_streamed_choices_are_refused_while_a_plugin_checks_streams() {
     let mut body = chat_body("gpt-4o-mini", "hello");
     body["n"] = json!(2);
     body["stream"] = json!(true);
-    let (status, _, error) = send(&proxy, README_MASTER_KEY, &body, &[]).await;
-    assert_eq!((status, error["error"]["param"].as_str()), (400, Some("n")), "{error}");
+    // As an upstream may read them, too: a string, a float.
+    for n in [json!(2), json!("2"), json!(2.0)] {
+        body["n"] = n;
+        let (status, _, error) = send(&proxy, README_MASTER_KEY, &body, &[]).await;
+        assert_eq!((status, error["error"]["param"].as_str()), (400, Some("n")), "{body}: {error}");
+    }
     body["n"] = json!(1);
     assert_eq!(send(&proxy, README_MASTER_KEY, &body, &[]).await.0, 200);
     // Not streamed, each choice is a text of its own (`item`): served.

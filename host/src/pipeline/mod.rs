@@ -429,12 +429,14 @@ fn unreadable(plugins: &RequestPlugins, request: &RequestDoc) -> Option<ApiError
             return Some(ApiError::bad_request(why).with_param(field));
         }
     }
-    let choices = crate::content::json::field(fields, "n").and_then(serde_json::Value::as_u64).unwrap_or(1);
-    if plugins.info().stream
-        && choices > 1
-        && (plugins.implements(Hook::StreamChunk) || plugins.implements(Hook::StreamEnd))
-    {
-        let why = "Streaming several choices (`n` over 1) cannot be checked by this proxy's stream guardrails: ask for one, or without `stream`.";
+    // Anything but one (or none said) may be several to an upstream that reads `"2"` or
+    // `2.0` as 2.
+    let one = match crate::content::json::field(fields, "n") {
+        None | Some(serde_json::Value::Null) => true,
+        Some(n) => n.as_u64() == Some(1),
+    };
+    if plugins.info().stream && !one && (plugins.implements(Hook::StreamChunk) || plugins.implements(Hook::StreamEnd)) {
+        let why = "Streaming several choices (`n` other than 1) cannot be checked by this proxy's stream guardrails: ask for one, or without `stream`.";
         return Some(ApiError::bad_request(why).with_param("n"));
     }
     None
