@@ -413,8 +413,6 @@ struct Asked {
     stream: bool,
 }
 
-/// A `respond(text)` answer: a completion (streamed if asked), or `None` for call types
-/// that have no text answer.
 /// The refusal of a request its plugins could only let through unread: text given as
 /// token ids to plugins that check requests, or several streamed choices to plugins that
 /// check streams (a chunk carries one choice, always first in its `choices`, so hooks
@@ -442,6 +440,8 @@ fn unreadable(plugins: &RequestPlugins, request: &RequestDoc) -> Option<ApiError
     None
 }
 
+/// A `respond(text)` answer: a completion (streamed if asked), or `None` for call types
+/// that have no text answer.
 fn respond(call_type: CallType, id: &str, asked: &Asked, text: &str) -> Option<Reply> {
     if call_type == CallType::Embedding {
         return None;
