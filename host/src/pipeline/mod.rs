@@ -256,7 +256,7 @@ impl Pipeline {
         let asked = Asked { model: body.model().to_owned(), stream: body.stream };
         let policy = self.registry.policy();
         let trace = self.traces.request(call_type.route(), &id, &headers);
-        let shape = ProbeShape::new(call_type, &asked.model, self.upstreams.resolve(&asked.model).is_some());
+        let shape = ProbeShape::new(call_type, &asked.model, self.upstreams.knows(&asked.model));
         let mut plugins = RequestPlugins::new(&plugins_now, &info, shape, received, policy, &selection)
             .with_recent(&self.recent)
             .with_trace(trace);
