@@ -46,7 +46,6 @@ fn chunk_texts_follow_the_vectors() {
     }
 }
 
-/// Every path points at its text (or, for a property name, at that property).
 #[test]
 fn a_list_of_texts_stops_at_its_bytes_and_says_how_far_it_got() {
     let mut deep = json!(["a", "b", "c"]);
@@ -68,6 +67,7 @@ fn a_list_of_texts_stops_at_its_bytes_and_says_how_far_it_got() {
     assert!(short > bytes - 1 && short <= bytes, "{short} of {bytes}");
 }
 
+/// Every path points at its text (or, for a property name, at that property).
 #[test]
 fn every_path_points_at_its_text() {
     for (name, case) in cases("request") {
