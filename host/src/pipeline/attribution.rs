@@ -54,15 +54,13 @@ pub(crate) struct ProbeShape {
 }
 
 impl ProbeShape {
-    /// The probe of a request to `model` on `call_type`'s endpoint. The model is named
-    /// only when the config serves it (`configured`), and otherwise the probe names
-    /// [`PROBE_MODEL`]: nothing the client wrote may reach the probe, or a model name padded
-    /// past the plugin's budget would make the probe fault as well, and the client's
-    /// fault would be charged to the plugin (skipped under `fail-open`, quarantined for
-    /// everyone after a few).
-    pub(crate) fn new(call_type: CallType, model: &str, configured: bool) -> Self {
-        let model = if configured { model } else { PROBE_MODEL };
-        Self { call_type, model: model.to_owned() }
+    /// The probe of a request on `call_type`'s endpoint to `configured`, a model the
+    /// config serves, or else to [`PROBE_MODEL`]: nothing the client wrote may reach the
+    /// probe, or a model name padded past the plugin's budget would make the probe fault
+    /// as well, and the client's fault would be charged to the plugin (skipped under
+    /// `fail-open`, quarantined for everyone after a few).
+    pub(crate) fn new(call_type: CallType, configured: Option<&str>) -> Self {
+        Self { call_type, model: configured.unwrap_or(PROBE_MODEL).to_owned() }
     }
 }
 

@@ -136,8 +136,7 @@ async fn run(job: LogJob, policy: QuarantinePolicy) {
     let LogJob { input, hook, plugins } = job;
     // The model the request was routed to is the config's; the one it asked for is the
     // client's text, which a probe must not carry.
-    let routed = input.entry.model_used.as_deref();
-    let shape = ProbeShape::new(input.info.call_type, routed.unwrap_or_default(), routed.is_some());
+    let shape = ProbeShape::new(input.info.call_type, input.entry.model_used.as_deref());
     for (active, config) in plugins {
         if active.health.quarantined_for().is_some() {
             continue;

@@ -256,7 +256,8 @@ impl Pipeline {
         let asked = Asked { model: body.model().to_owned(), stream: body.stream };
         let policy = self.registry.policy();
         let trace = self.traces.request(call_type.route(), &id, &headers);
-        let shape = ProbeShape::new(call_type, &asked.model, self.upstreams.knows(&asked.model));
+        let configured = self.upstreams.knows(&asked.model).then_some(asked.model.as_str());
+        let shape = ProbeShape::new(call_type, configured);
         let mut plugins = RequestPlugins::new(&plugins_now, &info, shape, received, policy, &selection)
             .with_recent(&self.recent)
             .with_trace(trace);
@@ -427,13 +428,8 @@ fn unreadable(plugins: &RequestPlugins, request: &RequestDoc) -> Option<ApiError
             return Some(ApiError::bad_request(why).with_param(field));
         }
     }
-    // Anything but one (or none said) may be several to an upstream that reads `"2"` or
-    // `2.0` as 2.
-    let one = match crate::content::json::field(fields, "n") {
-        None | Some(serde_json::Value::Null) => true,
-        Some(n) => n.as_u64() == Some(1),
-    };
-    if plugins.info().stream && !one && (plugins.implements(Hook::StreamChunk) || plugins.implements(Hook::StreamEnd)) {
+    let checks_streams = plugins.implements(Hook::StreamChunk) || plugins.implements(Hook::StreamEnd);
+    if plugins.info().stream && checks_streams && shapes::several_choices(fields) {
         let why = "Streaming several choices (`n` other than 1) cannot be checked by this proxy's stream guardrails: ask for one, or without `stream`.";
         return Some(ApiError::bad_request(why).with_param("n"));
     }

@@ -304,9 +304,8 @@ fn check_text_or_tokens(at: &At<'_>, value: &Value) -> Result<(), ApiError> {
         Value::Array(items) => items,
         _ => return Err(invalid(at, "must be a string, an array of strings, or token ids")),
     };
-    let token = |v: &Value| v.as_u64().is_some();
-    let tokens = |v: &Value| v.as_array().is_some_and(|ids| !ids.is_empty() && ids.iter().all(token));
-    if items.iter().all(Value::is_string) || items.iter().all(token) || items.iter().all(tokens) {
+    let tokens = |v: &Value| v.as_array().is_some_and(|ids| !ids.is_empty() && ids.iter().all(is_token_id));
+    if items.iter().all(Value::is_string) || items.iter().all(is_token_id) || items.iter().all(tokens) {
         return Ok(());
     }
     Err(invalid(at, "must be a string, an array of strings, or token ids (not a mix)"))
@@ -316,14 +315,23 @@ fn check_text_or_tokens(at: &At<'_>, value: &Value) -> Result<(), ApiError> {
 /// hook can read token ids, so a request whose plugins check requests is refused rather
 /// than sent on unread (`Pipeline::run`).
 pub(super) fn token_ids(fields: &Map<String, Value>) -> Option<&'static str> {
-    let token = |v: &Value| v.as_u64().is_some();
     let ids = |v: &Value| match v {
         Value::Array(items) => {
-            items.iter().any(|item| token(item) || item.as_array().is_some_and(|ids| ids.iter().any(token)))
+            items.iter().any(|item| is_token_id(item) || item.as_array().is_some_and(|ids| ids.iter().any(is_token_id)))
         }
         _ => false,
     };
     ["prompt", "input"].into_iter().find(|key| present(fields, key).is_some_and(ids))
+}
+
+fn is_token_id(value: &Value) -> bool {
+    value.as_u64().is_some()
+}
+
+/// True unless the body asks for exactly one choice (`n` absent, `null` or 1): anything
+/// else may be several to an upstream that reads `"2"` or `2.0` as 2.
+pub(super) fn several_choices(fields: &Map<String, Value>) -> bool {
+    present(fields, "n").is_some_and(|n| n.as_u64() != Some(1))
 }
 
 /// The field's value unless it is absent or `null`.

@@ -293,7 +293,7 @@ fn request_plugins(plugins: &[&Arc<Fake>]) -> RequestPlugins<Fake> {
         lowered: Default::default(),
     };
     let plugins = plugins.iter().map(|plugin| (Arc::clone(plugin), Chosen { hooks: plugin.hooks(), config: None }));
-    let shape = ProbeShape::new(info.call_type, "m", true);
+    let shape = ProbeShape::new(info.call_type, Some("m"));
     RequestPlugins::of(plugins, &info, shape, Instant::now(), QuarantinePolicy::default())
 }
 
