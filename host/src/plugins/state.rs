@@ -246,6 +246,11 @@ impl MemoryLimiter {
     pub fn room(&self) -> usize {
         self.limit.saturating_sub(self.total)
     }
+
+    /// The error for handing the instance `more` bytes than its [`room`](Self::room).
+    pub fn exceeded_by(&self, more: usize) -> MemoryLimitExceeded {
+        MemoryLimitExceeded { limit: self.limit, requested: self.total.saturating_add(more) }
+    }
 }
 
 impl wasmtime::ResourceLimiter for MemoryLimiter {

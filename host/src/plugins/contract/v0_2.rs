@@ -20,8 +20,7 @@ use super::{Call, ChunkOut, GuestError, PostCallOut, PreCallOut, RawRejection, R
 use crate::capabilities::kv::KvError;
 use crate::capabilities::log::Level;
 use crate::content::{Access, BodyKind, EditError, RequestDoc, ResponseDoc, View};
-use crate::plugins::fault::MemoryLimitExceeded;
-use crate::plugins::state::GuestState;
+use crate::plugins::state::{GuestState, MemoryLimiter};
 use crate::types::{CallInfo, CallType, DecisionRecord, Failure, Header, Hook, HookSet, LogEntry};
 
 mod bindings {
@@ -545,12 +544,10 @@ fn edit_error(error: EditError) -> content::EditError {
 }
 
 /// The view's texts as the guest receives them, unless they would not fit in the memory
-/// it may still grow (`room` bytes): that is its memory limit's fault, raised before the
-/// host builds a list as large as the body's paths can make it.
-fn text_parts(view: &View, room: usize) -> wasmtime::Result<Vec<content::TextPart>> {
-    let parts = view
-        .texts_within(room)
-        .map_err(|requested| wasmtime::Error::new(MemoryLimitExceeded { limit: room, requested }))?;
+/// it may still grow: that is its memory limit's fault, raised before the host builds a
+/// list as large as the body's paths can make it.
+fn text_parts(view: &View, memory: &MemoryLimiter) -> wasmtime::Result<Vec<content::TextPart>> {
+    let parts = view.texts_within(memory.room()).map_err(|more| wasmtime::Error::new(memory.exceeded_by(more)))?;
     Ok(parts
         .into_iter()
         .map(|part| content::TextPart {
@@ -576,7 +573,7 @@ impl content::HostRequest for GuestState {
     }
 
     fn texts(&mut self, this: Resource<RequestView>) -> wasmtime::Result<Vec<content::TextPart>> {
-        text_parts(&self.table.get(&this)?.view, self.limiter.room())
+        text_parts(&self.table.get(&this)?.view, &self.limiter)
     }
 
     fn set_texts(
@@ -632,7 +629,7 @@ impl content::HostResponse for GuestState {
     }
 
     fn texts(&mut self, this: Resource<ResponseView>) -> wasmtime::Result<Vec<content::TextPart>> {
-        text_parts(&self.table.get(&this)?.view, self.limiter.room())
+        text_parts(&self.table.get(&this)?.view, &self.limiter)
     }
 
     fn set_texts(
@@ -698,7 +695,7 @@ impl content::HostResponse for GuestState {
 
 impl content::HostChunk for GuestState {
     fn texts(&mut self, this: Resource<ChunkView>) -> wasmtime::Result<Vec<content::TextPart>> {
-        text_parts(&self.table.get(&this)?.0, self.limiter.room())
+        text_parts(&self.table.get(&this)?.0, &self.limiter)
     }
 
     fn set_texts(
