@@ -88,14 +88,10 @@ async fn a_model_name_that_trips_a_plugin_cannot_make_its_probe_fault_and_charge
         .start()
         .await;
     for round in 0..4 {
-        let poisoned = proxy.chat(&chat_body(&format!("x-TRIGGER-{round}"), "hello")).await;
-        let status = poisoned.status().as_u16();
-        let body: Value = poisoned.json().await.unwrap();
+        let (status, _, body) = send(&proxy, MASTER_KEY, &chat_body(&format!("x-TRIGGER-{round}"), "hello"), &[]).await;
         assert_eq!((status, body["error"]["code"].as_str()), (400, Some("plugin_check_failed")), "{body}");
         // Within the verdict's lifetime, a real model and a prompt that trips the plugin.
-        let padded = proxy.chat(&chat_body("mock-echo", "TRIGGER the secret")).await;
-        let status = padded.status().as_u16();
-        let body: Value = padded.json().await.unwrap();
+        let (status, _, body) = send(&proxy, MASTER_KEY, &chat_body("mock-echo", "TRIGGER the secret"), &[]).await;
         assert_eq!(status, 400, "round {round}: a prompt the guardrail could not check went through: {body}");
         assert!(body["choices"].is_null(), "{body}");
     }
