@@ -239,10 +239,10 @@ def _rename(obj, old, new):
         obj[key] = value  # a repeated key keeps its first position, takes the later value
 
 
-def _forget_logprobs(body, item):
-    """An edited choice loses its ``logprobs``: they list the old text's tokens."""
-    choice = body["choices"][item]
-    if choice.get("logprobs") is not None:
+def forget_logprobs(choice):
+    """An edited choice loses its ``logprobs``: they list the old text's tokens (as the
+    host does)."""
+    if isinstance(choice, dict) and choice.get("logprobs") is not None:
         choice["logprobs"] = None
 
 
@@ -261,7 +261,7 @@ def set_texts(kind, body, edits):
             continue
         (keys if part.is_key else values).append((index, part.path, text))
         if kind != REQUEST and part.item is not None:
-            _forget_logprobs(body, part.item)
+            forget_logprobs(body["choices"][part.item])
     for _, path, text in values:
         tokens = _tokens(path)
         parent = _resolve(body, tokens[:-1])

@@ -182,8 +182,7 @@ class LocalDoc:
             if not isinstance(target.get("delta"), dict):
                 target["delta"] = {}
             target["delta"]["content"] = text
-        if target.get("logprobs") is not None:
-            target["logprobs"] = None
+        _walk.forget_logprobs(target)
         self._fits(edited)
         self.value = edited
 

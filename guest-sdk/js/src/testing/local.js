@@ -4,7 +4,7 @@
 // host errors the way componentize-js does, so the SDK's wrappers run unchanged over them.
 
 import { hostError } from './state.js';
-import { setTexts, texts } from './walk.js';
+import { forgetLogprobs, setTexts, texts } from './walk.js';
 
 /** Headers the proxy computes: a plugin may not set them. */
 const MANAGED_HEADERS = ['content-length', 'transfer-encoding', 'connection', 'content-type', 'content-encoding'];
@@ -154,7 +154,7 @@ export class LocalChunk extends LocalDoc {
       if (!isObject(target.delta)) target.delta = {};
       target.delta.content = text;
     }
-    if (target.logprobs !== undefined && target.logprobs !== null) target.logprobs = null;
+    forgetLogprobs(target);
   }
 
   // A chunk has no field names and no setField in the contract.

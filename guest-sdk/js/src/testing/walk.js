@@ -258,6 +258,11 @@ function rename(object, from, to) {
  * is `[{index, text}]`; all or nothing (a later edit of the same position wins). Returns
  * the position of the first edit that names no text, or undefined when all applied.
  */
+/** An edited choice loses its `logprobs`: they list the old text's tokens (as the host does). */
+export function forgetLogprobs(choice) {
+  if (isObject(choice) && choice.logprobs !== undefined && choice.logprobs !== null) choice.logprobs = null;
+}
+
 export function setTexts(kind, body, edits) {
   const parts = texts(kind, body);
   const missing = edits.find(({ index }) => index >= parts.length);
@@ -268,9 +273,7 @@ export function setTexts(kind, body, edits) {
     const part = parts[index];
     if (part.text === text) continue;
     (part.isKey ? keys : values).push({ index, path: part.path, text });
-    // An edited choice loses its logprobs: they list the old text's tokens.
-    const choice = kind !== 'request' && part.item != null ? body.choices[part.item] : undefined;
-    if (choice && choice.logprobs !== undefined && choice.logprobs !== null) choice.logprobs = null;
+    if (kind !== 'request' && part.item != null) forgetLogprobs(body.choices[part.item]);
   }
   for (const { path, text } of values) {
     const found = resolve(body, path);
