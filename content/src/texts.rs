@@ -53,12 +53,16 @@ pub struct TextPart<'a> {
     pub text: &'a str,
 }
 
-/// Why [`set_texts`] refused an edit. Nothing was changed.
+/// Why [`plan_edits`] refused an edit. Nothing was changed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TextEditError {
     /// No text has this position.
     #[error("no text at position {0}; the body has fewer texts")]
     NoSuchText(u32),
+    /// The paths of the texts to edit come to more than the bytes allowed; this many
+    /// were counted when the walk gave up (see [`texts_within`]).
+    #[error("the texts to edit take more than {0} bytes with their paths")]
+    TooLarge(usize),
 }
 
 /// Every text of `body`, in document order (none when it is not an object).
@@ -72,52 +76,131 @@ pub fn texts(kind: BodyKind, body: &Value) -> Vec<TextPart<'_>> {
 /// strings a hundred arrays deep in a tool's schema: some 300 MB of paths from an 8 MB
 /// body); a caller that hands the list on bounds it by what the receiver may hold.
 pub fn texts_within(kind: BodyKind, body: &Value, max_bytes: usize) -> Result<Vec<TextPart<'_>>, usize> {
-    let Value::Object(body) = body else { return Ok(Vec::new()) };
-    let mut walk = Walk { path: Vec::new(), item: None, role: None, found: Vec::new(), room: max_bytes, spent: 0 };
-    match kind {
-        BodyKind::Request => walk.request(body),
-        BodyKind::Response => walk.choices(body, Walk::response_choice),
-        BodyKind::Chunk => walk.choices(body, Walk::chunk_choice),
-    }
+    let walk = walk(kind, body, None, max_bytes);
     match walk.spent > walk.room {
         true => Err(walk.spent),
         false => Ok(walk.found),
     }
 }
 
-/// Replaces texts of `body` by their position in [`texts`]' list; all or nothing. A later
-/// edit of the same position wins. A renamed property that collides with another keeps
-/// the first position of the two and the later value, as JSON parsers merge repeated keys.
-pub fn set_texts(kind: BodyKind, body: &mut Value, edits: &[(u32, String)]) -> Result<(), TextEditError> {
-    let parts = texts(kind, body);
-    if let Some(&(index, _)) = edits.iter().find(|(index, _)| *index as usize >= parts.len()) {
+/// Walks `body`, keeping the texts at `wanted` (sorted positions; every text when `None`)
+/// while they fit in `max_bytes`.
+fn walk<'a>(kind: BodyKind, body: &'a Value, wanted: Option<Vec<u32>>, max_bytes: usize) -> Walk<'a> {
+    let mut walk = Walk {
+        path: Vec::new(),
+        item: None,
+        role: None,
+        found: Vec::new(),
+        room: max_bytes,
+        spent: 0,
+        wanted,
+        seen: 0,
+    };
+    if let Value::Object(body) = body {
+        match kind {
+            BodyKind::Request => walk.request(body),
+            BodyKind::Response => walk.choices(body, Walk::response_choice),
+            BodyKind::Chunk => walk.choices(body, Walk::chunk_choice),
+        }
+    }
+    walk
+}
+
+/// An edit of texts found and checked in one walk, ready to [`apply`](TextEdits::apply):
+/// it owns the paths of the texts it changes, so the body it was planned on can then be
+/// lent mutably.
+#[derive(Debug)]
+pub struct TextEdits {
+    /// Texts to replace: path, new text.
+    values: Vec<(String, String)>,
+    /// Property names to rename: position, path, new name.
+    keys: Vec<(u32, String, String)>,
+    /// How many bytes the body's JSON text grows by (negative: shrinks).
+    growth: i128,
+    /// The `item` (message or choice) of each text that changes.
+    items: Vec<u32>,
+}
+
+/// Plans replacing texts of `body` by their position in [`texts`]' list; all or nothing.
+/// A later edit of the same position wins. A renamed property that collides with another
+/// keeps the first position of the two and the later value, as JSON parsers merge
+/// repeated keys.
+///
+/// Only the texts edited are kept from the walk, and only while their paths fit in
+/// `max_bytes` ([`TextEditError::TooLarge`]): an edit of one text of a deep body costs
+/// one path, not the list of all.
+pub fn plan_edits(
+    kind: BodyKind,
+    body: &Value,
+    edits: &[(u32, String)],
+    max_bytes: usize,
+) -> Result<TextEdits, TextEditError> {
+    // The latest edit of each position, by position.
+    let mut latest: Vec<(u32, &str)> = edits.iter().rev().map(|(index, text)| (*index, text.as_str())).collect();
+    latest.sort_by_key(|(index, _)| *index);
+    latest.dedup_by_key(|(index, _)| *index);
+    let walk = walk(kind, body, Some(latest.iter().map(|(index, _)| *index).collect()), max_bytes);
+    if let Some(&(index, _)) = edits.iter().find(|(index, _)| *index >= walk.seen) {
         return Err(TextEditError::NoSuchText(index));
     }
-    let mut values = Vec::new();
-    let mut keys = Vec::new();
-    for (index, text) in edits {
-        let part = &parts[*index as usize];
+    if walk.spent > walk.room {
+        return Err(TextEditError::TooLarge(walk.spent));
+    }
+    let mut plan = TextEdits { values: Vec::new(), keys: Vec::new(), growth: 0, items: Vec::new() };
+    for ((index, text), part) in latest.into_iter().zip(walk.found) {
         if part.text == text {
             continue;
         }
-        let target = if part.is_key { &mut keys } else { &mut values };
-        target.push((*index, part.path.clone(), text.clone()));
-    }
-    drop(parts);
-    for (_, path, text) in values {
-        if let Some(Value::String(slot)) = body.pointer_mut(&path) {
-            *slot = text;
+        plan.growth += crate::json_string_len(text) as i128 - crate::json_string_len(part.text) as i128;
+        plan.items.extend(part.item);
+        match part.is_key {
+            true => plan.keys.push((index, part.path, text.to_owned())),
+            false => plan.values.push((part.path, text.to_owned())),
         }
     }
-    // A property's name comes before everything inside it: renaming from the last one
-    // back keeps the paths of those still to rename valid.
-    keys.sort_by_key(|(index, _, _)| std::cmp::Reverse(*index));
-    for (_, path, text) in keys {
-        let (parent, name) = split_last(&path);
-        if let Some(Value::Object(object)) = body.pointer_mut(parent) {
-            rename(object, &name, text);
+    Ok(plan)
+}
+
+impl TextEdits {
+    /// How many bytes the body's JSON text grows by (negative when it shrinks).
+    pub fn growth(&self) -> i128 {
+        self.growth
+    }
+
+    /// The `item` (message or choice position) of each text the edit changes.
+    pub fn items(&self) -> &[u32] {
+        &self.items
+    }
+
+    /// Whether the edit changes nothing (every text already reads as edited).
+    pub fn is_empty(&self) -> bool {
+        self.values.is_empty() && self.keys.is_empty()
+    }
+
+    /// Makes the edit on the body it was planned on.
+    pub fn apply(self, body: &mut Value) {
+        for (path, text) in self.values {
+            if let Some(Value::String(slot)) = body.pointer_mut(&path) {
+                *slot = text;
+            }
+        }
+        // A property's name comes before everything inside it: renaming from the last
+        // one back keeps the paths of those still to rename valid.
+        let mut keys = self.keys;
+        keys.sort_by_key(|(index, _, _)| std::cmp::Reverse(*index));
+        for (_, path, text) in keys {
+            let (parent, name) = split_last(&path);
+            if let Some(Value::Object(object)) = body.pointer_mut(parent) {
+                rename(object, &name, text);
+            }
         }
     }
+}
+
+/// Replaces texts of `body` by their position in [`texts`]' list ([`plan_edits`], then
+/// [`TextEdits::apply`]).
+pub fn set_texts(kind: BodyKind, body: &mut Value, edits: &[(u32, String)]) -> Result<(), TextEditError> {
+    plan_edits(kind, body, edits, usize::MAX)?.apply(body);
     Ok(())
 }
 
@@ -156,6 +239,10 @@ struct Walk<'a> {
     item: Option<u32>,
     role: Option<&'a str>,
     found: Vec<TextPart<'a>>,
+    /// The positions of the texts to keep (sorted), or `None` for every one.
+    wanted: Option<Vec<u32>>,
+    /// How many texts the walk has passed so far.
+    seen: u32,
     /// The bytes the texts found may take, and what they take so far: once past it, the
     /// walk keeps no more.
     room: usize,
@@ -207,7 +294,10 @@ impl<'a> Walk<'a> {
     }
 
     fn push(&mut self, text: &'a str, is_key: bool) {
-        if self.spent > self.room {
+        let position = self.seen;
+        self.seen = self.seen.saturating_add(1);
+        if self.spent > self.room || self.wanted.as_ref().is_some_and(|wanted| wanted.binary_search(&position).is_err())
+        {
             return;
         }
         let path = self.pointer();

@@ -119,31 +119,41 @@ impl View {
 
     /// Replaces texts by their position in [`View::texts`]; all or nothing.
     pub fn set_texts(&mut self, edits: &[(u32, String)]) -> Result<(), EditError> {
-        let max = self.max_bytes()?;
-        let parts = self.texts();
-        let mut size = self.size as i128;
-        let mut choices = Vec::new();
-        for (index, text) in edits {
-            let part = parts.get(*index as usize).ok_or(EditError::NoSuchText(*index))?;
-            size += json_string_len(text) as i128 - json_string_len(part.text) as i128;
-            if part.text != text {
-                choices.extend(part.item.map(|item| item as usize));
-            }
-        }
-        drop(parts);
-        let size = usize::try_from(size.max(0)).unwrap_or(usize::MAX);
+        self.set_texts_within(edits, usize::MAX).unwrap_or_else(|bytes| Err(EditError::TooLarge(bytes as u64)))
+    }
+
+    /// [`View::set_texts`], unless the paths of the texts to edit come to more than
+    /// `max_bytes`: then `Err` with the bytes counted, as [`View::texts_within`] does (a
+    /// caller bounds the host's work by what the plugin may hold). One walk finds the
+    /// texts and keeps the paths of the edited ones only.
+    pub fn set_texts_within(
+        &mut self,
+        edits: &[(u32, String)],
+        max_bytes: usize,
+    ) -> Result<Result<(), EditError>, usize> {
+        let max = match self.max_bytes() {
+            Ok(max) => max,
+            Err(error) => return Ok(Err(error)),
+        };
+        let plan = match texts::plan_edits(self.kind, self.value(), edits, max_bytes) {
+            Ok(plan) => plan,
+            Err(texts::TextEditError::NoSuchText(index)) => return Ok(Err(EditError::NoSuchText(index))),
+            Err(texts::TextEditError::TooLarge(bytes)) => return Err(bytes),
+        };
+        let size = usize::try_from((self.size as i128 + plan.growth()).max(0)).unwrap_or(usize::MAX);
         if size > max {
-            return Err(EditError::TooLarge(size as u64));
+            return Ok(Err(EditError::TooLarge(size as u64)));
         }
-        let kind = self.kind;
-        texts::set_texts(kind, self.edit(), edits).map_err(|error| match error {
-            texts::TextEditError::NoSuchText(index) => EditError::NoSuchText(index),
-        })?;
-        if kind != BodyKind::Request {
+        if plan.is_empty() {
+            return Ok(Ok(()));
+        }
+        let choices: Vec<usize> = plan.items().iter().map(|&item| item as usize).collect();
+        plan.apply(self.edit());
+        if self.kind != BodyKind::Request {
             self.forget_logprobs(choices);
         }
         self.size = size;
-        Ok(())
+        Ok(Ok(()))
     }
 
     /// Drops the `logprobs` of each of `choices` (positions in `choices`): they list the
@@ -425,6 +435,43 @@ mod tests {
         // Characters JSON escapes count as what they cost.
         assert!(matches!(view.set_texts(&[(0, "\n".repeat(14 + room))]), Err(EditError::TooLarge(_))));
         assert!(matches!(view.set_body(&format!("{{\"a\":\"{}\"}}", "x".repeat(200))), Err(EditError::TooLarge(_))));
+    }
+
+    /// The size counts the edit a position ends with: repeating a position, each time
+    /// with less than its text, must not buy room for a last, longer edit.
+    #[test]
+    fn repeating_a_position_buys_no_room() {
+        let mut view = request(Access::Edit { max_bytes: 120 });
+        let room = 120 - view.value().to_string().len();
+        let mut edits = vec![(0, String::new()); 100];
+        edits.push((0, "q".repeat(14 + room + 1)));
+        assert_eq!(view.set_texts(&edits), Err(EditError::TooLarge(121)));
+        edits.push((0, "fits".into()));
+        view.set_texts(&edits).unwrap();
+        assert_eq!(view.texts()[0].text, "fits");
+        let (edited, _) = view.finish();
+        let edited = edited.unwrap();
+        assert_eq!(edited.size(), edited.value().to_string().len());
+    }
+
+    /// Editing one text of a deep body keeps that text's path only, so a tight bound on
+    /// the host's work still lets it through; editing them all does not fit.
+    #[test]
+    fn an_edit_keeps_the_paths_of_the_texts_it_edits_only() {
+        let mut deep = json!(vec!["a"; 1000]);
+        for _ in 0..40 {
+            deep = json!([deep]);
+        }
+        let body = json!({"messages": [{"role": "user", "content": "hi"}],
+                          "tools": [{"type": "function", "function": {"name": "f", "parameters": {"deep": deep}}}]});
+        let mut view = View::new(BodyKind::Request, Arc::new(Body::measured(body)), EDIT);
+        let one_path = 4096;
+        assert!(view.texts_within(one_path).is_err(), "the whole list is far more than one path");
+        view.set_texts_within(&[(900, "b".into())], one_path).unwrap().unwrap();
+        assert_eq!(view.texts()[900].text, "b");
+        let all: Vec<(u32, String)> = (0..1000).map(|index| (index, "c".into())).collect();
+        assert!(view.set_texts_within(&all, one_path).is_err());
+        assert_eq!(view.texts()[2].text, "a", "and nothing changed");
     }
 
     #[test]

@@ -546,6 +546,31 @@ async fn a_body_whose_texts_sit_deep_costs_no_more_than_the_plugin_could_hold() 
     assert_eq!(proxy.chat(&chat_body("mock-echo", "hello")).await.status(), 200, "and it goes on serving");
 }
 
+/// A plugin that edits one text of that deep body without reading the list first: the
+/// host finds the text in one walk and keeps its path alone, not the list of all (some
+/// 300 MB of paths here, built twice before).
+#[tokio::test]
+async fn an_edit_of_one_text_of_a_deep_body_costs_one_path() {
+    let proxy = ProxyBuilder::new("").plugin("scripted", "scripted").start().await;
+    let mut deep = json!(vec!["a"; 900_000]);
+    for _ in 0..100 {
+        deep = json!([deep]);
+    }
+    let mut body = chat_body("mock-echo", "hi");
+    body["tools"] =
+        json!([{"type": "function", "function": {"name": "f", "parameters": {"type": "object", "deep": deep}}}]);
+    body["hookgate_script"] = json!({"pre-call": {"do": "modify", "texts": [[0, "edited by the plugin"]]}});
+    let before = proxy.status_bytes("VmHWM");
+    let response = proxy.chat(&body).await;
+    assert_eq!(response.status().as_u16(), 200);
+    let answer: Value = response.json().await.unwrap();
+    assert!(answer.to_string().contains("edited by the plugin"), "the edit reached the upstream: {answer}");
+    let grown = proxy.status_bytes("VmHWM").saturating_sub(before);
+    // The parsed body and the edit's copy of it (149 MiB together when measured), and
+    // one path. Before, the host built every path, twice, and ran past the deadline (503).
+    assert!(grown < 250 << 20, "the proxy's peak grew by {} MiB", grown >> 20);
+}
+
 /// Sixteen concurrent 8 MB bodies, twice: of tiny messages (refused early, at the message
 /// cap, before they grow) and of 2,000 messages of 4 KB (parsed and given to the plugins).
 /// What the proxy holds stays bounded, and goes back after the burst.

@@ -560,8 +560,19 @@ fn text_parts(view: &View, memory: &MemoryLimiter) -> wasmtime::Result<Vec<conte
         .collect())
 }
 
-fn text_edits(edits: Vec<content::TextEdit>) -> Vec<(u32, String)> {
-    edits.into_iter().map(|edit| (edit.index, edit.text)).collect()
+/// Makes the guest's edits of the view's texts, unless the paths of the texts it edits
+/// would not fit in the memory it may still grow: the host does no more work for an edit
+/// than [`text_parts`] would for the list, and faults the same way.
+fn edit_texts(
+    view: &mut View,
+    memory: &MemoryLimiter,
+    edits: Vec<content::TextEdit>,
+) -> wasmtime::Result<Result<(), content::EditError>> {
+    let edits: Vec<(u32, String)> = edits.into_iter().map(|edit| (edit.index, edit.text)).collect();
+    match view.set_texts_within(&edits, memory.room()) {
+        Ok(done) => Ok(done.map_err(edit_error)),
+        Err(more) => Err(wasmtime::Error::new(memory.exceeded_by(more))),
+    }
 }
 
 impl content::Host for GuestState {}
@@ -581,7 +592,7 @@ impl content::HostRequest for GuestState {
         this: Resource<RequestView>,
         edits: Vec<content::TextEdit>,
     ) -> wasmtime::Result<Result<(), content::EditError>> {
-        Ok(self.table.get_mut(&this)?.view.set_texts(&text_edits(edits)).map_err(edit_error))
+        edit_texts(&mut self.table.get_mut(&this)?.view, &self.limiter, edits)
     }
 
     fn field_names(&mut self, this: Resource<RequestView>) -> wasmtime::Result<Vec<String>> {
@@ -637,7 +648,7 @@ impl content::HostResponse for GuestState {
         this: Resource<ResponseView>,
         edits: Vec<content::TextEdit>,
     ) -> wasmtime::Result<Result<(), content::EditError>> {
-        Ok(self.table.get_mut(&this)?.view.set_texts(&text_edits(edits)).map_err(edit_error))
+        edit_texts(&mut self.table.get_mut(&this)?.view, &self.limiter, edits)
     }
 
     fn field_names(&mut self, this: Resource<ResponseView>) -> wasmtime::Result<Vec<String>> {
@@ -703,7 +714,7 @@ impl content::HostChunk for GuestState {
         this: Resource<ChunkView>,
         edits: Vec<content::TextEdit>,
     ) -> wasmtime::Result<Result<(), content::EditError>> {
-        Ok(self.table.get_mut(&this)?.0.set_texts(&text_edits(edits)).map_err(edit_error))
+        edit_texts(&mut self.table.get_mut(&this)?.0, &self.limiter, edits)
     }
 
     fn finish_reason(&mut self, this: Resource<ChunkView>, choice: u32) -> wasmtime::Result<Option<String>> {

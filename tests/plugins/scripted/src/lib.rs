@@ -10,6 +10,7 @@
 //! {"do": "proceed" | "reject" | "fail" | "modify" | "respond" | "replace" | "drop" | "trap" | "spin",
 //!  "status": 400, "message": "text", "message_repeat": 1, "code": "c",
 //!  "body": "raw text the hook sets as the body (need not be JSON)",
+//!  "texts": [[0, "the text at position 0 of the request's texts"]],
 //!  "headers": [["name", "value"]], "header_count": 0, "header_value_bytes": 1,
 //!  "log": "a line for the log import", "log_repeat": 1, "print": "a line for stdout",
 //!  "eprint": "a line for stderr", "keep_bytes": 0, "whoami": false}
@@ -17,7 +18,8 @@
 //!
 //! `trap` panics, `spin` loops until the deadline, `fail` returns the contract's failure
 //! with `message`. `modify` sets the body (pre-call, post-call-success; an edit the host
-//! refuses makes the call a failure), and in post-call-success sets the `headers`;
+//! refuses makes the call a failure), or in pre-call with `texts` replaces those texts
+//! by position without reading them first, and in post-call-success sets the `headers`;
 //! `replace` sets a chunk's body. The side effects run first, in this order:
 //! `keep_bytes` (allocate that many bytes and keep them on the instance, so its memory
 //! grows), `print`, `log` (`log_repeat` times), `eprint`, `whoami`; then `do`.
@@ -163,7 +165,12 @@ impl Plugin for Scripted {
         self.perform(&action)?;
         Ok(match action["do"].as_str() {
             Some("modify") => {
-                req.set_body(&body(&action))?;
+                match action["texts"].as_array() {
+                    Some(edits) => req.set_texts(edits.iter().map(|edit| {
+                        (edit[0].as_u64().unwrap_or(u64::MAX) as usize, edit[1].as_str().unwrap_or_default().to_owned())
+                    }))?,
+                    None => req.set_body(&body(&action))?,
+                }
                 PreCall::Proceed
             }
             Some("respond") => PreCall::respond(body(&action)),
