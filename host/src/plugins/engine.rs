@@ -236,15 +236,24 @@ impl PluginEngine {
     }
 }
 
+/// What the pool holds per instance slot, on average: the totals are shared by all
+/// slots, so a component past one of these can find it gone while slots are free (that
+/// is overload, [`super::Overloaded::from_pool`]). Our SDKs' components stay within them:
+/// a Python component has 14 core modules, one memory and two tables, a Rust or JS one
+/// fewer modules. Each memory is a reservation of address space, so these stay small.
+pub(crate) const CORE_INSTANCES_PER_SLOT: u32 = 16;
+/// See [`CORE_INSTANCES_PER_SLOT`].
+pub(crate) const MEMORIES_PER_SLOT: u32 = 2;
+/// See [`CORE_INSTANCES_PER_SLOT`].
+pub(crate) const TABLES_PER_SLOT: u32 = 4;
+
 fn wasmtime_config(options: &EngineOptions) -> Config {
     let instances = options.max_instances.max(1);
     let mut pool = PoolingAllocationConfig::default();
     pool.total_component_instances(instances)
-        // Interpreted guests (Python, JS) carry several core modules, memories and tables
-        // per component; a small Rust component has a handful of core instances.
-        .total_core_instances(instances.saturating_mul(16))
-        .total_memories(instances.saturating_mul(2))
-        .total_tables(instances.saturating_mul(4))
+        .total_core_instances(instances.saturating_mul(CORE_INSTANCES_PER_SLOT))
+        .total_memories(instances.saturating_mul(MEMORIES_PER_SLOT))
+        .total_tables(instances.saturating_mul(TABLES_PER_SLOT))
         .total_stacks(instances)
         .total_gc_heaps(instances)
         .max_core_instances_per_component(200)
@@ -422,6 +431,27 @@ mod tests {
         drop(call);
         let parked_again = settled(&ticker);
         assert!(parked_again > parked_at);
+    }
+
+    /// A component with more memories than the pool holds per slot runs the shared
+    /// total out while slots are free: that error is overload, never the plugin's fault.
+    #[tokio::test]
+    async fn running_out_of_the_pools_totals_is_overload() {
+        let options = super::EngineOptions { max_instances: 2, ..super::EngineOptions::default() };
+        let engine = wasmtime::Engine::new(&super::wasmtime_config(&options)).unwrap();
+        let memories = "(core instance (instantiate $m))".repeat(super::MEMORIES_PER_SLOT as usize + 1);
+        let wat = format!("(component (core module $m (memory 1)) {memories})");
+        let component = wasmtime::component::Component::new(&engine, wat).unwrap();
+        let linker = wasmtime::component::Linker::<()>::new(&engine);
+        let mut first = wasmtime::Store::new(&engine, ());
+        linker.instantiate_async(&mut first, &component).await.unwrap();
+        let mut second = wasmtime::Store::new(&engine, ());
+        let error = linker.instantiate_async(&mut second, &component).await.unwrap_err();
+        let overloaded = crate::plugins::Overloaded::from_pool(&error, "many-memories", Duration::ZERO)
+            .unwrap_or_else(|| panic!("not recognised as the pool running out: {error:#}"));
+        assert!(overloaded.to_string().contains("memories"), "{overloaded}");
+        let other = wasmtime::Error::msg("a start function trapped");
+        assert_eq!(crate::plugins::Overloaded::from_pool(&other, "p", Duration::ZERO), None);
     }
 
     #[test]

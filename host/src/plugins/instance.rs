@@ -401,10 +401,19 @@ impl PluginInstance {
                 self.last_call = Some(CallStats { elapsed: started.elapsed(), fuel_used, instantiated, running });
                 return Ok(reply);
             }
+            Ok(Err(error)) if phase == Phase::Instantiating => {
+                if let Some(overloaded) = Overloaded::from_pool(&error, &self.plugin.name, started.elapsed()) {
+                    self.plugin.engine.count_overload();
+                    self.last_call = None;
+                    return Err(overloaded.into());
+                }
+                let (kind, message, backtrace) = classify(&error, false, true);
+                Fault { backtrace, ..fault(kind, message) }
+            }
             Ok(Err(error)) => {
                 let state = self.live.as_ref().map(|live| live.store.data());
                 let memory_limit_hit = state.is_some_and(|state| state.limiter.hit);
-                let (kind, message, backtrace) = classify(&error, memory_limit_hit, phase == Phase::Instantiating);
+                let (kind, message, backtrace) = classify(&error, memory_limit_hit, false);
                 let gave_up = match kind {
                     FaultKind::Trap => state.and_then(|state| gave_up_on_a_dependency(state, &message)),
                     _ => None,
@@ -465,7 +474,7 @@ impl PluginInstance {
             Some(slot) => Ok(slot),
             None => {
                 engine.count_overload();
-                Err(Overloaded { plugin: plugin.name.clone(), waited: wait })
+                Err(Overloaded::no_slot(&plugin.name, wait))
             }
         }
     }

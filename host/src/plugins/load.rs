@@ -86,6 +86,7 @@ impl LoadedPlugin {
         let (component, cache) =
             compiled.map_err(|e| LoadError::Compile { plugin: name.to_owned(), detail: format!("{e:#}") })?;
         let compile_time = started.elapsed();
+        warn_past_the_pools_share(name, &component);
         let pre = GuestPre::new(engine.linker(), &component)
             .map_err(|e| LoadError::Link { plugin: name.to_owned(), detail: e.to_string() })?;
         let config_json: Arc<str> = settings.config.to_string().into();
@@ -161,6 +162,23 @@ impl From<super::outcome::HookError> for LoadError {
             super::outcome::HookError::Overloaded(overloaded) => LoadError::Overloaded(overloaded),
             super::outcome::HookError::Rejected(_) => unreachable!("describe and init cannot reject"),
         }
+    }
+}
+
+/// Says so when a component needs more memories or tables than the pool holds per slot:
+/// it loads and runs, but under load its instances can find the pool's totals gone while
+/// slots are free, and those calls are refused as overload.
+fn warn_past_the_pools_share(name: &str, component: &wasmtime::component::Component) {
+    use super::engine::{MEMORIES_PER_SLOT, TABLES_PER_SLOT};
+    let Some(needs) = component.resources_required() else { return };
+    if needs.num_memories > MEMORIES_PER_SLOT || needs.num_tables > TABLES_PER_SLOT {
+        tracing::warn!(
+            plugin = name,
+            memories = needs.num_memories,
+            tables = needs.num_tables,
+            "the component needs more memories or tables than the instance pool holds per slot \
+             ({MEMORIES_PER_SLOT} and {TABLES_PER_SLOT}): under load its calls may be refused as overload"
+        );
     }
 }
 

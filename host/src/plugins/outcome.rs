@@ -65,15 +65,36 @@ pub enum HookError {
     Overloaded(Overloaded),
 }
 
-/// No plugin instance slot came free within the engine's `instance_wait`: every slot is
-/// held by requests in flight. The proxy's own overload, never a plugin's fault.
+/// No plugin instance could be had in time: every slot is held by requests in flight
+/// (none came free within the engine's `instance_wait`), or the pool's memories, tables
+/// or core instances, shared by all slots, ran out. The proxy's own overload, never a
+/// plugin's fault.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("no free plugin instance slot for `{plugin}` within {} ms (plugins.max_instances reached)", .waited.as_millis())]
+#[error("no free plugin instance for `{plugin}` within {} ms ({short_of})", .waited.as_millis())]
 pub struct Overloaded {
     /// The plugin that could not get an instance.
     pub plugin: String,
     /// How long the call waited.
     pub waited: std::time::Duration,
+    /// What ran out.
+    pub short_of: String,
+}
+
+impl Overloaded {
+    /// Every instance slot was taken for `waited`.
+    pub fn no_slot(plugin: &str, waited: std::time::Duration) -> Self {
+        Self { plugin: plugin.to_owned(), waited, short_of: "plugins.max_instances reached".to_owned() }
+    }
+
+    /// The overload behind `error`, when creating an instance failed because the pool's
+    /// shared totals ran out: the limits are averages per slot, so a component past the
+    /// average (several memories, say) can find them gone while slots are free. That is
+    /// load, not the plugin's instantiation fault: charged to the plugin it would let a
+    /// flood of requests quarantine it for everyone.
+    pub fn from_pool(error: &wasmtime::Error, plugin: &str, waited: std::time::Duration) -> Option<Self> {
+        let exhausted = error.downcast_ref::<wasmtime::PoolConcurrencyLimitError>()?;
+        Some(Self { plugin: plugin.to_owned(), waited, short_of: format!("the instance pool's {exhausted}") })
+    }
 }
 
 impl From<Overloaded> for HookError {

@@ -130,7 +130,7 @@ impl FakeInstance {
                     return Err(HookError::Fault(Box::new(fault)));
                 }
                 Act::Overload => {
-                    let overloaded = Overloaded { plugin: plugin.name.to_owned(), waited: Duration::ZERO };
+                    let overloaded = Overloaded::no_slot(plugin.name, Duration::ZERO);
                     return Err(HookError::Overloaded(overloaded));
                 }
                 decision => return Ok(decision),
