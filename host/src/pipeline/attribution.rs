@@ -16,8 +16,10 @@
 //! - The probe works: the input caused the fault ([`FaultCause::Input`]). It never counts
 //!   towards quarantine, and a guarding hook refuses what it could not check (see
 //!   [`crate::error::ApiError::check_failed`]) whatever `on_error` says.
-//! - The probe cannot run (no free instance slot): charged to the input too: refusing is
-//!   the safe answer, and nothing is counted against the plugin on a guess.
+//! - The probe cannot run (no free instance slot), or is itself cut off by its deadline
+//!   while it mostly waited for a CPU: no verdict, charged to the input too: refusing is
+//!   the safe answer, and nothing is counted against the plugin on a guess (a client that
+//!   loads the machine must not make a working guardrail look broken).
 //! - A probe gets three times the plugin's `timeout_ms`, so that a busy machine does not
 //!   make a working plugin look broken. And a call cut off by its deadline while the guest
 //!   ran for less than a quarter of that time (it was waiting for a CPU, not computing,
@@ -101,14 +103,27 @@ pub(crate) async fn cause_of(
 
 /// The verdict, once it is known whether the plugin handles a harmless input.
 fn charge(healthy: bool, fault: &Fault, stats: Option<CallStats>) -> FaultCause {
-    let starved = fault.kind == FaultKind::Deadline
-        && !fault.in_host_call
-        && stats.is_some_and(|stats| stats.running * 4 < stats.elapsed);
-    match (healthy, starved) {
+    match (healthy, starved(fault, stats)) {
         (false, _) => FaultCause::Plugin,
         (true, true) => FaultCause::Load,
         (true, false) => FaultCause::Input,
     }
+}
+
+/// Whether `fault` ran out of time while the guest mostly waited for a CPU: cut off by its
+/// deadline, not in a host call, seen running for less than a quarter of the call.
+fn starved(fault: &Fault, stats: Option<CallStats>) -> bool {
+    fault.kind == FaultKind::Deadline
+        && !fault.in_host_call
+        && stats.is_some_and(|stats| stats.running * 4 < stats.elapsed)
+}
+
+/// Whether a probe's call says the plugin is broken: it faulted, and not for want of a
+/// CPU. A probe starved on a busy machine, or refused a slot, is no verdict on the
+/// plugin: a client that loads the proxy must not make a working guardrail look broken
+/// (its faults then count towards quarantine, and `fail-open` skips it).
+fn broke<T>(result: &Result<T, HookError>, stats: Option<CallStats>) -> bool {
+    matches!(result, Err(HookError::Fault(fault)) if !starved(fault, stats))
 }
 
 /// Runs `hook` of `active` on a harmless input in a throwaway instance: true unless a
@@ -126,11 +141,11 @@ async fn probe(active: &ActivePlugin, hook: Hook, shape: &ProbeShape) -> bool {
         let index = usize::from(shape.call_type == CallType::ChatCompletion);
         Arc::new(Body::measured(chunks[index.min(chunks.len() - 1)].clone()))
     };
-    let worked = |result: Result<(), HookError>| !matches!(result, Err(HookError::Fault(_) | HookError::Overloaded(_)));
     // A real request reaches every hook after pre-call: so does the probe (when the
     // plugin has one; a pre-call rejection is an answer, and the probe goes on).
     if !matches!(hook, Hook::PreCall | Hook::LogSuccess | Hook::LogFailure) {
-        if let Err(HookError::Fault(_)) = instance.pre_call(&info, &request).await {
+        let result = instance.pre_call(&info, &request).await;
+        if broke(&result, instance.last_call()) {
             return false;
         }
     }
@@ -149,9 +164,10 @@ async fn probe(active: &ActivePlugin, hook: Hook, shape: &ProbeShape) -> bool {
             instance.post_call_failure(&info, &request, &failure).await
         }
         Hook::StreamChunk | Hook::StreamEnd => {
-            match instance.stream_chunk(&info, &request, &ChunkLoan::new(chunk())).await {
-                Err(HookError::Fault(_)) => return false,
-                _ if hook == Hook::StreamChunk => Ok(()),
+            let result = instance.stream_chunk(&info, &request, &ChunkLoan::new(chunk())).await.map(drop);
+            match hook {
+                Hook::StreamChunk => result,
+                _ if broke(&result, instance.last_call()) => return false,
                 _ => instance.stream_end(&info, &request, HARMLESS).await,
             }
         }
@@ -171,12 +187,10 @@ async fn probe(active: &ActivePlugin, hook: Hook, shape: &ProbeShape) -> bool {
             }
         }
     };
-    if let Err(HookError::Overloaded(_)) = result {
-        // Not a verdict on the plugin; the caller treats it as the input's (refuse, do
-        // not count). Remembered only for the usual while, like any verdict.
-        return true;
-    }
-    worked(result)
+    // No verdict (overloaded, starved) is taken as working: the caller then refuses the
+    // input's request and counts nothing against the plugin on a guess. Remembered only
+    // for the usual while, like any verdict.
+    !broke(&result, instance.last_call())
 }
 
 /// A minimal valid request for `shape`'s endpoint, from a key no client has.
@@ -230,6 +244,21 @@ mod tests {
         {
             assert_eq!(charge(false, &fault, ran(1, 100)), FaultCause::Plugin);
         }
+    }
+
+    #[test]
+    fn a_probe_that_only_waited_for_a_cpu_or_a_slot_says_nothing_against_the_plugin() {
+        let faulted = |kind, in_host_call| Err::<(), _>(HookError::from(fault(kind, in_host_call)));
+        // Cut off after running 10 ms of 300: the machine was busy, not the plugin broken.
+        assert!(!broke(&faulted(FaultKind::Deadline, false), ran(10, 300)));
+        // Running to its deadline, blocked in a host call, or any other fault: broken.
+        assert!(broke(&faulted(FaultKind::Deadline, false), ran(290, 300)));
+        assert!(broke(&faulted(FaultKind::Deadline, true), ran(0, 300)));
+        assert!(broke(&faulted(FaultKind::Trap, false), ran(1, 300)));
+        assert!(broke(&faulted(FaultKind::Deadline, false), None), "no stats: no excuse");
+        let overloaded = Err::<(), _>(HookError::Overloaded(crate::plugins::Overloaded::no_slot("p", Duration::ZERO)));
+        assert!(!broke(&overloaded, None));
+        assert!(!broke(&Ok(()), None));
     }
 
     #[test]
