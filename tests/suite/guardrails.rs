@@ -204,6 +204,40 @@ async fn idle_warm_instances_give_their_pool_slots_to_a_plugin_that_needs_one() 
     assert!(!proxy.log().contains("no free plugin instance for"), "{}", proxy.log());
 }
 
+/// A client that fills the instance pool cannot escape cost logging with its other
+/// requests: a logging hook that finds the pool full waits for a slot (up to a minute),
+/// where it used to wait `instance_wait` and skip the log. One slot, held 1.5 s by a
+/// slow logging hook the first request opted into; the second request's cost is logged
+/// once the slot comes back.
+#[tokio::test]
+async fn a_full_instance_pool_delays_cost_logging_but_never_skips_it() {
+    let proxy = ProxyBuilder::new("")
+        .plugin("slow-hooks", "slow-hooks")
+        .plugin("cost-logger", "cost_logger")
+        .settings("slow-hooks", "{default_on: false, timeout_ms: 1000, config: {log_success_ms: 1500}}")
+        .plugins_option("max_instances: 1")
+        .plugins_option("instance_wait_ms: 200")
+        .arg("--log-format")
+        .arg("json")
+        .start()
+        .await;
+    let mut slow = chat_body("mock-echo", "hello");
+    slow["guardrails"] = json!(["slow-hooks"]);
+    let first = proxy.chat(&slow).await;
+    assert_eq!(first.status().as_u16(), 200);
+    let first_id = first.headers()["x-hookgate-request-id"].to_str().unwrap().to_owned();
+    // Long enough for the first request's cost line, so its slow log holds the slot now.
+    guest_line(&proxy, &first_id, r#"{"event":"cost""#).await;
+    let second = proxy.chat(&chat_body("mock-echo", "hello again")).await;
+    assert_eq!(second.status().as_u16(), 200);
+    let second_id = second.headers()["x-hookgate-request-id"].to_str().unwrap().to_owned();
+    let line = guest_line(&proxy, &second_id, r#"{"event":"cost""#).await;
+    assert_eq!(line["plugin"], "cost-logger", "{line}");
+    guest_line(&proxy, &first_id, "slow-hooks log-success").await;
+    assert!(proxy.metric("hookgate_plugin_instance_waits_timed_out_total").await >= 1.0, "it did find the pool full");
+    assert!(!proxy.log().contains("logging skipped"), "{}", proxy.log());
+}
+
 #[tokio::test]
 async fn a_plugin_broken_in_one_hook_is_quarantined_even_while_its_other_hooks_succeed() {
     let proxy = ProxyBuilder::new("")

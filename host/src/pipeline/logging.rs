@@ -7,6 +7,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use tokio::runtime::Handle;
 use tokio::sync::Semaphore;
@@ -15,7 +16,7 @@ use tokio_util::task::TaskTracker;
 use super::attribution::{self, ProbeShape};
 use super::log_record::LogRecord;
 use crate::plugins::registry::{ActivePlugin, CallEnd, QuarantinePolicy};
-use crate::plugins::{ContractVersion, HookError, LogInput};
+use crate::plugins::{CallStats, ContractVersion, HookError, LogInput};
 use crate::types::{DecisionRecord, Hook};
 
 /// How many logging jobs run at once; more wait in the queue.
@@ -132,6 +133,39 @@ impl LoggingQueue {
     }
 }
 
+/// How long a logging hook keeps asking for an instance when the pool is full, and how
+/// long it pauses between asks. Its job is off the response path, so it waits out a
+/// burst rather than skip the log: a client that fills the pool (long streams, say) must
+/// not escape cost logging with its other requests. Past it, the log is skipped and said.
+const LOGGING_PATIENCE: Duration = Duration::from_secs(60);
+const LOGGING_RETRY_PAUSE: Duration = Duration::from_millis(50);
+
+/// Runs `active`'s logging `hook` on `input` in a fresh instance, asking again while the
+/// pool is full, for up to [`LOGGING_PATIENCE`]; the result and the call's stats.
+async fn log_patiently(
+    active: &ActivePlugin,
+    config: Option<Arc<str>>,
+    hook: Hook,
+    input: &LogInput,
+) -> (Result<(), HookError>, Option<CallStats>) {
+    let started = Instant::now();
+    loop {
+        let mut instance = active.plugin.instance(Arc::clone(&input.info.id)).with_config(config.clone());
+        let result = match hook {
+            Hook::LogSuccess => instance.log_success(input).await,
+            _ => instance.log_failure(input).await,
+        };
+        let stats = instance.last_call();
+        drop(instance);
+        match result {
+            Err(HookError::Overloaded(_)) if started.elapsed() + LOGGING_RETRY_PAUSE < LOGGING_PATIENCE => {
+                tokio::time::sleep(LOGGING_RETRY_PAUSE).await;
+            }
+            result => return (result, stats),
+        }
+    }
+}
+
 async fn run(job: LogJob, policy: QuarantinePolicy) {
     let LogJob { input, hook, plugins } = job;
     // The model the request was routed to is the config's; the one it asked for is the
@@ -141,13 +175,7 @@ async fn run(job: LogJob, policy: QuarantinePolicy) {
         if active.health.quarantined_for().is_some() {
             continue;
         }
-        let mut instance = active.plugin.instance(Arc::clone(&input.info.id)).with_config(config);
-        let result = match hook {
-            Hook::LogSuccess => instance.log_success(&input).await,
-            _ => instance.log_failure(&input).await,
-        };
-        let stats = instance.last_call();
-        drop(instance);
+        let (result, stats) = log_patiently(&active, config, hook, &input).await;
         let end = match &result {
             Ok(()) => CallEnd::Done,
             Err(HookError::Fault(fault)) => {
@@ -156,7 +184,12 @@ async fn run(job: LogJob, policy: QuarantinePolicy) {
                 CallEnd::Faulted(fault.kind, cause)
             }
             Err(HookError::Overloaded(overloaded)) => {
-                tracing::warn!(plugin = active.name(), hook = hook.name(), "logging skipped: {overloaded}");
+                tracing::warn!(
+                    plugin = active.name(),
+                    hook = hook.name(),
+                    "logging skipped after {} s of a full instance pool: {overloaded}",
+                    LOGGING_PATIENCE.as_secs()
+                );
                 continue;
             }
             Err(HookError::Rejected(_)) => unreachable!("logging hooks cannot reject"),
