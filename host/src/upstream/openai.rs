@@ -593,8 +593,10 @@ fn one_line(data: String) -> Result<String, String> {
 /// The error an upstream reports inside a stream, as a `{"error": ...}` payload.
 fn in_band_error(data: &str) -> Option<UpstreamError> {
     // Chunks are parsed only when they might be errors: in an ordinary chunk, an `"error"`
-    // inside generated text is escaped and cannot match.
-    if !data.contains("\"error\"") {
+    // inside generated text is escaped and cannot match. A key spelled with escapes
+    // (`"\u0065rror"`) is the same key to every JSON reader, so a chunk with any escape
+    // is parsed too (rare: upstreams send text as UTF-8).
+    if !data.contains("\"error\"") && !data.contains("\\u") {
         return None;
     }
     let value: Value = serde_json::from_str(data).ok()?;
@@ -1445,5 +1447,9 @@ mod tests {
         let e = error_from_body(502, b"");
         assert_eq!(e.message, "upstream answered HTTP 502 with an empty body");
         assert!(in_band_error(r#"{"choices":[{"delta":{"content":"an \"error\""}}]}"#).is_none());
+        // The key spelled with escapes is the same key.
+        let e = in_band_error(r#"{"\u0065rror":{"message":"overloaded","type":"server_error"}}"#).unwrap();
+        assert_eq!((e.status, e.message.as_str()), (502, "overloaded"));
+        assert!(in_band_error(r#"{"choices":[{"delta":{"content":"caf\u00e9"}}]}"#).is_none());
     }
 }
