@@ -50,6 +50,7 @@ LITELLM_HANDLERS := \
 	$(LITELLM_FIXTURES)/side_by_side.py:answering \
 	$(LITELLM_FIXTURES)/side_by_side.py:tagger \
 	$(LITELLM_FIXTURES)/handlers.py:key_quota \
+	$(LITELLM_FIXTURES)/handlers.py:guard \
 	bench/litellm/custom_callbacks.py:banned_keywords \
 	bench/litellm/custom_callbacks.py:pii_redactor \
 	bench/litellm/custom_callbacks.py:header_injector \

@@ -397,6 +397,40 @@ async fn a_quota_in_dual_cache_holds_across_requests_as_in_litellm() {
     assert_eq!(ours[2]["message"], "quota of 2 requests used up");
 }
 
+/// A LiteLLM `CustomGuardrail` made with its own `default_on=False` (as LiteLLM's docs
+/// write them) runs wherever the config's `guardrails:` entry turns it on: on every
+/// request with `default_on: true`, on a request that names it otherwise. The host takes
+/// the request's `guardrails` out of the body before any hook, so the handler's own check
+/// must not decide again: before, such a guardrail was selected, logged as run, and
+/// never blocked anything.
+#[tokio::test]
+async fn a_custom_guardrail_runs_where_the_config_turns_it_on() {
+    let _machine = hookgate_tests::machine_to_myself().await;
+    let callbacks = ["handlers.guard"];
+    let api_base = upstream::serve(upstream::echo_chat).await;
+    for default_on in [true, false] {
+        let config = format!(
+            "{}guardrails:\n  - guardrail_name: no-go\n    litellm_params: {{guardrail: handlers.guard, mode: pre_call, default_on: {default_on}}}\n",
+            config(&api_base, &[])
+        );
+        let proxy = hookgate(&config, &callbacks).await;
+        let mut asked = chat("hello");
+        asked["guardrails"] = json!(["no-go"]);
+        for (request, blocked) in [(chat("hello"), default_on), (asked, true)] {
+            let response = proxy.chat(&request).await;
+            let status = response.status().as_u16();
+            let body: Value = response.json().await.unwrap();
+            match blocked {
+                true => {
+                    assert_eq!(status, 400, "default_on {default_on}, {request}: {body}");
+                    assert_eq!(body["error"]["message"], "no-go blocked it", "{body}");
+                }
+                false => assert_eq!(status, 200, "default_on {default_on}, {request}: {body}"),
+            }
+        }
+    }
+}
+
 /// A handler that raises something other than an HTTP error: LiteLLM answers 500 with
 /// the exception's text; in hookgate it is a plugin fault, attributed like any other.
 /// This input caused it (the handler passes a harmless one), so the request is refused

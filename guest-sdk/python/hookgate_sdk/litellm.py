@@ -625,15 +625,23 @@ class LiteLLMPlugin(Plugin):
     def _runs(self, ctx, event, data=None, req=None):
         """Whether a ``CustomGuardrail`` handler runs for ``event`` (LiteLLM asks
         ``should_run_guardrail``, once per request and event here); a plain
-        ``CustomLogger`` always does. ``data``: the request, else parsed from ``req``."""
+        ``CustomLogger`` always does. ``data``: the request, else parsed from ``req``.
+
+        The host has already chosen this plugin for the request (its ``default_on``, the
+        team's and key's lists, the request's ``guardrails``, which it takes out of the
+        body) and calls only the hooks of the modes it runs in. So the handler is asked
+        with the request naming it, as LiteLLM's would be when it runs: its own
+        ``default_on`` (False unless its constructor said otherwise) and the names the
+        host took out must not make a guardrail the host runs do nothing."""
         if not isinstance(self.handler, CustomGuardrail):
             return True
         if event not in ctx.runs:
             if data is None:
                 data = req.json()
+            named = dict(data, guardrails=[getattr(self.handler, "guardrail_name", None)])
             _litellm_logging.in_hook = True
             try:
-                ctx.runs[event] = bool(self.handler.should_run_guardrail(data=data, event_type=GuardrailEventHooks(event)))
+                ctx.runs[event] = bool(self.handler.should_run_guardrail(data=named, event_type=GuardrailEventHooks(event)))
             finally:
                 _litellm_logging.in_hook = False
         return ctx.runs[event]

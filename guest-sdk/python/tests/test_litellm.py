@@ -427,15 +427,15 @@ class PreCallHook(Quiet):
         with self.assertRaisesRegex(testing.HookFailed, "Sleeper.async_pre_call_hook (raised|awaited).*without an event loop"):
             run.pre_call(chat("nap", id="r2"))
 
-    def test_a_guardrail_runs_when_on_or_asked_for(self):
-        run = runner(handlers.guard)
-        self.assertIsNone(run.pre_call(chat("hi")))
+    def test_a_guardrail_the_host_runs_runs_whatever_its_own_default_on(self):
+        # The host chose the plugin (it takes the request's `guardrails` out of the body
+        # before any hook): the handler's own `default_on=False` must not skip it.
         with self.assertRaisesRegex(Rejection, "no-go blocked it"):
-            run.pre_call(chat("hi", id="r2", guardrails=["no-go"]))
-        with self.assertRaisesRegex(Rejection, "no-go blocked it"):
-            run.pre_call(chat("hi", id="r3", metadata={"guardrails": ["no-go"]}))
+            runner(handlers.guard).pre_call(chat("hi"))
         with self.assertRaisesRegex(Rejection, "always blocked it"):
             runner(handlers.always_guard).pre_call(chat("hi"))
+        # Its own event hook still decides which of its hooks run, as in LiteLLM.
+        self.assertIsNone(runner(handlers.post_guard).pre_call(chat("hi")))
 
     def test_a_base_class_hook_runs(self):
         req = chat("x")
