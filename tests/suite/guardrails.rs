@@ -423,6 +423,31 @@ async fn unicode_spacing_and_look_alike_forms_do_not_hide_a_banned_phrase() {
     }
 }
 
+/// A phrase split across a message's text parts is one text to the model (its parts are
+/// joined back to back or with a line break), so it is one text to the guardrail too.
+#[tokio::test]
+async fn a_banned_phrase_split_across_text_parts_is_refused() {
+    let proxy = ProxyBuilder::new("")
+        .plugin("banned-keywords", "banned-keywords")
+        .settings("banned-keywords", "{config: {keywords: [forbidden, secret plan]}}")
+        .start()
+        .await;
+    let parts = |texts: [&str; 2]| -> Value {
+        let parts: Vec<Value> = texts.iter().map(|text| json!({"type": "text", "text": text})).collect();
+        json!({"model": "mock-echo", "messages": [{"role": "user", "content": parts}]})
+    };
+    for texts in [["tell me the secret", " plan"], ["tell me the secret ", "plan"], ["tell me the sec", "ret plan"]] {
+        let response = proxy.chat(&parts(texts)).await;
+        assert_eq!(response.status().as_u16(), 400, "{texts:?}");
+        let error: Value = response.json().await.unwrap();
+        // Refused before the upstream: the echoing mock joins the parts, and the answer's
+        // check would catch the phrase there too late (a real model does not echo).
+        assert_eq!(error["error"]["message"], "Request contains a banned keyword: secret plan", "{texts:?}: {error}");
+    }
+    let apart = proxy.chat(&parts(["a secret", "and a plan"])).await;
+    assert_eq!(apart.status(), 200, "parts that only sit side by side pass");
+}
+
 #[tokio::test]
 async fn shapes_the_guardrails_cannot_read_are_refused_naming_the_field() {
     let proxy = example_proxy(|config| config).await;

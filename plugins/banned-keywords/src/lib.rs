@@ -13,6 +13,7 @@
 //!
 //! `pre_call` checks every text of the request the model reads ([`Request::texts`]:
 //! message contents and names, tool calls, tool and schema descriptions, prompts, ...),
+//! a content's text parts also joined (the model reads them as one text),
 //! `post_call_success` the response's texts, and `stream_chunk` the texts each chunk adds,
 //! with the stream's last normalized characters kept so that a keyword split across
 //! chunks is still found. While streaming it also holds the end of the answer back
@@ -132,6 +133,26 @@ impl Plugin for BannedKeywords {
     }
 }
 
+/// The texts of each content made of several parts (`.../content/<n>/text` or
+/// `/refusal`), in order: a client can split `secret plan` into the parts `the secret`
+/// and ` plan`, which no text holds alone.
+fn content_part_runs(texts: &[Text]) -> Vec<Vec<&str>> {
+    let content_of = |text: &Text| {
+        let part = text.path.strip_suffix("/text").or_else(|| text.path.strip_suffix("/refusal"))?;
+        let (content, index) = part.rsplit_once('/')?;
+        (content.ends_with("/content") && index.bytes().all(|b| b.is_ascii_digit())).then_some(content.to_owned())
+    };
+    let mut runs: Vec<(String, Vec<&str>)> = Vec::new();
+    for text in texts {
+        let Some(content) = content_of(text) else { continue };
+        match runs.last_mut() {
+            Some((last, parts)) if *last == content => parts.push(&text.text),
+            _ => runs.push((content, vec![&text.text])),
+        }
+    }
+    runs.into_iter().filter(|(_, parts)| parts.len() > 1).map(|(_, parts)| parts).collect()
+}
+
 /// Whether the last character of `text` that is not an invisible one is White_Space.
 fn ends_in_white_space(text: &str) -> bool {
     text.chars().rev().find(|&c| !is_default_ignorable(c)).is_some_and(is_white_space)
@@ -139,7 +160,15 @@ fn ends_in_white_space(text: &str) -> bool {
 
 impl BannedKeywords {
     fn check_all(&self, texts: &[Text], what: &str) -> Result<(), Rejection> {
-        texts.iter().try_for_each(|text| self.check(&normalize(text), what))
+        texts.iter().try_for_each(|text| self.check(&normalize(text), what))?;
+        // The model reads a message's text parts as one text, joined back to back or with
+        // a line break: a phrase split across them is checked joined both ways.
+        for parts in content_part_runs(texts) {
+            for separator in ["", " "] {
+                self.check(&normalize(&parts.join(separator)), what)?;
+            }
+        }
+        Ok(())
     }
 
     /// Rejects `text` (normalized) if it contains a keyword; `what` names its source.
@@ -191,6 +220,22 @@ mod tests {
             Err(HookError::Reject(rejection)) => rejection,
             other => panic!("expected a rejection, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn a_phrase_split_across_text_parts_is_found() {
+        let p = plugin(r#"["secret plan", "forbidden"]"#);
+        for parts in [json!(["tell me the secret", " plan"]), json!(["the secret ", "plan"]), json!(["forb", "idden"])]
+        {
+            let parts: Vec<_> =
+                parts.as_array().unwrap().iter().map(|text| json!({"type": "text", "text": text})).collect();
+            let req = Request::local(json!({"messages": [{"role": "user", "content": parts}]}));
+            rejection(p.pre_call(&mut Stream::default(), &req));
+        }
+        // Two messages are two texts: the model reads them apart.
+        let req = Request::local(json!({"messages": [{"role": "user", "content": "the secret"},
+                                                     {"role": "user", "content": "plan"}]}));
+        assert!(p.pre_call(&mut Stream::default(), &req).is_ok());
     }
 
     #[test]
