@@ -18,7 +18,9 @@
 //! - response: per `choices[]` entry `message.content`, `message.refusal`,
 //!   `message.tool_calls[].function.name` and `.arguments` (or `.custom.input`), the
 //!   deprecated `message.function_call.name` and `.arguments`,
-//!   `message.audio.transcript`, and `text`; a chunk the same of each choice's `delta`.
+//!   `message.audio.transcript`, then every string of any other field of the message
+//!   (`reasoning_content`, annotations), and `text`; a chunk the same of each choice's
+//!   `delta`.
 //!
 //! Values of another type than the one named are skipped, never an error: the request
 //! checks (`pipeline::shapes`) have refused malformed client bodies before any hook runs.
@@ -231,6 +233,11 @@ fn split_last(path: &str) -> (&str, String) {
 /// id); every string of any other field is read as text.
 const MESSAGE_FIELDS: &[&str] =
     &["role", "name", "content", "refusal", "tool_calls", "function_call", "tool_call_id", "audio"];
+
+/// The fields of a response message or chunk delta the walk reads as what they are (or
+/// that hold no text: its role, an audio answer's id and data); every string of any other
+/// field is read as text, as a model wrote it (`reasoning_content`, a vendor's extra).
+const REPLY_FIELDS: &[&str] = &["role", "content", "refusal", "tool_calls", "function_call", "audio"];
 
 /// A walk over one body, keeping the path to where it is.
 struct Walk<'a> {
@@ -488,6 +495,7 @@ impl<'a> Walk<'a> {
         self.field(value, "tool_calls", |walk, calls| walk.items(calls, Walk::tool_call));
         self.field(value, "function_call", Walk::call);
         self.field(value, "audio", |walk, audio| walk.field(audio, "transcript", Walk::text));
+        self.rest(value, REPLY_FIELDS);
     }
 
     fn response_choice(&mut self, value: &'a Value) {

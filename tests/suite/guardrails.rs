@@ -301,6 +301,8 @@ async fn text_a_model_writes_outside_content_is_checked_too() {
                "tool_calls": [{"id": "c", "type": "custom", "custom": {"name": "shell", "input": "the secret plan"}}]}),
         json!({"role": "assistant", "content": null,
                "audio": {"id": "a", "data": "", "expires_at": 0, "transcript": "the secret plan"}}),
+        // A field of the model's own: a reasoning upstream's `reasoning_content`.
+        json!({"role": "assistant", "content": "ok", "reasoning_content": "they want the secret plan"}),
     ];
     let mut models = String::from("model_list:\n");
     for (index, message) in messages.iter().enumerate() {

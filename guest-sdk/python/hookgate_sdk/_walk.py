@@ -24,6 +24,9 @@ REQUEST, RESPONSE, CHUNK = "request", "response", "chunk"
 # The fields of a message read as what they are (or holding no text a model reads);
 # every string of any other field is read as text.
 MESSAGE_FIELDS = ("role", "name", "content", "refusal", "tool_calls", "function_call", "tool_call_id", "audio")
+# A response message's or chunk delta's fields read as what they are; every string of any
+# other field (``reasoning_content``, annotations) is a text, as the model wrote it.
+REPLY_FIELDS = ("role", "content", "refusal", "tool_calls", "function_call", "audio")
 
 
 class Part:
@@ -178,6 +181,7 @@ class _Walk:
         self.field(value, "tool_calls", lambda calls: self.items(calls, self.tool_call))
         self.field(value, "function_call", self.call)
         self.field(value, "audio", lambda audio: self.field(audio, "transcript", self.text))
+        self.rest(value, REPLY_FIELDS)
 
     def response_choice(self, value):
         self.field(value, "message", self.reply)

@@ -25,6 +25,9 @@ const has = (object, key) => Object.prototype.hasOwnProperty.call(object, key);
 // The fields of a message read as what they are (or holding no text a model reads);
 // every string of any other field is read as text.
 const MESSAGE_FIELDS = ['role', 'name', 'content', 'refusal', 'tool_calls', 'function_call', 'tool_call_id', 'audio'];
+// A response message's or chunk delta's fields read as what they are; every string of any
+// other field (`reasoning_content`, annotations) is a text, as the model wrote it.
+const REPLY_FIELDS = ['role', 'content', 'refusal', 'tool_calls', 'function_call', 'audio'];
 
 /** A JSON pointer token: `~` → `~0`, `/` → `~1`. */
 const escape = (token) => token.replaceAll('~', '~0').replaceAll('/', '~1');
@@ -189,6 +192,7 @@ class Walk {
     this.field(value, 'tool_calls', (calls) => this.items(calls, this.toolCall));
     this.field(value, 'function_call', this.call);
     this.field(value, 'audio', (audio) => this.field(audio, 'transcript', this.text));
+    this.rest(value, REPLY_FIELDS);
   }
 
   responseChoice(value) {
