@@ -155,6 +155,8 @@ async fn destinations_outside_the_grant_are_refused_redirects_included() {
             {"url": format!("{}/ok/", elsewhere.base), "method": "GET"},
             {"url": format!("{}/go", redirecting.base), "method": "GET", "follow": true},
             {"url": format!("{}/ok/x", allowed.base), "body": "${secret:not_bound}"},
+            // The HTTP client reads `\` as `/`: checked as under /ok/, it would go to /admin.
+            {"url": format!("{}/ok/..\\admin", allowed.base), "method": "GET"},
         ]),
     )
     .await;
@@ -166,10 +168,11 @@ async fn destinations_outside_the_grant_are_refused_redirects_included() {
     assert_eq!(results[4][0]["status"], 302, "{results:?}");
     assert_eq!(results[4][1]["error"], "denied", "a redirect out of the allow-list: {results:?}");
     assert_eq!(results[5][0]["error"], "denied", "an unbound secret: {results:?}");
+    assert_eq!(results[6][0]["error"], "denied", "a backslash out of the prefix: {results:?}");
     assert!(elsewhere.received().is_empty(), "nothing reached a destination outside the grant");
     let paths: Vec<String> = allowed.received().iter().map(|r| r.path.clone()).collect();
     assert_eq!(paths, ["/ok/here"], "only the allowed call reached the allowed host");
-    assert_eq!(proxy.metric(&refused_calls("refused_destination")).await, 4.0);
+    assert_eq!(proxy.metric(&refused_calls("refused_destination")).await, 5.0);
     assert_eq!(proxy.metric(&refused_calls("refused_secret")).await, 1.0);
 }
 

@@ -107,6 +107,13 @@ impl OutboundGate {
                 "not an http(s) URL with a host".into(),
             ));
         };
+        if !target.read_alike(request.uri()) {
+            return Err(refuse(
+                "refused_destination",
+                HttpError::HttpRequestDenied,
+                "a URL the HTTP client would read as another path or host (a `\\`, an encoded host)".into(),
+            ));
+        }
         if request.uri().authority().is_some_and(|authority| authority.as_str().contains('@')) {
             return Err(refuse(
                 "refused_destination",

@@ -151,6 +151,21 @@ impl Target {
         Some(Self { port: uri.port_u16().unwrap_or(default_port), scheme, host, path: uri.path().to_owned() })
     }
 
+    /// Whether the HTTP client, which parses the URI again by the WHATWG URL rules, reads
+    /// the same target: it takes a `\` for a `/` and resolves the dot segments that make,
+    /// decodes a percent-encoded host, and encodes some characters of a path. A URI it
+    /// reads differently would be checked against the grant as one path and sent as
+    /// another (`/v1/ok/..\admin` is sent as `/admin`), so it is refused.
+    pub fn read_alike(&self, uri: &http::Uri) -> bool {
+        let Ok(sent) = reqwest::Url::parse(&uri.to_string()) else { return false };
+        let host = sent.host_str().map(|host| host.trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase());
+        let path = if self.path.is_empty() { "/" } else { &self.path };
+        sent.scheme() == self.scheme
+            && host.as_deref() == Some(self.host.as_str())
+            && sent.port_or_known_default() == Some(self.port)
+            && sent.path() == path
+    }
+
     /// `scheme://host:port`: the metrics label and what logs name.
     pub fn origin(&self) -> String {
         match self.host.contains(':') {
@@ -346,6 +361,15 @@ mod tests {
         assert!(!d.allows(&target("https://events.pagerduty.com/v2/../admin")), "no escaping the prefix");
         assert!(!d.allows(&target("https://events.pagerduty.com/v2/%2E%2e/admin")));
         let any = Destination::parse("http://127.0.0.1:8000", false).unwrap();
+        // What the HTTP client would send elsewhere than the path checked is refused.
+        for tricky in ["https://events.pagerduty.com/v2/..\\admin", "https://events.pagerduty.com/v2/%2e%2E\\admin"] {
+            let uri: http::Uri = tricky.parse().unwrap();
+            assert!(!Target::of(&uri).unwrap().read_alike(&uri), "{tricky}");
+        }
+        for plain in ["https://events.pagerduty.com/v2/enqueue?x=1", "https://[::1]:8443/a/b", "http://h"] {
+            let uri: http::Uri = plain.parse().unwrap();
+            assert!(Target::of(&uri).unwrap().read_alike(&uri), "{plain}");
+        }
         assert!(any.allows(&target("http://127.0.0.1:8000/anything?q=1")));
     }
 
