@@ -142,7 +142,7 @@ async fn destinations_outside_the_grant_are_refused_redirects_included() {
         .await
     };
     let grant = format!(
-        "{{allow: ['{}/ok/', '{}/'], secrets: {{routing_key: os.environ/TEST_ROUTING_KEY}}}}",
+        "{{allow: ['{}/ok/', '{}/'], secrets: {{routing_key: os.environ/TEST_ROUTING_KEY}}, max_request_bytes: 1000}}",
         allowed.base, redirecting.base
     );
     let proxy = proxy_with(Some(&grant)).await;
@@ -157,6 +157,8 @@ async fn destinations_outside_the_grant_are_refused_redirects_included() {
             {"url": format!("{}/ok/x", allowed.base), "body": "${secret:not_bound}"},
             // The HTTP client reads `\` as `/`: checked as under /ok/, it would go to /admin.
             {"url": format!("{}/ok/..\\admin", allowed.base), "method": "GET"},
+            // 840 bytes as the plugin sends them, 1,280 with the secret filled in.
+            {"url": format!("{}/ok/x", allowed.base), "body": "${secret:routing_key}".repeat(40)},
         ]),
     )
     .await;
@@ -169,6 +171,7 @@ async fn destinations_outside_the_grant_are_refused_redirects_included() {
     assert_eq!(results[4][1]["error"], "denied", "a redirect out of the allow-list: {results:?}");
     assert_eq!(results[5][0]["error"], "denied", "an unbound secret: {results:?}");
     assert_eq!(results[6][0]["error"], "denied", "a backslash out of the prefix: {results:?}");
+    assert_eq!(results[7][0]["error"], "too_large", "max_request_bytes holds for what is sent: {results:?}");
     assert!(elsewhere.received().is_empty(), "nothing reached a destination outside the grant");
     let paths: Vec<String> = allowed.received().iter().map(|r| r.path.clone()).collect();
     assert_eq!(paths, ["/ok/here"], "only the allowed call reached the allowed host");

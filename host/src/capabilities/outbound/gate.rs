@@ -17,6 +17,10 @@ use crate::capabilities::lateness::{proxy_was_late, MIN_BUDGET_FOR_VERDICT};
 use crate::capabilities::log::RequestIdCell;
 use crate::metrics::OutboundMeters;
 
+/// The longest a header may grow to with its secrets filled in (a longer header is sent
+/// only as it came): a placeholder of a dozen bytes can stand for a secret of hundreds.
+const MAX_FILLED_HEADER_BYTES: usize = 16 * 1024;
+
 type SendResult = Result<(http::Response<WasiBody>, Box<dyn Future<Output = Result<(), HttpError>> + Send>), HttpError>;
 
 /// The gate of one plugin instance.
@@ -155,7 +159,7 @@ impl OutboundGate {
             ));
         }
         for value in request.headers_mut().values_mut() {
-            let filled = secrets::fill(value.as_bytes(), &grant.secrets, &target)
+            let filled = secrets::fill(value.as_bytes(), &grant.secrets, &target, MAX_FILLED_HEADER_BYTES)
                 .map_err(|e| refuse("refused_secret", HttpError::HttpRequestDenied, format!("a header: {e}")))?;
             if filled != value.as_bytes() {
                 let mut header = http::HeaderValue::from_bytes(&filled).map_err(|_| {
@@ -280,13 +284,19 @@ impl Admitted {
             error: HttpError::HttpRequestBodySize(None),
             why: format!("request body: {e} (max_request_bytes {})", self.grant.max_request_bytes),
         })?;
-        let body = secrets::fill(&body.to_bytes(), &self.grant.secrets, &self.target).map_err(|e| {
-            Failure::Refused(Refused {
-                result: "refused_secret",
-                error: HttpError::HttpRequestDenied,
-                why: format!("the body: {e}"),
-            })
-        })?;
+        let body = secrets::fill(&body.to_bytes(), &self.grant.secrets, &self.target, self.grant.max_request_bytes)
+            .map_err(|e| match e {
+                secrets::SecretError::TooLarge(_) => Failure::Failed {
+                    result: "too_large",
+                    error: HttpError::HttpRequestBodySize(None),
+                    why: format!("request body: {e} (max_request_bytes)"),
+                },
+                _ => Failure::Refused(Refused {
+                    result: "refused_secret",
+                    error: HttpError::HttpRequestDenied,
+                    why: format!("the body: {e}"),
+                }),
+            })?;
         // reqwest writes its own Host from the URL (the same authority), and the length of
         // the body as sent: filling in secrets changed it, whatever the guest declared.
         parts.headers.remove(http::header::HOST);
