@@ -579,6 +579,26 @@ async fn admin_identity_is_the_master_key_itself_and_no_auth_is_never_a_silent_o
     let loopback = ProxyBuilder::new("general_settings: {}\n").start().await;
     let plugins = loopback.client().get(format!("{}/plugins", loopback.base)).send().await.unwrap();
     assert_eq!(plugins.status(), 200);
+    // But not to a web page the operator visits: a cross-site post (no preflight, no
+    // body needed) that would quarantine a guardrail, or a page that rebinds its own
+    // name to 127.0.0.1 and reads or replaces plugins.
+    let quarantine = format!("{}/plugins/banned-keywords/quarantine?seconds=86400", loopback.base);
+    let from_pages = [
+        ("origin", "https://evil.example"),
+        ("origin", "null"),
+        ("sec-fetch-site", "cross-site"),
+        ("sec-fetch-site", "same-site"),
+        ("host", "evil.example:4000"),
+    ];
+    for (name, value) in from_pages {
+        for (method, url) in [("POST", quarantine.clone()), ("GET", format!("{}/plugins", loopback.base))] {
+            let request = loopback.client().request(method.parse().unwrap(), &url).header(name, value);
+            let response = request.send().await.unwrap();
+            assert_eq!(response.status(), 403, "{method} {url} with {name}: {value}");
+        }
+    }
+    let own = loopback.client().get(format!("{}/plugins", loopback.base)).header("origin", &loopback.base);
+    assert_eq!(own.send().await.unwrap().status(), 200, "a page of the proxy's own, as the console is");
     drop(loopback);
 
     // Auth off on every interface: the admin routes refuse, requests are still served.

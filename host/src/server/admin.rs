@@ -183,6 +183,27 @@ fn callback_kind(plugin: &ActivePlugin) -> CallbackKind {
     }
 }
 
+/// Whether a request reached the loopback listener as one from this machine: its `Host`
+/// names a loopback address (a DNS-rebound page's names its own domain), and no browser
+/// marked it as sent by another site (`Origin` on another host, `Sec-Fetch-Site` of
+/// `cross-site` or `same-site`: another port of localhost is the same site).
+fn from_this_machine(headers: &HeaderMap) -> bool {
+    let loopback = |authority: &str| {
+        let host = match authority.strip_prefix('[') {
+            Some(rest) => rest.split(']').next().unwrap_or_default(),
+            None => authority.rsplit_once(':').map_or(authority, |(host, _port)| host),
+        };
+        host.eq_ignore_ascii_case("localhost") || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+    };
+    let header = |name: http::header::HeaderName| headers.get(name).map(|value| value.to_str().unwrap_or("\u{0}"));
+    let host_ok = header(http::header::HOST).is_some_and(loopback);
+    let origin_ok = header(http::header::ORIGIN)
+        .is_none_or(|origin| origin.split_once("://").is_some_and(|(_scheme, authority)| loopback(authority)));
+    let site_ok =
+        headers.get("sec-fetch-site").is_none_or(|site| matches!(site.to_str(), Ok("same-origin") | Ok("none")));
+    host_ok && origin_ok && site_ok
+}
+
 /// `POST /plugins/reload`: rescans the plugin directory now; answers with what changed.
 pub async fn reload(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Result<Response, ApiError> {
     require_master(&state, &headers)?;
@@ -197,11 +218,21 @@ pub async fn reload(State(state): State<Arc<AppState>>, headers: HeaderMap) -> R
 
 /// Admin routes need the master key itself (never an alias). With auth off (no master
 /// key) they answer only when the proxy listens on a loopback address: anyone who can
-/// reach a public bind must not be able to reload or inspect plugins.
+/// reach a public bind must not be able to reload or inspect plugins. And only to a
+/// request a web page did not send ([`from_this_machine`]): a page the operator visits
+/// can post to 127.0.0.1 (quarantining a guardrail for a day) or rebind its own name to
+/// it, and a browser sends no credentials a master key would have asked for.
 pub(super) fn require_master(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
     if !state.keys.enabled() {
         if state.loopback_only {
-            return Ok(());
+            return match from_this_machine(headers) {
+                true => Ok(()),
+                false => Err(ApiError::new(
+                    403,
+                    "Admin routes without a master key answer only requests to localhost, 127.0.0.1 or [::1] that \
+                     no other web site sent; set general_settings.master_key.",
+                )),
+            };
         }
         return Err(ApiError::new(
             403,
