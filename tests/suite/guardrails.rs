@@ -614,6 +614,23 @@ async fn admin_identity_is_the_master_key_itself_and_no_auth_is_never_a_silent_o
     assert!(public.log().contains("admin routes are refused (not a loopback bind)"), "{}", public.log());
 }
 
+/// Without `key_id_secret`, the key-id secret derives from the master key, so the master
+/// key's own id (which plugins see) lets them test guesses at it offline: a short master
+/// key is warned about, and a `key_id_secret` (or a long key) ends the warning.
+#[tokio::test]
+async fn a_short_master_key_without_a_key_id_secret_is_warned_about() {
+    const WARNING: &str = "key_id_secret is not set and the master key is short";
+    let short = ProxyBuilder::new("").start().await;
+    assert!(short.log().contains(WARNING), "{}", short.log());
+    let secret =
+        format!("general_settings: {{master_key: {MASTER_KEY}, key_id_secret: a-secret-of-the-operators-own}}\n");
+    let long = format!("general_settings: {{master_key: sk-{}}}\n", "7f3a9c".repeat(6));
+    for config in [secret, long] {
+        let proxy = ProxyBuilder::new(&config).start().await;
+        assert!(!proxy.log().contains(WARNING), "{config}: {}", proxy.log());
+    }
+}
+
 #[tokio::test]
 async fn a_config_value_that_would_overflow_stops_the_start_naming_its_key() {
     let log = ProxyBuilder::new("").plugins_option("quarantine_seconds: 18446744073709551615").try_start().await.err();

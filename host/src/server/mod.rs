@@ -90,6 +90,13 @@ impl AppState {
             cooldown: config.plugins.quarantine_cooldown,
         };
         let registry = Arc::new(Registry::new(PluginSet::default(), policy));
+        if config.key_id_secret.is_none() && config.master_key.as_ref().is_some_and(|key| key.expose().len() < 32) {
+            tracing::warn!(
+                "general_settings.key_id_secret is not set and the master key is short: key ids derive from the \
+                 master key, so a plugin that sees the master key's id can test guesses at it offline; set \
+                 key_id_secret (e.g. os.environ/HOOKGATE_KEY_ID_SECRET) or use a long random master key"
+            );
+        }
         let has_sources = !config.plugins.registry.sources.is_empty();
         if config.plugins.registry.trust.is_none() && (config.plugins.dir.is_some() || has_sources) {
             tracing::warn!("plugins.trust is not set: plugins are not verified (any component in the directory or at a source runs)");
