@@ -35,16 +35,35 @@ impl std::fmt::Display for Refusal {
 /// Checks an address a call would connect to. `private_ok` says whether loopback and
 /// private networks are acceptable (an IP-literal destination, or a name marked private).
 pub fn check(ip: IpAddr, private_ok: bool) -> Result<(), Refusal> {
-    // `::ffff:169.254.169.254` is the IPv4 address, whatever its spelling.
+    // `::ffff:169.254.169.254` is the IPv4 address, whatever its spelling; so are the IPv6
+    // forms that carry one (see `embedded_v4`), checked as both.
     match ip.to_canonical() {
         IpAddr::V4(v4) => check_v4(v4, private_ok),
-        IpAddr::V6(v6) => check_v6(v6, private_ok),
+        IpAddr::V6(v6) => match embedded_v4(v6) {
+            Some(v4) => check_v4(v4, private_ok).and(check_v6(v6, private_ok)),
+            None => check_v6(v6, private_ok),
+        },
+    }
+}
+
+/// The IPv4 address an IPv6 one carries where a host may route it to that IPv4 address:
+/// IPv4-compatible `::a.b.c.d` (deprecated, still parsed), NAT64's `64:ff9b::/96` and
+/// 6to4's `2002:AABB:CCDD::/48`.
+fn embedded_v4(ip: Ipv6Addr) -> Option<Ipv4Addr> {
+    let s = ip.segments();
+    let v4 = |high: u16, low: u16| Ipv4Addr::new((high >> 8) as u8, high as u8, (low >> 8) as u8, low as u8);
+    match s {
+        [0, 0, 0, 0, 0, 0, high, low] if (high, low) > (0, 1) => Some(v4(high, low)),
+        [0x64, 0xff9b, 0, 0, 0, 0, high, low] => Some(v4(high, low)),
+        [0x2002, high, low, ..] => Some(v4(high, low)),
+        _ => None,
     }
 }
 
 fn check_v4(ip: Ipv4Addr, private_ok: bool) -> Result<(), Refusal> {
-    // 100.100.100.200: Alibaba Cloud's metadata service (inside the shared range below).
-    if ip.is_link_local() || ip == Ipv4Addr::new(100, 100, 100, 200) {
+    // 100.100.100.200: Alibaba Cloud's metadata service (inside the shared range below);
+    // 168.63.129.16: Azure's WireServer, which hands a VM its configuration.
+    if ip.is_link_local() || ip == Ipv4Addr::new(100, 100, 100, 200) || ip == Ipv4Addr::new(168, 63, 129, 16) {
         return Err(Refusal::Metadata);
     }
     if ip.is_unspecified() || ip.is_multicast() || ip.is_broadcast() || ip.octets()[0] == 0 {
@@ -141,6 +160,10 @@ mod tests {
             "fe80::1",
             "fd00:ec2::254",
             "::ffff:169.254.169.254",
+            "::169.254.169.254",
+            "64:ff9b::a9fe:a9fe",
+            "2002:a9fe:a9fe::1",
+            "168.63.129.16",
         ] {
             assert_eq!(check(ip(refused), true), Err(Refusal::Metadata), "{refused}");
         }
@@ -151,9 +174,19 @@ mod tests {
 
     #[test]
     fn private_networks_only_when_allowed() {
-        for private in
-            ["127.0.0.1", "10.1.2.3", "192.168.0.1", "172.16.0.1", "100.64.0.1", "::1", "fd12::1", "::ffff:127.0.0.1"]
-        {
+        for private in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "192.168.0.1",
+            "172.16.0.1",
+            "100.64.0.1",
+            "::1",
+            "fd12::1",
+            "::ffff:127.0.0.1",
+            "::127.0.0.1",
+            "64:ff9b::a00:1",
+            "2002:c0a8:1::1",
+        ] {
             assert_eq!(check(ip(private), false), Err(Refusal::Private), "{private}");
             assert_eq!(check(ip(private), true), Ok(()), "{private}");
         }
