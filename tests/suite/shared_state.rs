@@ -402,6 +402,33 @@ async fn recovers(proxy: &Proxy) {
         .await;
 }
 
+/// A Redis at its `maxmemory` refuses writes (`OOM`): the writing plugin's `on_error`
+/// applies to that call, but Redis answers, so it is not taken for down. Before, one full
+/// write marked Redis unreachable for every plugin (a plugin filling the store could
+/// switch the others' kv off), and the next writes waited for the outage probe.
+#[tokio::test]
+async fn a_full_redis_fails_the_write_not_the_store() {
+    let store = Store::redis().await;
+    let proxy = ProxyBuilder::new(&store.yaml())
+        .plugin("rate-limiter", "rate-limiter")
+        .settings("rate-limiter", &outage_limiter("fail-closed"))
+        .start()
+        .await;
+    assert_eq!(timed(&proxy).await.0, 200);
+    let server = store.server();
+    server.cli(&["CONFIG", "SET", "maxmemory-policy", "noeviction"]).await.expect("redis answers");
+    server.cli(&["CONFIG", "SET", "maxmemory", "1"]).await.expect("redis answers");
+    let (status, _, body) = timed(&proxy).await;
+    assert_eq!(status, 503, "fail-closed: the count could not be kept: {body}");
+    assert_eq!(proxy.metric("hookgate_redis_up").await, 1.0, "Redis answered: it is not down");
+    assert_eq!(readiness(&proxy).await["redis"], "connected");
+    server.cli(&["CONFIG", "SET", "maxmemory", "0"]).await.expect("redis answers");
+    let response = proxy.chat(&chat_body("mock-echo", "hi")).await;
+    assert_eq!(response.status(), 200, "the next write counts at once, no outage to wait out");
+    assert!(response.headers().contains_key("x-ratelimit-remaining-requests"));
+    assert!(!proxy.log().contains("redis is unreachable"), "{}", proxy.log());
+}
+
 #[tokio::test]
 async fn a_redis_outage_applies_on_error_without_hanging_and_service_recovers() {
     let mut store = Store::redis().await;

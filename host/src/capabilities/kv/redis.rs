@@ -162,6 +162,11 @@ impl RedisKv {
                 health.answered(target, started);
                 Err(KvError::Invalid(error.to_string()))
             }
+            Some(Err(error)) if is_out_of_memory(&error) => {
+                // Redis answers: this call failed, and Redis is not down for every plugin.
+                health.answered(target, started);
+                Err(KvError::Unavailable(format!("redis at {target} refused a write: {error}")))
+            }
             Some(Err(error)) => Err(health.failed(target, error.to_string())),
             None => {
                 let heard_later_call = health.answered_a_call_started_after(started);
@@ -194,6 +199,14 @@ fn lateness(budget: Duration, waited: Duration, heard_later_call: bool) -> Optio
 /// Errors that are the call's fault (`INCRBY` on text, an overflow), not Redis's.
 fn is_call_error(error: &RedisError) -> bool {
     matches!(error.kind(), ErrorKind::Server(ServerErrorKind::ResponseError))
+}
+
+/// A Redis at its `maxmemory` that refuses writes (`OOM`, or `EXECABORT` for a
+/// transaction that queued one): this call's outage, not Redis's. Taken for Redis being
+/// down, it shut every plugin's kv calls off, and a plugin that filled the store could
+/// do that at will.
+fn is_out_of_memory(error: &RedisError) -> bool {
+    error.code() == Some("OOM") || matches!(error.kind(), ErrorKind::Server(ServerErrorKind::ExecAbort))
 }
 
 impl RedisKv {
