@@ -412,17 +412,20 @@ async fn credentials_in_api_base_never_reach_clients_plugins_or_logs() {
 }
 
 #[tokio::test]
-async fn the_unknown_model_error_names_only_the_callers_models() {
+async fn a_narrow_key_learns_nothing_of_the_models_outside_its_list() {
     let proxy = ProxyBuilder::new(
         "model_list:\n  - {model_name: public, litellm_params: {model: mock/a}}\n  - {model_name: internal-gpt, litellm_params: {model: mock/b}}\nkeys:\n  - {key: sk-narrow-key, alias: narrow, models: [public]}\n",
     )
     .start()
     .await;
-    let response = proxy.post("/v1/chat/completions", "sk-narrow-key", &chat_body("nope", "hi")).await;
-    assert_eq!(response.status(), 400);
-    let body: Value = response.json().await.unwrap();
-    let message = body["error"]["message"].as_str().unwrap();
-    assert!(message.contains("public") && !message.contains("internal-gpt"), "{message}");
+    // A model the config serves and one it does not: the same refusal, nothing named.
+    for model in ["internal-gpt", "nope"] {
+        let response = proxy.post("/v1/chat/completions", "sk-narrow-key", &chat_body(model, "hi")).await;
+        assert_eq!(response.status(), 403, "{model}");
+        let body: Value = response.json().await.unwrap();
+        let message = body["error"]["message"].as_str().unwrap();
+        assert_eq!(message, format!("This key is not allowed to use model `{model}`."));
+    }
     let response = proxy.chat(&chat_body("nope", "hi")).await;
     let body: Value = response.json().await.unwrap();
     assert!(body["error"]["message"].as_str().unwrap().contains("internal-gpt"), "the master key sees all: {body}");

@@ -332,12 +332,14 @@ impl Pipeline {
             })?,
         };
         let model = request.model().to_owned();
-        let deployment = self.upstreams.resolve(&model).ok_or_else(|| self.unknown_model(&model, caller))?;
+        // A key's own list first: a model outside it is refused alike whether the config
+        // serves it or not, so a narrow key learns nothing of the others.
         if !caller.may_use(&model) {
             return Err(
                 ApiError::new(403, format!("This key is not allowed to use model `{model}`.")).with_param("model")
             );
         }
+        let deployment = self.upstreams.resolve(&model).ok_or_else(|| self.unknown_model(&model, caller))?;
         log.sent(request);
         log.routed(deployment.upstream_model(), deployment.api_base(), deployment.price());
         let request = &*request;
