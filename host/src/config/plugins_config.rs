@@ -339,12 +339,24 @@ pub(crate) fn build(
         outbound.insert(name, Arc::new(grant));
     }
     let registry = super::registry::build(raw.sources, raw.registry, raw.trust, base_dir)?;
+    let dir = resolve_path(raw.dir, base_dir, "plugins.dir")?;
+    let cache_dir = resolve_path(raw.cache_dir, base_dir, "plugins.cache_dir")?;
+    if let (Some(plugins), Some(cache)) = (&dir, &cache_dir) {
+        // Compiled artifacts are native code the proxy runs unchecked: whoever may drop
+        // plugins in the directory must not be able to plant one.
+        if cache.starts_with(plugins) {
+            return Err(Invalid::at(
+                "plugins.cache_dir",
+                "must not be inside plugins.dir: whoever may add plugins could plant compiled code there",
+            ));
+        }
+    }
     Ok(PluginsConfig {
         registry,
         recent_messages: raw.recent_messages.unwrap_or(false),
-        dir: resolve_path(raw.dir, base_dir, "plugins.dir")?,
+        dir,
         watch: raw.watch.unwrap_or(true),
-        cache_dir: resolve_path(raw.cache_dir, base_dir, "plugins.cache_dir")?,
+        cache_dir,
         cache_max_bytes: within("plugins.cache_max_mb", raw.cache_max_mb, DEFAULT_CACHE_MAX_BYTES >> 20, 1, 1 << 20)?
             << 20,
         quarantine_after: within(

@@ -705,3 +705,13 @@ fn traces_are_off_without_an_endpoint_and_checked_with_one() {
         assert!(err.key_path().is_some_and(|path| path.starts_with(key)), "{yaml}: {err}");
     }
 }
+
+/// Compiled artifacts are native code the proxy runs unchecked: the cache may not sit
+/// where whoever adds plugins can write.
+#[test]
+fn the_artifact_cache_may_not_be_inside_the_plugin_directory() {
+    let err = parse_err(&with_model("plugins: {dir: plugins, cache_dir: plugins/.cache}\n"));
+    assert_eq!(err.key_path(), Some("plugins.cache_dir"));
+    assert!(err.message().contains("inside plugins.dir"), "{err}");
+    parse(&with_model("plugins: {dir: plugins, cache_dir: cache}\n")).unwrap();
+}

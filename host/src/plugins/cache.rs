@@ -47,12 +47,23 @@ pub enum CacheOutcome {
 impl ArtifactCache {
     /// Uses (and creates) `dir`, keeping at most `max_bytes` of artifacts in it (the one
     /// written last is kept even when it alone is larger).
+    ///
+    /// Refuses a directory another user owns: an artifact is native code the proxy runs
+    /// unchecked, so the cache must be a place no one else can write (made 0700 here).
     pub fn new(dir: impl Into<PathBuf>, max_bytes: u64) -> std::io::Result<Self> {
         let dir = dir.into();
         std::fs::create_dir_all(&dir)?;
         #[cfg(unix)]
         {
-            use std::os::unix::fs::PermissionsExt;
+            use std::os::unix::fs::{MetadataExt, PermissionsExt};
+            let owner = std::fs::metadata(&dir)?.uid();
+            // SAFETY: geteuid has no preconditions and cannot fail.
+            let me = unsafe { libc::geteuid() };
+            if owner != me {
+                return Err(std::io::Error::other(format!(
+                    "owned by uid {owner}, not the proxy's user ({me}): compiled code from it would run unchecked"
+                )));
+            }
             std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))?;
         }
         Ok(Self { dir, max_bytes })
@@ -82,9 +93,10 @@ impl ArtifactCache {
         // Read into memory rather than `deserialize_file`: that one maps the file, and a
         // cache file truncated while mapped (by an operator, or another process) would
         // kill the proxy with SIGBUS on the next call into the plugin.
-        match std::fs::read(&path) {
+        match read_own(&path) {
             // SAFETY: the bytes are an artifact this cache wrote with
-            // `Component::serialize`, in a directory only the proxy's user can write;
+            // `Component::serialize`: a regular file of the proxy's user that no one else
+            // may write, in a directory only that user can write (`read_own`, `new`);
             // wasmtime checks the header and engine compatibility before using them.
             Ok(bytes) => match unsafe { Component::deserialize(engine, &bytes) } {
                 Ok(component) => {
@@ -119,6 +131,36 @@ impl ArtifactCache {
         }
         Ok(())
     }
+}
+
+/// The bytes of the artifact at `path`, if it is one the proxy may run: a regular file
+/// (not a link, not a pipe) of the proxy's own user that no other user may write. One
+/// planted, or left writable, is refused (`PermissionDenied`): it is compiled again.
+fn read_own(path: &Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    #[cfg(unix)]
+    use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+    let mut options = std::fs::File::options();
+    options.read(true);
+    #[cfg(unix)]
+    options.custom_flags(libc::O_NOFOLLOW);
+    let mut file = options.open(path)?;
+    // Checked on the open file, so what is read is what was checked.
+    let meta = file.metadata()?;
+    #[cfg(unix)]
+    {
+        // SAFETY: geteuid has no preconditions and cannot fail.
+        let me = unsafe { libc::geteuid() };
+        if !meta.is_file() || meta.uid() != me || meta.mode() & 0o022 != 0 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::PermissionDenied,
+                "not a regular file of the proxy's user that only it may write",
+            ));
+        }
+    }
+    let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
+    file.read_to_end(&mut bytes)?;
+    Ok(bytes)
 }
 
 /// Marks an artifact as just used. The modification time is the cache's clock of use:
@@ -224,6 +266,31 @@ pub(crate) mod tests {
 
     fn artifact(content: char, engine: char) -> String {
         format!("{}-{}.cwasm", content.to_string().repeat(64), engine.to_string().repeat(16))
+    }
+
+    /// An artifact another user could have written (planted, or left group- or
+    /// world-writable) is never run: it is compiled again and replaced.
+    #[test]
+    fn an_artifact_others_may_write_is_compiled_again_not_run() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let cache = super::ArtifactCache::new(dir.path().join("cache"), 1 << 30).unwrap();
+        let engine = wasmtime::Engine::default();
+        let wasm = b"(component)";
+        let hash = crate::types::ContentHash::of(wasm);
+        let outcome = |cache: &super::ArtifactCache| cache.load_or_compile(&engine, wasm, &hash).unwrap().1;
+        assert_eq!(outcome(&cache), super::CacheOutcome::Miss);
+        assert_eq!(outcome(&cache), super::CacheOutcome::Hit);
+        let artifact = std::fs::read_dir(cache.dir()).unwrap().next().unwrap().unwrap().path();
+        std::fs::set_permissions(&artifact, std::fs::Permissions::from_mode(0o666)).unwrap();
+        assert_eq!(outcome(&cache), super::CacheOutcome::Miss, "a world-writable artifact is not run");
+        let mode = std::fs::metadata(&artifact).unwrap().permissions().mode();
+        assert_eq!(mode & 0o022, 0, "and it was replaced by one only the proxy may write");
+        assert_eq!(outcome(&cache), super::CacheOutcome::Hit);
+        // A link to an artifact is no artifact.
+        std::fs::rename(&artifact, dir.path().join("elsewhere")).unwrap();
+        std::os::unix::fs::symlink(dir.path().join("elsewhere"), &artifact).unwrap();
+        assert_eq!(outcome(&cache), super::CacheOutcome::Miss, "a symlinked artifact is not run");
     }
 
     #[test]
