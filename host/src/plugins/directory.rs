@@ -342,7 +342,7 @@ impl PluginDirectory {
         };
         let path = dir.join(format!("{name}.wasm"));
         let stamp = Stamp::of(&path);
-        let wasm = std::fs::read(&path).map_err(|error| match error.kind() {
+        let wasm = read_from(dir, &path, MAX_COMPONENT_BYTES).map_err(|error| match error.kind() {
             std::io::ErrorKind::NotFound => format!("{} does not exist{}", path.display(), build_hint(name, dir)),
             _ => format!("cannot read {}: {error}", path.display()),
         })?;
@@ -363,6 +363,47 @@ impl PluginDirectory {
             Err(error) => Err(Some(error.to_string())),
         }
     }
+}
+
+/// The largest component read from the directory (as from a registry).
+const MAX_COMPONENT_BYTES: u64 = crate::oci::client::MAX_BLOB_BYTES as u64;
+/// The largest sidecar read from the directory.
+const MAX_SIDECAR_BYTES: u64 = 1 << 20;
+
+/// Reads `path`, a file in the plugin directory `dir`, if it is a regular file of at most
+/// `max_bytes` (a symlink only to inside `dir`). Whoever can write the directory must not
+/// stall or exhaust the proxy with `x.yaml -> /dev/zero`, a named pipe (opened without
+/// waiting for a writer) or a sparse 100 GB file, nor read a file outside it into a plugin.
+fn read_from(dir: &Path, path: &Path, max_bytes: u64) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let refused = |why: &str| std::io::Error::new(std::io::ErrorKind::InvalidInput, why.to_owned());
+    if std::fs::symlink_metadata(path)?.file_type().is_symlink() {
+        let inside = match (std::fs::canonicalize(path), std::fs::canonicalize(dir)) {
+            (Ok(target), Ok(dir)) => target.starts_with(dir),
+            _ => false,
+        };
+        if !inside {
+            return Err(refused("a symlink to outside the plugin directory is never followed"));
+        }
+    }
+    let mut options = std::fs::File::options();
+    options.read(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, libc::O_NONBLOCK);
+    let file = options.open(path)?;
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Err(refused("not a regular file"));
+    }
+    if meta.len() > max_bytes {
+        return Err(refused(&format!("{} bytes, over the {max_bytes} a plugin file may have", meta.len())));
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    file.take(max_bytes + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > max_bytes {
+        return Err(refused(&format!("over the {max_bytes} bytes a plugin file may have")));
+    }
+    Ok(bytes)
 }
 
 /// A plugin file as read, before it is loaded.
@@ -389,7 +430,10 @@ impl Stamp {
 /// there is one, then its entry under `plugins.settings`, key by key.
 pub fn settings_of(dir: &Path, name: &str, config: &PluginsConfig) -> Result<PluginSettings, String> {
     let sidecar = dir.join(format!("{name}.yaml"));
-    match std::fs::read_to_string(&sidecar) {
+    let text = read_from(dir, &sidecar, MAX_SIDECAR_BYTES).and_then(|bytes| {
+        String::from_utf8(bytes).map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidData, "not UTF-8"))
+    });
+    match text {
         Ok(text) => config.settings_with_sidecar(name, &sidecar, &text).map_err(|error| error.to_string()),
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(config.settings_for(name)),
         Err(error) => Err(format!("cannot read {}: {error}", sidecar.display())),
@@ -444,5 +488,37 @@ fn build_hint(name: &str, dir: &Path) -> String {
             dir.display()
         ),
         _ => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::read_from;
+
+    /// Whoever can write the plugin directory cannot stall or exhaust the proxy with a
+    /// file that never ends, a pipe no one writes, a huge sparse file, or read a file
+    /// outside the directory through a link.
+    #[test]
+    fn only_bounded_regular_files_inside_the_directory_are_read() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("plugins");
+        std::fs::create_dir(&dir).unwrap();
+        std::fs::write(dir.join("ok.yaml"), "priority: 1\n").unwrap();
+        assert_eq!(read_from(&dir, &dir.join("ok.yaml"), 1 << 20).unwrap(), b"priority: 1\n");
+        std::os::unix::fs::symlink("/dev/zero", dir.join("zero.yaml")).unwrap();
+        std::os::unix::fs::symlink(dir.join("ok.yaml"), dir.join("inside.yaml")).unwrap();
+        std::fs::write(root.path().join("outside.yaml"), "x").unwrap();
+        std::os::unix::fs::symlink(root.path().join("outside.yaml"), dir.join("outside.yaml")).unwrap();
+        let fifo = std::ffi::CString::new(dir.join("pipe.yaml").to_str().unwrap()).unwrap();
+        // SAFETY: a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
+        std::fs::File::create(dir.join("sparse.wasm")).unwrap().set_len(100 << 30).unwrap();
+        assert!(read_from(&dir, &dir.join("zero.yaml"), 1 << 20).is_err(), "a link out, to a device");
+        assert!(read_from(&dir, &dir.join("outside.yaml"), 1 << 20).is_err(), "a link out of the directory");
+        assert_eq!(read_from(&dir, &dir.join("inside.yaml"), 1 << 20).unwrap(), b"priority: 1\n");
+        let pipe = read_from(&dir, &dir.join("pipe.yaml"), 1 << 20).unwrap_err();
+        assert!(pipe.to_string().contains("not a regular file"), "{pipe}");
+        let sparse = read_from(&dir, &dir.join("sparse.wasm"), 256 << 20).unwrap_err();
+        assert!(sparse.to_string().contains("over the"), "{sparse}");
     }
 }

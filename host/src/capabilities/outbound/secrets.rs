@@ -129,7 +129,7 @@ mod tests {
     #[test]
     fn filling_in_secrets_cannot_grow_a_text_past_its_cap() {
         let mut s = secrets();
-        s.insert("long".to_owned(), BoundSecret { value: Secret::new(&"L".repeat(200)), only: None });
+        s.insert("long".to_owned(), BoundSecret { value: Secret::new("L".repeat(200)), only: None });
         let b = target("https://b.test/x");
         let (key, long) = ("${secret:key}", "${secret:long}");
         // Ten placeholders of 14 bytes: 140 bytes as sent by the plugin, 2,000 filled in.
