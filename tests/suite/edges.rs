@@ -574,6 +574,47 @@ async fn an_edit_of_one_text_of_a_deep_body_costs_one_path() {
     assert!(grown < 250 << 20, "the proxy's peak grew by {} MiB", grown >> 20);
 }
 
+/// The body budget (`max_inflight_request_mb`) is taken as bytes arrive, not by the
+/// length a request declares: connections that declare large bodies and send nothing
+/// cannot hold it, and the other clients are served. Before, one such connection held
+/// this proxy's whole 1 MB budget for the body-read timeout (30 s), at no cost.
+#[tokio::test]
+async fn declaring_a_large_body_and_sending_none_holds_no_budget() {
+    let proxy = ProxyBuilder::new(&format!(
+        "general_settings: {{master_key: {MASTER_KEY}, max_inflight_request_mb: 1, max_request_size_mb: 1}}\n"
+    ))
+    .start()
+    .await;
+    let address = proxy.base.trim_start_matches("http://").to_owned();
+    let mut silent = Vec::new();
+    for _ in 0..4 {
+        let mut stream = TcpStream::connect(&address).await.unwrap();
+        let head = format!(
+            "POST /v1/chat/completions HTTP/1.1\r\nhost: {address}\r\nauthorization: Bearer {MASTER_KEY}\r\n\
+             content-type: application/json\r\ncontent-length: 1048576\r\n\r\n"
+        );
+        stream.write_all(head.as_bytes()).await.unwrap();
+        silent.push(stream);
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let response = proxy.chat(&chat_body("mock-echo", "hello")).await;
+    assert_eq!(response.status(), 200, "{}", response.text().await.unwrap());
+    // Bytes that do arrive count: 900 KB sent on one of them, a 200 KB body is refused.
+    silent[0].write_all(&vec![b' '; 900_000]).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let large = json!({"model": "mock-echo", "messages": [{"role": "user", "content": "x".repeat(200_000)}]});
+    let refused = proxy.chat(&large).await;
+    assert_eq!(refused.status(), 503);
+    let error: Value = refused.json().await.unwrap();
+    assert_eq!(error["error"]["code"], "overloaded", "{error}");
+    drop(silent);
+    proxy
+        .until("the budget to come back", Duration::from_secs(10), || async {
+            (proxy.chat(&large).await.status() == 200).then_some(())
+        })
+        .await;
+}
+
 /// Sixteen concurrent 8 MB bodies, twice: of tiny messages (refused early, at the message
 /// cap, before they grow) and of 2,000 messages of 4 KB (parsed and given to the plugins).
 /// What the proxy holds stays bounded, and goes back after the burst.

@@ -128,10 +128,11 @@ async fn prepare(
 /// Reads the whole request body: at most `max_request_size_mb` (413) within the body-read
 /// timeout (408); a body whose framing is broken (a bad chunk size) is a 400 that says so.
 ///
-/// The body's share of `max_inflight_request_mb` is taken first (its declared length, or
-/// the size limit when it declares none, cut down to its real size once read) and held to
-/// the end of the request: when large requests already hold the budget, this one is
-/// answered 503 at once instead of adding to the proxy's memory.
+/// The body's share of `max_inflight_request_mb` is taken as its bytes arrive, and held
+/// to the end of the request: when large requests already hold the budget, this one is
+/// answered 503 instead of adding to the proxy's memory. Taken as they arrive, not by the
+/// length a request declares: connections that declare large bodies and send nothing
+/// would otherwise hold the whole budget, for the body-read timeout, at no cost.
 async fn read_body(
     state: &AppState,
     headers: &HeaderMap,
@@ -143,9 +144,7 @@ async fn read_body(
     if declared.is_some_and(|length| length > limit) {
         return Err(too_large());
     }
-    let kib = |bytes: usize| u32::try_from(bytes.div_ceil(1024).max(1)).unwrap_or(u32::MAX);
-    let reserved = kib(declared.unwrap_or(limit));
-    let mut memory = Arc::clone(&state.inflight).try_acquire_many_owned(reserved).map_err(|_| ApiError {
+    let overloaded = || ApiError {
         error_type: "service_unavailable".into(),
         code: Some("overloaded".into()),
         retry_after: Some(1),
@@ -153,40 +152,62 @@ async fn read_body(
             503,
             "The proxy is holding as many large requests as it may (max_inflight_request_mb); retry shortly.",
         )
-    })?;
+    };
+    let kib = |bytes: usize| u32::try_from(bytes.div_ceil(1024).max(1)).unwrap_or(u32::MAX);
+    let mut memory = Arc::clone(&state.inflight).try_acquire_many_owned(1).map_err(|_| overloaded())?;
+    let mut reserved = 1;
+    let read = async {
+        use http_body_util::BodyExt;
+        let mut body = http_body_util::Limited::new(body, limit);
+        // Kept as they come (a declared length is only a claim), joined at the end: a
+        // body of one frame, the usual, is not copied.
+        let mut frames: Vec<Bytes> = Vec::new();
+        let mut length = 0;
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|error| match error.is::<http_body_util::LengthLimitError>() {
+                true => too_large(),
+                false => ApiError::bad_request(format!(
+                    "The request body could not be read: {}",
+                    body_error(&*error as &(dyn std::error::Error + 'static))
+                )),
+            })?;
+            let Ok(data) = frame.into_data() else { continue };
+            length += data.len();
+            frames.push(data);
+            let needed = kib(length);
+            if needed > reserved {
+                let more =
+                    Arc::clone(&state.inflight).try_acquire_many_owned(needed - reserved).map_err(|_| overloaded())?;
+                memory.merge(more);
+                reserved = needed;
+            }
+        }
+        Ok::<Bytes, ApiError>(match frames.len() {
+            0 => Bytes::new(),
+            1 => frames.swap_remove(0),
+            _ => {
+                let mut joined = bytes::BytesMut::with_capacity(length);
+                frames.iter().for_each(|frame| joined.extend_from_slice(frame));
+                joined.freeze()
+            }
+        })
+    };
     let timeout = state.body_read_timeout;
-    let bytes = match tokio::time::timeout(timeout, axum::body::to_bytes(body, limit)).await {
+    let bytes = match tokio::time::timeout(timeout, read).await {
         Err(_) => {
             return Err(ApiError::new(
                 408,
                 format!("The request body did not arrive within {} s.", timeout.as_secs_f64()),
             ))
         }
-        Ok(Ok(bytes)) => bytes,
-        Ok(Err(error)) if is_length_limit(&error) => return Err(too_large()),
-        Ok(Err(error)) => {
-            return Err(ApiError::bad_request(format!("The request body could not be read: {}", body_error(&error))))
-        }
+        Ok(result) => result?,
     };
-    drop(memory.split((reserved - kib(bytes.len())) as usize));
     Ok((bytes, memory))
 }
 
-/// Whether reading a body failed on the size limit (rather than on broken framing).
-fn is_length_limit(error: &axum::Error) -> bool {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
-    while let Some(error) = source {
-        if error.is::<http_body_util::LengthLimitError>() {
-            return true;
-        }
-        source = error.source();
-    }
-    false
-}
-
 /// The innermost cause of a body error, for the client.
-fn body_error(error: &axum::Error) -> String {
-    let mut innermost: &(dyn std::error::Error + 'static) = error;
+fn body_error(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut innermost = error;
     while let Some(source) = innermost.source() {
         innermost = source;
     }
