@@ -63,7 +63,15 @@ struct Store {
     expiries: BinaryHeap<Reverse<(Instant, String, String)>>,
     /// The queue length at which it is next compacted.
     compact_at: usize,
+    /// The bytes of the live entries' keys and values, all namespaces.
+    live_bytes: usize,
+    /// The bytes of the expiry queue's items, stale ones included: a long key rewritten
+    /// with ever new expiries must not grow it past what the quotas bound.
+    queue_bytes: usize,
 }
+
+/// What one expiry-queue item holds, beside its key and namespace.
+const QUEUE_ITEM_BYTES: usize = std::mem::size_of::<Reverse<(Instant, String, String)>>();
 
 pub(super) struct MemoryKv {
     store: Mutex<Store>,
@@ -196,7 +204,9 @@ impl Store {
             usage.entries += 1;
             self.total += 1;
         }
+        self.live_bytes = self.live_bytes - old_bytes.unwrap_or(0) + new_bytes;
         if let Some(at) = expires {
+            self.queue_bytes += QUEUE_ITEM_BYTES + namespace.len() + key.len();
             self.expiries.push(Reverse((at, namespace.to_owned(), key.to_owned())));
         }
         self.entries.entry(namespace.to_owned()).or_default().insert(key.to_owned(), Entry { value, expires });
@@ -214,6 +224,7 @@ impl Store {
             usage.entries -= 1;
             usage.bytes -= key.len() + entry.value.len();
         }
+        self.live_bytes -= key.len() + entry.value.len();
         self.total -= 1;
         Some(entry)
     }
@@ -227,6 +238,7 @@ impl Store {
                 _ => return,
             }
             let Reverse((at, namespace, key)) = self.expiries.pop().expect("peeked");
+            self.queue_bytes -= QUEUE_ITEM_BYTES + namespace.len() + key.len();
             let current = self.entries.get(&namespace).and_then(|entries| entries.get(&key));
             // Rewritten since (another expiry) or deleted: not this item's to retire.
             if current.is_some_and(|entry| entry.expires == Some(at)) {
@@ -238,9 +250,13 @@ impl Store {
 
     /// Keeps the expiry queue from growing with items whose entries were rewritten: when
     /// it holds over twice as many items as the store has entries (or twice what the last
-    /// compaction left), it is rebuilt, so the work stays amortized constant per write.
+    /// compaction left), or over twice the bytes of the live entries (long keys), it is
+    /// rebuilt, so the work stays amortized constant per write and its memory within a
+    /// small multiple of what the quotas allow.
     fn compact_expiries(&mut self) {
-        if self.expiries.len() <= self.compact_at.max(2 * self.total + 1024) {
+        let too_many = self.expiries.len() > self.compact_at.max(2 * self.total + 1024);
+        let too_large = self.queue_bytes > 2 * (self.live_bytes + self.total * QUEUE_ITEM_BYTES) + (1 << 20);
+        if !too_many && !too_large {
             return;
         }
         let live: Vec<_> = std::mem::take(&mut self.expiries)
@@ -250,6 +266,8 @@ impl Store {
                 current.is_some_and(|entry| entry.expires == Some(*at))
             })
             .collect();
+        self.queue_bytes =
+            live.iter().map(|Reverse((_, namespace, key))| QUEUE_ITEM_BYTES + namespace.len() + key.len()).sum();
         self.expiries = live.into();
         self.compact_at = 2 * self.expiries.len();
     }
@@ -328,5 +346,27 @@ mod tests {
                 .unwrap();
         }
         assert!(kv.lock().expiries.len() <= 2 + 1024 + 1, "{}", kv.lock().expiries.len());
+    }
+
+    /// A plugin with many small entries (a large store) rewriting one long key with ever
+    /// new expiries: the stale items hold a copy of the key each, so the queue is bounded
+    /// by bytes too, not only by a count that its other entries raise.
+    #[test]
+    fn the_expiry_queue_stays_bounded_in_bytes_under_rewrites_of_a_long_key() {
+        let kv = MemoryKv::new(KvQuota { max_entries: 100_000, max_bytes: 64 << 20 });
+        let start = Instant::now();
+        for i in 0..20_000 {
+            kv.set_at("p", &format!("k{i}"), String::new(), None, start).unwrap();
+        }
+        let long = "k".repeat(1000);
+        for i in 0..20_000 {
+            kv.set_at("p", &long, String::new(), Some(Duration::from_secs(3600) + Duration::from_millis(i)), start)
+                .unwrap();
+        }
+        let store = kv.lock();
+        let live = store.live_bytes + store.total * QUEUE_ITEM_BYTES;
+        assert!(store.queue_bytes <= 2 * live + (1 << 20) + 2000, "{} bytes queued for {live}", store.queue_bytes);
+        let counted: usize = store.expiries.iter().map(|Reverse((_, n, k))| QUEUE_ITEM_BYTES + n.len() + k.len()).sum();
+        assert_eq!(store.queue_bytes, counted);
     }
 }
