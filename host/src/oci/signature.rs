@@ -123,12 +123,15 @@ pub fn payload(reference: &Reference, digest: &ContentHash) -> Vec<u8> {
 }
 
 /// The first of `keys` whose signature `signature_b64` is over `payload`, when the
-/// payload is a cosign payload for `digest`. The identity (`docker-reference`) is not
-/// checked, as cosign does not: an artifact copied to another registry keeps its
-/// signature.
+/// payload is a cosign payload for `digest` in `repository`. The identity
+/// (`docker-reference`) must name the same repository path; its registry host is not
+/// compared, so an artifact copied to a mirror keeps its signature. Without the path, a
+/// signed component of one repository (a harmless plugin, say) could be pushed as
+/// another's (a guardrail) by anyone who may push, signing key or not.
 pub fn verify<'k>(
     keys: &'k [TrustedKey],
     digest: &ContentHash,
+    repository: &str,
     payload: &[u8],
     signature_b64: &str,
 ) -> Result<&'k TrustedKey, String> {
@@ -141,10 +144,24 @@ pub fn verify<'k>(
     if signed != Some(*digest) {
         return Err("a signature of another artifact".into());
     }
+    let identity = parsed["critical"]["identity"]["docker-reference"].as_str().unwrap_or_default();
+    if repository_of(identity) != repository {
+        return Err(format!("a signature for the repository `{identity}`, not `{repository}`"));
+    }
     let signature = base64::engine::general_purpose::STANDARD
         .decode(signature_b64.trim())
         .map_err(|_| "a signature that is not base64".to_owned())?;
     keys.iter().find(|key| key.verifies(payload, &signature)).ok_or_else(|| "signed by no trusted key".to_owned())
+}
+
+/// The repository path of a `docker-reference` (`host[:port]/path`, or a Docker Hub
+/// `path`): its first component is a registry host when it has a `.` or a `:`, or is
+/// `localhost`, as Docker reads references.
+fn repository_of(reference: &str) -> &str {
+    match reference.split_once('/') {
+        Some((first, path)) if first.contains(['.', ':']) || first == "localhost" => path,
+        _ => reference,
+    }
 }
 
 #[cfg(test)]
@@ -155,6 +172,28 @@ mod tests {
         Reference::parse("oci://127.0.0.1:5000/guards/pii:v1").unwrap()
     }
 
+    const REPOSITORY: &str = "guards/pii";
+
+    /// A signature names its repository: pushed under another one (a harmless plugin's
+    /// signed component as a guardrail's), it does not verify; on a mirror it does.
+    #[test]
+    fn a_signature_verifies_in_its_own_repository_only() {
+        let signer = PrivateKey::generate();
+        let trusted = vec![TrustedKey::from_pem("release.pub", &signer.public_pem()).unwrap()];
+        let digest = ContentHash::of(b"manifest");
+        let payload = payload(&reference(), &digest);
+        let signature = signer.sign(&payload);
+        assert!(verify(&trusted, &digest, "guards/pii", &payload, &signature).is_ok());
+        let moved = verify(&trusted, &digest, "guards/banned-keywords", &payload, &signature).unwrap_err();
+        assert!(moved.contains("`127.0.0.1:5000/guards/pii`, not `guards/banned-keywords`"), "{moved}");
+        let mirrored = Reference::parse("oci://mirror.example:443/guards/pii:v1").unwrap();
+        let payload = super::payload(&mirrored, &digest);
+        assert!(verify(&trusted, &digest, "guards/pii", &payload, &signer.sign(&payload)).is_ok());
+        assert_eq!(repository_of("docker.io/library/x"), "library/x");
+        assert_eq!(repository_of("localhost/x"), "x");
+        assert_eq!(repository_of("team/x"), "team/x");
+    }
+
     #[test]
     fn a_signature_verifies_with_its_public_key_only() {
         let signer = PrivateKey::generate();
@@ -163,16 +202,19 @@ mod tests {
         let digest = ContentHash::of(b"manifest");
         let payload = payload(&reference(), &digest);
         let signature = signer.sign(&payload);
-        assert_eq!(verify(&trusted, &digest, &payload, &signature).unwrap().id, signer.id());
+        assert_eq!(verify(&trusted, &digest, REPOSITORY, &payload, &signature).unwrap().id, signer.id());
         let forged = other.sign(&payload);
-        assert_eq!(verify(&trusted, &digest, &payload, &forged).unwrap_err(), "signed by no trusted key");
+        assert_eq!(verify(&trusted, &digest, REPOSITORY, &payload, &forged).unwrap_err(), "signed by no trusted key");
         // A valid signature of another artifact does not carry over.
         let elsewhere = ContentHash::of(b"another manifest");
-        assert_eq!(verify(&trusted, &elsewhere, &payload, &signature).unwrap_err(), "a signature of another artifact");
+        assert_eq!(
+            verify(&trusted, &elsewhere, REPOSITORY, &payload, &signature).unwrap_err(),
+            "a signature of another artifact"
+        );
         // A payload changed after signing fails, even if it names the same digest.
         let mut tampered = payload.clone();
         tampered.extend_from_slice(b" ");
-        assert!(verify(&trusted, &digest, &tampered, &signature).is_err());
+        assert!(verify(&trusted, &digest, REPOSITORY, &tampered, &signature).is_err());
     }
 
     #[test]

@@ -124,7 +124,7 @@ pub async fn signed_by<'k>(
                 continue;
             }
         };
-        match signature::verify(keys, manifest, &payload, signature) {
+        match signature::verify(keys, manifest, &reference.repository, &payload, signature) {
             Ok(key) => return Ok(key),
             Err(reason) => why.push(reason),
         }
