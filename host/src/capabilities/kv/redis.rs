@@ -170,7 +170,8 @@ impl RedisKv {
             Some(Err(error)) => Err(health.failed(target, error.to_string())),
             None => {
                 let heard_later_call = health.answered_a_call_started_after(started);
-                match lateness(budget, started.elapsed(), heard_later_call) {
+                let heard_meanwhile = health.answered_since(started);
+                match lateness(budget, started.elapsed(), heard_later_call, heard_meanwhile) {
                     Some(why) => Err(KvError::Late(format!("redis at {target} answers, but {why}"))),
                     None => Err(health.failed(target, format!("no answer within {} ms", budget.as_millis()))),
                 }
@@ -185,14 +186,28 @@ impl RedisKv {
 /// Beside a late timer or a budget spent before the call ([`proxy_was_late`]): Redis
 /// answers one connection's calls in order, so an answer to a call sent later means this
 /// one's answer came too, unheard.
-fn lateness(budget: Duration, waited: Duration, heard_later_call: bool) -> Option<String> {
+///
+/// And an answer to any other call while this one waited means Redis is alive: this call
+/// waited behind others on the shared connection (one plugin's large values, say). That
+/// is load, not an outage: taken for one, a plugin could shut every plugin's kv off at
+/// will by writing large values.
+fn lateness(budget: Duration, waited: Duration, heard_later_call: bool, heard_meanwhile: bool) -> Option<String> {
     proxy_was_late(budget, waited).or_else(|| {
-        heard_later_call.then(|| {
-            format!(
-                "it answered a later call first: the proxy was too busy to hear this one within {} ms",
-                budget.as_millis()
-            )
-        })
+        heard_later_call
+            .then(|| {
+                format!(
+                    "it answered a later call first: the proxy was too busy to hear this one within {} ms",
+                    budget.as_millis()
+                )
+            })
+            .or_else(|| {
+                heard_meanwhile.then(|| {
+                    format!(
+                        "it answered other calls meanwhile: this one waited behind them for over {} ms",
+                        budget.as_millis()
+                    )
+                })
+            })
     })
 }
 
@@ -231,6 +246,8 @@ struct Health {
     /// When the latest-started call that Redis answered started, in nanoseconds since
     /// `epoch`: a late call started before it was not waiting on Redis.
     latest_answered_start: AtomicU64,
+    /// When the latest answer arrived, in nanoseconds since `epoch`.
+    latest_answer: AtomicU64,
 }
 
 impl Default for Health {
@@ -241,6 +258,7 @@ impl Default for Health {
             probing: AtomicBool::new(false),
             epoch: Instant::now(),
             latest_answered_start: AtomicU64::new(0),
+            latest_answer: AtomicU64::new(0),
         }
     }
 }
@@ -281,6 +299,11 @@ impl Health {
         u64::try_from(at.saturating_duration_since(self.epoch).as_nanos()).unwrap_or(u64::MAX)
     }
 
+    /// Whether an answer to any call arrived after `started`.
+    fn answered_since(&self, started: Instant) -> bool {
+        self.latest_answer.load(Ordering::Acquire) > self.since_epoch(started)
+    }
+
     /// Whether Redis answered a call that started after `started`.
     fn answered_a_call_started_after(&self, started: Instant) -> bool {
         self.latest_answered_start.load(Ordering::Acquire) > self.since_epoch(started)
@@ -289,6 +312,7 @@ impl Health {
     /// Redis answered a call that started at `started`.
     fn answered(&self, target: &str, started: Instant) {
         self.latest_answered_start.fetch_max(self.since_epoch(started), Ordering::AcqRel);
+        self.latest_answer.fetch_max(self.since_epoch(Instant::now()), Ordering::AcqRel);
         if !self.down.load(Ordering::Acquire) {
             return;
         }
@@ -365,14 +389,32 @@ mod tests {
     fn a_timeout_is_an_outage_only_when_redis_gave_no_sign_of_life() {
         let ms = Duration::from_millis;
         // Redis silent, the timer on time: an outage.
-        assert_eq!(lateness(ms(75), ms(76), false), None);
-        assert_eq!(lateness(ms(75), ms(110), false), None, "a little late is still Redis's silence");
+        assert_eq!(lateness(ms(75), ms(76), false, false), None);
+        assert_eq!(lateness(ms(75), ms(110), false, false), None, "a little late is still Redis's silence");
         // The proxy was the slow one.
-        let late_timer = lateness(ms(75), ms(113), false).expect("fired half its budget late");
+        let late_timer = lateness(ms(75), ms(113), false, false).expect("fired half its budget late");
         assert!(late_timer.contains("38 ms late"), "{late_timer}");
-        let later = lateness(ms(75), ms(76), true).expect("a later call was answered");
+        let later = lateness(ms(75), ms(76), true, true).expect("a later call was answered");
         assert!(later.contains("later call"), "{later}");
-        let spent = lateness(ms(3), ms(4), false).expect("the budget was spent before the call");
+        let spent = lateness(ms(3), ms(4), false, false).expect("the budget was spent before the call");
         assert!(spent.contains("3 ms left"), "{spent}");
+        // Redis answered others while this call waited behind them (large values ahead of
+        // it on the shared connection): alive, so load, not an outage for every plugin.
+        let behind = lateness(ms(75), ms(76), false, true).expect("other calls were answered meanwhile");
+        assert!(behind.contains("waited behind them"), "{behind}");
+    }
+
+    /// An answer to a call started before this one, arriving while this one waits, is a
+    /// sign of life too (the call ahead of it on the connection was a large one).
+    #[test]
+    fn an_answer_heard_while_a_call_waits_is_a_sign_of_life() {
+        let health = Health::default();
+        let ahead = Instant::now();
+        let waiting = ahead + Duration::from_millis(1);
+        std::thread::sleep(Duration::from_millis(5));
+        assert!(!health.answered_since(waiting));
+        health.answered("t", ahead);
+        assert!(health.answered_since(waiting), "answered after the waiting call started");
+        assert!(!health.answered_a_call_started_after(waiting), "though it started earlier");
     }
 }
