@@ -311,15 +311,9 @@ impl PluginDirectory {
             self.warn_once(&file, "skipped: not a valid plugin name (1 to 64 of A-Z a-z 0-9 . _ -)");
             return None;
         }
-        if std::fs::symlink_metadata(path).is_ok_and(|meta| meta.file_type().is_symlink()) {
-            let inside = match (std::fs::canonicalize(path), std::fs::canonicalize(dir)) {
-                (Ok(target), Ok(dir)) => target.starts_with(dir),
-                _ => false,
-            };
-            if !inside {
-                self.warn_once(&file, "skipped: a symlink to outside the plugin directory is never followed");
-                return None;
-            }
+        if !stays_inside(dir, path) {
+            self.warn_once(&file, "skipped: a symlink to outside the plugin directory is never followed");
+            return None;
         }
         Some(name.to_owned())
     }
@@ -370,6 +364,18 @@ const MAX_COMPONENT_BYTES: u64 = crate::oci::client::MAX_BLOB_BYTES as u64;
 /// The largest sidecar read from the directory.
 const MAX_SIDECAR_BYTES: u64 = 1 << 20;
 
+/// Whether `path`, in the plugin directory `dir`, is no symlink or one that leads to
+/// inside `dir`.
+fn stays_inside(dir: &Path, path: &Path) -> bool {
+    if !std::fs::symlink_metadata(path).is_ok_and(|meta| meta.file_type().is_symlink()) {
+        return true;
+    }
+    match (std::fs::canonicalize(path), std::fs::canonicalize(dir)) {
+        (Ok(target), Ok(dir)) => target.starts_with(dir),
+        _ => false,
+    }
+}
+
 /// Reads `path`, a file in the plugin directory `dir`, if it is a regular file of at most
 /// `max_bytes` (a symlink only to inside `dir`). Whoever can write the directory must not
 /// stall or exhaust the proxy with `x.yaml -> /dev/zero`, a named pipe (opened without
@@ -377,14 +383,9 @@ const MAX_SIDECAR_BYTES: u64 = 1 << 20;
 fn read_from(dir: &Path, path: &Path, max_bytes: u64) -> std::io::Result<Vec<u8>> {
     use std::io::Read;
     let refused = |why: &str| std::io::Error::new(std::io::ErrorKind::InvalidInput, why.to_owned());
-    if std::fs::symlink_metadata(path)?.file_type().is_symlink() {
-        let inside = match (std::fs::canonicalize(path), std::fs::canonicalize(dir)) {
-            (Ok(target), Ok(dir)) => target.starts_with(dir),
-            _ => false,
-        };
-        if !inside {
-            return Err(refused("a symlink to outside the plugin directory is never followed"));
-        }
+    std::fs::symlink_metadata(path)?;
+    if !stays_inside(dir, path) {
+        return Err(refused("a symlink to outside the plugin directory is never followed"));
     }
     let mut options = std::fs::File::options();
     options.read(true);
