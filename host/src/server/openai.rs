@@ -155,14 +155,13 @@ async fn read_body(
     };
     let kib = |bytes: usize| u32::try_from(bytes.div_ceil(1024).max(1)).unwrap_or(u32::MAX);
     let mut memory = Arc::clone(&state.inflight).try_acquire_many_owned(1).map_err(|_| overloaded())?;
-    let mut reserved = 1;
     let read = async {
         use http_body_util::BodyExt;
         let mut body = http_body_util::Limited::new(body, limit);
-        // Kept as they come (a declared length is only a claim), joined at the end: a
-        // body of one frame, the usual, is not copied.
-        let mut frames: Vec<Bytes> = Vec::new();
-        let mut length = 0;
+        // A body of one frame, the usual, is kept as it came; the frames of a longer one
+        // are copied together as they come (a declared length is only a claim), so a
+        // body sent a byte per chunk holds its bytes, not a handle per byte.
+        let (mut first, mut joined) = (None::<Bytes>, bytes::BytesMut::new());
         while let Some(frame) = body.frame().await {
             let frame = frame.map_err(|error| match error.is::<http_body_util::LengthLimitError>() {
                 true => too_large(),
@@ -172,25 +171,22 @@ async fn read_body(
                 )),
             })?;
             let Ok(data) = frame.into_data() else { continue };
-            length += data.len();
-            frames.push(data);
-            let needed = kib(length);
-            if needed > reserved {
+            match first.take() {
+                None if joined.is_empty() => first = Some(data),
+                earlier => {
+                    joined.extend_from_slice(&earlier.unwrap_or_default());
+                    joined.extend_from_slice(&data);
+                }
+            }
+            let held = kib(first.as_ref().map_or(joined.len(), Bytes::len));
+            let reserved = memory.num_permits() as u32;
+            if held > reserved {
                 let more =
-                    Arc::clone(&state.inflight).try_acquire_many_owned(needed - reserved).map_err(|_| overloaded())?;
+                    Arc::clone(&state.inflight).try_acquire_many_owned(held - reserved).map_err(|_| overloaded())?;
                 memory.merge(more);
-                reserved = needed;
             }
         }
-        Ok::<Bytes, ApiError>(match frames.len() {
-            0 => Bytes::new(),
-            1 => frames.swap_remove(0),
-            _ => {
-                let mut joined = bytes::BytesMut::with_capacity(length);
-                frames.iter().for_each(|frame| joined.extend_from_slice(frame));
-                joined.freeze()
-            }
-        })
+        Ok::<Bytes, ApiError>(first.unwrap_or_else(|| joined.freeze()))
     };
     let timeout = state.body_read_timeout;
     let bytes = match tokio::time::timeout(timeout, read).await {
