@@ -517,6 +517,19 @@ async fn two_deployments_on_one_redis_keep_apart_by_prefix() {
     assert!(redis.keys("hookgate:*").await.is_empty());
 }
 
+/// A chat body whose tool schema holds 900,000 one-letter strings a hundred arrays deep:
+/// 3.6 MB of body, some 200 MB of paths.
+fn deep_texts_body() -> Value {
+    let mut deep = json!(vec!["a"; 900_000]);
+    for _ in 0..100 {
+        deep = json!([deep]);
+    }
+    let mut body = chat_body("mock-echo", "hi");
+    body["tools"] =
+        json!([{"type": "function", "function": {"name": "f", "parameters": {"type": "object", "deep": deep}}}]);
+    body
+}
+
 /// A text's path is as long as the text is deep: a body of one-letter strings a hundred
 /// arrays deep holds some sixty times its size in paths. The host builds a hook's list of
 /// texts only up to what the plugin's memory could still take, so such a body costs the
@@ -529,14 +542,7 @@ async fn a_body_whose_texts_sit_deep_costs_no_more_than_the_plugin_could_hold() 
         .settings("banned-keywords", "{config: {keywords: [forbidden]}}")
         .start()
         .await;
-    // 900,000 strings: 3.6 MB of body, some 200 MB of paths.
-    let mut deep = json!(vec!["a"; 900_000]);
-    for _ in 0..100 {
-        deep = json!([deep]);
-    }
-    let mut body = chat_body("mock-echo", "hi");
-    body["tools"] =
-        json!([{"type": "function", "function": {"name": "f", "parameters": {"type": "object", "deep": deep}}}]);
+    let body = deep_texts_body();
     let before = proxy.status_bytes("VmHWM");
     let response = proxy.chat(&body).await;
     assert_eq!(response.status().as_u16(), 400);
@@ -555,13 +561,7 @@ async fn a_body_whose_texts_sit_deep_costs_no_more_than_the_plugin_could_hold() 
 #[tokio::test]
 async fn an_edit_of_one_text_of_a_deep_body_costs_one_path() {
     let proxy = ProxyBuilder::new("").plugin("scripted", "scripted").start().await;
-    let mut deep = json!(vec!["a"; 900_000]);
-    for _ in 0..100 {
-        deep = json!([deep]);
-    }
-    let mut body = chat_body("mock-echo", "hi");
-    body["tools"] =
-        json!([{"type": "function", "function": {"name": "f", "parameters": {"type": "object", "deep": deep}}}]);
+    let mut body = deep_texts_body();
     body["hookgate_script"] = json!({"pre-call": {"do": "modify", "texts": [[0, "edited by the plugin"]]}});
     let before = proxy.status_bytes("VmHWM");
     let response = proxy.chat(&body).await;
