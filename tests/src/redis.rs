@@ -154,7 +154,7 @@ impl FreezingRelay {
         format!("redis://127.0.0.1:{}", self.port)
     }
 
-    /// The next time a connection sends `command` (e.g. `b"INCRBY"`), stops process `pid`
+    /// The next time a connection sends `command` (e.g. `b"EVALSHA"`), stops process `pid`
     /// for `stopped_for` and holds that connection's answers until just after it resumes.
     pub fn freeze_on(&self, command: &'static [u8], pid: u32, stopped_for: Duration) {
         self.fired.store(false, Ordering::SeqCst);

@@ -466,7 +466,21 @@ async fn stray_files_in_the_plugin_directory_are_skipped_not_fatal() {
 
 #[tokio::test]
 async fn one_plugins_clients_cannot_fill_the_kv_store_for_the_others() {
-    let proxy = ProxyBuilder::new("")
+    one_plugin_fills_its_kv_quota_only("").await;
+}
+
+/// On Redis too: filled to its `maxmemory`, Redis would refuse every plugin's writes.
+#[tokio::test]
+async fn one_plugins_clients_cannot_fill_redis_for_the_others() {
+    let redis = hookgate_tests::redis::RedisServer::start().await;
+    one_plugin_fills_its_kv_quota_only(&format!("redis_url: {}\n", redis.url())).await;
+    assert_eq!(redis.keys("hookgate:rate-limiter:*").await.len(), 20, "the limiter's keys stopped at its quota");
+}
+
+/// A rate limiter keyed on the client's `user` field, with a quota of 20 entries: clients
+/// minting users fill the limiter's quota, and the probe beside it still writes its own.
+async fn one_plugin_fills_its_kv_quota_only(store: &str) {
+    let proxy = ProxyBuilder::new(store)
         .plugin("rate-limiter", "rate-limiter")
         .plugin("probe", "probe")
         .settings("rate-limiter", "{config: {requests_per_minute: 1000, per: user}}")

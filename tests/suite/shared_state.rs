@@ -8,7 +8,7 @@
 use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
-use hookgate::capabilities::kv::{Kv, KvError};
+use hookgate::capabilities::kv::{Kv, KvError, KvQuota};
 use hookgate_tests::fixtures::{assert_overloaded, send_chats, sentinel_logged};
 use hookgate_tests::proxy::{chat_body, Proxy, ProxyBuilder};
 use hookgate_tests::redis::{FreezingRelay, RedisServer};
@@ -52,7 +52,7 @@ fn soon() -> Instant {
 async fn kv_backends_answer_alike() {
     let server = RedisServer::start().await;
     let memory = Kv::in_memory();
-    let redis = Kv::redis(&server.url(), "hookgate").expect("a redis URL");
+    let redis = Kv::redis(&server.url(), "hookgate", KvQuota::default()).expect("a redis URL");
     // A TTL none of these checks can outlive, however slow the machine: expiry is shown
     // below, by polling.
     let hour = Some(Duration::from_secs(3600));
@@ -97,8 +97,75 @@ async fn kv_backends_answer_alike() {
         }
         assert_eq!(kv.incr("p", "n", 1, hour, soon()).await, Ok(1), "{backend}: a new key after expiry");
     }
-    // In Redis the keys are `hookgate:<namespace>:<key>`.
-    assert_eq!(server.keys("*").await, ["hookgate:p:big", "hookgate:p:n"]);
+    // In Redis the keys are `hookgate:<namespace>:<key>`, beside the namespace's quota
+    // bookkeeping, which no plugin key can name (`#` is in no plugin name).
+    assert_eq!(server.keys("hookgate:p:*").await, ["hookgate:p:big", "hookgate:p:n"]);
+    assert_eq!(server.keys("hookgate:p#*").await, ["hookgate:p#bytes", "hookgate:p#expiries", "hookgate:p#sizes"]);
+}
+
+/// Each plugin's kv quota holds on both backends alike: a write past it fails `invalid`
+/// (nothing written, other plugins unaffected), and whatever expires or is deleted gives
+/// its room back. On Redis, without it, one plugin could fill Redis to its `maxmemory`
+/// and make every other plugin's writes fail, fail-open guardrails passing.
+#[tokio::test]
+async fn kv_quotas_hold_alike_on_both_backends() {
+    let server = RedisServer::start().await;
+    let quota = KvQuota { max_entries: 3, max_bytes: 40 };
+    let memory = Kv::in_memory_with(quota);
+    let redis = Kv::redis(&server.url(), "hookgate", quota).expect("a redis URL");
+    let full =
+        |answer: Result<(), KvError>| matches!(answer, Err(KvError::Invalid(why)) if why.contains("quota is full"));
+    let short = Some(Duration::from_millis(200));
+    for kv in [&memory, &redis] {
+        let backend = kv.backend_name();
+        // Entries: three fit, a fourth does not, rewriting one of the three does.
+        for key in ["a", "b", "c"] {
+            assert_eq!(kv.set("p", key, "v".into(), None, soon()).await, Ok(()), "{backend}");
+        }
+        assert!(full(kv.set("p", "d", "v".into(), None, soon()).await), "{backend}: a fourth entry");
+        assert_eq!(kv.get("p", "d", soon()).await, Ok(None), "{backend}: a refused write wrote nothing");
+        assert_eq!(kv.set("p", "a", "w".into(), None, soon()).await, Ok(()), "{backend}: a rewrite is no new entry");
+        // Another plugin's quota is its own.
+        assert_eq!(kv.set("q", "d", "v".into(), None, soon()).await, Ok(()), "{backend}");
+        // A counter that would be a fourth entry is refused and not left behind.
+        let counted = kv.incr("p", "n", 1, None, soon()).await;
+        assert!(
+            matches!(&counted, Err(KvError::Invalid(why)) if why.contains("quota is full")),
+            "{backend}: {counted:?}"
+        );
+        assert_eq!(kv.get("p", "n", soon()).await, Ok(None), "{backend}");
+        // Bytes: keys and values, 40 at most. "a" + 36 bytes and the two others' 4: 41.
+        assert!(full(kv.set("p", "a", "x".repeat(36), None, soon()).await), "{backend}: over the bytes");
+        assert_eq!(kv.get("p", "a", soon()).await, Ok(Some("w".into())), "{backend}: the old value stays");
+        assert_eq!(kv.set("p", "a", "x".repeat(35), None, soon()).await, Ok(()), "{backend}: exactly 40");
+        // A counter's digits count: one more is refused, its value kept.
+        assert_eq!(kv.delete("p", "a", soon()).await, Ok(true), "{backend}");
+        assert_eq!(kv.incr("p", "n", 999_999_999, None, soon()).await, Ok(999_999_999), "{backend}");
+        assert_eq!(kv.set("p", "b", "x".repeat(27), None, soon()).await, Ok(()), "{backend}: 10 + 28 + 2 = 40");
+        let grown = kv.incr("p", "n", 1, None, soon()).await;
+        assert!(matches!(&grown, Err(KvError::Invalid(why)) if why.contains("quota is full")), "{backend}: {grown:?}");
+        assert_eq!(kv.get("p", "n", soon()).await, Ok(Some("999999999".into())), "{backend}: kept as it was");
+        // Deleting gives room back, and so does expiry.
+        for key in ["b", "c", "n"] {
+            assert_eq!(kv.delete("p", key, soon()).await, Ok(true), "{backend}");
+        }
+        for key in ["e", "f", "g"] {
+            assert_eq!(kv.set("p", key, "v".into(), short, soon()).await, Ok(()), "{backend}");
+        }
+        assert!(full(kv.set("p", "h", "v".into(), None, soon()).await), "{backend}: full of short-lived entries");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while full(kv.set("p", "h", "v".into(), None, soon()).await) {
+            assert!(Instant::now() < deadline, "{backend}: expired entries never gave their room back");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    // A key gone behind the proxy's back (evicted, deleted by hand) gives its room back too.
+    for key in ["i", "j"] {
+        redis.set("p", key, "v".into(), None, soon()).await.unwrap();
+    }
+    assert!(full(redis.set("p", "k", "v".into(), None, soon()).await));
+    server.cli(&["DEL", "hookgate:p:i"]).await.expect("redis answers");
+    assert_eq!(redis.set("p", "k", "v".into(), None, soon()).await, Ok(()), "the deleted key's room is found");
 }
 
 /// A window of 100 years: the rate-limiter aligns windows to the clock, and no window
@@ -491,7 +558,7 @@ async fn a_redis_outage_applies_on_error_without_hanging_and_service_recovers() 
 /// fail-open rate limiter that way: an answer the busy proxy did not hear in time is its
 /// own overload (a retryable 503), not Redis's outage, where `on_error` would let the
 /// request through. The load comes on cue: a relay stops the proxy (SIGSTOP) the moment
-/// it sends its `INCRBY`, and delivers Redis's answer just after it resumes.
+/// it sends its counter's `EVALSHA`, and delivers Redis's answer just after it resumes.
 #[tokio::test]
 async fn a_kv_answer_the_busy_proxy_heard_late_is_overload_never_a_fail_open_pass() {
     let server = RedisServer::start().await;
@@ -510,7 +577,7 @@ async fn a_kv_answer_the_busy_proxy_heard_late_is_overload_never_a_fail_open_pas
         .await;
     assert_eq!(timed(&proxy).await.0, 200, "the one request the limit allows");
     for _ in 0..2 {
-        relay.freeze_on(b"INCRBY", proxy.pid(), Duration::from_millis(800));
+        relay.freeze_on(b"EVALSHA", proxy.pid(), Duration::from_millis(800));
         let response = proxy.chat(&chat_body("mock-echo", "hi")).await;
         assert!(relay.fired(), "the proxy was stopped mid-call");
         assert_overloaded(response, &proxy.log()).await;

@@ -186,11 +186,11 @@ const REDIS_CHECK: Duration = Duration::from_secs(1);
 /// plugins' `on_error` covers it, as for an outage later on); a `redis_url` that is not
 /// one does.
 async fn kv_store(config: &Config) -> anyhow::Result<Kv> {
+    let quota = KvQuota { max_entries: config.plugins.kv_max_entries, max_bytes: config.plugins.kv_max_bytes };
     let Some(url) = &config.redis_url else {
-        let quota = KvQuota { max_entries: config.plugins.kv_max_entries, max_bytes: config.plugins.kv_max_bytes };
         return Ok(Kv::in_memory_with(quota));
     };
-    let kv = Kv::redis(url.expose(), &config.redis_prefix)?;
+    let kv = Kv::redis(url.expose(), &config.redis_prefix, quota)?;
     match kv.check(REDIS_CHECK).await {
         Reachability::Unreachable { .. } => {} // the store has logged it
         _ => tracing::info!("plugins' kv store: redis"),

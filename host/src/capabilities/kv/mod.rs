@@ -96,8 +96,11 @@ impl Kv {
     /// Does not connect: the first call does, and the connection is re-made whenever it
     /// drops. A proxy therefore starts while Redis is down; its kv calls fail until
     /// Redis is back (see [`Kv::check`]).
-    pub fn redis(url: &str, prefix: &str) -> Result<Self, BadRedisUrl> {
-        Ok(Self { backend: Backend::Redis(RedisKv::new(url, prefix)?) })
+    ///
+    /// Each plugin may hold at most `quota` there too (its keys and values, counted as in
+    /// memory), kept in bookkeeping keys of its own beside its keys.
+    pub fn redis(url: &str, prefix: &str, quota: KvQuota) -> Result<Self, BadRedisUrl> {
+        Ok(Self { backend: Backend::Redis(RedisKv::new(url, prefix, quota)?) })
     }
 
     /// The backend's name, as in readiness and logs: `memory` or `redis`.
@@ -126,10 +129,10 @@ impl Kv {
 
     /// The value at `key` in `namespace`.
     pub async fn get(&self, namespace: &str, key: &str, deadline: Instant) -> Result<Option<String>, KvError> {
-        let scoped = scoped(namespace, key)?;
+        valid_key(key)?;
         match &self.backend {
             Backend::Memory(memory) => memory.get(namespace, key),
-            Backend::Redis(redis) => redis.get(&scoped, deadline).await,
+            Backend::Redis(redis) => redis.get(namespace, key, deadline).await,
         }
     }
 
@@ -145,11 +148,11 @@ impl Kv {
         if value.len() > MAX_VALUE_BYTES {
             return Err(KvError::Invalid(format!("value is over {MAX_VALUE_BYTES} bytes")));
         }
-        let scoped = scoped(namespace, key)?;
+        valid_key(key)?;
         let ttl = ttl.map(positive).transpose()?;
         match &self.backend {
             Backend::Memory(memory) => memory.set(namespace, key, value, ttl),
-            Backend::Redis(redis) => redis.set(&scoped, &value, ttl, deadline).await,
+            Backend::Redis(redis) => redis.set(namespace, key, &value, ttl, deadline).await,
         }
     }
 
@@ -163,31 +166,32 @@ impl Kv {
         ttl: Option<Duration>,
         deadline: Instant,
     ) -> Result<i64, KvError> {
-        let scoped = scoped(namespace, key)?;
+        valid_key(key)?;
         let ttl = ttl.map(positive).transpose()?;
         match &self.backend {
             Backend::Memory(memory) => memory.incr(namespace, key, delta, ttl),
-            Backend::Redis(redis) => redis.incr(&scoped, delta, ttl, deadline).await,
+            Backend::Redis(redis) => redis.incr(namespace, key, delta, ttl, deadline).await,
         }
     }
 
     /// Deletes `key`; true when it existed.
     pub async fn delete(&self, namespace: &str, key: &str, deadline: Instant) -> Result<bool, KvError> {
-        let scoped = scoped(namespace, key)?;
+        valid_key(key)?;
         match &self.backend {
             Backend::Memory(memory) => memory.delete(namespace, key),
-            Backend::Redis(redis) => redis.delete(&scoped, deadline).await,
+            Backend::Redis(redis) => redis.delete(namespace, key, deadline).await,
         }
     }
 }
 
-/// Plugin names never contain `:` (they are file stems checked at load), so the prefix
-/// cannot be forged by a crafted key.
-fn scoped(namespace: &str, key: &str) -> Result<String, KvError> {
+/// Any bytes, within bounds: plugin names never contain `:` (they are file stems checked
+/// at load), so a crafted key cannot reach into another plugin's keys on Redis
+/// (`<prefix>:<plugin>:<key>`).
+fn valid_key(key: &str) -> Result<(), KvError> {
     if key.is_empty() || key.len() > MAX_KEY_BYTES {
         return Err(KvError::Invalid(format!("key must be 1..={MAX_KEY_BYTES} bytes")));
     }
-    Ok(format!("{namespace}:{key}"))
+    Ok(())
 }
 
 /// A TTL of zero would mean "already expired" in memory and is an error in Redis: refuse
@@ -240,7 +244,8 @@ mod tests {
 
     #[test]
     fn a_bad_redis_url_is_refused_without_echoing_it() {
-        let error = Kv::redis("http://:hunter2@example:6379", "hookgate").err().expect("not a redis URL");
+        let error =
+            Kv::redis("http://:hunter2@example:6379", "hookgate", KvQuota::default()).err().expect("not a redis URL");
         assert!(!error.to_string().contains("hunter2"), "{error}");
     }
 }

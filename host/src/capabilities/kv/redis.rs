@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{Client, ErrorKind, RedisError, RedisResult, ServerErrorKind};
 
-use super::{BadRedisUrl, KvError, Reachability};
+use super::{BadRedisUrl, KvError, KvQuota, Reachability};
 use crate::capabilities::lateness::{proxy_was_late, too_little_left};
 
 #[derive(Clone)]
@@ -35,10 +35,16 @@ struct Inner {
     /// `host:port/db`, for logs: never the URL, which may hold a password.
     target: String,
     health: Health,
+    /// What each plugin may hold, as in memory: without it one plugin could fill Redis to
+    /// its `maxmemory`, and every other plugin's writes would fail (their `on_error`,
+    /// fail-open included).
+    quota: KvQuota,
+    /// `quota.lua`, sent once and then called by its hash.
+    quota_script: redis::Script,
 }
 
 impl RedisKv {
-    pub(super) fn new(url: &str, prefix: &str) -> Result<Self, BadRedisUrl> {
+    pub(super) fn new(url: &str, prefix: &str, quota: KvQuota) -> Result<Self, BadRedisUrl> {
         let client = Client::open(url).map_err(|error| BadRedisUrl(error.to_string()))?;
         let info = client.get_connection_info();
         let target = format!("{}/{}", info.addr(), info.redis_settings().db());
@@ -54,61 +60,74 @@ impl RedisKv {
         let connection =
             ConnectionManager::new_lazy_with_config(client, config).map_err(|error| BadRedisUrl(error.to_string()))?;
         let prefix = format!("{prefix}:");
-        Ok(Self { inner: Arc::new(Inner { connection, prefix, target, health: Health::default() }) })
+        let quota_script = redis::Script::new(include_str!("quota.lua"));
+        Ok(Self {
+            inner: Arc::new(Inner { connection, prefix, target, health: Health::default(), quota, quota_script }),
+        })
     }
 
-    pub(super) async fn get(&self, key: &str, deadline: Instant) -> Result<Option<String>, KvError> {
-        let key = self.redis_key(key);
+    pub(super) async fn get(&self, namespace: &str, key: &str, deadline: Instant) -> Result<Option<String>, KvError> {
+        let key = self.redis_key(namespace, key);
         self.run(deadline, async |mut connection| redis::cmd("GET").arg(&key).query_async(&mut connection).await).await
     }
 
     pub(super) async fn set(
         &self,
+        namespace: &str,
         key: &str,
         value: &str,
         ttl: Option<Duration>,
         deadline: Instant,
     ) -> Result<(), KvError> {
-        let mut command = redis::cmd("SET");
-        command.arg(self.redis_key(key)).arg(value);
-        if let Some(ttl) = ttl {
-            command.arg("PX").arg(millis(ttl));
-        }
-        self.run(deadline, async |mut connection| command.query_async(&mut connection).await).await
+        let ttl = ttl.map_or(0, millis);
+        self.within_quota(namespace, key, "set", value, ttl, deadline).await.map(drop)
     }
 
     pub(super) async fn incr(
         &self,
+        namespace: &str,
         key: &str,
         delta: i64,
         ttl: Option<Duration>,
         deadline: Instant,
     ) -> Result<i64, KvError> {
-        let key = self.redis_key(key);
-        let Some(ttl) = ttl else {
-            return self
-                .run(deadline, async |mut connection| {
-                    redis::cmd("INCRBY").arg(&key).arg(delta).query_async(&mut connection).await
-                })
-                .await;
-        };
-        // `SET NX PX` creates the key with its TTL only when it is missing; in one
-        // transaction with `INCRBY`, the TTL applies exactly when this call creates it.
-        let mut transaction = redis::pipe();
-        transaction.atomic();
-        transaction.cmd("SET").arg(&key).arg(0).arg("PX").arg(millis(ttl)).arg("NX").ignore();
-        transaction.cmd("INCRBY").arg(&key).arg(delta);
-        let (value,): (i64,) =
-            self.run(deadline, async |mut connection| transaction.query_async(&mut connection).await).await?;
-        Ok(value)
+        let ttl = ttl.map_or(0, millis);
+        let value = self.within_quota(namespace, key, "incr", &delta.to_string(), ttl, deadline).await?;
+        value.parse().map_err(|_| KvError::Invalid(format!("value at {key:?} is not an integer")))
     }
 
-    pub(super) async fn delete(&self, key: &str, deadline: Instant) -> Result<bool, KvError> {
-        let key = self.redis_key(key);
-        let removed: i64 = self
-            .run(deadline, async |mut connection| redis::cmd("DEL").arg(&key).query_async(&mut connection).await)
-            .await?;
-        Ok(removed > 0)
+    pub(super) async fn delete(&self, namespace: &str, key: &str, deadline: Instant) -> Result<bool, KvError> {
+        let removed = self.within_quota(namespace, key, "delete", "", 0, deadline).await?;
+        Ok(removed != "0")
+    }
+
+    /// Runs a write (`quota.lua`) that keeps the plugin's keys within its quota; answers
+    /// the script's value (the counter's for `incr`, the number removed for `delete`).
+    async fn within_quota(
+        &self,
+        namespace: &str,
+        key: &str,
+        call: &str,
+        argument: &str,
+        ttl_ms: u64,
+        deadline: Instant,
+    ) -> Result<String, KvError> {
+        let keys = Bookkeeping::of(&self.inner.prefix, namespace);
+        let mut invocation = self.inner.quota_script.key(self.redis_key(namespace, key));
+        invocation.key(&keys.sizes).key(&keys.expiries).key(&keys.held);
+        invocation.arg(call).arg(&keys.key_start).arg(key);
+        invocation.arg(self.inner.quota.max_entries).arg(self.inner.quota.max_bytes);
+        invocation.arg(argument).arg(ttl_ms);
+        let answer: Vec<String> =
+            self.run(deadline, async |mut connection| invocation.invoke_async(&mut connection).await).await?;
+        match answer.as_slice() {
+            [done, value] if done == "1" => Ok(value.clone()),
+            [_, entries, bytes] => Err(KvError::Invalid(format!(
+                "this plugin's kv quota is full ({entries} of {} entries, {bytes} of {} bytes)",
+                self.inner.quota.max_entries, self.inner.quota.max_bytes
+            ))),
+            other => Err(KvError::Unavailable(format!("redis answered a kv call with {other:?}"))),
+        }
     }
 
     /// `PING`s Redis, probe gate or not: readiness must see the truth even mid-outage.
@@ -225,8 +244,30 @@ fn is_out_of_memory(error: &RedisError) -> bool {
 }
 
 impl RedisKv {
-    fn redis_key(&self, scoped: &str) -> String {
-        format!("{}{scoped}", self.inner.prefix)
+    fn redis_key(&self, namespace: &str, key: &str) -> String {
+        format!("{}{namespace}:{key}", self.inner.prefix)
+    }
+}
+
+/// The Redis keys that hold one plugin's quota bookkeeping. `#` is in no plugin name, so
+/// none of them is a plugin's key (`<prefix>:<plugin>:<key>`) nor another plugin's.
+struct Bookkeeping {
+    /// What the plugin's own keys start with.
+    key_start: String,
+    sizes: String,
+    expiries: String,
+    held: String,
+}
+
+impl Bookkeeping {
+    fn of(prefix: &str, namespace: &str) -> Self {
+        let base = format!("{prefix}{namespace}");
+        Self {
+            key_start: format!("{base}:"),
+            sizes: format!("{base}#sizes"),
+            expiries: format!("{base}#expiries"),
+            held: format!("{base}#bytes"),
+        }
     }
 }
 
