@@ -416,15 +416,20 @@ async fn a_narrow_key_learns_nothing_of_the_models_outside_its_list() {
     let proxy = ProxyBuilder::new(
         "model_list:\n  - {model_name: public, litellm_params: {model: mock/a}}\n  - {model_name: internal-gpt, litellm_params: {model: mock/b}}\nkeys:\n  - {key: sk-narrow-key, alias: narrow, models: [public]}\n",
     )
+    .plugin("probe", "probe")
     .start()
     .await;
-    // A model the config serves and one it does not: the same refusal, nothing named.
+    // A model the config serves and one it does not: the same refusal, nothing named, and
+    // no plugin's pre-call worked on the request first (its failure is still seen).
     for model in ["internal-gpt", "nope"] {
         let response = proxy.post("/v1/chat/completions", "sk-narrow-key", &chat_body(model, "hi")).await;
         assert_eq!(response.status(), 403, "{model}");
+        let id = response.headers()["x-hookgate-request-id"].to_str().unwrap().to_owned();
         let body: Value = response.json().await.unwrap();
         let message = body["error"]["message"].as_str().unwrap();
         assert_eq!(message, format!("This key is not allowed to use model `{model}`."));
+        let log = proxy.wait_for_log(&format!("probe log-failure {id}"), Duration::from_secs(10)).await;
+        assert!(!log.contains(&format!("probe pre-call {id}")), "{model}: pre-call ran first:\n{log}");
     }
     let response = proxy.chat(&chat_body("nope", "hi")).await;
     let body: Value = response.json().await.unwrap();

@@ -321,6 +321,9 @@ impl Pipeline {
         if let Some(error) = unreadable(plugins, request) {
             return Err(error);
         }
+        // Before any plugin works on it: a request for a model its key may not use is
+        // refused whatever the plugins would do, so it buys no plugin's work.
+        may_use(caller, request.model())?;
         let stream = match plugins.pre_call(request).await? {
             PreCallResult::Respond { text, plugin } => return Ok(Outcome::Respond { text, plugin }),
             PreCallResult::Proceed { modified: false } => plugins.info().stream,
@@ -332,13 +335,8 @@ impl Pipeline {
             })?,
         };
         let model = request.model().to_owned();
-        // A key's own list first: a model outside it is refused alike whether the config
-        // serves it or not, so a narrow key learns nothing of the others.
-        if !caller.may_use(&model) {
-            return Err(
-                ApiError::new(403, format!("This key is not allowed to use model `{model}`.")).with_param("model")
-            );
-        }
+        // Again, as the hooks left it: a pre-call hook may have changed the model.
+        may_use(caller, &model)?;
         let deployment = self.upstreams.resolve(&model).ok_or_else(|| self.unknown_model(&model, caller))?;
         log.sent(request);
         log.routed(deployment.upstream_model(), deployment.api_base(), deployment.price());
@@ -396,6 +394,16 @@ impl Pipeline {
                 .with_param("model")
         }
     }
+}
+
+/// Refuses a model outside the key's own list. It comes before the model is looked up, so
+/// a model outside the list is refused alike whether the config serves it or not, and a
+/// narrow key learns nothing of the others.
+fn may_use(caller: &Caller, model: &str) -> Result<(), ApiError> {
+    if caller.may_use(model) {
+        return Ok(());
+    }
+    Err(ApiError::new(403, format!("This key is not allowed to use model `{model}`.")).with_param("model"))
 }
 
 /// Releases a finished request's instances. A reused plugin's goes back to its warm pool
