@@ -344,7 +344,7 @@ pub(crate) fn build(
     if let (Some(plugins), Some(cache)) = (&dir, &cache_dir) {
         // Compiled artifacts are native code the proxy runs unchecked: whoever may drop
         // plugins in the directory must not be able to plant one.
-        if cache.starts_with(plugins) {
+        if real_path(cache).starts_with(real_path(plugins)) {
             return Err(Invalid::at(
                 "plugins.cache_dir",
                 "must not be inside plugins.dir: whoever may add plugins could plant compiled code there",
@@ -427,6 +427,41 @@ fn merge(defaults: &Mapping, own: Mapping) -> Mapping {
         merged.insert(key, value);
     }
     merged
+}
+
+/// Where `path` leads on disk: the longest part of it that exists with its symlinks and
+/// `..` resolved (by the file system), and the rest, which no symlink can redirect yet,
+/// with `..` taken lexically. Compared this way, a cache directory spelled through a
+/// symlink or a `..` into the plugin directory is still seen to be inside it.
+fn real_path(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut rest = Vec::new();
+    let mut existing = path;
+    let base = loop {
+        if let Ok(real) = existing.canonicalize() {
+            break real;
+        }
+        let mut components = existing.components();
+        match components.next_back() {
+            Some(last @ (Component::Normal(_) | Component::ParentDir | Component::CurDir)) => {
+                rest.push(last);
+                existing = components.as_path();
+            }
+            // Nothing of it exists: compare it as written.
+            _ => return path.to_owned(),
+        }
+    };
+    let mut real = base;
+    for component in rest.into_iter().rev() {
+        match component {
+            Component::ParentDir => {
+                real.pop();
+            }
+            Component::Normal(name) => real.push(name),
+            _ => {}
+        }
+    }
+    real
 }
 
 fn resolve_path(value: Option<PathBuf>, base_dir: &Path, at: &str) -> Result<Option<PathBuf>, Invalid> {

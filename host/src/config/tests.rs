@@ -715,3 +715,24 @@ fn the_artifact_cache_may_not_be_inside_the_plugin_directory() {
     assert!(err.message().contains("inside plugins.dir"), "{err}");
     parse(&with_model("plugins: {dir: plugins, cache_dir: cache}\n")).unwrap();
 }
+
+/// Spelled another way, through a symlink to the plugin directory or a `..`, it is still
+/// inside it.
+#[test]
+fn the_artifact_cache_is_inside_the_plugin_directory_however_it_is_spelled() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = dir.path();
+    std::fs::create_dir(base.join("plugins")).unwrap();
+    std::fs::create_dir(base.join("elsewhere")).unwrap();
+    std::os::unix::fs::symlink(base.join("plugins"), base.join("link")).unwrap();
+    let plugins = base.join("plugins").display().to_string();
+    for cache in ["link/.cache", "link", "elsewhere/../plugins/c", "missing/../plugins/c", "link/new/deeper"] {
+        let cache = base.join(cache).display().to_string();
+        let err = parse_err(&with_model(&format!("plugins: {{dir: '{plugins}', cache_dir: '{cache}'}}\n")));
+        assert_eq!(err.key_path(), Some("plugins.cache_dir"), "{cache}");
+    }
+    for cache in ["elsewhere/c", "plugins-cache", "link/../elsewhere"] {
+        let cache = base.join(cache).display().to_string();
+        parse(&with_model(&format!("plugins: {{dir: '{plugins}', cache_dir: '{cache}'}}\n"))).expect(&cache);
+    }
+}
