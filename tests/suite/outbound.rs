@@ -142,10 +142,13 @@ async fn destinations_outside_the_grant_are_refused_redirects_included() {
         .await
     };
     let grant = format!(
-        "{{allow: ['{}/ok/', '{}/'], secrets: {{routing_key: os.environ/TEST_ROUTING_KEY}}, max_request_bytes: 1000}}",
+        "{{allow: ['{}/ok/', '{}/'], secrets: {{routing_key: os.environ/TEST_ROUTING_KEY}}, max_request_bytes: 1000, \
+         max_calls_per_hook: 16}}",
         allowed.base, redirecting.base
     );
     let proxy = proxy_with(Some(&grant)).await;
+    let grown_headers: serde_json::Map<String, Value> =
+        (0..4).map(|i| (format!("x-grown-{i}"), json!("${secret:routing_key}".repeat(512)))).collect();
     let results = call_out(
         &proxy,
         json!([
@@ -159,6 +162,9 @@ async fn destinations_outside_the_grant_are_refused_redirects_included() {
             {"url": format!("{}/ok/..\\admin", allowed.base), "method": "GET"},
             // 840 bytes as the plugin sends them, 1,280 with the secret filled in.
             {"url": format!("{}/ok/x", allowed.base), "body": "${secret:routing_key}".repeat(40)},
+            // Four headers of 16 KiB each filled in, within the cap of one header, but
+            // 22 KiB more than the plugin sent, past what all headers may grow together.
+            {"url": format!("{}/ok/x", allowed.base), "method": "GET", "headers": grown_headers},
         ]),
     )
     .await;
@@ -172,11 +178,13 @@ async fn destinations_outside_the_grant_are_refused_redirects_included() {
     assert_eq!(results[5][0]["error"], "denied", "an unbound secret: {results:?}");
     assert_eq!(results[6][0]["error"], "denied", "a backslash out of the prefix: {results:?}");
     assert_eq!(results[7][0]["error"], "too_large", "max_request_bytes holds for what is sent: {results:?}");
+    assert_eq!(results[8][0]["error"], "denied", "headers grown past their budget together: {results:?}");
+    proxy.wait_for_log("to all headers together", Duration::from_secs(5)).await;
     assert!(elsewhere.received().is_empty(), "nothing reached a destination outside the grant");
     let paths: Vec<String> = allowed.received().iter().map(|r| r.path.clone()).collect();
     assert_eq!(paths, ["/ok/here"], "only the allowed call reached the allowed host");
     assert_eq!(proxy.metric(&refused_calls("refused_destination")).await, 5.0);
-    assert_eq!(proxy.metric(&refused_calls("refused_secret")).await, 1.0);
+    assert_eq!(proxy.metric(&refused_calls("refused_secret")).await, 2.0);
 }
 
 #[tokio::test]

@@ -21,6 +21,10 @@ use crate::metrics::OutboundMeters;
 /// only as it came): a placeholder of a dozen bytes can stand for a secret of hundreds.
 const MAX_FILLED_HEADER_BYTES: usize = 16 * 1024;
 
+/// How much filling in secrets may add to all of a call's headers together: capped one
+/// header at a time, many placeholder headers would still multiply what the plugin sent.
+const MAX_FILLED_HEADERS_GROWTH: usize = 16 * 1024;
+
 type SendResult = Result<(http::Response<WasiBody>, Box<dyn Future<Output = Result<(), HttpError>> + Send>), HttpError>;
 
 /// The gate of one plugin instance.
@@ -158,9 +162,17 @@ impl OutboundGate {
                 format!("more than max_calls_per_request ({}) calls for one request", grant.max_calls_per_request),
             ));
         }
+        let mut growth_left = MAX_FILLED_HEADERS_GROWTH;
         for value in request.headers_mut().values_mut() {
-            let filled = secrets::fill(value.as_bytes(), &grant.secrets, &target, MAX_FILLED_HEADER_BYTES)
-                .map_err(|e| refuse("refused_secret", HttpError::HttpRequestDenied, format!("a header: {e}")))?;
+            let cap = MAX_FILLED_HEADER_BYTES.min(value.len() + growth_left);
+            let filled = secrets::fill(value.as_bytes(), &grant.secrets, &target, cap).map_err(|e| {
+                let why = format!(
+                    "a header: {e} (each header may hold {MAX_FILLED_HEADER_BYTES} bytes filled in, and secrets \
+                     may add {MAX_FILLED_HEADERS_GROWTH} bytes to all headers together)"
+                );
+                refuse("refused_secret", HttpError::HttpRequestDenied, why)
+            })?;
+            growth_left = growth_left.saturating_sub(filled.len().saturating_sub(value.len()));
             if filled != value.as_bytes() {
                 let mut header = http::HeaderValue::from_bytes(&filled).map_err(|_| {
                     refuse(
