@@ -57,6 +57,36 @@ async fn banned_keywords_checks_responses_and_streams() {
     );
 }
 
+/// Invisible characters or a run of spaces inside a keyword make it longer raw, not as
+/// matched: the held-back window counts characters as they are matched, so none of the
+/// keyword goes out before the chunk that completes it is refused.
+#[tokio::test]
+async fn banned_keywords_holds_back_a_padded_keyword_whole() {
+    let zero_width = "\u{200b}".repeat(10);
+    let padded_forb = ["f", "o", "r", "b"].join(&zero_width);
+    for (keyword, innocent, padded_start, rest) in [
+        ("forbidden", "this is ", padded_forb, "idden text"),
+        ("secret plan", "the ", format!("secret{}", " ".repeat(40)), "plan now"),
+    ] {
+        let first = format!("{innocent}{padded_start}");
+        let plugin = load("banned-keywords", banned(serde_json::json!([keyword]))).await.unwrap();
+        let request = chat_request("r6", "innocent question");
+        let mut instance = plugin.instance("r6");
+        let loan = ChunkLoan::new(chunk(&first));
+        let forwarded = match instance.stream_chunk(&request.info, &request.doc, &loan).await.unwrap() {
+            ChunkDecision::Replace(held) => held.value()["choices"][0]["delta"]["content"].as_str().unwrap().to_owned(),
+            ChunkDecision::Proceed => first.clone(),
+            other => panic!("{keyword}: {other:?}"),
+        };
+        let visible: String = forwarded.chars().filter(|&c| c != '\u{200b}').collect();
+        assert!(innocent.starts_with(visible.trim_end()), "{keyword}: its start went out early: {forwarded:?}");
+        assert_rejected_400(
+            instance.stream_chunk(&request.info, &request.doc, &ChunkLoan::new(chunk(rest))).await,
+            keyword,
+        );
+    }
+}
+
 #[tokio::test]
 async fn banned_keywords_refuses_a_bad_config_at_load() {
     for config in [serde_json::json!(null), serde_json::json!({"keywords": []}), serde_json::json!({"keywords": [1]})] {

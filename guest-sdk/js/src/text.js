@@ -139,11 +139,32 @@ export class HoldBack {
   /** What `choice` may send now: all but its last `window` characters. */
   #release(choice) {
     const chars = Array.from(this.held[choice]);
-    if (chars.length <= this.window) return '';
-    const cut = chars.length - this.window;
+    const cut = keptFrom(chars, this.window);
     this.held[choice] = chars.slice(cut).join('');
     return chars.slice(0, cut).join('');
   }
+}
+
+/**
+ * Where the last `window` characters of `chars` (code points) start, counted as
+ * `normalize` keeps them: a Default_Ignorable_Code_Point counts for nothing and a run of
+ * White_Space for one. Counted raw, zero-width characters or a run of spaces between a
+ * keyword's letters would push its first letters out of the window before the rest came.
+ */
+function keptFrom(chars, window) {
+  let counted = 0;
+  let spaceAfter = false; // whether the counted character to the right was White_Space
+  for (let at = chars.length - 1; at >= 0; at--) {
+    const c = chars[at];
+    if (isDefaultIgnorable(c)) continue;
+    const space = isWhiteSpace(c);
+    if (!(space && spaceAfter)) {
+      if (counted === window) return at + 1;
+      counted += 1;
+    }
+    spaceAfter = space;
+  }
+  return 0;
 }
 
 /** Per choice (by index), the answer text a chunk brings. */

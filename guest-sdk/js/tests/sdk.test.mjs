@@ -670,6 +670,17 @@ describe('HoldBack', () => {
     assert.equal(hold.finish(5), '');
   });
 
+  it('follows the shared vectors (guest-sdk/conformance/text.json)', () => {
+    for (const { name, window, text, kept } of VECTORS.hold_back) {
+      const hold = new sdk.HoldBack(window);
+      const chunk = localChunk({ choices: [{ index: 0, delta: { content: text } }] });
+      hold.apply(chunk);
+      const sent = chunk.text() ?? '';
+      assert.equal(hold.finish(0), kept, name);
+      assert.equal(sent + kept, text, `${name}: nothing lost`);
+    }
+  });
+
   it('an edit the host refuses is an EditError', () => {
     const hold = new sdk.HoldBack(1);
     const error = thrown(() => hold.apply(localChunk(chunkOf(['abc']), { readOnly: true })));

@@ -113,9 +113,11 @@ class HoldBack:
     """
 
     def __init__(self, window):
-        """Holds back the last ``window`` characters of each choice: one less than the
-        longest text to catch suffices for a plain match; a few more cover what
-        normalization joins (a letter and a combining mark in different chunks)."""
+        """Holds back the last ``window`` characters of each choice, counted as
+        :func:`normalize` keeps them (an invisible character counts for nothing, a run of
+        white space for one): one less than the longest text to catch suffices for a
+        plain match; a few more cover what normalization joins (a letter and a combining
+        mark in different chunks)."""
         if isinstance(window, bool) or not isinstance(window, int) or window < 0:
             raise ValueError(f"HoldBack: the window is a number of characters, not {window!r}")
         self.window = window
@@ -162,14 +164,32 @@ class HoldBack:
 
     def _release(self, choice):
         held = self._held[choice]
-        if len(held) <= self.window:
-            return ""
-        cut = len(held) - self.window
+        cut = _kept_from(held, self.window)
         self._held[choice] = held[cut:]
         return held[:cut]
 
     def __repr__(self):
         return f"HoldBack({self.window}, held={self._held!r})"
+
+
+def _kept_from(text, window):
+    """Where the last ``window`` characters of ``text`` start, counted as :func:`normalize`
+    keeps them: a Default_Ignorable_Code_Point counts for nothing and a run of White_Space
+    for one. Counted raw, zero-width characters or a run of spaces between a keyword's
+    letters would push its first letters out of the window before the rest came."""
+    counted = 0
+    space_after = False  # whether the counted character to the right was White_Space
+    for at in range(len(text) - 1, -1, -1):
+        c = text[at]
+        if is_default_ignorable(c):
+            continue
+        space = is_white_space(c)
+        if not (space and space_after):
+            if counted == window:
+                return at + 1
+            counted += 1
+        space_after = space
+    return 0
 
 
 def _incoming(chunk):

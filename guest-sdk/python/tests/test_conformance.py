@@ -35,6 +35,20 @@ def resolve(body, path):
     return body
 
 
+class HoldBackVectors(unittest.TestCase):
+    def test_hold_back(self):
+        from hookgate_sdk import HoldBack
+
+        for case in VECTORS["hold_back"]:
+            with self.subTest(case["name"]):
+                hold = HoldBack(case["window"])
+                chunk = testing.chunk({"choices": [{"index": 0, "delta": {"content": case["text"]}}]})
+                hold.apply(chunk)
+                sent = chunk.text() or ""
+                self.assertEqual(hold.finish(0), case["kept"])
+                self.assertEqual(sent + case["kept"], case["text"], "nothing lost")
+
+
 class Texts(unittest.TestCase):
     def test_request_texts(self):
         for case in VECTORS["request"]:

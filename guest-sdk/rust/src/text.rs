@@ -183,9 +183,11 @@ pub struct HoldBack {
 }
 
 impl HoldBack {
-    /// Holds back the last `window` characters of each choice: one less than the longest
-    /// text to catch suffices for a plain match; a few more cover what normalization
-    /// joins (a letter and a combining mark in different chunks).
+    /// Holds back the last `window` characters of each choice, counted as [`normalize`]
+    /// keeps them (an invisible character counts for nothing, a run of white space for
+    /// one): one less than the longest text to catch suffices for a plain match; a few
+    /// more cover what normalization joins (a letter and a combining mark in different
+    /// chunks).
     pub fn new(window: usize) -> Self {
         HoldBack { window, held: Vec::new() }
     }
@@ -235,13 +237,33 @@ impl HoldBack {
     /// What `choice` may send now: all but its last `window` characters.
     fn release(&mut self, choice: usize) -> String {
         let held = &mut self.held[choice];
-        let count = held.chars().count();
-        if count <= self.window {
-            return String::new();
-        }
-        let cut = held.char_indices().nth(count - self.window).map_or(held.len(), |(at, _)| at);
+        let cut = kept_from(held, self.window);
         held.drain(..cut).collect()
     }
+}
+
+/// Where the last `window` characters of `text` start, counted as [`normalize`] keeps
+/// them: a Default_Ignorable_Code_Point counts for nothing and a run of White_Space for
+/// one. Counted raw, zero-width characters or a run of spaces between a keyword's letters
+/// would push its first letters out of the window and to the client before the rest came.
+fn kept_from(text: &str, window: usize) -> usize {
+    let mut counted = 0;
+    // Whether the counted character to the right was White_Space: a run counts once.
+    let mut space_after = false;
+    for (at, c) in text.char_indices().rev() {
+        if is_default_ignorable(c) {
+            continue;
+        }
+        let space = is_white_space(c);
+        if !(space && space_after) {
+            if counted == window {
+                return at + c.len_utf8();
+            }
+            counted += 1;
+        }
+        space_after = space;
+    }
+    0
 }
 
 /// Per choice (by index), the answer text a chunk brings.

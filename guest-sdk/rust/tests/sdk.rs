@@ -173,6 +173,20 @@ fn hold_back_keeps_a_window_per_choice_and_releases_it_at_the_end() {
 const VECTORS: &str = include_str!("../../conformance/text.json");
 
 #[test]
+fn hold_back_follows_the_shared_vectors() {
+    let vectors: Value = serde_json::from_str(VECTORS).unwrap();
+    for case in vectors["hold_back"].as_array().unwrap() {
+        let (text, kept) = (case["text"].as_str().unwrap(), case["kept"].as_str().unwrap());
+        let mut hold = HoldBack::new(case["window"].as_u64().unwrap() as usize);
+        let chunk = Chunk::local(json!({"choices": [{"index": 0, "delta": {"content": text}}]}));
+        hold.apply(&chunk).unwrap();
+        let sent = chunk.text().unwrap_or_default();
+        assert_eq!(hold.finish(0), kept, "{}", case["name"]);
+        assert_eq!(format!("{sent}{kept}"), text, "{}: nothing lost", case["name"]);
+    }
+}
+
+#[test]
 fn normalize_follows_the_shared_vectors() {
     let vectors: Value = serde_json::from_str(VECTORS).unwrap();
     for case in vectors["normalize"].as_array().unwrap() {
