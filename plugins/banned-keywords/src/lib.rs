@@ -137,12 +137,12 @@ impl Plugin for BannedKeywords {
 /// `/refusal`), in order: a client can split `secret plan` into the parts `the secret`
 /// and ` plan`, which no text holds alone.
 fn content_part_runs(texts: &[Text]) -> Vec<Vec<&str>> {
-    let content_of = |text: &Text| {
+    fn content_of(text: &Text) -> Option<&str> {
         let part = text.path.strip_suffix("/text").or_else(|| text.path.strip_suffix("/refusal"))?;
         let (content, index) = part.rsplit_once('/')?;
-        (content.ends_with("/content") && index.bytes().all(|b| b.is_ascii_digit())).then_some(content.to_owned())
-    };
-    let mut runs: Vec<(String, Vec<&str>)> = Vec::new();
+        (content.ends_with("/content") && index.bytes().all(|b| b.is_ascii_digit())).then_some(content)
+    }
+    let mut runs: Vec<(&str, Vec<&str>)> = Vec::new();
     for text in texts {
         let Some(content) = content_of(text) else { continue };
         match runs.last_mut() {
