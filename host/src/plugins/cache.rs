@@ -137,30 +137,24 @@ impl ArtifactCache {
 /// (not a link, not a pipe) of the proxy's own user that no other user may write. One
 /// planted, or left writable, is refused (`PermissionDenied`): it is compiled again.
 fn read_own(path: &Path) -> std::io::Result<Vec<u8>> {
-    use std::io::Read;
-    #[cfg(unix)]
-    use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
-    let mut options = std::fs::File::options();
-    options.read(true);
-    #[cfg(unix)]
-    options.custom_flags(libc::O_NOFOLLOW);
-    let mut file = options.open(path)?;
-    // Checked on the open file, so what is read is what was checked.
-    let meta = file.metadata()?;
-    #[cfg(unix)]
-    {
-        // SAFETY: geteuid has no preconditions and cannot fail.
-        let me = unsafe { libc::geteuid() };
-        if !meta.is_file() || meta.uid() != me || meta.mode() & 0o022 != 0 {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::PermissionDenied,
-                "not a regular file of the proxy's user that only it may write",
-            ));
+    let opening = super::file_read::Opening { follow_links: false, max_bytes: u64::MAX };
+    super::file_read::read_checked(path, opening, |meta| {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt;
+            // SAFETY: geteuid has no preconditions and cannot fail.
+            let me = unsafe { libc::geteuid() };
+            if !meta.is_file() || meta.uid() != me || meta.mode() & 0o022 != 0 {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::PermissionDenied,
+                    "not a regular file of the proxy's user that only it may write",
+                ));
+            }
         }
-    }
-    let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
-    file.read_to_end(&mut bytes)?;
-    Ok(bytes)
+        #[cfg(not(unix))]
+        let _ = meta;
+        Ok(())
+    })
 }
 
 /// Marks an artifact as just used. The modification time is the cache's clock of use:

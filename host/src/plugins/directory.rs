@@ -381,30 +381,16 @@ fn stays_inside(dir: &Path, path: &Path) -> bool {
 /// stall or exhaust the proxy with `x.yaml -> /dev/zero`, a named pipe (opened without
 /// waiting for a writer) or a sparse 100 GB file, nor read a file outside it into a plugin.
 fn read_from(dir: &Path, path: &Path, max_bytes: u64) -> std::io::Result<Vec<u8>> {
-    use std::io::Read;
     let refused = |why: &str| std::io::Error::new(std::io::ErrorKind::InvalidInput, why.to_owned());
     std::fs::symlink_metadata(path)?;
     if !stays_inside(dir, path) {
         return Err(refused("a symlink to outside the plugin directory is never followed"));
     }
-    let mut options = std::fs::File::options();
-    options.read(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, libc::O_NONBLOCK);
-    let file = options.open(path)?;
-    let meta = file.metadata()?;
-    if !meta.is_file() {
-        return Err(refused("not a regular file"));
-    }
-    if meta.len() > max_bytes {
-        return Err(refused(&format!("{} bytes, over the {max_bytes} a plugin file may have", meta.len())));
-    }
-    let mut bytes = Vec::with_capacity(meta.len() as usize);
-    file.take(max_bytes + 1).read_to_end(&mut bytes)?;
-    if bytes.len() as u64 > max_bytes {
-        return Err(refused(&format!("over the {max_bytes} bytes a plugin file may have")));
-    }
-    Ok(bytes)
+    let opening = super::file_read::Opening { follow_links: true, max_bytes };
+    super::file_read::read_checked(path, opening, |meta| match meta.is_file() {
+        true => Ok(()),
+        false => Err(refused("not a regular file")),
+    })
 }
 
 /// A plugin file as read, before it is loaded.

@@ -24,6 +24,7 @@ pub(crate) mod contract;
 pub mod directory;
 pub mod engine;
 pub mod fault;
+mod file_read;
 pub mod instance;
 mod live;
 pub mod load;
