@@ -634,6 +634,57 @@ async fn declaring_a_large_body_and_sending_none_holds_no_budget() {
         .await;
 }
 
+/// The admin routes that take a body (uploads, the block list) read it only after the
+/// master key checks out, and under the same timeout and budget as the OpenAI routes:
+/// without a key, declaring a 60 MB body is answered 401 at once, not buffered; with it,
+/// a body that never comes is a 408 after `body_read_timeout_seconds`, and the chat
+/// routes are served meanwhile.
+#[tokio::test]
+async fn admin_bodies_are_read_only_after_the_key_and_under_the_limits() {
+    let proxy =
+        ProxyBuilder::new(&format!("general_settings: {{master_key: {MASTER_KEY}, body_read_timeout_seconds: 1}}\n"))
+            .start()
+            .await;
+    let address = proxy.base.trim_start_matches("http://").to_owned();
+    let answer_to = |head: String| {
+        let address = address.clone();
+        async move {
+            let mut stream = TcpStream::connect(&address).await.unwrap();
+            stream.write_all(head.as_bytes()).await.unwrap();
+            let mut answer = vec![0u8; 4096];
+            let read = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut answer)).await;
+            let read = read.expect("answered within 5 s").unwrap();
+            String::from_utf8_lossy(&answer[..read]).into_owned()
+        }
+    };
+    let routes = [("PUT", "/plugins/x"), ("PUT", "/plugins/x/settings"), ("POST", "/user/block")];
+    for (method, path) in routes {
+        let head = format!("{method} {path} HTTP/1.1\r\nhost: {address}\r\ncontent-length: 60000000\r\n\r\n");
+        let answer = answer_to(head).await;
+        assert!(answer.starts_with("HTTP/1.1 401"), "{method} {path} without a key: {answer}");
+    }
+    // With the key, a body that never comes times out.
+    let mut waiting = Vec::new();
+    for (method, path) in routes {
+        let head = format!(
+            "{method} {path} HTTP/1.1\r\nhost: {address}\r\nauthorization: Bearer {MASTER_KEY}\r\n\
+             content-length: 60000\r\n\r\n"
+        );
+        waiting.push(tokio::spawn(answer_to(head)));
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let response = proxy.chat(&chat_body("mock-echo", "hello")).await;
+    assert_eq!(response.status(), 200, "{}", response.text().await.unwrap());
+    for (answer, (method, path)) in join_all(waiting).await.into_iter().zip(routes) {
+        let answer = answer.unwrap();
+        assert!(answer.starts_with("HTTP/1.1 408"), "{method} {path} with the key, no body: {answer}");
+    }
+    // A body past the route's own cap is refused as it arrives: settings are at most 64 KiB.
+    let settings = format!("{}/plugins/x/settings", proxy.base);
+    let large = proxy.client().put(&settings).bearer_auth(MASTER_KEY).body(vec![b'a'; 70_000]).send().await.unwrap();
+    assert_eq!(large.status(), 413);
+}
+
 /// Sixteen concurrent 8 MB bodies, twice: of tiny messages (refused early, at the message
 /// cap, before they grow) and of 2,000 messages of 4 KB (parsed and given to the plugins).
 /// What the proxy holds stays bounded, and goes back after the burst.

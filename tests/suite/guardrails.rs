@@ -599,6 +599,18 @@ async fn admin_identity_is_the_master_key_itself_and_no_auth_is_never_a_silent_o
     }
     let own = loopback.client().get(format!("{}/plugins", loopback.base)).header("origin", &loopback.base);
     assert_eq!(own.send().await.unwrap().status(), 200, "a page of the proxy's own, as the console is");
+    // Nor the OpenAI routes: a page could post prompts on the operator's provider keys
+    // (a body without a content type needs no preflight) and, rebound, read the answers.
+    let chat = format!("{}/v1/chat/completions", loopback.base);
+    let body = chat_body("mock-echo", "hi").to_string();
+    for (name, value) in from_pages {
+        let posted = loopback.client().post(&chat).body(body.clone()).header(name, value).send().await.unwrap();
+        assert_eq!(posted.status(), 403, "chat with {name}: {value}");
+        let listed = loopback.client().get(format!("{}/v1/models", loopback.base)).header(name, value);
+        assert_eq!(listed.send().await.unwrap().status(), 403, "models with {name}: {value}");
+    }
+    let posted = loopback.client().post(&chat).body(body).send().await.unwrap();
+    assert_eq!(posted.status(), 200, "a client on this machine is served");
     drop(loopback);
 
     // Auth off on every interface: the admin routes refuse, requests are still served.

@@ -216,6 +216,34 @@ pub async fn reload(State(state): State<Arc<AppState>>, headers: HeaderMap) -> R
     }
 }
 
+/// With auth off (no master key) on a loopback bind, the OpenAI routes too answer only a
+/// request no web page sent ([`from_this_machine`]): a page the operator visits could
+/// otherwise post prompts through the proxy, on the operator's provider credentials,
+/// and, rebinding its own name to 127.0.0.1, read the answers.
+pub(super) fn refuse_web_pages_without_keys(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
+    if state.keys.enabled() || !state.loopback_only || from_this_machine(headers) {
+        return Ok(());
+    }
+    Err(ApiError::new(
+        403,
+        "Without a master key this proxy answers only requests to localhost, 127.0.0.1 or [::1] that no other web \
+         site sent; set general_settings.master_key.",
+    ))
+}
+
+/// The body of an admin request that may have one, read only once the caller is known to
+/// hold the master key, at most `limit` bytes, under the body-read timeout and the
+/// in-flight budget (held by the permit until the handler ends).
+pub(super) async fn master_body(
+    state: &AppState,
+    request: axum::extract::Request,
+    limit: usize,
+) -> Result<(axum::body::Bytes, tokio::sync::OwnedSemaphorePermit), ApiError> {
+    let (parts, body) = request.into_parts();
+    require_master(state, &parts.headers)?;
+    super::openai::read_body(state, &parts.headers, body, limit).await
+}
+
 /// Admin routes need the master key itself (never an alias). With auth off (no master
 /// key) they answer only when the proxy listens on a loopback address: anyone who can
 /// reach a public bind must not be able to reload or inspect plugins. And only to a

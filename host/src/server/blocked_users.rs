@@ -15,14 +15,12 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::HeaderMap;
+use axum::extract::{Request, State};
 use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::admin::require_master;
+use super::admin::master_body;
 use super::AppState;
 use crate::error::ApiError;
 
@@ -32,6 +30,8 @@ pub const PLUGIN: &str = "blocked-users";
 const MAX_USERS: usize = 1000;
 /// Longest user id.
 const MAX_USER_ID: usize = 256;
+/// The largest body: the most users, each id at its longest and escaped, and the rest.
+const MAX_BODY_BYTES: usize = MAX_USERS * (6 * MAX_USER_ID + 4) + 1024;
 /// How long a kv write may take before the call answers 503.
 const KV_DEADLINE: Duration = Duration::from_secs(2);
 
@@ -47,28 +47,22 @@ pub fn entry_key(user: &str) -> String {
 }
 
 /// `POST /user/block`.
-pub async fn block(
-    State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Json<Value>, ApiError> {
-    let users = update(&state, &headers, &body, true).await?;
+pub async fn block(State(state): State<Arc<AppState>>, request: Request) -> Result<Json<Value>, ApiError> {
+    let (body, _memory) = master_body(&state, request, MAX_BODY_BYTES).await?;
+    let users = update(&state, &body, true).await?;
     Ok(Json(json!({"blocked_users": users})))
 }
 
 /// `POST /user/unblock`.
-pub async fn unblock(
-    State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Json<Value>, ApiError> {
-    let users = update(&state, &headers, &body, false).await?;
+pub async fn unblock(State(state): State<Arc<AppState>>, request: Request) -> Result<Json<Value>, ApiError> {
+    let (body, _memory) = master_body(&state, request, MAX_BODY_BYTES).await?;
+    let users = update(&state, &body, false).await?;
     Ok(Json(json!({"unblocked_users": users})))
 }
 
 /// Writes (`blocked`) or deletes the entries of the users the body names; those users.
-async fn update(state: &AppState, headers: &HeaderMap, body: &[u8], blocked: bool) -> Result<Vec<String>, ApiError> {
-    let users = checked(state, headers, body)?;
+async fn update(state: &AppState, body: &[u8], blocked: bool) -> Result<Vec<String>, ApiError> {
+    let users = checked(state, body)?;
     let deadline = Instant::now() + KV_DEADLINE;
     for user in &users {
         let key = entry_key(user);
@@ -81,9 +75,8 @@ async fn update(state: &AppState, headers: &HeaderMap, body: &[u8], blocked: boo
     Ok(users)
 }
 
-/// The master key, a loaded `blocked-users` plugin, and a body naming users.
-fn checked(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Vec<String>, ApiError> {
-    require_master(state, headers)?;
+/// A loaded `blocked-users` plugin, and a body naming users.
+fn checked(state: &AppState, body: &[u8]) -> Result<Vec<String>, ApiError> {
     if !state.pipeline.registry().snapshot().iter().any(|plugin| plugin.name() == PLUGIN) {
         return Err(ApiError::bad_request(format!(
             "Blocked user check was never set. This call has no effect: load the {PLUGIN} plugin \

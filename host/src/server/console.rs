@@ -20,15 +20,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::admin::require_master;
+use super::admin::{master_body, require_master};
 use super::AppState;
 use crate::error::ApiError;
 use crate::plugins::directory::Trigger;
@@ -167,23 +166,21 @@ fn write_into(dir: &std::path::Path, file: &str, bytes: &[u8]) -> Result<(), Api
 /// component; an empty body removes it.
 pub async fn upload_settings(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
     Path(name): Path<String>,
-    body: Bytes,
+    request: Request,
 ) -> Result<Json<Value>, ApiError> {
-    require_master(&state, &headers)?;
+    let (body, _memory) = master_body(&state, request, MAX_SETTINGS_BYTES).await?;
     let dir = upload_dir(&state, &name)?;
-    if body.len() > MAX_SETTINGS_BYTES {
-        return Err(ApiError::new(413, format!("Settings larger than {MAX_SETTINGS_BYTES} bytes.")));
-    }
     let text = std::str::from_utf8(&body).map_err(|_| ApiError::new(400, "Settings must be UTF-8 YAML."))?;
     if text.trim().is_empty() {
         let _ = std::fs::remove_file(dir.join(format!("{name}.yaml")));
+        tracing::warn!(target: "hookgate::audit", plugin = %name, "a plugin's settings were removed through the console");
         return Ok(Json(json!({"plugin": name, "settings": null})));
     }
     serde_yaml_ng::from_str::<serde_yaml_ng::Mapping>(text)
         .map_err(|error| ApiError::new(400, format!("Settings are not a YAML mapping: {error}")))?;
     write_into(&dir, &format!("{name}.yaml"), text.as_bytes())?;
+    tracing::warn!(target: "hookgate::audit", plugin = %name, bytes = text.len(), "a plugin's settings were uploaded through the console");
     Ok(Json(json!({"plugin": name, "settings": "written"})))
 }
 
@@ -192,11 +189,10 @@ pub async fn upload_settings(
 /// keeps serving).
 pub async fn upload(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
     Path(name): Path<String>,
-    body: Bytes,
+    request: Request,
 ) -> Result<Json<Value>, ApiError> {
-    require_master(&state, &headers)?;
+    let (body, _memory) = master_body(&state, request, MAX_UPLOAD_BYTES).await?;
     let dir = upload_dir(&state, &name)?;
     if !body.starts_with(b"\0asm") {
         return Err(ApiError::new(400, "The body is not a WebAssembly component (it does not start with \\0asm)."));

@@ -247,11 +247,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/plugins/{name}/quarantine", only(Method::POST, post(console::quarantine)))
         .route("/plugins/{name}/release", only(Method::POST, post(console::release)))
         .route("/plugins/{name}/settings", only(Method::PUT, axum::routing::put(console::upload_settings)))
-        .route(
-            "/plugins/{name}",
-            only(Method::PUT, axum::routing::put(console::upload))
-                .layer(axum::extract::DefaultBodyLimit::max(console::MAX_UPLOAD_BYTES)),
-        )
+        .route("/plugins/{name}", only(Method::PUT, axum::routing::put(console::upload)))
         .route("/ui", only(Method::GET, get(console::page)))
         .route("/ui/", only(Method::GET, get(console::page)))
         .route("/ui/console.js", only(Method::GET, get(console::script)))

@@ -14,6 +14,7 @@ use axum::Json;
 use futures_util::StreamExt;
 use serde_json::{json, Value};
 
+use super::admin::refuse_web_pages_without_keys;
 use super::stamp::{Overhead, Stamp};
 use super::AppState;
 use crate::auth::{Crowded, CREDENTIAL_HEADERS};
@@ -42,6 +43,7 @@ pub async fn embeddings(State(state): State<Arc<AppState>>, request: Request) ->
 /// `GET /v1/models`: the models this caller may use.
 pub async fn models(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
     let caller = state.keys.authenticate(&headers).map_err(|error| ApiError::new(401, error.to_string()))?;
+    refuse_web_pages_without_keys(&state, &headers)?;
     let data: Vec<_> = state
         .pipeline
         .upstreams()
@@ -88,6 +90,7 @@ async fn prepare(
 ) -> Result<ClientCall, ApiError> {
     let (parts, body) = http.into_parts();
     let caller = state.keys.authenticate(&parts.headers).map_err(|error| ApiError::new(401, error.to_string()))?;
+    refuse_web_pages_without_keys(state, &parts.headers)?;
     if let Some(content_type) = parts.headers.get(header::CONTENT_TYPE) {
         let essence = content_type.to_str().unwrap_or_default().split(';').next().unwrap_or_default().trim();
         if !essence.eq_ignore_ascii_case("application/json") {
@@ -111,7 +114,7 @@ async fn prepare(
             )
         }
     })?;
-    let (bytes, memory) = read_body(state, &parts.headers, body).await?;
+    let (bytes, memory) = read_body(state, &parts.headers, body, state.max_request_bytes).await?;
     let body = request::parse(call_type, &bytes, state.pipeline.body_rules())?;
     drop(bytes);
     let headers = parts
@@ -125,20 +128,23 @@ async fn prepare(
     Ok(ClientCall { id: Arc::clone(id), call_type, body, headers, caller, disable, received, admission })
 }
 
-/// Reads the whole request body: at most `max_request_size_mb` (413) within the body-read
-/// timeout (408); a body whose framing is broken (a bad chunk size) is a 400 that says so.
+/// Reads the whole request body: at most `limit` bytes (413; `max_request_size_mb` for the
+/// OpenAI routes) within the body-read timeout (408); a body whose framing is broken (a
+/// bad chunk size) is a 400 that says so. Every route with a body reads it here, after its
+/// auth: a body read before it, or without the timeout and the budget, is a way to hold
+/// connections and memory without a key.
 ///
 /// The body's share of `max_inflight_request_mb` is taken as its bytes arrive, and held
 /// to the end of the request: when large requests already hold the budget, this one is
 /// answered 503 instead of adding to the proxy's memory. Taken as they arrive, not by the
 /// length a request declares: connections that declare large bodies and send nothing
 /// would otherwise hold the whole budget, for the body-read timeout, at no cost.
-async fn read_body(
+pub(super) async fn read_body(
     state: &AppState,
     headers: &HeaderMap,
     body: Body,
+    limit: usize,
 ) -> Result<(Bytes, tokio::sync::OwnedSemaphorePermit), ApiError> {
-    let limit = state.max_request_bytes;
     let too_large = || ApiError::new(413, format!("The request body is larger than the limit of {limit} bytes."));
     let declared = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
     if declared.is_some_and(|length| length > limit) {
