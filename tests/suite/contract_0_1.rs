@@ -122,6 +122,15 @@ async fn a_0_1_guest_s_own_failures_are_faults_as_before() {
     body["hookgate_script"] = json!({"pre-call": {"do": "modify", "body": twice}});
     assert_eq!(proxy.chat(&body).await.status(), 400);
     assert_eq!(proxy.metric(series).await, 2.0);
+    // A header name that is not one is `bad_output` too, and what the console shows of
+    // it names no header: a name can be made of the prompt's text.
+    body["hookgate_script"] = json!({"post-call-success": {"do": "modify", "headers": [["my secret plan", "v"]]}});
+    proxy.chat(&body).await;
+    let series =
+        r#"hookgate_plugin_faults_total{plugin="scripted",hook="post-call-success",kind="bad_output",cause="input"}"#;
+    assert_eq!(proxy.metric(series).await, 1.0);
+    let events = proxy.admin_get("/ui/api/events").await.to_string();
+    assert!(events.contains("bad_output") && !events.contains("secret plan"), "{events}");
     // A replacement chunk written over several lines reaches the client as one event.
     let mut streamed = chat_body("mock-echo", "hi");
     streamed["stream"] = json!(true);

@@ -194,8 +194,15 @@ impl OutputCheck {
             return Err(format!("the edit adds {bytes} bytes of headers, over the limit of {MAX_ADDED_HEADER_BYTES}"));
         }
         let mut checked: Vec<Header> = Vec::with_capacity(headers.len());
-        for (name, value) in headers {
-            let (name, value) = check_header(&name, &value)?;
+        for (index, (name, value)) in headers.into_iter().enumerate() {
+            // Said without the name: it can be made of the prompt's text, and the message
+            // goes to the log and the console's recent decisions.
+            let (name, value) = check_header(&name, &value).map_err(|_| {
+                format!(
+                    "header {index} of the edit is not one a plugin may set (a token name the proxy does not \
+                     manage, a value of at most 8 KiB without control characters)"
+                )
+            })?;
             checked.retain(|(existing, _)| *existing != name);
             checked.push((name, value));
         }
