@@ -402,6 +402,17 @@ async fn several_streamed_choices_are_refused_while_a_plugin_checks_streams() {
     body["n"] = json!(2);
     body["stream"] = json!(false);
     assert_eq!(send(&proxy, README_MASTER_KEY, &body, &[]).await.0, 200);
+    // A completion's list of prompts asks for a choice each, streamed interleaved the same
+    // way: refused while streamed, served for one prompt or unstreamed.
+    let completion = |prompt: Value, stream: bool| json!({"model": "gpt-4o-mini", "prompt": prompt, "stream": stream});
+    let several = proxy.post("/v1/completions", README_MASTER_KEY, &completion(json!(["a", "b"]), true)).await;
+    assert_eq!(several.status(), 400);
+    let error: Value = several.json().await.unwrap();
+    assert_eq!(error["error"]["param"], "prompt", "{error}");
+    for (prompt, stream) in [(json!(["a"]), true), (json!("a"), true), (json!(["a", "b"]), false)] {
+        let response = proxy.post("/v1/completions", README_MASTER_KEY, &completion(prompt.clone(), stream)).await;
+        assert_eq!(response.status(), 200, "{prompt} stream {stream}: {}", response.text().await.unwrap());
+    }
 }
 
 #[tokio::test]

@@ -439,9 +439,14 @@ fn unreadable(plugins: &RequestPlugins, request: &RequestDoc) -> Option<ApiError
         }
     }
     let checks_streams = plugins.implements(Hook::StreamChunk) || plugins.implements(Hook::StreamEnd);
-    if plugins.info().stream && checks_streams && shapes::several_choices(fields) {
-        let why = "Streaming several choices (`n` other than 1) cannot be checked by this proxy's stream guardrails: ask for one, or without `stream`.";
-        return Some(ApiError::bad_request(why).with_param("n"));
+    if plugins.info().stream && checks_streams {
+        if let Some(field) = shapes::several_choices(fields) {
+            let why = format!(
+                "Streaming several choices (`n` other than 1, or several prompts) cannot be checked by this proxy's \
+                 stream guardrails: ask for one, or without `stream` (`{field}`)."
+            );
+            return Some(ApiError::bad_request(why).with_param(field));
+        }
     }
     None
 }

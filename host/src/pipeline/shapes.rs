@@ -328,10 +328,15 @@ fn is_token_id(value: &Value) -> bool {
     value.as_u64().is_some()
 }
 
-/// True unless the body asks for exactly one choice (`n` absent, `null` or 1): anything
-/// else may be several to an upstream that reads `"2"` or `2.0` as 2.
-pub(super) fn several_choices(fields: &Map<String, Value>) -> bool {
-    present(fields, "n").is_some_and(|n| n.as_u64() != Some(1))
+/// The field that asks for several choices, unless the body asks for exactly one: `n`
+/// other than absent, `null` or 1 (an upstream may read `"2"` or `2.0` as 2), or a
+/// completion's `prompt` given as a list of several prompts (one choice each, streamed
+/// interleaved).
+pub(super) fn several_choices(fields: &Map<String, Value>) -> Option<&'static str> {
+    if present(fields, "n").is_some_and(|n| n.as_u64() != Some(1)) {
+        return Some("n");
+    }
+    present(fields, "prompt").and_then(Value::as_array).is_some_and(|prompts| prompts.len() > 1).then_some("prompt")
 }
 
 /// The field's value unless it is absent or `null`.
