@@ -546,6 +546,40 @@ async fn a_stream_chunk_with_a_duplicated_key_ends_the_stream_unforwarded() {
     assert_eq!(events.last().map(String::as_str), Some("[DONE]"));
 }
 
+/// While stream hooks run, the request asked for one choice: an upstream that streams
+/// another (by `index`, several in a chunk, `choices` as an object) would have hooks read
+/// two answers as one and the client apart; the stream ends before such a chunk goes on.
+#[tokio::test]
+async fn a_stream_chunk_with_another_choice_ends_the_stream_unforwarded() {
+    let api_base = hookgate_tests::upstream::serve(|request| {
+        let second = match request["messages"][0]["content"].as_str().unwrap_or_default() {
+            "index" => r#"{"choices":[{"index":1,"delta":{"content":"x"}}]}"#,
+            "several" => r#"{"choices":[{"index":0,"delta":{"content":"x"}},{"index":0,"delta":{"content":"y"}}]}"#,
+            _ => r#"{"choices":{"0":{"index":0,"delta":{"content":"forbidden"}}}}"#,
+        };
+        let events = format!(
+            "data: {{\"choices\":[{{\"index\":0,\"delta\":{{\"role\":\"assistant\",\"content\":\"the forbid\"}}}}]}}\n\n\
+             data: {second}\n\n\
+             data: {{\"choices\":[{{\"index\":0,\"delta\":{{\"content\":\"den plan\"}}}}]}}\n\ndata: [DONE]\n\n"
+        );
+        hookgate_tests::upstream::event_stream(&events)
+    })
+    .await;
+    let yaml = one_model("interleaving", &api_base);
+    let proxy = with_banned_keywords(&yaml).await;
+    for (prompt, why) in
+        [("index", "a choice other than the first"), ("several", "several choices"), ("object", "not a list")]
+    {
+        let response = proxy.chat(&streaming(chat_body("interleaving", prompt))).await;
+        assert_eq!(response.status(), 200);
+        let events = sse_events(response).await;
+        assert!(events.iter().all(|event| !event.contains("den plan") && !event.contains("forbidden")), "{events:?}");
+        let error: Value = serde_json::from_str(&events[events.len() - 2]).unwrap();
+        assert_eq!(error["error"]["type"], "upstream_error", "{prompt}: {events:?}");
+        assert!(error["error"]["message"].as_str().unwrap().contains(why), "{prompt}: {events:?}");
+    }
+}
+
 /// What the response guardrails cannot read does not reach the client: a whole answer
 /// with a duplicated key, and a stream chunk that is no JSON at all.
 #[tokio::test]

@@ -162,6 +162,7 @@ async fn pump(job: StreamJob, outbox: Arc<Outbox>) {
     // Chunks are parsed only for the hooks that read them: stream-chunk, and stream-end
     // and logging (the assembled text and usage).
     let filter = plugins.implements(Hook::StreamChunk);
+    let checks_streams = filter || plugins.implements(Hook::StreamEnd);
     let assemble = plugins.implements(Hook::StreamEnd) || plugins.logs();
     let mut outcome: Result<(), ApiError> = loop {
         let chunk = match chunks.next().await {
@@ -178,6 +179,11 @@ async fn pump(job: StreamJob, outbox: Arc<Outbox>) {
             Ok(parsed) => Arc::new(parsed),
             Err(error) => break Err(error),
         };
+        if checks_streams {
+            if let Err(error) = one_choice(parsed.value()) {
+                break Err(error);
+            }
+        }
         let forwarded = match filter {
             false => parsed,
             true => match plugins.stream_chunk(&request, parsed).await {
@@ -230,6 +236,36 @@ fn parse(chunk: String) -> Result<Body, ApiError> {
             "upstream_error",
             format!("the upstream sent a stream chunk the hooks cannot read as one JSON value: {error}"),
         ))),
+    }
+}
+
+/// While stream hooks run, the request asked for one choice (several are refused before
+/// the upstream is called): a chunk with another (an `index` other than 0, several
+/// choices in one chunk, `choices` that is not a list) is the upstream's doing. Hooks read
+/// a chunk's choices by position and a client by `index`, so such a chunk would put two
+/// answers together for the hooks and apart for the client.
+fn one_choice(chunk: &serde_json::Value) -> Result<(), ApiError> {
+    let refuse = |why: &str| {
+        Err(ApiError::from(UpstreamError::new(
+            502,
+            "upstream_error",
+            format!("the upstream sent a stream chunk with {why}, where one choice was asked for"),
+        )))
+    };
+    let Some(choices) = json::get(chunk, "choices").filter(|choices| !choices.is_null()) else {
+        return Ok(());
+    };
+    let Some(choices) = choices.as_array() else {
+        return refuse("`choices` that is not a list");
+    };
+    match choices.as_slice() {
+        [] => Ok(()),
+        [choice] => match json::get(choice, "index").filter(|index| !index.is_null()) {
+            None => Ok(()),
+            Some(index) if index.as_u64() == Some(0) => Ok(()),
+            Some(_) => refuse("a choice other than the first"),
+        },
+        _ => refuse("several choices"),
     }
 }
 
