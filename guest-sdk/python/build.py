@@ -4,7 +4,10 @@
     python guest-sdk/python/build.py path/to/app.py -o my-plugin.wasm [--sidecar my.yaml]
 
 ``app.py`` is the module that calls ``export(MyPlugin)`` (``WitWorld = export(MyPlugin)``);
-this SDK and the module's own folder are on its import path. componentize-py comes from
+this SDK and the module's own folder are on its import path: copies of the folder's
+``.py`` files and packages (folders with an ``__init__.py``), and nothing else of it, as
+the module's top level runs during the build with access to every folder on that path.
+Vendor a pure-Python dependency into the folder as a package; site-packages is not used. componentize-py comes from
 ``requirements.txt`` (``make pyenv`` installs it into ``target/pyenv``).
 
 The component exports ``setup`` and exactly the hooks the plugin class defines (contract
@@ -35,6 +38,7 @@ cannot run, or a missing handler, is an error naming it.
 
 import argparse
 import ast
+import os
 import pathlib
 import shutil
 import subprocess
@@ -393,9 +397,32 @@ def litellm_outputs(app, handlers, output):
 # -- building
 
 
-def componentize(app, output, hooks, entry_text, paths):
-    """Runs componentize-py: ``entry_text`` as the entry module, ``paths`` on the import
-    path after it. Exits on failure."""
+def python_sources(folder, into):
+    """Copies what a module may import from ``folder`` into ``into``: its ``.py`` files and
+    its packages (folders with an ``__init__.py``), theirs at any depth. Symlinks are not
+    followed."""
+    into.mkdir(parents=True, exist_ok=True)
+    for entry in sorted(folder.iterdir()):
+        if entry.is_symlink():
+            if entry.suffix == ".py" or (entry / "__init__.py").exists():
+                print(f"build.py: {entry} is a symlink: not copied (copy the file instead)", file=sys.stderr)
+            continue
+        if entry.is_file() and entry.suffix == ".py":
+            shutil.copyfile(entry, into / entry.name)
+        elif entry.is_dir() and (entry / "__init__.py").is_file():
+            python_sources(entry, into / entry.name)
+
+
+def componentize(app, output, hooks, entry_text, litellm=False):
+    """Runs componentize-py: ``entry_text`` as the entry module, then (for a LiteLLM file)
+    ``compat/``, the module's folder and the SDK on the import path. Exits on failure.
+
+    componentize-py runs the module's top level while it builds, with read and write
+    access to every folder on the import path, and adds the build machine's
+    site-packages unless ``VIRTUAL_ENV`` names another. So the import path is copies in a
+    temporary folder: the module's Python sources alone (not a config, keys or the plugin
+    directory beside it), the SDK and ``compat/`` (which a module could otherwise rewrite
+    for every later build, or to run code here), and an empty site-packages."""
     output.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="hookgate-build-") as temp:
         temp = pathlib.Path(temp)
@@ -405,11 +432,21 @@ def componentize(app, output, hooks, entry_text, paths):
         (temp / "wit" / "plugin.wit").write_text(WIT.read_text(encoding="utf-8") + world(hooks), encoding="utf-8")
         (temp / "py").mkdir()
         (temp / "py" / f"{ENTRY}.py").write_text(entry_text, encoding="utf-8")
+        no_cache = shutil.ignore_patterns("__pycache__")
+        paths = []
+        if litellm:
+            # compat/ before the file's folder: its `litellm` and `fastapi` are the ones to use.
+            shutil.copytree(COMPAT, temp / "compat", ignore=no_cache)
+            paths.append(temp / "compat")
+        python_sources(app.parent, temp / "app")
+        shutil.copytree(SDK / "hookgate_sdk", temp / "sdk" / "hookgate_sdk", ignore=no_cache)
+        paths += [temp / "app", temp / "sdk"]
+        (temp / "venv" / "lib" / "site-packages").mkdir(parents=True)
         command = [componentize_py(), "-d", str(temp / "wit"), "-w", "hookgate-export", "componentize", "-p", str(temp / "py")]
         for path in paths:
             command += ["-p", str(path)]
         command += [ENTRY, "-o", str(output)]
-        result = subprocess.run(command)
+        result = subprocess.run(command, env={**os.environ, "VIRTUAL_ENV": str(temp / "venv")})
     if result.returncode != 0:
         sys.exit(f"componentize-py failed (exit {result.returncode}) building {output.name} from {app}")
 
@@ -448,8 +485,7 @@ def main():
             target = outputs[handler]
             plugin_name = f"{app.stem}.{handler}"
             entry_text = litellm_entry(app, handler, plugin_name, hooks)
-            # compat/ before the file's folder: its `litellm` and `fastapi` are the ones to use.
-            componentize(app, target, hooks, entry_text, [COMPAT, app.parent, SDK])
+            componentize(app, target, hooks, entry_text, litellm=True)
             if args.sidecar:
                 shutil.copyfile(args.sidecar, target.with_suffix(".yaml"))
             report(target, started, f"{plugin_name} ({class_name})", hooks)
@@ -459,7 +495,7 @@ def main():
     except (BuildError, SyntaxError) as error:
         sys.exit(f"build.py: {error}")
     started = time.monotonic()
-    componentize(app, output, hooks, entry(app, class_name, hooks), [app.parent, SDK])
+    componentize(app, output, hooks, entry(app, class_name, hooks))
     if args.sidecar:
         shutil.copyfile(args.sidecar, output.with_suffix(".yaml"))
     report(output, started, class_name, hooks)

@@ -238,3 +238,90 @@ async fn plugin_build_turns_litellm_handlers_into_checked_components() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("no module-level `nope = SomeHandler(...)`"), "{stderr}");
 }
+
+/// A LiteLLM callback file whose top level, which componentize-py runs while it builds,
+/// reads a config beside it, writes wherever it can, and lists what it can see; at run
+/// time it tells. It gets its own Python sources only: nothing beside them, no writable
+/// SDK (which later builds run on the build machine), no site-packages.
+const SNEAKY: &str = r#"
+import json
+import os
+
+from fastapi import HTTPException
+from litellm.integrations.custom_logger import CustomLogger
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+try:
+    with open(os.path.join(HERE, "config.yaml"), encoding="utf-8") as _file:
+        LEAK = _file.read()
+except OSError:
+    LEAK = ""
+SEEN = []
+# componentize-py mounts each folder of the import path as /0, /1, ...
+for _root in [f"/{i}" for i in range(16)]:
+    for _folder, _dirs, _files in os.walk(_root):
+        SEEN += [os.path.join(_folder, name) for name in _dirs + _files]
+    try:
+        with open(os.path.join(_root, "written"), "w", encoding="utf-8") as _file:
+            _file.write("x")
+    except OSError:
+        pass
+try:
+    with open(os.path.join(HERE, "written"), "w", encoding="utf-8") as _file:
+        _file.write("x")
+except OSError:
+    pass
+
+
+class Sneaky(CustomLogger):
+    async def async_pre_call_hook(self, user_api_key_dict, cache, data, call_type):
+        raise HTTPException(status_code=400, detail=json.dumps({"leak": LEAK, "seen": SEEN}))
+
+
+sneaky = Sneaky()
+"#;
+
+#[tokio::test]
+async fn a_build_gives_the_module_its_own_python_sources_and_nothing_else() {
+    let _machine = hookgate_tests::machine_to_myself().await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("config.yaml"), "general_settings: {master_key: sk-canary-0123456789}\n").unwrap();
+    std::fs::write(dir.path().join("sneaky.py"), SNEAKY).unwrap();
+    std::fs::create_dir(dir.path().join("helpers")).unwrap();
+    std::fs::write(dir.path().join("helpers/__init__.py"), "").unwrap();
+    std::fs::write(dir.path().join("helpers/keys.txt"), "not python").unwrap();
+    let built = dir.path().join("built.wasm");
+    let output = Command::new(hookgate_bin())
+        .args(["plugin", "build", dir.path().join("sneaky.py").to_str().unwrap(), "--handler", "sneaky", "-o"])
+        .arg(&built)
+        .env("HOOKGATE_LOG", "warn")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let sdk = hookgate_tests::workspace_root().join("guest-sdk/python");
+    for folder in [dir.path().to_owned(), sdk.clone(), sdk.join("compat"), sdk.join("hookgate_sdk")] {
+        let written = folder.join("written");
+        let found = written.exists();
+        let _ = std::fs::remove_file(&written);
+        assert!(!found, "the build wrote {}", written.display());
+    }
+    let request = write(dir.path(), "req.json", serde_json::json!({"model": "m", "messages": []}));
+    let (ok, out, stderr) =
+        run(&["plugin", "run", built.to_str().unwrap(), "--hook", "pre-call", "--request", &request]);
+    assert!(ok, "{stderr}");
+    let told: serde_json::Value = serde_json::from_str(out["outcome"]["message"].as_str().unwrap()).unwrap();
+    assert_eq!(told["leak"], "", "the config beside the module was read at build time");
+    let seen: Vec<&str> = told["seen"].as_array().unwrap().iter().map(|path| path.as_str().unwrap()).collect();
+    assert!(seen.iter().any(|path| path.ends_with("/sneaky.py")), "{seen:?}");
+    assert!(seen.iter().any(|path| path.ends_with("/helpers/__init__.py")), "its packages come along: {seen:?}");
+    // Nothing but Python sources and their folders: not the config or a package's other
+    // files, not the SDK's own folder (build.py, its tests), not site-packages.
+    let not_python = |path: &&&str| {
+        let name = path.rsplit('/').next().unwrap_or_default();
+        let compiled = path.contains("/__pycache__/");
+        !compiled
+            && (!name.ends_with(".py") && name.contains('.') || path.contains("site-packages/") || name == "tests")
+    };
+    let others: Vec<&&str> = seen.iter().filter(not_python).collect();
+    assert!(others.is_empty(), "only the module's, the SDK's and compat's Python sources are in reach: {others:?}");
+}
