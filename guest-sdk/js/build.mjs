@@ -5,9 +5,11 @@
 //   node guest-sdk/js/build.mjs <plugin.js> -o <out.wasm> [--keep-bundle <file.js>] [--stdio]
 //
 // 1. Which hooks: esbuild bundles the plugin with the SDK, the host's interfaces
-//    (`hookgate:plugin/*`) pointed at the SDK's node fakes (src/testing/host/); node
-//    evaluates that bundle and the SDK reads the hook methods off the default-exported
-//    class (its prototype chain below `Plugin`), as the component will.
+//    (`hookgate:plugin/*`) pointed at the SDK's node fakes (src/testing/host/); a node of
+//    its own, under node's permission model (it reads the bundle, writes nothing, and has
+//    no environment), evaluates that bundle and the SDK reads the hook methods off the
+//    default-exported class (its prototype chain below `Plugin`), as the component will.
+//    Imports resolve only to the plugin's folder, the SDK and npm packages.
 // 2. The world: a copy of wit/plugin.wit in a temporary directory, with a world appended
 //    that includes `imports` and exports `setup` plus exactly those hook interfaces (as
 //    the Rust SDK's attribute does), so the component exports nothing else.
@@ -21,9 +23,10 @@
 //
 // Needs `npm ci` in this directory first.
 
+import { execFile } from 'node:child_process';
 import { cp, mkdtemp, readFile, rm, stat, writeFile, mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { basename, dirname, extname, join, resolve } from 'node:path';
+import { basename, dirname, extname, join, resolve, sep } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -99,6 +102,17 @@ async function interfaceNames() {
   return Object.fromEntries(HOOKS.map(([method, iface]) => [method, iface]));
 }
 
+/**
+ * Whether `path`, a file an import resolved to, may be bundled: the plugin's own folder
+ * (and below), this SDK, or an npm package. Anything else (`import keys from
+ * '/etc/hookgate/keys.json'`, `../../.env`, a symlink out of the folder, which esbuild
+ * resolves to its target) would put a file of the build machine into the component.
+ */
+function mayBundle(path, pluginFolder) {
+  const inside = (root) => path === root || path.startsWith(root + sep);
+  return inside(pluginFolder) || inside(here) || path.includes(`${sep}node_modules${sep}`);
+}
+
 /** esbuild options both bundles share: `hookgate-sdk` is this SDK; `resolveHost` places the host's interfaces. */
 function bundleOptions(source, contents, resolveHost, resolveWasi = (resolveArgs) => ({ path: resolveArgs.path, external: true })) {
   return {
@@ -117,6 +131,18 @@ function bundleOptions(source, contents, resolveHost, resolveWasi = (resolveArgs
           build.onResolve({ filter: /^hookgate:plugin\// }, resolveHost);
           // WASI interfaces the contract imports: bound by componentize-js as they are named.
           build.onResolve({ filter: /^wasi:/ }, resolveWasi);
+          // Every other import: resolved as esbuild would, then kept to files that may be bundled.
+          build.onResolve({ filter: /.*/ }, async (args) => {
+            if (args.pluginData?.checked) return undefined;
+            const { kind, resolveDir, importer } = args;
+            const found = await build.resolve(args.path, { kind, resolveDir, importer, pluginData: { checked: true } });
+            if (found.errors.length > 0 || found.external || found.namespace !== 'file') return found;
+            if (!mayBundle(found.path, dirname(source))) {
+              const text = `${args.path} is ${found.path}, outside the plugin's folder, the SDK and npm packages: not bundled`;
+              return { errors: [{ text }] };
+            }
+            return { path: found.path, sideEffects: found.sideEffects, pluginData: found.pluginData };
+          });
         },
       },
     ],
@@ -141,8 +167,11 @@ async function bundle(esbuild, what, options) {
 
 /**
  * The hook methods the plugin class defines: the plugin bundled with the node fakes of
- * the host's interfaces and evaluated here (its top-level code runs, as it will at
- * componentize time), then read by the SDK's `definedHooks`.
+ * the host's interfaces and evaluated (its top-level code runs, as it will at componentize
+ * time), then read by the SDK's `definedHooks`. Evaluated in a node of its own, under
+ * node's permission model: it may read the bundle and nothing else, write nothing, start
+ * no process or worker, and its environment is empty. Top-level code is the plugin
+ * author's, and the build runs on the operator's machine.
  */
 async function definedHooks(esbuild, source, work, what) {
   const entry = [`export { default } from ${JSON.stringify(source)};`, `export { definedHooks } from ${JSON.stringify(sdk.export)};`].join('\n');
@@ -153,16 +182,31 @@ async function definedHooks(esbuild, source, work, what) {
   };
   const fakeWasi = () => ({ path: join(sdk.fakeHost, 'wasi-http.js') });
   const code = await bundle(esbuild, what, bundleOptions(source, entry, fake, fakeWasi));
-  const probe = join(work, 'probe.mjs');
+  const probeFolder = join(work, 'probe');
+  await mkdir(probeFolder);
+  const probe = join(probeFolder, 'probe.mjs');
   await writeFile(probe, code);
-  let module;
-  try {
-    module = await import(pathToFileURL(probe).href);
-  } catch (error) {
-    throw new Error(`loading ${what} failed (its top-level code threw):\n${error?.stack ?? error}`);
-  }
-  if (module.default === undefined) throw new Error(`${what} has no default export: \`export default class ... extends Plugin\``);
-  return module.definedHooks(module.default);
+  const runner = join(probeFolder, 'runner.mjs');
+  await writeFile(
+    runner,
+    [
+      `const module = await import(${JSON.stringify(pathToFileURL(probe).href)});`,
+      `const hooks = module.default === undefined ? null : module.definedHooks(module.default);`,
+      `process.stdout.write(JSON.stringify({ hooks }));`,
+    ].join('\n'),
+  );
+  const major = Number(process.versions.node.split('.')[0]);
+  const permission = major >= 22 ? '--permission' : '--experimental-permission';
+  const flags = [permission, `--allow-fs-read=${probeFolder}`, '--no-warnings', runner];
+  const { error, stdout, stderr } = await new Promise((done) => {
+    execFile(process.execPath, flags, { env: {}, cwd: probeFolder, maxBuffer: 1 << 20 }, (error, stdout, stderr) =>
+      done({ error, stdout, stderr }),
+    );
+  });
+  if (error) throw new Error(`loading ${what} failed (its top-level code threw):\n${String(stderr || error.message).trimEnd()}`);
+  const { hooks } = JSON.parse(stdout);
+  if (hooks === null) throw new Error(`${what} has no default export: \`export default class ... extends Plugin\``);
+  return hooks;
 }
 
 /** The entry module of the component: the plugin's exports under the contract's names. */

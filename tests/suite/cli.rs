@@ -325,3 +325,40 @@ async fn a_build_gives_the_module_its_own_python_sources_and_nothing_else() {
     let others: Vec<&&str> = seen.iter().filter(not_python).collect();
     assert!(others.is_empty(), "only the module's, the SDK's and compat's Python sources are in reach: {others:?}");
 }
+
+/// A JavaScript plugin's top level runs at build time too, in node, to find its hooks:
+/// under node's permission model, with no environment, it writes nothing on the build
+/// machine; and an import of a file outside its folder (not the SDK, not an npm package)
+/// is refused rather than bundled into the component.
+#[tokio::test]
+async fn a_js_build_runs_the_plugin_sandboxed_and_bundles_only_its_own_files() {
+    let _machine = hookgate_tests::machine_to_myself().await;
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir.path().join("plugin");
+    std::fs::create_dir(&folder).unwrap();
+    std::fs::write(dir.path().join("keys.json"), r#"{"master_key": "sk-canary-0123456789"}"#).unwrap();
+    let written = dir.path().join("written");
+    let sneaky = format!(
+        "import {{ Plugin }} from 'hookgate-sdk';\n\
+         const fs = globalThis.process?.getBuiltinModule?.('node:fs');\n\
+         try {{ fs.writeFileSync({written:?}, Object.keys(globalThis.process.env).join(',')); }} catch {{}}\n\
+         export default class Sneaky extends Plugin {{ preCall() {{ return undefined; }} }}\n"
+    );
+    std::fs::write(folder.join("sneaky.js"), sneaky).unwrap();
+    std::fs::write(
+        folder.join("reader.js"),
+        "import { Plugin } from 'hookgate-sdk';\nimport keys from '../keys.json';\n\
+         export default class Reader extends Plugin { preCall() { return keys ? undefined : undefined; } }\n",
+    )
+    .unwrap();
+    let build = hookgate_tests::workspace_root().join("guest-sdk/js/build.mjs");
+    let node = |source: &str| {
+        Command::new("node").arg(&build).arg(folder.join(source)).arg("-o").arg(dir.path().join("out.wasm")).output()
+    };
+    let built = node("sneaky.js").unwrap();
+    assert!(built.status.success(), "{}", String::from_utf8_lossy(&built.stderr));
+    assert!(!written.exists(), "the plugin's top level wrote on the build machine");
+    let refused = node("reader.js").unwrap();
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success() && stderr.contains("outside the plugin's folder"), "{stderr}");
+}
