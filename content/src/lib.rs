@@ -174,6 +174,30 @@ pub struct ResponseDoc {
     pub headers: Vec<Header>,
 }
 
+/// The answer (or stream chunk) without its choices' `logprobs`, when a choice has them;
+/// `None` when none does (the body goes on as it is, its text and all).
+///
+/// A choice's `logprobs` list its tokens and, with `top_logprobs`, the alternatives the
+/// model weighed: text the model wrote that no hook reads. Where hooks check answers they
+/// do not go on to the client, edited or not.
+pub fn without_logprobs(body: &Body) -> Option<Body> {
+    let has_logprobs = |choice: &Value| json::get(choice, "logprobs").is_some_and(|logprobs| !logprobs.is_null());
+    let choices = json::get(body.value(), "choices")?.as_array()?;
+    if !choices.iter().any(has_logprobs) {
+        return None;
+    }
+    let mut value = body.to_value();
+    let fields = value.as_object_mut()?;
+    if let Some(Value::Array(choices)) = json::field_mut(fields, "choices") {
+        for choice in choices.iter_mut().filter_map(Value::as_object_mut) {
+            if json::field(choice, "logprobs").is_some_and(|logprobs| !logprobs.is_null()) {
+                json::set(choice, "logprobs", Value::Null);
+            }
+        }
+    }
+    Some(Body::measured(value))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

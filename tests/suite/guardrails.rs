@@ -381,6 +381,44 @@ async fn a_redacted_answer_does_not_come_back_through_its_logprobs() {
     assert_eq!(answer["choices"][0]["logprobs"], Value::Null, "{answer}");
 }
 
+/// A choice's `logprobs` carry its tokens and, with `top_logprobs`, the alternatives the
+/// model weighed: text no hook reads. Where hooks check answers they are dropped, from an
+/// answer no hook edited and from each streamed chunk, so a banned phrase among the
+/// alternatives does not reach the client.
+#[tokio::test]
+async fn the_alternatives_in_logprobs_never_reach_the_client_unchecked() {
+    let alternatives = json!({"content": [{"token": "fine", "logprob": -0.1, "bytes": null,
+                                           "top_logprobs": [{"token": "the secret plan", "logprob": -0.2, "bytes": null}]}]});
+    let answer = json!({"id": "chatcmpl-x", "object": "chat.completion", "created": 0, "model": "x",
+                        "choices": [{"index": 0, "message": {"role": "assistant", "content": "fine"},
+                                     "logprobs": alternatives, "finish_reason": "stop"}]})
+    .to_string();
+    let chunk = json!({"id": "c", "object": "chat.completion.chunk", "created": 0, "model": "x",
+                       "choices": [{"index": 0, "delta": {"content": "fine"}, "logprobs": alternatives, "finish_reason": null}]});
+    let events = format!("data: {chunk}\n\ndata: {{\"choices\":[{{\"index\":0,\"delta\":{{}},\"finish_reason\":\"stop\"}}]}}\n\ndata: [DONE]\n\n");
+    let base = upstream::serve(move |request| match request["stream"] == json!(true) {
+        true => upstream::event_stream(&events),
+        false => upstream::http("200 OK", "application/json", answer.as_bytes()),
+    })
+    .await;
+    let model =
+        format!("model_list:\n  - {{model_name: tokens, litellm_params: {{model: openai/x, api_base: '{base}'}}}}\n");
+    let proxy = example_proxy(|config| config.replacen("model_list:\n", &model, 1)).await;
+    let mut body = chat_body("tokens", "hello");
+    body["logprobs"] = json!(true);
+    body["top_logprobs"] = json!(1);
+    let (status, _, answer) = send(&proxy, README_MASTER_KEY, &body, &[]).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["choices"][0]["message"]["content"], "fine", "{answer}");
+    assert!(!answer.to_string().contains("secret"), "{answer}");
+    body["stream"] = json!(true);
+    let response = proxy.post("/v1/chat/completions", README_MASTER_KEY, &body).await;
+    assert_eq!(response.status(), 200);
+    let events = hookgate_tests::proxy::sse_events(response).await;
+    assert!(events.iter().any(|event| event.contains("fine")), "{events:?}");
+    assert!(events.iter().all(|event| !event.contains("secret")), "{events:?}");
+}
+
 #[tokio::test]
 async fn several_streamed_choices_are_refused_while_a_plugin_checks_streams() {
     // Each streamed chunk carries one choice, first in `choices` whichever it is: hooks

@@ -298,6 +298,7 @@ impl<P: HookPlugin> RequestPlugins<P> {
         request: &RequestDoc,
         response: &mut ResponseDoc,
     ) -> Result<(), ApiError> {
+        let checks = self.implements(Hook::PostCallSuccess);
         for index in self.indices(Hook::PostCallSuccess) {
             let info = &self.info;
             let current = &*response;
@@ -319,6 +320,11 @@ impl<P: HookPlugin> RequestPlugins<P> {
                 // holds one value per name, bounded in count and size).
                 response.headers.retain(|(existing, _)| !headers.iter().any(|(name, _)| name == existing));
                 response.headers.extend(headers);
+            }
+        }
+        if checks {
+            if let Some(body) = crate::content::without_logprobs(&response.body) {
+                response.body = Arc::new(body);
             }
         }
         Ok(())

@@ -187,7 +187,11 @@ async fn pump(job: StreamJob, outbox: Arc<Outbox>) {
         let forwarded = match filter {
             false => parsed,
             true => match plugins.stream_chunk(&request, parsed).await {
-                Ok(Some(forwarded)) => forwarded,
+                // The chunk's tokens and their alternatives are text no hook read.
+                Ok(Some(forwarded)) => match crate::content::without_logprobs(&forwarded) {
+                    Some(body) => Arc::new(body),
+                    None => forwarded,
+                },
                 Ok(None) => continue,
                 Err(error) => break Err(error),
             },
