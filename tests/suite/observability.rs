@@ -229,6 +229,20 @@ async fn a_logging_plugin_gets_the_payload_of_the_request_it_logs() {
     assert_eq!(payload["usage"]["completion_tokens"], 3, "the echo of three words: {payload}");
     assert!(payload["response_cost"].as_f64().unwrap() > 0.0);
     assert!(payload["completion_start_time"].as_f64().unwrap() <= payload["end_time"].as_f64().unwrap());
+    // Without `include_usage` the proxy asks for the usage chunk itself, for the log's
+    // usage and cost (leaving it out escaped cost logging), and does not forward it.
+    streamed.as_object_mut().unwrap().remove("stream_options");
+    let response = proxy.post("/v1/chat/completions", key, &streamed).await;
+    let id = response.headers()["x-hookgate-request-id"].to_str().unwrap().to_owned();
+    let events = sse_events(response).await;
+    assert_eq!(streamed_text(&events), text);
+    for event in events.iter().filter(|event| *event != "[DONE]") {
+        let chunk: Value = serde_json::from_str(event).unwrap();
+        assert!(chunk["usage"].is_null() && !chunk["choices"].as_array().unwrap().is_empty(), "{event}");
+    }
+    let payload = payload_of(&proxy, &id).await;
+    assert_eq!(payload["usage"]["completion_tokens"], 3, "usage logged without include_usage: {payload}");
+    assert!(payload["response_cost"].as_f64().unwrap() > 0.0, "{payload}");
 
     // A failure: the error the client got, no cost, no first token.
     let response = proxy.post("/v1/chat/completions", key, &chat_body("down", "SHOWPAYLOAD anyone?")).await;

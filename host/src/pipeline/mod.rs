@@ -347,7 +347,9 @@ impl Pipeline {
         let traced = plugins.trace().upstream(deployment.upstream_model());
         let traceparent = traced.traceparent.clone();
         if stream {
-            let started = stream::timed(deployment.stream_traced(call_type, upstream_body, traceparent.as_deref()));
+            let add_usage = stream::adds_usage(plugins, request);
+            let streamed = deployment.stream_traced(call_type, upstream_body, traceparent.as_deref(), add_usage);
+            let started = stream::timed(streamed);
             let (chunks, elapsed) = plugins.moderate_while(request, after, started).await?;
             *upstream_time = elapsed;
             self.metrics.upstream_call(&model, elapsed);

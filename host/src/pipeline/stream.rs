@@ -163,6 +163,7 @@ async fn pump(job: StreamJob, outbox: Arc<Outbox>) {
     // and logging (the assembled text and usage).
     let filter = plugins.implements(Hook::StreamChunk);
     let checks_streams = filter || plugins.implements(Hook::StreamEnd);
+    let usage_added = adds_usage(plugins, &request);
     let assemble = plugins.implements(Hook::StreamEnd) || plugins.logs();
     let mut outcome: Result<(), ApiError> = loop {
         let chunk = match chunks.next().await {
@@ -200,6 +201,10 @@ async fn pump(job: StreamJob, outbox: Arc<Outbox>) {
             answers::push_chunk_text(text, forwarded.value());
             if let Some(usage) = json::get(forwarded.value(), "usage").filter(|usage| !usage.is_null()) {
                 log.streamed_usage(usage);
+                // The usage chunk the proxy asked for, for the log: not the client's.
+                if usage_added && json::get(forwarded.value(), "choices").is_none_or(no_choices) {
+                    continue;
+                }
             }
         }
         outbox.send(events::data(forwarded.json())).await;
@@ -223,6 +228,21 @@ async fn pump(job: StreamJob, outbox: Arc<Outbox>) {
             outbox.send_last(events::done());
         }
     }
+}
+
+/// Whether a stream's upstream call asks for the usage chunk the client did not: logging
+/// hooks get a stream's usage, and its cost, from it. Without it, a client could leave
+/// `stream_options.include_usage` out and stream at no logged cost. The usage chunk is
+/// then the proxy's, and is not forwarded (the other chunks may carry `"usage": null`).
+pub(super) fn adds_usage(plugins: &RequestPlugins, request: &RequestDoc) -> bool {
+    let options = json::field(request.fields(), "stream_options");
+    let asked = options.and_then(|options| json::get(options, "include_usage"));
+    plugins.logs() && asked != Some(&serde_json::Value::Bool(true))
+}
+
+/// A chunk's `choices` that hold no choice (the usage chunk's).
+fn no_choices(choices: &serde_json::Value) -> bool {
+    choices.as_array().is_some_and(Vec::is_empty) || choices.is_null()
 }
 
 /// An upstream chunk as hooks read it. It is forwarded as it came, so it must mean to the

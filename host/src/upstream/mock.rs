@@ -57,13 +57,15 @@ impl MockProvider {
         call_type: CallType,
         body: &Value,
         model_name: &str,
+        add_usage: bool,
     ) -> Result<UpstreamStream, UpstreamError> {
         self.before_answering().await?;
         let model = requested_model(body, model_name);
         let Some((text, prompt_tokens)) = self.text_and_prompt_tokens(call_type, body) else {
             return Err(UpstreamError::from_status(400, "embeddings cannot be streamed"));
         };
-        let include_usage = body.pointer("/stream_options/include_usage").and_then(Value::as_bool).unwrap_or(false);
+        let include_usage =
+            add_usage || body.pointer("/stream_options/include_usage").and_then(Value::as_bool).unwrap_or(false);
         let pieces = split_text(&text, self.params.stream_chunks);
         let usage = include_usage.then(|| answers::usage(prompt_tokens, word_count(&text)));
         let chunks = answers::chunks(call_type, &answer_id(call_type), model, &pieces, usage);
@@ -309,7 +311,7 @@ mod tests {
 
     async fn chunks(params: MockParams, call_type: CallType, body: &Value) -> Vec<Value> {
         MockProvider::new(params)
-            .stream(call_type, body, "configured-name")
+            .stream(call_type, body, "configured-name", false)
             .await
             .unwrap()
             .chunks
@@ -505,8 +507,11 @@ mod tests {
 
     #[tokio::test]
     async fn streaming_an_embedding_is_refused() {
-        let err =
-            MockProvider::new(params()).stream(CallType::Embedding, &json!({"input": "x"}), "m").await.err().unwrap();
+        let err = MockProvider::new(params())
+            .stream(CallType::Embedding, &json!({"input": "x"}), "m", false)
+            .await
+            .err()
+            .unwrap();
         assert_eq!(err.status, 400);
         assert_eq!(err.error_type, "invalid_request_error");
     }
@@ -525,7 +530,7 @@ mod tests {
         assert!(started.elapsed() >= Duration::from_millis(150));
 
         let started = Instant::now();
-        let mut stream = mock.stream(CallType::ChatCompletion, &json!({}), "m").await.unwrap().chunks;
+        let mut stream = mock.stream(CallType::ChatCompletion, &json!({}), "m", false).await.unwrap().chunks;
         assert!(started.elapsed() >= Duration::from_millis(150));
         let mut n = 0;
         while stream.next().await.is_some() {
@@ -556,7 +561,7 @@ mod tests {
                 code: None,
             }
         );
-        let err = mock.stream(CallType::ChatCompletion, &json!({}), "m").await.err().unwrap();
+        let err = mock.stream(CallType::ChatCompletion, &json!({}), "m", false).await.err().unwrap();
         assert_eq!(err.status, 429);
     }
 }

@@ -248,19 +248,22 @@ impl Deployment {
     /// the first byte are an `Err` here and can still become a normal JSON error. The
     /// stream then yields each chunk as it arrives and ends before `[DONE]`.
     pub async fn stream(&self, call_type: CallType, body: &Value) -> Result<UpstreamStream, UpstreamError> {
-        self.stream_traced(call_type, body, None).await
+        self.stream_traced(call_type, body, None, false).await
     }
 
-    /// [`Self::stream`], passing `traceparent` (W3C trace context) to an HTTP upstream.
+    /// [`Self::stream`], passing `traceparent` (W3C trace context) to an HTTP upstream,
+    /// and with `add_usage`, asking for the usage chunk (`stream_options.include_usage`)
+    /// whatever the client asked: logging needs a stream's usage for its cost.
     pub async fn stream_traced(
         &self,
         call_type: CallType,
         body: &Value,
         traceparent: Option<&str>,
+        add_usage: bool,
     ) -> Result<UpstreamStream, UpstreamError> {
         match &self.provider {
-            Provider::Mock(p) => p.stream(call_type, body, &self.model_name).await,
-            Provider::OpenAi(p) => p.stream_traced(call_type, body, traceparent).await,
+            Provider::Mock(p) => p.stream(call_type, body, &self.model_name, add_usage).await,
+            Provider::OpenAi(p) => p.stream_traced(call_type, body, traceparent, add_usage).await,
         }
     }
 }

@@ -212,7 +212,7 @@ impl OpenAiProvider {
         traceparent: Option<&str>,
         answer_use: AnswerUse,
     ) -> Result<UpstreamResponse, UpstreamError> {
-        let request = self.request(call_type, body, false, traceparent)?;
+        let request = self.request(call_type, body, Streaming::No, traceparent)?;
         let exchange = async {
             let response = self.clients.here().request(request).await.map_err(|e| self.send_error(&e))?;
             let status = response.status().as_u16();
@@ -248,7 +248,7 @@ impl OpenAiProvider {
     /// then each wait for the next chunk.
     #[cfg(test)]
     pub(super) async fn stream(&self, call_type: CallType, body: &Value) -> Result<UpstreamStream, UpstreamError> {
-        self.stream_traced(call_type, body, None).await
+        self.stream_traced(call_type, body, None, false).await
     }
 
     /// [`Self::stream`], sending `traceparent` (W3C trace context) with the request.
@@ -257,11 +257,13 @@ impl OpenAiProvider {
         call_type: CallType,
         body: &Value,
         traceparent: Option<&str>,
+        add_usage: bool,
     ) -> Result<UpstreamStream, UpstreamError> {
         if call_type == CallType::Embedding {
             return Err(UpstreamError::from_status(400, "embeddings cannot be streamed"));
         }
-        let request = self.request(call_type, body, true, traceparent)?;
+        let streaming = if add_usage { Streaming::AddingUsage } else { Streaming::Yes };
+        let request = self.request(call_type, body, streaming, traceparent)?;
         let head = async {
             let response = self.clients.here().request(request).await.map_err(|e| self.send_error(&e))?;
             if !response.status().is_success() {
@@ -322,9 +324,10 @@ impl OpenAiProvider {
         &self,
         call_type: CallType,
         body: &Value,
-        stream: bool,
+        streaming: Streaming,
         traceparent: Option<&str>,
     ) -> Result<Request<Full<Bytes>>, UpstreamError> {
+        let stream = streaming != Streaming::No;
         let fields = body
             .as_object()
             .ok_or_else(|| UpstreamError::from_status(400, "the request body must be a JSON object"))?;
@@ -348,7 +351,7 @@ impl OpenAiProvider {
         // Filled in place rather than through `http::request::Builder`, whose every step
         // moves the request's parts (a `Result` of them) again: every name and value here
         // is already typed, so nothing is left for the builder to check.
-        let mut request = Request::new(Full::new(Bytes::from(outgoing_body(fields, &self.model, stream))));
+        let mut request = Request::new(Full::new(Bytes::from(outgoing_body(fields, &self.model, streaming))));
         *request.method_mut() = Method::POST;
         *request.uri_mut() = endpoint;
         let headers = request.headers_mut();
@@ -439,15 +442,30 @@ impl OpenAiProvider {
 /// The W3C trace context header, named at compile time rather than parsed per request.
 const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
 
+/// How a call reads its answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Streaming {
+    /// One JSON answer.
+    No,
+    /// An event stream.
+    Yes,
+    /// An event stream that ends with the usage chunk, whatever the client asked.
+    AddingUsage,
+}
+
 /// The client's request body as sent upstream: its fields in their order, with the
 /// deployment's `model`, and `stream` set to what the proxy will read. `stream` is true
 /// for a streaming call; false asks for one JSON answer, so a client's `stream: true`
 /// becomes `false` (an event stream would not parse as one), and `stream_options` goes
-/// with it, as OpenAI refuses it without `stream`.
+/// with it, as OpenAI refuses it without `stream`. [`Streaming::AddingUsage`] sets
+/// `stream_options.include_usage` (keeping the client's other options).
 ///
 /// Written straight from the client's body: copying the whole request to change two
 /// fields cost a deep clone of every message per call.
-fn outgoing_body(fields: &Map<String, Value>, model: &str, stream: bool) -> Vec<u8> {
+fn outgoing_body(fields: &Map<String, Value>, model: &str, streaming: Streaming) -> Vec<u8> {
+    let stream = streaming != Streaming::No;
+    let add_usage = streaming == Streaming::AddingUsage;
+    let mut usage_written = false;
     let client_streams = json::field(fields, "stream") == Some(&Value::Bool(true));
     let mut text = Vec::with_capacity(512);
     let mut object = ObjectText::start(&mut text);
@@ -464,6 +482,12 @@ fn outgoing_body(fields: &Map<String, Value>, model: &str, stream: bool) -> Vec<
                 stream_written = true;
             }
             "stream_options" if !stream && client_streams => {}
+            "stream_options" if add_usage => {
+                let mut options = value.as_object().cloned().unwrap_or_default();
+                json::set(&mut options, "include_usage", Value::Bool(true));
+                json::write_value(object.key(name), &Value::Object(options));
+                usage_written = true;
+            }
             _ => json::write_value(object.key(name), value),
         }
     }
@@ -472,6 +496,9 @@ fn outgoing_body(fields: &Map<String, Value>, model: &str, stream: bool) -> Vec<
     }
     if stream && !stream_written {
         object.key("stream").extend_from_slice(b"true");
+    }
+    if add_usage && !usage_written {
+        object.key("stream_options").extend_from_slice(br#"{"include_usage":true}"#);
     }
     object.finish();
     text
@@ -814,7 +841,8 @@ mod tests {
     fn the_upstream_gets_the_clients_fields_in_order_with_its_own_model_and_stream() {
         let fields = |body: Value| body.as_object().unwrap().clone();
         let text = |fields: &Map<String, Value>, model: &str, stream: bool| {
-            String::from_utf8(outgoing_body(fields, model, stream)).unwrap()
+            let streaming = if stream { Streaming::Yes } else { Streaming::No };
+            String::from_utf8(outgoing_body(fields, model, streaming)).unwrap()
         };
         let client = fields(json!({
             "model": "alias", "stream": true, "stream_options": {"include_usage": true},
@@ -832,6 +860,21 @@ mod tests {
         let bare = fields(json!({"input": "x", "stream": false}));
         assert_eq!(text(&bare, "m", false), r#"{"input":"x","stream":false,"model":"m"}"#);
         assert_eq!(text(&fields(json!({"input": "x"})), "m", true), r#"{"input":"x","model":"m","stream":true}"#);
+        // Asking for the usage chunk the client did not: its other options kept.
+        let adding = |fields: &Map<String, Value>| {
+            String::from_utf8(outgoing_body(fields, "m", Streaming::AddingUsage)).unwrap()
+        };
+        let without = fields(json!({"stream": true, "messages": []}));
+        assert_eq!(
+            adding(&without),
+            r#"{"stream":true,"messages":[],"model":"m","stream_options":{"include_usage":true}}"#
+        );
+        let other =
+            fields(json!({"stream": true, "stream_options": {"include_obfuscation": false, "include_usage": false}}));
+        assert_eq!(
+            adding(&other),
+            r#"{"stream":true,"stream_options":{"include_obfuscation":false,"include_usage":true},"model":"m"}"#
+        );
     }
 
     #[tokio::test]
