@@ -185,6 +185,14 @@ async fn pump(job: StreamJob, outbox: Arc<Outbox>) {
                 break Err(error);
             }
         }
+        // The usage chunk the proxy asked for is the log's alone: no hook call, not
+        // forwarded.
+        if usage_added {
+            if let Some(usage) = usage_only(parsed.value()) {
+                log.streamed_usage(usage);
+                continue;
+            }
+        }
         let forwarded = match filter {
             false => parsed,
             true => match plugins.stream_chunk(&request, parsed).await {
@@ -201,10 +209,6 @@ async fn pump(job: StreamJob, outbox: Arc<Outbox>) {
             answers::push_chunk_text(text, forwarded.value());
             if let Some(usage) = json::get(forwarded.value(), "usage").filter(|usage| !usage.is_null()) {
                 log.streamed_usage(usage);
-                // The usage chunk the proxy asked for, for the log: not the client's.
-                if usage_added && json::get(forwarded.value(), "choices").is_none_or(no_choices) {
-                    continue;
-                }
             }
         }
         outbox.send(events::data(forwarded.json())).await;
@@ -240,9 +244,12 @@ pub(super) fn adds_usage(plugins: &RequestPlugins, request: &RequestDoc) -> bool
     plugins.logs() && asked != Some(&serde_json::Value::Bool(true))
 }
 
-/// A chunk's `choices` that hold no choice (the usage chunk's).
-fn no_choices(choices: &serde_json::Value) -> bool {
-    choices.as_array().is_some_and(Vec::is_empty) || choices.is_null()
+/// The `usage` of a chunk that carries nothing else for a client: no choice.
+fn usage_only(chunk: &serde_json::Value) -> Option<&serde_json::Value> {
+    let usage = json::get(chunk, "usage").filter(|usage| !usage.is_null())?;
+    let no_choice = json::get(chunk, "choices")
+        .is_none_or(|choices| choices.is_null() || choices.as_array().is_some_and(Vec::is_empty));
+    no_choice.then_some(usage)
 }
 
 /// An upstream chunk as hooks read it. It is forwarded as it came, so it must mean to the
