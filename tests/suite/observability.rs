@@ -268,6 +268,21 @@ async fn a_logging_plugin_gets_the_payload_of_the_request_it_logs() {
     assert!(messages.starts_with(r#"[{"#) && messages.contains("SHOWPAYLOAD lorem lorem"), "{messages}");
 }
 
+/// For an upstream that refuses `stream_options`, `ask_stream_usage: false` leaves the
+/// stream as the client asked: no usage chunk asked for, so none logged.
+#[tokio::test]
+async fn a_stream_s_usage_is_not_asked_for_when_the_config_says_not() {
+    let config = format!("general_settings: {{master_key: {MASTER_KEY}, ask_stream_usage: false}}\n{PRICED}");
+    let proxy = ProxyBuilder::new(&config).plugin_0_1("probe", "probe").arg("--log-format").arg("json").start().await;
+    let mut streamed = chat_body("priced", "SHOWPAYLOAD streamed words");
+    streamed["stream"] = json!(true);
+    let response = proxy.post("/v1/chat/completions", "sk-payload-test-key", &streamed).await;
+    let id = response.headers()["x-hookgate-request-id"].to_str().unwrap().to_owned();
+    sse_events(response).await;
+    let payload = payload_of(&proxy, &id).await;
+    assert_eq!(payload["usage"], Value::Null, "{payload}");
+}
+
 /// What the 0.2 `probe` logged for request `id` (`probe entry <json>`).
 async fn entry_of(proxy: &Proxy, id: &str) -> Value {
     proxy

@@ -75,6 +75,7 @@ pub(crate) struct General {
     pub(crate) require_auth_for_metrics_endpoint: bool,
     pub(crate) key_id_secret: Option<Secret>,
     pub(crate) max_request_messages: usize,
+    pub(crate) ask_stream_usage: bool,
     pub(crate) max_upstream_response_bytes: usize,
     pub(crate) max_inflight_request_bytes: usize,
     pub(crate) server: ServerLimits,
@@ -167,6 +168,7 @@ pub(crate) fn build(
     Ok(General {
         master_key: general.master_key,
         enforce_user_param: general.enforce_user_param.unwrap_or(false),
+        ask_stream_usage: general.ask_stream_usage.unwrap_or(true),
         max_request_size_bytes,
         allow_insecure_master_key,
         callbacks,

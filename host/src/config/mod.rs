@@ -63,6 +63,10 @@ pub struct Config {
     pub max_request_size_bytes: usize,
     /// `general_settings.max_request_messages`: most `messages` one chat request may have.
     pub max_request_messages: usize,
+    /// `general_settings.ask_stream_usage`: while a logging plugin runs, ask a stream's
+    /// upstream for its usage chunk (for the log's usage and cost) when the client did
+    /// not. Off for an upstream that refuses `stream_options`.
+    pub ask_stream_usage: bool,
     /// `general_settings.max_upstream_response_mb`, in bytes: the most an upstream answer
     /// (a body, an error, a whole stream) may be; more is a 502.
     pub max_upstream_response_bytes: usize,
@@ -215,6 +219,7 @@ fn build(mut document: Value, source: &Path, env: &dyn Fn(&str) -> Option<String
         enforce_user_param: general.enforce_user_param,
         max_request_size_bytes: general.max_request_size_bytes,
         max_request_messages: general.max_request_messages,
+        ask_stream_usage: general.ask_stream_usage,
         max_upstream_response_bytes: general.max_upstream_response_bytes,
         max_inflight_request_bytes: general.max_inflight_request_bytes,
         key_id_secret: general.key_id_secret,

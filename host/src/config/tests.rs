@@ -28,6 +28,7 @@ general_settings:
   enforce_user_param: false            # default false
   max_request_size_mb: 8               # default 8 (LiteLLM's name); float allowed
   allow_insecure_master_key: false     # hookgate's opt-in for local development, default false
+  ask_stream_usage: false              # default true: a stream's usage chunk asked for while logging
 litellm_settings:
   callbacks: ["banned-keywords", "header-injector"]   # names of plugins to enable; absent = every plugin in the dir
   allow_dynamic_callback_disabling: true               # default true
@@ -124,6 +125,7 @@ fn full_example_parses() {
     assert_eq!(config.max_request_size_bytes, 8 * 1024 * 1024);
     assert_eq!(config.callbacks.as_deref(), Some(&["banned-keywords".to_owned(), "header-injector".to_owned()][..]));
     assert!(config.allow_dynamic_callback_disabling);
+    assert!(!config.ask_stream_usage);
 
     let plugins = &config.plugins;
     assert_eq!(plugins.dir.as_deref(), Some(Path::new("/etc/hookgate/plugins/dist")));
@@ -171,6 +173,7 @@ fn minimal_litellm_config_gets_defaults() {
     assert_eq!(config.max_request_size_bytes, 8 * 1024 * 1024);
     assert!(config.callbacks.is_none());
     assert!(config.allow_dynamic_callback_disabling);
+    assert!(config.ask_stream_usage, "asked for by default");
     assert!(config.keys.is_empty());
     assert!(config.redis_url.is_none());
     assert!(config.plugins.dir.is_none());

@@ -139,11 +139,19 @@ pub struct PipelineRules {
     /// Whether the console's recent decisions show rejection messages
     /// (`plugins.recent_messages`): a plugin may put prompt text in them.
     pub recent_messages: bool,
+    /// Whether a stream's upstream call asks for the usage chunk the client did not, while
+    /// a logging plugin runs (`general_settings.ask_stream_usage`).
+    pub ask_stream_usage: bool,
 }
 
 impl Default for PipelineRules {
     fn default() -> Self {
-        Self { recent_messages: false, body: request::BodyRules::default(), allow_dynamic_callback_disabling: true }
+        Self {
+            recent_messages: false,
+            body: request::BodyRules::default(),
+            allow_dynamic_callback_disabling: true,
+            ask_stream_usage: true,
+        }
     }
 }
 
@@ -271,7 +279,9 @@ impl Pipeline {
         let outcome = self.run(&mut plugins, &mut request, &caller, &mut log, &mut upstream_time).await;
         let reply = match outcome {
             Ok(Outcome::Stream(UpstreamStream { headers, chunks })) => {
-                let job = stream::StreamJob { plugins, request, log, chunks, logging: self.logging.clone(), admission };
+                let usage_added = self.adds_usage(&plugins, &request);
+                let logging = self.logging.clone();
+                let job = stream::StreamJob { plugins, request, log, chunks, logging, admission, usage_added };
                 job.plugins.trace().status(200);
                 return Answer { reply: Ok(Reply::Stream { headers, events: stream::events(job) }), upstream_time };
             }
@@ -347,7 +357,7 @@ impl Pipeline {
         let traced = plugins.trace().upstream(deployment.upstream_model());
         let traceparent = traced.traceparent.clone();
         if stream {
-            let add_usage = stream::adds_usage(plugins, request);
+            let add_usage = self.adds_usage(plugins, request);
             let streamed = deployment.stream_traced(call_type, upstream_body, traceparent.as_deref(), add_usage);
             let started = stream::timed(streamed);
             let (chunks, elapsed) = plugins.moderate_while(request, after, started).await?;
@@ -375,6 +385,11 @@ impl Pipeline {
             ResponseDoc { status: response.status, body: Arc::new(response.body), headers: response.headers };
         plugins.post_call_success(request, &mut response).await?;
         Ok(Outcome::Complete(response))
+    }
+
+    /// Whether this stream's upstream call asks for the usage chunk the client did not.
+    fn adds_usage(&self, plugins: &RequestPlugins, request: &RequestDoc) -> bool {
+        self.rules.ask_stream_usage && stream::adds_usage(plugins, request)
     }
 
     /// The plugins this request runs without, by the caller's config and its header.

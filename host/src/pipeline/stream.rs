@@ -43,6 +43,8 @@ pub(crate) struct StreamJob {
     /// What the request holds (its key's place, its memory share): freed when the stream
     /// ends.
     pub admission: super::Admission,
+    /// Whether the upstream was asked for a usage chunk the client did not ask for.
+    pub usage_added: bool,
 }
 
 /// The body that forwards `job`'s stream.
@@ -155,7 +157,7 @@ impl Drop for Ending {
 }
 
 async fn pump(job: StreamJob, outbox: Arc<Outbox>) {
-    let StreamJob { plugins, request, log, mut chunks, logging, admission } = job;
+    let StreamJob { plugins, request, log, mut chunks, logging, admission, usage_added } = job;
     let mut ending = Ending { open: Some(Open { plugins, log, admission }), logging, text: String::new() };
     let Ending { open, text, .. } = &mut ending;
     let Open { plugins, log, .. } = open.as_mut().expect("the stream has not ended");
@@ -163,7 +165,6 @@ async fn pump(job: StreamJob, outbox: Arc<Outbox>) {
     // and logging (the assembled text and usage).
     let filter = plugins.implements(Hook::StreamChunk);
     let checks_streams = filter || plugins.implements(Hook::StreamEnd);
-    let usage_added = adds_usage(plugins, &request);
     let assemble = plugins.implements(Hook::StreamEnd) || plugins.logs();
     let mut outcome: Result<(), ApiError> = loop {
         let chunk = match chunks.next().await {

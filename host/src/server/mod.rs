@@ -141,6 +141,7 @@ impl AppState {
             },
             allow_dynamic_callback_disabling: config.allow_dynamic_callback_disabling,
             recent_messages: config.plugins.recent_messages,
+            ask_stream_usage: config.ask_stream_usage,
         };
         let upstreams = Upstreams::new(&config.models, config.max_upstream_response_bytes);
         let traces = match &config.traces {
