@@ -103,29 +103,16 @@ async fn a_body_that_trickles_gets_a_408_and_broken_framing_a_400() {
             .start()
             .await;
     let address = proxy.base.trim_start_matches("http://").to_owned();
-    let exchange = |request: Vec<u8>, then: Option<Duration>| {
-        let address = address.clone();
-        async move {
-            let mut socket = TcpStream::connect(&address).await.unwrap();
-            socket.write_all(&request).await.unwrap();
-            if let Some(pause) = then {
-                tokio::time::sleep(pause).await;
-            }
-            let mut answer = Vec::new();
-            let _ = tokio::time::timeout(Duration::from_secs(10), socket.read_to_end(&mut answer)).await;
-            String::from_utf8_lossy(&answer).into_owned()
-        }
-    };
     let head = |extra: &str| {
         format!("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {MASTER_KEY}\r\nContent-Type: application/json\r\nConnection: close\r\n{extra}\r\n")
     };
     // Declares 100 bytes, sends 10, then stalls.
-    let stalled = exchange(format!("{}{{\"model\":1", head("Content-Length: 100\r\n")).into_bytes(), None).await;
+    let stalled = answer_to(&address, format!("{}{{\"model\":1", head("Content-Length: 100\r\n")).as_bytes()).await;
     assert!(stalled.starts_with("HTTP/1.1 408"), "{stalled}");
     assert!(stalled.contains("did not arrive within"), "{stalled}");
     // A chunk size that is not hexadecimal.
-    let malformed =
-        exchange(format!("{}zz\r\nabc\r\n0\r\n\r\n", head("Transfer-Encoding: chunked\r\n")).into_bytes(), None).await;
+    let chunked = format!("{}zz\r\nabc\r\n0\r\n\r\n", head("Transfer-Encoding: chunked\r\n"));
+    let malformed = answer_to(&address, chunked.as_bytes()).await;
     assert!(malformed.starts_with("HTTP/1.1 400"), "{malformed}");
     assert!(malformed.contains("could not be read"), "{malformed}");
     assert!(!malformed.contains("larger than the limit"), "{malformed}");
