@@ -113,8 +113,16 @@ pub struct Answer {
 /// Where the lifecycle ended before the reply is written.
 enum Outcome {
     Complete(ResponseDoc),
-    Respond { text: String, plugin: String },
-    Stream(crate::upstream::UpstreamStream),
+    Respond {
+        text: String,
+        plugin: String,
+    },
+    /// A stream, and whether its upstream was asked for a usage chunk the client did not
+    /// ask for (the log's alone).
+    Stream {
+        stream: crate::upstream::UpstreamStream,
+        usage_added: bool,
+    },
 }
 
 /// The request lifecycle, shared by every route.
@@ -278,8 +286,7 @@ impl Pipeline {
         let mut upstream_time = Duration::ZERO;
         let outcome = self.run(&mut plugins, &mut request, &caller, &mut log, &mut upstream_time).await;
         let reply = match outcome {
-            Ok(Outcome::Stream(UpstreamStream { headers, chunks })) => {
-                let usage_added = self.adds_usage(&plugins, &request);
+            Ok(Outcome::Stream { stream: UpstreamStream { headers, chunks }, usage_added }) => {
                 let logging = self.logging.clone();
                 let job = stream::StreamJob { plugins, request, log, chunks, logging, admission, usage_added };
                 job.plugins.trace().status(200);
@@ -357,14 +364,14 @@ impl Pipeline {
         let traced = plugins.trace().upstream(deployment.upstream_model());
         let traceparent = traced.traceparent.clone();
         if stream {
-            let add_usage = self.adds_usage(plugins, request);
+            let add_usage = self.rules.ask_stream_usage && stream::adds_usage(plugins, request);
             let streamed = deployment.stream_traced(call_type, upstream_body, traceparent.as_deref(), add_usage);
             let started = stream::timed(streamed);
             let (chunks, elapsed) = plugins.moderate_while(request, after, started).await?;
             *upstream_time = elapsed;
             self.metrics.upstream_call(&model, elapsed);
             traced.end(chunks.is_ok());
-            return Ok(Outcome::Stream(chunks?));
+            return Ok(Outcome::Stream { stream: chunks?, usage_added: add_usage });
         }
         let answer_use = if plugins.implements(Hook::PostCallSuccess) || plugins.logs() {
             AnswerUse::Read
@@ -385,11 +392,6 @@ impl Pipeline {
             ResponseDoc { status: response.status, body: Arc::new(response.body), headers: response.headers };
         plugins.post_call_success(request, &mut response).await?;
         Ok(Outcome::Complete(response))
-    }
-
-    /// Whether this stream's upstream call asks for the usage chunk the client did not.
-    fn adds_usage(&self, plugins: &RequestPlugins, request: &RequestDoc) -> bool {
-        self.rules.ask_stream_usage && stream::adds_usage(plugins, request)
     }
 
     /// The plugins this request runs without, by the caller's config and its header.
