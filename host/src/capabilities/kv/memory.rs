@@ -63,6 +63,8 @@ struct Store {
     expiries: BinaryHeap<Reverse<(Instant, String, String)>>,
     /// The queue length at which it is next compacted.
     compact_at: usize,
+    /// The queue's bytes at which it is next compacted.
+    compact_bytes_at: usize,
     /// The bytes of the live entries' keys and values, all namespaces.
     live_bytes: usize,
     /// The bytes of the expiry queue's items, stale ones included: a long key rewritten
@@ -177,8 +179,11 @@ impl Store {
         quota: KvQuota,
         now: Instant,
     ) -> Result<(), KvError> {
-        let old_bytes =
-            self.entries.get(namespace).and_then(|entries| entries.get(key)).map(|e| key.len() + e.value.len());
+        let old = self.entries.get(namespace).and_then(|entries| entries.get(key));
+        let old_bytes = old.map(|e| key.len() + e.value.len());
+        // An entry rewritten with the expiry it has (a counter's `incr` keeps its window)
+        // already has its queue item: another would be one more per write, all live.
+        let queue_item_needed = expires.is_some() && old.is_none_or(|e| e.expires != expires);
         let new_bytes = key.len() + value.len();
         let fits = |store: &Store| {
             let usage = store.usage.get(namespace).copied().unwrap_or_default();
@@ -205,7 +210,7 @@ impl Store {
             self.total += 1;
         }
         self.live_bytes = self.live_bytes - old_bytes.unwrap_or(0) + new_bytes;
-        if let Some(at) = expires {
+        if let Some(at) = expires.filter(|_| queue_item_needed) {
             self.queue_bytes += QUEUE_ITEM_BYTES + namespace.len() + key.len();
             self.expiries.push(Reverse((at, namespace.to_owned(), key.to_owned())));
         }
@@ -250,26 +255,38 @@ impl Store {
 
     /// Keeps the expiry queue from growing with items whose entries were rewritten: when
     /// it holds over twice as many items as the store has entries (or twice what the last
-    /// compaction left), or over twice the bytes of the live entries (long keys), it is
-    /// rebuilt, so the work stays amortized constant per write and its memory within a
-    /// small multiple of what the quotas allow.
+    /// compaction left), or over twice the bytes of the live entries (long keys; or twice
+    /// what the last compaction left), it is rebuilt with one item per entry that expires,
+    /// so the work stays amortized constant per write and its memory within a small
+    /// multiple of what the quotas allow. Each threshold is at least twice what the last
+    /// rebuild left: a rebuild that could not shrink the queue must not run again on the
+    /// next write.
     fn compact_expiries(&mut self) {
         let too_many = self.expiries.len() > self.compact_at.max(2 * self.total + 1024);
-        let too_large = self.queue_bytes > 2 * (self.live_bytes + self.total * QUEUE_ITEM_BYTES) + (1 << 20);
-        if !too_many && !too_large {
-            return;
+        let bytes_bound = 2 * (self.live_bytes + self.total * QUEUE_ITEM_BYTES) + (1 << 20);
+        let too_large = self.queue_bytes > self.compact_bytes_at.max(bytes_bound);
+        if too_many || too_large {
+            self.rebuild_expiries();
         }
-        let live: Vec<_> = std::mem::take(&mut self.expiries)
+    }
+
+    /// The expiry queue with one item per entry that expires, and nothing else.
+    fn rebuild_expiries(&mut self) {
+        let mut live: Vec<_> = std::mem::take(&mut self.expiries)
             .into_iter()
             .filter(|Reverse((at, namespace, key))| {
                 let current = self.entries.get(namespace).and_then(|entries| entries.get(key));
                 current.is_some_and(|entry| entry.expires == Some(*at))
             })
             .collect();
+        // An entry given expiry A, then B, then A again has two items that both match it.
+        live.sort_unstable();
+        live.dedup();
         self.queue_bytes =
             live.iter().map(|Reverse((_, namespace, key))| QUEUE_ITEM_BYTES + namespace.len() + key.len()).sum();
         self.expiries = live.into();
         self.compact_at = 2 * self.expiries.len();
+        self.compact_bytes_at = 2 * self.queue_bytes;
     }
 }
 
@@ -346,6 +363,29 @@ mod tests {
                 .unwrap();
         }
         assert!(kv.lock().expiries.len() <= 2 + 1024 + 1, "{}", kv.lock().expiries.len());
+    }
+
+    /// A rate limiter's counter: `incr` on one key, thousands of times in its window,
+    /// keeps the expiry it was created with. Each write queued another item for it, all
+    /// of them live, so compaction could not shrink the queue; once it passed its byte
+    /// bound every write rebuilt it, and the proxy's throughput fell with each request.
+    #[test]
+    fn a_counter_incremented_in_its_window_keeps_one_queue_item() {
+        let kv = MemoryKv::default();
+        let start = Instant::now();
+        for i in 0..50_000 {
+            let now = start + Duration::from_micros(i);
+            kv.incr_at("limiter", "key:window", 1, Some(Duration::from_secs(60)), now).unwrap();
+        }
+        assert_eq!(kv.lock().expiries.len(), 1);
+        // Expiry A, then B, then A again: two items match the entry; a rebuild keeps one.
+        let (a, b) = (Some(Duration::from_secs(10)), Some(Duration::from_secs(20)));
+        for (ttl, value) in [(a, "1"), (b, "2"), (a, "3")] {
+            kv.set_at("p", "k", value.into(), ttl, start).unwrap();
+        }
+        let mut store = kv.lock();
+        store.rebuild_expiries();
+        assert_eq!(store.expiries.len(), 2, "one item for each entry that expires");
     }
 
     /// A plugin with many small entries (a large store) rewriting one long key with ever
