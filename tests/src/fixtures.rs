@@ -28,6 +28,20 @@ pub fn json_lines(proxy: &Proxy) -> Vec<Value> {
     proxy.log().lines().filter_map(|line| serde_json::from_str(line).ok()).collect()
 }
 
+/// What the 0.2 `probe` logged for request `id` (`probe entry <json>`, for a request whose
+/// texts mention `SHOWPAYLOAD`). Needs `--log-format json`.
+pub async fn probe_entry(proxy: &Proxy, id: &str) -> Value {
+    proxy
+        .until("the logged entry", Duration::from_secs(10), || async {
+            json_lines(proxy).into_iter().find_map(|line| {
+                let entry: Value =
+                    serde_json::from_str(line["message"].as_str()?.strip_prefix("probe entry ")?).ok()?;
+                (entry["request_id"] == id).then_some(entry)
+            })
+        })
+        .await
+}
+
 /// Waits (up to `timeout`) for the first JSON log line `matches` accepts, and returns it.
 pub async fn json_line(proxy: &Proxy, what: &str, timeout: Duration, matches: impl Fn(&Value) -> bool) -> Value {
     proxy.until(what, timeout, || async { json_lines(proxy).into_iter().find(|line| matches(line)) }).await

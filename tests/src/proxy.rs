@@ -424,6 +424,19 @@ pub fn chat_body(model: &str, text: &str) -> Value {
     serde_json::json!({"model": model, "messages": [{"role": "user", "content": text}]})
 }
 
+/// `body` asking for a stream.
+pub fn streaming(mut body: serde_json::Value) -> serde_json::Value {
+    body["stream"] = serde_json::json!(true);
+    body
+}
+
+/// A config serving one model, `name`, from the test upstream at `api_base`.
+pub fn one_model(name: &str, api_base: &str) -> String {
+    format!(
+        "model_list:\n  - {{model_name: {name}, litellm_params: {{model: openai/{name}, api_base: '{api_base}'}}}}\n"
+    )
+}
+
 /// The parsed events of an SSE body: each `data:` payload, `[DONE]` included.
 pub async fn sse_events(response: reqwest::Response) -> Vec<String> {
     let text = response.text().await.expect("stream body");

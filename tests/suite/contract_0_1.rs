@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use hookgate_tests::fixtures::request_id;
-use hookgate_tests::proxy::{chat_body, sse_events, streamed_text, ProxyBuilder};
+use hookgate_tests::proxy::{chat_body, sse_events, streamed_text, streaming, ProxyBuilder};
 use serde_json::{json, Value};
 
 const MODELS: &str = "model_list:
@@ -14,11 +14,6 @@ const MODELS: &str = "model_list:
   - {model_name: shout, litellm_params: {model: mock/shout, mock_response: hello DROPME world}}
   - {model_name: mock-down, litellm_params: {model: mock/down, mock_error_status: 503, mock_error_message: upstream down}}
 ";
-
-fn streaming(mut body: Value) -> Value {
-    body["stream"] = json!(true);
-    body
-}
 
 #[tokio::test]
 async fn example_plugins_built_for_0_1_reject_add_headers_and_rate_limit_as_before() {

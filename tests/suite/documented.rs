@@ -5,14 +5,9 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use hookgate_tests::fixtures::{guest_line, json_lines, probe_payload, request_id};
-use hookgate_tests::proxy::{chat_body, sse_events, streamed_text, Proxy, ProxyBuilder};
+use hookgate_tests::proxy::{chat_body, sse_events, streamed_text, streaming, Proxy, ProxyBuilder};
 use hookgate_tests::{guest_dir, workspace_root};
 use serde_json::{json, Value};
-
-fn streaming(mut body: Value) -> Value {
-    body["stream"] = json!(true);
-    body
-}
 
 /// Sends two chats to `model` at once: their statuses, and how long the pair took.
 async fn two_chats_at_once(proxy: &Proxy, model: &str) -> ((u16, u16), Duration) {

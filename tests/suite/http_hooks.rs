@@ -3,20 +3,13 @@
 
 use std::time::{Duration, Instant};
 
-use hookgate_tests::fixtures::{guest_line, json_line, json_lines, request_id};
+use hookgate_tests::fixtures::{guest_line, json_line, json_lines, probe_entry, request_id};
 use hookgate_tests::proxy::{
-    chat_body, key_id, sse_events, streamed_text, Proxy, ProxyBuilder, SilentUpstream, MASTER_KEY,
+    chat_body, key_id, one_model, sse_events, streamed_text, streaming, Proxy, ProxyBuilder, SilentUpstream, MASTER_KEY,
 };
 use serde_json::{json, Value};
 
 const BANNED: &str = "{config: {keywords: [forbidden]}}";
-
-/// A config serving one model, `name`, from the test upstream at `api_base`.
-fn one_model(name: &str, api_base: &str) -> String {
-    format!(
-        "model_list:\n  - {{model_name: {name}, litellm_params: {{model: openai/{name}, api_base: '{api_base}'}}}}\n"
-    )
-}
 
 /// A proxy on `yaml` with `banned-keywords` refusing [`BANNED`]'s keywords.
 async fn with_banned_keywords(yaml: &str) -> Proxy {
@@ -25,11 +18,6 @@ async fn with_banned_keywords(yaml: &str) -> Proxy {
         .settings("banned-keywords", BANNED)
         .start()
         .await
-}
-
-fn streaming(mut body: Value) -> Value {
-    body["stream"] = json!(true);
-    body
 }
 
 async fn json_of(response: reqwest::Response) -> (u16, reqwest::header::HeaderMap, Value) {
@@ -290,6 +278,55 @@ async fn a_stream_rejection_ends_the_stream_with_an_error_event() {
     let error: Value = serde_json::from_str(&events[events.len() - 2]).unwrap();
     assert!(error["error"]["message"].as_str().unwrap().starts_with("probe stream-end"), "{error}");
     assert_eq!(events.last().map(String::as_str), Some("[DONE]"));
+}
+
+/// A model asked to answer through a tool writes its answer in the call's arguments,
+/// which arrive in pieces: `stream-end` reads them put together (probe refuses a stream
+/// whose text holds `ENDREJECT`, here split across two chunks), and the logging hooks
+/// get the whole call.
+#[tokio::test]
+async fn a_streamed_tool_call_reaches_stream_end_and_the_log_whole() {
+    let api_base = hookgate_tests::upstream::serve(|request| {
+        let tail = if request["messages"][0]["content"].as_str().unwrap_or_default().contains("refuse") {
+            "REJECT"
+        } else {
+            "ED"
+        };
+        let chunk = |delta: Value, finish: Value| {
+            let chunk = json!({"choices": [{"index": 0, "delta": delta, "finish_reason": finish}]});
+            format!("data: {chunk}\n\n")
+        };
+        let events = [
+            chunk(
+                json!({"role": "assistant", "content": null, "tool_calls": [{"index": 0, "id": "call_1", "type": "function", "function": {"name": "say", "arguments": "{\"text\":\"END"}}]}),
+                Value::Null,
+            ),
+            chunk(json!({"tool_calls": [{"index": 0, "function": {"arguments": format!("{tail}\"}}")}}]}), Value::Null),
+            chunk(json!({}), json!("tool_calls")),
+        ];
+        hookgate_tests::upstream::event_stream(&(events.concat() + "data: [DONE]\n\n"))
+    })
+    .await;
+    let proxy = ProxyBuilder::new(&one_model("tooled", &api_base))
+        .plugin("probe", "probe")
+        .arg("--log-format")
+        .arg("json")
+        .start()
+        .await;
+
+    let events = sse_events(proxy.chat(&streaming(chat_body("tooled", "refuse this"))).await).await;
+    let error: Value = serde_json::from_str(&events[events.len() - 2]).expect("an error event before [DONE]");
+    assert!(error["error"]["message"].as_str().unwrap().starts_with("probe stream-end"), "{events:?}");
+
+    let response = proxy.chat(&streaming(chat_body("tooled", "SHOWPAYLOAD say it"))).await;
+    let id = request_id(&response);
+    let events = sse_events(response).await;
+    assert_eq!(events.last().map(String::as_str), Some("[DONE]"));
+    assert!(events.iter().all(|event| !event.contains("\"error\"")), "{events:?}");
+    // The probe's stream-chunk upper-cases every text of a chunk: the log gets the call
+    // as the client got it.
+    let entry = probe_entry(&proxy, &id).await;
+    assert_eq!(entry["answer"], json!(["SAY", "{\"TEXT\":\"ENDED\"}"]), "{entry}");
 }
 
 #[tokio::test]

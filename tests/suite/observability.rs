@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use hookgate_tests::fixtures::{json_lines, probe_entry, probe_payload};
 use hookgate_tests::proxy::{chat_body, sse_events, streamed_text, Proxy, ProxyBuilder, MASTER_KEY};
 use serde_json::{json, Value};
 
@@ -127,24 +128,6 @@ async fn metrics_can_require_a_key() {
     assert!(keyed.text().await.unwrap().contains("hookgate_logging_queue_depth"));
 }
 
-/// The proxy's JSON log lines.
-fn json_lines(proxy: &Proxy) -> Vec<Value> {
-    proxy.log().lines().filter_map(|line| serde_json::from_str(line).ok()).collect()
-}
-
-/// The logging payload probe logged for request `id`.
-async fn payload_of(proxy: &Proxy, id: &str) -> Value {
-    proxy
-        .until("the logged payload", Duration::from_secs(10), || async {
-            json_lines(proxy).into_iter().find_map(|line| {
-                let payload: Value =
-                    serde_json::from_str(line["message"].as_str()?.strip_prefix("probe payload ")?).ok()?;
-                (payload["id"] == id).then_some(payload)
-            })
-        })
-        .await
-}
-
 const PRICED: &str = "
 model_list:
   - model_name: priced
@@ -172,7 +155,7 @@ async fn a_logging_plugin_gets_the_payload_of_the_request_it_logs() {
     assert_eq!(response.status(), 200);
     let id = response.headers()["x-hookgate-request-id"].to_str().unwrap().to_owned();
     let answer: Value = response.json().await.unwrap();
-    let payload = payload_of(&proxy, &id).await;
+    let payload = probe_payload(&proxy, &id).await;
 
     assert_eq!(payload["call_type"], "chat_completion");
     assert_eq!(payload["model"], "priced");
@@ -223,7 +206,7 @@ async fn a_logging_plugin_gets_the_payload_of_the_request_it_logs() {
     let response = proxy.post("/v1/chat/completions", key, &streamed).await;
     let id = response.headers()["x-hookgate-request-id"].to_str().unwrap().to_owned();
     let text = streamed_text(&sse_events(response).await);
-    let payload = payload_of(&proxy, &id).await;
+    let payload = probe_payload(&proxy, &id).await;
     assert_eq!(payload["stream"], true);
     assert_eq!(payload["response"], text.as_str());
     assert_eq!(payload["usage"]["completion_tokens"], 3, "the echo of three words: {payload}");
@@ -240,7 +223,7 @@ async fn a_logging_plugin_gets_the_payload_of_the_request_it_logs() {
         let chunk: Value = serde_json::from_str(event).unwrap();
         assert!(chunk["usage"].is_null() && !chunk["choices"].as_array().unwrap().is_empty(), "{event}");
     }
-    let payload = payload_of(&proxy, &id).await;
+    let payload = probe_payload(&proxy, &id).await;
     assert_eq!(payload["usage"]["completion_tokens"], 3, "usage logged without include_usage: {payload}");
     assert!(payload["response_cost"].as_f64().unwrap() > 0.0, "{payload}");
 
@@ -249,7 +232,7 @@ async fn a_logging_plugin_gets_the_payload_of_the_request_it_logs() {
     assert_eq!(response.status(), 503);
     let id = response.headers()["x-hookgate-request-id"].to_str().unwrap().to_owned();
     let client_error: Value = response.json().await.unwrap();
-    let payload = payload_of(&proxy, &id).await;
+    let payload = probe_payload(&proxy, &id).await;
     assert_eq!((&payload["status"], &payload["status_code"]), (&json!("failure"), &json!(503)));
     assert_eq!(payload["error"]["message"], "upstream is down");
     for field in ["type", "message", "code"] {
@@ -261,7 +244,7 @@ async fn a_logging_plugin_gets_the_payload_of_the_request_it_logs() {
     let long = format!("SHOWPAYLOAD {}", "lorem ".repeat(200));
     let response = proxy.post("/v1/chat/completions", key, &chat_body("priced", &long)).await;
     let id = response.headers()["x-hookgate-request-id"].to_str().unwrap().to_owned();
-    let payload = payload_of(&proxy, &id).await;
+    let payload = probe_payload(&proxy, &id).await;
     assert_eq!(payload["truncated"], json!(["messages", "response"]));
     let messages = payload["messages"].as_str().expect("a cut field is a string of its JSON's start");
     assert_eq!(messages.len(), 600);
@@ -279,21 +262,8 @@ async fn a_stream_s_usage_is_not_asked_for_when_the_config_says_not() {
     let response = proxy.post("/v1/chat/completions", "sk-payload-test-key", &streamed).await;
     let id = response.headers()["x-hookgate-request-id"].to_str().unwrap().to_owned();
     sse_events(response).await;
-    let payload = payload_of(&proxy, &id).await;
+    let payload = probe_payload(&proxy, &id).await;
     assert_eq!(payload["usage"], Value::Null, "{payload}");
-}
-
-/// What the 0.2 `probe` logged for request `id` (`probe entry <json>`).
-async fn entry_of(proxy: &Proxy, id: &str) -> Value {
-    proxy
-        .until("the logged entry", Duration::from_secs(10), || async {
-            json_lines(proxy).into_iter().find_map(|line| {
-                let entry: Value =
-                    serde_json::from_str(line["message"].as_str()?.strip_prefix("probe entry ")?).ok()?;
-                (entry["request_id"] == id).then_some(entry)
-            })
-        })
-        .await
 }
 
 #[tokio::test]
@@ -312,7 +282,7 @@ async fn a_0_2_logging_plugin_gets_a_typed_entry_of_the_request_it_logs() {
     assert_eq!(response.status(), 200);
     let id = response.headers()["x-hookgate-request-id"].to_str().unwrap().to_owned();
     let answer: Value = response.json().await.unwrap();
-    let entry = entry_of(&proxy, &id).await;
+    let entry = probe_entry(&proxy, &id).await;
     assert_eq!((&entry["model"], &entry["model_used"]), (&json!("priced"), &json!("priced")));
     assert_eq!((&entry["api_base"], &entry["end_user"]), (&Value::Null, &json!("end-user-7")));
     assert_eq!(entry["status_code"], 200);
@@ -339,7 +309,7 @@ async fn a_0_2_logging_plugin_gets_a_typed_entry_of_the_request_it_logs() {
     assert_eq!(response.status(), 503);
     let id = response.headers()["x-hookgate-request-id"].to_str().unwrap().to_owned();
     let client_error: Value = response.json().await.unwrap();
-    let entry = entry_of(&proxy, &id).await;
+    let entry = probe_entry(&proxy, &id).await;
     assert_eq!(entry["status_code"], 503);
     let failure = &entry["failure"];
     assert_eq!((&failure["status"], &failure["message"]), (&json!(503), &client_error["error"]["message"]));
@@ -350,7 +320,7 @@ async fn a_0_2_logging_plugin_gets_a_typed_entry_of_the_request_it_logs() {
     let long = format!("SHOWPAYLOAD {}", "lorem ".repeat(200));
     let response = proxy.post("/v1/chat/completions", key, &chat_body("priced", &long)).await;
     let id = response.headers()["x-hookgate-request-id"].to_str().unwrap().to_owned();
-    let entry = entry_of(&proxy, &id).await;
+    let entry = probe_entry(&proxy, &id).await;
     assert_eq!(entry["truncated"], json!(["request", "response"]), "{entry}");
 }
 

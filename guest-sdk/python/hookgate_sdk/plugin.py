@@ -79,8 +79,10 @@ class Plugin:
         rejection (the stream ends with an SSE error event)."""
 
     def stream_end(self, ctx, req, text):
-        """Once when a stream ends, with the assembled text; a rejection adds an SSE
-        error event before ``[DONE]`` (the text has been sent)."""
+        """Once when a stream ends, with the assembled text: the content, then the
+        refusal and each tool call's name and arguments, each on a line of its own
+        (exactly the content when there is nothing else); a rejection adds an SSE error
+        event before ``[DONE]`` (the text has been sent)."""
 
     def log_success(self, ctx, req, resp, entry):
         """Off the response path, after a success: ``req``, ``resp`` (read-only) and the

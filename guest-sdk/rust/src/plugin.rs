@@ -68,8 +68,10 @@ pub trait Plugin: Sized + 'static {
         Ok(ChunkOutcome::Proceed)
     }
 
-    /// Once when a stream ends, with the assembled assistant text. A rejection adds an
-    /// SSE error event before `[DONE]` (the text has been sent).
+    /// Once when a stream ends, with the assembled assistant text: the content, then the
+    /// refusal and each tool call's name and arguments, each on a line of its own
+    /// (exactly the content when there is nothing else). A rejection adds an SSE error
+    /// event before `[DONE]` (the text has been sent).
     fn stream_end(&self, _ctx: &mut Self::Ctx, _req: &Request, _text: &str) -> HookResult<()> {
         Ok(())
     }

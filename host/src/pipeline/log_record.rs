@@ -18,7 +18,7 @@ use crate::content::{fit::fit, json, Body, RequestDoc, ResponseDoc};
 use crate::error::ApiError;
 use crate::plugins::LogInput;
 use crate::types::{CallInfo, DecisionRecord, Hook, LogEntry, Usage};
-use crate::upstream::answers;
+use crate::upstream::answers::{self, StreamedAnswer};
 
 /// Unix time in seconds.
 pub fn unix_now() -> f64 {
@@ -43,8 +43,8 @@ pub struct LogRecord {
     request: RequestDoc,
     /// The upstream's non-streamed answer.
     response: Option<ResponseDoc>,
-    /// A text answer: a stream's assembled text, or a `respond`.
-    answer_text: Option<String>,
+    /// An answer made here: a stream's, put back together, or a `respond`'s text.
+    answered: Option<StreamedAnswer>,
     /// The `usage` object a stream reported (a complete answer's is read from
     /// `response` when the record is finished: only logging hooks need it, and reading
     /// it parses the answer).
@@ -70,7 +70,7 @@ impl LogRecord {
             entry,
             request: request.clone(),
             response: None,
-            answer_text: None,
+            answered: None,
             usage: Value::Null,
             price: None,
             effective_plugins: Vec::new(),
@@ -99,9 +99,14 @@ impl LogRecord {
         self.response = Some(response.clone());
     }
 
-    /// Records an answer's assistant text (a stream's assembled text, a `respond`).
+    /// Records a `respond`'s text as the answer.
     pub fn answered_text(&mut self, text: String) {
-        self.answer_text = Some(text);
+        self.answered = Some(StreamedAnswer::from_text(text));
+    }
+
+    /// Records a stream's answer, as the client got it.
+    pub fn streamed(&mut self, answer: StreamedAnswer) {
+        self.answered = Some(answer);
     }
 
     /// Records the `usage` a stream reported.
@@ -180,9 +185,11 @@ impl LogRecord {
             return response.clone();
         }
         let call_type = self.info.call_type;
-        let text = self.answer_text.as_deref().unwrap_or_default();
-        let mut body =
-            answers::completion(call_type, &answers::id(call_type, &self.info.id), &self.entry.model, text, 0);
+        let id = answers::id(call_type, &self.info.id);
+        let mut body = match &self.answered {
+            Some(answer) => answer.completion(call_type, &id, &self.entry.model),
+            None => answers::completion(call_type, &id, &self.entry.model, "", 0),
+        };
         if !self.usage.is_null() {
             body["usage"] = self.usage.clone();
         }
@@ -199,9 +206,9 @@ impl LogRecord {
             truncated.push("messages");
         }
         // On a failure, what the client was sent before it (a stream cut off midway).
-        let mut response = match (&self.response, &self.answer_text) {
+        let mut response = match (&self.response, &self.answered) {
             (Some(response), _) => response.body.value().clone(),
-            (None, Some(text)) => Value::String(text.clone()),
+            (None, Some(answer)) => Value::String(answer.text()),
             (None, None) => Value::Null,
         };
         if truncate(&mut response, max_field_bytes) {

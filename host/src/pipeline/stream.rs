@@ -27,7 +27,8 @@ use super::logging::LoggingQueue;
 use crate::content::{json, Body, RequestDoc};
 use crate::error::ApiError;
 use crate::types::{Hook, HookSet};
-use crate::upstream::{answers, ChunkStream, UpstreamError};
+use crate::upstream::answers::StreamedAnswer;
+use crate::upstream::{ChunkStream, UpstreamError};
 
 /// A streamed answer's SSE events, each item one or more complete events: the response
 /// body, produced as the connection polls it.
@@ -120,8 +121,8 @@ fn client_gone() -> ApiError {
 struct Ending {
     open: Option<Open>,
     logging: LoggingQueue,
-    /// The answer's text as the client got it, for `stream-end` and logging.
-    text: String,
+    /// The answer as the client got it, for `stream-end` and logging.
+    answer: StreamedAnswer,
 }
 
 /// What [`Ending`] gives back when the stream ends.
@@ -136,7 +137,7 @@ impl Ending {
     /// logging hooks' instances), once.
     fn end(&mut self, error: Option<&ApiError>) {
         let Some(Open { mut plugins, mut log, admission }) = self.open.take() else { return };
-        log.answered_text(std::mem::take(&mut self.text));
+        log.streamed(std::mem::take(&mut self.answer));
         if let Some(error) = error {
             log.failed(error);
         }
@@ -158,11 +159,12 @@ impl Drop for Ending {
 
 async fn pump(job: StreamJob, outbox: Arc<Outbox>) {
     let StreamJob { plugins, request, log, mut chunks, logging, admission, usage_added } = job;
-    let mut ending = Ending { open: Some(Open { plugins, log, admission }), logging, text: String::new() };
-    let Ending { open, text, .. } = &mut ending;
+    let mut ending =
+        Ending { open: Some(Open { plugins, log, admission }), logging, answer: StreamedAnswer::default() };
+    let Ending { open, answer, .. } = &mut ending;
     let Open { plugins, log, .. } = open.as_mut().expect("the stream has not ended");
     // Chunks are parsed only for the hooks that read them: stream-chunk, and stream-end
-    // and logging (the assembled text and usage).
+    // and logging (the assembled answer and usage).
     let filter = plugins.implements(Hook::StreamChunk);
     let checks_streams = filter || plugins.implements(Hook::StreamEnd);
     let assemble = plugins.implements(Hook::StreamEnd) || plugins.logs();
@@ -207,7 +209,7 @@ async fn pump(job: StreamJob, outbox: Arc<Outbox>) {
             },
         };
         if assemble {
-            answers::push_chunk_text(text, forwarded.value());
+            answer.push(forwarded.value());
             if let Some(usage) = json::get(forwarded.value(), "usage").filter(|usage| !usage.is_null()) {
                 log.streamed_usage(usage);
             }
@@ -217,7 +219,7 @@ async fn pump(job: StreamJob, outbox: Arc<Outbox>) {
     // Stop reading (and cancel) the upstream before the end hooks run.
     drop(chunks);
     if outcome.is_ok() {
-        outcome = plugins.stream_end(&request, text).await;
+        outcome = plugins.stream_end(&request, &answer.text()).await;
     }
     match outcome {
         Ok(()) => {

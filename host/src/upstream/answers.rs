@@ -99,21 +99,152 @@ pub fn chunks(call_type: CallType, id: &str, model: &str, pieces: &[&str], usage
     chunks
 }
 
-/// Appends the assistant text in a chunk (chat `delta.content` or text-completion
-/// `text`) to `text`: the streamed answer is assembled chunk by chunk, without a string
-/// of its own for each.
-pub fn push_chunk_text(text: &mut String, chunk: &Value) {
-    let Some(choices) = json::get(chunk, "choices").and_then(Value::as_array) else {
-        return;
-    };
-    // Not `pointer("/delta/content")`: that parses its path and allocates for each of
-    // its tokens, for every chunk of every stream (bench/instructions/count.sh).
-    for choice in choices {
-        let part = json::get(choice, "delta")
-            .and_then(|delta| json::get(delta, "content"))
-            .or_else(|| json::get(choice, "text"))
-            .and_then(Value::as_str);
-        text.push_str(part.unwrap_or_default());
+/// A streamed answer put back together chunk by chunk, as the client got it: what
+/// `stream-end` reads and what the logging hooks get as the answer. Besides the content,
+/// a chat stream writes a refusal and tool calls (whose name and arguments arrive in
+/// pieces, by `index`): a model asked to answer through a tool writes its whole answer
+/// there, so a stream-end guardrail that read only the content would read nothing.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct StreamedAnswer {
+    content: String,
+    refusal: String,
+    /// In the order they first appeared.
+    tool_calls: Vec<StreamedCall>,
+    /// The deprecated `function_call`.
+    function_call: Option<StreamedCall>,
+    finish_reason: Option<String>,
+}
+
+/// A tool call (or the deprecated function call) as its chunks built it.
+#[derive(Debug, Default, Clone, PartialEq)]
+struct StreamedCall {
+    index: Option<u64>,
+    id: String,
+    kind: String,
+    name: String,
+    arguments: String,
+}
+
+impl StreamedCall {
+    /// Appends a delta's `name` and `arguments` (`function`'s, or the delta's own).
+    fn push(&mut self, function: &Value) {
+        let piece = |field| json::get(function, field).and_then(Value::as_str).unwrap_or_default();
+        self.name.push_str(piece("name"));
+        self.arguments.push_str(piece("arguments"));
+    }
+
+    fn function(&self) -> Value {
+        json!({"name": self.name, "arguments": self.arguments})
+    }
+}
+
+impl StreamedAnswer {
+    /// An answer that is only `text` (a pre-call hook's `respond`).
+    pub fn from_text(text: String) -> Self {
+        Self { content: text, ..Self::default() }
+    }
+
+    /// Adds what a chunk carries: chat `delta.content`, `delta.refusal`,
+    /// `delta.tool_calls` and `delta.function_call`, or text-completion `text`, and the
+    /// choice's `finish_reason`. Values of another type are skipped, as the texts' walk
+    /// skips them.
+    pub fn push(&mut self, chunk: &Value) {
+        let Some(choices) = json::get(chunk, "choices").and_then(Value::as_array) else {
+            return;
+        };
+        // Not `pointer("/delta/content")`: that parses its path and allocates for each of
+        // its tokens, for every chunk of every stream (bench/instructions/count.sh).
+        fn text<'a>(value: Option<&'a Value>, field: &str) -> Option<&'a str> {
+            value.and_then(|value| json::get(value, field)).and_then(Value::as_str)
+        }
+        for choice in choices {
+            let delta = json::get(choice, "delta");
+            self.content.push_str(text(delta, "content").or_else(|| text(Some(choice), "text")).unwrap_or_default());
+            self.refusal.push_str(text(delta, "refusal").unwrap_or_default());
+            for call in delta.and_then(|d| json::get(d, "tool_calls")).and_then(Value::as_array).into_iter().flatten() {
+                self.push_tool_call(call);
+            }
+            if let Some(function) = delta.and_then(|d| json::get(d, "function_call")) {
+                self.function_call.get_or_insert_with(StreamedCall::default).push(function);
+            }
+            if let Some(reason) = text(Some(choice), "finish_reason") {
+                self.finish_reason = Some(reason.to_owned());
+            }
+        }
+    }
+
+    fn push_tool_call(&mut self, delta: &Value) {
+        let index = json::get(delta, "index").and_then(Value::as_u64);
+        // A delta without an index continues the last call, as a client reading it would.
+        let position = match index {
+            Some(index) => self.tool_calls.iter().position(|call| call.index == Some(index)),
+            None => self.tool_calls.len().checked_sub(1),
+        };
+        let position = position.unwrap_or_else(|| {
+            self.tool_calls.push(StreamedCall { index, ..StreamedCall::default() });
+            self.tool_calls.len() - 1
+        });
+        let call = &mut self.tool_calls[position];
+        let set = |field, to: &mut String| {
+            if let Some(value) = json::get(delta, field).and_then(Value::as_str) {
+                value.clone_into(to);
+            }
+        };
+        set("id", &mut call.id);
+        set("type", &mut call.kind);
+        if let Some(function) = json::get(delta, "function") {
+            call.push(function);
+        }
+    }
+
+    /// The texts a model wrote, in the order a response's texts are read (content,
+    /// refusal, each tool call's name and arguments, the deprecated function call's),
+    /// one per line; only the content when there is nothing else, so an answer of text
+    /// alone is exactly its text.
+    pub fn text(&self) -> String {
+        let calls = self.tool_calls.iter().chain(&self.function_call);
+        let others = std::iter::once(self.refusal.as_str())
+            .chain(calls.flat_map(|call| [call.name.as_str(), call.arguments.as_str()]))
+            .filter(|text| !text.is_empty());
+        let mut text = self.content.clone();
+        for other in others {
+            if !text.is_empty() {
+                text.push('\n');
+            }
+            text.push_str(other);
+        }
+        text
+    }
+
+    /// The whole answer as a complete one of `call_type` (the logging hooks' response).
+    pub fn completion(&self, call_type: CallType, id: &str, model: &str) -> Value {
+        let mut body = completion(call_type, id, model, &self.content, 0);
+        let choice = &mut body["choices"][0];
+        if let Some(reason) = &self.finish_reason {
+            choice["finish_reason"] = json!(reason);
+        }
+        if call_type != CallType::ChatCompletion {
+            return body;
+        }
+        let message = &mut choice["message"];
+        if !self.refusal.is_empty() {
+            message["refusal"] = json!(self.refusal);
+        }
+        if !self.tool_calls.is_empty() {
+            let calls = self.tool_calls.iter().map(|call| {
+                let kind = if call.kind.is_empty() { "function" } else { &call.kind };
+                json!({"id": call.id, "type": kind, "function": call.function()})
+            });
+            message["tool_calls"] = Value::Array(calls.collect());
+        }
+        if let Some(call) = &self.function_call {
+            message["function_call"] = call.function();
+        }
+        if self.content.is_empty() && (self.tool_calls.len() + usize::from(self.function_call.is_some())) > 0 {
+            // As OpenAI writes an answer that only calls: no content.
+            message["content"] = Value::Null;
+        }
+        body
     }
 }
 
@@ -124,12 +255,47 @@ mod tests {
     #[test]
     fn streamed_chunks_carry_the_text_once() {
         for call_type in [CallType::ChatCompletion, CallType::TextCompletion] {
-            let mut text = String::new();
-            chunks(call_type, "x", "m", &["can", "ned"], None)
-                .iter()
-                .for_each(|chunk| push_chunk_text(&mut text, chunk));
-            assert_eq!(text, "canned");
+            let mut answer = StreamedAnswer::default();
+            chunks(call_type, "x", "m", &["can", "ned"], None).iter().for_each(|chunk| answer.push(chunk));
+            assert_eq!(answer.text(), "canned");
+            let whole = answer.completion(call_type, "x", "m");
+            let mut expected = completion(call_type, "x", "m", "canned", 0);
+            expected["created"] = whole["created"].clone();
+            assert_eq!(whole, expected);
         }
+    }
+
+    #[test]
+    fn a_streamed_tool_call_is_put_back_together_by_index() {
+        let deltas = [
+            json!({"role": "assistant", "content": "Looking."}),
+            json!({"tool_calls": [{"index": 0, "id": "call_a", "type": "function", "function": {"name": "lookup", "arguments": "{\"q\":"}}]}),
+            json!({"tool_calls": [{"index": 1, "id": "call_b", "type": "function", "function": {"name": "send", "arguments": ""}}]}),
+            json!({"tool_calls": [{"index": 0, "function": {"arguments": "\"secret\"}"}}, {"index": 1, "function": {"arguments": "{}"}}]}),
+            json!({"refusal": "no"}),
+        ];
+        let mut answer = StreamedAnswer::default();
+        for delta in deltas {
+            answer.push(&json!({"choices": [{"index": 0, "delta": delta, "finish_reason": null}]}));
+        }
+        answer.push(&json!({"choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls"}]}));
+        assert_eq!(answer.text(), "Looking.\nno\nlookup\n{\"q\":\"secret\"}\nsend\n{}");
+        let whole = answer.completion(CallType::ChatCompletion, "x", "m");
+        assert_eq!(whole["choices"][0]["finish_reason"], "tool_calls");
+        assert_eq!(
+            whole["choices"][0]["message"],
+            json!({"role": "assistant", "content": "Looking.", "refusal": "no", "tool_calls": [
+                {"id": "call_a", "type": "function", "function": {"name": "lookup", "arguments": "{\"q\":\"secret\"}"}},
+                {"id": "call_b", "type": "function", "function": {"name": "send", "arguments": "{}"}},
+            ]})
+        );
+        // A call alone: no content, and the text is the call's.
+        let mut call = StreamedAnswer::default();
+        call.push(&json!({"choices": [{"delta": {"function_call": {"name": "f", "arguments": "{\"a\""}}}]}));
+        call.push(&json!({"choices": [{"delta": {"function_call": {"arguments": ":1}"}}}]}));
+        assert_eq!(call.text(), "f\n{\"a\":1}");
+        let message = &call.completion(CallType::ChatCompletion, "x", "m")["choices"][0]["message"];
+        assert_eq!((&message["content"], &message["function_call"]["arguments"]), (&Value::Null, &json!("{\"a\":1}")));
     }
 
     #[test]
