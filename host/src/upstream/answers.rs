@@ -2,6 +2,7 @@
 //! pre-call hook's `respond(text)`. One place for both, so neither can drift from what
 //! an upstream sends and a client cannot tell them apart.
 
+use std::collections::BTreeMap;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::{json, Map, Value};
@@ -101,24 +102,36 @@ pub fn chunks(call_type: CallType, id: &str, model: &str, pieces: &[&str], usage
 
 /// A streamed answer put back together chunk by chunk, as the client got it: what
 /// `stream-end` reads and what the logging hooks get as the answer. Besides the content,
-/// a chat stream writes a refusal and tool calls (whose name and arguments arrive in
-/// pieces, by `index`): a model asked to answer through a tool writes its whole answer
-/// there, so a stream-end guardrail that read only the content would read nothing.
+/// a chat stream writes a refusal, tool calls (whose name and arguments arrive in
+/// pieces, by `index`), an audio transcript and fields such as `reasoning_content`: a
+/// model asked to answer through a tool writes its whole answer there, so a stream-end
+/// guardrail that read only the content would read nothing.
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct StreamedAnswer {
     content: String,
     refusal: String,
     /// In the order they first appeared.
     tool_calls: Vec<StreamedCall>,
+    /// Where each `index` is in `tool_calls`: found without a scan, however many calls
+    /// an upstream streams.
+    tool_call_positions: BTreeMap<u64, usize>,
     /// The deprecated `function_call`.
     function_call: Option<StreamedCall>,
+    /// `delta.audio.transcript`.
+    audio_transcript: String,
+    /// The delta's other text fields (`reasoning_content`, ...), in the order they first
+    /// appeared, each put together.
+    other_texts: Map<String, Value>,
     finish_reason: Option<String>,
 }
+
+/// The delta fields [`StreamedAnswer`] reads by name; any other string field is one of
+/// its `other_texts`.
+const DELTA_FIELDS: &[&str] = &["role", "content", "refusal", "tool_calls", "function_call", "audio"];
 
 /// A tool call (or the deprecated function call) as its chunks built it.
 #[derive(Debug, Default, Clone, PartialEq)]
 struct StreamedCall {
-    index: Option<u64>,
     id: String,
     kind: String,
     name: String,
@@ -126,7 +139,8 @@ struct StreamedCall {
 }
 
 impl StreamedCall {
-    /// Appends a delta's `name` and `arguments` (`function`'s, or the delta's own).
+    /// Appends the `name` and `arguments` of a tool call delta's `function`, or of a
+    /// `function_call` delta.
     fn push(&mut self, function: &Value) {
         let piece = |field| json::get(function, field).and_then(Value::as_str).unwrap_or_default();
         self.name.push_str(piece("name"));
@@ -145,9 +159,9 @@ impl StreamedAnswer {
     }
 
     /// Adds what a chunk carries: chat `delta.content`, `delta.refusal`,
-    /// `delta.tool_calls` and `delta.function_call`, or text-completion `text`, and the
-    /// choice's `finish_reason`. Values of another type are skipped, as the texts' walk
-    /// skips them.
+    /// `delta.tool_calls`, `delta.function_call`, `delta.audio.transcript` and the delta's
+    /// other string fields, or text-completion `text`, and the choice's `finish_reason`.
+    /// Values of another type are skipped, as the texts' walk skips them.
     pub fn push(&mut self, chunk: &Value) {
         let Some(choices) = json::get(chunk, "choices").and_then(Value::as_array) else {
             return;
@@ -167,6 +181,18 @@ impl StreamedAnswer {
             if let Some(function) = delta.and_then(|d| json::get(d, "function_call")) {
                 self.function_call.get_or_insert_with(StreamedCall::default).push(function);
             }
+            self.audio_transcript
+                .push_str(text(delta.and_then(|d| json::get(d, "audio")), "transcript").unwrap_or_default());
+            let fields = delta.and_then(Value::as_object).into_iter().flatten();
+            for (name, value) in fields.filter(|(name, _)| !DELTA_FIELDS.contains(&name.as_str())) {
+                let Some(piece) = value.as_str() else { continue };
+                match self.other_texts.get_mut(name) {
+                    Some(Value::String(text)) => text.push_str(piece),
+                    _ => {
+                        self.other_texts.insert(name.clone(), Value::String(piece.to_owned()));
+                    }
+                }
+            }
             if let Some(reason) = text(Some(choice), "finish_reason") {
                 self.finish_reason = Some(reason.to_owned());
             }
@@ -176,13 +202,17 @@ impl StreamedAnswer {
     fn push_tool_call(&mut self, delta: &Value) {
         let index = json::get(delta, "index").and_then(Value::as_u64);
         // A delta without an index continues the last call, as a client reading it would.
-        let position = match index {
-            Some(index) => self.tool_calls.iter().position(|call| call.index == Some(index)),
+        let known = match index {
+            Some(index) => self.tool_call_positions.get(&index).copied(),
             None => self.tool_calls.len().checked_sub(1),
         };
-        let position = position.unwrap_or_else(|| {
-            self.tool_calls.push(StreamedCall { index, ..StreamedCall::default() });
-            self.tool_calls.len() - 1
+        let position = known.unwrap_or_else(|| {
+            self.tool_calls.push(StreamedCall::default());
+            let position = self.tool_calls.len() - 1;
+            if let Some(index) = index {
+                self.tool_call_positions.insert(index, position);
+            }
+            position
         });
         let call = &mut self.tool_calls[position];
         let set = |field, to: &mut String| {
@@ -198,13 +228,15 @@ impl StreamedAnswer {
     }
 
     /// The texts a model wrote, in the order a response's texts are read (content,
-    /// refusal, each tool call's name and arguments, the deprecated function call's),
-    /// one per line; only the content when there is nothing else, so an answer of text
-    /// alone is exactly its text.
+    /// refusal, each tool call's name and arguments, the deprecated function call's, the
+    /// audio transcript, the other text fields), one per line; only the content when there
+    /// is nothing else, so an answer of text alone is exactly its text.
     pub fn text(&self) -> String {
         let calls = self.tool_calls.iter().chain(&self.function_call);
         let others = std::iter::once(self.refusal.as_str())
             .chain(calls.flat_map(|call| [call.name.as_str(), call.arguments.as_str()]))
+            .chain([self.audio_transcript.as_str()])
+            .chain(self.other_texts.values().filter_map(Value::as_str))
             .filter(|text| !text.is_empty());
         let mut text = self.content.clone();
         for other in others {
@@ -240,6 +272,12 @@ impl StreamedAnswer {
         if let Some(call) = &self.function_call {
             message["function_call"] = call.function();
         }
+        if !self.audio_transcript.is_empty() {
+            message["audio"] = json!({"transcript": self.audio_transcript});
+        }
+        for (name, text) in &self.other_texts {
+            message[name] = text.clone();
+        }
         if self.content.is_empty() && (self.tool_calls.len() + usize::from(self.function_call.is_some())) > 0 {
             // As OpenAI writes an answer that only calls: no content.
             message["content"] = Value::Null;
@@ -272,14 +310,15 @@ mod tests {
             json!({"tool_calls": [{"index": 0, "id": "call_a", "type": "function", "function": {"name": "lookup", "arguments": "{\"q\":"}}]}),
             json!({"tool_calls": [{"index": 1, "id": "call_b", "type": "function", "function": {"name": "send", "arguments": ""}}]}),
             json!({"tool_calls": [{"index": 0, "function": {"arguments": "\"secret\"}"}}, {"index": 1, "function": {"arguments": "{}"}}]}),
-            json!({"refusal": "no"}),
+            json!({"refusal": "no", "reasoning_content": "I should "}),
+            json!({"reasoning_content": "look it up", "audio": {"transcript": "heard"}}),
         ];
         let mut answer = StreamedAnswer::default();
         for delta in deltas {
             answer.push(&json!({"choices": [{"index": 0, "delta": delta, "finish_reason": null}]}));
         }
         answer.push(&json!({"choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls"}]}));
-        assert_eq!(answer.text(), "Looking.\nno\nlookup\n{\"q\":\"secret\"}\nsend\n{}");
+        assert_eq!(answer.text(), "Looking.\nno\nlookup\n{\"q\":\"secret\"}\nsend\n{}\nheard\nI should look it up");
         let whole = answer.completion(CallType::ChatCompletion, "x", "m");
         assert_eq!(whole["choices"][0]["finish_reason"], "tool_calls");
         assert_eq!(
@@ -287,7 +326,7 @@ mod tests {
             json!({"role": "assistant", "content": "Looking.", "refusal": "no", "tool_calls": [
                 {"id": "call_a", "type": "function", "function": {"name": "lookup", "arguments": "{\"q\":\"secret\"}"}},
                 {"id": "call_b", "type": "function", "function": {"name": "send", "arguments": "{}"}},
-            ]})
+            ], "audio": {"transcript": "heard"}, "reasoning_content": "I should look it up"})
         );
         // A call alone: no content, and the text is the call's.
         let mut call = StreamedAnswer::default();
