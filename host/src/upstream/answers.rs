@@ -174,6 +174,15 @@ impl StreamedAnswer {
         for choice in choices {
             let delta = json::get(choice, "delta");
             self.content.push_str(text(delta, "content").or_else(|| text(Some(choice), "text")).unwrap_or_default());
+            // Content as parts, as the texts' walk reads them: a text part's `text`, a
+            // refusal part's `refusal`.
+            let parts = delta.and_then(|d| json::get(d, "content")).and_then(Value::as_array);
+            for part in parts.into_iter().flatten() {
+                self.content.push_str(text(Some(part), "text").unwrap_or_default());
+                if text(Some(part), "type") == Some("refusal") {
+                    self.refusal.push_str(text(Some(part), "refusal").unwrap_or_default());
+                }
+            }
             self.refusal.push_str(text(delta, "refusal").unwrap_or_default());
             for call in delta.and_then(|d| json::get(d, "tool_calls")).and_then(Value::as_array).into_iter().flatten() {
                 self.push_tool_call(call);
@@ -225,6 +234,14 @@ impl StreamedAnswer {
         if let Some(function) = json::get(delta, "function") {
             call.push(function);
         }
+        // A custom tool's call: its `input` is what the model wrote.
+        if let Some(custom) = json::get(delta, "custom") {
+            call.name.push_str(json::get(custom, "name").and_then(Value::as_str).unwrap_or_default());
+            call.arguments.push_str(json::get(custom, "input").and_then(Value::as_str).unwrap_or_default());
+            if call.kind.is_empty() {
+                call.kind = "custom".into();
+            }
+        }
     }
 
     /// The texts a model wrote, in the order a response's texts are read (content,
@@ -263,9 +280,9 @@ impl StreamedAnswer {
             message["refusal"] = json!(self.refusal);
         }
         if !self.tool_calls.is_empty() {
-            let calls = self.tool_calls.iter().map(|call| {
-                let kind = if call.kind.is_empty() { "function" } else { &call.kind };
-                json!({"id": call.id, "type": kind, "function": call.function()})
+            let calls = self.tool_calls.iter().map(|call| match call.kind.as_str() {
+                "custom" => json!({"id": call.id, "type": "custom", "custom": {"name": call.name, "input": call.arguments}}),
+                kind => json!({"id": call.id, "type": if kind.is_empty() { "function" } else { kind }, "function": call.function()}),
             });
             message["tool_calls"] = Value::Array(calls.collect());
         }
@@ -327,6 +344,17 @@ mod tests {
                 {"id": "call_a", "type": "function", "function": {"name": "lookup", "arguments": "{\"q\":\"secret\"}"}},
                 {"id": "call_b", "type": "function", "function": {"name": "send", "arguments": "{}"}},
             ], "audio": {"transcript": "heard"}, "reasoning_content": "I should look it up"})
+        );
+        // Content as parts, and a custom tool's input.
+        let mut parts = StreamedAnswer::default();
+        parts.push(&json!({"choices": [{"delta": {"content": [{"type": "text", "text": "a "}, {"type": "refusal", "refusal": "nope"}]}}]}));
+        parts.push(&json!({"choices": [{"delta": {"tool_calls": [{"index": 0, "id": "c", "type": "custom", "custom": {"name": "sh", "input": "rm "}}]}}]}));
+        parts.push(&json!({"choices": [{"delta": {"tool_calls": [{"index": 0, "custom": {"input": "-rf"}}]}}]}));
+        assert_eq!(parts.text(), "a \nnope\nsh\nrm -rf");
+        let message = &parts.completion(CallType::ChatCompletion, "x", "m")["choices"][0]["message"];
+        assert_eq!(
+            message["tool_calls"],
+            json!([{"id": "c", "type": "custom", "custom": {"name": "sh", "input": "rm -rf"}}])
         );
         // A call alone: no content, and the text is the call's.
         let mut call = StreamedAnswer::default();
