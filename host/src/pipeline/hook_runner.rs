@@ -362,7 +362,8 @@ impl<P: HookPlugin> RequestPlugins<P> {
         Ok(Some(chunk))
     }
 
-    /// `stream-end` with the assembled text ([`StreamedAnswer::text`](crate::upstream::answers::StreamedAnswer::text)), in order; a rejection ends the stream with it.
+    /// `stream-end` with the assembled text (`StreamedAnswer::text`), in order; a
+    /// rejection ends the stream with it.
     pub async fn stream_end(&mut self, request: &RequestDoc, text: &str) -> Result<(), ApiError> {
         for index in self.indices(Hook::StreamEnd) {
             let info = &self.info;
