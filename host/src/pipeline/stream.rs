@@ -218,7 +218,8 @@ async fn pump(job: StreamJob, outbox: Arc<Outbox>) {
     };
     // Stop reading (and cancel) the upstream before the end hooks run.
     drop(chunks);
-    if outcome.is_ok() {
+    // The text is made only for stream-end: logging hooks take the whole answer.
+    if outcome.is_ok() && plugins.implements(Hook::StreamEnd) {
         outcome = plugins.stream_end(&request, &answer.text()).await;
     }
     match outcome {
