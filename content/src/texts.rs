@@ -237,7 +237,7 @@ const MESSAGE_FIELDS: &[&str] =
 /// The fields of a response message or chunk delta the walk reads as what they are (or
 /// that hold no text: its role, an audio answer's id and data); every string of any other
 /// field is read as text, as a model wrote it (`reasoning_content`, a vendor's extra).
-const REPLY_FIELDS: &[&str] = &["role", "content", "refusal", "tool_calls", "function_call", "audio"];
+pub const REPLY_FIELDS: &[&str] = &["role", "content", "refusal", "tool_calls", "function_call", "audio"];
 
 /// A walk over one body, keeping the path to where it is.
 struct Walk<'a> {

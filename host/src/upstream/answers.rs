@@ -8,6 +8,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde_json::{json, Map, Value};
 
 use crate::content::json;
+// The fields the hooks' walk reads by name: any other string field of a delta is text.
+use crate::content::texts::REPLY_FIELDS;
 use crate::types::CallType;
 
 /// An answer id with the prefix OpenAI uses for the call type (`chatcmpl-…`, `cmpl-…`).
@@ -125,10 +127,6 @@ pub struct StreamedAnswer {
     finish_reason: Option<String>,
 }
 
-/// The delta fields [`StreamedAnswer`] reads by name; any other string field is one of
-/// its `other_texts`.
-const DELTA_FIELDS: &[&str] = &["role", "content", "refusal", "tool_calls", "function_call", "audio"];
-
 /// A tool call (or the deprecated function call) as its chunks built it.
 #[derive(Debug, Default, Clone, PartialEq)]
 struct StreamedCall {
@@ -193,7 +191,7 @@ impl StreamedAnswer {
             self.audio_transcript
                 .push_str(text(delta.and_then(|d| json::get(d, "audio")), "transcript").unwrap_or_default());
             let fields = delta.and_then(Value::as_object).into_iter().flatten();
-            for (name, value) in fields.filter(|(name, _)| !DELTA_FIELDS.contains(&name.as_str())) {
+            for (name, value) in fields.filter(|(name, _)| !REPLY_FIELDS.contains(&name.as_str())) {
                 let Some(piece) = value.as_str() else { continue };
                 match self.other_texts.get_mut(name) {
                     Some(Value::String(text)) => text.push_str(piece),
