@@ -108,8 +108,23 @@ pub fn chunks(call_type: CallType, id: &str, model: &str, pieces: &[&str], usage
 /// pieces, by `index`), an audio transcript and fields such as `reasoning_content`: a
 /// model asked to answer through a tool writes its whole answer there, so a stream-end
 /// guardrail that read only the content would read nothing.
+///
+/// Each choice is put together on its own, by its `index`: a stream of several choices
+/// (`n`) interleaves their chunks, and one text of them all would split every choice's
+/// words with the others' (a request whose plugins check streams may not ask for several,
+/// `pipeline::unreadable`; its logging plugins still get each choice whole).
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct StreamedAnswer {
+    /// In the order they first appeared.
+    choices: Vec<StreamedChoice>,
+    /// Where each choice's `index` is in `choices`.
+    choice_positions: BTreeMap<u64, usize>,
+}
+
+/// One choice of a [`StreamedAnswer`].
+#[derive(Debug, Default, Clone, PartialEq)]
+struct StreamedChoice {
+    index: u64,
     content: String,
     refusal: String,
     /// In the order they first appeared.
@@ -153,10 +168,26 @@ impl StreamedCall {
 impl StreamedAnswer {
     /// An answer that is only `text` (a pre-call hook's `respond`).
     pub fn from_text(text: String) -> Self {
-        Self { content: text, ..Self::default() }
+        let mut answer = Self::default();
+        answer.choice(0).content = text;
+        answer
     }
 
-    /// Adds what a chunk carries: chat `delta.content`, `delta.refusal`,
+    /// The choice of `index`, added when it is new.
+    fn choice(&mut self, index: u64) -> &mut StreamedChoice {
+        let position = match self.choice_positions.get(&index) {
+            Some(&position) => position,
+            None => {
+                self.choices.push(StreamedChoice { index, ..StreamedChoice::default() });
+                self.choice_positions.insert(index, self.choices.len() - 1);
+                self.choices.len() - 1
+            }
+        };
+        &mut self.choices[position]
+    }
+
+    /// Adds what a chunk carries, to the choice each of its choices names by `index` (by
+    /// its place in `choices` where it names none): chat `delta.content`, `delta.refusal`,
     /// `delta.tool_calls`, `delta.function_call`, `delta.audio.transcript` and the delta's
     /// other string fields, or text-completion `text`, and the choice's `finish_reason`.
     /// Values of another type are skipped, as the texts' walk skips them.
@@ -164,45 +195,85 @@ impl StreamedAnswer {
         let Some(choices) = json::get(chunk, "choices").and_then(Value::as_array) else {
             return;
         };
+        for (place, choice) in choices.iter().enumerate() {
+            let index = json::get(choice, "index").and_then(Value::as_u64).unwrap_or(place as u64);
+            self.choice(index).push(choice);
+        }
+    }
+
+    /// The choices in the order of their `index`.
+    fn in_order(&self) -> impl Iterator<Item = &StreamedChoice> {
+        self.choice_positions.values().map(|&position| &self.choices[position])
+    }
+
+    /// The texts a model wrote: each choice's (see [`StreamedChoice::text`]), in the order
+    /// of their `index`, one per line. An answer of one choice is exactly its text.
+    pub fn text(&self) -> String {
+        let mut text = String::new();
+        for choice in self.in_order() {
+            let choice = choice.text();
+            if !text.is_empty() && !choice.is_empty() {
+                text.push('\n');
+            }
+            text.push_str(&choice);
+        }
+        text
+    }
+
+    /// The whole answer as a complete one of `call_type` (the logging hooks' response):
+    /// one choice for each the stream had, in the order of their `index`.
+    pub fn completion(&self, call_type: CallType, id: &str, model: &str) -> Value {
+        let mut body = completion(call_type, id, model, "", 0);
+        if self.choices.is_empty() {
+            return body;
+        }
+        let words = self.choices.iter().map(|choice| word_count(&choice.content)).sum();
+        body["usage"] = usage(0, words);
+        body["choices"] = self.in_order().map(|choice| choice.completion(call_type)).collect();
+        body
+    }
+}
+
+impl StreamedChoice {
+    /// Adds what one choice of a chunk carries.
+    fn push(&mut self, choice: &Value) {
         // Not `pointer("/delta/content")`: that parses its path and allocates for each of
         // its tokens, for every chunk of every stream (bench/instructions/count.sh).
         fn text<'a>(value: Option<&'a Value>, field: &str) -> Option<&'a str> {
             value.and_then(|value| json::get(value, field)).and_then(Value::as_str)
         }
-        for choice in choices {
-            let delta = json::get(choice, "delta");
-            self.content.push_str(text(delta, "content").or_else(|| text(Some(choice), "text")).unwrap_or_default());
-            // Content as parts, as the texts' walk reads them: a text part's `text`, a
-            // refusal part's `refusal`.
-            let parts = delta.and_then(|d| json::get(d, "content")).and_then(Value::as_array);
-            for part in parts.into_iter().flatten() {
-                self.content.push_str(text(Some(part), "text").unwrap_or_default());
-                if text(Some(part), "type") == Some("refusal") {
-                    self.refusal.push_str(text(Some(part), "refusal").unwrap_or_default());
+        let delta = json::get(choice, "delta");
+        self.content.push_str(text(delta, "content").or_else(|| text(Some(choice), "text")).unwrap_or_default());
+        // Content as parts, as the texts' walk reads them: a text part's `text`, a
+        // refusal part's `refusal`.
+        let parts = delta.and_then(|d| json::get(d, "content")).and_then(Value::as_array);
+        for part in parts.into_iter().flatten() {
+            self.content.push_str(text(Some(part), "text").unwrap_or_default());
+            if text(Some(part), "type") == Some("refusal") {
+                self.refusal.push_str(text(Some(part), "refusal").unwrap_or_default());
+            }
+        }
+        self.refusal.push_str(text(delta, "refusal").unwrap_or_default());
+        for call in delta.and_then(|d| json::get(d, "tool_calls")).and_then(Value::as_array).into_iter().flatten() {
+            self.push_tool_call(call);
+        }
+        if let Some(function) = delta.and_then(|d| json::get(d, "function_call")) {
+            self.function_call.get_or_insert_with(StreamedCall::default).push(function);
+        }
+        self.audio_transcript
+            .push_str(text(delta.and_then(|d| json::get(d, "audio")), "transcript").unwrap_or_default());
+        let fields = delta.and_then(Value::as_object).into_iter().flatten();
+        for (name, value) in fields.filter(|(name, _)| !REPLY_FIELDS.contains(&name.as_str())) {
+            let Some(piece) = value.as_str() else { continue };
+            match self.other_texts.get_mut(name) {
+                Some(Value::String(text)) => text.push_str(piece),
+                _ => {
+                    self.other_texts.insert(name.clone(), Value::String(piece.to_owned()));
                 }
             }
-            self.refusal.push_str(text(delta, "refusal").unwrap_or_default());
-            for call in delta.and_then(|d| json::get(d, "tool_calls")).and_then(Value::as_array).into_iter().flatten() {
-                self.push_tool_call(call);
-            }
-            if let Some(function) = delta.and_then(|d| json::get(d, "function_call")) {
-                self.function_call.get_or_insert_with(StreamedCall::default).push(function);
-            }
-            self.audio_transcript
-                .push_str(text(delta.and_then(|d| json::get(d, "audio")), "transcript").unwrap_or_default());
-            let fields = delta.and_then(Value::as_object).into_iter().flatten();
-            for (name, value) in fields.filter(|(name, _)| !REPLY_FIELDS.contains(&name.as_str())) {
-                let Some(piece) = value.as_str() else { continue };
-                match self.other_texts.get_mut(name) {
-                    Some(Value::String(text)) => text.push_str(piece),
-                    _ => {
-                        self.other_texts.insert(name.clone(), Value::String(piece.to_owned()));
-                    }
-                }
-            }
-            if let Some(reason) = text(Some(choice), "finish_reason") {
-                self.finish_reason = Some(reason.to_owned());
-            }
+        }
+        if let Some(reason) = text(Some(choice), "finish_reason") {
+            self.finish_reason = Some(reason.to_owned());
         }
     }
 
@@ -242,11 +313,11 @@ impl StreamedAnswer {
         }
     }
 
-    /// The texts a model wrote, in the order a response's texts are read (content,
+    /// The texts the choice holds, in the order a response's texts are read (content,
     /// refusal, each tool call's name and arguments, the deprecated function call's, the
     /// audio transcript, the other text fields), one per line; only the content when there
     /// is nothing else, so an answer of text alone is exactly its text.
-    pub fn text(&self) -> String {
+    fn text(&self) -> String {
         let calls = self.tool_calls.iter().chain(&self.function_call);
         let others = std::iter::once(self.refusal.as_str())
             .chain(calls.flat_map(|call| [call.name.as_str(), call.arguments.as_str()]))
@@ -263,15 +334,16 @@ impl StreamedAnswer {
         text
     }
 
-    /// The whole answer as a complete one of `call_type` (the logging hooks' response).
-    pub fn completion(&self, call_type: CallType, id: &str, model: &str) -> Value {
-        let mut body = completion(call_type, id, model, &self.content, 0);
-        let choice = &mut body["choices"][0];
+    /// The choice as one of a complete answer of `call_type`.
+    fn completion(&self, call_type: CallType) -> Value {
+        let mut body = completion(call_type, "", "", &self.content, 0);
+        let mut choice = body["choices"][0].take();
+        choice["index"] = json!(self.index);
         if let Some(reason) = &self.finish_reason {
             choice["finish_reason"] = json!(reason);
         }
         if call_type != CallType::ChatCompletion {
-            return body;
+            return choice;
         }
         let message = &mut choice["message"];
         if !self.refusal.is_empty() {
@@ -297,7 +369,7 @@ impl StreamedAnswer {
             // As OpenAI writes an answer that only calls: no content.
             message["content"] = Value::Null;
         }
-        body
+        choice
     }
 }
 
@@ -361,6 +433,33 @@ mod tests {
         assert_eq!(call.text(), "f\n{\"a\":1}");
         let message = &call.completion(CallType::ChatCompletion, "x", "m")["choices"][0]["message"];
         assert_eq!((&message["content"], &message["function_call"]["arguments"]), (&Value::Null, &json!("{\"a\":1}")));
+    }
+
+    #[test]
+    fn interleaved_choices_are_each_put_back_together() {
+        // `n: 2`, streamed: each chunk carries one choice, the choices' chunks interleave.
+        let pieces = [(0, "END"), (1, "zz"), (0, "REJECT"), (1, "z")];
+        let mut answer = StreamedAnswer::default();
+        for (index, piece) in pieces {
+            answer.push(&json!({"choices": [{"index": index, "delta": {"content": piece}, "finish_reason": null}]}));
+        }
+        answer.push(&json!({"choices": [{"index": 1, "delta": {}, "finish_reason": "length"}]}));
+        answer.push(&json!({"choices": [{"index": 0, "delta": {"tool_calls": [{"index": 0, "function": {"name": "f", "arguments": "{}"}}]}, "finish_reason": "stop"}]}));
+        assert_eq!(answer.text(), "ENDREJECT\nf\n{}\nzzz");
+        let whole = answer.completion(CallType::ChatCompletion, "x", "m");
+        let choices = whole["choices"].as_array().unwrap();
+        assert_eq!(choices.len(), 2);
+        assert_eq!((&choices[0]["index"], &choices[0]["message"]["content"]), (&json!(0), &json!("ENDREJECT")));
+        assert_eq!(choices[0]["message"]["tool_calls"][0]["function"]["name"], "f");
+        assert_eq!((&choices[0]["finish_reason"], &choices[1]["finish_reason"]), (&json!("stop"), &json!("length")));
+        assert_eq!((&choices[1]["index"], &choices[1]["message"]["content"]), (&json!(1), &json!("zzz")));
+        assert_eq!(whole["usage"], usage(0, 2));
+        // Text completions alike, a choice found by its index wherever it is in `choices`.
+        let mut text = StreamedAnswer::default();
+        text.push(&json!({"choices": [{"index": 1, "text": "b"}, {"index": 0, "text": "a"}]}));
+        text.push(&json!({"choices": [{"index": 0, "text": "A"}]}));
+        assert_eq!(text.text(), "aA\nb");
+        assert_eq!(text.completion(CallType::TextCompletion, "x", "m")["choices"][1]["text"], "b");
     }
 
     #[test]
