@@ -329,6 +329,53 @@ async fn a_streamed_tool_call_reaches_stream_end_and_the_log_whole() {
     assert_eq!(entry["answer"], json!(["SAY", "{\"TEXT\":\"ENDED\"}"]), "{entry}");
 }
 
+/// A client may stream several choices (`n`) when no plugin checks streams; the choices'
+/// chunks interleave, and the logging hooks still get each choice whole, under its own
+/// index, not one text of them all with every choice's words split by the others'.
+#[tokio::test]
+async fn a_stream_of_several_choices_reaches_the_log_one_choice_each() {
+    let api_base = hookgate_tests::upstream::serve(|_| {
+        let chunk = |index: u64, delta: Value, finish: Value| {
+            let chunk = json!({"choices": [{"index": index, "delta": delta, "finish_reason": finish}]});
+            format!("data: {chunk}\n\n")
+        };
+        let events = [
+            chunk(0, json!({"role": "assistant", "content": "END"}), Value::Null),
+            chunk(1, json!({"role": "assistant", "content": "zz"}), Value::Null),
+            chunk(0, json!({"content": "ED"}), Value::Null),
+            chunk(1, json!({"content": "z"}), Value::Null),
+            chunk(1, json!({}), json!("length")),
+            chunk(0, json!({}), json!("stop")),
+        ];
+        hookgate_tests::upstream::event_stream(&(events.concat() + "data: [DONE]\n\n"))
+    })
+    .await;
+    let proxy = ProxyBuilder::new(&one_model("several", &api_base))
+        .plugin("answer-logger", "answer-logger")
+        .arg("--log-format")
+        .arg("json")
+        .start()
+        .await;
+
+    let mut body = streaming(chat_body("several", "two answers"));
+    body["n"] = json!(2);
+    let response = proxy.chat(&body).await;
+    assert_eq!(response.status(), 200);
+    let id = request_id(&response);
+    let events = sse_events(response).await;
+    assert_eq!(events.len(), 7, "every chunk, then [DONE]: {events:?}");
+    let logged = json_line(&proxy, "the answer-logger line", Duration::from_secs(10), |line| {
+        line["message"].as_str().is_some_and(|message| message.starts_with("answer-logger ") && message.contains(&id))
+    })
+    .await;
+    let entry: Value = serde_json::from_str(&logged["message"].as_str().unwrap()["answer-logger ".len()..]).unwrap();
+    assert_eq!(
+        entry["texts"],
+        json!([["/choices/0/message/content", "ENDED"], ["/choices/1/message/content", "zzz"]]),
+        "{entry}"
+    );
+}
+
 #[tokio::test]
 async fn post_call_failure_replaces_the_client_error() {
     let yaml = "model_list:\n  - {model_name: down, litellm_params: {model: mock/down, mock_error_status: 503, mock_error_message: upstream overloaded}}\n";
