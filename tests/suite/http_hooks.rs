@@ -283,19 +283,27 @@ async fn a_stream_rejection_ends_the_stream_with_an_error_event() {
 /// A model asked to answer through a tool writes its answer in the call's arguments,
 /// which arrive in pieces: `stream-end` reads them put together (probe refuses a stream
 /// whose text holds `ENDREJECT`, here split across two chunks), and the logging hooks
-/// get the whole call.
+/// get the whole call. So does a text nested in another field of a delta (an
+/// annotation's title, which probe's stream-chunk upper-cases to `ENDREJECT`).
 #[tokio::test]
-async fn a_streamed_tool_call_reaches_stream_end_and_the_log_whole() {
+async fn a_streamed_tool_call_or_annotation_reaches_stream_end_and_the_log_whole() {
     let api_base = hookgate_tests::upstream::serve(|request| {
-        let tail = if request["messages"][0]["content"].as_str().unwrap_or_default().contains("refuse") {
-            "REJECT"
-        } else {
-            "ED"
-        };
+        let asked = request["messages"][0]["content"].as_str().unwrap_or_default().to_owned();
+        let tail = if asked.contains("refuse") { "REJECT" } else { "ED" };
         let chunk = |delta: Value, finish: Value| {
             let chunk = json!({"choices": [{"index": 0, "delta": delta, "finish_reason": finish}]});
             format!("data: {chunk}\n\n")
         };
+        if asked.contains("cite") {
+            // The answer's words in an annotation, nested in a field the walk reads whole.
+            let citation = json!([{"type": "url_citation", "url_citation": {"title": "endreject", "url": "https://x"}}]);
+            let events = [
+                chunk(json!({"role": "assistant", "content": "see"}), Value::Null),
+                chunk(json!({"annotations": citation}), Value::Null),
+                chunk(json!({}), json!("stop")),
+            ];
+            return hookgate_tests::upstream::event_stream(&(events.concat() + "data: [DONE]\n\n"));
+        }
         let events = [
             chunk(
                 json!({"role": "assistant", "content": null, "tool_calls": [{"index": 0, "id": "call_1", "type": "function", "function": {"name": "say", "arguments": "{\"text\":\"END"}}]}),
@@ -314,9 +322,11 @@ async fn a_streamed_tool_call_reaches_stream_end_and_the_log_whole() {
         .start()
         .await;
 
-    let events = sse_events(proxy.chat(&streaming(chat_body("tooled", "refuse this"))).await).await;
-    let error: Value = serde_json::from_str(&events[events.len() - 2]).expect("an error event before [DONE]");
-    assert!(error["error"]["message"].as_str().unwrap().starts_with("probe stream-end"), "{events:?}");
+    for asked in ["refuse this", "cite this"] {
+        let events = sse_events(proxy.chat(&streaming(chat_body("tooled", asked))).await).await;
+        let error: Value = serde_json::from_str(&events[events.len() - 2]).expect("an error event before [DONE]");
+        assert!(error["error"]["message"].as_str().unwrap().starts_with("probe stream-end"), "{asked}: {events:?}");
+    }
 
     let response = proxy.chat(&streaming(chat_body("tooled", "SHOWPAYLOAD say it"))).await;
     let id = request_id(&response);

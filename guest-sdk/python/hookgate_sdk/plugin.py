@@ -80,8 +80,9 @@ class Plugin:
 
     def stream_end(self, ctx, req, text):
         """Once when a stream ends, with the assembled text: the content, then the
-        refusal, each tool call's name and arguments, the audio transcript and any
-        other text field (``reasoning_content``), each on a line of its own
+        refusal, each tool call's name and arguments, the audio transcript and the
+        texts of any other field (``reasoning_content``, an annotation's title), each
+        on a line of its own
         (exactly the content when there is nothing else); a rejection adds an SSE error
         event before ``[DONE]`` (the text has been sent)."""
 

@@ -69,8 +69,8 @@ pub trait Plugin: Sized + 'static {
     }
 
     /// Once when a stream ends, with the assembled assistant text: the content, then the
-    /// refusal, each tool call's name and arguments, the audio transcript and any other
-    /// text field (`reasoning_content`), each on a line of its own
+    /// refusal, each tool call's name and arguments, the audio transcript and the texts of
+    /// any other field (`reasoning_content`, an annotation's title), each on a line of its own
     /// (exactly the content when there is nothing else). A rejection adds an SSE error
     /// event before `[DONE]` (the text has been sent).
     fn stream_end(&self, _ctx: &mut Self::Ctx, _req: &Request, _text: &str) -> HookResult<()> {

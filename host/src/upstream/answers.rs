@@ -9,7 +9,7 @@ use serde_json::{json, Map, Value};
 
 use crate::content::json;
 // The fields the hooks' walk reads by name: any other string field of a delta is text.
-use crate::content::texts::REPLY_FIELDS;
+use crate::content::texts::{self, REPLY_FIELDS};
 use crate::types::CallType;
 
 /// An answer id with the prefix OpenAI uses for the call type (`chatcmpl-…`, `cmpl-…`).
@@ -136,9 +136,10 @@ struct StreamedChoice {
     function_call: Option<StreamedCall>,
     /// `delta.audio.transcript`.
     audio_transcript: String,
-    /// The delta's other text fields (`reasoning_content`, ...), in the order they first
-    /// appeared, each put together.
-    other_texts: Map<String, Value>,
+    /// The delta's other fields that hold text, in the order they first appeared: a
+    /// string (`reasoning_content`) put together from its pieces, an array (`annotations`)
+    /// of all the items the chunks sent, an object as the last chunk sent it.
+    other_fields: Map<String, Value>,
     finish_reason: Option<String>,
 }
 
@@ -264,12 +265,14 @@ impl StreamedChoice {
             .push_str(text(delta.and_then(|d| json::get(d, "audio")), "transcript").unwrap_or_default());
         let fields = delta.and_then(Value::as_object).into_iter().flatten();
         for (name, value) in fields.filter(|(name, _)| !REPLY_FIELDS.contains(&name.as_str())) {
-            let Some(piece) = value.as_str() else { continue };
-            match self.other_texts.get_mut(name) {
-                Some(Value::String(text)) => text.push_str(piece),
-                _ => {
-                    self.other_texts.insert(name.clone(), Value::String(piece.to_owned()));
+            match (self.other_fields.get_mut(name), value) {
+                (Some(Value::String(text)), Value::String(piece)) => text.push_str(piece),
+                (Some(Value::Array(items)), Value::Array(more)) => items.extend(more.iter().cloned()),
+                // Numbers and booleans hold no text.
+                (_, Value::String(_) | Value::Array(_) | Value::Object(_)) => {
+                    self.other_fields.insert(name.clone(), value.clone());
                 }
+                _ => {}
             }
         }
         if let Some(reason) = text(Some(choice), "finish_reason") {
@@ -315,14 +318,28 @@ impl StreamedChoice {
 
     /// The texts the choice holds, in the order a response's texts are read (content,
     /// refusal, each tool call's name and arguments, the deprecated function call's, the
-    /// audio transcript, the other text fields), one per line; only the content when there
-    /// is nothing else, so an answer of text alone is exactly its text.
+    /// audio transcript, the other fields' texts), one per line; only the content when
+    /// there is nothing else, so an answer of text alone is exactly its text. An other
+    /// field that is an array or an object is read by the walk the chunk hooks' texts come
+    /// from, so `stream-end` reads every text they read (an annotation's title, say).
     fn text(&self) -> String {
+        let mut other_texts = Vec::new();
+        for (name, value) in &self.other_fields {
+            match value {
+                Value::String(text) => other_texts.push(text.clone()),
+                // Read as the walk reads the field in a chunk of its own.
+                _ => {
+                    let chunk = json!({"choices": [{"delta": {name: value}}]});
+                    let found = texts::texts(texts::BodyKind::Chunk, &chunk);
+                    other_texts.extend(found.into_iter().map(|part| part.text.to_owned()));
+                }
+            }
+        }
         let calls = self.tool_calls.iter().chain(&self.function_call);
         let others = std::iter::once(self.refusal.as_str())
             .chain(calls.flat_map(|call| [call.name.as_str(), call.arguments.as_str()]))
             .chain([self.audio_transcript.as_str()])
-            .chain(self.other_texts.values().filter_map(Value::as_str))
+            .chain(other_texts.iter().map(String::as_str))
             .filter(|text| !text.is_empty());
         let mut text = self.content.clone();
         for other in others {
@@ -362,8 +379,8 @@ impl StreamedChoice {
         if !self.audio_transcript.is_empty() {
             message["audio"] = json!({"transcript": self.audio_transcript});
         }
-        for (name, text) in &self.other_texts {
-            message[name] = text.clone();
+        for (name, value) in &self.other_fields {
+            message[name] = value.clone();
         }
         if self.content.is_empty() && (self.tool_calls.len() + usize::from(self.function_call.is_some())) > 0 {
             // As OpenAI writes an answer that only calls: no content.
@@ -460,6 +477,25 @@ mod tests {
         text.push(&json!({"choices": [{"index": 0, "text": "A"}]}));
         assert_eq!(text.text(), "aA\nb");
         assert_eq!(text.completion(CallType::TextCompletion, "x", "m")["choices"][1]["text"], "b");
+    }
+
+    #[test]
+    fn nested_texts_of_other_fields_are_read_as_the_chunk_hooks_read_them() {
+        let citation = |title: &str| json!([{"type": "url_citation", "url_citation": {"title": title, "url": "u"}}]);
+        let deltas = [
+            json!({"content": "See", "annotations": citation("BAN"), "score": 3}),
+            json!({"reasoning_content": "why", "annotations": citation("NED"), "meta": {"note": "old"}}),
+            json!({"meta": {"note": "new"}}),
+        ];
+        let mut answer = StreamedAnswer::default();
+        for delta in deltas {
+            answer.push(&json!({"choices": [{"index": 0, "delta": delta}]}));
+        }
+        // The texts the walk finds in each field, in the order the fields first came.
+        assert_eq!(answer.text(), "See\nurl_citation\nBAN\nu\nurl_citation\nNED\nu\nwhy\nnew");
+        let message = &answer.completion(CallType::ChatCompletion, "x", "m")["choices"][0]["message"];
+        assert_eq!(message["annotations"], json!([citation("BAN")[0], citation("NED")[0]]));
+        assert_eq!((&message["meta"], &message["score"]), (&json!({"note": "new"}), &Value::Null));
     }
 
     #[test]
