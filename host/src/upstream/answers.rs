@@ -8,7 +8,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde_json::{json, Map, Value};
 
 use crate::content::json;
-// The fields the hooks' walk reads by name: any other string field of a delta is text.
+// The fields the hooks' walk reads by name: every string in any other field of a delta is text.
 use crate::content::texts::{self, REPLY_FIELDS};
 use crate::types::CallType;
 
@@ -190,8 +190,9 @@ impl StreamedAnswer {
     /// Adds what a chunk carries, to the choice each of its choices names by `index` (by
     /// its place in `choices` where it names none): chat `delta.content`, `delta.refusal`,
     /// `delta.tool_calls`, `delta.function_call`, `delta.audio.transcript` and the delta's
-    /// other string fields, or text-completion `text`, and the choice's `finish_reason`.
-    /// Values of another type are skipped, as the texts' walk skips them.
+    /// other fields that can hold text (strings, arrays, objects), or text-completion
+    /// `text`, and the choice's `finish_reason`. Values of another type are skipped, as
+    /// the texts' walk skips them.
     pub fn push(&mut self, chunk: &Value) {
         let Some(choices) = json::get(chunk, "choices").and_then(Value::as_array) else {
             return;
