@@ -283,8 +283,8 @@ async fn a_stream_rejection_ends_the_stream_with_an_error_event() {
 /// A model asked to answer through a tool writes its answer in the call's arguments,
 /// which arrive in pieces: `stream-end` reads them put together (probe refuses a stream
 /// whose text holds `ENDREJECT`, here split across two chunks), and the logging hooks
-/// get the whole call. So does a text nested in another field of a delta (an
-/// annotation's title, which probe's stream-chunk upper-cases to `ENDREJECT`).
+/// get the whole call. `stream-end` reads a text nested in another field of a delta too
+/// (an annotation's title, which probe's stream-chunk upper-cases to `ENDREJECT`).
 #[tokio::test]
 async fn a_streamed_tool_call_or_annotation_reaches_stream_end_and_the_log_whole() {
     let api_base = hookgate_tests::upstream::serve(|request| {
