@@ -5,7 +5,9 @@
 use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
-use hookgate_tests::proxy::{chat_body, sse_events, streamed_text, Proxy, ProxyBuilder, MASTER_KEY};
+use hookgate_tests::proxy::{
+    chat_body, sse_events, streamed_text, streaming, Proxy, ProxyBuilder, SilentUpstream, MASTER_KEY,
+};
 use hookgate_tests::upstream;
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -94,6 +96,31 @@ async fn at_the_open_file_limit_the_proxy_refuses_extra_connections_and_keeps_se
     let log = proxy.wait_for_log("connection refused: too many open", Duration::from_secs(5)).await;
     assert!(log.contains("max_connections lowered to fit the process's open-file limit"), "{log}");
     assert!(proxy.metric("hookgate_connections_refused_total").await >= 1.0);
+}
+
+/// A deployment's `stream_timeout` (LiteLLM's: the wait for a stream's first chunk)
+/// gives up on an upstream that never starts, long before its `timeout` (600 s here), and
+/// hangs up on it.
+#[tokio::test]
+async fn a_stream_that_never_starts_is_given_up_at_stream_timeout() {
+    let upstream = SilentUpstream::start().await;
+    let yaml = format!(
+        "model_list:\n  - {{model_name: slow, litellm_params: {{model: openai/slow, api_base: '{}', stream_timeout: 0.5}}}}\n",
+        upstream.api_base
+    );
+    let proxy = ProxyBuilder::new(&yaml).start().await;
+    let started = Instant::now();
+    let response = proxy.chat(&streaming(chat_body("slow", "hello"))).await;
+    assert_eq!(response.status(), 504);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["type"], "timeout", "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("stream_timeout"), "{body}");
+    assert!(started.elapsed() < Duration::from_secs(10), "given up after {:?}", started.elapsed());
+    let (_, closed) = tokio::time::timeout(Duration::from_secs(60), upstream.outcome)
+        .await
+        .expect("the upstream reports within its own 30 s bound")
+        .expect("the upstream got the request");
+    assert!(closed, "the proxy hung up on the upstream");
 }
 
 #[tokio::test]

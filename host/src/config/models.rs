@@ -98,8 +98,12 @@ pub struct OpenAiParams {
     pub api_base: String,
     /// Sent as `Authorization: Bearer`, when set.
     pub api_key: Option<Secret>,
-    /// Limit on one upstream request.
+    /// Limit on one upstream call: a whole answer, or a whole stream from the request to
+    /// its last chunk.
     pub timeout: Duration,
+    /// Limit on a stream's first chunk (LiteLLM's `stream_timeout`), when shorter than
+    /// `timeout`: a provider that is slow to start is given up on early.
+    pub stream_timeout: Option<Duration>,
 }
 
 /// Checks and converts `model_list`.
@@ -175,6 +179,7 @@ fn mock(at: &str, params: RawParams, warnings: &mut Warnings) -> Result<MockPara
         ("api_key", params.api_key.is_some()),
         ("timeout", params.timeout.is_some()),
         ("request_timeout", params.request_timeout.is_some()),
+        ("stream_timeout", params.stream_timeout.is_some()),
     ];
     for (key, _) in http_only.iter().filter(|(_, set)| *set) {
         warnings.note(format!("{} has no effect on a mock/ model; ignored", path::key(at, key)));
@@ -256,7 +261,9 @@ fn openai(at: &str, model: &str, params: RawParams, warnings: &mut Warnings) -> 
         (None, Some(seconds)) => positive_seconds(&path::key(at, "request_timeout"), seconds)?,
         (None, None) => DEFAULT_TIMEOUT,
     };
-    Ok(OpenAiParams { model: upstream.to_owned(), api_base, api_key: params.api_key, timeout })
+    let stream_timeout =
+        params.stream_timeout.map(|seconds| positive_seconds(&path::key(at, "stream_timeout"), seconds)).transpose()?;
+    Ok(OpenAiParams { model: upstream.to_owned(), api_base, api_key: params.api_key, timeout, stream_timeout })
 }
 
 /// An http(s) base URL without trailing slashes, so paths can be appended as `/chat/completions`.

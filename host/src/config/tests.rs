@@ -23,6 +23,7 @@ model_list:
       api_base: http://127.0.0.1:9000/v1   # default https://api.openai.com/v1 ; trailing slash trimmed
       api_key: os.environ/OPENAI_API_KEY   # optional
       timeout: 600                     # optional seconds (LiteLLM's name), default 600; also accept `request_timeout`
+      stream_timeout: 30               # optional seconds: a stream's first chunk (LiteLLM's name)
 general_settings:
   master_key: os.environ/HOOKGATE_MASTER_KEY
   enforce_user_param: false            # default false
@@ -260,6 +261,24 @@ fn request_timeout_is_accepted() {
     let config = parse("model_list: [{model_name: a, litellm_params: {model: gpt-4o, request_timeout: 2.5}}]").unwrap();
     let ProviderConfig::OpenAi(http) = &config.models[0].provider else { panic!() };
     assert_eq!(http.timeout, Duration::from_millis(2500));
+}
+
+#[test]
+fn stream_timeout_is_read_checked_and_noted_as_unused_on_a_mock() {
+    let config = parse("model_list: [{model_name: a, litellm_params: {model: gpt-4o, stream_timeout: 0.5}}]").unwrap();
+    let ProviderConfig::OpenAi(http) = &config.models[0].provider else { panic!() };
+    assert_eq!((http.timeout, http.stream_timeout), (Duration::from_secs(600), Some(Duration::from_millis(500))));
+    let config = parse("model_list: [{model_name: a, litellm_params: {model: gpt-4o}}]").unwrap();
+    let ProviderConfig::OpenAi(http) = &config.models[0].provider else { panic!() };
+    assert_eq!(http.stream_timeout, None);
+    let err = parse_err("model_list: [{model_name: a, litellm_params: {model: gpt-4o, stream_timeout: 0}}]");
+    assert_eq!(err.key_path(), Some("model_list[0].litellm_params.stream_timeout"), "{err}");
+    let config = parse("model_list: [{model_name: a, litellm_params: {model: mock/x, stream_timeout: 5}}]").unwrap();
+    assert!(
+        config.warnings.iter().any(|w| w.contains("stream_timeout has no effect on a mock/ model")),
+        "{:?}",
+        config.warnings
+    );
 }
 
 #[test]

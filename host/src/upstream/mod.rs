@@ -298,6 +298,7 @@ mod tests {
                 api_base: "http://127.0.0.1:9/v1/".to_string(),
                 api_key: Some(Secret::new("sk-secret")),
                 timeout: Duration::from_secs(1),
+                stream_timeout: None,
             }),
             price: None,
         }

@@ -134,6 +134,7 @@ pub(super) struct OpenAiProvider {
     /// sent without its credentials.
     authorization: Result<Option<HeaderValue>, UnsendableCredentials>,
     timeout: Duration,
+    stream_timeout: Option<Duration>,
 }
 
 // By hand, so the API key never ends up in a log line.
@@ -183,6 +184,7 @@ impl OpenAiProvider {
             model: params.model.clone(),
             authorization,
             timeout: params.timeout,
+            stream_timeout: params.stream_timeout,
         }
     }
 
@@ -244,8 +246,9 @@ impl OpenAiProvider {
         tokio::time::timeout(self.timeout, exchange).await.map_err(|_| self.timed_out())?
     }
 
-    /// A streaming call. The deployment's timeout bounds the wait for the response head,
-    /// then each wait for the next chunk.
+    /// A streaming call. The deployment's `timeout` bounds all of it, from the request to
+    /// the last chunk, as LiteLLM's does; its `stream_timeout`, when set, the wait for the
+    /// first chunk.
     #[cfg(test)]
     pub(super) async fn stream(&self, call_type: CallType, body: &Value) -> Result<UpstreamStream, UpstreamError> {
         self.stream_traced(call_type, body, None, false).await
@@ -276,11 +279,14 @@ impl OpenAiProvider {
             }
             Ok(response)
         };
-        let response = tokio::time::timeout(self.timeout, head).await.map_err(|_| self.timed_out())??;
+        let deadlines = StreamDeadlines::new(tokio::time::Instant::now(), self.timeout, self.stream_timeout);
+        let response = tokio::time::timeout_at(deadlines.next(false), head)
+            .await
+            .map_err(|_| deadlines.missed(false, &self.shown_base))??;
         let headers = passthrough_headers(response.headers());
         let bytes = response.into_body().into_data_stream();
         let payloads = Box::pin(sse::data_payloads(bytes));
-        let chunks = chunk_stream(payloads, self.timeout, Arc::clone(&self.shown_base), self.max_response_bytes);
+        let chunks = chunk_stream(payloads, deadlines, Arc::clone(&self.shown_base), self.max_response_bytes);
         Ok(UpstreamStream { headers, chunks })
     }
 
@@ -439,6 +445,46 @@ impl OpenAiProvider {
     }
 }
 
+/// When a stream must have sent its first chunk, and when all of it.
+#[derive(Debug, Clone, Copy)]
+struct StreamDeadlines {
+    /// `stream_timeout` after the request, or `whole` when that comes first or it is unset.
+    first_chunk: tokio::time::Instant,
+    /// `timeout` after the request.
+    whole: tokio::time::Instant,
+    stream_timeout: Option<Duration>,
+    timeout: Duration,
+}
+
+impl StreamDeadlines {
+    /// The deadlines of a stream requested at `start`.
+    fn new(start: tokio::time::Instant, timeout: Duration, stream_timeout: Option<Duration>) -> Self {
+        let whole = start + timeout;
+        let first_chunk = stream_timeout.map_or(whole, |first| (start + first).min(whole));
+        StreamDeadlines { first_chunk, whole, stream_timeout, timeout }
+    }
+
+    /// By when the next payload must come, once a first one has (`started`) or before.
+    fn next(&self, started: bool) -> tokio::time::Instant {
+        if started {
+            self.whole
+        } else {
+            self.first_chunk
+        }
+    }
+
+    /// The error for a stream that missed [`Self::next`].
+    fn missed(&self, started: bool, api_base: &str) -> UpstreamError {
+        let message = match self.stream_timeout {
+            Some(first) if !started && self.first_chunk < self.whole => {
+                format!("upstream {api_base} sent no chunk within {first:?} (stream_timeout)")
+            }
+            _ => format!("upstream {api_base} did not finish its stream within {:?} (timeout)", self.timeout),
+        };
+        UpstreamError::new(504, "timeout", message)
+    }
+}
+
 /// The W3C trace context header, named at compile time rather than parsed per request.
 const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
 
@@ -548,7 +594,8 @@ fn endpoint_uri(base: &reqwest::Url, call_type: CallType) -> Option<Uri> {
     url.as_str().parse().ok()
 }
 
-/// Turns the SSE payloads into chunks: an idle timeout between them, at most `max_bytes`
+/// Turns the SSE payloads into chunks: the first by `deadlines.first_chunk`, all of them by
+/// `deadlines.whole`, at most `max_bytes`
 /// in all (each event counted as the client gets it, framing included, so that a stream
 /// of empty events is bounded too), in-band errors as `Err`, and nothing after the first
 /// `Err`.
@@ -557,7 +604,7 @@ fn endpoint_uri(base: &reqwest::Url, call_type: CallType) -> Option<Uri> {
 /// break: an upstream could otherwise inject events (`[DONE]` among them) that the
 /// stream hooks never saw. A multi-line payload that is JSON is re-serialized on one line;
 /// anything else with a line break ends the stream as invalid.
-fn chunk_stream<S>(payloads: S, idle: Duration, api_base: Arc<str>, max_bytes: usize) -> ChunkStream
+fn chunk_stream<S>(payloads: S, deadlines: StreamDeadlines, api_base: Arc<str>, max_bytes: usize) -> ChunkStream
 where
     S: futures_util::Stream<Item = Result<String, SseError<hyper::Error>>> + Unpin + Send + 'static,
 {
@@ -569,7 +616,10 @@ where
         async move {
             // `None` after an error: the stream has ended.
             let (mut payloads, mut total) = state?;
-            let item = match tokio::time::timeout(idle, payloads.next()).await {
+            // Every payload counts towards `total` (its framing at least): none has come
+            // while it is 0.
+            let started = total > 0;
+            let item = match tokio::time::timeout_at(deadlines.next(started), payloads.next()).await {
                 Ok(None) => return None,
                 Ok(Some(Ok(data))) => {
                     total += data.len() + EVENT_FRAMING;
@@ -590,11 +640,7 @@ where
                 }
                 Ok(Some(Err(SseError::Transport(e)))) => Err(transport_error(&e, false, &api_base)),
                 Ok(Some(Err(e @ SseError::EventTooLarge))) => Err(invalid(&api_base, e.to_string())),
-                Err(_) => Err(UpstreamError::new(
-                    504,
-                    "timeout",
-                    format!("upstream {api_base} sent nothing for {idle:?} mid-stream"),
-                )),
+                Err(_) => Err(deadlines.missed(started, &api_base)),
             };
             // Dropping `payloads` here closes the upstream connection at once.
             Some((item, None))
@@ -780,16 +826,17 @@ mod tests {
     }
 
     fn capped_provider(api_base: &str, timeout: Duration, max_response_bytes: usize) -> OpenAiProvider {
-        OpenAiProvider::new(
-            Arc::default(),
-            &OpenAiParams {
-                model: "gpt-4o-mini".into(),
-                api_base: format!("{api_base}/"),
-                api_key: Some(Secret::new("sk-test-123")),
-                timeout,
-            },
-            max_response_bytes,
-        )
+        OpenAiProvider::new(Arc::default(), &params(api_base, timeout, None), max_response_bytes)
+    }
+
+    fn params(api_base: &str, timeout: Duration, stream_timeout: Option<Duration>) -> OpenAiParams {
+        OpenAiParams {
+            model: "gpt-4o-mini".into(),
+            api_base: format!("{api_base}/"),
+            api_key: Some(Secret::new("sk-test-123")),
+            timeout,
+            stream_timeout,
+        }
     }
 
     /// A server answering every POST with `status`, `content_type` and `body`.
@@ -994,6 +1041,7 @@ mod tests {
             api_base: base,
             api_key: Some(Secret::new("sk-test-123\nx-injected: 1")),
             timeout: PATIENCE,
+            stream_timeout: None,
         };
         let p = OpenAiProvider::new(Arc::default(), &params, 1 << 20);
         for err in [
@@ -1023,8 +1071,13 @@ mod tests {
         };
         let base = serve(Router::new().fallback(post(handler))).await;
         let with_userinfo = base.replace("http://", "http://us%65r:p%40ss@");
-        let params =
-            OpenAiParams { model: "m".into(), api_base: with_userinfo.clone(), api_key: None, timeout: PATIENCE };
+        let params = OpenAiParams {
+            model: "m".into(),
+            api_base: with_userinfo.clone(),
+            api_key: None,
+            timeout: PATIENCE,
+            stream_timeout: None,
+        };
         let keyless = OpenAiProvider::new(Arc::default(), &params, 1 << 20);
         assert!(!format!("{keyless:?}").contains("p%40ss"));
         keyless.call(CallType::ChatCompletion, &json!({})).await.unwrap();
@@ -1420,6 +1473,60 @@ mod tests {
         let err = next_chunk(&mut stream).await.unwrap().unwrap_err();
         assert_eq!((err.status, err.error_type.as_str()), (504, "timeout"));
         assert!(next_chunk(&mut stream).await.is_none());
+    }
+
+    /// `timeout` bounds a whole stream, not only each wait: an upstream that keeps
+    /// sending, slower than a client would wait for the whole, is cut off at `timeout`.
+    #[tokio::test]
+    async fn a_stream_that_keeps_trickling_ends_at_its_timeout() {
+        let (base, mut requests) = streaming_server().await;
+        let p = provider(&base, Duration::from_millis(600));
+        let started = Instant::now();
+        let (mut stream, _, tx) = open_stream(&p, CallType::ChatCompletion, &json!({}), &mut requests).await;
+        tokio::spawn(async move {
+            // A chunk every 100 ms, each wait well within `timeout`, for up to 5 s.
+            for _ in 0..50 {
+                if tx.send(Bytes::from_static(b"data: 1\n\n")).await.is_err() {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        });
+        let mut chunks = 0;
+        let err = loop {
+            match next_chunk(&mut stream).await.expect("the stream ends with an error, not quietly") {
+                Ok(_) => chunks += 1,
+                Err(err) => break err,
+            }
+        };
+        assert!(chunks >= 3, "chunks flowed before the deadline: {chunks}");
+        assert_eq!((err.status, err.error_type.as_str()), (504, "timeout"));
+        assert!(err.message.contains("did not finish its stream within 600ms (timeout)"), "{err:?}");
+        assert!(started.elapsed() < Duration::from_secs(2), "cut off at the deadline: {:?}", started.elapsed());
+        assert!(next_chunk(&mut stream).await.is_none());
+    }
+
+    /// `stream_timeout` bounds the wait for the first chunk (the head, then the first
+    /// payload), and only that: the chunks after it wait within `timeout`.
+    #[tokio::test]
+    async fn stream_timeout_bounds_the_first_chunk_only() {
+        let (base, mut requests) = streaming_server().await;
+        let p =
+            OpenAiProvider::new(Arc::default(), &params(&base, PATIENCE, Some(Duration::from_millis(300))), 1 << 20);
+        // No first chunk: cut off at `stream_timeout`, however long `timeout` is.
+        let started = Instant::now();
+        let (mut stream, _, _tx) = open_stream(&p, CallType::ChatCompletion, &json!({}), &mut requests).await;
+        let err = next_chunk(&mut stream).await.unwrap().unwrap_err();
+        assert_eq!((err.status, err.error_type.as_str()), (504, "timeout"));
+        assert!(err.message.contains("sent no chunk within 300ms (stream_timeout)"), "{err:?}");
+        assert!(started.elapsed() < Duration::from_secs(2));
+        // A first chunk in time: a later pause longer than `stream_timeout` is fine.
+        let (mut stream, _, tx) = open_stream(&p, CallType::ChatCompletion, &json!({}), &mut requests).await;
+        tx.send(Bytes::from_static(b"data: 1\n\n")).await.unwrap();
+        assert_eq!(next_chunk(&mut stream).await.unwrap().unwrap(), "1");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        tx.send(Bytes::from_static(b"data: 2\n\n")).await.unwrap();
+        assert_eq!(next_chunk(&mut stream).await.unwrap().unwrap(), "2");
     }
 
     #[tokio::test]
