@@ -115,16 +115,13 @@ pub fn chunks(call_type: CallType, id: &str, model: &str, pieces: &[&str], usage
 /// `pipeline::unreadable`; its logging plugins still get each choice whole).
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct StreamedAnswer {
-    /// In the order they first appeared.
-    choices: Vec<StreamedChoice>,
-    /// Where each choice's `index` is in `choices`.
-    choice_positions: BTreeMap<u64, usize>,
+    /// By their `index`.
+    choices: BTreeMap<u64, StreamedChoice>,
 }
 
 /// One choice of a [`StreamedAnswer`].
 #[derive(Debug, Default, Clone, PartialEq)]
 struct StreamedChoice {
-    index: u64,
     content: String,
     refusal: String,
     /// In the order they first appeared.
@@ -169,22 +166,7 @@ impl StreamedCall {
 impl StreamedAnswer {
     /// An answer that is only `text` (a pre-call hook's `respond`).
     pub fn from_text(text: String) -> Self {
-        let mut answer = Self::default();
-        answer.choice(0).content = text;
-        answer
-    }
-
-    /// The choice of `index`, added when it is new.
-    fn choice(&mut self, index: u64) -> &mut StreamedChoice {
-        let position = match self.choice_positions.get(&index) {
-            Some(&position) => position,
-            None => {
-                self.choices.push(StreamedChoice { index, ..StreamedChoice::default() });
-                self.choice_positions.insert(index, self.choices.len() - 1);
-                self.choices.len() - 1
-            }
-        };
-        &mut self.choices[position]
+        Self { choices: BTreeMap::from([(0, StreamedChoice { content: text, ..StreamedChoice::default() })]) }
     }
 
     /// Adds what a chunk carries, to the choice each of its choices names by `index` (by
@@ -199,20 +181,15 @@ impl StreamedAnswer {
         };
         for (place, choice) in choices.iter().enumerate() {
             let index = json::get(choice, "index").and_then(Value::as_u64).unwrap_or(place as u64);
-            self.choice(index).push(choice);
+            self.choices.entry(index).or_default().push(choice);
         }
-    }
-
-    /// The choices in the order of their `index`.
-    fn in_order(&self) -> impl Iterator<Item = &StreamedChoice> {
-        self.choice_positions.values().map(|&position| &self.choices[position])
     }
 
     /// The texts a model wrote: each choice's (see [`StreamedChoice::text`]), in the order
     /// of their `index`, one per line. An answer of one choice is exactly its text.
     pub fn text(&self) -> String {
         let mut text = String::new();
-        for choice in self.in_order() {
+        for choice in self.choices.values() {
             let choice = choice.text();
             if !text.is_empty() && !choice.is_empty() {
                 text.push('\n');
@@ -229,9 +206,9 @@ impl StreamedAnswer {
         if self.choices.is_empty() {
             return body;
         }
-        let words = self.choices.iter().map(|choice| word_count(&choice.content)).sum();
+        let words = self.choices.values().map(|choice| word_count(&choice.content)).sum();
         body["usage"] = usage(0, words);
-        body["choices"] = self.in_order().map(|choice| choice.completion(call_type)).collect();
+        body["choices"] = self.choices.iter().map(|(&index, choice)| choice.completion(call_type, index)).collect();
         body
     }
 }
@@ -320,27 +297,17 @@ impl StreamedChoice {
     /// The texts the choice holds, in the order a response's texts are read (content,
     /// refusal, each tool call's name and arguments, the deprecated function call's, the
     /// audio transcript, the other fields' texts), one per line; only the content when
-    /// there is nothing else, so an answer of text alone is exactly its text. An other
-    /// field that is an array or an object is read by the walk the chunk hooks' texts come
-    /// from, so `stream-end` reads every text they read (an annotation's title, say).
+    /// there is nothing else, so an answer of text alone is exactly its text. The other
+    /// fields are read by the walk the chunk hooks' texts come from, as a delta of their
+    /// own, so `stream-end` reads every text they read (an annotation's title, say).
     fn text(&self) -> String {
-        let mut other_texts = Vec::new();
-        for (name, value) in &self.other_fields {
-            match value {
-                Value::String(text) => other_texts.push(text.clone()),
-                // Read as the walk reads the field in a chunk of its own.
-                _ => {
-                    let chunk = json!({"choices": [{"delta": {name: value}}]});
-                    let found = texts::texts(texts::BodyKind::Chunk, &chunk);
-                    other_texts.extend(found.into_iter().map(|part| part.text.to_owned()));
-                }
-            }
-        }
+        let others = json!({"choices": [{"delta": self.other_fields}]});
+        let other_texts = texts::texts(texts::BodyKind::Chunk, &others);
         let calls = self.tool_calls.iter().chain(&self.function_call);
         let others = std::iter::once(self.refusal.as_str())
             .chain(calls.flat_map(|call| [call.name.as_str(), call.arguments.as_str()]))
             .chain([self.audio_transcript.as_str()])
-            .chain(other_texts.iter().map(String::as_str))
+            .chain(other_texts.iter().map(|part| part.text))
             .filter(|text| !text.is_empty());
         let mut text = self.content.clone();
         for other in others {
@@ -352,11 +319,11 @@ impl StreamedChoice {
         text
     }
 
-    /// The choice as one of a complete answer of `call_type`.
-    fn completion(&self, call_type: CallType) -> Value {
+    /// The choice, of `index`, as one of a complete answer of `call_type`.
+    fn completion(&self, call_type: CallType, index: u64) -> Value {
         let mut body = completion(call_type, "", "", &self.content, 0);
         let mut choice = body["choices"][0].take();
-        choice["index"] = json!(self.index);
+        choice["index"] = json!(index);
         if let Some(reason) = &self.finish_reason {
             choice["finish_reason"] = json!(reason);
         }
