@@ -190,6 +190,18 @@ pub fn echo_chat(request: Value) -> Vec<u8> {
     event_stream(&events)
 }
 
+/// A whole event-stream response ([`event_stream`]) of chat chunks, each given as its
+/// choice's `index`, `delta` and `finish_reason`, then `[DONE]`.
+pub fn chat_chunks(chunks: &[(u64, Value, Value)]) -> Vec<u8> {
+    let mut events = String::new();
+    for (index, delta, finish) in chunks {
+        let chunk = json!({"choices": [{"index": index, "delta": delta, "finish_reason": finish}]});
+        events.push_str(&format!("data: {chunk}\n\n"));
+    }
+    events.push_str("data: [DONE]\n\n");
+    event_stream(&events)
+}
+
 /// A whole HTTP/1.1 event-stream response carrying `events` (SSE text), ended by closing
 /// the connection, as streaming upstreams answer.
 pub fn event_stream(events: &str) -> Vec<u8> {

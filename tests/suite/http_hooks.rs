@@ -290,29 +290,24 @@ async fn a_streamed_tool_call_or_annotation_reaches_stream_end_and_the_log_whole
     let api_base = hookgate_tests::upstream::serve(|request| {
         let asked = request["messages"][0]["content"].as_str().unwrap_or_default().to_owned();
         let tail = if asked.contains("refuse") { "REJECT" } else { "ED" };
-        let chunk = |delta: Value, finish: Value| {
-            let chunk = json!({"choices": [{"index": 0, "delta": delta, "finish_reason": finish}]});
-            format!("data: {chunk}\n\n")
-        };
         if asked.contains("cite") {
             // The answer's words in an annotation, nested in a field the walk reads whole.
             let citation = json!([{"type": "url_citation", "url_citation": {"title": "endreject", "url": "https://x"}}]);
-            let events = [
-                chunk(json!({"role": "assistant", "content": "see"}), Value::Null),
-                chunk(json!({"annotations": citation}), Value::Null),
-                chunk(json!({}), json!("stop")),
-            ];
-            return hookgate_tests::upstream::event_stream(&(events.concat() + "data: [DONE]\n\n"));
+            return hookgate_tests::upstream::chat_chunks(&[
+                (0, json!({"role": "assistant", "content": "see"}), Value::Null),
+                (0, json!({"annotations": citation}), Value::Null),
+                (0, json!({}), json!("stop")),
+            ]);
         }
-        let events = [
-            chunk(
+        hookgate_tests::upstream::chat_chunks(&[
+            (
+                0,
                 json!({"role": "assistant", "content": null, "tool_calls": [{"index": 0, "id": "call_1", "type": "function", "function": {"name": "say", "arguments": "{\"text\":\"END"}}]}),
                 Value::Null,
             ),
-            chunk(json!({"tool_calls": [{"index": 0, "function": {"arguments": format!("{tail}\"}}")}}]}), Value::Null),
-            chunk(json!({}), json!("tool_calls")),
-        ];
-        hookgate_tests::upstream::event_stream(&(events.concat() + "data: [DONE]\n\n"))
+            (0, json!({"tool_calls": [{"index": 0, "function": {"arguments": format!("{tail}\"}}")}}]}), Value::Null),
+            (0, json!({}), json!("tool_calls")),
+        ])
     })
     .await;
     let proxy = ProxyBuilder::new(&one_model("tooled", &api_base))
@@ -345,19 +340,14 @@ async fn a_streamed_tool_call_or_annotation_reaches_stream_end_and_the_log_whole
 #[tokio::test]
 async fn a_stream_of_several_choices_reaches_the_log_one_choice_each() {
     let api_base = hookgate_tests::upstream::serve(|_| {
-        let chunk = |index: u64, delta: Value, finish: Value| {
-            let chunk = json!({"choices": [{"index": index, "delta": delta, "finish_reason": finish}]});
-            format!("data: {chunk}\n\n")
-        };
-        let events = [
-            chunk(0, json!({"role": "assistant", "content": "END"}), Value::Null),
-            chunk(1, json!({"role": "assistant", "content": "zz"}), Value::Null),
-            chunk(0, json!({"content": "ED"}), Value::Null),
-            chunk(1, json!({"content": "z"}), Value::Null),
-            chunk(1, json!({}), json!("length")),
-            chunk(0, json!({}), json!("stop")),
-        ];
-        hookgate_tests::upstream::event_stream(&(events.concat() + "data: [DONE]\n\n"))
+        hookgate_tests::upstream::chat_chunks(&[
+            (0, json!({"role": "assistant", "content": "END"}), Value::Null),
+            (1, json!({"role": "assistant", "content": "zz"}), Value::Null),
+            (0, json!({"content": "ED"}), Value::Null),
+            (1, json!({"content": "z"}), Value::Null),
+            (1, json!({}), json!("length")),
+            (0, json!({}), json!("stop")),
+        ])
     })
     .await;
     let proxy = ProxyBuilder::new(&one_model("several", &api_base))
