@@ -98,8 +98,8 @@ pub struct OpenAiParams {
     pub api_base: String,
     /// Sent as `Authorization: Bearer`, when set.
     pub api_key: Option<Secret>,
-    /// Limit on one upstream call: a whole answer, or a whole stream from the request to
-    /// its last chunk.
+    /// Limit on one upstream call: a whole answer, or all the time spent waiting for a
+    /// stream, from the request to its last chunk.
     pub timeout: Duration,
     /// Limit on a stream's first chunk (LiteLLM's `stream_timeout`), when shorter than
     /// `timeout`: a provider that is slow to start is given up on early.

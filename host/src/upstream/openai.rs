@@ -246,9 +246,9 @@ impl OpenAiProvider {
         tokio::time::timeout(self.timeout, exchange).await.map_err(|_| self.timed_out())?
     }
 
-    /// A streaming call. The deployment's `timeout` bounds all of it, from the request to
-    /// the last chunk, as LiteLLM's does; its `stream_timeout`, when set, the wait for the
-    /// first chunk.
+    /// A streaming call. The deployment's `timeout` bounds all the time spent waiting for
+    /// it, from the request to the last chunk; its `stream_timeout`, when set, the wait for
+    /// the first chunk ([`StreamWaits`]).
     #[cfg(test)]
     pub(super) async fn stream(&self, call_type: CallType, body: &Value) -> Result<UpstreamStream, UpstreamError> {
         self.stream_traced(call_type, body, None, false).await
@@ -279,14 +279,12 @@ impl OpenAiProvider {
             }
             Ok(response)
         };
-        let deadlines = StreamDeadlines::new(tokio::time::Instant::now(), self.timeout, self.stream_timeout);
-        let response = tokio::time::timeout_at(deadlines.next(false), head)
-            .await
-            .map_err(|_| deadlines.missed(false, &self.shown_base))??;
+        let mut waits = StreamWaits::new(self.timeout, self.stream_timeout);
+        let response = waits.wait(head).await.ok_or_else(|| waits.missed(&self.shown_base))??;
         let headers = passthrough_headers(response.headers());
         let bytes = response.into_body().into_data_stream();
         let payloads = Box::pin(sse::data_payloads(bytes));
-        let chunks = chunk_stream(payloads, deadlines, Arc::clone(&self.shown_base), self.max_response_bytes);
+        let chunks = chunk_stream(payloads, waits, Arc::clone(&self.shown_base), self.max_response_bytes);
         Ok(UpstreamStream { headers, chunks })
     }
 
@@ -445,41 +443,53 @@ impl OpenAiProvider {
     }
 }
 
-/// When a stream must have sent its first chunk, and when all of it.
+/// How long a stream may keep the proxy waiting: for its head and first chunk
+/// (`stream_timeout`), and in all (`timeout`).
+///
+/// Only the time spent waiting for the upstream counts, not wall-clock time since the
+/// request. A client that reads slowly holds the stream back, as the proxy reads the
+/// upstream only as fast as the client takes the chunks. If that time counted, a client
+/// could end any long stream as the upstream's 504 `timeout`, which failure alerts count,
+/// by reading slowly on purpose.
 #[derive(Debug, Clone, Copy)]
-struct StreamDeadlines {
-    /// `stream_timeout` after the request, or `whole` when that comes first or it is unset.
-    first_chunk: tokio::time::Instant,
-    /// `timeout` after the request.
-    whole: tokio::time::Instant,
-    stream_timeout: Option<Duration>,
+struct StreamWaits {
     timeout: Duration,
+    stream_timeout: Option<Duration>,
+    /// The time spent waiting for the upstream so far.
+    waited: Duration,
+    /// Whether the first chunk has come.
+    started: bool,
 }
 
-impl StreamDeadlines {
-    /// The deadlines of a stream requested at `start`.
-    fn new(start: tokio::time::Instant, timeout: Duration, stream_timeout: Option<Duration>) -> Self {
-        let whole = start + timeout;
-        let first_chunk = stream_timeout.map_or(whole, |first| (start + first).min(whole));
-        StreamDeadlines { first_chunk, whole, stream_timeout, timeout }
+impl StreamWaits {
+    fn new(timeout: Duration, stream_timeout: Option<Duration>) -> Self {
+        StreamWaits { timeout, stream_timeout, waited: Duration::ZERO, started: false }
     }
 
-    /// By when the next payload must come, once a first one has (`started`) or before.
-    fn next(&self, started: bool) -> tokio::time::Instant {
-        if started {
-            self.whole
-        } else {
-            self.first_chunk
-        }
+    /// Awaits `next` for as long as the stream may still keep the proxy waiting, and
+    /// counts the time: `None` when that time ran out first.
+    async fn wait<F: std::future::Future>(&mut self, next: F) -> Option<F::Output> {
+        let limit = match self.stream_timeout {
+            Some(first) if !self.started => first.min(self.timeout),
+            _ => self.timeout,
+        };
+        let began = tokio::time::Instant::now();
+        let outcome = tokio::time::timeout(limit.saturating_sub(self.waited), next).await;
+        self.waited += began.elapsed();
+        outcome.ok()
     }
 
-    /// The error for a stream that missed [`Self::next`].
-    fn missed(&self, started: bool, api_base: &str) -> UpstreamError {
+    /// The error for a stream whose [`Self::wait`] ran out.
+    fn missed(&self, api_base: &str) -> UpstreamError {
         let message = match self.stream_timeout {
-            Some(first) if !started && self.first_chunk < self.whole => {
+            Some(first) if !self.started && first < self.timeout => {
                 format!("upstream {api_base} sent no chunk within {first:?} (stream_timeout)")
             }
-            _ => format!("upstream {api_base} did not finish its stream within {:?} (timeout)", self.timeout),
+            _ => format!(
+                "upstream {api_base} did not finish its stream within {:?} (timeout), counting the time the proxy \
+                 waited for it",
+                self.timeout
+            ),
         };
         UpstreamError::new(504, "timeout", message)
     }
@@ -594,34 +604,31 @@ fn endpoint_uri(base: &reqwest::Url, call_type: CallType) -> Option<Uri> {
     url.as_str().parse().ok()
 }
 
-/// Turns the SSE payloads into chunks: the first by `deadlines.first_chunk`, all of them by
-/// `deadlines.whole`, at most `max_bytes`
-/// in all (each event counted as the client gets it, framing included, so that a stream
-/// of empty events is bounded too), in-band errors as `Err`, and nothing after the first
-/// `Err`.
+/// Turns the SSE payloads into chunks: each awaited within what `waits` still allows, at
+/// most `max_bytes` in all (each event counted as the client gets it, framing included, so
+/// that a stream of empty events is bounded too), in-band errors as `Err`, and nothing
+/// after the first `Err`.
 ///
 /// A payload is forwarded to the client as one `data:` line, so it must hold no line
 /// break: an upstream could otherwise inject events (`[DONE]` among them) that the
 /// stream hooks never saw. A multi-line payload that is JSON is re-serialized on one line;
 /// anything else with a line break ends the stream as invalid.
-fn chunk_stream<S>(payloads: S, deadlines: StreamDeadlines, api_base: Arc<str>, max_bytes: usize) -> ChunkStream
+fn chunk_stream<S>(payloads: S, waits: StreamWaits, api_base: Arc<str>, max_bytes: usize) -> ChunkStream
 where
     S: futures_util::Stream<Item = Result<String, SseError<hyper::Error>>> + Unpin + Send + 'static,
 {
     let invalid = |api_base: &str, why: String| {
         UpstreamError::new(502, "upstream_error", format!("upstream {api_base} sent an invalid stream: {why}"))
     };
-    Box::pin(futures_util::stream::unfold(Some((payloads, 0usize)), move |state| {
+    Box::pin(futures_util::stream::unfold(Some((payloads, 0usize, waits)), move |state| {
         let api_base = Arc::clone(&api_base);
         async move {
             // `None` after an error: the stream has ended.
-            let (mut payloads, mut total) = state?;
-            // Every payload counts towards `total` (its framing at least): none has come
-            // while it is 0.
-            let started = total > 0;
-            let item = match tokio::time::timeout_at(deadlines.next(started), payloads.next()).await {
-                Ok(None) => return None,
-                Ok(Some(Ok(data))) => {
+            let (mut payloads, mut total, mut waits) = state?;
+            let item = match waits.wait(payloads.next()).await {
+                Some(None) => return None,
+                Some(Some(Ok(data))) => {
+                    waits.started = true;
                     total += data.len() + EVENT_FRAMING;
                     if total > max_bytes {
                         Err(invalid(
@@ -633,14 +640,14 @@ where
                             Err(why) => Err(invalid(&api_base, why)),
                             Ok(data) => match in_band_error(&data) {
                                 Some(e) => Err(e),
-                                None => return Some((Ok(data), Some((payloads, total)))),
+                                None => return Some((Ok(data), Some((payloads, total, waits)))),
                             },
                         }
                     }
                 }
-                Ok(Some(Err(SseError::Transport(e)))) => Err(transport_error(&e, false, &api_base)),
-                Ok(Some(Err(e @ SseError::EventTooLarge))) => Err(invalid(&api_base, e.to_string())),
-                Err(_) => Err(deadlines.missed(started, &api_base)),
+                Some(Some(Err(SseError::Transport(e)))) => Err(transport_error(&e, false, &api_base)),
+                Some(Some(Err(e @ SseError::EventTooLarge))) => Err(invalid(&api_base, e.to_string())),
+                None => Err(waits.missed(&api_base)),
             };
             // Dropping `payloads` here closes the upstream connection at once.
             Some((item, None))
@@ -1475,7 +1482,7 @@ mod tests {
         assert!(next_chunk(&mut stream).await.is_none());
     }
 
-    /// `timeout` bounds a whole stream, not only each wait: an upstream that keeps
+    /// `timeout` bounds a stream's waits together, not only each: an upstream that keeps
     /// sending, slower than a client would wait for the whole, is cut off at `timeout`.
     #[tokio::test]
     async fn a_stream_that_keeps_trickling_ends_at_its_timeout() {
@@ -1504,6 +1511,27 @@ mod tests {
         assert!(err.message.contains("did not finish its stream within 600ms (timeout)"), "{err:?}");
         assert!(started.elapsed() < Duration::from_secs(2), "cut off at the deadline: {:?}", started.elapsed());
         assert!(next_chunk(&mut stream).await.is_none());
+    }
+
+    /// Only the time spent waiting for the upstream counts towards `timeout`: a stream
+    /// held back by a client that reads slowly (here, nothing reads it for longer than
+    /// `timeout`) goes on, so a client cannot make any long stream end as the upstream's
+    /// 504, which failure alerts count.
+    #[tokio::test]
+    async fn a_client_reading_slowly_never_runs_out_the_upstreams_timeout() {
+        let (base, mut requests) = streaming_server().await;
+        let p = provider(&base, Duration::from_millis(400));
+        let (mut stream, _, tx) = open_stream(&p, CallType::ChatCompletion, &json!({}), &mut requests).await;
+        tx.send(Bytes::from_static(b"data: 1\n\n")).await.unwrap();
+        assert_eq!(next_chunk(&mut stream).await.unwrap().unwrap(), "1");
+        // The client takes its time; the upstream is still writing when it is back.
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            tx.send(Bytes::from_static(b"data: 2\n\n")).await.unwrap();
+        });
+        assert_eq!(next_chunk(&mut stream).await.unwrap().unwrap(), "2");
+        assert!(next_chunk(&mut stream).await.is_none(), "the stream ends when the upstream does");
     }
 
     /// `stream_timeout` bounds the wait for the first chunk (the head, then the first
