@@ -137,6 +137,10 @@ struct StreamedChoice {
     /// string (`reasoning_content`) put together from its pieces, an array (`annotations`)
     /// of all the items the chunks sent, an object as the last chunk sent it.
     other_fields: Map<String, Value>,
+    /// The texts of other fields' values that a later chunk replaced (an object sent
+    /// again, a string sent as an object): the client got them, so `stream-end` reads
+    /// them too.
+    replaced_texts: Vec<String>,
     finish_reason: Option<String>,
 }
 
@@ -248,7 +252,9 @@ impl StreamedChoice {
                 (Some(Value::Array(items)), Value::Array(more)) => items.extend(more.iter().cloned()),
                 // Numbers and booleans hold no text.
                 (_, Value::String(_) | Value::Array(_) | Value::Object(_)) => {
-                    self.other_fields.insert(name.clone(), value.clone());
+                    if let Some(replaced) = self.other_fields.insert(name.clone(), value.clone()) {
+                        self.replaced_texts.extend(other_texts(&Map::from_iter([(name.clone(), replaced)])));
+                    }
                 }
                 _ => {}
             }
@@ -301,13 +307,12 @@ impl StreamedChoice {
     /// fields are read by the walk the chunk hooks' texts come from, as a delta of their
     /// own, so `stream-end` reads every text they read (an annotation's title, say).
     fn text(&self) -> String {
-        let others = json!({"choices": [{"delta": self.other_fields}]});
-        let other_texts = texts::texts(texts::BodyKind::Chunk, &others);
+        let current = other_texts(&self.other_fields);
         let calls = self.tool_calls.iter().chain(&self.function_call);
         let others = std::iter::once(self.refusal.as_str())
             .chain(calls.flat_map(|call| [call.name.as_str(), call.arguments.as_str()]))
             .chain([self.audio_transcript.as_str()])
-            .chain(other_texts.iter().map(|part| part.text))
+            .chain(self.replaced_texts.iter().chain(&current).map(String::as_str))
             .filter(|text| !text.is_empty());
         let mut text = self.content.clone();
         for other in others {
@@ -356,6 +361,13 @@ impl StreamedChoice {
         }
         choice
     }
+}
+
+/// The texts of a delta's other `fields`, as the walk the chunk hooks' texts come from
+/// reads them in a delta of their own.
+fn other_texts(fields: &Map<String, Value>) -> Vec<String> {
+    let chunk = json!({"choices": [{"delta": fields}]});
+    texts::texts(texts::BodyKind::Chunk, &chunk).into_iter().map(|part| part.text.to_owned()).collect()
 }
 
 #[cfg(test)]
@@ -459,8 +471,9 @@ mod tests {
         for delta in deltas {
             answer.push(&json!({"choices": [{"index": 0, "delta": delta}]}));
         }
-        // The texts the walk finds in each field, in the order the fields first came.
-        assert_eq!(answer.text(), "See\nurl_citation\nBAN\nu\nurl_citation\nNED\nu\nwhy\nnew");
+        // The texts of the object the last chunk replaced (the client got them), then the
+        // texts the walk finds in each field, in the order the fields first came.
+        assert_eq!(answer.text(), "See\nold\nurl_citation\nBAN\nu\nurl_citation\nNED\nu\nwhy\nnew");
         let message = &answer.completion(CallType::ChatCompletion, "x", "m")["choices"][0]["message"];
         assert_eq!(message["annotations"], json!([citation("BAN")[0], citation("NED")[0]]));
         assert_eq!((&message["meta"], &message["score"]), (&json!({"note": "new"}), &Value::Null));
