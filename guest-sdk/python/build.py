@@ -110,9 +110,13 @@ def exported_class(module):
     return call.args[0].id
 
 
+# What `resolve` answers for the SDK's Bundle: a base whose hooks are its members'.
+BUNDLE = "Bundle"
+
+
 def resolve(module, name, folder, seen):
     """The (module, class node) a class name refers to in ``module``, or None for the
-    SDK's Plugin."""
+    SDK's Plugin, or ``BUNDLE`` for its Bundle."""
     if name in module.classes:
         return module, module.classes[name]
     if name in module.imported:
@@ -120,7 +124,9 @@ def resolve(module, name, folder, seen):
         if source == "hookgate_sdk" or source.startswith("hookgate_sdk."):
             if original == "Plugin":
                 return None
-            raise BuildError(f"{module.path}: `{name}` comes from hookgate_sdk but is not Plugin")
+            if original == "Bundle":
+                return BUNDLE
+            raise BuildError(f"{module.path}: `{name}` comes from hookgate_sdk but is neither Plugin nor Bundle")
         path = folder.joinpath(*source.split(".")).with_suffix(".py")
         if path.is_file():
             other = seen.setdefault(path, Module(path))
@@ -145,13 +151,39 @@ def hooks_of(module, node, folder, seen, depth=0):
             targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
             found.update(t.id for t in targets if isinstance(t, ast.Name) and t.id in HOOKS)
     for base in node.bases:
-        if isinstance(base, ast.Attribute) and base.attr == "Plugin":
-            continue
-        if not isinstance(base, ast.Name):
+        if isinstance(base, ast.Attribute) and base.attr in ("Plugin", BUNDLE):
+            target = None if base.attr == "Plugin" else BUNDLE
+        elif isinstance(base, ast.Name):
+            target = resolve(module, base.id, folder, seen)
+        else:
             raise BuildError(f"{module.where(node)}: a base class must be named plainly (`class P(Plugin)`)")
-        target = resolve(module, base.id, folder, seen)
-        if target is not None:
+        if target == BUNDLE:
+            found |= members_hooks(module, node, folder, seen, depth)
+        elif target is not None:
             found |= hooks_of(*target, folder, seen, depth + 1)
+    return found
+
+
+def members_hooks(module, node, folder, seen, depth):
+    """The hooks of a Bundle subclass: those of the classes its ``members`` list names,
+    written out in its body as ``members = [("name", MemberClass), ...]``."""
+    lists = [
+        stmt.value for stmt in node.body
+        if isinstance(stmt, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "members" for t in stmt.targets)
+    ]  # fmt: skip
+    if len(lists) != 1 or not isinstance(lists[0], (ast.List, ast.Tuple)):
+        raise BuildError(
+            f"{module.where(node)}: a Bundle sets `members` once in its class body, as a list: "
+            '`members = [("name", MemberClass), ...]`'
+        )
+    found = set()
+    for pair in lists[0].elts:
+        if not (isinstance(pair, ast.Tuple) and len(pair.elts) == 2 and isinstance(pair.elts[1], ast.Name)):
+            raise BuildError(f"{module.where(pair)}: each member is a pair (\"name\", MemberClass), the class by its name")
+        target = resolve(module, pair.elts[1].id, folder, seen)
+        if target is None or target == BUNDLE:
+            raise BuildError(f"{module.where(pair)}: a member is a subclass of Plugin (not Plugin or Bundle itself)")
+        found |= hooks_of(*target, folder, seen, depth + 1)
     return found
 
 
@@ -160,8 +192,8 @@ def find_hooks(app):
     module = Module(app)
     name = exported_class(module)
     target = resolve(module, name, app.parent, {app: module})
-    if target is None:
-        raise BuildError(f"{app}: export() must name a subclass of Plugin, not Plugin itself")
+    if target is None or target == BUNDLE:
+        raise BuildError(f"{app}: export() must name a subclass of Plugin, not Plugin or Bundle itself")
     found = hooks_of(*target, app.parent, {app: module})
     return name, [hook for hook in HOOKS if hook in found]
 

@@ -30,12 +30,17 @@ Return ``None`` to go on, ``PreCall.respond(text)`` to answer from ``pre_call``,
 (the client gets its 4xx); any other exception is a failure (the host applies the
 plugin's ``on_error`` and never shows it to the client).
 
+A :class:`Bundle` runs several plugins in one component, so that a request starts one
+interpreter instead of one per plugin (see :mod:`hookgate_sdk.bundle` for what that
+changes).
+
 In plain CPython, :mod:`hookgate_sdk.testing` makes requests, responses and chunks from
 JSON bodies and runs hooks as the host would, for plugin unit tests.
 """
 
 from . import http, kv, log
 from ._export import export
+from .bundle import Bundle
 from .content import CallContext, Chunk, Decision, Failure, Key, LogEntry, Request, Response, Text, Usage
 from .errors import EditError, Fail, KvError, Rejection
 from .outcome import ChunkOutcome, PreCall
@@ -46,6 +51,7 @@ __version__ = "0.2.0"
 
 __all__ = [
     "Plugin",
+    "Bundle",
     "export",
     "Rejection",
     "Fail",

@@ -169,7 +169,13 @@ def registered():
     classes = {id(e.plugin_class): e for e in _exported}
     if not classes:
         raise RuntimeError("the plugin module never calls export(PluginClass)")
-    if len(classes) > 1:
+    # A bundle's member modules may export their class too (so each builds on its own);
+    # the bundle, exported last, is the component's plugin.
+    from .bundle import Bundle  # noqa: PLC0415 - bundle.py imports this module
+
+    last = _exported[-1].plugin_class
+    members = {id(member) for _, member in last.members} if issubclass(last, Bundle) else set()
+    if len(classes) > 1 and set(classes) - members - {id(last)}:
         names = ", ".join(e.plugin_class.__name__ for e in classes.values())
         raise RuntimeError(f"export() was called for several plugin classes ({names}): a component has one")
     return _exported[-1]

@@ -11,10 +11,29 @@ store's outage, not the plugin's fault)::
     count = kv.incr(f"key:{req.key.id}", 1, ttl_ms=60_000)
 """
 
+import contextlib
+
 from . import _host
 from .errors import KvError
 
 __all__ = ["get", "set", "incr", "delete", "KvError"]
+
+# What every key is prefixed with: a :class:`~hookgate_sdk.Bundle` member's name while
+# its hook runs, so that members sharing the bundle's namespace do not share keys.
+_prefix = ""
+
+
+@contextlib.contextmanager
+def prefixed(prefix):
+    """Prefixes every key with ``prefix`` inside the ``with`` block (nested prefixes
+    add up)."""
+    global _prefix
+    outer = _prefix
+    _prefix = outer + prefix
+    try:
+        yield
+    finally:
+        _prefix = outer
 
 
 def _ttl(ttl_ms):
@@ -38,7 +57,7 @@ def _call(name, *args):
 
 def get(key):
     """The value stored at ``key`` (a ``str``), or ``None``."""
-    return _call("get", str(key))
+    return _call("get", _prefix + str(key))
 
 
 def set(key, value, ttl_ms=None):  # noqa: A001 - the contract's name
@@ -46,7 +65,7 @@ def set(key, value, ttl_ms=None):  # noqa: A001 - the contract's name
     that many milliseconds."""
     if not isinstance(value, str):
         raise TypeError(f"kv.set stores a str, not {type(value).__name__}")
-    _call("set", str(key), value, _ttl(ttl_ms))
+    _call("set", _prefix + str(key), value, _ttl(ttl_ms))
 
 
 def incr(key, delta=1, ttl_ms=None):
@@ -54,9 +73,9 @@ def incr(key, delta=1, ttl_ms=None):
     returns the new value. ``ttl_ms`` applies when this call creates the key."""
     if isinstance(delta, bool) or not isinstance(delta, int):
         raise TypeError(f"kv.incr adds an int, not {delta!r}")
-    return _call("incr", str(key), delta, _ttl(ttl_ms))
+    return _call("incr", _prefix + str(key), delta, _ttl(ttl_ms))
 
 
 def delete(key):
     """Deletes ``key``; ``True`` when it existed."""
-    return _call("delete", str(key))
+    return _call("delete", _prefix + str(key))

@@ -90,11 +90,54 @@ class FindHooks(unittest.TestCase):
             "called 2 times": "from hookgate_sdk import Plugin, export\nclass P(Plugin): pass\nexport(P)\nexport(P)\n",
             "by its name": "from hookgate_sdk import Plugin, export\nclass P(Plugin): pass\nexport(make())\n",
             "cannot see class `Mixin`": "from hookgate_sdk import Plugin, export\nfrom elsewhere import Mixin\nclass P(Mixin): pass\nexport(P)\n",
-            "not Plugin itself": "from hookgate_sdk import Plugin, export\nexport(Plugin)\n",
+            "not Plugin or Bundle itself": "from hookgate_sdk import Plugin, export\nexport(Plugin)\n",
         }
         for message, source in cases.items():
             with self.subTest(message), self.assertRaisesRegex(build.BuildError, re.escape(message)):
                 self.hooks(source)
+
+    def test_a_bundle_exports_the_hooks_of_its_members(self):
+        source = """
+            import hookgate_sdk
+            from hookgate_sdk import Bundle, Plugin, export
+            from masker import Masker
+
+            class Logger(Plugin):
+                def log_success(self, ctx, req, resp, entry): pass
+
+            class Guardrails(Bundle):
+                name = "guardrails"
+                members = [("masker", Masker), ("logger", Logger)]
+
+            class Same(hookgate_sdk.Bundle):
+                members = (("logger", Logger),)
+
+            WitWorld = export(Guardrails)
+        """
+        masker = """
+            from hookgate_sdk import Plugin, export
+
+            class Masker(Plugin):
+                def stream_chunk(self, ctx, req, chunk): pass
+                def pre_call(self, ctx, req): pass
+
+            WitWorld = export(Masker)
+        """
+        self.assertEqual(
+            self.hooks(source, masker=masker), ("Guardrails", ["pre_call", "stream_chunk", "log_success"])
+        )
+        self.assertEqual(self.hooks(source.replace("export(Guardrails)", "export(Same)")), ("Same", ["log_success"]))
+
+    def test_a_bundle_it_cannot_read_is_an_error(self):
+        head = "from hookgate_sdk import Bundle, Plugin, export\nclass M(Plugin):\n    def pre_call(self, ctx, req): pass\n"
+        cases = {
+            "sets `members` once": "class B(Bundle):\n    members = make()\n",
+            "a pair (\"name\", MemberClass)": "class B(Bundle):\n    members = [M]\n",
+            "not Plugin or Bundle itself)": "class B(Bundle):\n    members = [(\"p\", Plugin)]\n",
+        }
+        for message, body in cases.items():
+            with self.subTest(message), self.assertRaisesRegex(build.BuildError, re.escape(message)):
+                self.hooks(head + body + "export(B)\n")
 
     def test_the_world_exports_setup_and_the_hooks_in_the_contract_s_package(self):
         world = build.world(["pre_call", "stream_chunk"])
