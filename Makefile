@@ -68,6 +68,12 @@ LITELLM_COMPAT   := $(shell find guest-sdk/python/compat -name '*.py')
 BENCH_RS_GUESTS := $(notdir $(wildcard bench/plugins/*))
 BENCH_PY_DIRS   := $(wildcard bench/plugins-py/*)
 BENCH_PY_GUESTS := $(foreach dir,$(BENCH_PY_DIRS),$(call wasm_of,$(dir)))
+# (p): the same five Python plugins in one component (hookgate_sdk.Bundle), its folder
+# assembled under target/ from the bundle's module and each member's own source.
+BENCH_PY_BUNDLE := $(GUEST_OUT)/five_py.wasm
+BUNDLE_MEMBERS  := rate_limiter:bench/plugins-py/rate-limiter-py pii_redactor:plugins/pii-redactor \
+	banned_keywords:bench/plugins-py/banned-keywords-py header_injector:bench/plugins-py/header-injector-py \
+	cost_logger:bench/plugins-py/cost-logger-py
 BENCH_JS_DIRS   := $(wildcard bench/plugins-js/*)
 BENCH_JS_GUESTS := $(foreach dir,$(BENCH_JS_DIRS),$(call wasm_of,$(dir)))
 LITELLM_VENV    := $(TARGET_DIR)/litellm-venv
@@ -197,7 +203,14 @@ soak: dist pyenv
 	HOOKGATE_SOAK_REQUESTS=20000 HOOKGATE_SOAK_REPORT=RELIABILITY.md \
 		$(CARGO) test --test suite -- soak --nocapture
 
-bench-guests: guests $(BENCH_PY_GUESTS) $(BENCH_JS_GUESTS) $(foreach handler,$(BENCH_LITELLM_HANDLERS),$(call litellm_wasm,$(handler)))
+$(BENCH_PY_BUNDLE): bench/plugins-py-bundle/app.py $(foreach member,$(BUNDLE_MEMBERS),$(word 2,$(subst :, ,$(member)))/app.py) \
+		$(wildcard guest-sdk/python/hookgate_sdk/*.py) guest-sdk/python/build.py wit/plugin.wit $(PYENV)/.installed
+	rm -rf $(TARGET_DIR)/five-py && mkdir -p $(TARGET_DIR)/five-py
+	cp bench/plugins-py-bundle/app.py $(TARGET_DIR)/five-py/app.py
+	$(foreach member,$(BUNDLE_MEMBERS),cp $(word 2,$(subst :, ,$(member)))/app.py $(TARGET_DIR)/five-py/$(word 1,$(subst :, ,$(member))).py &&) true
+	$(PYENV)/bin/python guest-sdk/python/build.py $(TARGET_DIR)/five-py/app.py -o $@
+
+bench-guests: guests $(BENCH_PY_GUESTS) $(BENCH_PY_BUNDLE) $(BENCH_JS_GUESTS) $(foreach handler,$(BENCH_LITELLM_HANDLERS),$(call litellm_wasm,$(handler)))
 	$(CARGO) build --profile guest --target $(GUEST_TARGET) $(addprefix -p ,$(BENCH_RS_GUESTS))
 
 # LiteLLM and its proxy extras, pinned, in their own virtualenv (scenario e).

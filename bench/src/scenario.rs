@@ -84,7 +84,16 @@ pub const LITELLM_HANDLERS: [&str; 5] = [
     "custom_callbacks.cost_logger",
 ];
 
+/// The five Python plugins in one component (`hookgate_sdk.Bundle`, scenario p), as
+/// `make bench-guests` builds `bench/plugins-py-bundle`; its config holds the five's by name.
+pub const PYTHON_BUNDLE: &str = "five-py";
+
 impl Paths {
+    /// The five Python plugins as one component, [`PYTHON_BUNDLE`].
+    pub fn python_bundle(&self) -> Result<Vec<(&'static str, PathBuf)>> {
+        Ok(vec![self.built(PYTHON_BUNDLE, "five_py.wasm".to_string())?])
+    }
+
     /// The five plugins as built components in `guest_dir`; `file_of` maps a plugin's
     /// name to its component's file stem there (one language's build of it).
     pub fn plugins(&self, file_of: impl Fn(&str) -> String) -> Result<Vec<(&'static str, PathBuf)>> {
@@ -206,20 +215,31 @@ fn hookgate_config(
         .collect();
     let names: Vec<&str> = plugins.iter().map(|(name, _)| *name).collect();
     let instances = if reuse { "instances: reuse, " } else { "" };
-    let settings = [
-        ("rate-limiter", "priority: 0, config: {requests_per_minute: 100000000, per: key}"),
-        ("pii-redactor", "priority: 5"),
+    // (name, priority, config): the bundle of the five takes their configs by name.
+    let plugins_settings = [
+        ("rate-limiter", 0, Some("{requests_per_minute: 100000000, per: key}")),
+        ("pii-redactor", 5, None),
         (
             "banned-keywords",
-            "priority: 10, config: {keywords: [forbidden, secret plan], message: This request mentions a topic we do not serve.}",
+            10,
+            Some("{keywords: [forbidden, secret plan], message: This request mentions a topic we do not serve.}"),
         ),
-        ("header-injector", "priority: 20, config: {headers: {x-served-by: hookgate, x-policy: banned-keywords-v1}}"),
-        ("cost-logger", "priority: 30"),
-    ]
-    .iter()
-    .copied()
-    // LiteLLM's handlers take no config: they run in the order of `callbacks`.
-    .chain(LITELLM_HANDLERS.iter().filter(|name| names.contains(name)).map(|name| (*name, "priority: 0")))
+        ("header-injector", 20, Some("{headers: {x-served-by: hookgate, x-policy: banned-keywords-v1}}")),
+        ("cost-logger", 30, None),
+    ];
+    let members: Vec<String> = plugins_settings
+        .iter()
+        .filter_map(|(name, _, config)| config.map(|config| format!("{name}: {config}")))
+        .collect();
+    let settings = plugins_settings
+        .iter()
+        .map(|(name, priority, config)| {
+            let config = config.map(|config| format!(", config: {config}")).unwrap_or_default();
+            (*name, format!("priority: {priority}{config}"))
+        })
+        .chain([(PYTHON_BUNDLE, format!("priority: 0, config: {{{}}}", members.join(", ")))])
+        // LiteLLM's handlers take no config: they run in the order of `callbacks`.
+        .chain(LITELLM_HANDLERS.iter().filter(|name| names.contains(name)).map(|name| (*name, "priority: 0".to_string())))
     // 500 ms, not the default 100: an interpreted guest's very first call after loading
     // can take longer than 100 ms while the machine is loaded; no measured call comes near it.
     .map(|(name, settings)| format!("    {name}: {{timeout_ms: 500, {instances}{settings}}}\n"))
