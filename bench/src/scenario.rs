@@ -239,11 +239,13 @@ fn hookgate_config(
         })
         .chain([(PYTHON_BUNDLE, format!("priority: 0, config: {{{}}}", members.join(", ")))])
         // LiteLLM's handlers take no config: they run in the order of `callbacks`.
-        .chain(LITELLM_HANDLERS.iter().filter(|name| names.contains(name)).map(|name| (*name, "priority: 0".to_string())))
-    // 500 ms, not the default 100: an interpreted guest's very first call after loading
-    // can take longer than 100 ms while the machine is loaded; no measured call comes near it.
-    .map(|(name, settings)| format!("    {name}: {{timeout_ms: 500, {instances}{settings}}}\n"))
-    .collect::<String>();
+        .chain(
+            LITELLM_HANDLERS.iter().filter(|name| names.contains(name)).map(|name| (*name, "priority: 0".to_string())),
+        )
+        // 500 ms, not the default 100: an interpreted guest's very first call after loading
+        // can take longer than 100 ms while the machine is loaded; no measured call comes near it.
+        .map(|(name, settings)| format!("    {name}: {{timeout_ms: 500, {instances}{settings}}}\n"))
+        .collect::<String>();
     // Sized for the stall test's 1,024 streams: the defaults admit 1,024 connections
     // and 1,000 live plugin instances, and each stream holds one connection and, for the
     // whole stream, one instance of each of its five plugins.
