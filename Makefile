@@ -101,7 +101,7 @@ guests: toolchain $(POLYGLOT_GUESTS) $(LITELLM_GUESTS)
 
 # One rule per Python or JS guest: rebuilt when its source, its SDK or the WIT changes.
 define python_guest
-$(call wasm_of,$(1)): $(1)/app.py $(wildcard guest-sdk/python/hookgate_sdk/*.py) guest-sdk/python/build.py wit/plugin.wit $(PYENV)/.installed
+$(call wasm_of,$(1)): $(wildcard $(1)/*.py) $(wildcard guest-sdk/python/hookgate_sdk/*.py) guest-sdk/python/build.py wit/plugin.wit $(PYENV)/.installed
 	$(PYENV)/bin/python guest-sdk/python/build.py $(1)/app.py -o $$@
 endef
 define js_guest

@@ -206,3 +206,32 @@ async fn faults(proxy: &Proxy, plugin: &str, kind: &str, cause: &str) -> f64 {
         format!(r#"hookgate_plugin_faults_total{{plugin="{plugin}",hook="pre-call",kind="{kind}",cause="{cause}"}} "#);
     text.lines().find_map(|line| line.strip_prefix(&series)).map_or(0.0, |value| value.parse().unwrap())
 }
+
+#[tokio::test]
+async fn a_python_bundle_runs_its_members_in_order_and_a_members_fault_never_skips_the_next() {
+    // Fail-open, so that only the guard's own rejection can refuse what it should.
+    let proxy = ProxyBuilder::new("")
+        .plugin("py-bundle", "py-bundle")
+        .settings("py-bundle", "{on_error: fail-open}")
+        .start()
+        .await;
+    // Both members count their successes under the same key name, `calls`: kept apart.
+    for expected in ["1", "2"] {
+        let response = proxy.chat(&chat_body("mock-echo", "hello")).await;
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.headers()["x-counter-calls"], expected);
+        assert_eq!(response.headers()["x-guard-calls"], expected);
+    }
+
+    // The counter faults on this input; the guard after it still looks, and refuses.
+    let response = proxy.chat(&chat_body("mock-echo", "CRASH on the forbidden word")).await;
+    assert_eq!(response.status(), 400);
+    assert_eq!(response.headers()["x-hookgate-rejected-by"], "py-bundle");
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "guarded", "{body}");
+
+    // Alone, the fault is the bundle's, named by its member in the log.
+    refused_by(&proxy, "py-bundle", "CRASH now").await;
+    let log = proxy.wait_for_log("counter: ValueError: counter crashed on purpose", Duration::from_secs(5)).await;
+    assert!(log.contains("plugin fault"), "{log}");
+}
