@@ -23,7 +23,7 @@ const EXPECTED = Object.fromEntries(HOOKS.map(([method, , expected]) => [method,
 const LOGGING = new Set(['logSuccess', 'logFailure']);
 
 /** A hook failed: `message` is what the host logs (the `fail` reason). */
-class HookFailed extends Error {}
+export class HookFailed extends Error {}
 
 /** How a returned value reads in a failure message. */
 function describeValue(value) {
@@ -41,7 +41,7 @@ function describeValue(value) {
 }
 
 /** `value`, returned by `method`, as the contract's ok value of that hook; throws HookFailed when it does not fit. */
-function checkOutcome(method, value) {
+export function checkOutcome(method, value) {
   const nothing = value === undefined || value === null;
   if (method === 'preCall') {
     if (nothing) return { tag: 'proceed' };

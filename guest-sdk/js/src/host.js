@@ -63,9 +63,24 @@ function kvCall(call) {
   }
 }
 
+// What every kv key is prefixed with: a `Bundle` member's name while its hook runs, so
+// that members sharing the bundle's namespace do not share keys.
+let kvPrefix = '';
+
+/** Runs `run()` with every kv key prefixed by `prefix` (nested prefixes add up). */
+export function withKvPrefix(prefix, run) {
+  const outer = kvPrefix;
+  kvPrefix = outer + prefix;
+  try {
+    return run();
+  } finally {
+    kvPrefix = outer;
+  }
+}
+
 function kvKey(key) {
   if (typeof key !== 'string') throw new TypeError(`kv keys are strings, got ${typeof key}`);
-  return key;
+  return kvPrefix + key;
 }
 
 function kvTtl(ttlMs) {

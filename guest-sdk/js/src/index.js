@@ -25,8 +25,12 @@
 // answers a pre-call directly; `drop()` drops a chunk; throwing a `Rejection` is the
 // plugin's answer (a 4xx); throwing anything else is a failure (the plugin's `on_error`
 // policy applies).
+//
+// A `Bundle` runs several plugins in one component, so that a request on fresh instances
+// starts one engine instead of one per plugin (src/bundle.js says what that changes).
 
 export { Plugin } from './plugin.js';
+export { Bundle } from './bundle.js';
 export { Rejection, Fail, fail, EditError, KvError } from './errors.js';
 export { respond, drop } from './outcome.js';
 export { Request, Response, Chunk, Text, Key } from './content.js';

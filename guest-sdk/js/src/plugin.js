@@ -72,6 +72,8 @@ export function definedHooks(PluginClass) {
   if (typeof PluginClass !== 'function' || !PluginClass.prototype) {
     throw new TypeError('the plugin module must `export default` a class (`export default class MyPlugin extends Plugin {...}`)');
   }
+  // A class that knows better says which hooks it runs (a Bundle: its members').
+  if (typeof PluginClass.hooksOf === 'function') return PluginClass.hooksOf();
   const className = PluginClass.name || 'the plugin class';
   const names = methodNames(PluginClass);
   for (const name of names) {
