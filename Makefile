@@ -75,6 +75,11 @@ BUNDLE_MEMBERS  := rate_limiter:bench/plugins-py/rate-limiter-py pii_redactor:pl
 	banned_keywords:bench/plugins-py/banned-keywords-py header_injector:bench/plugins-py/header-injector-py \
 	cost_logger:bench/plugins-py/cost-logger-py
 BENCH_JS_DIRS   := $(wildcard bench/plugins-js/*)
+# (q): the five JavaScript plugins in one component, assembled the same way.
+BENCH_JS_BUNDLE := $(GUEST_OUT)/five_js.wasm
+JS_BUNDLE_MEMBERS := rate-limiter:bench/plugins-js/rate-limiter-js pii-redactor:bench/plugins-js/pii-redactor-js \
+	banned-keywords:bench/plugins-js/banned-keywords-js header-injector:bench/plugins-js/header-injector-js \
+	cost-logger:plugins/cost-logger
 BENCH_JS_GUESTS := $(foreach dir,$(BENCH_JS_DIRS),$(call wasm_of,$(dir)))
 LITELLM_VENV    := $(TARGET_DIR)/litellm-venv
 
@@ -175,7 +180,7 @@ sdk-test:
 	$(CARGO) test -p hookgate-sdk
 	$(PYTHON) -m unittest discover -s guest-sdk/python/tests
 	@command -v node >/dev/null || (apt-get update -q && apt-get install -y -q nodejs npm)
-	node --test guest-sdk/js/tests/sdk.test.mjs
+	node --test guest-sdk/js/tests/sdk.test.mjs guest-sdk/js/tests/bundle.test.mjs
 
 test: dist pyenv redis registry browser litellm sdk-test
 	@# The README's curl examples are run as written by the suite.
@@ -210,7 +215,14 @@ $(BENCH_PY_BUNDLE): bench/plugins-py-bundle/app.py $(foreach member,$(BUNDLE_MEM
 	$(foreach member,$(BUNDLE_MEMBERS),cp $(word 2,$(subst :, ,$(member)))/app.py $(TARGET_DIR)/five-py/$(word 1,$(subst :, ,$(member))).py &&) true
 	$(PYENV)/bin/python guest-sdk/python/build.py $(TARGET_DIR)/five-py/app.py -o $@
 
-bench-guests: guests $(BENCH_PY_GUESTS) $(BENCH_PY_BUNDLE) $(BENCH_JS_GUESTS) $(foreach handler,$(BENCH_LITELLM_HANDLERS),$(call litellm_wasm,$(handler)))
+$(BENCH_JS_BUNDLE): bench/plugins-js-bundle/plugin.js $(foreach member,$(JS_BUNDLE_MEMBERS),$(word 2,$(subst :, ,$(member)))/plugin.js) \
+		$(wildcard guest-sdk/js/src/*.js) guest-sdk/js/build.mjs wit/plugin.wit $(JS_SDK_ENV)
+	rm -rf $(TARGET_DIR)/five-js && mkdir -p $(TARGET_DIR)/five-js
+	cp bench/plugins-js-bundle/plugin.js $(TARGET_DIR)/five-js/plugin.js
+	$(foreach member,$(JS_BUNDLE_MEMBERS),cp $(word 2,$(subst :, ,$(member)))/plugin.js $(TARGET_DIR)/five-js/$(word 1,$(subst :, ,$(member))).js &&) true
+	node guest-sdk/js/build.mjs $(TARGET_DIR)/five-js/plugin.js -o $@
+
+bench-guests: guests $(BENCH_PY_GUESTS) $(BENCH_PY_BUNDLE) $(BENCH_JS_GUESTS) $(BENCH_JS_BUNDLE) $(foreach handler,$(BENCH_LITELLM_HANDLERS),$(call litellm_wasm,$(handler)))
 	$(CARGO) build --profile guest --target $(GUEST_TARGET) $(addprefix -p ,$(BENCH_RS_GUESTS))
 
 # LiteLLM and its proxy extras, pinned, in their own virtualenv (scenario e).

@@ -108,10 +108,11 @@ struct RunArgs {
     /// without plugins, c five Rust plugins, d five Python plugins, e LiteLLM, f and g as c
     /// and d with `instances: reuse`, h LiteLLM's own callbacks file built into hookgate
     /// plugins, i as h reused, j five JavaScript plugins, k as j reused, n nginx forwarding,
-    /// p d's five Python plugins in one component (`hookgate_sdk.Bundle`).
+    /// p d's five Python plugins in one component (`hookgate_sdk.Bundle`), q j's five
+    /// JavaScript plugins in one component.
     /// The default puts n right after b: the two proxies without logic side by side.
     /// Figures are only comparable within one run.
-    #[arg(long, default_value = "abncdpefghijk")]
+    #[arg(long, default_value = "abncdpefghijqk")]
     scenarios: String,
     /// The markdown file whose `make bench` section is replaced (created if missing).
     #[arg(long, default_value = "BENCHMARKS.md")]
@@ -332,7 +333,11 @@ fn scenarios(letters: &str, paths: &Paths) -> Result<Vec<Scenario>> {
                 'e' => ("LiteLLM, 5 Python callbacks", Server::LiteLlm),
                 'p' => (
                     "hookgate, 5 Python plugins in one component (`Bundle`)",
-                    Server::Hookgate { plugins: paths.python_bundle()?, reuse: false },
+                    Server::Hookgate { plugins: paths.bundle(scenario::BUNDLES[0])?, reuse: false },
+                ),
+                'q' => (
+                    "hookgate, 5 JavaScript plugins in one component (`Bundle`)",
+                    Server::Hookgate { plugins: paths.bundle(scenario::BUNDLES[1])?, reuse: false },
                 ),
                 'f' => ("hookgate, 5 Rust plugins, `instances: reuse`", plugins_in(Language::Rust, true)?),
                 'g' => ("hookgate, 5 Python plugins, `instances: reuse`", plugins_in(Language::Python, true)?),
@@ -347,7 +352,7 @@ fn scenarios(letters: &str, paths: &Paths) -> Result<Vec<Scenario>> {
                 'j' => ("hookgate, 5 JavaScript plugins", plugins_in(Language::JavaScript, false)?),
                 'k' => ("hookgate, 5 JavaScript plugins, `instances: reuse`", plugins_in(Language::JavaScript, true)?),
                 'n' => ("nginx reverse proxy, no logic", Server::Nginx),
-                other => bail!("unknown scenario {other:?}: use letters a to k, n or p"),
+                other => bail!("unknown scenario {other:?}: use letters a to k, n, p or q"),
             };
             Ok(Scenario { id, label, server })
         })

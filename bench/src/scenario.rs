@@ -84,14 +84,15 @@ pub const LITELLM_HANDLERS: [&str; 5] = [
     "custom_callbacks.cost_logger",
 ];
 
-/// The five Python plugins in one component (`hookgate_sdk.Bundle`, scenario p), as
-/// `make bench-guests` builds `bench/plugins-py-bundle`; its config holds the five's by name.
-pub const PYTHON_BUNDLE: &str = "five-py";
+/// The five plugins in one component (the SDKs' `Bundle`), in Python (scenario p) and
+/// JavaScript (q), as `make bench-guests` builds `bench/plugins-py-bundle` and
+/// `bench/plugins-js-bundle`; a bundle's config holds the five's by name.
+pub const BUNDLES: [&str; 2] = ["five-py", "five-js"];
 
 impl Paths {
-    /// The five Python plugins as one component, [`PYTHON_BUNDLE`].
-    pub fn python_bundle(&self) -> Result<Vec<(&'static str, PathBuf)>> {
-        Ok(vec![self.built(PYTHON_BUNDLE, "five_py.wasm".to_string())?])
+    /// One of [`BUNDLES`], as the plugin of that name.
+    pub fn bundle(&self, name: &'static str) -> Result<Vec<(&'static str, PathBuf)>> {
+        Ok(vec![self.built(name, format!("{}.wasm", name.replace('-', "_")))?])
     }
 
     /// The five plugins as built components in `guest_dir`; `file_of` maps a plugin's
@@ -237,7 +238,10 @@ fn hookgate_config(
             let config = config.map(|config| format!(", config: {config}")).unwrap_or_default();
             (*name, format!("priority: {priority}{config}"))
         })
-        .chain([(PYTHON_BUNDLE, format!("priority: 0, config: {{{}}}", members.join(", ")))])
+        // One call runs up to three members' hooks: five plugins' default fuel (50 million each).
+        .chain(
+            BUNDLES.map(|bundle| (bundle, format!("priority: 0, fuel: 250000000, config: {{{}}}", members.join(", ")))),
+        )
         // LiteLLM's handlers take no config: they run in the order of `callbacks`.
         .chain(
             LITELLM_HANDLERS.iter().filter(|name| names.contains(name)).map(|name| (*name, "priority: 0".to_string())),
