@@ -97,12 +97,23 @@ class Bundle(Plugin):
     def new_ctx(self):
         contexts = []
         for name, plugin in self.plugins:
-            with kv.prefixed(f"{name}/"):
-                try:
-                    contexts.append(plugin.new_ctx())
-                except Exception as error:
-                    raise Fail(f"{name}: new_ctx failed: {describe_exception(error)}") from None
+            try:
+                contexts.append(_as_member(name, plugin.new_ctx))
+            except Exception as error:
+                raise Fail(f"{name}: new_ctx failed: {describe_exception(error)}") from None
         return contexts
+
+
+def _as_member(name, call, *args):
+    """``call(*args)`` with member ``name``'s kv keys. A plain try rather than a context
+    manager: it runs for every member of every hook, in a fresh interpreter where a
+    generator's set-up shows in the request's CPU."""
+    outer = kv._prefix
+    kv._prefix = f"{outer}{name}/"
+    try:
+        return call(*args)
+    finally:
+        kv._prefix = outer
 
 
 def _runner(hook, runners):
@@ -114,8 +125,7 @@ def _runner(hook, runners):
         for index in runners:
             name, plugin = self.plugins[index]
             try:
-                with kv.prefixed(f"{name}/"):
-                    outcome = check_outcome(hook, getattr(plugin, hook)(ctx[index], *args))
+                outcome = check_outcome(hook, _as_member(name, getattr(plugin, hook), ctx[index], *args))
             except Rejection as rejection:
                 if hook not in _LOGGING:
                     raise

@@ -11,29 +11,15 @@ store's outage, not the plugin's fault)::
     count = kv.incr(f"key:{req.key.id}", 1, ttl_ms=60_000)
 """
 
-import contextlib
-
 from . import _host
 from .errors import KvError
 
 __all__ = ["get", "set", "incr", "delete", "KvError"]
 
 # What every key is prefixed with: a :class:`~hookgate_sdk.Bundle` member's name while
-# its hook runs, so that members sharing the bundle's namespace do not share keys.
+# its hook runs (bundle.py sets it), so that members sharing the bundle's namespace do
+# not share keys.
 _prefix = ""
-
-
-@contextlib.contextmanager
-def prefixed(prefix):
-    """Prefixes every key with ``prefix`` inside the ``with`` block (nested prefixes
-    add up)."""
-    global _prefix
-    outer = _prefix
-    _prefix = outer + prefix
-    try:
-        yield
-    finally:
-        _prefix = outer
 
 
 def _ttl(ttl_ms):
