@@ -110,7 +110,7 @@ $(call wasm_of,$(1)): $(wildcard $(1)/*.py) $(wildcard guest-sdk/python/hookgate
 	$(PYENV)/bin/python guest-sdk/python/build.py $(1)/app.py -o $$@
 endef
 define js_guest
-$(call wasm_of,$(1)): $(1)/plugin.js $(wildcard guest-sdk/js/src/*.js) guest-sdk/js/build.mjs wit/plugin.wit $(JS_SDK_ENV)
+$(call wasm_of,$(1)): $(wildcard $(1)/*.js) $(wildcard guest-sdk/js/src/*.js) guest-sdk/js/build.mjs wit/plugin.wit $(JS_SDK_ENV)
 	node guest-sdk/js/build.mjs $(1)/plugin.js -o $$@
 endef
 define litellm_guest

@@ -209,12 +209,19 @@ async fn faults(proxy: &Proxy, plugin: &str, kind: &str, cause: &str) -> f64 {
 
 #[tokio::test]
 async fn a_python_bundle_runs_its_members_in_order_and_a_members_fault_never_skips_the_next() {
+    bundle_runs_its_members_in_order("py-bundle", "counter: ValueError: counter crashed on purpose").await;
+}
+
+#[tokio::test]
+async fn a_js_bundle_runs_its_members_in_order_and_a_members_fault_never_skips_the_next() {
+    bundle_runs_its_members_in_order("js-bundle", "counter: Error: counter crashed on purpose").await;
+}
+
+/// `plugin`, a bundle of `counter` then `guard` (tests/plugins-py/py-bundle,
+/// tests/plugins-js/js-bundle), over HTTP; `fault` is what the log says of the counter's.
+async fn bundle_runs_its_members_in_order(plugin: &str, fault: &str) {
     // Fail-open, so that only the guard's own rejection can refuse what it should.
-    let proxy = ProxyBuilder::new("")
-        .plugin("py-bundle", "py-bundle")
-        .settings("py-bundle", "{on_error: fail-open}")
-        .start()
-        .await;
+    let proxy = ProxyBuilder::new("").plugin(plugin, plugin).settings(plugin, "{on_error: fail-open}").start().await;
     // Both members count their successes under the same key name, `calls`: kept apart.
     for expected in ["1", "2"] {
         let response = proxy.chat(&chat_body("mock-echo", "hello")).await;
@@ -226,12 +233,12 @@ async fn a_python_bundle_runs_its_members_in_order_and_a_members_fault_never_ski
     // The counter faults on this input; the guard after it still looks, and refuses.
     let response = proxy.chat(&chat_body("mock-echo", "CRASH on the forbidden word")).await;
     assert_eq!(response.status(), 400);
-    assert_eq!(response.headers()["x-hookgate-rejected-by"], "py-bundle");
+    assert_eq!(response.headers()["x-hookgate-rejected-by"], plugin);
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["error"]["code"], "guarded", "{body}");
 
     // Alone, the fault is the bundle's, named by its member in the log.
-    refused_by(&proxy, "py-bundle", "CRASH now").await;
-    let log = proxy.wait_for_log("counter: ValueError: counter crashed on purpose", Duration::from_secs(5)).await;
+    refused_by(&proxy, plugin, "CRASH now").await;
+    let log = proxy.wait_for_log(fault, Duration::from_secs(5)).await;
     assert!(log.contains("plugin fault"), "{log}");
 }
