@@ -71,7 +71,7 @@ BENCH_PY_GUESTS := $(foreach dir,$(BENCH_PY_DIRS),$(call wasm_of,$(dir)))
 # (p): the same five Python plugins in one component (hookgate_sdk.Bundle), its folder
 # assembled under target/ from the bundle's module and each member's own source.
 BENCH_PY_BUNDLE := $(GUEST_OUT)/five_py.wasm
-BUNDLE_MEMBERS  := rate_limiter:bench/plugins-py/rate-limiter-py pii_redactor:plugins/pii-redactor \
+PY_BUNDLE_MEMBERS := rate_limiter:bench/plugins-py/rate-limiter-py pii_redactor:plugins/pii-redactor \
 	banned_keywords:bench/plugins-py/banned-keywords-py header_injector:bench/plugins-py/header-injector-py \
 	cost_logger:bench/plugins-py/cost-logger-py
 BENCH_JS_DIRS   := $(wildcard bench/plugins-js/*)
@@ -208,18 +208,21 @@ soak: dist pyenv
 	HOOKGATE_SOAK_REQUESTS=20000 HOOKGATE_SOAK_REPORT=RELIABILITY.md \
 		$(CARGO) test --test suite -- soak --nocapture
 
-$(BENCH_PY_BUNDLE): bench/plugins-py-bundle/app.py $(foreach member,$(BUNDLE_MEMBERS),$(word 2,$(subst :, ,$(member)))/app.py) \
+# A bundle's members (`module:folder` pairs, $(1)) as their sources: each folder's $(2).
+bundle_sources = $(foreach member,$(1),$(word 2,$(subst :, ,$(member)))/$(2))
+# Assembles bundle folder $(1): the bundle's module $(2), and each member of $(3) copied
+# in from its folder's $(4) as the module the bundle imports (`<module>` plus $(4)'s suffix).
+assemble_bundle = rm -rf $(1) && mkdir -p $(1) && cp $(2) $(1)/ && \
+	$(foreach member,$(3),cp $(word 2,$(subst :, ,$(member)))/$(4) $(1)/$(word 1,$(subst :, ,$(member)))$(suffix $(4)) &&) true
+
+$(BENCH_PY_BUNDLE): bench/plugins-py-bundle/app.py $(call bundle_sources,$(PY_BUNDLE_MEMBERS),app.py) \
 		$(wildcard guest-sdk/python/hookgate_sdk/*.py) guest-sdk/python/build.py wit/plugin.wit $(PYENV)/.installed
-	rm -rf $(TARGET_DIR)/five-py && mkdir -p $(TARGET_DIR)/five-py
-	cp bench/plugins-py-bundle/app.py $(TARGET_DIR)/five-py/app.py
-	$(foreach member,$(BUNDLE_MEMBERS),cp $(word 2,$(subst :, ,$(member)))/app.py $(TARGET_DIR)/five-py/$(word 1,$(subst :, ,$(member))).py &&) true
+	$(call assemble_bundle,$(TARGET_DIR)/five-py,bench/plugins-py-bundle/app.py,$(PY_BUNDLE_MEMBERS),app.py)
 	$(PYENV)/bin/python guest-sdk/python/build.py $(TARGET_DIR)/five-py/app.py -o $@
 
-$(BENCH_JS_BUNDLE): bench/plugins-js-bundle/plugin.js $(foreach member,$(JS_BUNDLE_MEMBERS),$(word 2,$(subst :, ,$(member)))/plugin.js) \
+$(BENCH_JS_BUNDLE): bench/plugins-js-bundle/plugin.js $(call bundle_sources,$(JS_BUNDLE_MEMBERS),plugin.js) \
 		$(wildcard guest-sdk/js/src/*.js) guest-sdk/js/build.mjs wit/plugin.wit $(JS_SDK_ENV)
-	rm -rf $(TARGET_DIR)/five-js && mkdir -p $(TARGET_DIR)/five-js
-	cp bench/plugins-js-bundle/plugin.js $(TARGET_DIR)/five-js/plugin.js
-	$(foreach member,$(JS_BUNDLE_MEMBERS),cp $(word 2,$(subst :, ,$(member)))/plugin.js $(TARGET_DIR)/five-js/$(word 1,$(subst :, ,$(member))).js &&) true
+	$(call assemble_bundle,$(TARGET_DIR)/five-js,bench/plugins-js-bundle/plugin.js,$(JS_BUNDLE_MEMBERS),plugin.js)
 	node guest-sdk/js/build.mjs $(TARGET_DIR)/five-js/plugin.js -o $@
 
 bench-guests: guests $(BENCH_PY_GUESTS) $(BENCH_PY_BUNDLE) $(BENCH_JS_GUESTS) $(BENCH_JS_BUNDLE) $(foreach handler,$(BENCH_LITELLM_HANDLERS),$(call litellm_wasm,$(handler)))

@@ -2,7 +2,7 @@
 interpreter shared by a request's plugins saves over five (`hookgate_sdk.Bundle`).
 
 `make bench-guests` assembles this folder under `target/five-py/`: this module, and each
-member's own source copied in as the module imported below (`BUNDLE_MEMBERS` in the
+member's own source copied in as the module imported below (`PY_BUNDLE_MEMBERS` in the
 Makefile), so the members are exactly the plugins scenario (d) runs one by one. The
 config is theirs, by member name; the members run in (d)'s priority order.
 """
