@@ -29,11 +29,10 @@
 // `respond()`, so a failing member never skips a later member's check.
 
 import { Fail, Rejection, describeThrown } from './errors.js';
-import { HookFailed, checkOutcome } from './export.js';
+import { HookFailed, LOGGING, cannotReject, checkOutcome } from './export.js';
 import { withKvPrefix } from './host.js';
 import { HOOKS, Plugin, definedHooks } from './plugin.js';
 
-const LOGGING = new Set(['logSuccess', 'logFailure']);
 /** Whether a member's answer ends `method` for the members after it. */
 const endsTheHook = (method, value) => value !== undefined && value !== null && (method === 'preCall' || method === 'streamChunk');
 
@@ -48,7 +47,9 @@ export class Bundle extends Plugin {
 
   constructor(config) {
     super(config);
-    const members = checkedMembers(this.constructor);
+    // Worked out (and the members checked) once per class, in the snapshot.
+    this.runners = runnersOf(this.constructor);
+    const { members } = this.constructor;
     const configs = config ?? {};
     if (typeof configs !== 'object' || Array.isArray(configs)) {
       throw new TypeError("a bundle's config is an object of its members' configs, by member name");
@@ -65,7 +66,6 @@ export class Bundle extends Plugin {
         throw new TypeError(`${name}: ${error instanceof Error ? error.message : describeThrown(error)}`);
       }
     });
-    this.runners = runnersOf(this.constructor);
   }
 
   newCtx() {
@@ -97,7 +97,7 @@ for (const [method] of HOOKS) {
           if (error instanceof Rejection && !LOGGING.has(method)) throw error;
           const message =
             error instanceof Rejection
-              ? `${method} threw ${error}: the logging hooks cannot reject`
+              ? cannotReject(method, error)
               : error instanceof HookFailed
                 ? error.message
                 : describeThrown(error);

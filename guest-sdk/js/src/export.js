@@ -20,7 +20,11 @@ import { Outcome } from './outcome.js';
 import { HOOKS, definedHooks, describePlugin } from './plugin.js';
 
 const EXPECTED = Object.fromEntries(HOOKS.map(([method, , expected]) => [method, expected]));
-const LOGGING = new Set(['logSuccess', 'logFailure']);
+/** The hooks that run after the answer: they cannot reject. */
+export const LOGGING = new Set(['logSuccess', 'logFailure']);
+
+/** The failure message for a logging hook `method` that threw `rejection`. */
+export const cannotReject = (method, rejection) => `${method} threw ${rejection}: the logging hooks cannot reject`;
 
 /** A hook failed: `message` is what the host logs (the `fail` reason). */
 export class HookFailed extends Error {}
@@ -147,7 +151,7 @@ export class Exported {
     } catch (error) {
       if (error instanceof HookFailed) return failed(error.message);
       if (error instanceof Rejection) {
-        if (logging) return failed(`${method} threw ${error}: the logging hooks cannot reject`);
+        if (logging) return failed(cannotReject(method, error));
         return { tag: 'err', val: { tag: 'reject', val: rejectionOf(error) } };
       }
       return failed(describeThrown(error));

@@ -45,6 +45,15 @@ _ANSWERS = {
 }
 
 
+# The hooks that run after the answer: they cannot reject.
+LOGGING_HOOKS = ("log_success", "log_failure")
+
+
+def cannot_reject(hook, rejection):
+    """The failure message for a logging ``hook`` that raised ``rejection``."""
+    return f"{hook} raised {rejection!r}: the logging hooks cannot reject"
+
+
 def parse_config(text):
     """The config's JSON text, parsed; ``None`` when none was given."""
     if text is None or not text.strip():
@@ -127,8 +136,8 @@ class Exported:
         try:
             value = getattr(plugin, hook)(self.ctx, *args)
         except Rejection as rejection:
-            if hook in ("log_success", "log_failure"):
-                raise HookFailed(f"{hook} raised {rejection!r}: the logging hooks cannot reject") from None
+            if hook in LOGGING_HOOKS:
+                raise HookFailed(cannot_reject(hook, rejection)) from None
             raise
         except Exception as error:
             raise HookFailed(describe_exception(error)) from None

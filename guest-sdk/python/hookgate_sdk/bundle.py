@@ -43,7 +43,7 @@ What differs, so bundle only plugins you would trust in one process:
 """
 
 from . import kv
-from ._export import check_outcome, describe_exception
+from ._export import LOGGING_HOOKS, cannot_reject, check_outcome, describe_exception
 from .errors import Fail, Rejection
 from .outcome import ChunkOutcome
 from .plugin import HOOKS, Plugin, defined_hooks
@@ -55,7 +55,6 @@ _ENDS_THE_HOOK = {
     "pre_call": lambda outcome: outcome is not None,
     "stream_chunk": lambda outcome: outcome is ChunkOutcome.DROP,
 }
-_LOGGING = ("log_success", "log_failure")
 
 
 class Bundle(Plugin):
@@ -127,9 +126,9 @@ def _runner(hook, runners):
             try:
                 outcome = check_outcome(hook, _as_member(name, getattr(plugin, hook), ctx[index], *args))
             except Rejection as rejection:
-                if hook not in _LOGGING:
+                if hook not in LOGGING_HOOKS:
                     raise
-                failure = failure or f"{name}: {hook} raised {rejection!r}: the logging hooks cannot reject"
+                failure = failure or f"{name}: {cannot_reject(hook, rejection)}"
                 continue
             except Exception as error:
                 # HookFailed (an outcome that does not fit) carries its message.
