@@ -27,6 +27,9 @@
 // anything but a Rejection fails the bundle's hook, but only after the members after it
 // have run: their rejection wins over the failure, and the failure over a later
 // `respond()`, so a failing member never skips a later member's check.
+// As for any plugin, the failed hook's edits are dropped (every member's), and a bundle
+// the proxy finds broken is served without as a whole under `on_error: fail-open`, or
+// quarantined as a whole: keep a guardrail's bundle `fail-closed`.
 
 import { Fail, Rejection, describeThrown } from './errors.js';
 import { HookFailed, LOGGING, cannotReject, checkOutcome } from './export.js';

@@ -39,7 +39,10 @@ What differs, so bundle only plugins you would trust in one process:
 - **A failure is the bundle's.** A member that raises anything but a rejection fails the
   bundle's hook, and the bundle's ``on_error`` applies. The members after it still run
   first, so a failing member never skips a later member's check: their rejection wins
-  over the failure, and a failure wins over a later member's ``PreCall.respond``.
+  over the failure, and a failure wins over a later member's ``PreCall.respond``. As for
+  any plugin, the failed hook's edits are dropped (every member's), and a bundle the
+  proxy finds broken is served without as a whole under ``on_error: fail-open``, or
+  quarantined as a whole: keep a guardrail's bundle ``fail-closed``.
 """
 
 from . import kv
