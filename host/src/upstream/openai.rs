@@ -1301,6 +1301,16 @@ mod tests {
         (stream.chunks, sent, tx)
     }
 
+    /// A chat stream from a stand-in upstream of its own, through a provider with
+    /// `timeout`: the provider (keep it for as long as the stream), the stream, and the
+    /// sender of the upstream's bytes.
+    async fn chat_stream(timeout: Duration) -> (OpenAiProvider, ChunkStream, mpsc::Sender<Bytes>) {
+        let (base, mut requests) = streaming_server().await;
+        let p = provider(&base, timeout);
+        let (stream, _, tx) = open_stream(&p, CallType::ChatCompletion, &json!({}), &mut requests).await;
+        (p, stream, tx)
+    }
+
     async fn open_stream_with_headers(
         p: &OpenAiProvider,
         call_type: CallType,
@@ -1369,9 +1379,7 @@ mod tests {
 
     #[tokio::test]
     async fn multi_line_events_cannot_inject_events() {
-        let (base, mut requests) = streaming_server().await;
-        let p = provider(&base, PATIENCE);
-        let (mut stream, _, tx) = open_stream(&p, CallType::ChatCompletion, &json!({}), &mut requests).await;
+        let (_p, mut stream, tx) = chat_stream(PATIENCE).await;
         // JSON spread over two data lines: forwarded on one line.
         tx.send(Bytes::from_static(b"data: {\"a\":\ndata: 1}\n\n")).await.unwrap();
         assert_eq!(next_chunk(&mut stream).await.unwrap().unwrap(), r#"{"a":1}"#);
@@ -1385,9 +1393,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_bare_carriage_return_cannot_smuggle_an_event() {
-        let (base, mut requests) = streaming_server().await;
-        let p = provider(&base, PATIENCE);
-        let (mut stream, _, tx) = open_stream(&p, CallType::ChatCompletion, &json!({}), &mut requests).await;
+        let (_p, mut stream, tx) = chat_stream(PATIENCE).await;
         // One `data:` line to this parser, but a `[DONE]` event of its own to a client that
         // ends lines at a bare `\r`: refused, and nothing after it is forwarded.
         tx.send(Bytes::from_static(b"data: {\"a\":2}\r\rdata: [DONE]\n\n")).await.unwrap();
@@ -1472,9 +1478,7 @@ mod tests {
 
     #[tokio::test]
     async fn stalled_stream_times_out() {
-        let (base, mut requests) = streaming_server().await;
-        let p = provider(&base, Duration::from_millis(300));
-        let (mut stream, _, tx) = open_stream(&p, CallType::ChatCompletion, &json!({}), &mut requests).await;
+        let (_p, mut stream, tx) = chat_stream(Duration::from_millis(300)).await;
         tx.send(Bytes::from_static(b"data: 1\n\n")).await.unwrap();
         assert_eq!(next_chunk(&mut stream).await.unwrap().unwrap(), "1");
         let err = next_chunk(&mut stream).await.unwrap().unwrap_err();
@@ -1519,9 +1523,7 @@ mod tests {
     /// 504, which failure alerts count.
     #[tokio::test]
     async fn a_client_reading_slowly_never_runs_out_the_upstreams_timeout() {
-        let (base, mut requests) = streaming_server().await;
-        let p = provider(&base, Duration::from_millis(400));
-        let (mut stream, _, tx) = open_stream(&p, CallType::ChatCompletion, &json!({}), &mut requests).await;
+        let (_p, mut stream, tx) = chat_stream(Duration::from_millis(400)).await;
         tx.send(Bytes::from_static(b"data: 1\n\n")).await.unwrap();
         assert_eq!(next_chunk(&mut stream).await.unwrap().unwrap(), "1");
         // The client takes its time; the upstream is still writing when it is back.
@@ -1559,9 +1561,7 @@ mod tests {
 
     #[tokio::test]
     async fn dropping_the_stream_closes_the_upstream_connection() {
-        let (base, mut requests) = streaming_server().await;
-        let p = provider(&base, PATIENCE);
-        let (mut stream, _, tx) = open_stream(&p, CallType::ChatCompletion, &json!({}), &mut requests).await;
+        let (_p, mut stream, tx) = chat_stream(PATIENCE).await;
         tx.send(Bytes::from_static(b"data: 1\n\n")).await.unwrap();
         assert_eq!(next_chunk(&mut stream).await.unwrap().unwrap(), "1");
         drop(stream);
