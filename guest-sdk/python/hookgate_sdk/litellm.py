@@ -49,6 +49,7 @@ import traceback
 import types
 
 from . import log
+from .bundle import Bundle
 from ._litellm_api import SUPPORTED, TWINS, UNSUPPORTED, plugin_hooks, unsupported_message
 from .errors import EditError, Fail, Rejection
 from .outcome import ChunkOutcome, PreCall
@@ -89,7 +90,7 @@ if not hasattr(ModelResponse, "_from_json"):
         "(guest-sdk/python/compat): put that folder first on the import path"
     )
 
-__all__ = ["plugin_for", "inspect_handler", "HandlerError", "LiteLLMPlugin"]
+__all__ = ["plugin_for", "bundle_for", "inspect_handler", "HandlerError", "LiteLLMPlugin"]
 
 # hookgate's call types as LiteLLM's proxy names them to its hooks and its logging (its
 # route types: the proxy's calls are the async ones).
@@ -1073,3 +1074,22 @@ def plugin_for(handler, name=None, version="0.0.0"):
     for hook in plugin_hooks(methods):
         namespace[hook] = _HOOK_METHODS[hook]
     return type(f"LiteLLM_{type(handler).__name__}", (LiteLLMPlugin,), namespace)
+
+
+def bundle_for(handlers, name, version="0.0.0"):
+    """A :class:`~hookgate_sdk.Bundle` running several LiteLLM handlers in one component:
+    one interpreter a request instead of one per handler. ``handlers`` is a list of
+    ``(member name, handler)`` pairs, run in that order, each wrapped as
+    :func:`plugin_for` wraps it alone; ``name`` is the bundle's plugin name. build.py's
+    ``--bundle`` passes ``<module>.<handler>`` member names, the names LiteLLM's
+    ``callbacks`` gives the handlers, so a handler's log lines, errors and cache keys
+    read as they would from its own plugin."""
+    members = [(member, plugin_for(handler, name=member, version=version)) for member, handler in handlers]
+    namespace = {
+        "__module__": __name__,
+        "__doc__": f"hookgate plugin running the LiteLLM handlers {', '.join(member for member, _ in members)}.",
+        "name": name,
+        "version": version,
+        "members": members,
+    }
+    return type("LiteLLMBundle", (Bundle,), namespace)

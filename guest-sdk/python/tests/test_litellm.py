@@ -894,7 +894,7 @@ class BuildLiteLLM(Quiet):
             (folder / "f.wasm").write_text("")
             with self.assertRaisesRegex(build.BuildError, "into a folder"):
                 build.litellm_outputs(app, ["a", "b"], folder / "f.wasm")
-        text = build.litellm_entry(app, "proxy_handler_instance", "custom_callbacks.proxy_handler_instance", ["pre_call", "stream_end"])
+        text = build.litellm_entry(app, ["proxy_handler_instance"], "custom_callbacks.proxy_handler_instance", ["pre_call", "stream_end"])
         self.assertIn("importlib.import_module('custom_callbacks')", text)
         self.assertIn("export(plugin_for(getattr(_module, 'proxy_handler_instance'), name='custom_callbacks.proxy_handler_instance'))", text)
         self.assertIn("Setup, PreCall, StreamEnd = exports(['pre_call', 'stream_end'])", text)
@@ -907,6 +907,97 @@ class BuildLiteLLM(Quiet):
         )  # fmt: skip
         self.assertNotEqual(result.returncode, 0)
         self.assertIn("no module-level `nope = SomeHandler(...)`; it makes `banned_keywords`", result.stderr)
+
+
+# -- several handlers in one component (build.py --bundle)
+
+BENCH_FIVE = ["rate_limiter", "pii_redactor", "banned_keywords", "header_injector", "cost_logger"]
+
+
+def bench_bundle(names=BENCH_FIVE):
+    members = [(f"custom_callbacks.{name}", getattr(bench, name)) for name in names]
+    return testing.Runner(adapter.bundle_for(members, name="bench-callbacks"))
+
+
+class BundleOfHandlers(Quiet):
+    def test_the_bench_five_run_in_order_in_one_plugin(self):
+        run = bench_bundle()
+        self.assertEqual(type(run.plugin).name, "bench-callbacks")
+        self.assertEqual([name for name, _ in run.plugin.plugins], [f"custom_callbacks.{name}" for name in BENCH_FIVE])
+        req = chat("mail bob@example.com")
+        self.assertIsNone(run.pre_call(req))
+        self.assertEqual(req.texts(), ["mail [EMAIL]"])
+        with self.assertRaises(Rejection) as caught:
+            run.pre_call(chat("the Secret Plan, mail bob@example.com", id="req-2"))
+        self.assertEqual(caught.exception.message, "This request mentions a topic we do not serve.")
+        resp = answer("call 555.123.4567")
+        run.post_call_success(chat("x", id="req-3"), resp)
+        self.assertEqual(resp.texts(), ["call [PHONE]"])
+        # Each handler's headers, in --handler order: the rate limiter's, then the injector's.
+        self.assertEqual(
+            [name for name, _ in resp.headers()],
+            ["x-ratelimit-limit-requests", "x-ratelimit-remaining-requests", "x-ratelimit-reset-requests",
+             "x-served-by", "x-policy"],
+        )  # fmt: skip
+        with self.assertRaises(Rejection):
+            run.post_call_success(chat("x", id="req-4"), answer("it is forbidden"))
+
+    def test_a_stream_passes_each_member_in_turn(self):
+        run = bench_bundle(["pii_redactor", "banned_keywords"])
+        sent = stream(run, chat("x"), ["write to bob@exa", "mple.com now"])
+        self.assertEqual("".join(piece for piece in sent if piece), "write to [EMAIL] now")
+        with self.assertRaises(Rejection):
+            stream(run, chat("x", id="req-2"), ["the secret ", "plan"])
+
+    def test_a_handler_s_cache_keys_are_its_own(self):
+        handlers.key_quota.calls.clear()
+        members = [("handlers.key_quota", handlers.key_quota), ("custom_callbacks.banned_keywords", bench.banned_keywords)]
+        run = testing.Runner(adapter.bundle_for(members, name="quota-and-words"))
+        run.pre_call(chat("a"))
+        self.assertIn(("incr", f"handlers.key_quota/quota:{KEY.id}", 1, 86_400_000), run.host.kv_calls)
+        self.assertEqual(sorted(run.host.store), ["handlers.key_quota/last", f"handlers.key_quota/quota:{KEY.id}"])
+        run.pre_call(chat("b", id="req-2"))
+        with self.assertRaises(Rejection) as caught:
+            run.pre_call(chat("c", id="req-3"))
+        self.assertEqual((caught.exception.status, caught.exception.message), (429, "quota of 2 requests used up"))
+
+    def test_build_py_exports_every_hook_a_member_needs(self):
+        members = [(f"custom_callbacks.{name}", getattr(bench, name)) for name in BENCH_FIVE]
+        made = defined_hooks(adapter.bundle_for(members, name="b"))
+        read = build.bundle_hooks([build.find_litellm_hooks(BENCH, name)[1] for name in BENCH_FIVE])
+        self.assertEqual(read, made)
+        self.assertEqual(read, ["pre_call", "post_call_success", "stream_chunk", "stream_end", "log_success"])
+
+    def test_output_and_entry(self):
+        app = pathlib.Path("/x/custom_callbacks.py")
+        with tempfile.TemporaryDirectory() as temp:
+            folder = pathlib.Path(temp)
+            self.assertEqual(build.bundle_output("cb", ["a", "b"], folder), folder / "cb.wasm")
+            self.assertEqual(build.bundle_output("cb", ["a", "b"], folder / "x.wasm"), folder / "x.wasm")
+            for name, handlers_, error in [
+                ("cb", ["a"], "two or more --handler"),
+                ("cb", ["a", "a"], "named twice"),
+                ("cb", ["a", "b-c"], "not a Python name"),
+                ("c/b", ["a", "b"], "not a plugin name"),
+                ("", ["a", "b"], "not a plugin name"),
+            ]:
+                with self.assertRaisesRegex(build.BuildError, error):
+                    build.bundle_output(name, handlers_, folder)
+        text = build.litellm_entry(app, ["a", "b"], "cb", ["pre_call", "log_success"], bundle=True)
+        self.assertIn("export(bundle_for([('custom_callbacks.a', _module.a), ('custom_callbacks.b', _module.b)], name='cb'))", text)
+        self.assertIn("Setup, PreCall, LogSuccess = exports(['pre_call', 'log_success'])", text)
+        compile(text, "entry", "exec")
+
+    def test_bundle_needs_handlers_and_names_a_missing_one_before_componentize_py_runs(self):
+        def build_py(*args):
+            return subprocess.run([sys.executable, str(SDK / "build.py"), str(BENCH), *args], capture_output=True, text=True)
+
+        result = build_py("--bundle", "cb", "-o", "/nonexistent/x.wasm")
+        self.assertNotEqual(result.returncode, 0)
+        self.assertIn("--bundle bundles LiteLLM handlers: name them with --handler", result.stderr)
+        result = build_py("--handler", "pii_redactor", "--handler", "nope", "--bundle", "cb", "-o", "/nonexistent/x.wasm")
+        self.assertNotEqual(result.returncode, 0)
+        self.assertIn("no module-level `nope = SomeHandler(...)`", result.stderr)
 
 
 if __name__ == "__main__":
