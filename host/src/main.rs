@@ -96,6 +96,10 @@ enum PluginCommand {
         /// A LiteLLM handler instance in the file (repeat for several): one component each.
         #[arg(long)]
         handler: Vec<String>,
+        /// Builds the handlers into one component instead, the plugin NAME (`NAME.wasm` in
+        /// a folder): one interpreter a request, the handlers run in the order given.
+        #[arg(long, value_name = "NAME", requires = "handler")]
+        bundle: Option<String>,
         /// The component to write, or the directory to write the components into.
         #[arg(short, long)]
         out: PathBuf,
@@ -286,8 +290,8 @@ async fn main() -> Result<()> {
             plugin_oci::verify(&reference, &key, registry.insecure).await
         }
         Command::Plugin(PluginCommand::Keygen { out }) => plugin_oci::keygen(&out),
-        Command::Plugin(PluginCommand::Build { file, handler, out }) => {
-            let request = plugin_build::BuildRequest { file, handlers: handler, out };
+        Command::Plugin(PluginCommand::Build { file, handler, bundle, out }) => {
+            let request = plugin_build::BuildRequest { file, handlers: handler, bundle, out };
             for built in plugin_build::build(&request)? {
                 check(&built, SettingsArgs::none()).await?;
             }

@@ -38,8 +38,12 @@ pub struct BuildRequest {
     /// The Python file: a hookgate plugin (`WitWorld = export(MyPlugin)`), or a LiteLLM
     /// callback module when `handlers` are named.
     pub file: PathBuf,
-    /// LiteLLM handler instances in `file` (`proxy_handler_instance`): one component each.
+    /// LiteLLM handler instances in `file` (`proxy_handler_instance`): one component each,
+    /// or with `bundle` one for all of them.
     pub handlers: Vec<String>,
+    /// The plugin name of one component running every handler (`--bundle NAME`): the SDK's
+    /// `Bundle`, one interpreter a request instead of one per handler.
+    pub bundle: Option<String>,
     /// The component to write (one component), or the directory to write them into.
     pub out: PathBuf,
 }
@@ -54,25 +58,36 @@ pub fn build(request: &BuildRequest) -> Result<Vec<PathBuf>> {
     // Handlers go into a folder (made if missing), unless one handler is built into a
     // `.wasm` file: as build.py decides.
     let names_a_component = request.out.extension().is_some_and(|ext| ext == "wasm") && !request.out.is_dir();
-    let into_dir = !request.handlers.is_empty() && !(request.handlers.len() == 1 && names_a_component);
+    let components = if request.bundle.is_some() { 1 } else { request.handlers.len() };
+    if request.bundle.is_some() && request.handlers.len() < 2 {
+        bail!("--bundle needs two or more --handler: a bundle of one is that handler's own plugin");
+    }
+    let into_dir = !request.handlers.is_empty() && !(components == 1 && names_a_component);
     if into_dir && request.out.exists() && !request.out.is_dir() {
         bail!("-o {}: handlers are written into a folder (or, one handler, into a .wasm file)", request.out.display());
     }
-    let targets: Vec<(Option<&str>, PathBuf)> = if request.handlers.is_empty() {
+    // Each component to write, with the handlers it runs.
+    let targets: Vec<(&[String], PathBuf)> = if request.handlers.is_empty() {
         if request.out.is_dir() {
             bail!("-o must name the component to write (a .wasm file) for a hookgate plugin");
         }
-        vec![(None, request.out.clone())]
+        vec![(&[], request.out.clone())]
+    } else if let Some(bundle) = &request.bundle {
+        let out = if into_dir { request.out.join(format!("{bundle}.wasm")) } else { request.out.clone() };
+        vec![(&request.handlers[..], out)]
     } else {
         request
             .handlers
-            .iter()
+            .chunks(1)
             .map(|handler| {
                 // The plugin's name is LiteLLM's `callbacks:` entry, so the config can name it
                 // as LiteLLM's does.
-                let out =
-                    if into_dir { request.out.join(format!("{module}.{handler}.wasm")) } else { request.out.clone() };
-                (Some(handler.as_str()), out)
+                let out = if into_dir {
+                    request.out.join(format!("{module}.{}.wasm", handler[0]))
+                } else {
+                    request.out.clone()
+                };
+                (handler, out)
             })
             .collect()
     };
@@ -85,12 +100,15 @@ pub fn build(request: &BuildRequest) -> Result<Vec<PathBuf>> {
     }
     let python = python();
     let mut written = Vec::new();
-    for (handler, out) in targets {
+    for (handlers, out) in targets {
         let mut command = Command::new(&python);
         // The build's progress goes to stderr: stdout is for the reports of `check`.
         command.arg(&helper).arg(file).arg("-o").arg(&out).stdout(std::io::stderr());
-        if let Some(handler) = handler {
+        for handler in handlers {
             command.arg("--handler").arg(handler);
+        }
+        if let Some(bundle) = &request.bundle {
+            command.arg("--bundle").arg(bundle);
         }
         let status = command.status().with_context(|| {
             format!(

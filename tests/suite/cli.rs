@@ -239,6 +239,68 @@ async fn plugin_build_turns_litellm_handlers_into_checked_components() {
     assert!(stderr.contains("no module-level `nope = SomeHandler(...)`"), "{stderr}");
 }
 
+/// `hookgate plugin build FILE.py --handler A --handler B --bundle NAME`: the handlers as
+/// one checked component, the plugin NAME, exporting every hook either needs; one hook
+/// call runs both, in the order given (the limiter's headers before the injector's).
+#[tokio::test]
+async fn plugin_build_bundles_litellm_handlers_into_one_component() {
+    let _machine = hookgate_tests::machine_to_myself().await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = hookgate_tests::workspace_root().join("bench/litellm/custom_callbacks.py");
+    let build = |handlers: &[&str]| {
+        let mut command = Command::new(hookgate_bin());
+        command.args(["plugin", "build", file.to_str().unwrap()]);
+        for handler in handlers {
+            command.args(["--handler", handler]);
+        }
+        command
+            .args(["--bundle", "limits-and-headers", "-o"])
+            .arg(dir.path())
+            .env("HOOKGATE_LOG", "warn")
+            .output()
+            .unwrap()
+    };
+    let output = build(&["rate_limiter", "banned_keywords", "header_injector"]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(report["name"], "limits-and-headers", "{report}");
+    assert_eq!(report["hooks"], serde_json::json!(["pre-call", "post-call-success", "stream-chunk", "stream-end"]));
+    let built = dir.path().join("limits-and-headers.wasm");
+    let built = built.to_str().unwrap();
+    let request = write(
+        dir.path(),
+        "req.json",
+        serde_json::json!({"model": "m", "messages": [{"role": "user", "content": "the Secret Plan"}]}),
+    );
+    let (ok, out, stderr) = run(&["plugin", "run", built, "--hook", "pre-call", "--request", &request]);
+    assert!(ok, "{stderr}");
+    assert_eq!(out["outcome"]["message"], "This request mentions a topic we do not serve.", "{out}");
+    let response = hookgate_tests::workspace_root().join("examples/response.json");
+    let (ok, out, stderr) = run(&[
+        "plugin",
+        "run",
+        built,
+        "--hook",
+        "post-call-success",
+        "--request",
+        &request,
+        "--response",
+        response.to_str().unwrap(),
+    ]);
+    assert!(ok, "{stderr}");
+    let text = out.to_string();
+    let limiter = text.find("x-ratelimit-limit-requests").expect("the limiter's headers");
+    let injector = text.find("x-served-by").expect("the injector's headers");
+    assert!(limiter < injector, "the members run in --handler order: {out}");
+
+    // A bundle of one is refused before anything is built.
+    let output = build(&["rate_limiter"]);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("--bundle needs two or more --handler"), "{stderr}");
+}
+
 /// A LiteLLM callback file whose top level, which componentize-py runs while it builds,
 /// reads a config beside it, writes wherever it can, and lists what it can see; at run
 /// time it tells. It gets its own Python sources only: nothing beside them, no writable
