@@ -59,6 +59,10 @@ LITELLM_HANDLERS := \
 BENCH_LITELLM_HANDLERS := bench/litellm/custom_callbacks.py:rate_limiter
 litellm_wasm      = $(LITELLM_OUT)/$(basename $(notdir $(word 1,$(subst :, ,$(1))))).$(word 2,$(subst :, ,$(1))).wasm
 LITELLM_GUESTS   := $(foreach handler,$(LITELLM_HANDLERS),$(call litellm_wasm,$(handler)))
+# The bench's five callbacks as one component (`build.py --bundle`), the plugin
+# `bench-callbacks`: scenario r, and the suite's side-by-side test of a bundle.
+LITELLM_BUNDLE   := $(LITELLM_OUT)/bench-callbacks.wasm
+BENCH_CALLBACKS  := rate_limiter pii_redactor banned_keywords header_injector cost_logger
 PY_SDK_SOURCES   := $(wildcard guest-sdk/python/hookgate_sdk/*.py)
 LITELLM_COMPAT   := $(shell find guest-sdk/python/compat -name '*.py')
 
@@ -101,7 +105,7 @@ export HOOKGATE_MASTER_KEY
 toolchain:
 	@rustup target list --installed | grep -qx $(GUEST_TARGET) || rustup target add $(GUEST_TARGET)
 
-guests: toolchain $(POLYGLOT_GUESTS) $(LITELLM_GUESTS)
+guests: toolchain $(POLYGLOT_GUESTS) $(LITELLM_GUESTS) $(LITELLM_BUNDLE)
 	$(CARGO) build --profile guest --target $(GUEST_TARGET) $(addprefix -p ,$(GUESTS))
 
 # One rule per Python or JS guest: rebuilt when its source, its SDK or the WIT changes.
@@ -119,6 +123,8 @@ $(call litellm_wasm,$(1)): $(word 1,$(subst :, ,$(1))) $(PY_SDK_SOURCES) $(LITEL
 endef
 $(foreach dir,$(PY_GUEST_DIRS) $(BENCH_PY_DIRS),$(eval $(call python_guest,$(dir))))
 $(foreach handler,$(LITELLM_HANDLERS) $(BENCH_LITELLM_HANDLERS),$(eval $(call litellm_guest,$(handler))))
+$(LITELLM_BUNDLE): bench/litellm/custom_callbacks.py $(PY_SDK_SOURCES) $(LITELLM_COMPAT) guest-sdk/python/build.py wit/plugin.wit $(PYENV)/.installed
+	$(PYENV)/bin/python guest-sdk/python/build.py $< $(foreach handler,$(BENCH_CALLBACKS),--handler $(handler)) --bundle bench-callbacks -o $@
 $(foreach dir,$(JS_GUEST_DIRS) $(BENCH_JS_DIRS),$(eval $(call js_guest,$(dir))))
 
 # The JS SDK's toolchain (componentize-js, esbuild), exactly as locked.

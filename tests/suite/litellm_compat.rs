@@ -36,7 +36,8 @@ fn callback_file(module: &str) -> PathBuf {
     }
 }
 
-/// The built component of LiteLLM handler `callback` (`module.handler`).
+/// The built component of LiteLLM handler `callback` (`module.handler`), or of a bundle
+/// of handlers (`bench-callbacks`).
 fn built(callback: &str) -> PathBuf {
     guest_dir().join("litellm").join(format!("{callback}.wasm"))
 }
@@ -339,16 +340,39 @@ fn added(before: &[String], mut after: Vec<String>) -> Vec<String> {
 /// appear, headers added, one cost record per request.
 #[tokio::test]
 async fn the_bench_s_callbacks_behave_as_in_litellm() {
-    let _machine = hookgate_tests::machine_to_myself().await;
     let callbacks = [
         "custom_callbacks.pii_redactor",
         "custom_callbacks.banned_keywords",
         "custom_callbacks.header_injector",
         "custom_callbacks.cost_logger",
     ];
+    bench_callbacks_side_by_side(&callbacks, &callbacks).await;
+}
+
+/// The same five callbacks (the rate limiter too) built into one component
+/// (`build.py --bundle bench-callbacks`, one interpreter a request): hookgate's config
+/// names the bundle where LiteLLM's names the five, and the clients and the cost records
+/// see what they see in LiteLLM.
+#[tokio::test]
+async fn the_bench_s_callbacks_in_one_component_behave_as_in_litellm() {
+    let callbacks = [
+        "custom_callbacks.rate_limiter",
+        "custom_callbacks.pii_redactor",
+        "custom_callbacks.banned_keywords",
+        "custom_callbacks.header_injector",
+        "custom_callbacks.cost_logger",
+    ];
+    bench_callbacks_side_by_side(&callbacks, &["bench-callbacks"]).await;
+}
+
+/// The bench's callbacks, `callbacks` in LiteLLM and `plugins` (the built plugins that
+/// run them) in hookgate, each sent the same requests: what the clients see and the cost
+/// records must agree.
+async fn bench_callbacks_side_by_side(callbacks: &[&str], plugins: &[&str]) {
+    let _machine = hookgate_tests::machine_to_myself().await;
     let api_base = upstream::serve(upstream::echo_chat).await;
-    let config = config(&api_base, &callbacks);
-    let (litellm, proxy) = tokio::join!(LiteLlm::start(&config, &callbacks), hookgate(&config, &callbacks));
+    let (their_config, our_config) = (config(&api_base, callbacks), config(&api_base, plugins));
+    let (litellm, proxy) = tokio::join!(LiteLlm::start(&their_config, callbacks), hookgate(&our_config, plugins));
     let requests = [
         chat("hello"),
         chat("mail jane.doe@example.com or call +1 555 123 4567"),
