@@ -43,7 +43,7 @@ plugins:
   max_plugins: 100           # default 100
   logging_queue: 1000        # capacity of the logging hooks' queue, default 1000 (>=1)
   max_instances: 1000        # instance pool size, default 1000 (>=1)
-  keep_resident_mb: 4        # per slot, dirtied memory reset in place, default 2 (0..1024)
+  keep_resident_mb: 8        # per slot, dirtied memory reset in place, default 4 (0..1024)
   defaults:                  # PluginSettings keys applied to every plugin (partial)
     timeout_ms: 100
   settings:                  # per-plugin PluginSettings (partial), merged over defaults KEY BY KEY
@@ -138,7 +138,7 @@ fn full_example_parses() {
     assert_eq!(plugins.max_plugins, 100);
     assert_eq!(plugins.logging_queue, 1000);
     assert_eq!(plugins.max_instances, 1000);
-    assert_eq!(plugins.keep_resident_bytes, 4 << 20);
+    assert_eq!(plugins.keep_resident_bytes, 8 << 20);
     let banned = config.plugin_settings("banned-keywords");
     assert_eq!(banned.priority, 10);
     assert_eq!(banned.timeout_ms, 100);

@@ -113,9 +113,14 @@ impl Default for EngineOptions {
 /// on every reset and re-faulted by the next instance, each copy-on-write fault with a
 /// TLB-shootdown IPI: 1 MiB served 5 Python plugins at ~95 req/s, 2–64 MiB at ~268
 /// (BENCHMARKS.md, "Fresh interpreters: resetting a pool slot"), and more bought nothing.
-/// Every slot ever used keeps up to this much, so the default is the smallest that served
-/// interpreters at full speed; an operator whose plugins have larger heaps raises it.
-pub const DEFAULT_KEEP_RESIDENT_BYTES: usize = 2 << 20;
+/// Several plugins in one component (a `Bundle`) dirty more: LiteLLM's five bench
+/// callbacks built as one served 185–218 req/s at 2 MiB and 648–729 at 3–4 MiB
+/// (BENCHMARKS.md, "LiteLLM's callbacks in one component"). Every slot ever used keeps up
+/// to this much, and resetting pages the next instance would not have touched costs a
+/// little (a JavaScript bundle 2–9% slower at 4 MiB than at 2), so the default is the
+/// smallest that served those at full speed, with a margin; an operator whose plugins
+/// have larger heaps raises it.
+pub const DEFAULT_KEEP_RESIDENT_BYTES: usize = 4 << 20;
 
 /// Why the engine could not be built.
 #[derive(Debug, thiserror::Error)]
