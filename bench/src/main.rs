@@ -109,10 +109,11 @@ struct RunArgs {
     /// and d with `instances: reuse`, h LiteLLM's own callbacks file built into hookgate
     /// plugins, i as h reused, j five JavaScript plugins, k as j reused, n nginx forwarding,
     /// p d's five Python plugins in one component (`hookgate_sdk.Bundle`), q j's five
-    /// JavaScript plugins in one component.
+    /// JavaScript plugins in one component, r h's five callbacks in one component
+    /// (`build.py --bundle`).
     /// The default puts n right after b: the two proxies without logic side by side.
     /// Figures are only comparable within one run.
-    #[arg(long, default_value = "abncdpefghijqk")]
+    #[arg(long, default_value = "abncdpefghrijqk")]
     scenarios: String,
     /// The markdown file whose `make bench` section is replaced (created if missing).
     #[arg(long, default_value = "BENCHMARKS.md")]
@@ -345,6 +346,10 @@ fn scenarios(letters: &str, paths: &Paths) -> Result<Vec<Scenario>> {
                     "hookgate, LiteLLM's 5 callbacks built unchanged",
                     Server::Hookgate { plugins: paths.litellm_handlers()?, reuse: false },
                 ),
+                'r' => (
+                    "hookgate, LiteLLM's 5 callbacks built unchanged into one component (`--bundle`)",
+                    Server::Hookgate { plugins: paths.litellm_bundle()?, reuse: false },
+                ),
                 'i' => (
                     "hookgate, LiteLLM's 5 callbacks built unchanged, `instances: reuse`",
                     Server::Hookgate { plugins: paths.litellm_handlers()?, reuse: true },
@@ -352,7 +357,7 @@ fn scenarios(letters: &str, paths: &Paths) -> Result<Vec<Scenario>> {
                 'j' => ("hookgate, 5 JavaScript plugins", plugins_in(Language::JavaScript, false)?),
                 'k' => ("hookgate, 5 JavaScript plugins, `instances: reuse`", plugins_in(Language::JavaScript, true)?),
                 'n' => ("nginx reverse proxy, no logic", Server::Nginx),
-                other => bail!("unknown scenario {other:?}: use letters a to k, n, p or q"),
+                other => bail!("unknown scenario {other:?}: use letters a to k, n, p, q or r"),
             };
             Ok(Scenario { id, label, server })
         })

@@ -165,6 +165,8 @@ pub async fn section(
         ('k', 'e', "JS plugins, reused ÷ LiteLLM"),
         ('f', 'b', "Rust plugins, reused ÷ no plugins"),
         ('h', 'e', "LiteLLM's callbacks in hookgate ÷ in LiteLLM"),
+        ('r', 'e', "LiteLLM's callbacks in one component ÷ in LiteLLM"),
+        ('r', 'h', "LiteLLM's callbacks in one component ÷ in five"),
         ('i', 'e', "LiteLLM's callbacks in hookgate, reused ÷ in LiteLLM"),
     ];
     for (a, b, what) in pairs {

@@ -89,6 +89,10 @@ pub const LITELLM_HANDLERS: [&str; 5] = [
 /// `bench/plugins-js-bundle`; a bundle's config holds the five's by name.
 pub const BUNDLES: [&str; 2] = ["five-py", "five-js"];
 
+/// LiteLLM's five callbacks built unchanged into one component (`build.py --bundle`,
+/// scenario r), in the order of [`LITELLM_HANDLERS`], as `make bench-guests` builds it.
+pub const LITELLM_BUNDLE: &str = "bench-callbacks";
+
 impl Paths {
     /// One of [`BUNDLES`], as the plugin of that name.
     pub fn bundle(&self, name: &'static str) -> Result<Vec<(&'static str, PathBuf)>> {
@@ -99,6 +103,11 @@ impl Paths {
     /// name to its component's file stem there (one language's build of it).
     pub fn plugins(&self, file_of: impl Fn(&str) -> String) -> Result<Vec<(&'static str, PathBuf)>> {
         PLUGINS.iter().map(|(name, _)| self.built(name, format!("{}.wasm", file_of(name)))).collect()
+    }
+
+    /// [`LITELLM_BUNDLE`], as the plugin of that name (`guest_dir/litellm/bench-callbacks.wasm`).
+    pub fn litellm_bundle(&self) -> Result<Vec<(&'static str, PathBuf)>> {
+        Ok(vec![self.built(LITELLM_BUNDLE, format!("litellm/{LITELLM_BUNDLE}.wasm"))?])
     }
 
     /// LiteLLM's five callbacks as hookgate plugins (`guest_dir/litellm/<module>.<handler>.wasm`).
@@ -242,6 +251,7 @@ fn hookgate_config(
         .chain(
             BUNDLES.map(|bundle| (bundle, format!("priority: 0, fuel: 250000000, config: {{{}}}", members.join(", ")))),
         )
+        .chain([(LITELLM_BUNDLE, "priority: 0, fuel: 250000000".to_string())])
         // LiteLLM's handlers take no config: they run in the order of `callbacks`.
         .chain(
             LITELLM_HANDLERS.iter().filter(|name| names.contains(name)).map(|name| (*name, "priority: 0".to_string())),
