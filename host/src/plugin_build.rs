@@ -78,16 +78,13 @@ pub fn build(request: &BuildRequest) -> Result<Vec<PathBuf>> {
     } else {
         request
             .handlers
-            .chunks(1)
+            .iter()
             .map(|handler| {
                 // The plugin's name is LiteLLM's `callbacks:` entry, so the config can name it
                 // as LiteLLM's does.
-                let out = if into_dir {
-                    request.out.join(format!("{module}.{}.wasm", handler[0]))
-                } else {
-                    request.out.clone()
-                };
-                (handler, out)
+                let out =
+                    if into_dir { request.out.join(format!("{module}.{handler}.wasm")) } else { request.out.clone() };
+                (std::slice::from_ref(handler), out)
             })
             .collect()
     };
