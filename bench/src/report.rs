@@ -458,7 +458,8 @@ fn method(settings: &Settings) -> String {
          (`bench/litellm/custom_callbacks.py`), with LiteLLM run as its docs advise for throughput: \
          `--num_workers 2` (one per core), `LITELLM_LOG=ERROR`, `LITELLM_LOCAL_MODEL_COST_MAP=True`; \
          (h) is that same file, unchanged, built by `hookgate plugin build --handler` into five plugins \
-         (docs/litellm-migration.md), and (i) is (h) with `instances: reuse`. Each \
+         (docs/litellm-migration.md), (r) the same five built by `--bundle` into one plugin, one \
+         interpreter a request, and (i) is (h) with `instances: reuse`. Each \
          server is first checked: with plugins, the prompt's e-mail address comes back masked, \
          header-injector's and rate-limiter's headers are present and a banned prompt gets 400. \
          *Added* = the scenario's percentile minus the direct one. *c=1*: one client, {latency:.0} s. \
