@@ -421,7 +421,7 @@ def litellm_entry(app, handlers, plugin_name, hooks, bundle=False):
         f"        raise AttributeError(f'{app.name} has no module-level {{_handler!r}} after running')\n"
     )
     if bundle:
-        members = ", ".join(f"({f'{app.stem}.{handler}'!r}, _module.{handler})" for handler in handlers)
+        members = ", ".join(f"({f'{app.stem}.{handler}'!r}, getattr(_module, {handler!r}))" for handler in handlers)
         text += f"export(bundle_for([{members}], name={plugin_name!r}))\n\n"
     else:
         text += f"export(plugin_for(getattr(_module, {handlers[0]!r}), name={plugin_name!r}))\n\n"
