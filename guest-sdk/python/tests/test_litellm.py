@@ -961,6 +961,22 @@ class BundleOfHandlers(Quiet):
             run.pre_call(chat("c", id="req-3"))
         self.assertEqual((caught.exception.status, caught.exception.message), (429, "quota of 2 requests used up"))
 
+    def test_a_handler_that_raises_never_skips_a_later_guardrail(self):
+        from litellm.integrations.custom_logger import CustomLogger
+
+        class Broken(CustomLogger):
+            async def async_pre_call_hook(self, user_api_key_dict, cache, data, call_type):
+                raise ValueError("a bug")
+
+        members = [("t.broken", Broken()), ("custom_callbacks.banned_keywords", bench.banned_keywords)]
+        run = testing.Runner(adapter.bundle_for(members, name="broken-then-guard"))
+        with self.assertRaises(Rejection) as caught:
+            run.pre_call(chat("the secret plan"))
+        self.assertEqual(caught.exception.message, "This request mentions a topic we do not serve.")
+        with self.assertRaises(testing.HookFailed) as failed:
+            run.pre_call(chat("hello", id="req-2"))
+        self.assertIn("t.broken", failed.exception.message)
+
     def test_build_py_exports_every_hook_a_member_needs(self):
         members = [(f"custom_callbacks.{name}", getattr(bench, name)) for name in BENCH_FIVE]
         made = defined_hooks(adapter.bundle_for(members, name="b"))
