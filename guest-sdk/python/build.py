@@ -37,9 +37,9 @@ cannot run, or a missing handler, is an error naming it.
 
 **Several handlers in one component** (``--bundle NAME``, two or more ``--handler``)::
 
-    python guest-sdk/python/build.py custom_callbacks.py --handler a --handler b --bundle callbacks -o plugins/
+    python guest-sdk/python/build.py custom_callbacks.py --handler a --handler b --bundle my-callbacks -o plugins/
 
-writes ``plugins/callbacks.wasm``, the plugin ``NAME``: the handlers as the members of
+writes ``plugins/my-callbacks.wasm``, the plugin ``NAME``: the handlers as the members of
 one ``hookgate_sdk.Bundle`` (``hookgate_sdk.litellm.bundle_for``), run in ``--handler``
 order, so a request on fresh instances starts one interpreter instead of one per handler.
 The config's ``callbacks`` then names ``NAME`` where it named the handlers
