@@ -161,6 +161,38 @@ fn serve_refuses_a_bad_config_with_file_and_key_path() {
     }
 }
 
+/// A SIGTERM the moment the proxy says it is listening is a graceful shutdown (it logs
+/// "shutting down" and exits 0), not the signal's default death: the proxy takes the
+/// signals over before it says so, not when its accept loop first gets to them, which a
+/// loaded machine can delay past the first requests.
+#[test]
+fn sigterm_right_after_listening_is_a_graceful_shutdown() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.yaml");
+    std::fs::write(&config, "model_list:\n  - {model_name: m, litellm_params: {model: mock/echo}}\n").unwrap();
+    for round in 0..5 {
+        let mut child = Command::new(hookgate_bin())
+            .args(["serve", "--config", config.to_str().unwrap(), "--port", "0"])
+            .env("HOOKGATE_LOG", "info")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        while !line.starts_with("hookgate listening") {
+            line.clear();
+            assert!(stdout.read_line(&mut line).unwrap() > 0, "round {round}: the proxy ended before listening");
+        }
+        unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+        let output = child.wait_with_output().unwrap();
+        let log = String::from_utf8_lossy(&output.stderr);
+        assert!(output.status.success(), "round {round}: {:?}\n{log}", output.status);
+        assert!(log.contains("shutting down"), "round {round}:\n{log}");
+    }
+}
+
 /// `hookgate plugin build FILE.py --handler NAME...`: a LiteLLM callback file, unchanged,
 /// into one checked component per handler, named as LiteLLM's `callbacks:` names them;
 /// the built banned-keywords handler then refuses a banned prompt. The module's top

@@ -349,6 +349,7 @@ pub async fn serve(config: &Config, address: SocketAddr) -> anyhow::Result<()> {
         .await
         .map_err(|error| anyhow::anyhow!("cannot listen on {address}: {error}"))?;
     let bound = listener.local_addr()?;
+    let shutdown = shutdown_signal();
     println!("hookgate listening on http://{bound}");
     tracing::info!(%bound, "listening");
     let connections = Arc::clone(&state.connections);
@@ -362,7 +363,7 @@ pub async fn serve(config: &Config, address: SocketAddr) -> anyhow::Result<()> {
             );
         }
     };
-    listener::serve(listener, router(state), config.server, connections, shutdown_signal(), logged)
+    listener::serve(listener, router(state), config.server, connections, shutdown, logged)
         .await
         .map_err(|error| anyhow::anyhow!("cannot start the serving threads: {error}"))?;
     // The last batch of spans, sent off the async runtime (the exporter blocks).
@@ -370,18 +371,27 @@ pub async fn serve(config: &Config, address: SocketAddr) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn shutdown_signal() {
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
+/// Resolves on SIGTERM or SIGINT. Both are taken over here, when it is called, not when
+/// the future is first polled: the accept loop may not poll it before answering the first
+/// requests, and a SIGTERM arriving before then would kill the proxy with its logging
+/// hooks unrun (a suite test saw that on a loaded machine).
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let terminate = signal(SignalKind::terminate());
+    let interrupt = signal(SignalKind::interrupt());
+    async move {
+        let received = |signal: std::io::Result<tokio::signal::unix::Signal>| async move {
+            match signal {
+                Ok(mut signal) => {
+                    signal.recv().await;
+                }
+                Err(_) => std::future::pending::<()>().await,
             }
-            Err(_) => std::future::pending::<()>().await,
+        };
+        tokio::select! {
+            () = received(terminate) => {}
+            () = received(interrupt) => {}
         }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = terminate => {}
+        tracing::info!("shutting down");
     }
-    tracing::info!("shutting down");
 }
