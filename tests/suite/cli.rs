@@ -20,6 +20,14 @@ fn write(dir: &std::path::Path, name: &str, value: serde_json::Value) -> String 
     path.to_str().unwrap().to_owned()
 }
 
+/// `hookgate plugin run COMPONENT --hook post-call-success` on the request at `request`
+/// and the sample answer `examples/response.json`.
+fn run_post_call_success(component: &str, request: &str) -> (bool, serde_json::Value, String) {
+    let response = hookgate_tests::workspace_root().join("examples/response.json");
+    let response = response.to_str().unwrap();
+    run(&["plugin", "run", component, "--hook", "post-call-success", "--request", request, "--response", response])
+}
+
 fn wasm(name: &str) -> String {
     guest_dir().join(format!("{name}.wasm")).to_str().unwrap().to_owned()
 }
@@ -242,18 +250,7 @@ async fn plugin_build_turns_litellm_handlers_into_checked_components() {
     assert!(ok, "{stderr}");
     assert_eq!(out["outcome"]["decision"], "reject", "{out}");
     assert_eq!(out["outcome"]["message"], "This request mentions a topic we do not serve.", "{out}");
-    let response = hookgate_tests::workspace_root().join("examples/response.json");
-    let (ok, out, stderr) = run(&[
-        "plugin",
-        "run",
-        &built("rate_limiter"),
-        "--hook",
-        "post-call-success",
-        "--request",
-        &request,
-        "--response",
-        response.to_str().unwrap(),
-    ]);
+    let (ok, out, stderr) = run_post_call_success(&built("rate_limiter"), &request);
     assert!(ok, "{stderr}");
     assert!(
         out.to_string().contains(r#""x-ratelimit-limit-requests","100000000""#),
@@ -308,18 +305,7 @@ async fn plugin_build_bundles_litellm_handlers_into_one_component() {
     let (ok, out, stderr) = run(&["plugin", "run", built, "--hook", "pre-call", "--request", &request]);
     assert!(ok, "{stderr}");
     assert_eq!(out["outcome"]["message"], "This request mentions a topic we do not serve.", "{out}");
-    let response = hookgate_tests::workspace_root().join("examples/response.json");
-    let (ok, out, stderr) = run(&[
-        "plugin",
-        "run",
-        built,
-        "--hook",
-        "post-call-success",
-        "--request",
-        &request,
-        "--response",
-        response.to_str().unwrap(),
-    ]);
+    let (ok, out, stderr) = run_post_call_success(built, &request);
     assert!(ok, "{stderr}");
     let text = out.to_string();
     let limiter = text.find("x-ratelimit-limit-requests").expect("the limiter's headers");
