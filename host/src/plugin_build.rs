@@ -58,10 +58,8 @@ pub fn build(request: &BuildRequest) -> Result<Vec<PathBuf>> {
     // Handlers go into a folder (made if missing), unless one handler is built into a
     // `.wasm` file: as build.py decides.
     let names_a_component = request.out.extension().is_some_and(|ext| ext == "wasm") && !request.out.is_dir();
+    // The helper checks the handlers and the bundle's name; this only decides the paths.
     let components = if request.bundle.is_some() { 1 } else { request.handlers.len() };
-    if request.bundle.is_some() && request.handlers.len() < 2 {
-        bail!("--bundle needs two or more --handler: a bundle of one is that handler's own plugin");
-    }
     let into_dir = !request.handlers.is_empty() && !(components == 1 && names_a_component);
     if into_dir && request.out.exists() && !request.out.is_dir() {
         bail!("-o {}: handlers are written into a folder (or, one handler, into a .wasm file)", request.out.display());
