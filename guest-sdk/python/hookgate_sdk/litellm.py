@@ -1091,8 +1091,9 @@ def bundle_for(handlers, name, version="0.0.0"):
     ``(member name, handler)`` pairs, run in that order, each wrapped as
     :func:`plugin_for` wraps it alone; ``name`` is the bundle's plugin name. build.py's
     ``--bundle`` passes ``<module>.<handler>`` member names, the names LiteLLM's
-    ``callbacks`` gives the handlers, so a handler's log lines, errors and cache keys
-    read as they would from its own plugin."""
+    ``callbacks`` gives the handlers, so a member's failure names the handler as the
+    config would. Its ``cache`` keys are prefixed ``<member>/``: a handler moved into a
+    bundle starts with an empty cache."""
     members = [(member, plugin_for(handler, name=member, version=version)) for member, handler in handlers]
     namespace = {
         "__module__": __name__,
