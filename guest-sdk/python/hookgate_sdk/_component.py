@@ -172,48 +172,48 @@ def _rejection(rejection):
     return _wit.Rejection(status=status, message=str(rejection.message), code=None if code is None else str(code))
 
 
-def _run(hook, call, *args):
-    """Runs a hook that answers with ``hook-error``."""
+def _run(exported, hook, call, *args):
+    """Runs a hook of ``exported`` (the component's plugin) that answers with ``hook-error``."""
     try:
-        return registered().dispatch(hook, call, *args)
+        return exported.dispatch(hook, call, *args)
     except Rejection as rejection:
         raise Err(_wit.HookError_Reject(_rejection(rejection))) from None
     except HookFailed as failed:
         raise Err(_wit.HookError_Fail(failed.message)) from None
 
 
-def _run_logging(hook, call, *args):
-    """Runs a logging hook (which fails with a plain string)."""
+def _run_logging(exported, hook, call, *args):
+    """Runs a logging hook of ``exported`` (which fails with a plain string)."""
     try:
-        registered().dispatch(hook, call, *args)
+        exported.dispatch(hook, call, *args)
     except (HookFailed, Rejection) as failed:
         raise Err(str(getattr(failed, "message", failed))) from None
 
 
-def _setup():
+def _setup(exported):
     setup = importlib.import_module("wit_world.exports.setup")
 
     class Setup:
         def describe(self):
-            name, version = registered().describe()
+            name, version = exported.describe()
             return setup.PluginInfo(name=name, version=version)
 
         def init(self, config):
             try:
-                registered().init(config)
+                exported.init(config)
             except ConfigRefused as refused:
                 raise Err(str(refused)) from None
 
     return Setup
 
 
-def _pre_call():
+def _pre_call(exported):
     outcomes = importlib.import_module("wit_world.exports.pre_call")
 
     class PreCall:
         def pre_call(self, ctx, req):
             call = context(ctx)
-            outcome = _run("pre_call", call, Request(call, HostDoc(req)))
+            outcome = _run(exported, "pre_call", call, Request(call, HostDoc(req)))
             if outcome is None:
                 return outcomes.PreCallOutcome_Proceed()
             return outcomes.PreCallOutcome_Respond(outcome.text)
@@ -221,68 +221,68 @@ def _pre_call():
     return PreCall
 
 
-def _moderation():
+def _moderation(exported):
     class Moderation:
         def moderation(self, ctx, req):
             call = context(ctx)
-            _run("moderation", call, Request(call, HostDoc(req)))
+            _run(exported, "moderation", call, Request(call, HostDoc(req)))
 
     return Moderation
 
 
-def _post_call_success():
+def _post_call_success(exported):
     class PostCallSuccess:
         def post_call_success(self, ctx, req, resp):
             call = context(ctx)
-            _run("post_call_success", call, Request(call, HostDoc(req)), Response(HostDoc(resp)))
+            _run(exported, "post_call_success", call, Request(call, HostDoc(req)), Response(HostDoc(resp)))
 
     return PostCallSuccess
 
 
-def _post_call_failure():
+def _post_call_failure(exported):
     class PostCallFailure:
         def post_call_failure(self, ctx, req, failure_):
             call = context(ctx)
-            _run("post_call_failure", call, Request(call, HostDoc(req)), failure(failure_))
+            _run(exported, "post_call_failure", call, Request(call, HostDoc(req)), failure(failure_))
 
     return PostCallFailure
 
 
-def _stream_chunk():
+def _stream_chunk(exported):
     outcomes = importlib.import_module("wit_world.exports.stream_chunk")
 
     class StreamChunk:
         def stream_chunk(self, ctx, req, chunk):
             call = context(ctx)
-            outcome = _run("stream_chunk", call, Request(call, HostDoc(req)), Chunk(HostDoc(chunk)))
+            outcome = _run(exported, "stream_chunk", call, Request(call, HostDoc(req)), Chunk(HostDoc(chunk)))
             return getattr(outcomes.ChunkOutcome, outcome.name)
 
     return StreamChunk
 
 
-def _stream_end():
+def _stream_end(exported):
     class StreamEnd:
         def stream_end(self, ctx, req, text):
             call = context(ctx)
-            _run("stream_end", call, Request(call, HostDoc(req)), text)
+            _run(exported, "stream_end", call, Request(call, HostDoc(req)), text)
 
     return StreamEnd
 
 
-def _log_success():
+def _log_success(exported):
     class LogSuccess:
         def log_success(self, ctx, req, resp, entry):
             call = context(ctx)
-            _run_logging("log_success", call, Request(call, HostDoc(req)), Response(HostDoc(resp)), log_entry(entry))
+            _run_logging(exported, "log_success", call, Request(call, HostDoc(req)), Response(HostDoc(resp)), log_entry(entry))
 
     return LogSuccess
 
 
-def _log_failure():
+def _log_failure(exported):
     class LogFailure:
         def log_failure(self, ctx, req, entry):
             call = context(ctx)
-            _run_logging("log_failure", call, Request(call, HostDoc(req)), log_entry(entry))
+            _run_logging(exported, "log_failure", call, Request(call, HostDoc(req)), log_entry(entry))
 
     return LogFailure
 
@@ -317,4 +317,4 @@ def exports(hooks):
             + (f"; not hooks at run time: {', '.join(extra)}" if extra else "")
             + ". Define hook methods with `def` in the class body (or in a base class defined in the same folder)."
         )
-    return [_setup()] + [_MAKERS[hook]() for hook in hooks]
+    return [_setup(exported)] + [_MAKERS[hook](exported) for hook in hooks]
