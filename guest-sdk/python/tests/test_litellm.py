@@ -22,6 +22,7 @@ import sys
 import tempfile
 import textwrap
 import unittest
+import unittest.mock
 
 HERE = pathlib.Path(__file__).resolve().parent
 SDK = HERE.parent
@@ -336,6 +337,46 @@ class Exports(Quiet):
         Later.async_post_call_success_hook = async_post_call_success_hook
         with self.assertRaisesRegex(testing.ConfigRefused, "now needs the hooks moderation, post_call_success.*rebuild"):
             testing.Runner(plugin)
+
+    def test_seal_checks_the_handlers_once_for_every_instance(self):
+        class Changed(handlers.Moderator):
+            pass
+
+        plugin = adapter.plugin_for(Changed())
+
+        async def async_post_call_success_hook(self, data, user_api_key_dict, response):
+            return response
+
+        Changed.async_post_call_success_hook = async_post_call_success_hook
+        with self.assertRaisesRegex(adapter.HandlerError, "now needs the hooks moderation, post_call_success.*rebuild"):
+            adapter.seal(plugin)
+
+        class Same(handlers.Moderator):
+            pass
+
+        checks = []
+        fingerprint = adapter._fingerprint
+
+        def counted(handler):
+            checks.append(handler)
+            return fingerprint(handler)
+
+        with unittest.mock.patch.object(adapter, "_fingerprint", counted):
+            plugin = adapter.plugin_for(Same())
+            testing.Runner(plugin)
+            self.assertEqual(len(checks), 2, "plugin_for decides from the class, an unsealed instance checks it again")
+            self.assertIs(adapter.seal(plugin), plugin)
+            checks.clear()
+            testing.Runner(plugin)
+            testing.Runner(plugin)
+            self.assertEqual(checks, [], "instances of a sealed plugin do not check again")
+
+            bundle = adapter.bundle_for([("m.a", handlers.Moderator()), ("m.b", Same())], name="b")
+            adapter.seal(bundle)
+            checks.clear()
+            testing.Runner(bundle)
+            self.assertEqual(checks, [])
+            self.assertTrue(all(member._sealed for _, member in bundle.members))
 
 
 # -- pre-call
@@ -896,7 +937,9 @@ class BuildLiteLLM(Quiet):
                 build.litellm_outputs(app, ["a", "b"], folder / "f.wasm")
         text = build.litellm_entry(app, ["proxy_handler_instance"], "custom_callbacks.proxy_handler_instance", ["pre_call", "stream_end"])
         self.assertIn("importlib.import_module('custom_callbacks')", text)
-        self.assertIn("export(plugin_for(getattr(_module, 'proxy_handler_instance'), name='custom_callbacks.proxy_handler_instance'))", text)
+        self.assertIn(
+            "export(seal(plugin_for(getattr(_module, 'proxy_handler_instance'), name='custom_callbacks.proxy_handler_instance')))", text
+        )
         self.assertIn("Setup, PreCall, StreamEnd = exports(['pre_call', 'stream_end'])", text)
         compile(text, "entry", "exec")
 
@@ -1001,7 +1044,7 @@ class BundleOfHandlers(Quiet):
                     build.bundle_output(name, handlers_, folder)
         text = build.litellm_entry(app, ["a", "b"], "cb", ["pre_call", "log_success"], bundle=True)
         self.assertIn(
-            "export(bundle_for([('custom_callbacks.a', getattr(_module, 'a')), ('custom_callbacks.b', getattr(_module, 'b'))], name='cb'))",
+            "export(seal(bundle_for([('custom_callbacks.a', getattr(_module, 'a')), ('custom_callbacks.b', getattr(_module, 'b'))], name='cb')))",
             text,
         )
         self.assertIn("Setup, PreCall, LogSuccess = exports(['pre_call', 'log_success'])", text)
