@@ -90,7 +90,7 @@ if not hasattr(ModelResponse, "_from_json"):
         "(guest-sdk/python/compat): put that folder first on the import path"
     )
 
-__all__ = ["plugin_for", "bundle_for", "inspect_handler", "HandlerError", "LiteLLMPlugin"]
+__all__ = ["plugin_for", "bundle_for", "seal", "inspect_handler", "HandlerError", "LiteLLMPlugin"]
 
 # hookgate's call types as LiteLLM's proxy names them to its hooks and its logging (its
 # route types: the proxy's calls are the async ones).
@@ -1096,10 +1096,11 @@ def plugin_for(handler, name=None, version="0.0.0"):
 def seal(plugin_class):
     """Checks the handlers of ``plugin_class`` (made by :func:`plugin_for` or
     :func:`bundle_for`) as a plugin's first instance would, and spares its instances the
-    check. build.py's entry module calls it last, while componentize-py pre-initializes
-    the component: every instance starts from that state, with no code of the handler's
-    run in between, so the check could only find what it finds here, and it cost each
-    fresh instance a few µs a handler. Returns ``plugin_class``."""
+    check. build.py's entry module calls it once the callback module has run, while
+    componentize-py pre-initializes the component: every instance starts from that
+    state, with no code of the handler's run in between, so the check could only find
+    what it finds here, and it cost each fresh instance a few µs a handler. Returns
+    ``plugin_class``."""
     members = [member for _, member in plugin_class.members] if issubclass(plugin_class, Bundle) else [plugin_class]
     for member in members:
         member._check_handler()
