@@ -60,7 +60,8 @@ pub fn build(request: &BuildRequest) -> Result<Vec<PathBuf>> {
     let names_a_component = request.out.extension().is_some_and(|ext| ext == "wasm") && !request.out.is_dir();
     // The helper checks the handlers and the bundle's name; this only decides the paths.
     let components = if request.bundle.is_some() { 1 } else { request.handlers.len() };
-    let into_dir = !request.handlers.is_empty() && !(components == 1 && names_a_component);
+    let into_one_file = components == 1 && names_a_component;
+    let into_dir = !request.handlers.is_empty() && !into_one_file;
     if into_dir && request.out.exists() && !request.out.is_dir() {
         bail!("-o {}: handlers are written into a folder (or, one handler, into a .wasm file)", request.out.display());
     }

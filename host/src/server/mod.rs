@@ -380,10 +380,10 @@ fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     let terminate = signal(SignalKind::terminate());
     let interrupt = signal(SignalKind::interrupt());
     async move {
-        let received = |signal: std::io::Result<tokio::signal::unix::Signal>| async move {
-            match signal {
-                Ok(mut signal) => {
-                    signal.recv().await;
+        let received = |handler: std::io::Result<tokio::signal::unix::Signal>| async move {
+            match handler {
+                Ok(mut handler) => {
+                    handler.recv().await;
                 }
                 Err(_) => std::future::pending::<()>().await,
             }
