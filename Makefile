@@ -35,6 +35,8 @@ JS_EXAMPLES   := cost-logger blocked-users
 wasm_of        = $(GUEST_OUT)/$(subst -,_,$(notdir $(1))).wasm
 POLYGLOT_GUESTS := $(foreach dir,$(PY_GUEST_DIRS) $(JS_GUEST_DIRS),$(call wasm_of,$(dir)))
 JS_SDK_ENV    := guest-sdk/js/node_modules/.installed
+# What a JavaScript component is built from besides its own sources: the SDK and its build.
+JS_SDK_BUILD  := $(wildcard guest-sdk/js/src/*.js) guest-sdk/js/build.mjs guest-sdk/js/warm-snapshot.mjs
 # LiteLLM callback files built unchanged, one component per handler instance, named
 # `<module>.<handler>.wasm` as LiteLLM's `callbacks: <module>.<handler>` names them: the
 # examples from LiteLLM's docs and the bench's callbacks (tests/suite/litellm_compat.rs).
@@ -114,7 +116,7 @@ $(call wasm_of,$(1)): $(wildcard $(1)/*.py) $(wildcard guest-sdk/python/hookgate
 	$(PYENV)/bin/python guest-sdk/python/build.py $(1)/app.py -o $$@
 endef
 define js_guest
-$(call wasm_of,$(1)): $(wildcard $(1)/*.js) $(wildcard guest-sdk/js/src/*.js) guest-sdk/js/build.mjs wit/plugin.wit $(JS_SDK_ENV)
+$(call wasm_of,$(1)): $(wildcard $(1)/*.js) $(JS_SDK_BUILD) wit/plugin.wit $(JS_SDK_ENV)
 	node guest-sdk/js/build.mjs $(1)/plugin.js -o $$@
 endef
 define litellm_guest
@@ -227,7 +229,7 @@ $(BENCH_PY_BUNDLE): bench/plugins-py-bundle/app.py $(call bundle_sources,$(PY_BU
 	$(PYENV)/bin/python guest-sdk/python/build.py $(TARGET_DIR)/five-py/app.py -o $@
 
 $(BENCH_JS_BUNDLE): bench/plugins-js-bundle/plugin.js $(call bundle_sources,$(JS_BUNDLE_MEMBERS),plugin.js) \
-		$(wildcard guest-sdk/js/src/*.js) guest-sdk/js/build.mjs wit/plugin.wit $(JS_SDK_ENV)
+		$(JS_SDK_BUILD) wit/plugin.wit $(JS_SDK_ENV)
 	$(call assemble_bundle,$(TARGET_DIR)/five-js,bench/plugins-js-bundle/plugin.js,$(JS_BUNDLE_MEMBERS),plugin.js)
 	node guest-sdk/js/build.mjs $(TARGET_DIR)/five-js/plugin.js -o $@
 

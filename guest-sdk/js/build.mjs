@@ -16,7 +16,10 @@
 // 3. The component's module: esbuild bundles a generated entry that calls the SDK's
 //    `exportPlugin(PluginClass)` and exports `setup` and each hook's interface object
 //    under the contract's qualified names (`hookgate:plugin/pre-call@0.2.0`); the host's
-//    interfaces stay imports, npm packages the plugin imports are bundled in.
+//    interfaces stay imports, npm packages the plugin imports are bundled in. Code that
+//    does the engine's lazy work (compiling the bundle's regular expression literals,
+//    making the built-in classes) is appended (warm-snapshot.mjs), so that fresh
+//    instances start from a snapshot that has done it.
 // 4. componentize-js turns that module into a component of the generated world, with the
 //    WASI features the host does not provide disabled (http, fetch-event), and stdio too
 //    unless --stdio: console output would otherwise be a proxy log line per call.
@@ -28,6 +31,8 @@ import { cp, mkdtemp, readFile, rm, stat, writeFile, mkdir } from 'node:fs/promi
 import { tmpdir } from 'node:os';
 import { basename, dirname, extname, join, resolve, sep } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+
+import { regexLiterals, warmUp } from './warm-snapshot.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const witFile = resolve(here, '../../wit/plugin.wit');
@@ -83,6 +88,27 @@ async function importDependency(name) {
     if (error?.code === 'ERR_MODULE_NOT_FOUND') throw new Error(`${name} is not installed: run \`npm ci\` in ${here}`);
     throw error;
   }
+}
+
+/**
+ * Has componentize-js append `warmUp()` to the bindings it generates. Its bindings (the
+ * script that lifts and lowers every export call and import) run in a global of their
+ * own, whose built-in classes are made lazily as the plugin's are: in every fresh
+ * instance, unless done before the snapshot. componentize-js offers no option for it, so
+ * its splicer (the pinned 0.23.0's `lib/spidermonkey-embedding-splicer.js`, the module
+ * instance its `componentize` uses) is wrapped; a splicer of another shape fails the
+ * build rather than build without it.
+ */
+async function warmBindings() {
+  const entry = import.meta.resolve('@bytecodealliance/componentize-js');
+  const { splicer } = await import(new URL('../lib/spidermonkey-embedding-splicer.js', entry).href);
+  const splice = splicer?.spliceBindings;
+  if (typeof splice !== 'function') throw new Error(`componentize-js (${entry}) has no splicer.spliceBindings to wrap`);
+  splicer.spliceBindings = (...args) => {
+    const spliced = splice(...args);
+    if (typeof spliced?.jsBindings !== 'string') throw new Error('componentize-js spliced no jsBindings text');
+    return { ...spliced, jsBindings: spliced.jsBindings + warmUp() };
+  };
 }
 
 /** The contract's package version, e.g. `0.2.0`, from wit/plugin.wit. */
@@ -249,7 +275,9 @@ async function main() {
   const interfaces = await interfaceNames();
 
   const esbuild = await importDependency('esbuild');
+  const acorn = await importDependency('acorn');
   const { componentize } = await importDependency('@bytecodealliance/componentize-js');
+  await warmBindings();
 
   const started = performance.now();
   const work = await mkdtemp(join(tmpdir(), 'hookgate-js-'));
@@ -257,7 +285,8 @@ async function main() {
     const hooks = await definedHooks(esbuild, source, work, args.source);
     // The SDK imports the contract as @0.2.0; the component's imports are the WIT's 0.2.x.
     const external = (resolveArgs) => ({ path: resolveArgs.path.replace(/@0\.2\.\d+$/, `@${version}`), external: true });
-    const code = await bundle(esbuild, args.source, bundleOptions(source, entryModule(source, hooks, interfaces, version), external));
+    const moduleCode = await bundle(esbuild, args.source, bundleOptions(source, entryModule(source, hooks, interfaces, version), external));
+    const code = moduleCode + warmUp(regexLiterals(acorn, moduleCode));
     const bundled = performance.now();
     if (args.keepBundle) await writeFile(resolve(args.keepBundle), code);
 

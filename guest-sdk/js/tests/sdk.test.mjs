@@ -1058,3 +1058,50 @@ describe('http', () => {
     }
   });
 });
+
+describe('build.mjs: the engine warmed before the snapshot (warm-snapshot.mjs)', async () => {
+  const acorn = await import('acorn');
+  const vm = await import('node:vm');
+  const { KEPT, regexLiterals, warmUp } = await import('../warm-snapshot.mjs');
+
+  it('finds every regular expression literal once, and no division', () => {
+    const code = [
+      'const EMAIL = /[a-z]+@[a-z]+\\.[a-z]{2,}/g;',
+      'const half = total / 2 / count;',
+      'const again = /[a-z]+@[a-z]+\\.[a-z]{2,}/g, other = /[a-z]+@[a-z]+\\.[a-z]{2,}/i;',
+      'const url = /^https?:\\/\\/[^/]+$/;',
+      'const text = `a / b ${ratio / 3} /not a regex/`;',
+      "const inString = '/nor this/';",
+      'export default function f(x) { return x.replace(/\\s+/gu, " ") / 1; }',
+    ].join('\n');
+    assert.deepEqual(regexLiterals(acorn, code), [
+      ['[a-z]+@[a-z]+\\.[a-z]{2,}', 'g'],
+      ['[a-z]+@[a-z]+\\.[a-z]{2,}', 'i'],
+      ['^https?:\\/\\/[^/]+$', ''],
+      ['\\s+', 'gu'],
+    ]);
+  });
+
+  it("makes each literal's own expression (the same source), runs it, keeps it, and leaves RegExp's statics empty", () => {
+    const patterns = regexLiterals(acorn, 'const a = /^https?:\\/\\/([^/]+)/i; const b = /(x)(y)?/g; const c = /☃/u;');
+    const context = vm.createContext({});
+    vm.runInContext(`${warmUp(patterns)}\nglobalThis.kept = ${KEPT};`, context);
+    const kept = [...context.kept].map((expression) => [expression.source, expression.flags]);
+    assert.deepEqual(kept, patterns);
+    // A literal with the same source: the engine's table key. (`new RegExp('a/b')` would
+    // have the source `a\/b` only through the escaping getter, not in the table.)
+    assert.equal(new RegExp(patterns[0][0], 'i').source, /^https?:\/\/([^/]+)/i.source);
+    for (const name of ['lastMatch', 'input', 'lastParen', 'leftContext', 'rightContext', '$1', '$2']) {
+      assert.equal(vm.runInContext(`RegExp[${JSON.stringify(name)}]`, context), '', name);
+    }
+  });
+
+  it('skips what the engine refuses, and with no literal only makes the built-in classes', () => {
+    const context = vm.createContext({});
+    vm.runInContext(`${warmUp([['(', ''], ['a', 'nope'], ['b', 'g']])}\nglobalThis.kept = ${KEPT};`, context);
+    assert.deepEqual([...context.kept].map(String), ['/b/g']);
+    const bare = warmUp();
+    assert.ok(!bare.includes(KEPT), bare);
+    vm.runInContext(bare, vm.createContext({}));
+  });
+});

@@ -1,0 +1,78 @@
+// The engine's lazy work done while a component is built, not in every fresh instance.
+//
+// componentize-js snapshots the engine (SpiderMonkey) once the component's module has
+// run, and every fresh instance (the default: one per request) starts from that snapshot.
+// What the engine does lazily, on first use, is therefore done again in every instance
+// unless the module did it before the snapshot. Profiled on the bench's five JavaScript
+// plugins in one component (scenario (q); BENCHMARKS.md, "A JavaScript snapshot that has
+// done the engine's lazy work"), two such costs were a fifth of the proxy's CPU:
+//
+// - Regular expressions are compiled to irregexp bytecode on their first match, not when
+//   the literal is evaluated: `irregexp::CompilePattern` was a tenth.
+// - Built-in classes are made on first use: `GlobalObject::resolveConstructor` (a class's
+//   constructor, prototype and methods, with their names atomized) and the iterator
+//   prototypes behind `for...of` were about another tenth.
+//
+// So build.mjs appends `warmUp(regexLiterals(acorn, bundle))` to the bundle. The engine
+// keeps one compiled expression per (source, flags) in a table its literals share: the
+// appended code makes each literal's expression and runs it on a Latin-1 and on a two-byte
+// string (each kind of string has its own compilation), and keeps the expressions
+// referenced so that a collection before the snapshot leaves them. It reads the
+// descriptor of every property of the global object (the standard classes resolve; no
+// getter runs) and takes one iterator of each built-in kind. None of it is observable to
+// the plugin: the legacy `RegExp.lastMatch`/`$1`... statics are left as they start
+// (empty), and a pair `new RegExp` refuses (none should: each was a literal the parser
+// took) is skipped.
+
+/**
+ * Every regular expression literal of `code` (a bundled ES module) as `[pattern, flags]`,
+ * each pair once, in the order they first appear. `acorn` is the parser module: the
+ * tokens of a full parse tell a literal from a division, which no pattern match can.
+ */
+export function regexLiterals(acorn, code) {
+  const seen = new Map();
+  acorn.parse(code, {
+    ecmaVersion: 'latest',
+    sourceType: 'module',
+    onToken(token) {
+      if (token.type.label !== 'regexp') return;
+      const { pattern, flags } = token.value;
+      seen.set(`${flags}/${pattern}`, [pattern, flags]);
+    },
+  });
+  return [...seen.values()];
+}
+
+/** The name the appended code keeps the compiled expressions under (reachable, so kept). */
+export const KEPT = '__hookgateRegExpsCompiledAhead';
+
+/**
+ * Code for the end of a script or module that does the engine's lazy work when it runs:
+ * makes the built-in classes of the global it runs in and compiles `patterns`
+ * (`[pattern, flags]` pairs).
+ */
+export function warmUp(patterns = []) {
+  const lines = [
+    '',
+    "// hookgate: the engine's lazy work, done before the snapshot (guest-sdk/js/warm-snapshot.mjs).",
+    'for (const name of Object.getOwnPropertyNames(globalThis)) Object.getOwnPropertyDescriptor(globalThis, name);',
+    "for (const iterable of [[], '', new Map(), new Set(), 'a'.matchAll(/a/g), (function* () {})()]) iterable[Symbol.iterator]();",
+  ];
+  if (patterns.length > 0) {
+    lines.push(
+      `const ${KEPT} = [];`,
+      `for (const [pattern, flags] of ${JSON.stringify(patterns)}) {`,
+      '  try {',
+      '    const expression = new RegExp(pattern, flags);',
+      "    expression.exec('');",
+      "    expression.exec('\\u2603');",
+      `    ${KEPT}.push(expression);`,
+      '  } catch {',
+      '    // Not compiled ahead: it compiles, or fails, on first use as before.',
+      '  }',
+      '}',
+    );
+  }
+  lines.push("/(?:)/.exec('');", '');
+  return lines.join('\n');
+}
