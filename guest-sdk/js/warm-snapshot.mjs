@@ -16,17 +16,18 @@
 //   expression, `Array.from`, ...) are written in JavaScript inside the engine and
 //   compiled into a global on their first call: a few percent more.
 //
-// So build.mjs appends `warmUp(regexLiterals(acorn, bundle))` to the bundle. The engine
-// keeps one compiled expression per (source, flags) in a table its literals share: the
-// appended code makes each literal's expression and runs it on a Latin-1 and on a two-byte
+// So build.mjs appends `warmUp(regexLiterals(acorn, bundle))` to the bundle (measured,
+// the same code run first, before the plugin's, gave the snapshot less). The engine keeps
+// one compiled expression per (source, flags) in a table its literals share: the
+// warm-up makes each literal's expression and runs it on a Latin-1 and on a two-byte
 // string (each kind of string has its own compilation), and keeps the expressions
 // referenced so that a collection before the snapshot leaves them. It reads the
 // descriptor of every property of the global object (the standard classes resolve; no
 // getter runs), takes one iterator of each built-in kind, and calls the common built-in
-// methods once on throwaway values. None of it is observable to
-// the plugin: the legacy `RegExp.lastMatch`/`$1`... statics are left as they start
-// (empty), and a pair `new RegExp` refuses (none should: each was a literal the parser
-// took) is skipped.
+// methods once on throwaway values. The legacy `RegExp.lastMatch`/`$1`... statics are
+// left as they start (empty), and a pair `new RegExp` refuses (none should: each was a
+// literal the parser took) is skipped. The one thing a plugin could see: if its top level
+// replaced a built-in method, the replacement is called once, at build time.
 
 /**
  * Every regular expression literal of `code` (a bundled ES module) as `[pattern, flags]`,
@@ -47,7 +48,7 @@ export function regexLiterals(acorn, code) {
   return [...seen.values()];
 }
 
-/** The name the appended code keeps the compiled expressions under (reachable, so kept). */
+/** The name the warm-up keeps the compiled expressions under (reachable, so kept). */
 export const KEPT = '__hookgateRegExpsCompiledAhead';
 
 /**
@@ -56,14 +57,19 @@ export const KEPT = '__hookgateRegExpsCompiledAhead';
  * once, and compiles `patterns` (`[pattern, flags]` pairs).
  */
 export function warmUp(patterns = []) {
-  const lines = [
-    '',
-    "// hookgate: the engine's lazy work, done before the snapshot (guest-sdk/js/warm-snapshot.mjs).",
+  // Each line on its own: a built-in the plugin's top level replaced with one that throws,
+  // or one a later engine lacks, skips that line, and never fails the build.
+  const calls = [
     'for (const name of Object.getOwnPropertyNames(globalThis)) Object.getOwnPropertyDescriptor(globalThis, name);',
     "for (const iterable of [[], '', new Map(), new Set(), 'a'.matchAll(/a/g), (function* () {})()]) iterable[Symbol.iterator]();",
     "[0].map((x) => x).filter(Boolean).flatMap((x) => [x]).flat(); [0].forEach(() => {}); [0].some(Boolean); [0].every(Boolean); [0].find(Boolean); [0].findIndex(Boolean); [0].reduce((a) => a); [0].includes(0); [0].indexOf(0); [0].join(); [0].slice(); [0].concat([1]).sort(); [...[0].keys(), ...[0].entries(), ...[0].values()];",
     "Array.from([0]); Array.from({ length: 1 }, (x) => x); Object.fromEntries(Object.entries({ a: 0 })); [...new Map([[0, 0]]).entries()]; new Map([[0, 0]]).forEach(() => {}); new Set([0]).forEach(() => {}); [...new Set([0])];",
     "'ab'.replace(/a/g, 'b').replace(/a/, (m) => m).replaceAll('a', 'b').split(/,/).join(); 'a,b'.split(','); 'a'.match(/a/); [...'a'.matchAll(/a/g)]; 'a'.search(/a/); 'a'.padStart(2).padEnd(3).trim(); JSON.parse(JSON.stringify({ a: [0] }));",
+  ];
+  const lines = [
+    '',
+    "// hookgate: the engine's lazy work, done before the snapshot (guest-sdk/js/warm-snapshot.mjs).",
+    ...calls.map((call) => `try { ${call} } catch {}`),
   ];
   if (patterns.length > 0) {
     lines.push(
@@ -80,6 +86,6 @@ export function warmUp(patterns = []) {
       '}',
     );
   }
-  lines.push("/(?:)/.exec('');", '');
+  lines.push("try { /(?:)/.exec(''); } catch {}", '');
   return lines.join('\n');
 }

@@ -1104,4 +1104,11 @@ describe('build.mjs: the engine warmed before the snapshot (warm-snapshot.mjs)',
     assert.ok(!bare.includes(KEPT), bare);
     vm.runInContext(bare, vm.createContext({}));
   });
+
+  it('runs on past a built-in the plugin replaced with one that throws', () => {
+    const context = vm.createContext({});
+    vm.runInContext("Array.prototype.map = () => { throw new Error('shimmed'); };", context);
+    vm.runInContext(`${warmUp([['b', 'g']])}\nglobalThis.kept = ${KEPT};`, context);
+    assert.deepEqual([...context.kept].map(String), ['/b/g']);
+  });
 });
