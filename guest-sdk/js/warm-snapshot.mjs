@@ -5,7 +5,7 @@
 // What the engine does lazily, on first use, is therefore done again in every instance
 // unless the module did it before the snapshot. Profiled on the bench's five JavaScript
 // plugins in one component (scenario (q); BENCHMARKS.md, "A JavaScript snapshot that has
-// done the engine's lazy work"), two such costs were a fifth of the proxy's CPU:
+// done the engine's lazy work"), three such costs were about a quarter of the proxy's CPU:
 //
 // - Regular expressions are compiled to irregexp bytecode on their first match, not when
 //   the literal is evaluated: `irregexp::CompilePattern` was a tenth.
@@ -17,7 +17,8 @@
 //   compiled into a global on their first call: a few percent more.
 //
 // So build.mjs appends `warmUp(regexLiterals(acorn, bundle))` to the bundle (measured,
-// the same code run first, before the plugin's, gave the snapshot less). The engine keeps
+// the same code run first, before the plugin's, gave the snapshot less), and `warmUp()`
+// to componentize-js's generated bindings, which run in a global of their own. The engine keeps
 // one compiled expression per (source, flags) in a table its literals share: the
 // warm-up makes each literal's expression and runs it on a Latin-1 and on a two-byte
 // string (each kind of string has its own compilation), and keeps the expressions
@@ -26,8 +27,9 @@
 // getter runs), takes one iterator of each built-in kind, and calls the common built-in
 // methods once on throwaway values. The legacy `RegExp.lastMatch`/`$1`... statics are
 // left as they start (empty), and a pair `new RegExp` refuses (none should: each was a
-// literal the parser took) is skipped. The one thing a plugin could see: if its top level
-// replaced a built-in method, the replacement is called once, at build time.
+// literal the parser took) is skipped. What a plugin could see: if its top level
+// replaced a built-in method, the replacement is called once, at build time; and the
+// bundle's top-level name `KEPT` (below) is taken, so a plugin declaring it fails to build.
 
 /**
  * Every regular expression literal of `code` (a bundled ES module) as `[pattern, flags]`,
