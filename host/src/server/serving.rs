@@ -18,6 +18,7 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::sync::mpsc;
 
@@ -38,6 +39,29 @@ struct ServingThread {
     join: std::thread::JoinHandle<()>,
 }
 
+/// The longest a serving thread's timer driver sleeps: see [`keep_timer_floor`].
+const TIMER_FLOOR: Duration = Duration::from_secs(1);
+
+/// Keeps a timer at most [`TIMER_FLOOR`] away pending on this thread's runtime, for as
+/// long as the runtime runs.
+///
+/// Why: tokio's timer driver, when a timer is set earlier than the wake-up it planned as
+/// it last went to sleep, wakes itself (an eventfd write, then an `epoll_wait` that
+/// returns for nothing), even when the thread setting it is its own and awake. A request
+/// sets timers seconds away (hyper's header-read timeout as its connection awaits the
+/// next request, the upstream timeout, a stream's wait for each chunk), and with nothing
+/// earlier pending one of them was such a wake-up on nearly every request at one client.
+/// With this timer pending the driver never plans to sleep past the floor, so a timer
+/// seconds away is never earlier; the price is one wake-up a second. Measured with
+/// `perf stat` (BENCHMARKS.md, "Timers that woke their own thread"): seven system calls
+/// a request without plugins at one client became five and a half; neither latency nor
+/// CPU a request moved beyond this machine's noise.
+async fn keep_timer_floor() {
+    loop {
+        tokio::time::sleep(TIMER_FLOOR).await;
+    }
+}
+
 /// Marks one connection open on its serving thread until dropped.
 pub(super) struct OpenConnection(Arc<AtomicUsize>);
 
@@ -56,6 +80,7 @@ impl ServingThreads {
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
             let join = std::thread::Builder::new().name(format!("hookgate-serve-{index}")).spawn(move || {
                 runtime.block_on(async move {
+                    tokio::spawn(keep_timer_floor());
                     while let Some((open, handoff)) = received.recv().await {
                         handoff(open);
                     }
