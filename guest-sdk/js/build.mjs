@@ -32,7 +32,7 @@ import { tmpdir } from 'node:os';
 import { basename, dirname, extname, join, resolve, sep } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
-import { regexLiterals, warmUp } from './warm-snapshot.mjs';
+import { regexLiteralsOrNone, warmUp } from './warm-snapshot.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const witFile = resolve(here, '../../wit/plugin.wit');
@@ -286,13 +286,7 @@ async function main() {
     // The SDK imports the contract as @0.2.0; the component's imports are the WIT's 0.2.x.
     const external = (resolveArgs) => ({ path: resolveArgs.path.replace(/@0\.2\.\d+$/, `@${version}`), external: true });
     const moduleCode = await bundle(esbuild, args.source, bundleOptions(source, entryModule(source, hooks, interfaces, version), external));
-    // Syntax newer than acorn's only costs the expressions' compiling ahead, not the build.
-    let patterns = [];
-    try {
-      patterns = regexLiterals(acorn, moduleCode);
-    } catch (error) {
-      console.error(`warning: regular expressions not compiled ahead: acorn cannot parse the bundle (${error.message})`);
-    }
+    const patterns = regexLiteralsOrNone(acorn, moduleCode, (why) => console.error(`warning: ${why}`));
     // Last: measured, it gives the snapshot more than the same code run first (BENCHMARKS.md).
     const code = moduleCode + warmUp(patterns);
     const bundled = performance.now();

@@ -16,7 +16,7 @@
 //   expression, `Array.from`, ...) are written in JavaScript inside the engine and
 //   compiled into a global on their first call: a few percent more.
 //
-// So build.mjs appends `warmUp(regexLiterals(acorn, bundle))` to the bundle (measured,
+// So build.mjs appends `warmUp(regexLiteralsOrNone(acorn, bundle, warn))` to the bundle (measured,
 // the same code run first, before the plugin's, gave the snapshot less), and `warmUp()`
 // to componentize-js's generated bindings, which run in a global of their own. The engine keeps
 // one compiled expression per (source, flags) in a table its literals share: the
@@ -48,6 +48,19 @@ export function regexLiterals(acorn, code) {
     },
   });
   return [...seen.values()];
+}
+
+/**
+ * `regexLiterals`, or none when acorn cannot parse `code` (syntax newer than acorn's):
+ * that costs the expressions' compiling ahead, never the build. `warn` is told why.
+ */
+export function regexLiteralsOrNone(acorn, code, warn) {
+  try {
+    return regexLiterals(acorn, code);
+  } catch (error) {
+    warn(`regular expressions not compiled ahead: acorn cannot parse the bundle (${error.message})`);
+    return [];
+  }
 }
 
 /** The name the warm-up keeps the compiled expressions under (reachable, so kept). */

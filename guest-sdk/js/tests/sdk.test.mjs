@@ -1062,7 +1062,7 @@ describe('http', () => {
 describe('build.mjs: the engine warmed before the snapshot (warm-snapshot.mjs)', async () => {
   const acorn = await import('acorn');
   const vm = await import('node:vm');
-  const { KEPT, regexLiterals, warmUp } = await import('../warm-snapshot.mjs');
+  const { KEPT, regexLiterals, regexLiteralsOrNone, warmUp } = await import('../warm-snapshot.mjs');
 
   it('finds every regular expression literal once, and no division', () => {
     const code = [
@@ -1102,6 +1102,14 @@ describe('build.mjs: the engine warmed before the snapshot (warm-snapshot.mjs)',
     const bare = warmUp();
     assert.ok(!bare.includes(KEPT), bare);
     vm.runInContext(bare, vm.createContext({}));
+  });
+
+  it('finds no literals, and says why, in a bundle acorn cannot parse', () => {
+    const warnings = [];
+    assert.deepEqual(regexLiteralsOrNone(acorn, 'const a = /x/; const b = ;', (why) => warnings.push(why)), []);
+    assert.equal(warnings.length, 1);
+    assert.match(warnings[0], /^regular expressions not compiled ahead: acorn cannot parse the bundle \(Unexpected token/);
+    assert.deepEqual(regexLiteralsOrNone(acorn, 'const a = /x/;', () => assert.fail('warned')), [['x', '']]);
   });
 
   it('runs on past a built-in the plugin replaced with one that throws', () => {
