@@ -5,8 +5,8 @@
 //! down waits for the jobs it queued ([`LoggingQueue::settled`]). What the hooks are told
 //! is built by [`LogRecord`](super::log_record::LogRecord).
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use tokio::runtime::Handle;
@@ -37,7 +37,8 @@ struct LogJob {
 /// The bounded queue in front of the logging hooks. Cheap to clone.
 ///
 /// A job is a task spawned where the request finished (its serving thread), so running
-/// it wakes no other thread; two semaphores make the queue: a place among the
+/// it wakes no other thread, unless a serving thread has no connection open: then the
+/// job runs there ([`IdleThreads`]). Two semaphores make the queue: a place among the
 /// `capacity` waiting jobs, taken when the job is submitted and given back when it
 /// starts, and one of [`CONCURRENT_JOBS`] places to run, handed out in turn.
 #[derive(Clone)]
@@ -52,6 +53,57 @@ pub struct LoggingQueue {
     unfinished: TaskTracker,
     max_field_bytes: usize,
     policy: QuarantinePolicy,
+    idle: IdleThreads,
+}
+
+/// The serving threads as the logging queue sees them: each one's runtime and how many
+/// connections it has open. Filled in once, when the threads start; until then (and in
+/// a test without serving threads) every job runs where its request finished.
+///
+/// Why: a job on the thread that served the request runs between that thread's requests.
+/// Under load that costs nothing extra, but with few clients the thread is otherwise
+/// idle, and the next request on the same connection, which arrives within microseconds
+/// of the answer, waits out the logging hooks (about 15 µs a request with the bench's
+/// cost-logger). A thread with no connection at all can run them meanwhile; handing a
+/// job to it costs a wake-up (an eventfd write, and the other thread's `epoll_wait`),
+/// and a thread with connections is never handed one, so a busy proxy never pays it.
+/// Measured side by side (BENCHMARKS.md, "Logging on an idle thread").
+#[derive(Clone, Default)]
+pub struct IdleThreads {
+    threads: Arc<OnceLock<Vec<ServingThreadLoad>>>,
+    /// Where the search for an idle thread starts, so several idle threads take turns.
+    next: Arc<AtomicUsize>,
+}
+
+/// One serving thread: its runtime, and how many connections it has open.
+pub struct ServingThreadLoad {
+    /// The thread's runtime, where a job handed to it runs.
+    pub runtime: Handle,
+    /// Connections open on the thread (its own count, kept by the serving threads).
+    pub open: Arc<AtomicUsize>,
+}
+
+impl IdleThreads {
+    /// Records the serving threads; only the first call counts (a proxy starts its
+    /// threads once).
+    pub fn set(&self, threads: Vec<ServingThreadLoad>) {
+        if self.threads.set(threads).is_err() {
+            tracing::debug!("the logging queue already knows its serving threads");
+        }
+    }
+
+    /// The runtime of a serving thread with no connection open, if there is one.
+    fn idle(&self) -> Option<&Handle> {
+        let threads = self.threads.get()?;
+        let is_idle = |thread: &&ServingThreadLoad| thread.open.load(Ordering::Relaxed) == 0;
+        // Checked first, so a busy proxy never touches the shared `next`.
+        threads.iter().find(is_idle)?;
+        let start = self.next.fetch_add(1, Ordering::Relaxed);
+        (0..threads.len())
+            .map(|offset| &threads[(start + offset) % threads.len()])
+            .find(is_idle)
+            .map(|thread| &thread.runtime)
+    }
 }
 
 impl LoggingQueue {
@@ -67,7 +119,14 @@ impl LoggingQueue {
             unfinished: TaskTracker::new(),
             max_field_bytes,
             policy,
+            idle: IdleThreads::default(),
         }
+    }
+
+    /// The serving threads this queue may hand jobs to; the server fills it in when it
+    /// starts them.
+    pub fn idle_threads(&self) -> IdleThreads {
+        self.idle.clone()
     }
 
     /// Closes a finished request's record, with the request's `decisions`, and queues it
@@ -88,15 +147,18 @@ impl LoggingQueue {
         let job = LogJob { input: record.finish(decisions, self.max_field_bytes, with_0_1), hook, plugins };
         let running = Arc::clone(&self.running);
         let policy = self.policy;
-        drop(self.unfinished.spawn_on(
-            async move {
-                let Ok(turn) = running.acquire_owned().await else { return };
-                drop(place);
-                run(job, policy).await;
-                drop(turn);
-            },
-            &runtime,
-        ));
+        let job = self.unfinished.track_future(async move {
+            let Ok(turn) = running.acquire_owned().await else { return };
+            drop(place);
+            run(job, policy).await;
+            drop(turn);
+        });
+        // Handed over at once, before this thread writes the answer. Handed over by a
+        // task of its own once the answer was written, it made the next request at one
+        // client no faster (measured side by side), though the wake-up's system call
+        // left the request's path.
+        let runtime = self.idle.idle().unwrap_or(&runtime);
+        drop(runtime.spawn(job));
     }
 
     /// Resolves once every job queued so far has finished (at once when none is
@@ -203,6 +265,42 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+
+    /// A current-thread runtime on a thread named `name`, running until the test ends.
+    fn serving_thread(name: &str) -> Handle {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let handle = runtime.handle().clone();
+        std::thread::Builder::new()
+            .name(name.to_owned())
+            .spawn(move || runtime.block_on(std::future::pending::<()>()))
+            .unwrap();
+        handle
+    }
+
+    /// The name of the thread `runtime` runs a task on.
+    async fn runs_on(runtime: &Handle) -> String {
+        runtime.spawn(async { std::thread::current().name().unwrap_or_default().to_owned() }).await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_job_goes_to_a_serving_thread_without_connections_and_only_to_one() {
+        let idle = IdleThreads::default();
+        assert!(idle.idle().is_none(), "no serving threads known yet");
+        let busy = Arc::new(AtomicUsize::new(1));
+        let quiet = Arc::new(AtomicUsize::new(0));
+        idle.set(vec![
+            ServingThreadLoad { runtime: serving_thread("serving-busy"), open: Arc::clone(&busy) },
+            ServingThreadLoad { runtime: serving_thread("serving-quiet"), open: Arc::clone(&quiet) },
+        ]);
+        for _ in 0..4 {
+            let chosen = idle.idle().expect("one thread has no connection");
+            assert_eq!(runs_on(chosen).await, "serving-quiet");
+        }
+        quiet.store(2, Ordering::Relaxed);
+        assert!(idle.idle().is_none(), "every thread has connections: the job stays where it is");
+        busy.store(0, Ordering::Relaxed);
+        assert_eq!(runs_on(idle.idle().expect("the first is idle now")).await, "serving-busy");
+    }
 
     #[tokio::test]
     async fn settled_waits_for_every_unfinished_job_and_no_longer() {

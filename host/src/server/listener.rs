@@ -37,6 +37,7 @@ use tokio::sync::Semaphore;
 use super::serving::ServingThreads;
 use super::write_timeout::WriteTimeout;
 use crate::config::ServerLimits;
+use crate::pipeline::logging::IdleThreads;
 
 /// Open files kept back from connections: upstream sockets take as many as the client
 /// connections they serve, and the process needs some for itself.
@@ -113,7 +114,8 @@ fn raise_open_file_limit() -> u64 {
 /// requests left behind on the serving threads, such as logging jobs; the caller bounds
 /// it) before stopping the threads, whose runtimes drop whatever tasks are left. Each
 /// connection is served on one of `limits.serving_threads` threads (`server::serving`);
-/// this task only accepts. Fails only when the threads cannot be started.
+/// this task only accepts. `idle` learns the threads, for the logging queue. Fails only
+/// when the threads cannot be started.
 pub async fn serve(
     listener: TcpListener,
     router: axum::Router,
@@ -121,8 +123,9 @@ pub async fn serve(
     stats: Arc<ConnectionStats>,
     shutdown: impl std::future::Future<Output = ()>,
     settle: impl std::future::Future<Output = ()>,
+    idle: &IdleThreads,
 ) -> std::io::Result<()> {
-    let threads = ServingThreads::start(limits.serving_threads)?;
+    let threads = ServingThreads::start(limits.serving_threads, idle)?;
     let cap = connection_cap(limits.max_connections);
     stats.cap.store(cap as u64, Ordering::Relaxed);
     let places = Arc::new(Semaphore::new(cap));

@@ -355,6 +355,7 @@ pub async fn serve(config: &Config, address: SocketAddr) -> anyhow::Result<()> {
     let connections = Arc::clone(&state.connections);
     let traces = state.pipeline.traces().clone();
     let logging = state.pipeline.logging().clone();
+    let idle_threads = logging.idle_threads();
     let logged = async move {
         if tokio::time::timeout(LOGGING_GRACE, logging.settled()).await.is_err() {
             tracing::warn!(
@@ -363,7 +364,7 @@ pub async fn serve(config: &Config, address: SocketAddr) -> anyhow::Result<()> {
             );
         }
     };
-    listener::serve(listener, router(state), config.server, connections, shutdown, logged)
+    listener::serve(listener, router(state), config.server, connections, shutdown, logged, &idle_threads)
         .await
         .map_err(|error| anyhow::anyhow!("cannot start the serving threads: {error}"))?;
     // The last batch of spans, sent off the async runtime (the exporter blocks).

@@ -22,6 +22,8 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 
+use crate::pipeline::logging::{IdleThreads, ServingThreadLoad};
+
 /// Work for a serving thread, run inside its runtime: it spawns the connection's task,
 /// which keeps the guard counting it open.
 type Handoff = Box<dyn FnOnce(OpenConnection) + Send>;
@@ -72,12 +74,16 @@ impl Drop for OpenConnection {
 }
 
 impl ServingThreads {
-    /// Starts `count` serving threads (at least one).
-    pub(super) fn start(count: usize) -> std::io::Result<Self> {
+    /// Starts `count` serving threads (at least one), and tells `idle` about them (the
+    /// logging queue runs jobs on a thread with no connection open).
+    pub(super) fn start(count: usize, idle: &IdleThreads) -> std::io::Result<Self> {
         let mut threads = Vec::with_capacity(count.max(1));
+        let mut loads = Vec::with_capacity(count.max(1));
         for index in 0..count.max(1) {
             let (handoffs, mut received) = mpsc::unbounded_channel::<(OpenConnection, Handoff)>();
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            let open = Arc::<AtomicUsize>::default();
+            loads.push(ServingThreadLoad { runtime: runtime.handle().clone(), open: Arc::clone(&open) });
             let join = std::thread::Builder::new().name(format!("hookgate-serve-{index}")).spawn(move || {
                 runtime.block_on(async move {
                     tokio::spawn(keep_timer_floor());
@@ -86,8 +92,9 @@ impl ServingThreads {
                     }
                 });
             })?;
-            threads.push(ServingThread { handoffs, open: Arc::default(), join });
+            threads.push(ServingThread { handoffs, open, join });
         }
+        idle.set(loads);
         Ok(Self { threads, next: AtomicUsize::new(0) })
     }
 
