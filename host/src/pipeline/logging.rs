@@ -16,7 +16,7 @@ use tokio_util::task::TaskTracker;
 use super::attribution::{self, ProbeShape};
 use super::log_record::LogRecord;
 use crate::plugins::registry::{ActivePlugin, CallEnd, QuarantinePolicy};
-use crate::plugins::{CallStats, ContractVersion, HookError, LogInput};
+use crate::plugins::{CallStats, ContractVersion, HookError, Instances, LogInput};
 use crate::types::{DecisionRecord, Hook};
 
 /// How many logging jobs run at once; more wait in the queue.
@@ -67,6 +67,7 @@ pub struct LoggingQueue {
 /// cost-logger). A thread with no connection at all can run them meanwhile; handing a
 /// job to it costs a wake-up (an eventfd write, and the other thread's `epoll_wait`),
 /// and a thread with connections is never handed one, so a busy proxy never pays it.
+/// Only jobs whose plugins keep warm instances are handed over (see `submit`).
 /// Measured side by side (BENCHMARKS.md, "Logging on an idle thread").
 #[derive(Clone, Default)]
 pub struct IdleThreads {
@@ -144,6 +145,11 @@ impl LoggingQueue {
             return self.drop_job("no runtime to run them on");
         };
         let with_0_1 = plugins.iter().any(|(active, _)| active.plugin.contract() == ContractVersion::V0_1);
+        // Only a job whose plugins keep warm instances moves. With fresh instances (each
+        // made and torn down by the job, changing the process's memory map) the next
+        // request at one client got slower, not faster, by 12 µs (measured side by side;
+        // BENCHMARKS.md, "Logging on an idle thread").
+        let movable = plugins.iter().all(|(active, _)| active.plugin.settings().instances == Instances::Reuse);
         let job = LogJob { input: record.finish(decisions, self.max_field_bytes, with_0_1), hook, plugins };
         let running = Arc::clone(&self.running);
         let policy = self.policy;
@@ -157,7 +163,7 @@ impl LoggingQueue {
         // task of its own once the answer was written, it made the next request at one
         // client no faster (measured side by side), though the wake-up's system call
         // left the request's path.
-        let runtime = self.idle.idle().unwrap_or(&runtime);
+        let runtime = movable.then(|| self.idle.idle()).flatten().unwrap_or(&runtime);
         drop(runtime.spawn(job));
     }
 
