@@ -37,8 +37,9 @@ struct LogJob {
 /// The bounded queue in front of the logging hooks. Cheap to clone.
 ///
 /// A job is a task spawned where the request finished (its serving thread), so running
-/// it wakes no other thread, unless a serving thread has no connection open: then the
-/// job runs there ([`IdleThreads`]). Two semaphores make the queue: a place among the
+/// it wakes no other thread, unless a serving thread has no connection open and the
+/// job's plugins keep warm instances: then the job runs there ([`IdleThreads`]). Two
+/// semaphores make the queue: a place among the
 /// `capacity` waiting jobs, taken when the job is submitted and given back when it
 /// starts, and one of [`CONCURRENT_JOBS`] places to run, handed out in turn.
 #[derive(Clone)]
