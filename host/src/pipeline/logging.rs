@@ -71,11 +71,7 @@ pub struct LoggingQueue {
 /// Only jobs whose plugins keep warm instances are handed over (see `submit`).
 /// Measured side by side (BENCHMARKS.md, "Logging on an idle thread").
 #[derive(Clone, Default)]
-pub struct IdleThreads {
-    threads: Arc<OnceLock<Vec<ServingThreadLoad>>>,
-    /// Where the search for an idle thread starts, so several idle threads take turns.
-    next: Arc<AtomicUsize>,
-}
+pub struct IdleThreads(Arc<OnceLock<Vec<ServingThreadLoad>>>);
 
 /// One serving thread: its runtime, and how many connections it has open.
 pub struct ServingThreadLoad {
@@ -89,22 +85,15 @@ impl IdleThreads {
     /// Records the serving threads; only the first call counts (a proxy starts its
     /// threads once).
     pub fn set(&self, threads: Vec<ServingThreadLoad>) {
-        if self.threads.set(threads).is_err() {
+        if self.0.set(threads).is_err() {
             tracing::debug!("the logging queue already knows its serving threads");
         }
     }
 
-    /// The runtime of a serving thread with no connection open, if there is one.
+    /// The runtime of a serving thread with no connection open, if there is one. The
+    /// first such thread: having no connection, it delays no client by taking them all.
     fn idle(&self) -> Option<&Handle> {
-        let threads = self.threads.get()?;
-        let is_idle = |thread: &&ServingThreadLoad| thread.open.load(Ordering::Relaxed) == 0;
-        // Checked first, so a busy proxy never touches the shared `next`.
-        threads.iter().find(is_idle)?;
-        let start = self.next.fetch_add(1, Ordering::Relaxed);
-        (0..threads.len())
-            .map(|offset| &threads[(start + offset) % threads.len()])
-            .find(is_idle)
-            .map(|thread| &thread.runtime)
+        self.0.get()?.iter().find(|thread| thread.open.load(Ordering::Relaxed) == 0).map(|thread| &thread.runtime)
     }
 }
 
