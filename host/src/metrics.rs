@@ -321,8 +321,15 @@ impl Metrics {
         }
     }
 
-    /// The exposition: every metric, then the state read now (`snapshot`).
-    pub fn render(&self, snapshot: &Snapshot) -> String {
+    /// The exposition: every metric, then the state `read_state` reads. The state is read
+    /// only once the counters are written out: whoever records an event publishes its
+    /// outcome first and counts it after (a failed load is listed before it is counted,
+    /// a quarantine begins before it is counted), so a scrape that shows an event's count
+    /// also shows its outcome.
+    pub fn render(&self, read_state: impl FnOnce() -> Snapshot) -> String {
+        let mut text = String::new();
+        encode_registry(&mut text, &self.registry).expect("writing to a String cannot fail");
+        let snapshot = read_state();
         let mut state = Registry::with_prefix("hookgate");
         state.register(
             "logging_queue_depth",
@@ -372,8 +379,6 @@ impl Metrics {
                 ConstGauge::new(i64::from(up)),
             );
         }
-        let mut text = String::new();
-        encode_registry(&mut text, &self.registry).expect("writing to a String cannot fail");
         encode_registry(&mut text, &state).expect("writing to a String cannot fail");
         encode_eof(&mut text).expect("writing to a String cannot fail");
         text
@@ -468,7 +473,7 @@ mod tests {
         meters.faulted(Hook::PreCall, FaultKind::OutOfFuel, FaultCause::Input);
         meters.quarantined();
         metrics.plugin_load("probe", LoadResult::Loaded);
-        let text = metrics.render(&Snapshot {
+        let text = metrics.render(|| Snapshot {
             logging_queue_depth: 3,
             logging_dropped: 2,
             plugins_active: 1,

@@ -314,25 +314,27 @@ async fn prometheus_metrics(State(state): State<Arc<AppState>>, headers: axum::h
             return ApiError::new(401, error.to_string()).into_response();
         }
     }
-    let plugins = state.pipeline.registry().snapshot();
-    let logging = state.pipeline.logging();
-    let snapshot = Snapshot {
-        logging_queue_depth: logging.depth(),
-        logging_dropped: logging.dropped(),
-        plugins_active: plugins.len(),
-        plugins_quarantined: plugins.iter().filter(|p| p.health.quarantined_for().is_some()).count(),
-        plugins_failed: state.directory.as_ref().map_or(0, |directory| directory.failures().len()),
-        redis_up: match state.kv.last_known() {
-            Reachability::Local => None,
-            Reachability::Connected => Some(true),
-            Reachability::Unreachable { .. } => Some(false),
-        },
-        plugin_instances: state.engine.live_instances(),
-        instance_overloads: state.engine.overloads(),
-        connections_open: state.connections.open(),
-        connections_refused: state.connections.refused(),
+    let read_state = || {
+        let plugins = state.pipeline.registry().snapshot();
+        let logging = state.pipeline.logging();
+        Snapshot {
+            logging_queue_depth: logging.depth(),
+            logging_dropped: logging.dropped(),
+            plugins_active: plugins.len(),
+            plugins_quarantined: plugins.iter().filter(|p| p.health.quarantined_for().is_some()).count(),
+            plugins_failed: state.directory.as_ref().map_or(0, |directory| directory.failures().len()),
+            redis_up: match state.kv.last_known() {
+                Reachability::Local => None,
+                Reachability::Connected => Some(true),
+                Reachability::Unreachable { .. } => Some(false),
+            },
+            plugin_instances: state.engine.live_instances(),
+            instance_overloads: state.engine.overloads(),
+            connections_open: state.connections.open(),
+            connections_refused: state.connections.refused(),
+        }
     };
-    let body = state.pipeline.metrics().render(&snapshot);
+    let body = state.pipeline.metrics().render(read_state);
     ([(axum::http::header::CONTENT_TYPE, metrics::CONTENT_TYPE)], body).into_response()
 }
 
