@@ -501,4 +501,25 @@ mod tests {
         let unique: std::collections::HashSet<&&str> = types.iter().collect();
         assert_eq!(types.len(), unique.len(), "each family is described once:\n{text}");
     }
+
+    /// A load listed as failed and then counted while a scrape runs: the scrape reads the
+    /// state after the counters, so it never shows the count without the failure.
+    #[test]
+    fn a_scrape_reads_the_state_after_the_counters() {
+        let metrics = Arc::new(Metrics::new());
+        let failed_now = std::cell::Cell::new(0);
+        let text = metrics.render(|| {
+            // What a rescan does between a scrape's two reads: list, then count.
+            failed_now.set(1);
+            metrics.plugin_load("broken", LoadResult::Failed);
+            Snapshot { plugins_failed: failed_now.get(), ..Default::default() }
+        });
+        assert!(text.contains("hookgate_plugins{state=\"failed\"} 1\n"), "{text}");
+        assert!(
+            !text.contains(r#"hookgate_plugin_loads_total{plugin="broken""#),
+            "counted after the counters were written: {text}"
+        );
+        let next = metrics.render(Snapshot::default);
+        assert!(next.contains(r#"hookgate_plugin_loads_total{plugin="broken",result="failed"} 1"#), "{next}");
+    }
 }
