@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use hookgate_tests::fixtures::json_lines;
-use hookgate_tests::proxy::{key_id, sse_events, streamed_text, Proxy, ProxyBuilder};
+use hookgate_tests::proxy::{key_id, sse_events, streamed_text, Proxy, ProxyBuilder, MASTER_KEY};
 use serde_json::{json, Value};
 
 /// (language, plugin name, component crate).
@@ -21,7 +21,11 @@ fn key(language: &str) -> String {
 
 /// A proxy with the three plugins, and a key per language that disables the other two.
 fn builder(instances: &str) -> ProxyBuilder {
-    let mut yaml = String::from(
+    // Two serving threads on any machine: the test's requests share one connection, so
+    // under reuse each logging job moves to the other, idle thread (the path where a
+    // job's hooks could meet another request's instance) even where CI has one core.
+    let mut yaml = format!("general_settings: {{master_key: {MASTER_KEY}, serving_threads: 2}}\n");
+    yaml.push_str(
         "model_list:
   - {model_name: mock-echo, litellm_params: {model: mock/echo}}
   - {model_name: words, litellm_params: {model: mock/words, mock_response: one two three four}}
