@@ -39,9 +39,9 @@ struct LogJob {
 /// A job is a task spawned where the request finished (its serving thread), so running
 /// it wakes no other thread, unless a serving thread has no connection open and the
 /// job's plugins keep warm instances: then the job runs there ([`IdleThreads`]). Two
-/// semaphores make the queue: a place among the
-/// `capacity` waiting jobs, taken when the job is submitted and given back when it
-/// starts, and one of [`CONCURRENT_JOBS`] places to run, handed out in turn.
+/// semaphores make the queue: a place among the `capacity` waiting jobs, taken when the
+/// job is submitted and given back when it starts, and one of [`CONCURRENT_JOBS`]
+/// places to run, handed out in turn.
 #[derive(Clone)]
 pub struct LoggingQueue {
     waiting: Arc<Semaphore>,
