@@ -507,12 +507,10 @@ mod tests {
     #[test]
     fn a_scrape_reads_the_state_after_the_counters() {
         let metrics = Arc::new(Metrics::new());
-        let failed_now = std::cell::Cell::new(0);
         let text = metrics.render(|| {
-            // What a rescan does between a scrape's two reads: list, then count.
-            failed_now.set(1);
+            // What a rescan does between a scrape's two reads: list the load, then count it.
             metrics.plugin_load("broken", LoadResult::Failed);
-            Snapshot { plugins_failed: failed_now.get(), ..Default::default() }
+            Snapshot { plugins_failed: 1, ..Default::default() }
         });
         assert!(text.contains("hookgate_plugins{state=\"failed\"} 1\n"), "{text}");
         assert!(
