@@ -36,7 +36,7 @@ wasm_of        = $(GUEST_OUT)/$(subst -,_,$(notdir $(1))).wasm
 POLYGLOT_GUESTS := $(foreach dir,$(PY_GUEST_DIRS) $(JS_GUEST_DIRS),$(call wasm_of,$(dir)))
 JS_SDK_ENV    := guest-sdk/js/node_modules/.installed
 # What a JavaScript component is built from besides its own sources: the SDK and its build.
-JS_SDK_BUILD  := $(wildcard guest-sdk/js/src/*.js) guest-sdk/js/build.mjs guest-sdk/js/warm-snapshot.mjs
+JS_SDK_BUILD  := $(wildcard guest-sdk/js/src/*.js) guest-sdk/js/build.mjs guest-sdk/js/export-glue.mjs guest-sdk/js/warm-snapshot.mjs
 # LiteLLM callback files built unchanged, one component per handler instance, named
 # `<module>.<handler>.wasm` as LiteLLM's `callbacks: <module>.<handler>` names them: the
 # examples from LiteLLM's docs and the bench's callbacks (tests/suite/litellm_compat.rs).

@@ -22,7 +22,9 @@
 //    instances start from a snapshot that has done it.
 // 4. componentize-js turns that module into a component of the generated world, with the
 //    WASI features the host does not provide disabled (http, fetch-event), and stdio too
-//    unless --stdio: console output would otherwise be a proxy log line per call.
+//    unless --stdio: console output would otherwise be a proxy log line per call. The
+//    glue it generates is adapted: each export rewritten to make no promise per call
+//    (export-glue.mjs), and the engine's lazy work of step 3 done in its global too.
 //
 // Needs `npm ci` in this directory first.
 
@@ -32,6 +34,7 @@ import { tmpdir } from 'node:os';
 import { basename, dirname, extname, join, resolve, sep } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
+import { synchronousExports } from './export-glue.mjs';
 import { regexLiteralsOrNone, warmUp } from './warm-snapshot.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -91,15 +94,17 @@ async function importDependency(name) {
 }
 
 /**
- * Has componentize-js append `warmUp()` to the bindings it generates. Its bindings (the
- * script that lifts and lowers every export call and import) run in a global of their
- * own, whose built-in classes are made lazily as the plugin's are: in every fresh
- * instance, unless done before the snapshot. componentize-js offers no option for it, so
- * its splicer (the pinned 0.23.0's `lib/spidermonkey-embedding-splicer.js`, the module
- * instance its `componentize` uses) is wrapped; a splicer of another shape fails the
- * build rather than build without it.
+ * Has componentize-js adapt the bindings it generates (the script that lifts and lowers
+ * every export call and import): each export made synchronous, without a promise per
+ * call (`synchronousExports`, export-glue.mjs), and `warmUp()` appended. The bindings run
+ * in a global of their own, whose built-in classes are made lazily as the plugin's are:
+ * in every fresh instance, unless done before the snapshot. componentize-js offers no
+ * option for either, so its splicer (the pinned 0.23.0's
+ * `lib/spidermonkey-embedding-splicer.js`, the module instance its `componentize` uses)
+ * is wrapped; a splicer or glue of another shape fails the build rather than build
+ * without them.
  */
-async function warmBindings() {
+async function adaptBindings() {
   const entry = import.meta.resolve('@bytecodealliance/componentize-js');
   const { splicer } = await import(new URL('../lib/spidermonkey-embedding-splicer.js', entry).href);
   const splice = splicer?.spliceBindings;
@@ -107,7 +112,7 @@ async function warmBindings() {
   splicer.spliceBindings = (...args) => {
     const spliced = splice(...args);
     if (typeof spliced?.jsBindings !== 'string') throw new Error('componentize-js spliced no jsBindings text');
-    return { ...spliced, jsBindings: spliced.jsBindings + warmUp() };
+    return { ...spliced, jsBindings: synchronousExports(spliced.jsBindings) + warmUp() };
   };
 }
 
@@ -277,7 +282,7 @@ async function main() {
   const esbuild = await importDependency('esbuild');
   const acorn = await importDependency('acorn');
   const { componentize } = await importDependency('@bytecodealliance/componentize-js');
-  await warmBindings();
+  await adaptBindings();
 
   const started = performance.now();
   const work = await mkdtemp(join(tmpdir(), 'hookgate-js-'));

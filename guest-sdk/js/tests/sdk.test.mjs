@@ -1059,6 +1059,104 @@ describe('http', () => {
   });
 });
 
+describe('build.mjs: export glue without a promise per call (export-glue.mjs)', async () => {
+  const vm = await import('node:vm');
+  const { SETTLED, UnexpectedGlue, synchronousExports } = await import('../export-glue.mjs');
+
+  // Two exports as componentize-js 0.23.0 generates them (abridged): one lifts an
+  // argument, lends a resource, awaits the plugin's function, drops the loan and lowers
+  // the result into memory; the other lowers a record.
+  const glue = [
+    'const events = [];',
+    'const memory = [];',
+    'async function export_hook_0_2_0$hook(arg0, arg1) {',
+    '  var result0 = `lifted ${arg0}`;',
+    '  events.push("lend");',
+    '  let ret;',
+    '  try {',
+    '    try {',
+    '      const hostRet1 = await hook020Hook(result0);',
+    '      ret = { tag: "ok", val: hostRet1 };',
+    '    } catch (e) {',
+    '      ret = { tag: "err", val: String(e) };',
+    '    }',
+    '  } finally {',
+    '    events.push("drop");',
+    '  }',
+    '  memory[arg1] = ret;',
+    '  return;',
+    '}',
+    '',
+    'async function export_setup_0_2_0$describe(arg0) {',
+    '  let ret;',
+    '  ret = await setup020Describe();',
+    '  memory[arg0] = ret.name;',
+    '  return;',
+    '}',
+    '',
+  ].join('\n');
+
+  function run(code) {
+    const context = vm.createContext({});
+    vm.runInContext(code, context);
+    return context;
+  }
+
+  it('calls the plugin, drops the loan and lowers the result before it returns, and returns one settled promise', async () => {
+    const rewritten = synchronousExports(glue);
+    assert.doesNotMatch(rewritten, /\basync\b|\bawait\b/);
+    const context = run(
+      `${rewritten}
+       function hook020Hook(text) { events.push(\`hook \${text}\`); Promise.resolve().then(() => events.push('job')); return 7; }
+       function setup020Describe() { return { name: 'p' }; }
+       globalThis.first = export_hook_0_2_0$hook('x', 1);
+       globalThis.second = export_hook_0_2_0$hook('y', 2);
+       globalThis.third = export_setup_0_2_0$describe(3);
+       globalThis.afterCalls = [...events];
+       globalThis.memory = memory;
+       globalThis.events = events;
+       globalThis.settled = ${SETTLED};`,
+    );
+    assert.deepEqual([...context.afterCalls], ['lend', 'hook lifted x', 'drop', 'lend', 'hook lifted y', 'drop']);
+    assert.deepEqual(JSON.parse(JSON.stringify(context.memory)), [null, { tag: 'ok', val: 7 }, { tag: 'ok', val: 7 }, 'p']);
+    assert.equal(context.first, context.settled);
+    assert.equal(context.second, context.settled);
+    assert.equal(context.third, context.settled);
+    assert.equal(await context.first, undefined);
+    // A job the hook queued still runs, once the event loop does.
+    assert.deepEqual([...context.events].slice(-2), ['job', 'job']);
+  });
+
+  it("turns the plugin's exception into the glue's own error result, as before", () => {
+    const context = run(`${synchronousExports(glue)}
+       function hook020Hook() { throw new Error('bad'); }
+       export_hook_0_2_0$hook('x', 0);
+       globalThis.memory = memory;`);
+    assert.deepEqual(JSON.parse(JSON.stringify(context.memory)), [{ tag: 'err', val: 'Error: bad' }]);
+  });
+
+  it('gives an export that returns a value a promise of that value', async () => {
+    const context = run(`${synchronousExports('async function export_f(arg0) {\n  const hostRet0 = await f(arg0);\n  return hostRet0 + 1;\n}\n')}
+       function f(x) { return x * 2; }
+       globalThis.result = export_f(20);`);
+    assert.equal(await context.result, 41);
+  });
+
+  it('refuses glue of another shape rather than build without the rewrite', () => {
+    const shapes = [
+      ['const a = 1;\n', /no `async function export_/],
+      ['async function export_f() {\n  const a = await f();\n  const b = await g();\n  return;\n}\n', /awaits 2 time/],
+      ['async function export_f() {\n  return;\n}\n', /awaits 0 time/],
+      ['async function export_f() {\n  return await f();\n}\n', /awaits 1 time\(s\), not once on the plugin/],
+      ['async function export_f() {\n  const a = await f();\n}\nasync function export_g({ a }) {\n  const b = await g();\n}\n', /still async/],
+      ['async function export_f() {\n  const a = await f();', /has no end/],
+    ];
+    for (const [text, message] of shapes) {
+      assert.throws(() => synchronousExports(text), (error) => error instanceof UnexpectedGlue && message.test(error.message), text);
+    }
+  });
+});
+
 describe('build.mjs: the engine warmed before the snapshot (warm-snapshot.mjs)', async () => {
   const acorn = await import('acorn');
   const vm = await import('node:vm');
