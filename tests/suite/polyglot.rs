@@ -242,3 +242,31 @@ async fn bundle_runs_its_members_in_order(plugin: &str, fault: &str) {
     let log = proxy.wait_for_log(fault, Duration::from_secs(5)).await;
     assert!(log.contains("plugin fault"), "{log}");
 }
+
+/// A JavaScript hook's queued jobs (`queueMicrotask`, `.then`) run after its call has
+/// handed back its result and its loan of the request (JS SDK README, build step 6): one
+/// that still uses the request finds its handle gone, a trap inside the same call, so
+/// the request is refused as any fault on this input is. A timer's job runs in no later
+/// call either. On fresh and on reused instances alike, no such job edits the next request,
+/// whose loan may take the handle the first one had.
+#[tokio::test]
+async fn a_js_hooks_queued_job_edits_neither_its_request_nor_the_next() {
+    for instances in ["per-request", "reuse"] {
+        let proxy = ProxyBuilder::new("")
+            .plugin("js-probe", "js-probe")
+            .settings("js-probe", &format!("{{instances: {instances}}}"))
+            .start()
+            .await;
+        refused_by(&proxy, "js-probe", "LATER please").await;
+        assert_eq!(faults(&proxy, "js-probe", "trap", "input").await, 1.0, "{instances}");
+        let log = proxy.wait_for_log("unknown handle index", Duration::from_secs(5)).await;
+        assert!(log.contains("js-probe"), "{log}");
+
+        assert_eq!(content(proxy.chat(&chat_body("mock-echo", "TIMER please")).await).await, "TIMER please [js]");
+        for text in ["hello", "again"] {
+            let echoed = content(proxy.chat(&chat_body("mock-echo", text)).await).await;
+            assert_eq!(echoed, format!("{text} [js]"), "{instances}");
+        }
+        assert_eq!(faults(&proxy, "js-probe", "trap", "input").await, 1.0, "{instances}");
+    }
+}

@@ -1,7 +1,9 @@
 // js-probe: a JavaScript test plugin (pre-call only). A request whose texts contain
 // `REJECT` is rejected with a 400; `LOOP` never returns (a fault: the timeout or fuel);
-// `CRASH` dereferences null (a TypeError: a failure); anything else proceeds with " [js]"
-// appended to the request's last text, so a test sees the plugin ran. No config.
+// `CRASH` dereferences null (a TypeError: a failure); `LATER` queues jobs that try to
+// edit the request after the hook has returned (its loan is gone by then); anything else
+// proceeds with " [js]" appended to the request's last text, so a test sees the plugin
+// ran. No config.
 //
 // Build: node guest-sdk/js/build.mjs tests/plugins-js/js-probe/plugin.js -o js_probe.wasm
 
@@ -19,6 +21,15 @@ export default class JsProbe extends Plugin {
     if (has('CRASH')) {
       const nothing = null;
       return nothing.x;
+    }
+    if (has('LATER')) {
+      const last = texts.length - 1;
+      queueMicrotask(() => req.setText(last, 'edited by a queued job'));
+      Promise.resolve().then(() => req.setText(last, 'edited by a promise job'));
+    }
+    if (has('TIMER')) {
+      const last = texts.length - 1;
+      setTimeout(() => req.setText(last, 'edited by a timer'), 0);
     }
     if (texts.length) req.setText(texts.length - 1, `${texts.at(-1).text} [js]`);
   }
