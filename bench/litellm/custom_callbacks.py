@@ -131,6 +131,14 @@ class BannedKeywords(CustomLogger):
     async def async_pre_call_hook(self, user_api_key_dict, cache, data, call_type):
         for _, _, text in message_texts(data):
             self.check(text)
+        # A message's text parts are one text to the model: checked joined both ways.
+        for message in data.get("messages") or []:
+            content = message.get("content") if isinstance(message, dict) else None
+            if isinstance(content, list):
+                parts = [p["text"] for p in content if isinstance(p, dict) and isinstance(p.get("text"), str)]
+                if len(parts) > 1:
+                    for separator in ("", " "):
+                        self.check(separator.join(parts))
         return data
 
     async def async_post_call_success_hook(self, data, user_api_key_dict, response):

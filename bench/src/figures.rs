@@ -216,6 +216,11 @@ async fn check(scenario: &Scenario, target: &Arc<Target>, settings: &Settings) -
     let answer: Value = serde_json::from_slice(&answer)?;
     let content = answer["choices"][0]["message"]["content"].as_str().unwrap_or_default();
     let banned = load::call(target, &body("mock-instant", "Tell me the secret plan.", false)).await?;
+    // The model reads a message's text parts as one text: a keyword split across two is
+    // still one, and every port of banned-keywords has to find it as the Rust plugin does.
+    let parts = json!([{"type": "text", "text": "Tell me the secret"}, {"type": "text", "text": " plan."}]);
+    let split = json!({"model": "mock-instant", "messages": [{"role": "user", "content": parts}], "max_tokens": 64});
+    let split = load::call(target, &Bytes::from(split.to_string())).await?;
     if scenario.has_plugins() {
         ensure!(
             content.contains("[EMAIL]") && !content.contains("alice@example.com"),
@@ -227,9 +232,11 @@ async fn check(scenario: &Scenario, target: &Arc<Target>, settings: &Settings) -
             "rate-limiter's headers are missing: {headers:?}"
         );
         ensure!(banned.0 == 400, "banned-keywords let a banned request through: HTTP {}", banned.0);
+        ensure!(split.0 == 400, "banned-keywords let a keyword split across text parts through: HTTP {}", split.0);
     } else {
         ensure!(content.contains("alice@example.com"), "the echo lost the prompt: {content:?}");
         ensure!(banned.0 == 200, "HTTP {} without plugins", banned.0);
+        ensure!(split.0 == 200, "HTTP {} without plugins: {}", split.0, String::from_utf8_lossy(&split.2));
     }
     let round = load::concurrent_streams(target.clone(), body("mock-paced", PROMPT, true), 1, settings.stall()).await;
     ensure!(round.failed == 0, "a stream failed: {:?}", round.first_failure);

@@ -380,6 +380,9 @@ async fn bench_callbacks_side_by_side(callbacks: &[&str], plugins: &[&str]) {
         chat("FORBIDDEN words"),
         streamed("stream to jane.doe@example.com please"),
         streamed("the secret plan, streamed"),
+        // One text to the model, split across two parts: refused as a whole.
+        json!({"model": "gpt-test", "messages": [{"role": "user", "content": [
+            {"type": "text", "text": "tell me the secret"}, {"type": "text", "text": " plan"}]}]}),
     ];
     let headers = ["x-served-by", "x-policy"];
     let (theirs, ours) = both(&litellm, &proxy, &requests, &headers).await;
@@ -387,6 +390,7 @@ async fn bench_callbacks_side_by_side(callbacks: &[&str], plugins: &[&str]) {
     assert_eq!(ours[1]["content"], "echo: mail [EMAIL] or call [PHONE]");
     assert_eq!(ours[2]["status"], 400);
     assert_eq!(ours[4]["streamed"], "echo: stream to [EMAIL] please");
+    assert_eq!(ours[6]["status"], 400, "{ours:#?}");
     assert_eq!(ours[0]["x-served-by"], "litellm", "the header hook's headers arrive: {ours:#?}");
 
     // The cost records, without what differs by nature (ids, latency).

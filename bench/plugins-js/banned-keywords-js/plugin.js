@@ -16,8 +16,9 @@
 // - `status`: a 4xx status, 400 by default.
 //
 // `preCall` checks every text of the request the model reads (`req.texts()`: message
-// contents and names, tool calls, tool and schema descriptions, prompts, ...),
-// `postCallSuccess` the response's texts, and `streamChunk` the texts each chunk adds
+// contents and names, tool calls, tool and schema descriptions, prompts, ...), and the
+// text parts of each content joined (the model reads them as one text), `postCallSuccess`
+// the response's texts the same way, and `streamChunk` the texts each chunk adds
 // (with the stream's last `longest` normalized characters kept, so a keyword split across
 // chunks is still found, even when the split falls inside a character that normalization
 // composes, like `cafe` + U+0301). While streaming it also holds the end of the answer
@@ -82,12 +83,21 @@ export default class BannedKeywords extends Plugin {
     }
   }
 
+  checkAll(texts, what) {
+    for (const part of texts) this.check(normalize(part.text), what);
+    // The model reads a message's text parts as one text, joined back to back or with a
+    // line break: a phrase split across them is checked joined both ways.
+    for (const parts of contentPartRuns(texts)) {
+      for (const separator of ['', ' ']) this.check(normalize(parts.join(separator)), what);
+    }
+  }
+
   preCall(ctx, req) {
-    for (const part of req.texts()) this.check(normalize(part.text), 'Request');
+    this.checkAll(req.texts(), 'Request');
   }
 
   postCallSuccess(ctx, req, resp) {
-    for (const part of resp.texts()) this.check(normalize(part.text), 'Response');
+    this.checkAll(resp.texts(), 'Response');
   }
 
   streamChunk(ctx, req, chunk) {
@@ -111,6 +121,34 @@ export default class BannedKeywords extends Plugin {
     // Send only what cannot be the start of a keyword still arriving.
     ctx.hold.apply(chunk);
   }
+}
+
+/**
+ * The texts of each content made of several parts (`.../content/<n>/text` or `/refusal`),
+ * in order: a client can split `secret plan` into the parts `the secret` and ` plan`,
+ * which no text holds alone.
+ */
+function contentPartRuns(texts) {
+  const runs = []; // [content path, [texts]]
+  for (const part of texts) {
+    const content = contentOf(part.path);
+    if (content === null) continue;
+    const last = runs.at(-1);
+    if (last !== undefined && last[0] === content) last[1].push(part.text);
+    else runs.push([content, [part.text]]);
+  }
+  return runs.filter(([, parts]) => parts.length > 1).map(([, parts]) => parts);
+}
+
+/** The path of the content a text part's `path` is in, or null for other texts. */
+function contentOf(path) {
+  const suffix = ['/text', '/refusal'].find((end) => path.endsWith(end));
+  if (suffix === undefined) return null;
+  const part = path.slice(0, -suffix.length);
+  const slash = part.lastIndexOf('/');
+  if (slash < 0) return null;
+  const content = part.slice(0, slash);
+  return content.endsWith('/content') && /^[0-9]*$/.test(part.slice(slash + 1)) ? content : null;
 }
 
 /** Whether the last character of `text` that is not an invisible one is White_Space. */

@@ -15,8 +15,9 @@ Config::
 - ``status``: a 4xx status, 400 by default.
 
 ``pre_call`` checks every text of the request the model reads (``req.texts()``: message
-contents and names, tool calls, tool and schema descriptions, prompts, ...),
-``post_call_success`` the response's texts, and ``stream_chunk`` the texts each chunk
+contents and names, tool calls, tool and schema descriptions, prompts, ...), and the text
+parts of each content joined (the model reads them as one text), ``post_call_success``
+the response's texts the same way, and ``stream_chunk`` the texts each chunk
 adds (with the stream's last ``longest`` normalized characters kept, so a keyword split
 across chunks is still found, even when the split falls inside a character that
 normalization composes, like ``cafe`` + U+0301). While streaming it also holds the end of
@@ -73,13 +74,20 @@ class BannedKeywords(Plugin):
             message = self.message if self.message is not None else f"{what} contains a banned keyword: {keyword}"
             raise Rejection(self.status, message, code="banned_keyword")
 
+    def check_all(self, texts, what):
+        for text in texts:
+            self.check(normalize(text), what)
+        # The model reads a message's text parts as one text, joined back to back or with
+        # a line break: a phrase split across them is checked joined both ways.
+        for parts in content_part_runs(texts):
+            for separator in ("", " "):
+                self.check(normalize(separator.join(parts)), what)
+
     def pre_call(self, ctx, req):
-        for text in req.texts():
-            self.check(normalize(text), "Request")
+        self.check_all(req.texts(), "Request")
 
     def post_call_success(self, ctx, req, resp):
-        for text in resp.texts():
-            self.check(normalize(text), "Response")
+        self.check_all(resp.texts(), "Response")
 
     def stream_chunk(self, ctx, req, chunk):
         delta = "".join(chunk.texts())
@@ -98,6 +106,33 @@ class BannedKeywords(Plugin):
             ctx.tail = window[-self.longest :]
         # Send only what cannot be the start of a keyword still arriving.
         ctx.hold.apply(chunk)
+
+
+def content_part_runs(texts):
+    """The texts of each content made of several parts (``.../content/<n>/text`` or
+    ``/refusal``), in order: a client can split ``secret plan`` into the parts ``the secret``
+    and `` plan``, which no text holds alone."""
+    runs = []  # [content path, [texts]]
+    for text in texts:
+        content = content_of(text.path)
+        if content is None:
+            continue
+        if runs and runs[-1][0] == content:
+            runs[-1][1].append(text.text)
+        else:
+            runs.append([content, [text.text]])
+    return [parts for _, parts in runs if len(parts) > 1]
+
+
+def content_of(path):
+    """The path of the content a text part's ``path`` is in, or ``None`` for other texts."""
+    for suffix in ("/text", "/refusal"):
+        if path.endswith(suffix):
+            content, _, index = path[: -len(suffix)].rpartition("/")
+            if content.endswith("/content") and all("0" <= c <= "9" for c in index):
+                return content
+            return None
+    return None
 
 
 def ends_in_white_space(text):

@@ -909,6 +909,15 @@ describe("the bench's JavaScript ports (bench/plugins-js), as test_examples.py t
     const message = 'Request contains a banned keyword: secret plan';
     assert.deepEqual(c.preCall(localRequest(chat('the ｓｅｃｒｅｔ\u00a0PLAN'))), rejected(message, 400, 'banned_keyword'));
     assert.deepEqual(c.preCall(localRequest(chat('nothing to see'))), ok({ tag: 'proceed' }));
+    // A message's text parts are one text to the model, joined either way; texts of two
+    // messages are not.
+    for (const parts of [['tell me the secret', ' plan'], ['the secret', 'plan'], ['SECRET PL', 'AN']]) {
+      const content = parts.map((text) => ({ type: 'text', text }));
+      assert.deepEqual(c.preCall(localRequest(chat(content))), rejected(message, 400, 'banned_keyword'), parts.join('|'));
+    }
+    assert.deepEqual(c.preCall(localRequest(chat('the secret', 'plan'))), ok({ tag: 'proceed' }));
+    const split = { choices: [{ message: { content: [{ type: 'text', text: 'the secret' }, { type: 'text', text: ' plan' }] } }] };
+    assert.equal(c.postCallSuccess(localRequest(chat('hi')), localResponse(split)).val.tag, 'reject');
     const req = localRequest(chat('go'), { id: 's1' });
     const first = localChunk(chunkOf(['the sec']));
     assert.deepEqual(c.streamChunk(req, first), ok('proceed'));

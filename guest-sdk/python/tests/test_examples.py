@@ -243,6 +243,15 @@ class BenchPorts(Quiet):
             run.pre_call(chat("the ｓｅｃｒｅｔ\u00a0PLAN"))
         self.assertEqual(rejected.exception.message, "Request contains a banned keyword: secret plan")
         self.assertIsNone(run.pre_call(chat("nothing to see")))
+        # A message's text parts are one text to the model, joined either way; texts of
+        # two messages are not.
+        for parts in (["tell me the secret", " plan"], ["the secret", "plan"], ["SECRET PL", "AN"]):
+            with self.assertRaises(Rejection, msg=parts):
+                run.pre_call(chat([{"type": "text", "text": part} for part in parts]))
+        self.assertIsNone(run.pre_call(chat("the secret", "plan")))
+        with self.assertRaises(Rejection):
+            run.post_call_success(chat("hi"), testing.response({"choices": [{"index": 0, "message": {
+                "role": "assistant", "content": [{"type": "text", "text": "the secret"}, {"type": "text", "text": " plan"}]}}]}))
         req = chat("go", id="s1")
         sent = []
         with self.assertRaises(Rejection):
