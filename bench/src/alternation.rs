@@ -75,11 +75,15 @@ impl Alternation {
     }
 }
 
+/// One round of a scenario as tests write it: its p50 in µs and its req/s.
+#[cfg(test)]
+type RoundServed = (u64, f64);
+
 #[cfg(test)]
 impl Alternation {
     /// Rounds as tests write them: per scenario its id, its clients and each round's p50
     /// in µs and req/s.
-    pub fn of(served: &[(char, usize, [(u64, f64); ROUNDS])]) -> Self {
+    pub fn of(served: &[(char, usize, [RoundServed; ROUNDS])]) -> Self {
         let sample = |&(p50_us, rps): &(u64, f64)| Sample { p50: Duration::from_micros(p50_us), rps, failed: 0 };
         let scenarios = served
             .iter()

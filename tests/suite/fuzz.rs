@@ -91,7 +91,7 @@ impl Rng {
         let mut text = String::new();
         let pieces = self.below(max.max(1));
         for _ in 0..pieces {
-            text.push_str(*self.pick(PIECES));
+            text.push_str(self.pick::<&str>(PIECES));
         }
         text
     }

@@ -460,14 +460,13 @@ async fn a_plugin_that_keeps_faulting_is_quarantined_for_the_cooldown() {
     assert!(body["error"]["message"].as_str().unwrap().contains("quarantined"), "{body}");
     // After the cool-down the plugin is tried again: it is still broken, so the trial
     // call faults (a plugin_error naming the fault) rather than the quarantine answer.
-    let after_cooldown = proxy
+    proxy
         .until("the cool-down to end", Duration::from_secs(10), || async {
             let (status, _, body) = json_of(proxy.chat(&chat_body("mock-echo", "hello")).await).await;
             let message = body["error"]["message"].as_str().unwrap_or_default().to_owned();
             (status == 503 && message.contains("faulted in pre-call")).then_some(())
         })
         .await;
-    let _ = after_cooldown;
     assert!(quarantined_at.elapsed() >= Duration::from_secs(1), "the cool-down held");
 }
 
@@ -549,7 +548,7 @@ async fn a_full_logging_queue_drops_logging_and_never_holds_a_response() {
     assert!(statuses.iter().all(|&status| status == 200), "{statuses:?}");
     // Every answer came back whole while the logging jobs of the first requests were
     // still blocked: no response waited for a logging hook.
-    assert!(!json_lines(&proxy).iter().any(sleeper_log_success_ended), "{}", proxy.log());
+    assert!(!json_lines(proxy).iter().any(sleeper_log_success_ended), "{}", proxy.log());
     // At most 64 running jobs and one waiting for them were kept: the rest were dropped,
     // counted and said.
     let dropped = proxy.metric("hookgate_logging_dropped_total").await;
@@ -565,7 +564,7 @@ async fn a_full_logging_queue_drops_logging_and_never_holds_a_response() {
         assert_eq!(status, 200);
         more += 1;
     }
-    assert!(!json_lines(&proxy).iter().any(sleeper_log_success_ended), "the logging hooks are still blocked");
+    assert!(!json_lines(proxy).iter().any(sleeper_log_success_ended), "the logging hooks are still blocked");
 }
 
 /// An answer no hook edits reaches the client byte for byte as the upstream wrote it,

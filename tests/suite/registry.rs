@@ -149,8 +149,11 @@ async fn a_moved_tag_reaches_both_replicas_under_load_and_an_outage_unloads_noth
     for task in load {
         task.await.unwrap();
     }
-    let failures = failures.lock().unwrap();
-    assert!(failures.is_empty(), "{} failed requests, e.g. {:?}", failures.len(), &failures[..failures.len().min(3)]);
+    {
+        let failures = failures.lock().unwrap();
+        let some = &failures[..failures.len().min(3)];
+        assert!(failures.is_empty(), "{} failed requests, e.g. {some:?}", failures.len());
+    }
     assert!(served.load(Ordering::Relaxed) >= 20, "the load ran throughout");
     for proxy in &replicas {
         assert_eq!(version_served(proxy).await.as_deref(), Ok("version-b"), "still serving during the outage");
