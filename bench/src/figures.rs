@@ -208,8 +208,8 @@ async fn stream_rounds(
 }
 
 /// Before measuring: the request is answered, the plugins (if any) did their work (the
-/// address masked, both plugins' headers added, a banned prompt refused), and a stream
-/// goes through.
+/// address masked, both plugins' headers added, a banned prompt refused, whole or split
+/// across text parts), and a stream goes through.
 async fn check(scenario: &Scenario, target: &Arc<Target>, settings: &Settings) -> Result<()> {
     let (status, headers, answer) = load::call(target, &body("mock-instant", PROMPT, false)).await?;
     ensure!(status == 200, "HTTP {status}: {}", String::from_utf8_lossy(&answer));

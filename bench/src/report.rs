@@ -461,7 +461,8 @@ fn method(settings: &Settings) -> String {
          (docs/litellm-migration.md), (r) the same five built by `--bundle` into one plugin, one \
          interpreter a request, and (i) is (h) with `instances: reuse`. Each \
          server is first checked: with plugins, the prompt's e-mail address comes back masked, \
-         header-injector's and rate-limiter's headers are present and a banned prompt gets 400. \
+         header-injector's and rate-limiter's headers are present, and a banned prompt gets 400, \
+         also with the keyword split across two text parts of the message. \
          *Added* = the scenario's percentile minus the direct one. *c=1*: one client, {latency:.0} s. \
          *Sustained*: clients doubled from 1 against a 20 ms upstream, {step} s per step; the best req/s \
          whose p99 stays under {bound}. *Max*: 4, 16, 64, 256 clients, instant upstream, the best req/s. \
