@@ -32,9 +32,13 @@ def message_texts(data):
         if isinstance(content, str):
             yield message, "content", content
         elif isinstance(content, list):
-            for part in content:
-                if isinstance(part, dict) and isinstance(part.get("text"), str):
-                    yield part, "text", part["text"]
+            for part in text_parts(content):
+                yield part, "text", part["text"]
+
+
+def text_parts(content):
+    """The parts of a message's content list that carry text, in order."""
+    return [part for part in content if isinstance(part, dict) and isinstance(part.get("text"), str)]
 
 
 class RateLimiter(CustomLogger):
@@ -135,7 +139,7 @@ class BannedKeywords(CustomLogger):
         for message in data.get("messages") or []:
             content = message.get("content") if isinstance(message, dict) else None
             if isinstance(content, list):
-                parts = [p["text"] for p in content if isinstance(p, dict) and isinstance(p.get("text"), str)]
+                parts = [part["text"] for part in text_parts(content)]
                 if len(parts) > 1:
                     for separator in ("", " "):
                         self.check(separator.join(parts))
