@@ -219,8 +219,8 @@ async fn check(scenario: &Scenario, target: &Arc<Target>, settings: &Settings) -
     // The model reads a message's text parts as one text: a keyword split across two is
     // still one, and every port of banned-keywords has to find it as the Rust plugin does.
     let parts = json!([{"type": "text", "text": "Tell me the secret"}, {"type": "text", "text": " plan."}]);
-    let split = json!({"model": "mock-instant", "messages": [{"role": "user", "content": parts}], "max_tokens": 64});
-    let split = load::call(target, &Bytes::from(split.to_string())).await?;
+    let request = json!({"model": "mock-instant", "messages": [{"role": "user", "content": parts}], "max_tokens": 64});
+    let split = load::call(target, &Bytes::from(request.to_string())).await?;
     if scenario.has_plugins() {
         ensure!(
             content.contains("[EMAIL]") && !content.contains("alice@example.com"),
